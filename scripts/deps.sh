@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Installs what czk needs on Debian 12 when it is missing.
+#   scripts/deps.sh build   compiler, CMake, libuv
+#   scripts/deps.sh test    the above + Apache ZooKeeper 3.8, its C client,
+#                           kazoo and pytest (the test oracle and clients)
+set -euo pipefail
+want=(build-essential cmake pkg-config libuv1-dev libssl-dev)
+if [ "${1:-build}" = test ]; then
+  want+=(zookeeper zookeeper-bin libzookeeper-mt-dev python3-kazoo python3-pytest clang)
+fi
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "installing: ${missing[*]}" >&2
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+$sudo apt-get update -q
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,715 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* zoo.cfg is read as java.util.Properties reads it (Properties.load: logical
+ * lines, '#'/'!' comments, '=' ':' or whitespace separators, backslash
+ * escapes), then each key is checked as QuorumPeerConfig.parseProperties
+ * does, with the difference that a malformed value is reported with its line. */
+#include "node/config.h"
+
+#include "base/buf.h"
+#include "base/hmap.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "node/four_letter.h"
+#include "proto/proto.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+const char config_embedded_default[] =
+    "# czk-server's built-in configuration (as conf/zoo_sample.cfg)\n"
+    "tickTime=2000\n"
+    "dataDir=./data\n"
+    "clientPort=2181\n";
+
+/* Keys of ZooKeeper 3.8/3.9 that czk accepts and does not act on yet
+ * (QuorumPeerConfig, ZooKeeperServer, ServerCnxnFactory and the
+ * "zookeeper.<key>" system properties that zoo.cfg can set; zookeeperAdmin.md). */
+static const char *const config_known_keys[] = {
+    "initLimit",
+    "syncLimit",
+    "connectToLearnerMasterLimit",
+    "electionAlg",
+    "quorumListenOnAllIPs",
+    "peerType",
+    "syncEnabled",
+    "dynamicConfigFile",
+    "standaloneEnabled",
+    "reconfigEnabled",
+    "sslQuorum",
+    "portUnification",
+    "sslQuorumReloadCertFiles",
+    "quorum.cnxn.threads.size",
+    "oraclePath",
+    "secureClientPort",
+    "secureClientPortAddress",
+    "observerMasterPort",
+    "clientPortListenBacklog",
+    "localSessionsEnabled",
+    "localSessionsUpgradingEnabled",
+    "snapCount",
+    "snapSizeLimitInKb",
+    "txnLogSizeLimitInKb",
+    "preAllocSize",
+    "commitLogCount",
+    "forceSync",
+    "fsync.warningthresholdms",
+    "maxResponseCacheSize",
+    "maxGetChildrenResponseCacheSize",
+    "extendedTypesEnabled",
+    "emulate353TTLNodes",
+    "watchManagerName",
+    "watcherCleanThreadsNum",
+    "watcherCleanThreshold",
+    "watcherCleanIntervalInSeconds",
+    "maxInProcessingDeadWatchers",
+    "bitHashCacheSize",
+    "connectionMaxTokens",
+    "connectionTokenFillTime",
+    "connectionTokenFillCount",
+    "connectionFreezeTime",
+    "connectionDropIncrease",
+    "connectionDropDecrease",
+    "connectionDecreaseRatio",
+    "serverCnxnFactory",
+    "flushDelay",
+    "maxWriteQueuePollTime",
+    "maxBatchSize",
+    "enforceQuota",
+    "requestThrottleLimit",
+    "requestThrottleStallTime",
+    "requestThrottleDropStale",
+    "requestStaleLatencyCheck",
+    "requestStaleConnectionCheck",
+    "advancedFlowControlEnabled",
+    "enableEagerACLCheck",
+    "maxConcurrentSnapSyncs",
+    "maxConcurrentDiffSyncs",
+    "largeRequestMaxBytes",
+    "largeRequestThreshold",
+    "outstandingHandshake.limit",
+    "throttledOpWaitTime",
+    "forward_learner_requests_to_commit_processor_disabled",
+    "maxTimeToWaitForEpoch",
+    "leaderServes",
+    "cnxTimeout",
+    "quorumCnxnTimeoutMs",
+    "tcpKeepAlive",
+    "clientTcpKeepAlive",
+    "electionPortBindRetry",
+    "sessionRequireClientSASLAuth",
+    "client.certReload",
+    "client.portUnification",
+    "skipACL",
+    "fips-mode",
+    "closeSessionTxn.enabled",
+    "jute.maxbuffer.extrasize",
+    "readonlymode.enabled",
+    "intBufferStartingSizeBytes",
+};
+
+/* Families of such keys, by prefix. */
+static const char *const config_known_prefixes[] = {
+    "autopurge.",
+    "group.",
+    "weight.",
+    "admin.",
+    "ssl.",
+    "metricsProvider.",
+    "authProvider.",
+    "quorum.auth.",
+    "kerberos.",
+    "enforce.auth.",
+    "multiAddress.",
+    "snapshot.",
+    "digest.",
+    "audit.",
+    "jvm.pause.",
+    "fastleader.",
+    "znode.container.",
+    "netty.",
+    "nio.",
+    "learner.",
+    "leader.",
+    "observer.",
+    "follower.",
+    "commitProcessor.",
+    "request_throttler.",
+    "connection_throttle_",
+    "messageTracker.",
+    "serializeLastProcessedZxid.",
+    "DigestAuthenticationProvider.",
+    "IPAuthenticationProvider.",
+    "X509AuthenticationProvider.",
+    "zookeeper.",
+};
+
+struct config_entry {
+    char *key;
+    char *value;
+    int line;
+};
+
+struct config_parser {
+    const char *source;
+    struct config_entry *entries;
+    size_t count;
+    size_t cap;
+    char *errmsg;
+    size_t errlen;
+};
+
+static int config_fail(struct config_parser *p, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int config_fail(struct config_parser *p, int code, const char *fmt, ...)
+{
+    if (p->errmsg && p->errlen) {
+        int n = snprintf(p->errmsg, p->errlen, "%s", p->source);
+        size_t used = n < 0 ? 0 : (size_t)n;
+        if (used < p->errlen) {
+            va_list ap;
+            va_start(ap, fmt);
+            vsnprintf(p->errmsg + used, p->errlen - used, fmt, ap);
+            va_end(ap);
+        }
+    }
+    return code;
+}
+
+void config_defaults(struct node_config *out)
+{
+    memset(out, 0, sizeof(*out));
+    snprintf(out->source, sizeof(out->source), "%s", "<defaults>");
+    out->tick_time_ms = 3000;
+    out->client_port = 0;
+    out->max_client_cnxns = 60;
+    out->min_session_timeout_ms = -1;
+    out->max_session_timeout_ms = -1;
+    out->global_outstanding_limit = 1000;
+    out->max_buffer = ZK_MAX_BUFFER_DEFAULT;
+    out->four_letter_mask = 1u << FOUR_LETTER_SRVR;
+    out->sessionless_timeout_ms = 10000;
+    out->output_limit_bytes = (size_t)64 << 20;
+}
+
+bool config_four_letter_enabled(const struct node_config *cfg, int cmd)
+{
+    if (cmd < 0 || cmd >= FOUR_LETTER_COUNT)
+        return false;
+    return (cfg->four_letter_mask >> cmd) & 1u;
+}
+
+/* ---- java.util.Properties syntax ---- */
+
+static bool prop_is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\f';
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static void append_utf8(struct buf *b, uint32_t cp)
+{
+    if (cp < 0x80) {
+        buf_append_u8(b, (uint8_t)cp);
+    } else if (cp < 0x800) {
+        buf_append_u8(b, (uint8_t)(0xc0 | (cp >> 6)));
+        buf_append_u8(b, (uint8_t)(0x80 | (cp & 0x3f)));
+    } else {
+        buf_append_u8(b, (uint8_t)(0xe0 | (cp >> 12)));
+        buf_append_u8(b, (uint8_t)(0x80 | ((cp >> 6) & 0x3f)));
+        buf_append_u8(b, (uint8_t)(0x80 | (cp & 0x3f)));
+    }
+}
+
+/* Properties.loadConvert: undo backslash escapes. Returns false on a
+ * malformed \uXXXX. The result is NUL-terminated. */
+static bool prop_unescape(const char *s, size_t len, struct buf *out)
+{
+    buf_clear(out);
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c != '\\' || i + 1 >= len) {
+            buf_append_u8(out, (uint8_t)c);
+            continue;
+        }
+        c = s[++i];
+        if (c == 'u') {
+            if (i + 4 >= len)
+                return false;
+            uint32_t cp = 0;
+            for (int k = 1; k <= 4; k++) {
+                int d = hex_digit(s[i + (size_t)k]);
+                if (d < 0)
+                    return false;
+                cp = cp << 4 | (uint32_t)d;
+            }
+            i += 4;
+            append_utf8(out, cp);
+            continue;
+        }
+        switch (c) {
+        case 't':
+            c = '\t';
+            break;
+        case 'r':
+            c = '\r';
+            break;
+        case 'n':
+            c = '\n';
+            break;
+        case 'f':
+            c = '\f';
+            break;
+        default:
+            break;
+        }
+        buf_append_u8(out, (uint8_t)c);
+    }
+    buf_append_u8(out, 0);
+    out->len--;
+    return true;
+}
+
+/* String.trim: drop characters <= ' ' at both ends. */
+static void trim(const char **s, size_t *len)
+{
+    while (*len && (unsigned char)(*s)[0] <= ' ') {
+        (*s)++;
+        (*len)--;
+    }
+    while (*len && (unsigned char)(*s)[*len - 1] <= ' ')
+        (*len)--;
+}
+
+static void entry_add(struct config_parser *p, const char *key, size_t key_len, const char *value,
+                      size_t value_len, int line)
+{
+    trim(&key, &key_len);
+    trim(&value, &value_len);
+    if (p->count == p->cap) {
+        p->cap = p->cap ? p->cap * 2 : 16;
+        p->entries = mem_realloc(p->entries, p->cap * sizeof(*p->entries));
+    }
+    struct config_entry *e = &p->entries[p->count++];
+    e->key = mem_strndup(key, key_len);
+    e->value = mem_strndup(value, value_len);
+    e->line = line;
+}
+
+/* Split one logical line into key and value (Properties.load0). */
+static int prop_line(struct config_parser *p, const char *s, size_t len, int line, struct buf *key,
+                     struct buf *value)
+{
+    size_t key_len = 0;
+    size_t value_start = len;
+    bool has_sep = false;
+    bool backslash = false;
+    while (key_len < len) {
+        char c = s[key_len];
+        if ((c == '=' || c == ':') && !backslash) {
+            value_start = key_len + 1;
+            has_sep = true;
+            break;
+        }
+        if (prop_is_space(c) && !backslash) {
+            value_start = key_len + 1;
+            break;
+        }
+        backslash = c == '\\' ? !backslash : false;
+        key_len++;
+    }
+    while (value_start < len) {
+        char c = s[value_start];
+        if (!prop_is_space(c)) {
+            if (!has_sep && (c == '=' || c == ':'))
+                has_sep = true;
+            else
+                break;
+        }
+        value_start++;
+    }
+    if (!prop_unescape(s, key_len, key))
+        return config_fail(p, CONFIG_ERR_VALUE, ":%d: malformed \\uxxxx escape in a key", line);
+    if (!prop_unescape(s + value_start, len - value_start, value))
+        return config_fail(p, CONFIG_ERR_VALUE, ":%d: %s: malformed \\uxxxx escape", line,
+                           (const char *)key->data);
+    entry_add(p, (const char *)key->data, key->len, (const char *)value->data, value->len, line);
+    return 0;
+}
+
+/* Properties.LineReader: natural lines (\n, \r, \r\n) joined into logical
+ * lines by a trailing odd run of backslashes; leading blanks, blank lines
+ * and comment lines skipped. */
+static int prop_parse(struct config_parser *p, const char *text, size_t len)
+{
+    struct buf logical, key, value;
+    buf_init(&logical);
+    buf_init(&key);
+    buf_init(&value);
+    int rc = 0;
+    size_t i = 0;
+    int line = 0;
+    while (i < len && rc == 0) {
+        line++;
+        int start_line = line;
+        buf_clear(&logical);
+        bool first = true;
+        for (;;) {
+            while (i < len && prop_is_space(text[i]))
+                i++;
+            size_t begin = i;
+            while (i < len && text[i] != '\n' && text[i] != '\r')
+                i++;
+            size_t end = i;
+            if (i < len && text[i++] == '\r' && i < len && text[i] == '\n')
+                i++;
+            if (first && (end == begin || text[begin] == '#' || text[begin] == '!'))
+                break;
+            first = false;
+            size_t slashes = 0;
+            while (slashes < end - begin && text[end - 1 - slashes] == '\\')
+                slashes++;
+            bool more = slashes % 2 == 1;
+            buf_append(&logical, text + begin, end - begin - (more ? 1 : 0));
+            if (!more || i >= len)
+                break;
+            line++;
+        }
+        if (!first)
+            rc = prop_line(p, (const char *)logical.data, logical.len, start_line, &key, &value);
+    }
+    buf_deinit(&logical);
+    buf_deinit(&key);
+    buf_deinit(&value);
+    return rc;
+}
+
+/* ---- values ---- */
+
+/* Integer.parseInt: optional sign, decimal digits, 32-bit range. */
+static bool parse_int32(const char *s, int32_t *out)
+{
+    bool neg = false;
+    if (*s == '+' || *s == '-')
+        neg = *s++ == '-';
+    if (!*s)
+        return false;
+    int64_t v = 0;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return false;
+        v = v * 10 + (*s - '0');
+        if (v > (int64_t)INT32_MAX + 1)
+            return false;
+    }
+    if (neg)
+        v = -v;
+    if (v > INT32_MAX || v < INT32_MIN)
+        return false;
+    *out = (int32_t)v;
+    return true;
+}
+
+/* Integer.decode (how Java reads -Djute.maxbuffer): sign, then 0x/0X/# hex,
+ * a leading 0 octal, or decimal. */
+static bool parse_decode_int32(const char *s, int32_t *out)
+{
+    bool neg = false;
+    if (*s == '+' || *s == '-')
+        neg = *s++ == '-';
+    int base = 10;
+    if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+        base = 16;
+        s += 2;
+    } else if (s[0] == '#') {
+        base = 16;
+        s += 1;
+    } else if (s[0] == '0' && s[1]) {
+        base = 8;
+        s += 1;
+    }
+    if (!*s || *s == '+' || *s == '-')
+        return false;
+    int64_t v = 0;
+    for (; *s; s++) {
+        int d = hex_digit(*s);
+        if (d < 0 || d >= base)
+            return false;
+        v = v * base + d;
+        if (v > (int64_t)INT32_MAX + 1)
+            return false;
+    }
+    if (neg)
+        v = -v;
+    if (v > INT32_MAX || v < INT32_MIN)
+        return false;
+    *out = (int32_t)v;
+    return true;
+}
+
+static int int_key(struct config_parser *p, const struct config_entry *e, int32_t min, int32_t max,
+                   const char *expect, int32_t *out)
+{
+    int32_t v;
+    if (!parse_int32(e->value, &v))
+        return config_fail(p, CONFIG_ERR_VALUE, ":%d: %s: '%s' is not an integer", e->line, e->key,
+                           e->value);
+    if (v < min || v > max)
+        return config_fail(p, CONFIG_ERR_VALUE, ":%d: %s: %s is out of range (%s)", e->line, e->key,
+                           e->value, expect);
+    *out = v;
+    return 0;
+}
+
+static int path_key(struct config_parser *p, const struct config_entry *e, char *out, size_t size)
+{
+    size_t len = strlen(e->value);
+    if (len == 0)
+        return config_fail(p, CONFIG_ERR_VALUE, ":%d: %s: empty path", e->line, e->key);
+    if (len >= size)
+        return config_fail(p, CONFIG_ERR_VALUE, ":%d: %s: path longer than %zu bytes", e->line,
+                           e->key, size - 1);
+    memcpy(out, e->value, len + 1);
+    return 0;
+}
+
+static void whitelist_key(struct config_parser *p, const struct config_entry *e,
+                          struct node_config *out)
+{
+    uint32_t mask = 0;
+    const char *s = e->value;
+    for (;;) {
+        const char *comma = strchr(s, ',');
+        size_t len = comma ? (size_t)(comma - s) : strlen(s);
+        const char *word = s;
+        trim(&word, &len);
+        if (len == 1 && word[0] == '*') {
+            mask = FOUR_LETTER_MASK_ALL;
+            break;
+        }
+        if (len) {
+            int cmd = four_letter_from_name(word, len);
+            if (cmd >= 0)
+                mask |= 1u << cmd;
+            else
+                LOG_W("%s:%d: %s: unknown four-letter word '%.*s' ignored", p->source, e->line,
+                      e->key, (int)len, word);
+        }
+        if (!comma)
+            break;
+        s = comma + 1;
+    }
+    /* FourLetterCommands.isEnabled: zkServer.sh needs srvr, so it is always on. */
+    out->four_letter_mask = mask | 1u << FOUR_LETTER_SRVR;
+}
+
+static bool is_known_unimplemented(const char *key)
+{
+    for (size_t i = 0; i < sizeof(config_known_keys) / sizeof(config_known_keys[0]); i++)
+        if (strcmp(key, config_known_keys[i]) == 0)
+            return true;
+    for (size_t i = 0; i < sizeof(config_known_prefixes) / sizeof(config_known_prefixes[0]); i++)
+        if (strncmp(key, config_known_prefixes[i], strlen(config_known_prefixes[i])) == 0)
+            return true;
+    return false;
+}
+
+/* Line numbers of the keys that later checks name. */
+struct config_lines {
+    int client_port;
+    int client_port_address;
+    int min_session_timeout;
+    int max_session_timeout;
+};
+
+static int apply_entry(struct config_parser *p, const struct config_entry *e,
+                       struct node_config *out, struct config_lines *lines)
+{
+    const char *k = e->key;
+    if (strcmp(k, "tickTime") == 0)
+        return int_key(p, e, 1, INT32_MAX, "a positive number of milliseconds", &out->tick_time_ms);
+    if (strcmp(k, "clientPort") == 0) {
+        lines->client_port = e->line;
+        return int_key(p, e, 1, 65535, "1-65535", &out->client_port);
+    }
+    if (strcmp(k, "clientPortAddress") == 0) {
+        lines->client_port_address = e->line;
+        size_t len = strlen(e->value);
+        if (len == 0)
+            return config_fail(p, CONFIG_ERR_VALUE, ":%d: %s: empty address", e->line, k);
+        if (len >= sizeof(out->client_port_address))
+            return config_fail(p, CONFIG_ERR_VALUE, ":%d: %s: address too long", e->line, k);
+        for (size_t i = 0; i < len; i++)
+            if ((unsigned char)e->value[i] <= ' ')
+                return config_fail(p, CONFIG_ERR_VALUE, ":%d: %s: '%s' is not an address", e->line,
+                                   k, e->value);
+        memcpy(out->client_port_address, e->value, len + 1);
+        return 0;
+    }
+    if (strcmp(k, "dataDir") == 0)
+        return path_key(p, e, out->data_dir, sizeof(out->data_dir));
+    if (strcmp(k, "dataLogDir") == 0)
+        return path_key(p, e, out->data_log_dir, sizeof(out->data_log_dir));
+    if (strcmp(k, "maxClientCnxns") == 0)
+        return int_key(p, e, 0, INT32_MAX, "0 (unlimited) or more", &out->max_client_cnxns);
+    if (strcmp(k, "maxCnxns") == 0)
+        return int_key(p, e, 0, INT32_MAX, "0 (unlimited) or more", &out->max_cnxns);
+    if (strcmp(k, "minSessionTimeout") == 0) {
+        lines->min_session_timeout = e->line;
+        return int_key(p, e, -1, INT32_MAX, "-1 (2 * tickTime) or more",
+                       &out->min_session_timeout_ms);
+    }
+    if (strcmp(k, "maxSessionTimeout") == 0) {
+        lines->max_session_timeout = e->line;
+        return int_key(p, e, -1, INT32_MAX, "-1 (20 * tickTime) or more",
+                       &out->max_session_timeout_ms);
+    }
+    if (strcmp(k, "globalOutstandingLimit") == 0)
+        return int_key(p, e, 1, INT32_MAX, "1 or more", &out->global_outstanding_limit);
+    if (strcmp(k, "nio.sessionlessCnxnTimeout") == 0)
+        return int_key(p, e, 1, INT32_MAX, "a positive number of milliseconds",
+                       &out->sessionless_timeout_ms);
+    if (strcmp(k, "jute.maxbuffer") == 0) {
+        int32_t v;
+        if (!parse_decode_int32(e->value, &v))
+            return config_fail(p, CONFIG_ERR_VALUE, ":%d: %s: '%s' is not an integer", e->line, k,
+                               e->value);
+        if (v <= 0)
+            return config_fail(p, CONFIG_ERR_VALUE, ":%d: %s: %s is out of range (1 or more)",
+                               e->line, k, e->value);
+        out->max_buffer = v;
+        return 0;
+    }
+    if (strcmp(k, "4lw.commands.whitelist") == 0) {
+        whitelist_key(p, e, out);
+        return 0;
+    }
+    if (strncmp(k, "server.", 7) == 0) {
+        LOG_W("%s:%d: %s: ensembles are not implemented yet; running standalone", p->source,
+              e->line, k);
+        return 0;
+    }
+    if (is_known_unimplemented(k)) {
+        LOG_I("%s:%d: %s is not implemented yet; ignored", p->source, e->line, k);
+        return 0;
+    }
+    LOG_W("%s:%d: unknown key '%s' ignored", p->source, e->line, k);
+    return 0;
+}
+
+static int apply_entries(struct config_parser *p, struct node_config *out)
+{
+    /* Properties keeps the last of duplicate keys. */
+    struct smap last;
+    smap_init(&last);
+    for (size_t i = 0; i < p->count; i++)
+        smap_put(&last, p->entries[i].key, strlen(p->entries[i].key), &p->entries[i]);
+    struct config_lines lines = {0};
+    int rc = 0;
+    for (size_t i = 0; i < p->count && rc == 0; i++) {
+        struct config_entry *e = &p->entries[i];
+        if (smap_get(&last, e->key, strlen(e->key)) != e)
+            continue;
+        rc = apply_entry(p, e, out, &lines);
+    }
+    smap_deinit(&last);
+    if (rc)
+        return rc;
+
+    if (out->data_dir[0] == '\0')
+        return config_fail(p, CONFIG_ERR_MISSING, ": dataDir is not set");
+    if (out->data_log_dir[0] == '\0')
+        memcpy(out->data_log_dir, out->data_dir, sizeof(out->data_log_dir));
+    if (out->client_port == 0) {
+        if (lines.client_port_address)
+            return config_fail(p, CONFIG_ERR_MISSING,
+                               ":%d: clientPortAddress is set but clientPort is not set",
+                               lines.client_port_address);
+        return config_fail(p, CONFIG_ERR_MISSING, ": clientPort is not set");
+    }
+    int64_t tick = out->tick_time_ms;
+    if (out->min_session_timeout_ms == -1)
+        out->min_session_timeout_ms = (int32_t)(2 * tick > INT32_MAX ? INT32_MAX : 2 * tick);
+    if (out->max_session_timeout_ms == -1)
+        out->max_session_timeout_ms = (int32_t)(20 * tick > INT32_MAX ? INT32_MAX : 20 * tick);
+    if (out->min_session_timeout_ms > out->max_session_timeout_ms) {
+        int line =
+            lines.min_session_timeout ? lines.min_session_timeout : lines.max_session_timeout;
+        return config_fail(p, CONFIG_ERR_VALUE,
+                           ":%d: minSessionTimeout: %" PRId32
+                           " must not be larger than maxSessionTimeout (%" PRId32 ")",
+                           line, out->min_session_timeout_ms, out->max_session_timeout_ms);
+    }
+    if (out->output_limit_bytes < (size_t)out->max_buffer * 4)
+        out->output_limit_bytes = (size_t)out->max_buffer * 4;
+    return 0;
+}
+
+int config_parse_text(const char *source, const char *text, size_t len, struct node_config *out,
+                      char *errmsg, size_t errlen)
+{
+    if (errmsg && errlen)
+        errmsg[0] = '\0';
+    config_defaults(out);
+    snprintf(out->source, sizeof(out->source), "%s", source);
+    struct config_parser p = {.source = source, .errmsg = errmsg, .errlen = errlen};
+    int rc = prop_parse(&p, text, len);
+    if (rc == 0)
+        rc = apply_entries(&p, out);
+    for (size_t i = 0; i < p.count; i++) {
+        mem_free(p.entries[i].key);
+        mem_free(p.entries[i].value);
+    }
+    mem_free(p.entries);
+    return rc;
+}
+
+int config_parse_file(const char *path, struct node_config *out, char *errmsg, size_t errlen)
+{
+    struct config_parser p = {.source = path, .errmsg = errmsg, .errlen = errlen};
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return config_fail(&p, CONFIG_ERR_IO, ": cannot open: %s", strerror(errno));
+    struct buf text;
+    buf_init(&text);
+    int rc = 0;
+    for (;;) {
+        buf_reserve(&text, 4096);
+        size_t n = fread(text.data + text.len, 1, text.cap - text.len, f);
+        text.len += n;
+        if (n == 0)
+            break;
+        if (text.len > (size_t)16 << 20) {
+            rc = config_fail(&p, CONFIG_ERR_IO, ": larger than 16 MiB");
+            goto err_free_text;
+        }
+    }
+    if (ferror(f)) {
+        rc = config_fail(&p, CONFIG_ERR_IO, ": read error: %s", strerror(errno));
+        goto err_free_text;
+    }
+    rc = config_parse_text(path, (const char *)text.data, text.len, out, errmsg, errlen);
+err_free_text:
+    buf_deinit(&text);
+    fclose(f);
+    return rc;
+}
+
+int config_parse_embedded(struct node_config *out, char *errmsg, size_t errlen)
+{
+    return config_parse_text("<embedded default>", config_embedded_default,
+                             sizeof(config_embedded_default) - 1, out, errmsg, errlen);
+}

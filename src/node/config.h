@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* config.h — zoo.cfg: ZooKeeper's java.util.Properties syntax, its keys, defaults
+ * and checks (QuorumPeerConfig.parseProperties). Parsing is pure apart from
+ * config_parse_file reading the file and warnings going to the log. */
+#ifndef CZK_NODE_CONFIG_H
+#define CZK_NODE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_PATH_MAX    4096
+#define CONFIG_ADDRESS_MAX 256
+
+/* The text used when czk-server starts without a config file: ZooKeeper's
+ * conf/zoo_sample.cfg, with a relative data directory. */
+extern const char config_embedded_default[];
+
+struct node_config {
+    char source[CONFIG_PATH_MAX]; /* file name for messages ("<embedded>" for the default) */
+    int32_t tick_time_ms;         /* tickTime: 3000 in code, 2000 in zoo_sample.cfg */
+    int32_t client_port;          /* clientPort: required, 1..65535 */
+    /* clientPortAddress: an IP literal or host name; "" = every local address
+     * (ZooKeeper binds the wildcard when the key is absent). */
+    char client_port_address[CONFIG_ADDRESS_MAX];
+    char data_dir[CONFIG_PATH_MAX];     /* dataDir: required */
+    char data_log_dir[CONFIG_PATH_MAX]; /* dataLogDir: default dataDir */
+    int32_t max_client_cnxns;           /* per client IP; 0 = unlimited; default 60 */
+    int32_t max_cnxns;                  /* maxCnxns: all clients; 0 = unlimited (default) */
+    /* -1 in the file means 2 * tickTime / 20 * tickTime; resolved after parsing. */
+    int32_t min_session_timeout_ms;
+    int32_t max_session_timeout_ms;
+    int32_t global_outstanding_limit; /* default 1000 */
+    int32_t max_buffer;               /* jute.maxbuffer, default 0xfffff */
+    /* 4lw.commands.whitelist as a bit set over enum four_letter_cmd; srvr is
+     * always in it (FourLetterCommands.isEnabled). */
+    uint32_t four_letter_mask;
+    /* nio.sessionlessCnxnTimeout (a zookeeper.* system property that zoo.cfg
+     * can set): a connection without a session is closed after this long idle. */
+    int32_t sessionless_timeout_ms;
+    /* Not a zoo.cfg key: a connection whose unsent output exceeds this is closed. */
+    size_t output_limit_bytes;
+};
+
+enum config_error {
+    CONFIG_ERR_VALUE = -1,   /* a malformed or out-of-range value */
+    CONFIG_ERR_MISSING = -2, /* a required key is absent */
+    CONFIG_ERR_IO = -3,      /* the file cannot be read */
+};
+
+/* ZooKeeper's defaults; client_port 0 and empty data_dir mean "not set". */
+void config_defaults(struct node_config *out);
+
+/* Parse zoo.cfg text. `source` names the text in messages. On success fills
+ * `out` (defaults, then the keys, then derived values) and returns 0. On a
+ * malformed or missing value returns a negative code and writes
+ * "<source>:<line>: <key>: <reason>" (or "<source>: <reason>") into errmsg.
+ * Unknown keys are logged as warnings; ZooKeeper keys czk does not implement
+ * are logged at INFO. Neither is an error. */
+int config_parse_text(const char *source, const char *text, size_t len, struct node_config *out,
+                      char *errmsg, size_t errlen) __attribute__((warn_unused_result));
+
+/* Read and parse a file; an unreadable file is an error naming it. */
+int config_parse_file(const char *path, struct node_config *out, char *errmsg, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* The embedded default (config_embedded_default). */
+int config_parse_embedded(struct node_config *out, char *errmsg, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* Whether the whitelist lets `cmd` (an enum four_letter_cmd) run. */
+bool config_four_letter_enabled(const struct node_config *cfg, int cmd);
+
+#endif

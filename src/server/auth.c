@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "server/auth.h"
+
+#include "base/mem.h"
+#include "proto/records.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <stdlib.h>
+#include <string.h>
+
+void auth_ids_init(struct auth_ids *ids)
+{
+    ids->items = NULL;
+    ids->count = 0;
+}
+
+void auth_ids_deinit(struct auth_ids *ids)
+{
+    for (size_t i = 0; i < ids->count; i++) {
+        mem_free(ids->items[i].scheme);
+        mem_free(ids->items[i].id);
+    }
+    mem_free(ids->items);
+    auth_ids_init(ids);
+}
+
+void auth_ids_add(struct auth_ids *ids, const char *scheme, const char *id, size_t id_len)
+{
+    for (size_t i = 0; i < ids->count; i++)
+        if (strcmp(ids->items[i].scheme, scheme) == 0 && strlen(ids->items[i].id) == id_len &&
+            memcmp(ids->items[i].id, id, id_len) == 0)
+            return;
+    ids->items = mem_realloc(ids->items, (ids->count + 1) * sizeof(*ids->items));
+    ids->items[ids->count].scheme = mem_strndup(scheme, strlen(scheme));
+    ids->items[ids->count].id = mem_strndup(id, id_len);
+    ids->count++;
+}
+
+void auth_digest_of(const uint8_t *cred, size_t len, struct buf *out)
+{
+    const uint8_t *colon = memchr(cred, ':', len);
+    size_t user_len = colon ? (size_t)(colon - cred) : len;
+    uint8_t sha[SHA_DIGEST_LENGTH];
+    SHA1(cred, len, sha);
+    unsigned char b64[4 * ((SHA_DIGEST_LENGTH + 2) / 3) + 1];
+    int n = EVP_EncodeBlock(b64, sha, SHA_DIGEST_LENGTH);
+    buf_append(out, cred, user_len);
+    buf_append_u8(out, ':');
+    buf_append(out, b64, (size_t)n);
+}
+
+bool auth_digest_id_is_valid(struct jute_buf id)
+{
+    /* id.split(":") has exactly two parts; Java drops trailing empty parts */
+    size_t len = id.len < 0 ? 0 : (size_t)id.len;
+    while (len > 0 && id.ptr[len - 1] == ':')
+        len--;
+    size_t colons = 0;
+    for (size_t i = 0; i < len; i++)
+        colons += id.ptr[i] == ':';
+    return len > 0 && colons == 1;
+}
+
+/* Parses "addr[/bits]"; bits defaults to the address length. */
+static bool ip_parse(const char *text, size_t len, uint8_t addr[16], size_t *addr_len, long *bits)
+{
+    char copy[128];
+    if (len == 0 || len >= sizeof(copy))
+        return false;
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    char *slash = strchr(copy, '/');
+    if (slash)
+        *slash = '\0';
+    if (inet_pton(AF_INET, copy, addr) == 1)
+        *addr_len = 4;
+    else if (inet_pton(AF_INET6, copy, addr) == 1)
+        *addr_len = 16;
+    else
+        return false;
+    *bits = (long)*addr_len * 8;
+    if (!slash)
+        return true;
+    char *end;
+    errno = 0;
+    long b = strtol(slash + 1, &end, 10);
+    if (errno != 0 || end == slash + 1 || *end != '\0' || b < 0 || b > *bits)
+        return false;
+    *bits = b;
+    return true;
+}
+
+bool auth_ip_id_is_valid(struct jute_buf id)
+{
+    uint8_t addr[16];
+    size_t addr_len;
+    long bits;
+    return id.len > 0 && ip_parse((const char *)id.ptr, (size_t)id.len, addr, &addr_len, &bits);
+}
+
+bool auth_ip_matches(const char *client_ip, struct jute_buf expr)
+{
+    uint8_t want[16], have[16];
+    size_t want_len, have_len;
+    long bits, have_bits;
+    if (expr.len <= 0 ||
+        !ip_parse((const char *)expr.ptr, (size_t)expr.len, want, &want_len, &bits))
+        return false;
+    if (!ip_parse(client_ip, strlen(client_ip), have, &have_len, &have_bits) ||
+        have_len != want_len)
+        return false;
+    for (long i = 0; i < bits; i++) {
+        uint8_t mask = (uint8_t)(0x80 >> (i % 8));
+        if ((want[i / 8] & mask) != (have[i / 8] & mask))
+            return false;
+    }
+    return true;
+}
+
+static bool id_matches(const struct auth_id *who, const struct zk_id *acl_id)
+{
+    size_t scheme_len = strlen(who->scheme);
+    if (!jute_buf_eq(acl_id->scheme, who->scheme, scheme_len))
+        return false;
+    if (strcmp(who->scheme, "ip") == 0)
+        return auth_ip_matches(who->id, acl_id->id);
+    return jute_buf_eq(acl_id->id, who->id, strlen(who->id));
+}
+
+bool auth_acl_permits(const struct jute_vec *acl, int32_t perm, const struct auth_ids *ids)
+{
+    if (acl->count <= 0)
+        return true;
+    for (size_t i = 0; i < ids->count; i++)
+        if (strcmp(ids->items[i].scheme, "super") == 0)
+            return true;
+    struct jute_vec_iter it;
+    jute_vec_iter_init(&it, acl);
+    struct zk_acl a;
+    while (jute_vec_next_acl(&it, &a)) {
+        if ((a.perms & perm) == 0)
+            continue;
+        if (jute_buf_eq(a.id.scheme, "world", 5) && jute_buf_eq(a.id.id, "anyone", 6))
+            return true;
+        for (size_t i = 0; i < ids->count; i++)
+            if (id_matches(&ids->items[i], &a.id))
+                return true;
+    }
+    return false;
+}

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* auth.h — ZooKeeper's ACL checks and its built-in authentication providers
+ * (world, ip, digest; super through a configured digest). A connection holds
+ * a list of authenticated ids; an ACL entry grants its permissions to the ids
+ * it matches (ZooKeeperServer.checkACL). Pure. */
+#ifndef CZK_SERVER_AUTH_H
+#define CZK_SERVER_AUTH_H
+
+#include "base/buf.h"
+#include "proto/jute.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct auth_id {
+    char *scheme;
+    char *id;
+};
+
+struct auth_ids {
+    struct auth_id *items;
+    size_t count;
+};
+
+void auth_ids_init(struct auth_ids *ids);
+void auth_ids_deinit(struct auth_ids *ids);
+/* Adds (scheme, id) unless the list already has it. */
+void auth_ids_add(struct auth_ids *ids, const char *scheme, const char *id, size_t id_len);
+
+/* "user:password" -> "user:base64(sha1(user:password))" (DigestAuthenticationProvider). */
+void auth_digest_of(const uint8_t *cred, size_t len, struct buf *out);
+/* Whether an id is well formed for its scheme (the providers' isValid). */
+bool auth_digest_id_is_valid(struct jute_buf id);
+bool auth_ip_id_is_valid(struct jute_buf id);
+/* IPAuthenticationProvider.matches: client address against "addr[/bits]". */
+bool auth_ip_matches(const char *client_ip, struct jute_buf expr);
+
+/* Does the ACL (encoded items) grant `perm` to anyone in `ids`? An empty or
+ * null ACL grants everything; a "super" id passes every check. */
+bool auth_acl_permits(const struct jute_vec *acl, int32_t perm, const struct auth_ids *ids);
+
+#endif

@@ -1,0 +1,1989 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* ZooKeeper's request pipeline for one server, as functions of events:
+ * handshake, per-session FIFO order, prep (PrepRequestProcessor), commit and
+ * finish (FinalRequestProcessor), reads, session expiry. Pure: no I/O. */
+#include "server/server.h"
+
+#include "base/buf.h"
+#include "base/hmap.h"
+#include "base/list.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "proto/proto.h"
+#include "proto/records.h"
+#include "server/auth.h"
+#include "session/session.h"
+#include "session/watch.h"
+#include "tree/path.h"
+#include "tree/tree.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct server_conn;
+
+struct server_session {
+    struct session base; /* first: the session table hands these back */
+    struct watch_owner watches;
+    struct server_conn *conn; /* NULL while no connection is attached */
+    struct list queue;        /* struct request.link, in arrival order */
+};
+
+struct server_conn {
+    uint64_t id;
+    struct server_session *session;
+    bool handshaken;
+    bool old_client; /* its ConnectRequest had no readOnly byte: nor will the answer */
+    bool closing;    /* io.close was called: ignore further input */
+    struct server_conn_info info;
+    char ip[64];
+    struct auth_ids auth; /* ip, then whatever addauth added */
+};
+
+/* One request, from arrival to reply, in its session's queue. A write is
+ * ready once its txn is applied (the reply is built then); a read runs when
+ * it reaches the head of the queue. */
+struct request {
+    struct list link;
+    uint64_t conn_id; /* the connection that sent it; the reply goes nowhere else */
+    int32_t xid;
+    int32_t type;
+    bool is_write;
+    bool ready;
+    bool close_after;    /* closeSession and unimplemented ops: close after the reply */
+    const uint8_t *body; /* reads: the request record */
+    uint8_t *body_owned; /* body, when the request waits in a queue */
+    size_t body_len;
+    struct buf reply; /* a whole frame, once ready */
+    int64_t received_ms;
+};
+
+/* A txn on its way through the log; in zxid order. */
+struct proposal {
+    struct list link;
+    int64_t zxid;
+    struct buf txn; /* TxnHeader + body */
+    struct request *req;
+    struct server_session *sess; /* the session the txn belongs to */
+};
+
+/* ZooKeeper's ChangeRecord: the state a path will have once every txn in
+ * flight is applied, so that prep sees the tree plus those changes. */
+struct change {
+    struct list fifo;
+    struct change *prev; /* the record this one shadowed in the map */
+    int64_t zxid;
+    char *path;
+    size_t len;
+    bool exists;
+    struct zk_stat_persisted stat;
+    int32_t child_count;
+    uint8_t *acl; /* encoded ACL items, owned */
+    size_t acl_len;
+    int32_t acl_count;
+};
+
+struct server {
+    struct server_config cfg;
+    struct server_io io;
+    struct tree tree;
+    struct session_table sessions;
+    struct watch_table data_watches;
+    struct watch_table child_watches;
+    struct imap conns; /* conn id -> struct server_conn */
+    struct list proposals;
+    int64_t next_zxid;
+    struct list changes;        /* struct change.fifo, zxid order */
+    struct smap change_by_path; /* the newest change per path */
+    uint64_t watch_stamp;
+    int64_t outstanding;
+    struct server_stats stats;
+    /* scratch for building frames: events and small replies, and reads
+     * answered at once (a read may send events while its reply is built) */
+    struct buf out;
+    struct buf read_out;
+    /* the txn being applied, for watch events */
+    int64_t applying_zxid;
+};
+
+static int64_t wall_ms(struct server *s)
+{
+    return s->io.wall_ms ? s->io.wall_ms(s->io.ctx) : 0;
+}
+
+/* ---- connections and replies ---- */
+
+static struct server_conn *conn_get(const struct server *s, uint64_t id)
+{
+    return imap_get(&s->conns, id);
+}
+
+static void conn_close(struct server *s, struct server_conn *c)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    s->io.close(s->io.ctx, c->id);
+}
+
+static void conn_send(struct server *s, struct server_conn *c, const struct buf *frame)
+{
+    if (c->closing)
+        return;
+    c->info.packets_sent++;
+    s->stats.packets_sent++;
+    s->io.send(s->io.ctx, c->id, frame->data, frame->len);
+}
+
+static void reply_header_frame(struct buf *b, int32_t xid, int64_t zxid, int32_t err)
+{
+    struct zk_reply_header h = {.xid = xid, .zxid = zxid, .err = err};
+    zk_reply_header_encode(b, &h);
+}
+
+static void send_header_only(struct server *s, struct server_conn *c, int32_t xid, int64_t zxid,
+                             int32_t err)
+{
+    buf_clear(&s->out);
+    size_t at = frame_begin(&s->out);
+    reply_header_frame(&s->out, xid, zxid, err);
+    frame_end(&s->out, at);
+    conn_send(s, c, &s->out);
+}
+
+static void session_detach(struct server *s, struct server_session *ss)
+{
+    if (!ss->conn)
+        return;
+    ss->conn->session = NULL;
+    ss->conn = NULL;
+    /* Watches belong to the connection in ZooKeeper: the client sets them
+     * again (setWatches) when it reconnects. */
+    watch_owner_clear(&ss->watches);
+    (void)s;
+}
+
+/* ---- the change overlay ---- */
+
+struct record {
+    bool exists;
+    struct zk_stat_persisted stat;
+    int32_t child_count;
+    struct jute_vec acl; /* borrowed: valid until the overlay or tree next changes */
+};
+
+static bool record_get(const struct server *s, const char *path, size_t len, struct record *out)
+{
+    struct change *c = smap_get(&s->change_by_path, path, len);
+    if (c) {
+        out->exists = c->exists;
+        out->stat = c->stat;
+        out->child_count = c->child_count;
+        out->acl = (struct jute_vec){.count = c->acl_count, .raw = c->acl, .raw_len = c->acl_len};
+        return c->exists;
+    }
+    struct tree_node *n = tree_get(&s->tree, path, len);
+    if (!n) {
+        out->exists = false;
+        return false;
+    }
+    out->exists = true;
+    out->stat = n->stat;
+    out->child_count = (int32_t)n->child_count;
+    out->acl = tree_node_acl(n);
+    return true;
+}
+
+static void change_add(struct server *s, int64_t zxid, const char *path, size_t len,
+                       const struct record *r)
+{
+    struct change *c = mem_calloc(1, sizeof(*c));
+    c->zxid = zxid;
+    c->path = mem_strndup(path, len);
+    c->len = len;
+    c->exists = r->exists;
+    c->stat = r->stat;
+    c->child_count = r->child_count;
+    if (r->exists && r->acl.count > 0) {
+        c->acl = mem_alloc(r->acl.raw_len ? r->acl.raw_len : 1);
+        memcpy(c->acl, r->acl.raw, r->acl.raw_len);
+        c->acl_len = r->acl.raw_len;
+        c->acl_count = r->acl.count;
+    }
+    c->prev = smap_put(&s->change_by_path, c->path, len, c);
+    list_insert_tail(&s->changes, &c->fifo);
+}
+
+static void change_free(struct change *c)
+{
+    mem_free(c->acl);
+    mem_free(c->path);
+    mem_free(c);
+}
+
+/* Undo every change added after `mark` (a failed multi). */
+static void change_rollback(struct server *s, struct list *mark)
+{
+    while (s->changes.prev != mark) {
+        struct change *c = LIST_ENTRY(s->changes.prev, struct change, fifo);
+        list_remove(&c->fifo);
+        if (c->prev)
+            smap_put(&s->change_by_path, c->prev->path, c->prev->len, c->prev);
+        else
+            smap_remove(&s->change_by_path, c->path, c->len);
+        change_free(c);
+    }
+}
+
+/* Txn `zxid` is applied: its records and older ones describe the tree now. */
+static void change_commit(struct server *s, int64_t zxid)
+{
+    while (!list_is_empty(&s->changes)) {
+        struct change *c = LIST_ENTRY(s->changes.next, struct change, fifo);
+        if (c->zxid > zxid)
+            break;
+        list_remove(&c->fifo);
+        if (smap_get(&s->change_by_path, c->path, c->len) == c)
+            smap_remove(&s->change_by_path, c->path, c->len);
+        change_free(c);
+    }
+}
+
+/* ---- prep: request record -> txn ---- */
+
+struct prep {
+    struct server *s;
+    struct server_session *sess;
+    const struct auth_ids *auth; /* the caller's ids; NULL for the server's own txns */
+    int64_t zxid;
+    int64_t time;
+};
+
+static bool owner_is_session(int64_t owner)
+{
+    return owner != 0 && owner != INT64_MIN && ((uint64_t)owner >> 56) != 0xff;
+}
+
+static bool buf_has_nul(struct jute_buf b)
+{
+    return b.len > 0 && memchr(b.ptr, 0, (size_t)b.len) != NULL;
+}
+
+static bool scheme_is(struct jute_buf b, const char *name)
+{
+    return jute_buf_eq(b, name, strlen(name));
+}
+
+/* ZooKeeper's fixupACL with its default providers (world, ip, digest):
+ * an empty list, an unknown scheme or an invalid id is INVALIDACL; "auth"
+ * becomes one entry per authenticated digest id of the caller (INVALIDACL
+ * when there is none). Duplicate entries of the request are dropped first.
+ * Encodes the resulting items into `out`. */
+static int32_t acl_fixup(const struct jute_vec *acl, const struct auth_ids *auth, struct buf *out,
+                         int32_t *count_out)
+{
+    if (acl->count <= 0)
+        return ZK_INVALIDACL;
+    struct buf seen; /* encoded request items already handled */
+    buf_init(&seen);
+    struct buf one;
+    buf_init(&one);
+    struct jute_vec_iter it;
+    jute_vec_iter_init(&it, acl);
+    struct zk_acl a;
+    int32_t count = 0;
+    int32_t err = ZK_OK;
+    while (!err && jute_vec_next_acl(&it, &a)) {
+        buf_clear(&one);
+        zk_acl_encode(&one, &a);
+        bool dup = false;
+        struct jute_reader sr;
+        jute_reader_init(&sr, seen.data, seen.len);
+        while (!dup && jute_reader_remaining(&sr) > 0) {
+            size_t at = sr.pos;
+            struct zk_acl prev;
+            if (zk_acl_decode(&sr, &prev) != 0)
+                break;
+            dup = sr.pos - at == one.len && memcmp(seen.data + at, one.data, one.len) == 0;
+        }
+        if (dup)
+            continue;
+        buf_append(&seen, one.data, one.len);
+        if (a.id.scheme.len < 0 || a.id.id.len < 0) {
+            err = ZK_INVALIDACL;
+        } else if (scheme_is(a.id.scheme, "world") && jute_buf_eq(a.id.id, "anyone", 6)) {
+            buf_append(out, one.data, one.len);
+            count++;
+        } else if (scheme_is(a.id.scheme, "auth")) {
+            bool any = false;
+            for (size_t i = 0; auth && i < auth->count; i++) {
+                if (strcmp(auth->items[i].scheme, "digest") != 0)
+                    continue; /* ip ids are never "authenticated" (IPAuthenticationProvider) */
+                struct zk_acl granted = {
+                    .perms = a.perms,
+                    .id = {.scheme = jute_cstr("digest"), .id = jute_cstr(auth->items[i].id)}};
+                zk_acl_encode(out, &granted);
+                count++;
+                any = true;
+            }
+            if (!any)
+                err = ZK_INVALIDACL;
+        } else if ((scheme_is(a.id.scheme, "digest") && auth_digest_id_is_valid(a.id.id)) ||
+                   (scheme_is(a.id.scheme, "ip") && auth_ip_id_is_valid(a.id.id))) {
+            buf_append(out, one.data, one.len);
+            count++;
+        } else {
+            err = ZK_INVALIDACL;
+        }
+    }
+    if (!err && it.r.failed)
+        err = ZK_MARSHALLINGERROR;
+    buf_deinit(&one);
+    buf_deinit(&seen);
+    *count_out = count;
+    return err;
+}
+
+static bool acl_allows(const struct prep *p, const struct jute_vec *acl, int32_t perm)
+{
+    return !p->auth || auth_acl_permits(acl, perm, p->auth);
+}
+
+/* PrepRequestProcessor.pRequest2TxnCreate. `out` receives the txn body; the
+ * caller sets the txn type to `op`. */
+static int32_t prep_create(struct prep *p, int32_t op, struct jute_buf path, struct jute_buf data,
+                           const struct jute_vec *acl, int32_t flags, int64_t ttl, struct buf *out)
+{
+    struct server *s = p->s;
+    if (flags < 0 || flags > 6)
+        return ZK_BADARGUMENTS;
+    bool is_ttl = flags == 5 || flags == 6;
+    bool sequential = flags == 2 || flags == 3 || flags == 6;
+    bool ephemeral = flags == 1 || flags == 3;
+    bool container = flags == 4;
+    if (is_ttl || op == ZK_OP_CREATE_TTL)
+        return ZK_UNIMPLEMENTED; /* extendedTypesEnabled is off */
+    /* The opcode picks the txn (a plain create with the container flag makes
+     * a plain node); the flags pick the mode, as in pRequest2TxnCreate. */
+    if (path.len < 0)
+        return ZK_BADARGUMENTS;
+    const char *pp = (const char *)path.ptr;
+    size_t len = (size_t)path.len;
+    const char *slash = len ? memrchr(pp, '/', len) : NULL;
+    if (!slash || buf_has_nul(path))
+        return ZK_BADARGUMENTS;
+    struct buf acl_items;
+    buf_init(&acl_items);
+    int32_t acl_count = 0;
+    int32_t err = acl_fixup(acl, p->auth, &acl_items, &acl_count);
+    if (err)
+        goto out;
+    size_t slash_at = (size_t)(slash - pp);
+    const char *parent_path = slash_at == 0 ? "/" : pp;
+    size_t parent_len = slash_at == 0 ? 1 : slash_at;
+    struct record parent;
+    if (!record_get(s, parent_path, parent_len, &parent)) {
+        err = ZK_NONODE;
+        goto out;
+    }
+    if (!acl_allows(p, &parent.acl, ZK_PERM_CREATE)) {
+        err = ZK_NOAUTH;
+        goto out;
+    }
+    char name[64];
+    size_t name_len = 0;
+    if (sequential)
+        name_len = (size_t)snprintf(name, sizeof(name), "%010" PRId32, parent.stat.cversion);
+    char *full = mem_alloc(len + name_len + 1);
+    memcpy(full, pp, len);
+    memcpy(full + len, name, name_len);
+    size_t full_len = len + name_len;
+    full[full_len] = '\0';
+    struct record existing;
+    if (!path_is_valid(full, full_len))
+        err = ZK_BADARGUMENTS;
+    else if (record_get(s, full, full_len, &existing))
+        err = ZK_NODEEXISTS;
+    else if (owner_is_session(parent.stat.ephemeral_owner))
+        err = ZK_NOCHILDRENFOREPHEMERALS;
+    if (err) {
+        mem_free(full);
+        goto out;
+    }
+    int32_t new_cversion = parent.stat.cversion + 1;
+    struct jute_vec acl_vec = {
+        .count = acl_count, .raw = acl_items.data, .raw_len = acl_items.len, .items = NULL};
+    struct jute_buf full_buf = {.ptr = (const uint8_t *)full, .len = (int32_t)full_len};
+    if (op == ZK_OP_CREATE_CONTAINER) {
+        struct zk_create_container_txn txn = {
+            .path = full_buf, .data = data, .acl = acl_vec, .parent_cversion = new_cversion};
+        zk_create_container_txn_encode(out, &txn);
+    } else {
+        struct zk_create_txn txn = {.path = full_buf,
+                                    .data = data,
+                                    .acl = acl_vec,
+                                    .ephemeral = ephemeral,
+                                    .parent_cversion = new_cversion};
+        zk_create_txn_encode(out, &txn);
+    }
+    (void)ttl;
+    int64_t owner = container ? INT64_MIN : ephemeral ? p->sess->base.id : 0;
+    parent.child_count++;
+    parent.stat.cversion = new_cversion;
+    parent.stat.pzxid = p->zxid;
+    change_add(s, p->zxid, parent_path, parent_len, &parent);
+    struct record node = {.exists = true,
+                          .stat = {.czxid = p->zxid,
+                                   .mzxid = p->zxid,
+                                   .ctime = p->time,
+                                   .mtime = p->time,
+                                   .ephemeral_owner = owner,
+                                   .pzxid = p->zxid},
+                          .child_count = 0,
+                          .acl = acl_vec};
+    change_add(s, p->zxid, full, full_len, &node);
+    mem_free(full);
+out:
+    buf_deinit(&acl_items);
+    return err;
+}
+
+static int32_t prep_delete(struct prep *p, int32_t op, struct jute_buf path, int32_t version,
+                           struct buf *out)
+{
+    struct server *s = p->s;
+    if (path.len < 0)
+        return ZK_BADARGUMENTS;
+    const char *pp = (const char *)path.ptr;
+    size_t len = (size_t)path.len;
+    const char *slash = len ? memrchr(pp, '/', len) : NULL;
+    if (!slash || buf_has_nul(path) || path_is_special(pp, len))
+        return ZK_BADARGUMENTS;
+    size_t slash_at = (size_t)(slash - pp);
+    const char *parent_path = slash_at == 0 ? "/" : pp;
+    size_t parent_len = slash_at == 0 ? 1 : slash_at;
+    struct record parent, node;
+    if (!record_get(s, parent_path, parent_len, &parent))
+        return ZK_NONODE;
+    if (!acl_allows(p, &parent.acl, ZK_PERM_DELETE))
+        return ZK_NOAUTH;
+    if (!record_get(s, pp, len, &node))
+        return ZK_NONODE;
+    if (op == ZK_OP_DELETE_CONTAINER) {
+        if (node.child_count > 0)
+            return ZK_NOTEMPTY;
+        if (node.stat.ephemeral_owner != INT64_MIN &&
+            ((uint64_t)node.stat.ephemeral_owner >> 56) != 0xff)
+            return ZK_BADVERSION;
+    } else {
+        if (version != -1 && version != node.stat.version)
+            return ZK_BADVERSION;
+        if (node.child_count > 0)
+            return ZK_NOTEMPTY;
+    }
+    struct zk_delete_txn txn = {.path = path};
+    zk_delete_txn_encode(out, &txn);
+    parent.child_count--;
+    parent.stat.pzxid = p->zxid;
+    change_add(s, p->zxid, parent_path, parent_len, &parent);
+    struct record gone = {.exists = false};
+    change_add(s, p->zxid, pp, len, &gone);
+    return ZK_OK;
+}
+
+static int32_t prep_set_data(struct prep *p, struct jute_buf path, struct jute_buf data,
+                             int32_t version, struct buf *out)
+{
+    struct server *s = p->s;
+    if (path.len < 0 || !path_is_valid((const char *)path.ptr, (size_t)path.len))
+        return ZK_BADARGUMENTS;
+    struct record node;
+    if (!record_get(s, (const char *)path.ptr, (size_t)path.len, &node))
+        return ZK_NONODE;
+    if (!acl_allows(p, &node.acl, ZK_PERM_WRITE))
+        return ZK_NOAUTH;
+    if (version != -1 && version != node.stat.version)
+        return ZK_BADVERSION;
+    int32_t new_version = node.stat.version + 1;
+    struct zk_set_data_txn txn = {.path = path, .data = data, .version = new_version};
+    zk_set_data_txn_encode(out, &txn);
+    node.stat.version = new_version;
+    node.stat.mtime = p->time;
+    node.stat.mzxid = p->zxid;
+    change_add(s, p->zxid, (const char *)path.ptr, (size_t)path.len, &node);
+    return ZK_OK;
+}
+
+static int32_t prep_set_acl(struct prep *p, struct jute_buf path, const struct jute_vec *acl,
+                            int32_t version, struct buf *out)
+{
+    struct server *s = p->s;
+    if (path.len < 0 || !path_is_valid((const char *)path.ptr, (size_t)path.len))
+        return ZK_BADARGUMENTS;
+    struct buf items;
+    buf_init(&items);
+    int32_t count = 0;
+    int32_t err = acl_fixup(acl, p->auth, &items, &count);
+    struct record node;
+    if (!err && !record_get(s, (const char *)path.ptr, (size_t)path.len, &node))
+        err = ZK_NONODE;
+    if (!err && !acl_allows(p, &node.acl, ZK_PERM_ADMIN))
+        err = ZK_NOAUTH;
+    if (!err && version != -1 && version != node.stat.aversion)
+        err = ZK_BADVERSION;
+    if (!err) {
+        int32_t new_version = node.stat.aversion + 1;
+        struct zk_set_acl_txn txn = {
+            .path = path,
+            .acl = {.count = count, .raw = items.data, .raw_len = items.len, .items = NULL},
+            .version = new_version};
+        zk_set_acl_txn_encode(out, &txn);
+        node.stat.aversion = new_version;
+        node.acl = (struct jute_vec){.count = count, .raw = items.data, .raw_len = items.len};
+        change_add(s, p->zxid, (const char *)path.ptr, (size_t)path.len, &node);
+    }
+    buf_deinit(&items);
+    return err;
+}
+
+static int32_t prep_check(struct prep *p, struct jute_buf path, int32_t version, struct buf *out)
+{
+    if (path.len < 0 || !path_is_valid((const char *)path.ptr, (size_t)path.len))
+        return ZK_BADARGUMENTS;
+    struct record node;
+    if (!record_get(p->s, (const char *)path.ptr, (size_t)path.len, &node))
+        return ZK_NONODE;
+    if (!acl_allows(p, &node.acl, ZK_PERM_READ))
+        return ZK_NOAUTH;
+    if (version != -1 && version != node.stat.version)
+        return ZK_BADVERSION;
+    struct zk_check_version_txn txn = {.path = path, .version = node.stat.version + 1};
+    zk_check_version_txn_encode(out, &txn);
+    return ZK_OK;
+}
+
+/* The session's ephemerals once the txns in flight are applied. */
+static void prep_close_session(struct prep *p, struct buf *out)
+{
+    struct server *s = p->s;
+    int64_t id = p->sess->base.id;
+    struct smap set;
+    smap_init(&set);
+    struct buf names; /* keeps the keys alive */
+    buf_init(&names);
+    struct list *order = mem_alloc(sizeof(*order));
+    list_init(order);
+    const struct list *eph = tree_ephemerals(&s->tree, id);
+    struct list *it;
+    if (eph) {
+        LIST_FOREACH(it, eph)
+        {
+            struct tree_node *n = LIST_ENTRY(it, struct tree_node, eph_link);
+            smap_put(&set, n->path, n->path_len, n);
+        }
+    }
+    LIST_FOREACH(it, &s->changes)
+    {
+        struct change *c = LIST_ENTRY(it, struct change, fifo);
+        if (!c->exists)
+            smap_remove(&set, c->path, c->len);
+        else if (c->stat.ephemeral_owner == id)
+            smap_put(&set, c->path, c->len, c);
+    }
+    /* Collect the paths first: adding change records reshapes the overlay. */
+    struct jute_buf *paths = mem_calloc(set.count + 1, sizeof(*paths));
+    char **copies = mem_calloc(set.count + 1, sizeof(*copies));
+    size_t n = 0, pos = 0;
+    const char *key;
+    size_t key_len;
+    void *value;
+    while (smap_next(&set, &pos, &key, &key_len, &value)) {
+        copies[n] = mem_strndup(key, key_len);
+        paths[n] = (struct jute_buf){.ptr = (const uint8_t *)copies[n], .len = (int32_t)key_len};
+        n++;
+    }
+    struct zk_close_session_txn txn = {
+        .paths2_delete = {.count = (int32_t)n, .raw = NULL, .raw_len = 0, .items = paths}};
+    zk_close_session_txn_encode(out, &txn);
+    for (size_t i = 0; i < n; i++) {
+        const char *pp = copies[i];
+        size_t len = (size_t)paths[i].len;
+        size_t plen = path_parent_len(pp, len);
+        struct record parent;
+        if (record_get(s, pp, plen, &parent)) {
+            parent.child_count--;
+            parent.stat.pzxid = p->zxid;
+            change_add(s, p->zxid, pp, plen, &parent);
+        }
+        struct record gone = {.exists = false};
+        change_add(s, p->zxid, pp, len, &gone);
+        mem_free(copies[i]);
+    }
+    mem_free(copies);
+    mem_free(paths);
+    mem_free(order);
+    buf_deinit(&names);
+    smap_deinit(&set);
+}
+
+/* One write op (alone or inside a multi): decode its record from r, prep it.
+ * Returns the error; on success the txn body is in `out`. */
+static int32_t prep_op(struct prep *p, int32_t op, struct jute_reader *r, struct buf *out)
+{
+    switch (op) {
+    case ZK_OP_CREATE:
+    case ZK_OP_CREATE2:
+    case ZK_OP_CREATE_CONTAINER: {
+        struct zk_create_request req;
+        if (zk_create_request_decode(r, &req) != 0)
+            return ZK_MARSHALLINGERROR;
+        return prep_create(p, op, req.path, req.data, &req.acl, req.flags, -1, out);
+    }
+    case ZK_OP_CREATE_TTL: {
+        struct zk_create_ttl_request req;
+        if (zk_create_ttl_request_decode(r, &req) != 0)
+            return ZK_MARSHALLINGERROR;
+        return prep_create(p, op, req.path, req.data, &req.acl, req.flags, req.ttl, out);
+    }
+    case ZK_OP_DELETE:
+    case ZK_OP_DELETE_CONTAINER: {
+        struct zk_path_version_request req;
+        if (zk_path_version_request_decode(r, &req) != 0)
+            return ZK_MARSHALLINGERROR;
+        return prep_delete(p, op, req.path, req.version, out);
+    }
+    case ZK_OP_SET_DATA: {
+        struct zk_set_data_request req;
+        if (zk_set_data_request_decode(r, &req) != 0)
+            return ZK_MARSHALLINGERROR;
+        return prep_set_data(p, req.path, req.data, req.version, out);
+    }
+    case ZK_OP_SET_ACL: {
+        struct zk_set_acl_request req;
+        if (zk_set_acl_request_decode(r, &req) != 0)
+            return ZK_MARSHALLINGERROR;
+        return prep_set_acl(p, req.path, &req.acl, req.version, out);
+    }
+    case ZK_OP_CHECK: {
+        struct zk_path_version_request req;
+        if (zk_path_version_request_decode(r, &req) != 0)
+            return ZK_MARSHALLINGERROR;
+        return prep_check(p, req.path, req.version, out);
+    }
+    default:
+        return ZK_MARSHALLINGERROR;
+    }
+}
+
+static bool multi_op_is_write(int32_t op)
+{
+    switch (op) {
+    case ZK_OP_CREATE:
+    case ZK_OP_CREATE2:
+    case ZK_OP_CREATE_CONTAINER:
+    case ZK_OP_CREATE_TTL:
+    case ZK_OP_DELETE:
+    case ZK_OP_DELETE_CONTAINER:
+    case ZK_OP_SET_DATA:
+    case ZK_OP_CHECK:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Inside a multi the server rebuilds each create as Op.create(flags): the
+ * opcode follows the flags, so create2 answers as create and the container
+ * flag makes a createContainer (MultiOperationRecord.deserialize). Peeks at
+ * the flags without consuming the record. */
+static int32_t multi_op_type(int32_t type, const struct jute_reader *r)
+{
+    if (type != ZK_OP_CREATE && type != ZK_OP_CREATE2 && type != ZK_OP_CREATE_CONTAINER)
+        return type;
+    struct jute_reader peek = *r;
+    struct zk_create_request req;
+    if (zk_create_request_decode(&peek, &req) != 0)
+        return type;
+    if (req.flags == ZK_CREATE_CONTAINER)
+        return ZK_OP_CREATE_CONTAINER;
+    if (req.flags == 5 || req.flags == 6)
+        return ZK_OP_CREATE_TTL;
+    return ZK_OP_CREATE;
+}
+
+/* A multi's sub-txns: every op of a failed multi is kept, the failing one
+ * and those after it as ErrorTxn (PrepRequestProcessor, OpCode.multi). */
+static int32_t prep_multi(struct prep *p, struct jute_reader *r, struct buf *out)
+{
+    struct server *s = p->s;
+    struct list *mark = s->changes.prev;
+    struct buf subs; /* encoded zk_txn items */
+    buf_init(&subs);
+    struct buf body;
+    buf_init(&body);
+    int32_t count = 0;
+    int32_t failed = ZK_OK;
+    for (;;) {
+        struct zk_multi_header h;
+        if (zk_multi_header_decode(r, &h) != 0) {
+            failed = ZK_MARSHALLINGERROR;
+            break;
+        }
+        if (h.done)
+            break;
+        if (!multi_op_is_write(h.type)) {
+            failed = ZK_MARSHALLINGERROR;
+            break;
+        }
+        buf_clear(&body);
+        int32_t type = multi_op_type(h.type, r);
+        if (failed) {
+            /* decode the op only to walk past it */
+            int32_t e = ZK_OK;
+            switch (h.type) {
+            case ZK_OP_CREATE:
+            case ZK_OP_CREATE2:
+            case ZK_OP_CREATE_CONTAINER: {
+                struct zk_create_request req;
+                e = zk_create_request_decode(r, &req);
+                break;
+            }
+            case ZK_OP_CREATE_TTL: {
+                struct zk_create_ttl_request req;
+                e = zk_create_ttl_request_decode(r, &req);
+                break;
+            }
+            case ZK_OP_SET_DATA: {
+                struct zk_set_data_request req;
+                e = zk_set_data_request_decode(r, &req);
+                break;
+            }
+            default: {
+                struct zk_path_version_request req;
+                e = zk_path_version_request_decode(r, &req);
+                break;
+            }
+            }
+            if (e != 0) {
+                failed = ZK_MARSHALLINGERROR;
+                break;
+            }
+            type = ZK_OP_ERROR;
+            struct zk_error_txn et = {.err = ZK_RUNTIMEINCONSISTENCY};
+            zk_error_txn_encode(&body, &et);
+        } else {
+            /* a TTL create from a CreateRequest fails to cast in ZooKeeper */
+            int32_t err = type == ZK_OP_CREATE_TTL && h.type != ZK_OP_CREATE_TTL
+                              ? ZK_MARSHALLINGERROR
+                              : prep_op(p, type, r, &body);
+            if (err == ZK_MARSHALLINGERROR) {
+                failed = err;
+                break;
+            }
+            if (err) {
+                failed = err;
+                change_rollback(s, mark);
+                type = ZK_OP_ERROR;
+                buf_clear(&body);
+                struct zk_error_txn et = {.err = err};
+                zk_error_txn_encode(&body, &et);
+            }
+        }
+        struct zk_txn t = {.type = type, .data = {.ptr = body.data, .len = (int32_t)body.len}};
+        zk_txn_encode(&subs, &t);
+        count++;
+    }
+    int32_t result = ZK_OK;
+    if (failed == ZK_MARSHALLINGERROR) {
+        change_rollback(s, mark);
+        result = ZK_MARSHALLINGERROR;
+    } else {
+        struct zk_multi_txn mt = {
+            .txns = {.count = count, .raw = subs.data, .raw_len = subs.len, .items = NULL}};
+        zk_multi_txn_encode(out, &mt);
+    }
+    buf_deinit(&body);
+    buf_deinit(&subs);
+    return result;
+}
+
+/* ---- proposals: standalone zab is "commit once logged" ---- */
+
+static struct proposal *propose(struct server *s, struct server_session *sess, struct request *req,
+                                int32_t cxid, int32_t type, int64_t zxid, int64_t time,
+                                const struct buf *body)
+{
+    struct proposal *pr = mem_calloc(1, sizeof(*pr));
+    pr->zxid = zxid;
+    pr->req = req;
+    pr->sess = sess;
+    buf_init(&pr->txn);
+    struct zk_txn_header h = {
+        .client_id = sess->base.id, .cxid = cxid, .zxid = zxid, .time = time, .type = type};
+    zk_txn_header_encode(&pr->txn, &h);
+    buf_append(&pr->txn, body->data, body->len);
+    list_insert_tail(&s->proposals, &pr->link);
+    s->io.log_append(s->io.ctx, zxid, pr->txn.data, pr->txn.len);
+    return pr;
+}
+
+/* ---- requests ---- */
+
+static struct request *request_new(struct server_conn *c, int32_t xid, int32_t type, int64_t now_ms)
+{
+    struct request *req = mem_calloc(1, sizeof(*req));
+    req->conn_id = c ? c->id : 0;
+    req->xid = xid;
+    req->type = type;
+    req->received_ms = now_ms;
+    buf_init(&req->reply);
+    list_init(&req->link);
+    return req;
+}
+
+static void request_free(struct request *req)
+{
+    buf_deinit(&req->reply);
+    mem_free(req->body_owned);
+    mem_free(req);
+}
+
+static void stats_latency(struct server *s, struct server_conn *c, int64_t latency_ms)
+{
+    struct server_stats *st = &s->stats;
+    if (st->latency_min_ms < 0 || latency_ms < st->latency_min_ms)
+        st->latency_min_ms = latency_ms;
+    if (latency_ms > st->latency_max_ms)
+        st->latency_max_ms = latency_ms;
+    st->latency_total_ms += latency_ms;
+    st->latency_count++;
+    if (c) {
+        struct server_conn_info *ci = &c->info;
+        if (ci->latency_min_ms < 0 || latency_ms < ci->latency_min_ms)
+            ci->latency_min_ms = latency_ms;
+        if (latency_ms > ci->latency_max_ms)
+            ci->latency_max_ms = latency_ms;
+        ci->latency_total_ms += latency_ms;
+        ci->latency_count++;
+    }
+}
+
+static void read_execute(struct server *s, struct server_session *ss, struct request *req);
+
+static void reply_sent(struct server *s, struct server_conn *c, const struct request *req,
+                       int64_t now_ms)
+{
+    if (req->reply.len)
+        conn_send(s, c, &req->reply);
+    c->info.last_cxid = req->xid;
+    c->info.last_op = req->type;
+    c->info.last_zxid = s->tree.last_zxid;
+    c->info.last_response_ms = now_ms;
+    stats_latency(s, c, now_ms - req->received_ms);
+    if (req->close_after)
+        conn_close(s, c);
+}
+
+/* Send every ready request at the head of the session's queue, running reads
+ * as they reach the head. */
+static void session_drain(struct server *s, struct server_session *ss, int64_t now_ms)
+{
+    while (!list_is_empty(&ss->queue)) {
+        struct request *req = LIST_ENTRY(ss->queue.next, struct request, link);
+        if (!req->ready && !req->is_write)
+            read_execute(s, ss, req);
+        if (!req->ready)
+            break;
+        list_remove(&req->link);
+        s->outstanding--;
+        struct server_conn *c = conn_get(s, req->conn_id);
+        if (c && c->session == ss) {
+            c->info.outstanding--;
+            reply_sent(s, c, req, now_ms);
+        }
+        request_free(req);
+    }
+}
+
+/* Build the reply of a non-multi read into req->reply (ZooKeeper's
+ * FinalRequestProcessor switch). */
+static void stat_of(const struct tree_node *n, struct zk_stat *st)
+{
+    tree_node_stat(n, st);
+}
+
+static void children_vec(const struct tree_node *n, struct jute_buf **items, struct jute_vec *v)
+{
+    *items = mem_calloc(n->child_count + 1, sizeof(**items));
+    for (uint32_t i = 0; i < n->child_count; i++) {
+        const struct tree_node *ch = n->children[i];
+        (*items)[i] = (struct jute_buf){.ptr = (const uint8_t *)tree_node_name(ch),
+                                        .len = (int32_t)(ch->path_len - ch->name_off)};
+    }
+    *v = (struct jute_vec){.count = (int32_t)n->child_count, .items = *items};
+}
+
+static void send_event_to(struct server *s, struct server_session *ss, int32_t type,
+                          const char *path, size_t len, int64_t zxid)
+{
+    struct server_conn *c = ss->conn;
+    if (!c)
+        return;
+    buf_clear(&s->out);
+    size_t at = frame_begin(&s->out);
+    reply_header_frame(&s->out, ZK_XID_NOTIFICATION, zxid, 0);
+    struct zk_watcher_event ev = {.type = type,
+                                  .state = ZK_STATE_SYNC_CONNECTED,
+                                  .path = {.ptr = (const uint8_t *)path, .len = (int32_t)len}};
+    zk_watcher_event_encode(&s->out, &ev);
+    frame_end(&s->out, at);
+    conn_send(s, c, &s->out);
+}
+
+/* A read op on the tree: returns the error, appends the response record. */
+static int32_t read_op(struct server *s, struct server_session *ss, const struct auth_ids *auth,
+                       int32_t type, struct jute_reader *r, struct buf *out, bool watches)
+{
+    switch (type) {
+    case ZK_OP_EXISTS: {
+        struct zk_path_watch_request req;
+        if (zk_path_watch_request_decode(r, &req) != 0 || req.path.len < 0)
+            return ZK_MARSHALLINGERROR;
+        if (buf_has_nul(req.path))
+            return ZK_BADARGUMENTS;
+        const char *p = (const char *)req.path.ptr;
+        size_t len = (size_t)req.path.len;
+        struct tree_node *n = tree_get(&s->tree, p, len);
+        if (req.watch && watches)
+            watch_add(&s->data_watches, &ss->watches, p, len);
+        if (!n)
+            return ZK_NONODE;
+        struct zk_stat_response resp;
+        stat_of(n, &resp.stat);
+        zk_stat_response_encode(out, &resp);
+        return ZK_OK;
+    }
+    case ZK_OP_GET_DATA: {
+        struct zk_path_watch_request req;
+        if (zk_path_watch_request_decode(r, &req) != 0 || req.path.len < 0)
+            return ZK_MARSHALLINGERROR;
+        const char *p = (const char *)req.path.ptr;
+        size_t len = (size_t)req.path.len;
+        struct tree_node *n = tree_get(&s->tree, p, len);
+        if (!n)
+            return ZK_NONODE;
+        struct jute_vec acl = tree_node_acl(n);
+        if (!auth_acl_permits(&acl, ZK_PERM_READ, auth))
+            return ZK_NOAUTH;
+        if (req.watch && watches)
+            watch_add(&s->data_watches, &ss->watches, p, len);
+        struct zk_get_data_response resp = {.data = {.ptr = n->data, .len = n->data_len}};
+        stat_of(n, &resp.stat);
+        zk_get_data_response_encode(out, &resp);
+        return ZK_OK;
+    }
+    case ZK_OP_GET_CHILDREN:
+    case ZK_OP_GET_CHILDREN2: {
+        struct zk_path_watch_request req;
+        if (zk_path_watch_request_decode(r, &req) != 0 || req.path.len < 0)
+            return ZK_MARSHALLINGERROR;
+        const char *p = (const char *)req.path.ptr;
+        size_t len = (size_t)req.path.len;
+        struct tree_node *n = tree_get(&s->tree, p, len);
+        if (!n)
+            return ZK_NONODE;
+        struct jute_vec acl = tree_node_acl(n);
+        if (!auth_acl_permits(&acl, ZK_PERM_READ, auth))
+            return ZK_NOAUTH;
+        if (req.watch && watches)
+            watch_add(&s->child_watches, &ss->watches, p, len);
+        struct jute_buf *items;
+        struct jute_vec v;
+        children_vec(n, &items, &v);
+        if (type == ZK_OP_GET_CHILDREN) {
+            struct zk_children_response resp = {.children = v};
+            zk_children_response_encode(out, &resp);
+        } else {
+            struct zk_children2_response resp = {.children = v};
+            stat_of(n, &resp.stat);
+            zk_children2_response_encode(out, &resp);
+        }
+        mem_free(items);
+        return ZK_OK;
+    }
+    case ZK_OP_GET_ACL: {
+        struct zk_path_request req;
+        if (zk_path_request_decode(r, &req) != 0 || req.path.len < 0)
+            return ZK_MARSHALLINGERROR;
+        struct tree_node *n = tree_get(&s->tree, (const char *)req.path.ptr, (size_t)req.path.len);
+        if (!n)
+            return ZK_NONODE;
+        struct jute_vec acl = tree_node_acl(n);
+        if (!auth_acl_permits(&acl, ZK_PERM_READ | ZK_PERM_ADMIN, auth))
+            return ZK_NOAUTH;
+        struct zk_get_acl_response resp = {.acl = acl};
+        stat_of(n, &resp.stat);
+        if (auth_acl_permits(&acl, ZK_PERM_ADMIN, auth)) {
+            zk_get_acl_response_encode(out, &resp);
+            return ZK_OK;
+        }
+        /* Without ADMIN, digest hashes are masked: "user:x" (CVE-2019-0201). */
+        struct buf masked;
+        buf_init(&masked);
+        struct jute_vec_iter it;
+        jute_vec_iter_init(&it, &acl);
+        struct zk_acl a;
+        char id[256];
+        while (jute_vec_next_acl(&it, &a)) {
+            if (jute_buf_eq(a.id.scheme, "digest", 6) && a.id.id.len >= 0) {
+                const uint8_t *colon = memchr(a.id.id.ptr, ':', (size_t)a.id.id.len);
+                if (colon) {
+                    size_t user_len = (size_t)(colon - a.id.id.ptr);
+                    if (user_len > sizeof(id) - 3)
+                        user_len = sizeof(id) - 3;
+                    memcpy(id, a.id.id.ptr, user_len);
+                    memcpy(id + user_len, ":x", 3);
+                    a.id.id = jute_cstr(id);
+                }
+            }
+            zk_acl_encode(&masked, &a);
+        }
+        resp.acl.raw = masked.data;
+        resp.acl.raw_len = masked.len;
+        zk_get_acl_response_encode(out, &resp);
+        buf_deinit(&masked);
+        return ZK_OK;
+    }
+    case ZK_OP_SYNC: {
+        struct zk_path_request req;
+        if (zk_path_request_decode(r, &req) != 0)
+            return ZK_MARSHALLINGERROR;
+        zk_path_request_encode(out, &req);
+        return ZK_OK;
+    }
+    case ZK_OP_GET_ALL_CHILDREN_NUMBER: {
+        struct zk_path_request req;
+        if (zk_path_request_decode(r, &req) != 0 || req.path.len < 0)
+            return ZK_MARSHALLINGERROR;
+        struct tree_node *n = tree_get(&s->tree, (const char *)req.path.ptr, (size_t)req.path.len);
+        if (!n)
+            return ZK_NONODE;
+        struct jute_vec acl = tree_node_acl(n);
+        if (!auth_acl_permits(&acl, ZK_PERM_READ, auth))
+            return ZK_NOAUTH;
+        /* Count descendants without recursion: walk with an explicit stack. */
+        size_t cap = 64, top = 0;
+        const struct tree_node **stack = mem_alloc(cap * sizeof(*stack));
+        stack[top++] = n;
+        int32_t total = 0;
+        while (top) {
+            const struct tree_node *x = stack[--top];
+            for (uint32_t i = 0; i < x->child_count; i++) {
+                if (top == cap) {
+                    cap *= 2;
+                    stack = mem_realloc(stack, cap * sizeof(*stack));
+                }
+                stack[top++] = x->children[i];
+                total++;
+            }
+        }
+        mem_free(stack);
+        struct zk_count_response resp = {.total_number = total};
+        zk_count_response_encode(out, &resp);
+        return ZK_OK;
+    }
+    case ZK_OP_GET_EPHEMERALS: {
+        struct zk_path_request req;
+        if (zk_path_request_decode(r, &req) != 0)
+            return ZK_MARSHALLINGERROR;
+        const struct list *eph = tree_ephemerals(&s->tree, ss->base.id);
+        struct buf items;
+        buf_init(&items);
+        int32_t count = 0;
+        bool all = req.path.len <= 0 || jute_buf_eq(req.path, "/", 1);
+        if (eph) {
+            struct list *it;
+            LIST_FOREACH(it, eph)
+            {
+                struct tree_node *n = LIST_ENTRY(it, struct tree_node, eph_link);
+                if (all || (n->path_len >= (uint32_t)req.path.len &&
+                            memcmp(n->path, req.path.ptr, (size_t)req.path.len) == 0)) {
+                    jute_write_bytes(&items, n->path, (int32_t)n->path_len);
+                    count++;
+                }
+            }
+        }
+        struct zk_children_response resp = {
+            .children = {.count = count, .raw = items.data, .raw_len = items.len}};
+        zk_children_response_encode(out, &resp);
+        buf_deinit(&items);
+        return ZK_OK;
+    }
+    default:
+        return ZK_UNIMPLEMENTED;
+    }
+}
+
+static void set_watches(struct server *s, struct server_session *ss,
+                        const struct zk_set_watches *sw)
+{
+    const struct jute_vec *lists[3] = {&sw->data_watches, &sw->exist_watches, &sw->child_watches};
+    for (int kind = 0; kind < 3; kind++) {
+        struct jute_vec_iter it;
+        jute_vec_iter_init(&it, lists[kind]);
+        struct jute_buf pb;
+        while (jute_vec_next_str(&it, &pb)) {
+            if (pb.len < 0)
+                continue;
+            const char *p = (const char *)pb.ptr;
+            size_t len = (size_t)pb.len;
+            struct tree_node *n = tree_get(&s->tree, p, len);
+            if (kind == 0) {
+                if (!n)
+                    send_event_to(s, ss, ZK_EVENT_NODE_DELETED, p, len, -1);
+                else if (n->stat.mzxid > sw->relative_zxid)
+                    send_event_to(s, ss, ZK_EVENT_NODE_DATA_CHANGED, p, len, -1);
+                else
+                    watch_add(&s->data_watches, &ss->watches, p, len);
+            } else if (kind == 1) {
+                if (n)
+                    send_event_to(s, ss, ZK_EVENT_NODE_CREATED, p, len, -1);
+                else
+                    watch_add(&s->data_watches, &ss->watches, p, len);
+            } else {
+                if (!n)
+                    send_event_to(s, ss, ZK_EVENT_NODE_DELETED, p, len, -1);
+                else if (n->stat.pzxid > sw->relative_zxid)
+                    send_event_to(s, ss, ZK_EVENT_NODE_CHILDREN_CHANGED, p, len, -1);
+                else
+                    watch_add(&s->child_watches, &ss->watches, p, len);
+            }
+        }
+    }
+}
+
+/* multiRead: getData and getChildren ops, each answered or failed alone. */
+static int32_t read_multi(struct server *s, struct server_session *ss, const struct auth_ids *auth,
+                          struct jute_reader *r, struct buf *out)
+{
+    struct buf results;
+    buf_init(&results);
+    struct buf one;
+    buf_init(&one);
+    int32_t err = ZK_OK;
+    for (;;) {
+        struct zk_multi_header h;
+        if (zk_multi_header_decode(r, &h) != 0) {
+            err = ZK_MARSHALLINGERROR;
+            break;
+        }
+        if (h.done)
+            break;
+        if (h.type != ZK_OP_GET_DATA && h.type != ZK_OP_GET_CHILDREN) {
+            err = ZK_MARSHALLINGERROR;
+            break;
+        }
+        buf_clear(&one);
+        /* multiRead's ops never set watches (Op.getData/getChildren drop the flag) */
+        int32_t e = read_op(s, ss, auth, h.type, r, &one, false);
+        if (e == ZK_MARSHALLINGERROR) {
+            err = e;
+            break;
+        }
+        struct zk_multi_header rh = {.type = e ? ZK_OP_ERROR : h.type, .done = false, .err = e};
+        zk_multi_header_encode(&results, &rh);
+        if (e) {
+            struct zk_error_response er = {.err = e};
+            zk_error_response_encode(&results, &er);
+        } else {
+            buf_append(&results, one.data, one.len);
+        }
+    }
+    if (!err) {
+        buf_append(out, results.data, results.len);
+        struct zk_multi_header end = {.type = -1, .done = true, .err = -1};
+        zk_multi_header_encode(out, &end);
+    }
+    buf_deinit(&one);
+    buf_deinit(&results);
+    return err;
+}
+
+static void read_execute(struct server *s, struct server_session *ss, struct request *req)
+{
+    struct server_conn *c = ss->conn;
+    if (!c || c->id != req->conn_id) {
+        /* its connection is gone: nobody to answer, no watch to set */
+        buf_clear(&req->reply);
+        req->ready = true;
+        return;
+    }
+    struct jute_reader r;
+    jute_reader_init(&r, req->body, req->body_len);
+    struct buf *b = &req->reply;
+    buf_clear(b);
+    size_t at = frame_begin(b);
+    size_t hdr_at = b->len;
+    reply_header_frame(b, req->xid, 0, 0);
+    size_t body_at = b->len;
+    int32_t err = ZK_OK;
+    switch (req->type) {
+    case ZK_OP_PING:
+        break;
+    case ZK_OP_SET_WATCHES: {
+        struct zk_set_watches sw;
+        if (zk_set_watches_decode(&r, &sw) != 0)
+            err = ZK_MARSHALLINGERROR;
+        else
+            set_watches(s, ss, &sw);
+        break;
+    }
+    case ZK_OP_MULTI_READ:
+        err = read_multi(s, ss, &c->auth, &r, b);
+        break;
+    default:
+        err = read_op(s, ss, &c->auth, req->type, &r, b, true);
+        break;
+    }
+    if (err)
+        b->len = body_at; /* on error, the header alone */
+    /* the header, now that the error and zxid are known */
+    struct buf hdr;
+    buf_init(&hdr);
+    reply_header_frame(&hdr, req->xid, s->tree.last_zxid, err);
+    memcpy(b->data + hdr_at, hdr.data, hdr.len);
+    buf_deinit(&hdr);
+    frame_end(b, at);
+    req->ready = true;
+}
+
+/* ---- applying committed txns ---- */
+
+struct apply_ctx {
+    struct server *s;
+    int64_t zxid;
+    int32_t event_type;
+    const char *path;
+    size_t path_len;
+};
+
+static void fire_one(void *ctx, struct watch_owner *o)
+{
+    struct apply_ctx *a = ctx;
+    struct server_session *ss =
+        (struct server_session *)((char *)o - offsetof(struct server_session, watches));
+    send_event_to(a->s, ss, a->event_type, a->path, a->path_len, a->zxid);
+}
+
+static void on_tree_event(void *ctx, int32_t type, const char *path, size_t len)
+{
+    struct apply_ctx *a = ctx;
+    struct server *s = a->s;
+    a->event_type = type;
+    a->path = path;
+    a->path_len = len;
+    uint64_t stamp = ++s->watch_stamp;
+    switch (type) {
+    case ZK_EVENT_NODE_CREATED:
+    case ZK_EVENT_NODE_DATA_CHANGED:
+        watch_trigger(&s->data_watches, path, len, stamp, fire_one, a);
+        break;
+    case ZK_EVENT_NODE_DELETED:
+        watch_trigger(&s->data_watches, path, len, stamp, fire_one, a);
+        watch_trigger(&s->child_watches, path, len, stamp, fire_one, a);
+        break;
+    case ZK_EVENT_NODE_CHILDREN_CHANGED:
+        watch_trigger(&s->child_watches, path, len, stamp, fire_one, a);
+        break;
+    default:
+        break;
+    }
+}
+
+static void write_reply(struct request *req, const struct tree_result *res, int64_t zxid)
+{
+    struct buf *b = &req->reply;
+    buf_clear(b);
+    size_t at = frame_begin(b);
+    /* A multi's header says 0 even when it failed: the per-op results carry
+     * the errors (FinalRequestProcessor never copies rc.err for multi). */
+    int32_t err = req->type == ZK_OP_MULTI && res->type == ZK_OP_MULTI ? ZK_OK : res->err;
+    reply_header_frame(b, req->xid, zxid, err);
+    if (res->type == ZK_OP_ERROR) {
+        frame_end(b, at);
+        return;
+    }
+    switch (req->type) {
+    case ZK_OP_CREATE: {
+        struct zk_path_request resp = {.path = res->path};
+        zk_path_request_encode(b, &resp);
+        break;
+    }
+    case ZK_OP_CREATE2:
+    case ZK_OP_CREATE_CONTAINER:
+    case ZK_OP_CREATE_TTL: {
+        struct zk_create2_response resp = {.path = res->path, .stat = res->stat};
+        zk_create2_response_encode(b, &resp);
+        break;
+    }
+    case ZK_OP_SET_DATA:
+    case ZK_OP_SET_ACL: {
+        struct zk_stat_response resp = {.stat = res->stat};
+        zk_stat_response_encode(b, &resp);
+        break;
+    }
+    case ZK_OP_MULTI: {
+        for (size_t i = 0; i < res->op_count; i++) {
+            const struct tree_op_result *op = &res->ops[i];
+            int32_t type = op->type;
+            if (type == ZK_OP_CREATE_CONTAINER || type == ZK_OP_CREATE_TTL)
+                type = ZK_OP_CREATE2;
+            struct zk_multi_header h = {
+                .type = type, .done = false, .err = type == ZK_OP_ERROR ? op->err : 0};
+            zk_multi_header_encode(b, &h);
+            switch (type) {
+            case ZK_OP_CREATE: {
+                struct zk_path_request resp = {.path = op->path};
+                zk_path_request_encode(b, &resp);
+                break;
+            }
+            case ZK_OP_CREATE2: {
+                struct zk_create2_response resp = {.path = op->path, .stat = op->stat};
+                zk_create2_response_encode(b, &resp);
+                break;
+            }
+            case ZK_OP_SET_DATA: {
+                struct zk_stat_response resp = {.stat = op->stat};
+                zk_stat_response_encode(b, &resp);
+                break;
+            }
+            case ZK_OP_ERROR: {
+                struct zk_error_response resp = {.err = op->err};
+                zk_error_response_encode(b, &resp);
+                break;
+            }
+            default:
+                break;
+            }
+        }
+        struct zk_multi_header end = {.type = -1, .done = true, .err = -1};
+        zk_multi_header_encode(b, &end);
+        break;
+    }
+    default:
+        break;
+    }
+    frame_end(b, at);
+}
+
+static void connect_response(struct buf *b, int32_t timeout_ms, int64_t session_id, bool old_client)
+{
+    buf_clear(b);
+    size_t at = frame_begin(b);
+    uint8_t passwd[16] = {0};
+    if (session_id)
+        session_password(session_id, passwd);
+    struct zk_connect_response resp = {.protocol_version = 0,
+                                       .time_out = timeout_ms,
+                                       .session_id = session_id,
+                                       .passwd = {.ptr = passwd, .len = 16}};
+    zk_connect_response_encode(b, &resp);
+    if (!old_client)
+        jute_write_bool(b, false); /* readOnly */
+    frame_end(b, at);
+}
+
+static void session_free(struct server *s, struct server_session *ss)
+{
+    session_detach(s, ss);
+    while (!list_is_empty(&ss->queue)) {
+        struct request *req = LIST_ENTRY(ss->queue.next, struct request, link);
+        list_remove(&req->link);
+        s->outstanding--;
+        request_free(req);
+    }
+    mem_free(ss);
+}
+
+static void apply_proposal(struct server *s, struct proposal *pr, int64_t now_ms)
+{
+    struct jute_reader r;
+    jute_reader_init(&r, pr->txn.data, pr->txn.len);
+    struct zk_txn_header h;
+    int rc = zk_txn_header_decode(&r, &h);
+    assert(rc == 0);
+    (void)rc;
+    struct apply_ctx a = {.s = s, .zxid = h.zxid};
+    struct tree_result res;
+    tree_apply(&s->tree, &h, pr->txn.data + r.pos, pr->txn.len - r.pos, on_tree_event, &a, &res);
+    change_commit(s, h.zxid);
+    struct server_session *ss = pr->sess;
+    if (pr->req) {
+        if (h.type == ZK_OP_CREATE_SESSION) {
+            /* the handshake's reply */
+            struct server_conn *c = conn_get(s, pr->req->conn_id);
+            connect_response(&pr->req->reply, ss->base.timeout_ms, ss->base.id, c && c->old_client);
+        } else {
+            write_reply(pr->req, &res, h.zxid);
+        }
+        pr->req->ready = true;
+    }
+    tree_result_deinit(&res);
+    if (h.type == ZK_OP_CLOSE_SESSION) {
+        /* the reply (if any) goes first, then the connection closes */
+        session_drain(s, ss, now_ms);
+        if (ss->conn)
+            conn_close(s, ss->conn);
+        session_remove(&s->sessions, &ss->base);
+        session_free(s, ss);
+        return;
+    }
+    session_drain(s, ss, now_ms);
+}
+
+void server_persisted(struct server *s, int64_t zxid, int64_t now_ms)
+{
+    while (!list_is_empty(&s->proposals)) {
+        struct proposal *pr = LIST_ENTRY(s->proposals.next, struct proposal, link);
+        if (pr->zxid > zxid)
+            break;
+        list_remove(&pr->link);
+        apply_proposal(s, pr, now_ms);
+        buf_deinit(&pr->txn);
+        mem_free(pr);
+    }
+}
+
+/* ---- requests in ---- */
+
+static void enqueue(struct server *s, struct server_session *ss, struct server_conn *c,
+                    struct request *req)
+{
+    list_insert_tail(&ss->queue, &req->link);
+    s->outstanding++;
+    if (c)
+        c->info.outstanding++;
+}
+
+static void handle_write(struct server *s, struct server_conn *c, struct server_session *ss,
+                         int32_t xid, int32_t type, struct jute_reader *r, int64_t now_ms)
+{
+    struct request *req = request_new(c, xid, type, now_ms);
+    req->is_write = true;
+    enqueue(s, ss, c, req);
+    struct prep p = {
+        .s = s, .sess = ss, .auth = &c->auth, .zxid = s->next_zxid++, .time = wall_ms(s)};
+    struct buf body;
+    buf_init(&body);
+    int32_t txn_type = type;
+    int32_t err;
+    if (type == ZK_OP_MULTI) {
+        err = prep_multi(&p, r, &body);
+    } else if (type == ZK_OP_CLOSE_SESSION) {
+        prep_close_session(&p, &body);
+        ss->base.closing = true;
+        req->close_after = true;
+        err = ZK_OK;
+    } else {
+        err = prep_op(&p, type, r, &body);
+    }
+    if (err) {
+        txn_type = ZK_OP_ERROR;
+        buf_clear(&body);
+        struct zk_error_txn et = {.err = err};
+        zk_error_txn_encode(&body, &et);
+    }
+    propose(s, ss, req, xid, txn_type, p.zxid, p.time, &body);
+    buf_deinit(&body);
+}
+
+static void handle_unimplemented(struct server *s, struct server_conn *c, struct server_session *ss,
+                                 int32_t xid, int32_t type, int64_t now_ms)
+{
+    LOG_W("session 0x%" PRIx64 ": unknown request type %" PRId32 ", closing the connection",
+          (uint64_t)ss->base.id, type);
+    struct request *req = request_new(c, xid, type, now_ms);
+    req->close_after = true;
+    size_t at = frame_begin(&req->reply);
+    reply_header_frame(&req->reply, xid, -1, ZK_UNIMPLEMENTED);
+    frame_end(&req->reply, at);
+    req->ready = true;
+    req->is_write = true; /* never executed as a read */
+    enqueue(s, ss, c, req);
+    session_drain(s, ss, now_ms);
+}
+
+static bool op_is_read(int32_t type)
+{
+    switch (type) {
+    case ZK_OP_EXISTS:
+    case ZK_OP_GET_DATA:
+    case ZK_OP_GET_ACL:
+    case ZK_OP_GET_CHILDREN:
+    case ZK_OP_GET_CHILDREN2:
+    case ZK_OP_SYNC:
+    case ZK_OP_PING:
+    case ZK_OP_SET_WATCHES:
+    case ZK_OP_MULTI_READ:
+    case ZK_OP_GET_ALL_CHILDREN_NUMBER:
+    case ZK_OP_GET_EPHEMERALS:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static bool op_is_prepped_write(int32_t type)
+{
+    switch (type) {
+    case ZK_OP_CREATE:
+    case ZK_OP_CREATE2:
+    case ZK_OP_CREATE_CONTAINER:
+    case ZK_OP_CREATE_TTL:
+    case ZK_OP_DELETE:
+    case ZK_OP_DELETE_CONTAINER:
+    case ZK_OP_SET_DATA:
+    case ZK_OP_SET_ACL:
+    case ZK_OP_MULTI:
+    case ZK_OP_CLOSE_SESSION:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* addauth (xid -4), answered at once as ZooKeeper does: digest always
+ * succeeds (the id is user:base64(sha1(user:password))); ip adds the
+ * caller's address; any other scheme fails and closes the connection. */
+static void handle_auth(struct server *s, struct server_conn *c, int32_t xid, struct jute_reader *r)
+{
+    struct zk_auth_packet ap;
+    int32_t err = ZK_AUTHFAILED;
+    if (zk_auth_packet_decode(r, &ap) == 0 && ap.auth.len >= 0) {
+        if (scheme_is(ap.scheme, "digest")) {
+            struct buf id;
+            buf_init(&id);
+            auth_digest_of(ap.auth.ptr, (size_t)ap.auth.len, &id);
+            auth_ids_add(&c->auth, "digest", (const char *)id.data, id.len);
+            buf_deinit(&id);
+            err = ZK_OK;
+        } else if (scheme_is(ap.scheme, "ip")) {
+            auth_ids_add(&c->auth, "ip", c->ip, strlen(c->ip));
+            err = ZK_OK;
+        }
+    }
+    send_header_only(s, c, xid, 0, err);
+    if (err) {
+        LOG_W("session 0x%" PRIx64 ": authentication failed for scheme %.*s, closing",
+              (uint64_t)(c->session ? c->session->base.id : 0),
+              ap.scheme.len > 0 ? (int)ap.scheme.len : 0,
+              ap.scheme.len > 0 ? (const char *)ap.scheme.ptr : "");
+        conn_close(s, c);
+    }
+}
+
+static void handle_request(struct server *s, struct server_conn *c, const uint8_t *body, size_t len,
+                           int64_t now_ms)
+{
+    struct server_session *ss = c->session;
+    struct jute_reader r;
+    jute_reader_init(&r, body, len);
+    struct zk_request_header h;
+    if (zk_request_header_decode(&r, &h) != 0) {
+        LOG_W("connection %" PRIu64 ": request shorter than its header, closing", c->id);
+        conn_close(s, c);
+        return;
+    }
+    if (!ss)
+        return;
+    session_touch(&s->sessions, &ss->base, now_ms);
+    if (h.type == ZK_OP_AUTH) {
+        handle_auth(s, c, h.xid, &r);
+        return;
+    }
+    if (ss->base.closing && h.type != ZK_OP_PING) {
+        /* a closeSession is in flight: ZooKeeper answers SESSIONEXPIRED */
+        struct request *req = request_new(c, h.xid, h.type, now_ms);
+        size_t at = frame_begin(&req->reply);
+        reply_header_frame(&req->reply, h.xid, s->tree.last_zxid, ZK_SESSIONEXPIRED);
+        frame_end(&req->reply, at);
+        req->ready = true;
+        req->is_write = true;
+        enqueue(s, ss, c, req);
+        session_drain(s, ss, now_ms);
+        return;
+    }
+    if (op_is_prepped_write(h.type)) {
+        handle_write(s, c, ss, h.xid, h.type, &r, now_ms);
+        return;
+    }
+    if (op_is_read(h.type)) {
+        size_t rest = len - r.pos;
+        if (list_is_empty(&ss->queue)) {
+            /* Nothing ahead of it: answer now, without queueing a copy. */
+            struct request now_req = {.conn_id = c->id,
+                                      .xid = h.xid,
+                                      .type = h.type,
+                                      .body = body + r.pos,
+                                      .body_len = rest,
+                                      .received_ms = now_ms,
+                                      .reply = s->read_out};
+            read_execute(s, ss, &now_req);
+            s->read_out = now_req.reply;
+            reply_sent(s, c, &now_req, now_ms);
+            return;
+        }
+        struct request *req = request_new(c, h.xid, h.type, now_ms);
+        req->body_owned = mem_alloc(rest ? rest : 1);
+        memcpy(req->body_owned, body + r.pos, rest);
+        req->body = req->body_owned;
+        req->body_len = rest;
+        enqueue(s, ss, c, req);
+        session_drain(s, ss, now_ms);
+        return;
+    }
+    handle_unimplemented(s, c, ss, h.xid, h.type, now_ms);
+}
+
+static void handle_connect(struct server *s, struct server_conn *c, const uint8_t *body, size_t len,
+                           int64_t now_ms)
+{
+    struct jute_reader r;
+    jute_reader_init(&r, body, len);
+    struct zk_connect_request req;
+    if (zk_connect_request_decode(&r, &req) != 0) {
+        LOG_W("connection %" PRIu64 ": malformed ConnectRequest (%zu bytes), closing", c->id, len);
+        conn_close(s, c);
+        return;
+    }
+    /* the readOnly byte is optional (old clients) */
+    if (jute_reader_remaining(&r) >= 1)
+        (void)jute_read_bool(&r);
+    else
+        c->old_client = true;
+    if (req.last_zxid_seen > s->tree.last_zxid) {
+        LOG_I("Refusing session request for client as it has seen zxid 0x%" PRIx64
+              " our last zxid is 0x%" PRIx64 " client must try another server",
+              (uint64_t)req.last_zxid_seen, (uint64_t)s->tree.last_zxid);
+        conn_close(s, c);
+        return;
+    }
+    int32_t timeout = req.time_out;
+    if (timeout < s->cfg.min_session_timeout_ms)
+        timeout = s->cfg.min_session_timeout_ms;
+    if (timeout > s->cfg.max_session_timeout_ms)
+        timeout = s->cfg.max_session_timeout_ms;
+    c->handshaken = true;
+    c->info.timeout_ms = timeout;
+    if (req.session_id == 0) {
+        struct server_session *ss = mem_calloc(1, sizeof(*ss));
+        ss->base.id = session_next_id(&s->sessions);
+        ss->base.timeout_ms = timeout;
+        session_password(ss->base.id, ss->base.passwd);
+        watch_owner_init(&ss->watches, ss->base.id);
+        list_init(&ss->queue);
+        session_add(&s->sessions, &ss->base, now_ms);
+        ss->conn = c;
+        c->session = ss;
+        c->info.session_id = ss->base.id;
+        LOG_D("new session 0x%" PRIx64 " timeout %" PRId32, (uint64_t)ss->base.id, timeout);
+        struct request *creq = request_new(c, 0, ZK_OP_CREATE_SESSION, now_ms);
+        creq->is_write = true;
+        enqueue(s, ss, c, creq);
+        struct buf b;
+        buf_init(&b);
+        struct zk_create_session_txn txn = {.time_out = timeout};
+        zk_create_session_txn_encode(&b, &txn);
+        propose(s, ss, creq, 0, ZK_OP_CREATE_SESSION, s->next_zxid++, wall_ms(s), &b);
+        buf_deinit(&b);
+        return;
+    }
+    struct server_session *ss = (struct server_session *)session_get(&s->sessions, req.session_id);
+    uint8_t expect[16];
+    session_password(req.session_id, expect);
+    bool valid =
+        ss && !ss->base.closing && req.passwd.len == 16 && memcmp(req.passwd.ptr, expect, 16) == 0;
+    if (!valid) {
+        LOG_I("Invalid session 0x%" PRIx64 " for client, probably expired",
+              (uint64_t)req.session_id);
+        struct buf b;
+        buf_init(&b);
+        connect_response(&b, 0, 0, c->old_client);
+        conn_send(s, c, &b);
+        buf_deinit(&b);
+        conn_close(s, c);
+        return;
+    }
+    if (ss->conn) {
+        LOG_I("session 0x%" PRIx64 " moved to a new connection, closing the old one",
+              (uint64_t)ss->base.id);
+        struct server_conn *old = ss->conn;
+        session_detach(s, ss);
+        conn_close(s, old);
+    }
+    ss->conn = c;
+    c->session = ss;
+    c->info.session_id = ss->base.id;
+    int32_t saved = ss->base.timeout_ms;
+    ss->base.timeout_ms = timeout;
+    session_touch(&s->sessions, &ss->base, now_ms);
+    ss->base.timeout_ms = saved;
+    struct request *creq = request_new(c, 0, ZK_OP_CREATE_SESSION, now_ms);
+    creq->is_write = true;
+    creq->ready = true;
+    connect_response(&creq->reply, timeout, ss->base.id, c->old_client);
+    enqueue(s, ss, c, creq);
+    session_drain(s, ss, now_ms);
+}
+
+/* ---- the driver's entry points ---- */
+
+struct server *server_new(const struct server_config *cfg, const struct server_io *io,
+                          int64_t now_ms)
+{
+    struct server *s = mem_calloc(1, sizeof(*s));
+    s->cfg = *cfg;
+    if (s->cfg.tick_time_ms <= 0)
+        s->cfg.tick_time_ms = 3000;
+    if (s->cfg.min_session_timeout_ms <= 0)
+        s->cfg.min_session_timeout_ms = 2 * s->cfg.tick_time_ms;
+    if (s->cfg.max_session_timeout_ms <= 0)
+        s->cfg.max_session_timeout_ms = 20 * s->cfg.tick_time_ms;
+    s->io = *io;
+    tree_init(&s->tree);
+    session_table_init(&s->sessions, s->cfg.tick_time_ms, s->cfg.server_id, now_ms);
+    watch_table_init(&s->data_watches);
+    watch_table_init(&s->child_watches);
+    imap_init(&s->conns);
+    list_init(&s->proposals);
+    list_init(&s->changes);
+    smap_init(&s->change_by_path);
+    s->next_zxid = 1;
+    buf_init(&s->out);
+    buf_init(&s->read_out);
+    s->stats.latency_min_ms = -1;
+    return s;
+}
+
+void server_free(struct server *s)
+{
+    if (!s)
+        return;
+    while (!list_is_empty(&s->proposals)) {
+        struct proposal *pr = LIST_ENTRY(s->proposals.next, struct proposal, link);
+        list_remove(&pr->link);
+        buf_deinit(&pr->txn);
+        mem_free(pr);
+    }
+    change_rollback(s, &s->changes);
+    size_t pos = 0;
+    uint64_t key;
+    void *value;
+    while (imap_next(&s->conns, &pos, &key, &value)) {
+        struct server_conn *c = value;
+        auth_ids_deinit(&c->auth);
+        mem_free(c);
+    }
+    imap_deinit(&s->conns);
+    pos = 0;
+    while (imap_next(&s->sessions.by_id, &pos, &key, &value)) {
+        struct server_session *ss = value;
+        ss->conn = NULL;
+        watch_owner_clear(&ss->watches);
+        while (!list_is_empty(&ss->queue)) {
+            struct request *req = LIST_ENTRY(ss->queue.next, struct request, link);
+            list_remove(&req->link);
+            request_free(req);
+        }
+        mem_free(ss);
+    }
+    session_table_deinit(&s->sessions);
+    watch_table_deinit(&s->data_watches);
+    watch_table_deinit(&s->child_watches);
+    smap_deinit(&s->change_by_path);
+    tree_deinit(&s->tree);
+    buf_deinit(&s->out);
+    buf_deinit(&s->read_out);
+    mem_free(s);
+}
+
+void server_conn_open(struct server *s, uint64_t conn_id, const char *remote_ip, int64_t now_ms)
+{
+    struct server_conn *c = mem_calloc(1, sizeof(*c));
+    c->id = conn_id;
+    snprintf(c->ip, sizeof(c->ip), "%s", remote_ip ? remote_ip : "");
+    auth_ids_init(&c->auth);
+    auth_ids_add(&c->auth, "ip", c->ip, strlen(c->ip));
+    c->info.latency_min_ms = -1;
+    c->info.established_ms = now_ms;
+    imap_put(&s->conns, conn_id, c);
+}
+
+void server_conn_receive(struct server *s, uint64_t conn_id, const uint8_t *body, size_t len,
+                         int64_t now_ms)
+{
+    struct server_conn *c = conn_get(s, conn_id);
+    if (!c || c->closing)
+        return;
+    c->info.packets_received++;
+    s->stats.packets_received++;
+    if (!c->handshaken)
+        handle_connect(s, c, body, len, now_ms);
+    else
+        handle_request(s, c, body, len, now_ms);
+}
+
+void server_conn_closed(struct server *s, uint64_t conn_id, int64_t now_ms)
+{
+    (void)now_ms;
+    struct server_conn *c = imap_remove(&s->conns, conn_id);
+    if (!c)
+        return;
+    if (c->session && c->session->conn == c)
+        session_detach(s, c->session);
+    auth_ids_deinit(&c->auth);
+    mem_free(c);
+}
+
+void server_tick(struct server *s, int64_t now_ms)
+{
+    struct session *base;
+    while ((base = session_expired(&s->sessions, now_ms)) != NULL) {
+        struct server_session *ss = (struct server_session *)base;
+        if (ss->base.closing)
+            continue;
+        LOG_I("Expiring session 0x%" PRIx64 ", timeout of %" PRId32 "ms exceeded",
+              (uint64_t)ss->base.id, ss->base.timeout_ms);
+        struct prep p = {.s = s, .sess = ss, .zxid = s->next_zxid++, .time = wall_ms(s)};
+        struct buf body;
+        buf_init(&body);
+        prep_close_session(&p, &body);
+        ss->base.closing = true;
+        propose(s, ss, NULL, 0, ZK_OP_CLOSE_SESSION, p.zxid, p.time, &body);
+        buf_deinit(&body);
+    }
+}
+
+int64_t server_next_tick_ms(const struct server *s)
+{
+    return session_next_expiry_ms(&s->sessions);
+}
+
+int64_t server_outstanding(const struct server *s)
+{
+    return s->outstanding;
+}
+
+static void count_watch_sessions(void *ctx, const char *path, size_t len, int64_t session_id)
+{
+    (void)path;
+    (void)len;
+    struct imap *m = ctx;
+    imap_put(m, (uint64_t)session_id, m);
+}
+
+void server_get_stats(const struct server *s, struct server_stats *out)
+{
+    *out = s->stats;
+    out->outstanding_requests = s->outstanding;
+    out->last_zxid = s->tree.last_zxid;
+    out->node_count = tree_node_count(&s->tree);
+    out->watch_count = watch_table_count(&s->data_watches) + watch_table_count(&s->child_watches);
+    out->watch_path_count =
+        watch_table_path_count(&s->data_watches) + watch_table_path_count(&s->child_watches);
+    struct imap sessions;
+    imap_init(&sessions);
+    watch_table_visit(&s->data_watches, count_watch_sessions, &sessions);
+    watch_table_visit(&s->child_watches, count_watch_sessions, &sessions);
+    out->watch_session_count = sessions.count;
+    imap_deinit(&sessions);
+    out->ephemeral_count = tree_ephemeral_count(&s->tree);
+    out->session_count = session_count(&s->sessions);
+    out->data_bytes = s->tree.data_bytes;
+}
+
+void server_reset_stats(struct server *s)
+{
+    s->stats.packets_received = 0;
+    s->stats.packets_sent = 0;
+    s->stats.latency_min_ms = -1;
+    s->stats.latency_max_ms = 0;
+    s->stats.latency_total_ms = 0;
+    s->stats.latency_count = 0;
+}
+
+bool server_get_conn_info(const struct server *s, uint64_t conn_id, struct server_conn_info *out)
+{
+    struct server_conn *c = conn_get(s, conn_id);
+    if (!c)
+        return false;
+    *out = c->info;
+    return true;
+}
+
+void server_reset_conn_stats(struct server *s)
+{
+    size_t pos = 0;
+    uint64_t key;
+    void *value;
+    while (imap_next(&s->conns, &pos, &key, &value)) {
+        struct server_conn *c = value;
+        c->info.packets_received = 0;
+        c->info.packets_sent = 0;
+        c->info.latency_min_ms = -1;
+        c->info.latency_max_ms = 0;
+        c->info.latency_total_ms = 0;
+        c->info.latency_count = 0;
+        c->info.last_cxid = -1;
+        c->info.last_zxid = -1;
+    }
+}
+
+void server_dump_sessions(const struct server *s, struct buf *out)
+{
+    buf_printf(out, "SessionTracker dump:\nSession Sets (%zu)/(%zu):\n",
+               (size_t)s->sessions.buckets.count, session_count(&s->sessions));
+    buf_printf(out, "ephemeral nodes dump:\nSessions with Ephemerals (%zu):\n",
+               (size_t)s->tree.ephemerals.count);
+    size_t pos = 0;
+    uint64_t key;
+    void *value;
+    while (imap_next(&s->tree.ephemerals, &pos, &key, &value)) {
+        buf_printf(out, "0x%" PRIx64 ":\n", key);
+        struct list *it;
+        LIST_FOREACH(it, (struct list *)value)
+        {
+            struct tree_node *n = LIST_ENTRY(it, struct tree_node, eph_link);
+            buf_printf(out, "\t%s\n", n->path);
+        }
+    }
+}
+
+static void dump_path_line(void *ctx, const char *path, size_t len, int64_t session_id)
+{
+    struct buf *out = ctx;
+    buf_printf(out, "%.*s\n\t0x%" PRIx64 "\n", (int)len, path, (uint64_t)session_id);
+}
+
+void server_dump_watches_by_path(const struct server *s, struct buf *out)
+{
+    watch_table_visit(&s->data_watches, dump_path_line, out);
+    watch_table_visit(&s->child_watches, dump_path_line, out);
+}
+
+static void dump_session_line(void *ctx, const char *path, size_t len, int64_t session_id)
+{
+    struct buf *out = ctx;
+    buf_printf(out, "0x%" PRIx64 "\n\t%.*s\n", (uint64_t)session_id, (int)len, path);
+}
+
+void server_dump_watches_by_session(const struct server *s, struct buf *out)
+{
+    watch_table_visit(&s->data_watches, dump_session_line, out);
+    watch_table_visit(&s->child_watches, dump_session_line, out);
+}

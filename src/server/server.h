@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* server.h — ZooKeeper's request stages as a pure state machine: handshake,
+ * per-session order, prep (request -> txn), commit, finish (apply, watch
+ * events, reply), reads, session expiry. Pure: no I/O and no clock; bytes
+ * come in through server_conn_receive, time through now_ms (monotonic), and
+ * everything leaves through the caller's struct server_io. Standalone zab is
+ * "commit once logged": every txn goes out through io.log_append, and the
+ * driver calls server_persisted(zxid) once it is durable (in order).
+ *
+ * Driver contract (src/node): never call into the server from inside an io
+ * callback; after io.close(conn) flush that connection's queued output, close
+ * it, then call server_conn_closed(conn). Call server_conn_closed exactly once
+ * per connection that was opened, whoever closed it. */
+#ifndef CZK_SERVER_SERVER_H
+#define CZK_SERVER_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct server;
+
+struct server_config {
+    int32_t tick_time_ms;           /* tickTime, default 3000 in code (2000 in sample cfg) */
+    int32_t min_session_timeout_ms; /* default 2 * tick */
+    int32_t max_session_timeout_ms; /* default 20 * tick */
+    int32_t max_buffer;             /* jute.maxbuffer */
+    int32_t global_outstanding_limit;
+    int64_t server_id; /* myid; 0 standalone */
+};
+
+struct server_io {
+    void *ctx;
+    /* A whole frame, length prefix included; the bytes are borrowed for the call. */
+    void (*send)(void *ctx, uint64_t conn_id, const uint8_t *frame, size_t len);
+    /* Close the connection once its queued output is flushed. */
+    void (*close)(void *ctx, uint64_t conn_id);
+    /* Make a txn durable: TxnHeader + body as it goes into the log. Then call
+     * server_persisted(zxid) (zxids are appended in increasing order). */
+    void (*log_append)(void *ctx, int64_t zxid, const uint8_t *txn, size_t len);
+    /* Wall-clock milliseconds for ctime/mtime (TxnHeader.time). */
+    int64_t (*wall_ms)(void *ctx);
+};
+
+struct server_stats {
+    int64_t packets_received;
+    int64_t packets_sent;
+    int64_t latency_min_ms; /* -1 before the first request */
+    int64_t latency_max_ms;
+    int64_t latency_total_ms;
+    int64_t latency_count;
+    int64_t outstanding_requests;
+    int64_t last_zxid;
+    size_t node_count;
+    size_t watch_count;      /* data + child watches */
+    size_t watch_path_count; /* distinct watched paths */
+    size_t watch_session_count;
+    size_t ephemeral_count;
+    size_t session_count;
+    uint64_t data_bytes;
+};
+
+struct server_conn_info {
+    int64_t session_id; /* 0 before the handshake completes */
+    int32_t timeout_ms;
+    int64_t outstanding;
+    int64_t packets_received;
+    int64_t packets_sent;
+    int64_t last_zxid;
+    int64_t last_cxid;
+    int32_t last_op;
+    int64_t latency_min_ms;
+    int64_t latency_max_ms;
+    int64_t latency_total_ms;
+    int64_t latency_count;
+    int64_t established_ms;
+    int64_t last_response_ms;
+};
+
+struct server *server_new(const struct server_config *cfg, const struct server_io *io,
+                          int64_t now_ms);
+void server_free(struct server *s);
+
+/* remote_ip: the client's address as text ("127.0.0.1", "::1"), its "ip" id. */
+void server_conn_open(struct server *s, uint64_t conn_id, const char *remote_ip, int64_t now_ms);
+/* One frame's body (length prefix stripped; the driver has already checked
+ * the length against max_buffer). The first frame is the ConnectRequest. */
+void server_conn_receive(struct server *s, uint64_t conn_id, const uint8_t *body, size_t len,
+                         int64_t now_ms);
+void server_conn_closed(struct server *s, uint64_t conn_id, int64_t now_ms);
+
+void server_persisted(struct server *s, int64_t zxid, int64_t now_ms);
+/* Expire sessions; call at server_next_tick_ms or later. */
+void server_tick(struct server *s, int64_t now_ms);
+int64_t server_next_tick_ms(const struct server *s);
+/* Requests accepted but not yet answered, across all sessions. */
+int64_t server_outstanding(const struct server *s);
+
+void server_get_stats(const struct server *s, struct server_stats *out);
+void server_reset_stats(struct server *s);
+bool server_get_conn_info(const struct server *s, uint64_t conn_id, struct server_conn_info *out);
+void server_reset_conn_stats(struct server *s);
+
+/* Text dumps for four-letter words, appended to `out` (a struct buf). */
+struct buf;
+void server_dump_sessions(const struct server *s, struct buf *out);           /* dump */
+void server_dump_watches_by_path(const struct server *s, struct buf *out);    /* wchp */
+void server_dump_watches_by_session(const struct server *s, struct buf *out); /* wchc */
+
+#endif

@@ -1,0 +1,515 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "tree/tree.h"
+
+#include "base/mem.h"
+#include "proto/proto.h"
+#include "tree/path.h"
+
+#include <assert.h>
+#include <string.h>
+
+static struct tree_acl *acl_intern(struct tree *t, const uint8_t *raw, size_t raw_len,
+                                   int32_t count)
+{
+    struct tree_acl *a = smap_get(&t->acls, (const char *)raw, raw_len);
+    if (!a) {
+        a = mem_alloc(sizeof(*a));
+        a->raw = mem_alloc(raw_len ? raw_len : 1);
+        if (raw_len)
+            memcpy(a->raw, raw, raw_len);
+        a->raw_len = raw_len;
+        a->count = count < 0 ? 0 : count;
+        a->refs = 0;
+        smap_put(&t->acls, (const char *)a->raw, raw_len, a);
+    }
+    a->refs++;
+    return a;
+}
+
+static void acl_release(struct tree *t, struct tree_acl *a)
+{
+    assert(a->refs > 0);
+    if (--a->refs > 0)
+        return;
+    smap_remove(&t->acls, (const char *)a->raw, a->raw_len);
+    mem_free(a->raw);
+    mem_free(a);
+}
+
+static struct list *eph_list(struct tree *t, int64_t owner, bool create)
+{
+    struct list *l = imap_get(&t->ephemerals, (uint64_t)owner);
+    if (!l && create) {
+        l = mem_alloc(sizeof(*l));
+        list_init(l);
+        imap_put(&t->ephemerals, (uint64_t)owner, l);
+    }
+    return l;
+}
+
+/* ephemeralOwner values that are not sessions: containers (Long.MIN_VALUE)
+ * and TTL nodes (high byte 0xFF). */
+static bool owner_is_session(int64_t owner)
+{
+    return owner != 0 && ((uint64_t)owner >> 56) != 0xff && owner != INT64_MIN;
+}
+
+static struct tree_node *node_new(struct tree *t, const char *path, size_t len,
+                                  struct jute_buf data, struct tree_acl *acl)
+{
+    struct tree_node *n = mem_calloc(1, sizeof(*n));
+    n->path = mem_strndup(path, len);
+    n->path_len = (uint32_t)len;
+    size_t slash = len;
+    while (slash > 0 && path[slash - 1] != '/')
+        slash--;
+    n->name_off = (uint32_t)slash;
+    if (data.len >= 0) {
+        n->data = mem_alloc(data.len ? (size_t)data.len : 1);
+        if (data.len)
+            memcpy(n->data, data.ptr, (size_t)data.len);
+    }
+    n->data_len = data.len;
+    n->acl = acl;
+    list_init(&n->eph_link);
+    smap_put(&t->nodes, n->path, len, n);
+    t->data_bytes += len + (data.len > 0 ? (size_t)data.len : 0);
+    return n;
+}
+
+static void child_add(struct tree_node *parent, struct tree_node *child)
+{
+    if (parent->child_count == parent->child_cap) {
+        parent->child_cap = parent->child_cap ? parent->child_cap * 2 : 4;
+        parent->children =
+            mem_realloc(parent->children, parent->child_cap * sizeof(*parent->children));
+    }
+    child->parent = parent;
+    child->index_in_parent = parent->child_count;
+    parent->children[parent->child_count++] = child;
+}
+
+static void child_remove(struct tree_node *parent, struct tree_node *child)
+{
+    uint32_t i = child->index_in_parent;
+    assert(i < parent->child_count && parent->children[i] == child);
+    struct tree_node *last = parent->children[--parent->child_count];
+    parent->children[i] = last;
+    last->index_in_parent = i;
+    child->parent = NULL;
+}
+
+static void node_free(struct tree *t, struct tree_node *n)
+{
+    t->data_bytes -= n->path_len + (n->data_len > 0 ? (size_t)n->data_len : 0);
+    acl_release(t, n->acl);
+    mem_free(n->children);
+    mem_free(n->data);
+    mem_free(n->path);
+    mem_free(n);
+}
+
+static void acl_open_unsafe(struct buf *b, int32_t perms)
+{
+    struct zk_acl acl = {.perms = perms,
+                         .id = {.scheme = jute_cstr("world"), .id = jute_cstr("anyone")}};
+    zk_acl_encode(b, &acl);
+}
+
+void tree_init(struct tree *t)
+{
+    smap_init(&t->nodes);
+    smap_init(&t->acls);
+    imap_init(&t->ephemerals);
+    t->last_zxid = 0;
+    t->data_bytes = 0;
+
+    struct buf open;
+    buf_init(&open);
+    acl_open_unsafe(&open, ZK_PERM_ALL);
+    struct buf read;
+    buf_init(&read);
+    acl_open_unsafe(&read, ZK_PERM_READ);
+
+    struct jute_buf empty = {.ptr = (const uint8_t *)"", .len = 0};
+    struct tree_node *root = node_new(t, "/", 1, empty, acl_intern(t, open.data, open.len, 1));
+    struct tree_node *zk =
+        node_new(t, "/zookeeper", 10, empty, acl_intern(t, open.data, open.len, 1));
+    child_add(root, zk);
+    struct tree_node *quota =
+        node_new(t, "/zookeeper/quota", 16, empty, acl_intern(t, open.data, open.len, 1));
+    child_add(zk, quota);
+    struct tree_node *config =
+        node_new(t, "/zookeeper/config", 17, empty, acl_intern(t, read.data, read.len, 1));
+    child_add(zk, config);
+    config->stat.aversion = -1; /* DataTree sets its ACL with version -1 */
+    buf_deinit(&open);
+    buf_deinit(&read);
+}
+
+void tree_deinit(struct tree *t)
+{
+    size_t pos = 0;
+    const char *key;
+    size_t key_len;
+    void *value;
+    while (smap_next(&t->nodes, &pos, &key, &key_len, &value)) {
+        struct tree_node *n = value;
+        mem_free(n->children);
+        mem_free(n->data);
+        mem_free(n->path);
+        mem_free(n);
+    }
+    pos = 0;
+    while (smap_next(&t->acls, &pos, &key, &key_len, &value)) {
+        struct tree_acl *a = value;
+        mem_free(a->raw);
+        mem_free(a);
+    }
+    uint64_t ikey;
+    pos = 0;
+    while (imap_next(&t->ephemerals, &pos, &ikey, &value))
+        mem_free(value);
+    smap_deinit(&t->nodes);
+    smap_deinit(&t->acls);
+    imap_deinit(&t->ephemerals);
+}
+
+struct tree_node *tree_get(const struct tree *t, const char *path, size_t len)
+{
+    /* ZooKeeper keeps the root under "" as well as "/". */
+    if (len == 0)
+        return smap_get(&t->nodes, "/", 1);
+    return smap_get(&t->nodes, path, len);
+}
+
+void tree_node_stat(const struct tree_node *n, struct zk_stat *out)
+{
+    out->czxid = n->stat.czxid;
+    out->mzxid = n->stat.mzxid;
+    out->ctime = n->stat.ctime;
+    out->mtime = n->stat.mtime;
+    out->version = n->stat.version;
+    /* The stored cversion counts creates; a Stat reports changes, one
+     * create and one delete per child gone (DataNode.copyStat). */
+    out->cversion = n->stat.cversion * 2 - (int32_t)n->child_count;
+    out->aversion = n->stat.aversion;
+    out->ephemeral_owner = n->stat.ephemeral_owner;
+    out->data_length = n->data_len < 0 ? 0 : n->data_len;
+    out->num_children = (int32_t)n->child_count;
+    out->pzxid = n->stat.pzxid;
+}
+
+struct jute_vec tree_node_acl(const struct tree_node *n)
+{
+    return (struct jute_vec){
+        .count = n->acl->count, .raw = n->acl->raw, .raw_len = n->acl->raw_len, .items = NULL};
+}
+
+const struct list *tree_ephemerals(const struct tree *t, int64_t session_id)
+{
+    return imap_get(&t->ephemerals, (uint64_t)session_id);
+}
+
+size_t tree_ephemeral_count(const struct tree *t)
+{
+    size_t count = 0, pos = 0;
+    uint64_t key;
+    void *value;
+    while (imap_next(&t->ephemerals, &pos, &key, &value)) {
+        struct list *it;
+        LIST_FOREACH(it, (struct list *)value)
+        count++;
+    }
+    return count;
+}
+
+static void emit(tree_event_fn *on_event, void *ctx, int32_t type, const char *path, size_t len)
+{
+    if (on_event)
+        on_event(ctx, type, path, len);
+}
+
+/* DataTree.createNode */
+static int32_t apply_create(struct tree *t, struct jute_buf path, struct jute_buf data,
+                            const struct jute_vec *acl, int64_t owner, int32_t parent_cversion,
+                            int64_t zxid, int64_t time, tree_event_fn *on_event, void *ctx,
+                            struct zk_stat *stat_out)
+{
+    const char *p = (const char *)path.ptr;
+    size_t len = path.len < 0 ? 0 : (size_t)path.len;
+    if (len < 2 || p[0] != '/')
+        return ZK_NONODE;
+    size_t plen = path_parent_len(p, len);
+    struct tree_node *parent = tree_get(t, p, plen);
+    if (!parent)
+        return ZK_NONODE;
+    if (tree_get(t, p, len))
+        return ZK_NODEEXISTS;
+    if (parent_cversion == -1)
+        parent_cversion = parent->stat.cversion + 1;
+    if (parent_cversion > parent->stat.cversion) {
+        parent->stat.cversion = parent_cversion;
+        parent->stat.pzxid = zxid;
+    }
+    struct tree_acl *a = acl_intern(t, acl->raw, acl->count > 0 ? acl->raw_len : 0, acl->count);
+    struct tree_node *n = node_new(t, p, len, data, a);
+    n->stat = (struct zk_stat_persisted){.czxid = zxid,
+                                         .mzxid = zxid,
+                                         .ctime = time,
+                                         .mtime = time,
+                                         .ephemeral_owner = owner,
+                                         .pzxid = zxid};
+    child_add(parent, n);
+    if (owner_is_session(owner))
+        list_insert_tail(eph_list(t, owner, true), &n->eph_link);
+    if (stat_out)
+        tree_node_stat(n, stat_out);
+    emit(on_event, ctx, ZK_EVENT_NODE_CREATED, p, len);
+    emit(on_event, ctx, ZK_EVENT_NODE_CHILDREN_CHANGED, parent->path, parent->path_len);
+    return ZK_OK;
+}
+
+/* DataTree.deleteNode */
+static int32_t apply_delete(struct tree *t, const char *p, size_t len, int64_t zxid,
+                            tree_event_fn *on_event, void *ctx)
+{
+    struct tree_node *n = tree_get(t, p, len);
+    if (!n || !n->parent)
+        return ZK_NONODE;
+    struct tree_node *parent = n->parent;
+    child_remove(parent, n);
+    if (zxid > parent->stat.pzxid)
+        parent->stat.pzxid = zxid;
+    smap_remove(&t->nodes, n->path, n->path_len);
+    if (!list_is_empty(&n->eph_link)) {
+        list_remove(&n->eph_link);
+        struct list *l = eph_list(t, n->stat.ephemeral_owner, false);
+        if (l && list_is_empty(l)) {
+            imap_remove(&t->ephemerals, (uint64_t)n->stat.ephemeral_owner);
+            mem_free(l);
+        }
+    }
+    /* Children of a deleted node cannot exist: prep refuses NOTEMPTY. */
+    assert(n->child_count == 0);
+    emit(on_event, ctx, ZK_EVENT_NODE_DELETED, n->path, n->path_len);
+    emit(on_event, ctx, ZK_EVENT_NODE_CHILDREN_CHANGED, parent->path, parent->path_len);
+    node_free(t, n);
+    return ZK_OK;
+}
+
+static int32_t apply_set_data(struct tree *t, struct jute_buf path, struct jute_buf data,
+                              int32_t version, int64_t zxid, int64_t time, tree_event_fn *on_event,
+                              void *ctx, struct zk_stat *stat_out)
+{
+    struct tree_node *n =
+        tree_get(t, (const char *)path.ptr, (size_t)(path.len < 0 ? 0 : path.len));
+    if (!n)
+        return ZK_NONODE;
+    t->data_bytes -= n->data_len > 0 ? (size_t)n->data_len : 0;
+    mem_free(n->data);
+    n->data = NULL;
+    if (data.len >= 0) {
+        n->data = mem_alloc(data.len ? (size_t)data.len : 1);
+        if (data.len)
+            memcpy(n->data, data.ptr, (size_t)data.len);
+    }
+    n->data_len = data.len;
+    t->data_bytes += data.len > 0 ? (size_t)data.len : 0;
+    n->stat.mtime = time;
+    n->stat.mzxid = zxid;
+    n->stat.version = version;
+    tree_node_stat(n, stat_out);
+    emit(on_event, ctx, ZK_EVENT_NODE_DATA_CHANGED, n->path, n->path_len);
+    return ZK_OK;
+}
+
+static int32_t apply_set_acl(struct tree *t, struct jute_buf path, const struct jute_vec *acl,
+                             int32_t version, struct zk_stat *stat_out)
+{
+    struct tree_node *n =
+        tree_get(t, (const char *)path.ptr, (size_t)(path.len < 0 ? 0 : path.len));
+    if (!n)
+        return ZK_NONODE;
+    struct tree_acl *a = acl_intern(t, acl->raw, acl->count > 0 ? acl->raw_len : 0, acl->count);
+    acl_release(t, n->acl);
+    n->acl = a;
+    n->stat.aversion = version;
+    tree_node_stat(n, stat_out);
+    return ZK_OK;
+}
+
+static void apply_close_session(struct tree *t, int64_t session, const uint8_t *body,
+                                size_t body_len, int64_t zxid, tree_event_fn *on_event, void *ctx)
+{
+    /* The txn names the paths (CloseSessionTxn); an old log may have none,
+     * and then the session's own list decides (DataTree.killSession). */
+    struct jute_reader r;
+    jute_reader_init(&r, body, body_len);
+    struct zk_close_session_txn txn;
+    if (body_len > 0 && zk_close_session_txn_decode(&r, &txn) == 0 &&
+        txn.paths2_delete.count >= 0) {
+        struct jute_vec_iter it;
+        jute_vec_iter_init(&it, &txn.paths2_delete);
+        struct jute_buf p;
+        while (jute_vec_next_str(&it, &p)) {
+            struct tree_node *n = tree_get(t, (const char *)p.ptr, (size_t)p.len);
+            if (n && n->stat.ephemeral_owner == session)
+                (void)apply_delete(t, (const char *)p.ptr, (size_t)p.len, zxid, on_event, ctx);
+        }
+    }
+    struct list *l = eph_list(t, session, false);
+    while (l) {
+        struct tree_node *n = LIST_ENTRY(l->next, struct tree_node, eph_link);
+        bool last = l->next->next == l;
+        (void)apply_delete(t, n->path, n->path_len, zxid, on_event, ctx);
+        if (last)
+            break;
+    }
+}
+
+/* Applies one non-multi txn; returns its error. */
+static int32_t apply_one(struct tree *t, int64_t session, int32_t type, int64_t zxid, int64_t time,
+                         const uint8_t *body, size_t body_len, tree_event_fn *on_event, void *ctx,
+                         struct jute_buf *path_out, struct zk_stat *stat_out)
+{
+    struct jute_reader r;
+    jute_reader_init(&r, body, body_len);
+    switch (type) {
+    case ZK_OP_CREATE:
+    case ZK_OP_CREATE2: {
+        struct zk_create_txn txn;
+        if (zk_create_txn_decode(&r, &txn) != 0)
+            return ZK_MARSHALLINGERROR;
+        *path_out = txn.path;
+        return apply_create(t, txn.path, txn.data, &txn.acl, txn.ephemeral ? session : 0,
+                            txn.parent_cversion, zxid, time, on_event, ctx, stat_out);
+    }
+    case ZK_OP_CREATE_CONTAINER: {
+        struct zk_create_container_txn txn;
+        if (zk_create_container_txn_decode(&r, &txn) != 0)
+            return ZK_MARSHALLINGERROR;
+        *path_out = txn.path;
+        return apply_create(t, txn.path, txn.data, &txn.acl, INT64_MIN, txn.parent_cversion, zxid,
+                            time, on_event, ctx, stat_out);
+    }
+    case ZK_OP_CREATE_TTL: {
+        struct zk_create_ttl_txn txn;
+        if (zk_create_ttl_txn_decode(&r, &txn) != 0)
+            return ZK_MARSHALLINGERROR;
+        *path_out = txn.path;
+        int64_t owner =
+            (int64_t)(0xff00000000000000ULL | ((uint64_t)txn.ttl & 0xffffffffffffffULL));
+        return apply_create(t, txn.path, txn.data, &txn.acl, owner, txn.parent_cversion, zxid, time,
+                            on_event, ctx, stat_out);
+    }
+    case ZK_OP_DELETE:
+    case ZK_OP_DELETE_CONTAINER: {
+        struct zk_delete_txn txn;
+        if (zk_delete_txn_decode(&r, &txn) != 0 || txn.path.len < 0)
+            return ZK_MARSHALLINGERROR;
+        *path_out = txn.path;
+        return apply_delete(t, (const char *)txn.path.ptr, (size_t)txn.path.len, zxid, on_event,
+                            ctx);
+    }
+    case ZK_OP_SET_DATA: {
+        struct zk_set_data_txn txn;
+        if (zk_set_data_txn_decode(&r, &txn) != 0)
+            return ZK_MARSHALLINGERROR;
+        *path_out = txn.path;
+        return apply_set_data(t, txn.path, txn.data, txn.version, zxid, time, on_event, ctx,
+                              stat_out);
+    }
+    case ZK_OP_SET_ACL: {
+        struct zk_set_acl_txn txn;
+        if (zk_set_acl_txn_decode(&r, &txn) != 0)
+            return ZK_MARSHALLINGERROR;
+        *path_out = txn.path;
+        return apply_set_acl(t, txn.path, &txn.acl, txn.version, stat_out);
+    }
+    case ZK_OP_CHECK: {
+        struct zk_check_version_txn txn;
+        if (zk_check_version_txn_decode(&r, &txn) != 0)
+            return ZK_MARSHALLINGERROR;
+        *path_out = txn.path;
+        return ZK_OK;
+    }
+    case ZK_OP_ERROR: {
+        struct zk_error_txn txn;
+        if (zk_error_txn_decode(&r, &txn) != 0)
+            return ZK_MARSHALLINGERROR;
+        return txn.err;
+    }
+    case ZK_OP_CLOSE_SESSION:
+        apply_close_session(t, session, body, body_len, zxid, on_event, ctx);
+        return ZK_OK;
+    case ZK_OP_CREATE_SESSION:
+    default:
+        return ZK_OK;
+    }
+}
+
+static void apply_multi(struct tree *t, const struct zk_txn_header *hdr, const uint8_t *body,
+                        size_t body_len, tree_event_fn *on_event, void *ctx,
+                        struct tree_result *res)
+{
+    struct jute_reader r;
+    jute_reader_init(&r, body, body_len);
+    struct zk_multi_txn multi;
+    if (zk_multi_txn_decode(&r, &multi) != 0 || multi.txns.count < 0) {
+        res->err = ZK_MARSHALLINGERROR;
+        return;
+    }
+    /* A multi with any error sub-txn applies nothing: ops before the failure
+     * report 0 and those after it RUNTIMEINCONSISTENCY (DataTree.processTxn). */
+    bool failed = false;
+    struct jute_vec_iter it;
+    struct zk_txn sub;
+    jute_vec_iter_init(&it, &multi.txns);
+    while (jute_vec_next_txn(&it, &sub))
+        if (sub.type == ZK_OP_ERROR)
+            failed = true;
+    res->ops = mem_calloc((size_t)multi.txns.count, sizeof(*res->ops));
+    bool post_failed = false;
+    jute_vec_iter_init(&it, &multi.txns);
+    while (jute_vec_next_txn(&it, &sub) && res->op_count < (size_t)multi.txns.count) {
+        struct tree_op_result *op = &res->ops[res->op_count++];
+        op->type = sub.type;
+        op->path = (struct jute_buf){.ptr = NULL, .len = -1};
+        const uint8_t *sub_body = sub.data.ptr;
+        size_t sub_len = sub.data.len < 0 ? 0 : (size_t)sub.data.len;
+        if (sub.type == ZK_OP_ERROR) {
+            post_failed = true;
+        } else if (failed) {
+            op->type = ZK_OP_ERROR;
+            op->err = post_failed ? ZK_RUNTIMEINCONSISTENCY : ZK_OK;
+            continue;
+        }
+        op->err = apply_one(t, hdr->client_id, sub.type, hdr->zxid, hdr->time, sub_body, sub_len,
+                            on_event, ctx, &op->path, &op->stat);
+        if (op->err != 0 && res->err == 0)
+            res->err = op->err;
+    }
+}
+
+void tree_apply(struct tree *t, const struct zk_txn_header *hdr, const uint8_t *body,
+                size_t body_len, tree_event_fn *on_event, void *ctx, struct tree_result *res)
+{
+    memset(res, 0, sizeof(*res));
+    res->type = hdr->type;
+    res->path = (struct jute_buf){.ptr = NULL, .len = -1};
+    if (hdr->type == ZK_OP_MULTI)
+        apply_multi(t, hdr, body, body_len, on_event, ctx, res);
+    else
+        res->err = apply_one(t, hdr->client_id, hdr->type, hdr->zxid, hdr->time, body, body_len,
+                             on_event, ctx, &res->path, &res->stat);
+    if (hdr->zxid > t->last_zxid)
+        t->last_zxid = hdr->zxid;
+}
+
+void tree_result_deinit(struct tree_result *res)
+{
+    mem_free(res->ops);
+    res->ops = NULL;
+    res->op_count = 0;
+}

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* tree.h — the data tree: znodes by path, children, Stat, ACL lists (stored
+ * once each, by reference count), ephemerals by session. Pure: no I/O, no
+ * clock. tree_apply(txn) is its only mutator, so every server that applies
+ * the same txns in the same order holds the same tree (DataTree.processTxn). */
+#ifndef CZK_TREE_TREE_H
+#define CZK_TREE_TREE_H
+
+#include "base/hmap.h"
+#include "base/list.h"
+#include "proto/records.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* An ACL list as its encoded vector items, shared by every node that has it. */
+struct tree_acl {
+    uint8_t *raw;
+    size_t raw_len;
+    int32_t count;
+    uint32_t refs;
+};
+
+struct tree_node {
+    char *path; /* owned, NUL-terminated; the map's key */
+    uint32_t path_len;
+    uint32_t name_off; /* offset of the last component in path */
+    uint8_t *data;     /* owned; NULL with data_len -1 is jute's null */
+    int32_t data_len;
+    struct tree_acl *acl;
+    struct zk_stat_persisted stat;
+    struct tree_node *parent;
+    struct tree_node **children;
+    uint32_t child_count;
+    uint32_t child_cap;
+    uint32_t index_in_parent;
+    struct list eph_link; /* in the owner's ephemeral list when ephemeralOwner is a session */
+};
+
+struct tree {
+    struct smap nodes;      /* path -> struct tree_node */
+    struct smap acls;       /* raw ACL items -> struct tree_acl */
+    struct imap ephemerals; /* session id -> struct list of nodes (eph_link) */
+    int64_t last_zxid;
+    uint64_t data_bytes; /* sum of path and data lengths, as ZooKeeper's approximateDataSize */
+};
+
+/* Where tree_apply reports each watch trigger (DataTree's triggerWatch calls),
+ * in the order ZooKeeper makes them. */
+typedef void tree_event_fn(void *ctx, int32_t event_type, const char *path, size_t path_len);
+
+/* Per sub-op outcome of a multi, and the outcome of any txn. Paths are views
+ * into the txn body passed to tree_apply. */
+struct tree_op_result {
+    int32_t type; /* txn type; ZK_OP_ERROR for a failed or rolled-back op */
+    int32_t err;
+    struct jute_buf path;
+    struct zk_stat stat;
+};
+
+struct tree_result {
+    int32_t type;
+    int32_t err;
+    struct jute_buf path;
+    struct zk_stat stat;
+    struct tree_op_result *ops; /* multi only; free with tree_result_deinit */
+    size_t op_count;
+};
+
+/* Creates "/", "/zookeeper", "/zookeeper/quota" and "/zookeeper/config" as
+ * ZooKeeper's DataTree constructor does. */
+void tree_init(struct tree *t);
+void tree_deinit(struct tree *t);
+
+struct tree_node *tree_get(const struct tree *t, const char *path, size_t len);
+/* The Stat a client sees; its cversion is 2 * creates - children, as ZooKeeper reports it. */
+void tree_node_stat(const struct tree_node *n, struct zk_stat *out);
+static inline const char *tree_node_name(const struct tree_node *n)
+{
+    return n->path + n->name_off;
+}
+static inline size_t tree_node_count(const struct tree *t)
+{
+    return t->nodes.count;
+}
+/* The node's ACL as a jute vector (items are raw). */
+struct jute_vec tree_node_acl(const struct tree_node *n);
+/* Ephemeral nodes of a session, or NULL; iterate with LIST_FOREACH and
+ * LIST_ENTRY(it, struct tree_node, eph_link). */
+const struct list *tree_ephemerals(const struct tree *t, int64_t session_id);
+size_t tree_ephemeral_count(const struct tree *t);
+
+/* Apply one committed txn (TxnHeader + body). Never fails as a whole: a txn
+ * that does not fit the tree (possible only when replaying) yields err in
+ * *res, as DataTree.processTxn does. *res must be released with
+ * tree_result_deinit. `body` must outlive *res. */
+void tree_apply(struct tree *t, const struct zk_txn_header *hdr, const uint8_t *body,
+                size_t body_len, tree_event_fn *on_event, void *ctx, struct tree_result *res);
+void tree_result_deinit(struct tree_result *res);
+
+#endif

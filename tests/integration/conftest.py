@@ -1,0 +1,340 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Fixtures for czk integration tests.
+
+Servers (czk and Apache ZooKeeper 3.8, the oracle) run as real processes on
+127.0.0.1 with a zoo.cfg written into a temporary directory.
+
+Fixtures
+  apache        module-scoped Apache ZooKeeper server
+  czk           module-scoped czk server ($CZK_SERVER, default build/czk-server)
+  server        module-scoped, parametrized over ["czk", "apache"]
+  both          module-scoped Pair(czk, apache) for differential tests
+  make_server   function-scoped factory: make_server("czk", {"maxClientCnxns": 10})
+
+Environment
+  CZK_SERVER    path to the czk-server binary.  The special value "apache"
+                makes the "czk" fixture start a second Apache server instead;
+                that is only for validating the harness itself (differential
+                tests must then pass, since both sides are Apache).
+  CZK_JAVA      java binary (default: java on PATH)
+"""
+
+import collections
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+sys.path.insert(0, str(HERE))
+
+import zkwire  # noqa: E402
+
+HOST = "127.0.0.1"
+
+APACHE_CLASSPATH = ":".join([
+    "/etc/zookeeper/conf",
+    "/usr/share/java/zookeeper.jar",
+    "/usr/share/java/slf4j-log4j12.jar",
+    "/usr/share/java/log4j-1.2.jar",
+])
+APACHE_MAIN = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
+ZKCLI = "/usr/share/zookeeper/bin/zkCli.sh"
+
+DEFAULT_CFG = collections.OrderedDict([
+    ("tickTime", "2000"),
+    ("dataDir", None),            # filled in
+    ("clientPort", None),         # filled in
+    ("clientPortAddress", HOST),
+    ("admin.enableServer", "false"),
+    ("4lw.commands.whitelist", "*"),
+    ("maxClientCnxns", "60"),
+])
+
+START_TIMEOUT = 60.0
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def czk_binary():
+    return os.environ.get("CZK_SERVER") or str(REPO / "build" / "czk-server")
+
+
+class Server:
+    """A running server process."""
+
+    def __init__(self, kind, workdir, cfg, cfg_path, log_path, proc):
+        self.kind = kind
+        self.workdir = workdir
+        self.cfg = cfg
+        self.cfg_path = cfg_path
+        self.log_path = log_path
+        self.proc = proc
+        self.pid = proc.pid
+        self.host = HOST
+        self.port = int(cfg["clientPort"])
+        self.hostport = "%s:%d" % (self.host, self.port)
+        self.datadir = cfg["dataDir"]
+
+    def __repr__(self):
+        return "<%s server %s pid %d>" % (self.kind, self.hostport, self.pid)
+
+    def four_letter(self, word, timeout=5.0):
+        return zkwire.four_letter(self.host, self.port, word, timeout)
+
+    def conn(self, timeout=10.0):
+        return zkwire.Conn(self.host, self.port, timeout)
+
+    def session(self, timeout_ms=30000, **kw):
+        return zkwire.session(self.host, self.port, timeout_ms, **kw)
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def log_tail(self, n=60):
+        try:
+            lines = Path(self.log_path).read_text(errors="replace").splitlines()
+        except OSError:
+            return "(no log)"
+        return "\n".join(lines[-n:])
+
+    def stop(self, grace=5.0):
+        """Stop the process by its pid: SIGTERM, then SIGKILL after grace."""
+        if self.proc.poll() is None:
+            try:
+                os.kill(self.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.kill(self.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait(10)
+        else:
+            self.proc.wait()
+
+    def kill(self):
+        """SIGKILL by pid and wait."""
+        if self.proc.poll() is None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.proc.wait(10)
+
+
+def write_cfg(workdir, extra=None, port=None):
+    cfg = collections.OrderedDict(DEFAULT_CFG)
+    cfg["dataDir"] = str(workdir / "data")
+    cfg["clientPort"] = str(port or free_port())
+    for k, v in (extra or {}).items():
+        if v is None:
+            cfg.pop(k, None)
+        else:
+            cfg[k] = str(v)
+    (workdir / "data").mkdir(parents=True, exist_ok=True)
+    path = workdir / "zoo.cfg"
+    path.write_text("".join("%s=%s\n" % (k, v) for k, v in cfg.items()))
+    return cfg, path
+
+
+def _log4j_props(workdir):
+    p = workdir / "log4j.properties"
+    p.write_text(
+        "log4j.rootLogger=INFO, FILE\n"
+        "log4j.appender.FILE=org.apache.log4j.FileAppender\n"
+        "log4j.appender.FILE.File=%s\n"
+        "log4j.appender.FILE.layout=org.apache.log4j.PatternLayout\n"
+        "log4j.appender.FILE.layout.ConversionPattern="
+        "%%d{ISO8601} - %%-5p [%%t:%%C{1}@%%L] - %%m%%n\n" % (workdir / "zookeeper.log"))
+    return p
+
+
+def _apache_cmd(workdir, cfg_path):
+    java = os.environ.get("CZK_JAVA") or shutil.which("java") or "/usr/bin/java"
+    props = _log4j_props(workdir)
+    return [java, "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+            "-Djava.net.preferIPv4Stack=true",
+            "-Dlog4j.configuration=file:%s" % props,
+            "-Dzookeeper.jmx.log4j.disable=true",
+            "-cp", APACHE_CLASSPATH, APACHE_MAIN, str(cfg_path)]
+
+
+def _srvr_ok(port, need_mode):
+    try:
+        out = zkwire.four_letter(HOST, port, "srvr", timeout=2.0)
+    except OSError:
+        return False
+    if need_mode:
+        return "Mode:" in out
+    return bool(out)
+
+
+def _tcp_ok(port):
+    try:
+        socket.create_connection((HOST, port), timeout=1.0).close()
+        return True
+    except OSError:
+        return False
+
+
+def start_server(kind, workdir, extra=None, port=None, timeout=START_TIMEOUT,
+                 wait=True):
+    """Start a server of kind "apache" or "czk" in workdir (a Path).
+
+    extra: dict of zoo.cfg keys to add or override (value None removes a key).
+    Returns a Server once `srvr` answers.  Fails (never skips) if the czk
+    binary is missing or either server does not come up.
+    """
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    cfg, cfg_path = write_cfg(workdir, extra, port)
+    real_kind = kind
+    if kind == "czk":
+        binary = czk_binary()
+        if binary == "apache":
+            real_kind = "apache"
+        elif not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
+            pytest.fail("czk server binary not found or not executable: %s "
+                        "(build it with `cmake --build build`, or set CZK_SERVER "
+                        "to its path)" % binary, pytrace=False)
+    if real_kind == "apache":
+        cmd = _apache_cmd(workdir, cfg_path)
+        log_path = workdir / "zookeeper.log"
+        out_path = workdir / "stdout.log"
+    else:
+        cmd = [binary, str(cfg_path)]
+        log_path = workdir / "czk-server.log"
+        out_path = log_path
+    out = open(out_path, "ab")
+    proc = subprocess.Popen(cmd, cwd=str(workdir), stdin=subprocess.DEVNULL,
+                            stdout=out, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    out.close()
+    srv = Server(kind, workdir, cfg, cfg_path, log_path, proc)
+    srv.real_kind = real_kind
+    if not wait:
+        return srv
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            tail = srv.log_tail()
+            if out_path != log_path:
+                tail += "\n--- stdout ---\n" + Path(out_path).read_text(errors="replace")[-3000:]
+            pytest.fail("%s server exited with status %s during start-up "
+                        "(cmd: %s)\n%s" % (kind, proc.returncode, " ".join(cmd), tail),
+                        pytrace=False)
+        if _tcp_ok(srv.port) and _srvr_ok(srv.port, need_mode=(real_kind == "apache")):
+            return srv
+        if time.monotonic() > deadline:
+            srv.kill()
+            pytest.fail("%s server did not answer `srvr` on %s within %.0f s\n%s"
+                        % (kind, srv.hostport, timeout, srv.log_tail()), pytrace=False)
+        time.sleep(0.05)
+
+
+class ServerFactory:
+    def __init__(self, tmp_path_factory):
+        self.tmp_path_factory = tmp_path_factory
+        self.servers = []
+
+    def __call__(self, kind, extra=None, **kw):
+        workdir = self.tmp_path_factory.mktemp(kind)
+        srv = start_server(kind, workdir, extra, **kw)
+        self.servers.append(srv)
+        return srv
+
+    def stop_all(self):
+        for s in reversed(self.servers):
+            s.stop()
+        self.servers.clear()
+
+
+def _module_server(kind, tmp_path_factory):
+    f = ServerFactory(tmp_path_factory)
+    srv = f(kind)
+    return f, srv
+
+
+@pytest.fixture(scope="module")
+def apache(tmp_path_factory):
+    f, srv = _module_server("apache", tmp_path_factory)
+    yield srv
+    f.stop_all()
+
+
+@pytest.fixture(scope="module")
+def czk(tmp_path_factory):
+    f, srv = _module_server("czk", tmp_path_factory)
+    yield srv
+    f.stop_all()
+
+
+SERVER_KINDS = ["czk", "apache"]
+
+
+@pytest.fixture(scope="module", params=SERVER_KINDS)
+def server(request):
+    """One server, the test runs once per kind (ids [czk] and [apache])."""
+    return request.getfixturevalue(request.param)
+
+
+@pytest.fixture(scope="module", params=SERVER_KINDS)
+def server_kind(request):
+    """Just the kind name, for tests that start their own servers."""
+    return request.param
+
+
+Pair = collections.namedtuple("Pair", "czk apache")
+
+
+@pytest.fixture(scope="module")
+def both(czk, apache):
+    return Pair(czk, apache)
+
+
+@pytest.fixture
+def make_server(tmp_path_factory):
+    """Factory for servers with extra zoo.cfg lines; stopped at test end.
+
+        srv = make_server("apache", {"maxClientCnxns": 10})
+    """
+    f = ServerFactory(tmp_path_factory)
+    yield f
+    f.stop_all()
+
+
+def kazoo_client(srv, **kw):
+    """A started KazooClient connected to srv (caller stops it)."""
+    from kazoo.client import KazooClient
+    kw.setdefault("timeout", 10.0)
+    kw.setdefault("connection_retry", {"max_tries": 3, "delay": 0.1, "backoff": 1})
+    c = KazooClient(hosts=srv.hostport, **kw)
+    c.start(timeout=15)
+    return c
+
+
+@pytest.fixture
+def kz(server):
+    c = kazoo_client(server)
+    yield c
+    try:
+        c.stop()
+        c.close()
+    except Exception:
+        pass

@@ -1,0 +1,263 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* test_config.c — zoo.cfg parsing: Properties syntax, ZooKeeper's defaults,
+ * unknown keys as warnings, malformed values as errors naming file:line and
+ * key, the 4lw whitelist. No files are written. */
+#include "base/log.h"
+#include "check.h"
+#include "node/config.h"
+#include "node/four_letter.h"
+
+#include <string.h>
+
+/* Captured log output (this test's own state). */
+static char logged[8192];
+static int warnings;
+
+static void capture(enum log_level level, const char *msg)
+{
+    if (level == LOG_WARN)
+        warnings++;
+    size_t used = strlen(logged);
+    snprintf(logged + used, sizeof(logged) - used, "%s\n", msg);
+}
+
+static void log_reset(void)
+{
+    logged[0] = '\0';
+    warnings = 0;
+}
+
+static int parse(const char *text, struct node_config *cfg, char *err, size_t errlen)
+{
+    log_reset();
+    return config_parse_text("zoo.cfg", text, strlen(text), cfg, err, errlen);
+}
+
+static void test_defaults(void)
+{
+    struct node_config cfg;
+    config_defaults(&cfg);
+    CHECK_EQ_INT(cfg.tick_time_ms, 3000);
+    CHECK_EQ_INT(cfg.client_port, 0);
+    CHECK(cfg.client_port_address[0] == '\0');
+    CHECK_EQ_INT(cfg.max_client_cnxns, 60);
+    CHECK_EQ_INT(cfg.max_cnxns, 0);
+    CHECK_EQ_INT(cfg.min_session_timeout_ms, -1);
+    CHECK_EQ_INT(cfg.max_session_timeout_ms, -1);
+    CHECK_EQ_INT(cfg.global_outstanding_limit, 1000);
+    CHECK_EQ_INT(cfg.max_buffer, 0xfffff);
+    CHECK_EQ_INT(cfg.sessionless_timeout_ms, 10000);
+    CHECK(config_four_letter_enabled(&cfg, FOUR_LETTER_SRVR));
+    CHECK(!config_four_letter_enabled(&cfg, FOUR_LETTER_RUOK));
+    CHECK(!config_four_letter_enabled(&cfg, FOUR_LETTER_STAT));
+
+    /* The minimal file: derived values. */
+    char err[256];
+    CHECK_EQ_INT(parse("dataDir=/var/zk\nclientPort=2181\n", &cfg, err, sizeof(err)), 0);
+    CHECK_EQ_INT(cfg.tick_time_ms, 3000);
+    CHECK_EQ_INT(cfg.min_session_timeout_ms, 6000);
+    CHECK_EQ_INT(cfg.max_session_timeout_ms, 60000);
+    CHECK(strcmp(cfg.data_log_dir, "/var/zk") == 0);
+    CHECK_EQ_INT(warnings, 0);
+
+    /* The embedded default: zoo_sample.cfg's values, every address. */
+    CHECK_EQ_INT(config_parse_embedded(&cfg, err, sizeof(err)), 0);
+    CHECK_EQ_INT(cfg.client_port, 2181);
+    CHECK_EQ_INT(cfg.tick_time_ms, 2000);
+    CHECK(strcmp(cfg.data_dir, "./data") == 0);
+    CHECK(cfg.client_port_address[0] == '\0');
+    CHECK_EQ_INT(cfg.min_session_timeout_ms, 4000);
+    CHECK_EQ_INT(cfg.max_session_timeout_ms, 40000);
+}
+
+static void test_good_file(void)
+{
+    const char *text = "# The number of milliseconds of each tick\n"
+                       "! another comment style\n"
+                       "   tickTime = 2000  \r\n"
+                       "\n"
+                       "dataDir:/var/lib/zoo\\\n"
+                       "      keeper\n"
+                       "dataLogDir /var/log/zk\n"
+                       "clientPort=1000\n"
+                       "clientPort=21810\n" /* the last one wins */
+                       "clientPortAddress=127.0.0.1\n"
+                       "maxClientCnxns=0\n"
+                       "maxCnxns=500\n"
+                       "minSessionTimeout=1000\n"
+                       "maxSessionTimeout=90000\n"
+                       "globalOutstandingLimit=50\n"
+                       "jute.maxbuffer=0x200000\n"
+                       "nio.sessionlessCnxnTimeout=5000\n"
+                       "initLimit=10\n"
+                       "syncLimit=5\n"
+                       "autopurge.purgeInterval=1\n"
+                       "admin.enableServer=false\n"
+                       "metricsProvider.httpPort=7000\n"
+                       "standaloneEnabled=true\n";
+    struct node_config cfg;
+    char err[256];
+    CHECK_EQ_INT(parse(text, &cfg, err, sizeof(err)), 0);
+    CHECK_EQ_INT(cfg.tick_time_ms, 2000);
+    CHECK(strcmp(cfg.data_dir, "/var/lib/zookeeper") == 0);
+    CHECK(strcmp(cfg.data_log_dir, "/var/log/zk") == 0);
+    CHECK_EQ_INT(cfg.client_port, 21810);
+    CHECK(strcmp(cfg.client_port_address, "127.0.0.1") == 0);
+    CHECK_EQ_INT(cfg.max_client_cnxns, 0);
+    CHECK_EQ_INT(cfg.max_cnxns, 500);
+    CHECK_EQ_INT(cfg.min_session_timeout_ms, 1000);
+    CHECK_EQ_INT(cfg.max_session_timeout_ms, 90000);
+    CHECK_EQ_INT(cfg.global_outstanding_limit, 50);
+    CHECK_EQ_INT(cfg.max_buffer, 0x200000);
+    CHECK_EQ_INT(cfg.sessionless_timeout_ms, 5000);
+    CHECK(strcmp(cfg.source, "zoo.cfg") == 0);
+    /* ZooKeeper keys czk does not implement: accepted, not warned about. */
+    CHECK_EQ_INT(warnings, 0);
+    CHECK(strstr(logged, "initLimit") != NULL);
+
+    /* jute.maxbuffer as Integer.decode reads it. */
+    CHECK_EQ_INT(
+        parse("dataDir=/d\nclientPort=1\njute.maxbuffer=4194304\n", &cfg, err, sizeof(err)), 0);
+    CHECK_EQ_INT(cfg.max_buffer, 4194304);
+    CHECK_EQ_INT(parse("dataDir=/d\nclientPort=1\njute.maxbuffer=#ff\n", &cfg, err, sizeof(err)),
+                 0);
+    CHECK_EQ_INT(cfg.max_buffer, 255);
+
+    /* Escapes: \uXXXX, \t, an escaped separator inside a key. */
+    CHECK_EQ_INT(
+        parse("dataDir=/tmp/\\u0041b\\tc\nclientPort=1\nmy\\=key=1\n", &cfg, err, sizeof(err)), 0);
+    CHECK(strcmp(cfg.data_dir, "/tmp/Ab\tc") == 0);
+    CHECK(strstr(logged, "unknown key 'my=key'") != NULL);
+
+    /* Old Mac line ends and a file without a final newline. */
+    CHECK_EQ_INT(parse("dataDir=/d\rclientPort=7\rtickTime=100", &cfg, err, sizeof(err)), 0);
+    CHECK_EQ_INT(cfg.client_port, 7);
+    CHECK_EQ_INT(cfg.tick_time_ms, 100);
+    CHECK_EQ_INT(cfg.max_session_timeout_ms, 2000);
+}
+
+static void test_unknown_keys(void)
+{
+    struct node_config cfg;
+    char err[256];
+    CHECK_EQ_INT(parse("dataDir=/d\nclientPort=1\n\nfooBar=1\nzookeeper.whatever=2\n", &cfg, err,
+                       sizeof(err)),
+                 0);
+    CHECK_EQ_INT(warnings, 1);
+    CHECK(strstr(logged, "zoo.cfg:4: unknown key 'fooBar'") != NULL);
+    CHECK(strstr(logged, "unknown key 'zookeeper") == NULL);
+    /* server.N means an ensemble: warned (standalone for now), never fatal. */
+    CHECK_EQ_INT(parse("dataDir=/d\nclientPort=1\nserver.1=a:2888:3888\n", &cfg, err, sizeof(err)),
+                 0);
+    CHECK_EQ_INT(warnings, 1);
+    CHECK(strstr(logged, "server.1") != NULL);
+}
+
+static void expect_error(const char *text, int code, const char *needle1, const char *needle2)
+{
+    struct node_config cfg;
+    char err[256];
+    int rc = parse(text, &cfg, err, sizeof(err));
+    CHECK_EQ_INT(rc, code);
+    if (!strstr(err, needle1) || !strstr(err, needle2)) {
+        fprintf(stderr, "error text \"%s\" lacks \"%s\" or \"%s\"\n", err, needle1, needle2);
+        CHECK(0);
+    }
+}
+
+static void test_malformed(void)
+{
+    expect_error("dataDir=/d\ntickTime=abc\nclientPort=1\n", CONFIG_ERR_VALUE,
+                 "zoo.cfg:2:", "tickTime");
+    expect_error("dataDir=/d\nclientPort=70000\n", CONFIG_ERR_VALUE, "zoo.cfg:2:", "clientPort");
+    expect_error("dataDir=/d\nclientPort=-1\n", CONFIG_ERR_VALUE, "zoo.cfg:2:", "clientPort");
+    expect_error("# c\n\ndataDir=/d\nclientPort=1\nmaxClientCnxns=-3\n", CONFIG_ERR_VALUE,
+                 "zoo.cfg:5:", "maxClientCnxns");
+    expect_error("dataDir=/d\nclientPort=1\ntickTime=0\n", CONFIG_ERR_VALUE,
+                 "zoo.cfg:3:", "tickTime");
+    expect_error("dataDir=/d\nclientPort=1\ntickTime=99999999999\n", CONFIG_ERR_VALUE,
+                 "zoo.cfg:3:", "tickTime");
+    expect_error("dataDir=/d\nclientPort=1\njute.maxbuffer=0x\n", CONFIG_ERR_VALUE,
+                 "zoo.cfg:3:", "jute.maxbuffer");
+    expect_error("dataDir=/d\nclientPort=1\njute.maxbuffer=-5\n", CONFIG_ERR_VALUE,
+                 "zoo.cfg:3:", "jute.maxbuffer");
+    expect_error("dataDir=/d\nclientPort=1\nglobalOutstandingLimit=-1\n", CONFIG_ERR_VALUE,
+                 "zoo.cfg:3:", "globalOutstandingLimit");
+    expect_error("dataDir=/d\nclientPort=1\nminSessionTimeout=9000\nmaxSessionTimeout=8000\n",
+                 CONFIG_ERR_VALUE, "zoo.cfg:3:", "minSessionTimeout");
+    expect_error("dataDir=/d\nclientPort=1\nclientPortAddress=\n", CONFIG_ERR_VALUE,
+                 "zoo.cfg:3:", "clientPortAddress");
+    expect_error("dataDir=/d\nclientPort=1\ndataLogDir=\n", CONFIG_ERR_VALUE,
+                 "zoo.cfg:3:", "dataLogDir");
+    expect_error("dataDir=/tmp/\\u00zz\nclientPort=1\n", CONFIG_ERR_VALUE, "zoo.cfg:1:", "dataDir");
+    expect_error("clientPort=1\n", CONFIG_ERR_MISSING, "zoo.cfg", "dataDir");
+    expect_error("dataDir=/d\n", CONFIG_ERR_MISSING, "zoo.cfg", "clientPort");
+    expect_error("dataDir=/d\nclientPortAddress=127.0.0.1\n", CONFIG_ERR_MISSING,
+                 "zoo.cfg:2:", "clientPort");
+
+    struct node_config cfg;
+    char err[256];
+    CHECK_EQ_INT(config_parse_file("/nonexistent/czk/zoo.cfg", &cfg, err, sizeof(err)),
+                 CONFIG_ERR_IO);
+    CHECK(strstr(err, "/nonexistent/czk/zoo.cfg") != NULL);
+}
+
+static void test_whitelist(void)
+{
+    struct node_config cfg;
+    char err[256];
+    CHECK_EQ_INT(parse("dataDir=/d\nclientPort=1\n4lw.commands.whitelist=ruok, mntr ,, \n", &cfg,
+                       err, sizeof(err)),
+                 0);
+    CHECK(config_four_letter_enabled(&cfg, FOUR_LETTER_RUOK));
+    CHECK(config_four_letter_enabled(&cfg, FOUR_LETTER_MNTR));
+    CHECK(config_four_letter_enabled(&cfg, FOUR_LETTER_SRVR)); /* always */
+    CHECK(!config_four_letter_enabled(&cfg, FOUR_LETTER_STAT));
+    CHECK(!config_four_letter_enabled(&cfg, FOUR_LETTER_TELNET_CLOSE));
+    CHECK_EQ_INT(warnings, 0);
+
+    CHECK_EQ_INT(
+        parse("dataDir=/d\nclientPort=1\n4lw.commands.whitelist=stat, *\n", &cfg, err, sizeof(err)),
+        0);
+    for (int i = 0; i < FOUR_LETTER_COUNT; i++)
+        CHECK(config_four_letter_enabled(&cfg, i));
+
+    CHECK_EQ_INT(
+        parse("dataDir=/d\nclientPort=1\n4lw.commands.whitelist=\n", &cfg, err, sizeof(err)), 0);
+    CHECK_EQ_INT(cfg.four_letter_mask, 1u << FOUR_LETTER_SRVR);
+
+    CHECK_EQ_INT(parse("dataDir=/d\nclientPort=1\n4lw.commands.whitelist=ruok,xyzw,telnet close\n",
+                       &cfg, err, sizeof(err)),
+                 0);
+    CHECK_EQ_INT(warnings, 1);
+    CHECK(strstr(logged, "xyzw") != NULL);
+    CHECK(config_four_letter_enabled(&cfg, FOUR_LETTER_TELNET_CLOSE));
+    CHECK(!config_four_letter_enabled(&cfg, -1));
+    CHECK(!config_four_letter_enabled(&cfg, FOUR_LETTER_COUNT));
+
+    /* The table: every name round-trips, the first 4 bytes select the word. */
+    for (int i = 0; i < FOUR_LETTER_COUNT; i++)
+        CHECK_EQ_INT(four_letter_from_name(four_letter_name(i), strlen(four_letter_name(i))), i);
+    CHECK_EQ_INT(four_letter_lookup((const uint8_t *)"ruok"), FOUR_LETTER_RUOK);
+    CHECK_EQ_INT(four_letter_lookup((const uint8_t *)"reqs"), -1);
+    CHECK_EQ_INT(four_letter_lookup((const uint8_t *)"\0\0\0\x2d"), -1);
+    const uint8_t telnet[4] = {0xff, 0xf4, 0xff, 0xfd};
+    CHECK_EQ_INT(four_letter_lookup(telnet), FOUR_LETTER_TELNET_CLOSE);
+    CHECK_EQ_INT(four_letter_packets(0), 0);
+    CHECK_EQ_INT(four_letter_packets(1), 1);
+    CHECK_EQ_INT(four_letter_packets(8192), 1);
+    CHECK_EQ_INT(four_letter_packets(8193), 2);
+}
+
+int main(void)
+{
+    log_set_sink(capture);
+    log_set_level(LOG_DEBUG);
+    test_defaults();
+    test_good_file();
+    test_unknown_keys();
+    test_malformed();
+    test_whitelist();
+    log_set_sink(NULL);
+    return check_result("test_config");
+}

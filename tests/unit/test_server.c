@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The server state machine driven by hand: frames in, frames out, the log
+ * "persisting" when the test says so, time moved by the test. */
+#include "check.h"
+#include "proto/proto.h"
+#include "proto/records.h"
+#include "server/server.h"
+
+#include <string.h>
+
+#define MAX_FRAMES 64
+
+struct frame {
+    uint64_t conn;
+    uint8_t bytes[512];
+    size_t len;
+};
+
+struct fake {
+    struct frame frames[MAX_FRAMES];
+    int count;
+    uint64_t closed[8];
+    int closed_count;
+    int64_t logged_zxid;
+    int logged;
+};
+
+static void fake_send(void *ctx, uint64_t conn, const uint8_t *frame, size_t len)
+{
+    struct fake *f = ctx;
+    if (f->count < MAX_FRAMES && len <= sizeof(f->frames[0].bytes)) {
+        f->frames[f->count].conn = conn;
+        memcpy(f->frames[f->count].bytes, frame, len);
+        f->frames[f->count].len = len;
+        f->count++;
+    }
+}
+
+static void fake_close(void *ctx, uint64_t conn)
+{
+    struct fake *f = ctx;
+    if (f->closed_count < 8)
+        f->closed[f->closed_count++] = conn;
+}
+
+static void fake_log(void *ctx, int64_t zxid, const uint8_t *txn, size_t len)
+{
+    (void)txn;
+    (void)len;
+    struct fake *f = ctx;
+    f->logged_zxid = zxid;
+    f->logged++;
+}
+
+static int64_t fake_wall(void *ctx)
+{
+    (void)ctx;
+    return 1700000000000;
+}
+
+static void send_frame(struct server *s, uint64_t conn, struct buf *b, int64_t now)
+{
+    server_conn_receive(s, conn, b->data + 4, b->len - 4, now);
+    buf_clear(b);
+}
+
+static void connect(struct server *s, uint64_t conn, int64_t session, int64_t now)
+{
+    struct buf b;
+    buf_init(&b);
+    size_t at = frame_begin(&b);
+    uint8_t pw[16] = {0};
+    struct zk_connect_request req = {
+        .time_out = 10000, .session_id = session, .passwd = {.ptr = pw, .len = 16}};
+    zk_connect_request_encode(&b, &req);
+    jute_write_bool(&b, false);
+    frame_end(&b, at);
+    send_frame(s, conn, &b, now);
+    buf_deinit(&b);
+}
+
+static void request(struct server *s, uint64_t conn, int32_t xid, int32_t type, const char *path,
+                    bool watch, int64_t now)
+{
+    struct buf b;
+    buf_init(&b);
+    size_t at = frame_begin(&b);
+    struct zk_request_header h = {.xid = xid, .type = type};
+    zk_request_header_encode(&b, &h);
+    if (type == ZK_OP_CREATE || type == ZK_OP_CREATE2) {
+        struct zk_acl acl = {.perms = 31,
+                             .id = {.scheme = jute_cstr("world"), .id = jute_cstr("anyone")}};
+        struct zk_create_request req = {.path = jute_cstr(path),
+                                        .data = {.ptr = (const uint8_t *)"v", .len = 1},
+                                        .acl = {.count = 1, .items = &acl},
+                                        .flags = watch ? 3 : 0};
+        zk_create_request_encode(&b, &req);
+    } else if (type == ZK_OP_GET_DATA || type == ZK_OP_EXISTS || type == ZK_OP_GET_CHILDREN) {
+        struct zk_path_watch_request req = {.path = jute_cstr(path), .watch = watch};
+        zk_path_watch_request_encode(&b, &req);
+    } else if (type == ZK_OP_DELETE) {
+        struct zk_path_version_request req = {.path = jute_cstr(path), .version = -1};
+        zk_path_version_request_encode(&b, &req);
+    }
+    frame_end(&b, at);
+    send_frame(s, conn, &b, now);
+    buf_deinit(&b);
+}
+
+static struct zk_reply_header reply_of(const struct frame *fr, struct jute_reader *r)
+{
+    jute_reader_init(r, fr->bytes + 4, fr->len - 4);
+    struct zk_reply_header h = {0};
+    CHECK(zk_reply_header_decode(r, &h) == 0);
+    return h;
+}
+
+int main(void)
+{
+    struct fake f;
+    memset(&f, 0, sizeof(f));
+    struct server_io io = {.ctx = &f,
+                           .send = fake_send,
+                           .close = fake_close,
+                           .log_append = fake_log,
+                           .wall_ms = fake_wall};
+    struct server_config cfg = {.tick_time_ms = 2000, .max_buffer = 0xfffff};
+    struct server *s = server_new(&cfg, &io, 0);
+
+    /* handshake: the ConnectResponse waits for createSession to be logged */
+    server_conn_open(s, 1, "127.0.0.1", 0);
+    connect(s, 1, 0, 0);
+    CHECK_EQ_INT(f.count, 0);
+    CHECK_EQ_INT(f.logged, 1);
+    server_persisted(s, f.logged_zxid, 1);
+    CHECK_EQ_INT(f.count, 1);
+    struct jute_reader r;
+    jute_reader_init(&r, f.frames[0].bytes + 4, f.frames[0].len - 4);
+    struct zk_connect_response cr;
+    CHECK(zk_connect_response_decode(&r, &cr) == 0);
+    CHECK_EQ_INT(cr.time_out, 10000);
+    CHECK(cr.session_id != 0);
+    CHECK_EQ_INT(cr.passwd.len, 16);
+    int64_t session = cr.session_id;
+
+    /* a read queued behind a write of the same session answers after it */
+    f.count = 0;
+    request(s, 1, 1, ZK_OP_CREATE, "/a", false, 2);
+    request(s, 1, 2, ZK_OP_GET_DATA, "/a", true, 2);
+    CHECK_EQ_INT(f.count, 0);
+    server_persisted(s, f.logged_zxid, 3);
+    CHECK_EQ_INT(f.count, 2);
+    struct zk_reply_header h = reply_of(&f.frames[0], &r);
+    CHECK_EQ_INT(h.xid, 1);
+    CHECK_EQ_INT(h.err, 0);
+    h = reply_of(&f.frames[1], &r);
+    CHECK_EQ_INT(h.xid, 2);
+    CHECK_EQ_INT(h.err, 0);
+
+    /* a second session deletes /a: the watcher's event, then the reply */
+    server_conn_open(s, 2, "127.0.0.1", 4);
+    connect(s, 2, 0, 4);
+    server_persisted(s, f.logged_zxid, 4);
+    f.count = 0;
+    request(s, 2, 1, ZK_OP_DELETE, "/a", false, 5);
+    server_persisted(s, f.logged_zxid, 5);
+    CHECK_EQ_INT(f.count, 2);
+    CHECK_EQ_INT(f.frames[0].conn, 1);
+    h = reply_of(&f.frames[0], &r);
+    CHECK_EQ_INT(h.xid, -1);
+    struct zk_watcher_event ev;
+    CHECK(zk_watcher_event_decode(&r, &ev) == 0);
+    CHECK_EQ_INT(ev.type, ZK_EVENT_NODE_DELETED);
+    CHECK(jute_buf_eq(ev.path, "/a", 2));
+    CHECK_EQ_INT(f.frames[1].conn, 2);
+
+    /* errors: NONODE consumes a zxid and answers with the header alone */
+    f.count = 0;
+    int logged = f.logged;
+    request(s, 2, 2, ZK_OP_DELETE, "/a", false, 6);
+    CHECK_EQ_INT(f.logged, logged + 1);
+    server_persisted(s, f.logged_zxid, 6);
+    h = reply_of(&f.frames[0], &r);
+    CHECK_EQ_INT(h.err, ZK_NONODE);
+    CHECK_EQ_INT(h.zxid, f.logged_zxid);
+    CHECK_EQ_INT(jute_reader_remaining(&r), 0);
+
+    /* an ephemeral goes with its session's expiry; the watcher hears it */
+    f.count = 0;
+    request(s, 1, 3, ZK_OP_CREATE, "/e", true, 7);
+    server_persisted(s, f.logged_zxid, 7);
+    request(s, 2, 3, ZK_OP_EXISTS, "/e0000000001", true, 7);
+    h = reply_of(&f.frames[f.count - 1], &r);
+    CHECK_EQ_INT(h.err, 0);
+    server_conn_closed(s, 1, 8);
+    f.count = 0;
+    server_tick(s, 9000); /* not yet: 10 s timeout */
+    CHECK_EQ_INT(f.count, 0);
+    server_tick(s, 20000);
+    server_persisted(s, f.logged_zxid, 20000);
+    CHECK_EQ_INT(f.count, 1);
+    h = reply_of(&f.frames[0], &r);
+    CHECK(zk_watcher_event_decode(&r, &ev) == 0);
+    CHECK_EQ_INT(ev.type, ZK_EVENT_NODE_DELETED);
+
+    /* reattaching the expired session: the "expired" ConnectResponse, then close */
+    server_conn_open(s, 3, "127.0.0.1", 20001);
+    f.count = 0;
+    connect(s, 3, session, 20001);
+    CHECK_EQ_INT(f.count, 1);
+    jute_reader_init(&r, f.frames[0].bytes + 4, f.frames[0].len - 4);
+    CHECK(zk_connect_response_decode(&r, &cr) == 0);
+    CHECK_EQ_INT(cr.time_out, 0);
+    CHECK_EQ_INT(cr.session_id, 0);
+    CHECK_EQ_INT(f.closed[f.closed_count - 1], 3);
+
+    /* an unknown opcode: UNIMPLEMENTED, then the connection closes */
+    server_conn_open(s, 4, "127.0.0.1", 20002);
+    connect(s, 4, 0, 20002);
+    server_persisted(s, f.logged_zxid, 20002);
+    f.count = 0;
+    request(s, 4, 9, 999, "/", false, 20003);
+    h = reply_of(&f.frames[0], &r);
+    CHECK_EQ_INT(h.err, ZK_UNIMPLEMENTED);
+    CHECK_EQ_INT(f.closed[f.closed_count - 1], 4);
+    server_conn_closed(s, 4, 20003);
+
+    server_conn_closed(s, 2, 20003);
+    server_conn_closed(s, 3, 20003);
+    server_free(s);
+    return check_result("test_server");
+}
