@@ -17,6 +17,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 const char config_embedded_default[] =
     "# czk-server's built-in configuration (as conf/zoo_sample.cfg)\n"
@@ -58,7 +59,6 @@ static const char *const config_known_keys[] = {
     "fsync.warningthresholdms",
     "maxResponseCacheSize",
     "maxGetChildrenResponseCacheSize",
-    "extendedTypesEnabled",
     "emulate353TTLNodes",
     "watchManagerName",
     "watcherCleanThreadsNum",
@@ -193,6 +193,8 @@ void config_defaults(struct node_config *out)
     out->four_letter_mask = 1u << FOUR_LETTER_SRVR;
     out->sessionless_timeout_ms = 10000;
     out->output_limit_bytes = (size_t)64 << 20;
+    out->container_check_interval_ms = 60000;
+    out->container_max_per_minute = 10000;
 }
 
 bool config_four_letter_enabled(const struct node_config *cfg, int cmd)
@@ -595,6 +597,26 @@ static int apply_entry(struct config_parser *p, const struct config_entry *e,
     }
     if (strcmp(k, "4lw.commands.whitelist") == 0) {
         whitelist_key(p, e, out);
+        return 0;
+    }
+    if (strcmp(k, "extendedTypesEnabled") == 0) {
+        out->extended_types_enabled = strcasecmp(e->value, "true") == 0;
+        return 0;
+    }
+    if (strcmp(k, "znode.container.checkIntervalMs") == 0)
+        return int_key(p, e, 1, INT32_MAX, "a positive number of milliseconds",
+                       &out->container_check_interval_ms);
+    if (strcmp(k, "znode.container.maxPerMinute") == 0)
+        return int_key(p, e, 1, INT32_MAX, "1 or more", &out->container_max_per_minute);
+    if (strcmp(k, "znode.container.maxNeverUsedIntervalMs") == 0)
+        return int_key(p, e, 0, INT32_MAX, "0 (never) or more milliseconds",
+                       &out->container_max_never_used_ms);
+    if (strcmp(k, "DigestAuthenticationProvider.superDigest") == 0) {
+        size_t len = strlen(e->value);
+        if (len >= sizeof(out->super_digest) || !strchr(e->value, ':'))
+            return config_fail(p, CONFIG_ERR_VALUE, ":%d: %s: expected super:<base64 sha1>",
+                               e->line, k);
+        memcpy(out->super_digest, e->value, len + 1);
         return 0;
     }
     if (strncmp(k, "server.", 7) == 0) {

@@ -40,6 +40,14 @@ struct node_config {
     int32_t sessionless_timeout_ms;
     /* Not a zoo.cfg key: a connection whose unsent output exceeds this is closed. */
     size_t output_limit_bytes;
+    /* extendedTypesEnabled (TTL nodes): true only for "true" in any case, as
+     * Java's Boolean.getBoolean. */
+    bool extended_types_enabled;
+    int32_t container_check_interval_ms; /* znode.container.checkIntervalMs, 60000 */
+    int32_t container_max_per_minute;    /* znode.container.maxPerMinute, 10000 */
+    int32_t container_max_never_used_ms; /* znode.container.maxNeverUsedIntervalMs, 0 = keep */
+    /* DigestAuthenticationProvider.superDigest: "super:<base64 sha1>" or "" */
+    char super_digest[256];
 };
 
 enum config_error {

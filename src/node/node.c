@@ -1077,6 +1077,11 @@ int node_new(const struct node_config *cfg, bool handle_signals, struct node **o
         .max_buffer = cfg->max_buffer,
         .global_outstanding_limit = cfg->global_outstanding_limit,
         .server_id = 0,
+        .extended_types_enabled = cfg->extended_types_enabled,
+        .container_check_interval_ms = cfg->container_check_interval_ms,
+        .container_max_per_minute = cfg->container_max_per_minute,
+        .container_max_never_used_ms = cfg->container_max_never_used_ms,
+        .super_digest = cfg->super_digest,
     };
     struct server_io io = {
         .ctx = n,

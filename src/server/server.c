@@ -12,6 +12,7 @@
 #include "proto/proto.h"
 #include "proto/records.h"
 #include "server/auth.h"
+#include "server/server_int.h"
 #include "session/session.h"
 #include "session/watch.h"
 #include "tree/path.h"
@@ -24,92 +25,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct server_conn;
-
-struct server_session {
-    struct session base; /* first: the session table hands these back */
-    struct watch_owner watches;
-    struct server_conn *conn; /* NULL while no connection is attached */
-    struct list queue;        /* struct request.link, in arrival order */
-};
-
-struct server_conn {
-    uint64_t id;
-    struct server_session *session;
-    bool handshaken;
-    bool old_client; /* its ConnectRequest had no readOnly byte: nor will the answer */
-    bool closing;    /* io.close was called: ignore further input */
-    struct server_conn_info info;
-    char ip[64];
-    struct auth_ids auth; /* ip, then whatever addauth added */
-};
-
-/* One request, from arrival to reply, in its session's queue. A write is
- * ready once its txn is applied (the reply is built then); a read runs when
- * it reaches the head of the queue. */
-struct request {
-    struct list link;
-    uint64_t conn_id; /* the connection that sent it; the reply goes nowhere else */
-    int32_t xid;
-    int32_t type;
-    bool is_write;
-    bool ready;
-    bool close_after;    /* closeSession and unimplemented ops: close after the reply */
-    const uint8_t *body; /* reads: the request record */
-    uint8_t *body_owned; /* body, when the request waits in a queue */
-    size_t body_len;
-    struct buf reply; /* a whole frame, once ready */
-    int64_t received_ms;
-};
-
-/* A txn on its way through the log; in zxid order. */
-struct proposal {
-    struct list link;
-    int64_t zxid;
-    struct buf txn; /* TxnHeader + body */
-    struct request *req;
-    struct server_session *sess; /* the session the txn belongs to */
-};
-
-/* ZooKeeper's ChangeRecord: the state a path will have once every txn in
- * flight is applied, so that prep sees the tree plus those changes. */
-struct change {
-    struct list fifo;
-    struct change *prev; /* the record this one shadowed in the map */
-    int64_t zxid;
-    char *path;
-    size_t len;
-    bool exists;
-    struct zk_stat_persisted stat;
-    int32_t child_count;
-    uint8_t *acl; /* encoded ACL items, owned */
-    size_t acl_len;
-    int32_t acl_count;
-};
-
-struct server {
-    struct server_config cfg;
-    struct server_io io;
-    struct tree tree;
-    struct session_table sessions;
-    struct watch_table data_watches;
-    struct watch_table child_watches;
-    struct imap conns; /* conn id -> struct server_conn */
-    struct list proposals;
-    int64_t next_zxid;
-    struct list changes;        /* struct change.fifo, zxid order */
-    struct smap change_by_path; /* the newest change per path */
-    uint64_t watch_stamp;
-    int64_t outstanding;
-    struct server_stats stats;
-    /* scratch for building frames: events and small replies, and reads
-     * answered at once (a read may send events while its reply is built) */
-    struct buf out;
-    struct buf read_out;
-    /* the txn being applied, for watch events */
-    int64_t applying_zxid;
-};
 
 static int64_t wall_ms(struct server *s)
 {
@@ -264,11 +179,6 @@ struct prep {
     int64_t time;
 };
 
-static bool owner_is_session(int64_t owner)
-{
-    return owner != 0 && owner != INT64_MIN && ((uint64_t)owner >> 56) != 0xff;
-}
-
 static bool buf_has_nul(struct jute_buf b)
 {
     return b.len > 0 && memchr(b.ptr, 0, (size_t)b.len) != NULL;
@@ -366,8 +276,14 @@ static int32_t prep_create(struct prep *p, int32_t op, struct jute_buf path, str
     bool sequential = flags == 2 || flags == 3 || flags == 6;
     bool ephemeral = flags == 1 || flags == 3;
     bool container = flags == 4;
-    if (is_ttl || op == ZK_OP_CREATE_TTL)
-        return ZK_UNIMPLEMENTED; /* extendedTypesEnabled is off */
+    /* validateCreateRequest: TTL modes need extendedTypesEnabled; a TTL
+     * must be in (0, 2^40); other modes take none (validateTTL). */
+    if (is_ttl && !s->cfg.extended_types_enabled)
+        return ZK_UNIMPLEMENTED;
+    if (is_ttl ? ttl <= 0 || ttl > TREE_TTL_MAX : ttl >= 0)
+        return ZK_BADARGUMENTS;
+    if (op == ZK_OP_CREATE_TTL && !is_ttl)
+        return ZK_BADARGUMENTS; /* ZooKeeper would fail applying it */
     /* The opcode picks the txn (a plain create with the container flag makes
      * a plain node); the flags pick the mode, as in pRequest2TxnCreate. */
     if (path.len < 0)
@@ -409,7 +325,7 @@ static int32_t prep_create(struct prep *p, int32_t op, struct jute_buf path, str
         err = ZK_BADARGUMENTS;
     else if (record_get(s, full, full_len, &existing))
         err = ZK_NODEEXISTS;
-    else if (owner_is_session(parent.stat.ephemeral_owner))
+    else if (tree_owner_kind(&s->tree, parent.stat.ephemeral_owner) == TREE_OWNER_SESSION)
         err = ZK_NOCHILDRENFOREPHEMERALS;
     if (err) {
         mem_free(full);
@@ -423,6 +339,13 @@ static int32_t prep_create(struct prep *p, int32_t op, struct jute_buf path, str
         struct zk_create_container_txn txn = {
             .path = full_buf, .data = data, .acl = acl_vec, .parent_cversion = new_cversion};
         zk_create_container_txn_encode(out, &txn);
+    } else if (op == ZK_OP_CREATE_TTL) {
+        struct zk_create_ttl_txn txn = {.path = full_buf,
+                                        .data = data,
+                                        .acl = acl_vec,
+                                        .parent_cversion = new_cversion,
+                                        .ttl = ttl};
+        zk_create_ttl_txn_encode(out, &txn);
     } else {
         struct zk_create_txn txn = {.path = full_buf,
                                     .data = data,
@@ -431,8 +354,10 @@ static int32_t prep_create(struct prep *p, int32_t op, struct jute_buf path, str
                                     .parent_cversion = new_cversion};
         zk_create_txn_encode(out, &txn);
     }
-    (void)ttl;
-    int64_t owner = container ? INT64_MIN : ephemeral ? p->sess->base.id : 0;
+    int64_t owner = container   ? INT64_MIN
+                    : is_ttl    ? (int64_t)(0xff00000000000000ULL | (uint64_t)ttl)
+                    : ephemeral ? p->sess->base.id
+                                : 0;
     parent.child_count++;
     parent.stat.cversion = new_cversion;
     parent.stat.pzxid = p->zxid;
@@ -477,8 +402,8 @@ static int32_t prep_delete(struct prep *p, int32_t op, struct jute_buf path, int
     if (op == ZK_OP_DELETE_CONTAINER) {
         if (node.child_count > 0)
             return ZK_NOTEMPTY;
-        if (node.stat.ephemeral_owner != INT64_MIN &&
-            ((uint64_t)node.stat.ephemeral_owner >> 56) != 0xff)
+        enum tree_owner_kind kind = tree_owner_kind(&s->tree, node.stat.ephemeral_owner);
+        if (kind != TREE_OWNER_CONTAINER && kind != TREE_OWNER_TTL)
             return ZK_BADVERSION;
     } else {
         if (version != -1 && version != node.stat.version)
@@ -675,6 +600,9 @@ static int32_t prep_op(struct prep *p, int32_t op, struct jute_reader *r, struct
             return ZK_MARSHALLINGERROR;
         return prep_check(p, req.path, req.version, out);
     }
+    case ZK_OP_RECONFIG:
+        /* reconfigEnabled is false: no membership changes, as ZooKeeper */
+        return ZK_RECONFIGDISABLED;
     default:
         return ZK_MARSHALLINGERROR;
     }
@@ -823,8 +751,11 @@ static struct proposal *propose(struct server *s, struct server_session *sess, s
     pr->req = req;
     pr->sess = sess;
     buf_init(&pr->txn);
-    struct zk_txn_header h = {
-        .client_id = sess->base.id, .cxid = cxid, .zxid = zxid, .time = time, .type = type};
+    struct zk_txn_header h = {.client_id = sess ? sess->base.id : 0,
+                              .cxid = cxid,
+                              .zxid = zxid,
+                              .time = time,
+                              .type = type};
     zk_txn_header_encode(&pr->txn, &h);
     buf_append(&pr->txn, body->data, body->len);
     list_insert_tail(&s->proposals, &pr->link);
@@ -912,10 +843,6 @@ static void session_drain(struct server *s, struct server_session *ss, int64_t n
 
 /* Build the reply of a non-multi read into req->reply (ZooKeeper's
  * FinalRequestProcessor switch). */
-static void stat_of(const struct tree_node *n, struct zk_stat *st)
-{
-    tree_node_stat(n, st);
-}
 
 static void children_vec(const struct tree_node *n, struct jute_buf **items, struct jute_vec *v)
 {
@@ -960,11 +887,11 @@ static int32_t read_op(struct server *s, struct server_session *ss, const struct
         size_t len = (size_t)req.path.len;
         struct tree_node *n = tree_get(&s->tree, p, len);
         if (req.watch && watches)
-            watch_add(&s->data_watches, &ss->watches, p, len);
+            watch_add(&s->data_watches, &ss->watches, p, len, WATCH_STANDARD);
         if (!n)
             return ZK_NONODE;
         struct zk_stat_response resp;
-        stat_of(n, &resp.stat);
+        tree_node_stat(&s->tree, n, &resp.stat);
         zk_stat_response_encode(out, &resp);
         return ZK_OK;
     }
@@ -981,9 +908,9 @@ static int32_t read_op(struct server *s, struct server_session *ss, const struct
         if (!auth_acl_permits(&acl, ZK_PERM_READ, auth))
             return ZK_NOAUTH;
         if (req.watch && watches)
-            watch_add(&s->data_watches, &ss->watches, p, len);
+            watch_add(&s->data_watches, &ss->watches, p, len, WATCH_STANDARD);
         struct zk_get_data_response resp = {.data = {.ptr = n->data, .len = n->data_len}};
-        stat_of(n, &resp.stat);
+        tree_node_stat(&s->tree, n, &resp.stat);
         zk_get_data_response_encode(out, &resp);
         return ZK_OK;
     }
@@ -1001,7 +928,7 @@ static int32_t read_op(struct server *s, struct server_session *ss, const struct
         if (!auth_acl_permits(&acl, ZK_PERM_READ, auth))
             return ZK_NOAUTH;
         if (req.watch && watches)
-            watch_add(&s->child_watches, &ss->watches, p, len);
+            watch_add(&s->child_watches, &ss->watches, p, len, WATCH_STANDARD);
         struct jute_buf *items;
         struct jute_vec v;
         children_vec(n, &items, &v);
@@ -1010,7 +937,7 @@ static int32_t read_op(struct server *s, struct server_session *ss, const struct
             zk_children_response_encode(out, &resp);
         } else {
             struct zk_children2_response resp = {.children = v};
-            stat_of(n, &resp.stat);
+            tree_node_stat(&s->tree, n, &resp.stat);
             zk_children2_response_encode(out, &resp);
         }
         mem_free(items);
@@ -1027,7 +954,7 @@ static int32_t read_op(struct server *s, struct server_session *ss, const struct
         if (!auth_acl_permits(&acl, ZK_PERM_READ | ZK_PERM_ADMIN, auth))
             return ZK_NOAUTH;
         struct zk_get_acl_response resp = {.acl = acl};
-        stat_of(n, &resp.stat);
+        tree_node_stat(&s->tree, n, &resp.stat);
         if (auth_acl_permits(&acl, ZK_PERM_ADMIN, auth)) {
             zk_get_acl_response_encode(out, &resp);
             return ZK_OK;
@@ -1124,16 +1051,78 @@ static int32_t read_op(struct server *s, struct server_session *ss, const struct
         buf_deinit(&items);
         return ZK_OK;
     }
+    case ZK_OP_ADD_WATCH: {
+        struct zk_add_watch_request req;
+        if (zk_add_watch_request_decode(r, &req) != 0 || req.path.len < 0)
+            return ZK_MARSHALLINGERROR;
+        if (req.mode != 0 && req.mode != 1)
+            return ZK_MARSHALLINGERROR; /* WatcherMode.fromZooDef throws */
+        enum watch_mode mode = req.mode == 0 ? WATCH_PERSISTENT : WATCH_PERSISTENT_RECURSIVE;
+        const char *p = (const char *)req.path.ptr;
+        size_t len = (size_t)req.path.len;
+        watch_add(&s->data_watches, &ss->watches, p, len, mode);
+        watch_add(&s->child_watches, &ss->watches, p, len, mode);
+        struct zk_error_response resp = {.err = 0};
+        zk_error_response_encode(out, &resp);
+        return ZK_OK;
+    }
+    case ZK_OP_CHECK_WATCHES:
+    case ZK_OP_REMOVE_WATCHES: {
+        struct zk_path_type_request req;
+        if (zk_path_type_request_decode(r, &req) != 0 || req.path.len < 0)
+            return ZK_MARSHALLINGERROR;
+        if (req.type < 1 || req.type > 3)
+            return ZK_MARSHALLINGERROR; /* WatcherType.fromInt throws */
+        const char *p = (const char *)req.path.ptr;
+        size_t len = (size_t)req.path.len;
+        bool children = req.type == 1 || req.type == 3;
+        bool data = req.type == 2 || req.type == 3;
+        bool found = false;
+        if (type == ZK_OP_CHECK_WATCHES) {
+            found = (children && watch_contains(&s->child_watches, &ss->watches, p, len)) ||
+                    (data && watch_contains(&s->data_watches, &ss->watches, p, len));
+        } else {
+            if (children && watch_remove(&s->child_watches, &ss->watches, p, len))
+                found = true;
+            if (data && watch_remove(&s->data_watches, &ss->watches, p, len))
+                found = true;
+        }
+        return found ? ZK_OK : ZK_NOWATCHER;
+    }
+    case ZK_OP_WHO_AM_I: {
+        /* one ClientInfo per id: the provider's user name (digest: the part
+         * before ':'), "" for ids without a provider (AuthUtil.getClientInfos) */
+        size_t n = auth ? auth->count : 0;
+        struct zk_client_info *infos = mem_calloc(n + 1, sizeof(*infos));
+        for (size_t i = 0; i < n; i++) {
+            const struct auth_id *id = &auth->items[i];
+            size_t user_len = 0;
+            if (strcmp(id->scheme, "ip") == 0) {
+                user_len = strlen(id->id);
+            } else if (strcmp(id->scheme, "digest") == 0) {
+                const char *colon = strchr(id->id, ':');
+                user_len = colon ? (size_t)(colon - id->id) : strlen(id->id);
+            }
+            infos[i].auth_scheme = jute_cstr(id->scheme);
+            infos[i].user =
+                (struct jute_buf){.ptr = (const uint8_t *)id->id, .len = (int32_t)user_len};
+        }
+        struct zk_whoami_response resp = {.client_info = {.count = (int32_t)n, .items = infos}};
+        zk_whoami_response_encode(out, &resp);
+        mem_free(infos);
+        return ZK_OK;
+    }
     default:
         return ZK_UNIMPLEMENTED;
     }
 }
 
 static void set_watches(struct server *s, struct server_session *ss,
-                        const struct zk_set_watches *sw)
+                        const struct zk_set_watches2 *sw)
 {
-    const struct jute_vec *lists[3] = {&sw->data_watches, &sw->exist_watches, &sw->child_watches};
-    for (int kind = 0; kind < 3; kind++) {
+    const struct jute_vec *lists[5] = {&sw->data_watches, &sw->exist_watches, &sw->child_watches,
+                                       &sw->persistent_watches, &sw->persistent_recursive_watches};
+    for (int kind = 0; kind < 5; kind++) {
         struct jute_vec_iter it;
         jute_vec_iter_init(&it, lists[kind]);
         struct jute_buf pb;
@@ -1143,25 +1132,29 @@ static void set_watches(struct server *s, struct server_session *ss,
             const char *p = (const char *)pb.ptr;
             size_t len = (size_t)pb.len;
             struct tree_node *n = tree_get(&s->tree, p, len);
-            if (kind == 0) {
+            if (kind >= 3) {
+                enum watch_mode mode = kind == 3 ? WATCH_PERSISTENT : WATCH_PERSISTENT_RECURSIVE;
+                watch_add(&s->child_watches, &ss->watches, p, len, mode);
+                watch_add(&s->data_watches, &ss->watches, p, len, mode);
+            } else if (kind == 0) {
                 if (!n)
                     send_event_to(s, ss, ZK_EVENT_NODE_DELETED, p, len, -1);
                 else if (n->stat.mzxid > sw->relative_zxid)
                     send_event_to(s, ss, ZK_EVENT_NODE_DATA_CHANGED, p, len, -1);
                 else
-                    watch_add(&s->data_watches, &ss->watches, p, len);
+                    watch_add(&s->data_watches, &ss->watches, p, len, WATCH_STANDARD);
             } else if (kind == 1) {
                 if (n)
                     send_event_to(s, ss, ZK_EVENT_NODE_CREATED, p, len, -1);
                 else
-                    watch_add(&s->data_watches, &ss->watches, p, len);
+                    watch_add(&s->data_watches, &ss->watches, p, len, WATCH_STANDARD);
             } else {
                 if (!n)
                     send_event_to(s, ss, ZK_EVENT_NODE_DELETED, p, len, -1);
                 else if (n->stat.pzxid > sw->relative_zxid)
                     send_event_to(s, ss, ZK_EVENT_NODE_CHILDREN_CHANGED, p, len, -1);
                 else
-                    watch_add(&s->child_watches, &ss->watches, p, len);
+                    watch_add(&s->child_watches, &ss->watches, p, len, WATCH_STANDARD);
             }
         }
     }
@@ -1235,9 +1228,22 @@ static void read_execute(struct server *s, struct server_session *ss, struct req
     switch (req->type) {
     case ZK_OP_PING:
         break;
-    case ZK_OP_SET_WATCHES: {
-        struct zk_set_watches sw;
-        if (zk_set_watches_decode(&r, &sw) != 0)
+    case ZK_OP_SET_WATCHES:
+    case ZK_OP_SET_WATCHES2: {
+        struct zk_set_watches2 sw = {.persistent_watches = {.count = -1},
+                                     .persistent_recursive_watches = {.count = -1}};
+        int rc;
+        if (req->type == ZK_OP_SET_WATCHES) {
+            struct zk_set_watches old;
+            rc = zk_set_watches_decode(&r, &old);
+            sw.relative_zxid = old.relative_zxid;
+            sw.data_watches = old.data_watches;
+            sw.exist_watches = old.exist_watches;
+            sw.child_watches = old.child_watches;
+        } else {
+            rc = zk_set_watches2_decode(&r, &sw);
+        }
+        if (rc != 0)
             err = ZK_MARSHALLINGERROR;
         else
             set_watches(s, ss, &sw);
@@ -1291,14 +1297,14 @@ static void on_tree_event(void *ctx, int32_t type, const char *path, size_t len)
     switch (type) {
     case ZK_EVENT_NODE_CREATED:
     case ZK_EVENT_NODE_DATA_CHANGED:
-        watch_trigger(&s->data_watches, path, len, stamp, fire_one, a);
+        watch_trigger(&s->data_watches, path, len, false, stamp, fire_one, a);
         break;
     case ZK_EVENT_NODE_DELETED:
-        watch_trigger(&s->data_watches, path, len, stamp, fire_one, a);
-        watch_trigger(&s->child_watches, path, len, stamp, fire_one, a);
+        watch_trigger(&s->data_watches, path, len, false, stamp, fire_one, a);
+        watch_trigger(&s->child_watches, path, len, false, stamp, fire_one, a);
         break;
     case ZK_EVENT_NODE_CHILDREN_CHANGED:
-        watch_trigger(&s->child_watches, path, len, stamp, fire_one, a);
+        watch_trigger(&s->child_watches, path, len, true, stamp, fire_one, a);
         break;
     default:
         break;
@@ -1443,7 +1449,8 @@ static void apply_proposal(struct server *s, struct proposal *pr, int64_t now_ms
         session_free(s, ss);
         return;
     }
-    session_drain(s, ss, now_ms);
+    if (ss)
+        session_drain(s, ss, now_ms);
 }
 
 void server_persisted(struct server *s, int64_t zxid, int64_t now_ms)
@@ -1532,6 +1539,11 @@ static bool op_is_read(int32_t type)
     case ZK_OP_MULTI_READ:
     case ZK_OP_GET_ALL_CHILDREN_NUMBER:
     case ZK_OP_GET_EPHEMERALS:
+    case ZK_OP_SET_WATCHES2:
+    case ZK_OP_ADD_WATCH:
+    case ZK_OP_CHECK_WATCHES:
+    case ZK_OP_REMOVE_WATCHES:
+    case ZK_OP_WHO_AM_I:
         return true;
     default:
         return false;
@@ -1551,10 +1563,24 @@ static bool op_is_prepped_write(int32_t type)
     case ZK_OP_SET_ACL:
     case ZK_OP_MULTI:
     case ZK_OP_CLOSE_SESSION:
+    case ZK_OP_RECONFIG:
         return true;
     default:
         return false;
     }
+}
+
+/* sasl (102) on a server without a SASL provider: ZooKeeper's processSasl
+ * meets a null SASL server and answers OK with a null token, at once. */
+static void handle_sasl(struct server *s, struct server_conn *c, int32_t xid)
+{
+    buf_clear(&s->out);
+    size_t at = frame_begin(&s->out);
+    reply_header_frame(&s->out, xid, 0, ZK_OK);
+    struct zk_sasl_token resp = {.token = {.ptr = NULL, .len = -1}};
+    zk_sasl_token_encode(&s->out, &resp);
+    frame_end(&s->out, at);
+    conn_send(s, c, &s->out);
 }
 
 /* addauth (xid -4), answered at once as ZooKeeper does: digest always
@@ -1570,6 +1596,9 @@ static void handle_auth(struct server *s, struct server_conn *c, int32_t xid, st
             buf_init(&id);
             auth_digest_of(ap.auth.ptr, (size_t)ap.auth.len, &id);
             auth_ids_add(&c->auth, "digest", (const char *)id.data, id.len);
+            if (s->super_digest[0] && strlen(s->super_digest) == id.len &&
+                memcmp(s->super_digest, id.data, id.len) == 0)
+                auth_ids_add(&c->auth, "super", "", 0);
             buf_deinit(&id);
             err = ZK_OK;
         } else if (scheme_is(ap.scheme, "ip")) {
@@ -1604,6 +1633,10 @@ static void handle_request(struct server *s, struct server_conn *c, const uint8_
     session_touch(&s->sessions, &ss->base, now_ms);
     if (h.type == ZK_OP_AUTH) {
         handle_auth(s, c, h.xid, &r);
+        return;
+    }
+    if (h.type == ZK_OP_SASL) {
+        handle_sasl(s, c, h.xid);
         return;
     }
     if (ss->base.closing && h.type != ZK_OP_PING) {
@@ -1748,6 +1781,13 @@ struct server *server_new(const struct server_config *cfg, const struct server_i
 {
     struct server *s = mem_calloc(1, sizeof(*s));
     s->cfg = *cfg;
+    snprintf(s->super_digest, sizeof(s->super_digest), "%s",
+             cfg->super_digest ? cfg->super_digest : "");
+    s->cfg.super_digest = s->super_digest;
+    if (s->cfg.container_check_interval_ms <= 0)
+        s->cfg.container_check_interval_ms = 60000;
+    if (s->cfg.container_max_per_minute <= 0)
+        s->cfg.container_max_per_minute = 10000;
     if (s->cfg.tick_time_ms <= 0)
         s->cfg.tick_time_ms = 3000;
     if (s->cfg.min_session_timeout_ms <= 0)
@@ -1756,6 +1796,8 @@ struct server *server_new(const struct server_config *cfg, const struct server_i
         s->cfg.max_session_timeout_ms = 20 * s->cfg.tick_time_ms;
     s->io = *io;
     tree_init(&s->tree);
+    s->tree.extended_types = s->cfg.extended_types_enabled;
+    s->next_container_check_ms = now_ms + s->cfg.container_check_interval_ms;
     session_table_init(&s->sessions, s->cfg.tick_time_ms, s->cfg.server_id, now_ms);
     watch_table_init(&s->data_watches);
     watch_table_init(&s->child_watches);
@@ -1850,6 +1892,69 @@ void server_conn_closed(struct server *s, uint64_t conn_id, int64_t now_ms)
     mem_free(c);
 }
 
+/* ZooKeeper's ContainerManager: a container whose last child went (it had
+ * children: cversion > 0), or that never had one for maxNeverUsedIntervalMs,
+ * and a childless TTL node unmodified for its TTL, are deleted by a
+ * deleteContainer txn of the server's own (session 0). At most
+ * maxPerMinute per minute: the rest wait for the next sweep. */
+static void container_sweep(struct server *s)
+{
+    int64_t now = wall_ms(s);
+    int64_t budget =
+        (int64_t)s->cfg.container_max_per_minute * s->cfg.container_check_interval_ms / 60000;
+    if (budget < 1)
+        budget = 1;
+    size_t cap = 16, count = 0;
+    char **paths = mem_alloc(cap * sizeof(*paths));
+    struct list *lists[2] = {&s->tree.containers, &s->tree.ttls};
+    for (int i = 0; i < 2; i++) {
+        struct list *it;
+        LIST_FOREACH(it, lists[i])
+        {
+            if ((int64_t)count >= budget)
+                break;
+            struct tree_node *n = LIST_ENTRY(it, struct tree_node, eph_link);
+            if (n->child_count > 0)
+                continue;
+            int64_t elapsed = now - n->stat.mtime;
+            bool due;
+            if (i == 0)
+                due = n->stat.cversion > 0 || (s->cfg.container_max_never_used_ms > 0 &&
+                                               elapsed > s->cfg.container_max_never_used_ms);
+            else
+                due = elapsed > tree_owner_ttl(n->stat.ephemeral_owner);
+            if (!due)
+                continue;
+            if (count == cap) {
+                cap *= 2;
+                paths = mem_realloc(paths, cap * sizeof(*paths));
+            }
+            paths[count++] = mem_strndup(n->path, n->path_len);
+        }
+    }
+    for (size_t i = 0; i < count; i++) {
+        struct prep p = {.s = s, .sess = NULL, .auth = NULL, .zxid = s->next_zxid++, .time = now};
+        struct buf body;
+        buf_init(&body);
+        struct jute_buf path = jute_cstr(paths[i]);
+        int32_t type = ZK_OP_DELETE_CONTAINER;
+        int32_t err = prep_delete(&p, ZK_OP_DELETE_CONTAINER, path, -1, &body);
+        if (err) {
+            /* changed meanwhile (a child in flight): ZooKeeper logs the error txn too */
+            type = ZK_OP_ERROR;
+            buf_clear(&body);
+            struct zk_error_txn et = {.err = err};
+            zk_error_txn_encode(&body, &et);
+        } else {
+            LOG_D("deleting %s by the container sweep", paths[i]);
+        }
+        propose(s, NULL, NULL, 0, type, p.zxid, p.time, &body);
+        buf_deinit(&body);
+        mem_free(paths[i]);
+    }
+    mem_free(paths);
+}
+
 void server_tick(struct server *s, int64_t now_ms)
 {
     struct session *base;
@@ -1867,11 +1972,16 @@ void server_tick(struct server *s, int64_t now_ms)
         propose(s, ss, NULL, 0, ZK_OP_CLOSE_SESSION, p.zxid, p.time, &body);
         buf_deinit(&body);
     }
+    if (now_ms >= s->next_container_check_ms) {
+        container_sweep(s);
+        s->next_container_check_ms = now_ms + s->cfg.container_check_interval_ms;
+    }
 }
 
 int64_t server_next_tick_ms(const struct server *s)
 {
-    return session_next_expiry_ms(&s->sessions);
+    int64_t sessions = session_next_expiry_ms(&s->sessions);
+    return sessions < s->next_container_check_ms ? sessions : s->next_container_check_ms;
 }
 
 int64_t server_outstanding(const struct server *s)

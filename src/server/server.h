@@ -26,7 +26,14 @@ struct server_config {
     int32_t max_session_timeout_ms; /* default 20 * tick */
     int32_t max_buffer;             /* jute.maxbuffer */
     int32_t global_outstanding_limit;
-    int64_t server_id; /* myid; 0 standalone */
+    int64_t server_id;                   /* myid; 0 standalone */
+    bool extended_types_enabled;         /* TTL nodes (extendedTypesEnabled) */
+    int32_t container_check_interval_ms; /* the container and TTL sweep; 0 = 60000 */
+    int32_t container_max_per_minute;    /* deletions by the sweep; 0 = 10000 */
+    int32_t container_max_never_used_ms; /* 0: a container that never had children stays */
+    /* "super:<base64 sha1>": addauth digest with that password is the super
+     * user (DigestAuthenticationProvider.superDigest); NULL or "" for none. */
+    const char *super_digest;
 };
 
 struct server_io {
@@ -106,5 +113,37 @@ struct buf;
 void server_dump_sessions(const struct server *s, struct buf *out);           /* dump */
 void server_dump_watches_by_path(const struct server *s, struct buf *out);    /* wchp */
 void server_dump_watches_by_session(const struct server *s, struct buf *out); /* wchc */
+
+/* ==== persistence (src/server/persist.c): snapshots and recovery ====
+ * The snapshot body is ZooKeeper's SerializeUtils.serializeSnapshot: the
+ * sessions (int count, then long id, int timeout each), the ACL cache (int
+ * count, then long id, vector<ACL> each), the nodes in pre-order (ustring
+ * path, root as "", then DataNode: buffer data, long acl id, StatPersisted),
+ * and the path "/" as the end marker. src/storage frames it in a file. */
+
+/* Where server_snapshot_write puts the body, in pieces. */
+typedef void snapshot_sink_fn(void *ctx, const void *p, size_t len);
+
+/* The zxid of the last applied txn: the state server_snapshot_write writes. */
+int64_t server_last_zxid(const struct server *s);
+/* Write the body of a snapshot of the applied state: every committed session
+ * (not those whose createSession is still in the log) and the tree. Reads
+ * only; safe in a fork()ed child. */
+void server_snapshot_write(const struct server *s, snapshot_sink_fn *sink, void *ctx);
+/* Load a snapshot body into a server that has applied nothing yet. Sessions
+ * restart their timeouts at now_ms. *consumed is where the body ended (the
+ * seal follows). Returns 0, or -1 with the reason and offset in errmsg (the
+ * server is then half-loaded: free it). */
+int server_load_snapshot(struct server *s, const uint8_t *body, size_t len, size_t *consumed,
+                         int64_t now_ms, char *errmsg, size_t errlen)
+    __attribute__((warn_unused_result));
+/* Apply one committed txn read back from the log (TxnHeader + body, maybe a
+ * TxnDigest after it): createSession adds the session with its timeout from
+ * now_ms, closeSession removes it, every txn goes through tree_apply.
+ * Returns 0, or -1 if the txn cannot be decoded. */
+int server_replay_txn(struct server *s, const uint8_t *txn, size_t len, int64_t now_ms,
+                      char *errmsg, size_t errlen) __attribute__((warn_unused_result));
+/* After recovery: the last zxid applied; new txns continue after it. */
+void server_set_last_zxid(struct server *s, int64_t zxid);
 
 #endif

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* watch.h — one-shot watches by path (ZooKeeper's WatchManager). A server
- * keeps two tables, data (getData/exists) and child (getChildren). Each
- * session's watches hang off its watch_owner so that a closing session drops
- * them all at once. Pure. */
+/* watch.h — watches by path (ZooKeeper's WatchManager): one-shot standard
+ * watches, and persistent and persistent-recursive ones (addWatch). A server
+ * keeps two tables, data (getData/exists) and child (getChildren); addWatch
+ * puts a watch in both. Each session's watches hang off its watch_owner so
+ * that a closing connection drops them all at once. Pure. */
 #ifndef CZK_SESSION_WATCH_H
 #define CZK_SESSION_WATCH_H
 
@@ -20,27 +21,41 @@ struct watch_owner {
     size_t count;
 };
 
+enum watch_mode {
+    WATCH_STANDARD = 0,   /* removed when it fires */
+    WATCH_PERSISTENT = 1, /* stays; fires for the path itself */
+    WATCH_PERSISTENT_RECURSIVE =
+        2, /* stays; fires for the whole subtree, never for children events */
+};
+
 struct watch_table {
     struct smap paths; /* path -> struct watch_path */
     size_t count;
+    size_t recursive_count; /* while 0, triggers look at the path alone */
 };
 
 void watch_table_init(struct watch_table *wt);
 void watch_table_deinit(struct watch_table *wt);
 void watch_owner_init(struct watch_owner *o, int64_t session_id);
-/* Adds a watch; false if the owner already watches that path in this table. */
-bool watch_add(struct watch_table *wt, struct watch_owner *o, const char *path, size_t len);
+/* Adds a watch; if the owner already watches that path in this table, its
+ * mode becomes `mode` (ZooKeeper's WatcherModeManager keeps the last one)
+ * and the result is false. */
+bool watch_add(struct watch_table *wt, struct watch_owner *o, const char *path, size_t len,
+               enum watch_mode mode);
 bool watch_contains(const struct watch_table *wt, const struct watch_owner *o, const char *path,
                     size_t len);
 /* Remove one owner's watch on a path; false if it had none. */
 bool watch_remove(struct watch_table *wt, struct watch_owner *o, const char *path, size_t len);
 
 typedef void watch_fire_fn(void *ctx, struct watch_owner *o);
-/* Remove every watch on `path` and call fire once per owner, skipping owners
- * already reached by this `stamp` (a delete fires data and child watches of
- * one path as one event per session, as ZooKeeper does). Returns how many fired. */
-size_t watch_trigger(struct watch_table *wt, const char *path, size_t len, uint64_t stamp,
-                     watch_fire_fn *fire, void *ctx);
+/* An event at `path`: fire the watches on the path (standard ones are
+ * removed; persistent ones stay) and the recursive watches on the path and
+ * its ancestors unless `children_event`. fire is called once per owner,
+ * skipping owners already reached by this `stamp` (a delete fires data and
+ * child watches of one path as one event per session, as ZooKeeper does).
+ * Returns how many fired. */
+size_t watch_trigger(struct watch_table *wt, const char *path, size_t len, bool children_event,
+                     uint64_t stamp, watch_fire_fn *fire, void *ctx);
 /* Drop all of an owner's watches, in every table. */
 void watch_owner_clear(struct watch_owner *o);
 

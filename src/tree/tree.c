@@ -47,11 +47,28 @@ static struct list *eph_list(struct tree *t, int64_t owner, bool create)
     return l;
 }
 
-/* ephemeralOwner values that are not sessions: containers (Long.MIN_VALUE)
- * and TTL nodes (high byte 0xFF). */
-static bool owner_is_session(int64_t owner)
+enum tree_owner_kind tree_owner_kind(const struct tree *t, int64_t owner)
 {
-    return owner != 0 && ((uint64_t)owner >> 56) != 0xff && owner != INT64_MIN;
+    if (owner == 0)
+        return TREE_OWNER_NONE;
+    if (owner == INT64_MIN)
+        return TREE_OWNER_CONTAINER;
+    /* the extended-type bits after the 0xff byte are 0 for TTL, the only one */
+    if (t->extended_types && ((uint64_t)owner >> 40) == 0xff0000)
+        return TREE_OWNER_TTL;
+    return TREE_OWNER_SESSION;
+}
+
+static struct list *special_list(struct tree *t, int64_t owner)
+{
+    switch (tree_owner_kind(t, owner)) {
+    case TREE_OWNER_CONTAINER:
+        return &t->containers;
+    case TREE_OWNER_TTL:
+        return &t->ttls;
+    default:
+        return NULL;
+    }
 }
 
 static struct tree_node *node_new(struct tree *t, const char *path, size_t len,
@@ -121,6 +138,9 @@ void tree_init(struct tree *t)
     smap_init(&t->nodes);
     smap_init(&t->acls);
     imap_init(&t->ephemerals);
+    list_init(&t->containers);
+    list_init(&t->ttls);
+    t->extended_types = false;
     t->last_zxid = 0;
     t->data_bytes = 0;
 
@@ -183,7 +203,7 @@ struct tree_node *tree_get(const struct tree *t, const char *path, size_t len)
     return smap_get(&t->nodes, path, len);
 }
 
-void tree_node_stat(const struct tree_node *n, struct zk_stat *out)
+void tree_node_stat(const struct tree *t, const struct tree_node *n, struct zk_stat *out)
 {
     out->czxid = n->stat.czxid;
     out->mzxid = n->stat.mzxid;
@@ -194,7 +214,9 @@ void tree_node_stat(const struct tree_node *n, struct zk_stat *out)
      * create and one delete per child gone (DataNode.copyStat). */
     out->cversion = n->stat.cversion * 2 - (int32_t)n->child_count;
     out->aversion = n->stat.aversion;
-    out->ephemeral_owner = n->stat.ephemeral_owner;
+    out->ephemeral_owner = tree_owner_kind(t, n->stat.ephemeral_owner) == TREE_OWNER_SESSION
+                               ? n->stat.ephemeral_owner
+                               : 0;
     out->data_length = n->data_len < 0 ? 0 : n->data_len;
     out->num_children = (int32_t)n->child_count;
     out->pzxid = n->stat.pzxid;
@@ -261,10 +283,13 @@ static int32_t apply_create(struct tree *t, struct jute_buf path, struct jute_bu
                                          .ephemeral_owner = owner,
                                          .pzxid = zxid};
     child_add(parent, n);
-    if (owner_is_session(owner))
+    struct list *special = special_list(t, owner);
+    if (special)
+        list_insert_tail(special, &n->eph_link);
+    else if (owner != 0)
         list_insert_tail(eph_list(t, owner, true), &n->eph_link);
     if (stat_out)
-        tree_node_stat(n, stat_out);
+        tree_node_stat(t, n, stat_out);
     emit(on_event, ctx, ZK_EVENT_NODE_CREATED, p, len);
     emit(on_event, ctx, ZK_EVENT_NODE_CHILDREN_CHANGED, parent->path, parent->path_len);
     return ZK_OK;
@@ -284,7 +309,9 @@ static int32_t apply_delete(struct tree *t, const char *p, size_t len, int64_t z
     smap_remove(&t->nodes, n->path, n->path_len);
     if (!list_is_empty(&n->eph_link)) {
         list_remove(&n->eph_link);
-        struct list *l = eph_list(t, n->stat.ephemeral_owner, false);
+        struct list *l = special_list(t, n->stat.ephemeral_owner)
+                             ? NULL
+                             : eph_list(t, n->stat.ephemeral_owner, false);
         if (l && list_is_empty(l)) {
             imap_remove(&t->ephemerals, (uint64_t)n->stat.ephemeral_owner);
             mem_free(l);
@@ -319,7 +346,7 @@ static int32_t apply_set_data(struct tree *t, struct jute_buf path, struct jute_
     n->stat.mtime = time;
     n->stat.mzxid = zxid;
     n->stat.version = version;
-    tree_node_stat(n, stat_out);
+    tree_node_stat(t, n, stat_out);
     emit(on_event, ctx, ZK_EVENT_NODE_DATA_CHANGED, n->path, n->path_len);
     return ZK_OK;
 }
@@ -335,7 +362,7 @@ static int32_t apply_set_acl(struct tree *t, struct jute_buf path, const struct 
     acl_release(t, n->acl);
     n->acl = a;
     n->stat.aversion = version;
-    tree_node_stat(n, stat_out);
+    tree_node_stat(t, n, stat_out);
     return ZK_OK;
 }
 

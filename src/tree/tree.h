@@ -35,16 +35,38 @@ struct tree_node {
     uint32_t child_count;
     uint32_t child_cap;
     uint32_t index_in_parent;
-    struct list eph_link; /* in the owner's ephemeral list when ephemeralOwner is a session */
+    /* in the owner's ephemeral list when ephemeralOwner is a session, else in
+     * the tree's containers or ttls list for those kinds */
+    struct list eph_link;
 };
 
 struct tree {
     struct smap nodes;      /* path -> struct tree_node */
     struct smap acls;       /* raw ACL items -> struct tree_acl */
     struct imap ephemerals; /* session id -> struct list of nodes (eph_link) */
+    struct list containers; /* container nodes (eph_link) */
+    struct list ttls;       /* TTL nodes (eph_link) */
     int64_t last_zxid;
     uint64_t data_bytes; /* sum of path and data lengths, as ZooKeeper's approximateDataSize */
+    /* extendedTypesEnabled: an ephemeralOwner with the high byte 0xff is a
+     * TTL; without it, such an owner is a session of server 255. */
+    bool extended_types;
 };
+
+/* What an ephemeralOwner value means (ZooKeeper's EphemeralType). */
+enum tree_owner_kind {
+    TREE_OWNER_NONE,      /* 0: a persistent node */
+    TREE_OWNER_SESSION,   /* an ephemeral node's session */
+    TREE_OWNER_CONTAINER, /* Long.MIN_VALUE */
+    TREE_OWNER_TTL,       /* 0xff00.. | ttl, with extended types */
+};
+enum tree_owner_kind tree_owner_kind(const struct tree *t, int64_t owner);
+/* The TTL of a TTL owner (its low 40 bits). */
+static inline int64_t tree_owner_ttl(int64_t owner)
+{
+    return (int64_t)((uint64_t)owner & 0xffffffffffULL);
+}
+#define TREE_TTL_MAX 0xffffffffffLL
 
 /* Where tree_apply reports each watch trigger (DataTree's triggerWatch calls),
  * in the order ZooKeeper makes them. */
@@ -74,8 +96,9 @@ void tree_init(struct tree *t);
 void tree_deinit(struct tree *t);
 
 struct tree_node *tree_get(const struct tree *t, const char *path, size_t len);
-/* The Stat a client sees; its cversion is 2 * creates - children, as ZooKeeper reports it. */
-void tree_node_stat(const struct tree_node *n, struct zk_stat *out);
+/* The Stat a client sees: its cversion is 2 * creates - children, and the
+ * ephemeralOwner of containers and TTL nodes reads 0 (DataNode.copyStat). */
+void tree_node_stat(const struct tree *t, const struct tree_node *n, struct zk_stat *out);
 static inline const char *tree_node_name(const struct tree_node *n)
 {
     return n->path + n->name_off;

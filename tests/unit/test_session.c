@@ -58,14 +58,41 @@ int main(void)
     struct watch_owner o1, o2;
     watch_owner_init(&o1, 1);
     watch_owner_init(&o2, 2);
-    CHECK(watch_add(&data, &o1, "/x", 2));
-    CHECK(!watch_add(&data, &o1, "/x", 2)); /* once per session and path */
-    CHECK(watch_add(&data, &o2, "/x", 2));
-    CHECK(watch_add(&data, &o2, "/y", 2));
+    CHECK(watch_add(&data, &o1, "/x", 2, WATCH_STANDARD));
+    CHECK(!watch_add(&data, &o1, "/x", 2, WATCH_STANDARD)); /* once per session and path */
+    CHECK(watch_add(&data, &o2, "/x", 2, WATCH_STANDARD));
+    CHECK(watch_add(&data, &o2, "/y", 2, WATCH_STANDARD));
     CHECK_EQ_INT(watch_table_count(&data), 3);
-    CHECK_EQ_INT(watch_trigger(&data, "/x", 2, 1, on_fire, NULL), 2);
+    CHECK_EQ_INT(watch_trigger(&data, "/x", 2, false, 1, on_fire, NULL), 2);
     CHECK_EQ_INT(fired, 2);
-    CHECK_EQ_INT(watch_trigger(&data, "/x", 2, 2, on_fire, NULL), 0); /* one-shot */
+    CHECK_EQ_INT(watch_trigger(&data, "/x", 2, false, 2, on_fire, NULL), 0); /* one-shot */
+    watch_owner_clear(&o2);
+    CHECK_EQ_INT(watch_table_count(&data), 0);
+
+    /* persistent: stays after firing, fires for its own path only */
+    CHECK(watch_add(&data, &o1, "/p", 2, WATCH_PERSISTENT));
+    CHECK_EQ_INT(watch_trigger(&data, "/p", 2, false, 3, on_fire, NULL), 1);
+    CHECK_EQ_INT(watch_trigger(&data, "/p", 2, true, 4, on_fire, NULL), 1);
+    CHECK_EQ_INT(watch_trigger(&data, "/p/c", 4, false, 5, on_fire, NULL), 0);
+    CHECK_EQ_INT(watch_table_count(&data), 1);
+
+    /* recursive: the whole subtree, never a children event, one event per
+     * owner per trigger even with a standard watch on the same path */
+    CHECK(watch_add(&data, &o2, "/r", 2, WATCH_PERSISTENT_RECURSIVE));
+    CHECK(watch_add(&data, &o2, "/r/a/b", 6, WATCH_STANDARD));
+    CHECK_EQ_INT(watch_trigger(&data, "/r/a/b", 6, false, 6, on_fire, NULL), 1);
+    CHECK(!watch_contains(&data, &o2, "/r/a/b", 6)); /* the standard one fired and went */
+    CHECK_EQ_INT(watch_trigger(&data, "/r/a", 4, false, 7, on_fire, NULL), 1);
+    CHECK_EQ_INT(watch_trigger(&data, "/r/a", 4, true, 8, on_fire, NULL), 0);
+    CHECK_EQ_INT(watch_trigger(&data, "/rx", 3, false, 9, on_fire, NULL), 0);
+    CHECK_EQ_INT(watch_trigger(&data, "/r", 2, false, 10, on_fire, NULL), 1);
+    CHECK(watch_contains(&data, &o2, "/r", 2));
+    /* the last mode set wins, as ZooKeeper's WatcherModeManager */
+    CHECK(!watch_add(&data, &o2, "/r", 2, WATCH_STANDARD));
+    CHECK_EQ_INT(data.recursive_count, 0);
+    CHECK(watch_remove(&data, &o2, "/r", 2));
+    CHECK(!watch_remove(&data, &o2, "/r", 2));
+    watch_owner_clear(&o1);
     watch_owner_clear(&o2);
     CHECK_EQ_INT(watch_table_count(&data), 0);
     watch_table_deinit(&data);
