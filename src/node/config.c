@@ -599,6 +599,10 @@ static int apply_entry(struct config_parser *p, const struct config_entry *e,
         whitelist_key(p, e, out);
         return 0;
     }
+    if (strcmp(k, "enforceQuota") == 0) {
+        out->enforce_quota = strcasecmp(e->value, "true") == 0;
+        return 0;
+    }
     if (strcmp(k, "extendedTypesEnabled") == 0) {
         out->extended_types_enabled = strcasecmp(e->value, "true") == 0;
         return 0;

@@ -48,6 +48,7 @@ struct node_config {
     int32_t container_max_never_used_ms; /* znode.container.maxNeverUsedIntervalMs, 0 = keep */
     /* DigestAuthenticationProvider.superDigest: "super:<base64 sha1>" or "" */
     char super_digest[256];
+    bool enforce_quota; /* enforceQuota (Boolean.parseBoolean) */
 };
 
 enum config_error {

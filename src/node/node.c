@@ -1082,6 +1082,7 @@ int node_new(const struct node_config *cfg, bool handle_signals, struct node **o
         .container_max_per_minute = cfg->container_max_per_minute,
         .container_max_never_used_ms = cfg->container_max_never_used_ms,
         .super_digest = cfg->super_digest,
+        .enforce_quota = cfg->enforce_quota,
     };
     struct server_io io = {
         .ctx = n,

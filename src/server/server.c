@@ -264,6 +264,65 @@ static bool acl_allows(const struct prep *p, const struct jute_vec *acl, int32_t
     return !p->auth || auth_acl_permits(acl, perm, p->auth);
 }
 
+/* ZooKeeperServer.checkQuota (with enforceQuota): the deepest quota above
+ * the path; a hard limit (countHardLimit, byteHardLimit) refuses with
+ * QUOTAEXCEEDED, a soft one (count, bytes) is only logged. */
+static int32_t quota_check(struct server *s, const char *path, size_t len, int64_t bytes_diff,
+                           int64_t count_diff)
+{
+    if (!s->cfg.enforce_quota)
+        return ZK_OK;
+    size_t qlen;
+    const char *q = tree_quota_prefix(&s->tree, path, len, &qlen);
+    if (!q)
+        return ZK_OK;
+    char node_path[4096];
+    int n = snprintf(node_path, sizeof(node_path), "/zookeeper/quota%.*s/zookeeper_limits",
+                     (int)qlen, q);
+    struct tree_node *limits =
+        n > 0 && (size_t)n < sizeof(node_path) ? tree_get(&s->tree, node_path, (size_t)n) : NULL;
+    if (!limits)
+        return ZK_OK;
+    int64_t count = tree_stats_get(limits->data, limits->data_len, "count");
+    int64_t count_hard = tree_stats_get(limits->data, limits->data_len, "countHardLimit");
+    int64_t bytes = tree_stats_get(limits->data, limits->data_len, "bytes");
+    int64_t bytes_hard = tree_stats_get(limits->data, limits->data_len, "byteHardLimit");
+    bool check_count = count_diff != 0 && (count > -1 || count_hard > -1);
+    bool check_bytes = bytes_diff != 0 && (bytes > -1 || bytes_hard > -1);
+    if (!check_count && !check_bytes)
+        return ZK_OK;
+    n = snprintf(node_path, sizeof(node_path), "/zookeeper/quota%.*s/zookeeper_stats", (int)qlen,
+                 q);
+    struct tree_node *stats = tree_get(&s->tree, node_path, (size_t)n);
+    if (!stats)
+        return ZK_OK;
+    struct {
+        bool check;
+        int64_t now, diff, soft, hard;
+        const char *what;
+    } checks[2] = {
+        {check_count, tree_stats_get(stats->data, stats->data_len, "count"), count_diff, count,
+         count_hard, "Count"},
+        {check_bytes, tree_stats_get(stats->data, stats->data_len, "bytes"), bytes_diff, bytes,
+         bytes_hard, "Byte"},
+    };
+    for (int i = 0; i < 2; i++) {
+        if (!checks[i].check)
+            continue;
+        bool hard = checks[i].hard > -1;
+        int64_t limit = hard ? checks[i].hard : checks[i].soft;
+        int64_t next = checks[i].now + checks[i].diff;
+        if (next <= limit)
+            continue;
+        LOG_W("Quota exceeded: %.*s [current %s=%lld, %s%sLimit=%lld]", (int)qlen, q,
+              i == 0 ? "count" : "bytes", (long long)next, hard ? "hard" : "soft", checks[i].what,
+              (long long)limit);
+        if (hard)
+            return ZK_QUOTAEXCEEDED;
+    }
+    return ZK_OK;
+}
+
 /* PrepRequestProcessor.pRequest2TxnCreate. `out` receives the txn body; the
  * caller sets the txn type to `op`. */
 static int32_t prep_create(struct prep *p, int32_t op, struct jute_buf path, struct jute_buf data,
@@ -327,6 +386,8 @@ static int32_t prep_create(struct prep *p, int32_t op, struct jute_buf path, str
         err = ZK_NODEEXISTS;
     else if (tree_owner_kind(&s->tree, parent.stat.ephemeral_owner) == TREE_OWNER_SESSION)
         err = ZK_NOCHILDRENFOREPHEMERALS;
+    else
+        err = quota_check(s, full, full_len, data.len > 0 ? data.len : 0, 1);
     if (err) {
         mem_free(full);
         goto out;
@@ -432,6 +493,12 @@ static int32_t prep_set_data(struct prep *p, struct jute_buf path, struct jute_b
         return ZK_NONODE;
     if (!acl_allows(p, &node.acl, ZK_PERM_WRITE))
         return ZK_NOAUTH;
+    struct tree_node *old = tree_get(&s->tree, (const char *)path.ptr, (size_t)path.len);
+    int64_t old_len = old && old->data_len > 0 ? old->data_len : 0;
+    int32_t qerr = quota_check(s, (const char *)path.ptr, (size_t)path.len,
+                               (data.len > 0 ? data.len : 0) - old_len, 0);
+    if (qerr)
+        return qerr;
     if (version != -1 && version != node.stat.version)
         return ZK_BADVERSION;
     int32_t new_version = node.stat.version + 1;
@@ -497,12 +564,8 @@ static void prep_close_session(struct prep *p, struct buf *out)
 {
     struct server *s = p->s;
     int64_t id = p->sess->base.id;
-    struct smap set;
+    struct smap set; /* keys borrowed from the tree and the overlay */
     smap_init(&set);
-    struct buf names; /* keeps the keys alive */
-    buf_init(&names);
-    struct list *order = mem_alloc(sizeof(*order));
-    list_init(order);
     const struct list *eph = tree_ephemerals(&s->tree, id);
     struct list *it;
     if (eph) {
@@ -551,8 +614,6 @@ static void prep_close_session(struct prep *p, struct buf *out)
     }
     mem_free(copies);
     mem_free(paths);
-    mem_free(order);
-    buf_deinit(&names);
     smap_deinit(&set);
 }
 
@@ -575,13 +636,17 @@ static int32_t prep_op(struct prep *p, int32_t op, struct jute_reader *r, struct
             return ZK_MARSHALLINGERROR;
         return prep_create(p, op, req.path, req.data, &req.acl, req.flags, req.ttl, out);
     }
-    case ZK_OP_DELETE:
-    case ZK_OP_DELETE_CONTAINER: {
+    case ZK_OP_DELETE: {
         struct zk_path_version_request req;
         if (zk_path_version_request_decode(r, &req) != 0)
             return ZK_MARSHALLINGERROR;
         return prep_delete(p, op, req.path, req.version, out);
     }
+    case ZK_OP_DELETE_CONTAINER:
+        /* Only the server's sweep deletes containers: ZooKeeper reads a
+         * client's deleteContainer as the raw packet bytes, whose NULs make
+         * it BADARGUMENTS every time. */
+        return ZK_BADARGUMENTS;
     case ZK_OP_SET_DATA: {
         struct zk_set_data_request req;
         if (zk_set_data_request_decode(r, &req) != 0)
@@ -616,7 +681,6 @@ static bool multi_op_is_write(int32_t op)
     case ZK_OP_CREATE_CONTAINER:
     case ZK_OP_CREATE_TTL:
     case ZK_OP_DELETE:
-    case ZK_OP_DELETE_CONTAINER:
     case ZK_OP_SET_DATA:
     case ZK_OP_CHECK:
         return true;

@@ -34,6 +34,7 @@ struct server_config {
     /* "super:<base64 sha1>": addauth digest with that password is the super
      * user (DigestAuthenticationProvider.superDigest); NULL or "" for none. */
     const char *super_digest;
+    bool enforce_quota; /* enforceQuota: hard limits refuse with QUOTAEXCEEDED */
 };
 
 struct server_io {

@@ -138,6 +138,7 @@ void tree_init(struct tree *t)
     smap_init(&t->nodes);
     smap_init(&t->acls);
     imap_init(&t->ephemerals);
+    smap_init(&t->quotas);
     list_init(&t->containers);
     list_init(&t->ttls);
     t->extended_types = false;
@@ -190,6 +191,10 @@ void tree_deinit(struct tree *t)
     pos = 0;
     while (imap_next(&t->ephemerals, &pos, &ikey, &value))
         mem_free(value);
+    pos = 0;
+    while (smap_next(&t->quotas, &pos, &key, &key_len, &value))
+        mem_free(value);
+    smap_deinit(&t->quotas);
     smap_deinit(&t->nodes);
     smap_deinit(&t->acls);
     imap_deinit(&t->ephemerals);
@@ -246,6 +251,189 @@ size_t tree_ephemeral_count(const struct tree *t)
     return count;
 }
 
+/* ---- quotas ---- */
+
+#define QUOTA_ROOT     "/zookeeper/quota"
+#define QUOTA_ROOT_LEN (sizeof(QUOTA_ROOT) - 1)
+#define QUOTA_LIMITS   "zookeeper_limits"
+#define QUOTA_STATS    "zookeeper_stats"
+
+const char *tree_quota_prefix(const struct tree *t, const char *path, size_t len, size_t *out_len)
+{
+    if (t->quotas.count == 0)
+        return NULL;
+    /* the path itself, then each ancestor but "/" */
+    for (size_t at = len; at > 1;) {
+        const char *key = smap_get(&t->quotas, path, at);
+        if (key) {
+            *out_len = at;
+            return key;
+        }
+        while (at > 1 && path[at - 1] != '/')
+            at--;
+        at = at > 1 ? at - 1 : 1;
+    }
+    return NULL;
+}
+
+/* StatsTrack: "key=value" pairs split on runs of ',' and ';'. */
+int64_t tree_stats_get(const uint8_t *data, int32_t len, const char *key)
+{
+    size_t key_len = strlen(key);
+    size_t n = len < 0 ? 0 : (size_t)len;
+    size_t i = 0;
+    while (i < n) {
+        while (i < n && (data[i] == ',' || data[i] == ';'))
+            i++;
+        size_t start = i;
+        while (i < n && data[i] != ',' && data[i] != ';')
+            i++;
+        const uint8_t *eq = memchr(data + start, '=', i - start);
+        if (!eq || (size_t)(eq - data - (ptrdiff_t)start) != key_len ||
+            memcmp(data + start, key, key_len) != 0)
+            continue;
+        int64_t v = 0;
+        bool neg = false, digits = false;
+        const uint8_t *p = eq + 1;
+        if (p < data + i && *p == '-') {
+            neg = true;
+            p++;
+        }
+        while (p < data + i && *p >= '0' && *p <= '9') {
+            v = v * 10 + (*p++ - '0');
+            digits = true;
+        }
+        return digits ? (neg ? -v : v) : -1;
+    }
+    return -1;
+}
+
+static void node_set_data(struct tree *t, struct tree_node *n, const void *data, size_t len)
+{
+    t->data_bytes -= n->data_len > 0 ? (size_t)n->data_len : 0;
+    mem_free(n->data);
+    n->data = mem_alloc(len ? len : 1);
+    memcpy(n->data, data, len);
+    n->data_len = (int32_t)len;
+    t->data_bytes += len;
+}
+
+/* StatsTrack.toString: count and bytes first, then "=" and the other keys
+ * sorted, each after a ';'. Only count and bytes change here, so the rest of
+ * the old text is kept as it was. */
+static void stats_write(struct tree *t, struct tree_node *stats, int64_t count, int64_t bytes)
+{
+    struct buf b;
+    buf_init(&b);
+    buf_printf(&b, "count=%lld,bytes=%lld", (long long)count, (long long)bytes);
+    const uint8_t *semi = stats->data_len > 0 ? memchr(stats->data, ';', (size_t)stats->data_len)
+                                              : NULL;
+    if (semi) {
+        buf_append_u8(&b, '=');
+        buf_append(&b, semi, (size_t)(stats->data + stats->data_len - semi));
+    }
+    node_set_data(t, stats, b.data, b.len);
+    buf_deinit(&b);
+}
+
+static struct tree_node *stats_node(struct tree *t, const char *qpath, size_t qlen)
+{
+    struct buf p;
+    buf_init(&p);
+    buf_printf(&p, QUOTA_ROOT "%.*s/" QUOTA_STATS, (int)qlen, qpath);
+    struct tree_node *n = tree_get(t, (const char *)p.data, p.len);
+    buf_deinit(&p);
+    return n;
+}
+
+/* updateQuotaStat: the deepest quota above `path` changes by the diffs. */
+static void quota_update(struct tree *t, const char *path, size_t len, int64_t bytes_diff,
+                         int64_t count_diff)
+{
+    size_t qlen;
+    const char *q = tree_quota_prefix(t, path, len, &qlen);
+    if (!q)
+        return;
+    struct tree_node *stats = stats_node(t, q, qlen);
+    if (!stats)
+        return;
+    int64_t count = tree_stats_get(stats->data, stats->data_len, "count");
+    int64_t bytes = tree_stats_get(stats->data, stats->data_len, "bytes");
+    stats_write(t, stats, count + count_diff, bytes + bytes_diff);
+}
+
+/* updateQuotaForPath: count the subtree at `qpath` (itself included). */
+static void quota_recount(struct tree *t, const char *qpath, size_t qlen)
+{
+    struct tree_node *stats = stats_node(t, qpath, qlen);
+    if (!stats)
+        return;
+    int64_t count = 0, bytes = 0;
+    struct tree_node *top = tree_get(t, qpath, qlen);
+    if (top) {
+        size_t cap = 64, sp = 0;
+        struct tree_node **stack = mem_alloc(cap * sizeof(*stack));
+        stack[sp++] = top;
+        while (sp) {
+            struct tree_node *x = stack[--sp];
+            count++;
+            bytes += x->data_len > 0 ? x->data_len : 0;
+            for (uint32_t i = 0; i < x->child_count; i++) {
+                if (sp == cap) {
+                    cap *= 2;
+                    stack = mem_realloc(stack, cap * sizeof(*stack));
+                }
+                stack[sp++] = x->children[i];
+            }
+        }
+        mem_free(stack);
+    }
+    stats_write(t, stats, count, bytes);
+}
+
+/* A node created or deleted under /zookeeper/quota/P: zookeeper_limits sets
+ * or clears P's quota; a new zookeeper_stats gets P's counts. */
+static void quota_node_changed(struct tree *t, const char *path, size_t len, bool created)
+{
+    if (len <= QUOTA_ROOT_LEN || memcmp(path, QUOTA_ROOT, QUOTA_ROOT_LEN) != 0)
+        return;
+    size_t plen = path_parent_len(path, len);
+    const char *name = path + plen + 1;
+    size_t name_len = len - plen - 1;
+    const char *qpath = path + QUOTA_ROOT_LEN;
+    size_t qlen = plen - QUOTA_ROOT_LEN;
+    if (name_len == sizeof(QUOTA_LIMITS) - 1 && memcmp(name, QUOTA_LIMITS, name_len) == 0) {
+        if (created && !smap_get(&t->quotas, qpath, qlen)) {
+            char *key = mem_strndup(qpath, qlen);
+            smap_put(&t->quotas, key, qlen, key);
+        } else if (!created) {
+            mem_free(smap_remove(&t->quotas, qpath, qlen));
+        }
+    } else if (created && name_len == sizeof(QUOTA_STATS) - 1 &&
+               memcmp(name, QUOTA_STATS, name_len) == 0) {
+        quota_recount(t, qpath, qlen);
+    }
+}
+
+void tree_quota_rebuild(struct tree *t)
+{
+    size_t pos = 0;
+    const char *key;
+    size_t key_len;
+    void *value;
+    while (smap_next(&t->quotas, &pos, &key, &key_len, &value))
+        mem_free(value);
+    smap_deinit(&t->quotas);
+    smap_init(&t->quotas);
+    pos = 0;
+    while (smap_next(&t->nodes, &pos, &key, &key_len, &value))
+        quota_node_changed(t, key, key_len, true);
+    /* the counts, now that every quota is known */
+    pos = 0;
+    while (smap_next(&t->quotas, &pos, &key, &key_len, &value))
+        quota_recount(t, key, key_len);
+}
+
 static void emit(tree_event_fn *on_event, void *ctx, int32_t type, const char *path, size_t len)
 {
     if (on_event)
@@ -290,6 +478,8 @@ static int32_t apply_create(struct tree *t, struct jute_buf path, struct jute_bu
         list_insert_tail(eph_list(t, owner, true), &n->eph_link);
     if (stat_out)
         tree_node_stat(t, n, stat_out);
+    quota_node_changed(t, p, len, true);
+    quota_update(t, p, len, data.len > 0 ? data.len : 0, 1);
     emit(on_event, ctx, ZK_EVENT_NODE_CREATED, p, len);
     emit(on_event, ctx, ZK_EVENT_NODE_CHILDREN_CHANGED, parent->path, parent->path_len);
     return ZK_OK;
@@ -319,6 +509,8 @@ static int32_t apply_delete(struct tree *t, const char *p, size_t len, int64_t z
     }
     /* Children of a deleted node cannot exist: prep refuses NOTEMPTY. */
     assert(n->child_count == 0);
+    quota_node_changed(t, n->path, n->path_len, false);
+    quota_update(t, n->path, n->path_len, -(int64_t)(n->data_len > 0 ? n->data_len : 0), -1);
     emit(on_event, ctx, ZK_EVENT_NODE_DELETED, n->path, n->path_len);
     emit(on_event, ctx, ZK_EVENT_NODE_CHILDREN_CHANGED, parent->path, parent->path_len);
     node_free(t, n);
@@ -333,6 +525,7 @@ static int32_t apply_set_data(struct tree *t, struct jute_buf path, struct jute_
         tree_get(t, (const char *)path.ptr, (size_t)(path.len < 0 ? 0 : path.len));
     if (!n)
         return ZK_NONODE;
+    int64_t old_len = n->data_len > 0 ? n->data_len : 0;
     t->data_bytes -= n->data_len > 0 ? (size_t)n->data_len : 0;
     mem_free(n->data);
     n->data = NULL;
@@ -347,6 +540,7 @@ static int32_t apply_set_data(struct tree *t, struct jute_buf path, struct jute_
     n->stat.mzxid = zxid;
     n->stat.version = version;
     tree_node_stat(t, n, stat_out);
+    quota_update(t, n->path, n->path_len, (data.len > 0 ? data.len : 0) - old_len, 0);
     emit(on_event, ctx, ZK_EVENT_NODE_DATA_CHANGED, n->path, n->path_len);
     return ZK_OK;
 }

@@ -44,6 +44,7 @@ struct tree {
     struct smap nodes;      /* path -> struct tree_node */
     struct smap acls;       /* raw ACL items -> struct tree_acl */
     struct imap ephemerals; /* session id -> struct list of nodes (eph_link) */
+    struct smap quotas;     /* paths with a zookeeper_limits node (ZooKeeper's pTrie) */
     struct list containers; /* container nodes (eph_link) */
     struct list ttls;       /* TTL nodes (eph_link) */
     int64_t last_zxid;
@@ -113,6 +114,19 @@ struct jute_vec tree_node_acl(const struct tree_node *n);
  * LIST_ENTRY(it, struct tree_node, eph_link). */
 const struct list *tree_ephemerals(const struct tree *t, int64_t session_id);
 size_t tree_ephemeral_count(const struct tree *t);
+
+/* Quotas (ZooKeeper's DataTree + StatsTrack): a path P has a quota while
+ * /zookeeper/quota/P/zookeeper_limits exists; the tree keeps
+ * /zookeeper/quota/P/zookeeper_stats at "count=N,bytes=M" for P's subtree as
+ * nodes come, go and change (the stats node's data changes without a txn of
+ * its own, as in ZooKeeper). The deepest quota path above or at `path`, or
+ * NULL (a quota on "/" is ignored). */
+const char *tree_quota_prefix(const struct tree *t, const char *path, size_t len, size_t *out_len);
+/* A StatsTrack field ("count", "bytes", "countHardLimit", "byteHardLimit") of
+ * a limits or stats node's data; -1 when absent. */
+int64_t tree_stats_get(const uint8_t *data, int32_t len, const char *key);
+/* Rebuild the quota paths and their stats from the tree (after loading a snapshot). */
+void tree_quota_rebuild(struct tree *t);
 
 /* Apply one committed txn (TxnHeader + body). Never fails as a whole: a txn
  * that does not fit the tree (possible only when replaying) yields err in

@@ -165,14 +165,15 @@ def _log4j_props(workdir):
     return p
 
 
-def _apache_cmd(workdir, cfg_path):
+def _apache_cmd(workdir, cfg_path, jvm_props=None):
     java = os.environ.get("CZK_JAVA") or shutil.which("java") or "/usr/bin/java"
     props = _log4j_props(workdir)
-    return [java, "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-            "-Djava.net.preferIPv4Stack=true",
-            "-Dlog4j.configuration=file:%s" % props,
-            "-Dzookeeper.jmx.log4j.disable=true",
-            "-cp", APACHE_CLASSPATH, APACHE_MAIN, str(cfg_path)]
+    sysprops = ["-D%s=%s" % (k, v) for k, v in (jvm_props or {}).items()]
+    return ([java, "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+             "-Djava.net.preferIPv4Stack=true",
+             "-Dlog4j.configuration=file:%s" % props,
+             "-Dzookeeper.jmx.log4j.disable=true"] + sysprops +
+            ["-cp", APACHE_CLASSPATH, APACHE_MAIN, str(cfg_path)])
 
 
 def _srvr_ok(port, need_mode):
@@ -194,10 +195,13 @@ def _tcp_ok(port):
 
 
 def start_server(kind, workdir, extra=None, port=None, timeout=START_TIMEOUT,
-                 wait=True):
+                 wait=True, jvm_props=None):
     """Start a server of kind "apache" or "czk" in workdir (a Path).
 
     extra: dict of zoo.cfg keys to add or override (value None removes a key).
+    jvm_props: Java system properties (-Dkey=value) for Apache only, for the
+    few settings Apache does not take from zoo.cfg (e.g. the container
+    manager's znode.container.checkIntervalMs); czk gets them through zoo.cfg.
     Returns a Server once `srvr` answers.  Fails (never skips) if the czk
     binary is missing or either server does not come up.
     """
@@ -214,7 +218,7 @@ def start_server(kind, workdir, extra=None, port=None, timeout=START_TIMEOUT,
                         "(build it with `cmake --build build`, or set CZK_SERVER "
                         "to its path)" % binary, pytrace=False)
     if real_kind == "apache":
-        cmd = _apache_cmd(workdir, cfg_path)
+        cmd = _apache_cmd(workdir, cfg_path, jvm_props)
         log_path = workdir / "zookeeper.log"
         out_path = workdir / "stdout.log"
     else:
@@ -338,3 +342,65 @@ def kz(server):
         c.close()
     except Exception:
         pass
+
+
+# ---------------------------------------------------------------------------
+# servers with the issue-3 extras: super digest, TTL nodes, hard quotas and a
+# fast container sweep.  Shared by the whole pytest session (one pair), so
+# tests that use them must leave no timed work behind (TTL nodes, used
+# containers, open sessions), or it shows up as txns in later scenarios.
+
+SUPER_USER = "super"
+SUPER_PASSWORD = "secret"
+# base64(sha1("super:secret"))
+SUPER_DIGEST = "super:lK75jTNcA+U9vtVEw5vB51mj/w4="
+CONTAINER_CHECK_MS = 1000
+
+# zoo.cfg keys.  Apache 3.8 turns unknown keys into system properties
+# "zookeeper.<key>": that is how DigestAuthenticationProvider.superDigest,
+# extendedTypesEnabled and enforceQuota reach it (verified).  The container
+# manager reads znode.container.checkIntervalMs WITHOUT the "zookeeper."
+# prefix, so from zoo.cfg Apache ignores it (verified: still 60 s); Apache
+# gets it as -D as well (EXT_JVM), czk is expected to read the zoo.cfg key.
+EXT_CFG = {
+    "DigestAuthenticationProvider.superDigest": SUPER_DIGEST,
+    "extendedTypesEnabled": "true",
+    "enforceQuota": "true",
+    "znode.container.checkIntervalMs": str(CONTAINER_CHECK_MS),
+}
+EXT_JVM = {"znode.container.checkIntervalMs": str(CONTAINER_CHECK_MS)}
+
+
+def _ext_server(kind, tmp_path_factory):
+    f = ServerFactory(tmp_path_factory)
+    workdir = tmp_path_factory.mktemp(kind + "-ext")
+    srv = start_server(kind, workdir, dict(EXT_CFG), jvm_props=dict(EXT_JVM))
+    f.servers.append(srv)
+    return f, srv
+
+
+@pytest.fixture(scope="session")
+def xapache(tmp_path_factory):
+    """Apache with EXT_CFG (session-scoped)."""
+    f, srv = _ext_server("apache", tmp_path_factory)
+    yield srv
+    f.stop_all()
+
+
+@pytest.fixture(scope="session")
+def xczk(tmp_path_factory):
+    """czk with EXT_CFG (session-scoped)."""
+    f, srv = _ext_server("czk", tmp_path_factory)
+    yield srv
+    f.stop_all()
+
+
+@pytest.fixture(scope="session")
+def xboth(xczk, xapache):
+    return Pair(xczk, xapache)
+
+
+@pytest.fixture(params=SERVER_KINDS)
+def xserver(request):
+    """One EXT_CFG server, the test runs once per kind ([czk] / [apache])."""
+    return request.getfixturevalue("x" + request.param)

@@ -15,7 +15,8 @@ appear right before the first reply it reads after they were sent.
     0 and negative values stay literal),
   * ctime/mtime become "T" (0 stays 0),
   * session ids become the session's name ("sess:A"), passwords "<16 bytes>",
-  * children lists are sorted,
+  * children lists are sorted, and so are getEphemerals lists and whoAmI
+    clientInfo lists (Apache returns them in hash order),
   * the ReplyHeader zxid of watch notifications becomes "<ev-zxid>"
     (Apache 3.8 sends -1, 3.9 sends the triggering zxid; tested separately).
 """
@@ -238,7 +239,9 @@ def normalise(ctx):
                     out[k] = sess(v)
                 elif k == "passwd":
                     out[k] = None if v is None else "<%d bytes>" % len(v)
-                elif k == "children" and isinstance(v, list):
+                elif k in ("children", "ephemerals") and isinstance(v, list):
+                    out[k] = sorted(v)
+                elif k == "clientInfo" and isinstance(v, list):
                     out[k] = sorted(v)
                 elif k == "data" and isinstance(v, (bytes, bytearray)) and len(v) > 64:
                     out[k] = "<%d bytes, sum %d>" % (len(v), sum(v) & 0xffffffff)

@@ -57,8 +57,29 @@ NOCHILDRENFOREPHEMERALS = -108
 UNIMPLEMENTED = -6
 RUNTIMEINCONSISTENCY = -2
 
+MARSHALLINGERROR = -5
+NOWATCHER = -121
+RECONFIGDISABLED = -123
+QUOTAEXCEEDED = -125
+INVALIDACL = -114
+AUTHFAILED = -115
+
 # create flags
 PERSISTENT, EPHEMERAL, PERSISTENT_SEQUENTIAL, EPHEMERAL_SEQUENTIAL, CONTAINER = 0, 1, 2, 3, 4
+PERSISTENT_WITH_TTL, PERSISTENT_SEQUENTIAL_WITH_TTL = 5, 6
+
+# WatcherType (checkWatches / removeWatches)
+WATCHER_CHILDREN, WATCHER_DATA, WATCHER_ANY = 1, 2, 3
+
+# AddWatchMode (addWatch)
+ADD_WATCH_PERSISTENT, ADD_WATCH_PERSISTENT_RECURSIVE = 0, 1
+
+# event types
+EV_NONE, EV_CREATED, EV_DELETED, EV_DATA_CHANGED, EV_CHILDREN_CHANGED = -1, 1, 2, 3, 4
+EV_DATA_WATCH_REMOVED, EV_CHILD_WATCH_REMOVED = 5, 6
+
+# permissions
+PERM_READ, PERM_WRITE, PERM_CREATE, PERM_DELETE, PERM_ADMIN = 1, 2, 4, 8, 16
 
 # special xids
 XID_NOTIFICATION = -1
@@ -257,11 +278,47 @@ def enc_auth(scheme, auth, typ=0):
     return Writer().int(typ).ustring(scheme).buffer(auth).bytes()
 
 
+def enc_create_ttl(path, data=b"", acl=OPEN_ACL_UNSAFE, flags=PERSISTENT_WITH_TTL,
+                   ttl=1000):
+    """CreateTTLRequest {path, data, acl, flags, ttl:long} (opcode 21)."""
+    return Writer().ustring(path).buffer(data).acl(acl).int(flags).long(ttl).bytes()
+
+
+def enc_watches_req(path, wtype):
+    """CheckWatchesRequest / RemoveWatchesRequest {path, type} (17 / 18)."""
+    return Writer().ustring(path).int(wtype).bytes()
+
+
+def enc_add_watch(path, mode):
+    """AddWatchRequest {path, mode} (106)."""
+    return Writer().ustring(path).int(mode).bytes()
+
+
+def enc_set_watches2(relative_zxid, data=(), exist=(), child=(), persistent=(),
+                     recursive=()):
+    """SetWatches2 (105, xid -8)."""
+    return (Writer().long(relative_zxid).strings(list(data)).strings(list(exist))
+            .strings(list(child)).strings(list(persistent))
+            .strings(list(recursive)).bytes())
+
+
+def enc_reconfig(joining=None, leaving=None, new_members=None, cur_config_id=-1):
+    """ReconfigRequest {joiningServers, leavingServers, newMembers, curConfigId}."""
+    return (Writer().ustring(joining).ustring(leaving).ustring(new_members)
+            .long(cur_config_id).bytes())
+
+
+def enc_sasl(token=b""):
+    """GetSASLRequest {token} (102)."""
+    return Writer().buffer(token).bytes()
+
+
 def enc_multi(ops):
     """ops: list of tuples, e.g. ("create", path, data, acl, flags),
     ("create2", path, data, acl, flags), ("delete", path, version),
     ("setData", path, data, version), ("check", path, version),
-    ("getData", path), ("getChildren", path)."""
+    ("getData", path), ("getChildren", path),
+    ("createContainer", path, data, acl), ("createTTL", path, data, acl, flags, ttl)."""
     w = Writer()
     for op in ops:
         name = op[0]
@@ -271,7 +328,14 @@ def enc_multi(ops):
             data = op[2] if len(op) > 2 else b""
             acl = op[3] if len(op) > 3 else OPEN_ACL_UNSAFE
             flags = op[4] if len(op) > 4 else 0
+            if name == "createContainer" and len(op) <= 4:
+                flags = CONTAINER
             w.raw(enc_create(path, data, acl, flags))
+        elif name == "createTTL":
+            w.raw(enc_create_ttl(op[1], op[2] if len(op) > 2 else b"",
+                                 op[3] if len(op) > 3 else OPEN_ACL_UNSAFE,
+                                 op[4] if len(op) > 4 else PERSISTENT_WITH_TTL,
+                                 op[5] if len(op) > 5 else 1000))
         elif name == "delete":
             w.raw(enc_delete(op[1], op[2] if len(op) > 2 else -1))
         elif name == "setData":
@@ -307,8 +371,24 @@ def _dec_body(optype, r):
         return {"path": r.ustring(), "stat": r.stat()}
     if optype in (OP["delete"], OP["check"], OP["ping"], OP["closeSession"],
                   OP["setWatches"], OP["setWatches2"], OP["auth"],
-                  OP["removeWatches"], OP["checkWatches"]):
+                  OP["removeWatches"], OP["checkWatches"],
+                  OP["deleteContainer"]):
         return {}
+    if optype == OP["addWatch"]:
+        # Apache 3.8 answers addWatch with an ErrorResponse{err} body
+        return {"rc": r.int()} if r.remaining() >= 4 else {}
+    if optype == OP["reconfig"]:
+        return {"data": r.buffer(), "stat": r.stat()}
+    if optype == OP["sasl"]:
+        return {"token": r.buffer()}
+    if optype == OP["getEphemerals"]:
+        return {"ephemerals": r.strings()}
+    if optype == OP["getAllChildrenNumber"]:
+        return {"totalNumber": r.int()}
+    if optype == OP["whoAmI"]:
+        n = r.int()
+        return {"clientInfo": None if n < 0 else
+                [[r.ustring(), r.ustring()] for _ in range(n)]}
     if optype in (OP["exists"], OP["setData"], OP["setACL"]):
         return {"stat": r.stat()}
     if optype == OP["getData"]:
@@ -629,6 +709,53 @@ class Conn:
 
     def close_session(self):
         return self.call(OP["closeSession"], b"")
+
+    # ---- 3.5+ opcodes -----------------------------------------------------
+    def create_container(self, path, data=b"", acl=OPEN_ACL_UNSAFE, flags=CONTAINER):
+        return self.call(OP["createContainer"], enc_create(path, data, acl, flags))
+
+    def delete_container(self, path):
+        """deleteContainer (20): the request body is the raw UTF-8 path
+        (what Apache's ContainerManager submits internally)."""
+        return self.call(OP["deleteContainer"],
+                         path.encode() if isinstance(path, str) else path)
+
+    def create_ttl(self, path, data=b"", ttl=1000, flags=PERSISTENT_WITH_TTL,
+                   acl=OPEN_ACL_UNSAFE):
+        return self.call(OP["createTTL"], enc_create_ttl(path, data, acl, flags, ttl))
+
+    def check_watches(self, path, wtype=WATCHER_ANY):
+        return self.call(OP["checkWatches"], enc_watches_req(path, wtype))
+
+    def remove_watches(self, path, wtype=WATCHER_ANY):
+        return self.call(OP["removeWatches"], enc_watches_req(path, wtype))
+
+    def add_watch(self, path, mode=ADD_WATCH_PERSISTENT_RECURSIVE):
+        return self.call(OP["addWatch"], enc_add_watch(path, mode))
+
+    def set_watches2(self, relative_zxid, data=(), exist=(), child=(),
+                     persistent=(), recursive=()):
+        return self.call(OP["setWatches2"],
+                         enc_set_watches2(relative_zxid, data, exist, child,
+                                          persistent, recursive),
+                         xid=XID_SET_WATCHES)
+
+    def get_ephemerals(self, prefix="/"):
+        return self.call(OP["getEphemerals"], enc_path(prefix))
+
+    def get_all_children_number(self, path):
+        return self.call(OP["getAllChildrenNumber"], enc_path(path))
+
+    def who_am_i(self):
+        return self.call(OP["whoAmI"], b"")
+
+    def sasl(self, token=b""):
+        return self.call(OP["sasl"], enc_sasl(token))
+
+    def reconfig(self, joining=None, leaving=None, new_members=None,
+                 cur_config_id=-1):
+        return self.call(OP["reconfig"],
+                         enc_reconfig(joining, leaving, new_members, cur_config_id))
 
 
 def session(host, port, timeout_ms=30000, **kw):
