@@ -879,7 +879,7 @@ void four_letter_run(int cmd, const struct four_letter_input *in, struct buf *ou
         struct server_stats st;
         server_get_stats(in->server, &st);
         buf_printf(out, "%zu connections watching %zu paths\nTotal watches:%zu\n",
-                   st.watch_session_count, st.watch_path_count, st.watch_count);
+                   st.watch_session_count, st.data_watch_path_count, st.data_watch_count);
         break;
     }
     case FOUR_LETTER_WCHC:

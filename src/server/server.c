@@ -2070,12 +2070,14 @@ void server_get_stats(const struct server *s, struct server_stats *out)
     out->watch_count = watch_table_count(&s->data_watches) + watch_table_count(&s->child_watches);
     out->watch_path_count =
         watch_table_path_count(&s->data_watches) + watch_table_path_count(&s->child_watches);
+    /* wchs counts data watches only, as ZooKeeper's dataWatches.toString */
     struct imap sessions;
     imap_init(&sessions);
     watch_table_visit(&s->data_watches, count_watch_sessions, &sessions);
-    watch_table_visit(&s->child_watches, count_watch_sessions, &sessions);
     out->watch_session_count = sessions.count;
     imap_deinit(&sessions);
+    out->data_watch_count = watch_table_count(&s->data_watches);
+    out->data_watch_path_count = watch_table_path_count(&s->data_watches);
     out->ephemeral_count = tree_ephemeral_count(&s->tree);
     out->session_count = session_count(&s->sessions);
     out->data_bytes = s->tree.data_bytes;
@@ -2138,26 +2140,56 @@ void server_dump_sessions(const struct server *s, struct buf *out)
     }
 }
 
+/* wchp, wchc: ZooKeeper lists the data watches only (DataTree.getWatchesByPath). */
+struct dump_ctx {
+    struct buf *out;
+    const char *last_path;
+    size_t last_len;
+    struct imap by_session; /* session id -> struct buf of "\t<path>\n" lines */
+};
+
 static void dump_path_line(void *ctx, const char *path, size_t len, int64_t session_id)
 {
-    struct buf *out = ctx;
-    buf_printf(out, "%.*s\n\t0x%" PRIx64 "\n", (int)len, path, (uint64_t)session_id);
+    struct dump_ctx *d = ctx;
+    if (d->last_path != path) { /* a table visit gives each path's watchers together */
+        buf_printf(d->out, "%.*s\n", (int)len, path);
+        d->last_path = path;
+    }
+    buf_printf(d->out, "\t0x%" PRIx64 "\n", (uint64_t)session_id);
 }
 
 void server_dump_watches_by_path(const struct server *s, struct buf *out)
 {
-    watch_table_visit(&s->data_watches, dump_path_line, out);
-    watch_table_visit(&s->child_watches, dump_path_line, out);
+    struct dump_ctx d = {.out = out};
+    watch_table_visit(&s->data_watches, dump_path_line, &d);
 }
 
 static void dump_session_line(void *ctx, const char *path, size_t len, int64_t session_id)
 {
-    struct buf *out = ctx;
-    buf_printf(out, "0x%" PRIx64 "\n\t%.*s\n", (uint64_t)session_id, (int)len, path);
+    struct dump_ctx *d = ctx;
+    struct buf *lines = imap_get(&d->by_session, (uint64_t)session_id);
+    if (!lines) {
+        lines = mem_alloc(sizeof(*lines));
+        buf_init(lines);
+        imap_put(&d->by_session, (uint64_t)session_id, lines);
+    }
+    buf_printf(lines, "\t%.*s\n", (int)len, path);
 }
 
 void server_dump_watches_by_session(const struct server *s, struct buf *out)
 {
-    watch_table_visit(&s->data_watches, dump_session_line, out);
-    watch_table_visit(&s->child_watches, dump_session_line, out);
+    struct dump_ctx d = {.out = out};
+    imap_init(&d.by_session);
+    watch_table_visit(&s->data_watches, dump_session_line, &d);
+    size_t pos = 0;
+    uint64_t id;
+    void *value;
+    while (imap_next(&d.by_session, &pos, &id, &value)) {
+        struct buf *lines = value;
+        buf_printf(out, "0x%" PRIx64 "\n", id);
+        buf_append(out, lines->data, lines->len);
+        buf_deinit(lines);
+        mem_free(lines);
+    }
+    imap_deinit(&d.by_session);
 }

@@ -62,7 +62,9 @@ struct server_stats {
     size_t node_count;
     size_t watch_count;      /* data + child watches */
     size_t watch_path_count; /* distinct watched paths */
-    size_t watch_session_count;
+    size_t watch_session_count;    /* sessions with data watches */
+    size_t data_watch_count;       /* wchs: data watches only, as ZooKeeper */
+    size_t data_watch_path_count;
     size_t ephemeral_count;
     size_t session_count;
     uint64_t data_bytes;
