@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Installs what czk needs on Debian 12 when it is missing.
-#   scripts/deps.sh build   compiler, CMake, libuv
+#   scripts/deps.sh build   compiler, CMake, libuv, zlib
 #   scripts/deps.sh test    the above + Apache ZooKeeper 3.8, its C client,
 #                           kazoo and pytest (the test oracle and clients)
 set -euo pipefail
-want=(build-essential cmake pkg-config libuv1-dev libssl-dev)
+want=(build-essential cmake pkg-config libuv1-dev libssl-dev zlib1g-dev)
 if [ "${1:-build}" = test ]; then
-  want+=(zookeeper zookeeper-bin libzookeeper-mt-dev python3-kazoo python3-pytest clang)
+  want+=(zookeeper zookeeper-bin libzookeeper-mt-dev python3-kazoo python3-pytest clang clang-format git)
 fi
 missing=()
 for p in "${want[@]}"; do

@@ -59,6 +59,7 @@ enum bench_kind {
     KIND_DELETE,
     KIND_MIXED,
     KIND_DELETE_PARENTS,
+    KIND_WATCH_GET, /* getData with watch=true: registers a data watch */
 };
 
 struct phase_name {
@@ -94,6 +95,12 @@ struct bench_options {
     size_t probe_count;
     int probe_cpu_client; /* -1: no pinning */
     int probe_cpu_server;
+    size_t watches;       /* --watches: the watch load; 0 = off */
+    size_t watch_subtree; /* znodes under the recursive watch */
+    size_t watch_close;   /* watches of the session whose close is timed */
+    size_t watch_samples; /* setData round trips timed */
+    const char *mem_cmd;  /* run before and after registering (e.g. jcmd GC.heap_info) */
+    bool phases_given;
 };
 
 /* A request on the wire whose reply has not arrived yet. Replies of one
@@ -162,6 +169,7 @@ struct bench {
     bool failed;
     const char *phase;
     FILE *human;
+    char tree_root[BENCH_ROOT_MAX + 8]; /* where leaf_path and parent_path point */
 };
 
 static void usage(FILE *f)
@@ -185,7 +193,18 @@ static void usage(FILE *f)
             "  --tcp-pingpong         the same round trips over raw loopback TCP, to compare\n"
             "  --probe-count N        round trips of each probe (default 20000)\n"
             "  --probe-cpus C,S       during the probes, pin the client to CPU C and the echo\n"
-            "                         thread and every thread of --server-pid to CPU S\n");
+            "                         thread and every thread of --server-pid to CPU S\n"
+            "  --watches N            watch load: N data watches (getData watch=true) on N\n"
+            "                         znodes over all sessions, then the figures below; runs\n"
+            "                         no other phase unless --phases is given\n"
+            "  --watch-subtree M      znodes under ROOT/r, with a persistent recursive watch\n"
+            "                         on ROOT/r (default 100000; 0 = none)\n"
+            "  --watch-close K        watches of the session whose closeSession is timed\n"
+            "                         (default 10000)\n"
+            "  --watch-samples S      setData round trips timed, with and without the\n"
+            "                         watches (default 1000)\n"
+            "  --mem-cmd CMD          shell command run before and after registering the\n"
+            "                         watches (with BENCH_MEM_POINT=before|after)\n");
 }
 
 static void bench_die(const struct bench *b, const char *fmt, ...)
@@ -388,13 +407,15 @@ static const char *phase_name_of(enum bench_kind kind)
     for (size_t i = 0; i < PHASE_NAME_COUNT; i++)
         if (phase_names[i].kind == kind)
             return phase_names[i].name;
+    if (kind == KIND_WATCH_GET)
+        return "watch-register";
     return kind == KIND_CREATE_PARENTS ? "setup-parents" : "cleanup-parents";
 }
 
 /* ---- encoding ---- */
 
 static void encode_request(struct buf *out, int32_t xid, int32_t op, const char *path,
-                           const uint8_t *data, size_t data_len)
+                           const uint8_t *data, size_t data_len, bool watch)
 {
     size_t start = frame_begin(out);
     struct zk_request_header h = {.xid = xid, .type = op};
@@ -425,8 +446,14 @@ static void encode_request(struct buf *out, int32_t xid, int32_t op, const char 
     case ZK_OP_EXISTS:
     case ZK_OP_GET_DATA:
     case ZK_OP_GET_CHILDREN: {
-        struct zk_path_watch_request r = {.path = jute_cstr(path), .watch = false};
+        struct zk_path_watch_request r = {.path = jute_cstr(path), .watch = watch};
         zk_path_watch_request_encode(out, &r);
+        break;
+    }
+    case ZK_OP_ADD_WATCH: {
+        /* AddWatchMode: 0 PERSISTENT, 1 PERSISTENT_RECURSIVE */
+        struct zk_add_watch_request r = {.path = jute_cstr(path), .mode = 1};
+        zk_add_watch_request_encode(out, &r);
         break;
     }
     default: /* ping, closeSession: header only */
@@ -602,11 +629,11 @@ static bool is_special_xid(int32_t xid)
 
 /* One request, waiting for its reply. The reply body (after ReplyHeader) is
  * copied into `body` if given. Returns the reply's err. */
-static int32_t sync_call(struct bench *b, struct session *s, int32_t op, const char *path,
-                         const uint8_t *data, size_t data_len, struct buf *body)
+static int32_t sync_call_w(struct bench *b, struct session *s, int32_t op, const char *path,
+                           const uint8_t *data, size_t data_len, bool watch, struct buf *body)
 {
     int32_t xid = s->next_xid++;
-    encode_request(&s->out, xid, op, path, data, data_len);
+    encode_request(&s->out, xid, op, path, data, data_len, watch);
     session_flush_blocking(b, s);
     s->last_send_ns = now_ns();
     for (;;) {
@@ -631,6 +658,12 @@ static int32_t sync_call(struct bench *b, struct session *s, int32_t op, const c
     }
 }
 
+static int32_t sync_call(struct bench *b, struct session *s, int32_t op, const char *path,
+                         const uint8_t *data, size_t data_len, struct buf *body)
+{
+    return sync_call_w(b, s, op, path, data, data_len, false, body);
+}
+
 static void session_close(struct bench *b, struct session *s)
 {
     if (s->fd < 0)
@@ -650,12 +683,12 @@ static void session_close(struct bench *b, struct session *s)
 
 static void parent_path(const struct bench *b, size_t parent, char *out)
 {
-    snprintf(out, BENCH_PATH_MAX, "%s/p%zu", b->opt.root, parent);
+    snprintf(out, BENCH_PATH_MAX, "%s/p%zu", b->tree_root, parent);
 }
 
 static void leaf_path(const struct bench *b, size_t leaf, char *out)
 {
-    snprintf(out, BENCH_PATH_MAX, "%s/p%zu/n%zu", b->opt.root, leaf / BENCH_CHILDREN_PER_PARENT,
+    snprintf(out, BENCH_PATH_MAX, "%s/p%zu/n%zu", b->tree_root, leaf / BENCH_CHILDREN_PER_PARENT,
              leaf);
 }
 
@@ -675,6 +708,7 @@ static void enqueue_op(struct bench *b, struct session *s, enum bench_kind kind,
     const uint8_t *data = NULL;
     size_t data_len = 0;
     int32_t expect = -1;
+    bool watch = false;
     switch (kind) {
     case KIND_CREATE_PARENTS:
         op = ZK_OP_CREATE;
@@ -729,9 +763,15 @@ static void enqueue_op(struct bench *b, struct session *s, enum bench_kind kind,
         op = ZK_OP_DELETE;
         parent_path(b, index, path);
         break;
+    case KIND_WATCH_GET:
+        op = ZK_OP_GET_DATA;
+        watch = true;
+        leaf_path(b, index, path);
+        expect = (int32_t)b->opt.data_size;
+        break;
     }
     int32_t xid = s->next_xid++;
-    encode_request(&s->out, xid, op, path, data, data_len);
+    encode_request(&s->out, xid, op, path, data, data_len, watch);
     size_t slot = (s->ring_head + s->ring_count) % s->ring_cap;
     s->ring[slot] = (struct inflight){.xid = xid, .op = op, .expect = expect, .start_ns = now};
     s->ring_count++;
@@ -816,7 +856,7 @@ static size_t session_take_replies(struct bench *b, struct session *s, struct ru
 
 static void send_ping(struct session *s, uint64_t now)
 {
-    encode_request(&s->out, ZK_XID_PING, ZK_OP_PING, NULL, NULL, 0);
+    encode_request(&s->out, ZK_XID_PING, ZK_OP_PING, NULL, NULL, 0, false);
     s->last_send_ns = now;
 }
 
@@ -1072,7 +1112,7 @@ static void pipelined_deletes(struct bench *b, struct session *s, char *const *p
 {
     int32_t first_xid = s->next_xid;
     for (size_t i = 0; i < n; i++)
-        encode_request(&s->out, s->next_xid++, ZK_OP_DELETE, paths[i], NULL, 0);
+        encode_request(&s->out, s->next_xid++, ZK_OP_DELETE, paths[i], NULL, 0, false);
     session_flush_blocking(b, s);
     s->last_send_ns = now_ns();
     size_t got = 0;
@@ -1508,7 +1548,7 @@ static void run_probes(struct bench *b)
         set_nonblocking(b, s->fd, false);
         struct probe_lane *l = &lanes[lane_count++];
         probe_lane_init(l, "latency-probe", s->fd, true, count);
-        encode_request(&l->req, 0, ZK_OP_GET_DATA, path, NULL, 0);
+        encode_request(&l->req, 0, ZK_OP_GET_DATA, path, NULL, 0, false);
         l->reply_len = get_data_reply_len(b->opt.data_size);
     }
     if (b->opt.tcp_pingpong) {
@@ -1518,7 +1558,7 @@ static void run_probes(struct bench *b)
         echo_fd = connect_tcp(b, "127.0.0.1", port);
         struct probe_lane *l = &lanes[lane_count++];
         probe_lane_init(l, "tcp-pingpong", echo_fd, false, count);
-        encode_request(&l->req, 0, ZK_OP_GET_DATA, path, NULL, 0);
+        encode_request(&l->req, 0, ZK_OP_GET_DATA, path, NULL, 0, false);
         l->reply_len = echo.reply_len;
     }
     struct probe_pins *pins = mem_alloc(sizeof *pins); /* 128 KiB of saved masks */
@@ -1551,6 +1591,239 @@ static void run_probes(struct bench *b)
         probe_lane_deinit(&lanes[k]);
 }
 
+/* ---- the watch load (--watches) ---- */
+
+/* VmRSS of the server in kB, or -1. */
+static long server_rss_kb(long pid)
+{
+    char path[64];
+    char line[256];
+    snprintf(path, sizeof path, "/proc/%ld/status", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    long kb = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb;
+}
+
+static void run_mem_cmd(const struct bench *b, const char *point)
+{
+    if (!b->opt.mem_cmd)
+        return;
+    fflush(stdout);
+    fflush(stderr);
+    if (setenv("BENCH_MEM_POINT", point, 1) != 0 || system(b->opt.mem_cmd) != 0)
+        fprintf(stderr, "czk-benchmark: --mem-cmd failed at %s\n", point);
+}
+
+/* Points leaf_path and parent_path at a layout of n leaves under `root`. */
+static void use_tree(struct bench *b, const char *root, size_t n)
+{
+    snprintf(b->tree_root, sizeof b->tree_root, "%s", root);
+    b->opt.ops = n;
+    b->parent_count = (n + BENCH_CHILDREN_PER_PARENT - 1) / BENCH_CHILDREN_PER_PARENT;
+}
+
+/* run_ops on one session only: the others neither send nor read meanwhile. */
+static void run_ops_on(struct bench *b, struct session *s, enum bench_kind kind, size_t n)
+{
+    struct session *saved = b->sessions;
+    size_t saved_count = b->session_count;
+    b->sessions = s;
+    b->session_count = 1;
+    struct run_stats st;
+    stats_init(&st, n);
+    run_ops(b, kind, n, &st, ZK_OK);
+    if (st.errors > 0)
+        bench_die(b, "%zu of %zu ops failed (first: %s)", st.errors, n,
+                  st.first_err ? zk_err_name(st.first_err) : "unexpected reply body");
+    mem_free(st.lat_ns);
+    b->sessions = saved;
+    b->session_count = saved_count;
+}
+
+static void report_samples(const struct bench *b, const char *name, uint64_t *ns, size_t n,
+                           const char *extra_json)
+{
+    qsort(ns, n, sizeof *ns, cmp_u64);
+    double p50 = percentile_us(ns, n, 0.50);
+    double p99 = percentile_us(ns, n, 0.99);
+    double max = n ? (double)ns[n - 1] / 1000.0 : 0;
+    fprintf(b->human, "%-28s %9zu samples  p50 %10.1f us  p99 %10.1f us  max %10.1f us\n", name, n,
+            p50, p99, max);
+    fflush(b->human);
+    if (!b->opt.json)
+        return;
+    printf("{\"label\":");
+    json_string(stdout, b->opt.label);
+    printf(",\"phase\":\"%s\",\"ok\":true,\"samples\":%zu,\"p50_us\":%.1f,\"p99_us\":%.1f,"
+           "\"max_us\":%.1f%s}\n",
+           name, n, p50, p99, max, extra_json ? extra_json : "");
+    fflush(stdout);
+}
+
+/* setData round trips, one at a time, each on a znode that a second session
+ * has just set a data watch on (untimed): the write fires that watch, plus
+ * the recursive one when the znode is under it. Both sessions are new, so
+ * that none idles past its timeout during a long registration. */
+static void watch_set_samples(struct bench *b, const char *name, const char *root, size_t n_leaves)
+{
+    size_t n = b->opt.watch_samples;
+    uint64_t *ns = mem_calloc(n ? n : 1, sizeof *ns);
+    struct session setter, watcher;
+    session_connect(b, &setter);
+    session_connect(b, &watcher);
+    char saved_root[sizeof b->tree_root];
+    size_t saved_ops = b->opt.ops;
+    memcpy(saved_root, b->tree_root, sizeof saved_root);
+    use_tree(b, root, n_leaves);
+    char path[BENCH_PATH_MAX];
+    for (size_t i = 0; i < n; i++) {
+        leaf_path(b, i % n_leaves, path);
+        set_nonblocking(b, watcher.fd, true);
+        int32_t err = sync_call_w(b, &watcher, ZK_OP_GET_DATA, path, NULL, 0, true, NULL);
+        if (err != ZK_OK)
+            bench_die(b, "getData %s: %s", path, zk_err_name(err));
+        uint64_t t0 = now_ns();
+        err = sync_call(b, &setter, ZK_OP_SET_DATA, path, b->data_set, b->opt.data_size, NULL);
+        ns[i] = now_ns() - t0;
+        if (err != ZK_OK)
+            bench_die(b, "setData %s: %s", path, zk_err_name(err));
+    }
+    use_tree(b, saved_root, saved_ops);
+    report_samples(b, name, ns, n, NULL);
+    session_close(b, &setter);
+    session_close(b, &watcher);
+    mem_free(ns);
+}
+
+/* The closeSession round trip of new sessions holding k data watches each
+ * (k distinct leaves of `root`; k = 0: none). */
+static void watch_close_samples(struct bench *b, const char *name, const char *root, size_t k)
+{
+    enum { REPS = 5 };
+    uint64_t ns[REPS];
+    char saved_root[sizeof b->tree_root];
+    size_t saved_ops = b->opt.ops;
+    memcpy(saved_root, b->tree_root, sizeof saved_root);
+    for (size_t r = 0; r < REPS; r++) {
+        struct session s;
+        session_connect(b, &s);
+        if (k > 0) {
+            use_tree(b, root, k);
+            run_ops_on(b, &s, KIND_WATCH_GET, k);
+            use_tree(b, saved_root, saved_ops);
+        }
+        uint64_t t0 = now_ns();
+        session_close(b, &s);
+        ns[r] = now_ns() - t0;
+    }
+    char extra[64];
+    snprintf(extra, sizeof extra, ",\"watches_per_session\":%zu", k);
+    report_samples(b, name, ns, REPS, extra);
+}
+
+static void run_watches(struct bench *b)
+{
+    size_t n = b->opt.watches;
+    size_t m = b->opt.watch_subtree;
+    char root[BENCH_ROOT_MAX + 8];
+    char sub[BENCH_ROOT_MAX + 8];
+    snprintf(root, sizeof root, "%s", b->opt.root);
+    snprintf(sub, sizeof sub, "%s/r", b->opt.root);
+    const char *saved_phase = b->phase;
+
+    /* the znodes: n leaves under ROOT, m under ROOT/r */
+    use_tree(b, root, n);
+    if (!b->parents_exist) {
+        run_untimed(b, KIND_CREATE_PARENTS, b->parent_count, "setup (parents)");
+        b->parents_exist = true;
+    }
+    if (!b->nodes_exist) {
+        run_untimed(b, KIND_CREATE, n, "setup (create znodes)");
+        b->nodes_exist = true;
+    }
+    if (m > 0) {
+        int32_t err = sync_call(b, &b->sessions[0], ZK_OP_CREATE, sub, NULL, 0, NULL);
+        if (err != ZK_OK)
+            bench_die(b, "create %s: %s", sub, zk_err_name(err));
+        use_tree(b, sub, m);
+        run_untimed(b, KIND_CREATE_PARENTS, b->parent_count, "setup (subtree parents)");
+        run_untimed(b, KIND_CREATE, m, "setup (subtree znodes)");
+        use_tree(b, root, n);
+    }
+    const char *sample_root = m > 0 ? sub : root;
+    size_t sample_leaves = m > 0 ? m : n;
+    size_t close_k = b->opt.watch_close;
+    if (close_k > sample_leaves)
+        close_k = sample_leaves;
+    fprintf(b->human, "watch load: %zu data watches on %zu znodes over %zu sessions; %s\n", n, n,
+            b->session_count,
+            m > 0 ? "a persistent recursive watch on ROOT/r" : "no recursive watch");
+
+    /* before: the same operations with no other watch registered */
+    watch_set_samples(b, "set-watched (no load)", sample_root, sample_leaves);
+    watch_close_samples(b, "close (0 watches, no load)", sample_root, 0);
+    watch_close_samples(b, "close (K watches, no load)", sample_root, close_k);
+
+    long rss0 = b->opt.server_pid > 0 ? server_rss_kb(b->opt.server_pid) : -1;
+    run_mem_cmd(b, "before");
+    print_header(b);
+    run_phase(b, KIND_WATCH_GET);
+    if (m > 0) {
+        b->phase = "addWatch";
+        int32_t err = sync_call(b, &b->sessions[0], ZK_OP_ADD_WATCH, sub, NULL, 0, NULL);
+        if (err != ZK_OK)
+            bench_die(b, "addWatch %s: %s", sub, zk_err_name(err));
+        b->phase = saved_phase;
+    }
+    long rss1 = b->opt.server_pid > 0 ? server_rss_kb(b->opt.server_pid) : -1;
+    run_mem_cmd(b, "after");
+    if (rss0 >= 0 && rss1 >= 0) {
+        double per = (double)(rss1 - rss0) * 1024.0 / (double)n;
+        fprintf(b->human, "server RSS %ld kB -> %ld kB: %+.1f bytes per watch\n", rss0, rss1, per);
+        if (b->opt.json) {
+            printf("{\"label\":");
+            json_string(stdout, b->opt.label);
+            printf(",\"phase\":\"watch-memory\",\"ok\":true,\"watches\":%zu,\"rss_before_kb\":%ld,"
+                   "\"rss_after_kb\":%ld,\"bytes_per_watch\":%.1f}\n",
+                   n, rss0, rss1, per);
+            fflush(stdout);
+        }
+    }
+
+    /* with every watch in place */
+    watch_set_samples(b, "set-watched (loaded)", sample_root, sample_leaves);
+    watch_close_samples(b, "close (0 watches, loaded)", sample_root, 0);
+    watch_close_samples(b, "close (K watches, loaded)", sample_root, close_k);
+
+    /* the loading sessions close with ~n/sessions watches each (the first
+     * also holds the recursive watch); new ones take their place */
+    uint64_t *ns = mem_calloc(b->session_count, sizeof *ns);
+    for (size_t i = 0; i < b->session_count; i++) {
+        uint64_t t0 = now_ns();
+        session_close(b, &b->sessions[i]);
+        ns[i] = now_ns() - t0;
+        session_connect(b, &b->sessions[i]);
+    }
+    char extra[64];
+    snprintf(extra, sizeof extra, ",\"watches_per_session\":%zu", n / b->session_count);
+    report_samples(b, "close (loading sessions)", ns, b->session_count, extra);
+    mem_free(ns);
+
+    if (m > 0) {
+        use_tree(b, sub, m);
+        run_untimed(b, KIND_DELETE, m, "cleanup (subtree znodes)");
+        run_untimed(b, KIND_DELETE_PARENTS, b->parent_count, "cleanup (subtree parents)");
+        (void)sync_call(b, &b->sessions[0], ZK_OP_DELETE, sub, NULL, 0, NULL);
+    }
+    use_tree(b, root, n);
+}
+
 /* ---- main ---- */
 
 static void options_default(struct bench_options *o)
@@ -1570,6 +1843,9 @@ static void options_default(struct bench_options *o)
     o->probe_count = 20000;
     o->probe_cpu_client = -1;
     o->probe_cpu_server = -1;
+    o->watch_subtree = 100000;
+    o->watch_close = 10000;
+    o->watch_samples = 1000;
 }
 
 static int parse_options(struct bench_options *o, int argc, char **argv)
@@ -1590,6 +1866,11 @@ static int parse_options(struct bench_options *o, int argc, char **argv)
         OPT_TCP_PINGPONG,
         OPT_PROBE_COUNT,
         OPT_PROBE_CPUS,
+        OPT_WATCHES,
+        OPT_WATCH_SUBTREE,
+        OPT_WATCH_CLOSE,
+        OPT_WATCH_SAMPLES,
+        OPT_MEM_CMD,
         OPT_HELP,
     };
     static const struct option longopts[] = {
@@ -1608,6 +1889,11 @@ static int parse_options(struct bench_options *o, int argc, char **argv)
         {"tcp-pingpong", no_argument, NULL, OPT_TCP_PINGPONG},
         {"probe-count", required_argument, NULL, OPT_PROBE_COUNT},
         {"probe-cpus", required_argument, NULL, OPT_PROBE_CPUS},
+        {"watches", required_argument, NULL, OPT_WATCHES},
+        {"watch-subtree", required_argument, NULL, OPT_WATCH_SUBTREE},
+        {"watch-close", required_argument, NULL, OPT_WATCH_CLOSE},
+        {"watch-samples", required_argument, NULL, OPT_WATCH_SAMPLES},
+        {"mem-cmd", required_argument, NULL, OPT_MEM_CMD},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -1630,6 +1916,22 @@ static int parse_options(struct bench_options *o, int argc, char **argv)
             break;
         case OPT_PHASES:
             ok = parse_phases(o, optarg);
+            o->phases_given = true;
+            break;
+        case OPT_WATCHES:
+            ok = parse_size(optarg, 1, 100000000, &o->watches);
+            break;
+        case OPT_WATCH_SUBTREE:
+            ok = parse_size(optarg, 0, 100000000, &o->watch_subtree);
+            break;
+        case OPT_WATCH_CLOSE:
+            ok = parse_size(optarg, 0, 100000000, &o->watch_close);
+            break;
+        case OPT_WATCH_SAMPLES:
+            ok = parse_size(optarg, 1, 10000000, &o->watch_samples);
+            break;
+        case OPT_MEM_CMD:
+            o->mem_cmd = optarg;
             break;
         case OPT_DATA_SIZE:
             ok = parse_size(optarg, 0, BENCH_DATA_SIZE_MAX, &o->data_size);
@@ -1694,6 +1996,12 @@ int main(int argc, char **argv)
     if (parse_options(&b.opt, argc, argv) != 0)
         return 2;
     b.human = b.opt.json ? stderr : stdout;
+    if (b.opt.watches > 0) {
+        b.opt.ops = b.opt.watches; /* the watched znodes are the phases' leaves */
+        if (!b.opt.phases_given)
+            b.opt.phase_count = 0;
+    }
+    snprintf(b.tree_root, sizeof b.tree_root, "%s", b.opt.root);
     b.clk_tck = sysconf(_SC_CLK_TCK);
     if (b.clk_tck <= 0)
         b.clk_tck = 100;
@@ -1710,7 +2018,7 @@ int main(int argc, char **argv)
             b.opt.outstanding, b.opt.ops, b.opt.data_size, b.opt.root,
             b.opt.server_pid > 0 ? ", server CPU from /proc" : "");
 
-    bool need_server = b.opt.phase_count > 0 || b.opt.latency_probe;
+    bool need_server = b.opt.phase_count > 0 || b.opt.latency_probe || b.opt.watches > 0;
     if (need_server) {
         b.session_count = b.opt.sessions;
         b.sessions = mem_calloc(b.session_count, sizeof *b.sessions);
@@ -1740,6 +2048,9 @@ int main(int argc, char **argv)
 
     if (b.opt.latency_probe || b.opt.tcp_pingpong)
         run_probes(&b);
+
+    if (b.opt.watches > 0)
+        run_watches(&b);
 
     if (need_server) {
         if (b.probe_exists) {

@@ -50,12 +50,9 @@ static const char *const config_known_keys[] = {
     "clientPortListenBacklog",
     "localSessionsEnabled",
     "localSessionsUpgradingEnabled",
-    "snapCount",
     "snapSizeLimitInKb",
     "txnLogSizeLimitInKb",
-    "preAllocSize",
     "commitLogCount",
-    "forceSync",
     "fsync.warningthresholdms",
     "maxResponseCacheSize",
     "maxGetChildrenResponseCacheSize",
@@ -195,6 +192,11 @@ void config_defaults(struct node_config *out)
     out->output_limit_bytes = (size_t)64 << 20;
     out->container_check_interval_ms = 60000;
     out->container_max_per_minute = 10000;
+    out->snap_count = 100000;
+    out->prealloc_bytes = (int64_t)65536 * 1024;
+    out->force_sync = true;
+    out->snap_retain_count = 3;
+    out->purge_interval_hours = 0;
 }
 
 bool config_four_letter_enabled(const struct node_config *cfg, int cmd)
@@ -595,6 +597,35 @@ static int apply_entry(struct config_parser *p, const struct config_entry *e,
         out->max_buffer = v;
         return 0;
     }
+    if (strcmp(k, "snapCount") == 0)
+        return int_key(p, e, 2, INT32_MAX, "2 or more", &out->snap_count);
+    if (strcmp(k, "preAllocSize") == 0) {
+        int32_t kb;
+        int rc = int_key(p, e, 0, INT32_MAX, "0 or more kilobytes", &kb);
+        if (rc == 0)
+            out->prealloc_bytes = (int64_t)kb * 1024;
+        return rc;
+    }
+    if (strcmp(k, "forceSync") == 0) {
+        /* ZooKeeper: anything but "no" (case-insensitive) syncs */
+        out->force_sync = strcasecmp(e->value, "no") != 0;
+        return 0;
+    }
+    if (strcmp(k, "autopurge.snapRetainCount") == 0) {
+        int32_t v;
+        int rc = int_key(p, e, INT32_MIN, INT32_MAX, "a number", &v);
+        if (rc < 0)
+            return rc;
+        if (v < 3) {
+            LOG_W("%s:%d: %s: %" PRId32 " is less than the minimum 3; using 3", p->source, e->line,
+                  k, v);
+            v = 3;
+        }
+        out->snap_retain_count = v;
+        return 0;
+    }
+    if (strcmp(k, "autopurge.purgeInterval") == 0)
+        return int_key(p, e, INT32_MIN, INT32_MAX, "a number of hours", &out->purge_interval_hours);
     if (strcmp(k, "4lw.commands.whitelist") == 0) {
         whitelist_key(p, e, out);
         return 0;

@@ -49,6 +49,12 @@ struct node_config {
     /* DigestAuthenticationProvider.superDigest: "super:<base64 sha1>" or "" */
     char super_digest[256];
     bool enforce_quota; /* enforceQuota (Boolean.parseBoolean) */
+    /* Durability (ZooKeeperServer, SyncRequestProcessor, FilePadding). */
+    int32_t snap_count;           /* snapCount: txns between snapshots (randomised), 100000 */
+    int64_t prealloc_bytes;       /* preAllocSize (KB in the file): 64 MB */
+    bool force_sync;              /* forceSync: fsync each batch unless "no" */
+    int32_t snap_retain_count;    /* autopurge.snapRetainCount: at least 3 */
+    int32_t purge_interval_hours; /* autopurge.purgeInterval: 0 = no purge */
 };
 
 enum config_error {

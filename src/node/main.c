@@ -7,10 +7,13 @@
 #include "node/config.h"
 #include "node/four_letter.h"
 #include "node/node.h"
+#include "storage/fs.h"
+#include "storage/purge.h"
 
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -18,6 +21,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: czk-server [zoo.cfg]\n"
+            "       czk-server --purge DATALOGDIR [SNAPDIR] -n COUNT\n"
             "       czk-server --help | --version\n"
             "\n"
             "Runs a standalone czk server, a ZooKeeper-compatible coordination store.\n"
@@ -56,9 +60,48 @@ static int make_dirs(const char *path, char *errmsg, size_t errlen)
     return 0;
 }
 
+/* zkCleanup.sh / PurgeTxnLog: keep COUNT snapshots and the logs they need. */
+static int purge_main(int argc, char **argv)
+{
+    const char *dirs[2] = {NULL, NULL};
+    int ndirs = 0;
+    long keep = -1;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "-n") == 0 && i + 1 < argc) {
+            char *end;
+            keep = strtol(argv[++i], &end, 10);
+            if (*end)
+                keep = -1;
+        } else if (argv[i][0] != '-' && ndirs < 2) {
+            dirs[ndirs++] = argv[i];
+        } else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (ndirs == 0 || keep < 3) {
+        fprintf(stderr, "czk-server --purge: give a directory and -n COUNT (3 or more)\n");
+        return 2;
+    }
+    char log_dir[CONFIG_PATH_MAX + 16], snap_dir[CONFIG_PATH_MAX + 16];
+    snprintf(log_dir, sizeof(log_dir), "%s/version-2", dirs[0]);
+    snprintf(snap_dir, sizeof(snap_dir), "%s/version-2", ndirs > 1 ? dirs[1] : dirs[0]);
+    char errmsg[1024];
+    int rc = storage_purge(fs_posix(), snap_dir, log_dir, (int)keep, errmsg, sizeof(errmsg));
+    if (rc < 0) {
+        LOG_E("purge failed: %s", errmsg);
+        return 1;
+    }
+    LOG_I("Purged %d files from %s and %s, keeping the %ld newest snapshots", rc, snap_dir, log_dir,
+          keep);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *path = NULL;
+    if (argc > 1 && strcmp(argv[1], "--purge") == 0)
+        return purge_main(argc, argv);
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
@@ -97,8 +140,11 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    if (make_dirs(cfg.data_dir, errmsg, sizeof(errmsg)) < 0 ||
-        make_dirs(cfg.data_log_dir, errmsg, sizeof(errmsg)) < 0) {
+    char snap_dir[CONFIG_PATH_MAX + 16], log_dir[CONFIG_PATH_MAX + 16];
+    snprintf(snap_dir, sizeof(snap_dir), "%s/version-2", cfg.data_dir);
+    snprintf(log_dir, sizeof(log_dir), "%s/version-2", cfg.data_log_dir);
+    if (make_dirs(snap_dir, errmsg, sizeof(errmsg)) < 0 ||
+        make_dirs(log_dir, errmsg, sizeof(errmsg)) < 0) {
         LOG_E("%s", errmsg);
         return 1;
     }

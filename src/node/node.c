@@ -16,15 +16,22 @@
 #include "node/config.h"
 #include "node/four_letter.h"
 #include "server/server.h"
+#include "storage/fs.h"
+#include "storage/purge.h"
+#include "storage/snapfile.h"
+#include "storage/txnlog.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
@@ -37,6 +44,34 @@
 #define NODE_BUF_KEEP (256 * 1024)
 /* How often repeated accept errors are summarised (RateLogger's 100 ms). */
 #define NODE_RATE_LOG_MS 100
+/* Txn bytes waiting for the log thread beyond which client input pauses. */
+#define NODE_LOG_QUEUE_MAX ((size_t)64 << 20)
+/* How often a running snapshot child is looked at. */
+#define NODE_SNAP_POLL_MS 20
+
+/* The log thread (DESIGN.md "Threads"): the loop hands it whole records once
+ * per iteration; it writes each batch, fsyncs once, and reports the highest
+ * zxid back through an async handle. Fields under `mu` unless noted. */
+struct node_log {
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    pthread_t thread;
+    bool started;
+    bool stop;
+    struct buf pending;  /* records handed over, not yet taken */
+    size_t queued_bytes; /* handed over, not yet written */
+    int64_t persisted_zxid;
+    uint64_t rolls; /* log files finished (each asks for a snapshot) */
+    uv_async_t async;
+    /* the thread's own */
+    struct buf writing;
+    struct txnlog_writer writer;
+    int64_t txns_in_file;
+    int64_t roll_after; /* snapCount / 2 + random(snapCount / 2), as SyncRequestProcessor */
+    uint64_t rng;
+    int32_t snap_count;
+    bool force_sync;
+};
 
 struct node_ip {
     size_t count;
@@ -107,6 +142,16 @@ struct node {
     int64_t log_appended_zxid;
     int64_t log_persisted_zxid;
     int64_t log_batch_txns;
+    struct buf log_out; /* records of this loop iteration, for the log thread */
+    struct node_log log;
+    uint64_t log_rolls_seen;
+    /* snapshots: a fork()ed child writes each one */
+    uv_timer_t snap_timer;
+    uv_timer_t purge_timer; /* autopurge.purgeInterval (DatadirCleanupManager) */
+    pid_t snap_pid;
+    int64_t snap_zxid;
+    bool snap_wanted;
+    bool log_ready;
     bool throttled;
     int64_t tick_armed_ms;
     int64_t trace_mask;
@@ -485,15 +530,14 @@ static void io_close(void *ctx, uint64_t conn_id)
     conn_mark_dirty(c);
 }
 
-/* The in-memory log: remember the newest zxid; the check phase declares the
- * whole batch persisted at once (where the log thread's fsync will be). */
+/* Frame the txn as a log record; the check phase hands this iteration's
+ * records to the log thread at once (the group-commit point). */
 static void io_log_append(void *ctx, int64_t zxid, const uint8_t *txn, size_t len)
 {
-    (void)txn;
-    (void)len;
     struct node *n = ctx;
     if (zxid > n->log_appended_zxid)
         n->log_appended_zxid = zxid;
+    txnlog_record_encode(&n->log_out, txn, len);
     n->log_batch_txns++;
     node_wake(n);
 }
@@ -506,9 +550,18 @@ static int64_t io_wall_ms(void *ctx)
 
 /* ---- backpressure: globalOutstandingLimit ---- */
 
+static size_t node_log_queued(struct node *n)
+{
+    pthread_mutex_lock(&n->log.mu);
+    size_t queued = n->log.queued_bytes;
+    pthread_mutex_unlock(&n->log.mu);
+    return queued + n->log_out.len;
+}
+
 static bool node_over_limit(struct node *n)
 {
-    return server_outstanding(n->server) > n->cfg.global_outstanding_limit;
+    return server_outstanding(n->server) > n->cfg.global_outstanding_limit ||
+           node_log_queued(n) > NODE_LOG_QUEUE_MAX;
 }
 
 static void node_throttle(struct node *n)
@@ -858,7 +911,39 @@ static void node_flush_dirty(struct node *n)
     }
 }
 
-/* After each poll: persist the batch, release throttled input, flush. */
+static void node_snapshot_start(struct node *n);
+static void node_log_stop(struct node *n);
+
+/* Hand this iteration's records to the log thread. */
+static void node_log_handoff(struct node *n)
+{
+    if (n->log_out.len == 0)
+        return;
+    struct four_letter_counters *k = &n->counters;
+    int64_t txns = n->log_batch_txns;
+    k->batch_count++;
+    k->batch_sum += txns;
+    if (k->batch_count == 1 || txns < k->batch_min)
+        k->batch_min = txns;
+    if (txns > k->batch_max)
+        k->batch_max = txns;
+    n->log_batch_txns = 0;
+    pthread_mutex_lock(&n->log.mu);
+    n->log.queued_bytes += n->log_out.len;
+    if (n->log.pending.len == 0) {
+        struct buf t = n->log.pending;
+        n->log.pending = n->log_out;
+        n->log_out = t;
+    } else {
+        buf_append(&n->log.pending, n->log_out.data, n->log_out.len);
+    }
+    pthread_cond_signal(&n->log.cond);
+    pthread_mutex_unlock(&n->log.mu);
+    buf_clear(&n->log_out);
+}
+
+/* After each poll: hand over the batch, apply what the log thread made
+ * durable, release throttled input, flush replies. */
 static void on_check(uv_check_t *h)
 {
     struct node *n = h->data;
@@ -866,19 +951,20 @@ static void on_check(uv_check_t *h)
         return;
     for (int round = 0; round < 16; round++) {
         bool progressed = false;
-        if (n->log_appended_zxid > n->log_persisted_zxid) {
-            struct four_letter_counters *k = &n->counters;
-            int64_t txns = n->log_batch_txns;
-            k->batch_count++;
-            k->batch_sum += txns;
-            if (k->batch_count == 1 || txns < k->batch_min)
-                k->batch_min = txns;
-            if (txns > k->batch_max)
-                k->batch_max = txns;
-            n->log_batch_txns = 0;
-            n->log_persisted_zxid = n->log_appended_zxid;
-            server_persisted(n->server, n->log_persisted_zxid, node_now_ms(n));
+        node_log_handoff(n);
+        pthread_mutex_lock(&n->log.mu);
+        int64_t persisted = n->log.persisted_zxid;
+        uint64_t rolls = n->log.rolls;
+        pthread_mutex_unlock(&n->log.mu);
+        if (persisted > n->log_persisted_zxid) {
+            n->log_persisted_zxid = persisted;
+            server_persisted(n->server, persisted, node_now_ms(n));
             progressed = true;
+        }
+        if (rolls != n->log_rolls_seen) {
+            /* a log file is full: snapshot the state, as ZooKeeper does on roll */
+            n->log_rolls_seen = rolls;
+            node_snapshot_start(n);
         }
         if (n->throttled && !node_over_limit(n)) {
             node_unthrottle(n);
@@ -887,10 +973,11 @@ static void on_check(uv_check_t *h)
         if (!progressed)
             break;
     }
+    node_log_handoff(n);
     node_flush_dirty(n);
     node_arm_tick_timer(n);
-    bool pending = n->log_appended_zxid > n->log_persisted_zxid || !list_is_empty(&n->dirty) ||
-                   (n->throttled && !node_over_limit(n));
+    bool pending =
+        n->log_out.len > 0 || !list_is_empty(&n->dirty) || (n->throttled && !node_over_limit(n));
     if (!pending)
         uv_idle_stop(&n->idle);
 }
@@ -918,6 +1005,11 @@ static void node_shutdown(struct node *n)
     uv_close((uv_handle_t *)&n->check, on_handle_closed);
     uv_close((uv_handle_t *)&n->idle, on_handle_closed);
     uv_close((uv_handle_t *)&n->stop_async, on_handle_closed);
+    /* the thread writes what it was given, syncs, and may no longer wake us */
+    node_log_stop(n);
+    uv_close((uv_handle_t *)&n->log.async, on_handle_closed);
+    uv_close((uv_handle_t *)&n->snap_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&n->purge_timer, on_handle_closed);
     if (n->handle_signals) {
         uv_close((uv_handle_t *)&n->sigint, on_handle_closed);
         uv_close((uv_handle_t *)&n->sigterm, on_handle_closed);
@@ -950,6 +1042,466 @@ static int node_fail(char *errmsg, size_t errlen, int code, const char *fmt, ...
         va_end(ap);
     }
     return code;
+}
+
+/* ---- the log thread ---- */
+
+static void log_fatal(struct node_log *l) __attribute__((noreturn));
+
+/* A failed write or fsync is never retried (DESIGN.md "Durability rules"):
+ * nothing after it can be acknowledged honestly. */
+static void log_fatal(struct node_log *l)
+{
+    LOG_E("Fatal error in the txn log, stopping the server: %s", l->writer.errmsg);
+    _exit(3);
+}
+
+static int64_t log_roll_after(struct node_log *l)
+{
+    /* xorshift64: the thread's own randomness, no locks, no allocation */
+    l->rng ^= l->rng << 13;
+    l->rng ^= l->rng >> 7;
+    l->rng ^= l->rng << 17;
+    int64_t half = l->snap_count / 2;
+    return half + (half > 0 ? (int64_t)(l->rng % (uint64_t)half) : 0);
+}
+
+/* Write one batch of whole records, rolling to a new file when the current
+ * one holds more than roll_after txns. Returns the number of rolls. */
+static uint64_t log_write_batch(struct node_log *l, const uint8_t *p, size_t len)
+{
+    uint64_t rolls = 0;
+    size_t seg = 0, off = 0;
+    while (off < len) {
+        if (l->txns_in_file > l->roll_after) {
+            if (off > seg && txnlog_writer_append(&l->writer, p + seg, off - seg,
+                                                  txnlog_record_zxid(p + seg)) < 0)
+                log_fatal(l);
+            if (txnlog_writer_roll(&l->writer) < 0)
+                log_fatal(l);
+            seg = off;
+            l->txns_in_file = 0;
+            l->roll_after = log_roll_after(l);
+            rolls++;
+        }
+        l->txns_in_file++;
+        off += txnlog_record_len(p + off);
+    }
+    if (off > seg &&
+        txnlog_writer_append(&l->writer, p + seg, off - seg, txnlog_record_zxid(p + seg)) < 0)
+        log_fatal(l);
+    return rolls;
+}
+
+static void *log_thread_main(void *arg)
+{
+    struct node_log *l = arg;
+    pthread_mutex_lock(&l->mu);
+    for (;;) {
+        while (l->pending.len == 0 && !l->stop)
+            pthread_cond_wait(&l->cond, &l->mu);
+        if (l->pending.len == 0)
+            break;
+        struct buf t = l->writing;
+        l->writing = l->pending;
+        l->pending = t;
+        pthread_mutex_unlock(&l->mu);
+
+        uint64_t rolls = log_write_batch(l, l->writing.data, l->writing.len);
+        if (l->force_sync && txnlog_writer_sync(&l->writer) < 0)
+            log_fatal(l);
+        /* the last record's zxid: walk to it */
+        size_t off = 0, last = 0;
+        while (off < l->writing.len) {
+            last = off;
+            off += txnlog_record_len(l->writing.data + off);
+        }
+        int64_t zxid = txnlog_record_zxid(l->writing.data + last);
+
+        pthread_mutex_lock(&l->mu);
+        l->queued_bytes -= l->writing.len;
+        l->writing.len = 0;
+        l->persisted_zxid = zxid;
+        l->rolls += rolls;
+        uv_async_send(&l->async);
+    }
+    pthread_mutex_unlock(&l->mu);
+    return NULL;
+}
+
+static void on_log_async(uv_async_t *h)
+{
+    /* the check phase that follows this poll applies what was persisted */
+    node_wake(h->data);
+}
+
+static void node_log_stop(struct node *n)
+{
+    struct node_log *l = &n->log;
+    if (!l->started)
+        return;
+    pthread_mutex_lock(&l->mu);
+    l->stop = true;
+    pthread_cond_signal(&l->cond);
+    pthread_mutex_unlock(&l->mu);
+    pthread_join(l->thread, NULL);
+    l->started = false;
+    if (txnlog_writer_sync(&l->writer) < 0)
+        LOG_E("%s", l->writer.errmsg);
+    txnlog_writer_deinit(&l->writer);
+}
+
+/* ---- snapshots: a fork()ed child writes the copy-on-write state ---- */
+
+static void snap_child(struct node *n, int64_t zxid)
+{
+    struct snapfile_writer w;
+    char msg[STORAGE_PATH_MAX + 256];
+    /* Let go of the parent's sockets: a restarted server must be able to
+     * bind its port while this child is still writing. */
+    close_range(3, ~0U, 0);
+    int rc = snapfile_begin(&w, fs_posix(), n->snap_dir, zxid);
+    if (rc == 0) {
+        server_snapshot_write(n->server, snapfile_write, &w);
+        rc = snapfile_commit(&w);
+    }
+    if (rc < 0) {
+        /* stdio may be locked by another thread of the parent: write(2) */
+        int len = snprintf(msg, sizeof(msg), "snapshot 0x%" PRIx64 " failed: %s\n", (uint64_t)zxid,
+                           w.errmsg);
+        if (len > 0)
+            (void)!write(2, msg, (size_t)len);
+        _exit(1);
+    }
+    _exit(0);
+}
+
+static void on_snap_timer(uv_timer_t *t)
+{
+    struct node *n = t->data;
+    if (n->snap_pid <= 0)
+        return;
+    int status;
+    pid_t r = waitpid(n->snap_pid, &status, WNOHANG);
+    if (r == 0)
+        return;
+    if (r < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        LOG_E("Writing snapshot 0x%" PRIx64 " failed (child exit status %d)",
+              (uint64_t)n->snap_zxid, r < 0 ? -1 : status);
+    else
+        LOG_I("Snapshot 0x%" PRIx64 " written to %s", (uint64_t)n->snap_zxid, n->snap_dir);
+    n->snap_pid = 0;
+    uv_timer_stop(&n->snap_timer);
+    if (n->snap_wanted) {
+        n->snap_wanted = false;
+        node_snapshot_start(n);
+    }
+}
+
+static void node_snapshot_start(struct node *n)
+{
+    if (n->snap_pid > 0) {
+        n->snap_wanted = true;
+        return;
+    }
+    int64_t zxid = server_last_zxid(n->server);
+    fflush(NULL);
+    uint64_t fork_ns = uv_hrtime();
+    pid_t pid = fork();
+    if (pid < 0) {
+        LOG_E("Cannot take a snapshot: fork: %s", strerror(errno));
+        return;
+    }
+    if (pid == 0)
+        snap_child(n, zxid);
+    /* the only pause the loop takes for a snapshot: copying the page tables */
+    LOG_I("Creating new snapshot 0x%" PRIx64 " in %s (pid %d; fork took %.1f ms)", (uint64_t)zxid,
+          n->snap_dir, (int)pid, (double)(uv_hrtime() - fork_ns) / 1e6);
+    n->snap_pid = pid;
+    n->snap_zxid = zxid;
+    uv_timer_start(&n->snap_timer, on_snap_timer, NODE_SNAP_POLL_MS, NODE_SNAP_POLL_MS);
+}
+
+static void on_purge_timer(uv_timer_t *t)
+{
+    struct node *n = t->data;
+    char errmsg[1024];
+    LOG_I("Purge task started");
+    int rc = storage_purge(fs_posix(), n->snap_dir, n->log_dir, n->cfg.snap_retain_count, errmsg,
+                           sizeof(errmsg));
+    if (rc < 0)
+        LOG_E("Error purging old snapshots and logs: %s", errmsg);
+    else
+        LOG_I("Purge task completed: %d files deleted", rc);
+}
+
+static void node_snapshot_wait(struct node *n)
+{
+    if (n->snap_pid <= 0)
+        return;
+    int status;
+    while (waitpid(n->snap_pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    n->snap_pid = 0;
+}
+
+/* ---- recovery: newest valid snapshot, then the log after it ---- */
+
+struct zxid_list {
+    int64_t *zxids;
+    size_t count;
+    size_t cap;
+    const char *prefix;
+};
+
+static void zxid_list_add(void *ctx, const char *name)
+{
+    struct zxid_list *l = ctx;
+    int64_t zxid = storage_name_zxid(name, l->prefix);
+    if (zxid < 0)
+        return;
+    if (l->count == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 16;
+        l->zxids = mem_realloc(l->zxids, l->cap * sizeof(*l->zxids));
+    }
+    l->zxids[l->count++] = zxid;
+}
+
+static int zxid_cmp(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int node_list(const char *dir, const char *prefix, struct zxid_list *out, char *errmsg,
+                     size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    out->prefix = prefix;
+    const struct fs *fs = fs_posix();
+    int rc = fs->list(fs->ctx, dir, zxid_list_add, out);
+    if (rc < 0)
+        return node_fail(errmsg, errlen, NODE_ERR_DATA, "cannot list %s: %s", dir, strerror(-rc));
+    if (out->count > 1)
+        qsort(out->zxids, out->count, sizeof(*out->zxids), zxid_cmp);
+    return 0;
+}
+
+struct replay_ctx {
+    struct node *n;
+    int64_t last_zxid;
+    int64_t now_ms;
+    int64_t count;
+    char errmsg[512];
+    size_t err_off;
+    bool failed;
+};
+
+static int replay_record(void *ctx, const uint8_t *txn, size_t len, size_t off)
+{
+    struct replay_ctx *r = ctx;
+    int64_t zxid = (int64_t)be64_get(txn + 12);
+    if (zxid <= r->last_zxid)
+        return 0; /* in the snapshot already */
+    if (server_replay_txn(r->n->server, txn, len, r->now_ms, r->errmsg, sizeof(r->errmsg)) < 0) {
+        r->failed = true;
+        r->err_off = off;
+        return 1;
+    }
+    r->last_zxid = zxid;
+    r->count++;
+    return 0;
+}
+
+static int node_load_snapshot(struct node *n, int64_t zxid, char *why, size_t whylen)
+{
+    char path[STORAGE_PATH_MAX + 64];
+    snprintf(path, sizeof(path), "%s/snapshot.%" PRIx64, n->snap_dir, (uint64_t)zxid);
+    const struct fs *fs = fs_posix();
+    uint8_t *bytes;
+    size_t len;
+    int rc = fs->read_file(fs->ctx, path, &bytes, &len);
+    if (rc < 0) {
+        snprintf(why, whylen, "%s: %s", path, strerror(-rc));
+        return -1;
+    }
+    rc = -1;
+    char err[512];
+    size_t consumed;
+    if (!snapfile_looks_valid(bytes, len)) {
+        snprintf(why, whylen, "%s: incomplete (does not end with a seal)", path);
+    } else if (snapfile_check_header(bytes, len, err, sizeof(err)) < 0) {
+        snprintf(why, whylen, "%s: %s", path, err);
+    } else if (server_load_snapshot(n->server, bytes + SNAP_HEADER_LEN, len - SNAP_HEADER_LEN,
+                                    &consumed, node_now_ms(n), err, sizeof(err)) < 0) {
+        snprintf(why, whylen, "%s: %s", path, err);
+    } else if (snapfile_check_seal(bytes, len, SNAP_HEADER_LEN + consumed, err, sizeof(err)) < 0) {
+        snprintf(why, whylen, "%s: %s", path, err);
+    } else {
+        rc = 0;
+    }
+    free(bytes);
+    return rc;
+}
+
+static struct server *node_server_new(struct node *n)
+{
+    const struct node_config *cfg = &n->cfg;
+    struct server_config scfg = {
+        .tick_time_ms = cfg->tick_time_ms,
+        .min_session_timeout_ms = cfg->min_session_timeout_ms,
+        .max_session_timeout_ms = cfg->max_session_timeout_ms,
+        .max_buffer = cfg->max_buffer,
+        .global_outstanding_limit = cfg->global_outstanding_limit,
+        .server_id = 0,
+        .extended_types_enabled = cfg->extended_types_enabled,
+        .container_check_interval_ms = cfg->container_check_interval_ms,
+        .container_max_per_minute = cfg->container_max_per_minute,
+        .container_max_never_used_ms = cfg->container_max_never_used_ms,
+        .super_digest = cfg->super_digest,
+        .enforce_quota = cfg->enforce_quota,
+    };
+    struct server_io io = {
+        .ctx = n,
+        .send = io_send,
+        .close = io_close,
+        .log_append = io_log_append,
+        .wall_ms = io_wall_ms,
+    };
+    return server_new(&scfg, &io, node_now_ms(n));
+}
+
+/* FileTxnSnapLog.restore. Nothing on disk changes unless recovery succeeds;
+ * then a torn tail of the last log is cut off. */
+static int node_recover(struct node *n, char *errmsg, size_t errlen)
+{
+    int64_t started_ms = node_now_ms(n);
+    struct zxid_list snaps, logs;
+    int rc = node_list(n->snap_dir, "snapshot", &snaps, errmsg, errlen);
+    if (rc < 0)
+        return rc;
+    rc = node_list(n->log_dir, "log", &logs, errmsg, errlen);
+    if (rc < 0)
+        goto out_snaps;
+
+    int64_t snap_zxid = -1;
+    for (size_t i = snaps.count; i > 0; i--) {
+        int64_t zxid = snaps.zxids[i - 1];
+        LOG_I("Reading snapshot %s/snapshot.%" PRIx64, n->snap_dir, (uint64_t)zxid);
+        char why[STORAGE_PATH_MAX + 1024];
+        if (node_load_snapshot(n, zxid, why, sizeof(why)) == 0) {
+            snap_zxid = zxid;
+            break;
+        }
+        LOG_W("problem reading snap file: %s; trying an older one", why);
+        server_free(n->server);
+        n->server = node_server_new(n);
+    }
+    if (snaps.count > 0 && snap_zxid < 0) {
+        rc = node_fail(errmsg, errlen, NODE_ERR_DATA, "Not able to find valid snapshots in %s",
+                       n->snap_dir);
+        goto out_logs;
+    }
+    if (snap_zxid >= 0)
+        server_set_last_zxid(n->server, snap_zxid);
+
+    /* FileTxnLog.getLogFiles: the newest file starting at or before the
+     * snapshot's zxid, and every later one. */
+    size_t first = 0;
+    for (size_t i = 0; i < logs.count; i++)
+        if (logs.zxids[i] <= snap_zxid)
+            first = i;
+    struct replay_ctx r = {
+        .n = n, .last_zxid = snap_zxid < 0 ? 0 : snap_zxid, .now_ms = node_now_ms(n)};
+    char torn_path[STORAGE_PATH_MAX + 64] = "";
+    size_t torn_len = 0;
+    for (size_t i = first; i < logs.count; i++) {
+        char path[STORAGE_PATH_MAX + 64];
+        snprintf(path, sizeof(path), "%s/log.%" PRIx64, n->log_dir, (uint64_t)logs.zxids[i]);
+        const struct fs *fs = fs_posix();
+        uint8_t *bytes;
+        size_t len;
+        int frc = fs->read_file(fs->ctx, path, &bytes, &len);
+        if (frc < 0) {
+            rc = node_fail(errmsg, errlen, NODE_ERR_DATA, "cannot read %s: %s", path,
+                           strerror(-frc));
+            goto out_logs;
+        }
+        struct txnlog_scan scan;
+        txnlog_scan(bytes, len, replay_record, &r, &scan);
+        free(bytes);
+        if (r.failed) {
+            rc = node_fail(errmsg, errlen, NODE_ERR_DATA,
+                           "%s: cannot apply the record at offset %zu: %s", path, r.err_off,
+                           r.errmsg);
+            goto out_logs;
+        }
+        bool last = i + 1 == logs.count;
+        if (scan.end == TXNLOG_END_CLEAN)
+            continue;
+        if (last && scan.end == TXNLOG_END_TORN) {
+            LOG_W("%s: torn tail at offset %zu (%s): truncating to the last complete record "
+                  "(%zu bytes); those txns were never acknowledged",
+                  path, scan.bad_off, scan.reason, scan.good_len);
+            snprintf(torn_path, sizeof(torn_path), "%s", path);
+            torn_len = scan.good_len;
+            continue;
+        }
+        rc = node_fail(errmsg, errlen, NODE_ERR_DATA,
+                       "%s is damaged at offset %zu: %s. Refusing to start; nothing was changed "
+                       "on disk (restore the file from a backup, or move it and every later "
+                       "log away to lose the txns in them)",
+                       path, scan.end == TXNLOG_END_HEADER ? 0 : scan.bad_off, scan.reason);
+        goto out_logs;
+    }
+    if (torn_path[0]) {
+        const struct fs *fs = fs_posix();
+        int trc = torn_len <= TXNLOG_HEADER_LEN ? fs->unlink(fs->ctx, torn_path)
+                                                : fs->truncate(fs->ctx, torn_path, torn_len);
+        if (trc < 0) {
+            rc = node_fail(errmsg, errlen, NODE_ERR_DATA, "cannot cut the torn tail of %s: %s",
+                           torn_path, strerror(-trc));
+            goto out_logs;
+        }
+    }
+    server_set_last_zxid(n->server, r.last_zxid);
+    n->log_persisted_zxid = r.last_zxid;
+    n->log_appended_zxid = r.last_zxid;
+    n->log.persisted_zxid = r.last_zxid;
+    LOG_I("Snapshot loaded in %" PRId64 " ms, highest zxid is 0x%" PRIx64 " (%" PRId64
+          " txns replayed from the log)",
+          node_now_ms(n) - started_ms, (uint64_t)r.last_zxid, r.count);
+    /* ZooKeeperServer.loadData ends with a snapshot, so that the data dir
+     * always holds one (ZooKeeper refuses logs without a snapshot). */
+    bool have = false;
+    for (size_t i = 0; i < snaps.count; i++)
+        if (snaps.zxids[i] == r.last_zxid && snap_zxid == r.last_zxid)
+            have = true;
+    n->snap_wanted = !have;
+    rc = 0;
+out_logs:
+    mem_free(logs.zxids);
+out_snaps:
+    mem_free(snaps.zxids);
+    return rc;
+}
+
+static int node_log_start(struct node *n, char *errmsg, size_t errlen)
+{
+    struct node_log *l = &n->log;
+    l->snap_count = n->cfg.snap_count;
+    l->force_sync = n->cfg.force_sync;
+    l->rng = ((uint64_t)wall_now_ms() * UINT64_C(0x9e3779b97f4a7c15)) ^ (uint64_t)getpid();
+    if (l->rng == 0)
+        l->rng = 1;
+    l->roll_after = log_roll_after(l);
+    txnlog_writer_init(&l->writer, fs_posix(), n->log_dir, (uint64_t)n->cfg.prealloc_bytes);
+    int rc = pthread_create(&l->thread, NULL, log_thread_main, l);
+    if (rc != 0)
+        return node_fail(errmsg, errlen, NODE_ERR_LOOP, "cannot start the log thread: %s",
+                         strerror(rc));
+    l->started = true;
+    return 0;
 }
 
 /* InetAddress.getByName: a literal, or the host's first address (IPv4
@@ -1070,28 +1622,13 @@ int node_new(const struct node_config *cfg, bool handle_signals, struct node **o
     four_letter_host_name(n->host_name, sizeof(n->host_name));
     node_log_environment(n);
 
-    struct server_config scfg = {
-        .tick_time_ms = cfg->tick_time_ms,
-        .min_session_timeout_ms = cfg->min_session_timeout_ms,
-        .max_session_timeout_ms = cfg->max_session_timeout_ms,
-        .max_buffer = cfg->max_buffer,
-        .global_outstanding_limit = cfg->global_outstanding_limit,
-        .server_id = 0,
-        .extended_types_enabled = cfg->extended_types_enabled,
-        .container_check_interval_ms = cfg->container_check_interval_ms,
-        .container_max_per_minute = cfg->container_max_per_minute,
-        .container_max_never_used_ms = cfg->container_max_never_used_ms,
-        .super_digest = cfg->super_digest,
-        .enforce_quota = cfg->enforce_quota,
-    };
-    struct server_io io = {
-        .ctx = n,
-        .send = io_send,
-        .close = io_close,
-        .log_append = io_log_append,
-        .wall_ms = io_wall_ms,
-    };
-    n->server = server_new(&scfg, &io, n->start_ms);
+    pthread_mutex_init(&n->log.mu, NULL);
+    pthread_cond_init(&n->log.cond, NULL);
+    n->log_ready = true;
+    n->server = node_server_new(n);
+    rc = node_recover(n, errmsg, errlen);
+    if (rc < 0)
+        goto err_free;
     LOG_I("Created server with tickTime %" PRId32 " ms minSessionTimeout %" PRId32
           " ms maxSessionTimeout %" PRId32 " ms clientPortListenBacklog -1 datadir %s snapdir %s",
           cfg->tick_time_ms, cfg->min_session_timeout_ms, cfg->max_session_timeout_ms, n->log_dir,
@@ -1114,6 +1651,21 @@ int node_new(const struct node_config *cfg, bool handle_signals, struct node **o
     n->idle.data = n;
     uv_async_init(&n->loop, &n->stop_async, on_stop);
     n->stop_async.data = n;
+    uv_async_init(&n->loop, &n->log.async, on_log_async);
+    n->log.async.data = n;
+    uv_timer_init(&n->loop, &n->snap_timer);
+    n->snap_timer.data = n;
+    uv_timer_init(&n->loop, &n->purge_timer);
+    n->purge_timer.data = n;
+    if (cfg->purge_interval_hours > 0) {
+        uint64_t every = (uint64_t)cfg->purge_interval_hours * 3600 * 1000;
+        uv_timer_start(&n->purge_timer, on_purge_timer, 0, every);
+        LOG_I("autopurge.snapRetainCount set to %" PRId32
+              ", autopurge.purgeInterval set to %" PRId32,
+              cfg->snap_retain_count, cfg->purge_interval_hours);
+    } else {
+        LOG_I("Purge task is not scheduled.");
+    }
     if (handle_signals) {
         uv_signal_init(&n->loop, &n->sigint);
         n->sigint.data = n;
@@ -1123,6 +1675,13 @@ int node_new(const struct node_config *cfg, bool handle_signals, struct node **o
         uv_signal_start(&n->sigterm, on_signal, SIGTERM);
     }
     n->handles_ready = true;
+    rc = node_log_start(n, errmsg, errlen);
+    if (rc < 0)
+        goto err_free;
+    if (n->snap_wanted) {
+        n->snap_wanted = false;
+        node_snapshot_start(n);
+    }
     /* Expiry times are multiples of the interval: check just after each. */
     uint64_t interval = (uint64_t)cfg->sessionless_timeout_ms;
     uint64_t now = (uint64_t)node_now_ms(n);
@@ -1169,6 +1728,15 @@ void node_free(struct node *n)
         if (uv_loop_close(&n->loop) != 0)
             LOG_W("event loop closed with handles still open");
     }
+    node_snapshot_wait(n);
+    if (n->log_ready) {
+        node_log_stop(n);
+        pthread_mutex_destroy(&n->log.mu);
+        pthread_cond_destroy(&n->log.cond);
+    }
+    buf_deinit(&n->log.pending);
+    buf_deinit(&n->log.writing);
+    buf_deinit(&n->log_out);
     server_free(n->server);
     size_t pos = 0;
     const char *key;

@@ -19,9 +19,12 @@ enum node_error {
     NODE_ERR_RESOLVE = -1, /* clientPortAddress is not an address or a known host */
     NODE_ERR_BIND = -2,    /* the port cannot be bound or listened on */
     NODE_ERR_LOOP = -3,    /* libuv could not set up the loop */
+    NODE_ERR_DATA = -4,    /* the data dir cannot be read or is damaged (recovery refused) */
 };
 
-/* Bind the client port and set up the loop, without running it. The
+/* Recover the data dir (dataDir, dataLogDir: newest valid snapshot, then
+ * the txn log), start the log thread, bind the client port and set up the
+ * loop, without running it. The
  * configuration is copied. `handle_signals`: SIGINT and SIGTERM stop the loop.
  * On failure returns a negative enum node_error with a message (naming the
  * address and the reason) in errmsg, and *out is NULL. */

@@ -392,7 +392,7 @@ static int32_t prep_create(struct prep *p, int32_t op, struct jute_buf path, str
         mem_free(full);
         goto out;
     }
-    int32_t new_cversion = parent.stat.cversion + 1;
+    int32_t new_cversion = version_next(parent.stat.cversion);
     struct jute_vec acl_vec = {
         .count = acl_count, .raw = acl_items.data, .raw_len = acl_items.len, .items = NULL};
     struct jute_buf full_buf = {.ptr = (const uint8_t *)full, .len = (int32_t)full_len};
@@ -501,7 +501,7 @@ static int32_t prep_set_data(struct prep *p, struct jute_buf path, struct jute_b
         return qerr;
     if (version != -1 && version != node.stat.version)
         return ZK_BADVERSION;
-    int32_t new_version = node.stat.version + 1;
+    int32_t new_version = version_next(node.stat.version);
     struct zk_set_data_txn txn = {.path = path, .data = data, .version = new_version};
     zk_set_data_txn_encode(out, &txn);
     node.stat.version = new_version;
@@ -529,7 +529,7 @@ static int32_t prep_set_acl(struct prep *p, struct jute_buf path, const struct j
     if (!err && version != -1 && version != node.stat.aversion)
         err = ZK_BADVERSION;
     if (!err) {
-        int32_t new_version = node.stat.aversion + 1;
+        int32_t new_version = version_next(node.stat.aversion);
         struct zk_set_acl_txn txn = {
             .path = path,
             .acl = {.count = count, .raw = items.data, .raw_len = items.len, .items = NULL},
@@ -554,7 +554,7 @@ static int32_t prep_check(struct prep *p, struct jute_buf path, int32_t version,
         return ZK_NOAUTH;
     if (version != -1 && version != node.stat.version)
         return ZK_BADVERSION;
-    struct zk_check_version_txn txn = {.path = path, .version = node.stat.version + 1};
+    struct zk_check_version_txn txn = {.path = path, .version = version_next(node.stat.version)};
     zk_check_version_txn_encode(out, &txn);
     return ZK_OK;
 }

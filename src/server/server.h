@@ -60,10 +60,10 @@ struct server_stats {
     int64_t outstanding_requests;
     int64_t last_zxid;
     size_t node_count;
-    size_t watch_count;      /* data + child watches */
-    size_t watch_path_count; /* distinct watched paths */
-    size_t watch_session_count;    /* sessions with data watches */
-    size_t data_watch_count;       /* wchs: data watches only, as ZooKeeper */
+    size_t watch_count;         /* data + child watches */
+    size_t watch_path_count;    /* distinct watched paths */
+    size_t watch_session_count; /* sessions with data watches */
+    size_t data_watch_count;    /* wchs: data watches only, as ZooKeeper */
     size_t data_watch_path_count;
     size_t ephemeral_count;
     size_t session_count;

@@ -1,28 +1,233 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+/* The watch tables. Each watched path has one entry holding the path and its
+ * first watcher; further watchers of the path hang off it in a ring and are
+ * indexed by (owner, path) in the table, so nothing here scans a path's
+ * watchers except a trigger, which has to visit them anyway. */
 #include "session/watch.h"
 
+#include "base/hmap.h"
 #include "base/mem.h"
 
 #include <string.h>
 
-struct watch_path {
-    char *path;
-    size_t len;
-    struct list watches; /* struct watch.path_link */
-    struct watch_table *table;
+struct watch {
+    struct list owner_link;    /* in owner->watches */
+    struct watch_owner *owner; /* NULL: a path entry's free first slot */
+    uint8_t mode;              /* enum watch_mode */
+    bool is_extra;             /* inside a struct watch_extra, else a path's first */
 };
 
-struct watch {
-    struct list path_link;
-    struct list owner_link;
+/* The second and later watchers of one path. */
+struct watch_extra {
+    struct watch w;
     struct watch_path *wp;
-    struct watch_owner *owner;
-    enum watch_mode mode;
+    struct list path_link; /* a ring of the path's extras, without a head */
 };
+
+struct watch_path {
+    struct watch first;
+    struct watch_table *table;
+    struct watch_extra *extras; /* any member of the ring, NULL if none */
+    uint32_t extra_count;
+    uint32_t hash; /* low bits of smap_hash(path); tables stay below 2^32 slots */
+    uint32_t len;
+    char path[]; /* NUL-terminated */
+};
+
+/* ---- the pointer sets ---- */
+
+typedef size_t entry_hash_fn(const void *entry);
+
+static size_t path_entry_hash(const void *entry)
+{
+    return ((const struct watch_path *)entry)->hash;
+}
+
+static size_t pair_hash(const struct watch_owner *o, const struct watch_path *wp)
+{
+    uint64_t k = (uint64_t)(uintptr_t)o * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)wp;
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdULL;
+    k ^= k >> 33;
+    return (size_t)k;
+}
+
+static size_t extra_entry_hash(const void *entry)
+{
+    const struct watch_extra *e = entry;
+    return pair_hash(e->w.owner, e->wp);
+}
+
+static void set_init(struct watch_set *s)
+{
+    s->slots = NULL;
+    s->cap = 0;
+    s->count = 0;
+}
+
+static void set_resize(struct watch_set *s, size_t cap, entry_hash_fn *hash)
+{
+    void **old = s->slots;
+    size_t old_cap = s->cap;
+    size_t mask = cap - 1;
+    s->slots = mem_calloc(cap, sizeof(*s->slots));
+    s->cap = cap;
+    for (size_t i = 0; i < old_cap; i++) {
+        if (!old[i])
+            continue;
+        size_t j = hash(old[i]) & mask;
+        while (s->slots[j])
+            j = (j + 1) & mask;
+        s->slots[j] = old[i];
+    }
+    mem_free(old);
+}
+
+static void set_insert(struct watch_set *s, void *entry, size_t h, entry_hash_fn *hash)
+{
+    if ((s->count + 1) * 4 > s->cap * 3)
+        set_resize(s, s->cap ? s->cap * 2 : 16, hash);
+    size_t mask = s->cap - 1;
+    size_t i = h & mask;
+    while (s->slots[i])
+        i = (i + 1) & mask;
+    s->slots[i] = entry;
+    s->count++;
+}
+
+/* Remove `entry`, which is in the set: later members of its cluster move
+ * back into the hole, so lookups never meet tombstones. The set shrinks
+ * when it is mostly empty, so that a table that once held a million
+ * watches does not keep their slots. */
+static void set_remove(struct watch_set *s, const void *entry, size_t h, entry_hash_fn *hash)
+{
+    size_t mask = s->cap - 1;
+    size_t i = h & mask;
+    while (s->slots[i] != entry)
+        i = (i + 1) & mask;
+    for (size_t j = (i + 1) & mask; s->slots[j]; j = (j + 1) & mask) {
+        size_t home = hash(s->slots[j]) & mask;
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            s->slots[i] = s->slots[j];
+            i = j;
+        }
+    }
+    s->slots[i] = NULL;
+    s->count--;
+    if (s->count == 0) {
+        mem_free(s->slots);
+        set_init(s);
+    } else if (s->cap > 16 && s->count * 8 < s->cap) {
+        set_resize(s, s->cap / 2, hash);
+    }
+}
+
+/* ---- entries ---- */
+
+static uint32_t path_hash(const char *path, size_t len)
+{
+    return (uint32_t)smap_hash(path, len);
+}
+
+static struct watch_path *path_find(const struct watch_table *wt, const char *path, size_t len,
+                                    uint32_t h)
+{
+    const struct watch_set *s = &wt->paths;
+    if (s->cap == 0)
+        return NULL;
+    size_t mask = s->cap - 1;
+    for (size_t i = h & mask; s->slots[i]; i = (i + 1) & mask) {
+        struct watch_path *wp = s->slots[i];
+        if (wp->hash == h && wp->len == len && memcmp(wp->path, path, len) == 0)
+            return wp;
+    }
+    return NULL;
+}
+
+static struct watch_extra *extra_find(const struct watch_table *wt, const struct watch_path *wp,
+                                      const struct watch_owner *o)
+{
+    const struct watch_set *s = &wt->extras;
+    if (wp->extra_count == 0 || s->cap == 0)
+        return NULL;
+    size_t mask = s->cap - 1;
+    for (size_t i = pair_hash(o, wp) & mask; s->slots[i]; i = (i + 1) & mask) {
+        struct watch_extra *e = s->slots[i];
+        if (e->w.owner == o && e->wp == wp)
+            return e;
+    }
+    return NULL;
+}
+
+static struct watch *find(const struct watch_table *wt, struct watch_path *wp,
+                          const struct watch_owner *o)
+{
+    if (wp->first.owner == o)
+        return &wp->first;
+    struct watch_extra *e = extra_find(wt, wp, o);
+    return e ? &e->w : NULL;
+}
+
+static struct watch_path *path_of(struct watch *w)
+{
+    if (w->is_extra)
+        return LIST_ENTRY(w, struct watch_extra, w)->wp;
+    return LIST_ENTRY(w, struct watch_path, first);
+}
+
+static struct watch_extra *ring_next(const struct watch_extra *e)
+{
+    return LIST_ENTRY(e->path_link.next, struct watch_extra, path_link);
+}
+
+static void set_mode(struct watch_table *wt, struct watch *w, enum watch_mode mode)
+{
+    if (w->mode == WATCH_PERSISTENT_RECURSIVE)
+        wt->recursive_count--;
+    w->mode = (uint8_t)mode;
+    if (mode == WATCH_PERSISTENT_RECURSIVE)
+        wt->recursive_count++;
+}
+
+/* Drop one watch; its path entry stays, even if now empty (path_release). */
+static void watch_unlink(struct watch *w)
+{
+    struct watch_path *wp = path_of(w);
+    struct watch_table *wt = wp->table;
+    list_remove(&w->owner_link);
+    w->owner->count--;
+    wt->count--;
+    if (w->mode == WATCH_PERSISTENT_RECURSIVE)
+        wt->recursive_count--;
+    if (!w->is_extra) {
+        w->owner = NULL;
+        return;
+    }
+    struct watch_extra *e = LIST_ENTRY(w, struct watch_extra, w);
+    set_remove(&wt->extras, e, extra_entry_hash(e), extra_entry_hash);
+    if (--wp->extra_count == 0)
+        wp->extras = NULL;
+    else if (wp->extras == e)
+        wp->extras = ring_next(e);
+    list_remove(&e->path_link);
+    mem_free(e);
+}
+
+/* Free a path entry that has no watcher left. */
+static void path_release(struct watch_path *wp)
+{
+    if (wp->first.owner || wp->extra_count > 0)
+        return;
+    set_remove(&wp->table->paths, wp, wp->hash, path_entry_hash);
+    mem_free(wp);
+}
+
+/* ---- the interface ---- */
 
 void watch_table_init(struct watch_table *wt)
 {
-    smap_init(&wt->paths);
+    set_init(&wt->paths);
+    set_init(&wt->extras);
     wt->count = 0;
     wt->recursive_count = 0;
 }
@@ -35,89 +240,70 @@ void watch_owner_init(struct watch_owner *o, int64_t session_id)
     o->count = 0;
 }
 
-static void watch_free(struct watch *w)
-{
-    struct watch_path *wp = w->wp;
-    list_remove(&w->path_link);
-    list_remove(&w->owner_link);
-    w->owner->count--;
-    wp->table->count--;
-    if (w->mode == WATCH_PERSISTENT_RECURSIVE)
-        wp->table->recursive_count--;
-    mem_free(w);
-    if (list_is_empty(&wp->watches)) {
-        smap_remove(&wp->table->paths, wp->path, wp->len);
-        mem_free(wp->path);
-        mem_free(wp);
-    }
-}
-
 void watch_table_deinit(struct watch_table *wt)
 {
-    size_t pos = 0;
-    const char *key;
-    size_t key_len;
-    void *value;
-    while (smap_next(&wt->paths, &pos, &key, &key_len, &value)) {
-        struct watch_path *wp = value;
-        while (!list_is_empty(&wp->watches)) {
-            struct watch *w = LIST_ENTRY(wp->watches.next, struct watch, path_link);
-            list_remove(&w->path_link);
-            list_remove(&w->owner_link);
-            w->owner->count--;
-            mem_free(w);
+    for (size_t i = 0; i < wt->paths.cap; i++) {
+        struct watch_path *wp = wt->paths.slots[i];
+        if (!wp)
+            continue;
+        if (wp->first.owner) {
+            list_remove(&wp->first.owner_link);
+            wp->first.owner->count--;
         }
-        mem_free(wp->path);
+        struct watch_extra *e = wp->extras;
+        for (uint32_t k = 0; k < wp->extra_count; k++) {
+            struct watch_extra *next = ring_next(e);
+            list_remove(&e->w.owner_link);
+            e->w.owner->count--;
+            mem_free(e);
+            e = next;
+        }
         mem_free(wp);
     }
-    smap_deinit(&wt->paths);
-    wt->count = 0;
-    wt->recursive_count = 0;
-}
-
-static struct watch *find(const struct watch_path *wp, const struct watch_owner *o)
-{
-    struct list *it;
-    LIST_FOREACH(it, &wp->watches)
-    {
-        struct watch *w = LIST_ENTRY(it, struct watch, path_link);
-        if (w->owner == o)
-            return w;
-    }
-    return NULL;
-}
-
-static void set_mode(struct watch_table *wt, struct watch *w, enum watch_mode mode)
-{
-    if (w->mode == WATCH_PERSISTENT_RECURSIVE)
-        wt->recursive_count--;
-    w->mode = mode;
-    if (mode == WATCH_PERSISTENT_RECURSIVE)
-        wt->recursive_count++;
+    mem_free(wt->paths.slots);
+    mem_free(wt->extras.slots);
+    watch_table_init(wt);
 }
 
 bool watch_add(struct watch_table *wt, struct watch_owner *o, const char *path, size_t len,
                enum watch_mode mode)
 {
-    struct watch_path *wp = smap_get(&wt->paths, path, len);
+    uint32_t h = path_hash(path, len);
+    struct watch_path *wp = path_find(wt, path, len, h);
     struct watch *w;
     if (!wp) {
-        wp = mem_alloc(sizeof(*wp));
-        wp->path = mem_strndup(path, len);
-        wp->len = len;
+        wp = mem_alloc(sizeof(*wp) + len + 1);
+        memset(wp, 0, sizeof(*wp));
         wp->table = wt;
-        list_init(&wp->watches);
-        smap_put(&wt->paths, wp->path, len, wp);
-    } else if ((w = find(wp, o)) != NULL) {
+        wp->hash = h;
+        wp->len = (uint32_t)len;
+        memcpy(wp->path, path, len);
+        wp->path[len] = '\0';
+        set_insert(&wt->paths, wp, h, path_entry_hash);
+        w = &wp->first;
+    } else if ((w = find(wt, wp, o)) != NULL) {
         set_mode(wt, w, mode);
         return false;
+    } else if (!wp->first.owner) {
+        w = &wp->first;
+    } else {
+        struct watch_extra *e = mem_alloc(sizeof(*e));
+        e->w.is_extra = true;
+        e->w.owner = o;
+        e->wp = wp;
+        if (wp->extras) {
+            list_insert_tail(&wp->extras->path_link, &e->path_link);
+        } else {
+            list_init(&e->path_link);
+            wp->extras = e;
+        }
+        wp->extra_count++;
+        set_insert(&wt->extras, e, pair_hash(o, wp), extra_entry_hash);
+        w = &e->w;
     }
-    w = mem_alloc(sizeof(*w));
-    w->wp = wp;
     w->owner = o;
     w->mode = WATCH_STANDARD;
     set_mode(wt, w, mode);
-    list_insert_tail(&wp->watches, &w->path_link);
     list_insert_tail(&o->watches, &w->owner_link);
     o->count++;
     wt->count++;
@@ -127,47 +313,55 @@ bool watch_add(struct watch_table *wt, struct watch_owner *o, const char *path, 
 bool watch_contains(const struct watch_table *wt, const struct watch_owner *o, const char *path,
                     size_t len)
 {
-    struct watch_path *wp = smap_get(&wt->paths, path, len);
-    return wp && find(wp, o);
+    struct watch_path *wp = path_find(wt, path, len, path_hash(path, len));
+    return wp && find(wt, wp, o);
 }
 
 bool watch_remove(struct watch_table *wt, struct watch_owner *o, const char *path, size_t len)
 {
-    struct watch_path *wp = smap_get(&wt->paths, path, len);
-    struct watch *w = wp ? find(wp, o) : NULL;
+    struct watch_path *wp = path_find(wt, path, len, path_hash(path, len));
+    struct watch *w = wp ? find(wt, wp, o) : NULL;
     if (!w)
         return false;
-    watch_free(w);
+    watch_unlink(w);
+    path_release(wp);
     return true;
 }
 
-/* Fire the watches of one path entry; `at_path` is false for an ancestor. */
+/* One watch meets an event; `at_path` is false for an ancestor's watch. */
+static size_t trigger_watch(struct watch *w, bool at_path, bool children_event, uint64_t stamp,
+                            watch_fire_fn *fire, void *ctx)
+{
+    bool hit = w->mode == WATCH_PERSISTENT_RECURSIVE ? !children_event : at_path;
+    if (!hit)
+        return 0;
+    struct watch_owner *o = w->owner;
+    if (w->mode == WATCH_STANDARD)
+        watch_unlink(w);
+    if (o->stamp == stamp)
+        return 0;
+    o->stamp = stamp;
+    fire(ctx, o);
+    return 1;
+}
+
+/* The entry stays allocated while its watches fire (watch_unlink never frees
+ * it), and `fire` changes no table, so the ring's next member is safe to hold
+ * across the current one's removal. */
 static size_t trigger_entry(struct watch_path *wp, bool at_path, bool children_event,
                             uint64_t stamp, watch_fire_fn *fire, void *ctx)
 {
     size_t fired = 0;
-    struct list *it = wp->watches.next;
-    while (it != &wp->watches) {
-        struct watch *w = LIST_ENTRY(it, struct watch, path_link);
-        it = it->next;
-        if (!w->owner)
-            continue; /* the guard of watch_trigger */
-        bool hit;
-        if (w->mode == WATCH_PERSISTENT_RECURSIVE)
-            hit = !children_event;
-        else
-            hit = at_path;
-        if (!hit)
-            continue;
-        struct watch_owner *o = w->owner;
-        if (w->mode == WATCH_STANDARD)
-            watch_free(w); /* the guard keeps wp alive */
-        if (o->stamp != stamp) {
-            o->stamp = stamp;
-            fire(ctx, o);
-            fired++;
-        }
+    if (wp->first.owner)
+        fired += trigger_watch(&wp->first, at_path, children_event, stamp, fire, ctx);
+    struct watch_extra *e = wp->extras;
+    uint32_t n = wp->extra_count;
+    for (uint32_t k = 0; k < n; k++) {
+        struct watch_extra *next = ring_next(e);
+        fired += trigger_watch(&e->w, at_path, children_event, stamp, fire, ctx);
+        e = next;
     }
+    path_release(wp);
     return fired;
 }
 
@@ -178,20 +372,9 @@ size_t watch_trigger(struct watch_table *wt, const char *path, size_t len, bool 
     size_t at = len;
     bool at_path = true;
     for (;;) {
-        struct watch_path *wp = smap_get(&wt->paths, path, at);
-        if (wp) {
-            /* Keep the entry alive while its watches fire: a standard watch
-             * freed as the last one would free it under the iteration. */
-            struct watch guard = {.wp = wp, .mode = WATCH_PERSISTENT};
-            list_insert_tail(&wp->watches, &guard.path_link);
+        struct watch_path *wp = path_find(wt, path, at, path_hash(path, at));
+        if (wp)
             fired += trigger_entry(wp, at_path, children_event, stamp, fire, ctx);
-            list_remove(&guard.path_link);
-            if (list_is_empty(&wp->watches)) {
-                smap_remove(&wt->paths, wp->path, wp->len);
-                mem_free(wp->path);
-                mem_free(wp);
-            }
-        }
         if (wt->recursive_count == 0 || at <= 1)
             break;
         /* the parent: "/a/b" -> "/a" -> "/" */
@@ -205,23 +388,26 @@ size_t watch_trigger(struct watch_table *wt, const char *path, size_t len, bool 
 
 void watch_owner_clear(struct watch_owner *o)
 {
-    while (!list_is_empty(&o->watches))
-        watch_free(LIST_ENTRY(o->watches.next, struct watch, owner_link));
+    while (!list_is_empty(&o->watches)) {
+        struct watch *w = LIST_ENTRY(o->watches.next, struct watch, owner_link);
+        struct watch_path *wp = path_of(w);
+        watch_unlink(w);
+        path_release(wp);
+    }
 }
 
 void watch_table_visit(const struct watch_table *wt, watch_visit_fn *visit, void *ctx)
 {
-    size_t pos = 0;
-    const char *key;
-    size_t key_len;
-    void *value;
-    while (smap_next(&wt->paths, &pos, &key, &key_len, &value)) {
-        struct watch_path *wp = value;
-        struct list *it;
-        LIST_FOREACH(it, &wp->watches)
-        {
-            struct watch *w = LIST_ENTRY(it, struct watch, path_link);
-            visit(ctx, wp->path, wp->len, w->owner->session_id);
+    for (size_t i = 0; i < wt->paths.cap; i++) {
+        const struct watch_path *wp = wt->paths.slots[i];
+        if (!wp)
+            continue;
+        if (wp->first.owner)
+            visit(ctx, wp->path, wp->len, wp->first.owner->session_id);
+        const struct watch_extra *e = wp->extras;
+        for (uint32_t k = 0; k < wp->extra_count; k++) {
+            visit(ctx, wp->path, wp->len, e->w.owner->session_id);
+            e = ring_next(e);
         }
     }
 }

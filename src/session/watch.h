@@ -7,7 +7,6 @@
 #ifndef CZK_SESSION_WATCH_H
 #define CZK_SESSION_WATCH_H
 
-#include "base/hmap.h"
 #include "base/list.h"
 
 #include <stdbool.h>
@@ -28,8 +27,22 @@ enum watch_mode {
         2, /* stays; fires for the whole subtree, never for children events */
 };
 
+/* An open-addressing set of pointers (linear probing, no tombstones): the
+ * entries carry their own keys, so a slot costs one pointer. */
+struct watch_set {
+    void **slots;
+    size_t cap; /* a power of two, or 0 */
+    size_t count;
+};
+
+/* Memory: a path's first watcher lives inside the path's entry (one
+ * allocation: entry + path + that watch), so the common case of one watcher
+ * per path costs one allocation and one pointer slot; each further watcher
+ * of the same path costs one small allocation and a slot in `extras`, which
+ * finds an (owner, path) pair in O(1) however many sessions watch the path. */
 struct watch_table {
-    struct smap paths; /* path -> struct watch_path */
+    struct watch_set paths;  /* struct watch_path, by path */
+    struct watch_set extras; /* struct watch_extra, by (owner, path) */
     size_t count;
     size_t recursive_count; /* while 0, triggers look at the path alone */
 };
@@ -42,6 +55,8 @@ void watch_owner_init(struct watch_owner *o, int64_t session_id);
  * and the result is false. */
 bool watch_add(struct watch_table *wt, struct watch_owner *o, const char *path, size_t len,
                enum watch_mode mode);
+/* watch_add, watch_contains, watch_remove: O(1) expected, whatever the
+ * number of watchers of the path. */
 bool watch_contains(const struct watch_table *wt, const struct watch_owner *o, const char *path,
                     size_t len);
 /* Remove one owner's watch on a path; false if it had none. */
@@ -53,10 +68,12 @@ typedef void watch_fire_fn(void *ctx, struct watch_owner *o);
  * its ancestors unless `children_event`. fire is called once per owner,
  * skipping owners already reached by this `stamp` (a delete fires data and
  * child watches of one path as one event per session, as ZooKeeper does).
- * Returns how many fired. */
+ * Returns how many fired. Cost: O(watchers of the path), plus one lookup per
+ * ancestor while the table holds a recursive watch. `fire` must not add or
+ * remove watches. */
 size_t watch_trigger(struct watch_table *wt, const char *path, size_t len, bool children_event,
                      uint64_t stamp, watch_fire_fn *fire, void *ctx);
-/* Drop all of an owner's watches, in every table. */
+/* Drop all of an owner's watches, in every table: O(its watches). */
 void watch_owner_clear(struct watch_owner *o);
 
 /* Iterate paths with their watcher session ids (for wchp/wchc). */

@@ -217,7 +217,7 @@ void tree_node_stat(const struct tree *t, const struct tree_node *n, struct zk_s
     out->version = n->stat.version;
     /* The stored cversion counts creates; a Stat reports changes, one
      * create and one delete per child gone (DataNode.copyStat). */
-    out->cversion = n->stat.cversion * 2 - (int32_t)n->child_count;
+    out->cversion = (int32_t)((uint32_t)n->stat.cversion * 2u - n->child_count);
     out->aversion = n->stat.aversion;
     out->ephemeral_owner = tree_owner_kind(t, n->stat.ephemeral_owner) == TREE_OWNER_SESSION
                                ? n->stat.ephemeral_owner
@@ -326,8 +326,8 @@ static void stats_write(struct tree *t, struct tree_node *stats, int64_t count, 
     struct buf b;
     buf_init(&b);
     buf_printf(&b, "count=%lld,bytes=%lld", (long long)count, (long long)bytes);
-    const uint8_t *semi = stats->data_len > 0 ? memchr(stats->data, ';', (size_t)stats->data_len)
-                                              : NULL;
+    const uint8_t *semi =
+        stats->data_len > 0 ? memchr(stats->data, ';', (size_t)stats->data_len) : NULL;
     if (semi) {
         buf_append_u8(&b, '=');
         buf_append(&b, semi, (size_t)(stats->data + stats->data_len - semi));
@@ -457,7 +457,7 @@ static int32_t apply_create(struct tree *t, struct jute_buf path, struct jute_bu
     if (tree_get(t, p, len))
         return ZK_NODEEXISTS;
     if (parent_cversion == -1)
-        parent_cversion = parent->stat.cversion + 1;
+        parent_cversion = version_next(parent->stat.cversion);
     if (parent_cversion > parent->stat.cversion) {
         parent->stat.cversion = parent_cversion;
         parent->stat.pzxid = zxid;

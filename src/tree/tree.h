@@ -54,6 +54,13 @@ struct tree {
     bool extended_types;
 };
 
+/* Versions are Java ints: they wrap from 2147483647 to -2147483648 (the
+ * sequence suffix of a busy parent does, as ZooKeeper documents). */
+static inline int32_t version_next(int32_t v)
+{
+    return (int32_t)((uint32_t)v + 1u);
+}
+
 /* What an ephemeralOwner value means (ZooKeeper's EphemeralType). */
 enum tree_owner_kind {
     TREE_OWNER_NONE,      /* 0: a persistent node */

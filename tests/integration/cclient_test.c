@@ -255,7 +255,8 @@ int main(int argc, char **argv)
     zoo_delete_op_init(&ops[2], seq1, -1);
     rc = zoo_multi(zh, 3, ops, results);
     check_rc(rc, ZBADVERSION, "failing multi");
-    if (results[0].err != ZOK || results[1].err != ZBADVERSION || results[2].err != ZRUNTIMEINCONSISTENCY)
+    if (results[0].err != ZOK || results[1].err != ZBADVERSION ||
+        results[2].err != ZRUNTIMEINCONSISTENCY)
         fail("failing multi results %d %d %d", results[0].err, results[1].err, results[2].err);
     rc = zoo_exists(zh, mpath, 0, &st);
     check_rc(rc, ZNONODE, "multi rolled back");

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Session expiry with simulated time, ids and passwords as ZooKeeper makes
- * them, and the watch manager's one-shot semantics. */
+ * them, and the watch manager's one-shot semantics; many sessions on one
+ * path, deep recursive watches, and the tables against a plain model. */
 #include "check.h"
 #include "session/session.h"
 #include "session/watch.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static int fired;
@@ -13,6 +15,182 @@ static void on_fire(void *ctx, struct watch_owner *o)
     (void)ctx;
     (void)o;
     fired++;
+}
+
+static void count_visit(void *ctx, const char *path, size_t len, int64_t session_id)
+{
+    (void)path;
+    (void)len;
+    (void)session_id;
+    (*(size_t *)ctx)++;
+}
+
+#define OWNERS 2000
+
+/* Many sessions on one path: adds, lookups and removals stay exact, a
+ * trigger reaches each session once, and freed first slots are reused. */
+static void test_many_owners(void)
+{
+    static struct watch_owner owners[OWNERS];
+    struct watch_table t;
+    watch_table_init(&t);
+    for (int i = 0; i < OWNERS; i++) {
+        watch_owner_init(&owners[i], i + 1);
+        CHECK(watch_add(&t, &owners[i], "/hot", 4, WATCH_STANDARD));
+    }
+    for (int i = 0; i < OWNERS; i++)
+        CHECK(!watch_add(&t, &owners[i], "/hot", 4, WATCH_STANDARD));
+    CHECK_EQ_INT(watch_table_count(&t), OWNERS);
+    CHECK_EQ_INT(watch_table_path_count(&t), 1);
+    /* remove every third, the first one included */
+    for (int i = 0; i < OWNERS; i += 3)
+        CHECK(watch_remove(&t, &owners[i], "/hot", 4));
+    for (int i = 0; i < OWNERS; i++) {
+        CHECK(watch_contains(&t, &owners[i], "/hot", 4) == (i % 3 != 0));
+        CHECK(!watch_contains(&t, &owners[i], "/cold", 5));
+        CHECK(!watch_remove(&t, &owners[i], "/cold", 5));
+    }
+    CHECK(!watch_remove(&t, &owners[0], "/hot", 4));
+    size_t visited = 0;
+    watch_table_visit(&t, count_visit, &visited);
+    CHECK_EQ_INT(visited, OWNERS - (OWNERS + 2) / 3);
+    /* the free first slot is taken again */
+    CHECK(watch_add(&t, &owners[0], "/hot", 4, WATCH_PERSISTENT));
+    CHECK(watch_contains(&t, &owners[0], "/hot", 4));
+    fired = 0;
+    size_t expect = OWNERS - (OWNERS + 2) / 3 + 1;
+    CHECK_EQ_INT(watch_trigger(&t, "/hot", 4, false, 100, on_fire, NULL), expect);
+    CHECK_EQ_INT(fired, (int)expect);
+    /* the standard ones went, the persistent one stayed */
+    CHECK_EQ_INT(watch_table_count(&t), 1);
+    CHECK(watch_contains(&t, &owners[0], "/hot", 4));
+    CHECK_EQ_INT(owners[1].count, 0);
+    CHECK_EQ_INT(owners[0].count, 1);
+    CHECK_EQ_INT(watch_trigger(&t, "/hot", 4, false, 101, on_fire, NULL), 1);
+    watch_owner_clear(&owners[0]);
+    CHECK_EQ_INT(watch_table_path_count(&t), 0);
+
+    /* each session watches many paths and shares them with the others; a
+     * session's close drops exactly its own */
+    char path[32];
+    for (int i = 0; i < 200; i++)
+        for (int p = 0; p < 50; p++) {
+            int n = snprintf(path, sizeof(path), "/s/%d", p);
+            CHECK(watch_add(&t, &owners[i], path, (size_t)n, WATCH_STANDARD));
+        }
+    CHECK_EQ_INT(watch_table_count(&t), 200 * 50);
+    for (int i = 0; i < 200; i += 2)
+        watch_owner_clear(&owners[i]);
+    CHECK_EQ_INT(watch_table_count(&t), 100 * 50);
+    CHECK_EQ_INT(watch_table_path_count(&t), 50);
+    for (int p = 0; p < 50; p++) {
+        int n = snprintf(path, sizeof(path), "/s/%d", p);
+        CHECK(!watch_contains(&t, &owners[0], path, (size_t)n));
+        CHECK(watch_contains(&t, &owners[1], path, (size_t)n));
+    }
+    /* deinit with watches left detaches them from their owners */
+    watch_table_deinit(&t);
+    CHECK_EQ_INT(owners[1].count, 0);
+    CHECK(list_is_empty(&owners[1].watches));
+}
+
+/* A recursive watch at the top of a deep path fires for every level below
+ * it, once per event, never for a children event; others beside it on
+ * sibling paths do not. */
+static void test_deep_recursive(void)
+{
+    struct watch_table t;
+    watch_table_init(&t);
+    struct watch_owner a, b;
+    watch_owner_init(&a, 1);
+    watch_owner_init(&b, 2);
+    static char deep[4096];
+    size_t len = 0;
+    for (int level = 0; level < 500; level++)
+        len += (size_t)snprintf(deep + len, sizeof(deep) - len, "/%c", 'a' + level % 26);
+    CHECK(watch_add(&t, &a, "/a", 2, WATCH_PERSISTENT_RECURSIVE));
+    CHECK(watch_add(&t, &b, "/b", 2, WATCH_PERSISTENT_RECURSIVE));
+    CHECK(watch_add(&t, &b, deep, len, WATCH_STANDARD));
+    uint64_t stamp = 1000;
+    for (size_t at = len; at >= 2; at -= 2) {
+        CHECK_EQ_INT(watch_trigger(&t, deep, at, false, ++stamp, on_fire, NULL), at == len ? 2 : 1);
+        CHECK_EQ_INT(watch_trigger(&t, deep, at, true, ++stamp, on_fire, NULL), 0);
+    }
+    CHECK(!watch_contains(&t, &b, deep, len));
+    CHECK_EQ_INT(watch_trigger(&t, "/", 1, false, ++stamp, on_fire, NULL), 0);
+    CHECK_EQ_INT(watch_trigger(&t, "/ab", 3, false, ++stamp, on_fire, NULL), 0);
+    CHECK_EQ_INT(watch_trigger(&t, "/b/a", 4, false, ++stamp, on_fire, NULL), 1);
+    /* a recursive watch at the root covers everything */
+    CHECK(watch_add(&t, &b, "/", 1, WATCH_PERSISTENT_RECURSIVE));
+    CHECK_EQ_INT(watch_trigger(&t, deep, len, false, ++stamp, on_fire, NULL), 2);
+    CHECK_EQ_INT(watch_trigger(&t, "/", 1, false, ++stamp, on_fire, NULL), 1);
+    CHECK_EQ_INT(t.recursive_count, 3);
+    watch_owner_clear(&b);
+    CHECK_EQ_INT(t.recursive_count, 1);
+    watch_owner_clear(&a);
+    CHECK_EQ_INT(t.recursive_count, 0);
+    CHECK_EQ_INT(watch_table_path_count(&t), 0);
+    watch_table_deinit(&t);
+}
+
+/* Random adds, removes, triggers and closes over few paths and owners,
+ * checked against a matrix of who watches what. */
+#define M_OWNERS 40
+#define M_PATHS  12
+static void test_against_model(void)
+{
+    struct watch_table t;
+    watch_table_init(&t);
+    struct watch_owner owners[M_OWNERS];
+    int8_t model[M_OWNERS][M_PATHS]; /* -1 none, else the mode */
+    memset(model, -1, sizeof(model));
+    for (int i = 0; i < M_OWNERS; i++)
+        watch_owner_init(&owners[i], i + 1);
+    char paths[M_PATHS][8];
+    for (int p = 0; p < M_PATHS; p++)
+        snprintf(paths[p], sizeof(paths[p]), "/m%d", p);
+    uint64_t rng = 42;
+    uint64_t stamp = 5000;
+    for (int step = 0; step < 200000; step++) {
+        rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+        unsigned r = (unsigned)(rng >> 33);
+        int i = (int)(r % M_OWNERS), p = (int)(r / M_OWNERS % M_PATHS);
+        unsigned op = r / (M_OWNERS * M_PATHS) % 16;
+        const char *path = paths[p];
+        size_t len = strlen(path);
+        if (op < 8) {
+            enum watch_mode mode = op < 6 ? WATCH_STANDARD : WATCH_PERSISTENT;
+            CHECK(watch_add(&t, &owners[i], path, len, mode) == (model[i][p] < 0));
+            model[i][p] = (int8_t)mode;
+        } else if (op < 12) {
+            CHECK(watch_remove(&t, &owners[i], path, len) == (model[i][p] >= 0));
+            model[i][p] = -1;
+        } else if (op < 15) {
+            size_t expect = 0;
+            for (int k = 0; k < M_OWNERS; k++) {
+                if (model[k][p] < 0)
+                    continue;
+                expect++;
+                if (model[k][p] == WATCH_STANDARD)
+                    model[k][p] = -1;
+            }
+            CHECK_EQ_INT(watch_trigger(&t, path, len, false, ++stamp, on_fire, NULL), expect);
+        } else {
+            watch_owner_clear(&owners[i]);
+            memset(model[i], -1, sizeof(model[i]));
+        }
+        if (step % 1000 == 0) {
+            size_t total = 0;
+            for (int k = 0; k < M_OWNERS; k++)
+                for (int q = 0; q < M_PATHS; q++) {
+                    CHECK(watch_contains(&t, &owners[k], paths[q], strlen(paths[q])) ==
+                          (model[k][q] >= 0));
+                    total += model[k][q] >= 0;
+                }
+            CHECK_EQ_INT(watch_table_count(&t), total);
+        }
+    }
+    watch_table_deinit(&t);
 }
 
 int main(void)
@@ -96,5 +274,9 @@ int main(void)
     watch_owner_clear(&o2);
     CHECK_EQ_INT(watch_table_count(&data), 0);
     watch_table_deinit(&data);
+
+    test_many_owners();
+    test_deep_recursive();
+    test_against_model();
     return check_result("test_session");
 }

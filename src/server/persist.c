@@ -1,0 +1,397 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* persist.c — the server's state as ZooKeeper serialises it (SerializeUtils,
+ * DataTree.serialize/deserialize, ReferenceCountedACLCache) and the replay of
+ * committed txns at start-up. Pure: bytes in and out through the caller. */
+#include "base/buf.h"
+#include "base/hmap.h"
+#include "base/mem.h"
+#include "proto/jute.h"
+#include "proto/proto.h"
+#include "proto/records.h"
+#include "server/server.h"
+#include "server/server_int.h"
+
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#define PERSIST_FLUSH (64 * 1024)
+
+/* ReferenceCountedACLCache.OPEN_UNSAFE_ACL_ID: a node with a null ACL. */
+#define PERSIST_ACL_OPEN_UNSAFE (-1)
+/* A parentCVersion never above the parent's: creating a child leaves the
+ * parent's Stat as the snapshot gave it. */
+#define PERSIST_KEEP_PARENT INT32_MIN
+
+int64_t server_last_zxid(const struct server *s)
+{
+    return s->tree.last_zxid;
+}
+
+void server_set_last_zxid(struct server *s, int64_t zxid)
+{
+    if (zxid > s->tree.last_zxid)
+        s->tree.last_zxid = zxid;
+    s->next_zxid = s->tree.last_zxid + 1;
+}
+
+/* ---- writing ---- */
+
+struct out {
+    struct buf b;
+    snapshot_sink_fn *sink;
+    void *ctx;
+};
+
+static void out_flush(struct out *o, bool force)
+{
+    if (o->b.len > 0 && (force || o->b.len >= PERSIST_FLUSH)) {
+        o->sink(o->ctx, o->b.data, o->b.len);
+        buf_clear(&o->b);
+    }
+}
+
+/* Sessions whose createSession txn is not applied yet are not in the
+ * committed state (ZooKeeper adds them to the database on commit). */
+static void pending_sessions(const struct server *s, struct imap *out)
+{
+    for (const struct list *it = s->proposals.next; it != &s->proposals; it = it->next) {
+        const struct proposal *pr =
+            (const struct proposal *)(const void *)((const char *)it -
+                                                    offsetof(struct proposal, link));
+        struct jute_reader r;
+        jute_reader_init(&r, pr->txn.data, pr->txn.len);
+        struct zk_txn_header h;
+        if (zk_txn_header_decode(&r, &h) == 0 && h.type == ZK_OP_CREATE_SESSION)
+            imap_put(out, (uint64_t)h.client_id, (void *)1);
+    }
+}
+
+void server_snapshot_write(const struct server *s, snapshot_sink_fn *sink, void *ctx)
+{
+    struct out o = {.sink = sink, .ctx = ctx};
+    buf_init(&o.b);
+
+    struct imap pending;
+    imap_init(&pending);
+    pending_sessions(s, &pending);
+    int32_t count = 0;
+    size_t pos = 0;
+    uint64_t key;
+    void *value;
+    while (imap_next(&s->sessions.by_id, &pos, &key, &value))
+        if (!imap_get(&pending, key))
+            count++;
+    jute_write_i32(&o.b, count);
+    pos = 0;
+    while (imap_next(&s->sessions.by_id, &pos, &key, &value)) {
+        const struct session *ss = value;
+        if (imap_get(&pending, key))
+            continue;
+        jute_write_i64(&o.b, ss->id);
+        jute_write_i32(&o.b, ss->timeout_ms);
+        out_flush(&o, false);
+    }
+    imap_deinit(&pending);
+
+    /* The ACL cache: each interned list gets an id from 1 up. */
+    struct imap acl_ids;
+    imap_init(&acl_ids);
+    jute_write_i32(&o.b, (int32_t)s->tree.acls.count);
+    pos = 0;
+    const char *skey;
+    size_t skey_len;
+    int64_t next_id = 1;
+    while (smap_next(&s->tree.acls, &pos, &skey, &skey_len, &value)) {
+        const struct tree_acl *a = value;
+        imap_put(&acl_ids, (uint64_t)(uintptr_t)a, (void *)(uintptr_t)next_id);
+        jute_write_i64(&o.b, next_id++);
+        jute_write_i32(&o.b, a->count);
+        buf_append(&o.b, a->raw, a->raw_len);
+        out_flush(&o, false);
+    }
+
+    /* Nodes in pre-order (parents first), with an explicit stack. */
+    const struct tree_node *root = tree_get(&s->tree, "/", 1);
+    size_t stack_cap = 64, depth = 0;
+    const struct tree_node **stack = mem_alloc(stack_cap * sizeof(*stack));
+    stack[depth++] = root;
+    while (depth > 0) {
+        const struct tree_node *n = stack[--depth];
+        if (n == root)
+            jute_write_i32(&o.b, 0); /* the root's path is "" */
+        else
+            jute_write_bytes(&o.b, n->path, (int32_t)n->path_len);
+        jute_write_bytes(&o.b, n->data, n->data_len);
+        jute_write_i64(&o.b, (int64_t)(uintptr_t)imap_get(&acl_ids, (uint64_t)(uintptr_t)n->acl));
+        zk_stat_persisted_encode(&o.b, &n->stat);
+        out_flush(&o, false);
+        if (depth + n->child_count > stack_cap) {
+            while (depth + n->child_count > stack_cap)
+                stack_cap *= 2;
+            stack = mem_realloc(stack, stack_cap * sizeof(*stack));
+        }
+        for (uint32_t i = n->child_count; i > 0; i--)
+            stack[depth++] = n->children[i - 1];
+    }
+    mem_free(stack);
+    imap_deinit(&acl_ids);
+    jute_write_bytes(&o.b, "/", 1);
+    out_flush(&o, true);
+    buf_deinit(&o.b);
+}
+
+/* ---- loading ---- */
+
+struct acl_entry {
+    const uint8_t *raw;
+    size_t raw_len;
+    int32_t count;
+};
+
+static int load_fail(char *errmsg, size_t errlen, size_t off, const char *what)
+{
+    snprintf(errmsg, errlen, "%s at offset %zu of the snapshot body", what, off);
+    return -1;
+}
+
+static void session_restore(struct server *s, int64_t id, int32_t timeout_ms, int64_t now_ms)
+{
+    struct server_session *ss = (struct server_session *)session_get(&s->sessions, id);
+    if (ss) {
+        ss->base.timeout_ms = timeout_ms;
+        session_touch(&s->sessions, &ss->base, now_ms);
+        return;
+    }
+    ss = mem_calloc(1, sizeof(*ss));
+    ss->base.id = id;
+    ss->base.timeout_ms = timeout_ms;
+    session_password(id, ss->base.passwd);
+    watch_owner_init(&ss->watches, id);
+    list_init(&ss->queue);
+    session_add(&s->sessions, &ss->base, now_ms);
+}
+
+static void session_forget(struct server *s, int64_t id)
+{
+    struct server_session *ss = (struct server_session *)session_get(&s->sessions, id);
+    if (!ss)
+        return;
+    session_remove(&s->sessions, &ss->base);
+    watch_owner_clear(&ss->watches);
+    mem_free(ss);
+}
+
+/* Apply a synthetic txn (no events); its outcome is not needed. */
+static void apply_synthetic(struct server *s, int32_t type, int64_t owner, int64_t zxid,
+                            const struct buf *body)
+{
+    struct zk_txn_header h = {.client_id = owner, .cxid = 0, .zxid = zxid, .time = 0, .type = type};
+    struct tree_result res;
+    int64_t last = s->tree.last_zxid;
+    tree_apply(&s->tree, &h, body->data, body->len, NULL, NULL, &res);
+    tree_result_deinit(&res);
+    s->tree.last_zxid = last;
+}
+
+static bool owner_is_ttl(int64_t owner)
+{
+    return ((uint64_t)owner >> 56) == 0xff && owner != INT64_MIN;
+}
+
+static int load_node(struct server *s, const char *path, size_t path_len, struct jute_buf data,
+                     const struct acl_entry *acl, const struct zk_stat_persisted *st,
+                     struct buf *scratch, char *errmsg, size_t errlen, size_t off)
+{
+    struct jute_vec acl_vec = {.count = acl->count, .raw = acl->raw, .raw_len = acl->raw_len};
+    struct jute_buf jpath = jute_buf_of(path, path_len);
+    /* Only "/" and "/zookeeper/..." exist before the snapshot's nodes. */
+    bool preexisting = path_len == 1 || (path_len >= 10 && memcmp(path, "/zookeeper", 10) == 0);
+    struct tree_node *n = preexisting ? tree_get(&s->tree, path, path_len) : NULL;
+    buf_clear(scratch);
+    if (n) {
+        /* "/", "/zookeeper" and its children exist from tree_init */
+        struct zk_set_acl_txn sa = {.path = jpath, .acl = acl_vec, .version = st->aversion};
+        zk_set_acl_txn_encode(scratch, &sa);
+        apply_synthetic(s, ZK_OP_SET_ACL, 0, st->mzxid, scratch);
+        buf_clear(scratch);
+        struct zk_set_data_txn sd = {.path = jpath, .data = data, .version = st->version};
+        zk_set_data_txn_encode(scratch, &sd);
+        apply_synthetic(s, ZK_OP_SET_DATA, 0, st->mzxid, scratch);
+    } else {
+        if (path_len < 2 || path[0] != '/') {
+            snprintf(errmsg, errlen, "bad path %.*s at offset %zu of the snapshot body",
+                     (int)(path_len > 200 ? 200 : path_len), path, off);
+            return -1;
+        }
+        int64_t owner = st->ephemeral_owner;
+        if (owner == INT64_MIN) {
+            struct zk_create_container_txn c = {.path = jpath,
+                                                .data = data,
+                                                .acl = acl_vec,
+                                                .parent_cversion = PERSIST_KEEP_PARENT};
+            zk_create_container_txn_encode(scratch, &c);
+            apply_synthetic(s, ZK_OP_CREATE_CONTAINER, 0, st->czxid, scratch);
+        } else if (owner_is_ttl(owner)) {
+            struct zk_create_ttl_txn c = {.path = jpath,
+                                          .data = data,
+                                          .acl = acl_vec,
+                                          .parent_cversion = PERSIST_KEEP_PARENT,
+                                          .ttl = (int64_t)((uint64_t)owner & 0xffffffffffffffULL)};
+            zk_create_ttl_txn_encode(scratch, &c);
+            apply_synthetic(s, ZK_OP_CREATE_TTL, 0, st->czxid, scratch);
+        } else {
+            struct zk_create_txn c = {.path = jpath,
+                                      .data = data,
+                                      .acl = acl_vec,
+                                      .ephemeral = owner != 0,
+                                      .parent_cversion = PERSIST_KEEP_PARENT};
+            zk_create_txn_encode(scratch, &c);
+            apply_synthetic(s, ZK_OP_CREATE, owner, st->czxid, scratch);
+        }
+        n = tree_get(&s->tree, path, path_len);
+        if (!n) {
+            snprintf(errmsg, errlen,
+                     "Invalid Datatree, unable to find parent of path %.*s at offset %zu of the "
+                     "snapshot body",
+                     (int)(path_len > 200 ? 200 : path_len), path, off);
+            return -1;
+        }
+    }
+    n->stat = *st;
+    return 0;
+}
+
+int server_load_snapshot(struct server *s, const uint8_t *body, size_t len, size_t *consumed,
+                         int64_t now_ms, char *errmsg, size_t errlen)
+{
+    int rc = -1;
+    struct jute_reader r;
+    jute_reader_init(&r, body, len);
+    *consumed = 0;
+
+    int32_t count = jute_read_i32(&r);
+    if (r.failed || count < 0)
+        return load_fail(errmsg, errlen, r.pos, "bad session count");
+    for (int32_t i = 0; i < count; i++) {
+        int64_t id = jute_read_i64(&r);
+        int32_t timeout = jute_read_i32(&r);
+        if (r.failed)
+            return load_fail(errmsg, errlen, r.pos, "truncated session list");
+        session_restore(s, id, timeout, now_ms);
+    }
+
+    struct imap acls;
+    imap_init(&acls);
+    struct buf scratch;
+    buf_init(&scratch);
+    struct buf open_acl;
+    buf_init(&open_acl);
+    struct zk_acl world = {.perms = ZK_PERM_ALL,
+                           .id = {.scheme = jute_cstr("world"), .id = jute_cstr("anyone")}};
+    zk_acl_encode(&open_acl, &world);
+    struct acl_entry open_entry = {.raw = open_acl.data, .raw_len = open_acl.len, .count = 1};
+
+    int32_t acl_count = jute_read_i32(&r);
+    if (r.failed || acl_count < 0) {
+        load_fail(errmsg, errlen, r.pos, "bad ACL cache size");
+        goto out;
+    }
+    for (int32_t i = 0; i < acl_count; i++) {
+        int64_t id = jute_read_i64(&r);
+        int32_t n = jute_read_i32(&r);
+        if (r.failed) {
+            load_fail(errmsg, errlen, r.pos, "truncated ACL cache");
+            goto out;
+        }
+        size_t start = r.pos;
+        for (int32_t k = 0; k < n; k++) {
+            struct zk_acl a;
+            if (zk_acl_decode(&r, &a) != 0) {
+                load_fail(errmsg, errlen, r.pos, "truncated ACL");
+                goto out;
+            }
+        }
+        struct acl_entry *e = mem_alloc(sizeof(*e));
+        *e = (struct acl_entry){.raw = body + start, .raw_len = r.pos - start, .count = n};
+        struct acl_entry *old = imap_put(&acls, (uint64_t)id, e);
+        mem_free(old);
+    }
+
+    for (;;) {
+        size_t at = r.pos;
+        struct jute_buf path = jute_read_buf(&r);
+        if (r.failed || path.len < 0) {
+            load_fail(errmsg, errlen, at, "truncated node list (no \"/\" end marker)");
+            goto out;
+        }
+        if (jute_buf_eq(path, "/", 1))
+            break;
+        struct jute_buf data = jute_read_buf(&r);
+        int64_t acl_id = jute_read_i64(&r);
+        struct zk_stat_persisted st;
+        if (r.failed || zk_stat_persisted_decode(&r, &st) != 0) {
+            load_fail(errmsg, errlen, at, "truncated node");
+            goto out;
+        }
+        const struct acl_entry *acl =
+            acl_id == PERSIST_ACL_OPEN_UNSAFE ? &open_entry : imap_get(&acls, (uint64_t)acl_id);
+        if (!acl) {
+            snprintf(errmsg, errlen,
+                     "Failed to fetch acls for %" PRId64 " at offset %zu of the snapshot body",
+                     acl_id, at);
+            goto out;
+        }
+        const char *p = path.len == 0 ? "/" : (const char *)path.ptr;
+        size_t plen = path.len == 0 ? 1 : (size_t)path.len;
+        if (memchr(p, 0, plen)) {
+            load_fail(errmsg, errlen, at, "NUL in a path");
+            goto out;
+        }
+        if (load_node(s, p, plen, data, acl, &st, &scratch, errmsg, errlen, at) < 0)
+            goto out;
+    }
+    *consumed = r.pos;
+    rc = 0;
+out:;
+    size_t pos = 0;
+    uint64_t key;
+    void *value;
+    while (imap_next(&acls, &pos, &key, &value))
+        mem_free(value);
+    imap_deinit(&acls);
+    buf_deinit(&scratch);
+    buf_deinit(&open_acl);
+    return rc;
+}
+
+int server_replay_txn(struct server *s, const uint8_t *txn, size_t len, int64_t now_ms,
+                      char *errmsg, size_t errlen)
+{
+    struct jute_reader r;
+    jute_reader_init(&r, txn, len);
+    struct zk_txn_header h;
+    if (zk_txn_header_decode(&r, &h) != 0) {
+        snprintf(errmsg, errlen, "txn too short for a TxnHeader (%zu bytes)", len);
+        return -1;
+    }
+    const uint8_t *body = txn + r.pos;
+    size_t body_len = len - r.pos;
+    if (h.type == ZK_OP_CREATE_SESSION) {
+        struct zk_create_session_txn cs;
+        if (zk_create_session_txn_decode(&r, &cs) != 0) {
+            snprintf(errmsg, errlen, "zxid 0x%" PRIx64 ": truncated CreateSessionTxn",
+                     (uint64_t)h.zxid);
+            return -1;
+        }
+        session_restore(s, h.client_id, cs.time_out, now_ms);
+    }
+    struct tree_result res;
+    tree_apply(&s->tree, &h, body, body_len, NULL, NULL, &res);
+    tree_result_deinit(&res);
+    if (h.type == ZK_OP_CLOSE_SESSION)
+        session_forget(s, h.client_id);
+    server_set_last_zxid(s, h.zxid);
+    return 0;
+}

@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* fs_posix.c — struct fs over POSIX: the only file in czk that opens, writes,
+ * syncs, renames or lists files of the data directories. */
+#include "storage/fs.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int posix_open(void *ctx, const char *path, int flags)
+{
+    (void)ctx;
+    int oflags = O_RDWR | O_CLOEXEC;
+    if (flags & FS_CREATE)
+        oflags |= O_CREAT | O_TRUNC;
+    int fd = open(path, oflags, 0644);
+    return fd < 0 ? -errno : fd;
+}
+
+static int posix_close(void *ctx, int fd)
+{
+    (void)ctx;
+    return close(fd) != 0 ? -errno : 0;
+}
+
+static int posix_pwrite(void *ctx, int fd, const void *p, size_t len, uint64_t off)
+{
+    (void)ctx;
+    const uint8_t *b = p;
+    while (len > 0) {
+        ssize_t w = pwrite(fd, b, len, (off_t)off);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (w == 0)
+            return -EIO;
+        b += w;
+        len -= (size_t)w;
+        off += (uint64_t)w;
+    }
+    return 0;
+}
+
+static int posix_allocate(void *ctx, int fd, uint64_t off, uint64_t len)
+{
+    (void)ctx;
+    if (len == 0)
+        return 0;
+    if (fallocate(fd, 0, (off_t)off, (off_t)len) == 0)
+        return 0;
+    if (errno != EOPNOTSUPP && errno != ENOSYS)
+        return -errno;
+    /* As ZooKeeper's FilePadding does: one zero byte at the new end. */
+    static const uint8_t zero = 0;
+    return posix_pwrite(ctx, fd, &zero, 1, off + len - 1);
+}
+
+static int posix_fdatasync(void *ctx, int fd)
+{
+    (void)ctx;
+    return fdatasync(fd) != 0 ? -errno : 0;
+}
+
+static int posix_truncate(void *ctx, const char *path, uint64_t len)
+{
+    (void)ctx;
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int rc = 0;
+    if (ftruncate(fd, (off_t)len) != 0 || fsync(fd) != 0)
+        rc = -errno;
+    close(fd);
+    return rc;
+}
+
+static int posix_rename(void *ctx, const char *from, const char *to)
+{
+    (void)ctx;
+    return rename(from, to) != 0 ? -errno : 0;
+}
+
+static int posix_unlink(void *ctx, const char *path)
+{
+    (void)ctx;
+    return unlink(path) != 0 ? -errno : 0;
+}
+
+static int posix_fsync_dir(void *ctx, const char *dir)
+{
+    (void)ctx;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int rc = fsync(fd) != 0 ? -errno : 0;
+    close(fd);
+    return rc;
+}
+
+static int posix_read_file(void *ctx, const char *path, uint8_t **out, size_t *len)
+{
+    (void)ctx;
+    *out = NULL;
+    *len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    struct stat sb;
+    int rc = 0;
+    if (fstat(fd, &sb) != 0) {
+        rc = -errno;
+        goto err_close;
+    }
+    size_t size = (size_t)sb.st_size;
+    uint8_t *p = malloc(size ? size : 1);
+    if (!p) {
+        rc = -ENOMEM;
+        goto err_close;
+    }
+    size_t got = 0;
+    while (got < size) {
+        ssize_t r = read(fd, p + got, size - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            rc = r < 0 ? -errno : -EIO;
+            free(p);
+            goto err_close;
+        }
+        got += (size_t)r;
+    }
+    *out = p;
+    *len = size;
+err_close:
+    close(fd);
+    return rc;
+}
+
+static int posix_list(void *ctx, const char *dir, fs_list_fn *fn, void *fn_ctx)
+{
+    (void)ctx;
+    DIR *d = opendir(dir);
+    if (!d)
+        return -errno;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            fn(fn_ctx, e->d_name);
+    closedir(d);
+    return 0;
+}
+
+static const struct fs posix_fs = {
+    .ctx = NULL,
+    .open = posix_open,
+    .close = posix_close,
+    .pwrite = posix_pwrite,
+    .allocate = posix_allocate,
+    .fdatasync = posix_fdatasync,
+    .truncate = posix_truncate,
+    .rename = posix_rename,
+    .unlink = posix_unlink,
+    .fsync_dir = posix_fsync_dir,
+    .read_file = posix_read_file,
+    .list = posix_list,
+};
+
+const struct fs *fs_posix(void)
+{
+    return &posix_fs;
+}

@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* purge.c — PurgeTxnLog.purge and retainNRecentSnapshots. */
+#include "storage/purge.h"
+
+#include "base/mem.h"
+#include "storage/txnlog.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct names {
+    const char *prefix;
+    int64_t *zxids;
+    size_t count;
+    size_t cap;
+};
+
+static void names_add(void *ctx, const char *name)
+{
+    struct names *n = ctx;
+    int64_t zxid = storage_name_zxid(name, n->prefix);
+    if (zxid < 0)
+        return;
+    if (n->count == n->cap) {
+        n->cap = n->cap ? n->cap * 2 : 16;
+        n->zxids = mem_realloc(n->zxids, n->cap * sizeof(*n->zxids));
+    }
+    n->zxids[n->count++] = zxid;
+}
+
+static int cmp_zxid(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int list_sorted(const struct fs *fs, const char *dir, const char *prefix, struct names *out,
+                       char *errmsg, size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    out->prefix = prefix;
+    int rc = fs->list(fs->ctx, dir, names_add, out);
+    if (rc < 0) {
+        snprintf(errmsg, errlen, "cannot list %s: %s", dir, strerror(-rc));
+        return rc;
+    }
+    if (out->count > 1)
+        qsort(out->zxids, out->count, sizeof(*out->zxids), cmp_zxid);
+    return 0;
+}
+
+static int remove_file(const struct fs *fs, const char *dir, const char *prefix, int64_t zxid,
+                       char *errmsg, size_t errlen)
+{
+    char path[STORAGE_PATH_MAX + 64];
+    snprintf(path, sizeof(path), "%s/%s.%" PRIx64, dir, prefix, (uint64_t)zxid);
+    int rc = fs->unlink(fs->ctx, path);
+    if (rc < 0 && rc != -ENOENT) {
+        snprintf(errmsg, errlen, "cannot delete %s: %s", path, strerror(-rc));
+        return rc;
+    }
+    return 0;
+}
+
+int storage_purge(const struct fs *fs, const char *snap_dir, const char *log_dir, int keep,
+                  char *errmsg, size_t errlen)
+{
+    if (keep < 3) {
+        snprintf(errmsg, errlen, "snapRetainCount must be at least 3 (got %d)", keep);
+        return -EINVAL;
+    }
+    struct names snaps, logs;
+    int deleted = 0;
+    int rc = list_sorted(fs, snap_dir, "snapshot", &snaps, errmsg, errlen);
+    if (rc < 0)
+        return rc;
+    rc = list_sorted(fs, log_dir, "log", &logs, errmsg, errlen);
+    if (rc < 0)
+        goto out_snaps;
+    if (snaps.count <= (size_t)keep)
+        goto out;
+    int64_t least = snaps.zxids[snaps.count - (size_t)keep];
+    /* the newest log starting at or before the oldest kept snapshot holds
+     * the txns right after it */
+    int64_t keep_log = -1;
+    for (size_t i = 0; i < logs.count; i++)
+        if (logs.zxids[i] <= least)
+            keep_log = logs.zxids[i];
+    for (size_t i = 0; i < snaps.count; i++) {
+        if (snaps.zxids[i] >= least)
+            break;
+        if ((rc = remove_file(fs, snap_dir, "snapshot", snaps.zxids[i], errmsg, errlen)) < 0)
+            goto out;
+        deleted++;
+    }
+    for (size_t i = 0; i < logs.count; i++) {
+        if (logs.zxids[i] >= keep_log)
+            break;
+        if ((rc = remove_file(fs, log_dir, "log", logs.zxids[i], errmsg, errlen)) < 0)
+            goto out;
+        deleted++;
+    }
+    rc = 0;
+out:
+    mem_free(logs.zxids);
+out_snaps:
+    mem_free(snaps.zxids);
+    return rc < 0 ? rc : deleted;
+}

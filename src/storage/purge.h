@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* purge.h — ZooKeeper's PurgeTxnLog: keep the `keep` newest snapshots and
+ * the txn logs needed to replay from the oldest of them (every log starting
+ * after it, and the newest log starting at or before it); delete the rest.
+ * Both directories are version-2 directories. File I/O only through struct fs. */
+#ifndef CZK_STORAGE_PURGE_H
+#define CZK_STORAGE_PURGE_H
+
+#include "storage/fs.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* keep >= 3 as ZooKeeper requires. Returns the number of files deleted, or a
+ * negative errno with the reason in errmsg (files deleted so far stay deleted:
+ * each deletion leaves a recoverable directory). */
+int storage_purge(const struct fs *fs, const char *snap_dir, const char *log_dir, int keep,
+                  char *errmsg, size_t errlen) __attribute__((warn_unused_result));
+
+#endif

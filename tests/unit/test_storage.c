@@ -1,0 +1,434 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* test_storage — the txn log and snapshot formats over an in-memory struct fs:
+ * records round-trip, torn tails cut at every byte offset of the last records
+ * are recognised (never mistaken for damage before the tail), damage before
+ * the tail is, and a snapshot written and loaded gives back the same state. */
+#include "base/buf.h"
+#include "base/mem.h"
+#include "check.h"
+#include "proto/proto.h"
+#include "proto/records.h"
+#include "server/server.h"
+#include "server/server_int.h"
+#include "storage/fs.h"
+#include "storage/snapfile.h"
+#include "storage/txnlog.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- an in-memory disk: a few named files ---- */
+
+#define MEMFS_FILES 8
+
+struct memfs {
+    char names[MEMFS_FILES][STORAGE_PATH_MAX + 64];
+    struct buf data[MEMFS_FILES];
+    bool used[MEMFS_FILES];
+    int syncs;
+};
+
+static int memfs_find(struct memfs *m, const char *path)
+{
+    for (int i = 0; i < MEMFS_FILES; i++)
+        if (m->used[i] && strcmp(m->names[i], path) == 0)
+            return i;
+    return -1;
+}
+
+static int memfs_open(void *ctx, const char *path, int flags)
+{
+    struct memfs *m = ctx;
+    int i = memfs_find(m, path);
+    if (i >= 0) {
+        if (flags & FS_CREATE)
+            buf_clear(&m->data[i]);
+        return i;
+    }
+    if (!(flags & FS_CREATE))
+        return -ENOENT;
+    for (i = 0; i < MEMFS_FILES; i++)
+        if (!m->used[i]) {
+            m->used[i] = true;
+            snprintf(m->names[i], sizeof(m->names[i]), "%s", path);
+            buf_init(&m->data[i]);
+            return i;
+        }
+    return -ENOSPC;
+}
+
+static int memfs_close(void *ctx, int fd)
+{
+    (void)ctx;
+    (void)fd;
+    return 0;
+}
+
+static void memfs_grow(struct buf *b, uint64_t size)
+{
+    if (b->len < size) {
+        buf_reserve(b, (size_t)size - b->len);
+        memset(b->data + b->len, 0, (size_t)size - b->len);
+        b->len = (size_t)size;
+    }
+}
+
+static int memfs_pwrite(void *ctx, int fd, const void *p, size_t len, uint64_t off)
+{
+    struct memfs *m = ctx;
+    memfs_grow(&m->data[fd], off + len);
+    memcpy(m->data[fd].data + off, p, len);
+    return 0;
+}
+
+static int memfs_allocate(void *ctx, int fd, uint64_t off, uint64_t len)
+{
+    struct memfs *m = ctx;
+    memfs_grow(&m->data[fd], off + len);
+    return 0;
+}
+
+static int memfs_fdatasync(void *ctx, int fd)
+{
+    (void)fd;
+    ((struct memfs *)ctx)->syncs++;
+    return 0;
+}
+
+static int memfs_rename(void *ctx, const char *from, const char *to)
+{
+    struct memfs *m = ctx;
+    int i = memfs_find(m, from);
+    if (i < 0)
+        return -ENOENT;
+    int j = memfs_find(m, to);
+    if (j >= 0) {
+        buf_deinit(&m->data[j]);
+        m->used[j] = false;
+    }
+    snprintf(m->names[i], sizeof(m->names[i]), "%s", to);
+    return 0;
+}
+
+static int memfs_unlink(void *ctx, const char *path)
+{
+    struct memfs *m = ctx;
+    int i = memfs_find(m, path);
+    if (i < 0)
+        return -ENOENT;
+    buf_deinit(&m->data[i]);
+    m->used[i] = false;
+    return 0;
+}
+
+static int memfs_fsync_dir(void *ctx, const char *dir)
+{
+    (void)ctx;
+    (void)dir;
+    return 0;
+}
+
+static struct fs memfs_ops(struct memfs *m)
+{
+    return (struct fs){.ctx = m,
+                       .open = memfs_open,
+                       .close = memfs_close,
+                       .pwrite = memfs_pwrite,
+                       .allocate = memfs_allocate,
+                       .fdatasync = memfs_fdatasync,
+                       .rename = memfs_rename,
+                       .unlink = memfs_unlink,
+                       .fsync_dir = memfs_fsync_dir};
+}
+
+static void memfs_deinit(struct memfs *m)
+{
+    for (int i = 0; i < MEMFS_FILES; i++)
+        if (m->used[i])
+            buf_deinit(&m->data[i]);
+}
+
+/* ---- txns ---- */
+
+static void txn_create(struct buf *b, int64_t session, int64_t zxid, const char *path,
+                       const char *data, bool ephemeral)
+{
+    buf_clear(b);
+    struct zk_txn_header h = {
+        .client_id = session, .cxid = 1, .zxid = zxid, .time = 1700000000000 + zxid, .type = 1};
+    zk_txn_header_encode(b, &h);
+    struct buf acl;
+    buf_init(&acl);
+    struct zk_acl a = {.perms = ZK_PERM_ALL,
+                       .id = {.scheme = jute_cstr("world"), .id = jute_cstr("anyone")}};
+    zk_acl_encode(&acl, &a);
+    struct zk_create_txn c = {.path = jute_cstr(path),
+                              .data = jute_cstr(data),
+                              .acl = {.count = 1, .raw = acl.data, .raw_len = acl.len},
+                              .ephemeral = ephemeral,
+                              .parent_cversion = -1};
+    zk_create_txn_encode(b, &c);
+    buf_deinit(&acl);
+}
+
+static void txn_session(struct buf *b, int64_t session, int64_t zxid, int32_t timeout)
+{
+    buf_clear(b);
+    struct zk_txn_header h = {
+        .client_id = session, .cxid = 0, .zxid = zxid, .time = 1700000000000, .type = -10};
+    zk_txn_header_encode(b, &h);
+    struct zk_create_session_txn t = {.time_out = timeout};
+    zk_create_session_txn_encode(b, &t);
+}
+
+static int count_records(void *ctx, const uint8_t *txn, size_t len, size_t off)
+{
+    (void)txn;
+    (void)len;
+    (void)off;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+/* A log of n creates through the writer (small preallocation blocks). */
+static void build_log(struct memfs *m, int n, size_t *record_ends)
+{
+    struct fs fs = memfs_ops(m);
+    struct txnlog_writer w;
+    txnlog_writer_init(&w, &fs, "/d", 4096);
+    struct buf txn, rec;
+    buf_init(&txn);
+    buf_init(&rec);
+    for (int i = 1; i <= n; i++) {
+        char path[32], data[64];
+        snprintf(path, sizeof(path), "/n%d", i);
+        snprintf(data, sizeof(data), "data-%d-%.*s", i, i % 40,
+                 "0123456789012345678901234567890123456789");
+        txn_create(&txn, 0, i, path, data, false);
+        buf_clear(&rec);
+        txnlog_record_encode(&rec, txn.data, txn.len);
+        CHECK_EQ_INT(txnlog_record_zxid(rec.data), i);
+        CHECK_EQ_INT(txnlog_record_len(rec.data), rec.len);
+        CHECK(txnlog_writer_append(&w, rec.data, rec.len, i) == 0);
+        record_ends[i] = (size_t)w.pos;
+    }
+    CHECK(txnlog_writer_sync(&w) == 0);
+    txnlog_writer_deinit(&w);
+    buf_deinit(&txn);
+    buf_deinit(&rec);
+}
+
+static void test_log_roundtrip_and_torn_tails(void)
+{
+    struct memfs m;
+    memset(&m, 0, sizeof(m));
+    enum { N = 20 };
+    size_t ends[N + 1];
+    build_log(&m, N, ends);
+    int fd = memfs_find(&m, "/d/log.1");
+    CHECK(fd >= 0);
+    const struct buf *f = &m.data[fd];
+    CHECK((f->len - TXNLOG_HEADER_LEN) % 4096 == 0 && f->len > ends[N]);
+    CHECK_EQ_INT(be32_get(f->data), TXNLOG_MAGIC);
+
+    struct txnlog_scan scan;
+    int count = 0;
+    txnlog_scan(f->data, f->len, count_records, &count, &scan);
+    CHECK_EQ_INT(scan.end, TXNLOG_END_CLEAN);
+    CHECK_EQ_INT(count, N);
+    CHECK_EQ_INT(scan.last_zxid, N);
+    CHECK_EQ_INT(scan.good_len, ends[N]);
+
+    /* Cut the file at every offset of its last three records, both as a
+     * short file and as a preallocated one whose tail reads zeros. */
+    size_t from = ends[N - 3];
+    uint8_t *copy = malloc(f->len);
+    for (size_t cut = from; cut <= ends[N]; cut++) {
+        int whole = N - 3;
+        while (whole < N && ends[whole + 1] <= cut)
+            whole++;
+        for (int zero_fill = 0; zero_fill < 2; zero_fill++) {
+            size_t len = zero_fill ? f->len : cut;
+            memcpy(copy, f->data, f->len);
+            if (zero_fill)
+                memset(copy + cut, 0, f->len - cut);
+            count = 0;
+            txnlog_scan(copy, len, count_records, &count, &scan);
+            CHECK(scan.end == TXNLOG_END_CLEAN || scan.end == TXNLOG_END_TORN);
+            CHECK_EQ_INT(count, whole);
+            CHECK_EQ_INT(scan.good_len, ends[whole]);
+            if (cut == ends[whole])
+                CHECK_EQ_INT(scan.end, TXNLOG_END_CLEAN);
+        }
+    }
+
+    /* A flipped byte in the last record: a torn tail. */
+    memcpy(copy, f->data, f->len);
+    copy[ends[N] - 5] ^= 0x40;
+    txnlog_scan(copy, f->len, NULL, NULL, &scan);
+    CHECK_EQ_INT(scan.end, TXNLOG_END_TORN);
+    CHECK_EQ_INT(scan.good_len, ends[N - 1]);
+
+    /* A flipped byte in a middle record: damage before the tail. */
+    memcpy(copy, f->data, f->len);
+    copy[ends[5] - 5] ^= 0x40;
+    count = 0;
+    txnlog_scan(copy, f->len, count_records, &count, &scan);
+    CHECK_EQ_INT(scan.end, TXNLOG_END_CORRUPT);
+    CHECK_EQ_INT(scan.bad_off, ends[4]);
+    CHECK_EQ_INT(count, 4);
+
+    /* Not a log at all. */
+    memcpy(copy, f->data, f->len);
+    copy[0] = 'X';
+    txnlog_scan(copy, f->len, NULL, NULL, &scan);
+    CHECK_EQ_INT(scan.end, TXNLOG_END_HEADER);
+    free(copy);
+    memfs_deinit(&m);
+}
+
+static void test_names(void)
+{
+    CHECK_EQ_INT(storage_name_zxid("log.1a2b", "log"), 0x1a2b);
+    CHECK_EQ_INT(storage_name_zxid("snapshot.0", "snapshot"), 0);
+    CHECK_EQ_INT(storage_name_zxid("snapshot.10000000a", "snapshot"), 0x10000000a);
+    CHECK_EQ_INT(storage_name_zxid("tmp.snapshot.5", "snapshot"), -1);
+    CHECK_EQ_INT(storage_name_zxid("log.5.tmp", "log"), -1);
+    CHECK_EQ_INT(storage_name_zxid("log.", "log"), -1);
+    CHECK_EQ_INT(storage_name_zxid("logx.5", "log"), -1);
+}
+
+/* ---- snapshots ---- */
+
+static void nop_send(void *ctx, uint64_t conn, const uint8_t *frame, size_t len)
+{
+    (void)ctx;
+    (void)conn;
+    (void)frame;
+    (void)len;
+}
+static void nop_close(void *ctx, uint64_t conn)
+{
+    (void)ctx;
+    (void)conn;
+}
+static void nop_log(void *ctx, int64_t zxid, const uint8_t *txn, size_t len)
+{
+    (void)ctx;
+    (void)zxid;
+    (void)txn;
+    (void)len;
+}
+static int64_t nop_wall(void *ctx)
+{
+    (void)ctx;
+    return 1700000000000;
+}
+
+static struct server *new_server(void)
+{
+    struct server_config cfg = {.tick_time_ms = 2000};
+    struct server_io io = {
+        .send = nop_send, .close = nop_close, .log_append = nop_log, .wall_ms = nop_wall};
+    return server_new(&cfg, &io, 0);
+}
+
+static void same_tree(const struct server *a, const struct server *b)
+{
+    CHECK_EQ_INT(tree_node_count(&a->tree), tree_node_count(&b->tree));
+    size_t pos = 0;
+    const char *key;
+    size_t key_len;
+    void *value;
+    while (smap_next(&a->tree.nodes, &pos, &key, &key_len, &value)) {
+        const struct tree_node *x = value;
+        const struct tree_node *y = tree_get(&b->tree, key, key_len);
+        CHECK(y != NULL);
+        if (!y)
+            continue;
+        CHECK(memcmp(&x->stat, &y->stat, sizeof(x->stat)) == 0);
+        CHECK_EQ_INT(x->data_len, y->data_len);
+        CHECK(x->data_len <= 0 || memcmp(x->data, y->data, (size_t)x->data_len) == 0);
+        CHECK_EQ_INT(x->acl->raw_len, y->acl->raw_len);
+        CHECK(memcmp(x->acl->raw, y->acl->raw, x->acl->raw_len) == 0);
+        CHECK_EQ_INT(x->child_count, y->child_count);
+    }
+    CHECK_EQ_INT(session_count(&a->sessions), session_count(&b->sessions));
+    CHECK_EQ_INT(tree_ephemeral_count(&a->tree), tree_ephemeral_count(&b->tree));
+    CHECK_EQ_INT(server_last_zxid(a), server_last_zxid(b));
+}
+
+static void test_snapshot_roundtrip(void)
+{
+    struct server *s = new_server();
+    struct buf txn;
+    buf_init(&txn);
+    char err[256];
+    int64_t zxid = 0;
+    txn_session(&txn, 0x1234, ++zxid, 30000);
+    CHECK(server_replay_txn(s, txn.data, txn.len, 0, err, sizeof(err)) == 0);
+    txn_create(&txn, 0x1234, ++zxid, "/a", "alpha", false);
+    CHECK(server_replay_txn(s, txn.data, txn.len, 0, err, sizeof(err)) == 0);
+    txn_create(&txn, 0x1234, ++zxid, "/a/b", NULL, false);
+    CHECK(server_replay_txn(s, txn.data, txn.len, 0, err, sizeof(err)) == 0);
+    txn_create(&txn, 0x1234, ++zxid, "/a/e", "eph", true);
+    CHECK(server_replay_txn(s, txn.data, txn.len, 0, err, sizeof(err)) == 0);
+    for (int i = 0; i < 50; i++) {
+        char path[32];
+        snprintf(path, sizeof(path), "/a/b/c%d", i);
+        txn_create(&txn, 0x1234, ++zxid, path, "x", false);
+        CHECK(server_replay_txn(s, txn.data, txn.len, 0, err, sizeof(err)) == 0);
+    }
+    CHECK_EQ_INT(server_last_zxid(s), zxid);
+
+    struct memfs m;
+    memset(&m, 0, sizeof(m));
+    struct fs fs = memfs_ops(&m);
+    struct snapfile_writer w;
+    CHECK(snapfile_begin(&w, &fs, "/d", zxid) == 0);
+    server_snapshot_write(s, snapfile_write, &w);
+    CHECK(snapfile_commit(&w) == 0);
+    int fd = memfs_find(&m, "/d/snapshot.36");
+    CHECK(fd >= 0);
+    CHECK(memfs_find(&m, "/d/tmp.snapshot.36") < 0);
+    const struct buf *f = &m.data[fd];
+    CHECK(snapfile_looks_valid(f->data, f->len));
+    CHECK_EQ_INT(snapfile_check_header(f->data, f->len, err, sizeof(err)), SNAP_HEADER_LEN);
+
+    struct server *t = new_server();
+    size_t consumed;
+    CHECK(server_load_snapshot(t, f->data + SNAP_HEADER_LEN, f->len - SNAP_HEADER_LEN, &consumed, 0,
+                               err, sizeof(err)) == 0);
+    CHECK(snapfile_check_seal(f->data, f->len, SNAP_HEADER_LEN + consumed, err, sizeof(err)) == 0);
+    server_set_last_zxid(t, zxid);
+    same_tree(s, t);
+
+    /* Every flipped byte is caught: by the loader or by the seal. */
+    uint8_t *copy = malloc(f->len);
+    for (size_t at = SNAP_HEADER_LEN; at < f->len; at += 7) {
+        memcpy(copy, f->data, f->len);
+        copy[at] ^= 0x01;
+        struct server *u = new_server();
+        bool ok =
+            snapfile_looks_valid(copy, f->len) &&
+            server_load_snapshot(u, copy + SNAP_HEADER_LEN, f->len - SNAP_HEADER_LEN, &consumed, 0,
+                                 err, sizeof(err)) == 0 &&
+            snapfile_check_seal(copy, f->len, SNAP_HEADER_LEN + consumed, err, sizeof(err)) == 0;
+        CHECK(!ok);
+        server_free(u);
+    }
+    free(copy);
+    server_free(t);
+    server_free(s);
+    buf_deinit(&txn);
+    memfs_deinit(&m);
+}
+
+int main(void)
+{
+    test_names();
+    test_log_roundtrip_and_torn_tails();
+    test_snapshot_roundtrip();
+    return check_result("test_storage");
+}
