@@ -8,6 +8,7 @@
 #include "base/hmap.h"
 #include "base/mem.h"
 
+#include <stddef.h>
 #include <string.h>
 
 struct watch {
@@ -58,13 +59,21 @@ static size_t extra_entry_hash(const void *entry)
     return pair_hash(e->w.owner, e->wp);
 }
 
+/* A removed entry's slot: lookups go on past it, inserts reuse it. Removal
+ * then never reads another entry (each read is a likely cache miss in a
+ * table of a million paths), which is what a closing session pays per watch. */
+static const char set_tombstone[1];
+#define SET_TOMBSTONE ((void *)(uintptr_t)set_tombstone)
+
 static void set_init(struct watch_set *s)
 {
     s->slots = NULL;
     s->cap = 0;
     s->count = 0;
+    s->used = 0;
 }
 
+/* Rehash the live entries into `cap` slots, dropping the tombstones. */
 static void set_resize(struct watch_set *s, size_t cap, entry_hash_fn *hash)
 {
     void **old = s->slots;
@@ -72,8 +81,9 @@ static void set_resize(struct watch_set *s, size_t cap, entry_hash_fn *hash)
     size_t mask = cap - 1;
     s->slots = mem_calloc(cap, sizeof(*s->slots));
     s->cap = cap;
+    s->used = s->count;
     for (size_t i = 0; i < old_cap; i++) {
-        if (!old[i])
+        if (!old[i] || old[i] == SET_TOMBSTONE)
             continue;
         size_t j = hash(old[i]) & mask;
         while (s->slots[j])
@@ -83,36 +93,35 @@ static void set_resize(struct watch_set *s, size_t cap, entry_hash_fn *hash)
     mem_free(old);
 }
 
+/* Insert `entry`, which is not in the set. */
 static void set_insert(struct watch_set *s, void *entry, size_t h, entry_hash_fn *hash)
 {
-    if ((s->count + 1) * 4 > s->cap * 3)
-        set_resize(s, s->cap ? s->cap * 2 : 16, hash);
+    if ((s->used + 1) * 4 > s->cap * 3) {
+        size_t cap = s->cap ? s->cap : 16;
+        while ((s->count + 1) * 2 > cap)
+            cap *= 2;
+        set_resize(s, cap, hash);
+    }
     size_t mask = s->cap - 1;
     size_t i = h & mask;
-    while (s->slots[i])
+    while (s->slots[i] && s->slots[i] != SET_TOMBSTONE)
         i = (i + 1) & mask;
+    if (!s->slots[i])
+        s->used++;
     s->slots[i] = entry;
     s->count++;
 }
 
-/* Remove `entry`, which is in the set: later members of its cluster move
- * back into the hole, so lookups never meet tombstones. The set shrinks
- * when it is mostly empty, so that a table that once held a million
- * watches does not keep their slots. */
+/* Remove `entry`, which is in the set. The set shrinks when it is mostly
+ * empty, so that a table that once held a million watches does not keep
+ * their slots. */
 static void set_remove(struct watch_set *s, const void *entry, size_t h, entry_hash_fn *hash)
 {
     size_t mask = s->cap - 1;
     size_t i = h & mask;
     while (s->slots[i] != entry)
         i = (i + 1) & mask;
-    for (size_t j = (i + 1) & mask; s->slots[j]; j = (j + 1) & mask) {
-        size_t home = hash(s->slots[j]) & mask;
-        if (((j - home) & mask) >= ((j - i) & mask)) {
-            s->slots[i] = s->slots[j];
-            i = j;
-        }
-    }
-    s->slots[i] = NULL;
+    s->slots[i] = SET_TOMBSTONE;
     s->count--;
     if (s->count == 0) {
         mem_free(s->slots);
@@ -138,7 +147,8 @@ static struct watch_path *path_find(const struct watch_table *wt, const char *pa
     size_t mask = s->cap - 1;
     for (size_t i = h & mask; s->slots[i]; i = (i + 1) & mask) {
         struct watch_path *wp = s->slots[i];
-        if (wp->hash == h && wp->len == len && memcmp(wp->path, path, len) == 0)
+        if (wp != SET_TOMBSTONE && wp->hash == h && wp->len == len &&
+            memcmp(wp->path, path, len) == 0)
             return wp;
     }
     return NULL;
@@ -153,7 +163,7 @@ static struct watch_extra *extra_find(const struct watch_table *wt, const struct
     size_t mask = s->cap - 1;
     for (size_t i = pair_hash(o, wp) & mask; s->slots[i]; i = (i + 1) & mask) {
         struct watch_extra *e = s->slots[i];
-        if (e->w.owner == o && e->wp == wp)
+        if (e != SET_TOMBSTONE && e->w.owner == o && e->wp == wp)
             return e;
     }
     return NULL;
@@ -244,7 +254,7 @@ void watch_table_deinit(struct watch_table *wt)
 {
     for (size_t i = 0; i < wt->paths.cap; i++) {
         struct watch_path *wp = wt->paths.slots[i];
-        if (!wp)
+        if (!wp || wp == SET_TOMBSTONE)
             continue;
         if (wp->first.owner) {
             list_remove(&wp->first.owner_link);
@@ -272,8 +282,9 @@ bool watch_add(struct watch_table *wt, struct watch_owner *o, const char *path, 
     struct watch_path *wp = path_find(wt, path, len, h);
     struct watch *w;
     if (!wp) {
-        wp = mem_alloc(sizeof(*wp) + len + 1);
-        memset(wp, 0, sizeof(*wp));
+        /* offsetof, not sizeof: the path starts in sizeof's tail padding */
+        wp = mem_alloc(offsetof(struct watch_path, path) + len + 1);
+        memset(wp, 0, offsetof(struct watch_path, path));
         wp->table = wt;
         wp->hash = h;
         wp->len = (uint32_t)len;
@@ -400,7 +411,7 @@ void watch_table_visit(const struct watch_table *wt, watch_visit_fn *visit, void
 {
     for (size_t i = 0; i < wt->paths.cap; i++) {
         const struct watch_path *wp = wt->paths.slots[i];
-        if (!wp)
+        if (!wp || wp == SET_TOMBSTONE)
             continue;
         if (wp->first.owner)
             visit(ctx, wp->path, wp->len, wp->first.owner->session_id);

@@ -27,12 +27,13 @@ enum watch_mode {
         2, /* stays; fires for the whole subtree, never for children events */
 };
 
-/* An open-addressing set of pointers (linear probing, no tombstones): the
- * entries carry their own keys, so a slot costs one pointer. */
+/* An open-addressing set of pointers (linear probing): the entries carry
+ * their own keys, so a slot costs one pointer. */
 struct watch_set {
     void **slots;
     size_t cap; /* a power of two, or 0 */
     size_t count;
+    size_t used; /* count + tombstones */
 };
 
 /* Memory: a path's first watcher lives inside the path's entry (one

@@ -133,6 +133,46 @@ static void test_deep_recursive(void)
     watch_table_deinit(&t);
 }
 
+/* The tables grow, fill with removed slots, shrink and grow again without
+ * losing an entry. */
+static void test_grow_shrink(void)
+{
+    struct watch_table t;
+    watch_table_init(&t);
+    struct watch_owner a, b;
+    watch_owner_init(&a, 1);
+    watch_owner_init(&b, 2);
+    char path[32];
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 20000; i++) {
+            int n = snprintf(path, sizeof(path), "/g/%d", i);
+            CHECK(watch_add(&t, &a, path, (size_t)n, WATCH_STANDARD));
+            if (i % 2 == 0)
+                CHECK(watch_add(&t, &b, path, (size_t)n, WATCH_PERSISTENT));
+        }
+        for (int i = 0; i < 20000; i++) {
+            if (i % 1000 == 7)
+                continue;
+            int n = snprintf(path, sizeof(path), "/g/%d", i);
+            CHECK(watch_remove(&t, &a, path, (size_t)n));
+            if (i % 2 == 0)
+                CHECK(watch_remove(&t, &b, path, (size_t)n));
+        }
+        CHECK_EQ_INT(watch_table_count(&t), 20);
+        CHECK_EQ_INT(watch_table_path_count(&t), 20);
+        CHECK(t.paths.cap <= 256);
+        for (int i = 7; i < 20000; i += 1000) {
+            int n = snprintf(path, sizeof(path), "/g/%d", i);
+            CHECK(watch_contains(&t, &a, path, (size_t)n));
+            CHECK(!watch_contains(&t, &b, path, (size_t)n));
+            CHECK(watch_remove(&t, &a, path, (size_t)n));
+        }
+        CHECK_EQ_INT(watch_table_path_count(&t), 0);
+        CHECK(t.paths.slots == NULL && t.extras.slots == NULL);
+    }
+    watch_table_deinit(&t);
+}
+
 /* Random adds, removes, triggers and closes over few paths and owners,
  * checked against a matrix of who watches what. */
 #define M_OWNERS 40
@@ -277,6 +317,7 @@ int main(void)
 
     test_many_owners();
     test_deep_recursive();
+    test_grow_shrink();
     test_against_model();
     return check_result("test_session");
 }
