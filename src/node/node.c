@@ -48,6 +48,8 @@
 #define NODE_LOG_QUEUE_MAX ((size_t)64 << 20)
 /* How often a running snapshot child is looked at. */
 #define NODE_SNAP_POLL_MS 20
+/* How often "disk full" is logged while writes keep being refused. */
+#define NODE_DISK_FULL_LOG_MS 10000
 
 /* The log thread (DESIGN.md "Threads"): the loop hands it whole records once
  * per iteration; it writes each batch, fsyncs once, and reports the highest
@@ -62,6 +64,13 @@ struct node_log {
     size_t queued_bytes; /* handed over, not yet written */
     int64_t persisted_zxid;
     uint64_t rolls; /* log files finished (each asks for a snapshot) */
+    /* A batch refused for lack of space (ENOSPC, EDQUOT): its records from
+     * failed_from_zxid on are not in the log. The thread takes nothing more
+     * until the loop has answered them and dropped what it handed over
+     * after them (those txns were prepped on top of the refused ones). */
+    bool failed;
+    int64_t failed_from_zxid;
+    char failed_reason[STORAGE_PATH_MAX + 256];
     uv_async_t async;
     /* the thread's own */
     struct buf writing;
@@ -143,6 +152,12 @@ struct node {
     int64_t log_persisted_zxid;
     int64_t log_batch_txns;
     struct buf log_out; /* records of this loop iteration, for the log thread */
+    /* disk full: writes are refused; the message is logged at most every
+     * NODE_DISK_FULL_LOG_MS, with a count of what was refused meanwhile */
+    bool disk_full;
+    int64_t disk_full_logged_ms;
+    int64_t disk_full_quiet_txns;
+    int64_t disk_full_quiet_batches;
     struct node_log log;
     uint64_t log_rolls_seen;
     /* snapshots: a fork()ed child writes each one */
@@ -942,6 +957,48 @@ static void node_log_handoff(struct node *n)
     buf_clear(&n->log_out);
 }
 
+/* The log thread refused a batch for lack of space: drop what was handed
+ * over after it (prepped on top of the refused txns), answer them all with
+ * an error, and let the thread take new batches: each is tried afresh, so
+ * writes resume by themselves once there is space. */
+static void node_log_failed(struct node *n)
+{
+    struct node_log *l = &n->log;
+    char reason[sizeof(l->failed_reason)];
+    char path[sizeof(l->writer.path)];
+    pthread_mutex_lock(&l->mu);
+    /* the thread leaves the writer alone while `failed` is set */
+    int64_t from_zxid = l->failed_from_zxid;
+    snprintf(reason, sizeof(reason), "%s", l->failed_reason);
+    snprintf(path, sizeof(path), "%s", l->writer.path);
+    l->queued_bytes -= l->pending.len;
+    buf_clear(&l->pending);
+    l->failed = false;
+    pthread_mutex_unlock(&l->mu);
+    buf_clear(&n->log_out);
+    n->log_batch_txns = 0;
+    n->log_appended_zxid = from_zxid - 1;
+    int64_t now = node_now_ms(n);
+    size_t refused = server_log_failed(n->server, from_zxid, now);
+    if (n->disk_full && now - n->disk_full_logged_ms < NODE_DISK_FULL_LOG_MS) {
+        n->disk_full_quiet_txns += (int64_t)refused;
+        n->disk_full_quiet_batches++;
+        return;
+    }
+    char since[128] = "";
+    if (n->disk_full_quiet_batches > 0)
+        snprintf(since, sizeof(since),
+                 " [%" PRId64 " more txns in %" PRId64 " batches refused since the last message]",
+                 n->disk_full_quiet_txns, n->disk_full_quiet_batches);
+    LOG_E("disk full writing %s: %zu txns from zxid 0x%" PRIx64
+          " refused; writes fail until space returns (%s)%s",
+          path, refused, (uint64_t)from_zxid, reason, since);
+    n->disk_full = true;
+    n->disk_full_logged_ms = now;
+    n->disk_full_quiet_txns = 0;
+    n->disk_full_quiet_batches = 0;
+}
+
 /* After each poll: hand over the batch, apply what the log thread made
  * durable, release throttled input, flush replies. */
 static void on_check(uv_check_t *h)
@@ -955,10 +1012,23 @@ static void on_check(uv_check_t *h)
         pthread_mutex_lock(&n->log.mu);
         int64_t persisted = n->log.persisted_zxid;
         uint64_t rolls = n->log.rolls;
+        bool failed = n->log.failed;
         pthread_mutex_unlock(&n->log.mu);
         if (persisted > n->log_persisted_zxid) {
             n->log_persisted_zxid = persisted;
             server_persisted(n->server, persisted, node_now_ms(n));
+            progressed = true;
+            if (n->disk_full && !failed) {
+                LOG_I("Writing the txn log again: disk space is back (%" PRId64
+                      " more txns in %" PRId64 " batches were refused since the last message)",
+                      n->disk_full_quiet_txns, n->disk_full_quiet_batches);
+                n->disk_full = false;
+                n->disk_full_quiet_txns = 0;
+                n->disk_full_quiet_batches = 0;
+            }
+        }
+        if (failed) {
+            node_log_failed(n);
             progressed = true;
         }
         if (rolls != n->log_rolls_seen) {
@@ -1048,8 +1118,10 @@ static int node_fail(char *errmsg, size_t errlen, int code, const char *fmt, ...
 
 static void log_fatal(struct node_log *l) __attribute__((noreturn));
 
-/* A failed write or fsync is never retried (DESIGN.md "Durability rules"):
- * nothing after it can be acknowledged honestly. */
+/* A failed fsync, or a failed write other than a full disk, is never
+ * retried (DESIGN.md "Durability rules"): nothing after it can be
+ * acknowledged honestly. A full disk is not fatal: the writer puts the file
+ * back as it was and the batch is refused (node_log_failed). */
 static void log_fatal(struct node_log *l)
 {
     LOG_E("Fatal error in the txn log, stopping the server: %s", l->writer.errmsg);
@@ -1066,31 +1138,60 @@ static int64_t log_roll_after(struct node_log *l)
     return half + (half > 0 ? (int64_t)(l->rng % (uint64_t)half) : 0);
 }
 
-/* Write one batch of whole records, rolling to a new file when the current
- * one holds more than roll_after txns. Returns the number of rolls. */
-static uint64_t log_write_batch(struct node_log *l, const uint8_t *p, size_t len)
+/* Append one run of records to the current file. False if the disk is full
+ * (the records are not in the log); any other failure is fatal. */
+static bool log_append(struct node_log *l, const uint8_t *p, size_t len)
 {
-    uint64_t rolls = 0;
+    int rc = txnlog_writer_append(&l->writer, p, len, txnlog_record_zxid(p));
+    if (rc == TXNLOG_ERR_FULL)
+        return false;
+    if (rc < 0)
+        log_fatal(l);
+    return true;
+}
+
+/* Write one batch of whole records, rolling to a new file when the current
+ * one holds more than roll_after txns; *rolls counts the rolls. Returns the
+ * length written: less than len if the disk filled up, and the records from
+ * there on are not in the log (those before it are, synced by the roll). */
+static size_t log_write_batch(struct node_log *l, const uint8_t *p, size_t len, uint64_t *rolls)
+{
     size_t seg = 0, off = 0;
+    int64_t seg_txns = 0;
     while (off < len) {
         if (l->txns_in_file > l->roll_after) {
-            if (off > seg && txnlog_writer_append(&l->writer, p + seg, off - seg,
-                                                  txnlog_record_zxid(p + seg)) < 0)
-                log_fatal(l);
+            if (off > seg && !log_append(l, p + seg, off - seg)) {
+                l->txns_in_file -= seg_txns;
+                return seg;
+            }
             if (txnlog_writer_roll(&l->writer) < 0)
                 log_fatal(l);
             seg = off;
+            seg_txns = 0;
             l->txns_in_file = 0;
             l->roll_after = log_roll_after(l);
-            rolls++;
+            (*rolls)++;
         }
         l->txns_in_file++;
+        seg_txns++;
         off += txnlog_record_len(p + off);
     }
-    if (off > seg &&
-        txnlog_writer_append(&l->writer, p + seg, off - seg, txnlog_record_zxid(p + seg)) < 0)
-        log_fatal(l);
-    return rolls;
+    if (off > seg && !log_append(l, p + seg, off - seg)) {
+        l->txns_in_file -= seg_txns;
+        return seg;
+    }
+    return len;
+}
+
+/* The zxid of the last record in p[0, len), which holds whole records. */
+static int64_t log_last_zxid(const uint8_t *p, size_t len)
+{
+    size_t off = 0, last = 0;
+    while (off < len) {
+        last = off;
+        off += txnlog_record_len(p + off);
+    }
+    return txnlog_record_zxid(p + last);
 }
 
 static void *log_thread_main(void *arg)
@@ -1098,30 +1199,30 @@ static void *log_thread_main(void *arg)
     struct node_log *l = arg;
     pthread_mutex_lock(&l->mu);
     for (;;) {
-        while (l->pending.len == 0 && !l->stop)
+        while ((l->pending.len == 0 || l->failed) && !l->stop)
             pthread_cond_wait(&l->cond, &l->mu);
-        if (l->pending.len == 0)
+        if (l->pending.len == 0 || l->failed)
             break;
         struct buf t = l->writing;
         l->writing = l->pending;
         l->pending = t;
         pthread_mutex_unlock(&l->mu);
 
-        uint64_t rolls = log_write_batch(l, l->writing.data, l->writing.len);
-        if (l->force_sync && txnlog_writer_sync(&l->writer) < 0)
+        uint64_t rolls = 0;
+        size_t written = log_write_batch(l, l->writing.data, l->writing.len, &rolls);
+        if (written == l->writing.len && l->force_sync && txnlog_writer_sync(&l->writer) < 0)
             log_fatal(l);
-        /* the last record's zxid: walk to it */
-        size_t off = 0, last = 0;
-        while (off < l->writing.len) {
-            last = off;
-            off += txnlog_record_len(l->writing.data + off);
-        }
-        int64_t zxid = txnlog_record_zxid(l->writing.data + last);
 
         pthread_mutex_lock(&l->mu);
+        if (written > 0)
+            l->persisted_zxid = log_last_zxid(l->writing.data, written);
+        if (written < l->writing.len) {
+            l->failed = true;
+            l->failed_from_zxid = txnlog_record_zxid(l->writing.data + written);
+            snprintf(l->failed_reason, sizeof(l->failed_reason), "%s", l->writer.errmsg);
+        }
         l->queued_bytes -= l->writing.len;
         l->writing.len = 0;
-        l->persisted_zxid = zxid;
         l->rolls += rolls;
         uv_async_send(&l->async);
     }

@@ -169,6 +169,28 @@ static void change_commit(struct server *s, int64_t zxid)
     }
 }
 
+/* The log refused the txns from `from_zxid` on: their changes go. A dropped
+ * change's `prev` may be a record committed and freed since, so the path map
+ * is rebuilt from the changes left rather than unwound. */
+static void change_drop_from(struct server *s, int64_t from_zxid)
+{
+    smap_deinit(&s->change_by_path); /* its keys are the changes' paths */
+    smap_init(&s->change_by_path);
+    while (!list_is_empty(&s->changes)) {
+        struct change *c = LIST_ENTRY(s->changes.prev, struct change, fifo);
+        if (c->zxid < from_zxid)
+            break;
+        list_remove(&c->fifo);
+        change_free(c);
+    }
+    struct list *it;
+    LIST_FOREACH(it, &s->changes)
+    {
+        struct change *c = LIST_ENTRY(it, struct change, fifo);
+        c->prev = smap_put(&s->change_by_path, c->path, c->len, c);
+    }
+}
+
 /* ---- prep: request record -> txn ---- */
 
 struct prep {
@@ -1528,6 +1550,78 @@ void server_persisted(struct server *s, int64_t zxid, int64_t now_ms)
         buf_deinit(&pr->txn);
         mem_free(pr);
     }
+}
+
+static int32_t proposal_type(const struct proposal *pr)
+{
+    /* TxnHeader: long clientId, int cxid, long zxid, long time, int type */
+    return (int32_t)be32_get(pr->txn.data + 28);
+}
+
+size_t server_log_failed(struct server *s, int64_t from_zxid, int64_t now_ms)
+{
+    assert(from_zxid > s->tree.last_zxid && from_zxid <= s->next_zxid);
+    struct list failed;
+    list_init(&failed);
+    size_t count = 0;
+    struct list *it = s->proposals.next;
+    while (it != &s->proposals) {
+        struct proposal *pr = LIST_ENTRY(it, struct proposal, link);
+        it = it->next;
+        if (pr->zxid < from_zxid)
+            continue;
+        list_remove(&pr->link);
+        list_insert_tail(&failed, &pr->link);
+        count++;
+    }
+    change_drop_from(s, from_zxid);
+    s->next_zxid = from_zxid;
+    /* Undo what prep did to sessions; answer the clients' writes. */
+    LIST_FOREACH(it, &failed)
+    {
+        struct proposal *pr = LIST_ENTRY(it, struct proposal, link);
+        int32_t type = proposal_type(pr);
+        if (type == ZK_OP_CREATE_SESSION && pr->sess) {
+            pr->sess->refused = true;
+            continue;
+        }
+        if (type == ZK_OP_CLOSE_SESSION && pr->sess)
+            session_reopen(&s->sessions, &pr->sess->base);
+        struct request *req = pr->req;
+        if (!req)
+            continue; /* the server's own: expiry and the sweep try again */
+        req->close_after = false;
+        buf_clear(&req->reply);
+        size_t at = frame_begin(&req->reply);
+        reply_header_frame(&req->reply, req->xid, s->tree.last_zxid, ZK_SYSTEMERROR);
+        frame_end(&req->reply, at);
+        req->ready = true;
+    }
+    /* Send the answers in each session's order, running the reads behind them. */
+    LIST_FOREACH(it, &failed)
+    {
+        struct proposal *pr = LIST_ENTRY(it, struct proposal, link);
+        if (pr->sess && !pr->sess->refused)
+            session_drain(s, pr->sess, now_ms);
+    }
+    /* A handshake whose session was never created: no session, no answer. */
+    while (!list_is_empty(&failed)) {
+        struct proposal *pr = LIST_ENTRY(failed.next, struct proposal, link);
+        list_remove(&pr->link);
+        if (proposal_type(pr) == ZK_OP_CREATE_SESSION && pr->sess) {
+            struct server_session *ss = pr->sess;
+            LOG_W("session 0x%" PRIx64 " not created: the txn log refused it, closing the "
+                  "connection",
+                  (uint64_t)ss->base.id);
+            if (ss->conn)
+                conn_close(s, ss->conn);
+            session_remove(&s->sessions, &ss->base);
+            session_free(s, ss);
+        }
+        buf_deinit(&pr->txn);
+        mem_free(pr);
+    }
+    return count;
 }
 
 /* ---- requests in ---- */

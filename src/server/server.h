@@ -100,6 +100,17 @@ void server_conn_receive(struct server *s, uint64_t conn_id, const uint8_t *body
 void server_conn_closed(struct server *s, uint64_t conn_id, int64_t now_ms);
 
 void server_persisted(struct server *s, int64_t zxid, int64_t now_ms);
+/* The log refused every txn from from_zxid on (the disk is full: ENOSPC);
+ * none of them is in the log and none was applied. Each is dropped with the
+ * in-flight changes prepped on it, and zxids continue from from_zxid. A
+ * client's write is answered with ZK_SYSTEMERROR and no body, in its
+ * session's order (the reads queued behind it then run); a handshake whose
+ * createSession was refused gets no session (its connection is closed); a
+ * refused closeSession leaves the session open (expiry retries it at the
+ * next tick); the container sweep retries at its next run. Every txn below
+ * from_zxid must have been passed to server_persisted already. Returns the
+ * number of txns refused. */
+size_t server_log_failed(struct server *s, int64_t from_zxid, int64_t now_ms);
 /* Expire sessions; call at server_next_tick_ms or later. */
 void server_tick(struct server *s, int64_t now_ms);
 int64_t server_next_tick_ms(const struct server *s);

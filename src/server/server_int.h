@@ -24,6 +24,7 @@ struct server_session {
     struct watch_owner watches;
     struct server_conn *conn; /* NULL while no connection is attached */
     struct list queue;        /* struct request.link, in arrival order */
+    bool refused;             /* its createSession was refused by the log (disk full) */
 };
 
 struct server_conn {

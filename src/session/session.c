@@ -111,6 +111,15 @@ void session_touch(struct session_table *st, struct session *s, int64_t now_ms)
     bucket_put(st, s);
 }
 
+void session_reopen(struct session_table *st, struct session *s)
+{
+    s->closing = false;
+    if (!list_is_empty(&s->bucket_link))
+        return;
+    s->expire_at_ms = st->next_expiry_ms;
+    bucket_put(st, s);
+}
+
 struct session *session_expired(struct session_table *st, int64_t now_ms)
 {
     while (st->next_expiry_ms <= now_ms) {

@@ -44,6 +44,10 @@ struct session *session_get(const struct session_table *st, int64_t id);
 void session_remove(struct session_table *st, struct session *s);
 /* Push the session's expiry to now + timeout (rounded up to a tick). */
 void session_touch(struct session_table *st, struct session *s, int64_t now_ms);
+/* A closeSession that never happened (its txn was refused): the session is
+ * no longer closing, and expires again: at its time, or at the next tick if
+ * session_expired has already popped it. */
+void session_reopen(struct session_table *st, struct session *s);
 /* Pop one session whose expiry has passed, or NULL. Call until NULL. */
 struct session *session_expired(struct session_table *st, int64_t now_ms);
 /* When session_expired should next be called. */

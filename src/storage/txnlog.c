@@ -96,7 +96,9 @@ static int writer_open(struct txnlog_writer *w, int64_t zxid)
     /* dbid (long) 0 */
     int rc = w->fs->pwrite(w->fs->ctx, fd, hdr, sizeof(hdr), 0);
     if (rc < 0) {
+        /* never synced into the directory: remove it, a retry starts afresh */
         (void)w->fs->close(w->fs->ctx, fd);
+        (void)w->fs->unlink(w->fs->ctx, w->path);
         return writer_fail(w, rc, "cannot write the header of");
     }
     w->fd = fd;
@@ -128,17 +130,59 @@ static int writer_pad(struct txnlog_writer *w, size_t len)
     return 0;
 }
 
+static bool is_full(int rc)
+{
+    return rc == -ENOSPC || rc == -EDQUOT;
+}
+
+/* Put the file back as it was before a refused append: a partial write may
+ * have left records in the padding, and a later append at `pos` shorter than
+ * them would leave valid-looking records after it (and a log that recovery
+ * calls damaged), so everything from `pos` on goes, padding included.
+ * Failing to do so, or to make it durable, is fatal. */
+static int writer_undo(struct txnlog_writer *w, bool opened, uint64_t pos)
+{
+    char reason[sizeof(w->errmsg)];
+    snprintf(reason, sizeof(reason), "%s", w->errmsg);
+    int rc;
+    if (opened) {
+        (void)w->fs->close(w->fs->ctx, w->fd);
+        w->fd = -1;
+        rc = w->fs->unlink(w->fs->ctx, w->path);
+        if (rc == 0)
+            rc = w->fs->fsync_dir(w->fs->ctx, w->dir);
+        if (rc < 0)
+            return writer_fail(w, rc, "disk full, and cannot remove");
+    } else {
+        rc = w->fs->truncate(w->fs->ctx, w->path, pos);
+        if (rc < 0)
+            return writer_fail(w, rc, "disk full, and cannot cut back");
+        w->pos = pos;
+        w->size = pos;
+    }
+    snprintf(w->errmsg, sizeof(w->errmsg), "%s", reason);
+    return TXNLOG_ERR_FULL;
+}
+
 int txnlog_writer_append(struct txnlog_writer *w, const uint8_t *records, size_t len,
                          int64_t first_zxid)
 {
     int rc;
-    if (w->fd < 0 && (rc = writer_open(w, first_zxid)) < 0)
-        return rc;
+    bool opened = false;
+    if (w->fd < 0) {
+        rc = writer_open(w, first_zxid);
+        if (rc < 0)
+            return is_full(rc) && w->fd < 0 ? TXNLOG_ERR_FULL : rc;
+        opened = true;
+    }
+    uint64_t pos = w->pos;
     if ((rc = writer_pad(w, len)) < 0)
-        return rc;
+        return is_full(rc) ? writer_undo(w, opened, pos) : rc;
     rc = w->fs->pwrite(w->fs->ctx, w->fd, records, len, w->pos);
-    if (rc < 0)
-        return writer_fail(w, rc, "cannot write to");
+    if (rc < 0) {
+        writer_fail(w, rc, "cannot write to");
+        return is_full(rc) ? writer_undo(w, opened, pos) : rc;
+    }
     w->pos += len;
     if (w->pos > w->size)
         w->size = w->pos;

@@ -64,10 +64,19 @@ struct txnlog_writer {
 
 void txnlog_writer_init(struct txnlog_writer *w, const struct fs *fs, const char *dir,
                         uint64_t prealloc_bytes);
+/* Returned by txnlog_writer_append when the disk is full (ENOSPC or
+ * EDQUOT): the records were refused and the file is as it was before the
+ * call. Not an errno. */
+#define TXNLOG_ERR_FULL (-10000)
+
 /* Write whole records (txnlog_record_encode) at the end of the current file,
  * starting log.<first_zxid> first if none is open. Not durable until
- * txnlog_writer_sync. On failure returns a negative errno, with the file and
- * the reason in w->errmsg. */
+ * txnlog_writer_sync. On ENOSPC or EDQUOT (writing or preallocating) the
+ * file is cut back to its last record before the call (a file this call
+ * created is removed), and TXNLOG_ERR_FULL is returned: the writer can be
+ * used again. Any other failure returns a negative errno and leaves the
+ * file in an unknown state (the caller must stop). The reason and the file
+ * are in w->errmsg either way. */
 int txnlog_writer_append(struct txnlog_writer *w, const uint8_t *records, size_t len,
                          int64_t first_zxid) __attribute__((warn_unused_result));
 int txnlog_writer_sync(struct txnlog_writer *w) __attribute__((warn_unused_result));

@@ -115,8 +115,133 @@ static struct zk_reply_header reply_of(const struct frame *fr, struct jute_reade
     return h;
 }
 
+static struct zk_reply_header reply_at(struct fake *f, int i, struct jute_reader *r)
+{
+    CHECK(i < f->count);
+    return reply_of(&f->frames[i < f->count ? i : 0], r);
+}
+
+/* The disk is full: the log refuses a batch, and every txn from its first
+ * zxid on is dropped and answered SYSTEMERROR; nothing was applied. */
+static void test_log_failed(void)
+{
+    struct fake f;
+    memset(&f, 0, sizeof(f));
+    struct server_io io = {.ctx = &f,
+                           .send = fake_send,
+                           .close = fake_close,
+                           .log_append = fake_log,
+                           .wall_ms = fake_wall};
+    struct server_config cfg = {.tick_time_ms = 2000, .max_buffer = 0xfffff};
+    struct server *s = server_new(&cfg, &io, 0);
+    server_conn_open(s, 1, "127.0.0.1", 0);
+    connect(s, 1, 0, 0);
+    server_persisted(s, f.logged_zxid, 1);
+    request(s, 1, 1, ZK_OP_CREATE, "/a", false, 1);
+    server_persisted(s, f.logged_zxid, 1);
+    struct server_stats st;
+    server_get_stats(s, &st);
+    size_t nodes = st.node_count;
+    int64_t applied = st.last_zxid;
+
+    /* pipelined: writes prepped on top of each other, a read between them,
+     * a handshake of another connection */
+    f.count = 0;
+    request(s, 1, 2, ZK_OP_CREATE, "/b", false, 2);
+    int64_t from = f.logged_zxid;
+    CHECK_EQ_INT(from, applied + 1);
+    request(s, 1, 3, ZK_OP_GET_DATA, "/a", false, 2);
+    request(s, 1, 4, ZK_OP_CREATE, "/b/c", false, 2);
+    server_conn_open(s, 2, "127.0.0.1", 2);
+    connect(s, 2, 0, 2);
+    request(s, 1, 5, ZK_OP_DELETE, "/a", false, 2);
+    CHECK_EQ_INT(f.logged_zxid, from + 3);
+    CHECK_EQ_INT(f.count, 0);
+    CHECK_EQ_INT(server_outstanding(s), 5);
+
+    CHECK_EQ_INT(server_log_failed(s, from, 3), 4);
+    /* session 1: its answers in order, the read between them succeeds */
+    struct jute_reader r;
+    CHECK_EQ_INT(f.count, 4);
+    int32_t xids[4] = {2, 3, 4, 5};
+    int32_t errs[4] = {ZK_SYSTEMERROR, ZK_OK, ZK_SYSTEMERROR, ZK_SYSTEMERROR};
+    for (int i = 0; i < 4; i++) {
+        CHECK_EQ_INT(f.frames[i].conn, 1);
+        struct zk_reply_header h = reply_at(&f, i, &r);
+        CHECK_EQ_INT(h.xid, xids[i]);
+        CHECK_EQ_INT(h.err, errs[i]);
+        CHECK_EQ_INT(h.zxid, applied);
+        if (errs[i])
+            CHECK_EQ_INT(jute_reader_remaining(&r), 0);
+    }
+    /* connection 2 never got a session: closed without an answer */
+    CHECK_EQ_INT(f.closed_count, 1);
+    CHECK_EQ_INT(f.closed[0], 2);
+    CHECK_EQ_INT(server_outstanding(s), 0);
+    server_get_stats(s, &st);
+    CHECK_EQ_INT(st.session_count, 1);
+    CHECK_EQ_INT(st.node_count, nodes);
+    CHECK_EQ_INT(st.last_zxid, applied);
+    server_conn_closed(s, 2, 3);
+
+    /* space is back: zxids continue from the refused one; prep sees the tree
+     * without the refused changes (/b does not exist, /a does) */
+    f.count = 0;
+    request(s, 1, 6, ZK_OP_CREATE, "/b/c", false, 4);
+    CHECK_EQ_INT(f.logged_zxid, from);
+    request(s, 1, 7, ZK_OP_CREATE, "/b", false, 4);
+    request(s, 1, 8, ZK_OP_DELETE, "/a", false, 4);
+    server_persisted(s, f.logged_zxid, 5);
+    CHECK_EQ_INT(f.count, 3);
+    CHECK_EQ_INT(reply_at(&f, 0, &r).err, ZK_NONODE);
+    struct zk_reply_header h = reply_at(&f, 1, &r);
+    CHECK_EQ_INT(h.err, ZK_OK);
+    CHECK_EQ_INT(h.zxid, from + 1);
+    CHECK_EQ_INT(reply_at(&f, 2, &r).err, ZK_OK);
+
+    /* a client's closeSession refused: the session stays open */
+    f.count = 0;
+    request(s, 1, 9, ZK_OP_CLOSE_SESSION, "", false, 6);
+    from = f.logged_zxid;
+    request(s, 1, 10, ZK_OP_EXISTS, "/b", false, 6);
+    CHECK_EQ_INT(server_log_failed(s, from, 6), 1);
+    CHECK_EQ_INT(f.count, 2);
+    CHECK_EQ_INT(reply_at(&f, 0, &r).err, ZK_SYSTEMERROR);
+    CHECK_EQ_INT(reply_at(&f, 1, &r).err, ZK_SESSIONEXPIRED); /* asked while closing */
+    CHECK_EQ_INT(f.closed_count, 1);
+    f.count = 0;
+    request(s, 1, 11, ZK_OP_EXISTS, "/b", false, 7);
+    CHECK_EQ_INT(f.count, 1);
+    CHECK_EQ_INT(reply_at(&f, 0, &r).err, ZK_OK);
+
+    /* an ephemeral; then the session expires while the disk is full */
+    request(s, 1, 12, ZK_OP_CREATE, "/e", true, 8);
+    server_persisted(s, f.logged_zxid, 8);
+    server_conn_closed(s, 1, 9);
+    int logged = f.logged;
+    server_tick(s, 30000);
+    CHECK_EQ_INT(f.logged, logged + 1);
+    CHECK_EQ_INT(server_log_failed(s, f.logged_zxid, 30000), 1);
+    server_get_stats(s, &st);
+    CHECK_EQ_INT(st.session_count, 1);
+    CHECK_EQ_INT(st.ephemeral_count, 1);
+    /* expiry tries again at the next tick, and this time it is logged */
+    server_tick(s, 30001);
+    CHECK_EQ_INT(f.logged, logged + 1);
+    CHECK(server_next_tick_ms(s) <= 32000);
+    server_tick(s, 32000);
+    CHECK_EQ_INT(f.logged, logged + 2);
+    server_persisted(s, f.logged_zxid, 32000);
+    server_get_stats(s, &st);
+    CHECK_EQ_INT(st.session_count, 0);
+    CHECK_EQ_INT(st.ephemeral_count, 0);
+    server_free(s);
+}
+
 int main(void)
 {
+    test_log_failed();
+
     struct fake f;
     memset(&f, 0, sizeof(f));
     struct server_io io = {.ctx = &f,

@@ -27,7 +27,17 @@ struct memfs {
     struct buf data[MEMFS_FILES];
     bool used[MEMFS_FILES];
     int syncs;
+    size_t capacity; /* bytes all files may hold together; 0: unlimited */
 };
+
+static size_t memfs_used(const struct memfs *m)
+{
+    size_t total = 0;
+    for (int i = 0; i < MEMFS_FILES; i++)
+        if (m->used[i])
+            total += m->data[i].len;
+    return total;
+}
 
 static int memfs_find(struct memfs *m, const char *path)
 {
@@ -74,18 +84,47 @@ static void memfs_grow(struct buf *b, uint64_t size)
     }
 }
 
+/* Room for the file to reach `size`? A full disk takes what fits and then
+ * fails, as a real one does for a write (a short write, then ENOSPC). */
+static size_t memfs_room(const struct memfs *m, int fd, uint64_t size)
+{
+    size_t len = m->data[fd].len;
+    if (m->capacity == 0 || size <= len)
+        return (size_t)size;
+    size_t free_bytes = m->capacity - memfs_used(m);
+    return (size_t)size - len <= free_bytes ? (size_t)size : len + free_bytes;
+}
+
 static int memfs_pwrite(void *ctx, int fd, const void *p, size_t len, uint64_t off)
 {
     struct memfs *m = ctx;
-    memfs_grow(&m->data[fd], off + len);
-    memcpy(m->data[fd].data + off, p, len);
-    return 0;
+    size_t end = memfs_room(m, fd, off + len);
+    if (end > off) {
+        memfs_grow(&m->data[fd], end);
+        memcpy(m->data[fd].data + off, p, end - (size_t)off);
+    }
+    return end < off + len ? -ENOSPC : 0;
 }
 
 static int memfs_allocate(void *ctx, int fd, uint64_t off, uint64_t len)
 {
     struct memfs *m = ctx;
+    if (memfs_room(m, fd, off + len) < off + len)
+        return -ENOSPC;
     memfs_grow(&m->data[fd], off + len);
+    return 0;
+}
+
+static int memfs_truncate(void *ctx, const char *path, uint64_t len)
+{
+    struct memfs *m = ctx;
+    int i = memfs_find(m, path);
+    if (i < 0)
+        return -ENOENT;
+    if (m->data[i].len > len)
+        m->data[i].len = (size_t)len;
+    else
+        memfs_grow(&m->data[i], len);
     return 0;
 }
 
@@ -137,6 +176,7 @@ static struct fs memfs_ops(struct memfs *m)
                        .pwrite = memfs_pwrite,
                        .allocate = memfs_allocate,
                        .fdatasync = memfs_fdatasync,
+                       .truncate = memfs_truncate,
                        .rename = memfs_rename,
                        .unlink = memfs_unlink,
                        .fsync_dir = memfs_fsync_dir};
@@ -288,6 +328,78 @@ static void test_log_roundtrip_and_torn_tails(void)
     memfs_deinit(&m);
 }
 
+/* A full disk: an append that does not fit is refused and leaves the file
+ * as it was, whether the preallocation or the write itself runs out; a
+ * file the append created is removed; once there is room, appends go on
+ * and the log reads back with exactly the accepted records. */
+static void test_log_full_disk(void)
+{
+    struct memfs m;
+    memset(&m, 0, sizeof(m));
+    struct fs fs = memfs_ops(&m);
+    struct buf txn, rec;
+    buf_init(&txn);
+    buf_init(&rec);
+    char data[600];
+    memset(data, 'd', sizeof(data) - 1);
+    data[sizeof(data) - 1] = '\0';
+
+    /* no room even for the header: no file is left behind */
+    m.capacity = 8;
+    struct txnlog_writer w;
+    txnlog_writer_init(&w, &fs, "/d", 4096);
+    txn_create(&txn, 0, 1, "/n1", "x", false);
+    txnlog_record_encode(&rec, txn.data, txn.len);
+    CHECK_EQ_INT(txnlog_writer_append(&w, rec.data, rec.len, 1), TXNLOG_ERR_FULL);
+    CHECK(strstr(w.errmsg, "/d/log.1") != NULL);
+    CHECK_EQ_INT(memfs_find(&m, "/d/log.1"), -1);
+    CHECK_EQ_INT(w.fd, -1);
+
+    /* room for the first blocks: records go in until more are needed */
+    m.capacity = TXNLOG_HEADER_LEN + 2 * 4096 + 100; /* pads: 4096 past the end */
+    int64_t zxid = 1;
+    int rc;
+    size_t good = 0;
+    while ((rc = txnlog_writer_append(&w, rec.data, rec.len, zxid)) == 0) {
+        good = (size_t)w.pos;
+        zxid++;
+        txn_create(&txn, 0, zxid, "/n", data, false);
+        buf_clear(&rec);
+        txnlog_record_encode(&rec, txn.data, txn.len);
+    }
+    CHECK_EQ_INT(rc, TXNLOG_ERR_FULL);
+    CHECK(zxid > 2);
+    int fd = memfs_find(&m, "/d/log.1");
+    CHECK(fd >= 0);
+    CHECK_EQ_INT(m.data[fd].len, good); /* cut at the last record, padding gone */
+    CHECK_EQ_INT(w.pos, good);
+
+    /* without preallocation the write itself runs short: cut back too */
+    w.prealloc_bytes = 0;
+    m.capacity = good + rec.len / 2;
+    CHECK_EQ_INT(txnlog_writer_append(&w, rec.data, rec.len, zxid), TXNLOG_ERR_FULL);
+    CHECK_EQ_INT(m.data[fd].len, good);
+
+    /* space is back: the same zxid goes in where the refused one would have */
+    m.capacity = 0;
+    w.prealloc_bytes = 4096;
+    txn_create(&txn, 0, zxid, "/again", "a", false);
+    buf_clear(&rec);
+    txnlog_record_encode(&rec, txn.data, txn.len);
+    CHECK(txnlog_writer_append(&w, rec.data, rec.len, zxid) == 0);
+    CHECK(txnlog_writer_sync(&w) == 0);
+    txnlog_writer_deinit(&w);
+    struct txnlog_scan scan;
+    int count = 0;
+    txnlog_scan(m.data[fd].data, m.data[fd].len, count_records, &count, &scan);
+    CHECK_EQ_INT(scan.end, TXNLOG_END_CLEAN);
+    CHECK_EQ_INT(count, zxid);
+    CHECK_EQ_INT(scan.last_zxid, zxid);
+    buf_deinit(&txn);
+    buf_deinit(&rec);
+    memfs_deinit(&m);
+}
+
 static void test_names(void)
 {
     CHECK_EQ_INT(storage_name_zxid("log.1a2b", "log"), 0x1a2b);
@@ -429,6 +541,7 @@ int main(void)
 {
     test_names();
     test_log_roundtrip_and_torn_tails();
+    test_log_full_disk();
     test_snapshot_roundtrip();
     return check_result("test_storage");
 }
