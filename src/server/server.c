@@ -1708,26 +1708,6 @@ static bool op_is_read(int32_t type)
     }
 }
 
-static bool op_is_prepped_write(int32_t type)
-{
-    switch (type) {
-    case ZK_OP_CREATE:
-    case ZK_OP_CREATE2:
-    case ZK_OP_CREATE_CONTAINER:
-    case ZK_OP_CREATE_TTL:
-    case ZK_OP_DELETE:
-    case ZK_OP_DELETE_CONTAINER:
-    case ZK_OP_SET_DATA:
-    case ZK_OP_SET_ACL:
-    case ZK_OP_MULTI:
-    case ZK_OP_CLOSE_SESSION:
-    case ZK_OP_RECONFIG:
-        return true;
-    default:
-        return false;
-    }
-}
-
 /* sasl (102) on a server without a SASL provider: ZooKeeper's processSasl
  * meets a null SASL server and answers OK with a null token, at once. */
 static void handle_sasl(struct server *s, struct server_conn *c, int32_t xid)
@@ -1809,7 +1789,8 @@ static void handle_request(struct server *s, struct server_conn *c, const uint8_
         session_drain(s, ss, now_ms);
         return;
     }
-    if (op_is_prepped_write(h.type)) {
+    /* createSession only comes from the handshake */
+    if (zk_op_is_write(h.type) && h.type != ZK_OP_CREATE_SESSION) {
         handle_write(s, c, ss, h.xid, h.type, &r, now_ms);
         return;
     }
