@@ -20,9 +20,6 @@
 
 /* ReferenceCountedACLCache.OPEN_UNSAFE_ACL_ID: a node with a null ACL. */
 #define PERSIST_ACL_OPEN_UNSAFE (-1)
-/* A parentCVersion never above the parent's: creating a child leaves the
- * parent's Stat as the snapshot gave it. */
-#define PERSIST_KEEP_PARENT INT32_MIN
 
 int64_t server_last_zxid(const struct server *s)
 {
@@ -148,6 +145,7 @@ struct acl_entry {
     const uint8_t *raw;
     size_t raw_len;
     int32_t count;
+    struct tree_acl *interned; /* once a loaded node holds it */
 };
 
 static int load_fail(char *errmsg, size_t errlen, size_t off, const char *what)
@@ -195,14 +193,10 @@ static void apply_synthetic(struct server *s, int32_t type, int64_t owner, int64
     s->tree.last_zxid = last;
 }
 
-static bool owner_is_ttl(int64_t owner)
-{
-    return ((uint64_t)owner >> 56) == 0xff && owner != INT64_MIN;
-}
-
 static int load_node(struct server *s, const char *path, size_t path_len, struct jute_buf data,
-                     const struct acl_entry *acl, const struct zk_stat_persisted *st,
-                     struct buf *scratch, char *errmsg, size_t errlen, size_t off)
+                     struct acl_entry *acl, const struct zk_stat_persisted *st,
+                     struct tree_node **parent_hint, struct buf *scratch, char *errmsg,
+                     size_t errlen, size_t off)
 {
     struct jute_vec acl_vec = {.count = acl->count, .raw = acl->raw, .raw_len = acl->raw_len};
     struct jute_buf jpath = jute_buf_of(path, path_len);
@@ -225,32 +219,8 @@ static int load_node(struct server *s, const char *path, size_t path_len, struct
                      (int)(path_len > 200 ? 200 : path_len), path, off);
             return -1;
         }
-        int64_t owner = st->ephemeral_owner;
-        if (owner == INT64_MIN) {
-            struct zk_create_container_txn c = {.path = jpath,
-                                                .data = data,
-                                                .acl = acl_vec,
-                                                .parent_cversion = PERSIST_KEEP_PARENT};
-            zk_create_container_txn_encode(scratch, &c);
-            apply_synthetic(s, ZK_OP_CREATE_CONTAINER, 0, st->czxid, scratch);
-        } else if (owner_is_ttl(owner)) {
-            struct zk_create_ttl_txn c = {.path = jpath,
-                                          .data = data,
-                                          .acl = acl_vec,
-                                          .parent_cversion = PERSIST_KEEP_PARENT,
-                                          .ttl = (int64_t)((uint64_t)owner & 0xffffffffffffffULL)};
-            zk_create_ttl_txn_encode(scratch, &c);
-            apply_synthetic(s, ZK_OP_CREATE_TTL, 0, st->czxid, scratch);
-        } else {
-            struct zk_create_txn c = {.path = jpath,
-                                      .data = data,
-                                      .acl = acl_vec,
-                                      .ephemeral = owner != 0,
-                                      .parent_cversion = PERSIST_KEEP_PARENT};
-            zk_create_txn_encode(scratch, &c);
-            apply_synthetic(s, ZK_OP_CREATE, owner, st->czxid, scratch);
-        }
-        n = tree_get(&s->tree, path, path_len);
+        n = tree_load_node(&s->tree, path, path_len, data, acl->raw, acl->raw_len, acl->count, st,
+                           parent_hint, &acl->interned);
         if (!n) {
             snprintf(errmsg, errlen,
                      "Invalid Datatree, unable to find parent of path %.*s at offset %zu of the "
@@ -292,6 +262,7 @@ int server_load_snapshot(struct server *s, const uint8_t *body, size_t len, size
                            .id = {.scheme = jute_cstr("world"), .id = jute_cstr("anyone")}};
     zk_acl_encode(&open_acl, &world);
     struct acl_entry open_entry = {.raw = open_acl.data, .raw_len = open_acl.len, .count = 1};
+    struct tree_node *parent_hint = NULL;
 
     int32_t acl_count = jute_read_i32(&r);
     if (r.failed || acl_count < 0) {
@@ -314,7 +285,8 @@ int server_load_snapshot(struct server *s, const uint8_t *body, size_t len, size
             }
         }
         struct acl_entry *e = mem_alloc(sizeof(*e));
-        *e = (struct acl_entry){.raw = body + start, .raw_len = r.pos - start, .count = n};
+        *e = (struct acl_entry){
+            .raw = body + start, .raw_len = r.pos - start, .count = n, .interned = NULL};
         struct acl_entry *old = imap_put(&acls, (uint64_t)id, e);
         mem_free(old);
     }
@@ -335,7 +307,7 @@ int server_load_snapshot(struct server *s, const uint8_t *body, size_t len, size
             load_fail(errmsg, errlen, at, "truncated node");
             goto out;
         }
-        const struct acl_entry *acl =
+        struct acl_entry *acl =
             acl_id == PERSIST_ACL_OPEN_UNSAFE ? &open_entry : imap_get(&acls, (uint64_t)acl_id);
         if (!acl) {
             snprintf(errmsg, errlen,
@@ -349,7 +321,7 @@ int server_load_snapshot(struct server *s, const uint8_t *body, size_t len, size
             load_fail(errmsg, errlen, at, "NUL in a path");
             goto out;
         }
-        if (load_node(s, p, plen, data, acl, &st, &scratch, errmsg, errlen, at) < 0)
+        if (load_node(s, p, plen, data, acl, &st, &parent_hint, &scratch, errmsg, errlen, at) < 0)
             goto out;
     }
     *consumed = r.pos;

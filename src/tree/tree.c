@@ -71,11 +71,15 @@ static struct list *special_list(struct tree *t, int64_t owner)
     }
 }
 
-static struct tree_node *node_new(struct tree *t, const char *path, size_t len,
-                                  struct jute_buf data, struct tree_acl *acl)
+/* A node not yet in the map, with no ACL. */
+static struct tree_node *node_alloc(const char *path, size_t len, struct jute_buf data)
 {
-    struct tree_node *n = mem_calloc(1, sizeof(*n));
-    n->path = mem_strndup(path, len);
+    /* the path lives after the node: one allocation, never resized */
+    struct tree_node *n = mem_alloc(sizeof(*n) + len + 1);
+    memset(n, 0, sizeof(*n));
+    n->path = (char *)(n + 1);
+    memcpy(n->path, path, len);
+    n->path[len] = '\0';
     n->path_len = (uint32_t)len;
     size_t slash = len;
     while (slash > 0 && path[slash - 1] != '/')
@@ -87,8 +91,15 @@ static struct tree_node *node_new(struct tree *t, const char *path, size_t len,
             memcpy(n->data, data.ptr, (size_t)data.len);
     }
     n->data_len = data.len;
-    n->acl = acl;
     list_init(&n->eph_link);
+    return n;
+}
+
+static struct tree_node *node_new(struct tree *t, const char *path, size_t len,
+                                  struct jute_buf data, struct tree_acl *acl)
+{
+    struct tree_node *n = node_alloc(path, len, data);
+    n->acl = acl;
     smap_put(&t->nodes, n->path, len, n);
     t->data_bytes += len + (data.len > 0 ? (size_t)data.len : 0);
     return n;
@@ -122,7 +133,6 @@ static void node_free(struct tree *t, struct tree_node *n)
     acl_release(t, n->acl);
     mem_free(n->children);
     mem_free(n->data);
-    mem_free(n->path);
     mem_free(n);
 }
 
@@ -178,7 +188,6 @@ void tree_deinit(struct tree *t)
         struct tree_node *n = value;
         mem_free(n->children);
         mem_free(n->data);
-        mem_free(n->path);
         mem_free(n);
     }
     pos = 0;
@@ -733,4 +742,55 @@ void tree_result_deinit(struct tree_result *res)
     mem_free(res->ops);
     res->ops = NULL;
     res->op_count = 0;
+}
+
+/* ---- loading a snapshot ---- */
+
+struct tree_node *tree_load_node(struct tree *t, const char *path, size_t len, struct jute_buf data,
+                                 const uint8_t *acl_raw, size_t acl_raw_len, int32_t acl_count,
+                                 const struct zk_stat_persisted *stat,
+                                 struct tree_node **parent_hint, struct tree_acl **acl_hint)
+{
+    if (len < 2 || path[0] != '/')
+        return NULL;
+    /* Pre-order: siblings come one after another, so the last parent is
+     * usually the one; comparing paths costs less than hashing one. */
+    size_t plen = path_parent_len(path, len);
+    struct tree_node *parent = *parent_hint;
+    if (!parent || parent->path_len != plen || memcmp(parent->path, path, plen) != 0) {
+        parent = tree_get(t, path, plen);
+        if (!parent)
+            return NULL;
+        *parent_hint = parent;
+    }
+    /* One map probe, not a lookup then an insert: a path already there is
+     * put back (only a damaged snapshot repeats a path). */
+    struct tree_node *n = node_alloc(path, len, data);
+    struct tree_node *old = smap_put(&t->nodes, n->path, len, n);
+    if (old) {
+        smap_put(&t->nodes, old->path, old->path_len, old);
+        mem_free(n->data);
+        mem_free(n);
+        /* as a create that finds the node: only the stored Stat lands */
+        old->stat = *stat;
+        return old;
+    }
+    t->data_bytes += len + (data.len > 0 ? (size_t)data.len : 0);
+    struct tree_acl *a = *acl_hint;
+    if (a)
+        a->refs++;
+    else
+        a = *acl_hint = acl_intern(t, acl_raw, acl_count > 0 ? acl_raw_len : 0, acl_count);
+    n->acl = a;
+    n->stat = *stat;
+    child_add(parent, n);
+    int64_t owner = stat->ephemeral_owner;
+    struct list *special = special_list(t, owner);
+    if (special)
+        list_insert_tail(special, &n->eph_link);
+    else if (owner != 0)
+        list_insert_tail(eph_list(t, owner, true), &n->eph_link);
+    quota_node_changed(t, path, len, true);
+    quota_update(t, path, len, data.len > 0 ? data.len : 0, 1);
+    return n;
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* tree.h — the data tree: znodes by path, children, Stat, ACL lists (stored
  * once each, by reference count), ephemerals by session. Pure: no I/O, no
- * clock. tree_apply(txn) is its only mutator, so every server that applies
- * the same txns in the same order holds the same tree (DataTree.processTxn). */
+ * clock. tree_apply(txn) is its only mutator once loaded (tree_load_node
+ * builds it from a snapshot), so every server that applies the same txns in
+ * the same order holds the same tree (DataTree.processTxn). */
 #ifndef CZK_TREE_TREE_H
 #define CZK_TREE_TREE_H
 
@@ -23,7 +24,7 @@ struct tree_acl {
 };
 
 struct tree_node {
-    char *path; /* owned, NUL-terminated; the map's key */
+    char *path; /* NUL-terminated, in the node's own allocation; the map's key */
     uint32_t path_len;
     uint32_t name_off; /* offset of the last component in path */
     uint8_t *data;     /* owned; NULL with data_len -1 is jute's null */
@@ -142,5 +143,19 @@ void tree_quota_rebuild(struct tree *t);
 void tree_apply(struct tree *t, const struct zk_txn_header *hdr, const uint8_t *body,
                 size_t body_len, tree_event_fn *on_event, void *ctx, struct tree_result *res);
 void tree_result_deinit(struct tree_result *res);
+
+/* Loading a snapshot (DataTree.deserialize): inserts the node at `path`
+ * (not "/") under its existing parent with the stored Stat, data and ACL, as
+ * a create txn of that node would (ephemeral, container and TTL lists, ACL
+ * reference counts, quota stats), without touching the parent's Stat or
+ * last_zxid. A node already there keeps its data and ACL and takes `stat`.
+ * Returns the node, or NULL when the path is not absolute or its parent is
+ * missing. `*parent_hint` carries the last parent between calls (NULL before
+ * the first); `*acl_hint`, when not NULL, is the tree's interning of this
+ * ACL (this call sets it when NULL; valid while the loaded nodes exist). */
+struct tree_node *tree_load_node(struct tree *t, const char *path, size_t len, struct jute_buf data,
+                                 const uint8_t *acl_raw, size_t acl_raw_len, int32_t acl_count,
+                                 const struct zk_stat_persisted *stat,
+                                 struct tree_node **parent_hint, struct tree_acl **acl_hint);
 
 #endif

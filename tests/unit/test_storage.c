@@ -537,11 +537,53 @@ static void test_snapshot_roundtrip(void)
     memfs_deinit(&m);
 }
 
+/* A node whose parent is missing, or a repeated path, in a snapshot body. */
+static void test_snapshot_bad_nodes(void)
+{
+    struct zk_stat_persisted st = {.czxid = 2, .mzxid = 2, .pzxid = 2};
+    struct buf body;
+    buf_init(&body);
+    jute_write_i32(&body, 0); /* sessions */
+    jute_write_i32(&body, 0); /* ACL cache */
+    jute_write_bytes(&body, "/a", 2);
+    jute_write_bytes(&body, "1", 1);
+    jute_write_i64(&body, -1);
+    zk_stat_persisted_encode(&body, &st);
+    jute_write_bytes(&body, "/a", 2); /* again: keeps "1", takes this Stat */
+    jute_write_bytes(&body, "22", 2);
+    jute_write_i64(&body, -1);
+    st.version = 4;
+    zk_stat_persisted_encode(&body, &st);
+    size_t orphan = body.len;
+    jute_write_bytes(&body, "/x/y", 4);
+    jute_write_bytes(&body, "", 0);
+    jute_write_i64(&body, -1);
+    zk_stat_persisted_encode(&body, &st);
+    jute_write_bytes(&body, "/", 1);
+
+    char err[256];
+    size_t consumed;
+    struct server *s = new_server();
+    CHECK(server_load_snapshot(s, body.data, orphan, &consumed, 0, err, sizeof(err)) != 0);
+    const struct tree_node *a = tree_get(&s->tree, "/a", 2);
+    CHECK(a && a->data_len == 1 && a->stat.version == 4);
+    server_free(s);
+
+    s = new_server();
+    CHECK(server_load_snapshot(s, body.data, body.len, &consumed, 0, err, sizeof(err)) != 0);
+    char want[128];
+    snprintf(want, sizeof(want), "unable to find parent of path /x/y at offset %zu ", orphan);
+    CHECK(strstr(err, want) != NULL);
+    server_free(s);
+    buf_deinit(&body);
+}
+
 int main(void)
 {
     test_names();
     test_log_roundtrip_and_torn_tails();
     test_log_full_disk();
     test_snapshot_roundtrip();
+    test_snapshot_bad_nodes();
     return check_result("test_storage");
 }

@@ -156,6 +156,64 @@ int main(void)
     CHECK_EQ_INT(path_parent_len("/a", 2), 1);
     CHECK_EQ_INT(path_parent_len("/a/b", 4), 2);
 
+    /* tree_load_node: a snapshot's node lands as its create txn would, with
+     * the stored Stat and without touching the parent's */
+    {
+        struct tree lt;
+        tree_init(&lt);
+        struct buf acl_raw;
+        buf_init(&acl_raw);
+        /* read and write: an ACL no node of tree_init has */
+        struct zk_acl acl = {.perms = 3,
+                             .id = {.scheme = jute_cstr("world"), .id = jute_cstr("anyone")}};
+        zk_acl_encode(&acl_raw, &acl);
+        struct tree_node *parent_hint = NULL;
+        struct tree_acl *acl_hint = NULL;
+        struct zk_stat_persisted st = {
+            .czxid = 7, .mzxid = 9, .ctime = 1, .mtime = 2, .version = 3, .pzxid = 7};
+        struct jute_buf d2 = {.ptr = (const uint8_t *)"xy", .len = 2};
+        const char *limits = "/zookeeper/quota/q/zookeeper_limits";
+        const char *stats = "/zookeeper/quota/q/zookeeper_stats";
+        struct jute_buf none = {.ptr = NULL, .len = -1};
+        struct jute_buf lim = jute_cstr("count=10,bytes=100");
+        struct jute_buf zero = jute_cstr("count=0,bytes=0");
+        CHECK(tree_load_node(&lt, "/zookeeper/quota/q", 18, none, acl_raw.data, acl_raw.len, 1, &st,
+                             &parent_hint, &acl_hint) != NULL);
+        CHECK(tree_load_node(&lt, limits, strlen(limits), lim, acl_raw.data, acl_raw.len, 1, &st,
+                             &parent_hint, &acl_hint) != NULL);
+        CHECK(tree_load_node(&lt, stats, strlen(stats), zero, acl_raw.data, acl_raw.len, 1, &st,
+                             &parent_hint, &acl_hint) != NULL);
+        struct tree_node *q = tree_load_node(&lt, "/q", 2, d2, acl_raw.data, acl_raw.len, 1, &st,
+                                             &parent_hint, &acl_hint);
+        CHECK(q && q->stat.version == 3 && q->stat.mzxid == 9 && q->data_len == 2);
+        struct zk_stat_persisted eph = st;
+        eph.ephemeral_owner = 0x42;
+        struct tree_node *e = tree_load_node(&lt, "/q/e", 4, jute_cstr("abc"), acl_raw.data,
+                                             acl_raw.len, 1, &eph, &parent_hint, &acl_hint);
+        CHECK(e && e->parent == q && q->child_count == 1);
+        CHECK(q->stat.cversion == 0 && q->stat.pzxid == 7); /* the parent's Stat is kept */
+        CHECK(e->acl == q->acl && e->acl == acl_hint && acl_hint->refs == 5);
+        CHECK_EQ_INT(tree_ephemeral_count(&lt), 1);
+        struct tree_node *sn = tree_get(&lt, stats, strlen(stats));
+        CHECK(sn && tree_stats_get(sn->data, sn->data_len, "count") == 2);
+        CHECK(tree_stats_get(sn->data, sn->data_len, "bytes") == 5);
+        /* a repeated path keeps its data and ACL and takes the Stat */
+        struct zk_stat_persisted again = st;
+        again.version = 8;
+        CHECK(tree_load_node(&lt, "/q/e", 4, d2, acl_raw.data, acl_raw.len, 1, &again, &parent_hint,
+                             &acl_hint) == e);
+        CHECK(e->data_len == 3 && e->stat.version == 8 && acl_hint->refs == 5);
+        CHECK_EQ_INT(tree_node_count(&lt), 9);
+        /* no parent, or not absolute */
+        CHECK(tree_load_node(&lt, "/x/y", 4, d2, acl_raw.data, acl_raw.len, 1, &st, &parent_hint,
+                             &acl_hint) == NULL);
+        CHECK(tree_load_node(&lt, "x", 1, d2, acl_raw.data, acl_raw.len, 1, &st, &parent_hint,
+                             &acl_hint) == NULL);
+        CHECK_EQ_INT(tree_node_count(&lt), 9);
+        buf_deinit(&acl_raw);
+        tree_deinit(&lt);
+    }
+
     buf_deinit(&b);
     tree_deinit(&t);
     return check_result("test_tree");
