@@ -1348,44 +1348,12 @@ static void node_snapshot_wait(struct node *n)
 
 /* ---- recovery: newest valid snapshot, then the log after it ---- */
 
-struct zxid_list {
-    int64_t *zxids;
-    size_t count;
-    size_t cap;
-    const char *prefix;
-};
-
-static void zxid_list_add(void *ctx, const char *name)
-{
-    struct zxid_list *l = ctx;
-    int64_t zxid = storage_name_zxid(name, l->prefix);
-    if (zxid < 0)
-        return;
-    if (l->count == l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 16;
-        l->zxids = mem_realloc(l->zxids, l->cap * sizeof(*l->zxids));
-    }
-    l->zxids[l->count++] = zxid;
-}
-
-static int zxid_cmp(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static int node_list(const char *dir, const char *prefix, struct zxid_list *out, char *errmsg,
+/* The zxids of dir's "<prefix>.<zxid>" files, ascending. */
+static int node_list(const char *dir, const char *prefix, struct storage_zxids *out, char *errmsg,
                      size_t errlen)
 {
-    memset(out, 0, sizeof(*out));
-    out->prefix = prefix;
-    const struct fs *fs = fs_posix();
-    int rc = fs->list(fs->ctx, dir, zxid_list_add, out);
-    if (rc < 0)
-        return node_fail(errmsg, errlen, NODE_ERR_DATA, "cannot list %s: %s", dir, strerror(-rc));
-    if (out->count > 1)
-        qsort(out->zxids, out->count, sizeof(*out->zxids), zxid_cmp);
-    return 0;
+    int rc = storage_list_zxids(fs_posix(), dir, prefix, out, errmsg, errlen);
+    return rc < 0 ? NODE_ERR_DATA : 0;
 }
 
 struct replay_ctx {
@@ -1477,7 +1445,7 @@ static struct server *node_server_new(struct node *n)
 static int node_recover(struct node *n, char *errmsg, size_t errlen)
 {
     int64_t started_ms = node_now_ms(n);
-    struct zxid_list snaps, logs;
+    struct storage_zxids snaps, logs;
     int rc = node_list(n->snap_dir, "snapshot", &snaps, errmsg, errlen);
     if (rc < 0)
         return rc;

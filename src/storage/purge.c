@@ -11,16 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct names {
-    const char *prefix;
-    int64_t *zxids;
-    size_t count;
-    size_t cap;
-};
-
 static void names_add(void *ctx, const char *name)
 {
-    struct names *n = ctx;
+    struct storage_zxids *n = ctx;
     int64_t zxid = storage_name_zxid(name, n->prefix);
     if (zxid < 0)
         return;
@@ -37,14 +30,16 @@ static int cmp_zxid(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static int list_sorted(const struct fs *fs, const char *dir, const char *prefix, struct names *out,
-                       char *errmsg, size_t errlen)
+int storage_list_zxids(const struct fs *fs, const char *dir, const char *prefix,
+                       struct storage_zxids *out, char *errmsg, size_t errlen)
 {
     memset(out, 0, sizeof(*out));
     out->prefix = prefix;
     int rc = fs->list(fs->ctx, dir, names_add, out);
     if (rc < 0) {
         snprintf(errmsg, errlen, "cannot list %s: %s", dir, strerror(-rc));
+        mem_free(out->zxids);
+        out->zxids = NULL;
         return rc;
     }
     if (out->count > 1)
@@ -72,12 +67,12 @@ int storage_purge(const struct fs *fs, const char *snap_dir, const char *log_dir
         snprintf(errmsg, errlen, "snapRetainCount must be at least 3 (got %d)", keep);
         return -EINVAL;
     }
-    struct names snaps, logs;
+    struct storage_zxids snaps, logs;
     int deleted = 0;
-    int rc = list_sorted(fs, snap_dir, "snapshot", &snaps, errmsg, errlen);
+    int rc = storage_list_zxids(fs, snap_dir, "snapshot", &snaps, errmsg, errlen);
     if (rc < 0)
         return rc;
-    rc = list_sorted(fs, log_dir, "log", &logs, errmsg, errlen);
+    rc = storage_list_zxids(fs, log_dir, "log", &logs, errmsg, errlen);
     if (rc < 0)
         goto out_snaps;
     if (snaps.count <= (size_t)keep)

@@ -11,6 +11,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The zxids of the files "<prefix>.<zxid hex>" in dir, ascending; free
+ * out->zxids with mem_free. Returns 0, or a negative errno with the reason
+ * in errmsg. */
+struct storage_zxids {
+    const char *prefix;
+    int64_t *zxids;
+    size_t count;
+    size_t cap;
+};
+int storage_list_zxids(const struct fs *fs, const char *dir, const char *prefix,
+                       struct storage_zxids *out, char *errmsg, size_t errlen)
+    __attribute__((warn_unused_result));
+
 /* keep >= 3 as ZooKeeper requires. Returns the number of files deleted, or a
  * negative errno with the reason in errmsg (files deleted so far stay deleted:
  * each deletion leaves a recoverable directory). */
