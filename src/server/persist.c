@@ -361,9 +361,20 @@ int server_replay_txn(struct server *s, const uint8_t *txn, size_t len, int64_t 
     }
     struct tree_result res;
     tree_apply(&s->tree, &h, body, body_len, NULL, NULL, &res);
+    int32_t err = res.unexpected_err;
     tree_result_deinit(&res);
+    if (err == ZK_MARSHALLINGERROR) {
+        snprintf(errmsg, errlen, "zxid 0x%" PRIx64 ": the body of this %s txn does not decode",
+                 (uint64_t)h.zxid, zk_op_name(h.type));
+        return -1;
+    }
     if (h.type == ZK_OP_CLOSE_SESSION)
         session_forget(s, h.client_id);
     server_set_last_zxid(s, h.zxid);
+    if (err != 0) {
+        snprintf(errmsg, errlen, "zxid 0x%" PRIx64 " (%s) did not apply: %s", (uint64_t)h.zxid,
+                 zk_op_name(h.type), zk_err_name(err));
+        return 1;
+    }
     return 0;
 }

@@ -154,7 +154,10 @@ int server_load_snapshot(struct server *s, const uint8_t *body, size_t len, size
 /* Apply one committed txn read back from the log (TxnHeader + body, maybe a
  * TxnDigest after it): createSession adds the session with its timeout from
  * now_ms, closeSession removes it, every txn goes through tree_apply.
- * Returns 0, or -1 if the txn cannot be decoded. */
+ * Returns 0; 1 when an operation of it failed (NONODE, NODEEXISTS, ...:
+ * expected where a fuzzy snapshot already holds part of the txn's effect;
+ * the txn was applied as far as it goes, as ZooKeeper does, and errmsg says
+ * what failed); -1 if the txn cannot be decoded. */
 int server_replay_txn(struct server *s, const uint8_t *txn, size_t len, int64_t now_ms,
                       char *errmsg, size_t errlen) __attribute__((warn_unused_result));
 /* After recovery: the last zxid applied; new txns continue after it. */

@@ -501,6 +501,9 @@ static int32_t apply_delete(struct tree *t, const char *p, size_t len, int64_t z
     struct tree_node *n = tree_get(t, p, len);
     if (!n || !n->parent)
         return ZK_NONODE;
+    /* prep refuses NOTEMPTY; only a replayed log can ask for it */
+    if (n->child_count > 0)
+        return ZK_NOTEMPTY;
     struct tree_node *parent = n->parent;
     child_remove(parent, n);
     if (zxid > parent->stat.pzxid)
@@ -516,8 +519,6 @@ static int32_t apply_delete(struct tree *t, const char *p, size_t len, int64_t z
             mem_free(l);
         }
     }
-    /* Children of a deleted node cannot exist: prep refuses NOTEMPTY. */
-    assert(n->child_count == 0);
     quota_node_changed(t, n->path, n->path_len, false);
     quota_update(t, n->path, n->path_len, -(int64_t)(n->data_len > 0 ? n->data_len : 0), -1);
     emit(on_event, ctx, ZK_EVENT_NODE_DELETED, n->path, n->path_len);
@@ -588,13 +589,17 @@ static void apply_close_session(struct tree *t, int64_t session, const uint8_t *
                 (void)apply_delete(t, (const char *)p.ptr, (size_t)p.len, zxid, on_event, ctx);
         }
     }
+    /* Deleting the last node frees the list; a node that cannot go (it has
+     * children, only in a damaged log) stays and the walk moves on. */
     struct list *l = eph_list(t, session, false);
-    while (l) {
-        struct tree_node *n = LIST_ENTRY(l->next, struct tree_node, eph_link);
-        bool last = l->next->next == l;
+    for (struct list *it = l ? l->next : NULL; it && it != l;) {
+        struct list *next = it->next;
+        bool last = next == l;
+        struct tree_node *n = LIST_ENTRY(it, struct tree_node, eph_link);
         (void)apply_delete(t, n->path, n->path_len, zxid, on_event, ctx);
         if (last)
             break;
+        it = next;
     }
 }
 
@@ -719,6 +724,32 @@ static void apply_multi(struct tree *t, const struct zk_txn_header *hdr, const u
                             on_event, ctx, &op->path, &op->stat);
         if (op->err != 0 && res->err == 0)
             res->err = op->err;
+        if (op->err != 0 && !failed && res->unexpected_err == 0)
+            res->unexpected_err = op->err;
+    }
+}
+
+/* A create replayed over a fuzzy snapshot that already holds the node: the
+ * parent may have been written before the node was deleted and created again
+ * by another session, so it takes the txn's cversion and pzxid
+ * (DataTree.processTxn, setCversionPzxid). */
+static void replay_adjust_parent(struct tree *t, const uint8_t *body, size_t body_len, int64_t zxid)
+{
+    struct jute_reader r;
+    jute_reader_init(&r, body, body_len);
+    struct zk_create_txn txn;
+    if (zk_create_txn_decode(&r, &txn) != 0 || txn.path.len < 2)
+        return;
+    const char *p = (const char *)txn.path.ptr;
+    struct tree_node *parent = tree_get(t, p, path_parent_len(p, (size_t)txn.path.len));
+    if (!parent)
+        return;
+    int32_t cversion = txn.parent_cversion;
+    if (cversion == -1)
+        cversion = version_next(parent->stat.cversion);
+    if (cversion > parent->stat.cversion) {
+        parent->stat.cversion = cversion;
+        parent->stat.pzxid = zxid;
     }
 }
 
@@ -733,6 +764,10 @@ void tree_apply(struct tree *t, const struct zk_txn_header *hdr, const uint8_t *
     else
         res->err = apply_one(t, hdr->client_id, hdr->type, hdr->zxid, hdr->time, body, body_len,
                              on_event, ctx, &res->path, &res->stat);
+    if (hdr->type != ZK_OP_MULTI && hdr->type != ZK_OP_ERROR)
+        res->unexpected_err = res->err;
+    if (hdr->type == ZK_OP_CREATE && res->err == ZK_NODEEXISTS)
+        replay_adjust_parent(t, body, body_len, hdr->zxid);
     if (hdr->zxid > t->last_zxid)
         t->last_zxid = hdr->zxid;
 }

@@ -97,6 +97,12 @@ struct tree_result {
     struct zk_stat stat;
     struct tree_op_result *ops; /* multi only; free with tree_result_deinit */
     size_t op_count;
+    /* The first error of an operation the txn meant to apply (not one of an
+     * error txn or of a multi that failed when it was proposed). Live it is
+     * always 0; replaying the log over a fuzzy snapshot (ZooKeeper's) it may
+     * not be, and the txn is then applied as far as it goes, as
+     * DataTree.processTxn does. */
+    int32_t unexpected_err;
 };
 
 /* Creates "/", "/zookeeper", "/zookeeper/quota" and "/zookeeper/config" as

@@ -134,10 +134,74 @@ int main(void)
     CHECK_EQ_INT(res.ops[1].err, ZK_NONODE);
     CHECK_EQ_INT(res.ops[2].err, ZK_RUNTIMEINCONSISTENCY);
     CHECK_EQ_INT(res.err, ZK_NONODE);
+    CHECK_EQ_INT(res.unexpected_err, 0); /* it failed when proposed: nothing unexpected */
     CHECK(tree_get(&t, "/m", 2) == NULL);
     tree_result_deinit(&res);
     buf_deinit(&subs);
     buf_deinit(&one);
+
+    /* Replaying a log over a snapshot that holds part of it (ZooKeeper's
+     * snapshots are fuzzy, DataTree.processTxn): failures are reported in
+     * unexpected_err and the rest applies; no assertion, no endless loop. */
+    {
+        struct tree rt;
+        tree_init(&rt);
+        create_txn(&b, "/p", false, 1);
+        apply(&rt, ZK_OP_CREATE, 20, 0, &b, &ev, &res);
+        tree_result_deinit(&res);
+        create_txn(&b, "/p/c", false, 1);
+        apply(&rt, ZK_OP_CREATE, 21, 0, &b, &ev, &res);
+        tree_result_deinit(&res);
+        /* a create that finds its node: NODEEXISTS, and the parent takes
+         * the txn's cversion and pzxid when they are newer */
+        create_txn(&b, "/p/c", false, 3);
+        apply(&rt, ZK_OP_CREATE, 22, 0, &b, &ev, &res);
+        CHECK_EQ_INT(res.unexpected_err, ZK_NODEEXISTS);
+        tree_result_deinit(&res);
+        struct tree_node *p = tree_get(&rt, "/p", 2);
+        CHECK(p->stat.cversion == 3 && p->stat.pzxid == 22);
+        create_txn(&b, "/p/c", false, 2); /* older: the parent keeps its Stat */
+        apply(&rt, ZK_OP_CREATE, 23, 0, &b, &ev, &res);
+        tree_result_deinit(&res);
+        CHECK(p->stat.cversion == 3 && p->stat.pzxid == 22);
+        /* deleting a node with children: NOTEMPTY, nothing changes */
+        struct zk_delete_txn dt = {.path = jute_cstr("/p")};
+        buf_clear(&b);
+        zk_delete_txn_encode(&b, &dt);
+        apply(&rt, ZK_OP_DELETE, 24, 0, &b, &ev, &res);
+        CHECK_EQ_INT(res.unexpected_err, ZK_NOTEMPTY);
+        tree_result_deinit(&res);
+        CHECK(tree_get(&rt, "/p", 2) == p && p->child_count == 1);
+        /* setData of a missing node */
+        struct zk_set_data_txn sd2 = {.path = jute_cstr("/nope"), .version = 1};
+        buf_clear(&b);
+        zk_set_data_txn_encode(&b, &sd2);
+        apply(&rt, ZK_OP_SET_DATA, 25, 0, &b, &ev, &res);
+        CHECK_EQ_INT(res.unexpected_err, ZK_NONODE);
+        tree_result_deinit(&res);
+        /* an ephemeral with a child (only a damaged log makes one): closing
+         * its session deletes the other ephemerals and stops */
+        create_txn(&b, "/p/e1", true, -1);
+        apply(&rt, ZK_OP_CREATE, 26, 0x77, &b, &ev, &res);
+        tree_result_deinit(&res);
+        create_txn(&b, "/p/e1/x", false, -1);
+        apply(&rt, ZK_OP_CREATE, 27, 0, &b, &ev, &res);
+        tree_result_deinit(&res);
+        create_txn(&b, "/p/e2", true, -1);
+        apply(&rt, ZK_OP_CREATE, 28, 0x77, &b, &ev, &res);
+        tree_result_deinit(&res);
+        buf_clear(&b);
+        apply(&rt, ZK_OP_CLOSE_SESSION, 29, 0x77, &b, &ev, &res);
+        tree_result_deinit(&res);
+        CHECK(tree_get(&rt, "/p/e1", 5) != NULL && tree_get(&rt, "/p/e2", 5) == NULL);
+        /* a body that does not decode */
+        buf_clear(&b);
+        buf_append(&b, "\x00\x00", 2);
+        apply(&rt, ZK_OP_SET_DATA, 30, 0, &b, &ev, &res);
+        CHECK_EQ_INT(res.unexpected_err, ZK_MARSHALLINGERROR);
+        tree_result_deinit(&res);
+        tree_deinit(&rt);
+    }
 
     /* paths, as PathUtils.validatePath */
     CHECK(path_is_valid("/", 1));
