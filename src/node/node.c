@@ -1624,6 +1624,10 @@ static int node_recover(struct node *n, char *errmsg, size_t errlen)
         struct txnlog_scan scan;
         r.path = path;
         txnlog_scan(bytes, len, replay_record, &r, &scan);
+        size_t nonzero = 0;
+        while (nonzero < len && bytes[nonzero] == 0)
+            nonzero++;
+        bool only_zeros = nonzero == len;
         free(bytes);
         if (r.failed) {
             rc = node_fail(errmsg, errlen, NODE_ERR_DATA,
@@ -1634,6 +1638,18 @@ static int node_recover(struct node *n, char *errmsg, size_t errlen)
         bool last = i + 1 == logs.count;
         if (scan.end == TXNLOG_END_CLEAN)
             continue;
+        if (last && scan.end == TXNLOG_END_HEADER && only_zeros &&
+            logs.zxids[i] == r.last_zxid + 1) {
+            /* the file the log rolled to (it starts right after the last
+             * txn recovered), created and preallocated, but not even its
+             * header reached the disk: nothing in it was ever synced */
+            LOG_W("%s holds only zeros (%zu bytes): a log file created just before a crash, "
+                  "with nothing acknowledged in it; removing it",
+                  path, len);
+            snprintf(torn_path, sizeof(torn_path), "%s", path);
+            torn_len = 0;
+            continue;
+        }
         if (last && scan.end == TXNLOG_END_TORN) {
             LOG_W("%s: torn tail at offset %zu (%s): truncating to the last complete record "
                   "(%zu bytes); those txns were never acknowledged",

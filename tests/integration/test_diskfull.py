@@ -10,6 +10,7 @@ carries on."""
 
 import errno
 import os
+import struct
 import subprocess
 import time
 from pathlib import Path
@@ -189,3 +190,59 @@ def _wait_gone(v2, pattern, timeout=10.0):
     while list(v2.glob(pattern)):
         assert time.monotonic() < deadline, sorted(p.name for p in v2.iterdir())
         time.sleep(0.05)
+
+
+def test_full_disk_refuses_the_rest_of_a_batch_after_a_roll(small_disk):
+    """A burst of pipelined creates spans a log roll (snapCount=20: a log
+    file holds at most 20 txns) while the disk is full: the txns that fit in
+    the current file's preallocated space are written and acknowledged, the
+    new file cannot be created, and every txn from there on is refused (-1)
+    -- never an acknowledged one after a refused one.  After space returns
+    and a restart, exactly the acknowledged creates exist."""
+    work, servers = small_disk
+    cfg = {"preAllocSize": 64, "snapCount": 20}
+    srv = start_server("czk", work, cfg)
+    servers.append(srv)
+    v2 = work / "data" / "version-2"
+    _wait_snapshots_idle(v2)
+    raw = srv.conn()
+    raw.connect(timeout_ms=30000)      # createSession: the first txn of a new log file
+    sid, passwd = raw.session_id, raw.passwd
+    filler = work / "data" / "filler"
+    _fill(filler)
+
+    burst = []
+    frames = []
+    for i in range(45):
+        xid = raw.next_xid()
+        raw.pending[xid] = zkwire.OP["create"]
+        frames.append(zkwire.frame(struct.pack(">ii", xid, zkwire.OP["create"]) +
+                                   zkwire.enc_create("/b%02d" % i, b"v")))
+        burst.append(xid)
+    raw.send_raw(b"".join(frames))     # one write: the server preps them in one batch
+    errs = []
+    for xid in burst:
+        r = raw.read_reply()
+        assert r["xid"] == xid, r
+        errs.append(r["err"])
+    acked = [i for i, e in enumerate(errs) if e == 0]
+    assert set(errs) <= {0, -1}, errs
+    assert acked, "nothing fitted in the current log file: %r" % errs
+    assert len(acked) < len(errs), "no create was refused after the roll: %r" % errs
+    assert acked == list(range(len(acked))), "an acknowledged txn after a refused one: %r" % errs
+    assert len(acked) <= 20, errs      # no more than one file's worth
+    raw.close()
+    log = Path(srv.log_path).read_text(errors="replace")
+    assert "disk full writing " + str(v2) in log, log[-3000:]
+
+    filler.unlink()
+    srv.stop()
+    assert srv.proc.returncode == 0, srv.log_tail()
+    srv = start_server("czk", work, cfg)
+    servers.append(srv)
+    c = srv.conn()
+    assert c.connect(30000, session_id=sid, passwd=passwd)["sessionId"] == sid
+    for i in range(45):
+        r = c.exists("/b%02d" % i)
+        assert r["err"] == (0 if i in acked else zkwire.NONODE), (i, r, errs)
+    c.close()

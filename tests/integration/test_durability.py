@@ -181,6 +181,77 @@ def test_torn_tail_is_cut(tmp_path):
     assert log.stat().st_size == end
 
 
+def _server_zxid(srv):
+    """The last zxid, from `srvr` (Zxid: 0x...)."""
+    m = re.search(r"Zxid: 0x([0-9a-f]+)", srv.four_letter("srvr"))
+    assert m
+    return int(m.group(1), 16)
+
+
+def test_odd_files_in_version2(tmp_path):
+    """What a crash, an operator or another program can leave in version-2:
+    the log file the server rolled to, created but never written (all zeros:
+    nothing in it was acknowledged) is removed with a warning; a zero-filled
+    newest snapshot is skipped for the older one; names that are not
+    log.<hex>/snapshot.<hex> are ignored.  Every write is still there."""
+    srv = start_server("czk", tmp_path)
+    c = kazoo_client(srv)
+    for i in range(20):
+        c.create("/k%d" % i, b"%d" % i)
+    c.stop()
+    c.close()
+    last = _server_zxid(srv)
+    srv.kill()
+    v2 = tmp_path / "data" / "version-2"
+    zeros = v2 / ("log.%x" % (last + 1))
+    zeros.write_bytes(bytes(64 * 1024))
+    (v2 / ("snapshot.%x" % (last + 1))).write_bytes(bytes(4096))
+    (v2 / "README").write_text("notes\n")
+    (v2 / "snapshot.old").write_bytes(b"x")
+    (v2 / "log.1.bak").write_bytes(b"y")
+    srv2 = start_server("czk", tmp_path, port=srv.port)
+    try:
+        d = kazoo_client(srv2)
+        for i in range(20):
+            assert d.get("/k%d" % i)[0] == b"%d" % i
+        d.create("/after", b"a")
+        d.stop()
+        d.close()
+    finally:
+        srv2.stop()
+    text = Path(srv2.log_path).read_text()
+    assert "%s holds only zeros (65536 bytes)" % zeros in text, text
+    assert "problem reading snap file: %s/snapshot.%x" % (v2, last + 1) in text, text
+    # the new session and /after went to a new log of the same name
+    assert zeros.read_bytes()[:4] == b"ZKLG"
+    assert (v2 / "README").exists() and (v2 / "log.1.bak").exists()
+
+
+def test_zero_log_in_the_middle_refuses_to_start(tmp_path):
+    """A zero-filled log that is not the newest, or does not start right
+    after the last txn recovered, may have held acknowledged txns: refuse."""
+    srv = start_server("czk", tmp_path)
+    c = kazoo_client(srv)
+    c.create("/k", b"v")
+    c.stop()
+    c.close()
+    last = _server_zxid(srv)
+    srv.kill()
+    v2 = tmp_path / "data" / "version-2"
+    gap = v2 / ("log.%x" % (last + 5))
+    gap.write_bytes(bytes(64 * 1024))
+    before = {p.name: hashlib.sha1(p.read_bytes()).hexdigest() for p in v2.iterdir()}
+    srv2 = start_server("czk", tmp_path, port=srv.port, wait=False)
+    try:
+        srv2.proc.wait(30)
+    finally:
+        srv2.kill()
+    assert srv2.proc.returncode != 0
+    assert "%s is damaged at offset 0" % gap in Path(srv2.log_path).read_text()
+    after = {p.name: hashlib.sha1(p.read_bytes()).hexdigest() for p in v2.iterdir()}
+    assert after == before
+
+
 def test_damage_before_tail_refuses_to_start(tmp_path):
     srv = start_server("czk", tmp_path)
     c = kazoo_client(srv)
