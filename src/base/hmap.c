@@ -47,11 +47,9 @@ static struct smap_slot *smap_find(const struct smap *m, const char *key, size_t
     }
 }
 
-static void smap_grow(struct smap *m)
+/* Rehashes into a table of `cap` slots (a power of two), dropping tombstones. */
+static void smap_rehash(struct smap *m, size_t cap)
 {
-    size_t cap = m->cap ? m->cap : 16;
-    if ((m->count + 1) * 2 > cap)
-        cap *= 2;
     struct smap_slot *old = m->slots;
     size_t old_cap = m->cap;
     m->slots = mem_calloc(cap, sizeof(*m->slots));
@@ -68,6 +66,23 @@ static void smap_grow(struct smap *m)
         m->slots[j] = *s;
     }
     mem_free(old);
+}
+
+static void smap_grow(struct smap *m)
+{
+    size_t cap = m->cap ? m->cap : 16;
+    if ((m->count + 1) * 2 > cap)
+        cap *= 2;
+    smap_rehash(m, cap);
+}
+
+void smap_reserve(struct smap *m, size_t count)
+{
+    size_t cap = m->cap ? m->cap : 16;
+    while (count * 4 >= cap * 3)
+        cap *= 2;
+    if (cap > m->cap)
+        smap_rehash(m, cap);
 }
 
 void *smap_get(const struct smap *m, const char *key, size_t len)

@@ -29,6 +29,9 @@ uint64_t smap_hash(const char *key, size_t len);
 void *smap_get(const struct smap *m, const char *key, size_t len);
 /* Insert or replace; returns the previous value or NULL. */
 void *smap_put(struct smap *m, const char *key, size_t len, void *value);
+/* Makes room for `count` entries in all, so that inserting up to that many
+ * never rehashes (loading a snapshot of known size). */
+void smap_reserve(struct smap *m, size_t count);
 /* Remove; returns the removed value or NULL. */
 void *smap_remove(struct smap *m, const char *key, size_t len);
 /* Iterate: *pos starts at 0; returns false at the end. */

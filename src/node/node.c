@@ -1307,6 +1307,9 @@ static void thp_work_done(uv_work_t *w, int status)
     if (r->err == EINVAL)
         LOG_I("The kernel cannot collapse memory into huge pages (MADV_COLLAPSE, Linux 6.1): "
               "snapshots pause the loop about 12 ms per GB of heap");
+    else if (r->err == EAGAIN || r->err == ENOMEM) /* no huge page free, or the heap shrank */
+        LOG_D("Collapsing the heap into huge pages: %s (%zu MB in %.1f ms)", strerror(r->err),
+              r->bytes >> 20, ms);
     else if (r->err != 0)
         LOG_W("Collapsing the heap into huge pages: %s (%zu MB in %.1f ms)", strerror(r->err),
               r->bytes >> 20, ms);

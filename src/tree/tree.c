@@ -781,6 +781,11 @@ void tree_result_deinit(struct tree_result *res)
 
 /* ---- loading a snapshot ---- */
 
+void tree_reserve(struct tree *t, size_t nodes)
+{
+    smap_reserve(&t->nodes, nodes);
+}
+
 struct tree_node *tree_load_node(struct tree *t, const char *path, size_t len, struct jute_buf data,
                                  const uint8_t *acl_raw, size_t acl_raw_len, int32_t acl_count,
                                  const struct zk_stat_persisted *stat,

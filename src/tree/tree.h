@@ -150,6 +150,9 @@ void tree_apply(struct tree *t, const struct zk_txn_header *hdr, const uint8_t *
                 size_t body_len, tree_event_fn *on_event, void *ctx, struct tree_result *res);
 void tree_result_deinit(struct tree_result *res);
 
+/* Room for `nodes` nodes in all before a snapshot load: no rehash on the way. */
+void tree_reserve(struct tree *t, size_t nodes);
+
 /* Loading a snapshot (DataTree.deserialize): inserts the node at `path`
  * (not "/") under its existing parent with the stored Stat, data and ACL, as
  * a create txn of that node would (ephemeral, container and TTL lists, ACL
