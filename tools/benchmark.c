@@ -95,11 +95,13 @@ struct bench_options {
     size_t probe_count;
     int probe_cpu_client; /* -1: no pinning */
     int probe_cpu_server;
-    size_t watches;       /* --watches: the watch load; 0 = off */
-    size_t watch_subtree; /* znodes under the recursive watch */
-    size_t watch_close;   /* watches of the session whose close is timed */
-    size_t watch_samples; /* setData round trips timed */
-    const char *mem_cmd;  /* run before and after registering (e.g. jcmd GC.heap_info) */
+    size_t timed_ops;         /* --timed-ops: timed ops of non-create phases; 0 = ops */
+    size_t setup_outstanding; /* --setup-outstanding: window of untimed setup; 0 = outstanding */
+    size_t watches;           /* --watches: the watch load; 0 = off */
+    size_t watch_subtree;     /* znodes under the recursive watch */
+    size_t watch_close;       /* watches of the session whose close is timed */
+    size_t watch_samples;     /* setData round trips timed */
+    const char *mem_cmd;      /* run before and after registering (e.g. jcmd GC.heap_info) */
     bool phases_given;
 };
 
@@ -146,6 +148,7 @@ struct phase_result {
     double p50_us;
     double p99_us;
     double p999_us;
+    double max_us;
     double server_cpu_us_per_op; /* < 0: not measured */
     double client_cpu_us_per_op;
 };
@@ -186,6 +189,10 @@ static void usage(FILE *f)
             "  --root PATH            benchmark subtree, created with its parents and removed\n"
             "                         at the end (default /czk-bench)\n"
             "  --clean                delete a pre-existing root subtree first\n"
+            "  --timed-ops N          time only N ops of each phase other than create and\n"
+            "                         delete, over a tree of --ops znodes (default: --ops)\n"
+            "  --setup-outstanding K  pipelined requests per session for the untimed setup\n"
+            "                         and cleanup (default: --outstanding)\n"
             "  --server-pid PID       report the server's CPU time per operation\n"
             "  --label NAME           name carried in the output\n"
             "  --json                 one JSON object per phase on stdout (table on stderr)\n"
@@ -590,7 +597,8 @@ static void session_connect(struct bench *b, struct session *s)
     buf_init(&s->in);
     s->fd = connect_tcp(b, b->opt.host, b->opt.port);
     s->next_xid = 1;
-    s->ring_cap = b->opt.outstanding;
+    s->ring_cap = b->opt.outstanding > b->opt.setup_outstanding ? b->opt.outstanding
+                                                                : b->opt.setup_outstanding;
     s->ring = mem_calloc(s->ring_cap, sizeof *s->ring);
 
     /* As the official clients send it: a 16-byte zero password for a new
@@ -863,7 +871,7 @@ static void send_ping(struct session *s, uint64_t now)
 /* Runs n_ops operations of `kind` over all sessions, each keeping up to
  * `outstanding` requests in flight. st->lat_ns must hold n_ops entries. */
 static void run_ops(struct bench *b, enum bench_kind kind, size_t n_ops, struct run_stats *st,
-                    int32_t tolerated_err)
+                    int32_t tolerated_err, size_t outstanding)
 {
     size_t next = 0;
     uint64_t last_progress_ns = now_ns();
@@ -871,7 +879,7 @@ static void run_ops(struct bench *b, enum bench_kind kind, size_t n_ops, struct 
         uint64_t now = now_ns();
         for (size_t i = 0; i < b->session_count; i++) {
             struct session *s = &b->sessions[i];
-            while (s->ring_count < b->opt.outstanding && next < n_ops)
+            while (s->ring_count < outstanding && next < n_ops)
                 enqueue_op(b, s, kind, next++, now);
             /* Idle sessions still owe the server a heartbeat. */
             if (s->ring_count == 0 && now - s->last_send_ns > BENCH_PING_IDLE_MS * 1000000ull)
@@ -943,8 +951,9 @@ static void json_string(FILE *f, const char *s)
 
 static void print_header(const struct bench *b)
 {
-    fprintf(b->human, "%-14s %9s %7s %8s %11s %9s %9s %9s %11s %11s\n", "phase", "ops", "errors",
-            "seconds", "ops/s", "p50_us", "p99_us", "p99.9_us", "srv_us/op", "cli_us/op");
+    fprintf(b->human, "%-14s %9s %7s %8s %11s %9s %9s %9s %9s %11s %11s\n", "phase", "ops",
+            "errors", "seconds", "ops/s", "p50_us", "p99_us", "p99.9_us", "max_us", "srv_us/op",
+            "cli_us/op");
 }
 
 static void report(const struct bench *b, const struct phase_result *r)
@@ -955,9 +964,9 @@ static void report(const struct bench *b, const struct phase_result *r)
     else
         snprintf(srv, sizeof srv, "-");
     double ops_per_s = r->seconds > 0 ? (double)r->ops / r->seconds : 0;
-    fprintf(b->human, "%-14s %9zu %7zu %8.3f %11.1f %9.1f %9.1f %9.1f %11s %11.2f", r->name, r->ops,
-            r->errors, r->seconds, ops_per_s, r->p50_us, r->p99_us, r->p999_us, srv,
-            r->client_cpu_us_per_op);
+    fprintf(b->human, "%-14s %9zu %7zu %8.3f %11.1f %9.1f %9.1f %9.1f %9.1f %11s %11.2f", r->name,
+            r->ops, r->errors, r->seconds, ops_per_s, r->p50_us, r->p99_us, r->p999_us, r->max_us,
+            srv, r->client_cpu_us_per_op);
     if (r->errors > 0) {
         fprintf(b->human, "  FAILED: %zu of %zu ops failed", r->errors, r->ops);
         if (r->first_err != 0)
@@ -975,8 +984,9 @@ static void report(const struct bench *b, const struct phase_result *r)
            r->errors == 0 ? "true" : "false", r->ops, r->errors);
     if (r->first_err != 0)
         printf(",\"first_error\":\"%s\"", zk_err_name(r->first_err));
-    printf(",\"seconds\":%.6f,\"ops_per_s\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f",
-           r->seconds, ops_per_s, r->p50_us, r->p99_us, r->p999_us);
+    printf(",\"seconds\":%.6f,\"ops_per_s\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f"
+           ",\"max_us\":%.1f",
+           r->seconds, ops_per_s, r->p50_us, r->p99_us, r->p999_us, r->max_us);
     if (r->server_cpu_us_per_op >= 0)
         printf(",\"server_cpu_us_per_op\":%.3f", r->server_cpu_us_per_op);
     else
@@ -1001,7 +1011,8 @@ static void run_untimed(struct bench *b, enum bench_kind kind, size_t n_ops, con
     const char *saved = b->phase;
     b->phase = why;
     bool is_create = kind == KIND_CREATE || kind == KIND_CREATE_PARENTS;
-    run_ops(b, kind, n_ops, &st, is_create ? ZK_NODEEXISTS : ZK_NONODE);
+    run_ops(b, kind, n_ops, &st, is_create ? ZK_NODEEXISTS : ZK_NONODE,
+            b->opt.setup_outstanding ? b->opt.setup_outstanding : b->opt.outstanding);
     if (st.errors > 0) {
         fprintf(stderr, "czk-benchmark: %s: %zu of %zu ops failed (first: %s)\n", why, st.errors,
                 n_ops, st.first_err ? zk_err_name(st.first_err) : "unexpected reply body");
@@ -1035,7 +1046,10 @@ static void run_phase(struct bench *b, enum bench_kind kind)
         b->opt.server_pid > 0 && server_cpu_ns(b->opt.server_pid, b->clk_tck, &fine, &srv0);
     uint64_t cli0 = client_cpu_us();
     uint64_t t0 = now_ns();
-    run_ops(b, kind, n, &st, ZK_OK);
+    size_t timed = n;
+    if (b->opt.timed_ops > 0 && b->opt.timed_ops < n && kind != KIND_CREATE && kind != KIND_DELETE)
+        timed = b->opt.timed_ops;
+    run_ops(b, kind, timed, &st, ZK_OK, b->opt.outstanding);
     uint64_t t1 = now_ns();
     uint64_t cli1 = client_cpu_us();
     bool fine_start = fine;
@@ -1049,7 +1063,7 @@ static void run_phase(struct bench *b, enum bench_kind kind)
     qsort(st.lat_ns, st.lat_count, sizeof *st.lat_ns, cmp_u64);
     struct phase_result r = {
         .name = name,
-        .ops = n,
+        .ops = timed,
         .errors = st.errors,
         .first_err = st.first_err,
         .bad_replies = st.bad_replies,
@@ -1057,9 +1071,10 @@ static void run_phase(struct bench *b, enum bench_kind kind)
         .p50_us = percentile_us(st.lat_ns, st.lat_count, 0.50),
         .p99_us = percentile_us(st.lat_ns, st.lat_count, 0.99),
         .p999_us = percentile_us(st.lat_ns, st.lat_count, 0.999),
+        .max_us = percentile_us(st.lat_ns, st.lat_count, 1.0),
         .server_cpu_us_per_op =
-            srv_ok ? (srv1 > srv0 ? (double)(srv1 - srv0) : 0.0) / 1e3 / (double)n : -1.0,
-        .client_cpu_us_per_op = (double)(cli1 - cli0) / (double)n,
+            srv_ok ? (srv1 > srv0 ? (double)(srv1 - srv0) : 0.0) / 1e3 / (double)timed : -1.0,
+        .client_cpu_us_per_op = (double)(cli1 - cli0) / (double)timed,
     };
     report(b, &r);
     if (st.errors > 0)
@@ -1637,7 +1652,7 @@ static void run_ops_on(struct bench *b, struct session *s, enum bench_kind kind,
     b->session_count = 1;
     struct run_stats st;
     stats_init(&st, n);
-    run_ops(b, kind, n, &st, ZK_OK);
+    run_ops(b, kind, n, &st, ZK_OK, b->opt.outstanding);
     if (st.errors > 0)
         bench_die(b, "%zu of %zu ops failed (first: %s)", st.errors, n,
                   st.first_err ? zk_err_name(st.first_err) : "unexpected reply body");
@@ -1882,6 +1897,8 @@ static int parse_options(struct bench_options *o, int argc, char **argv)
         OPT_WATCH_CLOSE,
         OPT_WATCH_SAMPLES,
         OPT_MEM_CMD,
+        OPT_TIMED_OPS,
+        OPT_SETUP_OUTSTANDING,
         OPT_HELP,
     };
     static const struct option longopts[] = {
@@ -1905,6 +1922,8 @@ static int parse_options(struct bench_options *o, int argc, char **argv)
         {"watch-close", required_argument, NULL, OPT_WATCH_CLOSE},
         {"watch-samples", required_argument, NULL, OPT_WATCH_SAMPLES},
         {"mem-cmd", required_argument, NULL, OPT_MEM_CMD},
+        {"timed-ops", required_argument, NULL, OPT_TIMED_OPS},
+        {"setup-outstanding", required_argument, NULL, OPT_SETUP_OUTSTANDING},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -1921,6 +1940,12 @@ static int parse_options(struct bench_options *o, int argc, char **argv)
             break;
         case OPT_OUTSTANDING:
             ok = parse_size(optarg, 1, BENCH_OUTSTANDING_MAX, &o->outstanding);
+            break;
+        case OPT_TIMED_OPS:
+            ok = parse_size(optarg, 1, SIZE_MAX / 2, &o->timed_ops);
+            break;
+        case OPT_SETUP_OUTSTANDING:
+            ok = parse_size(optarg, 1, BENCH_OUTSTANDING_MAX, &o->setup_outstanding);
             break;
         case OPT_OPS:
             ok = parse_size(optarg, 1, 100000000, &o->ops);

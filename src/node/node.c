@@ -39,6 +39,8 @@
 #include <uv.h>
 
 #define NODE_READ_CHUNK 65536
+/* The snapshot child's nice value, added to the server's. */
+#define NODE_SNAP_NICE 10
 /* replayed txns that did not apply cleanly: how many are logged one by one */
 #define NODE_REPLAY_MISMATCH_LOGGED 10
 #define NODE_LISTEN_BACKLOG         1024
@@ -1270,6 +1272,8 @@ static void snap_child(struct node *n, int64_t zxid)
     /* Let go of the parent's sockets: a restarted server must be able to
      * bind its port while this child is still writing. */
     close_range(3, ~0U, 0);
+    /* the serving process comes first when they share a CPU */
+    (void)!nice(NODE_SNAP_NICE); /* on failure: still a snapshot */
     int rc = snapfile_begin(&w, fs_posix(), n->snap_dir, zxid);
     if (rc == 0) {
         server_snapshot_write(n->server, snapfile_write, &w);

@@ -25,6 +25,11 @@ struct fs {
      * change; the file grows, reading zeros. */
     int (*allocate)(void *ctx, int fd, uint64_t off, uint64_t len);
     int (*fdatasync)(void *ctx, int fd);
+    /* Optional (may be NULL): start writing [off, off + len) back to the
+     * device, and with `wait` also wait until it is there (no metadata;
+     * sync_file_range). A large file written this way never leaves a pile of
+     * dirty pages for another file's fsync to wait behind. */
+    int (*writeback)(void *ctx, int fd, uint64_t off, uint64_t len, int wait);
     int (*truncate)(void *ctx, const char *path, uint64_t len);
     int (*rename)(void *ctx, const char *from, const char *to);
     int (*unlink)(void *ctx, const char *path);

@@ -156,6 +156,18 @@ static int posix_list(void *ctx, const char *dir, fs_list_fn *fn, void *fn_ctx)
     return 0;
 }
 
+static int posix_writeback(void *ctx, int fd, uint64_t off, uint64_t len, int wait)
+{
+    (void)ctx;
+    unsigned flags = SYNC_FILE_RANGE_WRITE;
+    if (wait)
+        flags |= SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WAIT_AFTER;
+    while (sync_file_range(fd, (off_t)off, (off_t)len, flags) != 0)
+        if (errno != EINTR)
+            return -errno;
+    return 0;
+}
+
 static const struct fs posix_fs = {
     .ctx = NULL,
     .open = posix_open,
@@ -163,6 +175,7 @@ static const struct fs posix_fs = {
     .pwrite = posix_pwrite,
     .allocate = posix_allocate,
     .fdatasync = posix_fdatasync,
+    .writeback = posix_writeback,
     .truncate = posix_truncate,
     .rename = posix_rename,
     .unlink = posix_unlink,

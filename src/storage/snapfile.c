@@ -33,6 +33,14 @@ static int flush_buf(struct snapfile_writer *w)
     }
     w->off += w->used;
     w->used = 0;
+    if (w->fs->writeback && w->off - w->pushed >= SNAP_WRITEBACK_CHUNK) {
+        /* errors here only lose the pacing: the final fdatasync decides */
+        if (w->pushed > w->synced)
+            (void)w->fs->writeback(w->fs->ctx, w->fd, w->synced, w->pushed - w->synced, 1);
+        w->synced = w->pushed;
+        (void)w->fs->writeback(w->fs->ctx, w->fd, w->pushed, w->off - w->pushed, 0);
+        w->pushed = w->off;
+    }
     return 0;
 }
 

@@ -22,12 +22,19 @@
 #define SNAP_HEADER_LEN     16
 #define SNAP_DIGEST_VERSION 2
 #define SNAP_WRITE_BUF      (256 * 1024)
+/* Write-behind: each chunk of this size is pushed to the device as soon as it
+ * is written, and the one before it waited for, so at most two chunks of
+ * the snapshot are ever dirty or in flight: a log fsync meanwhile waits
+ * behind a few ms of snapshot I/O, not the whole file. */
+#define SNAP_WRITEBACK_CHUNK (1024 * 1024)
 
 struct snapfile_writer {
     const struct fs *fs;
     int fd;
     int err; /* first error, negative errno */
     uint64_t off;
+    uint64_t pushed; /* written back up to here (started) */
+    uint64_t synced; /* and waited for up to here */
     uint32_t adler;
     size_t used;
     uint8_t *buf; /* SNAP_WRITE_BUF bytes */
