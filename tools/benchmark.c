@@ -96,6 +96,7 @@ struct bench_options {
     int probe_cpu_client; /* -1: no pinning */
     int probe_cpu_server;
     size_t timed_ops;         /* --timed-ops: timed ops of non-create phases; 0 = ops */
+    size_t slow_us;           /* --slow: log timed requests slower than this; 0 = off */
     size_t setup_outstanding; /* --setup-outstanding: window of untimed setup; 0 = outstanding */
     size_t watches;           /* --watches: the watch load; 0 = off */
     size_t watch_subtree;     /* znodes under the recursive watch */
@@ -155,6 +156,7 @@ struct phase_result {
 
 struct bench {
     struct bench_options opt;
+    bool timing; /* inside a timed phase */
     struct session *sessions;
     size_t session_count;
     struct pollfd *pfds;
@@ -191,6 +193,8 @@ static void usage(FILE *f)
             "  --clean                delete a pre-existing root subtree first\n"
             "  --timed-ops N          time only N ops of each phase other than create and\n"
             "                         delete, over a tree of --ops znodes (default: --ops)\n"
+            "  --slow US              print each timed request slower than US µs, with the\n"
+            "                         wall-clock time of its answer (to match server logs)\n"
             "  --setup-outstanding K  pipelined requests per session for the untimed setup\n"
             "                         and cleanup (default: --outstanding)\n"
             "  --server-pid PID       report the server's CPU time per operation\n"
@@ -841,6 +845,16 @@ static size_t session_take_replies(struct bench *b, struct session *s, struct ru
             bench_die(b, "reply xid %" PRId32 ", expected %" PRId32 ": replies out of order", h.xid,
                       f->xid);
         st->lat_ns[st->lat_count++] = now - f->start_ns;
+        if (b->opt.slow_us > 0 && b->timing && now - f->start_ns >= b->opt.slow_us * 1000) {
+            /* wall-clock, to set beside the server's log lines */
+            struct timespec wall;
+            clock_gettime(CLOCK_REALTIME, &wall);
+            struct tm tm;
+            localtime_r(&wall.tv_sec, &tm);
+            fprintf(stderr, "slow: %s %.1f ms, answered at %02d:%02d:%02d,%03ld\n", b->phase,
+                    (double)(now - f->start_ns) / 1e6, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                    wall.tv_nsec / 1000000);
+        }
         if (h.err != ZK_OK) {
             if (h.err == tolerated_err && tolerated_err != ZK_OK) {
                 st->tolerated++;
@@ -1049,7 +1063,9 @@ static void run_phase(struct bench *b, enum bench_kind kind)
     size_t timed = n;
     if (b->opt.timed_ops > 0 && b->opt.timed_ops < n && kind != KIND_CREATE && kind != KIND_DELETE)
         timed = b->opt.timed_ops;
+    b->timing = true;
     run_ops(b, kind, timed, &st, ZK_OK, b->opt.outstanding);
+    b->timing = false;
     uint64_t t1 = now_ns();
     uint64_t cli1 = client_cpu_us();
     bool fine_start = fine;
@@ -1898,6 +1914,7 @@ static int parse_options(struct bench_options *o, int argc, char **argv)
         OPT_WATCH_SAMPLES,
         OPT_MEM_CMD,
         OPT_TIMED_OPS,
+        OPT_SLOW,
         OPT_SETUP_OUTSTANDING,
         OPT_HELP,
     };
@@ -1923,6 +1940,7 @@ static int parse_options(struct bench_options *o, int argc, char **argv)
         {"watch-samples", required_argument, NULL, OPT_WATCH_SAMPLES},
         {"mem-cmd", required_argument, NULL, OPT_MEM_CMD},
         {"timed-ops", required_argument, NULL, OPT_TIMED_OPS},
+        {"slow", required_argument, NULL, OPT_SLOW},
         {"setup-outstanding", required_argument, NULL, OPT_SETUP_OUTSTANDING},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
@@ -1940,6 +1958,9 @@ static int parse_options(struct bench_options *o, int argc, char **argv)
             break;
         case OPT_OUTSTANDING:
             ok = parse_size(optarg, 1, BENCH_OUTSTANDING_MAX, &o->outstanding);
+            break;
+        case OPT_SLOW:
+            ok = parse_size(optarg, 1, SIZE_MAX / 2000, &o->slow_us);
             break;
         case OPT_TIMED_OPS:
             ok = parse_size(optarg, 1, SIZE_MAX / 2, &o->timed_ops);

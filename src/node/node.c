@@ -1497,6 +1497,16 @@ static int replay_record(void *ctx, const uint8_t *txn, size_t len, size_t off)
     int64_t zxid = (int64_t)be64_get(txn + 12);
     if (zxid <= r->last_zxid)
         return 0; /* in the snapshot already */
+    /* zxids within an epoch have no holes: a hole is a missing log file */
+    if (zxid > r->last_zxid + 1 && (uint64_t)zxid >> 32 == (uint64_t)r->last_zxid >> 32) {
+        snprintf(r->errmsg, sizeof(r->errmsg),
+                 "txn 0x%" PRIx64 " follows 0x%" PRIx64 ": the txns between them are in no log "
+                 "file (was a log removed?)",
+                 (uint64_t)zxid, (uint64_t)r->last_zxid);
+        r->failed = true;
+        r->err_off = off;
+        return 1;
+    }
     char why[256];
     int rc = server_replay_txn(r->n->server, txn, len, r->now_ms, why, sizeof(why));
     if (rc < 0) {
@@ -1638,8 +1648,9 @@ static int node_recover(struct node *n, char *errmsg, size_t errlen)
         free(bytes);
         if (r.failed) {
             rc = node_fail(errmsg, errlen, NODE_ERR_DATA,
-                           "%s: cannot apply the record at offset %zu: %s", path, r.err_off,
-                           r.errmsg);
+                           "%s: cannot apply the record at offset %zu: %s. Refusing to start; "
+                           "nothing was changed on disk",
+                           path, r.err_off, r.errmsg);
             goto out_logs;
         }
         bool last = i + 1 == logs.count;

@@ -252,6 +252,40 @@ def test_zero_log_in_the_middle_refuses_to_start(tmp_path):
     assert after == before
 
 
+def test_missing_log_file_refuses_to_start(tmp_path):
+    """zxids of one epoch have no holes, so a log file missing between the
+    snapshot and the next log is lost data: refuse, name the hole, change
+    nothing (ZooKeeper 3.8 replays what is there and serves the rest)."""
+    srv = start_server("czk", tmp_path, {"snapCount": 20})
+    c = kazoo_client(srv)
+    for i in range(120):
+        c.create("/k%d" % i, b"%d" % i)
+    c.stop()
+    c.close()
+    srv.stop()
+    v2 = tmp_path / "data" / "version-2"
+    for p in v2.glob("snapshot.*"):
+        if p.name != "snapshot.0":
+            p.unlink()
+    logs = sorted(v2.glob("log.*"), key=lambda p: int(p.name.split(".")[1], 16))
+    assert len(logs) >= 3, logs
+    logs[1].unlink()
+    before = {p.name: hashlib.sha1(p.read_bytes()).hexdigest() for p in v2.iterdir()}
+    srv2 = start_server("czk", tmp_path, port=srv.port, wait=False)
+    try:
+        srv2.proc.wait(30)
+    finally:
+        srv2.kill()
+    assert srv2.proc.returncode != 0
+    text = Path(srv2.log_path).read_text()
+    first_missing = int(logs[1].name.split(".")[1], 16)
+    assert "%s: cannot apply the record at offset 16: txn 0x%x follows 0x%x: the txns between " \
+        "them are in no log file" % (logs[2], int(logs[2].name.split(".")[1], 16),
+                                     first_missing - 1) in text, text[-2000:]
+    after = {p.name: hashlib.sha1(p.read_bytes()).hexdigest() for p in v2.iterdir()}
+    assert after == before
+
+
 def test_damage_before_tail_refuses_to_start(tmp_path):
     srv = start_server("czk", tmp_path)
     c = kazoo_client(srv)
