@@ -9,6 +9,7 @@
 #include "proto/records.h"
 #include "storage/fs.h"
 #include "storage/snapfile.h"
+#include "storage/snapz.h"
 #include "storage/txnlog.h"
 
 #include <inttypes.h>
@@ -382,6 +383,24 @@ int main(int argc, char **argv)
             fprintf(stderr, "czk-logdump: %s: %s\n", argv[i], strerror(-rc));
             status = 2;
             continue;
+        }
+        enum snapz_kind kind;
+        const char *base = strrchr(argv[i], '/');
+        if (snapz_name_zxid(base ? base + 1 : argv[i], &kind) >= 0 && kind != SNAPZ_PLAIN) {
+            uint8_t *plain;
+            size_t plain_len;
+            char err[512];
+            if (snapz_decompress(kind, p, len, SNAPZ_MAX_OUT, &plain, &plain_len, err,
+                                 sizeof(err)) < 0) {
+                fprintf(stderr, "czk-logdump: %s: %s\n", argv[i], err);
+                free(p);
+                if (status == 0)
+                    status = 1;
+                continue;
+            }
+            free(p);
+            p = plain;
+            len = plain_len;
         }
         if (len >= 8 && be32_get(p) == TXNLOG_MAGIC) {
             if (dump_log(&d, p, len) && status == 0)

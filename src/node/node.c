@@ -21,6 +21,7 @@
 #include "storage/fs.h"
 #include "storage/purge.h"
 #include "storage/snapfile.h"
+#include "storage/snapz.h"
 #include "storage/txnlog.h"
 
 #include <errno.h>
@@ -1524,19 +1525,49 @@ static int replay_record(void *ctx, const uint8_t *txn, size_t len, size_t off)
     return 0;
 }
 
-static int node_load_snapshot(struct node *n, int64_t zxid, char *why, size_t whylen)
+/* The snapshot file of zxid: plain, else .gz, else .snappy (SnapStream);
+ * a compressed one decompressed. */
+static int node_read_snapshot(struct node *n, int64_t zxid, char *path, size_t pathlen,
+                              uint8_t **bytes, size_t *len, char *why, size_t whylen)
 {
-    char path[STORAGE_PATH_MAX + 64];
-    snprintf(path, sizeof(path), "%s/snapshot.%" PRIx64, n->snap_dir, (uint64_t)zxid);
     const struct fs *fs = fs_posix();
-    uint8_t *bytes;
-    size_t len;
-    int rc = fs->read_file(fs->ctx, path, &bytes, &len);
+    int rc = -ENOENT;
+    enum snapz_kind kind = SNAPZ_PLAIN;
+    for (int k = 0; k < SNAPZ_KINDS && rc == -ENOENT; k++) {
+        kind = (enum snapz_kind)k;
+        snprintf(path, pathlen, "%s/snapshot.%" PRIx64 "%s", n->snap_dir, (uint64_t)zxid,
+                 snapz_suffix(kind));
+        rc = fs->read_file(fs->ctx, path, bytes, len);
+    }
     if (rc < 0) {
         snprintf(why, whylen, "%s: %s", path, strerror(-rc));
         return -1;
     }
-    rc = -1;
+    if (kind == SNAPZ_PLAIN)
+        return 0;
+    uint8_t *plain;
+    size_t plain_len;
+    char err[512];
+    rc = snapz_decompress(kind, *bytes, *len, SNAPZ_MAX_OUT, &plain, &plain_len, err, sizeof(err));
+    free(*bytes);
+    if (rc < 0) {
+        snprintf(why, whylen, "%s: %s", path, err);
+        return -1;
+    }
+    LOG_I("%s: %zu bytes uncompressed", path, plain_len);
+    *bytes = plain;
+    *len = plain_len;
+    return 0;
+}
+
+static int node_load_snapshot(struct node *n, int64_t zxid, char *why, size_t whylen)
+{
+    char path[STORAGE_PATH_MAX + 64];
+    uint8_t *bytes;
+    size_t len;
+    if (node_read_snapshot(n, zxid, path, sizeof(path), &bytes, &len, why, whylen) < 0)
+        return -1;
+    int rc = -1;
     char err[512];
     size_t consumed;
     if (!snapfile_looks_valid(bytes, len)) {

@@ -3,6 +3,7 @@
 #include "storage/purge.h"
 
 #include "base/mem.h"
+#include "storage/snapz.h"
 #include "storage/txnlog.h"
 
 #include <errno.h>
@@ -14,7 +15,9 @@
 static void names_add(void *ctx, const char *name)
 {
     struct storage_zxids *n = ctx;
-    int64_t zxid = storage_name_zxid(name, n->prefix);
+    enum snapz_kind kind;
+    int64_t zxid = strcmp(n->prefix, "snapshot") == 0 ? snapz_name_zxid(name, &kind)
+                                                      : storage_name_zxid(name, n->prefix);
     if (zxid < 0)
         return;
     if (n->count == n->cap) {
@@ -44,18 +47,29 @@ int storage_list_zxids(const struct fs *fs, const char *dir, const char *prefix,
     }
     if (out->count > 1)
         qsort(out->zxids, out->count, sizeof(*out->zxids), cmp_zxid);
+    /* snapshot.5 and snapshot.5.gz are one zxid */
+    size_t kept = 0;
+    for (size_t i = 0; i < out->count; i++)
+        if (kept == 0 || out->zxids[kept - 1] != out->zxids[i])
+            out->zxids[kept++] = out->zxids[i];
+    out->count = kept;
     return 0;
 }
 
 static int remove_file(const struct fs *fs, const char *dir, const char *prefix, int64_t zxid,
                        char *errmsg, size_t errlen)
 {
-    char path[STORAGE_PATH_MAX + 64];
-    snprintf(path, sizeof(path), "%s/%s.%" PRIx64, dir, prefix, (uint64_t)zxid);
-    int rc = fs->unlink(fs->ctx, path);
-    if (rc < 0 && rc != -ENOENT) {
-        snprintf(errmsg, errlen, "cannot delete %s: %s", path, strerror(-rc));
-        return rc;
+    /* a snapshot may be there compressed too (snapshot.<zxid>.gz, .snappy) */
+    int kinds = strcmp(prefix, "snapshot") == 0 ? SNAPZ_KINDS : 1;
+    for (int k = 0; k < kinds; k++) {
+        char path[STORAGE_PATH_MAX + 64];
+        snprintf(path, sizeof(path), "%s/%s.%" PRIx64 "%s", dir, prefix, (uint64_t)zxid,
+                 snapz_suffix((enum snapz_kind)k));
+        int rc = fs->unlink(fs->ctx, path);
+        if (rc < 0 && rc != -ENOENT) {
+            snprintf(errmsg, errlen, "cannot delete %s: %s", path, strerror(-rc));
+            return rc;
+        }
     }
     return 0;
 }

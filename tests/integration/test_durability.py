@@ -5,6 +5,7 @@ third reader); acknowledged writes survive kill -9 under pipelined load;
 a torn log tail is cut with a warning; damage before the tail stops
 start-up with a message naming the file and offset and changes nothing."""
 
+import gzip
 import hashlib
 import os
 import random
@@ -151,6 +152,41 @@ def _records(data):
         offs.append(off)
         off += 13 + n
     return offs, off
+
+
+@pytest.mark.parametrize("method", ["gz", "snappy"])
+def test_reads_apache_compressed_snapshots(tmp_path, method):
+    """Apache 3.8 with zookeeper.snapshot.compression.method writes
+    snapshot.<zxid>.gz / .snappy (every snapshot, the start-up one too); czk
+    started on that data dir serves the same tree, and czk-logdump checks
+    the compressed files."""
+    srv = start_server("apache", tmp_path, extra={"snapCount": 30},
+                       jvm_props={"zookeeper.snapshot.compression.method": method})
+    try:
+        c = kazoo_client(srv)
+        _digest_auth(c)
+        _populate(c)
+        before = _walk(c)
+        srv.kill()          # the ephemeral's session must survive, as in test_cross_read
+        c.stop()
+        c.close()
+    finally:
+        srv.kill()
+    v2 = tmp_path / "data" / "version-2"
+    snaps = sorted(p.name for p in v2.glob("snapshot.*"))
+    assert snaps and all(n.endswith("." + method) for n in snaps), snaps
+    _logdump_reads(tmp_path)
+    srv2 = start_server("czk", tmp_path, port=srv.port)
+    try:
+        d = kazoo_client(srv2)
+        _digest_auth(d)
+        assert _walk(d) == before
+        d.stop()
+        d.close()
+    finally:
+        srv2.stop()
+    text = Path(srv2.log_path).read_text()
+    assert re.search(r"snapshot\.[0-9a-f]+\.%s: \d+ bytes uncompressed" % method, text), text
 
 
 def test_torn_tail_is_cut(tmp_path):
@@ -401,11 +437,18 @@ def test_purge_keeps_what_recovery_needs(tmp_path):
     v2 = tmp_path / "data" / "version-2"
     snaps = sorted(int(p.name.split(".")[1], 16) for p in v2.glob("snapshot.*"))
     assert len(snaps) > 4, snaps
+    # compressed snapshots count as snapshots (ZooKeeper's purge sorts them
+    # by zxid whatever the suffix): the oldest and the newest become .gz
+    for z in (snaps[0], snaps[-1]):
+        plain = v2 / ("snapshot.%x" % z)
+        (v2 / ("snapshot.%x.gz" % z)).write_bytes(gzip.compress(plain.read_bytes()))
+        plain.unlink()
     out = subprocess.run([czk_binary(), "--purge", str(tmp_path / "data"), "-n", "3"],
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out
     left = sorted(int(p.name.split(".")[1], 16) for p in v2.glob("snapshot.*"))
     assert left == snaps[-3:]
+    assert (v2 / ("snapshot.%x.gz" % snaps[-1])).exists()
     logs = sorted(int(p.name.split(".")[1], 16) for p in v2.glob("log.*"))
     assert logs and logs[0] <= left[0]
     srv2 = start_server("czk", tmp_path, port=srv.port)
@@ -417,6 +460,7 @@ def test_purge_keeps_what_recovery_needs(tmp_path):
         d.close()
     finally:
         srv2.stop()
+    assert "snapshot.%x.gz: " % snaps[-1] in Path(srv2.log_path).read_text()
 
 
 def test_restored_session_expires(tmp_path):

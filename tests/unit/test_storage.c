@@ -12,11 +12,13 @@
 #include "server/server_int.h"
 #include "storage/fs.h"
 #include "storage/snapfile.h"
+#include "storage/snapz.h"
 #include "storage/txnlog.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 /* ---- an in-memory disk: a few named files ---- */
 
@@ -578,9 +580,125 @@ static void test_snapshot_bad_nodes(void)
     buf_deinit(&body);
 }
 
+/* gzip (one member, the way GZIPOutputStream writes) of p[0, len) into b. */
+static void gzip_into(struct buf *b, const uint8_t *p, size_t len)
+{
+    z_stream zs;
+    memset(&zs, 0, sizeof(zs));
+    CHECK(deflateInit2(&zs, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) == Z_OK);
+    size_t start = b->len;
+    buf_reserve(b, deflateBound(&zs, (uLong)len));
+    zs.next_in = (Bytef *)(uintptr_t)p;
+    zs.avail_in = (uInt)len;
+    zs.next_out = b->data + start;
+    zs.avail_out = (uInt)(b->cap - start);
+    CHECK(deflate(&zs, Z_FINISH) == Z_STREAM_END);
+    b->len = start + zs.total_out;
+    deflateEnd(&zs);
+}
+
+static void test_compressed_snapshots(void)
+{
+    enum snapz_kind kind;
+    CHECK_EQ_INT(snapz_name_zxid("snapshot.1a", &kind), 0x1a);
+    CHECK_EQ_INT(kind, SNAPZ_PLAIN);
+    CHECK_EQ_INT(snapz_name_zxid("snapshot.1a.gz", &kind), 0x1a);
+    CHECK_EQ_INT(kind, SNAPZ_GZIP);
+    CHECK_EQ_INT(snapz_name_zxid("snapshot.ff.SNAPPY", &kind), 0xff);
+    CHECK_EQ_INT(kind, SNAPZ_SNAPPY);
+    CHECK_EQ_INT(snapz_name_zxid("snapshot.1a.bak", &kind), -1);
+    CHECK_EQ_INT(snapz_name_zxid("snapshot..gz", &kind), -1);
+    CHECK_EQ_INT(snapz_name_zxid("tmp.snapshot.1a.gz", &kind), -1);
+    CHECK_EQ_INT(snapz_name_zxid("snapshot.xy.gz", &kind), -1);
+
+    /* gzip: round trip, two members one after the other, then every
+     * truncation and a bit flip at many places: an error, never a crash */
+    size_t n = 300000;
+    uint8_t *plain = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        plain[i] = (uint8_t)((i * 7) ^ (i >> 9));
+    struct buf gz;
+    buf_init(&gz);
+    gzip_into(&gz, plain, n);
+    size_t one = gz.len;
+    gzip_into(&gz, plain, 1000);
+    char err[256];
+    uint8_t *out;
+    size_t out_len;
+    CHECK(snapz_decompress(SNAPZ_GZIP, gz.data, one, SNAPZ_MAX_OUT, &out, &out_len, err,
+                           sizeof(err)) == 0);
+    CHECK(out_len == n && memcmp(out, plain, n) == 0);
+    free(out);
+    CHECK(snapz_decompress(SNAPZ_GZIP, gz.data, gz.len, SNAPZ_MAX_OUT, &out, &out_len, err,
+                           sizeof(err)) == 0);
+    CHECK(out_len == n + 1000 && memcmp(out + n, plain, 1000) == 0);
+    free(out);
+    CHECK(snapz_decompress(SNAPZ_GZIP, gz.data, one, 1000, &out, &out_len, err, sizeof(err)) < 0);
+    for (size_t cut = 0; cut < one; cut += 37) {
+        CHECK(snapz_decompress(SNAPZ_GZIP, gz.data, cut, SNAPZ_MAX_OUT, &out, &out_len, err,
+                               sizeof(err)) < 0);
+    }
+    for (size_t at = 0; at < one; at += 53) {
+        gz.data[at] ^= 0x10;
+        if (snapz_decompress(SNAPZ_GZIP, gz.data, one, SNAPZ_MAX_OUT, &out, &out_len, err,
+                             sizeof(err)) == 0)
+            free(out); /* a flip in the stored extra fields may still inflate */
+        gz.data[at] ^= 0x10;
+    }
+    buf_deinit(&gz);
+    free(plain);
+
+    /* snappy-java: header, then chunks of <length, raw block>. The block
+     * here: length 10, literal "abc", a copy of 7 from 3 back (overlapping). */
+    static const uint8_t head[16] = {0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0, 0, 0, 0, 1, 0, 0, 0, 1};
+    static const uint8_t block[] = {10, 0x08, 'a', 'b', 'c', 0x0d, 3};
+    struct buf sn;
+    buf_init(&sn);
+    buf_append(&sn, head, sizeof(head));
+    buf_append_be32(&sn, sizeof(block));
+    buf_append(&sn, block, sizeof(block));
+    buf_append_be32(&sn, sizeof(block)); /* a second chunk */
+    buf_append(&sn, block, sizeof(block));
+    CHECK(snapz_decompress(SNAPZ_SNAPPY, sn.data, sn.len, SNAPZ_MAX_OUT, &out, &out_len, err,
+                           sizeof(err)) == 0);
+    CHECK(out_len == 20 && memcmp(out, "abcabcabcaabcabcabca", 20) == 0);
+    free(out);
+    for (size_t cut = 0; cut < sn.len; cut++) {
+        bool ok = snapz_decompress(SNAPZ_SNAPPY, sn.data, cut, SNAPZ_MAX_OUT, &out, &out_len, err,
+                                   sizeof(err)) == 0;
+        /* whole chunks only: after the header, after the first chunk */
+        CHECK(ok == (cut == 16 || cut == 16 + 4 + sizeof(block)));
+        if (ok)
+            free(out);
+    }
+    /* a copy from before the block, from distance 0, a length that does not
+     * match, a literal running past the block */
+    static const uint8_t bad[][8] = {{10, 0x08, 'a', 'b', 'c', 0x0d, 4},
+                                     {10, 0x08, 'a', 'b', 'c', 0x0d, 0},
+                                     {11, 0x08, 'a', 'b', 'c', 0x0d, 3},
+                                     {9, 0x08, 'a', 'b', 'c', 0x0d, 3},
+                                     {3, 0x10, 'a', 'b', 'c', 0, 0}};
+    static const size_t bad_len[] = {7, 7, 7, 7, 5};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        sn.len = 0;
+        buf_append(&sn, head, sizeof(head));
+        buf_append_be32(&sn, (uint32_t)bad_len[i]);
+        buf_append(&sn, bad[i], bad_len[i]);
+        CHECK(snapz_decompress(SNAPZ_SNAPPY, sn.data, sn.len, SNAPZ_MAX_OUT, &out, &out_len, err,
+                               sizeof(err)) < 0);
+        CHECK(strstr(err, "snappy: corrupt block") != NULL);
+    }
+    sn.len = 0;
+    buf_append(&sn, "SNAPPY\0\0", 8);
+    CHECK(snapz_decompress(SNAPZ_SNAPPY, sn.data, sn.len, SNAPZ_MAX_OUT, &out, &out_len, err,
+                           sizeof(err)) < 0);
+    buf_deinit(&sn);
+}
+
 int main(void)
 {
     test_names();
+    test_compressed_snapshots();
     test_log_roundtrip_and_torn_tails();
     test_log_full_disk();
     test_snapshot_roundtrip();
