@@ -252,6 +252,28 @@ def start_server(kind, workdir, extra=None, port=None, timeout=START_TIMEOUT,
         time.sleep(0.05)
 
 
+def start_refused(workdir, port):
+    """Start czk on workdir's data dir expecting it to refuse: it must exit
+    non-zero and leave every file of dataDir/version-2 as it was.  Returns
+    its log text for the caller's message checks."""
+    import hashlib
+    v2 = Path(workdir) / "data" / "version-2"
+
+    def digest():
+        return {p.name: hashlib.sha1(p.read_bytes()).hexdigest() for p in v2.iterdir()}
+
+    before = digest()
+    srv = start_server("czk", workdir, port=port, wait=False)
+    try:
+        srv.proc.wait(30)
+    finally:
+        srv.kill()
+    text = Path(srv.log_path).read_text(errors="replace")
+    assert srv.proc.returncode != 0, text[-3000:]
+    assert digest() == before, "a refused start-up changed the data dir"
+    return text
+
+
 class ServerFactory:
     def __init__(self, tmp_path_factory):
         self.tmp_path_factory = tmp_path_factory
