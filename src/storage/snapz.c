@@ -198,8 +198,9 @@ static int snappy_block(const uint8_t *in, size_t len, struct out_buf *o, char *
         if (dist == 0 || dist > o->len - start || end - o->len < n)
             goto bad;
         uint8_t *d = o->p + o->len;
+        const uint8_t *src = d - dist;
         for (size_t i = 0; i < n; i++) /* may overlap: byte by byte */
-            d[i] = d[i - dist];
+            d[i] = src[i];
         o->len += n;
     }
     if (o->len != end)
