@@ -1058,8 +1058,8 @@ static void on_check(uv_check_t *h)
     node_log_handoff(n);
     node_flush_dirty(n);
     node_arm_tick_timer(n);
-    bool pending =
-        n->log_out.len > 0 || !list_is_empty(&n->dirty) || (n->throttled && !node_over_limit(n));
+    bool pending = server_background(n->server) || n->log_out.len > 0 ||
+                   !list_is_empty(&n->dirty) || (n->throttled && !node_over_limit(n));
     if (!pending)
         uv_idle_stop(&n->idle);
 }

@@ -166,7 +166,7 @@ static void session_restore(struct server *s, int64_t id, int32_t timeout_ms, in
     ss->base.id = id;
     ss->base.timeout_ms = timeout_ms;
     session_password(id, ss->base.passwd);
-    watch_owner_init(&ss->watches, id);
+    ss->watches = server_watch_owner_new(ss);
     list_init(&ss->queue);
     session_add(&s->sessions, &ss->base, now_ms);
 }
@@ -177,7 +177,8 @@ static void session_forget(struct server *s, int64_t id)
     if (!ss)
         return;
     session_remove(&s->sessions, &ss->base);
-    watch_owner_clear(&ss->watches);
+    watch_owner_clear(ss->watches);
+    mem_free(ss->watches);
     mem_free(ss);
 }
 

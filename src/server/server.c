@@ -71,6 +71,47 @@ static void send_header_only(struct server *s, struct server_conn *c, int32_t xi
     conn_send(s, c, &s->out);
 }
 
+struct watch_owner *server_watch_owner_new(struct server_session *ss)
+{
+    struct watch_owner *o = mem_alloc(sizeof(*o));
+    watch_owner_init(o, ss->base.id, ss);
+    return o;
+}
+
+void server_watches_drop(struct server *s, struct server_session *ss)
+{
+    struct watch_owner *o = ss->watches;
+    if (o->count <= SERVER_WATCH_CLEAR_SLICE) {
+        watch_owner_clear(o);
+        return;
+    }
+    o->dying = true;
+    o->data = NULL;
+    if (s->dying_count == s->dying_cap) {
+        s->dying_cap = s->dying_cap ? s->dying_cap * 2 : 8;
+        s->dying = mem_realloc(s->dying, s->dying_cap * sizeof(*s->dying));
+    }
+    s->dying[s->dying_count++] = o;
+    ss->watches = server_watch_owner_new(ss);
+}
+
+bool server_background(struct server *s)
+{
+    size_t budget = SERVER_WATCH_CLEAR_SLICE;
+    while (s->dying_count > 0) {
+        struct watch_owner *o = s->dying[s->dying_count - 1];
+        size_t before = o->count;
+        if (!watch_owner_clear_some(o, budget))
+            return true;
+        budget -= before;
+        mem_free(o);
+        s->dying_count--;
+        if (budget == 0)
+            break;
+    }
+    return s->dying_count > 0;
+}
+
 static void session_detach(struct server *s, struct server_session *ss)
 {
     if (!ss->conn)
@@ -79,8 +120,7 @@ static void session_detach(struct server *s, struct server_session *ss)
     ss->conn = NULL;
     /* Watches belong to the connection in ZooKeeper: the client sets them
      * again (setWatches) when it reconnects. */
-    watch_owner_clear(&ss->watches);
-    (void)s;
+    server_watches_drop(s, ss);
 }
 
 /* ---- the change overlay ---- */
@@ -973,7 +1013,7 @@ static int32_t read_op(struct server *s, struct server_session *ss, const struct
         size_t len = (size_t)req.path.len;
         struct tree_node *n = tree_get(&s->tree, p, len);
         if (req.watch && watches)
-            watch_add(&s->data_watches, &ss->watches, p, len, WATCH_STANDARD);
+            watch_add(&s->data_watches, ss->watches, p, len, WATCH_STANDARD);
         if (!n)
             return ZK_NONODE;
         struct zk_stat_response resp;
@@ -994,7 +1034,7 @@ static int32_t read_op(struct server *s, struct server_session *ss, const struct
         if (!auth_acl_permits(&acl, ZK_PERM_READ, auth))
             return ZK_NOAUTH;
         if (req.watch && watches)
-            watch_add(&s->data_watches, &ss->watches, p, len, WATCH_STANDARD);
+            watch_add(&s->data_watches, ss->watches, p, len, WATCH_STANDARD);
         struct zk_get_data_response resp = {.data = {.ptr = n->data, .len = n->data_len}};
         tree_node_stat(&s->tree, n, &resp.stat);
         zk_get_data_response_encode(out, &resp);
@@ -1014,7 +1054,7 @@ static int32_t read_op(struct server *s, struct server_session *ss, const struct
         if (!auth_acl_permits(&acl, ZK_PERM_READ, auth))
             return ZK_NOAUTH;
         if (req.watch && watches)
-            watch_add(&s->child_watches, &ss->watches, p, len, WATCH_STANDARD);
+            watch_add(&s->child_watches, ss->watches, p, len, WATCH_STANDARD);
         struct jute_buf *items;
         struct jute_vec v;
         children_vec(n, &items, &v);
@@ -1146,8 +1186,8 @@ static int32_t read_op(struct server *s, struct server_session *ss, const struct
         enum watch_mode mode = req.mode == 0 ? WATCH_PERSISTENT : WATCH_PERSISTENT_RECURSIVE;
         const char *p = (const char *)req.path.ptr;
         size_t len = (size_t)req.path.len;
-        watch_add(&s->data_watches, &ss->watches, p, len, mode);
-        watch_add(&s->child_watches, &ss->watches, p, len, mode);
+        watch_add(&s->data_watches, ss->watches, p, len, mode);
+        watch_add(&s->child_watches, ss->watches, p, len, mode);
         struct zk_error_response resp = {.err = 0};
         zk_error_response_encode(out, &resp);
         return ZK_OK;
@@ -1165,12 +1205,12 @@ static int32_t read_op(struct server *s, struct server_session *ss, const struct
         bool data = req.type == 2 || req.type == 3;
         bool found = false;
         if (type == ZK_OP_CHECK_WATCHES) {
-            found = (children && watch_contains(&s->child_watches, &ss->watches, p, len)) ||
-                    (data && watch_contains(&s->data_watches, &ss->watches, p, len));
+            found = (children && watch_contains(&s->child_watches, ss->watches, p, len)) ||
+                    (data && watch_contains(&s->data_watches, ss->watches, p, len));
         } else {
-            if (children && watch_remove(&s->child_watches, &ss->watches, p, len))
+            if (children && watch_remove(&s->child_watches, ss->watches, p, len))
                 found = true;
-            if (data && watch_remove(&s->data_watches, &ss->watches, p, len))
+            if (data && watch_remove(&s->data_watches, ss->watches, p, len))
                 found = true;
         }
         return found ? ZK_OK : ZK_NOWATCHER;
@@ -1220,27 +1260,27 @@ static void set_watches(struct server *s, struct server_session *ss,
             struct tree_node *n = tree_get(&s->tree, p, len);
             if (kind >= 3) {
                 enum watch_mode mode = kind == 3 ? WATCH_PERSISTENT : WATCH_PERSISTENT_RECURSIVE;
-                watch_add(&s->child_watches, &ss->watches, p, len, mode);
-                watch_add(&s->data_watches, &ss->watches, p, len, mode);
+                watch_add(&s->child_watches, ss->watches, p, len, mode);
+                watch_add(&s->data_watches, ss->watches, p, len, mode);
             } else if (kind == 0) {
                 if (!n)
                     send_event_to(s, ss, ZK_EVENT_NODE_DELETED, p, len, -1);
                 else if (n->stat.mzxid > sw->relative_zxid)
                     send_event_to(s, ss, ZK_EVENT_NODE_DATA_CHANGED, p, len, -1);
                 else
-                    watch_add(&s->data_watches, &ss->watches, p, len, WATCH_STANDARD);
+                    watch_add(&s->data_watches, ss->watches, p, len, WATCH_STANDARD);
             } else if (kind == 1) {
                 if (n)
                     send_event_to(s, ss, ZK_EVENT_NODE_CREATED, p, len, -1);
                 else
-                    watch_add(&s->data_watches, &ss->watches, p, len, WATCH_STANDARD);
+                    watch_add(&s->data_watches, ss->watches, p, len, WATCH_STANDARD);
             } else {
                 if (!n)
                     send_event_to(s, ss, ZK_EVENT_NODE_DELETED, p, len, -1);
                 else if (n->stat.pzxid > sw->relative_zxid)
                     send_event_to(s, ss, ZK_EVENT_NODE_CHILDREN_CHANGED, p, len, -1);
                 else
-                    watch_add(&s->child_watches, &ss->watches, p, len, WATCH_STANDARD);
+                    watch_add(&s->child_watches, ss->watches, p, len, WATCH_STANDARD);
             }
         }
     }
@@ -1367,9 +1407,7 @@ struct apply_ctx {
 static void fire_one(void *ctx, struct watch_owner *o)
 {
     struct apply_ctx *a = ctx;
-    struct server_session *ss =
-        (struct server_session *)((char *)o - offsetof(struct server_session, watches));
-    send_event_to(a->s, ss, a->event_type, a->path, a->path_len, a->zxid);
+    send_event_to(a->s, o->data, a->event_type, a->path, a->path_len, a->zxid);
 }
 
 static void on_tree_event(void *ctx, int32_t type, const char *path, size_t len)
@@ -1499,6 +1537,7 @@ static void session_free(struct server *s, struct server_session *ss)
         s->outstanding--;
         request_free(req);
     }
+    mem_free(ss->watches);
     mem_free(ss);
 }
 
@@ -1857,7 +1896,7 @@ static void handle_connect(struct server *s, struct server_conn *c, const uint8_
         ss->base.id = session_next_id(&s->sessions);
         ss->base.timeout_ms = timeout;
         session_password(ss->base.id, ss->base.passwd);
-        watch_owner_init(&ss->watches, ss->base.id);
+        ss->watches = server_watch_owner_new(ss);
         list_init(&ss->queue);
         session_add(&s->sessions, &ss->base, now_ms);
         ss->conn = c;
@@ -1975,7 +2014,8 @@ void server_free(struct server *s)
     while (imap_next(&s->sessions.by_id, &pos, &key, &value)) {
         struct server_session *ss = value;
         ss->conn = NULL;
-        watch_owner_clear(&ss->watches);
+        watch_owner_clear(ss->watches);
+        mem_free(ss->watches);
         while (!list_is_empty(&ss->queue)) {
             struct request *req = LIST_ENTRY(ss->queue.next, struct request, link);
             list_remove(&req->link);
@@ -1984,6 +2024,11 @@ void server_free(struct server *s)
         mem_free(ss);
     }
     session_table_deinit(&s->sessions);
+    for (size_t i = 0; i < s->dying_count; i++) {
+        watch_owner_clear(s->dying[i]);
+        mem_free(s->dying[i]);
+    }
+    mem_free(s->dying);
     watch_table_deinit(&s->data_watches);
     watch_table_deinit(&s->child_watches);
     smap_deinit(&s->change_by_path);

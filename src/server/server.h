@@ -113,6 +113,9 @@ void server_persisted(struct server *s, int64_t zxid, int64_t now_ms);
 size_t server_log_failed(struct server *s, int64_t from_zxid, int64_t now_ms);
 /* Expire sessions; call at server_next_tick_ms or later. */
 void server_tick(struct server *s, int64_t now_ms);
+/* Work that may wait for a quiet moment, a slice per call (the watches of
+ * closed connections). True while some is left: call again soon. */
+bool server_background(struct server *s);
 int64_t server_next_tick_ms(const struct server *s);
 /* Requests accepted but not yet answered, across all sessions. */
 int64_t server_outstanding(const struct server *s);

@@ -20,11 +20,11 @@
 struct server_conn;
 
 struct server_session {
-    struct session base; /* first: the session table hands these back */
-    struct watch_owner watches;
-    struct server_conn *conn; /* NULL while no connection is attached */
-    struct list queue;        /* struct request.link, in arrival order */
-    bool refused;             /* its createSession was refused by the log (disk full) */
+    struct session base;         /* first: the session table hands these back */
+    struct watch_owner *watches; /* its own allocation: it may outlive the session (dying) */
+    struct server_conn *conn;    /* NULL while no connection is attached */
+    struct list queue;           /* struct request.link, in arrival order */
+    bool refused;                /* its createSession was refused by the log (disk full) */
 };
 
 struct server_conn {
@@ -104,6 +104,22 @@ struct server {
     int64_t applying_zxid;
     int64_t next_container_check_ms;
     char super_digest[256];
+    /* watch owners of closed connections still being cleared a slice at a
+     * time (server_background): a session with a million watches must not
+     * stop the loop while they go */
+    struct watch_owner **dying;
+    size_t dying_count;
+    size_t dying_cap;
 };
+
+/* Watches cleared at once when a connection closes, and per
+ * server_background call for a larger owner (~1 ms of loop time). */
+#define SERVER_WATCH_CLEAR_SLICE 4096
+
+/* A new, empty watch owner for ss (freed with mem_free once cleared). */
+struct watch_owner *server_watch_owner_new(struct server_session *ss);
+/* Drops all of ss's watches: at once when they are few, else by handing the
+ * owner to server_background and giving ss a fresh one. */
+void server_watches_drop(struct server *s, struct server_session *ss);
 
 #endif

@@ -242,9 +242,11 @@ void watch_table_init(struct watch_table *wt)
     wt->recursive_count = 0;
 }
 
-void watch_owner_init(struct watch_owner *o, int64_t session_id)
+void watch_owner_init(struct watch_owner *o, int64_t session_id, void *data)
 {
     o->session_id = session_id;
+    o->data = data;
+    o->dying = false;
     list_init(&o->watches);
     o->stamp = 0;
     o->count = 0;
@@ -349,7 +351,7 @@ static size_t trigger_watch(struct watch *w, bool at_path, bool children_event, 
     struct watch_owner *o = w->owner;
     if (w->mode == WATCH_STANDARD)
         watch_unlink(w);
-    if (o->stamp == stamp)
+    if (o->dying || o->stamp == stamp)
         return 0;
     o->stamp = stamp;
     fire(ctx, o);
@@ -397,14 +399,20 @@ size_t watch_trigger(struct watch_table *wt, const char *path, size_t len, bool 
     return fired;
 }
 
-void watch_owner_clear(struct watch_owner *o)
+bool watch_owner_clear_some(struct watch_owner *o, size_t max)
 {
-    while (!list_is_empty(&o->watches)) {
+    for (size_t i = 0; i < max && !list_is_empty(&o->watches); i++) {
         struct watch *w = LIST_ENTRY(o->watches.next, struct watch, owner_link);
         struct watch_path *wp = path_of(w);
         watch_unlink(w);
         path_release(wp);
     }
+    return list_is_empty(&o->watches);
+}
+
+void watch_owner_clear(struct watch_owner *o)
+{
+    (void)watch_owner_clear_some(o, SIZE_MAX);
 }
 
 void watch_table_visit(const struct watch_table *wt, watch_visit_fn *visit, void *ctx)
@@ -413,11 +421,12 @@ void watch_table_visit(const struct watch_table *wt, watch_visit_fn *visit, void
         const struct watch_path *wp = wt->paths.slots[i];
         if (!wp || wp == SET_TOMBSTONE)
             continue;
-        if (wp->first.owner)
+        if (wp->first.owner && !wp->first.owner->dying)
             visit(ctx, wp->path, wp->len, wp->first.owner->session_id);
         const struct watch_extra *e = wp->extras;
         for (uint32_t k = 0; k < wp->extra_count; k++) {
-            visit(ctx, wp->path, wp->len, e->w.owner->session_id);
+            if (!e->w.owner->dying)
+                visit(ctx, wp->path, wp->len, e->w.owner->session_id);
             e = ring_next(e);
         }
     }

@@ -15,9 +15,13 @@
 
 struct watch_owner {
     int64_t session_id;
+    void *data;          /* the user's (the server's session); NULL once dying */
     struct list watches; /* struct watch.owner_link */
     uint64_t stamp;      /* the last trigger that reached this owner */
     size_t count;
+    /* Being cleared a slice at a time (watch_owner_clear_some): its watches
+     * no longer fire or show, but still take their part of the tables. */
+    bool dying;
 };
 
 enum watch_mode {
@@ -50,7 +54,7 @@ struct watch_table {
 
 void watch_table_init(struct watch_table *wt);
 void watch_table_deinit(struct watch_table *wt);
-void watch_owner_init(struct watch_owner *o, int64_t session_id);
+void watch_owner_init(struct watch_owner *o, int64_t session_id, void *data);
 /* Adds a watch; if the owner already watches that path in this table, its
  * mode becomes `mode` (ZooKeeper's WatcherModeManager keeps the last one)
  * and the result is false. */
@@ -76,6 +80,8 @@ size_t watch_trigger(struct watch_table *wt, const char *path, size_t len, bool 
                      uint64_t stamp, watch_fire_fn *fire, void *ctx);
 /* Drop all of an owner's watches, in every table: O(its watches). */
 void watch_owner_clear(struct watch_owner *o);
+/* Drop up to `max` of them; true once none is left. */
+bool watch_owner_clear_some(struct watch_owner *o, size_t max);
 
 /* Iterate paths with their watcher session ids (for wchp/wchc). */
 typedef void watch_visit_fn(void *ctx, const char *path, size_t len, int64_t session_id);

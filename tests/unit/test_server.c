@@ -9,6 +9,8 @@
 #include <string.h>
 
 #define MAX_FRAMES 64
+/* SERVER_WATCH_CLEAR_SLICE (server_int.h), as this test sees it */
+#define SERVER_WATCH_CLEAR_SLICE_FOR_TEST 4096
 
 struct frame {
     uint64_t conn;
@@ -238,9 +240,70 @@ static void test_log_failed(void)
     server_free(s);
 }
 
+/* A closed connection's watches go a slice at a time (server_background),
+ * never to anyone meanwhile; a small set goes at once. */
+static void test_watches_cleared_in_slices(void)
+{
+    struct fake f;
+    memset(&f, 0, sizeof(f));
+    struct server_io io = {.ctx = &f,
+                           .send = fake_send,
+                           .close = fake_close,
+                           .log_append = fake_log,
+                           .wall_ms = fake_wall};
+    struct server_config cfg = {.tick_time_ms = 2000, .max_buffer = 0xfffff};
+    struct server *s = server_new(&cfg, &io, 0);
+    for (uint64_t conn = 1; conn <= 2; conn++) {
+        server_conn_open(s, conn, "127.0.0.1", 0);
+        connect(s, conn, 0, 0);
+        server_persisted(s, f.logged_zxid, 1);
+    }
+    request(s, 2, 1, ZK_OP_CREATE, "/w", false, 2);
+    server_persisted(s, f.logged_zxid, 2);
+    /* conn 1 watches 10,000 paths that do not exist (exists, watch=true) */
+    enum { WATCHED = 10000 };
+    char path[32];
+    for (int i = 0; i < WATCHED; i++) {
+        snprintf(path, sizeof(path), "/w/n%d", i);
+        request(s, 1, 10 + i, ZK_OP_EXISTS, path, true, 3);
+    }
+    request(s, 1, 1, ZK_OP_GET_DATA, "/w", true, 3);
+    struct server_stats st;
+    server_get_stats(s, &st);
+    CHECK_EQ_INT(st.watch_count, WATCHED + 1);
+    CHECK(!server_background(s)); /* nothing to do yet */
+
+    server_conn_closed(s, 1, 4);
+    server_get_stats(s, &st);
+    CHECK_EQ_INT(st.watch_session_count, 0); /* gone from view at once */
+    CHECK(st.watch_count > 0);               /* the tables still hold them */
+    /* an event on a watched path meanwhile reaches nobody */
+    f.count = 0;
+    request(s, 2, 2, ZK_OP_CREATE, "/w/n5", false, 5);
+    server_persisted(s, f.logged_zxid, 5);
+    CHECK_EQ_INT(f.count, 1);
+    CHECK_EQ_INT(f.frames[0].conn, 2);
+    int calls = 0;
+    while (server_background(s))
+        calls++;
+    CHECK(calls >= WATCHED / SERVER_WATCH_CLEAR_SLICE_FOR_TEST - 1);
+    server_get_stats(s, &st);
+    CHECK_EQ_INT(st.watch_count, 0);
+    CHECK_EQ_INT(st.watch_path_count, 0);
+
+    /* conn 2's one watch goes as soon as it closes */
+    request(s, 2, 3, ZK_OP_GET_DATA, "/w", true, 6);
+    server_conn_closed(s, 2, 7);
+    server_get_stats(s, &st);
+    CHECK_EQ_INT(st.watch_count, 0);
+    CHECK(!server_background(s));
+    server_free(s);
+}
+
 int main(void)
 {
     test_log_failed();
+    test_watches_cleared_in_slices();
 
     struct fake f;
     memset(&f, 0, sizeof(f));

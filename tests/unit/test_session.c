@@ -35,7 +35,7 @@ static void test_many_owners(void)
     struct watch_table t;
     watch_table_init(&t);
     for (int i = 0; i < OWNERS; i++) {
-        watch_owner_init(&owners[i], i + 1);
+        watch_owner_init(&owners[i], i + 1, NULL);
         CHECK(watch_add(&t, &owners[i], "/hot", 4, WATCH_STANDARD));
     }
     for (int i = 0; i < OWNERS; i++)
@@ -79,6 +79,20 @@ static void test_many_owners(void)
             CHECK(watch_add(&t, &owners[i], path, (size_t)n, WATCH_STANDARD));
         }
     CHECK_EQ_INT(watch_table_count(&t), 200 * 50);
+    /* a dying owner's watches neither fire nor show while it is cleared a
+     * slice at a time */
+    owners[0].dying = true;
+    fired = 0;
+    CHECK_EQ_INT(watch_trigger(&t, "/s/0", 4, false, 200, on_fire, NULL), 199);
+    CHECK_EQ_INT(fired, 199);
+    CHECK(!watch_contains(&t, &owners[0], "/s/0", 4)); /* a standard watch went all the same */
+    CHECK(!watch_owner_clear_some(&owners[0], 20));
+    CHECK_EQ_INT(owners[0].count, 49 - 20);
+    CHECK(watch_owner_clear_some(&owners[0], 29));
+    CHECK_EQ_INT(owners[0].count, 0);
+    owners[0].dying = false;
+    for (int i = 1; i < 200; i++) /* put /s/0 back as it was */
+        CHECK(watch_add(&t, &owners[i], "/s/0", 4, WATCH_STANDARD));
     for (int i = 0; i < 200; i += 2)
         watch_owner_clear(&owners[i]);
     CHECK_EQ_INT(watch_table_count(&t), 100 * 50);
@@ -102,8 +116,8 @@ static void test_deep_recursive(void)
     struct watch_table t;
     watch_table_init(&t);
     struct watch_owner a, b;
-    watch_owner_init(&a, 1);
-    watch_owner_init(&b, 2);
+    watch_owner_init(&a, 1, NULL);
+    watch_owner_init(&b, 2, NULL);
     static char deep[4096];
     size_t len = 0;
     for (int level = 0; level < 500; level++)
@@ -140,8 +154,8 @@ static void test_grow_shrink(void)
     struct watch_table t;
     watch_table_init(&t);
     struct watch_owner a, b;
-    watch_owner_init(&a, 1);
-    watch_owner_init(&b, 2);
+    watch_owner_init(&a, 1, NULL);
+    watch_owner_init(&b, 2, NULL);
     char path[32];
     for (int round = 0; round < 3; round++) {
         for (int i = 0; i < 20000; i++) {
@@ -185,7 +199,7 @@ static void test_against_model(void)
     int8_t model[M_OWNERS][M_PATHS]; /* -1 none, else the mode */
     memset(model, -1, sizeof(model));
     for (int i = 0; i < M_OWNERS; i++)
-        watch_owner_init(&owners[i], i + 1);
+        watch_owner_init(&owners[i], i + 1, NULL);
     char paths[M_PATHS][8];
     for (int p = 0; p < M_PATHS; p++)
         snprintf(paths[p], sizeof(paths[p]), "/m%d", p);
@@ -274,8 +288,8 @@ int main(void)
     struct watch_table data;
     watch_table_init(&data);
     struct watch_owner o1, o2;
-    watch_owner_init(&o1, 1);
-    watch_owner_init(&o2, 2);
+    watch_owner_init(&o1, 1, NULL);
+    watch_owner_init(&o2, 2, NULL);
     CHECK(watch_add(&data, &o1, "/x", 2, WATCH_STANDARD));
     CHECK(!watch_add(&data, &o1, "/x", 2, WATCH_STANDARD)); /* once per session and path */
     CHECK(watch_add(&data, &o2, "/x", 2, WATCH_STANDARD));
