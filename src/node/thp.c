@@ -26,23 +26,11 @@
 #define THP_SIZE     ((uintptr_t)2 << 20)
 #define THP_MIN_SPAN (2 * THP_SIZE)
 
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define THP_SANITIZED 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define THP_SANITIZED 1
-#endif
-
 /* 1 on, 0 off, -1 not decided yet */
 static atomic_int thp_state = -1;
 
 static bool thp_decide(void)
 {
-#ifdef THP_SANITIZED
-    return false;
-#else
     const char *env = getenv("CZK_MALLOC_HUGEPAGES");
     if (env && strcmp(env, "0") == 0)
         return false;
@@ -56,7 +44,6 @@ static bool thp_decide(void)
         return false;
     mode[got] = '\0';
     return strstr(mode, "[never]") == NULL;
-#endif
 }
 
 bool thp_enabled(void)

@@ -6,8 +6,9 @@
  * 2 MiB pages. While the child writes, each page the parent writes is copied
  * and its 2 MiB page split back into 4 KiB entries, so after every snapshot
  * the heap is collapsed into huge pages again (madvise MADV_COLLAPSE, Linux
- * 6.1+) off the loop. Off when CZK_MALLOC_HUGEPAGES=0, on kernels without
- * THP or MADV_COLLAPSE, and in sanitizer builds. */
+ * 6.1+) off the loop. Off when CZK_MALLOC_HUGEPAGES=0 and on kernels without
+ * THP or MADV_COLLAPSE. (Sanitizer builds run it too, on their allocator's
+ * memory, so that the tests exercise it.) */
 #ifndef CZK_NODE_THP_H
 #define CZK_NODE_THP_H
 
