@@ -606,6 +606,20 @@ static int apply_entry(struct config_parser *p, const struct config_entry *e,
             out->prealloc_bytes = (int64_t)kb * 1024;
         return rc;
     }
+    if (strcmp(k, "snapshot.compression.method") == 0) {
+        /* SnapStream.StreamMode.fromString: gz, snappy, else none */
+        out->snap_compression = 0;
+        if (strcasecmp(e->value, "gz") == 0)
+            out->snap_compression = 1;
+        else if (strcasecmp(e->value, "snappy") == 0)
+            LOG_W("%s:%d: %s: czk reads snappy snapshots but writes them uncompressed", p->source,
+                  e->line, k);
+        else if (e->value[0])
+            LOG_W("%s:%d: %s: '%s' is neither gz nor snappy; snapshots are written uncompressed "
+                  "(as ZooKeeper does)",
+                  p->source, e->line, k, e->value);
+        return 0;
+    }
     if (strcmp(k, "forceSync") == 0) {
         /* ZooKeeper: anything but "no" (case-insensitive) syncs */
         out->force_sync = strcasecmp(e->value, "no") != 0;

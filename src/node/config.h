@@ -53,6 +53,7 @@ struct node_config {
     int32_t snap_count;           /* snapCount: txns between snapshots (randomised), 100000 */
     int64_t prealloc_bytes;       /* preAllocSize (KB in the file): 64 MB */
     bool force_sync;              /* forceSync: fsync each batch unless "no" */
+    int snap_compression;         /* snapshot.compression.method: enum snapz_kind (plain or gz) */
     int32_t snap_retain_count;    /* autopurge.snapRetainCount: at least 3 */
     int32_t purge_interval_hours; /* autopurge.purgeInterval: 0 = no purge */
 };

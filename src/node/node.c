@@ -1275,7 +1275,8 @@ static void snap_child(struct node *n, int64_t zxid)
     close_range(3, ~0U, 0);
     /* the serving process comes first when they share a CPU */
     (void)!nice(NODE_SNAP_NICE); /* on failure: still a snapshot */
-    int rc = snapfile_begin(&w, fs_posix(), n->snap_dir, zxid);
+    int rc =
+        snapfile_begin(&w, fs_posix(), n->snap_dir, zxid, n->cfg.snap_compression == SNAPZ_GZIP);
     if (rc == 0) {
         server_snapshot_write(n->server, snapfile_write, &w);
         rc = snapfile_commit(&w);

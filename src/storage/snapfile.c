@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 static void put_be32(uint8_t *p, uint32_t v)
 {
@@ -44,12 +45,46 @@ static int flush_buf(struct snapfile_writer *w)
     return 0;
 }
 
+/* Runs len bytes (or, with Z_FINISH, the end of the stream) through the
+ * gzip stream into the buffer, writing the buffer out whenever it fills. */
+static void deflate_into(struct snapfile_writer *w, const void *p, size_t len, int flush)
+{
+    z_stream *zs = w->deflate;
+    zs->next_in = (Bytef *)(uintptr_t)p;
+    zs->avail_in = (uInt)len;
+    for (;;) {
+        zs->next_out = w->buf + w->used;
+        zs->avail_out = (uInt)(SNAP_WRITE_BUF - w->used);
+        int rc = deflate(zs, flush);
+        w->used = SNAP_WRITE_BUF - zs->avail_out;
+        if (rc == Z_STREAM_ERROR) {
+            w->err = -EIO;
+            return;
+        }
+        if (w->used == SNAP_WRITE_BUF && flush_buf(w) < 0)
+            return;
+        if (flush == Z_FINISH ? rc == Z_STREAM_END : zs->avail_in == 0 && zs->avail_out > 0)
+            return;
+    }
+}
+
 void snapfile_write(void *ctx, const void *p, size_t len)
 {
     struct snapfile_writer *w = ctx;
     if (w->err)
         return;
     w->adler = storage_adler32(w->adler, p, len);
+    if (w->deflate) {
+        /* zlib takes at most 4 GB a call */
+        const uint8_t *b = p;
+        while (len > 0 && !w->err) {
+            size_t n = len > (1u << 30) ? (1u << 30) : len;
+            deflate_into(w, b, n, Z_NO_FLUSH);
+            b += n;
+            len -= n;
+        }
+        return;
+    }
     const uint8_t *b = p;
     while (len > 0) {
         size_t n = SNAP_WRITE_BUF - w->used;
@@ -64,7 +99,17 @@ void snapfile_write(void *ctx, const void *p, size_t len)
     }
 }
 
-int snapfile_begin(struct snapfile_writer *w, const struct fs *fs, const char *dir, int64_t zxid)
+static void deflate_end(struct snapfile_writer *w)
+{
+    if (!w->deflate)
+        return;
+    deflateEnd(w->deflate);
+    free(w->deflate);
+    w->deflate = NULL;
+}
+
+int snapfile_begin(struct snapfile_writer *w, const struct fs *fs, const char *dir, int64_t zxid,
+                   bool gzip)
 {
     memset(w, 0, sizeof(*w));
     w->fs = fs;
@@ -72,17 +117,32 @@ int snapfile_begin(struct snapfile_writer *w, const struct fs *fs, const char *d
     w->adler = storage_adler32_init();
     snprintf(w->dir, sizeof(w->dir), "%s", dir);
     snprintf(w->tmp_path, sizeof(w->tmp_path), "%s/tmp.snapshot.%" PRIx64, dir, (uint64_t)zxid);
-    snprintf(w->path, sizeof(w->path), "%s/snapshot.%" PRIx64, dir, (uint64_t)zxid);
+    snprintf(w->path, sizeof(w->path), "%s/snapshot.%" PRIx64 "%s", dir, (uint64_t)zxid,
+             gzip ? ".gz" : "");
     w->buf = malloc(SNAP_WRITE_BUF);
     if (!w->buf) {
         snprintf(w->errmsg, sizeof(w->errmsg), "out of memory");
         return -ENOMEM;
+    }
+    if (gzip) {
+        z_stream *zs = calloc(1, sizeof(*zs));
+        /* GZIPOutputStream: deflate at the default level, a gzip wrapper */
+        if (!zs || deflateInit2(zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8,
+                                Z_DEFAULT_STRATEGY) != Z_OK) {
+            free(zs);
+            free(w->buf);
+            w->buf = NULL;
+            snprintf(w->errmsg, sizeof(w->errmsg), "cannot start zlib's deflate");
+            return -ENOMEM;
+        }
+        w->deflate = zs;
     }
     int fd = fs->open(fs->ctx, w->tmp_path, FS_CREATE);
     if (fd < 0) {
         snprintf(w->errmsg, sizeof(w->errmsg), "cannot create %s: %s", w->tmp_path, strerror(-fd));
         free(w->buf);
         w->buf = NULL;
+        deflate_end(w);
         return fd;
     }
     w->fd = fd;
@@ -113,6 +173,9 @@ int snapfile_commit(struct snapfile_writer *w)
     put_be64(digest + 12, 0);
     snapfile_write(w, digest, sizeof(digest));
     seal(w);
+    if (w->deflate && !w->err)
+        deflate_into(w, NULL, 0, Z_FINISH);
+    deflate_end(w);
     int rc = flush_buf(w);
     const char *what = "cannot write";
     if (rc == 0) {
@@ -157,6 +220,7 @@ void snapfile_abort(struct snapfile_writer *w)
     w->fd = -1;
     free(w->buf);
     w->buf = NULL;
+    deflate_end(w);
 }
 
 bool snapfile_looks_valid(const uint8_t *p, size_t len)

@@ -37,16 +37,18 @@ struct snapfile_writer {
     uint64_t synced; /* and waited for up to here */
     uint32_t adler;
     size_t used;
-    uint8_t *buf; /* SNAP_WRITE_BUF bytes */
+    uint8_t *buf;  /* SNAP_WRITE_BUF bytes (compressed ones when deflating) */
+    void *deflate; /* a zlib stream writing gzip, or NULL for a plain file */
     char dir[STORAGE_PATH_MAX];
     char tmp_path[STORAGE_PATH_MAX + 48];
     char path[STORAGE_PATH_MAX + 48];
     char errmsg[STORAGE_PATH_MAX + 160];
 };
 
-/* Create the temporary file and write the header. */
-int snapfile_begin(struct snapfile_writer *w, const struct fs *fs, const char *dir, int64_t zxid)
-    __attribute__((warn_unused_result));
+/* Create the temporary file and write the header. `gzip`: the file is
+ * snapshot.<zxid>.gz, a gzip stream of the same bytes (SnapStream). */
+int snapfile_begin(struct snapfile_writer *w, const struct fs *fs, const char *dir, int64_t zxid,
+                   bool gzip) __attribute__((warn_unused_result));
 /* A sink for the body (server_snapshot_write); errors are kept for commit. */
 void snapfile_write(void *w, const void *p, size_t len);
 /* Seal, sync, rename into place, sync the directory. On failure the

@@ -249,6 +249,29 @@ static void test_whitelist(void)
     CHECK_EQ_INT(four_letter_packets(8193), 2);
 }
 
+/* snapshot.compression.method as SnapStream.StreamMode.fromString reads
+ * it: gz and snappy in any case, anything else plain; czk writes gz only. */
+static void test_snapshot_compression(void)
+{
+    struct node_config cfg;
+    char err[256];
+    const char *base = "tickTime=2000\ndataDir=/tmp/x\nclientPort=2181\n";
+    static const struct {
+        const char *value;
+        int want;
+        int warnings;
+    } cases[] = {{"gz", 1, 0}, {"GZ", 1, 0}, {"snappy", 0, 1}, {"", 0, 0}, {"zip", 0, 1}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char text[256];
+        snprintf(text, sizeof(text), "%ssnapshot.compression.method=%s\n", base, cases[i].value);
+        CHECK_EQ_INT(parse(text, &cfg, err, sizeof(err)), 0);
+        CHECK_EQ_INT(cfg.snap_compression, cases[i].want);
+        CHECK_EQ_INT(warnings, cases[i].warnings);
+    }
+    CHECK_EQ_INT(parse(base, &cfg, err, sizeof(err)), 0);
+    CHECK_EQ_INT(cfg.snap_compression, 0);
+}
+
 int main(void)
 {
     log_set_sink(capture);
@@ -256,6 +279,7 @@ int main(void)
     test_defaults();
     test_good_file();
     test_unknown_keys();
+    test_snapshot_compression();
     test_malformed();
     test_whitelist();
     log_set_sink(NULL);

@@ -500,7 +500,7 @@ static void test_snapshot_roundtrip(void)
     memset(&m, 0, sizeof(m));
     struct fs fs = memfs_ops(&m);
     struct snapfile_writer w;
-    CHECK(snapfile_begin(&w, &fs, "/d", zxid) == 0);
+    CHECK(snapfile_begin(&w, &fs, "/d", zxid, false) == 0);
     server_snapshot_write(s, snapfile_write, &w);
     CHECK(snapfile_commit(&w) == 0);
     int fd = memfs_find(&m, "/d/snapshot.36");
@@ -533,6 +533,24 @@ static void test_snapshot_roundtrip(void)
         server_free(u);
     }
     free(copy);
+
+    /* The gzip variant: snapshot.36.gz holds the same bytes, gzipped. */
+    CHECK(snapfile_begin(&w, &fs, "/d", zxid, true) == 0);
+    server_snapshot_write(s, snapfile_write, &w);
+    CHECK(snapfile_commit(&w) == 0);
+    int gz = memfs_find(&m, "/d/snapshot.36.gz");
+    CHECK(gz >= 0);
+    fd = memfs_find(&m, "/d/snapshot.36"); /* the buffers may have moved */
+    uint8_t *plain;
+    size_t plain_len;
+    CHECK(gz >= 0 && fd >= 0 &&
+          snapz_decompress(SNAPZ_GZIP, m.data[gz].data, m.data[gz].len, SNAPZ_MAX_OUT, &plain,
+                           &plain_len, err, sizeof(err)) == 0);
+    if (gz >= 0 && fd >= 0) {
+        CHECK(m.data[gz].len < m.data[fd].len);
+        CHECK(plain_len == m.data[fd].len && memcmp(plain, m.data[fd].data, plain_len) == 0);
+        free(plain);
+    }
     server_free(t);
     server_free(s);
     buf_deinit(&txn);
