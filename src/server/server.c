@@ -1012,6 +1012,13 @@ static int32_t read_op(struct server *s, struct server_session *ss, const struct
         const char *p = (const char *)req.path.ptr;
         size_t len = (size_t)req.path.len;
         struct tree_node *n = tree_get(&s->tree, p, len);
+        /* ZooKeeper 3.8.4+ (ZOOKEEPER-2590): an existing node's Stat needs
+         * READ; refused, no watch is left behind */
+        if (n) {
+            struct jute_vec acl = tree_node_acl(n);
+            if (!auth_acl_permits(&acl, ZK_PERM_READ, auth))
+                return ZK_NOAUTH;
+        }
         if (req.watch && watches)
             watch_add(&s->data_watches, ss->watches, p, len, WATCH_STANDARD);
         if (!n)
@@ -1402,21 +1409,30 @@ struct apply_ctx {
     int32_t event_type;
     const char *path;
     size_t path_len;
+    struct jute_vec acl; /* of the event's node: a watcher needs READ on it */
 };
 
 static void fire_one(void *ctx, struct watch_owner *o)
 {
     struct apply_ctx *a = ctx;
-    send_event_to(a->s, o->data, a->event_type, a->path, a->path_len, a->zxid);
+    struct server_session *ss = o->data;
+    /* ZooKeeper 3.8.4+ (ZOOKEEPER-4799, CVE-2024-23944): an event reaches
+     * only a connection that may read the node it is about */
+    if (!ss->conn || !auth_acl_permits(&a->acl, ZK_PERM_READ, &ss->conn->auth))
+        return;
+    send_event_to(a->s, ss, a->event_type, a->path, a->path_len, a->zxid);
 }
 
-static void on_tree_event(void *ctx, int32_t type, const char *path, size_t len)
+static void on_tree_event(void *ctx, int32_t type, const struct tree_node *node)
 {
     struct apply_ctx *a = ctx;
     struct server *s = a->s;
+    const char *path = node->path;
+    size_t len = node->path_len;
     a->event_type = type;
     a->path = path;
     a->path_len = len;
+    a->acl = tree_node_acl(node);
     uint64_t stamp = ++s->watch_stamp;
     switch (type) {
     case ZK_EVENT_NODE_CREATED:

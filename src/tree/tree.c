@@ -443,10 +443,10 @@ void tree_quota_rebuild(struct tree *t)
         quota_recount(t, key, key_len);
 }
 
-static void emit(tree_event_fn *on_event, void *ctx, int32_t type, const char *path, size_t len)
+static void emit(tree_event_fn *on_event, void *ctx, int32_t type, const struct tree_node *node)
 {
     if (on_event)
-        on_event(ctx, type, path, len);
+        on_event(ctx, type, node);
 }
 
 /* DataTree.createNode */
@@ -489,8 +489,8 @@ static int32_t apply_create(struct tree *t, struct jute_buf path, struct jute_bu
         tree_node_stat(t, n, stat_out);
     quota_node_changed(t, p, len, true);
     quota_update(t, p, len, data.len > 0 ? data.len : 0, 1);
-    emit(on_event, ctx, ZK_EVENT_NODE_CREATED, p, len);
-    emit(on_event, ctx, ZK_EVENT_NODE_CHILDREN_CHANGED, parent->path, parent->path_len);
+    emit(on_event, ctx, ZK_EVENT_NODE_CREATED, n);
+    emit(on_event, ctx, ZK_EVENT_NODE_CHILDREN_CHANGED, parent);
     return ZK_OK;
 }
 
@@ -521,8 +521,8 @@ static int32_t apply_delete(struct tree *t, const char *p, size_t len, int64_t z
     }
     quota_node_changed(t, n->path, n->path_len, false);
     quota_update(t, n->path, n->path_len, -(int64_t)(n->data_len > 0 ? n->data_len : 0), -1);
-    emit(on_event, ctx, ZK_EVENT_NODE_DELETED, n->path, n->path_len);
-    emit(on_event, ctx, ZK_EVENT_NODE_CHILDREN_CHANGED, parent->path, parent->path_len);
+    emit(on_event, ctx, ZK_EVENT_NODE_DELETED, n);
+    emit(on_event, ctx, ZK_EVENT_NODE_CHILDREN_CHANGED, parent);
     node_free(t, n);
     return ZK_OK;
 }
@@ -551,7 +551,7 @@ static int32_t apply_set_data(struct tree *t, struct jute_buf path, struct jute_
     n->stat.version = version;
     tree_node_stat(t, n, stat_out);
     quota_update(t, n->path, n->path_len, (data.len > 0 ? data.len : 0) - old_len, 0);
-    emit(on_event, ctx, ZK_EVENT_NODE_DATA_CHANGED, n->path, n->path_len);
+    emit(on_event, ctx, ZK_EVENT_NODE_DATA_CHANGED, n);
     return ZK_OK;
 }
 

@@ -78,8 +78,11 @@ static inline int64_t tree_owner_ttl(int64_t owner)
 #define TREE_TTL_MAX 0xffffffffffLL
 
 /* Where tree_apply reports each watch trigger (DataTree's triggerWatch calls),
- * in the order ZooKeeper makes them. */
-typedef void tree_event_fn(void *ctx, int32_t event_type, const char *path, size_t path_len);
+ * in the order ZooKeeper makes them. `node` is the node the event is about
+ * (for NodeChildrenChanged the parent; for NodeDeleted the node, still
+ * readable during the call): its path is the event's, and its ACL decides
+ * who may hear it (ZooKeeper 3.8.4+, ZOOKEEPER-4799). */
+typedef void tree_event_fn(void *ctx, int32_t event_type, const struct tree_node *node);
 
 /* Per sub-op outcome of a multi, and the outcome of any txn. Paths are views
  * into the txn body passed to tree_apply. */

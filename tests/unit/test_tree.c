@@ -11,8 +11,10 @@ struct events {
     char log[2048];
 };
 
-static void on_event(void *ctx, int32_t type, const char *path, size_t len)
+static void on_event(void *ctx, int32_t type, const struct tree_node *node)
 {
+    const char *path = node->path;
+    size_t len = node->path_len;
     struct events *e = ctx;
     size_t at = strlen(e->log);
     snprintf(e->log + at, sizeof(e->log) - at, "%d:%.*s;", type, (int)len, path);
