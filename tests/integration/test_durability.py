@@ -225,14 +225,37 @@ def test_writes_gz_snapshots(tmp_path, reader):
         srv2.stop()
 
 
-def test_torn_tail_is_cut(tmp_path):
-    srv = start_server("czk", tmp_path)
+def _write_keys(tmp_path, count=20, extra=None, crash=True):
+    """czk on tmp_path with /k0../k<count-1> = b"0".., then stopped (kill -9
+    when `crash`). Returns the stopped server and its last zxid."""
+    srv = start_server("czk", tmp_path, extra)
     c = kazoo_client(srv)
-    for i in range(20):
+    for i in range(count):
         c.create("/k%d" % i, b"%d" % i)
     c.stop()
     c.close()
-    srv.kill()
+    last = _server_zxid(srv)
+    if crash:
+        srv.kill()
+    else:
+        srv.stop()
+    return srv, last
+
+
+def _check_keys(srv, count=20):
+    """Every /k<i> of _write_keys is there; a write after them succeeds."""
+    d = kazoo_client(srv)
+    try:
+        for i in range(count):
+            assert d.get("/k%d" % i)[0] == b"%d" % i
+        d.create("/after", b"a")
+    finally:
+        d.stop()
+        d.close()
+
+
+def test_torn_tail_is_cut(tmp_path):
+    srv, _ = _write_keys(tmp_path)
     log = [p for p in _last_log(tmp_path) if len(_records(p.read_bytes())[0]) > 0][-1]
     data = bytearray(log.read_bytes())
     offs, end = _records(bytes(data))
@@ -241,11 +264,7 @@ def test_torn_tail_is_cut(tmp_path):
     log.write_bytes(bytes(data))
     srv2 = start_server("czk", tmp_path, port=srv.port)
     try:
-        d = kazoo_client(srv2)
-        for i in range(20):
-            assert d.get("/k%d" % i)[0] == b"%d" % i
-        d.stop()
-        d.close()
+        _check_keys(srv2)
     finally:
         srv2.stop()
     text = Path(srv2.log_path).read_text()
@@ -266,14 +285,7 @@ def test_odd_files_in_version2(tmp_path):
     nothing in it was acknowledged) is removed with a warning; a zero-filled
     newest snapshot is skipped for the older one; names that are not
     log.<hex>/snapshot.<hex> are ignored.  Every write is still there."""
-    srv = start_server("czk", tmp_path)
-    c = kazoo_client(srv)
-    for i in range(20):
-        c.create("/k%d" % i, b"%d" % i)
-    c.stop()
-    c.close()
-    last = _server_zxid(srv)
-    srv.kill()
+    srv, last = _write_keys(tmp_path)
     v2 = tmp_path / "data" / "version-2"
     zeros = v2 / ("log.%x" % (last + 1))
     zeros.write_bytes(bytes(64 * 1024))
@@ -283,12 +295,7 @@ def test_odd_files_in_version2(tmp_path):
     (v2 / "log.1.bak").write_bytes(b"y")
     srv2 = start_server("czk", tmp_path, port=srv.port)
     try:
-        d = kazoo_client(srv2)
-        for i in range(20):
-            assert d.get("/k%d" % i)[0] == b"%d" % i
-        d.create("/after", b"a")
-        d.stop()
-        d.close()
+        _check_keys(srv2)
     finally:
         srv2.stop()
     text = Path(srv2.log_path).read_text()
@@ -302,13 +309,7 @@ def test_odd_files_in_version2(tmp_path):
 def test_zero_log_in_the_middle_refuses_to_start(tmp_path):
     """A zero-filled log that is not the newest, or does not start right
     after the last txn recovered, may have held acknowledged txns: refuse."""
-    srv = start_server("czk", tmp_path)
-    c = kazoo_client(srv)
-    c.create("/k", b"v")
-    c.stop()
-    c.close()
-    last = _server_zxid(srv)
-    srv.kill()
+    srv, last = _write_keys(tmp_path, 1)
     v2 = tmp_path / "data" / "version-2"
     gap = v2 / ("log.%x" % (last + 5))
     gap.write_bytes(bytes(64 * 1024))
@@ -320,13 +321,7 @@ def test_missing_log_file_refuses_to_start(tmp_path):
     """zxids of one epoch have no holes, so a log file missing between the
     snapshot and the next log is lost data: refuse, name the hole, change
     nothing (ZooKeeper 3.8 replays what is there and serves the rest)."""
-    srv = start_server("czk", tmp_path, {"snapCount": 20})
-    c = kazoo_client(srv)
-    for i in range(120):
-        c.create("/k%d" % i, b"%d" % i)
-    c.stop()
-    c.close()
-    srv.stop()
+    srv, _ = _write_keys(tmp_path, 120, {"snapCount": 20}, crash=False)
     v2 = tmp_path / "data" / "version-2"
     for p in v2.glob("snapshot.*"):
         if p.name != "snapshot.0":
@@ -342,13 +337,7 @@ def test_missing_log_file_refuses_to_start(tmp_path):
 
 
 def test_damage_before_tail_refuses_to_start(tmp_path):
-    srv = start_server("czk", tmp_path)
-    c = kazoo_client(srv)
-    for i in range(20):
-        c.create("/k%d" % i, b"%d" % i)
-    c.stop()
-    c.close()
-    srv.stop()
+    srv, _ = _write_keys(tmp_path, crash=False)
     log = [p for p in _last_log(tmp_path) if len(_records(p.read_bytes())[0]) > 5][-1]
     data = bytearray(log.read_bytes())
     offs, _ = _records(bytes(data))

@@ -60,6 +60,19 @@ static int64_t fake_wall(void *ctx)
     return 1700000000000;
 }
 
+/* A server whose outputs land in f (zeroed here). */
+static struct server *fake_server(struct fake *f)
+{
+    memset(f, 0, sizeof(*f));
+    struct server_io io = {.ctx = f,
+                           .send = fake_send,
+                           .close = fake_close,
+                           .log_append = fake_log,
+                           .wall_ms = fake_wall};
+    struct server_config cfg = {.tick_time_ms = 2000, .max_buffer = 0xfffff};
+    return server_new(&cfg, &io, 0);
+}
+
 static void send_frame(struct server *s, uint64_t conn, struct buf *b, int64_t now)
 {
     server_conn_receive(s, conn, b->data + 4, b->len - 4, now);
@@ -128,14 +141,7 @@ static struct zk_reply_header reply_at(struct fake *f, int i, struct jute_reader
 static void test_log_failed(void)
 {
     struct fake f;
-    memset(&f, 0, sizeof(f));
-    struct server_io io = {.ctx = &f,
-                           .send = fake_send,
-                           .close = fake_close,
-                           .log_append = fake_log,
-                           .wall_ms = fake_wall};
-    struct server_config cfg = {.tick_time_ms = 2000, .max_buffer = 0xfffff};
-    struct server *s = server_new(&cfg, &io, 0);
+    struct server *s = fake_server(&f);
     server_conn_open(s, 1, "127.0.0.1", 0);
     connect(s, 1, 0, 0);
     server_persisted(s, f.logged_zxid, 1);
@@ -245,14 +251,7 @@ static void test_log_failed(void)
 static void test_watches_cleared_in_slices(void)
 {
     struct fake f;
-    memset(&f, 0, sizeof(f));
-    struct server_io io = {.ctx = &f,
-                           .send = fake_send,
-                           .close = fake_close,
-                           .log_append = fake_log,
-                           .wall_ms = fake_wall};
-    struct server_config cfg = {.tick_time_ms = 2000, .max_buffer = 0xfffff};
-    struct server *s = server_new(&cfg, &io, 0);
+    struct server *s = fake_server(&f);
     for (uint64_t conn = 1; conn <= 2; conn++) {
         server_conn_open(s, conn, "127.0.0.1", 0);
         connect(s, conn, 0, 0);
@@ -306,14 +305,7 @@ int main(void)
     test_watches_cleared_in_slices();
 
     struct fake f;
-    memset(&f, 0, sizeof(f));
-    struct server_io io = {.ctx = &f,
-                           .send = fake_send,
-                           .close = fake_close,
-                           .log_append = fake_log,
-                           .wall_ms = fake_wall};
-    struct server_config cfg = {.tick_time_ms = 2000, .max_buffer = 0xfffff};
-    struct server *s = server_new(&cfg, &io, 0);
+    struct server *s = fake_server(&f);
 
     /* handshake: the ConnectResponse waits for createSession to be logged */
     server_conn_open(s, 1, "127.0.0.1", 0);
