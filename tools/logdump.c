@@ -7,6 +7,7 @@
 #include "proto/jute.h"
 #include "proto/proto.h"
 #include "proto/records.h"
+#include "storage/epoch.h"
 #include "storage/fs.h"
 #include "storage/snapfile.h"
 #include "storage/snapz.h"
@@ -30,7 +31,8 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: czk-logdump [--json] [--path ZNODE] FILE...\n"
                "\n"
-               "Prints ZooKeeper/czk txn logs (log.<zxid>) and snapshots (snapshot.<zxid>)\n"
+               "Prints ZooKeeper/czk txn logs (log.<zxid>), snapshots (snapshot.<zxid>,\n"
+               "also .gz and .snappy) and the epoch files (currentEpoch, acceptedEpoch),\n"
                "and verifies their checksums. --path prints only the txns that touch one\n"
                "znode (its history). Exit status 1 if any file is damaged.\n");
 }
@@ -200,6 +202,50 @@ static int on_record(void *ctx, const uint8_t *txn, size_t len, size_t off)
     buf_deinit(&text);
     d->shown++;
     return 0;
+}
+
+/* currentEpoch, acceptedEpoch (and their .tmp): the number, or why not. */
+static int dump_epoch(struct dump *d, const char *file)
+{
+    char dir[STORAGE_PATH_MAX];
+    const char *slash = strrchr(file, '/');
+    size_t dlen = slash ? (size_t)(slash - file) : 1;
+    if (dlen >= sizeof(dir))
+        dlen = sizeof(dir) - 1;
+    memcpy(dir, slash ? file : ".", dlen);
+    dir[dlen] = '\0';
+    int64_t epoch = 0;
+    char err[STORAGE_PATH_MAX + 256];
+    int rc = epoch_read(fs_posix(), dir, slash ? slash + 1 : file, &epoch, err, sizeof(err));
+    if (d->json) {
+        buf_printf(&d->line, "{\"file\":");
+        json_str(&d->line, file, strlen(file));
+        if (rc == 0) {
+            buf_printf(&d->line, ",\"summary\":true,\"epoch\":%" PRId64 ",\"ok\":true}", epoch);
+        } else {
+            buf_printf(&d->line, ",\"summary\":true,\"ok\":false,\"reason\":");
+            json_str(&d->line, err, strlen(err));
+            buf_printf(&d->line, "}");
+        }
+        emit(d);
+    } else if (rc == 0) {
+        printf("%s: epoch %" PRId64 "\n", file, epoch);
+    } else {
+        printf("%s: DAMAGED: %s\n", file, err);
+    }
+    return rc == 0 ? 0 : 1;
+}
+
+static bool is_epoch_file(const char *file)
+{
+    const char *base = strrchr(file, '/');
+    base = base ? base + 1 : file;
+    static const char *const names[] = {EPOCH_CURRENT, EPOCH_ACCEPTED, EPOCH_CURRENT ".tmp",
+                                        EPOCH_ACCEPTED ".tmp"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(base, names[i]) == 0)
+            return true;
+    return false;
 }
 
 static int dump_log(struct dump *d, const uint8_t *p, size_t len)
@@ -376,6 +422,11 @@ int main(int argc, char **argv)
     const struct fs *fs = fs_posix();
     for (int i = first; i < argc; i++) {
         d.file = argv[i];
+        if (is_epoch_file(argv[i])) {
+            if (dump_epoch(&d, argv[i]) && status == 0)
+                status = 1;
+            continue;
+        }
         uint8_t *p;
         size_t len;
         int rc = fs->read_file(fs->ctx, argv[i], &p, &len);

@@ -89,12 +89,14 @@ def _logdump_reads(workdir):
     from conftest import czk_binary
     tool = Path(czk_binary()).parent / "czk-logdump"
     assert tool.exists(), "czk-logdump is built next to czk-server"
-    # the logs and snapshots; not the epoch files
-    files = sorted(str(p) for p in (Path(workdir) / "data" / "version-2").iterdir()
-                   if p.name.startswith(("log.", "snapshot.")))
+    # everything in version-2, as `czk-logdump version-2/*`: logs,
+    # snapshots (compressed too) and the epoch files
+    files = sorted(str(p) for p in (Path(workdir) / "data" / "version-2").iterdir())
     out = subprocess.run([str(tool)] + files, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out
     assert "checksums good" in out.stdout
+    if any(f.endswith("/currentEpoch") for f in files):
+        assert re.search(r"/currentEpoch: epoch \d+", out.stdout), out.stdout
     out = subprocess.run([str(tool), "--json", "--path", "/t/a"] + files, capture_output=True,
                          text=True, timeout=60)
     assert out.returncode == 0, out
