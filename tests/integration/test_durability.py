@@ -103,32 +103,54 @@ def _logdump_reads(workdir):
     assert '"setData"' in out.stdout or '"path":"/t/a"' in out.stdout, out.stdout
 
 
-@pytest.mark.parametrize("writer,reader", [("czk", "apache"), ("apache", "czk")])
-def test_cross_read(tmp_path, writer, reader):
-    """The same tree (paths, data, ACLs, Stats, the ephemeral and its session)
-    served after the other server wrote the data dir."""
-    srv = start_server(writer, tmp_path, extra={"snapCount": 30})
+def _write_tree(kind, tmp_path, extra=None, jvm_props=None):
+    """Server `kind` on tmp_path gets _populate's tree and is killed without
+    a closeSession (the ephemeral's session must survive). Returns the
+    stopped server and the tree as _walk saw it."""
+    srv = start_server(kind, tmp_path, extra=extra, jvm_props=jvm_props)
     try:
         c = kazoo_client(srv)
         _digest_auth(c)
         owner = _populate(c)
         before = _walk(c)
         assert before["/t/eph"][1][7] == owner
-        srv.kill()          # no closeSession: the ephemeral's session must survive
+        srv.kill()
         c.stop()
         c.close()
     finally:
         srv.kill()
+    return srv, before
+
+
+def _serves_tree(kind, tmp_path, port, before):
+    """Server `kind` started on tmp_path serves exactly `before`. Returns it
+    still running (the caller stops it)."""
+    srv = start_server(kind, tmp_path, port=port)
+    try:
+        d = kazoo_client(srv)
+        _digest_auth(d)
+        assert _walk(d) == before
+        d.stop()
+        d.close()
+    except BaseException:
+        srv.stop()
+        raise
+    return srv
+
+
+@pytest.mark.parametrize("writer,reader", [("czk", "apache"), ("apache", "czk")])
+def test_cross_read(tmp_path, writer, reader):
+    """The same tree (paths, data, ACLs, Stats, the ephemeral and its session)
+    served after the other server wrote the data dir."""
+    srv, before = _write_tree(writer, tmp_path, {"snapCount": 30})
     if writer == "czk":
         _formatters_read(tmp_path)
     _logdump_reads(tmp_path)
-    srv2 = start_server(reader, tmp_path, port=srv.port)
+    srv2 = _serves_tree(reader, tmp_path, srv.port, before)
     try:
         d = kazoo_client(srv2)
         _digest_auth(d)
-        after = _walk(d)
-        assert after == before
-        # and it goes on writing after the last zxid
+        # it goes on writing after the last zxid
         d.create("/t/after", b"")
         assert d.exists("/t/after").czxid > max(v[1][1] for v in before.values())
         d.stop()
@@ -161,31 +183,14 @@ def test_reads_apache_compressed_snapshots(tmp_path, method):
     snapshot.<zxid>.gz / .snappy (every snapshot, the start-up one too); czk
     started on that data dir serves the same tree, and czk-logdump checks
     the compressed files."""
-    srv = start_server("apache", tmp_path, extra={"snapCount": 30},
-                       jvm_props={"zookeeper.snapshot.compression.method": method})
-    try:
-        c = kazoo_client(srv)
-        _digest_auth(c)
-        _populate(c)
-        before = _walk(c)
-        srv.kill()          # the ephemeral's session must survive, as in test_cross_read
-        c.stop()
-        c.close()
-    finally:
-        srv.kill()
+    srv, before = _write_tree("apache", tmp_path, {"snapCount": 30},
+                              jvm_props={"zookeeper.snapshot.compression.method": method})
     v2 = tmp_path / "data" / "version-2"
     snaps = sorted(p.name for p in v2.glob("snapshot.*"))
     assert snaps and all(n.endswith("." + method) for n in snaps), snaps
     _logdump_reads(tmp_path)
-    srv2 = start_server("czk", tmp_path, port=srv.port)
-    try:
-        d = kazoo_client(srv2)
-        _digest_auth(d)
-        assert _walk(d) == before
-        d.stop()
-        d.close()
-    finally:
-        srv2.stop()
+    srv2 = _serves_tree("czk", tmp_path, srv.port, before)
+    srv2.stop()
     text = Path(srv2.log_path).read_text()
     assert re.search(r"snapshot\.[0-9a-f]+\.%s: \d+ bytes uncompressed" % method, text), text
 
@@ -197,17 +202,7 @@ def test_writes_gz_snapshots(tmp_path, reader):
     them), which Apache 3.8 (whatever its own setting) and czk read back.
     The logs are removed first, so the tree can only come from a snapshot."""
     cfg = {"snapCount": 30, "snapshot.compression.method": "gz"}
-    srv = start_server("czk", tmp_path, extra=cfg)
-    try:
-        c = kazoo_client(srv)
-        _digest_auth(c)
-        _populate(c)
-        before = _walk(c)
-        srv.kill()
-        c.stop()
-        c.close()
-    finally:
-        srv.kill()
+    srv, before = _write_tree("czk", tmp_path, cfg)
     srv = start_server("czk", tmp_path, extra=cfg, port=srv.port)   # snapshots what it loaded
     srv.kill()
     v2 = tmp_path / "data" / "version-2"
@@ -216,15 +211,7 @@ def test_writes_gz_snapshots(tmp_path, reader):
     _logdump_reads(tmp_path)
     for p in v2.glob("log.*"):
         p.unlink()
-    srv2 = start_server(reader, tmp_path, port=srv.port)
-    try:
-        d = kazoo_client(srv2)
-        _digest_auth(d)
-        assert _walk(d) == before
-        d.stop()
-        d.close()
-    finally:
-        srv2.stop()
+    _serves_tree(reader, tmp_path, srv.port, before).stop()
 
 
 def _write_keys(tmp_path, count=20, extra=None, crash=True):
