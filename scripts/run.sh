@@ -5,7 +5,7 @@
 # Any argument is passed on: scripts/run.sh path/to/zoo.cfg
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh build
+scripts/deps.sh run
 cmake --preset release >/dev/null
 cmake --build --preset release -j"$(nproc)"
 exec build-release/czk-server "$@"

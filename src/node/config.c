@@ -36,8 +36,6 @@ static const char *const config_known_keys[] = {
     "quorumListenOnAllIPs",
     "peerType",
     "syncEnabled",
-    "dynamicConfigFile",
-    "standaloneEnabled",
     "reconfigEnabled",
     "sslQuorum",
     "portUnification",
@@ -537,7 +535,80 @@ struct config_lines {
     int client_port_address;
     int min_session_timeout;
     int max_session_timeout;
+    /* The ensemble: server.N lines, how many vote (not ":observer"), the
+     * first such line, standaloneEnabled and dynamicConfigFile. */
+    int servers;
+    int participants;
+    int first_server;
+    bool standalone_disabled;
+    int standalone_enabled;
+    int dynamic_config_file;
 };
+
+/* server.N=host:port:port[:participant|observer][;[address:]clientPort]
+ * (QuorumPeer.QuorumServer): N must be a number; an observer does not vote. */
+static int server_key(struct config_parser *p, const struct config_entry *e,
+                      struct config_lines *lines)
+{
+    const char *sid = e->key + 7;
+    if (*sid == '\0' || strspn(sid, "0123456789") != strlen(sid))
+        return config_fail(p, CONFIG_ERR_VALUE, ":%d: %s: expected server.<number>", e->line,
+                           e->key);
+    size_t addr_len = strcspn(e->value, ";");
+    const char *role = ":observer";
+    size_t role_len = strlen(role);
+    bool observer =
+        addr_len >= role_len && strncasecmp(e->value + addr_len - role_len, role, role_len) == 0;
+    if (lines->servers++ == 0)
+        lines->first_server = e->line;
+    if (!observer)
+        lines->participants++;
+    return 0;
+}
+
+/* QuorumPeerConfig.parseDynamicConfig's checks, then QuorumPeerMain's choice:
+ * a replicated server when more than one server votes or standaloneEnabled is
+ * false (isDistributed). czk has no ensemble yet, and a member that served
+ * alone would acknowledge writes its peers never see: refuse. */
+static int check_standalone(struct config_parser *p, const struct config_lines *lines)
+{
+    int observers = lines->servers - lines->participants;
+    if (lines->dynamic_config_file)
+        return config_fail(p, CONFIG_ERR_VALUE,
+                           ":%d: dynamicConfigFile: dynamic ensemble configuration is not "
+                           "implemented yet; czk runs standalone only",
+                           lines->dynamic_config_file);
+    if (lines->participants == 0 && lines->standalone_disabled)
+        return config_fail(p, CONFIG_ERR_VALUE,
+                           ":%d: standaloneEnabled=false needs at least one voting server.N",
+                           lines->standalone_enabled);
+    if (lines->participants == 0 && observers > 0)
+        return config_fail(p, CONFIG_ERR_VALUE,
+                           ":%d: server.N: observers without voting servers are an invalid "
+                           "configuration",
+                           lines->first_server);
+    if (lines->participants > 1)
+        return config_fail(p, CONFIG_ERR_VALUE,
+                           ":%d: server.N: %d voting servers make a replicated ensemble, which "
+                           "czk does not implement yet; refusing to start rather than serve "
+                           "writes alone (remove the server.N lines to run standalone)",
+                           lines->first_server, lines->participants);
+    if (lines->participants == 1 && lines->standalone_disabled)
+        return config_fail(p, CONFIG_ERR_VALUE,
+                           ":%d: standaloneEnabled=false asks for a replicated server, which "
+                           "czk does not implement yet",
+                           lines->standalone_enabled);
+    if (lines->participants == 1 && observers > 0)
+        return config_fail(p, CONFIG_ERR_VALUE,
+                           ":%d: server.N: observers without a quorum are an invalid "
+                           "configuration",
+                           lines->first_server);
+    if (lines->participants == 1)
+        LOG_I("%s:%d: one voting server and standaloneEnabled: running standalone, as "
+              "ZooKeeper does",
+              p->source, lines->first_server);
+    return 0;
+}
 
 static int apply_entry(struct config_parser *p, const struct config_entry *e,
                        struct node_config *out, struct config_lines *lines)
@@ -668,9 +739,19 @@ static int apply_entry(struct config_parser *p, const struct config_entry *e,
         memcpy(out->super_digest, e->value, len + 1);
         return 0;
     }
-    if (strncmp(k, "server.", 7) == 0) {
-        LOG_W("%s:%d: %s: ensembles are not implemented yet; running standalone", p->source,
-              e->line, k);
+    if (strncmp(k, "server.", 7) == 0)
+        return server_key(p, e, lines);
+    if (strcmp(k, "standaloneEnabled") == 0) {
+        /* QuorumPeerConfig.parseBoolean: "true" or "false" in any case. */
+        lines->standalone_enabled = e->line;
+        if (strcasecmp(e->value, "false") == 0)
+            lines->standalone_disabled = true;
+        else if (strcasecmp(e->value, "true") != 0)
+            return config_fail(p, CONFIG_ERR_VALUE, ":%d: %s: expected true or false", e->line, k);
+        return 0;
+    }
+    if (strcmp(k, "dynamicConfigFile") == 0) {
+        lines->dynamic_config_file = e->line;
         return 0;
     }
     if (is_known_unimplemented(k)) {
@@ -697,6 +778,8 @@ static int apply_entries(struct config_parser *p, struct node_config *out)
         rc = apply_entry(p, e, out, &lines);
     }
     smap_deinit(&last);
+    if (rc == 0)
+        rc = check_standalone(p, &lines);
     if (rc)
         return rc;
 

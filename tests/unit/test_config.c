@@ -146,11 +146,15 @@ static void test_unknown_keys(void)
     CHECK_EQ_INT(warnings, 1);
     CHECK(strstr(logged, "zoo.cfg:4: unknown key 'fooBar'") != NULL);
     CHECK(strstr(logged, "unknown key 'zookeeper") == NULL);
-    /* server.N means an ensemble: warned (standalone for now), never fatal. */
+    /* One voting server with standaloneEnabled (the default) runs standalone,
+     * as QuorumPeerMain does; an observer does not vote. */
     CHECK_EQ_INT(parse("dataDir=/d\nclientPort=1\nserver.1=a:2888:3888\n", &cfg, err, sizeof(err)),
                  0);
-    CHECK_EQ_INT(warnings, 1);
-    CHECK(strstr(logged, "server.1") != NULL);
+    CHECK_EQ_INT(parse("dataDir=/d\nclientPort=1\nserver.1=a:2888:3888:participant;2181\n"
+                       "standaloneEnabled=TRUE\n",
+                       &cfg, err, sizeof(err)),
+                 0);
+    CHECK_EQ_INT(warnings, 0);
 }
 
 static void expect_error(const char *text, int code, const char *needle1, const char *needle2)
@@ -163,6 +167,28 @@ static void expect_error(const char *text, int code, const char *needle1, const 
         fprintf(stderr, "error text \"%s\" lacks \"%s\" or \"%s\"\n", err, needle1, needle2);
         CHECK(0);
     }
+}
+
+/* A member of an ensemble must never serve writes alone (issue 9). */
+static void test_ensemble_refused(void)
+{
+    expect_error("dataDir=/d\nclientPort=1\nserver.1=a:2888:3888\nserver.2=b:2888:3888\n"
+                 "server.3=c:2888:3888:participant\n",
+                 CONFIG_ERR_VALUE, "zoo.cfg:3: server.N: 3 voting servers", "refusing to start");
+    expect_error("dataDir=/d\nclientPort=1\nserver.1=a:2888:3888\nstandaloneEnabled=false\n",
+                 CONFIG_ERR_VALUE, "zoo.cfg:4: standaloneEnabled=false", "does not implement");
+    expect_error("dataDir=/d\nclientPort=1\nstandaloneEnabled=yes\n", CONFIG_ERR_VALUE,
+                 "zoo.cfg:3: standaloneEnabled", "true or false");
+    expect_error("dataDir=/d\nclientPort=1\nserver.1=a:2888:3888\nserver.2=b:1:2:Observer\n",
+                 CONFIG_ERR_VALUE, "zoo.cfg:3: server.N", "without a quorum");
+    expect_error("dataDir=/d\nclientPort=1\nserver.2=b:1:2:observer\n", CONFIG_ERR_VALUE,
+                 "zoo.cfg:3: server.N", "without voting servers");
+    expect_error("dataDir=/d\nclientPort=1\nstandaloneEnabled=false\n", CONFIG_ERR_VALUE,
+                 "zoo.cfg:3: standaloneEnabled=false", "at least one");
+    expect_error("dataDir=/d\nclientPort=1\nserver.x=a:2888:3888\n", CONFIG_ERR_VALUE,
+                 "zoo.cfg:3: server.x", "server.<number>");
+    expect_error("dataDir=/d\nclientPort=1\ndynamicConfigFile=/d/zoo.cfg.dynamic\n",
+                 CONFIG_ERR_VALUE, "zoo.cfg:3: dynamicConfigFile", "standalone only");
 }
 
 static void test_malformed(void)
@@ -279,6 +305,7 @@ int main(void)
     test_defaults();
     test_good_file();
     test_unknown_keys();
+    test_ensemble_refused();
     test_snapshot_compression();
     test_malformed();
     test_whitelist();
