@@ -171,3 +171,73 @@ def test_never_reading_clients(bp_server):
     print("%s: RSS after the bad clients left %d MB" % (srv.kind, rss_kb >> 10))
     if srv.kind == "czk":
         assert rss_kb << 10 < bound
+
+
+# ---- globalOutstandingLimit across connections ----
+
+FLOOD_CONNS = 20
+FLOOD_WRITES = 400
+OUTSTANDING_LIMIT = 10
+
+
+def mntr_outstanding(srv):
+    for line in srv.four_letter("mntr").splitlines():
+        key, _, value = line.partition("\t")
+        if key == "zk_outstanding_requests":
+            return int(value)
+    raise AssertionError("no zk_outstanding_requests in mntr")
+
+
+@pytest.fixture
+def limit_server(make_server, server_kind):
+    return make_server(server_kind, {"globalOutstandingLimit": OUTSTANDING_LIMIT})
+
+
+def test_global_outstanding_limit(limit_server):
+    """Connections that pipeline writes and do not read are throttled as
+    ZooKeeperServer.shouldThrottle does: over globalOutstandingLimit, only
+    connections with requests outstanding stop being read.  A client that
+    waits for each answer is still served promptly, nothing is lost, and
+    czk never holds more than the limit plus one request per connection."""
+    srv = limit_server
+    good = srv.conn(timeout=LATENCY_MAX_S)
+    good.connect(timeout_ms=SESSION_MS)
+    for path, data in (("/flood", b""), ("/big", b""), ("/small", b"s")):
+        assert good.create(path, data)["err"] == zkwire.OK
+    flood = []
+    try:
+        for i in range(FLOOD_CONNS):
+            c = srv.conn(timeout=30.0)
+            c.connect(timeout_ms=SESSION_MS)
+            assert c.create("/flood/n%d" % i, b"")["err"] == zkwire.OK
+            flood.append(c)
+        body = [zkwire.enc_set_data("/flood/n%d" % i, b"x" * 1024) for i in range(FLOOD_CONNS)]
+        for i, c in enumerate(flood):
+            c.send_raw(b"".join(
+                zkwire.frame(struct.pack(">ii", xid, zkwire.OP["setData"]) + body[i])
+                for xid in range(c.xid + 1, c.xid + 1 + FLOOD_WRITES)))
+        peak = 0
+        worst = 0.0
+        for _ in range(GOOD_ROUNDS):
+            worst = max(worst, good_round(good))
+            peak = max(peak, mntr_outstanding(srv))
+            _, t = timed(good.set_data, "/small", b"s")
+            worst = max(worst, t)
+        print("%s: worst latency %.3f s, outstanding requests seen %d"
+              % (srv.kind, worst, peak))
+        assert worst < LATENCY_MAX_S
+        if srv.kind == "czk":
+            # over the limit by one, then one more from each other session
+            assert peak <= OUTSTANDING_LIMIT + 1 + FLOOD_CONNS
+        # every write was executed once, and answered in order
+        for i, c in enumerate(flood):
+            first = c.xid + 1
+            for xid in range(first, first + FLOOD_WRITES):
+                r = zkwire.Reader(c.recv_frame(timeout=60.0))
+                got_xid, _zxid, err = r.int(), r.long(), r.int()
+                assert (got_xid, err) == (xid, zkwire.OK)
+            assert good.exists("/flood/n%d" % i)["stat"]["version"] == FLOOD_WRITES
+    finally:
+        for c in flood:
+            c.close()
+    good.close()
