@@ -241,3 +241,39 @@ def test_global_outstanding_limit(limit_server):
         for c in flood:
             c.close()
     good.close()
+
+
+# ---- watch events to a client that does not read (czk's own bound) ----
+
+def test_events_close_a_client_that_does_not_read(make_server):
+    """Watch events are never held back or dropped, so a client with a
+    recursive watch that stops reading can only be bounded by closing its
+    connection: past czk.clientOutputMaxBytes of unread output it is closed
+    (Apache queues without bound).  The writer is served throughout."""
+    srv = make_server("czk", {"czk.clientOutputPauseBytes": 4096,
+                              "czk.clientOutputMaxBytes": 65536,
+                              "jute.maxbuffer": 8192})
+    writer = srv.conn(timeout=LATENCY_MAX_S)
+    writer.connect(timeout_ms=SESSION_MS)
+    long_path = "/ev/" + "n" * 1000        # about 1 KB per event
+    assert writer.create("/ev", b"")["err"] == zkwire.OK
+    assert writer.create(long_path, b"")["err"] == zkwire.OK
+    watcher = srv.conn(timeout=10.0)
+    watcher.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    watcher.connect(timeout_ms=SESSION_MS)
+    assert watcher.add_watch("/ev")["err"] == zkwire.OK
+    # the watcher never reads again; the writer changes /ev until the
+    # kernel's buffers and then czk.clientOutputMaxBytes are full
+    body = zkwire.enc_set_data(long_path, b"x")
+    closed = "(czk.clientOutputMaxBytes)"
+    deadline = time.monotonic() + 60.0
+    while closed not in open(srv.log_path, errors="replace").read():
+        assert time.monotonic() < deadline, "the watcher was not closed:\n" + srv.log_tail()
+        xids = [writer.send_request(zkwire.OP["setData"], body) for _ in range(200)]
+        for xid in xids:
+            rep, t = timed(writer.read_reply, xid)
+            assert rep["err"] == zkwire.OK and t < LATENCY_MAX_S, rep
+    assert watcher.wait_closed(timeout=30.0)
+    assert writer.exists("/ev")["err"] == zkwire.OK
+    writer.close()
+    assert srv.alive()
