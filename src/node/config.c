@@ -187,6 +187,7 @@ void config_defaults(struct node_config *out)
     out->max_buffer = ZK_MAX_BUFFER_DEFAULT;
     out->four_letter_mask = 1u << FOUR_LETTER_SRVR;
     out->sessionless_timeout_ms = 10000;
+    out->output_pause_bytes = (size_t)1 << 20;
     out->output_limit_bytes = (size_t)64 << 20;
     out->container_check_interval_ms = 60000;
     out->container_max_per_minute = 10000;
@@ -543,6 +544,7 @@ struct config_lines {
     bool standalone_disabled;
     int standalone_enabled;
     int dynamic_config_file;
+    int output_limit;
 };
 
 /* server.N=host:port:port[:participant|observer][;[address:]clientPort]
@@ -657,6 +659,21 @@ static int apply_entry(struct config_parser *p, const struct config_entry *e,
     if (strcmp(k, "nio.sessionlessCnxnTimeout") == 0)
         return int_key(p, e, 1, INT32_MAX, "a positive number of milliseconds",
                        &out->sessionless_timeout_ms);
+    if (strcmp(k, "czk.clientOutputPauseBytes") == 0) {
+        int32_t v;
+        int rc = int_key(p, e, 1, INT32_MAX, "1 or more bytes", &v);
+        if (rc == 0)
+            out->output_pause_bytes = (size_t)v;
+        return rc;
+    }
+    if (strcmp(k, "czk.clientOutputMaxBytes") == 0) {
+        lines->output_limit = e->line;
+        int32_t v;
+        int rc = int_key(p, e, 1, INT32_MAX, "1 or more bytes", &v);
+        if (rc == 0)
+            out->output_limit_bytes = (size_t)v;
+        return rc;
+    }
     if (strcmp(k, "jute.maxbuffer") == 0) {
         int32_t v;
         if (!parse_decode_int32(e->value, &v))
@@ -807,8 +824,15 @@ static int apply_entries(struct config_parser *p, struct node_config *out)
                            " must not be larger than maxSessionTimeout (%" PRId32 ")",
                            line, out->min_session_timeout_ms, out->max_session_timeout_ms);
     }
-    if (out->output_limit_bytes < (size_t)out->max_buffer * 4)
-        out->output_limit_bytes = (size_t)out->max_buffer * 4;
+    /* room for the replies a connection may owe when it pauses */
+    size_t limit_min = out->output_pause_bytes + (size_t)out->max_buffer * 4;
+    if (out->output_limit_bytes < limit_min) {
+        if (lines.output_limit)
+            LOG_W("%s:%d: czk.clientOutputMaxBytes: %zu is below czk.clientOutputPauseBytes + 4 * "
+                  "jute.maxbuffer; using %zu",
+                  p->source, lines.output_limit, out->output_limit_bytes, limit_min);
+        out->output_limit_bytes = limit_min;
+    }
     return 0;
 }
 

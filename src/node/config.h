@@ -38,7 +38,13 @@ struct node_config {
     /* nio.sessionlessCnxnTimeout (a zookeeper.* system property that zoo.cfg
      * can set): a connection without a session is closed after this long idle. */
     int32_t sessionless_timeout_ms;
-    /* Not a zoo.cfg key: a connection whose unsent output exceeds this is closed. */
+    /* czk.clientOutputPauseBytes: a connection whose unsent output reaches
+     * this is neither read nor handed to the server until it drains below
+     * it (ZooKeeper's disableRecv/enableRecv, counted in reply bytes). */
+    size_t output_pause_bytes;
+    /* czk.clientOutputMaxBytes: a connection whose unsent output would pass
+     * this (watch events, replies of requests accepted before it paused) is
+     * closed; raised to at least output_pause_bytes + 4 * jute.maxbuffer. */
     size_t output_limit_bytes;
     /* extendedTypesEnabled (TTL nodes): true only for "true" in any case, as
      * Java's Boolean.getBoolean. */

@@ -112,6 +112,7 @@ struct node_conn {
     bool writing;
     bool shutting_down;
     bool reading;
+    bool output_paused;   /* unsent output reached czk.clientOutputPauseBytes */
     bool handshake_seen;  /* a frame went to the server (ZooKeeper's "initialized") */
     bool close_requested; /* flush, then close */
     bool closing;         /* uv_close called */
@@ -192,6 +193,8 @@ struct node {
 static void conn_flush(struct node_conn *c);
 static void conn_process_input(struct node_conn *c);
 static void conn_update_reading(struct node_conn *c);
+static bool conn_is_backlogged(const struct node_conn *c);
+static bool conn_is_paused(const struct node_conn *c);
 
 /* ---- clocks ---- */
 
@@ -432,6 +435,13 @@ static void on_conn_write(uv_write_t *req, int status)
     }
     conn_touch(c);
     conn_flush(c);
+    if (c->output_paused && !conn_is_backlogged(c)) {
+        /* the client read enough: first the frames already received, then
+         * the socket again */
+        c->output_paused = false;
+        conn_process_input(c);
+        conn_update_reading(c);
+    }
 }
 
 /* Hand queued output to libuv; once all is written, close if asked to. */
@@ -464,7 +474,7 @@ static void conn_flush(struct node_conn *c)
 static bool conn_wants_input(const struct node_conn *c)
 {
     return !c->closing && !c->close_requested && (!c->four_letter || c->pending_cmd >= 0) &&
-           !c->node->throttled && !c->node->stopping;
+           !conn_is_paused(c) && !c->node->stopping;
 }
 
 static void on_conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
@@ -537,13 +547,18 @@ static void io_send(void *ctx, uint64_t conn_id, const uint8_t *frame, size_t le
     }
     if (c->out.len + c->inflight.len + len > n->cfg.output_limit_bytes) {
         LOG_W("Closing connection from %s, session = 0x%" PRIx64
-              ": more than %zu bytes of replies are waiting for the client to read them",
+              ": more than %zu bytes of replies and events are waiting for the client to read "
+              "them (czk.clientOutputMaxBytes)",
               c->peer, (uint64_t)conn_session_id(c), n->cfg.output_limit_bytes);
         conn_close_now(c);
         return;
     }
     buf_append(&c->out, frame, len);
     conn_mark_dirty(c);
+    if (!c->output_paused && conn_is_backlogged(c)) {
+        c->output_paused = true;
+        conn_update_reading(c);
+    }
 }
 
 static void io_close(void *ctx, uint64_t conn_id)
@@ -575,7 +590,33 @@ static int64_t io_wall_ms(void *ctx)
     return wall_now_ms();
 }
 
-/* ---- backpressure: globalOutstandingLimit ---- */
+/* ---- backpressure ----
+ * Two reasons to stop reading a connection, and to stop handing its
+ * buffered frames to the server (which is what builds replies):
+ * - its own unsent output reached czk.clientOutputPauseBytes: its client is
+ *   not reading. It resumes when a write completes below the bound.
+ * - the server as a whole is over globalOutstandingLimit (or the log thread
+ *   has more than NODE_LOG_QUEUE_MAX waiting) and this connection has
+ *   requests outstanding (ZooKeeperServer.shouldThrottle): connections with
+ *   nothing outstanding are still read, so a client that waits for its
+ *   answers is never queued behind those that flood. These resume together
+ *   once the server is back under the limit. */
+
+static bool conn_is_backlogged(const struct node_conn *c)
+{
+    return c->out.len + c->inflight.len >= c->node->cfg.output_pause_bytes;
+}
+
+static bool conn_is_throttled(const struct node_conn *c)
+{
+    struct node *n = c->node;
+    return n->throttled && server_conn_outstanding(n->server, c->id) > 0;
+}
+
+static bool conn_is_paused(const struct node_conn *c)
+{
+    return conn_is_backlogged(c) || conn_is_throttled(c);
+}
 
 static size_t node_log_queued(struct node *n)
 {
@@ -750,13 +791,13 @@ static void four_letter_begin(struct node_conn *c, int cmd)
 /* ---- framing ---- */
 
 /* Frames out of the input buffer, one body at a time to the server, until
- * the buffer runs dry, the connection is closing, or the server is over
- * globalOutstandingLimit (the rest waits in the buffer). */
+ * the buffer runs dry, the connection is closing, or it is paused (see
+ * "backpressure"; the rest waits in the buffer). */
 static void conn_process_input(struct node_conn *c)
 {
     struct node *n = c->node;
     size_t pos = 0;
-    while (!c->closing && !c->close_requested && !n->throttled && !n->stopping) {
+    while (!c->closing && !c->close_requested && !conn_is_paused(c) && !n->stopping) {
         size_t avail = c->in.len - pos;
         if (avail == 0)
             break;

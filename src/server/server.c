@@ -2189,6 +2189,12 @@ int64_t server_outstanding(const struct server *s)
     return s->outstanding;
 }
 
+int64_t server_conn_outstanding(const struct server *s, uint64_t conn_id)
+{
+    const struct server_conn *c = conn_get(s, conn_id);
+    return c ? c->info.outstanding : 0;
+}
+
 static void count_watch_sessions(void *ctx, const char *path, size_t len, int64_t session_id)
 {
     (void)path;

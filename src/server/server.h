@@ -98,6 +98,9 @@ void server_conn_open(struct server *s, uint64_t conn_id, const char *remote_ip,
 void server_conn_receive(struct server *s, uint64_t conn_id, const uint8_t *body, size_t len,
                          int64_t now_ms);
 void server_conn_closed(struct server *s, uint64_t conn_id, int64_t now_ms);
+/* Requests of this connection accepted but not yet answered (ZooKeeper's
+ * ServerCnxn outstanding count); 0 for an unknown connection. */
+int64_t server_conn_outstanding(const struct server *s, uint64_t conn_id);
 
 void server_persisted(struct server *s, int64_t zxid, int64_t now_ms);
 /* The log refused every txn from from_zxid on (the disk is full: ENOSPC);

@@ -123,6 +123,26 @@ static void test_good_file(void)
                  0);
     CHECK_EQ_INT(cfg.max_buffer, 255);
 
+    /* The per-connection output bounds (issue 9): the pause bound as given,
+     * the close bound raised to leave room for the replies owed at a pause. */
+    CHECK_EQ_INT(parse("dataDir=/d\nclientPort=1\n", &cfg, err, sizeof(err)), 0);
+    CHECK(cfg.output_pause_bytes == (size_t)1 << 20);
+    CHECK(cfg.output_limit_bytes == (size_t)64 << 20);
+    CHECK_EQ_INT(parse("dataDir=/d\nclientPort=1\nczk.clientOutputPauseBytes=65536\n"
+                       "czk.clientOutputMaxBytes=200000000\n",
+                       &cfg, err, sizeof(err)),
+                 0);
+    CHECK(cfg.output_pause_bytes == 65536);
+    CHECK(cfg.output_limit_bytes == 200000000);
+    CHECK_EQ_INT(parse("dataDir=/d\nclientPort=1\njute.maxbuffer=4194304\n"
+                       "czk.clientOutputMaxBytes=1000\n",
+                       &cfg, err, sizeof(err)),
+                 0);
+    CHECK(cfg.output_limit_bytes == ((size_t)1 << 20) + 4 * (size_t)4194304);
+    CHECK(strstr(logged, "czk.clientOutputMaxBytes: 1000 is below") != NULL);
+    CHECK(parse("dataDir=/d\nclientPort=1\nczk.clientOutputPauseBytes=0\n", &cfg, err,
+                sizeof(err)) < 0);
+
     /* Escapes: \uXXXX, \t, an escaped separator inside a key. */
     CHECK_EQ_INT(
         parse("dataDir=/tmp/\\u0041b\\tc\nclientPort=1\nmy\\=key=1\n", &cfg, err, sizeof(err)), 0);
