@@ -1259,7 +1259,8 @@ static void node_log_stop(struct node *n)
     pthread_mutex_unlock(&l->mu);
     pthread_join(l->thread, NULL);
     l->started = false;
-    if (txnlog_writer_sync(&l->writer) < 0)
+    /* synced, and its preallocation given back, as at a roll */
+    if (txnlog_writer_roll(&l->writer) < 0)
         LOG_E("%s", l->writer.errmsg);
     txnlog_writer_deinit(&l->writer);
 }
@@ -1614,12 +1615,35 @@ static struct server *node_server_new(struct node *n)
     return server_new(&scfg, &io, node_now_ms(n));
 }
 
+/* Logs still preallocated (the one being written at a crash, or one whose
+ * roll did not get to give its padding back) are cut at their last record:
+ * no log is written to again, so the zeros only take disk. Failing costs
+ * disk, not data: a warning. */
+static void node_trim_logs(struct node *n, const struct storage_zxids *logs,
+                           const size_t *padded_len)
+{
+    const struct fs *fs = fs_posix();
+    for (size_t i = 0; i < logs->count; i++) {
+        if (padded_len[i] == 0)
+            continue;
+        char path[STORAGE_PATH_MAX + 64];
+        snprintf(path, sizeof(path), "%s/log.%" PRIx64, n->log_dir, (uint64_t)logs->zxids[i]);
+        int rc = fs->truncate(fs->ctx, path, padded_len[i]);
+        if (rc < 0)
+            LOG_W("cannot give back the preallocated end of %s: %s", path, strerror(-rc));
+        else
+            LOG_D("%s cut to its last record (%zu bytes)", path, padded_len[i]);
+    }
+}
+
 /* FileTxnSnapLog.restore. Nothing on disk changes unless recovery succeeds;
- * then a torn tail of the last log is cut off. */
+ * then a torn tail of the last log is cut off, and the zero padding of the
+ * others. */
 static int node_recover(struct node *n, char *errmsg, size_t errlen)
 {
     int64_t started_ms = node_now_ms(n);
     struct storage_zxids snaps, logs;
+    size_t *padded_len = NULL;
     int rc = node_list(n->snap_dir, "snapshot", &snaps, errmsg, errlen);
     if (rc < 0)
         return rc;
@@ -1658,6 +1682,8 @@ static int node_recover(struct node *n, char *errmsg, size_t errlen)
         .n = n, .last_zxid = snap_zxid < 0 ? 0 : snap_zxid, .now_ms = node_now_ms(n)};
     char torn_path[STORAGE_PATH_MAX + 64] = "";
     size_t torn_len = 0;
+    /* clean logs that still have their preallocation: cut after recovery */
+    padded_len = mem_calloc(logs.count + 1, sizeof(*padded_len));
     for (size_t i = first; i < logs.count; i++) {
         char path[STORAGE_PATH_MAX + 64];
         snprintf(path, sizeof(path), "%s/log.%" PRIx64, n->log_dir, (uint64_t)logs.zxids[i]);
@@ -1686,8 +1712,11 @@ static int node_recover(struct node *n, char *errmsg, size_t errlen)
             goto out_logs;
         }
         bool last = i + 1 == logs.count;
-        if (scan.end == TXNLOG_END_CLEAN)
+        if (scan.end == TXNLOG_END_CLEAN) {
+            if (len > scan.good_len)
+                padded_len[i] = scan.good_len;
             continue;
+        }
         if (last && scan.end == TXNLOG_END_HEADER && only_zeros &&
             logs.zxids[i] == r.last_zxid + 1) {
             /* the file the log rolled to (it starts right after the last
@@ -1728,6 +1757,7 @@ static int node_recover(struct node *n, char *errmsg, size_t errlen)
             goto out_logs;
         }
     }
+    node_trim_logs(n, &logs, padded_len);
     if (r.mismatched > 0)
         LOG_W("%" PRId64 " replayed txns did not apply cleanly (the first %d are logged above): "
               "expected after a snapshot written under load by ZooKeeper; with czk's own "
@@ -1749,6 +1779,7 @@ static int node_recover(struct node *n, char *errmsg, size_t errlen)
     n->snap_wanted = !have;
     rc = 0;
 out_logs:
+    mem_free(padded_len);
     mem_free(logs.zxids);
 out_snaps:
     mem_free(snaps.zxids);

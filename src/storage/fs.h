@@ -30,7 +30,11 @@ struct fs {
      * sync_file_range). A large file written this way never leaves a pile of
      * dirty pages for another file's fsync to wait behind. */
     int (*writeback)(void *ctx, int fd, uint64_t off, uint64_t len, int wait);
+    /* Cut the file at path to len bytes (or extend it with zeros), durably. */
     int (*truncate)(void *ctx, const char *path, uint64_t len);
+    /* Optional (may be NULL): cut an open file to len bytes, giving back the
+     * blocks after it; not synced (a crash may keep the old length). */
+    int (*ftruncate)(void *ctx, int fd, uint64_t len);
     int (*rename)(void *ctx, const char *from, const char *to);
     int (*unlink)(void *ctx, const char *path);
     int (*fsync_dir)(void *ctx, const char *dir);

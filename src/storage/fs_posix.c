@@ -80,6 +80,12 @@ static int posix_truncate(void *ctx, const char *path, uint64_t len)
     return rc;
 }
 
+static int posix_ftruncate(void *ctx, int fd, uint64_t len)
+{
+    (void)ctx;
+    return ftruncate(fd, (off_t)len) != 0 ? -errno : 0;
+}
+
 static int posix_rename(void *ctx, const char *from, const char *to)
 {
     (void)ctx;
@@ -177,6 +183,7 @@ static const struct fs posix_fs = {
     .fdatasync = posix_fdatasync,
     .writeback = posix_writeback,
     .truncate = posix_truncate,
+    .ftruncate = posix_ftruncate,
     .rename = posix_rename,
     .unlink = posix_unlink,
     .fsync_dir = posix_fsync_dir,
