@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -172,6 +173,7 @@ struct node {
     uv_timer_t purge_timer; /* autopurge.purgeInterval (DatadirCleanupManager) */
     pid_t snap_pid;
     int64_t snap_zxid;
+    uint64_t snap_seq; /* snapshots started: part of each temporary's name */
     bool snap_wanted;
     /* after each snapshot a worker collapses the heap into huge pages */
     uv_work_t thp_work;
@@ -1267,21 +1269,36 @@ static void node_log_stop(struct node *n)
 
 /* ---- snapshots: a fork()ed child writes the copy-on-write state ---- */
 
-static void snap_child(struct node *n, int64_t zxid)
+/* The child dies with the server: one left writing after a kill -9 would
+ * race the restarted server for the disk (and, before temporaries had
+ * names of their own, for its file), and rename a snapshot into a data dir
+ * that another process now owns. PR_SET_PDEATHSIG fires when the thread
+ * that forked exits (the loop's), and not at all if that happened before
+ * the prctl: hence getppid() right after, and again before the rename. */
+static void snap_child(struct node *n, int64_t zxid, pid_t parent, uint64_t seq)
 {
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+        _exit(1);
     struct snapfile_writer w;
     char msg[STORAGE_PATH_MAX + 256];
-    /* Let go of the parent's sockets: a restarted server must be able to
-     * bind its port while this child is still writing. */
+    /* Let go of the parent's sockets and of its data dir locks: a restarted
+     * server must be able to bind its port while this child is still
+     * writing (the locks stay held by the parent's own descriptors). */
     close_range(3, ~0U, 0);
     /* the serving process comes first when they share a CPU */
     (void)!nice(NODE_SNAP_NICE); /* on failure: still a snapshot */
-    int rc =
-        snapfile_begin(&w, fs_posix(), n->snap_dir, zxid, n->cfg.snap_compression == SNAPZ_GZIP);
+    int rc = snapfile_begin(&w, fs_posix(), n->snap_dir, zxid,
+                            n->cfg.snap_compression == SNAPZ_GZIP, (int64_t)getpid(), seq);
     if (rc == 0) {
         server_snapshot_write(n->server, snapfile_write, &w);
-        rc = snapfile_commit(&w);
+        rc = snapfile_finish(&w);
     }
+    if (rc == 0 && getppid() != parent) {
+        snapfile_abort(&w);
+        _exit(1);
+    }
+    if (rc == 0)
+        rc = snapfile_publish(&w);
     if (rc < 0) {
         /* stdio may be locked by another thread of the parent: write(2) */
         int len = snprintf(msg, sizeof(msg), "snapshot 0x%" PRIx64 " failed: %s\n", (uint64_t)zxid,
@@ -1367,6 +1384,8 @@ static void node_snapshot_start(struct node *n)
         return;
     }
     int64_t zxid = server_last_zxid(n->server);
+    pid_t parent = getpid();
+    uint64_t seq = n->snap_seq++;
     fflush(NULL);
     uint64_t fork_ns = uv_hrtime();
     pid_t pid = fork();
@@ -1375,7 +1394,7 @@ static void node_snapshot_start(struct node *n)
         return;
     }
     if (pid == 0)
-        snap_child(n, zxid);
+        snap_child(n, zxid, parent, seq);
     /* the only pause the loop takes for a snapshot: copying the page tables */
     LOG_I("Creating new snapshot 0x%" PRIx64 " in %s (pid %d; fork took %.1f ms)", (uint64_t)zxid,
           n->snap_dir, (int)pid, (double)(uv_hrtime() - fork_ns) / 1e6);

@@ -550,12 +550,14 @@ static void test_snapshot_roundtrip(void)
     memset(&m, 0, sizeof(m));
     struct fs fs = memfs_ops(&m);
     struct snapfile_writer w;
-    CHECK(snapfile_begin(&w, &fs, "/d", zxid, false) == 0);
+    CHECK(snapfile_begin(&w, &fs, "/d", zxid, false, 7, 0) == 0);
+    /* the temporary's name is the writer's own: pid 7, its snapshot 0 */
+    CHECK(memfs_find(&m, "/d/tmp.snapshot.36.7.0") >= 0);
     server_snapshot_write(s, snapfile_write, &w);
     CHECK(snapfile_commit(&w) == 0);
     int fd = memfs_find(&m, "/d/snapshot.36");
     CHECK(fd >= 0);
-    CHECK(memfs_find(&m, "/d/tmp.snapshot.36") < 0);
+    CHECK(memfs_find(&m, "/d/tmp.snapshot.36.7.0") < 0);
     const struct buf *f = &m.data[fd];
     CHECK(snapfile_looks_valid(f->data, f->len));
     CHECK_EQ_INT(snapfile_check_header(f->data, f->len, err, sizeof(err)), SNAP_HEADER_LEN);
@@ -585,7 +587,7 @@ static void test_snapshot_roundtrip(void)
     free(copy);
 
     /* The gzip variant: snapshot.36.gz holds the same bytes, gzipped. */
-    CHECK(snapfile_begin(&w, &fs, "/d", zxid, true) == 0);
+    CHECK(snapfile_begin(&w, &fs, "/d", zxid, true, 7, 1) == 0);
     server_snapshot_write(s, snapfile_write, &w);
     CHECK(snapfile_commit(&w) == 0);
     int gz = memfs_find(&m, "/d/snapshot.36.gz");
