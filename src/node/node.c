@@ -17,6 +17,7 @@
 #include "node/four_letter.h"
 #include "node/thp.h"
 #include "server/server.h"
+#include "storage/dirlock.h"
 #include "storage/epoch.h"
 #include "storage/fs.h"
 #include "storage/purge.h"
@@ -175,6 +176,9 @@ struct node {
     int64_t snap_zxid;
     uint64_t snap_seq; /* snapshots started: part of each temporary's name */
     bool snap_wanted;
+    /* dataDir and dataLogDir are this server's alone while it runs */
+    struct dirlock data_lock;
+    struct dirlock log_lock;
     /* after each snapshot a worker collapses the heap into huge pages */
     uv_work_t thp_work;
     struct thp_report thp_report;
@@ -1805,6 +1809,40 @@ out_snaps:
     return rc;
 }
 
+static void log_removed_temporary(void *ctx, const char *path)
+{
+    (void)ctx;
+    LOG_W("Removed stale temporary file %s (a snapshot whose writer stopped before finishing it)",
+          path);
+}
+
+/* Make dataDir and dataLogDir this server's (dirlock.h), then clear what
+ * dead writers left in them: with the lock held, no live process writes a
+ * temporary there. */
+static int node_claim_dirs(struct node *n, char *errmsg, size_t errlen)
+{
+    const struct fs *fs = fs_posix();
+    char data_dir[CONFIG_PATH_MAX + 16], log_dir[CONFIG_PATH_MAX + 16];
+    absolute_dir(n->cfg.data_dir, "", data_dir, sizeof(data_dir));
+    absolute_dir(n->cfg.data_log_dir, "", log_dir, sizeof(log_dir));
+    uint64_t token = (uint64_t)wall_now_ms() * UINT64_C(0x9e3779b97f4a7c15) ^ uv_hrtime() ^
+                     (uint64_t)(uintptr_t)n;
+    int64_t pid = (int64_t)getpid();
+    char why[CONFIG_PATH_MAX + 256];
+    int rc = dirlock_acquire(&n->data_lock, fs, data_dir, pid, token, why, sizeof(why));
+    if (rc == 0)
+        rc = dirlock_acquire(&n->log_lock, fs, log_dir, pid, token, why, sizeof(why));
+    if (rc < 0)
+        return node_fail(errmsg, errlen, rc == DIRLOCK_ERR_HELD ? NODE_ERR_LOCKED : NODE_ERR_DATA,
+                         "%s", why);
+    rc = storage_remove_temporaries(fs, n->snap_dir, log_removed_temporary, n, why, sizeof(why));
+    if (rc >= 0 && strcmp(n->log_dir, n->snap_dir) != 0)
+        rc = storage_remove_temporaries(fs, n->log_dir, log_removed_temporary, n, why, sizeof(why));
+    if (rc < 0)
+        return node_fail(errmsg, errlen, NODE_ERR_DATA, "%s", why);
+    return 0;
+}
+
 static int node_log_start(struct node *n, char *errmsg, size_t errlen)
 {
     struct node_log *l = &n->log;
@@ -1927,6 +1965,8 @@ int node_new(const struct node_config *cfg, bool handle_signals, struct node **o
     smap_init(&n->ips);
     list_init(&n->conns);
     list_init(&n->dirty);
+    n->data_lock.fd = -1;
+    n->log_lock.fd = -1;
     absolute_dir(cfg->data_dir, "version-2", n->snap_dir, sizeof(n->snap_dir));
     absolute_dir(cfg->data_log_dir, "version-2", n->log_dir, sizeof(n->log_dir));
     int rc = uv_loop_init(&n->loop);
@@ -1945,6 +1985,9 @@ int node_new(const struct node_config *cfg, bool handle_signals, struct node **o
     pthread_cond_init(&n->log.cond, NULL);
     n->log_ready = true;
     n->server = node_server_new(n);
+    rc = node_claim_dirs(n, errmsg, errlen);
+    if (rc < 0)
+        goto err_free;
     rc = node_recover(n, errmsg, errlen);
     if (rc < 0)
         goto err_free;
@@ -2065,5 +2108,8 @@ void node_free(struct node *n)
         mem_free(value);
     smap_deinit(&n->ips);
     imap_deinit(&n->conns_by_id);
+    /* last: the snapshot child and the log thread are done with the dirs */
+    dirlock_release(&n->log_lock, fs_posix());
+    dirlock_release(&n->data_lock, fs_posix());
     mem_free(n);
 }

@@ -41,6 +41,13 @@ struct fs {
     /* Reads a whole file into *out (free with free()); *len its size. */
     int (*read_file)(void *ctx, const char *path, uint8_t **out, size_t *len);
     int (*list)(void *ctx, const char *dir, fs_list_fn *fn, void *fn_ctx);
+    /* Optional (may be NULL): create path if missing and take an exclusive
+     * lock on it, held while the returned descriptor is open (flock(2): by
+     * the open file, so a fork()ed child that closes its copy keeps nothing
+     * locked); then replace its contents with `text`. If another open file
+     * holds the lock: -EWOULDBLOCK, and the file's contents (what its holder
+     * wrote) in holder, NUL-terminated. */
+    int (*lock)(void *ctx, const char *path, const char *text, char *holder, size_t holder_len);
 };
 
 enum { FS_CREATE = 1 };
