@@ -351,3 +351,40 @@ def test_disk_use_after_many_log_rolls(tmp_path):
     assert used["czk"][2] >= 20 and used["apache"][2] >= 20, used
     for i in (0, 1):
         assert used["czk"][i] <= 1.5 * used["apache"][i] + slack, used
+
+
+def test_padded_log_cut_at_startup(tmp_path):
+    """A crash between a roll and its cut (or while the log is written)
+    leaves the log with its zero padding: the next start-up recovers every
+    write and cuts the padding off; Apache 3.8 then reads the directory."""
+    srv = start_server("czk", tmp_path)
+    c = kazoo_client(srv)
+    for i in range(50):
+        c.create("/k%02d" % i, b"%d" % i)
+    c.stop()
+    c.close()
+    srv.stop()
+    v2 = tmp_path / "data" / "version-2"
+    (log,) = list(v2.glob("log.*"))
+    size = log.stat().st_size
+    with open(log, "r+b") as f:
+        f.truncate(size + (8 << 20))   # what a crash before the cut leaves: zeros
+    srv = start_server("czk", tmp_path, port=srv.port)
+    try:
+        c = kazoo_client(srv)
+        assert [c.get("/k%02d" % i)[0] for i in range(50)] == [b"%d" % i for i in range(50)]
+        c.stop()
+        c.close()
+    finally:
+        srv.stop()
+    assert log.stat().st_size == size
+    text = Path(srv.log_path).read_text(errors="replace")
+    assert "torn" not in text and "damaged" not in text, text[-3000:]
+    srv = start_server("apache", tmp_path, port=srv.port)
+    try:
+        c = kazoo_client(srv)
+        assert [c.get("/k%02d" % i)[0] for i in range(50)] == [b"%d" % i for i in range(50)]
+        c.stop()
+        c.close()
+    finally:
+        srv.stop()
