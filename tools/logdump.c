@@ -2,6 +2,8 @@
 /* logdump.c — czk-logdump: prints ZooKeeper txn logs (log.*) and snapshots
  * (snapshot.*) as text or JSON lines and checks their checksums, like
  * ZooKeeper's TxnLogToolkit and SnapshotFormatter. Formats: docs/FORMATS.md.
+ * Reads a live data dir: temporaries are skipped and a file that is gone by
+ * the time it is opened (purged, renamed) is reported, not an error.
  * Exit status: 0 all files intact, 1 damage found, 2 bad usage or unreadable. */
 #include "base/buf.h"
 #include "proto/jute.h"
@@ -9,10 +11,12 @@
 #include "proto/records.h"
 #include "storage/epoch.h"
 #include "storage/fs.h"
+#include "storage/purge.h"
 #include "storage/snapfile.h"
 #include "storage/snapz.h"
 #include "storage/txnlog.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -29,12 +33,14 @@ struct dump {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: czk-logdump [--json] [--path ZNODE] FILE...\n"
+    fprintf(f, "usage: czk-logdump [--json] [--path ZNODE] FILE|DIR...\n"
                "\n"
                "Prints ZooKeeper/czk txn logs (log.<zxid>), snapshots (snapshot.<zxid>,\n"
                "also .gz and .snappy) and the epoch files (currentEpoch, acceptedEpoch),\n"
-               "and verifies their checksums. --path prints only the txns that touch one\n"
-               "znode (its history). Exit status 1 if any file is damaged.\n");
+               "and verifies their checksums. A directory (such as dataDir/version-2)\n"
+               "stands for those files in it. Temporary files (tmp.*) are skipped, and\n"
+               "so are files removed since they were listed. --path prints only the txns\n"
+               "that touch one znode (its history). Exit status 1 if any file is damaged.\n");
 }
 
 static void json_str(struct buf *b, const char *s, size_t len)
@@ -204,7 +210,8 @@ static int on_record(void *ctx, const uint8_t *txn, size_t len, size_t off)
     return 0;
 }
 
-/* currentEpoch, acceptedEpoch (and their .tmp): the number, or why not. */
+/* currentEpoch, acceptedEpoch (and their .tmp): the number, or why not.
+ * 0 intact, 1 damaged, -ENOENT (nothing printed) if there is no such file. */
 static int dump_epoch(struct dump *d, const char *file)
 {
     char dir[STORAGE_PATH_MAX];
@@ -217,6 +224,8 @@ static int dump_epoch(struct dump *d, const char *file)
     int64_t epoch = 0;
     char err[STORAGE_PATH_MAX + 256];
     int rc = epoch_read(fs_posix(), dir, slash ? slash + 1 : file, &epoch, err, sizeof(err));
+    if (rc == -ENOENT)
+        return rc;
     if (d->json) {
         buf_printf(&d->line, "{\"file\":");
         json_str(&d->line, file, strlen(file));
@@ -396,6 +405,151 @@ static int dump_snapshot(struct dump *d, const uint8_t *p, size_t len)
     return rc;
 }
 
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+/* One file: 0 intact (or skipped), 1 damaged, 2 unreadable. `named`: the
+ * user gave it (rather than a directory listing), so a skip is said. */
+static int dump_path(struct dump *d, const char *path, bool named)
+{
+    d->file = path;
+    const char *base = base_name(path);
+    if (storage_is_temporary(base)) {
+        if (named)
+            fprintf(stderr,
+                    "czk-logdump: %s: skipped (a temporary file: being written, or left "
+                    "by a crash)\n",
+                    path);
+        return 0;
+    }
+    if (is_epoch_file(path)) {
+        int rc = dump_epoch(d, path);
+        if (rc == -ENOENT)
+            goto vanished;
+        return rc;
+    }
+    const struct fs *fs = fs_posix();
+    uint8_t *p;
+    size_t len;
+    int rc = fs->read_file(fs->ctx, path, &p, &len);
+    if (rc == -ENOENT)
+        goto vanished;
+    if (rc < 0) {
+        fprintf(stderr, "czk-logdump: %s: %s\n", path, strerror(-rc));
+        return 2;
+    }
+    enum snapz_kind kind;
+    if (snapz_name_zxid(base, &kind) >= 0 && kind != SNAPZ_PLAIN) {
+        uint8_t *plain;
+        size_t plain_len;
+        char err[512];
+        if (snapz_decompress(kind, p, len, SNAPZ_MAX_OUT, &plain, &plain_len, err, sizeof(err)) <
+            0) {
+            fprintf(stderr, "czk-logdump: %s: %s\n", path, err);
+            free(p);
+            return 1;
+        }
+        free(p);
+        p = plain;
+        len = plain_len;
+    }
+    int status = 0;
+    if (len >= 8 && be32_get(p) == TXNLOG_MAGIC) {
+        status = dump_log(d, p, len) ? 1 : 0;
+    } else if (len >= SNAP_HEADER_LEN && be32_get(p) == SNAP_MAGIC) {
+        status = dump_snapshot(d, p, len) ? 1 : 0;
+    } else {
+        fprintf(stderr, "czk-logdump: %s: neither a txn log nor a snapshot\n", path);
+        status = 1;
+    }
+    free(p);
+    return status;
+
+vanished:
+    /* a live data dir: purged, or a temporary renamed, since it was listed */
+    fprintf(stderr, "czk-logdump: %s: vanished (removed since it was listed); skipped\n", path);
+    return 0;
+}
+
+struct dir_entry {
+    int order; /* epoch files, snapshots, logs */
+    int64_t zxid;
+    char name[256];
+};
+
+struct dir_list {
+    struct dir_entry *entries;
+    size_t count;
+    size_t cap;
+};
+
+static void dir_add(void *ctx, const char *name)
+{
+    struct dir_list *l = ctx;
+    struct dir_entry e = {.order = 0, .zxid = 0};
+    enum snapz_kind kind;
+    if (storage_is_temporary(name) || strlen(name) >= sizeof(e.name))
+        return;
+    if (is_epoch_file(name)) {
+        e.order = 0;
+    } else if ((e.zxid = snapz_name_zxid(name, &kind)) >= 0) {
+        e.order = 1;
+    } else if ((e.zxid = storage_name_zxid(name, "log")) >= 0) {
+        e.order = 2;
+    } else {
+        return; /* not a data file: czk.lock, myid, version-2, ... */
+    }
+    snprintf(e.name, sizeof(e.name), "%s", name);
+    if (l->count == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 16;
+        struct dir_entry *grown = realloc(l->entries, l->cap * sizeof(*grown));
+        if (!grown) {
+            fprintf(stderr, "czk-logdump: out of memory\n");
+            exit(2);
+        }
+        l->entries = grown;
+    }
+    l->entries[l->count++] = e;
+}
+
+static int dir_entry_cmp(const void *a, const void *b)
+{
+    const struct dir_entry *x = a, *y = b;
+    if (x->order != y->order)
+        return x->order - y->order;
+    if (x->zxid != y->zxid)
+        return x->zxid < y->zxid ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+/* The data files of a directory, in order; -ENOTDIR if path is a file. */
+static int dump_dir(struct dump *d, const char *path)
+{
+    const struct fs *fs = fs_posix();
+    struct dir_list l = {0};
+    int rc = fs->list(fs->ctx, path, dir_add, &l);
+    if (rc == -ENOTDIR || rc == -ENOENT)
+        return -ENOTDIR; /* a file (or nothing): dump_path says which */
+    if (rc < 0) {
+        fprintf(stderr, "czk-logdump: %s: %s\n", path, strerror(-rc));
+        return 2;
+    }
+    qsort(l.entries, l.count, sizeof(*l.entries), dir_entry_cmp);
+    int status = 0;
+    for (size_t i = 0; i < l.count; i++) {
+        char file[STORAGE_PATH_MAX + 300];
+        snprintf(file, sizeof(file), "%s/%s", path, l.entries[i].name);
+        int frc = dump_path(d, file, false);
+        if (frc > status)
+            status = frc;
+    }
+    free(l.entries);
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     struct dump d = {0};
@@ -419,52 +573,12 @@ int main(int argc, char **argv)
         return 2;
     }
     int status = 0;
-    const struct fs *fs = fs_posix();
     for (int i = first; i < argc; i++) {
-        d.file = argv[i];
-        if (is_epoch_file(argv[i])) {
-            if (dump_epoch(&d, argv[i]) && status == 0)
-                status = 1;
-            continue;
-        }
-        uint8_t *p;
-        size_t len;
-        int rc = fs->read_file(fs->ctx, argv[i], &p, &len);
-        if (rc < 0) {
-            fprintf(stderr, "czk-logdump: %s: %s\n", argv[i], strerror(-rc));
-            status = 2;
-            continue;
-        }
-        enum snapz_kind kind;
-        const char *base = strrchr(argv[i], '/');
-        if (snapz_name_zxid(base ? base + 1 : argv[i], &kind) >= 0 && kind != SNAPZ_PLAIN) {
-            uint8_t *plain;
-            size_t plain_len;
-            char err[512];
-            if (snapz_decompress(kind, p, len, SNAPZ_MAX_OUT, &plain, &plain_len, err,
-                                 sizeof(err)) < 0) {
-                fprintf(stderr, "czk-logdump: %s: %s\n", argv[i], err);
-                free(p);
-                if (status == 0)
-                    status = 1;
-                continue;
-            }
-            free(p);
-            p = plain;
-            len = plain_len;
-        }
-        if (len >= 8 && be32_get(p) == TXNLOG_MAGIC) {
-            if (dump_log(&d, p, len) && status == 0)
-                status = 1;
-        } else if (len >= SNAP_HEADER_LEN && be32_get(p) == SNAP_MAGIC) {
-            if (dump_snapshot(&d, p, len) && status == 0)
-                status = 1;
-        } else {
-            fprintf(stderr, "czk-logdump: %s: neither a txn log nor a snapshot\n", argv[i]);
-            if (status == 0)
-                status = 1;
-        }
-        free(p);
+        int rc = dump_dir(&d, argv[i]);
+        if (rc == -ENOTDIR)
+            rc = dump_path(&d, argv[i], true);
+        if (rc > status)
+            status = rc;
     }
     buf_deinit(&d.line);
     return status;

@@ -2,7 +2,8 @@
 /* czk-server [zoo.cfg]: read the configuration (or the built-in default),
  * create the data directories, run the loop until SIGTERM or SIGINT.
  * Exit codes: 0 clean stop, 1 the port cannot be bound (or another start-up
- * failure), 2 a configuration error or bad usage. */
+ * failure), 2 a configuration error, bad usage, or a data dir that another
+ * server is using. */
 #include "base/log.h"
 #include "node/config.h"
 #include "node/four_letter.h"
@@ -153,7 +154,7 @@ int main(int argc, char **argv)
     rc = node_new(&cfg, true, &node, errmsg, sizeof(errmsg));
     if (rc < 0) {
         LOG_E("%s", errmsg);
-        return rc == NODE_ERR_RESOLVE ? 2 : 1;
+        return rc == NODE_ERR_RESOLVE || rc == NODE_ERR_LOCKED ? 2 : 1;
     }
     rc = node_run(node);
     node_free(node);

@@ -17,6 +17,7 @@
 #include "node/four_letter.h"
 #include "node/thp.h"
 #include "server/server.h"
+#include "storage/dirlock.h"
 #include "storage/epoch.h"
 #include "storage/fs.h"
 #include "storage/purge.h"
@@ -34,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -173,7 +175,11 @@ struct node {
     uv_timer_t purge_timer; /* autopurge.purgeInterval (DatadirCleanupManager) */
     pid_t snap_pid;
     int64_t snap_zxid;
+    uint64_t snap_seq; /* snapshots started: part of each temporary's name */
     bool snap_wanted;
+    /* dataDir and dataLogDir are this server's alone while it runs */
+    struct dirlock data_lock;
+    struct dirlock log_lock;
     /* after each snapshot a worker collapses the heap into huge pages */
     uv_work_t thp_work;
     struct thp_report thp_report;
@@ -1300,28 +1306,44 @@ static void node_log_stop(struct node *n)
     pthread_mutex_unlock(&l->mu);
     pthread_join(l->thread, NULL);
     l->started = false;
-    if (txnlog_writer_sync(&l->writer) < 0)
+    /* synced, and its preallocation given back, as at a roll */
+    if (txnlog_writer_roll(&l->writer) < 0)
         LOG_E("%s", l->writer.errmsg);
     txnlog_writer_deinit(&l->writer);
 }
 
 /* ---- snapshots: a fork()ed child writes the copy-on-write state ---- */
 
-static void snap_child(struct node *n, int64_t zxid)
+/* The child dies with the server: one left writing after a kill -9 would
+ * race the restarted server for the disk (and, before temporaries had
+ * names of their own, for its file), and rename a snapshot into a data dir
+ * that another process now owns. PR_SET_PDEATHSIG fires when the thread
+ * that forked exits (the loop's), and not at all if that happened before
+ * the prctl: hence getppid() right after, and again before the rename. */
+static void snap_child(struct node *n, int64_t zxid, pid_t parent, uint64_t seq)
 {
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+        _exit(1);
     struct snapfile_writer w;
     char msg[STORAGE_PATH_MAX + 256];
-    /* Let go of the parent's sockets: a restarted server must be able to
-     * bind its port while this child is still writing. */
+    /* Let go of the parent's sockets and of its data dir locks: a restarted
+     * server must be able to bind its port while this child is still
+     * writing (the locks stay held by the parent's own descriptors). */
     close_range(3, ~0U, 0);
     /* the serving process comes first when they share a CPU */
     (void)!nice(NODE_SNAP_NICE); /* on failure: still a snapshot */
-    int rc =
-        snapfile_begin(&w, fs_posix(), n->snap_dir, zxid, n->cfg.snap_compression == SNAPZ_GZIP);
+    int rc = snapfile_begin(&w, fs_posix(), n->snap_dir, zxid,
+                            n->cfg.snap_compression == SNAPZ_GZIP, (int64_t)getpid(), seq);
     if (rc == 0) {
         server_snapshot_write(n->server, snapfile_write, &w);
-        rc = snapfile_commit(&w);
+        rc = snapfile_finish(&w);
     }
+    if (rc == 0 && getppid() != parent) {
+        snapfile_abort(&w);
+        _exit(1);
+    }
+    if (rc == 0)
+        rc = snapfile_publish(&w);
     if (rc < 0) {
         /* stdio may be locked by another thread of the parent: write(2) */
         int len = snprintf(msg, sizeof(msg), "snapshot 0x%" PRIx64 " failed: %s\n", (uint64_t)zxid,
@@ -1407,6 +1429,8 @@ static void node_snapshot_start(struct node *n)
         return;
     }
     int64_t zxid = server_last_zxid(n->server);
+    pid_t parent = getpid();
+    uint64_t seq = n->snap_seq++;
     fflush(NULL);
     uint64_t fork_ns = uv_hrtime();
     pid_t pid = fork();
@@ -1415,7 +1439,7 @@ static void node_snapshot_start(struct node *n)
         return;
     }
     if (pid == 0)
-        snap_child(n, zxid);
+        snap_child(n, zxid, parent, seq);
     /* the only pause the loop takes for a snapshot: copying the page tables */
     LOG_I("Creating new snapshot 0x%" PRIx64 " in %s (pid %d; fork took %.1f ms)", (uint64_t)zxid,
           n->snap_dir, (int)pid, (double)(uv_hrtime() - fork_ns) / 1e6);
@@ -1655,12 +1679,35 @@ static struct server *node_server_new(struct node *n)
     return server_new(&scfg, &io, node_now_ms(n));
 }
 
+/* Logs still preallocated (the one being written at a crash, or one whose
+ * roll did not get to give its padding back) are cut at their last record:
+ * no log is written to again, so the zeros only take disk. Failing costs
+ * disk, not data: a warning. */
+static void node_trim_logs(struct node *n, const struct storage_zxids *logs,
+                           const size_t *padded_len)
+{
+    const struct fs *fs = fs_posix();
+    for (size_t i = 0; i < logs->count; i++) {
+        if (padded_len[i] == 0)
+            continue;
+        char path[STORAGE_PATH_MAX + 64];
+        snprintf(path, sizeof(path), "%s/log.%" PRIx64, n->log_dir, (uint64_t)logs->zxids[i]);
+        int rc = fs->truncate(fs->ctx, path, padded_len[i]);
+        if (rc < 0)
+            LOG_W("cannot give back the preallocated end of %s: %s", path, strerror(-rc));
+        else
+            LOG_D("%s cut to its last record (%zu bytes)", path, padded_len[i]);
+    }
+}
+
 /* FileTxnSnapLog.restore. Nothing on disk changes unless recovery succeeds;
- * then a torn tail of the last log is cut off. */
+ * then a torn tail of the last log is cut off, and the zero padding of the
+ * others. */
 static int node_recover(struct node *n, char *errmsg, size_t errlen)
 {
     int64_t started_ms = node_now_ms(n);
     struct storage_zxids snaps, logs;
+    size_t *padded_len = NULL;
     int rc = node_list(n->snap_dir, "snapshot", &snaps, errmsg, errlen);
     if (rc < 0)
         return rc;
@@ -1699,6 +1746,8 @@ static int node_recover(struct node *n, char *errmsg, size_t errlen)
         .n = n, .last_zxid = snap_zxid < 0 ? 0 : snap_zxid, .now_ms = node_now_ms(n)};
     char torn_path[STORAGE_PATH_MAX + 64] = "";
     size_t torn_len = 0;
+    /* clean logs that still have their preallocation: cut after recovery */
+    padded_len = mem_calloc(logs.count + 1, sizeof(*padded_len));
     for (size_t i = first; i < logs.count; i++) {
         char path[STORAGE_PATH_MAX + 64];
         snprintf(path, sizeof(path), "%s/log.%" PRIx64, n->log_dir, (uint64_t)logs.zxids[i]);
@@ -1727,8 +1776,11 @@ static int node_recover(struct node *n, char *errmsg, size_t errlen)
             goto out_logs;
         }
         bool last = i + 1 == logs.count;
-        if (scan.end == TXNLOG_END_CLEAN)
+        if (scan.end == TXNLOG_END_CLEAN) {
+            if (len > scan.good_len)
+                padded_len[i] = scan.good_len;
             continue;
+        }
         if (last && scan.end == TXNLOG_END_HEADER && only_zeros &&
             logs.zxids[i] == r.last_zxid + 1) {
             /* the file the log rolled to (it starts right after the last
@@ -1769,6 +1821,7 @@ static int node_recover(struct node *n, char *errmsg, size_t errlen)
             goto out_logs;
         }
     }
+    node_trim_logs(n, &logs, padded_len);
     if (r.mismatched > 0)
         LOG_W("%" PRId64 " replayed txns did not apply cleanly (the first %d are logged above): "
               "expected after a snapshot written under load by ZooKeeper; with czk's own "
@@ -1790,10 +1843,45 @@ static int node_recover(struct node *n, char *errmsg, size_t errlen)
     n->snap_wanted = !have;
     rc = 0;
 out_logs:
+    mem_free(padded_len);
     mem_free(logs.zxids);
 out_snaps:
     mem_free(snaps.zxids);
     return rc;
+}
+
+static void log_removed_temporary(void *ctx, const char *path)
+{
+    (void)ctx;
+    LOG_W("Removed stale temporary file %s (a snapshot whose writer stopped before finishing it)",
+          path);
+}
+
+/* Make dataDir and dataLogDir this server's (dirlock.h), then clear what
+ * dead writers left in them: with the lock held, no live process writes a
+ * temporary there. */
+static int node_claim_dirs(struct node *n, char *errmsg, size_t errlen)
+{
+    const struct fs *fs = fs_posix();
+    char data_dir[CONFIG_PATH_MAX + 16], log_dir[CONFIG_PATH_MAX + 16];
+    absolute_dir(n->cfg.data_dir, "", data_dir, sizeof(data_dir));
+    absolute_dir(n->cfg.data_log_dir, "", log_dir, sizeof(log_dir));
+    uint64_t token = (uint64_t)wall_now_ms() * UINT64_C(0x9e3779b97f4a7c15) ^ uv_hrtime() ^
+                     (uint64_t)(uintptr_t)n;
+    int64_t pid = (int64_t)getpid();
+    char why[CONFIG_PATH_MAX + 256];
+    int rc = dirlock_acquire(&n->data_lock, fs, data_dir, pid, token, why, sizeof(why));
+    if (rc == 0)
+        rc = dirlock_acquire(&n->log_lock, fs, log_dir, pid, token, why, sizeof(why));
+    if (rc < 0)
+        return node_fail(errmsg, errlen, rc == DIRLOCK_ERR_HELD ? NODE_ERR_LOCKED : NODE_ERR_DATA,
+                         "%s", why);
+    rc = storage_remove_temporaries(fs, n->snap_dir, log_removed_temporary, n, why, sizeof(why));
+    if (rc >= 0 && strcmp(n->log_dir, n->snap_dir) != 0)
+        rc = storage_remove_temporaries(fs, n->log_dir, log_removed_temporary, n, why, sizeof(why));
+    if (rc < 0)
+        return node_fail(errmsg, errlen, NODE_ERR_DATA, "%s", why);
+    return 0;
 }
 
 static int node_log_start(struct node *n, char *errmsg, size_t errlen)
@@ -1918,6 +2006,8 @@ int node_new(const struct node_config *cfg, bool handle_signals, struct node **o
     smap_init(&n->ips);
     list_init(&n->conns);
     list_init(&n->dirty);
+    n->data_lock.fd = -1;
+    n->log_lock.fd = -1;
     absolute_dir(cfg->data_dir, "version-2", n->snap_dir, sizeof(n->snap_dir));
     absolute_dir(cfg->data_log_dir, "version-2", n->log_dir, sizeof(n->log_dir));
     int rc = uv_loop_init(&n->loop);
@@ -1936,6 +2026,9 @@ int node_new(const struct node_config *cfg, bool handle_signals, struct node **o
     pthread_cond_init(&n->log.cond, NULL);
     n->log_ready = true;
     n->server = node_server_new(n);
+    rc = node_claim_dirs(n, errmsg, errlen);
+    if (rc < 0)
+        goto err_free;
     rc = node_recover(n, errmsg, errlen);
     if (rc < 0)
         goto err_free;
@@ -2056,5 +2149,8 @@ void node_free(struct node *n)
         mem_free(value);
     smap_deinit(&n->ips);
     imap_deinit(&n->conns_by_id);
+    /* last: the snapshot child and the log thread are done with the dirs */
+    dirlock_release(&n->log_lock, fs_posix());
+    dirlock_release(&n->data_lock, fs_posix());
     mem_free(n);
 }

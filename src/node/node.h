@@ -20,10 +20,12 @@ enum node_error {
     NODE_ERR_BIND = -2,    /* the port cannot be bound or listened on */
     NODE_ERR_LOOP = -3,    /* libuv could not set up the loop */
     NODE_ERR_DATA = -4,    /* the data dir cannot be read or is damaged (recovery refused) */
+    NODE_ERR_LOCKED = -5,  /* another server holds dataDir or dataLogDir (storage/dirlock.h) */
 };
 
-/* Recover the data dir (dataDir, dataLogDir: newest valid snapshot, then
- * the txn log), start the log thread, bind the client port and set up the
+/* Lock the data dirs (dataDir, dataLogDir: one server each), remove the
+ * temporaries dead writers left there, recover them (newest valid
+ * snapshot, then the txn log), start the log thread, bind the client port and set up the
  * loop, without running it. The
  * configuration is copied. `handle_signals`: SIGINT and SIGTERM stop the loop.
  * On failure returns a negative enum node_error with a message (naming the

@@ -30,13 +30,24 @@ struct fs {
      * sync_file_range). A large file written this way never leaves a pile of
      * dirty pages for another file's fsync to wait behind. */
     int (*writeback)(void *ctx, int fd, uint64_t off, uint64_t len, int wait);
+    /* Cut the file at path to len bytes (or extend it with zeros), durably. */
     int (*truncate)(void *ctx, const char *path, uint64_t len);
+    /* Optional (may be NULL): cut an open file to len bytes, giving back the
+     * blocks after it; not synced (a crash may keep the old length). */
+    int (*ftruncate)(void *ctx, int fd, uint64_t len);
     int (*rename)(void *ctx, const char *from, const char *to);
     int (*unlink)(void *ctx, const char *path);
     int (*fsync_dir)(void *ctx, const char *dir);
     /* Reads a whole file into *out (free with free()); *len its size. */
     int (*read_file)(void *ctx, const char *path, uint8_t **out, size_t *len);
     int (*list)(void *ctx, const char *dir, fs_list_fn *fn, void *fn_ctx);
+    /* Optional (may be NULL): create path if missing and take an exclusive
+     * lock on it, held while the returned descriptor is open (flock(2): by
+     * the open file, so a fork()ed child that closes its copy keeps nothing
+     * locked); then replace its contents with `text`. If another open file
+     * holds the lock: -EWOULDBLOCK, and the file's contents (what its holder
+     * wrote) in holder, NUL-terminated. */
+    int (*lock)(void *ctx, const char *path, const char *text, char *holder, size_t holder_len);
 };
 
 enum { FS_CREATE = 1 };

@@ -8,6 +8,8 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -78,6 +80,41 @@ static int posix_truncate(void *ctx, const char *path, uint64_t len)
         rc = -errno;
     close(fd);
     return rc;
+}
+
+static int posix_ftruncate(void *ctx, int fd, uint64_t len)
+{
+    (void)ctx;
+    return ftruncate(fd, (off_t)len) != 0 ? -errno : 0;
+}
+
+static int posix_lock(void *ctx, const char *path, const char *text, char *holder,
+                      size_t holder_len)
+{
+    (void)ctx;
+    if (holder_len)
+        holder[0] = '\0';
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    int rc;
+    while ((rc = flock(fd, LOCK_EX | LOCK_NB)) != 0 && errno == EINTR)
+        ;
+    if (rc != 0) {
+        rc = errno == EWOULDBLOCK ? -EWOULDBLOCK : -errno;
+        if (rc == -EWOULDBLOCK && holder_len) {
+            ssize_t got = pread(fd, holder, holder_len - 1, 0);
+            holder[got > 0 ? (size_t)got : 0] = '\0';
+        }
+        close(fd);
+        return rc;
+    }
+    rc = ftruncate(fd, 0) != 0 ? -errno : posix_pwrite(ctx, fd, text, strlen(text), 0);
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    return fd;
 }
 
 static int posix_rename(void *ctx, const char *from, const char *to)
@@ -177,11 +214,13 @@ static const struct fs posix_fs = {
     .fdatasync = posix_fdatasync,
     .writeback = posix_writeback,
     .truncate = posix_truncate,
+    .ftruncate = posix_ftruncate,
     .rename = posix_rename,
     .unlink = posix_unlink,
     .fsync_dir = posix_fsync_dir,
     .read_file = posix_read_file,
     .list = posix_list,
+    .lock = posix_lock,
 };
 
 const struct fs *fs_posix(void)

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* purge.c — PurgeTxnLog.purge and retainNRecentSnapshots. */
+/* purge.c — PurgeTxnLog.purge and retainNRecentSnapshots; start-up removal
+ * of temporaries. */
 #include "storage/purge.h"
 
 #include "base/mem.h"
@@ -117,5 +118,63 @@ out:
     mem_free(logs.zxids);
 out_snaps:
     mem_free(snaps.zxids);
+    return rc < 0 ? rc : deleted;
+}
+
+bool storage_is_temporary(const char *name)
+{
+    return strncmp(name, "tmp.", 4) == 0;
+}
+
+struct temporaries {
+    char **names;
+    size_t count;
+    size_t cap;
+};
+
+static void temporaries_add(void *ctx, const char *name)
+{
+    struct temporaries *t = ctx;
+    if (!storage_is_temporary(name))
+        return;
+    if (t->count == t->cap) {
+        t->cap = t->cap ? t->cap * 2 : 4;
+        t->names = mem_realloc(t->names, t->cap * sizeof(*t->names));
+    }
+    size_t len = strlen(name) + 1;
+    t->names[t->count] = mem_alloc(len);
+    memcpy(t->names[t->count++], name, len);
+}
+
+int storage_remove_temporaries(const struct fs *fs, const char *dir, storage_removed_fn *fn,
+                               void *fn_ctx, char *errmsg, size_t errlen)
+{
+    /* names first, deletions after: readdir's view of a directory that
+     * changes under it is unspecified */
+    struct temporaries t = {0};
+    int rc = fs->list(fs->ctx, dir, temporaries_add, &t);
+    if (rc < 0)
+        snprintf(errmsg, errlen, "cannot list %s: %s", dir, strerror(-rc));
+    int deleted = 0;
+    for (size_t i = 0; i < t.count && rc >= 0; i++) {
+        char path[STORAGE_PATH_MAX + 256];
+        snprintf(path, sizeof(path), "%s/%s", dir, t.names[i]);
+        int urc = fs->unlink(fs->ctx, path);
+        if (urc == 0) {
+            deleted++;
+            fn(fn_ctx, path);
+        } else if (urc != -ENOENT) {
+            snprintf(errmsg, errlen, "cannot delete %s: %s", path, strerror(-urc));
+            rc = urc;
+        }
+    }
+    for (size_t i = 0; i < t.count; i++)
+        mem_free(t.names[i]);
+    mem_free(t.names);
+    if (rc >= 0 && deleted > 0) {
+        rc = fs->fsync_dir(fs->ctx, dir);
+        if (rc < 0)
+            snprintf(errmsg, errlen, "cannot sync directory %s: %s", dir, strerror(-rc));
+    }
     return rc < 0 ? rc : deleted;
 }

@@ -109,14 +109,15 @@ static void deflate_end(struct snapfile_writer *w)
 }
 
 int snapfile_begin(struct snapfile_writer *w, const struct fs *fs, const char *dir, int64_t zxid,
-                   bool gzip)
+                   bool gzip, int64_t pid, uint64_t seq)
 {
     memset(w, 0, sizeof(*w));
     w->fs = fs;
     w->fd = -1;
     w->adler = storage_adler32_init();
     snprintf(w->dir, sizeof(w->dir), "%s", dir);
-    snprintf(w->tmp_path, sizeof(w->tmp_path), "%s/tmp.snapshot.%" PRIx64, dir, (uint64_t)zxid);
+    snprintf(w->tmp_path, sizeof(w->tmp_path), "%s/tmp.snapshot.%" PRIx64 ".%" PRId64 ".%" PRIu64,
+             dir, (uint64_t)zxid, pid, seq);
     snprintf(w->path, sizeof(w->path), "%s/snapshot.%" PRIx64 "%s", dir, (uint64_t)zxid,
              gzip ? ".gz" : "");
     w->buf = malloc(SNAP_WRITE_BUF);
@@ -146,6 +147,7 @@ int snapfile_begin(struct snapfile_writer *w, const struct fs *fs, const char *d
         return fd;
     }
     w->fd = fd;
+    w->tmp_exists = true;
     uint8_t hdr[SNAP_HEADER_LEN];
     put_be32(hdr, SNAP_MAGIC);
     put_be32(hdr + 4, STORAGE_VERSION);
@@ -164,7 +166,14 @@ static void seal(struct snapfile_writer *w)
     snapfile_write(w, s, sizeof(s));
 }
 
-int snapfile_commit(struct snapfile_writer *w)
+static void remove_tmp(struct snapfile_writer *w)
+{
+    if (w->tmp_exists)
+        (void)w->fs->unlink(w->fs->ctx, w->tmp_path);
+    w->tmp_exists = false;
+}
+
+int snapfile_finish(struct snapfile_writer *w)
 {
     seal(w);
     uint8_t digest[20];
@@ -188,36 +197,43 @@ int snapfile_commit(struct snapfile_writer *w)
         what = "cannot close";
         rc = crc;
     }
-    if (rc == 0) {
-        what = "cannot rename";
-        rc = w->fs->rename(w->fs->ctx, w->tmp_path, w->path);
-    }
-    if (rc == 0) {
-        rc = w->fs->fsync_dir(w->fs->ctx, w->dir);
-        if (rc < 0) {
-            snprintf(w->errmsg, sizeof(w->errmsg), "cannot fsync directory %s: %s", w->dir,
-                     strerror(-rc));
-            free(w->buf);
-            w->buf = NULL;
-            return rc;
-        }
-    }
-    if (rc < 0) {
-        snprintf(w->errmsg, sizeof(w->errmsg), "%s %s: %s", what, w->tmp_path, strerror(-rc));
-        (void)w->fs->unlink(w->fs->ctx, w->tmp_path);
-    }
     free(w->buf);
     w->buf = NULL;
+    if (rc < 0) {
+        snprintf(w->errmsg, sizeof(w->errmsg), "%s %s: %s", what, w->tmp_path, strerror(-rc));
+        remove_tmp(w);
+    }
     return rc;
+}
+
+int snapfile_publish(struct snapfile_writer *w)
+{
+    int rc = w->fs->rename(w->fs->ctx, w->tmp_path, w->path);
+    if (rc < 0) {
+        snprintf(w->errmsg, sizeof(w->errmsg), "cannot rename %s: %s", w->tmp_path, strerror(-rc));
+        remove_tmp(w);
+        return rc;
+    }
+    w->tmp_exists = false;
+    rc = w->fs->fsync_dir(w->fs->ctx, w->dir);
+    if (rc < 0)
+        snprintf(w->errmsg, sizeof(w->errmsg), "cannot fsync directory %s: %s", w->dir,
+                 strerror(-rc));
+    return rc;
+}
+
+int snapfile_commit(struct snapfile_writer *w)
+{
+    int rc = snapfile_finish(w);
+    return rc < 0 ? rc : snapfile_publish(w);
 }
 
 void snapfile_abort(struct snapfile_writer *w)
 {
-    if (w->fd >= 0) {
+    if (w->fd >= 0)
         (void)w->fs->close(w->fs->ctx, w->fd);
-        (void)w->fs->unlink(w->fs->ctx, w->tmp_path);
-    }
     w->fd = -1;
+    remove_tmp(w);
     free(w->buf);
     w->buf = NULL;
     deflate_end(w);

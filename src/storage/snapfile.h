@@ -6,7 +6,8 @@
  * then the string "/"), a ZxidDigest (long zxid, int version, long digest)
  * and a second seal. czk writes an empty ZxidDigest (zxid 0), as ZooKeeper
  * does when it has no digest, so ZooKeeper skips the digest comparison.
- * Written to tmp.snapshot.<hex>, synced, renamed, the directory synced. */
+ * Written to tmp.snapshot.<hex zxid>.<pid>.<n> (a name no other process
+ * or snapshot uses), synced, renamed, the directory synced. */
 #ifndef CZK_STORAGE_SNAPFILE_H
 #define CZK_STORAGE_SNAPFILE_H
 
@@ -39,21 +40,32 @@ struct snapfile_writer {
     size_t used;
     uint8_t *buf;  /* SNAP_WRITE_BUF bytes (compressed ones when deflating) */
     void *deflate; /* a zlib stream writing gzip, or NULL for a plain file */
+    bool tmp_exists;
     char dir[STORAGE_PATH_MAX];
-    char tmp_path[STORAGE_PATH_MAX + 48];
+    char tmp_path[STORAGE_PATH_MAX + 96];
     char path[STORAGE_PATH_MAX + 48];
     char errmsg[STORAGE_PATH_MAX + 160];
 };
 
 /* Create the temporary file and write the header. `gzip`: the file is
- * snapshot.<zxid>.gz, a gzip stream of the same bytes (SnapStream). */
+ * snapshot.<zxid>.gz, a gzip stream of the same bytes (SnapStream).
+ * `pid` and `seq` make the temporary's name: the writing process's id and
+ * a number that process never gives two snapshots, so no two writers (a
+ * server's child and the child of a server started after it, say) share a
+ * temporary file. */
 int snapfile_begin(struct snapfile_writer *w, const struct fs *fs, const char *dir, int64_t zxid,
-                   bool gzip) __attribute__((warn_unused_result));
+                   bool gzip, int64_t pid, uint64_t seq) __attribute__((warn_unused_result));
 /* A sink for the body (server_snapshot_write); errors are kept for commit. */
 void snapfile_write(void *w, const void *p, size_t len);
-/* Seal, sync, rename into place, sync the directory. On failure the
- * temporary file is removed and w->errmsg says why. */
+/* Seal, sync and close the temporary file. On failure the temporary file
+ * is removed and w->errmsg says why. */
+int snapfile_finish(struct snapfile_writer *w) __attribute__((warn_unused_result));
+/* After snapfile_finish: rename into place, sync the directory. On failure
+ * the temporary file is removed and w->errmsg says why. */
+int snapfile_publish(struct snapfile_writer *w) __attribute__((warn_unused_result));
+/* snapfile_finish, then snapfile_publish. */
 int snapfile_commit(struct snapfile_writer *w) __attribute__((warn_unused_result));
+/* Give up at any point before the rename: the temporary file is removed. */
 void snapfile_abort(struct snapfile_writer *w);
 
 /* ---- reading (pure) ---- */

@@ -204,6 +204,14 @@ int txnlog_writer_roll(struct txnlog_writer *w)
     int rc = txnlog_writer_sync(w);
     if (rc < 0)
         return rc;
+    /* The preallocation only speeds up the file's fsyncs while it is
+     * written: a finished file gives it back, keeping what its records need
+     * (ZooKeeper's sparse padding costs no disk either). Readers stop at the
+     * end of the file as they stop at zero padding. Not synced, and errors
+     * are ignored: a crash that undoes it leaves padding, which is harmless
+     * and cut at the next start-up. */
+    if (w->size > w->pos && w->fs->ftruncate)
+        (void)w->fs->ftruncate(w->fs->ctx, w->fd, w->pos);
     rc = w->fs->close(w->fs->ctx, w->fd);
     w->fd = -1;
     return rc < 0 ? writer_fail(w, rc, "cannot close") : 0;

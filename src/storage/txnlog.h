@@ -7,7 +7,8 @@
  *   bytes TxnHeader + txn body (ZooKeeper 3.8 may add a TxnDigest; czk
  *         writes none and skips one on reading)
  *   byte  0x42 'B'
- * and zero padding preallocated in preAllocSize blocks (FilePadding). The
+ * and zero padding preallocated in preAllocSize blocks (FilePadding) while
+ * the file is written, cut off when it is rolled (see docs/FORMATS.md). The
  * grammar is in docs/FORMATS.md. The writer does file I/O only through a
  * struct fs; the scanner is pure. */
 #ifndef CZK_STORAGE_TXNLOG_H
@@ -80,7 +81,8 @@ void txnlog_writer_init(struct txnlog_writer *w, const struct fs *fs, const char
 int txnlog_writer_append(struct txnlog_writer *w, const uint8_t *records, size_t len,
                          int64_t first_zxid) __attribute__((warn_unused_result));
 int txnlog_writer_sync(struct txnlog_writer *w) __attribute__((warn_unused_result));
-/* Sync and close the current file; the next append starts a new one. */
+/* Sync the current file, cut its preallocation off (the file ends at its
+ * last record) and close it; the next append starts a new one. */
 int txnlog_writer_roll(struct txnlog_writer *w) __attribute__((warn_unused_result));
 /* Close without syncing. */
 void txnlog_writer_deinit(struct txnlog_writer *w);

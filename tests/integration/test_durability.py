@@ -195,6 +195,21 @@ def test_reads_apache_compressed_snapshots(tmp_path, method):
     assert re.search(r"snapshot\.[0-9a-f]+\.%s: \d+ bytes uncompressed" % method, text), text
 
 
+def _wait_snapshots_written(srv, timeout=60.0):
+    """Every snapshot czk's log says this run started is written (or failed)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = Path(srv.log_path).read_text(errors="replace")
+        text = text[text.rindex("Reading configuration from"):]   # this run's lines
+        started = text.count("Creating new snapshot 0x")
+        done = len(re.findall(r"Snapshot 0x[0-9a-f]+ written|Writing snapshot 0x[0-9a-f]+ failed",
+                              text))
+        if done >= started:
+            return
+        assert time.monotonic() < deadline, srv.log_tail()
+        time.sleep(0.05)
+
+
 @pytest.mark.parametrize("reader", ["apache", "czk"])
 def test_writes_gz_snapshots(tmp_path, reader):
     """snapshot.compression.method=gz in zoo.cfg: czk's snapshots are
@@ -204,6 +219,7 @@ def test_writes_gz_snapshots(tmp_path, reader):
     cfg = {"snapCount": 30, "snapshot.compression.method": "gz"}
     srv, before = _write_tree("czk", tmp_path, cfg)
     srv = start_server("czk", tmp_path, extra=cfg, port=srv.port)   # snapshots what it loaded
+    _wait_snapshots_written(srv)   # a kill -9 takes the snapshot child with it
     srv.kill()
     v2 = tmp_path / "data" / "version-2"
     snaps = sorted(p.name for p in v2.glob("snapshot.*"))

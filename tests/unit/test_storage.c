@@ -130,6 +130,16 @@ static int memfs_truncate(void *ctx, const char *path, uint64_t len)
     return 0;
 }
 
+static int memfs_ftruncate(void *ctx, int fd, uint64_t len)
+{
+    struct memfs *m = ctx;
+    if (m->data[fd].len > len)
+        m->data[fd].len = (size_t)len;
+    else
+        memfs_grow(&m->data[fd], len);
+    return 0;
+}
+
 static int memfs_fdatasync(void *ctx, int fd)
 {
     (void)fd;
@@ -179,6 +189,7 @@ static struct fs memfs_ops(struct memfs *m)
                        .allocate = memfs_allocate,
                        .fdatasync = memfs_fdatasync,
                        .truncate = memfs_truncate,
+                       .ftruncate = memfs_ftruncate,
                        .rename = memfs_rename,
                        .unlink = memfs_unlink,
                        .fsync_dir = memfs_fsync_dir};
@@ -402,6 +413,45 @@ static void test_log_full_disk(void)
     memfs_deinit(&m);
 }
 
+/* A rolled log ends at its last record: its preallocation is given back,
+ * and it reads as it did with the zero padding. The next append starts
+ * the next file, preallocated again. */
+static void test_log_roll_trims(void)
+{
+    struct memfs m;
+    memset(&m, 0, sizeof(m));
+    struct fs fs = memfs_ops(&m);
+    struct txnlog_writer w;
+    txnlog_writer_init(&w, &fs, "/d", 4096);
+    struct buf txn, rec;
+    buf_init(&txn);
+    buf_init(&rec);
+    for (int64_t zxid = 1; zxid <= 4; zxid++) {
+        if (zxid == 4)
+            CHECK(txnlog_writer_roll(&w) == 0);
+        txn_create(&txn, 0, zxid, "/n", "data", false);
+        buf_clear(&rec);
+        txnlog_record_encode(&rec, txn.data, txn.len);
+        CHECK(txnlog_writer_append(&w, rec.data, rec.len, zxid) == 0);
+    }
+    int first = memfs_find(&m, "/d/log.1"), second = memfs_find(&m, "/d/log.4");
+    CHECK(first >= 0 && second >= 0);
+    CHECK_EQ_INT(m.data[first].len, TXNLOG_HEADER_LEN + 3 * rec.len);
+    CHECK(m.data[second].len > TXNLOG_HEADER_LEN + 4096); /* preallocated */
+    struct txnlog_scan scan;
+    int count = 0;
+    txnlog_scan(m.data[first].data, m.data[first].len, count_records, &count, &scan);
+    CHECK_EQ_INT(scan.end, TXNLOG_END_CLEAN);
+    CHECK_EQ_INT(count, 3);
+    CHECK(txnlog_writer_roll(&w) == 0);
+    second = memfs_find(&m, "/d/log.4");
+    CHECK_EQ_INT(m.data[second].len, TXNLOG_HEADER_LEN + rec.len);
+    txnlog_writer_deinit(&w);
+    buf_deinit(&txn);
+    buf_deinit(&rec);
+    memfs_deinit(&m);
+}
+
 static void test_names(void)
 {
     CHECK_EQ_INT(storage_name_zxid("log.1a2b", "log"), 0x1a2b);
@@ -500,12 +550,14 @@ static void test_snapshot_roundtrip(void)
     memset(&m, 0, sizeof(m));
     struct fs fs = memfs_ops(&m);
     struct snapfile_writer w;
-    CHECK(snapfile_begin(&w, &fs, "/d", zxid, false) == 0);
+    CHECK(snapfile_begin(&w, &fs, "/d", zxid, false, 7, 0) == 0);
+    /* the temporary's name is the writer's own: pid 7, its snapshot 0 */
+    CHECK(memfs_find(&m, "/d/tmp.snapshot.36.7.0") >= 0);
     server_snapshot_write(s, snapfile_write, &w);
     CHECK(snapfile_commit(&w) == 0);
     int fd = memfs_find(&m, "/d/snapshot.36");
     CHECK(fd >= 0);
-    CHECK(memfs_find(&m, "/d/tmp.snapshot.36") < 0);
+    CHECK(memfs_find(&m, "/d/tmp.snapshot.36.7.0") < 0);
     const struct buf *f = &m.data[fd];
     CHECK(snapfile_looks_valid(f->data, f->len));
     CHECK_EQ_INT(snapfile_check_header(f->data, f->len, err, sizeof(err)), SNAP_HEADER_LEN);
@@ -535,7 +587,7 @@ static void test_snapshot_roundtrip(void)
     free(copy);
 
     /* The gzip variant: snapshot.36.gz holds the same bytes, gzipped. */
-    CHECK(snapfile_begin(&w, &fs, "/d", zxid, true) == 0);
+    CHECK(snapfile_begin(&w, &fs, "/d", zxid, true, 7, 1) == 0);
     server_snapshot_write(s, snapfile_write, &w);
     CHECK(snapfile_commit(&w) == 0);
     int gz = memfs_find(&m, "/d/snapshot.36.gz");
@@ -719,6 +771,7 @@ int main(void)
     test_compressed_snapshots();
     test_log_roundtrip_and_torn_tails();
     test_log_full_disk();
+    test_log_roll_trims();
     test_snapshot_roundtrip();
     test_snapshot_bad_nodes();
     return check_result("test_storage");
