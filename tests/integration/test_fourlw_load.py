@@ -1,0 +1,228 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Issue 9, defect 7: four-letter words under a large watch table.
+
+`wchc` and `wchp` list every watch; `dump` lists every session. With a large
+table they must not stall the other clients: a second client measures its
+round-trip latency while the four-letter word runs (one small request at a
+time, so a stalled event loop shows as one long round trip), and the worst
+round trip during the word is compared with the same client's worst without
+it. The outputs must still be complete and in Apache ZooKeeper 3.8's format.
+"""
+
+import multiprocessing
+import os
+import re
+import signal
+import socket
+import time
+
+import zkwire
+from zkwire import OP
+
+# Watches set by the load (400k): building wchp or wchc in one go stalls an
+# ASan build of czk for 430-490 ms on the 2-core test machine; made a slice
+# at a time, the probe's worst round trip stays around 5-35 ms.
+WATCH_CONNS = 8
+WATCHES_PER_CONN = 50000
+SETWATCHES_BATCH = 12500
+# A round trip this long means the loop was blocked: 10x the slices, and
+# a third of the old stall.
+STALL_LIMIT_S = 0.150
+ATTEMPTS = 3
+
+
+def _watch_paths(conn_index):
+    return ["/fl/c%d/w%06d" % (conn_index, i) for i in range(WATCHES_PER_CONN)]
+
+
+def _load_watches(srv):
+    """WATCH_CONNS sessions, each with WATCHES_PER_CONN exist watches on
+    paths that do not exist (setWatches with a current zxid fires nothing).
+    Returns the open connections (the watches live while they do)."""
+    conns = []
+    for ci in range(WATCH_CONNS):
+        c = srv.session(timeout_ms=30000)
+        paths = _watch_paths(ci)
+        for i in range(0, len(paths), SETWATCHES_BATCH):
+            rep = c.set_watches(c.last_zxid, exist=paths[i:i + SETWATCHES_BATCH])
+            assert rep["err"] == 0, rep
+        conns.append(c)
+    return conns
+
+
+def _probe_main(host, port, stop, results):
+    """The probe's process: exists("/") one at a time until `stop` is set,
+    then every (start, round trip) through `results`."""
+    conn = zkwire.session(host, port, 30000)
+    samples = []
+    error = None
+    try:
+        while not stop.is_set():
+            t0 = time.monotonic()
+            rep = conn.call(OP["exists"], zkwire.enc_path_watch("/"), timeout=30)
+            samples.append((t0, time.monotonic() - t0))
+            if rep["err"] != 0:
+                error = "exists answered %r" % (rep,)
+                break
+    except Exception as e:
+        error = repr(e)
+    conn.close()
+    results.send((samples, error))
+
+
+class LatencyProbe:
+    """A client in its own process (so that reading the four-letter word's
+    output here never delays it) that sends exists("/") one at a time and
+    records each round trip with its start time (CLOCK_MONOTONIC, the same
+    clock in both processes)."""
+
+    def __init__(self, srv):
+        ctx = multiprocessing.get_context("fork")
+        self.stop_event = ctx.Event()
+        self.recv_end, send_end = ctx.Pipe(duplex=False)
+        self.proc = ctx.Process(target=_probe_main,
+                                args=(srv.host, srv.port, self.stop_event, send_end),
+                                daemon=True)
+        self.samples = None
+
+    def start(self):
+        self.proc.start()
+
+    def stop(self):
+        """Stop the probe and collect its samples."""
+        self.stop_event.set()
+        assert self.recv_end.poll(60), "the probe did not report"
+        self.samples, error = self.recv_end.recv()
+        self.proc.join(30)
+        if self.proc.is_alive():
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.join(10)
+        assert error is None, error
+        assert self.samples, "the probe got no reply"
+
+    def worst(self, since, until):
+        """The longest round trip that was in flight at some point of
+        [since, until]."""
+        rtts = [rtt for t0, rtt in self.samples if t0 + rtt >= since and t0 <= until]
+        assert rtts, "no round trip in the window"
+        return max(rtts)
+
+
+def _four_letter_timed(srv, word, timeout=120.0):
+    """Like zkwire.four_letter, but cheap on the Python side (the probe
+    shares the interpreter) and timed until the server closes, before the
+    text is decoded."""
+    s = socket.create_connection((srv.host, srv.port), timeout=timeout)
+    try:
+        t0 = time.monotonic()
+        s.sendall(word.encode("ascii"))
+        s.shutdown(socket.SHUT_WR)
+        out = bytearray()
+        deadline = t0 + timeout
+        while True:
+            assert time.monotonic() < deadline, "%s did not finish in %.0f s" % (word, timeout)
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            out += chunk
+        t1 = time.monotonic()
+    finally:
+        s.close()
+    return out, t0, t1
+
+
+def _measure(srv, word):
+    """A probe's worst round trip in a quiet second and while `word` runs;
+    returns (text, quiet, during, how long the word took)."""
+    probe = LatencyProbe(srv)
+    probe.start()
+    try:
+        time.sleep(1.0)   # the probe connects and warms up
+        q0 = time.monotonic()
+        time.sleep(1.0)
+        q1 = time.monotonic()
+        out, start, end = _four_letter_timed(srv, word)
+        time.sleep(0.1)
+    finally:
+        probe.stop()
+    return out.decode(), probe.worst(q0, q1), probe.worst(start, end), end - start
+
+
+def _parse_wchp(text):
+    """{path: [session ids]} from wchp's text; checks the shape."""
+    assert text.endswith("\n"), text[-200:]
+    table = {}
+    path = None
+    for line in text.splitlines():
+        if line == "":
+            continue
+        if line.startswith("\t"):
+            assert path is not None, line
+            assert re.fullmatch(r"\t0x[0-9a-f]+", line), repr(line)
+            table[path].append(int(line[3:], 16))
+        else:
+            assert line.startswith("/"), repr(line)
+            assert line not in table, "path listed twice: " + line
+            path = line
+            table[path] = []
+    return table
+
+
+def _parse_wchc(text):
+    """{session id: [paths]} from wchc's text; checks the shape."""
+    assert text.endswith("\n"), text[-200:]
+    table = {}
+    sid = None
+    for line in text.splitlines():
+        if line == "":
+            continue
+        if line.startswith("\t"):
+            assert sid is not None, line
+            assert line[1:].startswith("/"), repr(line)
+            table[sid].append(line[1:])
+        else:
+            assert re.fullmatch(r"0x[0-9a-f]+", line), repr(line)
+            sid = int(line, 16)
+            assert sid not in table, "session listed twice: " + line
+            table[sid] = []
+    return table
+
+
+def _measure_stall(srv, word):
+    """`word`'s text, once its worst round trip stayed under STALL_LIMIT_S.
+    A busy machine can stall the probe by itself (it shows in the quiet
+    window too), so up to ATTEMPTS tries; a blocking server stalls every one."""
+    tries = []
+    for _ in range(ATTEMPTS):
+        out, quiet, during, took = _measure(srv, word)
+        tries.append("%.0f ms during the command (%.0f ms), %.0f ms without it"
+                     % (during * 1000, took * 1000, quiet * 1000))
+        if during < STALL_LIMIT_S:
+            return out
+    raise AssertionError("%s stalled another client; worst round trips: %s"
+                         % (word, "; ".join(tries)))
+
+
+def test_fourlw_large_watch_table_czk(czk):
+    """4lw under a large watch table while another client measures its latency."""
+    conns = _load_watches(czk)
+    try:
+        expected = {c.session_id: sorted(_watch_paths(i)) for i, c in enumerate(conns)}
+
+        by_path = _parse_wchp(_measure_stall(czk, "wchp"))
+        assert len(by_path) == WATCH_CONNS * WATCHES_PER_CONN
+        got = {}
+        for path, sids in by_path.items():
+            for sid in sids:
+                got.setdefault(sid, []).append(path)
+        assert {k: sorted(v) for k, v in got.items()} == expected
+
+        by_session = _parse_wchc(_measure_stall(czk, "wchc"))
+        assert {k: sorted(v) for k, v in by_session.items()} == expected
+
+        wchs = czk.four_letter("wchs")
+        assert wchs == "%d connections watching %d paths\nTotal watches:%d\n" % (
+            WATCH_CONNS, WATCH_CONNS * WATCHES_PER_CONN, WATCH_CONNS * WATCHES_PER_CONN), wchs
+    finally:
+        for c in conns:
+            c.close()
