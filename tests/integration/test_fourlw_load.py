@@ -226,3 +226,123 @@ def test_fourlw_large_watch_table_czk(czk):
     finally:
         for c in conns:
             c.close()
+
+
+# ---- dump: what Apache ZooKeeper 3.8 prints for the same state ----
+
+DUMP_SESSIONS = 200       # sessions left open without a connection
+DATE_RE = r"[A-Z][a-z]{2} [A-Z][a-z]{2} \d{2} \d{2}:\d{2}:\d{2} [A-Z]+ \d{4}"
+
+
+def _dump_scenario(srv):
+    """Sessions with ephemerals, most of them with no connection any more,
+    one touched again a tick later (its first bucket stays, empty). Returns
+    ({session id: label}, {label: timeout_ms}, the open connections, the
+    time of the dump)."""
+    labels, timeouts, keep = {}, {}, []
+    c = srv.session(timeout_ms=30000)
+    assert c.create("/dump", b"")["err"] == 0
+    labels[c.session_id], timeouts["S0"] = "S0", c.negotiated_timeout
+    keep.append(c)
+    for i in range(1, DUMP_SESSIONS + 1):
+        s = srv.session(timeout_ms=20000)
+        if i % 2 == 0:
+            assert s.create("/dump/e%03d" % i, b"", flags=zkwire.EPHEMERAL)["err"] == 0
+            assert s.create("/dump/f%03d" % i, b"", flags=zkwire.EPHEMERAL)["err"] == 0
+        labels[s.session_id], timeouts["S%d" % i] = "S%d" % i, s.negotiated_timeout
+        if i <= 3:
+            keep.append(s)
+        else:
+            s.close()
+    time.sleep(2.5)   # more than a tick: S0's touch moves it to a new bucket
+    assert c.exists("/dump")["err"] == 0
+    t = time.time()
+    return labels, timeouts, keep, t
+
+
+def _parse_dump(text, labels):
+    """The parts of dump's text: the session buckets [(count, date,
+    [labels])], the header counts, {label: [ephemeral paths]}, and the
+    connections [(ip, label)]."""
+    lines = text.split("\n")
+    assert lines[0] == "SessionTracker dump:", text[:300]
+    m = re.fullmatch(r"Session Sets \((\d+)\)/\((\d+)\):", lines[1])
+    assert m, lines[1]
+    sets, total = int(m.group(1)), int(m.group(2))
+    i, buckets = 2, []
+    while not lines[i].startswith("ephemeral nodes dump:"):
+        m = re.fullmatch(r"(\d+) expire at (%s):" % DATE_RE, lines[i])
+        assert m, repr(lines[i])
+        n = int(m.group(1))
+        sids = lines[i + 1:i + 1 + n]
+        assert all(re.fullmatch(r"\t0x[0-9a-f]+", s) for s in sids), sids
+        buckets.append((n, m.group(2), [labels.get(int(s[3:], 16), "?") for s in sids]))
+        i += 1 + n
+    assert lines[i] == "ephemeral nodes dump:", lines[i]
+    m = re.fullmatch(r"Sessions with Ephemerals \((\d+)\):", lines[i + 1])
+    assert m, lines[i + 1]
+    i += 2
+    ephemerals, current = {}, None
+    while lines[i] != "Connections dump:":
+        if lines[i].startswith("\t"):
+            ephemerals[current].append(lines[i][1:])
+        else:
+            assert re.fullmatch(r"0x[0-9a-f]+:", lines[i]), repr(lines[i])
+            current = labels.get(int(lines[i][2:-1], 16), "?")
+            ephemerals[current] = []
+        i += 1
+    assert len(ephemerals) == int(m.group(1))
+    m = re.fullmatch(r"Connections Sets \((\d+)\)/\((\d+)\):", lines[i + 1])
+    assert m, lines[i + 1]
+    conns = []
+    for line in lines[i + 2:]:
+        if re.fullmatch(r"\d+ expire at %s:" % DATE_RE, line) or line == "":
+            continue
+        m2 = re.fullmatch(r"\tip: (/127\.0\.0\.1):\d+ sessionId: 0x([0-9a-f]+)", line)
+        assert m2, repr(line)
+        sid = int(m2.group(2), 16)
+        conns.append((m2.group(1), "none" if sid == 0 else labels.get(sid, "?")))
+    assert len(conns) == int(m.group(2))
+    return {"sets": sets, "total": total, "buckets": buckets,
+            "ephemerals": {k: sorted(v) for k, v in ephemerals.items()},
+            "connections": sorted(conns)}
+
+
+def test_dump_matches_apache(make_server):
+    """dump lists every session by expiry bucket and every session's
+    ephemerals, as Apache ZooKeeper 3.8 does for the same state (session
+    ids, dates and ports masked; the order within a set is a hash order in
+    both, so sets are compared sorted)."""
+    results = {}
+    for kind in ("czk", "apache"):
+        srv = make_server(kind)
+        labels, timeouts, keep, t = _dump_scenario(srv)
+        try:
+            text = srv.four_letter("dump", timeout=30)
+            d = _parse_dump(text, labels)
+        finally:
+            for c in keep:
+                c.close()
+        # every session once, in a bucket that expires a timeout after its
+        # last touch (rounded up to the next tick)
+        listed = [s for _, _, ss in d["buckets"] for s in ss]
+        assert sorted(listed) == sorted(labels.values()), (kind, text[:2000])
+        assert d["total"] == len(labels) and d["sets"] == len(d["buckets"]), kind
+        for n, date, ss in d["buckets"]:
+            assert n == len(ss)
+            # Date.toString in the server's local time zone, which is ours
+            no_zone = re.sub(r" [A-Z]+ (\d{4})$", r" \1", date)
+            at = time.mktime(time.strptime(no_zone, "%a %b %d %H:%M:%S %Y"))
+            for s in ss:
+                if s == "S0":  # touched just before the dump
+                    assert timeouts[s] / 1000 - 1 <= at - t <= timeouts[s] / 1000 + 3, (kind, date)
+                else:
+                    assert 0 <= at - t <= timeouts[s] / 1000 + 3, (kind, date)
+        # S0's first bucket, emptied by the touch, is still listed
+        assert any(n == 0 for n, _, _ in d["buckets"]), (kind, text[:2000])
+        results[kind] = d
+    czk, apache = results["czk"], results["apache"]
+    assert czk["total"] == apache["total"]
+    assert czk["ephemerals"] == apache["ephemerals"]
+    assert len(czk["ephemerals"]) == DUMP_SESSIONS // 2
+    assert czk["connections"] == apache["connections"]
