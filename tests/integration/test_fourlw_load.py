@@ -9,6 +9,7 @@ round trip during the word is compared with the same client's worst without
 it. The outputs must still be complete and in Apache ZooKeeper 3.8's format.
 """
 
+import gc
 import multiprocessing
 import os
 import re
@@ -53,6 +54,9 @@ def _load_watches(srv):
 def _probe_main(host, port, stop, results):
     """The probe's process: exists("/") one at a time until `stop` is set,
     then every (start, round trip) through `results`."""
+    # A collection here would walk every object inherited from the test
+    # (the lists of 400k paths): 100 ms and more that the server never took.
+    gc.disable()
     conn = zkwire.session(host, port, 30000)
     samples = []
     error = None
@@ -346,3 +350,45 @@ def test_dump_matches_apache(make_server):
     assert czk["ephemerals"] == apache["ephemerals"]
     assert len(czk["ephemerals"]) == DUMP_SESSIONS // 2
     assert czk["connections"] == apache["connections"]
+
+
+def main(argv):
+    """By hand, for docs/PERFORMANCE.md: the probe's worst round trip while
+    each word runs, on a fresh server with CONNS x 50,000 watches.
+
+        [CZK_SERVER=build-release/czk-server] /usr/bin/python3 \\
+            tests/integration/test_fourlw_load.py czk|apache [CONNS] [wchp,wchc,...]
+    """
+    import pathlib
+    import shutil
+    import tempfile
+    from conftest import start_server
+    global WATCH_CONNS
+    binary = os.environ.get("CZK_SERVER")
+    if binary and binary != "apache":
+        os.environ["CZK_SERVER"] = os.path.abspath(binary)  # the server runs in its own dir
+    kind = argv[1]
+    WATCH_CONNS = int(argv[2]) if len(argv) > 2 else WATCH_CONNS
+    words = argv[3].split(",") if len(argv) > 3 else ["wchp", "wchc", "wchs", "mntr", "stat",
+                                                      "dump"]
+    workdir = pathlib.Path(tempfile.mkdtemp(prefix="czk-fourlw-"))
+    srv = start_server(kind, workdir)
+    try:
+        conns = _load_watches(srv)
+        print("%s: %d watches on %d sessions" % (kind, WATCH_CONNS * WATCHES_PER_CONN,
+                                                 WATCH_CONNS), flush=True)
+        for w in words:
+            out, quiet, during, took = _measure(srv, w)
+            print("%s %s: worst round trip %.0f ms during the command (%.0f ms, %d bytes); "
+                  "%.0f ms in a quiet second before" % (kind, w, during * 1000, took * 1000,
+                                                        len(out), quiet * 1000), flush=True)
+        for c in conns:
+            c.close()
+    finally:
+        srv.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    import sys
+    main(sys.argv)
