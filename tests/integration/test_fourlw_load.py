@@ -227,6 +227,25 @@ def test_fourlw_large_watch_table_czk(czk):
         wchs = czk.four_letter("wchs")
         assert wchs == "%d connections watching %d paths\nTotal watches:%d\n" % (
             WATCH_CONNS, WATCH_CONNS * WATCHES_PER_CONN, WATCH_CONNS * WATCHES_PER_CONN), wchs
+
+        # a client that stops reading, and one that leaves midway: the
+        # others are served meanwhile, and the server goes on
+        idle = socket.create_connection((czk.host, czk.port), timeout=10)
+        idle.sendall(b"wchp")
+        gone = socket.create_connection((czk.host, czk.port), timeout=10)
+        gone.sendall(b"wchc")
+        assert gone.recv(65536)
+        gone.close()
+        c = czk.session()
+        for _ in range(20):
+            t0 = time.monotonic()
+            assert c.exists("/")["err"] == 0
+            assert time.monotonic() - t0 < 5
+        c.close()
+        assert czk.four_letter("ruok") == "imok"
+        idle.close()
+        assert czk.alive()
+        assert _parse_wchp(czk.four_letter("wchp", timeout=60)).keys() == by_path.keys()
     finally:
         for c in conns:
             c.close()
