@@ -103,6 +103,20 @@ void four_letter_counters_reset(struct four_letter_counters *c)
     c->response_size_max = -1;
 }
 
+int four_letter_dump_kind(int cmd)
+{
+    switch (cmd) {
+    case FOUR_LETTER_WCHP:
+        return SERVER_DUMP_WATCHES_BY_PATH;
+    case FOUR_LETTER_WCHC:
+        return SERVER_DUMP_WATCHES_BY_SESSION;
+    case FOUR_LETTER_DUMP:
+        return SERVER_DUMP_SESSIONS;
+    default:
+        return -1;
+    }
+}
+
 void four_letter_refuse(int cmd, struct buf *out)
 {
     buf_printf(out, "%s is not executed because it is not in the whitelist.\n",
@@ -452,7 +466,7 @@ static int compare_expiry(const void *a, const void *b)
 }
 
 /* java.util.Date.toString: "EEE MMM dd HH:mm:ss zzz yyyy", local time. */
-static void print_java_date(struct buf *out, int64_t wall_ms)
+void four_letter_java_date(struct buf *out, int64_t wall_ms)
 {
     time_t t = (time_t)(wall_ms / 1000);
     struct tm tm;
@@ -480,7 +494,7 @@ static void print_connections(const struct four_letter_input *in, struct buf *ou
         while (j < n && order[j]->expiry_wall_ms == order[i]->expiry_wall_ms)
             j++;
         buf_printf(out, "%zu expire at ", j - i);
-        print_java_date(out, order[i]->expiry_wall_ms);
+        four_letter_java_date(out, order[i]->expiry_wall_ms);
         buf_printf(out, ":\n");
         for (; i < j; i++)
             buf_printf(out, "\tip: %s sessionId: 0x%" PRIx64 "\n", order[i]->peer,
@@ -883,15 +897,10 @@ void four_letter_run(int cmd, const struct four_letter_input *in, struct buf *ou
         break;
     }
     case FOUR_LETTER_WCHC:
-        server_dump_watches_by_session(in->server, out);
-        buf_printf(out, "\n");
-        break;
     case FOUR_LETTER_WCHP:
-        server_dump_watches_by_path(in->server, out);
-        buf_printf(out, "\n");
+        buf_printf(out, "\n"); /* WatchCommand's println after the watches */
         break;
     case FOUR_LETTER_DUMP:
-        server_dump_sessions(in->server, out);
         buf_printf(out, "Connections dump:\n");
         print_connections(in, out);
         break;

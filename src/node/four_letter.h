@@ -104,8 +104,18 @@ struct four_letter_input {
 
 /* Append `cmd`'s output to `out`. Commands that change state (srst, crst,
  * stmk) only print: the caller makes the change, before or after as
- * ZooKeeper does. TELNET_CLOSE prints nothing. */
+ * ZooKeeper does. TELNET_CLOSE prints nothing. For wchp, wchc and dump
+ * (four_letter_dump_kind >= 0) it prints what follows the server's dump:
+ * the caller streams that first. */
 void four_letter_run(int cmd, const struct four_letter_input *in, struct buf *out);
+
+/* The enum server_dump_kind whose text starts `cmd`'s output (wchp, wchc,
+ * dump: too long to make in one go), or -1. */
+int four_letter_dump_kind(int cmd);
+
+/* java.util.Date.toString: "EEE MMM dd HH:mm:ss zzz yyyy", local time (a
+ * server_date_fn). */
+void four_letter_java_date(struct buf *out, int64_t wall_ms);
 
 /* "<word> is not executed because it is not in the whitelist.\n" */
 void four_letter_refuse(int cmd, struct buf *out);

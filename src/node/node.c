@@ -59,6 +59,12 @@
 #define NODE_SNAP_POLL_MS 20
 /* How often "disk full" is logged while writes keep being refused. */
 #define NODE_DISK_FULL_LOG_MS 10000
+/* wchp, wchc, dump: their text is made a step at a time (this many watches
+ * or sessions), for at most this long per loop iteration across all such
+ * connections, and only while the connection has less than this queued. */
+#define NODE_DUMP_STEP      1024
+#define NODE_DUMP_SLICE_NS  (1000 * 1000)
+#define NODE_DUMP_OUT_BYTES (256 * 1024)
 
 /* The log thread (DESIGN.md "Threads"): the loop hands it whole records once
  * per iteration; it writes each batch, fsyncs once, and reports the highest
@@ -120,6 +126,11 @@ struct node_conn {
     bool closing;         /* uv_close called */
     bool four_letter;     /* answered a four-letter word: reads nothing more */
     int pending_cmd;      /* stmk waiting for its 8-byte mask, else -1 */
+    /* wchp, wchc, dump being made as the client reads (four_letter_pump) */
+    struct server_dump *dump;
+    int dump_cmd;
+    size_t dump_bytes;     /* written so far, for the packet count */
+    struct list dump_link; /* node.dumps */
     int64_t four_letter_received;
     int64_t four_letter_sent;
     int64_t established_wall_ms;
@@ -152,6 +163,7 @@ struct node {
     struct imap conns_by_id;
     struct list conns;
     struct list dirty;
+    struct list dumps; /* struct node_conn.dump_link: four-letter dumps in progress */
     struct smap ips;
     size_t conn_count; /* open, not closing */
     uint64_t next_conn_id;
@@ -380,6 +392,10 @@ static void on_conn_closed(uv_handle_t *h)
     imap_remove(&n->conns_by_id, c->id);
     list_remove(&c->link);
     server_conn_closed(n->server, c->id, node_now_ms(n));
+    if (c->dump) {
+        list_remove(&c->dump_link);
+        server_dump_free(c->dump);
+    }
     buf_deinit(&c->in);
     buf_deinit(&c->out);
     buf_deinit(&c->inflight);
@@ -674,10 +690,11 @@ static void node_unthrottle(struct node *n)
 
 /* ---- four-letter words ---- */
 
+/* The rest of the reply (all of it unless a dump came first); then close. */
 static void four_letter_reply(struct node_conn *c, const struct buf *out)
 {
     struct node *n = c->node;
-    int64_t packets = four_letter_packets(out->len);
+    int64_t packets = four_letter_packets(c->dump_bytes + out->len);
     buf_append(&c->out, out->data, out->len);
     c->four_letter_sent += packets;
     n->counters.packets_sent += packets;
@@ -715,7 +732,8 @@ static struct four_letter_conn *four_letter_conns(struct node *n, size_t *count)
     return all;
 }
 
-static void four_letter_execute(struct node_conn *c, int cmd)
+/* Run `cmd` and queue its text (after a dump's, for wchp, wchc and dump). */
+static void four_letter_finish(struct node_conn *c, int cmd)
 {
     struct node *n = c->node;
     struct four_letter_input in = {
@@ -765,6 +783,68 @@ static void four_letter_execute(struct node_conn *c, int cmd)
     }
     four_letter_reply(c, &out);
     buf_deinit(&out);
+}
+
+/* wchp, wchc and dump list the whole state: their text is made a step at a
+ * time from the check phase (four_letter_pump), as the client reads it, so
+ * that neither the loop nor the connection's buffer holds it all. */
+static void four_letter_execute(struct node_conn *c, int cmd)
+{
+    struct node *n = c->node;
+    int kind = four_letter_dump_kind(cmd);
+    if (kind < 0) {
+        four_letter_finish(c, cmd);
+        return;
+    }
+    c->dump = server_dump_new(n->server, (enum server_dump_kind)kind, node_now_ms(n), wall_now_ms(),
+                              four_letter_java_date);
+    c->dump_cmd = cmd;
+    list_insert_tail(&n->dumps, &c->dump_link);
+    node_wake(n);
+}
+
+static bool four_letter_pumpable(const struct node_conn *c)
+{
+    return !c->closing && c->out.len + c->inflight.len < NODE_DUMP_OUT_BYTES;
+}
+
+/* One slice of every dump in progress whose client has drained enough, for
+ * NODE_DUMP_SLICE_NS at most in all; those served go to the back of the
+ * line. True while some dump could go on at once. */
+static bool four_letter_pump(struct node *n)
+{
+    uint64_t start = uv_hrtime();
+    size_t left = 0;
+    for (struct list *it = n->dumps.next; it != &n->dumps; it = it->next)
+        left++;
+    bool pending = false;
+    while (left-- > 0) {
+        struct node_conn *c = LIST_ENTRY(n->dumps.next, struct node_conn, dump_link);
+        list_remove(&c->dump_link);
+        list_insert_tail(&n->dumps, &c->dump_link);
+        if (!four_letter_pumpable(c))
+            continue;
+        if (uv_hrtime() - start >= NODE_DUMP_SLICE_NS) {
+            pending = true;
+            continue;
+        }
+        bool more = true;
+        while (more && four_letter_pumpable(c) && uv_hrtime() - start < NODE_DUMP_SLICE_NS) {
+            size_t before = c->out.len;
+            more = server_dump_step(n->server, c->dump, NODE_DUMP_STEP, &c->out);
+            c->dump_bytes += c->out.len - before;
+        }
+        if (more) {
+            pending = pending || four_letter_pumpable(c);
+            conn_mark_dirty(c);
+            continue;
+        }
+        list_remove(&c->dump_link);
+        server_dump_free(c->dump);
+        c->dump = NULL;
+        four_letter_finish(c, c->dump_cmd);
+    }
+    return pending;
 }
 
 /* NIOServerCnxn.checkFourLetterWord: count the packet, stop reading, refuse
@@ -879,6 +959,7 @@ static void on_connection(uv_stream_t *listener, int status)
     c->pending_cmd = -1;
     list_init(&c->link);
     list_init(&c->dirty_link);
+    list_init(&c->dump_link);
     uv_tcp_init(&n->loop, &c->tcp);
     c->tcp.data = c;
     int rc = uv_accept(listener, (uv_stream_t *)&c->tcp);
@@ -1103,9 +1184,10 @@ static void on_check(uv_check_t *h)
             break;
     }
     node_log_handoff(n);
+    bool dumping = four_letter_pump(n);
     node_flush_dirty(n);
     node_arm_tick_timer(n);
-    bool pending = server_background(n->server) || n->log_out.len > 0 ||
+    bool pending = dumping || server_background(n->server) || n->log_out.len > 0 ||
                    !list_is_empty(&n->dirty) || (n->throttled && !node_over_limit(n));
     if (!pending)
         uv_idle_stop(&n->idle);
@@ -2008,6 +2090,7 @@ int node_new(const struct node_config *cfg, bool handle_signals, struct node **o
     list_init(&n->dirty);
     n->data_lock.fd = -1;
     n->log_lock.fd = -1;
+    list_init(&n->dumps);
     absolute_dir(cfg->data_dir, "version-2", n->snap_dir, sizeof(n->snap_dir));
     absolute_dir(cfg->data_log_dir, "version-2", n->log_dir, sizeof(n->log_dir));
     int rc = uv_loop_init(&n->loop);

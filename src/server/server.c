@@ -85,7 +85,7 @@ void server_watches_drop(struct server *s, struct server_session *ss)
         watch_owner_clear(o);
         return;
     }
-    o->dying = true;
+    watch_owner_kill(o);
     o->data = NULL;
     if (s->dying_count == s->dying_cap) {
         s->dying_cap = s->dying_cap ? s->dying_cap * 2 : 8;
@@ -2195,14 +2195,6 @@ int64_t server_conn_outstanding(const struct server *s, uint64_t conn_id)
     return c ? c->info.outstanding : 0;
 }
 
-static void count_watch_sessions(void *ctx, const char *path, size_t len, int64_t session_id)
-{
-    (void)path;
-    (void)len;
-    struct imap *m = ctx;
-    imap_put(m, (uint64_t)session_id, m);
-}
-
 void server_get_stats(const struct server *s, struct server_stats *out)
 {
     *out = s->stats;
@@ -2213,11 +2205,7 @@ void server_get_stats(const struct server *s, struct server_stats *out)
     out->watch_path_count =
         watch_table_path_count(&s->data_watches) + watch_table_path_count(&s->child_watches);
     /* wchs counts data watches only, as ZooKeeper's dataWatches.toString */
-    struct imap sessions;
-    imap_init(&sessions);
-    watch_table_visit(&s->data_watches, count_watch_sessions, &sessions);
-    out->watch_session_count = sessions.count;
-    imap_deinit(&sessions);
+    out->watch_session_count = watch_table_owner_count(&s->data_watches);
     out->data_watch_count = watch_table_count(&s->data_watches);
     out->data_watch_path_count = watch_table_path_count(&s->data_watches);
     out->ephemeral_count = tree_ephemeral_count(&s->tree);
@@ -2260,78 +2248,4 @@ void server_reset_conn_stats(struct server *s)
         c->info.last_cxid = -1;
         c->info.last_zxid = -1;
     }
-}
-
-void server_dump_sessions(const struct server *s, struct buf *out)
-{
-    buf_printf(out, "SessionTracker dump:\nSession Sets (%zu)/(%zu):\n",
-               (size_t)s->sessions.buckets.count, session_count(&s->sessions));
-    buf_printf(out, "ephemeral nodes dump:\nSessions with Ephemerals (%zu):\n",
-               (size_t)s->tree.ephemerals.count);
-    size_t pos = 0;
-    uint64_t key;
-    void *value;
-    while (imap_next(&s->tree.ephemerals, &pos, &key, &value)) {
-        buf_printf(out, "0x%" PRIx64 ":\n", key);
-        struct list *it;
-        LIST_FOREACH(it, (struct list *)value)
-        {
-            struct tree_node *n = LIST_ENTRY(it, struct tree_node, eph_link);
-            buf_printf(out, "\t%s\n", n->path);
-        }
-    }
-}
-
-/* wchp, wchc: ZooKeeper lists the data watches only (DataTree.getWatchesByPath). */
-struct dump_ctx {
-    struct buf *out;
-    const char *last_path;
-    size_t last_len;
-    struct imap by_session; /* session id -> struct buf of "\t<path>\n" lines */
-};
-
-static void dump_path_line(void *ctx, const char *path, size_t len, int64_t session_id)
-{
-    struct dump_ctx *d = ctx;
-    if (d->last_path != path) { /* a table visit gives each path's watchers together */
-        buf_printf(d->out, "%.*s\n", (int)len, path);
-        d->last_path = path;
-    }
-    buf_printf(d->out, "\t0x%" PRIx64 "\n", (uint64_t)session_id);
-}
-
-void server_dump_watches_by_path(const struct server *s, struct buf *out)
-{
-    struct dump_ctx d = {.out = out};
-    watch_table_visit(&s->data_watches, dump_path_line, &d);
-}
-
-static void dump_session_line(void *ctx, const char *path, size_t len, int64_t session_id)
-{
-    struct dump_ctx *d = ctx;
-    struct buf *lines = imap_get(&d->by_session, (uint64_t)session_id);
-    if (!lines) {
-        lines = mem_alloc(sizeof(*lines));
-        buf_init(lines);
-        imap_put(&d->by_session, (uint64_t)session_id, lines);
-    }
-    buf_printf(lines, "\t%.*s\n", (int)len, path);
-}
-
-void server_dump_watches_by_session(const struct server *s, struct buf *out)
-{
-    struct dump_ctx d = {.out = out};
-    imap_init(&d.by_session);
-    watch_table_visit(&s->data_watches, dump_session_line, &d);
-    size_t pos = 0;
-    uint64_t id;
-    void *value;
-    while (imap_next(&d.by_session, &pos, &id, &value)) {
-        struct buf *lines = value;
-        buf_printf(out, "0x%" PRIx64 "\n", id);
-        buf_append(out, lines->data, lines->len);
-        buf_deinit(lines);
-        mem_free(lines);
-    }
-    imap_deinit(&d.by_session);
 }

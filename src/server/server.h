@@ -128,11 +128,38 @@ void server_reset_stats(struct server *s);
 bool server_get_conn_info(const struct server *s, uint64_t conn_id, struct server_conn_info *out);
 void server_reset_conn_stats(struct server *s);
 
-/* Text dumps for four-letter words, appended to `out` (a struct buf). */
+/* ==== dumps (src/server/dump.c): the four-letter words that list the
+ * whole state, as Apache ZooKeeper 3.8 prints them, a slice at a time ==== */
 struct buf;
-void server_dump_sessions(const struct server *s, struct buf *out);           /* dump */
-void server_dump_watches_by_path(const struct server *s, struct buf *out);    /* wchp */
-void server_dump_watches_by_session(const struct server *s, struct buf *out); /* wchc */
+struct server_dump;
+
+enum server_dump_kind {
+    SERVER_DUMP_WATCHES_BY_PATH,    /* wchp: each watched path, then its sessions */
+    SERVER_DUMP_WATCHES_BY_SESSION, /* wchc: each watching session, then its paths */
+    /* dump, up to "Connections dump:": the expiry buckets with their
+     * sessions, the sessions with their ephemerals */
+    SERVER_DUMP_SESSIONS,
+};
+
+/* Appends java.util.Date.toString of `wall_ms` to `out`. */
+typedef void server_date_fn(struct buf *out, int64_t wall_ms);
+
+/* Start a dump. now_ms is the session table's clock, wall_ms the wall clock
+ * at the same moment (expiry times print as wall-clock dates with `date`;
+ * only SERVER_DUMP_SESSIONS uses them). wchp and wchc list the data watches
+ * only, as ZooKeeper does. The dump holds no pointer into the server: the
+ * server may change, or be freed, between steps. Free with server_dump_free. */
+struct server_dump *server_dump_new(struct server *s, enum server_dump_kind kind, int64_t now_ms,
+                                    int64_t wall_ms, server_date_fn *date);
+/* Append the next part of the text to `out`, doing about `budget` units of
+ * work (a watch, a session, an ephemeral or 40 bytes each). True while more
+ * is to come. What changes between steps: wchp and wchc show each watch
+ * present throughout exactly once, and a watch added or removed meanwhile
+ * or not (wchc gathers the watches by session first, holding its text until
+ * it is printed); dump takes its session ids and expiry buckets when it
+ * starts, and each session's ephemerals when it prints them. */
+bool server_dump_step(struct server *s, struct server_dump *d, size_t budget, struct buf *out);
+void server_dump_free(struct server_dump *d);
 
 /* ==== persistence (src/server/persist.c): snapshots and recovery ====
  * The snapshot body is ZooKeeper's SerializeUtils.serializeSnapshot: the

@@ -67,16 +67,15 @@ static void bucket_put(struct session_table *st, struct session *s)
     list_insert_tail(b, &s->bucket_link);
 }
 
+/* An emptied bucket stays until its time has passed (session_expired),
+ * as in ZooKeeper's ExpiryQueue: dump lists it ("0 expire at ..."), and a
+ * session touched every tick does not allocate a bucket every tick. */
 static void bucket_take(struct session_table *st, struct session *s)
 {
+    (void)st;
     if (list_is_empty(&s->bucket_link))
         return;
     list_remove(&s->bucket_link);
-    struct list *b = imap_get(&st->buckets, (uint64_t)s->expire_at_ms);
-    if (b && list_is_empty(b)) {
-        imap_remove(&st->buckets, (uint64_t)s->expire_at_ms);
-        mem_free(b);
-    }
 }
 
 void session_add(struct session_table *st, struct session *s, int64_t now_ms)
@@ -128,6 +127,10 @@ struct session *session_expired(struct session_table *st, int64_t now_ms)
             struct session *s = LIST_ENTRY(b->next, struct session, bucket_link);
             bucket_take(st, s);
             return s;
+        }
+        if (b) {
+            imap_remove(&st->buckets, (uint64_t)st->next_expiry_ms);
+            mem_free(b);
         }
         st->next_expiry_ms += st->tick_ms;
     }

@@ -8,6 +8,7 @@
 #include "base/hmap.h"
 #include "base/mem.h"
 
+#include <assert.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -16,6 +17,7 @@ struct watch {
     struct watch_owner *owner; /* NULL: a path entry's free first slot */
     uint8_t mode;              /* enum watch_mode */
     bool is_extra;             /* inside a struct watch_extra, else a path's first */
+    uint32_t epoch;            /* a path's first: the last cursor that visited the path */
 };
 
 /* The second and later watchers of one path. */
@@ -67,10 +69,19 @@ static const char set_tombstone[1];
 
 static void set_init(struct watch_set *s)
 {
+    s->resizes = 0;
     s->slots = NULL;
     s->cap = 0;
     s->count = 0;
     s->used = 0;
+}
+
+/* set_init for a set that may be under a cursor: the count of resizes goes on. */
+static void set_reset(struct watch_set *s)
+{
+    uint64_t resizes = s->resizes + 1;
+    set_init(s);
+    s->resizes = resizes;
 }
 
 /* Rehash the live entries into `cap` slots, dropping the tombstones. */
@@ -82,6 +93,7 @@ static void set_resize(struct watch_set *s, size_t cap, entry_hash_fn *hash)
     s->slots = mem_calloc(cap, sizeof(*s->slots));
     s->cap = cap;
     s->used = s->count;
+    s->resizes++;
     for (size_t i = 0; i < old_cap; i++) {
         if (!old[i] || old[i] == SET_TOMBSTONE)
             continue;
@@ -125,7 +137,7 @@ static void set_remove(struct watch_set *s, const void *entry, size_t h, entry_h
     s->count--;
     if (s->count == 0) {
         mem_free(s->slots);
-        set_init(s);
+        set_reset(s);
     } else if (s->cap > 16 && s->count * 8 < s->cap) {
         set_resize(s, s->cap / 2, hash);
     }
@@ -199,6 +211,36 @@ static void set_mode(struct watch_table *wt, struct watch *w, enum watch_mode mo
         wt->recursive_count++;
 }
 
+/* The owner's count of watches in `wt`, a slot claimed for it if needed. */
+static size_t *owner_table_count(struct watch_owner *o, struct watch_table *wt)
+{
+    size_t *free_slot = NULL;
+    for (size_t i = 0; i < WATCH_OWNER_TABLES; i++) {
+        if (o->tables[i] == wt)
+            return &o->table_counts[i];
+        if (!free_slot && o->table_counts[i] == 0) {
+            free_slot = &o->table_counts[i];
+            o->tables[i] = wt;
+        }
+    }
+    assert(free_slot && "an owner watches in more than WATCH_OWNER_TABLES tables");
+    return free_slot;
+}
+
+static void owner_count_add(struct watch_owner *o, struct watch_table *wt)
+{
+    size_t *n = owner_table_count(o, wt);
+    if ((*n)++ == 0 && !o->dying)
+        wt->owner_count++;
+}
+
+static void owner_count_remove(struct watch_owner *o, struct watch_table *wt)
+{
+    size_t *n = owner_table_count(o, wt);
+    if (--(*n) == 0 && !o->dying)
+        wt->owner_count--;
+}
+
 /* Drop one watch; its path entry stays, even if now empty (path_release). */
 static void watch_unlink(struct watch *w)
 {
@@ -206,6 +248,7 @@ static void watch_unlink(struct watch *w)
     struct watch_table *wt = wp->table;
     list_remove(&w->owner_link);
     w->owner->count--;
+    owner_count_remove(w->owner, wt);
     wt->count--;
     if (w->mode == WATCH_PERSISTENT_RECURSIVE)
         wt->recursive_count--;
@@ -240,6 +283,8 @@ void watch_table_init(struct watch_table *wt)
     set_init(&wt->extras);
     wt->count = 0;
     wt->recursive_count = 0;
+    wt->owner_count = 0;
+    wt->cursor_epoch = 0;
 }
 
 void watch_owner_init(struct watch_owner *o, int64_t session_id, void *data)
@@ -250,6 +295,10 @@ void watch_owner_init(struct watch_owner *o, int64_t session_id, void *data)
     list_init(&o->watches);
     o->stamp = 0;
     o->count = 0;
+    for (size_t i = 0; i < WATCH_OWNER_TABLES; i++) {
+        o->tables[i] = NULL;
+        o->table_counts[i] = 0;
+    }
 }
 
 void watch_table_deinit(struct watch_table *wt)
@@ -261,12 +310,14 @@ void watch_table_deinit(struct watch_table *wt)
         if (wp->first.owner) {
             list_remove(&wp->first.owner_link);
             wp->first.owner->count--;
+            owner_count_remove(wp->first.owner, wt);
         }
         struct watch_extra *e = wp->extras;
         for (uint32_t k = 0; k < wp->extra_count; k++) {
             struct watch_extra *next = ring_next(e);
             list_remove(&e->w.owner_link);
             e->w.owner->count--;
+            owner_count_remove(e->w.owner, wt);
             mem_free(e);
             e = next;
         }
@@ -319,6 +370,7 @@ bool watch_add(struct watch_table *wt, struct watch_owner *o, const char *path, 
     set_mode(wt, w, mode);
     list_insert_tail(&o->watches, &w->owner_link);
     o->count++;
+    owner_count_add(o, wt);
     wt->count++;
     return true;
 }
@@ -410,6 +462,16 @@ bool watch_owner_clear_some(struct watch_owner *o, size_t max)
     return list_is_empty(&o->watches);
 }
 
+void watch_owner_kill(struct watch_owner *o)
+{
+    if (o->dying)
+        return;
+    for (size_t i = 0; i < WATCH_OWNER_TABLES; i++)
+        if (o->table_counts[i] > 0)
+            o->tables[i]->owner_count--;
+    o->dying = true;
+}
+
 void watch_owner_clear(struct watch_owner *o)
 {
     (void)watch_owner_clear_some(o, SIZE_MAX);
@@ -430,4 +492,56 @@ void watch_table_visit(const struct watch_table *wt, watch_visit_fn *visit, void
             e = ring_next(e);
         }
     }
+}
+
+void watch_cursor_start(struct watch_table *wt, struct watch_cursor *cur)
+{
+    if (++wt->cursor_epoch == 0) /* 0 is every new entry's: never a cursor's */
+        wt->cursor_epoch = 1;
+    cur->pos = 0;
+    cur->resizes = wt->paths.resizes;
+    cur->epoch = wt->cursor_epoch;
+    cur->restarted = false;
+}
+
+bool watch_cursor_step(struct watch_table *wt, struct watch_cursor *cur, size_t budget,
+                       watch_path_fn *visit, void *ctx, int64_t **ids, size_t *ids_cap)
+{
+    if (cur->resizes != wt->paths.resizes) {
+        cur->pos = 0;
+        cur->resizes = wt->paths.resizes;
+        cur->restarted = true;
+    }
+    size_t spent = 0;
+    while (cur->pos < wt->paths.cap) {
+        if (spent >= budget)
+            return true;
+        struct watch_path *wp = wt->paths.slots[cur->pos++];
+        spent++;
+        if (!wp || wp == SET_TOMBSTONE)
+            continue;
+        if (cur->restarted && wp->first.epoch == cur->epoch)
+            continue;
+        wp->first.epoch = cur->epoch;
+        size_t need = 1 + (size_t)wp->extra_count;
+        if (need > *ids_cap) {
+            size_t cap = *ids_cap ? *ids_cap : 16;
+            while (cap < need)
+                cap *= 2;
+            *ids = mem_realloc(*ids, cap * sizeof(**ids));
+            *ids_cap = cap;
+        }
+        size_t n = 0;
+        if (wp->first.owner && !wp->first.owner->dying)
+            (*ids)[n++] = wp->first.owner->session_id;
+        const struct watch_extra *e = wp->extras;
+        for (uint32_t k = 0; k < wp->extra_count; k++) {
+            if (!e->w.owner->dying)
+                (*ids)[n++] = e->w.owner->session_id;
+            e = ring_next(e);
+        }
+        spent += wp->extra_count;
+        visit(ctx, wp->path, wp->len, *ids, n);
+    }
+    return false;
 }

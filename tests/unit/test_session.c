@@ -2,6 +2,7 @@
 /* Session expiry with simulated time, ids and passwords as ZooKeeper makes
  * them, and the watch manager's one-shot semantics; many sessions on one
  * path, deep recursive watches, and the tables against a plain model. */
+#include "base/mem.h"
 #include "check.h"
 #include "session/session.h"
 #include "session/watch.h"
@@ -247,6 +248,94 @@ static void test_against_model(void)
     watch_table_deinit(&t);
 }
 
+/* wchp's walk: paths visited once each with their watchers, while paths
+ * come and go between steps and the table is rehashed under the cursor. */
+struct cursor_seen {
+    unsigned char count[4000]; /* visits per path index */
+    size_t ids;
+};
+
+static void cursor_visit(void *ctx, const char *path, size_t len, const int64_t *ids, size_t n)
+{
+    struct cursor_seen *seen = ctx;
+    int index = 0;
+    CHECK(len > 3 && sscanf(path, "/c/%d", &index) == 1);
+    CHECK(index >= 0 && index < 4000);
+    seen->count[index]++;
+    seen->ids += n;
+    for (size_t i = 0; i < n; i++)
+        CHECK(ids[i] == 1 || ids[i] == 2);
+}
+
+static void test_cursor(void)
+{
+    static struct watch_owner a, b;
+    struct watch_table t;
+    watch_table_init(&t);
+    watch_owner_init(&a, 1, NULL);
+    watch_owner_init(&b, 2, NULL);
+    char path[32];
+    /* paths 0..999 stay throughout (both owners on the even ones);
+     * 1000..1999 are removed during the walk; 2000..3999 are added during it,
+     * which rehashes the table several times */
+    for (int i = 0; i < 2000; i++) {
+        int n = snprintf(path, sizeof(path), "/c/%d", i);
+        CHECK(watch_add(&t, &a, path, (size_t)n, WATCH_STANDARD));
+        if (i < 1000 && i % 2 == 0)
+            CHECK(watch_add(&t, &b, path, (size_t)n, WATCH_STANDARD));
+    }
+    CHECK_EQ_INT(watch_table_owner_count(&t), 2);
+    static struct cursor_seen seen;
+    memset(&seen, 0, sizeof(seen));
+    struct watch_cursor cur;
+    watch_cursor_start(&t, &cur);
+    int64_t *ids = NULL;
+    size_t ids_cap = 0;
+    int step = 0;
+    uint64_t resizes = t.paths.resizes;
+    while (watch_cursor_step(&t, &cur, 64, cursor_visit, &seen, &ids, &ids_cap)) {
+        if (step < 100) {
+            for (int k = 0; k < 10; k++) {
+                int i = 1000 + step * 10 + k;
+                int n = snprintf(path, sizeof(path), "/c/%d", i);
+                CHECK(watch_remove(&t, &a, path, (size_t)n));
+            }
+        }
+        if (step < 100) {
+            for (int k = 0; k < 20; k++) {
+                int i = 2000 + step * 20 + k;
+                int n = snprintf(path, sizeof(path), "/c/%d", i);
+                CHECK(watch_add(&t, &a, path, (size_t)n, WATCH_STANDARD));
+            }
+        }
+        step++;
+        CHECK(step < 100000);
+    }
+    CHECK(t.paths.resizes > resizes); /* the walk did restart */
+    for (int i = 0; i < 1000; i++)
+        CHECK_EQ_INT(seen.count[i], 1);
+    for (int i = 1000; i < 4000; i++)
+        CHECK(seen.count[i] <= 1);
+    mem_free(ids);
+    /* a dying owner stops counting at once and shows in no walk */
+    watch_owner_kill(&b);
+    CHECK_EQ_INT(watch_table_owner_count(&t), 1);
+    memset(&seen, 0, sizeof(seen));
+    ids = NULL;
+    ids_cap = 0;
+    watch_cursor_start(&t, &cur);
+    while (watch_cursor_step(&t, &cur, 1000, cursor_visit, &seen, &ids, &ids_cap))
+        ;
+    CHECK_EQ_INT(seen.ids, watch_table_count(&t) - b.count);
+    mem_free(ids);
+    watch_owner_clear(&b);
+    CHECK_EQ_INT(watch_table_owner_count(&t), 1);
+    watch_owner_clear(&a);
+    CHECK_EQ_INT(watch_table_owner_count(&t), 0);
+    CHECK_EQ_INT(watch_table_count(&t), 0);
+    watch_table_deinit(&t);
+}
+
 int main(void)
 {
     struct session_table st;
@@ -333,5 +422,6 @@ int main(void)
     test_deep_recursive();
     test_grow_shrink();
     test_against_model();
+    test_cursor();
     return check_result("test_session");
 }

@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The text of the four-letter words that list the whole state (wchp, wchc,
+ * dump), produced a slice at a time so that a large table never holds the
+ * loop: the caller asks for the next part as its client drains the last.
+ * The tables may change between slices; each dump says what it promises.
+ * Pure: no I/O; times are arguments. */
+#include "base/buf.h"
+#include "base/hmap.h"
+#include "base/mem.h"
+#include "server/server_int.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* dump's session part: the expiry buckets, taken in one walk when the dump
+ * starts (ids only, which is cheap), printed later. */
+struct dump_bucket {
+    int64_t expire_at_ms;
+    size_t first; /* into ids */
+    size_t count;
+};
+
+struct server_dump {
+    enum server_dump_kind kind;
+    int phase;
+    /* wchp, wchc: the walk over the data watches */
+    struct watch_cursor cursor;
+    int64_t *ids;
+    size_t ids_cap;
+    /* wchc: "\t<path>\n" lines per session id (struct buf), then printed */
+    struct imap by_session;
+    size_t by_session_pos;
+    /* dump */
+    int64_t now_ms;
+    int64_t wall_ms;
+    server_date_fn *date;
+    struct dump_bucket *buckets;
+    size_t bucket_count;
+    size_t session_total;
+    int64_t *session_ids;
+    size_t bucket_at;
+    size_t session_at; /* within the current bucket */
+    int64_t *eph_ids;  /* sessions with ephemerals when the dump started */
+    size_t eph_count;
+    size_t eph_at;
+};
+
+static int compare_bucket(const void *a, const void *b)
+{
+    int64_t x = ((const struct dump_bucket *)a)->expire_at_ms;
+    int64_t y = ((const struct dump_bucket *)b)->expire_at_ms;
+    return (x > y) - (x < y);
+}
+
+/* ExpiryQueue.dump lists the buckets by time; the sessions of one bucket in
+ * any order. Empty buckets are listed too ("0 expire at ..."). */
+static void snapshot_sessions(struct server *s, struct server_dump *d)
+{
+    const struct imap *buckets = &s->sessions.buckets;
+    d->buckets = mem_alloc((buckets->count ? buckets->count : 1) * sizeof(*d->buckets));
+    d->session_total = session_count(&s->sessions);
+    size_t ids_cap = d->session_total ? d->session_total : 1;
+    d->session_ids = mem_alloc(ids_cap * sizeof(*d->session_ids));
+    size_t pos = 0, n_ids = 0;
+    uint64_t key;
+    void *value;
+    while (imap_next(buckets, &pos, &key, &value)) {
+        struct dump_bucket *b = &d->buckets[d->bucket_count++];
+        b->expire_at_ms = (int64_t)key;
+        b->first = n_ids;
+        struct list *it;
+        LIST_FOREACH(it, (struct list *)value)
+        {
+            if (n_ids == ids_cap) {
+                ids_cap *= 2;
+                d->session_ids = mem_realloc(d->session_ids, ids_cap * sizeof(*d->session_ids));
+            }
+            d->session_ids[n_ids++] = LIST_ENTRY(it, struct session, bucket_link)->id;
+        }
+        b->count = n_ids - b->first;
+    }
+    qsort(d->buckets, d->bucket_count, sizeof(*d->buckets), compare_bucket);
+
+    const struct imap *eph = &s->tree.ephemerals;
+    d->eph_ids = mem_alloc((eph->count ? eph->count : 1) * sizeof(*d->eph_ids));
+    pos = 0;
+    while (imap_next(eph, &pos, &key, &value))
+        d->eph_ids[d->eph_count++] = (int64_t)key;
+}
+
+struct server_dump *server_dump_new(struct server *s, enum server_dump_kind kind, int64_t now_ms,
+                                    int64_t wall_ms, server_date_fn *date)
+{
+    struct server_dump *d = mem_calloc(1, sizeof(*d));
+    d->kind = kind;
+    imap_init(&d->by_session);
+    if (kind == SERVER_DUMP_SESSIONS) {
+        d->now_ms = now_ms;
+        d->wall_ms = wall_ms;
+        d->date = date;
+        snapshot_sessions(s, d);
+    } else {
+        watch_cursor_start(&s->data_watches, &d->cursor);
+    }
+    return d;
+}
+
+void server_dump_free(struct server_dump *d)
+{
+    if (!d)
+        return;
+    size_t pos = 0;
+    uint64_t key;
+    void *value;
+    while (imap_next(&d->by_session, &pos, &key, &value)) {
+        buf_deinit(value);
+        mem_free(value);
+    }
+    imap_deinit(&d->by_session);
+    mem_free(d->ids);
+    mem_free(d->buckets);
+    mem_free(d->session_ids);
+    mem_free(d->eph_ids);
+    mem_free(d);
+}
+
+/* ---- wchp: WatchManager.dumpWatches(byPath) ---- */
+
+static void path_lines(void *ctx, const char *path, size_t len, const int64_t *ids, size_t count)
+{
+    struct buf *out = ctx;
+    if (count == 0)
+        return;
+    buf_printf(out, "%.*s\n", (int)len, path);
+    for (size_t i = 0; i < count; i++)
+        buf_printf(out, "\t0x%" PRIx64 "\n", (uint64_t)ids[i]);
+}
+
+/* ---- wchc: WatchManager.dumpWatches(by session) ---- */
+
+static void session_lines(void *ctx, const char *path, size_t len, const int64_t *ids, size_t count)
+{
+    struct server_dump *d = ctx;
+    for (size_t i = 0; i < count; i++) {
+        struct buf *lines = imap_get(&d->by_session, (uint64_t)ids[i]);
+        if (!lines) {
+            lines = mem_alloc(sizeof(*lines));
+            buf_init(lines);
+            imap_put(&d->by_session, (uint64_t)ids[i], lines);
+        }
+        buf_printf(lines, "\t%.*s\n", (int)len, path);
+    }
+}
+
+/* Print (and free) sessions' lines until about `budget` bytes are out. */
+static bool print_sessions(struct server_dump *d, size_t budget, struct buf *out)
+{
+    size_t start = out->len;
+    uint64_t id;
+    void *value;
+    while (out->len - start < budget) {
+        if (!imap_next(&d->by_session, &d->by_session_pos, &id, &value))
+            return false;
+        struct buf *lines = value;
+        buf_printf(out, "0x%" PRIx64 "\n", id);
+        buf_append(out, lines->data, lines->len);
+        buf_deinit(lines);
+        buf_init(lines); /* freed with the map */
+    }
+    return true;
+}
+
+/* ---- dump: SessionTracker, ephemerals (DumpCommand) ---- */
+
+static bool print_session_part(struct server *s, struct server_dump *d, size_t budget,
+                               struct buf *out)
+{
+    size_t done = 0;
+    if (d->phase == 0) {
+        buf_printf(out, "SessionTracker dump:\nSession Sets (%zu)/(%zu):\n", d->bucket_count,
+                   d->session_total);
+        d->phase = 1;
+    }
+    while (d->phase == 1 && done < budget) {
+        if (d->bucket_at == d->bucket_count) {
+            buf_printf(out, "ephemeral nodes dump:\nSessions with Ephemerals (%zu):\n",
+                       d->eph_count);
+            d->phase = 2;
+            break;
+        }
+        const struct dump_bucket *b = &d->buckets[d->bucket_at];
+        if (d->session_at == 0) {
+            buf_printf(out, "%zu expire at ", b->count);
+            d->date(out, d->wall_ms + (b->expire_at_ms - d->now_ms));
+            buf_printf(out, ":\n");
+        }
+        while (d->session_at < b->count && done < budget) {
+            buf_printf(out, "\t0x%" PRIx64 "\n",
+                       (uint64_t)d->session_ids[b->first + d->session_at]);
+            d->session_at++;
+            done++;
+        }
+        if (d->session_at == b->count) {
+            d->bucket_at++;
+            d->session_at = 0;
+        }
+        done++;
+    }
+    /* DataTree.dumpEphemerals: a session's ephemerals as they are now, or
+     * none if it has gone since the dump started */
+    while (d->phase == 2 && done < budget) {
+        if (d->eph_at == d->eph_count)
+            return false;
+        int64_t id = d->eph_ids[d->eph_at++];
+        buf_printf(out, "0x%" PRIx64 ":\n", (uint64_t)id);
+        struct list *nodes = imap_get(&s->tree.ephemerals, (uint64_t)id);
+        if (nodes) {
+            struct list *it;
+            LIST_FOREACH(it, nodes)
+            {
+                struct tree_node *n = LIST_ENTRY(it, struct tree_node, eph_link);
+                buf_printf(out, "\t%s\n", n->path);
+                done++;
+            }
+        }
+        done++;
+    }
+    return true;
+}
+
+bool server_dump_step(struct server *s, struct server_dump *d, size_t budget, struct buf *out)
+{
+    switch (d->kind) {
+    case SERVER_DUMP_WATCHES_BY_PATH:
+        return watch_cursor_step(&s->data_watches, &d->cursor, budget, path_lines, out, &d->ids,
+                                 &d->ids_cap);
+    case SERVER_DUMP_WATCHES_BY_SESSION:
+        if (d->phase == 0) {
+            if (watch_cursor_step(&s->data_watches, &d->cursor, budget, session_lines, d, &d->ids,
+                                  &d->ids_cap))
+                return true;
+            d->phase = 1;
+            return true;
+        }
+        /* about 40 bytes a line: the same work as `budget` watches */
+        return print_sessions(d, budget * 40, out);
+    case SERVER_DUMP_SESSIONS:
+        return print_session_part(s, d, budget, out);
+    }
+    return false;
+}
