@@ -251,6 +251,27 @@ static bool scheme_is(struct jute_buf b, const char *name)
     return jute_buf_eq(b, name, strlen(name));
 }
 
+/* The "auth" entry: one digest entry with `perms` per authenticated digest
+ * id of the caller, its bytes as they are (a NUL in a user name stays);
+ * INVALIDACL when there is none. */
+static int32_t acl_expand_auth(int32_t perms, const struct auth_ids *auth, struct buf *out,
+                               int32_t *count)
+{
+    bool any = false;
+    for (size_t i = 0; auth && i < auth->count; i++) {
+        const struct auth_id *id = &auth->items[i];
+        if (strcmp(id->scheme, "digest") != 0)
+            continue; /* ip ids are never "authenticated" (IPAuthenticationProvider) */
+        struct zk_acl granted = {.perms = perms,
+                                 .id = {.scheme = jute_cstr("digest"),
+                                        .id = {.ptr = id->id, .len = (int32_t)id->id_len}}};
+        zk_acl_encode(out, &granted);
+        (*count)++;
+        any = true;
+    }
+    return any ? ZK_OK : ZK_INVALIDACL;
+}
+
 /* ZooKeeper's fixupACL with its default providers (world, ip, digest):
  * an empty list, an unknown scheme or an invalid id is INVALIDACL; "auth"
  * becomes one entry per authenticated digest id of the caller (INVALIDACL
@@ -288,23 +309,11 @@ static int32_t acl_fixup(const struct jute_vec *acl, const struct auth_ids *auth
         buf_append(&seen, one.data, one.len);
         if (a.id.scheme.len < 0 || a.id.id.len < 0) {
             err = ZK_INVALIDACL;
+        } else if (scheme_is(a.id.scheme, "auth")) {
+            err = acl_expand_auth(a.perms, auth, out, &count);
         } else if (scheme_is(a.id.scheme, "world") && jute_buf_eq(a.id.id, "anyone", 6)) {
             buf_append(out, one.data, one.len);
             count++;
-        } else if (scheme_is(a.id.scheme, "auth")) {
-            bool any = false;
-            for (size_t i = 0; auth && i < auth->count; i++) {
-                if (strcmp(auth->items[i].scheme, "digest") != 0)
-                    continue; /* ip ids are never "authenticated" (IPAuthenticationProvider) */
-                struct zk_acl granted = {
-                    .perms = a.perms,
-                    .id = {.scheme = jute_cstr("digest"), .id = jute_cstr(auth->items[i].id)}};
-                zk_acl_encode(out, &granted);
-                count++;
-                any = true;
-            }
-            if (!any)
-                err = ZK_INVALIDACL;
         } else if ((scheme_is(a.id.scheme, "digest") && auth_digest_id_is_valid(a.id.id)) ||
                    (scheme_is(a.id.scheme, "ip") && auth_ip_id_is_valid(a.id.id))) {
             buf_append(out, one.data, one.len);
@@ -1228,17 +1237,8 @@ static int32_t read_op(struct server *s, struct server_session *ss, const struct
         size_t n = auth ? auth->count : 0;
         struct zk_client_info *infos = mem_calloc(n + 1, sizeof(*infos));
         for (size_t i = 0; i < n; i++) {
-            const struct auth_id *id = &auth->items[i];
-            size_t user_len = 0;
-            if (strcmp(id->scheme, "ip") == 0) {
-                user_len = strlen(id->id);
-            } else if (strcmp(id->scheme, "digest") == 0) {
-                const char *colon = strchr(id->id, ':');
-                user_len = colon ? (size_t)(colon - id->id) : strlen(id->id);
-            }
-            infos[i].auth_scheme = jute_cstr(id->scheme);
-            infos[i].user =
-                (struct jute_buf){.ptr = (const uint8_t *)id->id, .len = (int32_t)user_len};
+            infos[i].auth_scheme = jute_cstr(auth->items[i].scheme);
+            infos[i].user = auth_id_user(&auth->items[i]);
         }
         struct zk_whoami_response resp = {.client_info = {.count = (int32_t)n, .items = infos}};
         zk_whoami_response_encode(out, &resp);
@@ -1788,14 +1788,14 @@ static void handle_auth(struct server *s, struct server_conn *c, int32_t xid, st
             struct buf id;
             buf_init(&id);
             auth_digest_of(ap.auth.ptr, (size_t)ap.auth.len, &id);
-            auth_ids_add(&c->auth, "digest", (const char *)id.data, id.len);
+            auth_ids_add(&c->auth, "digest", id.data, id.len);
             if (s->super_digest[0] && strlen(s->super_digest) == id.len &&
                 memcmp(s->super_digest, id.data, id.len) == 0)
-                auth_ids_add(&c->auth, "super", "", 0);
+                auth_ids_add(&c->auth, "super", NULL, 0);
             buf_deinit(&id);
             err = ZK_OK;
         } else if (scheme_is(ap.scheme, "ip")) {
-            auth_ids_add(&c->auth, "ip", c->ip, strlen(c->ip));
+            auth_ids_add(&c->auth, "ip", (const uint8_t *)c->ip, strlen(c->ip));
             err = ZK_OK;
         }
     }
@@ -2060,7 +2060,7 @@ void server_conn_open(struct server *s, uint64_t conn_id, const char *remote_ip,
     c->id = conn_id;
     snprintf(c->ip, sizeof(c->ip), "%s", remote_ip ? remote_ip : "");
     auth_ids_init(&c->auth);
-    auth_ids_add(&c->auth, "ip", c->ip, strlen(c->ip));
+    auth_ids_add(&c->auth, "ip", (const uint8_t *)c->ip, strlen(c->ip));
     c->info.latency_min_ms = -1;
     c->info.established_ms = now_ms;
     imap_put(&s->conns, conn_id, c);
