@@ -273,9 +273,11 @@ static int32_t acl_expand_auth(int32_t perms, const struct auth_ids *auth, struc
 }
 
 /* ZooKeeper's fixupACL with its default providers (world, ip, digest):
- * an empty list, an unknown scheme or an invalid id is INVALIDACL; "auth"
- * becomes one entry per authenticated digest id of the caller (INVALIDACL
- * when there is none). Duplicate entries of the request are dropped first.
+ * an empty list, an unknown or null scheme or an invalid id is INVALIDACL; a
+ * null id of world, digest or ip is MARSHALLINGERROR (ZooKeeper throws a
+ * NullPointerException there); "auth" becomes one entry per authenticated
+ * digest id of the caller (INVALIDACL when there is none), whatever its id,
+ * null included. Duplicate entries of the request are dropped first.
  * Encodes the resulting items into `out`. */
 static int32_t acl_fixup(const struct jute_vec *acl, const struct auth_ids *auth, struct buf *out,
                          int32_t *count_out)
@@ -307,10 +309,15 @@ static int32_t acl_fixup(const struct jute_vec *acl, const struct auth_ids *auth
         if (dup)
             continue;
         buf_append(&seen, one.data, one.len);
-        if (a.id.scheme.len < 0 || a.id.id.len < 0) {
+        if (a.id.scheme.len < 0) {
             err = ZK_INVALIDACL;
         } else if (scheme_is(a.id.scheme, "auth")) {
+            /* the id is ignored: kazoo sends "" as a null string */
             err = acl_expand_auth(a.perms, auth, out, &count);
+        } else if (a.id.id.len < 0 &&
+                   (scheme_is(a.id.scheme, "world") || scheme_is(a.id.scheme, "digest") ||
+                    scheme_is(a.id.scheme, "ip"))) {
+            err = ZK_MARSHALLINGERROR; /* ZooKeeper's providers fail on a null id */
         } else if (scheme_is(a.id.scheme, "world") && jute_buf_eq(a.id.id, "anyone", 6)) {
             buf_append(out, one.data, one.len);
             count++;
