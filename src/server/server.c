@@ -1257,7 +1257,18 @@ static int32_t read_op(struct server *s, struct server_session *ss, const struct
     }
 }
 
-static void set_watches(struct server *s, struct server_session *ss,
+/* setWatches / setWatches2 after a reconnect: each standard watch fires at
+ * once if its node changed after relative_zxid (as DataTree.setWatches),
+ * otherwise it is registered again. czk goes further than ZooKeeper (which
+ * sends these events unchecked, even 3.9): for a node that exists and that
+ * the connection may not READ, no event is sent and the watch is registered
+ * whatever the zxids say, so neither an event nor checkWatches tells the
+ * client whether the node changed; later events on it reach the client
+ * only once it may READ the node (fire_one). A missing node has no ACL:
+ * NodeDeleted goes out as before, as `exists` answers NONODE to anyone.
+ * Persistent and recursive watches send nothing here and are always
+ * registered; fire_one filters their events. */
+static void set_watches(struct server *s, struct server_session *ss, const struct auth_ids *auth,
                         const struct zk_set_watches2 *sw)
 {
     const struct jute_vec *lists[5] = {&sw->data_watches, &sw->exist_watches, &sw->child_watches,
@@ -1276,25 +1287,31 @@ static void set_watches(struct server *s, struct server_session *ss,
                 enum watch_mode mode = kind == 3 ? WATCH_PERSISTENT : WATCH_PERSISTENT_RECURSIVE;
                 watch_add(&s->child_watches, ss->watches, p, len, mode);
                 watch_add(&s->data_watches, ss->watches, p, len, mode);
+                continue;
+            }
+            struct watch_table *table = kind == 2 ? &s->child_watches : &s->data_watches;
+            struct jute_vec acl = n ? tree_node_acl(n) : (struct jute_vec){.count = -1};
+            if (n && !auth_acl_permits(&acl, ZK_PERM_READ, auth)) {
+                watch_add(table, ss->watches, p, len, WATCH_STANDARD);
             } else if (kind == 0) {
                 if (!n)
                     send_event_to(s, ss, ZK_EVENT_NODE_DELETED, p, len, -1);
                 else if (n->stat.mzxid > sw->relative_zxid)
                     send_event_to(s, ss, ZK_EVENT_NODE_DATA_CHANGED, p, len, -1);
                 else
-                    watch_add(&s->data_watches, ss->watches, p, len, WATCH_STANDARD);
+                    watch_add(table, ss->watches, p, len, WATCH_STANDARD);
             } else if (kind == 1) {
                 if (n)
                     send_event_to(s, ss, ZK_EVENT_NODE_CREATED, p, len, -1);
                 else
-                    watch_add(&s->data_watches, ss->watches, p, len, WATCH_STANDARD);
+                    watch_add(table, ss->watches, p, len, WATCH_STANDARD);
             } else {
                 if (!n)
                     send_event_to(s, ss, ZK_EVENT_NODE_DELETED, p, len, -1);
                 else if (n->stat.pzxid > sw->relative_zxid)
                     send_event_to(s, ss, ZK_EVENT_NODE_CHILDREN_CHANGED, p, len, -1);
                 else
-                    watch_add(&s->child_watches, ss->watches, p, len, WATCH_STANDARD);
+                    watch_add(table, ss->watches, p, len, WATCH_STANDARD);
             }
         }
     }
@@ -1386,7 +1403,7 @@ static void read_execute(struct server *s, struct server_session *ss, struct req
         if (rc != 0)
             err = ZK_MARSHALLINGERROR;
         else
-            set_watches(s, ss, &sw);
+            set_watches(s, ss, &c->auth, &sw);
         break;
     }
     case ZK_OP_MULTI_READ:
