@@ -74,6 +74,34 @@ void auth_digest_of(const uint8_t *cred, size_t len, struct buf *out)
     buf_append(out, b64, (size_t)n);
 }
 
+/* Length of the line terminator at p (\n, \r, U+0085, U+2028, U+2029 in
+ * UTF-8), 0 if there is none. */
+static size_t line_end_len(const uint8_t *p, size_t left)
+{
+    if (p[0] == '\n' || p[0] == '\r')
+        return 1;
+    if (left >= 2 && p[0] == 0xc2 && p[1] == 0x85)
+        return 2;
+    if (left >= 3 && p[0] == 0xe2 && p[1] == 0x80 && (p[2] == 0xa8 || p[2] == 0xa9))
+        return 3;
+    return 0;
+}
+
+void auth_digest_masked(struct jute_buf id, struct buf *out)
+{
+    size_t len = id.len < 0 ? 0 : (size_t)id.len;
+    size_t i = 0;
+    while (i < len) {
+        if (id.ptr[i] != ':') {
+            buf_append_u8(out, id.ptr[i++]);
+            continue;
+        }
+        buf_append(out, ":x", 2);
+        while (i < len && line_end_len(id.ptr + i, len - i) == 0)
+            i++;
+    }
+}
+
 bool auth_digest_id_is_valid(struct jute_buf id)
 {
     /* id.split(":") has exactly two parts; Java drops trailing empty parts */

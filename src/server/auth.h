@@ -40,6 +40,10 @@ struct jute_buf auth_id_user(const struct auth_id *id);
 
 /* "user:password" -> "user:base64(sha1(user:password))" (DigestAuthenticationProvider). */
 void auth_digest_of(const uint8_t *cred, size_t len, struct buf *out);
+/* A digest id as getACL shows it without ADMIN (CVE-2019-0201): ZooKeeper's
+ * id.replaceAll(":.*", ":x") on the bytes, so "user:hash" -> "user:x"; as
+ * Java's '.' stops at a line terminator, so does the masking. */
+void auth_digest_masked(struct jute_buf id, struct buf *out);
 /* Whether an id is well formed for its scheme (the providers' isValid). */
 bool auth_digest_id_is_valid(struct jute_buf id);
 bool auth_ip_id_is_valid(struct jute_buf id);

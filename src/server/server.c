@@ -1113,22 +1113,18 @@ static int32_t read_op(struct server *s, struct server_session *ss, const struct
         buf_init(&masked);
         struct jute_vec_iter it;
         jute_vec_iter_init(&it, &acl);
+        struct buf id;
+        buf_init(&id);
         struct zk_acl a;
-        char id[256];
         while (jute_vec_next_acl(&it, &a)) {
             if (jute_buf_eq(a.id.scheme, "digest", 6) && a.id.id.len >= 0) {
-                const uint8_t *colon = memchr(a.id.id.ptr, ':', (size_t)a.id.id.len);
-                if (colon) {
-                    size_t user_len = (size_t)(colon - a.id.id.ptr);
-                    if (user_len > sizeof(id) - 3)
-                        user_len = sizeof(id) - 3;
-                    memcpy(id, a.id.id.ptr, user_len);
-                    memcpy(id + user_len, ":x", 3);
-                    a.id.id = jute_cstr(id);
-                }
+                buf_clear(&id);
+                auth_digest_masked(a.id.id, &id);
+                a.id.id = jute_buf_of(id.data, id.len);
             }
             zk_acl_encode(&masked, &a);
         }
+        buf_deinit(&id);
         resp.acl.raw = masked.data;
         resp.acl.raw_len = masked.len;
         zk_get_acl_response_encode(out, &resp);
@@ -1825,10 +1821,13 @@ static void handle_auth(struct server *s, struct server_conn *c, int32_t xid, st
     }
     send_header_only(s, c, xid, 0, err);
     if (err) {
-        LOG_W("session 0x%" PRIx64 ": authentication failed for scheme %.*s, closing",
-              (uint64_t)(c->session ? c->session->base.id : 0),
-              ap.scheme.len > 0 ? (int)ap.scheme.len : 0,
-              ap.scheme.len > 0 ? (const char *)ap.scheme.ptr : "");
+        struct buf scheme; /* client bytes: escaped, so that a NUL or a line end stays visible */
+        buf_init(&scheme);
+        zk_print_str(&scheme, ap.scheme);
+        buf_append_u8(&scheme, '\0');
+        LOG_W("session 0x%" PRIx64 ": authentication failed for scheme %s, closing",
+              (uint64_t)(c->session ? c->session->base.id : 0), (const char *)scheme.data);
+        buf_deinit(&scheme);
         conn_close(s, c);
     }
 }
@@ -2311,8 +2310,9 @@ struct dump_ctx {
 static void dump_path_line(void *ctx, const char *path, size_t len, int64_t session_id)
 {
     struct dump_ctx *d = ctx;
-    if (d->last_path != path) { /* a table visit gives each path's watchers together */
-        buf_printf(d->out, "%.*s\n", (int)len, path);
+    if (d->last_path != path) {        /* a table visit gives each path's watchers together */
+        buf_append(d->out, path, len); /* raw, as ZooKeeper prints it: "%.*s" stops at a NUL */
+        buf_append_u8(d->out, '\n');
         d->last_path = path;
     }
     buf_printf(d->out, "\t0x%" PRIx64 "\n", (uint64_t)session_id);
@@ -2333,7 +2333,9 @@ static void dump_session_line(void *ctx, const char *path, size_t len, int64_t s
         buf_init(lines);
         imap_put(&d->by_session, (uint64_t)session_id, lines);
     }
-    buf_printf(lines, "\t%.*s\n", (int)len, path);
+    buf_append_u8(lines, '\t');
+    buf_append(lines, path, len);
+    buf_append_u8(lines, '\n');
 }
 
 void server_dump_watches_by_session(const struct server *s, struct buf *out)

@@ -16,6 +16,8 @@ Every test runs against czk and Apache and asserts the same outcome."""
 
 import base64
 import hashlib
+import time
+from pathlib import Path
 
 import pytest
 
@@ -175,3 +177,38 @@ def test_kazoo_create_makepath_incompatible_acls(base):
         for c in (alt, anon):
             c.stop()
             c.close()
+
+
+# ---------------------------------------------------------------------------
+# The audit of client bytes elsewhere (issue 9): output and log lines that
+# carry them must not be cut by a NUL or split by a line end.
+
+
+def test_watch_dump_keeps_client_bytes(server):
+    """setWatches takes any path; wchp/wchc print it raw, as Apache does
+    (czk used to stop at the NUL)."""
+    c = server.session()
+    weird = b"/e\x00f\ng"
+    assert c.set_watches(1 << 40, exist=[weird])["err"] == 0
+    sid = "0x%x" % c.session_id
+    by_path = zkwire.four_letter(server.host, server.port, "wchp")
+    by_session = zkwire.four_letter(server.host, server.port, "wchc")
+    assert _s(weird) + "\n\t" + sid + "\n" in by_path
+    assert sid + "\n\t" + _s(weird) + "\n" in by_session
+    c.close_session()
+
+
+def test_auth_failure_log_escapes_scheme(czk):
+    """czk only (Apache writes the bytes raw: a client can forge log lines)."""
+    c = czk.session()
+    rep = c.add_auth(b"bad\x00scheme\nFORGED LOG LINE", b"x")
+    assert rep["err"] == zkwire.AUTHFAILED
+    deadline = time.monotonic() + 5
+    want = b'authentication failed for scheme "bad\\x00scheme\\x0aFORGED LOG LINE"'
+    while True:
+        log = Path(czk.log_path).read_bytes()
+        if want in log or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert want in log
+    assert not any(line.startswith(b"FORGED") for line in log.splitlines())

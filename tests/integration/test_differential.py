@@ -704,6 +704,12 @@ def acl_id_forms(ctx):
     A.create(b + "/x", b"", acl=[(31, "world", b"anyone\x00")])
     A.create(b + "/x", b"", acl=[(31, "digest", b"a\x00b:h")])
     A.get_acl(b + "/x")
+    # getACL without ADMIN masks digest ids as replaceAll(":.*", ":x")
+    A.create(b + "/m", b"", acl=[(1, "world", "anyone"), (31, "digest", b"a\x00b:h1"),
+                                 (31, "digest", b"c:d\ne"), (31, "digest", b"f:g\r\nh"),
+                                 (31, "digest", "i:j\u2028k\u0085l"), (31, "digest", b"m:n:")])
+    B.get_acl(b + "/m")
+    B.get_acl(b + "/n3")
     B.add_auth("digest", b"mal\x00other:x")
     B.get_data(b + "/n1")                                # NOAUTH
     B.set_data(b + "/n1", b"w")                          # NOAUTH

@@ -150,6 +150,31 @@ static void test_digest_id_is_valid(void)
     CHECK(!auth_digest_id_is_valid((struct jute_buf){.ptr = NULL, .len = -1}));
 }
 
+static void check_masked(const char *id, size_t id_len, const char *want, size_t want_len)
+{
+    struct buf out;
+    buf_init(&out);
+    auth_digest_masked(jute_buf_of(id, id_len), &out);
+    CHECK_EQ_INT(out.len, want_len);
+    CHECK(out.len == want_len && memcmp(out.data, want, want_len) == 0);
+    buf_deinit(&out);
+}
+#define CHECK_MASKED(id, want) check_masked((id), sizeof(id) - 1, (want), sizeof(want) - 1)
+
+static void test_digest_masked(void)
+{
+    CHECK_MASKED("user:hash", "user:x");
+    CHECK_MASKED("mal\0lory:hash", "mal\0lory:x");
+    CHECK_MASKED("nocolon", "nocolon");
+    CHECK_MASKED("a:b:c", "a:x");
+    /* Java's '.' stops at line terminators; the next ':' is masked again */
+    CHECK_MASKED("c:d\ne", "c:x\ne");
+    CHECK_MASKED("f:g\r\nh:i", "f:x\r\nh:x");
+    CHECK_MASKED("j:k\xe2\x80\xa8l", "j:x\xe2\x80\xa8l");
+    CHECK_MASKED("m:n\xc2\x85o", "m:x\xc2\x85o");
+    CHECK_MASKED("p:q\xe2\x80\xa7r", "p:x");
+}
+
 static void test_world_and_super(void)
 {
     struct buf b;
@@ -176,6 +201,7 @@ int main(void)
     test_acl_permits_compares_bytes();
     test_ip();
     test_digest_id_is_valid();
+    test_digest_masked();
     test_world_and_super();
     return check_result("test_auth");
 }
