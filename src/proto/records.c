@@ -118,6 +118,11 @@ static void print_bytes(struct buf *b, struct jute_buf v, bool text)
         buf_append_u8(b, '"');
 }
 
+void zk_print_str(struct buf *b, struct jute_buf v)
+{
+    print_bytes(b, v, true);
+}
+
 static void print_vec_str(struct buf *b, const struct jute_vec *v)
 {
     if (v->count < 0) {

@@ -39,6 +39,11 @@
 CZK_RECORDS(ZK_STRUCT_DECL)
 CZK_RECORDS(ZK_FUNC_DECL)
 
+/* A ustring as zk_x_print shows it: "quoted", every byte outside printable
+ * ASCII (NUL and line ends included) and '"' '\\' as \xNN; null as null.
+ * For log lines that carry client bytes: they cannot cut or forge a line. */
+void zk_print_str(struct buf *b, struct jute_buf v);
+
 /* Iterating a decoded vector: */
 struct jute_vec_iter {
     struct jute_reader r;

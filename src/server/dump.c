@@ -132,7 +132,8 @@ static void path_lines(void *ctx, const char *path, size_t len, const int64_t *i
     struct buf *out = ctx;
     if (count == 0)
         return;
-    buf_printf(out, "%.*s\n", (int)len, path);
+    buf_append(out, path, len); /* raw, as ZooKeeper prints it: "%.*s" stops at a NUL */
+    buf_append_u8(out, '\n');
     for (size_t i = 0; i < count; i++)
         buf_printf(out, "\t0x%" PRIx64 "\n", (uint64_t)ids[i]);
 }
@@ -149,7 +150,9 @@ static void session_lines(void *ctx, const char *path, size_t len, const int64_t
             buf_init(lines);
             imap_put(&d->by_session, (uint64_t)ids[i], lines);
         }
-        buf_printf(lines, "\t%.*s\n", (int)len, path);
+        buf_append_u8(lines, '\t');
+        buf_append(lines, path, len);
+        buf_append_u8(lines, '\n');
     }
 }
 

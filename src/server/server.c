@@ -251,10 +251,33 @@ static bool scheme_is(struct jute_buf b, const char *name)
     return jute_buf_eq(b, name, strlen(name));
 }
 
+/* The "auth" entry: one digest entry with `perms` per authenticated digest
+ * id of the caller, its bytes as they are (a NUL in a user name stays);
+ * INVALIDACL when there is none. */
+static int32_t acl_expand_auth(int32_t perms, const struct auth_ids *auth, struct buf *out,
+                               int32_t *count)
+{
+    bool any = false;
+    for (size_t i = 0; auth && i < auth->count; i++) {
+        const struct auth_id *id = &auth->items[i];
+        if (strcmp(id->scheme, "digest") != 0)
+            continue; /* ip ids are never "authenticated" (IPAuthenticationProvider) */
+        struct zk_acl granted = {.perms = perms,
+                                 .id = {.scheme = jute_cstr("digest"),
+                                        .id = {.ptr = id->id, .len = (int32_t)id->id_len}}};
+        zk_acl_encode(out, &granted);
+        (*count)++;
+        any = true;
+    }
+    return any ? ZK_OK : ZK_INVALIDACL;
+}
+
 /* ZooKeeper's fixupACL with its default providers (world, ip, digest):
- * an empty list, an unknown scheme or an invalid id is INVALIDACL; "auth"
- * becomes one entry per authenticated digest id of the caller (INVALIDACL
- * when there is none). Duplicate entries of the request are dropped first.
+ * an empty list, an unknown or null scheme or an invalid id is INVALIDACL; a
+ * null id of world, digest or ip is MARSHALLINGERROR (ZooKeeper throws a
+ * NullPointerException there); "auth" becomes one entry per authenticated
+ * digest id of the caller (INVALIDACL when there is none), whatever its id,
+ * null included. Duplicate entries of the request are dropped first.
  * Encodes the resulting items into `out`. */
 static int32_t acl_fixup(const struct jute_vec *acl, const struct auth_ids *auth, struct buf *out,
                          int32_t *count_out)
@@ -286,25 +309,18 @@ static int32_t acl_fixup(const struct jute_vec *acl, const struct auth_ids *auth
         if (dup)
             continue;
         buf_append(&seen, one.data, one.len);
-        if (a.id.scheme.len < 0 || a.id.id.len < 0) {
+        if (a.id.scheme.len < 0) {
             err = ZK_INVALIDACL;
+        } else if (scheme_is(a.id.scheme, "auth")) {
+            /* the id is ignored: kazoo sends "" as a null string */
+            err = acl_expand_auth(a.perms, auth, out, &count);
+        } else if (a.id.id.len < 0 &&
+                   (scheme_is(a.id.scheme, "world") || scheme_is(a.id.scheme, "digest") ||
+                    scheme_is(a.id.scheme, "ip"))) {
+            err = ZK_MARSHALLINGERROR; /* ZooKeeper's providers fail on a null id */
         } else if (scheme_is(a.id.scheme, "world") && jute_buf_eq(a.id.id, "anyone", 6)) {
             buf_append(out, one.data, one.len);
             count++;
-        } else if (scheme_is(a.id.scheme, "auth")) {
-            bool any = false;
-            for (size_t i = 0; auth && i < auth->count; i++) {
-                if (strcmp(auth->items[i].scheme, "digest") != 0)
-                    continue; /* ip ids are never "authenticated" (IPAuthenticationProvider) */
-                struct zk_acl granted = {
-                    .perms = a.perms,
-                    .id = {.scheme = jute_cstr("digest"), .id = jute_cstr(auth->items[i].id)}};
-                zk_acl_encode(out, &granted);
-                count++;
-                any = true;
-            }
-            if (!any)
-                err = ZK_INVALIDACL;
         } else if ((scheme_is(a.id.scheme, "digest") && auth_digest_id_is_valid(a.id.id)) ||
                    (scheme_is(a.id.scheme, "ip") && auth_ip_id_is_valid(a.id.id))) {
             buf_append(out, one.data, one.len);
@@ -1097,22 +1113,18 @@ static int32_t read_op(struct server *s, struct server_session *ss, const struct
         buf_init(&masked);
         struct jute_vec_iter it;
         jute_vec_iter_init(&it, &acl);
+        struct buf id;
+        buf_init(&id);
         struct zk_acl a;
-        char id[256];
         while (jute_vec_next_acl(&it, &a)) {
             if (jute_buf_eq(a.id.scheme, "digest", 6) && a.id.id.len >= 0) {
-                const uint8_t *colon = memchr(a.id.id.ptr, ':', (size_t)a.id.id.len);
-                if (colon) {
-                    size_t user_len = (size_t)(colon - a.id.id.ptr);
-                    if (user_len > sizeof(id) - 3)
-                        user_len = sizeof(id) - 3;
-                    memcpy(id, a.id.id.ptr, user_len);
-                    memcpy(id + user_len, ":x", 3);
-                    a.id.id = jute_cstr(id);
-                }
+                buf_clear(&id);
+                auth_digest_masked(a.id.id, &id);
+                a.id.id = jute_buf_of(id.data, id.len);
             }
             zk_acl_encode(&masked, &a);
         }
+        buf_deinit(&id);
         resp.acl.raw = masked.data;
         resp.acl.raw_len = masked.len;
         zk_get_acl_response_encode(out, &resp);
@@ -1228,17 +1240,8 @@ static int32_t read_op(struct server *s, struct server_session *ss, const struct
         size_t n = auth ? auth->count : 0;
         struct zk_client_info *infos = mem_calloc(n + 1, sizeof(*infos));
         for (size_t i = 0; i < n; i++) {
-            const struct auth_id *id = &auth->items[i];
-            size_t user_len = 0;
-            if (strcmp(id->scheme, "ip") == 0) {
-                user_len = strlen(id->id);
-            } else if (strcmp(id->scheme, "digest") == 0) {
-                const char *colon = strchr(id->id, ':');
-                user_len = colon ? (size_t)(colon - id->id) : strlen(id->id);
-            }
-            infos[i].auth_scheme = jute_cstr(id->scheme);
-            infos[i].user =
-                (struct jute_buf){.ptr = (const uint8_t *)id->id, .len = (int32_t)user_len};
+            infos[i].auth_scheme = jute_cstr(auth->items[i].scheme);
+            infos[i].user = auth_id_user(&auth->items[i]);
         }
         struct zk_whoami_response resp = {.client_info = {.count = (int32_t)n, .items = infos}};
         zk_whoami_response_encode(out, &resp);
@@ -1250,7 +1253,18 @@ static int32_t read_op(struct server *s, struct server_session *ss, const struct
     }
 }
 
-static void set_watches(struct server *s, struct server_session *ss,
+/* setWatches / setWatches2 after a reconnect: each standard watch fires at
+ * once if its node changed after relative_zxid (as DataTree.setWatches),
+ * otherwise it is registered again. czk goes further than ZooKeeper (which
+ * sends these events unchecked, even 3.9): for a node that exists and that
+ * the connection may not READ, no event is sent and the watch is registered
+ * whatever the zxids say, so neither an event nor checkWatches tells the
+ * client whether the node changed; later events on it reach the client
+ * only once it may READ the node (fire_one). A missing node has no ACL:
+ * NodeDeleted goes out as before, as `exists` answers NONODE to anyone.
+ * Persistent and recursive watches send nothing here and are always
+ * registered; fire_one filters their events. */
+static void set_watches(struct server *s, struct server_session *ss, const struct auth_ids *auth,
                         const struct zk_set_watches2 *sw)
 {
     const struct jute_vec *lists[5] = {&sw->data_watches, &sw->exist_watches, &sw->child_watches,
@@ -1269,25 +1283,31 @@ static void set_watches(struct server *s, struct server_session *ss,
                 enum watch_mode mode = kind == 3 ? WATCH_PERSISTENT : WATCH_PERSISTENT_RECURSIVE;
                 watch_add(&s->child_watches, ss->watches, p, len, mode);
                 watch_add(&s->data_watches, ss->watches, p, len, mode);
+                continue;
+            }
+            struct watch_table *table = kind == 2 ? &s->child_watches : &s->data_watches;
+            struct jute_vec acl = n ? tree_node_acl(n) : (struct jute_vec){.count = -1};
+            if (n && !auth_acl_permits(&acl, ZK_PERM_READ, auth)) {
+                watch_add(table, ss->watches, p, len, WATCH_STANDARD);
             } else if (kind == 0) {
                 if (!n)
                     send_event_to(s, ss, ZK_EVENT_NODE_DELETED, p, len, -1);
                 else if (n->stat.mzxid > sw->relative_zxid)
                     send_event_to(s, ss, ZK_EVENT_NODE_DATA_CHANGED, p, len, -1);
                 else
-                    watch_add(&s->data_watches, ss->watches, p, len, WATCH_STANDARD);
+                    watch_add(table, ss->watches, p, len, WATCH_STANDARD);
             } else if (kind == 1) {
                 if (n)
                     send_event_to(s, ss, ZK_EVENT_NODE_CREATED, p, len, -1);
                 else
-                    watch_add(&s->data_watches, ss->watches, p, len, WATCH_STANDARD);
+                    watch_add(table, ss->watches, p, len, WATCH_STANDARD);
             } else {
                 if (!n)
                     send_event_to(s, ss, ZK_EVENT_NODE_DELETED, p, len, -1);
                 else if (n->stat.pzxid > sw->relative_zxid)
                     send_event_to(s, ss, ZK_EVENT_NODE_CHILDREN_CHANGED, p, len, -1);
                 else
-                    watch_add(&s->child_watches, ss->watches, p, len, WATCH_STANDARD);
+                    watch_add(table, ss->watches, p, len, WATCH_STANDARD);
             }
         }
     }
@@ -1379,7 +1399,7 @@ static void read_execute(struct server *s, struct server_session *ss, struct req
         if (rc != 0)
             err = ZK_MARSHALLINGERROR;
         else
-            set_watches(s, ss, &sw);
+            set_watches(s, ss, &c->auth, &sw);
         break;
     }
     case ZK_OP_MULTI_READ:
@@ -1788,23 +1808,26 @@ static void handle_auth(struct server *s, struct server_conn *c, int32_t xid, st
             struct buf id;
             buf_init(&id);
             auth_digest_of(ap.auth.ptr, (size_t)ap.auth.len, &id);
-            auth_ids_add(&c->auth, "digest", (const char *)id.data, id.len);
+            auth_ids_add(&c->auth, "digest", id.data, id.len);
             if (s->super_digest[0] && strlen(s->super_digest) == id.len &&
                 memcmp(s->super_digest, id.data, id.len) == 0)
-                auth_ids_add(&c->auth, "super", "", 0);
+                auth_ids_add(&c->auth, "super", NULL, 0);
             buf_deinit(&id);
             err = ZK_OK;
         } else if (scheme_is(ap.scheme, "ip")) {
-            auth_ids_add(&c->auth, "ip", c->ip, strlen(c->ip));
+            auth_ids_add(&c->auth, "ip", (const uint8_t *)c->ip, strlen(c->ip));
             err = ZK_OK;
         }
     }
     send_header_only(s, c, xid, 0, err);
     if (err) {
-        LOG_W("session 0x%" PRIx64 ": authentication failed for scheme %.*s, closing",
-              (uint64_t)(c->session ? c->session->base.id : 0),
-              ap.scheme.len > 0 ? (int)ap.scheme.len : 0,
-              ap.scheme.len > 0 ? (const char *)ap.scheme.ptr : "");
+        struct buf scheme; /* client bytes: escaped, so that a NUL or a line end stays visible */
+        buf_init(&scheme);
+        zk_print_str(&scheme, ap.scheme);
+        buf_append_u8(&scheme, '\0');
+        LOG_W("session 0x%" PRIx64 ": authentication failed for scheme %s, closing",
+              (uint64_t)(c->session ? c->session->base.id : 0), (const char *)scheme.data);
+        buf_deinit(&scheme);
         conn_close(s, c);
     }
 }
@@ -2060,7 +2083,7 @@ void server_conn_open(struct server *s, uint64_t conn_id, const char *remote_ip,
     c->id = conn_id;
     snprintf(c->ip, sizeof(c->ip), "%s", remote_ip ? remote_ip : "");
     auth_ids_init(&c->auth);
-    auth_ids_add(&c->auth, "ip", c->ip, strlen(c->ip));
+    auth_ids_add(&c->auth, "ip", (const uint8_t *)c->ip, strlen(c->ip));
     c->info.latency_min_ms = -1;
     c->info.established_ms = now_ms;
     imap_put(&s->conns, conn_id, c);

@@ -10,13 +10,20 @@ come from Apache's source at release-3.8.6:
 
 The rules are in FinalRequestProcessor (case OpCode.exists), in DataTree
 (triggerWatch with the node's ACL) and in NIOServerCnxn.process(event,
-znodeAcl)."""
+znodeAcl).
+
+Issue 9, defect 8: czk applies the same rule to setWatches/setWatches2,
+which even Apache 3.9 answers unchecked (DataTree.setWatches). For a node
+that exists and that the session may not READ, setWatches sends no event
+and registers the watch whatever relativeZxid says, so neither an event
+nor checkWatches tells whether the node changed; a missing node still
+gives NodeDeleted (exists answers NONODE to anyone)."""
 
 import pytest
 
 import zkwire
 from conftest import SUPER_PASSWORD, SUPER_USER
-from zkwire import NOAUTH, NONODE
+from zkwire import NOAUTH, NONODE, NOWATCHER, OPEN_ACL_UNSAFE, WATCHER_CHILDREN, WATCHER_DATA
 
 ALICE = ("alice", "pw-alice")
 
@@ -89,3 +96,61 @@ def test_events_need_read(sessions):
     assert alice.set_data(root + "/hidden", b"h2")["err"] == 0
     assert alice.delete(root + "/hidden")["err"] == 0
     assert _events(bob)[1:] == [(1, root + "/open")]         # NodeCreated only
+
+
+def test_set_watches_need_read(sessions):
+    root, alice, bob, boss = sessions
+    priv, pub, gone = root + "/priv", root + "/pub", root + "/gone"
+    assert alice.create(priv, b"s", acl=_alice_acl())["err"] == 0
+    assert alice.create(priv + "/c", b"")["err"] == 0
+    try:
+        last = alice.exists(priv)["zxid"]
+        for c in (bob, boss):
+            assert c.set_watches(0, data=[priv, pub, gone], exist=[priv], child=[priv])["err"] == 0
+        # bob hears about the node he may read and the missing one, nothing
+        # about priv (with relativeZxid 0 it would be NodeDataChanged,
+        # NodeCreated and NodeChildrenChanged, as boss gets them)
+        assert _events(bob) == [(3, pub), (2, gone)]
+        assert _events(boss) == [(3, priv), (3, pub), (2, gone), (1, priv), (4, priv)]
+        # the watches on priv stand, as they would had bob never disconnected
+        assert bob.check_watches(priv, WATCHER_DATA)["err"] == 0
+        assert bob.check_watches(priv, WATCHER_CHILDREN)["err"] == 0
+        assert bob.check_watches(pub)["err"] == NOWATCHER        # fired, so gone
+
+        # the answer does not depend on relativeZxid: no zxid probing
+        carol = zkwire.session(bob.host, bob.port)
+        assert carol.set_watches(last + 1000, data=[priv], child=[priv])["err"] == 0
+        assert _events(carol) == []
+        assert carol.check_watches(priv, WATCHER_DATA)["err"] == 0
+        assert carol.check_watches(priv, WATCHER_CHILDREN)["err"] == 0
+        carol.close_session()
+
+        # a change while bob may not read: silent (and it consumes the watch,
+        # as for a watch set before the ACL changed)
+        assert alice.set_data(priv, b"t")["err"] == 0
+        assert _events(bob) == [(3, pub), (2, gone)]
+        # once bob may read, his remaining child watch speaks
+        assert alice.set_acl(priv, OPEN_ACL_UNSAFE)["err"] == 0
+        assert alice.create(priv + "/d", b"")["err"] == 0
+        assert _events(bob)[2:] == [(4, priv)]
+    finally:
+        # the fixture removes one level only
+        for p in (priv + "/c", priv + "/d"):
+            boss.delete(p)
+
+
+def test_set_watches2_need_read(sessions):
+    root, alice, bob, boss = sessions
+    priv = root + "/priv2"
+    assert alice.create(priv, b"s", acl=_alice_acl())["err"] == 0
+    assert bob.set_watches2(0, data=[priv], exist=[priv], child=[priv],
+                            persistent=[priv], recursive=[root])["err"] == 0
+    assert _events(bob) == []
+    assert bob.check_watches(priv, WATCHER_DATA)["err"] == 0
+    # persistent and recursive watches hear only what bob may read
+    assert alice.set_data(priv, b"t")["err"] == 0
+    assert alice.create(root + "/open2", b"o")["err"] == 0
+    assert _events(bob) == [(1, root + "/open2")]
+    # boss, with the same request, hears everything at once
+    assert boss.set_watches2(0, data=[priv], exist=[priv], child=[priv])["err"] == 0
+    assert _events(boss) == [(3, priv), (1, priv), (4, priv)]

@@ -679,6 +679,47 @@ def auth_digest(ctx):
     ctx.expect_closed("A")
 
 
+@scenario
+def acl_id_forms(ctx):
+    """Issue 9: null and NUL-carrying ACL ids, and a digest user with a NUL
+    (errors, zxids taken by the failed creates, the ACLs stored)."""
+    b = ctx.base
+    A = ctx.open("A")
+    B = ctx.open("B")
+    A.create(b)
+    A.create(b + "/n0", b"", acl=[(31, "auth", None)])  # INVALIDACL: no auth yet
+    A.add_auth("digest", b"mal\x00lory:pw")
+    A.who_am_i()
+    A.create(b + "/n1", b"", acl=[(31, "auth", None)])  # kazoo's form
+    A.create(b + "/n2", b"", acl=[(31, "auth", "")])    # zkCli's form
+    A.create(b + "/n3", b"", acl=[(31, "auth", "x"), (1, "world", "anyone")])
+    A.get_acl(b + "/n1")
+    A.get_acl(b + "/n3")
+    A.set_acl(b + "/n2", [(31, "auth", None)])
+    A.create(b + "/x", b"", acl=[(31, "world", None)])  # MARSHALLINGERROR
+    A.create(b + "/x", b"", acl=[(31, "digest", None)])
+    A.create(b + "/x", b"", acl=[(31, "ip", None)])
+    A.create(b + "/x", b"", acl=[(31, None, "anyone")])  # INVALIDACL
+    A.create(b + "/x", b"", acl=[(31, "ip", b"127.0.0.1\x00")])
+    A.create(b + "/x", b"", acl=[(31, "world", b"anyone\x00")])
+    A.create(b + "/x", b"", acl=[(31, "digest", b"a\x00b:h")])
+    A.get_acl(b + "/x")
+    # getACL without ADMIN masks digest ids as replaceAll(":.*", ":x")
+    A.create(b + "/m", b"", acl=[(1, "world", "anyone"), (31, "digest", b"a\x00b:h1"),
+                                 (31, "digest", b"c:d\ne"), (31, "digest", b"f:g\r\nh"),
+                                 (31, "digest", "i:j\u2028k\u0085l"), (31, "digest", b"m:n:")])
+    B.get_acl(b + "/m")
+    B.get_acl(b + "/n3")
+    B.add_auth("digest", b"mal\x00other:x")
+    B.get_data(b + "/n1")                                # NOAUTH
+    B.set_data(b + "/n1", b"w")                          # NOAUTH
+    B.get_data(b + "/n3")
+    B.add_auth("digest", b"mal\x00lory:pw")
+    B.who_am_i()
+    B.get_data(b + "/n1")
+    B.get_acl(b + "/n1")
+
+
 # ---------------------------------------------------------------------------
 # sessions and connections
 
