@@ -1743,7 +1743,9 @@ static struct server *node_server_new(struct node *n)
         .max_session_timeout_ms = cfg->max_session_timeout_ms,
         .max_buffer = cfg->max_buffer,
         .global_outstanding_limit = cfg->global_outstanding_limit,
-        .server_id = 0,
+        /* ZooKeeperServer.createSessionTrackerServerId: a standalone server
+         * makes session ids as server 1 (0x01 in the top byte). */
+        .server_id = 1,
         .extended_types_enabled = cfg->extended_types_enabled,
         .container_check_interval_ms = cfg->container_check_interval_ms,
         .container_max_per_minute = cfg->container_max_per_minute,

@@ -70,6 +70,16 @@ def test_ensure_path_and_crud(kz):
     assert kz.exists("/kz_crud") is None
 
 
+def test_session_id_names_server_one(server, kz):
+    """A standalone server makes session ids as server 1 (ZooKeeperServer's
+    createSessionTrackerServerId): the top byte is 0x01, the next five bytes
+    come from the clock, the last two count.  Tools read the server out of
+    the top byte."""
+    sid = kz.client_id[0]
+    assert sid >> 56 == 1, hex(sid)
+    assert sid & 0xFFFF < 0x1000, hex(sid)
+
+
 def test_create_include_data_and_children_stat(kz):
     # include_data=True makes kazoo use create2 (opcode 15)
     path, stat = kz.create("/kz_c2", b"abc", include_data=True)
