@@ -15,6 +15,7 @@
 #include "base/mem.h"
 #include "node/config.h"
 #include "node/four_letter.h"
+#include "node/node_int.h"
 #include "node/thp.h"
 #include "server/server.h"
 #include "storage/dirlock.h"
@@ -43,12 +44,10 @@
 
 #define NODE_READ_CHUNK 65536
 /* The snapshot child's nice value, added to the server's. */
-#define NODE_SNAP_NICE 10
-/* replayed txns that did not apply cleanly: how many are logged one by one */
-#define NODE_REPLAY_MISMATCH_LOGGED 10
-#define NODE_LISTEN_BACKLOG         1024
-#define NODE_PEER_MAX               80
-#define NODE_IP_MAX                 64
+#define NODE_SNAP_NICE      10
+#define NODE_LISTEN_BACKLOG 1024
+#define NODE_PEER_MAX       80
+#define NODE_IP_MAX         64
 /* A connection buffer larger than this is released once empty. */
 #define NODE_BUF_KEEP (256 * 1024)
 /* How often repeated accept errors are summarised (RateLogger's 100 ms). */
@@ -65,37 +64,6 @@
 #define NODE_DUMP_STEP      1024
 #define NODE_DUMP_SLICE_NS  (1000 * 1000)
 #define NODE_DUMP_OUT_BYTES (256 * 1024)
-
-/* The log thread (DESIGN.md "Threads"): the loop hands it whole records once
- * per iteration; it writes each batch, fsyncs once, and reports the highest
- * zxid back through an async handle. Fields under `mu` unless noted. */
-struct node_log {
-    pthread_mutex_t mu;
-    pthread_cond_t cond;
-    pthread_t thread;
-    bool started;
-    bool stop;
-    struct buf pending;  /* records handed over, not yet taken */
-    size_t queued_bytes; /* handed over, not yet written */
-    int64_t persisted_zxid;
-    uint64_t rolls; /* log files finished (each asks for a snapshot) */
-    /* A batch refused for lack of space (ENOSPC, EDQUOT): its records from
-     * failed_from_zxid on are not in the log. The thread takes nothing more
-     * until the loop has answered them and dropped what it handed over
-     * after them (those txns were prepped on top of the refused ones). */
-    bool failed;
-    int64_t failed_from_zxid;
-    char failed_reason[STORAGE_PATH_MAX + 256];
-    uv_async_t async;
-    /* the thread's own */
-    struct buf writing;
-    struct txnlog_writer writer;
-    int64_t txns_in_file;
-    int64_t roll_after; /* snapCount / 2 + random(snapCount / 2), as SyncRequestProcessor */
-    uint64_t rng;
-    int32_t snap_count;
-    bool force_sync;
-};
 
 struct node_ip {
     size_t count;
@@ -137,77 +105,6 @@ struct node_conn {
     int64_t expiry_ms; /* closed if still idle then (NIOServerCnxnFactory's ExpiryQueue) */
 };
 
-struct rate_log {
-    char msg[256];
-    int64_t since_ms;
-    int count;
-};
-
-struct node {
-    struct node_config cfg;
-    uv_loop_t loop;
-    uv_tcp_t listener;
-    uv_timer_t tick_timer;
-    uv_timer_t expiry_timer;
-    uv_check_t check;
-    uv_idle_t idle;
-    uv_signal_t sigint;
-    uv_signal_t sigterm;
-    uv_async_t stop_async;
-    bool loop_ready;
-    bool handles_ready;
-    bool handle_signals;
-    bool stopping;
-    bool stopped;
-    struct server *server;
-    struct imap conns_by_id;
-    struct list conns;
-    struct list dirty;
-    struct list dumps; /* struct node_conn.dump_link: four-letter dumps in progress */
-    struct smap ips;
-    size_t conn_count; /* open, not closing */
-    uint64_t next_conn_id;
-    int port;
-    char bind_text[CONFIG_ADDRESS_MAX + 16];
-    int64_t start_ms;
-    int64_t log_appended_zxid;
-    int64_t log_persisted_zxid;
-    int64_t log_batch_txns;
-    struct buf log_out; /* records of this loop iteration, for the log thread */
-    /* disk full: writes are refused; the message is logged at most every
-     * NODE_DISK_FULL_LOG_MS, with a count of what was refused meanwhile */
-    bool disk_full;
-    int64_t disk_full_logged_ms;
-    int64_t disk_full_quiet_txns;
-    int64_t disk_full_quiet_batches;
-    struct node_log log;
-    uint64_t log_rolls_seen;
-    /* snapshots: a fork()ed child writes each one */
-    uv_timer_t snap_timer;
-    uv_timer_t purge_timer; /* autopurge.purgeInterval (DatadirCleanupManager) */
-    pid_t snap_pid;
-    int64_t snap_zxid;
-    uint64_t snap_seq; /* snapshots started: part of each temporary's name */
-    bool snap_wanted;
-    /* dataDir and dataLogDir are this server's alone while it runs */
-    struct dirlock data_lock;
-    struct dirlock log_lock;
-    /* after each snapshot a worker collapses the heap into huge pages */
-    uv_work_t thp_work;
-    struct thp_report thp_report;
-    uint64_t thp_start_ns;
-    bool thp_busy;
-    bool log_ready;
-    bool throttled;
-    int64_t tick_armed_ms;
-    int64_t trace_mask;
-    struct four_letter_counters counters;
-    struct rate_log accept_log;
-    char host_name[256];
-    char snap_dir[CONFIG_PATH_MAX + 16];
-    char log_dir[CONFIG_PATH_MAX + 16];
-};
-
 static void conn_flush(struct node_conn *c);
 static void conn_process_input(struct node_conn *c);
 static void conn_update_reading(struct node_conn *c);
@@ -216,13 +113,13 @@ static bool conn_is_paused(const struct node_conn *c);
 
 /* ---- clocks ---- */
 
-static int64_t node_now_ms(struct node *n)
+int64_t node__now_ms(struct node *n)
 {
     uv_update_time(&n->loop);
     return (int64_t)uv_now(&n->loop);
 }
 
-static int64_t wall_now_ms(void)
+int64_t node__wall_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -236,7 +133,7 @@ static void on_idle(uv_idle_t *h)
 
 /* Run the check phase soon even if no I/O arrives (an active idle handle
  * makes the poll return at once). */
-static void node_wake(struct node *n)
+void node__wake(struct node *n)
 {
     if (!n->stopping && n->handles_ready)
         uv_idle_start(&n->idle, on_idle);
@@ -320,31 +217,6 @@ static void format_peer(const struct sockaddr_storage *ss, char *peer, size_t pe
         snprintf(peer, peer_size, "/%s:%d", ip, port);
 }
 
-/* java.io.File.getAbsolutePath: relative paths hang off the working
- * directory; repeated and trailing slashes go. */
-static void absolute_dir(const char *path, const char *suffix, char *out, size_t size)
-{
-    struct buf b;
-    buf_init(&b);
-    if (path[0] != '/') {
-        char cwd[PATH_MAX];
-        if (getcwd(cwd, sizeof(cwd)))
-            buf_printf(&b, "%s/", cwd);
-    }
-    buf_printf(&b, "%s/%s", path, suffix);
-    size_t w = 0;
-    for (size_t r = 0; r < b.len; r++) {
-        if (b.data[r] == '/' && w > 0 && out[w - 1] == '/')
-            continue;
-        if (w + 1 < size)
-            out[w++] = (char)b.data[r];
-    }
-    while (w > 1 && out[w - 1] == '/')
-        w--;
-    out[w] = '\0';
-    buf_deinit(&b);
-}
-
 /* ---- connections ---- */
 
 static struct node_conn *conn_get(struct node *n, uint64_t id)
@@ -366,7 +238,7 @@ static void conn_mark_dirty(struct node_conn *c)
         return;
     c->dirty = true;
     list_insert_tail(&c->node->dirty, &c->dirty_link);
-    node_wake(c->node);
+    node__wake(c->node);
 }
 
 /* NIOServerCnxnFactory.touchCnxn: idle connections are closed after their
@@ -381,7 +253,7 @@ static void conn_touch(struct node_conn *c)
         info.timeout_ms > 0)
         timeout = info.timeout_ms;
     int64_t interval = n->cfg.sessionless_timeout_ms;
-    int64_t at = node_now_ms(n) + timeout;
+    int64_t at = node__now_ms(n) + timeout;
     c->expiry_ms = (at / interval + 1) * interval;
 }
 
@@ -391,7 +263,7 @@ static void on_conn_closed(uv_handle_t *h)
     struct node *n = c->node;
     imap_remove(&n->conns_by_id, c->id);
     list_remove(&c->link);
-    server_conn_closed(n->server, c->id, node_now_ms(n));
+    server_conn_closed(n->server, c->id, node__now_ms(n));
     if (c->dump) {
         list_remove(&c->dump_link);
         server_dump_free(c->dump);
@@ -603,13 +475,13 @@ static void io_log_append(void *ctx, int64_t zxid, const uint8_t *txn, size_t le
         n->log_appended_zxid = zxid;
     txnlog_record_encode(&n->log_out, txn, len);
     n->log_batch_txns++;
-    node_wake(n);
+    node__wake(n);
 }
 
 static int64_t io_wall_ms(void *ctx)
 {
     (void)ctx;
-    return wall_now_ms();
+    return node__wall_now_ms();
 }
 
 /* ---- backpressure ----
@@ -706,8 +578,8 @@ static void four_letter_reply(struct node_conn *c, const struct buf *out)
 static struct four_letter_conn *four_letter_conns(struct node *n, size_t *count)
 {
     struct four_letter_conn *all = mem_calloc(n->conn_count ? n->conn_count : 1, sizeof(*all));
-    int64_t now = node_now_ms(n);
-    int64_t wall = wall_now_ms();
+    int64_t now = node__now_ms(n);
+    int64_t wall = node__wall_now_ms();
     size_t i = 0;
     struct list *it;
     LIST_FOREACH(it, &n->conns)
@@ -744,7 +616,7 @@ static void four_letter_finish(struct node_conn *c, int cmd)
         .snap_dir = n->snap_dir,
         .log_dir = n->log_dir,
         .host_name = n->host_name,
-        .uptime_ms = node_now_ms(n) - n->start_ms,
+        .uptime_ms = node__now_ms(n) - n->start_ms,
         .trace_mask = n->trace_mask,
     };
     struct four_letter_conn *conns = NULL;
@@ -796,11 +668,11 @@ static void four_letter_execute(struct node_conn *c, int cmd)
         four_letter_finish(c, cmd);
         return;
     }
-    c->dump = server_dump_new(n->server, (enum server_dump_kind)kind, node_now_ms(n), wall_now_ms(),
-                              four_letter_java_date);
+    c->dump = server_dump_new(n->server, (enum server_dump_kind)kind, node__now_ms(n),
+                              node__wall_now_ms(), four_letter_java_date);
     c->dump_cmd = cmd;
     list_insert_tail(&n->dumps, &c->dump_link);
-    node_wake(n);
+    node__wake(n);
 }
 
 static bool four_letter_pumpable(const struct node_conn *c)
@@ -927,7 +799,7 @@ static void conn_process_input(struct node_conn *c)
         }
         n->counters.bytes_received += 4 + len;
         pos += 4 + (size_t)len;
-        server_conn_receive(n->server, c->id, p + 4, (size_t)len, node_now_ms(n));
+        server_conn_receive(n->server, c->id, p + 4, (size_t)len, node__now_ms(n));
         if (node_over_limit(n))
             node_throttle(n);
     }
@@ -951,7 +823,7 @@ static void on_connection(uv_stream_t *listener, int status)
     if (status < 0) {
         char reason[200];
         snprintf(reason, sizeof(reason), "Error accepting new connection: %s", uv_strerror(status));
-        rate_log(&n->accept_log, node_now_ms(n), reason);
+        rate_log(&n->accept_log, node__now_ms(n), reason);
         return;
     }
     struct node_conn *c = mem_calloc(1, sizeof(*c));
@@ -992,7 +864,7 @@ static void on_connection(uv_stream_t *listener, int status)
                  ip, n->cfg.max_client_cnxns);
     if (reason[0]) {
         n->counters.connection_rejected++;
-        rate_log(&n->accept_log, node_now_ms(n), reason);
+        rate_log(&n->accept_log, node__now_ms(n), reason);
         uv_close((uv_handle_t *)&c->tcp, on_rejected_closed);
         return;
     }
@@ -1007,12 +879,12 @@ static void on_connection(uv_stream_t *listener, int status)
     c->ip = entry;
     uv_tcp_nodelay(&c->tcp, 1);
     c->id = ++n->next_conn_id;
-    c->established_wall_ms = wall_now_ms();
+    c->established_wall_ms = node__wall_now_ms();
     imap_put(&n->conns_by_id, c->id, c);
     list_insert_tail(&n->conns, &c->link);
     n->conn_count++;
     LOG_D("Accepted socket connection from %s", c->peer);
-    server_conn_open(n->server, c->id, ip, node_now_ms(n));
+    server_conn_open(n->server, c->id, ip, node__now_ms(n));
     conn_touch(c);
     conn_update_reading(c);
 }
@@ -1026,7 +898,7 @@ static void node_arm_tick_timer(struct node *n)
     int64_t next = server_next_tick_ms(n->server);
     if (next == n->tick_armed_ms && uv_is_active((uv_handle_t *)&n->tick_timer))
         return;
-    int64_t delay = next - node_now_ms(n);
+    int64_t delay = next - node__now_ms(n);
     n->tick_armed_ms = next;
     uv_timer_start(&n->tick_timer, on_tick, delay > 0 ? (uint64_t)delay : 0, 0);
 }
@@ -1034,15 +906,15 @@ static void node_arm_tick_timer(struct node *n)
 static void on_tick(uv_timer_t *t)
 {
     struct node *n = t->data;
-    server_tick(n->server, node_now_ms(n));
+    server_tick(n->server, node__now_ms(n));
     node_arm_tick_timer(n);
-    node_wake(n);
+    node__wake(n);
 }
 
 static void on_expiry(uv_timer_t *t)
 {
     struct node *n = t->data;
-    int64_t now = node_now_ms(n);
+    int64_t now = node__now_ms(n);
     struct list *it = n->conns.next;
     while (it != &n->conns) {
         struct node_conn *c = LIST_ENTRY(it, struct node_conn, link);
@@ -1118,7 +990,7 @@ static void node_log_failed(struct node *n)
     buf_clear(&n->log_out);
     n->log_batch_txns = 0;
     n->log_appended_zxid = from_zxid - 1;
-    int64_t now = node_now_ms(n);
+    int64_t now = node__now_ms(n);
     size_t refused = server_log_failed(n->server, from_zxid, now);
     if (n->disk_full && now - n->disk_full_logged_ms < NODE_DISK_FULL_LOG_MS) {
         n->disk_full_quiet_txns += (int64_t)refused;
@@ -1156,7 +1028,7 @@ static void on_check(uv_check_t *h)
         pthread_mutex_unlock(&n->log.mu);
         if (persisted > n->log_persisted_zxid) {
             n->log_persisted_zxid = persisted;
-            server_persisted(n->server, persisted, node_now_ms(n));
+            server_persisted(n->server, persisted, node__now_ms(n));
             progressed = true;
             if (n->disk_full && !failed) {
                 LOG_I("Writing the txn log again: disk space is back (%" PRId64
@@ -1241,10 +1113,7 @@ static void on_stop(uv_async_t *h)
 
 /* ---- setup ---- */
 
-static int node_fail(char *errmsg, size_t errlen, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int node_fail(char *errmsg, size_t errlen, int code, const char *fmt, ...)
+int node__fail(char *errmsg, size_t errlen, int code, const char *fmt, ...)
 {
     if (errmsg && errlen) {
         va_list ap;
@@ -1374,7 +1243,7 @@ static void *log_thread_main(void *arg)
 static void on_log_async(uv_async_t *h)
 {
     /* the check phase that follows this poll applies what was persisted */
-    node_wake(h->data);
+    node__wake(h->data);
 }
 
 static void node_log_stop(struct node *n)
@@ -1553,188 +1422,7 @@ static void node_snapshot_wait(struct node *n)
     n->snap_pid = 0;
 }
 
-/* ---- epochs: currentEpoch and acceptedEpoch (QuorumPeer.loadDataBase) ---- */
-
-/* Reads one epoch file, creating it from the data's epoch when missing. */
-static int node_epoch_file(struct node *n, const char *name, int64_t zxid_epoch, int64_t *out,
-                           char *errmsg, size_t errlen)
-{
-    const struct fs *fs = fs_posix();
-    char why[STORAGE_PATH_MAX + 256];
-    int rc = epoch_read(fs, n->snap_dir, name, out, why, sizeof(why));
-    if (rc == 0)
-        return 0;
-    if (rc != -ENOENT)
-        return node_fail(errmsg, errlen, NODE_ERR_DATA, "%s. Refusing to start", why);
-    *out = zxid_epoch;
-    LOG_I("%s not found! Creating with a reasonable default of %" PRId64
-          ". This should only happen when you are upgrading your installation",
-          name, zxid_epoch);
-    if (epoch_write(fs, n->snap_dir, name, zxid_epoch, why, sizeof(why)) < 0)
-        return node_fail(errmsg, errlen, NODE_ERR_DATA, "%s", why);
-    return 0;
-}
-
-/* The epoch files may not be older than the data they sit with: that would
- * let an ensemble reuse zxids. A standalone server never changes them; it
- * keeps them so that the data dir can join an ensemble or go to ZooKeeper. */
-static int node_load_epochs(struct node *n, int64_t last_zxid, char *errmsg, size_t errlen)
-{
-    int64_t zxid_epoch = (int64_t)((uint64_t)last_zxid >> 32);
-    int64_t current, accepted;
-    int rc = node_epoch_file(n, EPOCH_CURRENT, zxid_epoch, &current, errmsg, errlen);
-    if (rc < 0)
-        return rc;
-    if (zxid_epoch > current) {
-        /* a crash between writing currentEpoch.tmp and its rename */
-        const struct fs *fs = fs_posix();
-        char why[STORAGE_PATH_MAX + 256];
-        int64_t pending;
-        rc = epoch_read(fs, n->snap_dir, EPOCH_CURRENT ".tmp", &pending, why, sizeof(why));
-        if (rc == 0 && pending >= zxid_epoch) {
-            LOG_I("%s/" EPOCH_CURRENT ".tmp found. Setting current epoch to %" PRId64, n->snap_dir,
-                  pending);
-            if (epoch_write(fs, n->snap_dir, EPOCH_CURRENT, pending, why, sizeof(why)) < 0)
-                return node_fail(errmsg, errlen, NODE_ERR_DATA, "%s", why);
-            current = pending;
-        } else {
-            return node_fail(errmsg, errlen, NODE_ERR_DATA,
-                             "The current epoch, %" PRId64 " (%s/" EPOCH_CURRENT
-                             "), is older than the last zxid, 0x%" PRIx64 " (epoch %" PRId64
-                             "): the epoch files are not those of this data. Refusing to start; "
-                             "nothing was changed",
-                             current, n->snap_dir, (uint64_t)last_zxid, zxid_epoch);
-        }
-    }
-    rc = node_epoch_file(n, EPOCH_ACCEPTED, zxid_epoch, &accepted, errmsg, errlen);
-    if (rc < 0)
-        return rc;
-    if (accepted < current)
-        return node_fail(errmsg, errlen, NODE_ERR_DATA,
-                         "The accepted epoch, %" PRId64 " (%s/" EPOCH_ACCEPTED
-                         "), is less than the current epoch, %" PRId64 ". Refusing to start",
-                         accepted, n->snap_dir, current);
-    LOG_D("currentEpoch %" PRId64 ", acceptedEpoch %" PRId64, current, accepted);
-    return 0;
-}
-
-/* ---- recovery: newest valid snapshot, then the log after it ---- */
-
-/* The zxids of dir's "<prefix>.<zxid>" files, ascending. */
-static int node_list(const char *dir, const char *prefix, struct storage_zxids *out, char *errmsg,
-                     size_t errlen)
-{
-    int rc = storage_list_zxids(fs_posix(), dir, prefix, out, errmsg, errlen);
-    return rc < 0 ? NODE_ERR_DATA : 0;
-}
-
-struct replay_ctx {
-    struct node *n;
-    int64_t last_zxid;
-    int64_t now_ms;
-    int64_t count;
-    int64_t mismatched; /* txns that did not apply cleanly */
-    const char *path;   /* the log file being read */
-    char errmsg[512];
-    size_t err_off;
-    bool failed;
-};
-
-static int replay_record(void *ctx, const uint8_t *txn, size_t len, size_t off)
-{
-    struct replay_ctx *r = ctx;
-    int64_t zxid = (int64_t)be64_get(txn + 12);
-    if (zxid <= r->last_zxid)
-        return 0; /* in the snapshot already */
-    /* zxids within an epoch have no holes: a hole is a missing log file */
-    if (zxid > r->last_zxid + 1 && (uint64_t)zxid >> 32 == (uint64_t)r->last_zxid >> 32) {
-        snprintf(r->errmsg, sizeof(r->errmsg),
-                 "txn 0x%" PRIx64 " follows 0x%" PRIx64 ": the txns between them are in no log "
-                 "file (was a log removed?)",
-                 (uint64_t)zxid, (uint64_t)r->last_zxid);
-        r->failed = true;
-        r->err_off = off;
-        return 1;
-    }
-    char why[256];
-    int rc = server_replay_txn(r->n->server, txn, len, r->now_ms, why, sizeof(why));
-    if (rc < 0) {
-        snprintf(r->errmsg, sizeof(r->errmsg), "%s", why);
-        r->failed = true;
-        r->err_off = off;
-        return 1;
-    }
-    if (rc > 0 && r->mismatched++ < NODE_REPLAY_MISMATCH_LOGGED)
-        LOG_I("Replaying %s (offset %zu): %s; applied as far as it goes (normal after a "
-              "snapshot taken while writes went on, as ZooKeeper's are)",
-              r->path, off, why);
-    r->last_zxid = zxid;
-    r->count++;
-    return 0;
-}
-
-/* The snapshot file of zxid: plain, else .gz, else .snappy (SnapStream);
- * a compressed one decompressed. */
-static int node_read_snapshot(struct node *n, int64_t zxid, char *path, size_t pathlen,
-                              uint8_t **bytes, size_t *len, char *why, size_t whylen)
-{
-    const struct fs *fs = fs_posix();
-    int rc = -ENOENT;
-    enum snapz_kind kind = SNAPZ_PLAIN;
-    for (int k = 0; k < SNAPZ_KINDS && rc == -ENOENT; k++) {
-        kind = (enum snapz_kind)k;
-        snprintf(path, pathlen, "%s/snapshot.%" PRIx64 "%s", n->snap_dir, (uint64_t)zxid,
-                 snapz_suffix(kind));
-        rc = fs->read_file(fs->ctx, path, bytes, len);
-    }
-    if (rc < 0) {
-        snprintf(why, whylen, "%s: %s", path, strerror(-rc));
-        return -1;
-    }
-    if (kind == SNAPZ_PLAIN)
-        return 0;
-    uint8_t *plain;
-    size_t plain_len;
-    char err[512];
-    rc = snapz_decompress(kind, *bytes, *len, SNAPZ_MAX_OUT, &plain, &plain_len, err, sizeof(err));
-    free(*bytes);
-    if (rc < 0) {
-        snprintf(why, whylen, "%s: %s", path, err);
-        return -1;
-    }
-    LOG_I("%s: %zu bytes uncompressed", path, plain_len);
-    *bytes = plain;
-    *len = plain_len;
-    return 0;
-}
-
-static int node_load_snapshot(struct node *n, int64_t zxid, char *why, size_t whylen)
-{
-    char path[STORAGE_PATH_MAX + 64];
-    uint8_t *bytes;
-    size_t len;
-    if (node_read_snapshot(n, zxid, path, sizeof(path), &bytes, &len, why, whylen) < 0)
-        return -1;
-    int rc = -1;
-    char err[512];
-    size_t consumed;
-    if (!snapfile_looks_valid(bytes, len)) {
-        snprintf(why, whylen, "%s: incomplete (does not end with a seal)", path);
-    } else if (snapfile_check_header(bytes, len, err, sizeof(err)) < 0) {
-        snprintf(why, whylen, "%s: %s", path, err);
-    } else if (server_load_snapshot(n->server, bytes + SNAP_HEADER_LEN, len - SNAP_HEADER_LEN,
-                                    &consumed, node_now_ms(n), err, sizeof(err)) < 0) {
-        snprintf(why, whylen, "%s: %s", path, err);
-    } else if (snapfile_check_seal(bytes, len, SNAP_HEADER_LEN + consumed, err, sizeof(err)) < 0) {
-        snprintf(why, whylen, "%s: %s", path, err);
-    } else {
-        rc = 0;
-    }
-    free(bytes);
-    return rc;
-}
-
-static struct server *node_server_new(struct node *n)
+struct server *node__server_new(struct node *n)
 {
     const struct node_config *cfg = &n->cfg;
     struct server_config scfg = {
@@ -1760,212 +1448,7 @@ static struct server *node_server_new(struct node *n)
         .log_append = io_log_append,
         .wall_ms = io_wall_ms,
     };
-    return server_new(&scfg, &io, node_now_ms(n));
-}
-
-/* Logs still preallocated (the one being written at a crash, or one whose
- * roll did not get to give its padding back) are cut at their last record:
- * no log is written to again, so the zeros only take disk. Failing costs
- * disk, not data: a warning. */
-static void node_trim_logs(struct node *n, const struct storage_zxids *logs,
-                           const size_t *padded_len)
-{
-    const struct fs *fs = fs_posix();
-    for (size_t i = 0; i < logs->count; i++) {
-        if (padded_len[i] == 0)
-            continue;
-        char path[STORAGE_PATH_MAX + 64];
-        snprintf(path, sizeof(path), "%s/log.%" PRIx64, n->log_dir, (uint64_t)logs->zxids[i]);
-        int rc = fs->truncate(fs->ctx, path, padded_len[i]);
-        if (rc < 0)
-            LOG_W("cannot give back the preallocated end of %s: %s", path, strerror(-rc));
-        else
-            LOG_D("%s cut to its last record (%zu bytes)", path, padded_len[i]);
-    }
-}
-
-/* FileTxnSnapLog.restore. Nothing on disk changes unless recovery succeeds;
- * then a torn tail of the last log is cut off, and the zero padding of the
- * others. */
-static int node_recover(struct node *n, char *errmsg, size_t errlen)
-{
-    int64_t started_ms = node_now_ms(n);
-    struct storage_zxids snaps, logs;
-    size_t *padded_len = NULL;
-    int rc = node_list(n->snap_dir, "snapshot", &snaps, errmsg, errlen);
-    if (rc < 0)
-        return rc;
-    rc = node_list(n->log_dir, "log", &logs, errmsg, errlen);
-    if (rc < 0)
-        goto out_snaps;
-
-    int64_t snap_zxid = -1;
-    for (size_t i = snaps.count; i > 0; i--) {
-        int64_t zxid = snaps.zxids[i - 1];
-        LOG_I("Reading snapshot %s/snapshot.%" PRIx64, n->snap_dir, (uint64_t)zxid);
-        char why[STORAGE_PATH_MAX + 1024];
-        if (node_load_snapshot(n, zxid, why, sizeof(why)) == 0) {
-            snap_zxid = zxid;
-            break;
-        }
-        LOG_W("problem reading snap file: %s; trying an older one", why);
-        server_free(n->server);
-        n->server = node_server_new(n);
-    }
-    if (snaps.count > 0 && snap_zxid < 0) {
-        rc = node_fail(errmsg, errlen, NODE_ERR_DATA, "Not able to find valid snapshots in %s",
-                       n->snap_dir);
-        goto out_logs;
-    }
-    if (snap_zxid >= 0)
-        server_set_last_zxid(n->server, snap_zxid);
-
-    /* FileTxnLog.getLogFiles: the newest file starting at or before the
-     * snapshot's zxid, and every later one. */
-    size_t first = 0;
-    for (size_t i = 0; i < logs.count; i++)
-        if (logs.zxids[i] <= snap_zxid)
-            first = i;
-    struct replay_ctx r = {
-        .n = n, .last_zxid = snap_zxid < 0 ? 0 : snap_zxid, .now_ms = node_now_ms(n)};
-    char torn_path[STORAGE_PATH_MAX + 64] = "";
-    size_t torn_len = 0;
-    /* clean logs that still have their preallocation: cut after recovery */
-    padded_len = mem_calloc(logs.count + 1, sizeof(*padded_len));
-    for (size_t i = first; i < logs.count; i++) {
-        char path[STORAGE_PATH_MAX + 64];
-        snprintf(path, sizeof(path), "%s/log.%" PRIx64, n->log_dir, (uint64_t)logs.zxids[i]);
-        const struct fs *fs = fs_posix();
-        uint8_t *bytes;
-        size_t len;
-        int frc = fs->read_file(fs->ctx, path, &bytes, &len);
-        if (frc < 0) {
-            rc = node_fail(errmsg, errlen, NODE_ERR_DATA, "cannot read %s: %s", path,
-                           strerror(-frc));
-            goto out_logs;
-        }
-        struct txnlog_scan scan;
-        r.path = path;
-        txnlog_scan(bytes, len, replay_record, &r, &scan);
-        size_t nonzero = 0;
-        while (nonzero < len && bytes[nonzero] == 0)
-            nonzero++;
-        bool only_zeros = nonzero == len;
-        free(bytes);
-        if (r.failed) {
-            rc = node_fail(errmsg, errlen, NODE_ERR_DATA,
-                           "%s: cannot apply the record at offset %zu: %s. Refusing to start; "
-                           "nothing was changed on disk",
-                           path, r.err_off, r.errmsg);
-            goto out_logs;
-        }
-        bool last = i + 1 == logs.count;
-        if (scan.end == TXNLOG_END_CLEAN) {
-            if (len > scan.good_len)
-                padded_len[i] = scan.good_len;
-            continue;
-        }
-        if (last && scan.end == TXNLOG_END_HEADER && only_zeros &&
-            logs.zxids[i] == r.last_zxid + 1) {
-            /* the file the log rolled to (it starts right after the last
-             * txn recovered), created and preallocated, but not even its
-             * header reached the disk: nothing in it was ever synced */
-            LOG_W("%s holds only zeros (%zu bytes): a log file created just before a crash, "
-                  "with nothing acknowledged in it; removing it",
-                  path, len);
-            snprintf(torn_path, sizeof(torn_path), "%s", path);
-            torn_len = 0;
-            continue;
-        }
-        if (last && scan.end == TXNLOG_END_TORN) {
-            LOG_W("%s: torn tail at offset %zu (%s): truncating to the last complete record "
-                  "(%zu bytes); those txns were never acknowledged",
-                  path, scan.bad_off, scan.reason, scan.good_len);
-            snprintf(torn_path, sizeof(torn_path), "%s", path);
-            torn_len = scan.good_len;
-            continue;
-        }
-        rc = node_fail(errmsg, errlen, NODE_ERR_DATA,
-                       "%s is damaged at offset %zu: %s. Refusing to start; nothing was changed "
-                       "on disk (restore the file from a backup, or move it and every later "
-                       "log away to lose the txns in them)",
-                       path, scan.end == TXNLOG_END_HEADER ? 0 : scan.bad_off, scan.reason);
-        goto out_logs;
-    }
-    rc = node_load_epochs(n, r.last_zxid, errmsg, errlen);
-    if (rc < 0)
-        goto out_logs;
-    if (torn_path[0]) {
-        const struct fs *fs = fs_posix();
-        int trc = torn_len <= TXNLOG_HEADER_LEN ? fs->unlink(fs->ctx, torn_path)
-                                                : fs->truncate(fs->ctx, torn_path, torn_len);
-        if (trc < 0) {
-            rc = node_fail(errmsg, errlen, NODE_ERR_DATA, "cannot cut the torn tail of %s: %s",
-                           torn_path, strerror(-trc));
-            goto out_logs;
-        }
-    }
-    node_trim_logs(n, &logs, padded_len);
-    if (r.mismatched > 0)
-        LOG_W("%" PRId64 " replayed txns did not apply cleanly (the first %d are logged above): "
-              "expected after a snapshot written under load by ZooKeeper; with czk's own "
-              "snapshots it means the snapshot and the log disagree",
-              r.mismatched, NODE_REPLAY_MISMATCH_LOGGED);
-    server_set_last_zxid(n->server, r.last_zxid);
-    n->log_persisted_zxid = r.last_zxid;
-    n->log_appended_zxid = r.last_zxid;
-    n->log.persisted_zxid = r.last_zxid;
-    LOG_I("Snapshot loaded in %" PRId64 " ms, highest zxid is 0x%" PRIx64 " (%" PRId64
-          " txns replayed from the log)",
-          node_now_ms(n) - started_ms, (uint64_t)r.last_zxid, r.count);
-    /* ZooKeeperServer.loadData ends with a snapshot, so that the data dir
-     * always holds one (ZooKeeper refuses logs without a snapshot). */
-    bool have = false;
-    for (size_t i = 0; i < snaps.count; i++)
-        if (snaps.zxids[i] == r.last_zxid && snap_zxid == r.last_zxid)
-            have = true;
-    n->snap_wanted = !have;
-    rc = 0;
-out_logs:
-    mem_free(padded_len);
-    mem_free(logs.zxids);
-out_snaps:
-    mem_free(snaps.zxids);
-    return rc;
-}
-
-static void log_removed_temporary(void *ctx, const char *path)
-{
-    (void)ctx;
-    LOG_W("Removed stale temporary file %s (a snapshot whose writer stopped before finishing it)",
-          path);
-}
-
-/* Make dataDir and dataLogDir this server's (dirlock.h), then clear what
- * dead writers left in them: with the lock held, no live process writes a
- * temporary there. */
-static int node_claim_dirs(struct node *n, char *errmsg, size_t errlen)
-{
-    const struct fs *fs = fs_posix();
-    char data_dir[CONFIG_PATH_MAX + 16], log_dir[CONFIG_PATH_MAX + 16];
-    absolute_dir(n->cfg.data_dir, "", data_dir, sizeof(data_dir));
-    absolute_dir(n->cfg.data_log_dir, "", log_dir, sizeof(log_dir));
-    uint64_t token = (uint64_t)wall_now_ms() * UINT64_C(0x9e3779b97f4a7c15) ^ uv_hrtime() ^
-                     (uint64_t)(uintptr_t)n;
-    int64_t pid = (int64_t)getpid();
-    char why[CONFIG_PATH_MAX + 256];
-    int rc = dirlock_acquire(&n->data_lock, fs, data_dir, pid, token, why, sizeof(why));
-    if (rc == 0)
-        rc = dirlock_acquire(&n->log_lock, fs, log_dir, pid, token, why, sizeof(why));
-    if (rc < 0)
-        return node_fail(errmsg, errlen, rc == DIRLOCK_ERR_HELD ? NODE_ERR_LOCKED : NODE_ERR_DATA,
-                         "%s", why);
-    rc = storage_remove_temporaries(fs, n->snap_dir, log_removed_temporary, n, why, sizeof(why));
-    if (rc >= 0 && strcmp(n->log_dir, n->snap_dir) != 0)
-        rc = storage_remove_temporaries(fs, n->log_dir, log_removed_temporary, n, why, sizeof(why));
-    if (rc < 0)
-        return node_fail(errmsg, errlen, NODE_ERR_DATA, "%s", why);
-    return 0;
+    return server_new(&scfg, &io, node__now_ms(n));
 }
 
 static int node_log_start(struct node *n, char *errmsg, size_t errlen)
@@ -1973,15 +1456,15 @@ static int node_log_start(struct node *n, char *errmsg, size_t errlen)
     struct node_log *l = &n->log;
     l->snap_count = n->cfg.snap_count;
     l->force_sync = n->cfg.force_sync;
-    l->rng = ((uint64_t)wall_now_ms() * UINT64_C(0x9e3779b97f4a7c15)) ^ (uint64_t)getpid();
+    l->rng = ((uint64_t)node__wall_now_ms() * UINT64_C(0x9e3779b97f4a7c15)) ^ (uint64_t)getpid();
     if (l->rng == 0)
         l->rng = 1;
     l->roll_after = log_roll_after(l);
     txnlog_writer_init(&l->writer, fs_posix(), n->log_dir, (uint64_t)n->cfg.prealloc_bytes);
     int rc = pthread_create(&l->thread, NULL, log_thread_main, l);
     if (rc != 0)
-        return node_fail(errmsg, errlen, NODE_ERR_LOOP, "cannot start the log thread: %s",
-                         strerror(rc));
+        return node__fail(errmsg, errlen, NODE_ERR_LOOP, "cannot start the log thread: %s",
+                          strerror(rc));
     l->started = true;
     return 0;
 }
@@ -2000,8 +1483,8 @@ static int node_resolve(const char *host, int port, struct sockaddr_storage *ss,
     struct addrinfo *res = NULL;
     int rc = getaddrinfo(host, NULL, &hints, &res);
     if (rc != 0 || !res)
-        return node_fail(errmsg, errlen, NODE_ERR_RESOLVE, "clientPortAddress %s: %s", host,
-                         gai_strerror(rc));
+        return node__fail(errmsg, errlen, NODE_ERR_RESOLVE, "clientPortAddress %s: %s", host,
+                          gai_strerror(rc));
     const struct addrinfo *pick = res;
     for (const struct addrinfo *a = res; a; a = a->ai_next)
         if (a->ai_family == AF_INET) {
@@ -2047,8 +1530,8 @@ static int node_bind(struct node *n, char *errmsg, size_t errlen)
     if (rc == 0)
         rc = uv_listen((uv_stream_t *)&n->listener, NODE_LISTEN_BACKLOG, on_connection);
     if (rc < 0)
-        return node_fail(errmsg, errlen, NODE_ERR_BIND, "cannot bind to %s: %s",
-                         n->bind_text + (n->bind_text[0] == '/'), uv_strerror(rc));
+        return node__fail(errmsg, errlen, NODE_ERR_BIND, "cannot bind to %s: %s",
+                          n->bind_text + (n->bind_text[0] == '/'), uv_strerror(rc));
     struct sockaddr_storage bound;
     int bound_len = sizeof(bound);
     n->port = cfg->client_port;
@@ -2093,16 +1576,16 @@ int node_new(const struct node_config *cfg, bool handle_signals, struct node **o
     n->data_lock.fd = -1;
     n->log_lock.fd = -1;
     list_init(&n->dumps);
-    absolute_dir(cfg->data_dir, "version-2", n->snap_dir, sizeof(n->snap_dir));
-    absolute_dir(cfg->data_log_dir, "version-2", n->log_dir, sizeof(n->log_dir));
+    node__absolute_dir(cfg->data_dir, "version-2", n->snap_dir, sizeof(n->snap_dir));
+    node__absolute_dir(cfg->data_log_dir, "version-2", n->log_dir, sizeof(n->log_dir));
     int rc = uv_loop_init(&n->loop);
     if (rc < 0) {
-        rc = node_fail(errmsg, errlen, NODE_ERR_LOOP, "cannot start the event loop: %s",
-                       uv_strerror(rc));
+        rc = node__fail(errmsg, errlen, NODE_ERR_LOOP, "cannot start the event loop: %s",
+                        uv_strerror(rc));
         goto err_free;
     }
     n->loop_ready = true;
-    n->start_ms = node_now_ms(n);
+    n->start_ms = node__now_ms(n);
 
     four_letter_host_name(n->host_name, sizeof(n->host_name));
     node_log_environment(n);
@@ -2110,11 +1593,11 @@ int node_new(const struct node_config *cfg, bool handle_signals, struct node **o
     pthread_mutex_init(&n->log.mu, NULL);
     pthread_cond_init(&n->log.cond, NULL);
     n->log_ready = true;
-    n->server = node_server_new(n);
-    rc = node_claim_dirs(n, errmsg, errlen);
+    n->server = node__server_new(n);
+    rc = node__claim_dirs(n, errmsg, errlen);
     if (rc < 0)
         goto err_free;
-    rc = node_recover(n, errmsg, errlen);
+    rc = node__recover(n, errmsg, errlen);
     if (rc < 0)
         goto err_free;
     LOG_I("Created server with tickTime %" PRId32 " ms minSessionTimeout %" PRId32
@@ -2172,7 +1655,7 @@ int node_new(const struct node_config *cfg, bool handle_signals, struct node **o
     }
     /* Expiry times are multiples of the interval: check just after each. */
     uint64_t interval = (uint64_t)cfg->sessionless_timeout_ms;
-    uint64_t now = (uint64_t)node_now_ms(n);
+    uint64_t now = (uint64_t)node__now_ms(n);
     uv_timer_start(&n->expiry_timer, on_expiry, interval - now % interval + 1, interval);
     node_arm_tick_timer(n);
     *out = n;

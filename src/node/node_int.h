@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* node_int.h — the node's internal state, shared by the files of src/node
+ * that run the loop (node.c: lifecycle, loop handles, the glue; recover.c:
+ * start-up). Functions named node__* are theirs to call on one another
+ * (libuv's prefix__ for internal). Not for use outside src/node. */
+#ifndef CZK_NODE_NODE_INT_H
+#define CZK_NODE_NODE_INT_H
+
+#include "base/buf.h"
+#include "base/hmap.h"
+#include "base/list.h"
+#include "node/config.h"
+#include "node/four_letter.h"
+#include "node/thp.h"
+#include "server/server.h"
+#include "storage/dirlock.h"
+#include "storage/txnlog.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+
+/* The log thread (DESIGN.md "Threads"): the loop hands it whole records once
+ * per iteration; it writes each batch, fsyncs once, and reports the highest
+ * zxid back through an async handle. Fields under `mu` unless noted. */
+struct node_log {
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    pthread_t thread;
+    bool started;
+    bool stop;
+    struct buf pending;  /* records handed over, not yet taken */
+    size_t queued_bytes; /* handed over, not yet written */
+    int64_t persisted_zxid;
+    uint64_t rolls; /* log files finished (each asks for a snapshot) */
+    /* A batch refused for lack of space (ENOSPC, EDQUOT): its records from
+     * failed_from_zxid on are not in the log. The thread takes nothing more
+     * until the loop has answered them and dropped what it handed over
+     * after them (those txns were prepped on top of the refused ones). */
+    bool failed;
+    int64_t failed_from_zxid;
+    char failed_reason[STORAGE_PATH_MAX + 256];
+    uv_async_t async;
+    /* the thread's own */
+    struct buf writing;
+    struct txnlog_writer writer;
+    int64_t txns_in_file;
+    int64_t roll_after; /* snapCount / 2 + random(snapCount / 2), as SyncRequestProcessor */
+    uint64_t rng;
+    int32_t snap_count;
+    bool force_sync;
+};
+
+/* RateLogger: the first of a run of equal messages, then a count. */
+struct rate_log {
+    char msg[256];
+    int64_t since_ms;
+    int count;
+};
+
+struct node {
+    struct node_config cfg;
+    uv_loop_t loop;
+    uv_tcp_t listener;
+    uv_timer_t tick_timer;
+    uv_timer_t expiry_timer;
+    uv_check_t check;
+    uv_idle_t idle;
+    uv_signal_t sigint;
+    uv_signal_t sigterm;
+    uv_async_t stop_async;
+    bool loop_ready;
+    bool handles_ready;
+    bool handle_signals;
+    bool stopping;
+    bool stopped;
+    struct server *server;
+    struct imap conns_by_id;
+    struct list conns;
+    struct list dirty;
+    struct list dumps; /* struct node_conn.dump_link: four-letter dumps in progress */
+    struct smap ips;
+    size_t conn_count; /* open, not closing */
+    uint64_t next_conn_id;
+    int port;
+    char bind_text[CONFIG_ADDRESS_MAX + 16];
+    int64_t start_ms;
+    int64_t log_appended_zxid;
+    int64_t log_persisted_zxid;
+    int64_t log_batch_txns;
+    struct buf log_out; /* records of this loop iteration, for the log thread */
+    /* disk full: writes are refused; the message is logged at most every
+     * NODE_DISK_FULL_LOG_MS, with a count of what was refused meanwhile */
+    bool disk_full;
+    int64_t disk_full_logged_ms;
+    int64_t disk_full_quiet_txns;
+    int64_t disk_full_quiet_batches;
+    struct node_log log;
+    uint64_t log_rolls_seen;
+    /* snapshots: a fork()ed child writes each one */
+    uv_timer_t snap_timer;
+    uv_timer_t purge_timer; /* autopurge.purgeInterval (DatadirCleanupManager) */
+    pid_t snap_pid;
+    int64_t snap_zxid;
+    uint64_t snap_seq; /* snapshots started: part of each temporary's name */
+    bool snap_wanted;
+    /* dataDir and dataLogDir are this server's alone while it runs */
+    struct dirlock data_lock;
+    struct dirlock log_lock;
+    /* after each snapshot a worker collapses the heap into huge pages */
+    uv_work_t thp_work;
+    struct thp_report thp_report;
+    uint64_t thp_start_ns;
+    bool thp_busy;
+    bool log_ready;
+    bool throttled;
+    int64_t tick_armed_ms;
+    int64_t trace_mask;
+    struct four_letter_counters counters;
+    struct rate_log accept_log;
+    char host_name[256];
+    char snap_dir[CONFIG_PATH_MAX + 16];
+    char log_dir[CONFIG_PATH_MAX + 16];
+};
+
+/* ---- node.c ---- */
+
+/* The loop's clock (uv_now, updated first), in ms. */
+int64_t node__now_ms(struct node *n);
+
+/* The wall clock (CLOCK_REALTIME), in ms since the epoch. */
+int64_t node__wall_now_ms(void);
+
+/* Run the check phase soon even if no I/O arrives. */
+void node__wake(struct node *n);
+
+/* Writes the message into errmsg (when there is one) and returns `code`. */
+int node__fail(char *errmsg, size_t errlen, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* A new struct server with n's configuration and n's io callbacks. */
+struct server *node__server_new(struct node *n);
+
+/* ---- recover.c ---- */
+
+/* java.io.File.getAbsolutePath of path/suffix into out (size bytes). */
+void node__absolute_dir(const char *path, const char *suffix, char *out, size_t size);
+
+/* Locks dataDir and dataLogDir (NODE_ERR_LOCKED if another server holds
+ * one), then removes the temporaries dead writers left there. */
+int node__claim_dirs(struct node *n, char *errmsg, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* FileTxnSnapLog.restore into n->server: newest valid snapshot, the log
+ * after it, the epoch files. Nothing on disk changes unless it succeeds.
+ * Sets n->snap_wanted when the data dir holds no snapshot of the result.
+ * Returns 0 or NODE_ERR_DATA with errmsg. */
+int node__recover(struct node *n, char *errmsg, size_t errlen) __attribute__((warn_unused_result));
+
+#endif
