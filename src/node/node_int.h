@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* node_int.h — the node's internal state, shared by the files of src/node
- * that run the loop (node.c: lifecycle, loop handles, the glue; recover.c:
- * start-up). Functions named node__* are theirs to call on one another
- * (libuv's prefix__ for internal). Not for use outside src/node. */
+ * that run the loop (node.c: lifecycle, loop handles, the glue; snapshot.c:
+ * snapshot children and purge; recover.c: start-up). Functions named
+ * node__* are theirs to call on one another (libuv's prefix__ for
+ * internal). Not for use outside src/node. */
 #ifndef CZK_NODE_NODE_INT_H
 #define CZK_NODE_NODE_INT_H
 
@@ -143,6 +144,19 @@ int node__fail(char *errmsg, size_t errlen, int code, const char *fmt, ...)
 
 /* A new struct server with n's configuration and n's io callbacks. */
 struct server *node__server_new(struct node *n);
+
+/* ---- snapshot.c ---- */
+
+/* fork() a child that writes the state at the last applied zxid; if one is
+ * running, or the heap collapse after the last one is, the snapshot waits
+ * for it (n->snap_wanted). */
+void node__snapshot_start(struct node *n);
+
+/* Waits for a running snapshot child to exit. */
+void node__snapshot_wait(struct node *n);
+
+/* autopurge.purgeInterval: storage_purge, keeping snapRetainCount. */
+void node__on_purge_timer(uv_timer_t *t);
 
 /* ---- recover.c ---- */
 
