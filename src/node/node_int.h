@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* node_int.h — the node's internal state, shared by the files of src/node
- * that run the loop (node.c: lifecycle, loop handles, the glue; snapshot.c:
- * snapshot children and purge; recover.c: start-up). Functions named
- * node__* are theirs to call on one another (libuv's prefix__ for
- * internal). Not for use outside src/node. */
+ * that run the loop (node.c: lifecycle, loop handles, the glue; log_writer.c:
+ * the log thread; snapshot.c: snapshot children and purge; recover.c:
+ * start-up). Functions named node__* are theirs to call on one another
+ * (libuv's prefix__ for internal). Not for use outside src/node. */
 #ifndef CZK_NODE_NODE_INT_H
 #define CZK_NODE_NODE_INT_H
 
@@ -144,6 +144,34 @@ int node__fail(char *errmsg, size_t errlen, int code, const char *fmt, ...)
 
 /* A new struct server with n's configuration and n's io callbacks. */
 struct server *node__server_new(struct node *n);
+
+/* ---- log_writer.c ---- */
+
+/* server_io.log_append: frames the txn as a log record into n->log_out,
+ * handed over at the next check phase. */
+void node__io_log_append(void *ctx, int64_t zxid, const uint8_t *txn, size_t len);
+
+/* Txn bytes handed over or framed and not yet written. */
+size_t node__log_queued(struct node *n);
+
+/* Hands this iteration's records (n->log_out) to the log thread. */
+void node__log_handoff(struct node *n);
+
+/* The thread refused a batch (disk full): answers the refused txns and
+ * those handed over after them with errors, then lets the thread go on. */
+void node__log_failed(struct node *n);
+
+/* n->log.async: the thread wrote a batch; wakes the check phase. */
+void node__on_log_async(uv_async_t *h);
+
+/* Starts the log thread on n->log_dir. NODE_ERR_LOOP with errmsg if it
+ * cannot be created. */
+int node__log_start(struct node *n, char *errmsg, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* Lets the thread write what it was given, joins it, and closes the file
+ * (synced, preallocation given back). A no-op if it is not running. */
+void node__log_stop(struct node *n);
 
 /* ---- snapshot.c ---- */
 
