@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* node_int.h — the node's internal state, shared by the files of src/node
- * that run the loop (node.c: lifecycle, loop handles, the glue; log_writer.c:
- * the log thread; snapshot.c: snapshot children and purge; recover.c:
- * start-up). Functions named node__* are theirs to call on one another
- * (libuv's prefix__ for internal). Not for use outside src/node. */
+ * that run the loop (node.c: lifecycle, loop handles, the glue;
+ * client_port.c: client connections; log_writer.c: the log thread;
+ * snapshot.c: snapshot children and purge; recover.c: start-up). Functions
+ * named node__* are theirs to call on one another (libuv's prefix__ for
+ * internal). Not for use outside src/node. */
 #ifndef CZK_NODE_NODE_INT_H
 #define CZK_NODE_NODE_INT_H
 
@@ -144,6 +145,43 @@ int node__fail(char *errmsg, size_t errlen, int code, const char *fmt, ...)
 
 /* A new struct server with n's configuration and n's io callbacks. */
 struct server *node__server_new(struct node *n);
+
+/* ---- client_port.c ---- */
+
+/* Resolves clientPortAddress (every address when empty), binds n->listener
+ * (initialised here) and listens; sets n->port and n->bind_text.
+ * NODE_ERR_RESOLVE or NODE_ERR_BIND with errmsg. */
+int node__client_bind(struct node *n, char *errmsg, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* server_io.send: queues a frame on the connection (closing it past
+ * czk.clientOutputMaxBytes, pausing it past czk.clientOutputPauseBytes). */
+void node__io_send(void *ctx, uint64_t conn_id, const uint8_t *frame, size_t len);
+
+/* server_io.close: flush the connection's output, then close it. */
+void node__io_close(void *ctx, uint64_t conn_id);
+
+/* Over globalOutstandingLimit, or too many txn bytes wait for the log
+ * thread: connections with requests outstanding stop being read. */
+bool node__over_limit(struct node *n);
+
+/* Back under the limit: buffered frames first, in connection order, then
+ * reading again. */
+void node__unthrottle(struct node *n);
+
+/* One slice of each wchp/wchc/dump in progress; true while one could go on
+ * at once. */
+bool node__four_letter_pump(struct node *n);
+
+/* Hands the queued output of every connection marked since the last check
+ * phase to libuv, and carries out requested closes. */
+void node__flush_dirty(struct node *n);
+
+/* n->expiry_timer: closes connections idle past their session timeout. */
+void node__on_expiry(uv_timer_t *t);
+
+/* Closes every connection now (the loop is stopping); output is dropped. */
+void node__close_conns(struct node *n);
 
 /* ---- log_writer.c ---- */
 
