@@ -63,6 +63,10 @@ struct rate_log {
     int count;
 };
 
+/* One server process. The loop thread's alone, except `log`, which has its
+ * own lock. Its parts: the loop and its handles (node.c), connections, their
+ * limits and counters (client_port.c), the hand-off to the log thread
+ * (log_writer.c), the snapshot child and purge (snapshot.c). */
 struct node {
     struct node_config cfg;
     uv_loop_t loop;
