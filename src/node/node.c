@@ -4,8 +4,9 @@
  * only queue bytes, mark connections and remember zxids, and the check
  * handle (after each poll) does the rest in this order: persist (the group
  * commit point, where the log thread's fsync will go), then release
- * throttled input, then flush replies and carry out closes. Connection
- * handling follows NIOServerCnxn / NIOServerCnxnFactory. */
+ * throttled input, then flush replies and carry out closes. This file holds
+ * struct node's lifecycle and those handles; the parts they drive are
+ * client_port.c, log_writer.c, snapshot.c and recover.c (node_int.h). */
 #include "node/node.h"
 
 #include "base/buf.h"
@@ -15,214 +16,29 @@
 #include "base/mem.h"
 #include "node/config.h"
 #include "node/four_letter.h"
-#include "node/thp.h"
+#include "node/node_int.h"
 #include "server/server.h"
 #include "storage/dirlock.h"
-#include "storage/epoch.h"
 #include "storage/fs.h"
-#include "storage/purge.h"
-#include "storage/snapfile.h"
-#include "storage/snapz.h"
-#include "storage/txnlog.h"
 
-#include <errno.h>
 #include <inttypes.h>
-#include <limits.h>
-#include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 #include <uv.h>
-
-#define NODE_READ_CHUNK 65536
-/* The snapshot child's nice value, added to the server's. */
-#define NODE_SNAP_NICE 10
-/* replayed txns that did not apply cleanly: how many are logged one by one */
-#define NODE_REPLAY_MISMATCH_LOGGED 10
-#define NODE_LISTEN_BACKLOG         1024
-#define NODE_PEER_MAX               80
-#define NODE_IP_MAX                 64
-/* A connection buffer larger than this is released once empty. */
-#define NODE_BUF_KEEP (256 * 1024)
-/* How often repeated accept errors are summarised (RateLogger's 100 ms). */
-#define NODE_RATE_LOG_MS 100
-/* Txn bytes waiting for the log thread beyond which client input pauses. */
-#define NODE_LOG_QUEUE_MAX ((size_t)64 << 20)
-/* How often a running snapshot child is looked at. */
-#define NODE_SNAP_POLL_MS 20
-/* How often "disk full" is logged while writes keep being refused. */
-#define NODE_DISK_FULL_LOG_MS 10000
-/* wchp, wchc, dump: their text is made a step at a time (this many watches
- * or sessions), for at most this long per loop iteration across all such
- * connections, and only while the connection has less than this queued. */
-#define NODE_DUMP_STEP      1024
-#define NODE_DUMP_SLICE_NS  (1000 * 1000)
-#define NODE_DUMP_OUT_BYTES (256 * 1024)
-
-/* The log thread (DESIGN.md "Threads"): the loop hands it whole records once
- * per iteration; it writes each batch, fsyncs once, and reports the highest
- * zxid back through an async handle. Fields under `mu` unless noted. */
-struct node_log {
-    pthread_mutex_t mu;
-    pthread_cond_t cond;
-    pthread_t thread;
-    bool started;
-    bool stop;
-    struct buf pending;  /* records handed over, not yet taken */
-    size_t queued_bytes; /* handed over, not yet written */
-    int64_t persisted_zxid;
-    uint64_t rolls; /* log files finished (each asks for a snapshot) */
-    /* A batch refused for lack of space (ENOSPC, EDQUOT): its records from
-     * failed_from_zxid on are not in the log. The thread takes nothing more
-     * until the loop has answered them and dropped what it handed over
-     * after them (those txns were prepped on top of the refused ones). */
-    bool failed;
-    int64_t failed_from_zxid;
-    char failed_reason[STORAGE_PATH_MAX + 256];
-    uv_async_t async;
-    /* the thread's own */
-    struct buf writing;
-    struct txnlog_writer writer;
-    int64_t txns_in_file;
-    int64_t roll_after; /* snapCount / 2 + random(snapCount / 2), as SyncRequestProcessor */
-    uint64_t rng;
-    int32_t snap_count;
-    bool force_sync;
-};
-
-struct node_ip {
-    size_t count;
-    size_t len;
-    char ip[];
-};
-
-struct node_conn {
-    uv_tcp_t tcp;
-    struct node *node;
-    uint64_t id;
-    struct list link;       /* node.conns, in accept order */
-    struct list dirty_link; /* node.dirty while output or a close waits for the check phase */
-    bool dirty;
-    struct node_ip *ip;
-    char peer[NODE_PEER_MAX]; /* "/127.0.0.1:50586" */
-    struct buf in;            /* received, not yet framed */
-    struct buf out;           /* queued, not yet handed to libuv */
-    struct buf inflight;      /* being written */
-    uv_write_t write_req;
-    uv_shutdown_t shutdown_req;
-    bool writing;
-    bool shutting_down;
-    bool reading;
-    bool output_paused;   /* unsent output reached czk.clientOutputPauseBytes */
-    bool handshake_seen;  /* a frame went to the server (ZooKeeper's "initialized") */
-    bool close_requested; /* flush, then close */
-    bool closing;         /* uv_close called */
-    bool four_letter;     /* answered a four-letter word: reads nothing more */
-    int pending_cmd;      /* stmk waiting for its 8-byte mask, else -1 */
-    /* wchp, wchc, dump being made as the client reads (four_letter_pump) */
-    struct server_dump *dump;
-    int dump_cmd;
-    size_t dump_bytes;     /* written so far, for the packet count */
-    struct list dump_link; /* node.dumps */
-    int64_t four_letter_received;
-    int64_t four_letter_sent;
-    int64_t established_wall_ms;
-    int64_t expiry_ms; /* closed if still idle then (NIOServerCnxnFactory's ExpiryQueue) */
-};
-
-struct rate_log {
-    char msg[256];
-    int64_t since_ms;
-    int count;
-};
-
-struct node {
-    struct node_config cfg;
-    uv_loop_t loop;
-    uv_tcp_t listener;
-    uv_timer_t tick_timer;
-    uv_timer_t expiry_timer;
-    uv_check_t check;
-    uv_idle_t idle;
-    uv_signal_t sigint;
-    uv_signal_t sigterm;
-    uv_async_t stop_async;
-    bool loop_ready;
-    bool handles_ready;
-    bool handle_signals;
-    bool stopping;
-    bool stopped;
-    struct server *server;
-    struct imap conns_by_id;
-    struct list conns;
-    struct list dirty;
-    struct list dumps; /* struct node_conn.dump_link: four-letter dumps in progress */
-    struct smap ips;
-    size_t conn_count; /* open, not closing */
-    uint64_t next_conn_id;
-    int port;
-    char bind_text[CONFIG_ADDRESS_MAX + 16];
-    int64_t start_ms;
-    int64_t log_appended_zxid;
-    int64_t log_persisted_zxid;
-    int64_t log_batch_txns;
-    struct buf log_out; /* records of this loop iteration, for the log thread */
-    /* disk full: writes are refused; the message is logged at most every
-     * NODE_DISK_FULL_LOG_MS, with a count of what was refused meanwhile */
-    bool disk_full;
-    int64_t disk_full_logged_ms;
-    int64_t disk_full_quiet_txns;
-    int64_t disk_full_quiet_batches;
-    struct node_log log;
-    uint64_t log_rolls_seen;
-    /* snapshots: a fork()ed child writes each one */
-    uv_timer_t snap_timer;
-    uv_timer_t purge_timer; /* autopurge.purgeInterval (DatadirCleanupManager) */
-    pid_t snap_pid;
-    int64_t snap_zxid;
-    uint64_t snap_seq; /* snapshots started: part of each temporary's name */
-    bool snap_wanted;
-    /* dataDir and dataLogDir are this server's alone while it runs */
-    struct dirlock data_lock;
-    struct dirlock log_lock;
-    /* after each snapshot a worker collapses the heap into huge pages */
-    uv_work_t thp_work;
-    struct thp_report thp_report;
-    uint64_t thp_start_ns;
-    bool thp_busy;
-    bool log_ready;
-    bool throttled;
-    int64_t tick_armed_ms;
-    int64_t trace_mask;
-    struct four_letter_counters counters;
-    struct rate_log accept_log;
-    char host_name[256];
-    char snap_dir[CONFIG_PATH_MAX + 16];
-    char log_dir[CONFIG_PATH_MAX + 16];
-};
-
-static void conn_flush(struct node_conn *c);
-static void conn_process_input(struct node_conn *c);
-static void conn_update_reading(struct node_conn *c);
-static bool conn_is_backlogged(const struct node_conn *c);
-static bool conn_is_paused(const struct node_conn *c);
 
 /* ---- clocks ---- */
 
-static int64_t node_now_ms(struct node *n)
+int64_t node__now_ms(struct node *n)
 {
     uv_update_time(&n->loop);
     return (int64_t)uv_now(&n->loop);
 }
 
-static int64_t wall_now_ms(void)
+int64_t node__wall_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -236,785 +52,18 @@ static void on_idle(uv_idle_t *h)
 
 /* Run the check phase soon even if no I/O arrives (an active idle handle
  * makes the poll return at once). */
-static void node_wake(struct node *n)
+void node__wake(struct node *n)
 {
     if (!n->stopping && n->handles_ready)
         uv_idle_start(&n->idle, on_idle);
 }
 
-/* ---- RateLogger: the first of a run of equal messages, then a count ---- */
-
-static void rate_log_flush(struct rate_log *r)
-{
-    if (r->msg[0] && r->count > 0) {
-        if (r->count > 1)
-            LOG_W("[%d times] %s", r->count, r->msg);
-        else
-            LOG_W("%s", r->msg);
-    }
-    r->msg[0] = '\0';
-    r->count = 0;
-}
-
-static void rate_log(struct rate_log *r, int64_t now_ms, const char *msg)
-{
-    if (strcmp(msg, r->msg) == 0) {
-        r->count++;
-        if (now_ms - r->since_ms >= NODE_RATE_LOG_MS) {
-            rate_log_flush(r);
-            snprintf(r->msg, sizeof(r->msg), "%s", msg);
-            r->since_ms = now_ms;
-        }
-        return;
-    }
-    rate_log_flush(r);
-    snprintf(r->msg, sizeof(r->msg), "%s", msg);
-    r->since_ms = now_ms;
-    LOG_W("%s", msg);
-}
-
-/* ---- addresses in Java's spelling ---- */
-
-/* InetAddress.getHostAddress; IPv4-mapped IPv6 reads as IPv4 as in Java. */
-static int format_address(const struct sockaddr_storage *ss, char *ip, size_t ip_size, int *port)
-{
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-        uv_ip4_name(a, ip, ip_size);
-        *port = ntohs(a->sin_port);
-        return AF_INET;
-    }
-    if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
-        const uint8_t *b = a->sin6_addr.s6_addr;
-        *port = ntohs(a->sin6_port);
-        static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-        if (memcmp(b, mapped, 12) == 0) {
-            snprintf(ip, ip_size, "%u.%u.%u.%u", b[12], b[13], b[14], b[15]);
-            return AF_INET;
-        }
-        size_t used = 0;
-        for (int i = 0; i < 8 && used < ip_size; i++) {
-            int w = snprintf(ip + used, ip_size - used, "%s%x", i ? ":" : "",
-                             (unsigned)(b[2 * i] << 8 | b[2 * i + 1]));
-            used += w > 0 ? (size_t)w : 0;
-        }
-        if (a->sin6_scope_id && used < ip_size)
-            snprintf(ip + used, ip_size - used, "%%%u", (unsigned)a->sin6_scope_id);
-        return AF_INET6;
-    }
-    snprintf(ip, ip_size, "?");
-    *port = 0;
-    return AF_UNSPEC;
-}
-
-/* InetSocketAddress.toString (Java 14+ brackets IPv6 literals). */
-static void format_peer(const struct sockaddr_storage *ss, char *peer, size_t peer_size, char *ip,
-                        size_t ip_size)
-{
-    int port;
-    int family = format_address(ss, ip, ip_size, &port);
-    if (family == AF_INET6)
-        snprintf(peer, peer_size, "/[%s]:%d", ip, port);
-    else
-        snprintf(peer, peer_size, "/%s:%d", ip, port);
-}
-
-/* java.io.File.getAbsolutePath: relative paths hang off the working
- * directory; repeated and trailing slashes go. */
-static void absolute_dir(const char *path, const char *suffix, char *out, size_t size)
-{
-    struct buf b;
-    buf_init(&b);
-    if (path[0] != '/') {
-        char cwd[PATH_MAX];
-        if (getcwd(cwd, sizeof(cwd)))
-            buf_printf(&b, "%s/", cwd);
-    }
-    buf_printf(&b, "%s/%s", path, suffix);
-    size_t w = 0;
-    for (size_t r = 0; r < b.len; r++) {
-        if (b.data[r] == '/' && w > 0 && out[w - 1] == '/')
-            continue;
-        if (w + 1 < size)
-            out[w++] = (char)b.data[r];
-    }
-    while (w > 1 && out[w - 1] == '/')
-        w--;
-    out[w] = '\0';
-    buf_deinit(&b);
-}
-
-/* ---- connections ---- */
-
-static struct node_conn *conn_get(struct node *n, uint64_t id)
-{
-    return imap_get(&n->conns_by_id, id);
-}
-
-static int64_t conn_session_id(struct node_conn *c)
-{
-    struct server_conn_info info;
-    if (c->node->server && server_get_conn_info(c->node->server, c->id, &info))
-        return info.session_id;
-    return 0;
-}
-
-static void conn_mark_dirty(struct node_conn *c)
-{
-    if (c->dirty || c->closing)
-        return;
-    c->dirty = true;
-    list_insert_tail(&c->node->dirty, &c->dirty_link);
-    node_wake(c->node);
-}
-
-/* NIOServerCnxnFactory.touchCnxn: idle connections are closed after their
- * session timeout (nio.sessionlessCnxnTimeout before a session exists),
- * rounded up to the next multiple of that interval. */
-static void conn_touch(struct node_conn *c)
-{
-    struct node *n = c->node;
-    int64_t timeout = n->cfg.sessionless_timeout_ms;
-    struct server_conn_info info;
-    if (c->handshake_seen && server_get_conn_info(n->server, c->id, &info) && info.session_id &&
-        info.timeout_ms > 0)
-        timeout = info.timeout_ms;
-    int64_t interval = n->cfg.sessionless_timeout_ms;
-    int64_t at = node_now_ms(n) + timeout;
-    c->expiry_ms = (at / interval + 1) * interval;
-}
-
-static void on_conn_closed(uv_handle_t *h)
-{
-    struct node_conn *c = h->data;
-    struct node *n = c->node;
-    imap_remove(&n->conns_by_id, c->id);
-    list_remove(&c->link);
-    server_conn_closed(n->server, c->id, node_now_ms(n));
-    if (c->dump) {
-        list_remove(&c->dump_link);
-        server_dump_free(c->dump);
-    }
-    buf_deinit(&c->in);
-    buf_deinit(&c->out);
-    buf_deinit(&c->inflight);
-    mem_free(c);
-}
-
-static void conn_release_ip(struct node_conn *c)
-{
-    struct node *n = c->node;
-    struct node_ip *ip = c->ip;
-    if (!ip)
-        return;
-    c->ip = NULL;
-    if (--ip->count == 0) {
-        smap_remove(&n->ips, ip->ip, ip->len);
-        mem_free(ip);
-    }
-}
-
-/* Close now; queued output is dropped. Safe anywhere: the server hears of
- * it from the close callback. */
-static void conn_close_now(struct node_conn *c)
-{
-    if (c->closing)
-        return;
-    c->closing = true;
-    c->reading = false;
-    if (c->dirty) {
-        c->dirty = false;
-        list_remove(&c->dirty_link);
-    }
-    c->node->conn_count--;
-    conn_release_ip(c);
-    uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
-}
-
-static void on_conn_shutdown(uv_shutdown_t *req, int status)
-{
-    (void)status;
-    conn_close_now(req->data);
-}
-
-static void on_conn_write(uv_write_t *req, int status)
-{
-    struct node_conn *c = req->data;
-    c->writing = false;
-    if (c->inflight.cap > NODE_BUF_KEEP)
-        buf_deinit(&c->inflight);
-    else
-        buf_clear(&c->inflight);
-    if (c->closing)
-        return;
-    if (status < 0) {
-        LOG_I("Unable to write to client %s, session = 0x%" PRIx64 ": %s", c->peer,
-              (uint64_t)conn_session_id(c), uv_strerror(status));
-        c->node->counters.connection_drop_count++;
-        conn_close_now(c);
-        return;
-    }
-    conn_touch(c);
-    conn_flush(c);
-    if (c->output_paused && !conn_is_backlogged(c)) {
-        /* the client read enough: first the frames already received, then
-         * the socket again */
-        c->output_paused = false;
-        conn_process_input(c);
-        conn_update_reading(c);
-    }
-}
-
-/* Hand queued output to libuv; once all is written, close if asked to. */
-static void conn_flush(struct node_conn *c)
-{
-    if (c->closing || c->shutting_down)
-        return;
-    if (!c->writing && c->out.len > 0) {
-        struct buf t = c->inflight;
-        c->inflight = c->out;
-        c->out = t;
-        uv_buf_t b = uv_buf_init((char *)c->inflight.data, (unsigned)c->inflight.len);
-        c->write_req.data = c;
-        int rc = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, on_conn_write);
-        if (rc < 0) {
-            LOG_I("Unable to write to client %s: %s", c->peer, uv_strerror(rc));
-            conn_close_now(c);
-            return;
-        }
-        c->writing = true;
-    }
-    if (c->close_requested && !c->writing && c->out.len == 0) {
-        c->shutting_down = true;
-        c->shutdown_req.data = c;
-        if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_conn_shutdown) < 0)
-            conn_close_now(c);
-    }
-}
-
-static bool conn_wants_input(const struct node_conn *c)
-{
-    return !c->closing && !c->close_requested && (!c->four_letter || c->pending_cmd >= 0) &&
-           !conn_is_paused(c) && !c->node->stopping;
-}
-
-static void on_conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
-{
-    (void)suggested;
-    struct node_conn *c = h->data;
-    buf_reserve(&c->in, NODE_READ_CHUNK);
-    *b = uv_buf_init((char *)c->in.data + c->in.len, (unsigned)(c->in.cap - c->in.len));
-}
-
-static void on_conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
-{
-    (void)b;
-    struct node_conn *c = s->data;
-    if (nread == 0 || c->closing)
-        return;
-    if (nread < 0) {
-        if (nread == UV_EOF)
-            LOG_I("Unable to read additional data from client, it probably closed the socket: "
-                  "address = %s, session = 0x%" PRIx64,
-                  c->peer, (uint64_t)conn_session_id(c));
-        else
-            LOG_I("Read error from client %s, session = 0x%" PRIx64 ": %s", c->peer,
-                  (uint64_t)conn_session_id(c), uv_strerror((int)nread));
-        c->node->counters.connection_drop_count++;
-        conn_close_now(c);
-        return;
-    }
-    c->in.len += (size_t)nread;
-    conn_touch(c);
-    conn_process_input(c);
-    conn_update_reading(c);
-}
-
-static void conn_update_reading(struct node_conn *c)
-{
-    if (c->closing)
-        return;
-    bool want = conn_wants_input(c);
-    if (want && !c->reading) {
-        int rc = uv_read_start((uv_stream_t *)&c->tcp, on_conn_alloc, on_conn_read);
-        if (rc < 0) {
-            LOG_W("Cannot read from %s: %s", c->peer, uv_strerror(rc));
-            conn_close_now(c);
-            return;
-        }
-        c->reading = true;
-    } else if (!want && c->reading) {
-        uv_read_stop((uv_stream_t *)&c->tcp);
-        c->reading = false;
-    }
-}
-
 /* ---- the server's io ---- */
-
-static void io_send(void *ctx, uint64_t conn_id, const uint8_t *frame, size_t len)
-{
-    struct node *n = ctx;
-    struct node_conn *c = conn_get(n, conn_id);
-    if (!c || c->closing)
-        return;
-    if (len >= 4) {
-        struct four_letter_counters *k = &n->counters;
-        int64_t size = (int64_t)len - 4;
-        k->response_size_last = size;
-        if (k->response_size_min < 0 || size < k->response_size_min)
-            k->response_size_min = size;
-        if (size > k->response_size_max)
-            k->response_size_max = size;
-    }
-    if (c->out.len + c->inflight.len + len > n->cfg.output_limit_bytes) {
-        LOG_W("Closing connection from %s, session = 0x%" PRIx64
-              ": more than %zu bytes of replies and events are waiting for the client to read "
-              "them (czk.clientOutputMaxBytes)",
-              c->peer, (uint64_t)conn_session_id(c), n->cfg.output_limit_bytes);
-        conn_close_now(c);
-        return;
-    }
-    buf_append(&c->out, frame, len);
-    conn_mark_dirty(c);
-    if (!c->output_paused && conn_is_backlogged(c)) {
-        c->output_paused = true;
-        conn_update_reading(c);
-    }
-}
-
-static void io_close(void *ctx, uint64_t conn_id)
-{
-    struct node *n = ctx;
-    struct node_conn *c = conn_get(n, conn_id);
-    if (!c || c->closing)
-        return;
-    c->close_requested = true;
-    conn_update_reading(c);
-    conn_mark_dirty(c);
-}
-
-/* Frame the txn as a log record; the check phase hands this iteration's
- * records to the log thread at once (the group-commit point). */
-static void io_log_append(void *ctx, int64_t zxid, const uint8_t *txn, size_t len)
-{
-    struct node *n = ctx;
-    if (zxid > n->log_appended_zxid)
-        n->log_appended_zxid = zxid;
-    txnlog_record_encode(&n->log_out, txn, len);
-    n->log_batch_txns++;
-    node_wake(n);
-}
 
 static int64_t io_wall_ms(void *ctx)
 {
     (void)ctx;
-    return wall_now_ms();
-}
-
-/* ---- backpressure ----
- * Two reasons to stop reading a connection, and to stop handing its
- * buffered frames to the server (which is what builds replies):
- * - its own unsent output reached czk.clientOutputPauseBytes: its client is
- *   not reading. It resumes when a write completes below the bound.
- * - the server as a whole is over globalOutstandingLimit (or the log thread
- *   has more than NODE_LOG_QUEUE_MAX waiting) and this connection has
- *   requests outstanding (ZooKeeperServer.shouldThrottle): connections with
- *   nothing outstanding are still read, so a client that waits for its
- *   answers is never queued behind those that flood. These resume together
- *   once the server is back under the limit. */
-
-static bool conn_is_backlogged(const struct node_conn *c)
-{
-    return c->out.len + c->inflight.len >= c->node->cfg.output_pause_bytes;
-}
-
-static bool conn_is_throttled(const struct node_conn *c)
-{
-    struct node *n = c->node;
-    return n->throttled && server_conn_outstanding(n->server, c->id) > 0;
-}
-
-static bool conn_is_paused(const struct node_conn *c)
-{
-    return conn_is_backlogged(c) || conn_is_throttled(c);
-}
-
-static size_t node_log_queued(struct node *n)
-{
-    pthread_mutex_lock(&n->log.mu);
-    size_t queued = n->log.queued_bytes;
-    pthread_mutex_unlock(&n->log.mu);
-    return queued + n->log_out.len;
-}
-
-static bool node_over_limit(struct node *n)
-{
-    return server_outstanding(n->server) > n->cfg.global_outstanding_limit ||
-           node_log_queued(n) > NODE_LOG_QUEUE_MAX;
-}
-
-static void node_throttle(struct node *n)
-{
-    if (n->throttled)
-        return;
-    n->throttled = true;
-    LOG_D("Throttling reads: %" PRId64 " requests outstanding (globalOutstandingLimit %" PRId32 ")",
-          server_outstanding(n->server), n->cfg.global_outstanding_limit);
-    struct list *it;
-    LIST_FOREACH(it, &n->conns)
-    {
-        conn_update_reading(LIST_ENTRY(it, struct node_conn, link));
-    }
-}
-
-/* Resume: first the frames already buffered, in connection order, then reading. */
-static void node_unthrottle(struct node *n)
-{
-    n->throttled = false;
-    LOG_D("Resuming reads: %" PRId64 " requests outstanding", server_outstanding(n->server));
-    struct list *it;
-    LIST_FOREACH(it, &n->conns)
-    {
-        struct node_conn *c = LIST_ENTRY(it, struct node_conn, link);
-        if (n->throttled)
-            break;
-        if (c->in.len >= 4 && conn_wants_input(c))
-            conn_process_input(c);
-    }
-    LIST_FOREACH(it, &n->conns)
-    {
-        conn_update_reading(LIST_ENTRY(it, struct node_conn, link));
-    }
-}
-
-/* ---- four-letter words ---- */
-
-/* The rest of the reply (all of it unless a dump came first); then close. */
-static void four_letter_reply(struct node_conn *c, const struct buf *out)
-{
-    struct node *n = c->node;
-    int64_t packets = four_letter_packets(c->dump_bytes + out->len);
-    buf_append(&c->out, out->data, out->len);
-    c->four_letter_sent += packets;
-    n->counters.packets_sent += packets;
-    c->close_requested = true;
-    conn_update_reading(c);
-    conn_mark_dirty(c);
-}
-
-static struct four_letter_conn *four_letter_conns(struct node *n, size_t *count)
-{
-    struct four_letter_conn *all = mem_calloc(n->conn_count ? n->conn_count : 1, sizeof(*all));
-    int64_t now = node_now_ms(n);
-    int64_t wall = wall_now_ms();
-    size_t i = 0;
-    struct list *it;
-    LIST_FOREACH(it, &n->conns)
-    {
-        struct node_conn *c = LIST_ENTRY(it, struct node_conn, link);
-        if (c->closing || i == n->conn_count)
-            continue;
-        struct four_letter_conn *f = &all[i++];
-        snprintf(f->peer, sizeof(f->peer), "%s", c->peer);
-        if (!c->four_letter)
-            f->interest_ops = (c->reading ? 1 : 0) | (c->writing || c->out.len ? 4 : 0);
-        if (!server_get_conn_info(n->server, c->id, &f->info)) {
-            memset(&f->info, 0, sizeof(f->info));
-            f->info.latency_min_ms = -1;
-        }
-        f->info.packets_received += c->four_letter_received;
-        f->info.packets_sent += c->four_letter_sent;
-        f->info.established_ms = c->established_wall_ms;
-        f->expiry_wall_ms = wall + (c->expiry_ms - now);
-    }
-    *count = i;
-    return all;
-}
-
-/* Run `cmd` and queue its text (after a dump's, for wchp, wchc and dump). */
-static void four_letter_finish(struct node_conn *c, int cmd)
-{
-    struct node *n = c->node;
-    struct four_letter_input in = {
-        .cfg = &n->cfg,
-        .server = n->server,
-        .counters = &n->counters,
-        .client_port = n->port,
-        .snap_dir = n->snap_dir,
-        .log_dir = n->log_dir,
-        .host_name = n->host_name,
-        .uptime_ms = node_now_ms(n) - n->start_ms,
-        .trace_mask = n->trace_mask,
-    };
-    struct four_letter_conn *conns = NULL;
-    if (cmd == FOUR_LETTER_CONS || cmd == FOUR_LETTER_STAT || cmd == FOUR_LETTER_DUMP)
-        conns = four_letter_conns(n, &in.conn_count);
-    else
-        in.conn_count = n->conn_count;
-    in.conns = conns;
-    struct buf out;
-    buf_init(&out);
-    four_letter_run(cmd, &in, &out);
-    mem_free(conns);
-    if (cmd == FOUR_LETTER_SRST) {
-        /* ServerStats.reset: counters, latency, response sizes, ServerMetrics. */
-        server_reset_stats(n->server);
-        four_letter_counters_reset(&n->counters);
-    } else if (cmd == FOUR_LETTER_CRST) {
-        server_reset_conn_stats(n->server);
-        struct list *it;
-        LIST_FOREACH(it, &n->conns)
-        {
-            struct node_conn *o = LIST_ENTRY(it, struct node_conn, link);
-            o->four_letter_received = 0;
-            o->four_letter_sent = 0;
-        }
-    }
-    if (cmd == FOUR_LETTER_TELNET_CLOSE) {
-        /* ZooKeeper runs no command for it and reads the bytes as a length. */
-        LOG_W("Close of session 0x0: Len error. A message from %s with advertised length of %d"
-              " is either a malformed message or too large to process"
-              " (length is greater than jute.maxbuffer=%" PRId32 ")",
-              c->peer, (int)(int32_t)0xfff4fffdu, n->cfg.max_buffer);
-        buf_deinit(&out);
-        conn_close_now(c);
-        return;
-    }
-    four_letter_reply(c, &out);
-    buf_deinit(&out);
-}
-
-/* wchp, wchc and dump list the whole state: their text is made a step at a
- * time from the check phase (four_letter_pump), as the client reads it, so
- * that neither the loop nor the connection's buffer holds it all. */
-static void four_letter_execute(struct node_conn *c, int cmd)
-{
-    struct node *n = c->node;
-    int kind = four_letter_dump_kind(cmd);
-    if (kind < 0) {
-        four_letter_finish(c, cmd);
-        return;
-    }
-    c->dump = server_dump_new(n->server, (enum server_dump_kind)kind, node_now_ms(n), wall_now_ms(),
-                              four_letter_java_date);
-    c->dump_cmd = cmd;
-    list_insert_tail(&n->dumps, &c->dump_link);
-    node_wake(n);
-}
-
-static bool four_letter_pumpable(const struct node_conn *c)
-{
-    return !c->closing && c->out.len + c->inflight.len < NODE_DUMP_OUT_BYTES;
-}
-
-/* One slice of every dump in progress whose client has drained enough, for
- * NODE_DUMP_SLICE_NS at most in all; those served go to the back of the
- * line. True while some dump could go on at once. */
-static bool four_letter_pump(struct node *n)
-{
-    uint64_t start = uv_hrtime();
-    size_t left = 0;
-    for (struct list *it = n->dumps.next; it != &n->dumps; it = it->next)
-        left++;
-    bool pending = false;
-    while (left-- > 0) {
-        struct node_conn *c = LIST_ENTRY(n->dumps.next, struct node_conn, dump_link);
-        list_remove(&c->dump_link);
-        list_insert_tail(&n->dumps, &c->dump_link);
-        if (!four_letter_pumpable(c))
-            continue;
-        if (uv_hrtime() - start >= NODE_DUMP_SLICE_NS) {
-            pending = true;
-            continue;
-        }
-        bool more = true;
-        while (more && four_letter_pumpable(c) && uv_hrtime() - start < NODE_DUMP_SLICE_NS) {
-            size_t before = c->out.len;
-            more = server_dump_step(n->server, c->dump, NODE_DUMP_STEP, &c->out);
-            c->dump_bytes += c->out.len - before;
-        }
-        if (more) {
-            pending = pending || four_letter_pumpable(c);
-            conn_mark_dirty(c);
-            continue;
-        }
-        list_remove(&c->dump_link);
-        server_dump_free(c->dump);
-        c->dump = NULL;
-        four_letter_finish(c, c->dump_cmd);
-    }
-    return pending;
-}
-
-/* NIOServerCnxn.checkFourLetterWord: count the packet, stop reading, refuse
- * a word that is not whitelisted, else run it (stmk first reads its mask). */
-static void four_letter_begin(struct node_conn *c, int cmd)
-{
-    struct node *n = c->node;
-    c->four_letter = true;
-    c->four_letter_received++;
-    n->counters.packets_received++;
-    n->counters.bytes_received += 4;
-    if (!config_four_letter_enabled(&n->cfg, cmd)) {
-        LOG_D("Command %s is not executed because it is not in the whitelist.",
-              four_letter_name(cmd));
-        struct buf out;
-        buf_init(&out);
-        four_letter_refuse(cmd, &out);
-        four_letter_reply(c, &out);
-        buf_deinit(&out);
-        return;
-    }
-    LOG_I("Processing %s command from %s", four_letter_name(cmd), c->peer);
-    if (cmd == FOUR_LETTER_STMK) {
-        c->pending_cmd = cmd;
-        return;
-    }
-    four_letter_execute(c, cmd);
-}
-
-/* ---- framing ---- */
-
-/* Frames out of the input buffer, one body at a time to the server, until
- * the buffer runs dry, the connection is closing, or it is paused (see
- * "backpressure"; the rest waits in the buffer). */
-static void conn_process_input(struct node_conn *c)
-{
-    struct node *n = c->node;
-    size_t pos = 0;
-    while (!c->closing && !c->close_requested && !conn_is_paused(c) && !n->stopping) {
-        size_t avail = c->in.len - pos;
-        if (avail == 0)
-            break;
-        const uint8_t *p = c->in.data + pos;
-        if (c->pending_cmd >= 0) {
-            if (avail < 8)
-                break;
-            n->trace_mask = (int64_t)be64_get(p);
-            pos += 8;
-            int cmd = c->pending_cmd;
-            c->pending_cmd = -1;
-            four_letter_execute(c, cmd);
-            break;
-        }
-        if (c->four_letter || avail < 4)
-            break;
-        if (!c->handshake_seen) {
-            int cmd = four_letter_lookup(p);
-            if (cmd >= 0) {
-                pos += 4;
-                four_letter_begin(c, cmd);
-                continue;
-            }
-        }
-        int32_t len = (int32_t)be32_get(p);
-        if (len < 0 || len > n->cfg.max_buffer) {
-            LOG_W("Close of session 0x%" PRIx64 ": Len error. A message from %s with advertised "
-                  "length of %" PRId32 " is either a malformed message or too large to process "
-                  "(length is greater than jute.maxbuffer=%" PRId32 ")",
-                  (uint64_t)conn_session_id(c), c->peer, len, n->cfg.max_buffer);
-            conn_close_now(c);
-            return;
-        }
-        if (avail - 4 < (size_t)len) {
-            buf_reserve(&c->in, (size_t)len + 4 - avail);
-            break;
-        }
-        if (!c->handshake_seen) {
-            c->handshake_seen = true;
-            n->counters.connection_request_count++;
-        }
-        n->counters.bytes_received += 4 + len;
-        pos += 4 + (size_t)len;
-        server_conn_receive(n->server, c->id, p + 4, (size_t)len, node_now_ms(n));
-        if (node_over_limit(n))
-            node_throttle(n);
-    }
-    if (c->closing)
-        return;
-    buf_consume(&c->in, pos);
-    if (c->in.len == 0 && c->in.cap > NODE_BUF_KEEP)
-        buf_deinit(&c->in);
-}
-
-/* ---- accepting ---- */
-
-static void on_rejected_closed(uv_handle_t *h)
-{
-    mem_free(h->data);
-}
-
-static void on_connection(uv_stream_t *listener, int status)
-{
-    struct node *n = listener->data;
-    if (status < 0) {
-        char reason[200];
-        snprintf(reason, sizeof(reason), "Error accepting new connection: %s", uv_strerror(status));
-        rate_log(&n->accept_log, node_now_ms(n), reason);
-        return;
-    }
-    struct node_conn *c = mem_calloc(1, sizeof(*c));
-    c->node = n;
-    c->pending_cmd = -1;
-    list_init(&c->link);
-    list_init(&c->dirty_link);
-    list_init(&c->dump_link);
-    uv_tcp_init(&n->loop, &c->tcp);
-    c->tcp.data = c;
-    int rc = uv_accept(listener, (uv_stream_t *)&c->tcp);
-    if (rc < 0) {
-        LOG_W("Error accepting new connection: %s", uv_strerror(rc));
-        uv_close((uv_handle_t *)&c->tcp, on_rejected_closed);
-        return;
-    }
-    struct sockaddr_storage ss;
-    int ss_len = sizeof(ss);
-    memset(&ss, 0, sizeof(ss));
-    char ip[NODE_IP_MAX];
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &ss_len) < 0) {
-        snprintf(c->peer, sizeof(c->peer), "/?:0");
-        snprintf(ip, sizeof(ip), "?");
-    } else {
-        format_peer(&ss, c->peer, sizeof(c->peer), ip, sizeof(ip));
-    }
-    size_t ip_len = strlen(ip);
-    struct node_ip *entry = smap_get(&n->ips, ip, ip_len);
-    char reason[200] = "";
-    if (n->cfg.max_cnxns > 0 && n->conn_count >= (size_t)n->cfg.max_cnxns)
-        snprintf(reason, sizeof(reason),
-                 "Error accepting new connection: Too many connections max allowed is %" PRId32,
-                 n->cfg.max_cnxns);
-    else if (n->cfg.max_client_cnxns > 0 && entry &&
-             entry->count >= (size_t)n->cfg.max_client_cnxns)
-        snprintf(reason, sizeof(reason),
-                 "Error accepting new connection: Too many connections from /%s - max is %" PRId32,
-                 ip, n->cfg.max_client_cnxns);
-    if (reason[0]) {
-        n->counters.connection_rejected++;
-        rate_log(&n->accept_log, node_now_ms(n), reason);
-        uv_close((uv_handle_t *)&c->tcp, on_rejected_closed);
-        return;
-    }
-    rate_log_flush(&n->accept_log);
-    if (!entry) {
-        entry = mem_calloc(1, sizeof(*entry) + ip_len + 1);
-        entry->len = ip_len;
-        memcpy(entry->ip, ip, ip_len + 1);
-        smap_put(&n->ips, entry->ip, entry->len, entry);
-    }
-    entry->count++;
-    c->ip = entry;
-    uv_tcp_nodelay(&c->tcp, 1);
-    c->id = ++n->next_conn_id;
-    c->established_wall_ms = wall_now_ms();
-    imap_put(&n->conns_by_id, c->id, c);
-    list_insert_tail(&n->conns, &c->link);
-    n->conn_count++;
-    LOG_D("Accepted socket connection from %s", c->peer);
-    server_conn_open(n->server, c->id, ip, node_now_ms(n));
-    conn_touch(c);
-    conn_update_reading(c);
+    return node__wall_now_ms();
 }
 
 /* ---- loop callbacks ---- */
@@ -1026,7 +75,7 @@ static void node_arm_tick_timer(struct node *n)
     int64_t next = server_next_tick_ms(n->server);
     if (next == n->tick_armed_ms && uv_is_active((uv_handle_t *)&n->tick_timer))
         return;
-    int64_t delay = next - node_now_ms(n);
+    int64_t delay = next - node__now_ms(n);
     n->tick_armed_ms = next;
     uv_timer_start(&n->tick_timer, on_tick, delay > 0 ? (uint64_t)delay : 0, 0);
 }
@@ -1034,109 +83,9 @@ static void node_arm_tick_timer(struct node *n)
 static void on_tick(uv_timer_t *t)
 {
     struct node *n = t->data;
-    server_tick(n->server, node_now_ms(n));
+    server_tick(n->server, node__now_ms(n));
     node_arm_tick_timer(n);
-    node_wake(n);
-}
-
-static void on_expiry(uv_timer_t *t)
-{
-    struct node *n = t->data;
-    int64_t now = node_now_ms(n);
-    struct list *it = n->conns.next;
-    while (it != &n->conns) {
-        struct node_conn *c = LIST_ENTRY(it, struct node_conn, link);
-        it = it->next;
-        if (c->closing || c->expiry_ms > now)
-            continue;
-        n->counters.sessionless_connections_expired++;
-        LOG_I("Closing connection from %s, session = 0x%" PRIx64 ": idle for too long", c->peer,
-              (uint64_t)conn_session_id(c));
-        conn_close_now(c);
-    }
-}
-
-static void node_flush_dirty(struct node *n)
-{
-    while (!list_is_empty(&n->dirty)) {
-        struct node_conn *c = LIST_ENTRY(n->dirty.next, struct node_conn, dirty_link);
-        list_remove(&c->dirty_link);
-        c->dirty = false;
-        conn_flush(c);
-    }
-}
-
-static void node_snapshot_start(struct node *n);
-static void node_log_stop(struct node *n);
-
-/* Hand this iteration's records to the log thread. */
-static void node_log_handoff(struct node *n)
-{
-    if (n->log_out.len == 0)
-        return;
-    struct four_letter_counters *k = &n->counters;
-    int64_t txns = n->log_batch_txns;
-    k->batch_count++;
-    k->batch_sum += txns;
-    if (k->batch_count == 1 || txns < k->batch_min)
-        k->batch_min = txns;
-    if (txns > k->batch_max)
-        k->batch_max = txns;
-    n->log_batch_txns = 0;
-    pthread_mutex_lock(&n->log.mu);
-    n->log.queued_bytes += n->log_out.len;
-    if (n->log.pending.len == 0) {
-        struct buf t = n->log.pending;
-        n->log.pending = n->log_out;
-        n->log_out = t;
-    } else {
-        buf_append(&n->log.pending, n->log_out.data, n->log_out.len);
-    }
-    pthread_cond_signal(&n->log.cond);
-    pthread_mutex_unlock(&n->log.mu);
-    buf_clear(&n->log_out);
-}
-
-/* The log thread refused a batch for lack of space: drop what was handed
- * over after it (prepped on top of the refused txns), answer them all with
- * an error, and let the thread take new batches: each is tried afresh, so
- * writes resume by themselves once there is space. */
-static void node_log_failed(struct node *n)
-{
-    struct node_log *l = &n->log;
-    char reason[sizeof(l->failed_reason)];
-    char path[sizeof(l->writer.path)];
-    pthread_mutex_lock(&l->mu);
-    /* the thread leaves the writer alone while `failed` is set */
-    int64_t from_zxid = l->failed_from_zxid;
-    snprintf(reason, sizeof(reason), "%s", l->failed_reason);
-    snprintf(path, sizeof(path), "%s", l->writer.path);
-    l->queued_bytes -= l->pending.len;
-    buf_clear(&l->pending);
-    l->failed = false;
-    pthread_mutex_unlock(&l->mu);
-    buf_clear(&n->log_out);
-    n->log_batch_txns = 0;
-    n->log_appended_zxid = from_zxid - 1;
-    int64_t now = node_now_ms(n);
-    size_t refused = server_log_failed(n->server, from_zxid, now);
-    if (n->disk_full && now - n->disk_full_logged_ms < NODE_DISK_FULL_LOG_MS) {
-        n->disk_full_quiet_txns += (int64_t)refused;
-        n->disk_full_quiet_batches++;
-        return;
-    }
-    char since[128] = "";
-    if (n->disk_full_quiet_batches > 0)
-        snprintf(since, sizeof(since),
-                 " [%" PRId64 " more txns in %" PRId64 " batches refused since the last message]",
-                 n->disk_full_quiet_txns, n->disk_full_quiet_batches);
-    LOG_E("disk full writing %s: %zu txns from zxid 0x%" PRIx64
-          " refused; writes fail until space returns (%s)%s",
-          path, refused, (uint64_t)from_zxid, reason, since);
-    n->disk_full = true;
-    n->disk_full_logged_ms = now;
-    n->disk_full_quiet_txns = 0;
-    n->disk_full_quiet_batches = 0;
+    node__wake(n);
 }
 
 /* After each poll: hand over the batch, apply what the log thread made
@@ -1148,7 +97,7 @@ static void on_check(uv_check_t *h)
         return;
     for (int round = 0; round < 16; round++) {
         bool progressed = false;
-        node_log_handoff(n);
+        node__log_handoff(n);
         pthread_mutex_lock(&n->log.mu);
         int64_t persisted = n->log.persisted_zxid;
         uint64_t rolls = n->log.rolls;
@@ -1156,7 +105,7 @@ static void on_check(uv_check_t *h)
         pthread_mutex_unlock(&n->log.mu);
         if (persisted > n->log_persisted_zxid) {
             n->log_persisted_zxid = persisted;
-            server_persisted(n->server, persisted, node_now_ms(n));
+            server_persisted(n->server, persisted, node__now_ms(n));
             progressed = true;
             if (n->disk_full && !failed) {
                 LOG_I("Writing the txn log again: disk space is back (%" PRId64
@@ -1168,27 +117,27 @@ static void on_check(uv_check_t *h)
             }
         }
         if (failed) {
-            node_log_failed(n);
+            node__log_failed(n);
             progressed = true;
         }
         if (rolls != n->log_rolls_seen) {
             /* a log file is full: snapshot the state, as ZooKeeper does on roll */
             n->log_rolls_seen = rolls;
-            node_snapshot_start(n);
+            node__snapshot_start(n);
         }
-        if (n->throttled && !node_over_limit(n)) {
-            node_unthrottle(n);
+        if (n->throttled && !node__over_limit(n)) {
+            node__unthrottle(n);
             progressed = true;
         }
         if (!progressed)
             break;
     }
-    node_log_handoff(n);
-    bool dumping = four_letter_pump(n);
-    node_flush_dirty(n);
+    node__log_handoff(n);
+    bool dumping = node__four_letter_pump(n);
+    node__flush_dirty(n);
     node_arm_tick_timer(n);
     bool pending = dumping || server_background(n->server) || n->log_out.len > 0 ||
-                   !list_is_empty(&n->dirty) || (n->throttled && !node_over_limit(n));
+                   !list_is_empty(&n->dirty) || (n->throttled && !node__over_limit(n));
     if (!pending)
         uv_idle_stop(&n->idle);
 }
@@ -1204,12 +153,7 @@ static void node_shutdown(struct node *n)
     if (n->stopping)
         return;
     n->stopping = true;
-    struct list *it = n->conns.next;
-    while (it != &n->conns) {
-        struct node_conn *c = LIST_ENTRY(it, struct node_conn, link);
-        it = it->next;
-        conn_close_now(c);
-    }
+    node__close_conns(n);
     uv_close((uv_handle_t *)&n->listener, on_handle_closed);
     uv_close((uv_handle_t *)&n->tick_timer, on_handle_closed);
     uv_close((uv_handle_t *)&n->expiry_timer, on_handle_closed);
@@ -1217,7 +161,7 @@ static void node_shutdown(struct node *n)
     uv_close((uv_handle_t *)&n->idle, on_handle_closed);
     uv_close((uv_handle_t *)&n->stop_async, on_handle_closed);
     /* the thread writes what it was given, syncs, and may no longer wake us */
-    node_log_stop(n);
+    node__log_stop(n);
     uv_close((uv_handle_t *)&n->log.async, on_handle_closed);
     uv_close((uv_handle_t *)&n->snap_timer, on_handle_closed);
     uv_close((uv_handle_t *)&n->purge_timer, on_handle_closed);
@@ -1241,10 +185,7 @@ static void on_stop(uv_async_t *h)
 
 /* ---- setup ---- */
 
-static int node_fail(char *errmsg, size_t errlen, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int node_fail(char *errmsg, size_t errlen, int code, const char *fmt, ...)
+int node__fail(char *errmsg, size_t errlen, int code, const char *fmt, ...)
 {
     if (errmsg && errlen) {
         va_list ap;
@@ -1255,486 +196,7 @@ static int node_fail(char *errmsg, size_t errlen, int code, const char *fmt, ...
     return code;
 }
 
-/* ---- the log thread ---- */
-
-static void log_fatal(struct node_log *l) __attribute__((noreturn));
-
-/* A failed fsync, or a failed write other than a full disk, is never
- * retried (DESIGN.md "Durability rules"): nothing after it can be
- * acknowledged honestly. A full disk is not fatal: the writer puts the file
- * back as it was and the batch is refused (node_log_failed). */
-static void log_fatal(struct node_log *l)
-{
-    LOG_E("Fatal error in the txn log, stopping the server: %s", l->writer.errmsg);
-    _exit(3);
-}
-
-static int64_t log_roll_after(struct node_log *l)
-{
-    /* xorshift64: the thread's own randomness, no locks, no allocation */
-    l->rng ^= l->rng << 13;
-    l->rng ^= l->rng >> 7;
-    l->rng ^= l->rng << 17;
-    int64_t half = l->snap_count / 2;
-    return half + (half > 0 ? (int64_t)(l->rng % (uint64_t)half) : 0);
-}
-
-/* Append one run of records to the current file. False if the disk is full
- * (the records are not in the log); any other failure is fatal. */
-static bool log_append(struct node_log *l, const uint8_t *p, size_t len)
-{
-    int rc = txnlog_writer_append(&l->writer, p, len, txnlog_record_zxid(p));
-    if (rc == TXNLOG_ERR_FULL)
-        return false;
-    if (rc < 0)
-        log_fatal(l);
-    return true;
-}
-
-/* Write one batch of whole records, rolling to a new file when the current
- * one holds more than roll_after txns; *rolls counts the rolls. Returns the
- * length written: less than len if the disk filled up, and the records from
- * there on are not in the log (those before it are, synced by the roll). */
-static size_t log_write_batch(struct node_log *l, const uint8_t *p, size_t len, uint64_t *rolls)
-{
-    size_t seg = 0, off = 0;
-    int64_t seg_txns = 0;
-    while (off < len) {
-        if (l->txns_in_file > l->roll_after) {
-            if (off > seg && !log_append(l, p + seg, off - seg)) {
-                l->txns_in_file -= seg_txns;
-                return seg;
-            }
-            if (txnlog_writer_roll(&l->writer) < 0)
-                log_fatal(l);
-            seg = off;
-            seg_txns = 0;
-            l->txns_in_file = 0;
-            l->roll_after = log_roll_after(l);
-            (*rolls)++;
-        }
-        l->txns_in_file++;
-        seg_txns++;
-        off += txnlog_record_len(p + off);
-    }
-    if (off > seg && !log_append(l, p + seg, off - seg)) {
-        l->txns_in_file -= seg_txns;
-        return seg;
-    }
-    return len;
-}
-
-/* The zxid of the last record in p[0, len), which holds whole records. */
-static int64_t log_last_zxid(const uint8_t *p, size_t len)
-{
-    size_t off = 0, last = 0;
-    while (off < len) {
-        last = off;
-        off += txnlog_record_len(p + off);
-    }
-    return txnlog_record_zxid(p + last);
-}
-
-static void *log_thread_main(void *arg)
-{
-    struct node_log *l = arg;
-    pthread_mutex_lock(&l->mu);
-    for (;;) {
-        while ((l->pending.len == 0 || l->failed) && !l->stop)
-            pthread_cond_wait(&l->cond, &l->mu);
-        if (l->pending.len == 0 || l->failed)
-            break;
-        struct buf t = l->writing;
-        l->writing = l->pending;
-        l->pending = t;
-        pthread_mutex_unlock(&l->mu);
-
-        uint64_t rolls = 0;
-        size_t written = log_write_batch(l, l->writing.data, l->writing.len, &rolls);
-        if (written == l->writing.len && l->force_sync && txnlog_writer_sync(&l->writer) < 0)
-            log_fatal(l);
-
-        pthread_mutex_lock(&l->mu);
-        if (written > 0)
-            l->persisted_zxid = log_last_zxid(l->writing.data, written);
-        if (written < l->writing.len) {
-            l->failed = true;
-            l->failed_from_zxid = txnlog_record_zxid(l->writing.data + written);
-            snprintf(l->failed_reason, sizeof(l->failed_reason), "%s", l->writer.errmsg);
-        }
-        l->queued_bytes -= l->writing.len;
-        l->writing.len = 0;
-        l->rolls += rolls;
-        uv_async_send(&l->async);
-    }
-    pthread_mutex_unlock(&l->mu);
-    return NULL;
-}
-
-static void on_log_async(uv_async_t *h)
-{
-    /* the check phase that follows this poll applies what was persisted */
-    node_wake(h->data);
-}
-
-static void node_log_stop(struct node *n)
-{
-    struct node_log *l = &n->log;
-    if (!l->started)
-        return;
-    pthread_mutex_lock(&l->mu);
-    l->stop = true;
-    pthread_cond_signal(&l->cond);
-    pthread_mutex_unlock(&l->mu);
-    pthread_join(l->thread, NULL);
-    l->started = false;
-    /* synced, and its preallocation given back, as at a roll */
-    if (txnlog_writer_roll(&l->writer) < 0)
-        LOG_E("%s", l->writer.errmsg);
-    txnlog_writer_deinit(&l->writer);
-}
-
-/* ---- snapshots: a fork()ed child writes the copy-on-write state ---- */
-
-/* The child dies with the server: one left writing after a kill -9 would
- * race the restarted server for the disk (and, before temporaries had
- * names of their own, for its file), and rename a snapshot into a data dir
- * that another process now owns. PR_SET_PDEATHSIG fires when the thread
- * that forked exits (the loop's), and not at all if that happened before
- * the prctl: hence getppid() right after, and again before the rename. */
-static void snap_child(struct node *n, int64_t zxid, pid_t parent, uint64_t seq)
-{
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
-        _exit(1);
-    struct snapfile_writer w;
-    char msg[STORAGE_PATH_MAX + 256];
-    /* Let go of the parent's sockets and of its data dir locks: a restarted
-     * server must be able to bind its port while this child is still
-     * writing (the locks stay held by the parent's own descriptors). */
-    close_range(3, ~0U, 0);
-    /* the serving process comes first when they share a CPU */
-    (void)!nice(NODE_SNAP_NICE); /* on failure: still a snapshot */
-    int rc = snapfile_begin(&w, fs_posix(), n->snap_dir, zxid,
-                            n->cfg.snap_compression == SNAPZ_GZIP, (int64_t)getpid(), seq);
-    if (rc == 0) {
-        server_snapshot_write(n->server, snapfile_write, &w);
-        rc = snapfile_finish(&w);
-    }
-    if (rc == 0 && getppid() != parent) {
-        snapfile_abort(&w);
-        _exit(1);
-    }
-    if (rc == 0)
-        rc = snapfile_publish(&w);
-    if (rc < 0) {
-        /* stdio may be locked by another thread of the parent: write(2) */
-        int len = snprintf(msg, sizeof(msg), "snapshot 0x%" PRIx64 " failed: %s\n", (uint64_t)zxid,
-                           w.errmsg);
-        if (len > 0)
-            (void)!write(2, msg, (size_t)len);
-        _exit(1);
-    }
-    _exit(0);
-}
-
-static void thp_work_run(uv_work_t *w)
-{
-    struct node *n = w->data;
-    (void)thp_collapse(&n->thp_report);
-}
-
-static void thp_work_done(uv_work_t *w, int status)
-{
-    struct node *n = w->data;
-    n->thp_busy = false;
-    if (n->snap_wanted && n->snap_pid <= 0 && !n->stopping) {
-        n->snap_wanted = false;
-        node_snapshot_start(n);
-    }
-    const struct thp_report *r = &n->thp_report;
-    if (status != 0)
-        return;
-    double ms = (double)(uv_hrtime() - n->thp_start_ns) / 1e6;
-    if (r->err == EINVAL)
-        LOG_I("The kernel cannot collapse memory into huge pages (MADV_COLLAPSE, Linux 6.1): "
-              "snapshots pause the loop about 12 ms per GB of heap");
-    else if (r->err == EAGAIN || r->err == ENOMEM) /* no huge page free, or the heap shrank */
-        LOG_D("Collapsing the heap into huge pages: %s (%zu MB in %.1f ms)", strerror(r->err),
-              r->bytes >> 20, ms);
-    else if (r->err != 0)
-        LOG_W("Collapsing the heap into huge pages: %s (%zu MB in %.1f ms)", strerror(r->err),
-              r->bytes >> 20, ms);
-    else if (r->regions > 0)
-        LOG_I("Heap back on huge pages: %zu MB in %zu mappings (%zu MB were split) in %.1f ms",
-              r->bytes >> 20, r->regions, r->split_before >> 20, ms);
-}
-
-/* Off the loop: the next fork() then copies few page-table entries. */
-static void node_thp_collapse(struct node *n)
-{
-    if (n->thp_busy || n->stopping || !thp_enabled())
-        return;
-    n->thp_work.data = n;
-    n->thp_start_ns = uv_hrtime();
-    if (uv_queue_work(&n->loop, &n->thp_work, thp_work_run, thp_work_done) == 0)
-        n->thp_busy = true;
-}
-
-static void on_snap_timer(uv_timer_t *t)
-{
-    struct node *n = t->data;
-    if (n->snap_pid <= 0)
-        return;
-    int status;
-    pid_t r = waitpid(n->snap_pid, &status, WNOHANG);
-    if (r == 0)
-        return;
-    if (r < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        LOG_E("Writing snapshot 0x%" PRIx64 " failed (child exit status %d)",
-              (uint64_t)n->snap_zxid, r < 0 ? -1 : status);
-    else
-        LOG_I("Snapshot 0x%" PRIx64 " written to %s", (uint64_t)n->snap_zxid, n->snap_dir);
-    n->snap_pid = 0;
-    uv_timer_stop(&n->snap_timer);
-    /* a snapshot wanted meanwhile waits for the collapse (tens of ms) */
-    node_thp_collapse(n);
-    if (n->snap_wanted && !n->thp_busy) {
-        n->snap_wanted = false;
-        node_snapshot_start(n);
-    }
-}
-
-static void node_snapshot_start(struct node *n)
-{
-    if (n->snap_pid > 0 || n->thp_busy) {
-        n->snap_wanted = true;
-        return;
-    }
-    int64_t zxid = server_last_zxid(n->server);
-    pid_t parent = getpid();
-    uint64_t seq = n->snap_seq++;
-    fflush(NULL);
-    uint64_t fork_ns = uv_hrtime();
-    pid_t pid = fork();
-    if (pid < 0) {
-        LOG_E("Cannot take a snapshot: fork: %s", strerror(errno));
-        return;
-    }
-    if (pid == 0)
-        snap_child(n, zxid, parent, seq);
-    /* the only pause the loop takes for a snapshot: copying the page tables */
-    LOG_I("Creating new snapshot 0x%" PRIx64 " in %s (pid %d; fork took %.1f ms)", (uint64_t)zxid,
-          n->snap_dir, (int)pid, (double)(uv_hrtime() - fork_ns) / 1e6);
-    n->snap_pid = pid;
-    n->snap_zxid = zxid;
-    uv_timer_start(&n->snap_timer, on_snap_timer, NODE_SNAP_POLL_MS, NODE_SNAP_POLL_MS);
-}
-
-static void on_purge_timer(uv_timer_t *t)
-{
-    struct node *n = t->data;
-    char errmsg[1024];
-    LOG_I("Purge task started");
-    int rc = storage_purge(fs_posix(), n->snap_dir, n->log_dir, n->cfg.snap_retain_count, errmsg,
-                           sizeof(errmsg));
-    if (rc < 0)
-        LOG_E("Error purging old snapshots and logs: %s", errmsg);
-    else
-        LOG_I("Purge task completed: %d files deleted", rc);
-}
-
-static void node_snapshot_wait(struct node *n)
-{
-    if (n->snap_pid <= 0)
-        return;
-    int status;
-    while (waitpid(n->snap_pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    n->snap_pid = 0;
-}
-
-/* ---- epochs: currentEpoch and acceptedEpoch (QuorumPeer.loadDataBase) ---- */
-
-/* Reads one epoch file, creating it from the data's epoch when missing. */
-static int node_epoch_file(struct node *n, const char *name, int64_t zxid_epoch, int64_t *out,
-                           char *errmsg, size_t errlen)
-{
-    const struct fs *fs = fs_posix();
-    char why[STORAGE_PATH_MAX + 256];
-    int rc = epoch_read(fs, n->snap_dir, name, out, why, sizeof(why));
-    if (rc == 0)
-        return 0;
-    if (rc != -ENOENT)
-        return node_fail(errmsg, errlen, NODE_ERR_DATA, "%s. Refusing to start", why);
-    *out = zxid_epoch;
-    LOG_I("%s not found! Creating with a reasonable default of %" PRId64
-          ". This should only happen when you are upgrading your installation",
-          name, zxid_epoch);
-    if (epoch_write(fs, n->snap_dir, name, zxid_epoch, why, sizeof(why)) < 0)
-        return node_fail(errmsg, errlen, NODE_ERR_DATA, "%s", why);
-    return 0;
-}
-
-/* The epoch files may not be older than the data they sit with: that would
- * let an ensemble reuse zxids. A standalone server never changes them; it
- * keeps them so that the data dir can join an ensemble or go to ZooKeeper. */
-static int node_load_epochs(struct node *n, int64_t last_zxid, char *errmsg, size_t errlen)
-{
-    int64_t zxid_epoch = (int64_t)((uint64_t)last_zxid >> 32);
-    int64_t current, accepted;
-    int rc = node_epoch_file(n, EPOCH_CURRENT, zxid_epoch, &current, errmsg, errlen);
-    if (rc < 0)
-        return rc;
-    if (zxid_epoch > current) {
-        /* a crash between writing currentEpoch.tmp and its rename */
-        const struct fs *fs = fs_posix();
-        char why[STORAGE_PATH_MAX + 256];
-        int64_t pending;
-        rc = epoch_read(fs, n->snap_dir, EPOCH_CURRENT ".tmp", &pending, why, sizeof(why));
-        if (rc == 0 && pending >= zxid_epoch) {
-            LOG_I("%s/" EPOCH_CURRENT ".tmp found. Setting current epoch to %" PRId64, n->snap_dir,
-                  pending);
-            if (epoch_write(fs, n->snap_dir, EPOCH_CURRENT, pending, why, sizeof(why)) < 0)
-                return node_fail(errmsg, errlen, NODE_ERR_DATA, "%s", why);
-            current = pending;
-        } else {
-            return node_fail(errmsg, errlen, NODE_ERR_DATA,
-                             "The current epoch, %" PRId64 " (%s/" EPOCH_CURRENT
-                             "), is older than the last zxid, 0x%" PRIx64 " (epoch %" PRId64
-                             "): the epoch files are not those of this data. Refusing to start; "
-                             "nothing was changed",
-                             current, n->snap_dir, (uint64_t)last_zxid, zxid_epoch);
-        }
-    }
-    rc = node_epoch_file(n, EPOCH_ACCEPTED, zxid_epoch, &accepted, errmsg, errlen);
-    if (rc < 0)
-        return rc;
-    if (accepted < current)
-        return node_fail(errmsg, errlen, NODE_ERR_DATA,
-                         "The accepted epoch, %" PRId64 " (%s/" EPOCH_ACCEPTED
-                         "), is less than the current epoch, %" PRId64 ". Refusing to start",
-                         accepted, n->snap_dir, current);
-    LOG_D("currentEpoch %" PRId64 ", acceptedEpoch %" PRId64, current, accepted);
-    return 0;
-}
-
-/* ---- recovery: newest valid snapshot, then the log after it ---- */
-
-/* The zxids of dir's "<prefix>.<zxid>" files, ascending. */
-static int node_list(const char *dir, const char *prefix, struct storage_zxids *out, char *errmsg,
-                     size_t errlen)
-{
-    int rc = storage_list_zxids(fs_posix(), dir, prefix, out, errmsg, errlen);
-    return rc < 0 ? NODE_ERR_DATA : 0;
-}
-
-struct replay_ctx {
-    struct node *n;
-    int64_t last_zxid;
-    int64_t now_ms;
-    int64_t count;
-    int64_t mismatched; /* txns that did not apply cleanly */
-    const char *path;   /* the log file being read */
-    char errmsg[512];
-    size_t err_off;
-    bool failed;
-};
-
-static int replay_record(void *ctx, const uint8_t *txn, size_t len, size_t off)
-{
-    struct replay_ctx *r = ctx;
-    int64_t zxid = (int64_t)be64_get(txn + 12);
-    if (zxid <= r->last_zxid)
-        return 0; /* in the snapshot already */
-    /* zxids within an epoch have no holes: a hole is a missing log file */
-    if (zxid > r->last_zxid + 1 && (uint64_t)zxid >> 32 == (uint64_t)r->last_zxid >> 32) {
-        snprintf(r->errmsg, sizeof(r->errmsg),
-                 "txn 0x%" PRIx64 " follows 0x%" PRIx64 ": the txns between them are in no log "
-                 "file (was a log removed?)",
-                 (uint64_t)zxid, (uint64_t)r->last_zxid);
-        r->failed = true;
-        r->err_off = off;
-        return 1;
-    }
-    char why[256];
-    int rc = server_replay_txn(r->n->server, txn, len, r->now_ms, why, sizeof(why));
-    if (rc < 0) {
-        snprintf(r->errmsg, sizeof(r->errmsg), "%s", why);
-        r->failed = true;
-        r->err_off = off;
-        return 1;
-    }
-    if (rc > 0 && r->mismatched++ < NODE_REPLAY_MISMATCH_LOGGED)
-        LOG_I("Replaying %s (offset %zu): %s; applied as far as it goes (normal after a "
-              "snapshot taken while writes went on, as ZooKeeper's are)",
-              r->path, off, why);
-    r->last_zxid = zxid;
-    r->count++;
-    return 0;
-}
-
-/* The snapshot file of zxid: plain, else .gz, else .snappy (SnapStream);
- * a compressed one decompressed. */
-static int node_read_snapshot(struct node *n, int64_t zxid, char *path, size_t pathlen,
-                              uint8_t **bytes, size_t *len, char *why, size_t whylen)
-{
-    const struct fs *fs = fs_posix();
-    int rc = -ENOENT;
-    enum snapz_kind kind = SNAPZ_PLAIN;
-    for (int k = 0; k < SNAPZ_KINDS && rc == -ENOENT; k++) {
-        kind = (enum snapz_kind)k;
-        snprintf(path, pathlen, "%s/snapshot.%" PRIx64 "%s", n->snap_dir, (uint64_t)zxid,
-                 snapz_suffix(kind));
-        rc = fs->read_file(fs->ctx, path, bytes, len);
-    }
-    if (rc < 0) {
-        snprintf(why, whylen, "%s: %s", path, strerror(-rc));
-        return -1;
-    }
-    if (kind == SNAPZ_PLAIN)
-        return 0;
-    uint8_t *plain;
-    size_t plain_len;
-    char err[512];
-    rc = snapz_decompress(kind, *bytes, *len, SNAPZ_MAX_OUT, &plain, &plain_len, err, sizeof(err));
-    free(*bytes);
-    if (rc < 0) {
-        snprintf(why, whylen, "%s: %s", path, err);
-        return -1;
-    }
-    LOG_I("%s: %zu bytes uncompressed", path, plain_len);
-    *bytes = plain;
-    *len = plain_len;
-    return 0;
-}
-
-static int node_load_snapshot(struct node *n, int64_t zxid, char *why, size_t whylen)
-{
-    char path[STORAGE_PATH_MAX + 64];
-    uint8_t *bytes;
-    size_t len;
-    if (node_read_snapshot(n, zxid, path, sizeof(path), &bytes, &len, why, whylen) < 0)
-        return -1;
-    int rc = -1;
-    char err[512];
-    size_t consumed;
-    if (!snapfile_looks_valid(bytes, len)) {
-        snprintf(why, whylen, "%s: incomplete (does not end with a seal)", path);
-    } else if (snapfile_check_header(bytes, len, err, sizeof(err)) < 0) {
-        snprintf(why, whylen, "%s: %s", path, err);
-    } else if (server_load_snapshot(n->server, bytes + SNAP_HEADER_LEN, len - SNAP_HEADER_LEN,
-                                    &consumed, node_now_ms(n), err, sizeof(err)) < 0) {
-        snprintf(why, whylen, "%s: %s", path, err);
-    } else if (snapfile_check_seal(bytes, len, SNAP_HEADER_LEN + consumed, err, sizeof(err)) < 0) {
-        snprintf(why, whylen, "%s: %s", path, err);
-    } else {
-        rc = 0;
-    }
-    free(bytes);
-    return rc;
-}
-
-static struct server *node_server_new(struct node *n)
+struct server *node__server_new(struct node *n)
 {
     const struct node_config *cfg = &n->cfg;
     struct server_config scfg = {
@@ -1755,310 +217,12 @@ static struct server *node_server_new(struct node *n)
     };
     struct server_io io = {
         .ctx = n,
-        .send = io_send,
-        .close = io_close,
-        .log_append = io_log_append,
+        .send = node__io_send,
+        .close = node__io_close,
+        .log_append = node__io_log_append,
         .wall_ms = io_wall_ms,
     };
-    return server_new(&scfg, &io, node_now_ms(n));
-}
-
-/* Logs still preallocated (the one being written at a crash, or one whose
- * roll did not get to give its padding back) are cut at their last record:
- * no log is written to again, so the zeros only take disk. Failing costs
- * disk, not data: a warning. */
-static void node_trim_logs(struct node *n, const struct storage_zxids *logs,
-                           const size_t *padded_len)
-{
-    const struct fs *fs = fs_posix();
-    for (size_t i = 0; i < logs->count; i++) {
-        if (padded_len[i] == 0)
-            continue;
-        char path[STORAGE_PATH_MAX + 64];
-        snprintf(path, sizeof(path), "%s/log.%" PRIx64, n->log_dir, (uint64_t)logs->zxids[i]);
-        int rc = fs->truncate(fs->ctx, path, padded_len[i]);
-        if (rc < 0)
-            LOG_W("cannot give back the preallocated end of %s: %s", path, strerror(-rc));
-        else
-            LOG_D("%s cut to its last record (%zu bytes)", path, padded_len[i]);
-    }
-}
-
-/* FileTxnSnapLog.restore. Nothing on disk changes unless recovery succeeds;
- * then a torn tail of the last log is cut off, and the zero padding of the
- * others. */
-static int node_recover(struct node *n, char *errmsg, size_t errlen)
-{
-    int64_t started_ms = node_now_ms(n);
-    struct storage_zxids snaps, logs;
-    size_t *padded_len = NULL;
-    int rc = node_list(n->snap_dir, "snapshot", &snaps, errmsg, errlen);
-    if (rc < 0)
-        return rc;
-    rc = node_list(n->log_dir, "log", &logs, errmsg, errlen);
-    if (rc < 0)
-        goto out_snaps;
-
-    int64_t snap_zxid = -1;
-    for (size_t i = snaps.count; i > 0; i--) {
-        int64_t zxid = snaps.zxids[i - 1];
-        LOG_I("Reading snapshot %s/snapshot.%" PRIx64, n->snap_dir, (uint64_t)zxid);
-        char why[STORAGE_PATH_MAX + 1024];
-        if (node_load_snapshot(n, zxid, why, sizeof(why)) == 0) {
-            snap_zxid = zxid;
-            break;
-        }
-        LOG_W("problem reading snap file: %s; trying an older one", why);
-        server_free(n->server);
-        n->server = node_server_new(n);
-    }
-    if (snaps.count > 0 && snap_zxid < 0) {
-        rc = node_fail(errmsg, errlen, NODE_ERR_DATA, "Not able to find valid snapshots in %s",
-                       n->snap_dir);
-        goto out_logs;
-    }
-    if (snap_zxid >= 0)
-        server_set_last_zxid(n->server, snap_zxid);
-
-    /* FileTxnLog.getLogFiles: the newest file starting at or before the
-     * snapshot's zxid, and every later one. */
-    size_t first = 0;
-    for (size_t i = 0; i < logs.count; i++)
-        if (logs.zxids[i] <= snap_zxid)
-            first = i;
-    struct replay_ctx r = {
-        .n = n, .last_zxid = snap_zxid < 0 ? 0 : snap_zxid, .now_ms = node_now_ms(n)};
-    char torn_path[STORAGE_PATH_MAX + 64] = "";
-    size_t torn_len = 0;
-    /* clean logs that still have their preallocation: cut after recovery */
-    padded_len = mem_calloc(logs.count + 1, sizeof(*padded_len));
-    for (size_t i = first; i < logs.count; i++) {
-        char path[STORAGE_PATH_MAX + 64];
-        snprintf(path, sizeof(path), "%s/log.%" PRIx64, n->log_dir, (uint64_t)logs.zxids[i]);
-        const struct fs *fs = fs_posix();
-        uint8_t *bytes;
-        size_t len;
-        int frc = fs->read_file(fs->ctx, path, &bytes, &len);
-        if (frc < 0) {
-            rc = node_fail(errmsg, errlen, NODE_ERR_DATA, "cannot read %s: %s", path,
-                           strerror(-frc));
-            goto out_logs;
-        }
-        struct txnlog_scan scan;
-        r.path = path;
-        txnlog_scan(bytes, len, replay_record, &r, &scan);
-        size_t nonzero = 0;
-        while (nonzero < len && bytes[nonzero] == 0)
-            nonzero++;
-        bool only_zeros = nonzero == len;
-        free(bytes);
-        if (r.failed) {
-            rc = node_fail(errmsg, errlen, NODE_ERR_DATA,
-                           "%s: cannot apply the record at offset %zu: %s. Refusing to start; "
-                           "nothing was changed on disk",
-                           path, r.err_off, r.errmsg);
-            goto out_logs;
-        }
-        bool last = i + 1 == logs.count;
-        if (scan.end == TXNLOG_END_CLEAN) {
-            if (len > scan.good_len)
-                padded_len[i] = scan.good_len;
-            continue;
-        }
-        if (last && scan.end == TXNLOG_END_HEADER && only_zeros &&
-            logs.zxids[i] == r.last_zxid + 1) {
-            /* the file the log rolled to (it starts right after the last
-             * txn recovered), created and preallocated, but not even its
-             * header reached the disk: nothing in it was ever synced */
-            LOG_W("%s holds only zeros (%zu bytes): a log file created just before a crash, "
-                  "with nothing acknowledged in it; removing it",
-                  path, len);
-            snprintf(torn_path, sizeof(torn_path), "%s", path);
-            torn_len = 0;
-            continue;
-        }
-        if (last && scan.end == TXNLOG_END_TORN) {
-            LOG_W("%s: torn tail at offset %zu (%s): truncating to the last complete record "
-                  "(%zu bytes); those txns were never acknowledged",
-                  path, scan.bad_off, scan.reason, scan.good_len);
-            snprintf(torn_path, sizeof(torn_path), "%s", path);
-            torn_len = scan.good_len;
-            continue;
-        }
-        rc = node_fail(errmsg, errlen, NODE_ERR_DATA,
-                       "%s is damaged at offset %zu: %s. Refusing to start; nothing was changed "
-                       "on disk (restore the file from a backup, or move it and every later "
-                       "log away to lose the txns in them)",
-                       path, scan.end == TXNLOG_END_HEADER ? 0 : scan.bad_off, scan.reason);
-        goto out_logs;
-    }
-    rc = node_load_epochs(n, r.last_zxid, errmsg, errlen);
-    if (rc < 0)
-        goto out_logs;
-    if (torn_path[0]) {
-        const struct fs *fs = fs_posix();
-        int trc = torn_len <= TXNLOG_HEADER_LEN ? fs->unlink(fs->ctx, torn_path)
-                                                : fs->truncate(fs->ctx, torn_path, torn_len);
-        if (trc < 0) {
-            rc = node_fail(errmsg, errlen, NODE_ERR_DATA, "cannot cut the torn tail of %s: %s",
-                           torn_path, strerror(-trc));
-            goto out_logs;
-        }
-    }
-    node_trim_logs(n, &logs, padded_len);
-    if (r.mismatched > 0)
-        LOG_W("%" PRId64 " replayed txns did not apply cleanly (the first %d are logged above): "
-              "expected after a snapshot written under load by ZooKeeper; with czk's own "
-              "snapshots it means the snapshot and the log disagree",
-              r.mismatched, NODE_REPLAY_MISMATCH_LOGGED);
-    server_set_last_zxid(n->server, r.last_zxid);
-    n->log_persisted_zxid = r.last_zxid;
-    n->log_appended_zxid = r.last_zxid;
-    n->log.persisted_zxid = r.last_zxid;
-    LOG_I("Snapshot loaded in %" PRId64 " ms, highest zxid is 0x%" PRIx64 " (%" PRId64
-          " txns replayed from the log)",
-          node_now_ms(n) - started_ms, (uint64_t)r.last_zxid, r.count);
-    /* ZooKeeperServer.loadData ends with a snapshot, so that the data dir
-     * always holds one (ZooKeeper refuses logs without a snapshot). */
-    bool have = false;
-    for (size_t i = 0; i < snaps.count; i++)
-        if (snaps.zxids[i] == r.last_zxid && snap_zxid == r.last_zxid)
-            have = true;
-    n->snap_wanted = !have;
-    rc = 0;
-out_logs:
-    mem_free(padded_len);
-    mem_free(logs.zxids);
-out_snaps:
-    mem_free(snaps.zxids);
-    return rc;
-}
-
-static void log_removed_temporary(void *ctx, const char *path)
-{
-    (void)ctx;
-    LOG_W("Removed stale temporary file %s (a snapshot whose writer stopped before finishing it)",
-          path);
-}
-
-/* Make dataDir and dataLogDir this server's (dirlock.h), then clear what
- * dead writers left in them: with the lock held, no live process writes a
- * temporary there. */
-static int node_claim_dirs(struct node *n, char *errmsg, size_t errlen)
-{
-    const struct fs *fs = fs_posix();
-    char data_dir[CONFIG_PATH_MAX + 16], log_dir[CONFIG_PATH_MAX + 16];
-    absolute_dir(n->cfg.data_dir, "", data_dir, sizeof(data_dir));
-    absolute_dir(n->cfg.data_log_dir, "", log_dir, sizeof(log_dir));
-    uint64_t token = (uint64_t)wall_now_ms() * UINT64_C(0x9e3779b97f4a7c15) ^ uv_hrtime() ^
-                     (uint64_t)(uintptr_t)n;
-    int64_t pid = (int64_t)getpid();
-    char why[CONFIG_PATH_MAX + 256];
-    int rc = dirlock_acquire(&n->data_lock, fs, data_dir, pid, token, why, sizeof(why));
-    if (rc == 0)
-        rc = dirlock_acquire(&n->log_lock, fs, log_dir, pid, token, why, sizeof(why));
-    if (rc < 0)
-        return node_fail(errmsg, errlen, rc == DIRLOCK_ERR_HELD ? NODE_ERR_LOCKED : NODE_ERR_DATA,
-                         "%s", why);
-    rc = storage_remove_temporaries(fs, n->snap_dir, log_removed_temporary, n, why, sizeof(why));
-    if (rc >= 0 && strcmp(n->log_dir, n->snap_dir) != 0)
-        rc = storage_remove_temporaries(fs, n->log_dir, log_removed_temporary, n, why, sizeof(why));
-    if (rc < 0)
-        return node_fail(errmsg, errlen, NODE_ERR_DATA, "%s", why);
-    return 0;
-}
-
-static int node_log_start(struct node *n, char *errmsg, size_t errlen)
-{
-    struct node_log *l = &n->log;
-    l->snap_count = n->cfg.snap_count;
-    l->force_sync = n->cfg.force_sync;
-    l->rng = ((uint64_t)wall_now_ms() * UINT64_C(0x9e3779b97f4a7c15)) ^ (uint64_t)getpid();
-    if (l->rng == 0)
-        l->rng = 1;
-    l->roll_after = log_roll_after(l);
-    txnlog_writer_init(&l->writer, fs_posix(), n->log_dir, (uint64_t)n->cfg.prealloc_bytes);
-    int rc = pthread_create(&l->thread, NULL, log_thread_main, l);
-    if (rc != 0)
-        return node_fail(errmsg, errlen, NODE_ERR_LOOP, "cannot start the log thread: %s",
-                         strerror(rc));
-    l->started = true;
-    return 0;
-}
-
-/* InetAddress.getByName: a literal, or the host's first address (IPv4
- * first, as Java prefers). */
-static int node_resolve(const char *host, int port, struct sockaddr_storage *ss, char *errmsg,
-                        size_t errlen)
-{
-    memset(ss, 0, sizeof(*ss));
-    if (uv_ip4_addr(host, port, (struct sockaddr_in *)ss) == 0)
-        return 0;
-    if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)ss) == 0)
-        return 0;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-    struct addrinfo *res = NULL;
-    int rc = getaddrinfo(host, NULL, &hints, &res);
-    if (rc != 0 || !res)
-        return node_fail(errmsg, errlen, NODE_ERR_RESOLVE, "clientPortAddress %s: %s", host,
-                         gai_strerror(rc));
-    const struct addrinfo *pick = res;
-    for (const struct addrinfo *a = res; a; a = a->ai_next)
-        if (a->ai_family == AF_INET) {
-            pick = a;
-            break;
-        }
-    memcpy(ss, pick->ai_addr, pick->ai_addrlen);
-    if (ss->ss_family == AF_INET)
-        ((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
-    else
-        ((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
-    freeaddrinfo(res);
-    return 0;
-}
-
-static int node_bind(struct node *n, char *errmsg, size_t errlen)
-{
-    const struct node_config *cfg = &n->cfg;
-    struct sockaddr_storage ss;
-    int rc;
-    char shown[CONFIG_ADDRESS_MAX + 16];
-    uv_tcp_init(&n->loop, &n->listener);
-    n->listener.data = n;
-    if (cfg->client_port_address[0]) {
-        rc = node_resolve(cfg->client_port_address, cfg->client_port, &ss, errmsg, errlen);
-        if (rc < 0)
-            return rc;
-        char ip[NODE_IP_MAX];
-        format_peer(&ss, shown, sizeof(shown), ip, sizeof(ip));
-        rc = uv_tcp_bind(&n->listener, (const struct sockaddr *)&ss, 0);
-    } else {
-        /* Every address: IPv6 and IPv4 on one socket when IPv6 exists, as the JVM does. */
-        snprintf(shown, sizeof(shown), "0.0.0.0/0.0.0.0:%" PRId32, cfg->client_port);
-        uv_ip6_addr("::", cfg->client_port, (struct sockaddr_in6 *)&ss);
-        rc = uv_tcp_bind(&n->listener, (const struct sockaddr *)&ss, 0);
-        if (rc == UV_EAFNOSUPPORT || rc == UV_EADDRNOTAVAIL) {
-            uv_ip4_addr("0.0.0.0", cfg->client_port, (struct sockaddr_in *)&ss);
-            rc = uv_tcp_bind(&n->listener, (const struct sockaddr *)&ss, 0);
-        }
-    }
-    snprintf(n->bind_text, sizeof(n->bind_text), "%s", shown);
-    LOG_I("binding to port %s", n->bind_text);
-    if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&n->listener, NODE_LISTEN_BACKLOG, on_connection);
-    if (rc < 0)
-        return node_fail(errmsg, errlen, NODE_ERR_BIND, "cannot bind to %s: %s",
-                         n->bind_text + (n->bind_text[0] == '/'), uv_strerror(rc));
-    struct sockaddr_storage bound;
-    int bound_len = sizeof(bound);
-    n->port = cfg->client_port;
-    if (uv_tcp_getsockname(&n->listener, (struct sockaddr *)&bound, &bound_len) == 0) {
-        char ip[NODE_IP_MAX];
-        int port;
-        format_address(&bound, ip, sizeof(ip), &port);
-        n->port = port;
-    }
-    return 0;
+    return server_new(&scfg, &io, node__now_ms(n));
 }
 
 static void node_log_environment(struct node *n)
@@ -2093,16 +257,16 @@ int node_new(const struct node_config *cfg, bool handle_signals, struct node **o
     n->data_lock.fd = -1;
     n->log_lock.fd = -1;
     list_init(&n->dumps);
-    absolute_dir(cfg->data_dir, "version-2", n->snap_dir, sizeof(n->snap_dir));
-    absolute_dir(cfg->data_log_dir, "version-2", n->log_dir, sizeof(n->log_dir));
+    node__absolute_dir(cfg->data_dir, "version-2", n->snap_dir, sizeof(n->snap_dir));
+    node__absolute_dir(cfg->data_log_dir, "version-2", n->log_dir, sizeof(n->log_dir));
     int rc = uv_loop_init(&n->loop);
     if (rc < 0) {
-        rc = node_fail(errmsg, errlen, NODE_ERR_LOOP, "cannot start the event loop: %s",
-                       uv_strerror(rc));
+        rc = node__fail(errmsg, errlen, NODE_ERR_LOOP, "cannot start the event loop: %s",
+                        uv_strerror(rc));
         goto err_free;
     }
     n->loop_ready = true;
-    n->start_ms = node_now_ms(n);
+    n->start_ms = node__now_ms(n);
 
     four_letter_host_name(n->host_name, sizeof(n->host_name));
     node_log_environment(n);
@@ -2110,11 +274,11 @@ int node_new(const struct node_config *cfg, bool handle_signals, struct node **o
     pthread_mutex_init(&n->log.mu, NULL);
     pthread_cond_init(&n->log.cond, NULL);
     n->log_ready = true;
-    n->server = node_server_new(n);
-    rc = node_claim_dirs(n, errmsg, errlen);
+    n->server = node__server_new(n);
+    rc = node__claim_dirs(n, errmsg, errlen);
     if (rc < 0)
         goto err_free;
-    rc = node_recover(n, errmsg, errlen);
+    rc = node__recover(n, errmsg, errlen);
     if (rc < 0)
         goto err_free;
     LOG_I("Created server with tickTime %" PRId32 " ms minSessionTimeout %" PRId32
@@ -2122,7 +286,7 @@ int node_new(const struct node_config *cfg, bool handle_signals, struct node **o
           cfg->tick_time_ms, cfg->min_session_timeout_ms, cfg->max_session_timeout_ms, n->log_dir,
           n->snap_dir);
 
-    rc = node_bind(n, errmsg, errlen);
+    rc = node__client_bind(n, errmsg, errlen);
     if (rc < 0) {
         uv_close((uv_handle_t *)&n->listener, NULL);
         goto err_free;
@@ -2139,7 +303,7 @@ int node_new(const struct node_config *cfg, bool handle_signals, struct node **o
     n->idle.data = n;
     uv_async_init(&n->loop, &n->stop_async, on_stop);
     n->stop_async.data = n;
-    uv_async_init(&n->loop, &n->log.async, on_log_async);
+    uv_async_init(&n->loop, &n->log.async, node__on_log_async);
     n->log.async.data = n;
     uv_timer_init(&n->loop, &n->snap_timer);
     n->snap_timer.data = n;
@@ -2147,7 +311,7 @@ int node_new(const struct node_config *cfg, bool handle_signals, struct node **o
     n->purge_timer.data = n;
     if (cfg->purge_interval_hours > 0) {
         uint64_t every = (uint64_t)cfg->purge_interval_hours * 3600 * 1000;
-        uv_timer_start(&n->purge_timer, on_purge_timer, 0, every);
+        uv_timer_start(&n->purge_timer, node__on_purge_timer, 0, every);
         LOG_I("autopurge.snapRetainCount set to %" PRId32
               ", autopurge.purgeInterval set to %" PRId32,
               cfg->snap_retain_count, cfg->purge_interval_hours);
@@ -2163,17 +327,17 @@ int node_new(const struct node_config *cfg, bool handle_signals, struct node **o
         uv_signal_start(&n->sigterm, on_signal, SIGTERM);
     }
     n->handles_ready = true;
-    rc = node_log_start(n, errmsg, errlen);
+    rc = node__log_start(n, errmsg, errlen);
     if (rc < 0)
         goto err_free;
     if (n->snap_wanted) {
         n->snap_wanted = false;
-        node_snapshot_start(n);
+        node__snapshot_start(n);
     }
     /* Expiry times are multiples of the interval: check just after each. */
     uint64_t interval = (uint64_t)cfg->sessionless_timeout_ms;
-    uint64_t now = (uint64_t)node_now_ms(n);
-    uv_timer_start(&n->expiry_timer, on_expiry, interval - now % interval + 1, interval);
+    uint64_t now = (uint64_t)node__now_ms(n);
+    uv_timer_start(&n->expiry_timer, node__on_expiry, interval - now % interval + 1, interval);
     node_arm_tick_timer(n);
     *out = n;
     return 0;
@@ -2216,9 +380,9 @@ void node_free(struct node *n)
         if (uv_loop_close(&n->loop) != 0)
             LOG_W("event loop closed with handles still open");
     }
-    node_snapshot_wait(n);
+    node__snapshot_wait(n);
     if (n->log_ready) {
-        node_log_stop(n);
+        node__log_stop(n);
         pthread_mutex_destroy(&n->log.mu);
         pthread_cond_destroy(&n->log.cond);
     }

@@ -1,0 +1,247 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* node_int.h — the node's internal state, shared by the files of src/node
+ * that run the loop (node.c: lifecycle, loop handles, the glue;
+ * client_port.c: client connections; log_writer.c: the log thread;
+ * snapshot.c: snapshot children and purge; recover.c: start-up). Functions
+ * named node__* are theirs to call on one another (libuv's prefix__ for
+ * internal). Not for use outside src/node. */
+#ifndef CZK_NODE_NODE_INT_H
+#define CZK_NODE_NODE_INT_H
+
+#include "base/buf.h"
+#include "base/hmap.h"
+#include "base/list.h"
+#include "node/config.h"
+#include "node/four_letter.h"
+#include "node/thp.h"
+#include "server/server.h"
+#include "storage/dirlock.h"
+#include "storage/txnlog.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+
+/* The log thread (DESIGN.md "Threads"): the loop hands it whole records once
+ * per iteration; it writes each batch, fsyncs once, and reports the highest
+ * zxid back through an async handle. Fields under `mu` unless noted. */
+struct node_log {
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    pthread_t thread;
+    bool started;
+    bool stop;
+    struct buf pending;  /* records handed over, not yet taken */
+    size_t queued_bytes; /* handed over, not yet written */
+    int64_t persisted_zxid;
+    uint64_t rolls; /* log files finished (each asks for a snapshot) */
+    /* A batch refused for lack of space (ENOSPC, EDQUOT): its records from
+     * failed_from_zxid on are not in the log. The thread takes nothing more
+     * until the loop has answered them and dropped what it handed over
+     * after them (those txns were prepped on top of the refused ones). */
+    bool failed;
+    int64_t failed_from_zxid;
+    char failed_reason[STORAGE_PATH_MAX + 256];
+    uv_async_t async;
+    /* the thread's own */
+    struct buf writing;
+    struct txnlog_writer writer;
+    int64_t txns_in_file;
+    int64_t roll_after; /* snapCount / 2 + random(snapCount / 2), as SyncRequestProcessor */
+    uint64_t rng;
+    int32_t snap_count;
+    bool force_sync;
+};
+
+/* RateLogger: the first of a run of equal messages, then a count. */
+struct rate_log {
+    char msg[256];
+    int64_t since_ms;
+    int count;
+};
+
+/* One server process. The loop thread's alone, except `log`, which has its
+ * own lock. Its parts: the loop and its handles (node.c), connections, their
+ * limits and counters (client_port.c), the hand-off to the log thread
+ * (log_writer.c), the snapshot child and purge (snapshot.c). */
+struct node {
+    struct node_config cfg;
+    uv_loop_t loop;
+    uv_tcp_t listener;
+    uv_timer_t tick_timer;
+    uv_timer_t expiry_timer;
+    uv_check_t check;
+    uv_idle_t idle;
+    uv_signal_t sigint;
+    uv_signal_t sigterm;
+    uv_async_t stop_async;
+    bool loop_ready;
+    bool handles_ready;
+    bool handle_signals;
+    bool stopping;
+    bool stopped;
+    struct server *server;
+    struct imap conns_by_id;
+    struct list conns;
+    struct list dirty;
+    struct list dumps; /* struct node_conn.dump_link: four-letter dumps in progress */
+    struct smap ips;
+    size_t conn_count; /* open, not closing */
+    uint64_t next_conn_id;
+    int port;
+    char bind_text[CONFIG_ADDRESS_MAX + 16];
+    int64_t start_ms;
+    int64_t log_appended_zxid;
+    int64_t log_persisted_zxid;
+    int64_t log_batch_txns;
+    struct buf log_out; /* records of this loop iteration, for the log thread */
+    /* disk full: writes are refused; the message is logged at most every
+     * NODE_DISK_FULL_LOG_MS, with a count of what was refused meanwhile */
+    bool disk_full;
+    int64_t disk_full_logged_ms;
+    int64_t disk_full_quiet_txns;
+    int64_t disk_full_quiet_batches;
+    struct node_log log;
+    uint64_t log_rolls_seen;
+    /* snapshots: a fork()ed child writes each one */
+    uv_timer_t snap_timer;
+    uv_timer_t purge_timer; /* autopurge.purgeInterval (DatadirCleanupManager) */
+    pid_t snap_pid;
+    int64_t snap_zxid;
+    uint64_t snap_seq; /* snapshots started: part of each temporary's name */
+    bool snap_wanted;
+    /* dataDir and dataLogDir are this server's alone while it runs */
+    struct dirlock data_lock;
+    struct dirlock log_lock;
+    /* after each snapshot a worker collapses the heap into huge pages */
+    uv_work_t thp_work;
+    struct thp_report thp_report;
+    uint64_t thp_start_ns;
+    bool thp_busy;
+    bool log_ready;
+    bool throttled;
+    int64_t tick_armed_ms;
+    int64_t trace_mask;
+    struct four_letter_counters counters;
+    struct rate_log accept_log;
+    char host_name[256];
+    char snap_dir[CONFIG_PATH_MAX + 16];
+    char log_dir[CONFIG_PATH_MAX + 16];
+};
+
+/* ---- node.c ---- */
+
+/* The loop's clock (uv_now, updated first), in ms. */
+int64_t node__now_ms(struct node *n);
+
+/* The wall clock (CLOCK_REALTIME), in ms since the epoch. */
+int64_t node__wall_now_ms(void);
+
+/* Run the check phase soon even if no I/O arrives. */
+void node__wake(struct node *n);
+
+/* Writes the message into errmsg (when there is one) and returns `code`. */
+int node__fail(char *errmsg, size_t errlen, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* A new struct server with n's configuration and n's io callbacks. */
+struct server *node__server_new(struct node *n);
+
+/* ---- client_port.c ---- */
+
+/* Resolves clientPortAddress (every address when empty), binds n->listener
+ * (initialised here) and listens; sets n->port and n->bind_text.
+ * NODE_ERR_RESOLVE or NODE_ERR_BIND with errmsg. */
+int node__client_bind(struct node *n, char *errmsg, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* server_io.send: queues a frame on the connection (closing it past
+ * czk.clientOutputMaxBytes, pausing it past czk.clientOutputPauseBytes). */
+void node__io_send(void *ctx, uint64_t conn_id, const uint8_t *frame, size_t len);
+
+/* server_io.close: flush the connection's output, then close it. */
+void node__io_close(void *ctx, uint64_t conn_id);
+
+/* Over globalOutstandingLimit, or too many txn bytes wait for the log
+ * thread: connections with requests outstanding stop being read. */
+bool node__over_limit(struct node *n);
+
+/* Back under the limit: buffered frames first, in connection order, then
+ * reading again. */
+void node__unthrottle(struct node *n);
+
+/* One slice of each wchp/wchc/dump in progress; true while one could go on
+ * at once. */
+bool node__four_letter_pump(struct node *n);
+
+/* Hands the queued output of every connection marked since the last check
+ * phase to libuv, and carries out requested closes. */
+void node__flush_dirty(struct node *n);
+
+/* n->expiry_timer: closes connections idle past their session timeout. */
+void node__on_expiry(uv_timer_t *t);
+
+/* Closes every connection now (the loop is stopping); output is dropped. */
+void node__close_conns(struct node *n);
+
+/* ---- log_writer.c ---- */
+
+/* server_io.log_append: frames the txn as a log record into n->log_out,
+ * handed over at the next check phase. */
+void node__io_log_append(void *ctx, int64_t zxid, const uint8_t *txn, size_t len);
+
+/* Txn bytes handed over or framed and not yet written. */
+size_t node__log_queued(struct node *n);
+
+/* Hands this iteration's records (n->log_out) to the log thread. */
+void node__log_handoff(struct node *n);
+
+/* The thread refused a batch (disk full): answers the refused txns and
+ * those handed over after them with errors, then lets the thread go on. */
+void node__log_failed(struct node *n);
+
+/* n->log.async: the thread wrote a batch; wakes the check phase. */
+void node__on_log_async(uv_async_t *h);
+
+/* Starts the log thread on n->log_dir. NODE_ERR_LOOP with errmsg if it
+ * cannot be created. */
+int node__log_start(struct node *n, char *errmsg, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* Lets the thread write what it was given, joins it, and closes the file
+ * (synced, preallocation given back). A no-op if it is not running. */
+void node__log_stop(struct node *n);
+
+/* ---- snapshot.c ---- */
+
+/* fork() a child that writes the state at the last applied zxid; if one is
+ * running, or the heap collapse after the last one is, the snapshot waits
+ * for it (n->snap_wanted). */
+void node__snapshot_start(struct node *n);
+
+/* Waits for a running snapshot child to exit. */
+void node__snapshot_wait(struct node *n);
+
+/* autopurge.purgeInterval: storage_purge, keeping snapRetainCount. */
+void node__on_purge_timer(uv_timer_t *t);
+
+/* ---- recover.c ---- */
+
+/* java.io.File.getAbsolutePath of path/suffix into out (size bytes). */
+void node__absolute_dir(const char *path, const char *suffix, char *out, size_t size);
+
+/* Locks dataDir and dataLogDir (NODE_ERR_LOCKED if another server holds
+ * one), then removes the temporaries dead writers left there. */
+int node__claim_dirs(struct node *n, char *errmsg, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* FileTxnSnapLog.restore into n->server: newest valid snapshot, the log
+ * after it, the epoch files. Nothing on disk changes unless it succeeds.
+ * Sets n->snap_wanted when the data dir holds no snapshot of the result.
+ * Returns 0 or NODE_ERR_DATA with errmsg. */
+int node__recover(struct node *n, char *errmsg, size_t errlen) __attribute__((warn_unused_result));
+
+#endif
