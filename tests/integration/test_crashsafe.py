@@ -32,7 +32,24 @@ def _stat(pid):
 
 
 def _children(ppid):
-    """[(pid, starttime)] of the live processes whose parent is ppid."""
+    """[(pid, starttime)] of the live processes whose parent is ppid: from
+    /proc/PID/task/TID/children (one small read per thread, fast enough to
+    catch a short-lived child), else by scanning /proc."""
+    try:
+        tids = os.listdir("/proc/%d/task" % ppid)
+        pids = set()
+        for tid in tids:
+            with open("/proc/%d/task/%s/children" % (ppid, tid)) as f:
+                pids.update(int(p) for p in f.read().split())
+    except OSError:
+        pids = None
+    if pids is not None:
+        out = []
+        for pid in sorted(pids):
+            st = _stat(pid)
+            if st and st[1] == ppid and st[0] != "Z":
+                out.append((pid, st[2]))
+        return out
     out = []
     for name in os.listdir("/proc"):
         if not name.isdigit():
@@ -90,7 +107,14 @@ def _catch_snapshot_child(srv, v2, timeout=20.0):
                 os.kill(pid, signal.SIGSTOP)
             except ProcessLookupError:
                 return None
+            # The stop takes effect when the child next leaves the kernel: a
+            # child inside a write or an fsync (state R or D) stops later.
+            stop_deadline = time.monotonic() + 10.0
             st = _stat(pid)
+            while (st and st[2] == start and st[0] not in ("T", "Z")
+                   and time.monotonic() < stop_deadline):
+                time.sleep(0.001)
+                st = _stat(pid)
             tmps = _temporaries(v2)
             if st and st[2] == start and st[0] == "T" and tmps:
                 return pid, start, tmps
