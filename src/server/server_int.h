@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* server_int.h — the server's internal state, shared by the files of
- * src/server (server.c: the request pipeline; persist.c: snapshots and
- * recovery). Not for use outside src/server. */
+ * src/server (server.c: connections, session queues and the stage driver;
+ * prep.c: request -> txn; persist.c: snapshots and recovery). Not for use
+ * outside src/server. */
 #ifndef CZK_SERVER_SERVER_INT_H
 #define CZK_SERVER_SERVER_INT_H
 
 #include "base/buf.h"
 #include "base/hmap.h"
 #include "base/list.h"
+#include "proto/jute.h"
 #include "server/auth.h"
 #include "server/server.h"
 #include "session/session.h"
@@ -15,7 +17,9 @@
 #include "tree/tree.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct server_conn;
 
@@ -121,5 +125,50 @@ struct watch_owner *server_watch_owner_new(struct server_session *ss);
 /* Drops all of ss's watches: at once when they are few, else by handing the
  * owner to server_background and giving ss a fresh one. */
 void server_watches_drop(struct server *s, struct server_session *ss);
+
+static inline bool buf_has_nul(struct jute_buf b)
+{
+    return b.len > 0 && memchr(b.ptr, 0, (size_t)b.len) != NULL;
+}
+
+static inline bool scheme_is(struct jute_buf b, const char *name)
+{
+    return jute_buf_eq(b, name, strlen(name));
+}
+
+/* ==== prep.c: a write request -> a txn; only where txns are made ==== */
+
+/* The txn being prepped: its zxid and time are taken before prep runs. */
+struct prep {
+    struct server *s;
+    struct server_session *sess;
+    const struct auth_ids *auth; /* the caller's ids; NULL for the server's own txns */
+    int64_t zxid;
+    int64_t time;
+};
+
+/* One write op (alone or inside a multi): decodes its record from r and
+ * preps it. Returns ZK_OK with the txn body in `out` (the txn's type is `op`)
+ * and the op's change records added, or the error (nothing added). */
+int32_t prep_op(struct prep *p, int32_t op, struct jute_reader *r, struct buf *out);
+/* A multi: its MultiTxn in `out`, a failed op and those after it as ErrorTxn.
+ * ZK_MARSHALLINGERROR (nothing in `out`, its changes rolled back) when the
+ * request does not decode. */
+int32_t prep_multi(struct prep *p, struct jute_reader *r, struct buf *out);
+/* The CloseSessionTxn of p->sess: its ephemerals once the txns in flight are
+ * applied. */
+void prep_close_session(struct prep *p, struct buf *out);
+/* delete, or (op ZK_OP_DELETE_CONTAINER) the container sweep's deleteContainer. */
+int32_t prep_delete(struct prep *p, int32_t op, struct jute_buf path, int32_t version,
+                    struct buf *out);
+
+/* The change records in flight are prep's only state; the stage driver tells
+ * prep when their txns leave the pipeline. Txn `zxid` is applied: drop its
+ * records and older ones. */
+void change_commit(struct server *s, int64_t zxid);
+/* The log refused the txns from `from_zxid` on: drop their records. */
+void change_drop_from(struct server *s, int64_t from_zxid);
+/* Drop every record added after `mark` (&s->changes: all of them). */
+void change_rollback(struct server *s, struct list *mark);
 
 #endif
