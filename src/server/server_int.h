@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* server_int.h — the server's internal state, shared by the files of
  * src/server (server.c: connections, session queues and the stage driver;
- * prep.c: request -> txn; persist.c: snapshots and recovery). Not for use
- * outside src/server. */
+ * prep.c: request -> txn; read.c: the reads; persist.c: snapshots and
+ * recovery). Not for use outside src/server. */
 #ifndef CZK_SERVER_SERVER_INT_H
 #define CZK_SERVER_SERVER_INT_H
 
@@ -126,6 +126,15 @@ struct watch_owner *server_watch_owner_new(struct server_session *ss);
  * owner to server_background and giving ss a fresh one. */
 void server_watches_drop(struct server *s, struct server_session *ss);
 
+/* ==== server.c: connections and replies, for every stage ==== */
+
+/* A ReplyHeader record (no frame) into `b`. */
+void server_reply_header(struct buf *b, int32_t xid, int64_t zxid, int32_t err);
+/* A watch event to ss's connection, if it has one; zxid -1 for events that
+ * setWatches sends. Uses s->out. */
+void server_send_event(struct server *s, struct server_session *ss, int32_t type, const char *path,
+                       size_t len, int64_t zxid);
+
 static inline bool buf_has_nul(struct jute_buf b)
 {
     return b.len > 0 && memchr(b.ptr, 0, (size_t)b.len) != NULL;
@@ -170,5 +179,12 @@ void change_commit(struct server *s, int64_t zxid);
 void change_drop_from(struct server *s, int64_t from_zxid);
 /* Drop every record added after `mark` (&s->changes: all of them). */
 void change_rollback(struct server *s, struct list *mark);
+
+/* ==== read.c: the read opcodes, answered from the applied tree ==== */
+
+/* Runs a read that has reached the head of its session's queue: its whole
+ * reply frame goes into req->reply and it is marked ready (with an empty
+ * reply when its connection is gone). setWatches may send events first. */
+void read_execute(struct server *s, struct server_session *ss, struct request *req);
 
 #endif
