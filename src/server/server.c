@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* ZooKeeper's request pipeline for one server, as functions of events:
- * handshake, per-session FIFO order, prep (PrepRequestProcessor), commit and
- * finish (FinalRequestProcessor), reads, session expiry. Pure: no I/O. */
+/* server.c — one server's request pipeline as functions of events: the
+ * connections and handshake, per-session FIFO queues, and the driver that runs
+ * the stages (prep.c, apply.c, read.c) and takes txns through the log; session
+ * expiry and the container sweep. Pure: no I/O, no clock. */
 #include "server/server.h"
 
 #include "base/buf.h"
@@ -15,15 +16,11 @@
 #include "server/server_int.h"
 #include "session/session.h"
 #include "session/watch.h"
-#include "tree/path.h"
 #include "tree/tree.h"
 
-#include <arpa/inet.h>
 #include <assert.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 static int64_t wall_ms(struct server *s)
@@ -33,12 +30,12 @@ static int64_t wall_ms(struct server *s)
 
 /* ---- connections and replies ---- */
 
-static struct server_conn *conn_get(const struct server *s, uint64_t id)
+struct server_conn *server_conn_get(const struct server *s, uint64_t id)
 {
     return imap_get(&s->conns, id);
 }
 
-static void conn_close(struct server *s, struct server_conn *c)
+void server_conn_close(struct server *s, struct server_conn *c)
 {
     if (c->closing)
         return;
@@ -198,12 +195,12 @@ static void reply_sent(struct server *s, struct server_conn *c, const struct req
     c->info.last_response_ms = now_ms;
     stats_latency(s, c, now_ms - req->received_ms);
     if (req->close_after)
-        conn_close(s, c);
+        server_conn_close(s, c);
 }
 
 /* Send every ready request at the head of the session's queue, running reads
  * as they reach the head. */
-static void session_drain(struct server *s, struct server_session *ss, int64_t now_ms)
+void server_session_drain(struct server *s, struct server_session *ss, int64_t now_ms)
 {
     while (!list_is_empty(&ss->queue)) {
         struct request *req = LIST_ENTRY(ss->queue.next, struct request, link);
@@ -213,7 +210,7 @@ static void session_drain(struct server *s, struct server_session *ss, int64_t n
             break;
         list_remove(&req->link);
         s->outstanding--;
-        struct server_conn *c = conn_get(s, req->conn_id);
+        struct server_conn *c = server_conn_get(s, req->conn_id);
         if (c && c->session == ss) {
             c->info.outstanding--;
             reply_sent(s, c, req, now_ms);
@@ -239,133 +236,7 @@ void server_send_event(struct server *s, struct server_session *ss, int32_t type
     conn_send(s, c, &s->out);
 }
 
-/* ---- applying committed txns ---- */
-
-struct apply_ctx {
-    struct server *s;
-    int64_t zxid;
-    int32_t event_type;
-    const char *path;
-    size_t path_len;
-    struct jute_vec acl; /* of the event's node: a watcher needs READ on it */
-};
-
-static void fire_one(void *ctx, struct watch_owner *o)
-{
-    struct apply_ctx *a = ctx;
-    struct server_session *ss = o->data;
-    /* ZooKeeper 3.8.4+ (ZOOKEEPER-4799, CVE-2024-23944): an event reaches
-     * only a connection that may read the node it is about */
-    if (!ss->conn || !auth_acl_permits(&a->acl, ZK_PERM_READ, &ss->conn->auth))
-        return;
-    server_send_event(a->s, ss, a->event_type, a->path, a->path_len, a->zxid);
-}
-
-static void on_tree_event(void *ctx, int32_t type, const struct tree_node *node)
-{
-    struct apply_ctx *a = ctx;
-    struct server *s = a->s;
-    const char *path = node->path;
-    size_t len = node->path_len;
-    a->event_type = type;
-    a->path = path;
-    a->path_len = len;
-    a->acl = tree_node_acl(node);
-    uint64_t stamp = ++s->watch_stamp;
-    switch (type) {
-    case ZK_EVENT_NODE_CREATED:
-    case ZK_EVENT_NODE_DATA_CHANGED:
-        watch_trigger(&s->data_watches, path, len, false, stamp, fire_one, a);
-        break;
-    case ZK_EVENT_NODE_DELETED:
-        watch_trigger(&s->data_watches, path, len, false, stamp, fire_one, a);
-        watch_trigger(&s->child_watches, path, len, false, stamp, fire_one, a);
-        break;
-    case ZK_EVENT_NODE_CHILDREN_CHANGED:
-        watch_trigger(&s->child_watches, path, len, true, stamp, fire_one, a);
-        break;
-    default:
-        break;
-    }
-}
-
-static void write_reply(struct request *req, const struct tree_result *res, int64_t zxid)
-{
-    struct buf *b = &req->reply;
-    buf_clear(b);
-    size_t at = frame_begin(b);
-    /* A multi's header says 0 even when it failed: the per-op results carry
-     * the errors (FinalRequestProcessor never copies rc.err for multi). */
-    int32_t err = req->type == ZK_OP_MULTI && res->type == ZK_OP_MULTI ? ZK_OK : res->err;
-    server_reply_header(b, req->xid, zxid, err);
-    if (res->type == ZK_OP_ERROR) {
-        frame_end(b, at);
-        return;
-    }
-    switch (req->type) {
-    case ZK_OP_CREATE: {
-        struct zk_path_request resp = {.path = res->path};
-        zk_path_request_encode(b, &resp);
-        break;
-    }
-    case ZK_OP_CREATE2:
-    case ZK_OP_CREATE_CONTAINER:
-    case ZK_OP_CREATE_TTL: {
-        struct zk_create2_response resp = {.path = res->path, .stat = res->stat};
-        zk_create2_response_encode(b, &resp);
-        break;
-    }
-    case ZK_OP_SET_DATA:
-    case ZK_OP_SET_ACL: {
-        struct zk_stat_response resp = {.stat = res->stat};
-        zk_stat_response_encode(b, &resp);
-        break;
-    }
-    case ZK_OP_MULTI: {
-        for (size_t i = 0; i < res->op_count; i++) {
-            const struct tree_op_result *op = &res->ops[i];
-            int32_t type = op->type;
-            if (type == ZK_OP_CREATE_CONTAINER || type == ZK_OP_CREATE_TTL)
-                type = ZK_OP_CREATE2;
-            struct zk_multi_header h = {
-                .type = type, .done = false, .err = type == ZK_OP_ERROR ? op->err : 0};
-            zk_multi_header_encode(b, &h);
-            switch (type) {
-            case ZK_OP_CREATE: {
-                struct zk_path_request resp = {.path = op->path};
-                zk_path_request_encode(b, &resp);
-                break;
-            }
-            case ZK_OP_CREATE2: {
-                struct zk_create2_response resp = {.path = op->path, .stat = op->stat};
-                zk_create2_response_encode(b, &resp);
-                break;
-            }
-            case ZK_OP_SET_DATA: {
-                struct zk_stat_response resp = {.stat = op->stat};
-                zk_stat_response_encode(b, &resp);
-                break;
-            }
-            case ZK_OP_ERROR: {
-                struct zk_error_response resp = {.err = op->err};
-                zk_error_response_encode(b, &resp);
-                break;
-            }
-            default:
-                break;
-            }
-        }
-        struct zk_multi_header end = {.type = -1, .done = true, .err = -1};
-        zk_multi_header_encode(b, &end);
-        break;
-    }
-    default:
-        break;
-    }
-    frame_end(b, at);
-}
-
-static void connect_response(struct buf *b, int32_t timeout_ms, int64_t session_id, bool old_client)
+void server_connect_response(struct buf *b, int32_t timeout_ms, int64_t session_id, bool old_client)
 {
     buf_clear(b);
     size_t at = frame_begin(b);
@@ -382,7 +253,7 @@ static void connect_response(struct buf *b, int32_t timeout_ms, int64_t session_
     frame_end(b, at);
 }
 
-static void session_free(struct server *s, struct server_session *ss)
+void server_session_free(struct server *s, struct server_session *ss)
 {
     session_detach(s, ss);
     while (!list_is_empty(&ss->queue)) {
@@ -395,42 +266,7 @@ static void session_free(struct server *s, struct server_session *ss)
     mem_free(ss);
 }
 
-static void apply_proposal(struct server *s, struct proposal *pr, int64_t now_ms)
-{
-    struct jute_reader r;
-    jute_reader_init(&r, pr->txn.data, pr->txn.len);
-    struct zk_txn_header h;
-    int rc = zk_txn_header_decode(&r, &h);
-    assert(rc == 0);
-    (void)rc;
-    struct apply_ctx a = {.s = s, .zxid = h.zxid};
-    struct tree_result res;
-    tree_apply(&s->tree, &h, pr->txn.data + r.pos, pr->txn.len - r.pos, on_tree_event, &a, &res);
-    change_commit(s, h.zxid);
-    struct server_session *ss = pr->sess;
-    if (pr->req) {
-        if (h.type == ZK_OP_CREATE_SESSION) {
-            /* the handshake's reply */
-            struct server_conn *c = conn_get(s, pr->req->conn_id);
-            connect_response(&pr->req->reply, ss->base.timeout_ms, ss->base.id, c && c->old_client);
-        } else {
-            write_reply(pr->req, &res, h.zxid);
-        }
-        pr->req->ready = true;
-    }
-    tree_result_deinit(&res);
-    if (h.type == ZK_OP_CLOSE_SESSION) {
-        /* the reply (if any) goes first, then the connection closes */
-        session_drain(s, ss, now_ms);
-        if (ss->conn)
-            conn_close(s, ss->conn);
-        session_remove(&s->sessions, &ss->base);
-        session_free(s, ss);
-        return;
-    }
-    if (ss)
-        session_drain(s, ss, now_ms);
-}
+/* ---- the log: txns committed or refused ---- */
 
 void server_persisted(struct server *s, int64_t zxid, int64_t now_ms)
 {
@@ -439,7 +275,9 @@ void server_persisted(struct server *s, int64_t zxid, int64_t now_ms)
         if (pr->zxid > zxid)
             break;
         list_remove(&pr->link);
-        apply_proposal(s, pr, now_ms);
+        struct apply_local local = {.sess = pr->sess, .req = pr->req};
+        apply_txn(s, pr->txn.data, pr->txn.len, &local, now_ms);
+        change_commit(s, pr->zxid);
         buf_deinit(&pr->txn);
         mem_free(pr);
     }
@@ -495,7 +333,7 @@ size_t server_log_failed(struct server *s, int64_t from_zxid, int64_t now_ms)
     {
         struct proposal *pr = LIST_ENTRY(it, struct proposal, link);
         if (pr->sess && !pr->sess->refused)
-            session_drain(s, pr->sess, now_ms);
+            server_session_drain(s, pr->sess, now_ms);
     }
     /* A handshake whose session was never created: no session, no answer. */
     while (!list_is_empty(&failed)) {
@@ -507,9 +345,9 @@ size_t server_log_failed(struct server *s, int64_t from_zxid, int64_t now_ms)
                   "connection",
                   (uint64_t)ss->base.id);
             if (ss->conn)
-                conn_close(s, ss->conn);
+                server_conn_close(s, ss->conn);
             session_remove(&s->sessions, &ss->base);
-            session_free(s, ss);
+            server_session_free(s, ss);
         }
         buf_deinit(&pr->txn);
         mem_free(pr);
@@ -573,7 +411,7 @@ static void handle_unimplemented(struct server *s, struct server_conn *c, struct
     req->ready = true;
     req->is_write = true; /* never executed as a read */
     enqueue(s, ss, c, req);
-    session_drain(s, ss, now_ms);
+    server_session_drain(s, ss, now_ms);
 }
 
 static bool op_is_read(int32_t type)
@@ -646,7 +484,7 @@ static void handle_auth(struct server *s, struct server_conn *c, int32_t xid, st
         LOG_W("session 0x%" PRIx64 ": authentication failed for scheme %s, closing",
               (uint64_t)(c->session ? c->session->base.id : 0), (const char *)scheme.data);
         buf_deinit(&scheme);
-        conn_close(s, c);
+        server_conn_close(s, c);
     }
 }
 
@@ -659,7 +497,7 @@ static void handle_request(struct server *s, struct server_conn *c, const uint8_
     struct zk_request_header h;
     if (zk_request_header_decode(&r, &h) != 0) {
         LOG_W("connection %" PRIu64 ": request shorter than its header, closing", c->id);
-        conn_close(s, c);
+        server_conn_close(s, c);
         return;
     }
     if (!ss)
@@ -682,7 +520,7 @@ static void handle_request(struct server *s, struct server_conn *c, const uint8_
         req->ready = true;
         req->is_write = true;
         enqueue(s, ss, c, req);
-        session_drain(s, ss, now_ms);
+        server_session_drain(s, ss, now_ms);
         return;
     }
     /* createSession only comes from the handshake */
@@ -712,7 +550,7 @@ static void handle_request(struct server *s, struct server_conn *c, const uint8_
         req->body = req->body_owned;
         req->body_len = rest;
         enqueue(s, ss, c, req);
-        session_drain(s, ss, now_ms);
+        server_session_drain(s, ss, now_ms);
         return;
     }
     handle_unimplemented(s, c, ss, h.xid, h.type, now_ms);
@@ -726,7 +564,7 @@ static void handle_connect(struct server *s, struct server_conn *c, const uint8_
     struct zk_connect_request req;
     if (zk_connect_request_decode(&r, &req) != 0) {
         LOG_W("connection %" PRIu64 ": malformed ConnectRequest (%zu bytes), closing", c->id, len);
-        conn_close(s, c);
+        server_conn_close(s, c);
         return;
     }
     /* the readOnly byte is optional (old clients) */
@@ -738,7 +576,7 @@ static void handle_connect(struct server *s, struct server_conn *c, const uint8_
         LOG_I("Refusing session request for client as it has seen zxid 0x%" PRIx64
               " our last zxid is 0x%" PRIx64 " client must try another server",
               (uint64_t)req.last_zxid_seen, (uint64_t)s->tree.last_zxid);
-        conn_close(s, c);
+        server_conn_close(s, c);
         return;
     }
     int32_t timeout = req.time_out;
@@ -781,10 +619,10 @@ static void handle_connect(struct server *s, struct server_conn *c, const uint8_
               (uint64_t)req.session_id);
         struct buf b;
         buf_init(&b);
-        connect_response(&b, 0, 0, c->old_client);
+        server_connect_response(&b, 0, 0, c->old_client);
         conn_send(s, c, &b);
         buf_deinit(&b);
-        conn_close(s, c);
+        server_conn_close(s, c);
         return;
     }
     if (ss->conn) {
@@ -792,7 +630,7 @@ static void handle_connect(struct server *s, struct server_conn *c, const uint8_
               (uint64_t)ss->base.id);
         struct server_conn *old = ss->conn;
         session_detach(s, ss);
-        conn_close(s, old);
+        server_conn_close(s, old);
     }
     ss->conn = c;
     c->session = ss;
@@ -804,9 +642,9 @@ static void handle_connect(struct server *s, struct server_conn *c, const uint8_
     struct request *creq = request_new(c, 0, ZK_OP_CREATE_SESSION, now_ms);
     creq->is_write = true;
     creq->ready = true;
-    connect_response(&creq->reply, timeout, ss->base.id, c->old_client);
+    server_connect_response(&creq->reply, timeout, ss->base.id, c->old_client);
     enqueue(s, ss, c, creq);
-    session_drain(s, ss, now_ms);
+    server_session_drain(s, ss, now_ms);
 }
 
 /* ---- the driver's entry points ---- */
@@ -910,7 +748,7 @@ void server_conn_open(struct server *s, uint64_t conn_id, const char *remote_ip,
 void server_conn_receive(struct server *s, uint64_t conn_id, const uint8_t *body, size_t len,
                          int64_t now_ms)
 {
-    struct server_conn *c = conn_get(s, conn_id);
+    struct server_conn *c = server_conn_get(s, conn_id);
     if (!c || c->closing)
         return;
     c->info.packets_received++;
@@ -1032,7 +870,7 @@ int64_t server_outstanding(const struct server *s)
 
 int64_t server_conn_outstanding(const struct server *s, uint64_t conn_id)
 {
-    const struct server_conn *c = conn_get(s, conn_id);
+    const struct server_conn *c = server_conn_get(s, conn_id);
     return c ? c->info.outstanding : 0;
 }
 
@@ -1066,7 +904,7 @@ void server_reset_stats(struct server *s)
 
 bool server_get_conn_info(const struct server *s, uint64_t conn_id, struct server_conn_info *out)
 {
-    struct server_conn *c = conn_get(s, conn_id);
+    struct server_conn *c = server_conn_get(s, conn_id);
     if (!c)
         return false;
     *out = c->info;

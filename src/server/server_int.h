@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* server_int.h — the server's internal state, shared by the files of
  * src/server (server.c: connections, session queues and the stage driver;
- * prep.c: request -> txn; read.c: the reads; persist.c: snapshots and
- * recovery). Not for use outside src/server. */
+ * prep.c: request -> txn; apply.c: txn -> tree, sessions, watches, reply;
+ * read.c: the reads; persist.c: snapshots and recovery). Not for use outside
+ * src/server. */
 #ifndef CZK_SERVER_SERVER_INT_H
 #define CZK_SERVER_SERVER_INT_H
 
@@ -128,12 +129,27 @@ void server_watches_drop(struct server *s, struct server_session *ss);
 
 /* ==== server.c: connections and replies, for every stage ==== */
 
+struct server_conn *server_conn_get(const struct server *s, uint64_t id);
+/* Asks the driver to close c once its output is flushed (io.close, once);
+ * input from it is ignored from now on. */
+void server_conn_close(struct server *s, struct server_conn *c);
 /* A ReplyHeader record (no frame) into `b`. */
 void server_reply_header(struct buf *b, int32_t xid, int64_t zxid, int32_t err);
 /* A watch event to ss's connection, if it has one; zxid -1 for events that
  * setWatches sends. Uses s->out. */
 void server_send_event(struct server *s, struct server_session *ss, int32_t type, const char *path,
                        size_t len, int64_t zxid);
+
+/* The ConnectResponse frame into `b` (after buf_clear); old_client: without
+ * the readOnly byte. */
+void server_connect_response(struct buf *b, int32_t timeout_ms, int64_t session_id,
+                             bool old_client);
+/* Send every ready request at the head of the session's queue, running reads
+ * as they reach the head. */
+void server_session_drain(struct server *s, struct server_session *ss, int64_t now_ms);
+/* Frees a session already removed from the table: detaches its connection,
+ * drops its watches and its queued requests. */
+void server_session_free(struct server *s, struct server_session *ss);
 
 static inline bool buf_has_nul(struct jute_buf b)
 {
@@ -180,11 +196,36 @@ void change_drop_from(struct server *s, int64_t from_zxid);
 /* Drop every record added after `mark` (&s->changes: all of them). */
 void change_rollback(struct server *s, struct list *mark);
 
+/* ==== apply.c: the apply stage, the same for every txn wherever it was prepped ==== */
+
+/* What the server that prepped a txn knows of it. */
+struct apply_local {
+    struct server_session *sess; /* the txn's session; NULL for the container sweep */
+    struct request *req;         /* the request waiting for it; NULL for expiry, the sweep */
+};
+
+/* Applies one committed txn (TxnHeader + body, as logged), in zxid order:
+ * tree_apply, the watch events it fires (sent before any reply), the session
+ * table (createSession adds, closeSession removes and closes its connection),
+ * then the session's queue drains. `local` is NULL for a txn this server did
+ * not prep (a leader's): its session is looked up by TxnHeader.clientId and
+ * no reply is built; prep's change records are not touched either way (the
+ * driver calls change_commit for its own txns). */
+void apply_txn(struct server *s, const uint8_t *txn, size_t len, const struct apply_local *local,
+               int64_t now_ms);
+
 /* ==== read.c: the read opcodes, answered from the applied tree ==== */
 
 /* Runs a read that has reached the head of its session's queue: its whole
  * reply frame goes into req->reply and it is marked ready (with an empty
  * reply when its connection is gone). setWatches may send events first. */
 void read_execute(struct server *s, struct server_session *ss, struct request *req);
+
+/* ==== persist.c ==== */
+
+/* Adds session `id` to the table (or, if present, sets its timeout and
+ * touches it), with no connection: recovery, and apply for a leader's
+ * createSession. */
+void server_session_restore(struct server *s, int64_t id, int32_t timeout_ms, int64_t now_ms);
 
 #endif
