@@ -205,12 +205,13 @@ struct apply_local {
 };
 
 /* Applies one committed txn (TxnHeader + body, as logged), in zxid order:
- * tree_apply, the watch events it fires (sent before any reply), the session
- * table (createSession adds, closeSession removes and closes its connection),
- * then the session's queue drains. `local` is NULL for a txn this server did
- * not prep (a leader's): its session is looked up by TxnHeader.clientId and
- * no reply is built; prep's change records are not touched either way (the
- * driver calls change_commit for its own txns). */
+ * tree_apply, the watch events it fires (sent before any reply), the reply of
+ * the local request, the session's queue drained; a closeSession then removes
+ * the session and closes its connection. `local` is NULL for a txn this
+ * server did not prep (a leader's): its session is looked up by
+ * TxnHeader.clientId (a createSession adds it first) and no reply is built;
+ * prep's change records are not touched either way (the driver calls
+ * change_commit for its own txns). */
 void apply_txn(struct server *s, const uint8_t *txn, size_t len, const struct apply_local *local,
                int64_t now_ms);
 
