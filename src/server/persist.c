@@ -154,7 +154,7 @@ static int load_fail(char *errmsg, size_t errlen, size_t off, const char *what)
     return -1;
 }
 
-static void session_restore(struct server *s, int64_t id, int32_t timeout_ms, int64_t now_ms)
+void server_session_restore(struct server *s, int64_t id, int32_t timeout_ms, int64_t now_ms)
 {
     struct server_session *ss = (struct server_session *)session_get(&s->sessions, id);
     if (ss) {
@@ -280,7 +280,7 @@ int server_load_snapshot(struct server *s, const uint8_t *body, size_t len, size
         int32_t timeout = jute_read_i32(&r);
         if (r.failed)
             return load_fail(errmsg, errlen, r.pos, "truncated session list");
-        session_restore(s, id, timeout, now_ms);
+        server_session_restore(s, id, timeout, now_ms);
     }
 
     struct imap acls;
@@ -389,7 +389,7 @@ int server_replay_txn(struct server *s, const uint8_t *txn, size_t len, int64_t 
                      (uint64_t)h.zxid);
             return -1;
         }
-        session_restore(s, h.client_id, cs.time_out, now_ms);
+        server_session_restore(s, h.client_id, cs.time_out, now_ms);
     }
     struct tree_result res;
     tree_apply(&s->tree, &h, body, body_len, NULL, NULL, &res);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* ZooKeeper's request pipeline for one server, as functions of events:
- * handshake, per-session FIFO order, prep (PrepRequestProcessor), commit and
- * finish (FinalRequestProcessor), reads, session expiry. Pure: no I/O. */
+/* server.c — one server's request pipeline as functions of events: the
+ * connections and handshake, per-session FIFO queues, and the driver that runs
+ * the stages (prep.c, apply.c, read.c) and takes txns through the log; session
+ * expiry and the container sweep. Pure: no I/O, no clock. */
 #include "server/server.h"
 
 #include "base/buf.h"
@@ -15,15 +16,11 @@
 #include "server/server_int.h"
 #include "session/session.h"
 #include "session/watch.h"
-#include "tree/path.h"
 #include "tree/tree.h"
 
-#include <arpa/inet.h>
 #include <assert.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 static int64_t wall_ms(struct server *s)
@@ -33,12 +30,12 @@ static int64_t wall_ms(struct server *s)
 
 /* ---- connections and replies ---- */
 
-static struct server_conn *conn_get(const struct server *s, uint64_t id)
+struct server_conn *server_conn_get(const struct server *s, uint64_t id)
 {
     return imap_get(&s->conns, id);
 }
 
-static void conn_close(struct server *s, struct server_conn *c)
+void server_conn_close(struct server *s, struct server_conn *c)
 {
     if (c->closing)
         return;
@@ -55,7 +52,7 @@ static void conn_send(struct server *s, struct server_conn *c, const struct buf 
     s->io.send(s->io.ctx, c->id, frame->data, frame->len);
 }
 
-static void reply_header_frame(struct buf *b, int32_t xid, int64_t zxid, int32_t err)
+void server_reply_header(struct buf *b, int32_t xid, int64_t zxid, int32_t err)
 {
     struct zk_reply_header h = {.xid = xid, .zxid = zxid, .err = err};
     zk_reply_header_encode(b, &h);
@@ -66,7 +63,7 @@ static void send_header_only(struct server *s, struct server_conn *c, int32_t xi
 {
     buf_clear(&s->out);
     size_t at = frame_begin(&s->out);
-    reply_header_frame(&s->out, xid, zxid, err);
+    server_reply_header(&s->out, xid, zxid, err);
     frame_end(&s->out, at);
     conn_send(s, c, &s->out);
 }
@@ -121,765 +118,6 @@ static void session_detach(struct server *s, struct server_session *ss)
     /* Watches belong to the connection in ZooKeeper: the client sets them
      * again (setWatches) when it reconnects. */
     server_watches_drop(s, ss);
-}
-
-/* ---- the change overlay ---- */
-
-struct record {
-    bool exists;
-    struct zk_stat_persisted stat;
-    int32_t child_count;
-    struct jute_vec acl; /* borrowed: valid until the overlay or tree next changes */
-};
-
-static bool record_get(const struct server *s, const char *path, size_t len, struct record *out)
-{
-    struct change *c = smap_get(&s->change_by_path, path, len);
-    if (c) {
-        out->exists = c->exists;
-        out->stat = c->stat;
-        out->child_count = c->child_count;
-        out->acl = (struct jute_vec){.count = c->acl_count, .raw = c->acl, .raw_len = c->acl_len};
-        return c->exists;
-    }
-    struct tree_node *n = tree_get(&s->tree, path, len);
-    if (!n) {
-        out->exists = false;
-        return false;
-    }
-    out->exists = true;
-    out->stat = n->stat;
-    out->child_count = (int32_t)n->child_count;
-    out->acl = tree_node_acl(n);
-    return true;
-}
-
-static void change_add(struct server *s, int64_t zxid, const char *path, size_t len,
-                       const struct record *r)
-{
-    struct change *c = mem_calloc(1, sizeof(*c));
-    c->zxid = zxid;
-    c->path = mem_strndup(path, len);
-    c->len = len;
-    c->exists = r->exists;
-    c->stat = r->stat;
-    c->child_count = r->child_count;
-    if (r->exists && r->acl.count > 0) {
-        c->acl = mem_alloc(r->acl.raw_len ? r->acl.raw_len : 1);
-        memcpy(c->acl, r->acl.raw, r->acl.raw_len);
-        c->acl_len = r->acl.raw_len;
-        c->acl_count = r->acl.count;
-    }
-    c->prev = smap_put(&s->change_by_path, c->path, len, c);
-    list_insert_tail(&s->changes, &c->fifo);
-}
-
-static void change_free(struct change *c)
-{
-    mem_free(c->acl);
-    mem_free(c->path);
-    mem_free(c);
-}
-
-/* Undo every change added after `mark` (a failed multi). */
-static void change_rollback(struct server *s, struct list *mark)
-{
-    while (s->changes.prev != mark) {
-        struct change *c = LIST_ENTRY(s->changes.prev, struct change, fifo);
-        list_remove(&c->fifo);
-        if (c->prev)
-            smap_put(&s->change_by_path, c->prev->path, c->prev->len, c->prev);
-        else
-            smap_remove(&s->change_by_path, c->path, c->len);
-        change_free(c);
-    }
-}
-
-/* Txn `zxid` is applied: its records and older ones describe the tree now. */
-static void change_commit(struct server *s, int64_t zxid)
-{
-    while (!list_is_empty(&s->changes)) {
-        struct change *c = LIST_ENTRY(s->changes.next, struct change, fifo);
-        if (c->zxid > zxid)
-            break;
-        list_remove(&c->fifo);
-        if (smap_get(&s->change_by_path, c->path, c->len) == c)
-            smap_remove(&s->change_by_path, c->path, c->len);
-        change_free(c);
-    }
-}
-
-/* The log refused the txns from `from_zxid` on: their changes go. A dropped
- * change's `prev` may be a record committed and freed since, so the path map
- * is rebuilt from the changes left rather than unwound. */
-static void change_drop_from(struct server *s, int64_t from_zxid)
-{
-    smap_deinit(&s->change_by_path); /* its keys are the changes' paths */
-    smap_init(&s->change_by_path);
-    while (!list_is_empty(&s->changes)) {
-        struct change *c = LIST_ENTRY(s->changes.prev, struct change, fifo);
-        if (c->zxid < from_zxid)
-            break;
-        list_remove(&c->fifo);
-        change_free(c);
-    }
-    struct list *it;
-    LIST_FOREACH(it, &s->changes)
-    {
-        struct change *c = LIST_ENTRY(it, struct change, fifo);
-        c->prev = smap_put(&s->change_by_path, c->path, c->len, c);
-    }
-}
-
-/* ---- prep: request record -> txn ---- */
-
-struct prep {
-    struct server *s;
-    struct server_session *sess;
-    const struct auth_ids *auth; /* the caller's ids; NULL for the server's own txns */
-    int64_t zxid;
-    int64_t time;
-};
-
-static bool buf_has_nul(struct jute_buf b)
-{
-    return b.len > 0 && memchr(b.ptr, 0, (size_t)b.len) != NULL;
-}
-
-static bool scheme_is(struct jute_buf b, const char *name)
-{
-    return jute_buf_eq(b, name, strlen(name));
-}
-
-/* The "auth" entry: one digest entry with `perms` per authenticated digest
- * id of the caller, its bytes as they are (a NUL in a user name stays);
- * INVALIDACL when there is none. */
-static int32_t acl_expand_auth(int32_t perms, const struct auth_ids *auth, struct buf *out,
-                               int32_t *count)
-{
-    bool any = false;
-    for (size_t i = 0; auth && i < auth->count; i++) {
-        const struct auth_id *id = &auth->items[i];
-        if (strcmp(id->scheme, "digest") != 0)
-            continue; /* ip ids are never "authenticated" (IPAuthenticationProvider) */
-        struct zk_acl granted = {.perms = perms,
-                                 .id = {.scheme = jute_cstr("digest"),
-                                        .id = {.ptr = id->id, .len = (int32_t)id->id_len}}};
-        zk_acl_encode(out, &granted);
-        (*count)++;
-        any = true;
-    }
-    return any ? ZK_OK : ZK_INVALIDACL;
-}
-
-/* ZooKeeper's fixupACL with its default providers (world, ip, digest):
- * an empty list, an unknown or null scheme or an invalid id is INVALIDACL; a
- * null id of world, digest or ip is MARSHALLINGERROR (ZooKeeper throws a
- * NullPointerException there); "auth" becomes one entry per authenticated
- * digest id of the caller (INVALIDACL when there is none), whatever its id,
- * null included. Duplicate entries of the request are dropped first.
- * Encodes the resulting items into `out`. */
-static int32_t acl_fixup(const struct jute_vec *acl, const struct auth_ids *auth, struct buf *out,
-                         int32_t *count_out)
-{
-    if (acl->count <= 0)
-        return ZK_INVALIDACL;
-    struct buf seen; /* encoded request items already handled */
-    buf_init(&seen);
-    struct buf one;
-    buf_init(&one);
-    struct jute_vec_iter it;
-    jute_vec_iter_init(&it, acl);
-    struct zk_acl a;
-    int32_t count = 0;
-    int32_t err = ZK_OK;
-    while (!err && jute_vec_next_acl(&it, &a)) {
-        buf_clear(&one);
-        zk_acl_encode(&one, &a);
-        bool dup = false;
-        struct jute_reader sr;
-        jute_reader_init(&sr, seen.data, seen.len);
-        while (!dup && jute_reader_remaining(&sr) > 0) {
-            size_t at = sr.pos;
-            struct zk_acl prev;
-            if (zk_acl_decode(&sr, &prev) != 0)
-                break;
-            dup = sr.pos - at == one.len && memcmp(seen.data + at, one.data, one.len) == 0;
-        }
-        if (dup)
-            continue;
-        buf_append(&seen, one.data, one.len);
-        if (a.id.scheme.len < 0) {
-            err = ZK_INVALIDACL;
-        } else if (scheme_is(a.id.scheme, "auth")) {
-            /* the id is ignored: kazoo sends "" as a null string */
-            err = acl_expand_auth(a.perms, auth, out, &count);
-        } else if (a.id.id.len < 0 &&
-                   (scheme_is(a.id.scheme, "world") || scheme_is(a.id.scheme, "digest") ||
-                    scheme_is(a.id.scheme, "ip"))) {
-            err = ZK_MARSHALLINGERROR; /* ZooKeeper's providers fail on a null id */
-        } else if (scheme_is(a.id.scheme, "world") && jute_buf_eq(a.id.id, "anyone", 6)) {
-            buf_append(out, one.data, one.len);
-            count++;
-        } else if ((scheme_is(a.id.scheme, "digest") && auth_digest_id_is_valid(a.id.id)) ||
-                   (scheme_is(a.id.scheme, "ip") && auth_ip_id_is_valid(a.id.id))) {
-            buf_append(out, one.data, one.len);
-            count++;
-        } else {
-            err = ZK_INVALIDACL;
-        }
-    }
-    if (!err && it.r.failed)
-        err = ZK_MARSHALLINGERROR;
-    buf_deinit(&one);
-    buf_deinit(&seen);
-    *count_out = count;
-    return err;
-}
-
-static bool acl_allows(const struct prep *p, const struct jute_vec *acl, int32_t perm)
-{
-    return !p->auth || auth_acl_permits(acl, perm, p->auth);
-}
-
-/* ZooKeeperServer.checkQuota (with enforceQuota): the deepest quota above
- * the path; a hard limit (countHardLimit, byteHardLimit) refuses with
- * QUOTAEXCEEDED, a soft one (count, bytes) is only logged. */
-static int32_t quota_check(struct server *s, const char *path, size_t len, int64_t bytes_diff,
-                           int64_t count_diff)
-{
-    if (!s->cfg.enforce_quota)
-        return ZK_OK;
-    size_t qlen;
-    const char *q = tree_quota_prefix(&s->tree, path, len, &qlen);
-    if (!q)
-        return ZK_OK;
-    char node_path[4096];
-    int n = snprintf(node_path, sizeof(node_path), "/zookeeper/quota%.*s/zookeeper_limits",
-                     (int)qlen, q);
-    struct tree_node *limits =
-        n > 0 && (size_t)n < sizeof(node_path) ? tree_get(&s->tree, node_path, (size_t)n) : NULL;
-    if (!limits)
-        return ZK_OK;
-    int64_t count = tree_stats_get(limits->data, limits->data_len, "count");
-    int64_t count_hard = tree_stats_get(limits->data, limits->data_len, "countHardLimit");
-    int64_t bytes = tree_stats_get(limits->data, limits->data_len, "bytes");
-    int64_t bytes_hard = tree_stats_get(limits->data, limits->data_len, "byteHardLimit");
-    bool check_count = count_diff != 0 && (count > -1 || count_hard > -1);
-    bool check_bytes = bytes_diff != 0 && (bytes > -1 || bytes_hard > -1);
-    if (!check_count && !check_bytes)
-        return ZK_OK;
-    n = snprintf(node_path, sizeof(node_path), "/zookeeper/quota%.*s/zookeeper_stats", (int)qlen,
-                 q);
-    struct tree_node *stats = tree_get(&s->tree, node_path, (size_t)n);
-    if (!stats)
-        return ZK_OK;
-    struct {
-        bool check;
-        int64_t now, diff, soft, hard;
-        const char *what;
-    } checks[2] = {
-        {check_count, tree_stats_get(stats->data, stats->data_len, "count"), count_diff, count,
-         count_hard, "Count"},
-        {check_bytes, tree_stats_get(stats->data, stats->data_len, "bytes"), bytes_diff, bytes,
-         bytes_hard, "Byte"},
-    };
-    for (int i = 0; i < 2; i++) {
-        if (!checks[i].check)
-            continue;
-        bool hard = checks[i].hard > -1;
-        int64_t limit = hard ? checks[i].hard : checks[i].soft;
-        int64_t next = checks[i].now + checks[i].diff;
-        if (next <= limit)
-            continue;
-        LOG_W("Quota exceeded: %.*s [current %s=%lld, %s%sLimit=%lld]", (int)qlen, q,
-              i == 0 ? "count" : "bytes", (long long)next, hard ? "hard" : "soft", checks[i].what,
-              (long long)limit);
-        if (hard)
-            return ZK_QUOTAEXCEEDED;
-    }
-    return ZK_OK;
-}
-
-/* PrepRequestProcessor.pRequest2TxnCreate. `out` receives the txn body; the
- * caller sets the txn type to `op`. */
-static int32_t prep_create(struct prep *p, int32_t op, struct jute_buf path, struct jute_buf data,
-                           const struct jute_vec *acl, int32_t flags, int64_t ttl, struct buf *out)
-{
-    struct server *s = p->s;
-    if (flags < 0 || flags > 6)
-        return ZK_BADARGUMENTS;
-    bool is_ttl = flags == 5 || flags == 6;
-    bool sequential = flags == 2 || flags == 3 || flags == 6;
-    bool ephemeral = flags == 1 || flags == 3;
-    bool container = flags == 4;
-    /* validateCreateRequest: TTL modes need extendedTypesEnabled; a TTL
-     * must be in (0, 2^40); other modes take none (validateTTL). */
-    if (is_ttl && !s->cfg.extended_types_enabled)
-        return ZK_UNIMPLEMENTED;
-    if (is_ttl ? ttl <= 0 || ttl > TREE_TTL_MAX : ttl >= 0)
-        return ZK_BADARGUMENTS;
-    if (op == ZK_OP_CREATE_TTL && !is_ttl)
-        return ZK_BADARGUMENTS; /* ZooKeeper would fail applying it */
-    /* The opcode picks the txn (a plain create with the container flag makes
-     * a plain node); the flags pick the mode, as in pRequest2TxnCreate. */
-    if (path.len < 0)
-        return ZK_BADARGUMENTS;
-    const char *pp = (const char *)path.ptr;
-    size_t len = (size_t)path.len;
-    const char *slash = len ? memrchr(pp, '/', len) : NULL;
-    if (!slash || buf_has_nul(path))
-        return ZK_BADARGUMENTS;
-    struct buf acl_items;
-    buf_init(&acl_items);
-    int32_t acl_count = 0;
-    int32_t err = acl_fixup(acl, p->auth, &acl_items, &acl_count);
-    if (err)
-        goto out;
-    size_t slash_at = (size_t)(slash - pp);
-    const char *parent_path = slash_at == 0 ? "/" : pp;
-    size_t parent_len = slash_at == 0 ? 1 : slash_at;
-    struct record parent;
-    if (!record_get(s, parent_path, parent_len, &parent)) {
-        err = ZK_NONODE;
-        goto out;
-    }
-    if (!acl_allows(p, &parent.acl, ZK_PERM_CREATE)) {
-        err = ZK_NOAUTH;
-        goto out;
-    }
-    char name[64];
-    size_t name_len = 0;
-    if (sequential)
-        name_len = (size_t)snprintf(name, sizeof(name), "%010" PRId32, parent.stat.cversion);
-    char *full = mem_alloc(len + name_len + 1);
-    memcpy(full, pp, len);
-    memcpy(full + len, name, name_len);
-    size_t full_len = len + name_len;
-    full[full_len] = '\0';
-    struct record existing;
-    if (!path_is_valid(full, full_len))
-        err = ZK_BADARGUMENTS;
-    else if (record_get(s, full, full_len, &existing))
-        err = ZK_NODEEXISTS;
-    else if (tree_owner_kind(&s->tree, parent.stat.ephemeral_owner) == TREE_OWNER_SESSION)
-        err = ZK_NOCHILDRENFOREPHEMERALS;
-    else
-        err = quota_check(s, full, full_len, data.len > 0 ? data.len : 0, 1);
-    if (err) {
-        mem_free(full);
-        goto out;
-    }
-    int32_t new_cversion = version_next(parent.stat.cversion);
-    struct jute_vec acl_vec = {
-        .count = acl_count, .raw = acl_items.data, .raw_len = acl_items.len, .items = NULL};
-    struct jute_buf full_buf = {.ptr = (const uint8_t *)full, .len = (int32_t)full_len};
-    if (op == ZK_OP_CREATE_CONTAINER) {
-        struct zk_create_container_txn txn = {
-            .path = full_buf, .data = data, .acl = acl_vec, .parent_cversion = new_cversion};
-        zk_create_container_txn_encode(out, &txn);
-    } else if (op == ZK_OP_CREATE_TTL) {
-        struct zk_create_ttl_txn txn = {.path = full_buf,
-                                        .data = data,
-                                        .acl = acl_vec,
-                                        .parent_cversion = new_cversion,
-                                        .ttl = ttl};
-        zk_create_ttl_txn_encode(out, &txn);
-    } else {
-        struct zk_create_txn txn = {.path = full_buf,
-                                    .data = data,
-                                    .acl = acl_vec,
-                                    .ephemeral = ephemeral,
-                                    .parent_cversion = new_cversion};
-        zk_create_txn_encode(out, &txn);
-    }
-    int64_t owner = container   ? INT64_MIN
-                    : is_ttl    ? (int64_t)(0xff00000000000000ULL | (uint64_t)ttl)
-                    : ephemeral ? p->sess->base.id
-                                : 0;
-    parent.child_count++;
-    parent.stat.cversion = new_cversion;
-    parent.stat.pzxid = p->zxid;
-    change_add(s, p->zxid, parent_path, parent_len, &parent);
-    struct record node = {.exists = true,
-                          .stat = {.czxid = p->zxid,
-                                   .mzxid = p->zxid,
-                                   .ctime = p->time,
-                                   .mtime = p->time,
-                                   .ephemeral_owner = owner,
-                                   .pzxid = p->zxid},
-                          .child_count = 0,
-                          .acl = acl_vec};
-    change_add(s, p->zxid, full, full_len, &node);
-    mem_free(full);
-out:
-    buf_deinit(&acl_items);
-    return err;
-}
-
-static int32_t prep_delete(struct prep *p, int32_t op, struct jute_buf path, int32_t version,
-                           struct buf *out)
-{
-    struct server *s = p->s;
-    if (path.len < 0)
-        return ZK_BADARGUMENTS;
-    const char *pp = (const char *)path.ptr;
-    size_t len = (size_t)path.len;
-    const char *slash = len ? memrchr(pp, '/', len) : NULL;
-    if (!slash || buf_has_nul(path) || path_is_special(pp, len))
-        return ZK_BADARGUMENTS;
-    size_t slash_at = (size_t)(slash - pp);
-    const char *parent_path = slash_at == 0 ? "/" : pp;
-    size_t parent_len = slash_at == 0 ? 1 : slash_at;
-    struct record parent, node;
-    if (!record_get(s, parent_path, parent_len, &parent))
-        return ZK_NONODE;
-    if (!acl_allows(p, &parent.acl, ZK_PERM_DELETE))
-        return ZK_NOAUTH;
-    if (!record_get(s, pp, len, &node))
-        return ZK_NONODE;
-    if (op == ZK_OP_DELETE_CONTAINER) {
-        if (node.child_count > 0)
-            return ZK_NOTEMPTY;
-        enum tree_owner_kind kind = tree_owner_kind(&s->tree, node.stat.ephemeral_owner);
-        if (kind != TREE_OWNER_CONTAINER && kind != TREE_OWNER_TTL)
-            return ZK_BADVERSION;
-    } else {
-        if (version != -1 && version != node.stat.version)
-            return ZK_BADVERSION;
-        if (node.child_count > 0)
-            return ZK_NOTEMPTY;
-    }
-    struct zk_delete_txn txn = {.path = path};
-    zk_delete_txn_encode(out, &txn);
-    parent.child_count--;
-    parent.stat.pzxid = p->zxid;
-    change_add(s, p->zxid, parent_path, parent_len, &parent);
-    struct record gone = {.exists = false};
-    change_add(s, p->zxid, pp, len, &gone);
-    return ZK_OK;
-}
-
-static int32_t prep_set_data(struct prep *p, struct jute_buf path, struct jute_buf data,
-                             int32_t version, struct buf *out)
-{
-    struct server *s = p->s;
-    if (path.len < 0 || !path_is_valid((const char *)path.ptr, (size_t)path.len))
-        return ZK_BADARGUMENTS;
-    struct record node;
-    if (!record_get(s, (const char *)path.ptr, (size_t)path.len, &node))
-        return ZK_NONODE;
-    if (!acl_allows(p, &node.acl, ZK_PERM_WRITE))
-        return ZK_NOAUTH;
-    struct tree_node *old = tree_get(&s->tree, (const char *)path.ptr, (size_t)path.len);
-    int64_t old_len = old && old->data_len > 0 ? old->data_len : 0;
-    int32_t qerr = quota_check(s, (const char *)path.ptr, (size_t)path.len,
-                               (data.len > 0 ? data.len : 0) - old_len, 0);
-    if (qerr)
-        return qerr;
-    if (version != -1 && version != node.stat.version)
-        return ZK_BADVERSION;
-    int32_t new_version = version_next(node.stat.version);
-    struct zk_set_data_txn txn = {.path = path, .data = data, .version = new_version};
-    zk_set_data_txn_encode(out, &txn);
-    node.stat.version = new_version;
-    node.stat.mtime = p->time;
-    node.stat.mzxid = p->zxid;
-    change_add(s, p->zxid, (const char *)path.ptr, (size_t)path.len, &node);
-    return ZK_OK;
-}
-
-static int32_t prep_set_acl(struct prep *p, struct jute_buf path, const struct jute_vec *acl,
-                            int32_t version, struct buf *out)
-{
-    struct server *s = p->s;
-    if (path.len < 0 || !path_is_valid((const char *)path.ptr, (size_t)path.len))
-        return ZK_BADARGUMENTS;
-    struct buf items;
-    buf_init(&items);
-    int32_t count = 0;
-    int32_t err = acl_fixup(acl, p->auth, &items, &count);
-    struct record node;
-    if (!err && !record_get(s, (const char *)path.ptr, (size_t)path.len, &node))
-        err = ZK_NONODE;
-    if (!err && !acl_allows(p, &node.acl, ZK_PERM_ADMIN))
-        err = ZK_NOAUTH;
-    if (!err && version != -1 && version != node.stat.aversion)
-        err = ZK_BADVERSION;
-    if (!err) {
-        int32_t new_version = version_next(node.stat.aversion);
-        struct zk_set_acl_txn txn = {
-            .path = path,
-            .acl = {.count = count, .raw = items.data, .raw_len = items.len, .items = NULL},
-            .version = new_version};
-        zk_set_acl_txn_encode(out, &txn);
-        node.stat.aversion = new_version;
-        node.acl = (struct jute_vec){.count = count, .raw = items.data, .raw_len = items.len};
-        change_add(s, p->zxid, (const char *)path.ptr, (size_t)path.len, &node);
-    }
-    buf_deinit(&items);
-    return err;
-}
-
-static int32_t prep_check(struct prep *p, struct jute_buf path, int32_t version, struct buf *out)
-{
-    if (path.len < 0 || !path_is_valid((const char *)path.ptr, (size_t)path.len))
-        return ZK_BADARGUMENTS;
-    struct record node;
-    if (!record_get(p->s, (const char *)path.ptr, (size_t)path.len, &node))
-        return ZK_NONODE;
-    if (!acl_allows(p, &node.acl, ZK_PERM_READ))
-        return ZK_NOAUTH;
-    if (version != -1 && version != node.stat.version)
-        return ZK_BADVERSION;
-    struct zk_check_version_txn txn = {.path = path, .version = version_next(node.stat.version)};
-    zk_check_version_txn_encode(out, &txn);
-    return ZK_OK;
-}
-
-/* The session's ephemerals once the txns in flight are applied. */
-static void prep_close_session(struct prep *p, struct buf *out)
-{
-    struct server *s = p->s;
-    int64_t id = p->sess->base.id;
-    struct smap set; /* keys borrowed from the tree and the overlay */
-    smap_init(&set);
-    const struct list *eph = tree_ephemerals(&s->tree, id);
-    struct list *it;
-    if (eph) {
-        LIST_FOREACH(it, eph)
-        {
-            struct tree_node *n = LIST_ENTRY(it, struct tree_node, eph_link);
-            smap_put(&set, n->path, n->path_len, n);
-        }
-    }
-    LIST_FOREACH(it, &s->changes)
-    {
-        struct change *c = LIST_ENTRY(it, struct change, fifo);
-        if (!c->exists)
-            smap_remove(&set, c->path, c->len);
-        else if (c->stat.ephemeral_owner == id)
-            smap_put(&set, c->path, c->len, c);
-    }
-    /* Collect the paths first: adding change records reshapes the overlay. */
-    struct jute_buf *paths = mem_calloc(set.count + 1, sizeof(*paths));
-    char **copies = mem_calloc(set.count + 1, sizeof(*copies));
-    size_t n = 0, pos = 0;
-    const char *key;
-    size_t key_len;
-    void *value;
-    while (smap_next(&set, &pos, &key, &key_len, &value)) {
-        copies[n] = mem_strndup(key, key_len);
-        paths[n] = (struct jute_buf){.ptr = (const uint8_t *)copies[n], .len = (int32_t)key_len};
-        n++;
-    }
-    struct zk_close_session_txn txn = {
-        .paths2_delete = {.count = (int32_t)n, .raw = NULL, .raw_len = 0, .items = paths}};
-    zk_close_session_txn_encode(out, &txn);
-    for (size_t i = 0; i < n; i++) {
-        const char *pp = copies[i];
-        size_t len = (size_t)paths[i].len;
-        size_t plen = path_parent_len(pp, len);
-        struct record parent;
-        if (record_get(s, pp, plen, &parent)) {
-            parent.child_count--;
-            parent.stat.pzxid = p->zxid;
-            change_add(s, p->zxid, pp, plen, &parent);
-        }
-        struct record gone = {.exists = false};
-        change_add(s, p->zxid, pp, len, &gone);
-        mem_free(copies[i]);
-    }
-    mem_free(copies);
-    mem_free(paths);
-    smap_deinit(&set);
-}
-
-/* One write op (alone or inside a multi): decode its record from r, prep it.
- * Returns the error; on success the txn body is in `out`. */
-static int32_t prep_op(struct prep *p, int32_t op, struct jute_reader *r, struct buf *out)
-{
-    switch (op) {
-    case ZK_OP_CREATE:
-    case ZK_OP_CREATE2:
-    case ZK_OP_CREATE_CONTAINER: {
-        struct zk_create_request req;
-        if (zk_create_request_decode(r, &req) != 0)
-            return ZK_MARSHALLINGERROR;
-        return prep_create(p, op, req.path, req.data, &req.acl, req.flags, -1, out);
-    }
-    case ZK_OP_CREATE_TTL: {
-        struct zk_create_ttl_request req;
-        if (zk_create_ttl_request_decode(r, &req) != 0)
-            return ZK_MARSHALLINGERROR;
-        return prep_create(p, op, req.path, req.data, &req.acl, req.flags, req.ttl, out);
-    }
-    case ZK_OP_DELETE: {
-        struct zk_path_version_request req;
-        if (zk_path_version_request_decode(r, &req) != 0)
-            return ZK_MARSHALLINGERROR;
-        return prep_delete(p, op, req.path, req.version, out);
-    }
-    case ZK_OP_DELETE_CONTAINER:
-        /* Only the server's sweep deletes containers: ZooKeeper reads a
-         * client's deleteContainer as the raw packet bytes, whose NULs make
-         * it BADARGUMENTS every time. */
-        return ZK_BADARGUMENTS;
-    case ZK_OP_SET_DATA: {
-        struct zk_set_data_request req;
-        if (zk_set_data_request_decode(r, &req) != 0)
-            return ZK_MARSHALLINGERROR;
-        return prep_set_data(p, req.path, req.data, req.version, out);
-    }
-    case ZK_OP_SET_ACL: {
-        struct zk_set_acl_request req;
-        if (zk_set_acl_request_decode(r, &req) != 0)
-            return ZK_MARSHALLINGERROR;
-        return prep_set_acl(p, req.path, &req.acl, req.version, out);
-    }
-    case ZK_OP_CHECK: {
-        struct zk_path_version_request req;
-        if (zk_path_version_request_decode(r, &req) != 0)
-            return ZK_MARSHALLINGERROR;
-        return prep_check(p, req.path, req.version, out);
-    }
-    case ZK_OP_RECONFIG:
-        /* reconfigEnabled is false: no membership changes, as ZooKeeper */
-        return ZK_RECONFIGDISABLED;
-    default:
-        return ZK_MARSHALLINGERROR;
-    }
-}
-
-static bool multi_op_is_write(int32_t op)
-{
-    switch (op) {
-    case ZK_OP_CREATE:
-    case ZK_OP_CREATE2:
-    case ZK_OP_CREATE_CONTAINER:
-    case ZK_OP_CREATE_TTL:
-    case ZK_OP_DELETE:
-    case ZK_OP_SET_DATA:
-    case ZK_OP_CHECK:
-        return true;
-    default:
-        return false;
-    }
-}
-
-/* Inside a multi the server rebuilds each create as Op.create(flags): the
- * opcode follows the flags, so create2 answers as create and the container
- * flag makes a createContainer (MultiOperationRecord.deserialize). Peeks at
- * the flags without consuming the record. */
-static int32_t multi_op_type(int32_t type, const struct jute_reader *r)
-{
-    if (type != ZK_OP_CREATE && type != ZK_OP_CREATE2 && type != ZK_OP_CREATE_CONTAINER)
-        return type;
-    struct jute_reader peek = *r;
-    struct zk_create_request req;
-    if (zk_create_request_decode(&peek, &req) != 0)
-        return type;
-    if (req.flags == ZK_CREATE_CONTAINER)
-        return ZK_OP_CREATE_CONTAINER;
-    if (req.flags == 5 || req.flags == 6)
-        return ZK_OP_CREATE_TTL;
-    return ZK_OP_CREATE;
-}
-
-/* A multi's sub-txns: every op of a failed multi is kept, the failing one
- * and those after it as ErrorTxn (PrepRequestProcessor, OpCode.multi). */
-static int32_t prep_multi(struct prep *p, struct jute_reader *r, struct buf *out)
-{
-    struct server *s = p->s;
-    struct list *mark = s->changes.prev;
-    struct buf subs; /* encoded zk_txn items */
-    buf_init(&subs);
-    struct buf body;
-    buf_init(&body);
-    int32_t count = 0;
-    int32_t failed = ZK_OK;
-    for (;;) {
-        struct zk_multi_header h;
-        if (zk_multi_header_decode(r, &h) != 0) {
-            failed = ZK_MARSHALLINGERROR;
-            break;
-        }
-        if (h.done)
-            break;
-        if (!multi_op_is_write(h.type)) {
-            failed = ZK_MARSHALLINGERROR;
-            break;
-        }
-        buf_clear(&body);
-        int32_t type = multi_op_type(h.type, r);
-        if (failed) {
-            /* decode the op only to walk past it */
-            int32_t e = ZK_OK;
-            switch (h.type) {
-            case ZK_OP_CREATE:
-            case ZK_OP_CREATE2:
-            case ZK_OP_CREATE_CONTAINER: {
-                struct zk_create_request req;
-                e = zk_create_request_decode(r, &req);
-                break;
-            }
-            case ZK_OP_CREATE_TTL: {
-                struct zk_create_ttl_request req;
-                e = zk_create_ttl_request_decode(r, &req);
-                break;
-            }
-            case ZK_OP_SET_DATA: {
-                struct zk_set_data_request req;
-                e = zk_set_data_request_decode(r, &req);
-                break;
-            }
-            default: {
-                struct zk_path_version_request req;
-                e = zk_path_version_request_decode(r, &req);
-                break;
-            }
-            }
-            if (e != 0) {
-                failed = ZK_MARSHALLINGERROR;
-                break;
-            }
-            type = ZK_OP_ERROR;
-            struct zk_error_txn et = {.err = ZK_RUNTIMEINCONSISTENCY};
-            zk_error_txn_encode(&body, &et);
-        } else {
-            /* a TTL create from a CreateRequest fails to cast in ZooKeeper */
-            int32_t err = type == ZK_OP_CREATE_TTL && h.type != ZK_OP_CREATE_TTL
-                              ? ZK_MARSHALLINGERROR
-                              : prep_op(p, type, r, &body);
-            if (err == ZK_MARSHALLINGERROR) {
-                failed = err;
-                break;
-            }
-            if (err) {
-                failed = err;
-                change_rollback(s, mark);
-                type = ZK_OP_ERROR;
-                buf_clear(&body);
-                struct zk_error_txn et = {.err = err};
-                zk_error_txn_encode(&body, &et);
-            }
-        }
-        struct zk_txn t = {.type = type, .data = {.ptr = body.data, .len = (int32_t)body.len}};
-        zk_txn_encode(&subs, &t);
-        count++;
-    }
-    int32_t result = ZK_OK;
-    if (failed == ZK_MARSHALLINGERROR) {
-        change_rollback(s, mark);
-        result = ZK_MARSHALLINGERROR;
-    } else {
-        struct zk_multi_txn mt = {
-            .txns = {.count = count, .raw = subs.data, .raw_len = subs.len, .items = NULL}};
-        zk_multi_txn_encode(out, &mt);
-    }
-    buf_deinit(&body);
-    buf_deinit(&subs);
-    return result;
 }
 
 /* ---- proposals: standalone zab is "commit once logged" ---- */
@@ -946,8 +184,6 @@ static void stats_latency(struct server *s, struct server_conn *c, int64_t laten
     }
 }
 
-static void read_execute(struct server *s, struct server_session *ss, struct request *req);
-
 static void reply_sent(struct server *s, struct server_conn *c, const struct request *req,
                        int64_t now_ms)
 {
@@ -959,12 +195,12 @@ static void reply_sent(struct server *s, struct server_conn *c, const struct req
     c->info.last_response_ms = now_ms;
     stats_latency(s, c, now_ms - req->received_ms);
     if (req->close_after)
-        conn_close(s, c);
+        server_conn_close(s, c);
 }
 
 /* Send every ready request at the head of the session's queue, running reads
  * as they reach the head. */
-static void session_drain(struct server *s, struct server_session *ss, int64_t now_ms)
+void server_session_drain(struct server *s, struct server_session *ss, int64_t now_ms)
 {
     while (!list_is_empty(&ss->queue)) {
         struct request *req = LIST_ENTRY(ss->queue.next, struct request, link);
@@ -974,7 +210,7 @@ static void session_drain(struct server *s, struct server_session *ss, int64_t n
             break;
         list_remove(&req->link);
         s->outstanding--;
-        struct server_conn *c = conn_get(s, req->conn_id);
+        struct server_conn *c = server_conn_get(s, req->conn_id);
         if (c && c->session == ss) {
             c->info.outstanding--;
             reply_sent(s, c, req, now_ms);
@@ -983,29 +219,15 @@ static void session_drain(struct server *s, struct server_session *ss, int64_t n
     }
 }
 
-/* Build the reply of a non-multi read into req->reply (ZooKeeper's
- * FinalRequestProcessor switch). */
-
-static void children_vec(const struct tree_node *n, struct jute_buf **items, struct jute_vec *v)
-{
-    *items = mem_calloc(n->child_count + 1, sizeof(**items));
-    for (uint32_t i = 0; i < n->child_count; i++) {
-        const struct tree_node *ch = n->children[i];
-        (*items)[i] = (struct jute_buf){.ptr = (const uint8_t *)tree_node_name(ch),
-                                        .len = (int32_t)(ch->path_len - ch->name_off)};
-    }
-    *v = (struct jute_vec){.count = (int32_t)n->child_count, .items = *items};
-}
-
-static void send_event_to(struct server *s, struct server_session *ss, int32_t type,
-                          const char *path, size_t len, int64_t zxid)
+void server_send_event(struct server *s, struct server_session *ss, int32_t type, const char *path,
+                       size_t len, int64_t zxid)
 {
     struct server_conn *c = ss->conn;
     if (!c)
         return;
     buf_clear(&s->out);
     size_t at = frame_begin(&s->out);
-    reply_header_frame(&s->out, ZK_XID_NOTIFICATION, zxid, 0);
+    server_reply_header(&s->out, ZK_XID_NOTIFICATION, zxid, 0);
     struct zk_watcher_event ev = {.type = type,
                                   .state = ZK_STATE_SYNC_CONNECTED,
                                   .path = {.ptr = (const uint8_t *)path, .len = (int32_t)len}};
@@ -1014,540 +236,7 @@ static void send_event_to(struct server *s, struct server_session *ss, int32_t t
     conn_send(s, c, &s->out);
 }
 
-/* A read op on the tree: returns the error, appends the response record. */
-static int32_t read_op(struct server *s, struct server_session *ss, const struct auth_ids *auth,
-                       int32_t type, struct jute_reader *r, struct buf *out, bool watches)
-{
-    switch (type) {
-    case ZK_OP_EXISTS: {
-        struct zk_path_watch_request req;
-        if (zk_path_watch_request_decode(r, &req) != 0 || req.path.len < 0)
-            return ZK_MARSHALLINGERROR;
-        if (buf_has_nul(req.path))
-            return ZK_BADARGUMENTS;
-        const char *p = (const char *)req.path.ptr;
-        size_t len = (size_t)req.path.len;
-        struct tree_node *n = tree_get(&s->tree, p, len);
-        /* ZooKeeper 3.8.4+ (ZOOKEEPER-2590): an existing node's Stat needs
-         * READ; refused, no watch is left behind */
-        if (n) {
-            struct jute_vec acl = tree_node_acl(n);
-            if (!auth_acl_permits(&acl, ZK_PERM_READ, auth))
-                return ZK_NOAUTH;
-        }
-        if (req.watch && watches)
-            watch_add(&s->data_watches, ss->watches, p, len, WATCH_STANDARD);
-        if (!n)
-            return ZK_NONODE;
-        struct zk_stat_response resp;
-        tree_node_stat(&s->tree, n, &resp.stat);
-        zk_stat_response_encode(out, &resp);
-        return ZK_OK;
-    }
-    case ZK_OP_GET_DATA: {
-        struct zk_path_watch_request req;
-        if (zk_path_watch_request_decode(r, &req) != 0 || req.path.len < 0)
-            return ZK_MARSHALLINGERROR;
-        const char *p = (const char *)req.path.ptr;
-        size_t len = (size_t)req.path.len;
-        struct tree_node *n = tree_get(&s->tree, p, len);
-        if (!n)
-            return ZK_NONODE;
-        struct jute_vec acl = tree_node_acl(n);
-        if (!auth_acl_permits(&acl, ZK_PERM_READ, auth))
-            return ZK_NOAUTH;
-        if (req.watch && watches)
-            watch_add(&s->data_watches, ss->watches, p, len, WATCH_STANDARD);
-        struct zk_get_data_response resp = {.data = {.ptr = n->data, .len = n->data_len}};
-        tree_node_stat(&s->tree, n, &resp.stat);
-        zk_get_data_response_encode(out, &resp);
-        return ZK_OK;
-    }
-    case ZK_OP_GET_CHILDREN:
-    case ZK_OP_GET_CHILDREN2: {
-        struct zk_path_watch_request req;
-        if (zk_path_watch_request_decode(r, &req) != 0 || req.path.len < 0)
-            return ZK_MARSHALLINGERROR;
-        const char *p = (const char *)req.path.ptr;
-        size_t len = (size_t)req.path.len;
-        struct tree_node *n = tree_get(&s->tree, p, len);
-        if (!n)
-            return ZK_NONODE;
-        struct jute_vec acl = tree_node_acl(n);
-        if (!auth_acl_permits(&acl, ZK_PERM_READ, auth))
-            return ZK_NOAUTH;
-        if (req.watch && watches)
-            watch_add(&s->child_watches, ss->watches, p, len, WATCH_STANDARD);
-        struct jute_buf *items;
-        struct jute_vec v;
-        children_vec(n, &items, &v);
-        if (type == ZK_OP_GET_CHILDREN) {
-            struct zk_children_response resp = {.children = v};
-            zk_children_response_encode(out, &resp);
-        } else {
-            struct zk_children2_response resp = {.children = v};
-            tree_node_stat(&s->tree, n, &resp.stat);
-            zk_children2_response_encode(out, &resp);
-        }
-        mem_free(items);
-        return ZK_OK;
-    }
-    case ZK_OP_GET_ACL: {
-        struct zk_path_request req;
-        if (zk_path_request_decode(r, &req) != 0 || req.path.len < 0)
-            return ZK_MARSHALLINGERROR;
-        struct tree_node *n = tree_get(&s->tree, (const char *)req.path.ptr, (size_t)req.path.len);
-        if (!n)
-            return ZK_NONODE;
-        struct jute_vec acl = tree_node_acl(n);
-        if (!auth_acl_permits(&acl, ZK_PERM_READ | ZK_PERM_ADMIN, auth))
-            return ZK_NOAUTH;
-        struct zk_get_acl_response resp = {.acl = acl};
-        tree_node_stat(&s->tree, n, &resp.stat);
-        if (auth_acl_permits(&acl, ZK_PERM_ADMIN, auth)) {
-            zk_get_acl_response_encode(out, &resp);
-            return ZK_OK;
-        }
-        /* Without ADMIN, digest hashes are masked: "user:x" (CVE-2019-0201). */
-        struct buf masked;
-        buf_init(&masked);
-        struct jute_vec_iter it;
-        jute_vec_iter_init(&it, &acl);
-        struct buf id;
-        buf_init(&id);
-        struct zk_acl a;
-        while (jute_vec_next_acl(&it, &a)) {
-            if (jute_buf_eq(a.id.scheme, "digest", 6) && a.id.id.len >= 0) {
-                buf_clear(&id);
-                auth_digest_masked(a.id.id, &id);
-                a.id.id = jute_buf_of(id.data, id.len);
-            }
-            zk_acl_encode(&masked, &a);
-        }
-        buf_deinit(&id);
-        resp.acl.raw = masked.data;
-        resp.acl.raw_len = masked.len;
-        zk_get_acl_response_encode(out, &resp);
-        buf_deinit(&masked);
-        return ZK_OK;
-    }
-    case ZK_OP_SYNC: {
-        struct zk_path_request req;
-        if (zk_path_request_decode(r, &req) != 0)
-            return ZK_MARSHALLINGERROR;
-        zk_path_request_encode(out, &req);
-        return ZK_OK;
-    }
-    case ZK_OP_GET_ALL_CHILDREN_NUMBER: {
-        struct zk_path_request req;
-        if (zk_path_request_decode(r, &req) != 0 || req.path.len < 0)
-            return ZK_MARSHALLINGERROR;
-        struct tree_node *n = tree_get(&s->tree, (const char *)req.path.ptr, (size_t)req.path.len);
-        if (!n)
-            return ZK_NONODE;
-        struct jute_vec acl = tree_node_acl(n);
-        if (!auth_acl_permits(&acl, ZK_PERM_READ, auth))
-            return ZK_NOAUTH;
-        /* Count descendants without recursion: walk with an explicit stack. */
-        size_t cap = 64, top = 0;
-        const struct tree_node **stack = mem_alloc(cap * sizeof(*stack));
-        stack[top++] = n;
-        int32_t total = 0;
-        while (top) {
-            const struct tree_node *x = stack[--top];
-            for (uint32_t i = 0; i < x->child_count; i++) {
-                if (top == cap) {
-                    cap *= 2;
-                    stack = mem_realloc(stack, cap * sizeof(*stack));
-                }
-                stack[top++] = x->children[i];
-                total++;
-            }
-        }
-        mem_free(stack);
-        struct zk_count_response resp = {.total_number = total};
-        zk_count_response_encode(out, &resp);
-        return ZK_OK;
-    }
-    case ZK_OP_GET_EPHEMERALS: {
-        struct zk_path_request req;
-        if (zk_path_request_decode(r, &req) != 0)
-            return ZK_MARSHALLINGERROR;
-        const struct list *eph = tree_ephemerals(&s->tree, ss->base.id);
-        struct buf items;
-        buf_init(&items);
-        int32_t count = 0;
-        bool all = req.path.len <= 0 || jute_buf_eq(req.path, "/", 1);
-        if (eph) {
-            struct list *it;
-            LIST_FOREACH(it, eph)
-            {
-                struct tree_node *n = LIST_ENTRY(it, struct tree_node, eph_link);
-                if (all || (n->path_len >= (uint32_t)req.path.len &&
-                            memcmp(n->path, req.path.ptr, (size_t)req.path.len) == 0)) {
-                    jute_write_bytes(&items, n->path, (int32_t)n->path_len);
-                    count++;
-                }
-            }
-        }
-        struct zk_children_response resp = {
-            .children = {.count = count, .raw = items.data, .raw_len = items.len}};
-        zk_children_response_encode(out, &resp);
-        buf_deinit(&items);
-        return ZK_OK;
-    }
-    case ZK_OP_ADD_WATCH: {
-        struct zk_add_watch_request req;
-        if (zk_add_watch_request_decode(r, &req) != 0 || req.path.len < 0)
-            return ZK_MARSHALLINGERROR;
-        if (req.mode != 0 && req.mode != 1)
-            return ZK_MARSHALLINGERROR; /* WatcherMode.fromZooDef throws */
-        enum watch_mode mode = req.mode == 0 ? WATCH_PERSISTENT : WATCH_PERSISTENT_RECURSIVE;
-        const char *p = (const char *)req.path.ptr;
-        size_t len = (size_t)req.path.len;
-        watch_add(&s->data_watches, ss->watches, p, len, mode);
-        watch_add(&s->child_watches, ss->watches, p, len, mode);
-        struct zk_error_response resp = {.err = 0};
-        zk_error_response_encode(out, &resp);
-        return ZK_OK;
-    }
-    case ZK_OP_CHECK_WATCHES:
-    case ZK_OP_REMOVE_WATCHES: {
-        struct zk_path_type_request req;
-        if (zk_path_type_request_decode(r, &req) != 0 || req.path.len < 0)
-            return ZK_MARSHALLINGERROR;
-        if (req.type < 1 || req.type > 3)
-            return ZK_MARSHALLINGERROR; /* WatcherType.fromInt throws */
-        const char *p = (const char *)req.path.ptr;
-        size_t len = (size_t)req.path.len;
-        bool children = req.type == 1 || req.type == 3;
-        bool data = req.type == 2 || req.type == 3;
-        bool found = false;
-        if (type == ZK_OP_CHECK_WATCHES) {
-            found = (children && watch_contains(&s->child_watches, ss->watches, p, len)) ||
-                    (data && watch_contains(&s->data_watches, ss->watches, p, len));
-        } else {
-            if (children && watch_remove(&s->child_watches, ss->watches, p, len))
-                found = true;
-            if (data && watch_remove(&s->data_watches, ss->watches, p, len))
-                found = true;
-        }
-        return found ? ZK_OK : ZK_NOWATCHER;
-    }
-    case ZK_OP_WHO_AM_I: {
-        /* one ClientInfo per id: the provider's user name (digest: the part
-         * before ':'), "" for ids without a provider (AuthUtil.getClientInfos) */
-        size_t n = auth ? auth->count : 0;
-        struct zk_client_info *infos = mem_calloc(n + 1, sizeof(*infos));
-        for (size_t i = 0; i < n; i++) {
-            infos[i].auth_scheme = jute_cstr(auth->items[i].scheme);
-            infos[i].user = auth_id_user(&auth->items[i]);
-        }
-        struct zk_whoami_response resp = {.client_info = {.count = (int32_t)n, .items = infos}};
-        zk_whoami_response_encode(out, &resp);
-        mem_free(infos);
-        return ZK_OK;
-    }
-    default:
-        return ZK_UNIMPLEMENTED;
-    }
-}
-
-/* setWatches / setWatches2 after a reconnect: each standard watch fires at
- * once if its node changed after relative_zxid (as DataTree.setWatches),
- * otherwise it is registered again. czk goes further than ZooKeeper (which
- * sends these events unchecked, even 3.9): for a node that exists and that
- * the connection may not READ, no event is sent and the watch is registered
- * whatever the zxids say, so neither an event nor checkWatches tells the
- * client whether the node changed; later events on it reach the client
- * only once it may READ the node (fire_one). A missing node has no ACL:
- * NodeDeleted goes out as before, as `exists` answers NONODE to anyone.
- * Persistent and recursive watches send nothing here and are always
- * registered; fire_one filters their events. */
-static void set_watches(struct server *s, struct server_session *ss, const struct auth_ids *auth,
-                        const struct zk_set_watches2 *sw)
-{
-    const struct jute_vec *lists[5] = {&sw->data_watches, &sw->exist_watches, &sw->child_watches,
-                                       &sw->persistent_watches, &sw->persistent_recursive_watches};
-    for (int kind = 0; kind < 5; kind++) {
-        struct jute_vec_iter it;
-        jute_vec_iter_init(&it, lists[kind]);
-        struct jute_buf pb;
-        while (jute_vec_next_str(&it, &pb)) {
-            if (pb.len < 0)
-                continue;
-            const char *p = (const char *)pb.ptr;
-            size_t len = (size_t)pb.len;
-            struct tree_node *n = tree_get(&s->tree, p, len);
-            if (kind >= 3) {
-                enum watch_mode mode = kind == 3 ? WATCH_PERSISTENT : WATCH_PERSISTENT_RECURSIVE;
-                watch_add(&s->child_watches, ss->watches, p, len, mode);
-                watch_add(&s->data_watches, ss->watches, p, len, mode);
-                continue;
-            }
-            struct watch_table *table = kind == 2 ? &s->child_watches : &s->data_watches;
-            struct jute_vec acl = n ? tree_node_acl(n) : (struct jute_vec){.count = -1};
-            if (n && !auth_acl_permits(&acl, ZK_PERM_READ, auth)) {
-                watch_add(table, ss->watches, p, len, WATCH_STANDARD);
-            } else if (kind == 0) {
-                if (!n)
-                    send_event_to(s, ss, ZK_EVENT_NODE_DELETED, p, len, -1);
-                else if (n->stat.mzxid > sw->relative_zxid)
-                    send_event_to(s, ss, ZK_EVENT_NODE_DATA_CHANGED, p, len, -1);
-                else
-                    watch_add(table, ss->watches, p, len, WATCH_STANDARD);
-            } else if (kind == 1) {
-                if (n)
-                    send_event_to(s, ss, ZK_EVENT_NODE_CREATED, p, len, -1);
-                else
-                    watch_add(table, ss->watches, p, len, WATCH_STANDARD);
-            } else {
-                if (!n)
-                    send_event_to(s, ss, ZK_EVENT_NODE_DELETED, p, len, -1);
-                else if (n->stat.pzxid > sw->relative_zxid)
-                    send_event_to(s, ss, ZK_EVENT_NODE_CHILDREN_CHANGED, p, len, -1);
-                else
-                    watch_add(table, ss->watches, p, len, WATCH_STANDARD);
-            }
-        }
-    }
-}
-
-/* multiRead: getData and getChildren ops, each answered or failed alone. */
-static int32_t read_multi(struct server *s, struct server_session *ss, const struct auth_ids *auth,
-                          struct jute_reader *r, struct buf *out)
-{
-    struct buf results;
-    buf_init(&results);
-    struct buf one;
-    buf_init(&one);
-    int32_t err = ZK_OK;
-    for (;;) {
-        struct zk_multi_header h;
-        if (zk_multi_header_decode(r, &h) != 0) {
-            err = ZK_MARSHALLINGERROR;
-            break;
-        }
-        if (h.done)
-            break;
-        if (h.type != ZK_OP_GET_DATA && h.type != ZK_OP_GET_CHILDREN) {
-            err = ZK_MARSHALLINGERROR;
-            break;
-        }
-        buf_clear(&one);
-        /* multiRead's ops never set watches (Op.getData/getChildren drop the flag) */
-        int32_t e = read_op(s, ss, auth, h.type, r, &one, false);
-        if (e == ZK_MARSHALLINGERROR) {
-            err = e;
-            break;
-        }
-        struct zk_multi_header rh = {.type = e ? ZK_OP_ERROR : h.type, .done = false, .err = e};
-        zk_multi_header_encode(&results, &rh);
-        if (e) {
-            struct zk_error_response er = {.err = e};
-            zk_error_response_encode(&results, &er);
-        } else {
-            buf_append(&results, one.data, one.len);
-        }
-    }
-    if (!err) {
-        buf_append(out, results.data, results.len);
-        struct zk_multi_header end = {.type = -1, .done = true, .err = -1};
-        zk_multi_header_encode(out, &end);
-    }
-    buf_deinit(&one);
-    buf_deinit(&results);
-    return err;
-}
-
-static void read_execute(struct server *s, struct server_session *ss, struct request *req)
-{
-    struct server_conn *c = ss->conn;
-    if (!c || c->id != req->conn_id) {
-        /* its connection is gone: nobody to answer, no watch to set */
-        buf_clear(&req->reply);
-        req->ready = true;
-        return;
-    }
-    struct jute_reader r;
-    jute_reader_init(&r, req->body, req->body_len);
-    struct buf *b = &req->reply;
-    buf_clear(b);
-    size_t at = frame_begin(b);
-    size_t hdr_at = b->len;
-    reply_header_frame(b, req->xid, 0, 0);
-    size_t body_at = b->len;
-    int32_t err = ZK_OK;
-    switch (req->type) {
-    case ZK_OP_PING:
-        break;
-    case ZK_OP_SET_WATCHES:
-    case ZK_OP_SET_WATCHES2: {
-        struct zk_set_watches2 sw = {.persistent_watches = {.count = -1},
-                                     .persistent_recursive_watches = {.count = -1}};
-        int rc;
-        if (req->type == ZK_OP_SET_WATCHES) {
-            struct zk_set_watches old;
-            rc = zk_set_watches_decode(&r, &old);
-            sw.relative_zxid = old.relative_zxid;
-            sw.data_watches = old.data_watches;
-            sw.exist_watches = old.exist_watches;
-            sw.child_watches = old.child_watches;
-        } else {
-            rc = zk_set_watches2_decode(&r, &sw);
-        }
-        if (rc != 0)
-            err = ZK_MARSHALLINGERROR;
-        else
-            set_watches(s, ss, &c->auth, &sw);
-        break;
-    }
-    case ZK_OP_MULTI_READ:
-        err = read_multi(s, ss, &c->auth, &r, b);
-        break;
-    default:
-        err = read_op(s, ss, &c->auth, req->type, &r, b, true);
-        break;
-    }
-    if (err)
-        b->len = body_at; /* on error, the header alone */
-    /* the header, now that the error and zxid are known */
-    struct buf hdr;
-    buf_init(&hdr);
-    reply_header_frame(&hdr, req->xid, s->tree.last_zxid, err);
-    memcpy(b->data + hdr_at, hdr.data, hdr.len);
-    buf_deinit(&hdr);
-    frame_end(b, at);
-    req->ready = true;
-}
-
-/* ---- applying committed txns ---- */
-
-struct apply_ctx {
-    struct server *s;
-    int64_t zxid;
-    int32_t event_type;
-    const char *path;
-    size_t path_len;
-    struct jute_vec acl; /* of the event's node: a watcher needs READ on it */
-};
-
-static void fire_one(void *ctx, struct watch_owner *o)
-{
-    struct apply_ctx *a = ctx;
-    struct server_session *ss = o->data;
-    /* ZooKeeper 3.8.4+ (ZOOKEEPER-4799, CVE-2024-23944): an event reaches
-     * only a connection that may read the node it is about */
-    if (!ss->conn || !auth_acl_permits(&a->acl, ZK_PERM_READ, &ss->conn->auth))
-        return;
-    send_event_to(a->s, ss, a->event_type, a->path, a->path_len, a->zxid);
-}
-
-static void on_tree_event(void *ctx, int32_t type, const struct tree_node *node)
-{
-    struct apply_ctx *a = ctx;
-    struct server *s = a->s;
-    const char *path = node->path;
-    size_t len = node->path_len;
-    a->event_type = type;
-    a->path = path;
-    a->path_len = len;
-    a->acl = tree_node_acl(node);
-    uint64_t stamp = ++s->watch_stamp;
-    switch (type) {
-    case ZK_EVENT_NODE_CREATED:
-    case ZK_EVENT_NODE_DATA_CHANGED:
-        watch_trigger(&s->data_watches, path, len, false, stamp, fire_one, a);
-        break;
-    case ZK_EVENT_NODE_DELETED:
-        watch_trigger(&s->data_watches, path, len, false, stamp, fire_one, a);
-        watch_trigger(&s->child_watches, path, len, false, stamp, fire_one, a);
-        break;
-    case ZK_EVENT_NODE_CHILDREN_CHANGED:
-        watch_trigger(&s->child_watches, path, len, true, stamp, fire_one, a);
-        break;
-    default:
-        break;
-    }
-}
-
-static void write_reply(struct request *req, const struct tree_result *res, int64_t zxid)
-{
-    struct buf *b = &req->reply;
-    buf_clear(b);
-    size_t at = frame_begin(b);
-    /* A multi's header says 0 even when it failed: the per-op results carry
-     * the errors (FinalRequestProcessor never copies rc.err for multi). */
-    int32_t err = req->type == ZK_OP_MULTI && res->type == ZK_OP_MULTI ? ZK_OK : res->err;
-    reply_header_frame(b, req->xid, zxid, err);
-    if (res->type == ZK_OP_ERROR) {
-        frame_end(b, at);
-        return;
-    }
-    switch (req->type) {
-    case ZK_OP_CREATE: {
-        struct zk_path_request resp = {.path = res->path};
-        zk_path_request_encode(b, &resp);
-        break;
-    }
-    case ZK_OP_CREATE2:
-    case ZK_OP_CREATE_CONTAINER:
-    case ZK_OP_CREATE_TTL: {
-        struct zk_create2_response resp = {.path = res->path, .stat = res->stat};
-        zk_create2_response_encode(b, &resp);
-        break;
-    }
-    case ZK_OP_SET_DATA:
-    case ZK_OP_SET_ACL: {
-        struct zk_stat_response resp = {.stat = res->stat};
-        zk_stat_response_encode(b, &resp);
-        break;
-    }
-    case ZK_OP_MULTI: {
-        for (size_t i = 0; i < res->op_count; i++) {
-            const struct tree_op_result *op = &res->ops[i];
-            int32_t type = op->type;
-            if (type == ZK_OP_CREATE_CONTAINER || type == ZK_OP_CREATE_TTL)
-                type = ZK_OP_CREATE2;
-            struct zk_multi_header h = {
-                .type = type, .done = false, .err = type == ZK_OP_ERROR ? op->err : 0};
-            zk_multi_header_encode(b, &h);
-            switch (type) {
-            case ZK_OP_CREATE: {
-                struct zk_path_request resp = {.path = op->path};
-                zk_path_request_encode(b, &resp);
-                break;
-            }
-            case ZK_OP_CREATE2: {
-                struct zk_create2_response resp = {.path = op->path, .stat = op->stat};
-                zk_create2_response_encode(b, &resp);
-                break;
-            }
-            case ZK_OP_SET_DATA: {
-                struct zk_stat_response resp = {.stat = op->stat};
-                zk_stat_response_encode(b, &resp);
-                break;
-            }
-            case ZK_OP_ERROR: {
-                struct zk_error_response resp = {.err = op->err};
-                zk_error_response_encode(b, &resp);
-                break;
-            }
-            default:
-                break;
-            }
-        }
-        struct zk_multi_header end = {.type = -1, .done = true, .err = -1};
-        zk_multi_header_encode(b, &end);
-        break;
-    }
-    default:
-        break;
-    }
-    frame_end(b, at);
-}
-
-static void connect_response(struct buf *b, int32_t timeout_ms, int64_t session_id, bool old_client)
+void server_connect_response(struct buf *b, int32_t timeout_ms, int64_t session_id, bool old_client)
 {
     buf_clear(b);
     size_t at = frame_begin(b);
@@ -1564,7 +253,7 @@ static void connect_response(struct buf *b, int32_t timeout_ms, int64_t session_
     frame_end(b, at);
 }
 
-static void session_free(struct server *s, struct server_session *ss)
+void server_session_free(struct server *s, struct server_session *ss)
 {
     session_detach(s, ss);
     while (!list_is_empty(&ss->queue)) {
@@ -1577,42 +266,7 @@ static void session_free(struct server *s, struct server_session *ss)
     mem_free(ss);
 }
 
-static void apply_proposal(struct server *s, struct proposal *pr, int64_t now_ms)
-{
-    struct jute_reader r;
-    jute_reader_init(&r, pr->txn.data, pr->txn.len);
-    struct zk_txn_header h;
-    int rc = zk_txn_header_decode(&r, &h);
-    assert(rc == 0);
-    (void)rc;
-    struct apply_ctx a = {.s = s, .zxid = h.zxid};
-    struct tree_result res;
-    tree_apply(&s->tree, &h, pr->txn.data + r.pos, pr->txn.len - r.pos, on_tree_event, &a, &res);
-    change_commit(s, h.zxid);
-    struct server_session *ss = pr->sess;
-    if (pr->req) {
-        if (h.type == ZK_OP_CREATE_SESSION) {
-            /* the handshake's reply */
-            struct server_conn *c = conn_get(s, pr->req->conn_id);
-            connect_response(&pr->req->reply, ss->base.timeout_ms, ss->base.id, c && c->old_client);
-        } else {
-            write_reply(pr->req, &res, h.zxid);
-        }
-        pr->req->ready = true;
-    }
-    tree_result_deinit(&res);
-    if (h.type == ZK_OP_CLOSE_SESSION) {
-        /* the reply (if any) goes first, then the connection closes */
-        session_drain(s, ss, now_ms);
-        if (ss->conn)
-            conn_close(s, ss->conn);
-        session_remove(&s->sessions, &ss->base);
-        session_free(s, ss);
-        return;
-    }
-    if (ss)
-        session_drain(s, ss, now_ms);
-}
+/* ---- the log: txns committed or refused ---- */
 
 void server_persisted(struct server *s, int64_t zxid, int64_t now_ms)
 {
@@ -1621,7 +275,9 @@ void server_persisted(struct server *s, int64_t zxid, int64_t now_ms)
         if (pr->zxid > zxid)
             break;
         list_remove(&pr->link);
-        apply_proposal(s, pr, now_ms);
+        struct apply_local local = {.sess = pr->sess, .req = pr->req};
+        apply_txn(s, pr->txn.data, pr->txn.len, &local, now_ms);
+        change_commit(s, pr->zxid);
         buf_deinit(&pr->txn);
         mem_free(pr);
     }
@@ -1668,7 +324,7 @@ size_t server_log_failed(struct server *s, int64_t from_zxid, int64_t now_ms)
         req->close_after = false;
         buf_clear(&req->reply);
         size_t at = frame_begin(&req->reply);
-        reply_header_frame(&req->reply, req->xid, s->tree.last_zxid, ZK_SYSTEMERROR);
+        server_reply_header(&req->reply, req->xid, s->tree.last_zxid, ZK_SYSTEMERROR);
         frame_end(&req->reply, at);
         req->ready = true;
     }
@@ -1677,7 +333,7 @@ size_t server_log_failed(struct server *s, int64_t from_zxid, int64_t now_ms)
     {
         struct proposal *pr = LIST_ENTRY(it, struct proposal, link);
         if (pr->sess && !pr->sess->refused)
-            session_drain(s, pr->sess, now_ms);
+            server_session_drain(s, pr->sess, now_ms);
     }
     /* A handshake whose session was never created: no session, no answer. */
     while (!list_is_empty(&failed)) {
@@ -1689,9 +345,9 @@ size_t server_log_failed(struct server *s, int64_t from_zxid, int64_t now_ms)
                   "connection",
                   (uint64_t)ss->base.id);
             if (ss->conn)
-                conn_close(s, ss->conn);
+                server_conn_close(s, ss->conn);
             session_remove(&s->sessions, &ss->base);
-            session_free(s, ss);
+            server_session_free(s, ss);
         }
         buf_deinit(&pr->txn);
         mem_free(pr);
@@ -1750,12 +406,12 @@ static void handle_unimplemented(struct server *s, struct server_conn *c, struct
     struct request *req = request_new(c, xid, type, now_ms);
     req->close_after = true;
     size_t at = frame_begin(&req->reply);
-    reply_header_frame(&req->reply, xid, -1, ZK_UNIMPLEMENTED);
+    server_reply_header(&req->reply, xid, -1, ZK_UNIMPLEMENTED);
     frame_end(&req->reply, at);
     req->ready = true;
     req->is_write = true; /* never executed as a read */
     enqueue(s, ss, c, req);
-    session_drain(s, ss, now_ms);
+    server_session_drain(s, ss, now_ms);
 }
 
 static bool op_is_read(int32_t type)
@@ -1789,7 +445,7 @@ static void handle_sasl(struct server *s, struct server_conn *c, int32_t xid)
 {
     buf_clear(&s->out);
     size_t at = frame_begin(&s->out);
-    reply_header_frame(&s->out, xid, 0, ZK_OK);
+    server_reply_header(&s->out, xid, 0, ZK_OK);
     struct zk_sasl_token resp = {.token = {.ptr = NULL, .len = -1}};
     zk_sasl_token_encode(&s->out, &resp);
     frame_end(&s->out, at);
@@ -1828,7 +484,7 @@ static void handle_auth(struct server *s, struct server_conn *c, int32_t xid, st
         LOG_W("session 0x%" PRIx64 ": authentication failed for scheme %s, closing",
               (uint64_t)(c->session ? c->session->base.id : 0), (const char *)scheme.data);
         buf_deinit(&scheme);
-        conn_close(s, c);
+        server_conn_close(s, c);
     }
 }
 
@@ -1841,7 +497,7 @@ static void handle_request(struct server *s, struct server_conn *c, const uint8_
     struct zk_request_header h;
     if (zk_request_header_decode(&r, &h) != 0) {
         LOG_W("connection %" PRIu64 ": request shorter than its header, closing", c->id);
-        conn_close(s, c);
+        server_conn_close(s, c);
         return;
     }
     if (!ss)
@@ -1859,12 +515,12 @@ static void handle_request(struct server *s, struct server_conn *c, const uint8_
         /* a closeSession is in flight: ZooKeeper answers SESSIONEXPIRED */
         struct request *req = request_new(c, h.xid, h.type, now_ms);
         size_t at = frame_begin(&req->reply);
-        reply_header_frame(&req->reply, h.xid, s->tree.last_zxid, ZK_SESSIONEXPIRED);
+        server_reply_header(&req->reply, h.xid, s->tree.last_zxid, ZK_SESSIONEXPIRED);
         frame_end(&req->reply, at);
         req->ready = true;
         req->is_write = true;
         enqueue(s, ss, c, req);
-        session_drain(s, ss, now_ms);
+        server_session_drain(s, ss, now_ms);
         return;
     }
     /* createSession only comes from the handshake */
@@ -1894,7 +550,7 @@ static void handle_request(struct server *s, struct server_conn *c, const uint8_
         req->body = req->body_owned;
         req->body_len = rest;
         enqueue(s, ss, c, req);
-        session_drain(s, ss, now_ms);
+        server_session_drain(s, ss, now_ms);
         return;
     }
     handle_unimplemented(s, c, ss, h.xid, h.type, now_ms);
@@ -1908,7 +564,7 @@ static void handle_connect(struct server *s, struct server_conn *c, const uint8_
     struct zk_connect_request req;
     if (zk_connect_request_decode(&r, &req) != 0) {
         LOG_W("connection %" PRIu64 ": malformed ConnectRequest (%zu bytes), closing", c->id, len);
-        conn_close(s, c);
+        server_conn_close(s, c);
         return;
     }
     /* the readOnly byte is optional (old clients) */
@@ -1920,7 +576,7 @@ static void handle_connect(struct server *s, struct server_conn *c, const uint8_
         LOG_I("Refusing session request for client as it has seen zxid 0x%" PRIx64
               " our last zxid is 0x%" PRIx64 " client must try another server",
               (uint64_t)req.last_zxid_seen, (uint64_t)s->tree.last_zxid);
-        conn_close(s, c);
+        server_conn_close(s, c);
         return;
     }
     int32_t timeout = req.time_out;
@@ -1963,10 +619,10 @@ static void handle_connect(struct server *s, struct server_conn *c, const uint8_
               (uint64_t)req.session_id);
         struct buf b;
         buf_init(&b);
-        connect_response(&b, 0, 0, c->old_client);
+        server_connect_response(&b, 0, 0, c->old_client);
         conn_send(s, c, &b);
         buf_deinit(&b);
-        conn_close(s, c);
+        server_conn_close(s, c);
         return;
     }
     if (ss->conn) {
@@ -1974,7 +630,7 @@ static void handle_connect(struct server *s, struct server_conn *c, const uint8_
               (uint64_t)ss->base.id);
         struct server_conn *old = ss->conn;
         session_detach(s, ss);
-        conn_close(s, old);
+        server_conn_close(s, old);
     }
     ss->conn = c;
     c->session = ss;
@@ -1986,9 +642,9 @@ static void handle_connect(struct server *s, struct server_conn *c, const uint8_
     struct request *creq = request_new(c, 0, ZK_OP_CREATE_SESSION, now_ms);
     creq->is_write = true;
     creq->ready = true;
-    connect_response(&creq->reply, timeout, ss->base.id, c->old_client);
+    server_connect_response(&creq->reply, timeout, ss->base.id, c->old_client);
     enqueue(s, ss, c, creq);
-    session_drain(s, ss, now_ms);
+    server_session_drain(s, ss, now_ms);
 }
 
 /* ---- the driver's entry points ---- */
@@ -2092,7 +748,7 @@ void server_conn_open(struct server *s, uint64_t conn_id, const char *remote_ip,
 void server_conn_receive(struct server *s, uint64_t conn_id, const uint8_t *body, size_t len,
                          int64_t now_ms)
 {
-    struct server_conn *c = conn_get(s, conn_id);
+    struct server_conn *c = server_conn_get(s, conn_id);
     if (!c || c->closing)
         return;
     c->info.packets_received++;
@@ -2214,7 +870,7 @@ int64_t server_outstanding(const struct server *s)
 
 int64_t server_conn_outstanding(const struct server *s, uint64_t conn_id)
 {
-    const struct server_conn *c = conn_get(s, conn_id);
+    const struct server_conn *c = server_conn_get(s, conn_id);
     return c ? c->info.outstanding : 0;
 }
 
@@ -2248,7 +904,7 @@ void server_reset_stats(struct server *s)
 
 bool server_get_conn_info(const struct server *s, uint64_t conn_id, struct server_conn_info *out)
 {
-    struct server_conn *c = conn_get(s, conn_id);
+    struct server_conn *c = server_conn_get(s, conn_id);
     if (!c)
         return false;
     *out = c->info;

@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* server_int.h — the server's internal state, shared by the files of
- * src/server (server.c: the request pipeline; persist.c: snapshots and
- * recovery). Not for use outside src/server. */
+ * src/server (server.c: connections, session queues and the stage driver;
+ * prep.c: request -> txn; apply.c: txn -> tree, sessions, watches, reply;
+ * read.c: the reads; persist.c: snapshots and recovery). Not for use outside
+ * src/server. */
 #ifndef CZK_SERVER_SERVER_INT_H
 #define CZK_SERVER_SERVER_INT_H
 
 #include "base/buf.h"
 #include "base/hmap.h"
 #include "base/list.h"
+#include "proto/jute.h"
 #include "server/auth.h"
 #include "server/server.h"
 #include "session/session.h"
@@ -15,7 +18,9 @@
 #include "tree/tree.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct server_conn;
 
@@ -121,5 +126,107 @@ struct watch_owner *server_watch_owner_new(struct server_session *ss);
 /* Drops all of ss's watches: at once when they are few, else by handing the
  * owner to server_background and giving ss a fresh one. */
 void server_watches_drop(struct server *s, struct server_session *ss);
+
+/* ==== server.c: connections and replies, for every stage ==== */
+
+struct server_conn *server_conn_get(const struct server *s, uint64_t id);
+/* Asks the driver to close c once its output is flushed (io.close, once);
+ * input from it is ignored from now on. */
+void server_conn_close(struct server *s, struct server_conn *c);
+/* A ReplyHeader record (no frame) into `b`. */
+void server_reply_header(struct buf *b, int32_t xid, int64_t zxid, int32_t err);
+/* A watch event to ss's connection, if it has one; zxid -1 for events that
+ * setWatches sends. Uses s->out. */
+void server_send_event(struct server *s, struct server_session *ss, int32_t type, const char *path,
+                       size_t len, int64_t zxid);
+
+/* The ConnectResponse frame into `b` (after buf_clear); old_client: without
+ * the readOnly byte. */
+void server_connect_response(struct buf *b, int32_t timeout_ms, int64_t session_id,
+                             bool old_client);
+/* Send every ready request at the head of the session's queue, running reads
+ * as they reach the head. */
+void server_session_drain(struct server *s, struct server_session *ss, int64_t now_ms);
+/* Frees a session already removed from the table: detaches its connection,
+ * drops its watches and its queued requests. */
+void server_session_free(struct server *s, struct server_session *ss);
+
+static inline bool buf_has_nul(struct jute_buf b)
+{
+    return b.len > 0 && memchr(b.ptr, 0, (size_t)b.len) != NULL;
+}
+
+static inline bool scheme_is(struct jute_buf b, const char *name)
+{
+    return jute_buf_eq(b, name, strlen(name));
+}
+
+/* ==== prep.c: a write request -> a txn; only where txns are made ==== */
+
+/* The txn being prepped: its zxid and time are taken before prep runs. */
+struct prep {
+    struct server *s;
+    struct server_session *sess;
+    const struct auth_ids *auth; /* the caller's ids; NULL for the server's own txns */
+    int64_t zxid;
+    int64_t time;
+};
+
+/* One write op (alone or inside a multi): decodes its record from r and
+ * preps it. Returns ZK_OK with the txn body in `out` (the txn's type is `op`)
+ * and the op's change records added, or the error (nothing added). */
+int32_t prep_op(struct prep *p, int32_t op, struct jute_reader *r, struct buf *out);
+/* A multi: its MultiTxn in `out`, a failed op and those after it as ErrorTxn.
+ * ZK_MARSHALLINGERROR (nothing in `out`, its changes rolled back) when the
+ * request does not decode. */
+int32_t prep_multi(struct prep *p, struct jute_reader *r, struct buf *out);
+/* The CloseSessionTxn of p->sess: its ephemerals once the txns in flight are
+ * applied. */
+void prep_close_session(struct prep *p, struct buf *out);
+/* delete, or (op ZK_OP_DELETE_CONTAINER) the container sweep's deleteContainer. */
+int32_t prep_delete(struct prep *p, int32_t op, struct jute_buf path, int32_t version,
+                    struct buf *out);
+
+/* The change records in flight are prep's only state; the stage driver tells
+ * prep when their txns leave the pipeline. Txn `zxid` is applied: drop its
+ * records and older ones. */
+void change_commit(struct server *s, int64_t zxid);
+/* The log refused the txns from `from_zxid` on: drop their records. */
+void change_drop_from(struct server *s, int64_t from_zxid);
+/* Drop every record added after `mark` (&s->changes: all of them). */
+void change_rollback(struct server *s, struct list *mark);
+
+/* ==== apply.c: the apply stage, the same for every txn wherever it was prepped ==== */
+
+/* What the server that prepped a txn knows of it. */
+struct apply_local {
+    struct server_session *sess; /* the txn's session; NULL for the container sweep */
+    struct request *req;         /* the request waiting for it; NULL for expiry, the sweep */
+};
+
+/* Applies one committed txn (TxnHeader + body, as logged), in zxid order:
+ * tree_apply, the watch events it fires (sent before any reply), the reply of
+ * the local request, the session's queue drained; a closeSession then removes
+ * the session and closes its connection. `local` is NULL for a txn this
+ * server did not prep (a leader's): its session is looked up by
+ * TxnHeader.clientId (a createSession adds it first) and no reply is built;
+ * prep's change records are not touched either way (the driver calls
+ * change_commit for its own txns). */
+void apply_txn(struct server *s, const uint8_t *txn, size_t len, const struct apply_local *local,
+               int64_t now_ms);
+
+/* ==== read.c: the read opcodes, answered from the applied tree ==== */
+
+/* Runs a read that has reached the head of its session's queue: its whole
+ * reply frame goes into req->reply and it is marked ready (with an empty
+ * reply when its connection is gone). setWatches may send events first. */
+void read_execute(struct server *s, struct server_session *ss, struct request *req);
+
+/* ==== persist.c ==== */
+
+/* Adds session `id` to the table (or, if present, sets its timeout and
+ * touches it), with no connection: recovery, and apply for a leader's
+ * createSession. */
+void server_session_restore(struct server *s, int64_t id, int32_t timeout_ms, int64_t now_ms);
 
 #endif

@@ -5,6 +5,7 @@
 #include "proto/proto.h"
 #include "proto/records.h"
 #include "server/server.h"
+#include "server/server_int.h" /* apply_txn: a leader's txns, until a follower drives it */
 
 #include <string.h>
 
@@ -25,6 +26,11 @@ struct fake {
     int closed_count;
     int64_t logged_zxid;
     int logged;
+    struct {
+        uint8_t bytes[256];
+        size_t len;
+    } txns[8]; /* the first txns logged, as logged */
+    int txn_count;
 };
 
 static void fake_send(void *ctx, uint64_t conn, const uint8_t *frame, size_t len)
@@ -47,11 +53,13 @@ static void fake_close(void *ctx, uint64_t conn)
 
 static void fake_log(void *ctx, int64_t zxid, const uint8_t *txn, size_t len)
 {
-    (void)txn;
-    (void)len;
     struct fake *f = ctx;
     f->logged_zxid = zxid;
     f->logged++;
+    if (f->txn_count < 8 && len <= sizeof(f->txns[0].bytes)) {
+        memcpy(f->txns[f->txn_count].bytes, txn, len);
+        f->txns[f->txn_count++].len = len;
+    }
 }
 
 static int64_t fake_wall(void *ctx)
@@ -60,8 +68,8 @@ static int64_t fake_wall(void *ctx)
     return 1700000000000;
 }
 
-/* A server whose outputs land in f (zeroed here). */
-static struct server *fake_server(struct fake *f)
+/* A server whose outputs land in f (zeroed here); its session ids carry server_id. */
+static struct server *fake_server_id(struct fake *f, int64_t server_id)
 {
     memset(f, 0, sizeof(*f));
     struct server_io io = {.ctx = f,
@@ -69,8 +77,14 @@ static struct server *fake_server(struct fake *f)
                            .close = fake_close,
                            .log_append = fake_log,
                            .wall_ms = fake_wall};
-    struct server_config cfg = {.tick_time_ms = 2000, .max_buffer = 0xfffff};
+    struct server_config cfg = {
+        .tick_time_ms = 2000, .max_buffer = 0xfffff, .server_id = server_id};
     return server_new(&cfg, &io, 0);
+}
+
+static struct server *fake_server(struct fake *f)
+{
+    return fake_server_id(f, 0);
 }
 
 static void send_frame(struct server *s, uint64_t conn, struct buf *b, int64_t now)
@@ -246,6 +260,71 @@ static void test_log_failed(void)
     server_free(s);
 }
 
+/* Txns this server did not prep (a leader's) go through the same apply stage
+ * as its own: sessions come and go with them, watches of local clients fire,
+ * and nobody is answered. */
+static void test_apply_leader_txns(void)
+{
+    struct fake fl, ff;
+    struct server *leader = fake_server_id(&fl, 2);
+    struct server *follower = fake_server(&ff);
+    server_set_last_zxid(leader, 200); /* after the follower's own */
+    /* the follower's own client watches /x */
+    server_conn_open(follower, 1, "127.0.0.1", 0);
+    connect(follower, 1, 0, 0);
+    server_persisted(follower, ff.logged_zxid, 0);
+    request(follower, 1, 1, ZK_OP_EXISTS, "/x", true, 0);
+    struct server_stats st;
+    server_get_stats(follower, &st);
+    size_t nodes = st.node_count;
+    CHECK_EQ_INT(st.session_count, 1);
+
+    /* on the leader: a session creates /x and an ephemeral, then closes */
+    server_conn_open(leader, 1, "127.0.0.1", 0);
+    connect(leader, 1, 0, 0);
+    request(leader, 1, 1, ZK_OP_CREATE, "/x", false, 0);
+    request(leader, 1, 2, ZK_OP_CREATE, "/e", true, 0);
+    request(leader, 1, 3, ZK_OP_CLOSE_SESSION, "", false, 0);
+    server_persisted(leader, fl.logged_zxid, 0);
+    CHECK_EQ_INT(fl.txn_count, 4);
+
+    ff.count = 0;
+    int logged = ff.logged;
+    apply_txn(follower, fl.txns[0].bytes, fl.txns[0].len, NULL, 1); /* createSession */
+    server_get_stats(follower, &st);
+    CHECK_EQ_INT(st.session_count, 2);
+    apply_txn(follower, fl.txns[1].bytes, fl.txns[1].len, NULL, 1); /* create /x */
+    CHECK_EQ_INT(ff.count, 1);
+    struct jute_reader r;
+    struct zk_reply_header h = reply_at(&ff, 0, &r);
+    CHECK_EQ_INT(ff.frames[0].conn, 1);
+    CHECK_EQ_INT(h.xid, ZK_XID_NOTIFICATION);
+    CHECK_EQ_INT(h.zxid, 202);
+    struct zk_watcher_event ev;
+    CHECK(zk_watcher_event_decode(&r, &ev) == 0);
+    CHECK_EQ_INT(ev.type, ZK_EVENT_NODE_CREATED);
+    CHECK(jute_buf_eq(ev.path, "/x", 2));
+    apply_txn(follower, fl.txns[2].bytes, fl.txns[2].len, NULL, 1); /* the ephemeral */
+    server_get_stats(follower, &st);
+    CHECK_EQ_INT(st.node_count, nodes + 2);
+    CHECK_EQ_INT(st.ephemeral_count, 1);
+    apply_txn(follower, fl.txns[3].bytes, fl.txns[3].len, NULL, 1); /* closeSession */
+    server_get_stats(follower, &st);
+    CHECK_EQ_INT(st.session_count, 1);
+    CHECK_EQ_INT(st.node_count, nodes + 1);
+    CHECK_EQ_INT(st.ephemeral_count, 0);
+    CHECK_EQ_INT(st.last_zxid, 204);
+    CHECK_EQ_INT(ff.count, 1);
+    CHECK_EQ_INT(ff.closed_count, 0);
+    CHECK_EQ_INT(ff.logged, logged);
+    CHECK_EQ_INT(server_outstanding(follower), 0);
+
+    server_conn_closed(follower, 1, 2);
+    server_conn_closed(leader, 1, 2);
+    server_free(follower);
+    server_free(leader);
+}
+
 /* A closed connection's watches go a slice at a time (server_background),
  * never to anyone meanwhile; a small set goes at once. */
 static void test_watches_cleared_in_slices(void)
@@ -303,6 +382,7 @@ int main(void)
 {
     test_log_failed();
     test_watches_cleared_in_slices();
+    test_apply_leader_txns();
 
     struct fake f;
     struct server *s = fake_server(&f);
