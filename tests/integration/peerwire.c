@@ -9,7 +9,8 @@
  *   peerwire packet TYPE ZXID DATA_HEX            one QuorumPacket (no authinfo)
  *   peerwire learnerinfo SID PROTOCOL CONFIG_VERSION   LearnerInfo (FOLLOWERINFO data)
  *   peerwire i32 VALUE                            LEADERINFO / ACKEPOCH data
- *   peerwire decode-election HEX                  [header] then framed notifications
+ *   peerwire decode-election HEX                  framed notifications
+ *   peerwire decode-connection HEX                a header, then framed notifications
  *   peerwire decode-header HEX                    a header alone (the rest is left)
  *   peerwire decode-quorum HEX                    a stream of QuorumPackets
  * Decoders print one line per item (election_*_print, zk_quorum_packet_print),
@@ -19,6 +20,7 @@
 #include "proto/election.h"
 #include "proto/quorum.h"
 #include "proto/records.h"
+#include "unit/peer_lines.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,82 +50,10 @@ static void put_hex(const struct buf *b)
     printf("\n");
 }
 
-static void put_line(struct buf *line)
+static int put_lines(int rc, struct buf *lines)
 {
-    printf("%.*s\n", (int)line->len, (const char *)line->data);
-    buf_clear(line);
-}
-
-static int fail(int rc)
-{
-    printf("error %s\n", peer_err_name(rc));
-    return 1;
-}
-
-static int decode_election(const struct buf *in, bool header_only)
-{
-    struct buf line;
-    buf_init(&line);
-    size_t pos = 0, used = 0;
-    int rc = 0;
-    /* a connection starts with a header: a negative long (or a sid) */
-    if (header_only || (in->len >= 8 && (int64_t)be64_get(in->data) < 0)) {
-        struct election_header h;
-        rc = election_header_decode(in->data, in->len, &h, &used);
-        if (rc == 0 && used > 0) {
-            election_header_print(&line, &h);
-            put_line(&line);
-            pos = used;
-        }
-    }
-    while (rc == 0 && !header_only && pos < in->len) {
-        struct jute_buf msg;
-        rc = election_message_split(in->data + pos, in->len - pos, &msg, &used);
-        if (rc != 0 || used == 0)
-            break;
-        struct election_notification n;
-        rc = election_notification_decode(msg.ptr, (size_t)msg.len, &n);
-        if (rc != 0)
-            break;
-        election_notification_print(&line, &n);
-        put_line(&line);
-        pos += used;
-    }
-    buf_deinit(&line);
-    if (rc != 0)
-        return fail(rc);
-    printf("rest %zu\n", in->len - pos);
-    return 0;
-}
-
-static int decode_quorum(const struct buf *in)
-{
-    struct buf line;
-    buf_init(&line);
-    size_t pos = 0;
-    int rc = 0;
-    while (pos < in->len) {
-        size_t n = 0;
-        rc = quorum_packet_split(in->data + pos, in->len - pos, QUORUM_MAX_BUFFER_DEFAULT, &n);
-        if (rc != 0 || n == 0)
-            break;
-        struct jute_reader r;
-        jute_reader_init(&r, in->data + pos, n);
-        struct zk_quorum_packet qp;
-        rc = zk_quorum_packet_decode(&r, &qp);
-        if (rc != 0) {
-            rc = PEER_ETRUNCATED;
-            break;
-        }
-        zk_quorum_packet_print(&line, &qp);
-        put_line(&line);
-        pos += n;
-    }
-    buf_deinit(&line);
-    if (rc != 0)
-        return fail(rc);
-    printf("rest %zu\n", in->len - pos);
-    return 0;
+    printf("%.*s", (int)lines->len, (const char *)lines->data);
+    return rc == 0 ? 0 : 1;
 }
 
 int main(int argc, char **argv)
@@ -170,13 +100,16 @@ int main(int argc, char **argv)
         put_hex(&out);
     } else if (!strcmp(cmd, "decode-election") && argc == 3) {
         unhex(argv[2], &in);
-        rc = decode_election(&in, false);
+        rc = put_lines(peer_lines_election(in.data, in.len, PEER_LINES_MESSAGES, &out), &out);
+    } else if (!strcmp(cmd, "decode-connection") && argc == 3) {
+        unhex(argv[2], &in);
+        rc = put_lines(peer_lines_election(in.data, in.len, PEER_LINES_CONNECTION, &out), &out);
     } else if (!strcmp(cmd, "decode-header") && argc == 3) {
         unhex(argv[2], &in);
-        rc = decode_election(&in, true);
+        rc = put_lines(peer_lines_election(in.data, in.len, PEER_LINES_HEADER, &out), &out);
     } else if (!strcmp(cmd, "decode-quorum") && argc == 3) {
         unhex(argv[2], &in);
-        rc = decode_quorum(&in);
+        rc = put_lines(peer_lines_quorum(in.data, in.len, &out), &out);
     } else {
         fprintf(stderr, "usage: see the comment at the top of peerwire.c\n");
         rc = 2;
