@@ -621,11 +621,8 @@ int peer_port_send(struct peer_port *pp, int64_t sid, const uint8_t *bytes, size
     }
     if (p->kept)
         conn_pump(p->kept);
-    else if (!p->dialing && !pp->freeing) {
-        /* toSend → connectOne: a message wanted now is worth a dial now. */
-        uv_timer_stop(&p->retry_timer);
-        peer_dial(p);
-    }
+    else if (!p->dialing && !pp->freeing && !uv_is_active((uv_handle_t *)&p->retry_timer))
+        peer_dial(p); /* toSend → connectOne; while backing off, the timer dials */
     return 0;
 }
 

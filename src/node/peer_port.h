@@ -80,7 +80,8 @@ void peer_port_free(struct peer_port *pp);
 
 /* Queues one message body for `sid` (QuorumCnxManager.toSend): a message not
  * yet handed to the socket is replaced by this newer one (capacity 1, as
- * Apache's SEND_CAPACITY); with no connection it waits for one, and a new
+ * Apache's SEND_CAPACITY); with no connection it waits for one (and is
+ * dialled at once unless a back-off is running), and a new
  * connection with nothing queued sends the last message handed to the
  * socket again (SendWorker's lastMessageSent). To our own sid: delivered to
  * on_message on a later loop iteration (also capacity 1). Errors: UV_ENOENT
