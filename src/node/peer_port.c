@@ -1,0 +1,831 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The election port's connections, as QuorumCnxManager keeps them: listening,
+ * dialling every member, the one-connection-per-pair rule, the header, the
+ * message stream and one queued message per peer. Not the election (the
+ * layer above gets message bodies through on_message). */
+#include "node/peer_port.h"
+
+#include "base/buf.h"
+#include "base/list.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "proto/election.h"
+
+#include <inttypes.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#define PP_NAME_MAX   80
+#define PP_READ_CHUNK 65536
+/* The most bytes a header can take: long, long, int, the address limit. */
+#define PP_HEADER_MAX (8 + 8 + 4 + ELECTION_ADDRESS_MAX)
+
+enum conn_state {
+    CONN_DIALING, /* ours, connect in progress */
+    CONN_POKING,  /* ours to a higher sid: the header goes out, then we close */
+    CONN_HEADER,  /* theirs, header not read yet */
+    CONN_KEPT,    /* the pair's one connection */
+};
+
+struct pp_peer;
+
+struct pp_conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer; /* the connect or header deadline */
+    uv_connect_t connect_req;
+    uv_write_t write_req;
+    struct peer_port *pp;
+    struct pp_peer *peer; /* NULL for an incoming connection until its header */
+    struct list link;     /* peer_port.conns */
+    enum conn_state state;
+    bool incoming;
+    bool writing;
+    bool closing;
+    int handles_open;
+    struct buf in;       /* received, not yet parsed; bounded by the state's layout */
+    struct buf out;      /* our header, before any message */
+    struct buf inflight; /* being written */
+    char name[PP_NAME_MAX];
+};
+
+struct pp_peer {
+    struct peer_port *pp;
+    int64_t sid;
+    char *host;
+    int port;
+    struct sockaddr_storage addr;
+    uv_timer_t retry_timer;
+    int64_t backoff_ms;
+    bool down_logged; /* a failed dial was logged; quiet until one succeeds */
+    struct pp_conn *kept;
+    struct pp_conn *dialing; /* DIALING or POKING */
+    /* The send queue (capacity 1) and SendWorker's lastMessageSent, framed. */
+    struct buf pending;
+    bool has_pending;
+    struct buf last_sent;
+    bool has_last_sent;
+    struct peer_port_peer_stats stats;
+};
+
+struct peer_port {
+    uv_loop_t *loop;
+    struct peer_port_config cfg;
+    struct pp_peer *peers;
+    size_t peer_count;
+    struct pp_peer *self;
+    uv_tcp_t listener;
+    uv_timer_t loopback_timer;
+    struct list conns;
+    struct buf header; /* ours, encoded once */
+    int handles_open;  /* listener, loopback timer, retry timers */
+    bool freeing;
+    int64_t rejected;
+};
+
+static void conn_close(struct pp_conn *c, enum log_level level, const char *reason);
+static void conn_pump(struct pp_conn *c);
+static void peer_dial(struct pp_peer *p);
+
+static int fail(char *errmsg, size_t errmsg_size, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int fail(char *errmsg, size_t errmsg_size, int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (errmsg && errmsg_size)
+        vsnprintf(errmsg, errmsg_size, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* ---- lifetime ---- */
+
+static void pp_maybe_release(struct peer_port *pp)
+{
+    if (!pp->freeing || pp->handles_open > 0 || !list_is_empty(&pp->conns))
+        return;
+    for (size_t i = 0; i < pp->peer_count; i++) {
+        buf_deinit(&pp->peers[i].pending);
+        buf_deinit(&pp->peers[i].last_sent);
+        mem_free(pp->peers[i].host);
+    }
+    mem_free(pp->peers);
+    buf_deinit(&pp->header);
+    mem_free(pp);
+}
+
+static void on_pp_handle_closed(uv_handle_t *h)
+{
+    struct peer_port *pp = h->data;
+    pp->handles_open--;
+    pp_maybe_release(pp);
+}
+
+static void on_retry_timer_closed(uv_handle_t *h)
+{
+    struct pp_peer *p = h->data;
+    p->pp->handles_open--;
+    pp_maybe_release(p->pp);
+}
+
+static void on_conn_handle_closed(uv_handle_t *h)
+{
+    struct pp_conn *c = h->data;
+    if (--c->handles_open > 0)
+        return;
+    struct peer_port *pp = c->pp;
+    list_remove(&c->link);
+    buf_deinit(&c->in);
+    buf_deinit(&c->out);
+    buf_deinit(&c->inflight);
+    mem_free(c);
+    pp_maybe_release(pp);
+}
+
+static struct pp_peer *peer_find(struct peer_port *pp, int64_t sid)
+{
+    for (size_t i = 0; i < pp->peer_count; i++)
+        if (pp->peers[i].sid == sid)
+            return &pp->peers[i];
+    return NULL;
+}
+
+static struct pp_conn *conn_new(struct peer_port *pp, bool incoming)
+{
+    struct pp_conn *c = mem_calloc(1, sizeof(*c));
+    c->pp = pp;
+    c->incoming = incoming;
+    buf_init(&c->in);
+    buf_init(&c->out);
+    buf_init(&c->inflight);
+    uv_tcp_init(pp->loop, &c->tcp);
+    uv_timer_init(pp->loop, &c->timer);
+    c->tcp.data = c;
+    c->timer.data = c;
+    c->handles_open = 2;
+    list_insert_tail(&pp->conns, &c->link);
+    return c;
+}
+
+/* ---- reconnecting ---- */
+
+static void on_retry_timer(uv_timer_t *t)
+{
+    peer_dial(t->data);
+}
+
+/* Dials again after the back-off, unless the pair already has a connection
+ * or a dial under way. A lower sid is dialled to be kept; a higher one is
+ * poked (header, close) so that it dials us, as Apache's connectOne does. */
+static void peer_schedule(struct pp_peer *p)
+{
+    if (p->pp->freeing || p == p->pp->self || p->kept || p->dialing)
+        return;
+    if (!uv_is_active((uv_handle_t *)&p->retry_timer))
+        uv_timer_start(&p->retry_timer, on_retry_timer, (uint64_t)p->backoff_ms, 0);
+}
+
+static void peer_back_off(struct pp_peer *p)
+{
+    p->backoff_ms *= 2;
+    if (p->backoff_ms > p->pp->cfg.reconnect_max_ms)
+        p->backoff_ms = p->pp->cfg.reconnect_max_ms;
+}
+
+/* ---- closing ---- */
+
+static void conn_close(struct pp_conn *c, enum log_level level, const char *reason)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    struct pp_peer *p = c->peer;
+    if (reason)
+        log_msg(level, "Election connection %s%s%" PRId64 " (%s): %s",
+                c->incoming ? "from " : "to ", p ? "sid " : "", p ? p->sid : (int64_t)0, c->name,
+                reason);
+    uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
+    uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
+    if (!p)
+        return;
+    if (p->kept == c) {
+        p->kept = NULL;
+        p->stats.connected = false;
+        p->stats.connected_incoming = false;
+        p->stats.connections_closed++;
+    }
+    if (p->dialing == c)
+        p->dialing = NULL;
+    peer_schedule(p);
+}
+
+/* Bad input or a deadline: logged once, with the reason, and closed. */
+static void conn_reject(struct pp_conn *c, const char *reason)
+{
+    c->pp->rejected++;
+    conn_close(c, LOG_WARN, reason);
+}
+
+/* ---- writing ---- */
+
+static void on_conn_write(uv_write_t *req, int status)
+{
+    struct pp_conn *c = req->data;
+    c->writing = false;
+    c->inflight.len = 0;
+    if (c->closing)
+        return;
+    if (status < 0) {
+        char reason[128];
+        snprintf(reason, sizeof(reason), "write failed: %s", uv_strerror(status));
+        conn_close(c, LOG_INFO, reason);
+        return;
+    }
+    if (c->state == CONN_POKING) {
+        /* The higher sid has our header; it dials back (handleConnection). */
+        conn_close(c, LOG_DEBUG, "header sent to a higher sid, which dials back");
+        return;
+    }
+    conn_pump(c);
+}
+
+/* One write at a time: the header first, then the peer's queued message,
+ * which becomes lastMessageSent as it is handed over (SendWorker.run). */
+static void conn_pump(struct pp_conn *c)
+{
+    if (c->writing || c->closing)
+        return;
+    struct pp_peer *p = c->peer;
+    if (c->out.len > 0) {
+        struct buf t = c->inflight;
+        c->inflight = c->out;
+        c->out = t;
+        c->out.len = 0;
+    } else if (c->state == CONN_KEPT && p->has_pending) {
+        struct buf t = c->inflight;
+        c->inflight = p->pending;
+        p->pending = t;
+        p->pending.len = 0;
+        p->has_pending = false;
+        p->last_sent.len = 0;
+        buf_append(&p->last_sent, c->inflight.data, c->inflight.len);
+        p->has_last_sent = true;
+        p->stats.messages_sent++;
+    } else {
+        return;
+    }
+    uv_buf_t b = uv_buf_init((char *)c->inflight.data, (unsigned)c->inflight.len);
+    c->write_req.data = c;
+    int rc = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, on_conn_write);
+    if (rc < 0) {
+        char reason[128];
+        snprintf(reason, sizeof(reason), "write failed: %s", uv_strerror(rc));
+        conn_close(c, LOG_INFO, reason);
+        return;
+    }
+    c->writing = true;
+}
+
+/* ---- the pair's connection ---- */
+
+static void on_conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b);
+static void on_conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
+
+/* c becomes the pair's one connection, replacing an older one (Apache's
+ * senderWorkerMap.put after finishing the old SendWorker). */
+static void conn_keep(struct pp_conn *c)
+{
+    struct pp_peer *p = c->peer;
+    if (p->kept && p->kept != c)
+        conn_close(p->kept, LOG_INFO, "replaced by a newer connection");
+    if (p->dialing && p->dialing != c && p->dialing->state == CONN_DIALING)
+        conn_close(p->dialing, LOG_DEBUG, NULL);
+    if (p->dialing == c)
+        p->dialing = NULL;
+    uv_timer_stop(&c->timer);
+    uv_timer_stop(&p->retry_timer);
+    c->state = CONN_KEPT;
+    p->kept = c;
+    p->backoff_ms = p->pp->cfg.reconnect_min_ms;
+    p->down_logged = false;
+    p->stats.connected = true;
+    p->stats.connected_incoming = c->incoming;
+    p->stats.connections_kept++;
+    LOG_I("Election connection %s sid %" PRId64 " (%s) kept", c->incoming ? "from" : "to", p->sid,
+          c->name);
+    /* SendWorker: with nothing queued, the last message goes again, in case
+     * the old connection lost it; duplicates are harmless to the election. */
+    if (!p->has_pending && p->has_last_sent) {
+        p->pending.len = 0;
+        buf_append(&p->pending, p->last_sent.data, p->last_sent.len);
+        p->has_pending = true;
+    }
+    if (!c->incoming) {
+        int rc = uv_read_start((uv_stream_t *)&c->tcp, on_conn_alloc, on_conn_read);
+        if (rc < 0) {
+            conn_close(c, LOG_INFO, uv_strerror(rc));
+            return;
+        }
+    }
+    conn_pump(c);
+}
+
+/* InitialMessage.parse: every address must read as host:port. */
+static bool addresses_parse(struct jute_buf a)
+{
+    if (a.len < 0)
+        return true; /* the sid-only form carries none */
+    const char *s = (const char *)a.ptr;
+    size_t n = (size_t)a.len, start = 0;
+    for (size_t i = 0; i <= n; i++) {
+        if (i < n && s[i] != '|')
+            continue;
+        size_t colon = i;
+        while (colon > start && s[colon - 1] != ':')
+            colon--;
+        if (colon <= start + 1 || colon == i || i - colon > 5)
+            return false;
+        long port = 0;
+        for (size_t k = colon; k < i; k++) {
+            if (s[k] < '0' || s[k] > '9')
+                return false;
+            port = port * 10 + (s[k] - '0');
+        }
+        if (port > 65535)
+            return false;
+        start = i + 1;
+    }
+    return true;
+}
+
+/* QuorumCnxManager.handleConnection, after the header. */
+static void conn_on_header(struct pp_conn *c, const struct election_header *h)
+{
+    struct peer_port *pp = c->pp;
+    char reason[160];
+    if (!addresses_parse(h->addresses)) {
+        conn_reject(c, "badly formed address in the connection header");
+        return;
+    }
+    if (h->sid == pp->cfg.my_sid) {
+        /* ZOOKEEPER-2164: a configuration error or a bug. */
+        conn_reject(c, "a connection from a server with our own sid");
+        return;
+    }
+    struct pp_peer *p = peer_find(pp, h->sid);
+    if (!p) {
+        snprintf(reason, sizeof(reason), "sid %" PRId64 " is not a member", h->sid);
+        conn_reject(c, reason);
+        return;
+    }
+    c->peer = p;
+    if (h->sid < pp->cfg.my_sid) {
+        /* The higher sid owns the pair's connection. The lower one dialled
+         * because it has none, so ours (if any) is stale: close it and dial. */
+        conn_close(c, LOG_DEBUG, "a lower sid dialled; dialling back");
+        if (p->kept)
+            conn_close(p->kept, LOG_INFO, "the lower sid dialled us, so it lost this connection");
+        if (!p->dialing) {
+            uv_timer_stop(&p->retry_timer);
+            peer_dial(p);
+        }
+        return;
+    }
+    conn_keep(c);
+}
+
+static void conn_process_input(struct pp_conn *c)
+{
+    struct peer_port *pp = c->pp;
+    char reason[160];
+    if (c->state == CONN_HEADER) {
+        struct election_header h;
+        size_t used = 0;
+        int rc = election_header_decode(c->in.data, c->in.len, &h, &used);
+        if (rc < 0) {
+            snprintf(reason, sizeof(reason), "bad connection header (%s)",
+                     rc == PEER_EBADVERSION  ? "unknown protocol version"
+                     : rc == PEER_ETOOBIG    ? "address longer than 2048 bytes"
+                     : rc == PEER_EBADLENGTH ? "address length <= 0"
+                                             : "malformed");
+            conn_reject(c, reason);
+            return;
+        }
+        if (used == 0)
+            return;
+        conn_on_header(c, &h);
+        if (c->closing)
+            return;
+        buf_consume(&c->in, used);
+    }
+    if (c->state != CONN_KEPT)
+        return;
+    size_t off = 0;
+    while (!c->closing) {
+        struct jute_buf msg;
+        size_t used = 0;
+        int rc = election_message_split(c->in.data + off, c->in.len - off, &msg, &used);
+        if (rc < 0) {
+            snprintf(reason, sizeof(reason), "bad message length %" PRId32 " (limit %d)",
+                     (int32_t)be32_get(c->in.data + off), ELECTION_MESSAGE_MAX);
+            conn_reject(c, reason);
+            return;
+        }
+        if (used == 0)
+            break;
+        off += used;
+        c->peer->stats.messages_received++;
+        pp->cfg.on_message(pp->cfg.ctx, c->peer->sid, msg.ptr, (size_t)msg.len);
+    }
+    if (!c->closing)
+        buf_consume(&c->in, off);
+}
+
+/* ---- reading ---- */
+
+static void on_conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+    (void)suggested;
+    struct pp_conn *c = h->data;
+    /* The decoders refuse a length past its limit as soon as they see it,
+     * so `in` stays below the largest layout plus one chunk. */
+    buf_reserve(&c->in, PP_READ_CHUNK);
+    *b = uv_buf_init((char *)c->in.data + c->in.len, (unsigned)(c->in.cap - c->in.len));
+}
+
+static void on_conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+{
+    (void)b;
+    struct pp_conn *c = s->data;
+    if (c->closing)
+        return;
+    if (nread < 0) {
+        if (c->state == CONN_HEADER && c->in.len > 0) {
+            conn_reject(c, "closed inside the connection header");
+        } else if (c->state == CONN_KEPT && c->in.len > 0) {
+            conn_reject(c, "closed inside a message");
+        } else {
+            char reason[128];
+            snprintf(reason, sizeof(reason), "closed: %s",
+                     nread == UV_EOF ? "end of stream" : uv_strerror((int)nread));
+            conn_close(c, c->state == CONN_KEPT ? LOG_INFO : LOG_DEBUG, reason);
+        }
+        return;
+    }
+    if (c->state != CONN_HEADER && c->state != CONN_KEPT)
+        return; /* a poke reads nothing */
+    c->in.len += (size_t)nread;
+    conn_process_input(c);
+}
+
+/* ---- dialling ---- */
+
+static void on_conn_timer(uv_timer_t *t)
+{
+    struct pp_conn *c = t->data;
+    char reason[96];
+    if (c->state == CONN_HEADER) {
+        snprintf(reason, sizeof(reason), "no header within %" PRId64 " ms",
+                 c->pp->cfg.header_timeout_ms);
+        conn_reject(c, reason);
+    } else {
+        snprintf(reason, sizeof(reason), "connect timed out after %" PRId64 " ms",
+                 c->pp->cfg.connect_timeout_ms);
+        conn_close(c, LOG_INFO, reason);
+    }
+}
+
+static void on_connect(uv_connect_t *req, int status)
+{
+    struct pp_conn *c = req->data;
+    if (c->closing)
+        return;
+    struct pp_peer *p = c->peer;
+    if (status < 0) {
+        /* Apache logs "Cannot open channel" each time; once per outage is enough. */
+        char reason[128];
+        snprintf(reason, sizeof(reason), "cannot open channel: %s", uv_strerror(status));
+        conn_close(c, p->down_logged ? LOG_DEBUG : LOG_INFO, reason);
+        p->down_logged = true;
+        return;
+    }
+    uv_timer_stop(&c->timer);
+    uv_tcp_nodelay(&c->tcp, 1);
+    buf_append(&c->out, c->pp->header.data, c->pp->header.len);
+    if (p->sid > c->pp->cfg.my_sid) {
+        c->state = CONN_POKING;
+        conn_pump(c);
+        return;
+    }
+    conn_keep(c);
+}
+
+static void peer_dial(struct pp_peer *p)
+{
+    struct peer_port *pp = p->pp;
+    if (pp->freeing || p->kept || p->dialing)
+        return;
+    struct pp_conn *c = conn_new(pp, false);
+    c->peer = p;
+    c->state = CONN_DIALING;
+    p->dialing = c;
+    p->stats.dials++;
+    snprintf(c->name, sizeof(c->name), "%s:%d", p->host, p->port);
+    peer_back_off(p);
+    c->connect_req.data = c;
+    int rc =
+        uv_tcp_connect(&c->connect_req, &c->tcp, (const struct sockaddr *)&p->addr, on_connect);
+    if (rc < 0) {
+        char reason[128];
+        snprintf(reason, sizeof(reason), "cannot open channel: %s", uv_strerror(rc));
+        conn_close(c, p->down_logged ? LOG_DEBUG : LOG_INFO, reason);
+        p->down_logged = true;
+        return;
+    }
+    uv_timer_start(&c->timer, on_conn_timer, (uint64_t)pp->cfg.connect_timeout_ms, 0);
+}
+
+/* ---- accepting ---- */
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    struct peer_port *pp = listener->data;
+    if (status < 0) {
+        LOG_W("Election port: accept failed: %s", uv_strerror(status));
+        return;
+    }
+    struct pp_conn *c = conn_new(pp, true);
+    c->state = CONN_HEADER;
+    int rc = uv_accept(listener, (uv_stream_t *)&c->tcp);
+    if (rc < 0) {
+        conn_close(c, LOG_WARN, uv_strerror(rc));
+        return;
+    }
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    snprintf(c->name, sizeof(c->name), "?");
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+        char ip[64] = "?";
+        int port = 0;
+        if (ss.ss_family == AF_INET) {
+            uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof(ip));
+            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof(ip));
+            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        }
+        snprintf(c->name, sizeof(c->name), "%s:%d", ip, port);
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    uv_timer_start(&c->timer, on_conn_timer, (uint64_t)pp->cfg.header_timeout_ms, 0);
+    rc = uv_read_start((uv_stream_t *)&c->tcp, on_conn_alloc, on_conn_read);
+    if (rc < 0)
+        conn_close(c, LOG_WARN, uv_strerror(rc));
+}
+
+/* ---- sending ---- */
+
+static void on_loopback(uv_timer_t *t)
+{
+    struct peer_port *pp = t->data;
+    struct pp_peer *self = pp->self;
+    if (!self->has_pending)
+        return;
+    /* on_message may queue the next loopback message into `pending`. */
+    struct buf msg = self->pending;
+    buf_init(&self->pending);
+    self->has_pending = false;
+    self->stats.messages_received++;
+    pp->cfg.on_message(pp->cfg.ctx, self->sid, msg.data + 4, msg.len - 4);
+    buf_deinit(&msg);
+}
+
+int peer_port_send(struct peer_port *pp, int64_t sid, const uint8_t *bytes, size_t len)
+{
+    if (len == 0 || len > ELECTION_MESSAGE_MAX)
+        return UV_EMSGSIZE;
+    struct pp_peer *p = peer_find(pp, sid);
+    if (!p)
+        return UV_ENOENT;
+    if (p->has_pending)
+        p->stats.messages_replaced++;
+    p->pending.len = 0;
+    election_message_encode(&p->pending, bytes, len);
+    p->has_pending = true;
+    if (p == pp->self) {
+        uv_timer_start(&pp->loopback_timer, on_loopback, 0, 0);
+        return 0;
+    }
+    if (p->kept)
+        conn_pump(p->kept);
+    else if (!p->dialing && !pp->freeing && !uv_is_active((uv_handle_t *)&p->retry_timer))
+        peer_dial(p); /* toSend → connectOne; while backing off, the timer dials */
+    return 0;
+}
+
+int peer_port_send_all(struct peer_port *pp, const uint8_t *bytes, size_t len)
+{
+    if (len == 0 || len > ELECTION_MESSAGE_MAX)
+        return UV_EMSGSIZE;
+    for (size_t i = 0; i < pp->peer_count; i++) {
+        int rc = peer_port_send(pp, pp->peers[i].sid, bytes, len);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int peer_port_peer_stats(const struct peer_port *pp, int64_t sid, struct peer_port_peer_stats *out)
+{
+    for (size_t i = 0; i < pp->peer_count; i++)
+        if (pp->peers[i].sid == sid) {
+            *out = pp->peers[i].stats;
+            return 0;
+        }
+    return UV_ENOENT;
+}
+
+int64_t peer_port_rejected(const struct peer_port *pp)
+{
+    return pp->rejected;
+}
+
+/* ---- setup ---- */
+
+void peer_port_config_defaults(struct peer_port_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->connect_timeout_ms = 5000;
+    cfg->header_timeout_ms = 10000;
+    cfg->reconnect_min_ms = 100;
+    cfg->reconnect_max_ms = 5000;
+}
+
+/* InetAddress.getByName: a literal, or the host's first address (IPv4 first,
+ * as Java prefers). Blocking, so done once, before the loop runs. */
+static int resolve(const char *host, int port, struct sockaddr_storage *ss, char *errmsg,
+                   size_t errmsg_size)
+{
+    memset(ss, 0, sizeof(*ss));
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)ss) == 0)
+        return 0;
+    if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)ss) == 0)
+        return 0;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *res = NULL;
+    int rc = getaddrinfo(host, NULL, &hints, &res);
+    if (rc != 0 || !res)
+        return fail(errmsg, errmsg_size, uv_translate_sys_error(rc), "election address %s: %s",
+                    host, gai_strerror(rc));
+    const struct addrinfo *pick = res;
+    for (const struct addrinfo *a = res; a; a = a->ai_next)
+        if (a->ai_family == AF_INET) {
+            pick = a;
+            break;
+        }
+    memcpy(ss, pick->ai_addr, pick->ai_addrlen);
+    if (ss->ss_family == AF_INET)
+        ((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+    else
+        ((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+    freeaddrinfo(res);
+    return 0;
+}
+
+static int check_config(const struct peer_port_config *cfg, char *errmsg, size_t errmsg_size)
+{
+    if (!cfg->on_message || cfg->connect_timeout_ms <= 0 || cfg->header_timeout_ms <= 0 ||
+        cfg->reconnect_min_ms <= 0 || cfg->reconnect_max_ms < cfg->reconnect_min_ms)
+        return fail(errmsg, errmsg_size, UV_EINVAL, "election port: bad timeouts or no callback");
+    bool found = false;
+    for (size_t i = 0; i < cfg->member_count; i++) {
+        const struct peer_port_member *m = &cfg->members[i];
+        if (m->sid < 0 || !m->host || m->port <= 0 || m->port > 65535)
+            return fail(errmsg, errmsg_size, UV_EINVAL, "election port: bad member sid %" PRId64,
+                        m->sid);
+        for (size_t k = 0; k < i; k++)
+            if (cfg->members[k].sid == m->sid)
+                return fail(errmsg, errmsg_size, UV_EINVAL, "election port: sid %" PRId64 " twice",
+                            m->sid);
+        found = found || m->sid == cfg->my_sid;
+    }
+    if (!found)
+        return fail(errmsg, errmsg_size, UV_EINVAL,
+                    "election port: my sid %" PRId64 " is not a member", cfg->my_sid);
+    return 0;
+}
+
+static int pp_listen(struct peer_port *pp, char *errmsg, size_t errmsg_size)
+{
+    struct pp_peer *self = pp->self;
+    struct sockaddr_storage ss = self->addr;
+    if (pp->cfg.listen_on_all_ips) {
+        if (ss.ss_family == AF_INET6)
+            uv_ip6_addr("::", self->port, (struct sockaddr_in6 *)&ss);
+        else
+            uv_ip4_addr("0.0.0.0", self->port, (struct sockaddr_in *)&ss);
+    }
+    int rc = uv_tcp_bind(&pp->listener, (const struct sockaddr *)&ss, 0);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&pp->listener, 128, on_connection);
+    if (rc < 0)
+        return fail(errmsg, errmsg_size, rc, "election port %s:%d: %s", self->host, self->port,
+                    uv_strerror(rc));
+    return 0;
+}
+
+int peer_port_new(uv_loop_t *loop, const struct peer_port_config *cfg, struct peer_port **out,
+                  char *errmsg, size_t errmsg_size)
+{
+    int rc = check_config(cfg, errmsg, errmsg_size);
+    if (rc < 0)
+        return rc;
+    struct peer_port *pp = mem_calloc(1, sizeof(*pp));
+    pp->loop = loop;
+    pp->cfg = *cfg;
+    pp->cfg.members = NULL;
+    pp->cfg.member_count = 0;
+    list_init(&pp->conns);
+    buf_init(&pp->header);
+    pp->peer_count = cfg->member_count;
+    pp->peers = mem_calloc(cfg->member_count, sizeof(*pp->peers));
+    for (size_t i = 0; i < cfg->member_count; i++) {
+        struct pp_peer *p = &pp->peers[i];
+        p->pp = pp;
+        p->sid = cfg->members[i].sid;
+        p->host = mem_strndup(cfg->members[i].host, strlen(cfg->members[i].host));
+        p->port = cfg->members[i].port;
+        p->backoff_ms = cfg->reconnect_min_ms;
+        buf_init(&p->pending);
+        buf_init(&p->last_sent);
+        if (p->sid == cfg->my_sid)
+            pp->self = p;
+    }
+    for (size_t i = 0; i < pp->peer_count; i++) {
+        rc = resolve(pp->peers[i].host, pp->peers[i].port, &pp->peers[i].addr, errmsg, errmsg_size);
+        if (rc < 0)
+            goto err_free;
+    }
+    /* The header every dial opens with: V1, our sid, our election address
+     * as configured (3.8 without multiAddress.enabled). */
+    char addr[300];
+    bool v6 = strchr(pp->self->host, ':') != NULL;
+    snprintf(addr, sizeof(addr), v6 ? "[%s]:%d" : "%s:%d", pp->self->host, pp->self->port);
+    election_header_encode(&pp->header, ELECTION_PROTOCOL_V1, cfg->my_sid,
+                           (struct jute_buf){(const uint8_t *)addr, (int32_t)strlen(addr)});
+
+    uv_tcp_init(loop, &pp->listener);
+    pp->listener.data = pp;
+    uv_timer_init(loop, &pp->loopback_timer);
+    pp->loopback_timer.data = pp;
+    pp->handles_open = 2;
+    for (size_t i = 0; i < pp->peer_count; i++) {
+        struct pp_peer *p = &pp->peers[i];
+        if (p == pp->self)
+            continue;
+        uv_timer_init(loop, &p->retry_timer);
+        p->retry_timer.data = p;
+        pp->handles_open++;
+    }
+    rc = pp_listen(pp, errmsg, errmsg_size);
+    if (rc < 0) {
+        peer_port_free(pp);
+        return rc;
+    }
+    LOG_I("Election port %s:%d: sid %" PRId64 ", %zu members", pp->self->host, pp->self->port,
+          cfg->my_sid, pp->peer_count);
+    for (size_t i = 0; i < pp->peer_count; i++)
+        if (&pp->peers[i] != pp->self)
+            peer_dial(&pp->peers[i]);
+    *out = pp;
+    return 0;
+
+err_free:
+    for (size_t i = 0; i < pp->peer_count; i++)
+        mem_free(pp->peers[i].host);
+    mem_free(pp->peers);
+    buf_deinit(&pp->header);
+    mem_free(pp);
+    return rc;
+}
+
+void peer_port_free(struct peer_port *pp)
+{
+    if (!pp || pp->freeing)
+        return;
+    pp->freeing = true;
+    struct list *it = pp->conns.next;
+    while (it != &pp->conns) {
+        struct pp_conn *c = LIST_ENTRY(it, struct pp_conn, link);
+        it = it->next;
+        conn_close(c, LOG_DEBUG, NULL);
+    }
+    uv_close((uv_handle_t *)&pp->listener, on_pp_handle_closed);
+    uv_close((uv_handle_t *)&pp->loopback_timer, on_pp_handle_closed);
+    for (size_t i = 0; i < pp->peer_count; i++)
+        if (&pp->peers[i] != pp->self)
+            uv_close((uv_handle_t *)&pp->peers[i].retry_timer, on_retry_timer_closed);
+}
