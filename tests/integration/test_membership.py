@@ -165,8 +165,9 @@ def test_zookeeper_config_of_a_live_ensemble(tmp_path):
         config_text = texts[leader]
         m = re.search(r"\nversion=([0-9a-f]+)$", config_text)
         assert m, config_text
-        # The first leader gives the initial config its epoch's first zxid
-        # as version (Leader.lead, ZOOKEEPER-1783).
+        # With reconfigEnabled=false (the default) the version stays 0:
+        # Leader.lead's bump to the epoch's first zxid (ZOOKEEPER-1783) goes
+        # through setLastSeenQuorumVerifier, which then does nothing.
         ours = memberconf("format", m.group(1),
                           stdin="".join("server.%d=%s\n" % kv for kv in lines.items()))
         assert ours == config_text, (ours, config_text)
