@@ -11,6 +11,7 @@
 #include "base/mem.h"
 #include "node/four_letter.h"
 #include "proto/proto.h"
+#include "zab/membership.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 const char config_embedded_default[] =
     "# czk-server's built-in configuration (as conf/zoo_sample.cfg)\n"
@@ -29,12 +31,8 @@ const char config_embedded_default[] =
  * (QuorumPeerConfig, ZooKeeperServer, ServerCnxnFactory and the
  * "zookeeper.<key>" system properties that zoo.cfg can set; zookeeperAdmin.md). */
 static const char *const config_known_keys[] = {
-    "initLimit",
-    "syncLimit",
     "connectToLearnerMasterLimit",
     "electionAlg",
-    "quorumListenOnAllIPs",
-    "peerType",
     "syncEnabled",
     "reconfigEnabled",
     "sslQuorum",
@@ -89,11 +87,9 @@ static const char *const config_known_keys[] = {
     "forward_learner_requests_to_commit_processor_disabled",
     "maxTimeToWaitForEpoch",
     "leaderServes",
-    "cnxTimeout",
     "quorumCnxnTimeoutMs",
     "tcpKeepAlive",
     "clientTcpKeepAlive",
-    "electionPortBindRetry",
     "sessionRequireClientSASLAuth",
     "client.certReload",
     "client.portUnification",
@@ -144,6 +140,9 @@ static const char *const config_known_prefixes[] = {
 struct config_entry {
     char *key;
     char *value;
+    /* the value as java.util.Properties holds it: leading blanks dropped,
+     * trailing ones kept (QuorumMaj reads server.N values so) */
+    char *raw_value;
     int line;
 };
 
@@ -196,6 +195,9 @@ void config_defaults(struct node_config *out)
     out->force_sync = true;
     out->snap_retain_count = 3;
     out->purge_interval_hours = 0;
+    out->cnx_timeout_ms = 5000;
+    out->election_port_bind_retry = 3;
+    out->peer_type = MEMBER_PARTICIPANT;
 }
 
 bool config_four_letter_enabled(const struct node_config *cfg, int cmd)
@@ -301,6 +303,8 @@ static void entry_add(struct config_parser *p, const char *key, size_t key_len, 
                       size_t value_len, int line)
 {
     trim(&key, &key_len);
+    const char *raw = value;
+    size_t raw_len = value_len;
     trim(&value, &value_len);
     if (p->count == p->cap) {
         p->cap = p->cap ? p->cap * 2 : 16;
@@ -309,6 +313,7 @@ static void entry_add(struct config_parser *p, const char *key, size_t key_len, 
     struct config_entry *e = &p->entries[p->count++];
     e->key = mem_strndup(key, key_len);
     e->value = mem_strndup(value, value_len);
+    e->raw_value = mem_strndup(raw, raw_len);
     e->line = line;
 }
 
@@ -519,6 +524,40 @@ static void whitelist_key(struct config_parser *p, const struct config_entry *e,
     out->four_letter_mask = mask | 1u << FOUR_LETTER_SRVR;
 }
 
+/* QuorumPeerConfig.parseBoolean: "true" or "false" in any case. */
+static int bool_key(struct config_parser *p, const struct config_entry *e, bool *out)
+{
+    if (strcasecmp(e->value, "true") == 0)
+        *out = true;
+    else if (strcasecmp(e->value, "false") == 0)
+        *out = false;
+    else
+        return config_fail(p, CONFIG_ERR_VALUE,
+                           ":%d: %s: Invalid option %s for %s. Choose 'true' or 'false.'", e->line,
+                           e->key, e->value, e->key);
+    return 0;
+}
+
+/* Long.parseLong(s, 16) */
+static bool parse_hex_int64(const char *s, int64_t *out)
+{
+    bool neg = false;
+    if (*s == '+' || *s == '-')
+        neg = *s++ == '-';
+    if (!*s)
+        return false;
+    uint64_t v = 0;
+    uint64_t limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+    for (; *s; s++) {
+        int d = hex_digit(*s);
+        if (d < 0 || v > (limit - (uint64_t)d) / 16)
+            return false;
+        v = v * 16 + (uint64_t)d;
+    }
+    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
+    return true;
+}
+
 static bool is_known_unimplemented(const char *key)
 {
     for (size_t i = 0; i < sizeof(config_known_keys) / sizeof(config_known_keys[0]); i++)
@@ -548,22 +587,39 @@ struct config_lines {
 };
 
 /* server.N=host:port:port[:participant|observer][;[address:]clientPort]
- * (QuorumPeer.QuorumServer): N must be a number; an observer does not vote. */
+ * (QuorumPeer.QuorumServer, src/zab/membership.h): N is a number
+ * (Long.parseLong) and the value is read untrimmed, as QuorumMaj reads it;
+ * an observer does not vote. Two keys naming one sid ("server.1",
+ * "server.01") leave the later value, as a HashMap.put. */
 static int server_key(struct config_parser *p, const struct config_entry *e,
-                      struct config_lines *lines)
+                      struct node_config *out, struct config_lines *lines)
 {
-    const char *sid = e->key + 7;
-    if (*sid == '\0' || strspn(sid, "0123456789") != strlen(sid))
+    const char *sid_text = e->key + 7;
+    int64_t sid;
+    if (membership_sid_parse(sid_text, strlen(sid_text), &sid) < 0)
         return config_fail(p, CONFIG_ERR_VALUE, ":%d: %s: expected server.<number>", e->line,
                            e->key);
-    size_t addr_len = strcspn(e->value, ";");
-    const char *role = ":observer";
-    size_t role_len = strlen(role);
-    bool observer =
-        addr_len >= role_len && strncasecmp(e->value + addr_len - role_len, role, role_len) == 0;
+    struct member m;
+    char reason[512];
+    if (member_parse(sid, e->raw_value, strlen(e->raw_value), &m, reason, sizeof(reason)) < 0)
+        return config_fail(p, CONFIG_ERR_VALUE, ":%d: %s: %s", e->line, e->key, reason);
+    size_t at = 0;
+    while (at < out->member_count && out->members[at].sid != sid)
+        at++;
+    if (at == out->member_count) {
+        if (out->member_count == CONFIG_MEMBERS_MAX)
+            return config_fail(p, CONFIG_ERR_VALUE, ":%d: %s: more than %d servers", e->line,
+                               e->key, CONFIG_MEMBERS_MAX);
+        out->member_count++;
+    } else {
+        lines->servers--;
+        if (out->members[at].role == MEMBER_PARTICIPANT)
+            lines->participants--;
+    }
+    out->members[at] = m;
     if (lines->servers++ == 0)
         lines->first_server = e->line;
-    if (!observer)
+    if (m.role == MEMBER_PARTICIPANT)
         lines->participants++;
     return 0;
 }
@@ -757,7 +813,46 @@ static int apply_entry(struct config_parser *p, const struct config_entry *e,
         return 0;
     }
     if (strncmp(k, "server.", 7) == 0)
-        return server_key(p, e, lines);
+        return server_key(p, e, out, lines);
+    if (strcmp(k, "version") == 0) {
+        /* QuorumMaj: the config version, hex (Long.parseLong(value, 16)) */
+        int64_t v;
+        if (!parse_hex_int64(e->value, &v))
+            return config_fail(p, CONFIG_ERR_VALUE, ":%d: %s: '%s' is not a hex number", e->line, k,
+                               e->value);
+        out->config_version = v;
+        return 0;
+    }
+    if (strcmp(k, "initLimit") == 0)
+        return int_key(p, e, INT32_MIN, INT32_MAX, "a number of ticks", &out->init_limit);
+    if (strcmp(k, "syncLimit") == 0)
+        return int_key(p, e, INT32_MIN, INT32_MAX, "a number of ticks", &out->sync_limit);
+    if (strcmp(k, "quorumListenOnAllIPs") == 0)
+        return bool_key(p, e, &out->quorum_listen_on_all_ips);
+    if (strcmp(k, "peerType") == 0) {
+        if (strcasecmp(e->value, "observer") == 0)
+            out->peer_type = MEMBER_OBSERVER;
+        else if (strcasecmp(e->value, "participant") == 0)
+            out->peer_type = MEMBER_PARTICIPANT;
+        else
+            return config_fail(p, CONFIG_ERR_VALUE, ":%d: %s: Unrecognised peertype: %s", e->line,
+                               k, e->value);
+        return 0;
+    }
+    if (strcmp(k, "cnxTimeout") == 0)
+        /* QuorumCnxManager: Integer.parseInt of zookeeper.cnxTimeout */
+        return int_key(p, e, 0, INT32_MAX, "0 or more milliseconds", &out->cnx_timeout_ms);
+    if (strcmp(k, "electionPortBindRetry") == 0) {
+        /* Integer.getInteger: a malformed value is the default; a negative
+         * one too, with a message; 0 = retry forever */
+        int32_t v;
+        if (!parse_decode_int32(e->value, &v) || v < 0) {
+            LOG_W("%s:%d: %s: '%s' is not a number >= 0; using 3", p->source, e->line, k, e->value);
+            v = 3;
+        }
+        out->election_port_bind_retry = v;
+        return 0;
+    }
     if (strcmp(k, "standaloneEnabled") == 0) {
         /* QuorumPeerConfig.parseBoolean: "true" or "false" in any case. */
         lines->standalone_enabled = e->line;
@@ -794,6 +889,8 @@ static int apply_entries(struct config_parser *p, struct node_config *out)
             continue;
         rc = apply_entry(p, e, out, &lines);
     }
+    /* the distinct keys of the java.util.Properties Apache reads the file into */
+    out->config_props_keys = last.count;
     smap_deinit(&last);
     if (rc == 0)
         rc = check_standalone(p, &lines);
@@ -850,6 +947,7 @@ int config_parse_text(const char *source, const char *text, size_t len, struct n
     for (size_t i = 0; i < p.count; i++) {
         mem_free(p.entries[i].key);
         mem_free(p.entries[i].value);
+        mem_free(p.entries[i].raw_value);
     }
     mem_free(p.entries);
     return rc;
@@ -890,4 +988,54 @@ int config_parse_embedded(struct node_config *out, char *errmsg, size_t errlen)
 {
     return config_parse_text("<embedded default>", config_embedded_default,
                              sizeof(config_embedded_default) - 1, out, errmsg, errlen);
+}
+
+void config_membership(const struct node_config *cfg, struct membership *out)
+{
+    membership_init(out);
+    for (size_t i = 0; i < cfg->member_count; i++)
+        membership_put(out, &cfg->members[i]);
+    out->version = cfg->config_version;
+    out->props_keys = cfg->config_props_keys;
+}
+
+int config_read_myid(const char *data_dir, int64_t *sid, char *errmsg, size_t errlen)
+{
+    char path[CONFIG_PATH_MAX + 8];
+    snprintf(path, sizeof(path), "%s/myid", data_dir);
+    struct config_parser p = {.source = path, .errmsg = errmsg, .errlen = errlen};
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return config_fail(&p, CONFIG_ERR_MISSING,
+                           ": myid file is missing (it holds this server's N of server.N)");
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return config_fail(&p, CONFIG_ERR_IO, ": cannot open: %s", strerror(errno));
+    /* BufferedReader.readLine: up to \n, \r or \r\n; null for an empty file */
+    char line[256];
+    size_t len = 0;
+    int c;
+    bool eof = true;
+    bool too_long = false;
+    while ((c = fgetc(f)) != EOF) {
+        eof = false;
+        if (c == '\n' || c == '\r')
+            break;
+        if (len + 1 < sizeof(line))
+            line[len++] = (char)c;
+        else
+            too_long = true;
+    }
+    line[len] = '\0';
+    int rc = 0;
+    if (ferror(f))
+        rc = config_fail(&p, CONFIG_ERR_IO, ": read error: %s", strerror(errno));
+    else if (eof)
+        rc = config_fail(&p, CONFIG_ERR_VALUE,
+                         ": serverid null is not a number (the file is empty)");
+    else if (too_long || membership_sid_parse(line, len, sid) < 0)
+        rc = config_fail(&p, CONFIG_ERR_VALUE, ": serverid %s%s is not a number", line,
+                         too_long ? "..." : "");
+    fclose(f);
+    return rc;
 }

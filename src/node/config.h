@@ -5,12 +5,15 @@
 #ifndef CZK_NODE_CONFIG_H
 #define CZK_NODE_CONFIG_H
 
+#include "zab/membership.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define CONFIG_PATH_MAX    4096
 #define CONFIG_ADDRESS_MAX 256
+#define CONFIG_MEMBERS_MAX 128 /* server.N lines; kept inline so the struct stays a plain value */
 
 /* The text used when czk-server starts without a config file: ZooKeeper's
  * conf/zoo_sample.cfg, with a relative data directory. */
@@ -62,6 +65,22 @@ struct node_config {
     int snap_compression;         /* snapshot.compression.method: enum snapz_kind (plain or gz) */
     int32_t snap_retain_count;    /* autopurge.snapRetainCount: at least 3 */
     int32_t purge_interval_hours; /* autopurge.purgeInterval: 0 = no purge */
+    /* The ensemble (QuorumPeerConfig, QuorumMaj). czk refuses a config that
+     * makes a replicated server (more than one voter, or standaloneEnabled=
+     * false), so today these are only parsed and checked. When the ensemble
+     * exists, QuorumPeerConfig.checkValidity's checks go where that refusal
+     * is: initLimit and syncLimit not 0 ("initLimit is not set") and a myid
+     * (config_read_myid). */
+    struct member members[CONFIG_MEMBERS_MAX]; /* server.N, in the file's order */
+    size_t member_count;
+    int64_t config_version;           /* version= (hex), 0 when absent */
+    size_t config_props_keys;         /* distinct keys in the file: membership.props_keys */
+    int32_t init_limit;               /* initLimit, ticks; 0 = not set */
+    int32_t sync_limit;               /* syncLimit, ticks; 0 = not set */
+    int32_t cnx_timeout_ms;           /* cnxTimeout: election connect timeout, 5000 */
+    int32_t election_port_bind_retry; /* electionPortBindRetry: 3; 0 = forever */
+    bool quorum_listen_on_all_ips;    /* quorumListenOnAllIPs: false */
+    int peer_type; /* peerType: enum member_role; the server.N line of myid wins */
 };
 
 enum config_error {
@@ -88,6 +107,19 @@ int config_parse_file(const char *path, struct node_config *out, char *errmsg, s
 
 /* The embedded default (config_embedded_default). */
 int config_parse_embedded(struct node_config *out, char *errmsg, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* The membership the server.N lines (and version=) describe, as QuorumMaj
+ * holds it; `out` is initialised here, free it with membership_deinit. */
+void config_membership(const struct node_config *cfg, struct membership *out);
+
+/* dataDir/myid as QuorumPeerConfig.setupMyId reads it: the first line,
+ * Long.parseLong (no blanks allowed around the number). Returns 0 and the
+ * sid; CONFIG_ERR_MISSING when the file is absent or not a regular file
+ * (Apache then has no server id: "myid file is missing" for an ensemble);
+ * CONFIG_ERR_VALUE with "<dir>/myid: serverid <text> is not a number";
+ * CONFIG_ERR_IO when it cannot be read. Errors name the file. */
+int config_read_myid(const char *data_dir, int64_t *sid, char *errmsg, size_t errlen)
     __attribute__((warn_unused_result));
 
 /* Whether the whitelist lets `cmd` (an enum four_letter_cmd) run. */

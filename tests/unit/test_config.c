@@ -7,6 +7,8 @@
 #include "node/config.h"
 #include "node/four_letter.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Captured log output (this test's own state). */
@@ -113,7 +115,9 @@ static void test_good_file(void)
     CHECK(strcmp(cfg.source, "zoo.cfg") == 0);
     /* ZooKeeper keys czk does not implement: accepted, not warned about. */
     CHECK_EQ_INT(warnings, 0);
-    CHECK(strstr(logged, "initLimit") != NULL);
+    CHECK(strstr(logged, "admin.enableServer") != NULL);
+    CHECK_EQ_INT(cfg.init_limit, 10);
+    CHECK_EQ_INT(cfg.sync_limit, 5);
 
     /* jute.maxbuffer as Integer.decode reads it. */
     CHECK_EQ_INT(
@@ -318,6 +322,112 @@ static void test_snapshot_compression(void)
     CHECK_EQ_INT(cfg.snap_compression, 0);
 }
 
+/* server.N lines through the membership module, with the file's line;
+ * the ensemble keys with ZooKeeper's defaults and checks. */
+static void test_ensemble_keys(void)
+{
+    struct node_config cfg;
+    char err[512];
+    CHECK_EQ_INT(parse("dataDir=/d\nclientPort=1\nserver.5=[::1]:2888:3888:participant;127.1:2181\n"
+                       "version=1f\ninitLimit=7\nsyncLimit=3\ncnxTimeout=100\n"
+                       "electionPortBindRetry=0\nquorumListenOnAllIPs=TRUE\npeerType=Observer\n",
+                       &cfg, err, sizeof(err)),
+                 0);
+    CHECK_EQ_INT(cfg.member_count, 1);
+    CHECK_EQ_INT(cfg.members[0].sid, 5);
+    CHECK(strcmp(cfg.members[0].quorum.host, "0:0:0:0:0:0:0:1") == 0);
+    CHECK_EQ_INT(cfg.members[0].election.port, 3888);
+    CHECK(cfg.members[0].has_client && strcmp(cfg.members[0].client.host, "127.0.0.1") == 0);
+    CHECK_EQ_INT(cfg.config_version, 0x1f);
+    CHECK_EQ_INT(cfg.init_limit, 7);
+    CHECK_EQ_INT(cfg.sync_limit, 3);
+    CHECK_EQ_INT(cfg.cnx_timeout_ms, 100);
+    CHECK_EQ_INT(cfg.election_port_bind_retry, 0);
+    CHECK(cfg.quorum_listen_on_all_ips);
+    CHECK_EQ_INT(cfg.peer_type, MEMBER_OBSERVER);
+    struct membership m;
+    config_membership(&cfg, &m);
+    struct buf text;
+    buf_init(&text);
+    membership_format(&m, &text);
+    const char *want =
+        "server.5=[0:0:0:0:0:0:0:1]:2888:3888:participant;127.0.0.1:2181\nversion=1f";
+    CHECK(text.len == strlen(want) && memcmp(text.data, want, text.len) == 0);
+    buf_deinit(&text);
+    membership_deinit(&m);
+
+    /* a malformed value is reported with Apache's words and the line */
+    expect_error("dataDir=/d\nclientPort=1\nserver.1=127.0.0.1:2888\n", CONFIG_ERR_VALUE,
+                 "zoo.cfg:3: server.1: 127.0.0.1:2888 does not have the form", "host:port:port");
+    expect_error("dataDir=/d\nclientPort=1\nserver.1=a:2888:2888\n", CONFIG_ERR_VALUE,
+                 "zoo.cfg:3: server.1:", "Client and election port must be different");
+    expect_error("dataDir=/d\nclientPort=1\nserver.1=a:2888:3888:voter\n", CONFIG_ERR_VALUE,
+                 "zoo.cfg:3: server.1:", "Unrecognised peertype: voter");
+    expect_error("dataDir=/d\nclientPort=1\nserver.1=a:2888:70000\n", CONFIG_ERR_VALUE,
+                 "zoo.cfg:3: server.1:", "port out of range:70000");
+    /* Properties keeps a value's trailing blank, and so does QuorumMaj */
+    expect_error("dataDir=/d\nclientPort=1\nserver.1=a:2888:3888 \n", CONFIG_ERR_VALUE,
+                 "zoo.cfg:3: server.1:", "Address unresolved: a:3888 ");
+    expect_error("dataDir=/d\nclientPort=1\npeerType=voter\n", CONFIG_ERR_VALUE,
+                 "zoo.cfg:3: peerType", "Unrecognised peertype: voter");
+    expect_error("dataDir=/d\nclientPort=1\nquorumListenOnAllIPs=yes\n", CONFIG_ERR_VALUE,
+                 "zoo.cfg:3: quorumListenOnAllIPs", "Choose 'true' or 'false.'");
+    expect_error("dataDir=/d\nclientPort=1\ninitLimit=ten\n", CONFIG_ERR_VALUE,
+                 "zoo.cfg:3: initLimit", "not an integer");
+    expect_error("dataDir=/d\nclientPort=1\nversion=xyz\n", CONFIG_ERR_VALUE, "zoo.cfg:3: version",
+                 "hex");
+    /* server.1 and server.01 are one sid: the later value, one voter */
+    CHECK_EQ_INT(parse("dataDir=/d\nclientPort=1\nserver.1=a:1:2\nserver.01=b:1:2\n", &cfg, err,
+                       sizeof(err)),
+                 0);
+    CHECK_EQ_INT(cfg.member_count, 1);
+    CHECK(strcmp(cfg.members[0].quorum.host, "b") == 0);
+    /* electionPortBindRetry as Integer.getInteger: bad or negative is 3 */
+    CHECK_EQ_INT(
+        parse("dataDir=/d\nclientPort=1\nelectionPortBindRetry=-2\n", &cfg, err, sizeof(err)), 0);
+    CHECK_EQ_INT(cfg.election_port_bind_retry, 3);
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL);
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
+/* dataDir/myid as QuorumPeerConfig.setupMyId reads it (a scratch dir). */
+static void test_myid(void)
+{
+    char dir[] = "/tmp/czk-test-myid-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char path[128];
+    snprintf(path, sizeof(path), "%s/myid", dir);
+    char err[512];
+    int64_t sid = -1;
+    CHECK_EQ_INT(config_read_myid(dir, &sid, err, sizeof(err)), CONFIG_ERR_MISSING);
+    CHECK(strstr(err, "/myid: myid file is missing") != NULL);
+    write_file(path, "3\n");
+    CHECK_EQ_INT(config_read_myid(dir, &sid, err, sizeof(err)), 0);
+    CHECK_EQ_INT(sid, 3);
+    write_file(path, "42\r\nignored\n");
+    CHECK_EQ_INT(config_read_myid(dir, &sid, err, sizeof(err)), 0);
+    CHECK_EQ_INT(sid, 42);
+    write_file(path, "+7");
+    CHECK_EQ_INT(config_read_myid(dir, &sid, err, sizeof(err)), 0);
+    CHECK_EQ_INT(sid, 7);
+    write_file(path, " 3\n");
+    CHECK_EQ_INT(config_read_myid(dir, &sid, err, sizeof(err)), CONFIG_ERR_VALUE);
+    CHECK(strstr(err, "/myid: serverid  3 is not a number") != NULL);
+    write_file(path, "");
+    CHECK_EQ_INT(config_read_myid(dir, &sid, err, sizeof(err)), CONFIG_ERR_VALUE);
+    CHECK(strstr(err, "serverid null is not a number") != NULL);
+    remove(path);
+    remove(dir);
+}
+
 int main(void)
 {
     log_set_sink(capture);
@@ -329,6 +439,8 @@ int main(void)
     test_snapshot_compression();
     test_malformed();
     test_whitelist();
+    test_ensemble_keys();
+    test_myid();
     log_set_sink(NULL);
     return check_result("test_config");
 }

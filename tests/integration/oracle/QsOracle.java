@@ -1,0 +1,25 @@
+// SPDX-License-Identifier: Apache-2.0
+// Apache ZooKeeper 3.8's own QuorumServer and QuorumMaj as a line oracle for
+// test_membership.py: "parse" mode prints OK <toString> or ERR <exception>
+// per stdin line; "maj" reads a Properties text and prints QuorumMaj.toString.
+import java.io.*;
+import java.util.*;
+import org.apache.zookeeper.server.quorum.QuorumPeer.QuorumServer;
+import org.apache.zookeeper.server.quorum.flexible.QuorumMaj;
+public class QsOracle {
+    public static void main(String[] a) throws Exception {
+        BufferedReader r = new BufferedReader(new InputStreamReader(System.in));
+        if (a.length > 0 && a[0].equals("maj")) {
+            Properties p = new Properties();
+            p.load(r);
+            try { System.out.print(new QuorumMaj(p).toString()); System.out.println("\n#end"); }
+            catch (Exception e) { System.out.println("ERR " + e.getClass().getSimpleName() + ": " + e.getMessage()); }
+            return;
+        }
+        String line;
+        while ((line = r.readLine()) != null) {
+            try { System.out.println("OK " + new QuorumServer(7, line).toString()); }
+            catch (Exception e) { System.out.println("ERR " + e.getClass().getSimpleName() + ": " + e.getMessage()); }
+        }
+    }
+}
