@@ -594,16 +594,587 @@ static void test_config_and_events_are_checked(void)
 
 /* ---- the simulation ---- */
 
-#define SIM_SEEDS 1
-static int sim_run(uint64_t seed, int learners, bool planted, bool verbose)
+/* The simulation: members 1..n (member 1.. are voters; with 4 learners one
+ * more member, sid 6, is an observer), a seeded network of FIFO links per
+ * connection (a TCP link never reorders: each packet leaves no earlier than
+ * the one before it on the same link), whole connections dropped, crashes
+ * that lose every txn the log thread had not fsynced, and an election
+ * stand-in: when there is no leader and a quorum is up, the up voter with the
+ * best (currentEpoch, last zxid, sid) leads, as FLE would pick among them.
+ * Checked after every step: each log's zxids strictly increase; a txn is
+ * committed (applied while serving) on a leader only once a quorum of voters
+ * holds it durably; every member's committed sequence is a prefix of one
+ * global sequence G, zxids strictly increasing; no truncation cuts a txn of
+ * G; every new leader's log holds all of G. */
+
+#define SIM_SEEDS    150
+#define SIM_MS       6000
+#define SIM_MEMBERS  6
+#define SIM_LOG_MAX  8192
+#define SIM_LINK_MAX 4096
+#define SIM_G_MAX    8192
+
+struct sim_entry {
+    int64_t zxid;
+    uint32_t id;
+};
+
+struct sim_packet {
+    int64_t at;
+    uint64_t gen;
+    int32_t type;
+    int64_t zxid;
+    int32_t len; /* -1: null */
+    uint8_t data[20];
+};
+
+struct sim_link {
+    struct sim_packet q[SIM_LINK_MAX];
+    size_t head, len;
+    int64_t last_at;
+};
+
+struct sim_member {
+    int64_t sid;
+    bool observer;
+    struct zab zab;
+    bool up;
+    int64_t down_until;
+    int64_t rejoin_at; /* -1: not waiting */
+    int64_t deadline;
+    struct sim_entry log[SIM_LOG_MAX];
+    size_t log_len, durable_len;
+    int64_t base; /* the snapshot's zxid (0: none) */
+    int64_t accepted, current;
+    size_t applied_g; /* its committed sequence is G[0..applied_g) */
+    int64_t applied_zxid;
+    bool serving;
+};
+
+struct sim {
+    uint64_t seed, rng;
+    bool planted;
+    int n, voters_n;
+    int64_t voters[SIM_MEMBERS];
+    struct sim_member m[SIM_MEMBERS];
+    struct sim_link link[SIM_MEMBERS][SIM_MEMBERS];
+    uint64_t gen[SIM_MEMBERS][SIM_MEMBERS]; /* connection generation per pair */
+    int leader;                             /* index, -1: none */
+    int64_t election_at;
+    struct sim_entry g[SIM_G_MAX];
+    size_t g_len;
+    uint32_t next_id;
+    int64_t now;
+    char why[200];
+    bool failed;
+    /* disconnects to deliver: (member, peer sid) */
+    int disc_m[64];
+    int64_t disc_sid[64];
+    size_t disc_len;
+    struct sim_stats {
+        long commits, elections, crashes, drops, snaps, truncs, diffs;
+    } st;
+};
+
+static uint64_t sim_rand(struct sim *s)
 {
-    (void)seed, (void)learners, (void)planted, (void)verbose;
-    return 0;
+    s->rng ^= s->rng << 13;
+    s->rng ^= s->rng >> 7;
+    s->rng ^= s->rng << 17;
+    return s->rng;
 }
+
+static int64_t sim_between(struct sim *s, int64_t lo, int64_t hi)
+{
+    return lo + (int64_t)(sim_rand(s) % (uint64_t)(hi - lo + 1));
+}
+
+static bool sim_chance(struct sim *s, uint32_t per_million)
+{
+    return sim_rand(s) % 1000000 < per_million;
+}
+
+static void sim_fail(struct sim *s, const char *what, int64_t a, int64_t b)
+{
+    if (s->failed)
+        return;
+    s->failed = true;
+    snprintf(s->why, sizeof(s->why), "t=%lld: %s (0x%llx, 0x%llx)", (long long)s->now, what,
+             (unsigned long long)a, (unsigned long long)b);
+}
+
+static bool planted_quorum(void *arg, const int64_t *sids, size_t n)
+{
+    (void)arg, (void)sids;
+    return n >= 1;
+}
+
+static int sim_index(const struct sim *s, int64_t sid)
+{
+    (void)s;
+    return (int)(sid - 1);
+}
+
+static int64_t sim_last(const struct sim_member *m)
+{
+    return m->log_len ? m->log[m->log_len - 1].zxid : m->base;
+}
+
+/* Index in G of zxid, or -1. */
+static long g_find(const struct sim *s, int64_t zxid)
+{
+    size_t lo = 0, hi = s->g_len;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (s->g[mid].zxid < zxid)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < s->g_len && s->g[lo].zxid == zxid ? (long)lo : -1;
+}
+
+static bool durable_has(const struct sim_member *m, struct sim_entry e)
+{
+    if (e.zxid <= m->base)
+        return true; /* the snapshot: G's prefix up to base (checked when taken) */
+    size_t lo = 0, hi = m->durable_len;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (m->log[mid].zxid < e.zxid)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < m->durable_len && m->log[lo].zxid == e.zxid && m->log[lo].id == e.id;
+}
+
+static void sim_close(struct sim *s, int a, int b)
+{
+    s->gen[a][b]++;
+    s->gen[b][a]++;
+    if (s->disc_len < 64) {
+        s->disc_m[s->disc_len] = b;
+        s->disc_sid[s->disc_len++] = s->m[a].sid;
+        s->disc_m[s->disc_len] = a;
+        s->disc_sid[s->disc_len++] = s->m[b].sid;
+    }
+}
+
+static void sim_send(struct sim *s, int from, const struct zab_send *z)
+{
+    int to = sim_index(s, z->to);
+    struct sim_link *l = &s->link[from][to];
+    if (to < 0 || to >= s->n || to == from || !s->m[to].up)
+        return;
+    if (l->len == SIM_LINK_MAX) { /* a full socket buffer: the connection goes */
+        sim_close(s, from, to);
+        return;
+    }
+    struct sim_packet *p = &l->q[(l->head + l->len++) % SIM_LINK_MAX];
+    int64_t at = s->now + sim_between(s, 1, 30);
+    p->at = at > l->last_at ? at : l->last_at;
+    l->last_at = p->at;
+    p->gen = s->gen[from][to];
+    p->type = z->type;
+    p->zxid = z->zxid;
+    p->len = -1;
+    switch (z->payload) {
+    case ZAB_PAYLOAD_DATA:
+        CHECK(z->data.len == 4);
+        memcpy(p->data, z->data.ptr, 4);
+        p->len = 4;
+        break;
+    case ZAB_PAYLOAD_I32:
+        memcpy(p->data, i32_data(z->i32).ptr, 4);
+        p->len = 4;
+        break;
+    case ZAB_PAYLOAD_LEARNER_INFO:
+        memcpy(p->data, learner_info(s->m[from].sid).ptr, 20);
+        p->len = 20;
+        break;
+    default:
+        break;
+    }
+}
+
+static void sim_step(struct sim *s, int i, const struct zab_event *ev);
+
+/* The member's committed sequence moves to commit_upto (only while serving:
+ * before that, applying is the node's business, not a commit). */
+static void sim_commit(struct sim *s, int i, int64_t upto)
+{
+    struct sim_member *m = &s->m[i];
+    if (m->base > m->applied_zxid) {
+        long k = g_find(s, m->base);
+        if (k < 0 || (size_t)k + 1 < m->applied_g)
+            sim_fail(s, "a snapshot that is not a prefix of the committed sequence", m->base,
+                     m->applied_zxid);
+        else
+            m->applied_g = (size_t)k + 1;
+        m->applied_zxid = m->base;
+    }
+    size_t lo = 0, hi = m->log_len;
+    while (lo < hi) { /* the first entry after applied_zxid */
+        size_t mid = (lo + hi) / 2;
+        if (m->log[mid].zxid <= m->applied_zxid)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t k = lo; k < m->log_len && m->log[k].zxid <= upto; k++) {
+        struct sim_entry e = m->log[k];
+        if (e.zxid <= m->applied_zxid)
+            continue;
+        if (m->applied_g < s->g_len) {
+            if (s->g[m->applied_g].zxid != e.zxid || s->g[m->applied_g].id != e.id)
+                sim_fail(s, "committed prefixes differ", e.zxid, s->g[m->applied_g].zxid);
+        } else {
+            if (s->g_len && s->g[s->g_len - 1].zxid >= e.zxid)
+                sim_fail(s, "committed zxids do not increase", e.zxid, s->g[s->g_len - 1].zxid);
+            if (s->g_len == SIM_G_MAX)
+                return;
+            s->g[s->g_len++] = e;
+            s->st.commits++;
+        }
+        if (s->m[i].zab.role == ZAB_LEADING) {
+            int copies = 0;
+            for (int v = 0; v < s->n; v++)
+                copies += !s->m[v].observer && s->m[v].up && durable_has(&s->m[v], e);
+            for (int v = 0; v < s->n; v++)
+                copies += !s->m[v].observer && !s->m[v].up && durable_has(&s->m[v], e);
+            if (copies <= s->voters_n / 2)
+                sim_fail(s, "committed without a quorum of persisted copies", e.zxid, copies);
+        }
+        m->applied_g++;
+        m->applied_zxid = e.zxid;
+    }
+}
+
+static void sim_apply(struct sim *s, int i, const struct zab_update *u)
+{
+    struct sim_member *m = &s->m[i];
+    if (u->accepted_epoch >= 0)
+        m->accepted = u->accepted_epoch;
+    if (u->current_epoch >= 0)
+        m->current = u->current_epoch;
+    if (u->truncate_after_zxid >= 0) {
+        s->st.truncs++;
+        if (u->truncate_after_zxid < m->base)
+            sim_fail(s, "TRUNC below the snapshot", u->truncate_after_zxid, m->base);
+        while (m->log_len && m->log[m->log_len - 1].zxid > u->truncate_after_zxid) {
+            struct sim_entry e = m->log[--m->log_len];
+            long k = g_find(s, e.zxid);
+            if (k >= 0 && s->g[k].id == e.id)
+                sim_fail(s, "TRUNC cut a committed txn", e.zxid, u->truncate_after_zxid);
+        }
+        m->durable_len = m->log_len;
+    }
+    if (u->snapshot_zxid >= 0) {
+        s->st.snaps++;
+        if (u->snapshot_zxid < m->applied_zxid)
+            sim_fail(s, "SNAP behind what we committed", u->snapshot_zxid, m->applied_zxid);
+        m->base = u->snapshot_zxid;
+        m->log_len = m->durable_len = 0;
+    }
+    for (size_t k = 0; k < u->appends_len; k++) {
+        const struct zab_txn *t = &u->appends[k];
+        if (t->zxid <= sim_last(m))
+            sim_fail(s, "log zxids do not increase", t->zxid, sim_last(m));
+        if (m->log_len == SIM_LOG_MAX)
+            return;
+        uint32_t id = 0;
+        memcpy(&id, t->data.ptr, 4);
+        long g = g_find(s, t->zxid);
+        if (g >= 0 && s->g[g].id != id)
+            sim_fail(s, "one zxid, two txns", t->zxid, id);
+        m->log[m->log_len++] = (struct sim_entry){t->zxid, id};
+    }
+    for (size_t k = 0; k < u->closes_len; k++) {
+        int j = sim_index(s, u->closes[k]);
+        if (j >= 0 && j < s->n && j != i)
+            sim_close(s, i, j);
+    }
+    for (size_t k = 0; k < u->sends_len; k++) {
+        if (u->sends[k].type == QUORUM_DIFF)
+            s->st.diffs++;
+        sim_send(s, i, &u->sends[k]);
+    }
+    m->serving = u->serving;
+    if (u->serving)
+        sim_commit(s, i, u->commit_upto_zxid);
+    m->deadline = u->deadline_ms;
+    if (u->stopped) {
+        m->serving = false;
+        if (i == s->leader) {
+            s->leader = -1;
+            s->election_at = s->now + sim_between(s, 100, 400);
+        } else {
+            m->rejoin_at = s->now + sim_between(s, 50, 300);
+        }
+    }
+}
+
+static void sim_step(struct sim *s, int i, const struct zab_event *ev)
+{
+    struct zab_update u;
+    int rc = zab_step(&s->m[i].zab, ev, &u);
+    if (rc == ZAB_EBUSY || rc == ZAB_ENOTREADY)
+        return;
+    if (rc != 0) {
+        sim_fail(s, "zab_step failed", rc, ev->type);
+        return;
+    }
+    sim_apply(s, i, &u);
+}
+
+static void sim_start(struct sim *s, int i, enum zab_role role, int leader)
+{
+    struct sim_member *m = &s->m[i];
+    static struct zab_txn history[SIM_LOG_MAX];
+    static uint32_t ids[SIM_LOG_MAX];
+    m->durable_len = m->log_len; /* START after the log thread drained */
+    struct zab_event ev = {.type = ZAB_START, .now_ms = s->now};
+    ev.start.role = role;
+    ev.start.leader_sid = s->m[leader].sid;
+    ev.start.last_zxid = sim_last(m);
+    ev.start.accepted_epoch = m->accepted;
+    ev.start.current_epoch = m->current;
+    if (role == ZAB_LEADING) {
+        for (size_t k = 0; k < m->log_len; k++) {
+            ids[k] = m->log[k].id;
+            history[k] = (struct zab_txn){m->log[k].zxid, {(const uint8_t *)&ids[k], 4}};
+        }
+        ev.start.history = history;
+        ev.start.history_len = m->log_len;
+    }
+    for (int j = 0; j < s->n; j++)
+        if (j != i && (role == ZAB_LEADING || j == leader))
+            s->gen[i][j]++, s->gen[j][i]++; /* new connections */
+    m->rejoin_at = -1;
+    m->serving = false;
+    sim_step(s, i, &ev);
+}
+
+static void sim_elect(struct sim *s)
+{
+    int alive = 0, best = -1;
+    for (int i = 0; i < s->n; i++) {
+        struct sim_member *m = &s->m[i];
+        if (!m->up || m->observer)
+            continue;
+        alive++;
+        if (best < 0 || m->current > s->m[best].current ||
+            (m->current == s->m[best].current && sim_last(m) > sim_last(&s->m[best])) ||
+            (m->current == s->m[best].current && sim_last(m) == sim_last(&s->m[best]) &&
+             m->sid > s->m[best].sid))
+            best = i;
+    }
+    if (alive <= s->voters_n / 2)
+        return;
+    /* Nothing committed may be missing from the new leader's log. */
+    struct sim_member *l = &s->m[best];
+    for (size_t k = 0; k < s->g_len; k++) {
+        struct sim_entry e = s->g[k];
+        if (e.zxid <= l->base)
+            continue;
+        l->durable_len = l->log_len;
+        if (!durable_has(l, e)) {
+            sim_fail(s, "a committed txn is missing from the new leader", e.zxid, l->sid);
+            return;
+        }
+    }
+    s->st.elections++;
+    s->leader = best;
+    sim_start(s, best, ZAB_LEADING, best);
+    for (int i = 0; i < s->n; i++)
+        if (i != best && s->m[i].up)
+            sim_start(s, i, s->m[i].observer ? ZAB_OBSERVING : ZAB_FOLLOWING, best);
+}
+
+static void sim_crash(struct sim *s, int i)
+{
+    struct sim_member *m = &s->m[i];
+    s->st.crashes++;
+    m->up = false;
+    m->serving = false;
+    m->log_len = m->durable_len; /* unsynced txns are lost */
+    m->down_until = s->now + sim_between(s, 100, 1000);
+    for (int j = 0; j < s->n; j++)
+        if (j != i)
+            sim_close(s, i, j);
+    zab_deinit(&m->zab);
+    struct zab_config c = {.my_sid = m->sid,
+                           .voters = s->voters,
+                           .voters_len = (size_t)s->voters_n,
+                           .tick_ms = TICK_MS,
+                           .init_limit = 10,
+                           .sync_limit = 5,
+                           .committed_log_max = 16,
+                           .outstanding_max = 32,
+                           .has_quorum = s->planted ? planted_quorum : NULL};
+    CHECK(zab_init(&m->zab, &c) == 0);
+    if (i == s->leader) {
+        s->leader = -1;
+        s->election_at = s->now + sim_between(s, 100, 400);
+    }
+}
+
+static void sim_setup(struct sim *s, uint64_t seed, int learners, bool planted)
+{
+    memset(s, 0, sizeof(*s));
+    s->seed = seed;
+    s->rng = seed * 0x9e3779b97f4a7c15ULL + 1;
+    s->planted = planted;
+    s->n = learners + 1 + (learners >= 4);
+    s->voters_n = learners + 1;
+    for (int i = 0; i < s->voters_n; i++)
+        s->voters[i] = i + 1;
+    for (int i = 0; i < s->n; i++) {
+        struct sim_member *m = &s->m[i];
+        m->sid = i + 1;
+        m->observer = i >= s->voters_n;
+        m->up = true;
+        m->rejoin_at = -1;
+        m->deadline = -1;
+        struct zab_config c = {.my_sid = m->sid,
+                               .voters = s->voters,
+                               .voters_len = (size_t)s->voters_n,
+                               .tick_ms = TICK_MS,
+                               .init_limit = 10,
+                               .sync_limit = 5,
+                               .committed_log_max = 16,
+                               .outstanding_max = 32,
+                               .has_quorum = planted ? planted_quorum : NULL};
+        CHECK(zab_init(&m->zab, &c) == 0);
+    }
+    s->leader = -1;
+    s->election_at = 0;
+}
+
+static void sim_deliver(struct sim *s)
+{
+    for (int a = 0; a < s->n; a++)
+        for (int b = 0; b < s->n; b++) {
+            struct sim_link *l = &s->link[a][b];
+            while (l->len && l->q[l->head].at <= s->now && !s->failed) {
+                struct sim_packet p = l->q[l->head];
+                l->head = (l->head + 1) % SIM_LINK_MAX;
+                l->len--;
+                if (p.gen != s->gen[a][b] || !s->m[b].up || !s->m[a].up)
+                    continue;
+                struct zab_event ev = {.type = ZAB_RECEIVE, .now_ms = s->now};
+                ev.receive.from = s->m[a].sid;
+                ev.receive.type = p.type;
+                ev.receive.zxid = p.zxid;
+                ev.receive.data = (struct jute_buf){p.len >= 0 ? p.data : NULL, p.len};
+                sim_step(s, b, &ev);
+            }
+        }
+}
+
+static int sim_run(uint64_t seed, int learners, bool planted, bool verbose, struct sim_stats *sum)
+{
+    static struct sim sim;
+    struct sim *s = &sim;
+    sim_setup(s, seed, learners, planted);
+    for (s->now = 0; s->now < SIM_MS && !s->failed; s->now++) {
+        bool calm = s->now > SIM_MS - 1500; /* the last 1.5 s: no faults */
+        if (!calm && sim_chance(s, 600)) {
+            int i = (int)sim_between(s, 0, s->n - 1);
+            if (s->leader >= 0 && i != s->leader) {
+                s->st.drops++;
+                sim_close(s, i, s->leader);
+            }
+        }
+        if (!calm && sim_chance(s, 400)) {
+            int i = (int)sim_between(s, 0, s->n - 1);
+            if (s->m[i].up && (i != s->leader || sim_chance(s, 300000)))
+                sim_crash(s, i);
+        }
+        for (size_t k = 0; k < s->disc_len; k++) {
+            struct sim_member *m = &s->m[s->disc_m[k]];
+            if (!m->up)
+                continue;
+            struct zab_event ev = {.type = ZAB_DISCONNECTED, .now_ms = s->now};
+            ev.disconnected.sid = s->disc_sid[k];
+            sim_step(s, s->disc_m[k], &ev);
+        }
+        s->disc_len = 0;
+        for (int i = 0; i < s->n; i++) {
+            struct sim_member *m = &s->m[i];
+            if (!m->up && m->down_until <= s->now) {
+                m->up = true;
+                m->rejoin_at = s->now;
+            }
+            if (m->up && m->rejoin_at >= 0 && m->rejoin_at <= s->now && i != s->leader) {
+                m->rejoin_at = -1;
+                if (s->leader >= 0 && s->m[s->leader].zab.role == ZAB_LEADING)
+                    sim_start(s, i, m->observer ? ZAB_OBSERVING : ZAB_FOLLOWING, s->leader);
+                else
+                    m->rejoin_at = s->now + 100;
+            }
+        }
+        if (s->leader < 0 && s->now >= s->election_at)
+            sim_elect(s);
+        sim_deliver(s);
+        for (int i = 0; i < s->n && !s->failed; i++) {
+            struct sim_member *m = &s->m[i];
+            if (m->up && m->log_len > m->durable_len && sim_chance(s, 150000)) {
+                m->durable_len = m->log_len;
+                struct zab_event ev = {.type = ZAB_PERSISTED, .now_ms = s->now};
+                ev.persisted.zxid = sim_last(m);
+                sim_step(s, i, &ev);
+            }
+            if (m->up && m->deadline >= 0 && m->deadline <= s->now) {
+                struct zab_event ev = {.type = ZAB_TICK, .now_ms = s->now};
+                sim_step(s, i, &ev);
+            }
+        }
+        if (s->leader >= 0 && s->m[s->leader].serving && sim_chance(s, 300000)) {
+            struct zab *z = &s->m[s->leader].zab;
+            uint32_t id = ++s->next_id;
+            struct zab_event ev = {.type = ZAB_PROPOSE, .now_ms = s->now};
+            ev.propose.zxid = zab_next_zxid(z);
+            ev.propose.data = (struct jute_buf){(const uint8_t *)&id, 4};
+            sim_step(s, s->leader, &ev);
+        }
+    }
+    if (!s->failed && !planted && s->st.commits == 0)
+        sim_fail(s, "no progress", 0, 0);
+    for (int i = 0; i < s->n; i++)
+        zab_deinit(&s->m[i].zab);
+    sum->commits += s->st.commits;
+    sum->elections += s->st.elections;
+    sum->crashes += s->st.crashes;
+    sum->drops += s->st.drops;
+    sum->diffs += s->st.diffs;
+    sum->truncs += s->st.truncs;
+    sum->snaps += s->st.snaps;
+    if (s->failed && verbose)
+        fprintf(stderr,
+                "sim: seed %llu, %d learners%s: %s\n  replay: test_zab --seed %llu "
+                "--learners %d%s\n",
+                (unsigned long long)seed, learners, planted ? " (planted)" : "", s->why,
+                (unsigned long long)seed, learners, planted ? " --planted" : "");
+    return s->failed ? 1 : 0;
+}
+
 static int sim_seeds(bool planted)
 {
-    (void)planted;
-    return 0;
+    int failed = 0, runs = 0;
+    static const int sizes[] = {2, 4};
+    struct sim_stats sum = {0};
+    for (uint64_t seed = 1; seed <= SIM_SEEDS; seed++)
+        for (size_t k = 0; k < 2; k++) {
+            runs++;
+            failed += sim_run(seed, sizes[k], planted, !planted || failed == 0, &sum);
+        }
+    printf("sim: %d runs, %d failed%s; commits %ld, elections %ld, crashes %ld, dropped "
+           "connections %ld, DIFF %ld, TRUNC %ld, SNAP %ld\n",
+           runs, failed, planted ? " (planted bug)" : "", sum.commits, sum.elections, sum.crashes,
+           sum.drops, sum.diffs, sum.truncs, sum.snaps);
+    return failed;
 }
 
 int main(int argc, char **argv)
@@ -620,7 +1191,8 @@ int main(int argc, char **argv)
             learners = atoi(argv[++i]);
     }
     if (seed >= 0) {
-        int f = sim_run((uint64_t)seed, learners, planted, true);
+        struct sim_stats st = {0};
+        int f = sim_run((uint64_t)seed, learners, planted, true, &st);
         printf("sim: seed %lld, %d learners: %s\n", seed, learners, f ? "FAILED" : "ok");
         return f ? 1 : 0;
     }
