@@ -1,0 +1,929 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* zab.c — Leader.lead with its LearnerHandlers, and Learner.registerWithLeader
+ * / syncWithLeader / Follower.followLeader, one event at a time. Apache runs a
+ * thread per learner blocked in waits (getEpochToPropose, waitForEpochAck,
+ * waitForNewLeaderAck); here each wait is a set of sids and a deadline, and
+ * what the woken threads would queue is sent by the step that completes the
+ * set. Pure: no I/O; time comes from the caller. */
+#include "zab/zab.h"
+
+#include "base/mem.h"
+#include "proto/quorum.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Consensus invariants: on in every build (crashing beats diverging). */
+#define ZAB_ASSERT(cond)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: zab invariant failed: %s\n", __FILE__, __LINE__, #cond);       \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+
+static int voter_index(const struct zab *zab, int64_t sid)
+{
+    for (size_t i = 0; i < zab->voters_len; i++)
+        if (zab->voters[i] == sid)
+            return (int)i;
+    return -1;
+}
+
+static uint64_t voter_bit(int voter)
+{
+    return voter >= 0 ? (uint64_t)1 << voter : 0;
+}
+
+static bool has_quorum(const struct zab *zab, uint64_t bits)
+{
+    int64_t sids[ZAB_VOTERS_MAX];
+    size_t n = 0;
+    for (size_t i = 0; i < zab->voters_len; i++)
+        if (bits & ((uint64_t)1 << i))
+            sids[n++] = zab->voters[i];
+    if (zab->has_quorum)
+        return zab->has_quorum(zab->has_quorum_arg, sids, n);
+    return n > zab->voters_len / 2; /* QuorumMaj */
+}
+
+int zab_init(struct zab *zab, const struct zab_config *config)
+{
+    if (config->voters_len == 0 || config->voters_len > ZAB_VOTERS_MAX)
+        return ZAB_EINVAL;
+    if (config->tick_ms <= 0 || config->init_limit <= 0 || config->sync_limit <= 0)
+        return ZAB_EINVAL;
+    for (size_t i = 0; i < config->voters_len; i++)
+        for (size_t j = 0; j < i; j++)
+            if (config->voters[j] == config->voters[i])
+                return ZAB_EINVAL;
+    memset(zab, 0, sizeof(*zab));
+    zab->my_sid = config->my_sid;
+    memcpy(zab->voters, config->voters, config->voters_len * sizeof(int64_t));
+    zab->voters_len = config->voters_len;
+    zab->my_voter = voter_index(zab, zab->my_sid);
+    zab->tick_ms = config->tick_ms;
+    zab->init_limit = config->init_limit;
+    zab->sync_limit = config->sync_limit;
+    zab->committed_log_max =
+        config->committed_log_max ? config->committed_log_max : ZAB_COMMITTED_LOG_DEFAULT;
+    zab->outstanding_max =
+        config->outstanding_max ? config->outstanding_max : ZAB_OUTSTANDING_DEFAULT;
+    zab->has_quorum = config->has_quorum;
+    zab->has_quorum_arg = config->has_quorum_arg;
+    zab->ring_cap = zab->committed_log_max + zab->outstanding_max;
+    zab->ring = mem_calloc(zab->ring_cap, sizeof(*zab->ring));
+    zab->unacked_cap = zab->committed_log_max + zab->outstanding_max;
+    zab->unacked = mem_calloc(zab->unacked_cap, sizeof(*zab->unacked));
+    zab->role = ZAB_LOOKING;
+    zab->committed_zxid = -1;
+    return 0;
+}
+
+static struct zab_entry *ring_at(const struct zab *zab, size_t i)
+{
+    ZAB_ASSERT(i < zab->ring_len);
+    return &zab->ring[(zab->ring_head + i) % zab->ring_cap];
+}
+
+static void ring_clear(struct zab *zab)
+{
+    for (size_t i = 0; i < zab->ring_len; i++)
+        mem_free(ring_at(zab, i)->data);
+    zab->ring_head = zab->ring_len = zab->committed_len = 0;
+}
+
+static struct zab_entry *ring_push(struct zab *zab, int64_t zxid, struct jute_buf data)
+{
+    ZAB_ASSERT(zab->ring_len < zab->ring_cap);
+    ZAB_ASSERT(zab->ring_len == 0 || ring_at(zab, zab->ring_len - 1)->zxid < zxid);
+    struct zab_entry *e = &zab->ring[(zab->ring_head + zab->ring_len) % zab->ring_cap];
+    zab->ring_len++;
+    e->zxid = zxid;
+    e->len = data.len > 0 ? (size_t)data.len : 0;
+    e->data = mem_alloc(e->len ? e->len : 1);
+    if (e->len)
+        memcpy(e->data, data.ptr, e->len);
+    e->acks = 0;
+    e->proposed_ms = 0;
+    return e;
+}
+
+/* The committed log's bound: the oldest committed txn goes (minCommittedLog
+ * moves up); a learner behind it then gets SNAP. */
+static void ring_trim(struct zab *zab)
+{
+    while (zab->committed_len > zab->committed_log_max) {
+        mem_free(zab->ring[zab->ring_head].data);
+        zab->ring_head = (zab->ring_head + 1) % zab->ring_cap;
+        zab->ring_len--;
+        zab->committed_len--;
+    }
+}
+
+static struct jute_buf entry_buf(const struct zab_entry *e)
+{
+    return (struct jute_buf){e->data, (int32_t)e->len};
+}
+
+void zab_deinit(struct zab *zab)
+{
+    ring_clear(zab);
+    mem_free(zab->ring);
+    mem_free(zab->unacked);
+    mem_free(zab->sends);
+    mem_free(zab->appends);
+    memset(zab, 0, sizeof(*zab));
+}
+
+/* ---- the update ---- */
+
+static void close_conn(struct zab *zab, int64_t sid)
+{
+    ZAB_ASSERT(zab->closes_len < sizeof(zab->closes) / sizeof(zab->closes[0]));
+    zab->closes[zab->closes_len++] = sid;
+}
+
+static void send_packet(struct zab *zab, int64_t to, int32_t type, int64_t zxid,
+                        enum zab_payload payload, struct jute_buf data, int32_t i32)
+{
+    if (zab->sends_len == zab->sends_cap) {
+        zab->sends_cap = zab->sends_cap ? 2 * zab->sends_cap : 64;
+        zab->sends = mem_realloc(zab->sends, zab->sends_cap * sizeof(*zab->sends));
+    }
+    zab->sends[zab->sends_len++] = (struct zab_send){to, type, zxid, payload, data, i32};
+}
+
+static void send_simple(struct zab *zab, int64_t to, int32_t type, int64_t zxid)
+{
+    send_packet(zab, to, type, zxid, ZAB_PAYLOAD_NONE, (struct jute_buf){NULL, -1}, 0);
+}
+
+static void append_txn(struct zab *zab, int64_t zxid, struct jute_buf data)
+{
+    if (zab->appends_len == zab->appends_cap) {
+        zab->appends_cap = zab->appends_cap ? 2 * zab->appends_cap : 64;
+        zab->appends = mem_realloc(zab->appends, zab->appends_cap * sizeof(*zab->appends));
+    }
+    zab->appends[zab->appends_len++] = (struct zab_txn){zxid, data};
+}
+
+static void stop(struct zab *zab, struct zab_update *up, const char *reason)
+{
+    if (zab->role == ZAB_LEADING) {
+        for (size_t i = 0; i < zab->learners_len; i++)
+            close_conn(zab, zab->learners[i].sid);
+    } else if (zab->role != ZAB_LOOKING) {
+        close_conn(zab, zab->leader_sid);
+    }
+    zab->learners_len = 0;
+    ring_clear(zab);
+    zab->unacked_head = zab->unacked_len = 0;
+    zab->role = ZAB_LOOKING;
+    zab->phase = ZAB_DISCOVERY;
+    zab->serving = false;
+    up->stopped = true;
+    up->reason = reason;
+}
+
+/* ---- leader: learners ---- */
+
+static struct zab_learner *learner_find(struct zab *zab, int64_t sid)
+{
+    for (size_t i = 0; i < zab->learners_len; i++)
+        if (zab->learners[i].sid == sid)
+            return &zab->learners[i];
+    return NULL;
+}
+
+/* LearnerHandler.shutdown: the connection goes; the waits keep what it gave
+ * (Apache's connectingFollowers, electingFollowers and the NEWLEADER ackset
+ * are not cleared when a handler dies). */
+static void learner_drop(struct zab *zab, struct zab_learner *l)
+{
+    close_conn(zab, l->sid);
+    *l = zab->learners[--zab->learners_len];
+}
+
+static bool is_forwarding(const struct zab_learner *l)
+{
+    return l->state >= ZAB_LEARNER_SYNCING;
+}
+
+static void send_leaderinfo(struct zab *zab, struct zab_learner *l)
+{
+    send_packet(zab, l->sid, QUORUM_LEADERINFO, ZAB_ZXID(zab->epoch, 0), ZAB_PAYLOAD_I32,
+                (struct jute_buf){NULL, -1}, QUORUM_PROTOCOL_VERSION);
+    l->state = ZAB_LEARNER_EPOCH;
+}
+
+static void queue_entry(struct zab *zab, const struct zab_learner *l, const struct zab_entry *e,
+                        bool commit)
+{
+    send_packet(zab, l->sid, QUORUM_PROPOSAL, e->zxid, ZAB_PAYLOAD_DATA, entry_buf(e), 0);
+    if (commit)
+        send_simple(zab, l->sid, QUORUM_COMMIT, e->zxid);
+}
+
+/* LearnerHandler.syncFollower + Leader.startForwarding + NEWLEADER: what a
+ * learner that acked the epoch is sent, all in one step. */
+static void sync_learner(struct zab *zab, struct zab_learner *l, int64_t now_ms)
+{
+    int64_t peer = l->last_zxid;
+    bool peer_new_epoch = (peer & 0xffffffffLL) == 0;
+    int64_t last_processed = zab->committed_zxid;
+    int64_t min_committed = last_processed, max_committed = last_processed;
+    if (zab->committed_len > 0) {
+        min_committed = ring_at(zab, 0)->zxid;
+        max_committed = ring_at(zab, zab->committed_len - 1)->zxid;
+    }
+    int64_t current = peer; /* what the learner will have: startForwarding's lastSeenZxid */
+    bool need_snap = true;
+    if (last_processed == peer) {
+        send_simple(zab, l->sid, QUORUM_DIFF, peer);
+        need_snap = false;
+    } else if (peer > max_committed && !peer_new_epoch) {
+        send_simple(zab, l->sid, QUORUM_TRUNC, max_committed);
+        current = max_committed;
+        need_snap = false;
+    } else if (max_committed >= peer && min_committed <= peer) {
+        /* queueCommittedProposals over the committed log. */
+        bool need_op = true;
+        int64_t queued = peer, prev = -1;
+        for (size_t i = 0; i < zab->committed_len; i++) {
+            const struct zab_entry *e = ring_at(zab, i);
+            if (e->zxid < peer) {
+                prev = e->zxid;
+                continue;
+            }
+            if (need_op) {
+                if (e->zxid == peer) {
+                    send_simple(zab, l->sid, QUORUM_DIFF, max_committed);
+                    need_op = false;
+                    continue;
+                }
+                if (peer_new_epoch) {
+                    send_simple(zab, l->sid, QUORUM_DIFF, max_committed);
+                    need_op = false;
+                } else if (e->zxid > peer) {
+                    /* The learner has txns we never had: it may have led. A
+                     * TRUNC may not cross an epoch; SNAP instead. */
+                    if (ZAB_EPOCH_OF(e->zxid) != ZAB_EPOCH_OF(peer))
+                        break;
+                    send_simple(zab, l->sid, QUORUM_TRUNC, prev);
+                    need_op = false;
+                }
+            }
+            if (e->zxid <= queued)
+                continue;
+            queue_entry(zab, l, e, true);
+            queued = e->zxid;
+        }
+        /* need_op still set: the learner's tail crosses an epoch we do not
+         * share (nothing was queued then); SNAP. */
+        if (!need_op) {
+            current = queued;
+            need_snap = false;
+        }
+    }
+    /* peer < minCommittedLog: Apache may read older txns from its txn log
+     * (zookeeper.snapshotSizeFactor); czk sends SNAP. */
+    if (need_snap) {
+        current = last_processed;
+        send_simple(zab, l->sid, QUORUM_SNAP, last_processed);
+    }
+    /* startForwarding: the outstanding proposals it lacks (participants
+     * only; observers get INFORM once they commit). */
+    if (!l->observer)
+        for (size_t i = zab->committed_len; i < zab->ring_len; i++) {
+            const struct zab_entry *e = ring_at(zab, i);
+            if (e->zxid > current)
+                queue_entry(zab, l, e, false);
+        }
+    send_packet(zab, l->sid, QUORUM_NEWLEADER, ZAB_ZXID(zab->epoch, 0), ZAB_PAYLOAD_CONFIG,
+                (struct jute_buf){NULL, -1}, 0);
+    l->state = ZAB_LEARNER_SYNCING;
+    l->forwarded_ms = now_ms;
+}
+
+static void try_newleader_quorum(struct zab *zab, struct zab_update *up, int64_t now_ms)
+{
+    if (zab->phase != ZAB_SYNC || !(zab->newleader_acks & voter_bit(zab->my_voter)) ||
+        !has_quorum(zab, zab->newleader_acks))
+        return;
+    /* quorumFormed: the leader serves; every learner that acked gets UPTODATE. */
+    zab->phase = ZAB_BROADCAST;
+    zab->serving = true;
+    up->became_serving = true;
+    up->established_epoch = zab->epoch;
+    zab->next_counter = 1;
+    zab->next_check_ms = now_ms + zab->tick_ms;
+    for (size_t i = 0; i < zab->learners_len; i++) {
+        struct zab_learner *l = &zab->learners[i];
+        if (l->state == ZAB_LEARNER_NEWLEADER_ACKED) {
+            send_simple(zab, l->sid, QUORUM_UPTODATE, -1);
+            l->state = ZAB_LEARNER_SYNCED;
+            l->heard_ms = now_ms;
+        }
+    }
+}
+
+static void try_epoch_quorum(struct zab *zab, struct zab_update *up, int64_t now_ms)
+{
+    if (zab->epoch_acked || !(zab->electing & voter_bit(zab->my_voter)) ||
+        !has_quorum(zab, zab->electing))
+        return;
+    /* electionFinished: Leader.lead writes currentEpoch, counts its own
+     * NEWLEADER ack, and the waiting handlers sync their learners. */
+    zab->epoch_acked = true;
+    zab->current_epoch = zab->epoch;
+    up->current_epoch = zab->epoch;
+    zab->newleader_acks |= voter_bit(zab->my_voter);
+    zab->phase = ZAB_SYNC;
+    zab->phase_deadline_ms = now_ms + zab->init_limit * zab->tick_ms;
+    for (size_t i = 0; i < zab->learners_len; i++)
+        if (zab->learners[i].state == ZAB_LEARNER_ACKED)
+            sync_learner(zab, &zab->learners[i], now_ms);
+    try_newleader_quorum(zab, up, now_ms);
+}
+
+static void try_decide_epoch(struct zab *zab, struct zab_update *up, int64_t now_ms)
+{
+    if (zab->epoch_known || !(zab->connecting & voter_bit(zab->my_voter)) ||
+        !has_quorum(zab, zab->connecting))
+        return;
+    /* getEpochToPropose: a quorum connected; max(acceptedEpoch) + 1 is ours. */
+    zab->epoch_known = true;
+    zab->accepted_epoch = zab->epoch;
+    up->accepted_epoch = zab->epoch;
+    for (size_t i = 0; i < zab->learners_len; i++)
+        if (zab->learners[i].state == ZAB_LEARNER_INFO)
+            send_leaderinfo(zab, &zab->learners[i]);
+    /* The leader's own waitForEpochAck(leaderStateSummary). */
+    zab->electing |= voter_bit(zab->my_voter);
+    zab->phase_deadline_ms = now_ms + zab->init_limit * zab->tick_ms;
+    try_epoch_quorum(zab, up, now_ms);
+}
+
+static void leader_start(struct zab *zab, const struct zab_event *ev, struct zab_update *up)
+{
+    zab->role = ZAB_LEADING;
+    zab->phase = ZAB_DISCOVERY;
+    zab->leader_sid = zab->my_sid;
+    zab->learners_len = 0;
+    zab->connecting = zab->electing = zab->newleader_acks = 0;
+    zab->epoch_known = zab->epoch_acked = false;
+    ring_clear(zab);
+    size_t skip = ev->start.history_len > zab->committed_log_max
+                      ? ev->start.history_len - zab->committed_log_max
+                      : 0;
+    for (size_t i = skip; i < ev->start.history_len; i++)
+        ring_push(zab, ev->start.history[i].zxid, ev->start.history[i].data);
+    zab->committed_len = zab->ring_len;
+    /* Everything in the leader's log is its history: applied now
+     * (ZKDatabase.loadDataBase), committed by the new epoch. */
+    zab->committed_zxid = zab->last_zxid;
+    zab->start_current_epoch = zab->current_epoch;
+    zab->start_last_zxid = zab->last_zxid;
+    zab->epoch = zab->accepted_epoch + 1; /* getEpochToPropose(self, acceptedEpoch) */
+    zab->connecting = voter_bit(zab->my_voter);
+    zab->phase_deadline_ms = ev->now_ms + zab->init_limit * zab->tick_ms;
+    zab->next_ping_ms = ev->now_ms + zab->tick_ms / 2;
+    try_decide_epoch(zab, up, ev->now_ms);
+}
+
+/* StateSummary.isMoreRecentThan(leaderStateSummary). */
+static bool ahead_of_leader(const struct zab *zab, int64_t current_epoch, int64_t last_zxid)
+{
+    return current_epoch > zab->start_current_epoch ||
+           (current_epoch == zab->start_current_epoch && last_zxid > zab->start_last_zxid);
+}
+
+static void try_commit(struct zab *zab, struct zab_update *up)
+{
+    (void)up;
+    while (zab->committed_len < zab->ring_len) {
+        struct zab_entry *e = ring_at(zab, zab->committed_len);
+        if (!has_quorum(zab, e->acks))
+            break;
+        /* Leader.tryToCommit: strictly in zxid order. */
+        ZAB_ASSERT(e->zxid > zab->committed_zxid);
+        zab->committed_len++;
+        zab->committed_zxid = e->zxid;
+        for (size_t i = 0; i < zab->learners_len; i++) {
+            const struct zab_learner *l = &zab->learners[i];
+            if (!is_forwarding(l))
+                continue;
+            if (l->observer)
+                send_packet(zab, l->sid, QUORUM_INFORM, e->zxid, ZAB_PAYLOAD_DATA, entry_buf(e), 0);
+            else
+                send_simple(zab, l->sid, QUORUM_COMMIT, e->zxid);
+        }
+    }
+    ring_trim(zab);
+}
+
+static void leader_receive(struct zab *zab, const struct zab_event *ev, struct zab_update *up)
+{
+    int64_t from = ev->receive.from;
+    int64_t now = ev->now_ms;
+    struct zab_learner *l = learner_find(zab, from);
+    int32_t type = ev->receive.type;
+    if (type == QUORUM_FOLLOWERINFO || type == QUORUM_OBSERVERINFO) {
+        struct quorum_learner_info info;
+        if (l)
+            learner_drop(zab, l); /* a new connection replaces the old one */
+        if (quorum_learner_info_decode(ev->receive.data, &info) != 0 || info.serverid != from ||
+            info.protocol_version < QUORUM_PROTOCOL_VERSION ||
+            zab->learners_len == ZAB_LEARNERS_MAX) {
+            close_conn(zab, from);
+            return;
+        }
+        l = &zab->learners[zab->learners_len++];
+        memset(l, 0, sizeof(*l));
+        l->sid = from;
+        l->observer = type == QUORUM_OBSERVERINFO;
+        l->voter = l->observer ? -1 : voter_index(zab, from);
+        l->accepted_epoch = ZAB_EPOCH_OF(ev->receive.zxid);
+        l->heard_ms = l->since_ms = now;
+        l->state = ZAB_LEARNER_INFO;
+        if (!zab->epoch_known) {
+            if (l->accepted_epoch >= zab->epoch)
+                zab->epoch = l->accepted_epoch + 1;
+            zab->connecting |= voter_bit(l->voter);
+            try_decide_epoch(zab, up, now);
+        } else {
+            send_leaderinfo(zab, l);
+        }
+        return;
+    }
+    if (!l)
+        return; /* nothing from a connection that has not introduced itself */
+    l->heard_ms = now;
+    switch (type) {
+    case QUORUM_ACKEPOCH: {
+        int32_t current;
+        if (l->state != ZAB_LEARNER_EPOCH ||
+            quorum_i32_payload_decode(ev->receive.data, &current) != 0) {
+            learner_drop(zab, l);
+            return;
+        }
+        l->current_epoch = current;
+        l->last_zxid = ev->receive.zxid;
+        if (current != -1) {
+            if (ahead_of_leader(zab, current, ev->receive.zxid)) {
+                learner_drop(zab, l); /* "Follower is ahead of the leader" */
+                return;
+            }
+            if (ev->receive.zxid != -1)
+                zab->electing |= voter_bit(l->voter);
+        }
+        l->state = ZAB_LEARNER_ACKED;
+        if (zab->epoch_acked)
+            sync_learner(zab, l, now);
+        else
+            try_epoch_quorum(zab, up, now);
+        return;
+    }
+    case QUORUM_ACK:
+        if (l->state == ZAB_LEARNER_SYNCING) {
+            if (ev->receive.zxid != ZAB_ZXID(zab->epoch, 0)) {
+                learner_drop(zab, l);
+                return;
+            }
+            l->state = ZAB_LEARNER_NEWLEADER_ACKED;
+            zab->newleader_acks |= voter_bit(l->voter);
+            if (zab->phase == ZAB_BROADCAST) {
+                send_simple(zab, l->sid, QUORUM_UPTODATE, -1);
+                l->state = ZAB_LEARNER_SYNCED;
+            } else {
+                try_newleader_quorum(zab, up, now);
+            }
+            return;
+        }
+        /* processAck: the ACK of UPTODATE (zxid epoch << 32) is ignored, so
+         * is one for a zxid no longer outstanding. */
+        if ((ev->receive.zxid & 0xffffffffLL) == 0 || l->voter < 0 ||
+            l->state < ZAB_LEARNER_NEWLEADER_ACKED)
+            return;
+        for (size_t i = zab->committed_len; i < zab->ring_len; i++) {
+            struct zab_entry *e = ring_at(zab, i);
+            if (e->zxid == ev->receive.zxid) {
+                e->acks |= voter_bit(l->voter);
+                break;
+            }
+        }
+        try_commit(zab, up);
+        return;
+    default:
+        return; /* PING, REQUEST, REVALIDATE: signs of life; the server's business */
+    }
+}
+
+static bool learner_synced(const struct zab *zab, const struct zab_learner *l, int64_t now)
+{
+    if (l->voter < 0)
+        return false;
+    if (l->state == ZAB_LEARNER_SYNCED)
+        return now - l->heard_ms <= zab->sync_limit * zab->tick_ms;
+    return now - l->since_ms <= (zab->init_limit + zab->sync_limit) * zab->tick_ms;
+}
+
+static void leader_tick(struct zab *zab, struct zab_update *up, int64_t now)
+{
+    if (zab->phase != ZAB_BROADCAST && now >= zab->phase_deadline_ms) {
+        stop(zab, up,
+             !zab->epoch_known   ? "timeout while waiting for epoch from quorum"
+             : !zab->epoch_acked ? "timeout while waiting for epoch to be acked by quorum"
+                                 : "timeout while waiting for NEWLEADER to be acked by quorum");
+        return;
+    }
+    for (size_t i = 0; i < zab->learners_len;) {
+        struct zab_learner *l = &zab->learners[i];
+        int64_t limit_ms =
+            (l->state == ZAB_LEARNER_SYNCED ? zab->sync_limit : zab->init_limit) * zab->tick_ms;
+        bool lagging = false;
+        if (is_forwarding(l) && l->voter >= 0 && l->state >= ZAB_LEARNER_NEWLEADER_ACKED)
+            for (size_t k = zab->committed_len; k < zab->ring_len; k++) {
+                const struct zab_entry *e = ring_at(zab, k);
+                if (!(e->acks & voter_bit(l->voter))) {
+                    int64_t since =
+                        e->proposed_ms > l->forwarded_ms ? e->proposed_ms : l->forwarded_ms;
+                    lagging = now - since > zab->sync_limit * zab->tick_ms;
+                    break;
+                }
+            }
+        if (now - l->heard_ms > limit_ms || lagging)
+            learner_drop(zab, l); /* socket timeout, or SyncLimitCheck */
+        else
+            i++;
+    }
+    if (now >= zab->next_ping_ms) {
+        for (size_t i = 0; i < zab->learners_len; i++)
+            if (is_forwarding(&zab->learners[i]))
+                send_simple(zab, zab->learners[i].sid, QUORUM_PING, zab->last_zxid);
+        zab->next_ping_ms = now + zab->tick_ms / 2;
+    }
+    if (zab->phase == ZAB_BROADCAST && now >= zab->next_check_ms) {
+        uint64_t synced = voter_bit(zab->my_voter);
+        for (size_t i = 0; i < zab->learners_len; i++)
+            if (learner_synced(zab, &zab->learners[i], now))
+                synced |= voter_bit(zab->learners[i].voter);
+        if (!has_quorum(zab, synced)) {
+            stop(zab, up, "not sufficient followers synced");
+            return;
+        }
+        zab->next_check_ms = now + zab->tick_ms;
+    }
+}
+
+static int leader_propose(struct zab *zab, const struct zab_event *ev, struct zab_update *up)
+{
+    if (zab->role != ZAB_LEADING || !zab->serving)
+        return ZAB_ENOTREADY;
+    if (ev->propose.zxid != zab_next_zxid(zab) || ev->propose.data.len < 0)
+        return ZAB_EINVAL;
+    if (zab->ring_len - zab->committed_len >= zab->outstanding_max)
+        return ZAB_EBUSY;
+    if (zab->ring_len == zab->ring_cap) {
+        /* Committed entries fill the ring only when committed_log_max does;
+         * ring_trim keeps it at most that. */
+        ZAB_ASSERT(0 && "ring full");
+    }
+    struct zab_entry *e = ring_push(zab, ev->propose.zxid, ev->propose.data);
+    e->proposed_ms = ev->now_ms;
+    zab->last_zxid = e->zxid;
+    zab->next_counter++;
+    append_txn(zab, e->zxid, entry_buf(e));
+    for (size_t i = 0; i < zab->learners_len; i++) {
+        const struct zab_learner *l = &zab->learners[i];
+        if (is_forwarding(l) && !l->observer)
+            queue_entry(zab, l, e, false);
+    }
+    /* Counter about to wrap: Apache forces a new election (the zxid's low 32
+     * bits rolled over). */
+    if (zab->next_counter > 0xfffffffeLL)
+        stop(zab, up, "zxid counter exhausted");
+    return 0;
+}
+
+static void leader_persisted(struct zab *zab, struct zab_update *up)
+{
+    for (size_t i = zab->committed_len; i < zab->ring_len; i++) {
+        struct zab_entry *e = ring_at(zab, i);
+        if (e->zxid <= zab->persisted_zxid)
+            e->acks |= voter_bit(zab->my_voter);
+    }
+    try_commit(zab, up);
+}
+
+/* ---- learner ---- */
+
+static void learner_commit_upto(struct zab *zab)
+{
+    int64_t upto = zab->commit_target < zab->last_zxid ? zab->commit_target : zab->last_zxid;
+    if (upto > zab->committed_zxid)
+        zab->committed_zxid = upto;
+}
+
+/* After persistence: the ACK of NEWLEADER first, then one ACK per logged
+ * proposal (SendAckRequestProcessor after SyncRequestProcessor's flush). */
+static void learner_acks(struct zab *zab)
+{
+    if (zab->newleader_seen && !zab->newleader_acked &&
+        zab->persisted_zxid >= zab->newleader_target) {
+        send_simple(zab, zab->leader_sid, QUORUM_ACK, ZAB_ZXID(zab->epoch, 0));
+        zab->newleader_acked = true;
+    }
+    if (!zab->newleader_acked)
+        return;
+    while (zab->unacked_len > 0) {
+        int64_t zxid = zab->unacked[zab->unacked_head];
+        if (zxid > zab->persisted_zxid)
+            break;
+        send_simple(zab, zab->leader_sid, QUORUM_ACK, zxid);
+        zab->unacked_head = (zab->unacked_head + 1) % zab->unacked_cap;
+        zab->unacked_len--;
+    }
+}
+
+static void learner_start(struct zab *zab, const struct zab_event *ev)
+{
+    zab->role = ev->start.role;
+    zab->phase = ZAB_DISCOVERY;
+    zab->leader_sid = ev->start.leader_sid;
+    zab->heard_ms = ev->now_ms;
+    zab->epoch_known = false;
+    zab->sync_base = -1;
+    zab->commit_target = -1;
+    zab->newleader_seen = zab->newleader_acked = false;
+    zab->unacked_head = zab->unacked_len = 0;
+    send_packet(zab, zab->leader_sid,
+                zab->role == ZAB_OBSERVING ? QUORUM_OBSERVERINFO : QUORUM_FOLLOWERINFO,
+                ZAB_ZXID(zab->accepted_epoch, 0), ZAB_PAYLOAD_LEARNER_INFO,
+                (struct jute_buf){NULL, -1}, 0);
+}
+
+static void learner_log(struct zab *zab, struct zab_update *up, int64_t zxid, struct jute_buf data,
+                        bool ack)
+{
+    if (zxid <= zab->last_zxid) {
+        stop(zab, up, "leader sent a zxid not above our last");
+        return;
+    }
+    if (ack && zab->unacked_len == zab->unacked_cap) {
+        stop(zab, up, "leader sent more unacked txns than the bound");
+        return;
+    }
+    append_txn(zab, zxid, data);
+    zab->last_zxid = zxid;
+    if (ack) {
+        zab->unacked[(zab->unacked_head + zab->unacked_len) % zab->unacked_cap] = zxid;
+        zab->unacked_len++;
+    }
+}
+
+static void learner_receive(struct zab *zab, const struct zab_event *ev, struct zab_update *up)
+{
+    if (ev->receive.from != zab->leader_sid)
+        return;
+    zab->heard_ms = ev->now_ms;
+    int64_t zxid = ev->receive.zxid;
+    bool synced_op = zab->sync_base >= 0; /* DIFF / TRUNC / SNAP seen */
+    switch (ev->receive.type) {
+    case QUORUM_LEADERINFO: {
+        /* registerWithLeader: accept the epoch before ACKEPOCH. */
+        if (zab->phase != ZAB_DISCOVERY) {
+            stop(zab, up, "LEADERINFO out of order");
+            return;
+        }
+        int64_t new_epoch = ZAB_EPOCH_OF(zxid);
+        int32_t ack_data;
+        if (new_epoch > zab->accepted_epoch) {
+            ack_data = (int32_t)zab->current_epoch;
+            zab->accepted_epoch = new_epoch;
+            up->accepted_epoch = new_epoch;
+        } else if (new_epoch == zab->accepted_epoch) {
+            ack_data = -1;
+        } else {
+            stop(zab, up, "leader's epoch is less than our accepted epoch");
+            return;
+        }
+        zab->epoch = new_epoch;
+        zab->epoch_known = true;
+        send_packet(zab, zab->leader_sid, QUORUM_ACKEPOCH, zab->last_zxid, ZAB_PAYLOAD_I32,
+                    (struct jute_buf){NULL, -1}, ack_data);
+        zab->phase = ZAB_SYNC;
+        return;
+    }
+    case QUORUM_DIFF:
+    case QUORUM_TRUNC:
+    case QUORUM_SNAP:
+        if (zab->phase != ZAB_SYNC || synced_op) {
+            stop(zab, up, "sync packet out of order");
+            return;
+        }
+        zab->sync_base = zxid < 0 ? 0 : zxid;
+        if (ev->receive.type == QUORUM_TRUNC && zxid < zab->last_zxid) {
+            /* Log and tree cut back at once (ZKDatabase.truncateLog). */
+            up->truncate_after_zxid = zxid;
+            zab->last_zxid = zxid;
+            zab->persisted_zxid = zxid;
+            while (zab->unacked_len > 0 &&
+                   zab->unacked[(zab->unacked_head + zab->unacked_len - 1) % zab->unacked_cap] >
+                       zxid)
+                zab->unacked_len--;
+        } else if (ev->receive.type == QUORUM_SNAP) {
+            up->snapshot_zxid = zxid;
+            zab->last_zxid = zxid;
+            zab->persisted_zxid = zxid;
+            zab->unacked_len = 0;
+        }
+        if (zxid > zab->commit_target)
+            zab->commit_target = zxid;
+        learner_commit_upto(zab);
+        return;
+    case QUORUM_PROPOSAL:
+        if (zab->phase == ZAB_DISCOVERY || !synced_op || zab->role == ZAB_OBSERVING) {
+            stop(zab, up, "PROPOSAL out of order");
+            return;
+        }
+        learner_log(zab, up, zxid, ev->receive.data, true);
+        if (zab->role != ZAB_LOOKING)
+            learner_commit_upto(zab);
+        return;
+    case QUORUM_INFORM:
+        if (zab->phase == ZAB_DISCOVERY || !synced_op) {
+            stop(zab, up, "INFORM out of order");
+            return;
+        }
+        learner_log(zab, up, zxid, ev->receive.data, false);
+        if (zab->role == ZAB_LOOKING)
+            return;
+        if (zxid > zab->commit_target)
+            zab->commit_target = zxid;
+        learner_commit_upto(zab);
+        return;
+    case QUORUM_COMMIT:
+        if (!synced_op || zxid > zab->last_zxid) {
+            stop(zab, up, "COMMIT of a txn we do not have");
+            return;
+        }
+        if (zxid > zab->commit_target)
+            zab->commit_target = zxid;
+        learner_commit_upto(zab);
+        return;
+    case QUORUM_NEWLEADER:
+        if (!synced_op || zab->newleader_seen || ZAB_EPOCH_OF(zxid) != zab->epoch) {
+            stop(zab, up, "NEWLEADER out of order");
+            return;
+        }
+        /* syncWithLeader: currentEpoch, then (once the synced txns are
+         * durable) the ACK. */
+        zab->newleader_seen = true;
+        zab->newleader_target = zab->last_zxid;
+        zab->current_epoch = zab->epoch;
+        up->current_epoch = zab->epoch;
+        learner_acks(zab);
+        return;
+    case QUORUM_UPTODATE:
+        if (!zab->newleader_acked || zab->phase != ZAB_SYNC) {
+            stop(zab, up, "UPTODATE out of order");
+            return;
+        }
+        zab->phase = ZAB_BROADCAST;
+        zab->serving = true;
+        up->became_serving = true;
+        up->established_epoch = zab->epoch;
+        send_simple(zab, zab->leader_sid, QUORUM_ACK, ZAB_ZXID(zab->epoch, 0));
+        return;
+    case QUORUM_PING:
+        if (zab->phase != ZAB_DISCOVERY)
+            send_packet(zab, zab->leader_sid, QUORUM_PING, zxid, ZAB_PAYLOAD_SESSIONS,
+                        (struct jute_buf){NULL, -1}, 0);
+        return;
+    default:
+        return; /* SYNC, REVALIDATE, COMMITANDACTIVATE...: the server's business */
+    }
+}
+
+/* ---- the step ---- */
+
+static void fill(struct zab *zab, struct zab_update *up, int64_t now)
+{
+    up->appends = zab->appends;
+    up->appends_len = zab->appends_len;
+    up->sends = zab->sends;
+    up->sends_len = zab->sends_len;
+    up->closes = zab->closes;
+    up->closes_len = zab->closes_len;
+    up->commit_upto_zxid = zab->committed_zxid;
+    up->role = zab->role;
+    up->phase = zab->phase;
+    up->serving = zab->serving;
+    up->deadline_ms = -1;
+    if (zab->role == ZAB_LEADING) {
+        up->deadline_ms = zab->next_ping_ms;
+        if (zab->phase != ZAB_BROADCAST && zab->phase_deadline_ms < up->deadline_ms)
+            up->deadline_ms = zab->phase_deadline_ms;
+        if (up->deadline_ms < now)
+            up->deadline_ms = now;
+    } else if (zab->role != ZAB_LOOKING) {
+        int64_t limit = zab->newleader_seen ? zab->sync_limit : zab->init_limit;
+        up->deadline_ms = zab->heard_ms + limit * zab->tick_ms;
+    }
+}
+
+int64_t zab_next_zxid(const struct zab *zab)
+{
+    if (zab->role != ZAB_LEADING || !zab->serving)
+        return -1;
+    return ZAB_ZXID(zab->epoch, zab->next_counter);
+}
+
+int zab_step(struct zab *zab, const struct zab_event *ev, struct zab_update *up)
+{
+    memset(up, 0, sizeof(*up));
+    up->accepted_epoch = up->current_epoch = -1;
+    up->truncate_after_zxid = up->snapshot_zxid = -1;
+    up->established_epoch = -1;
+    zab->sends_len = zab->appends_len = zab->closes_len = 0;
+    int rc = 0;
+    switch (ev->type) {
+    case ZAB_START: {
+        enum zab_role role = ev->start.role;
+        if (role != ZAB_LOOKING && role != ZAB_LEADING && role != ZAB_FOLLOWING &&
+            role != ZAB_OBSERVING)
+            return ZAB_EINVAL;
+        if (ev->start.last_zxid < 0 || ev->start.accepted_epoch < 0 ||
+            ev->start.current_epoch < 0 || ev->start.current_epoch > ev->start.accepted_epoch)
+            return ZAB_EINVAL;
+        if (role == ZAB_LEADING && zab->my_voter < 0)
+            return ZAB_EINVAL;
+        if (role == ZAB_LEADING && ev->start.history_len > 0) {
+            for (size_t i = 1; i < ev->start.history_len; i++)
+                if (ev->start.history[i].zxid <= ev->start.history[i - 1].zxid)
+                    return ZAB_EINVAL;
+            if (ev->start.history[ev->start.history_len - 1].zxid != ev->start.last_zxid)
+                return ZAB_EINVAL;
+        }
+        if (zab->role != ZAB_LOOKING)
+            stop(zab, up, "restarted");
+        up->stopped = false;
+        up->reason = NULL;
+        zab->last_zxid = zab->persisted_zxid = ev->start.last_zxid;
+        zab->accepted_epoch = ev->start.accepted_epoch;
+        zab->current_epoch = ev->start.current_epoch;
+        zab->committed_zxid = -1;
+        zab->serving = false;
+        if (role == ZAB_LEADING)
+            leader_start(zab, ev, up);
+        else if (role != ZAB_LOOKING)
+            learner_start(zab, ev);
+        break;
+    }
+    case ZAB_RECEIVE:
+        if (zab->role == ZAB_LEADING)
+            leader_receive(zab, ev, up);
+        else if (zab->role != ZAB_LOOKING)
+            learner_receive(zab, ev, up);
+        break;
+    case ZAB_PERSISTED:
+        if (ev->persisted.zxid > zab->persisted_zxid && ev->persisted.zxid <= zab->last_zxid)
+            zab->persisted_zxid = ev->persisted.zxid;
+        if (zab->role == ZAB_LEADING)
+            leader_persisted(zab, up);
+        else if (zab->role != ZAB_LOOKING)
+            learner_acks(zab);
+        break;
+    case ZAB_TICK:
+        if (zab->role == ZAB_LEADING) {
+            leader_tick(zab, up, ev->now_ms);
+        } else if (zab->role != ZAB_LOOKING) {
+            int64_t limit = zab->newleader_seen ? zab->sync_limit : zab->init_limit;
+            if (ev->now_ms - zab->heard_ms >= limit * zab->tick_ms)
+                stop(zab, up, "leader silent");
+        }
+        break;
+    case ZAB_PROPOSE:
+        rc = leader_propose(zab, ev, up);
+        if (rc != 0)
+            return rc;
+        break;
+    case ZAB_DISCONNECTED:
+        if (zab->role == ZAB_LEADING) {
+            struct zab_learner *l = learner_find(zab, ev->disconnected.sid);
+            if (l)
+                *l = zab->learners[--zab->learners_len];
+        } else if (zab->role != ZAB_LOOKING && ev->disconnected.sid == zab->leader_sid) {
+            zab->role = ZAB_LOOKING; /* the connection is gone already: nothing to close */
+            stop(zab, up, "connection to the leader closed");
+        }
+        break;
+    default:
+        return ZAB_EINVAL;
+    }
+    fill(zab, up, ev->now_ms);
+    return 0;
+}

@@ -1,0 +1,1222 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* ZAB after the election (zab/zab.h): Leader / LearnerHandler / Learner rules
+ * one test each, then a deterministic simulation of a leader with 2 and 4
+ * learners over a seeded network (delays, whole connections dropped), disks
+ * that lose unsynced txns on a crash, and re-elections. `test_zab --seed S
+ * --learners N` replays one run; `test_zab --planted` runs the simulation
+ * with a planted bug (one ack taken for a quorum) and succeeds only if the
+ * checks catch it. */
+#include "check.h"
+#include "proto/quorum.h"
+#include "zab/zab.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- rules, one at a time ---- */
+
+#define TICK_MS     100
+#define E(epoch, n) ZAB_ZXID(epoch, n)
+
+static const int64_t voters3[] = {1, 2, 3};
+static const int64_t voters5[] = {1, 2, 3, 4, 5};
+static struct zab_update up;
+
+static void init_zab(struct zab *z, int64_t me, const int64_t *voters, size_t n, size_t window)
+{
+    struct zab_config c = {.my_sid = me,
+                           .voters = voters,
+                           .voters_len = n,
+                           .tick_ms = TICK_MS,
+                           .init_limit = 10,
+                           .sync_limit = 5,
+                           .committed_log_max = window,
+                           .outstanding_max = 8};
+    CHECK(zab_init(z, &c) == 0);
+}
+
+static void step(struct zab *z, const struct zab_event *ev)
+{
+    CHECK_EQ_INT(zab_step(z, ev, &up), 0);
+}
+
+static void start(struct zab *z, int64_t now, enum zab_role role, int64_t leader, int64_t last,
+                  int64_t accepted, int64_t current, const struct zab_txn *hist, size_t hist_len)
+{
+    struct zab_event ev = {.type = ZAB_START, .now_ms = now};
+    ev.start.role = role;
+    ev.start.leader_sid = leader;
+    ev.start.last_zxid = last;
+    ev.start.accepted_epoch = accepted;
+    ev.start.current_epoch = current;
+    ev.start.history = hist;
+    ev.start.history_len = hist_len;
+    step(z, &ev);
+}
+
+static uint8_t scratch[64];
+
+static struct jute_buf i32_data(int32_t v)
+{
+    scratch[0] = (uint8_t)((uint32_t)v >> 24);
+    scratch[1] = (uint8_t)((uint32_t)v >> 16);
+    scratch[2] = (uint8_t)((uint32_t)v >> 8);
+    scratch[3] = (uint8_t)v;
+    return (struct jute_buf){scratch, 4};
+}
+
+static struct jute_buf learner_info(int64_t sid)
+{
+    for (int i = 0; i < 8; i++)
+        scratch[i] = (uint8_t)((uint64_t)sid >> (56 - 8 * i));
+    i32_data(QUORUM_PROTOCOL_VERSION);
+    memmove(scratch + 8, scratch, 4);
+    for (int i = 0; i < 8; i++)
+        scratch[i] = (uint8_t)((uint64_t)sid >> (56 - 8 * i));
+    memset(scratch + 12, 0, 8);
+    return (struct jute_buf){scratch, 20};
+}
+
+static void recv(struct zab *z, int64_t now, int64_t from, int32_t type, int64_t zxid,
+                 struct jute_buf data)
+{
+    struct zab_event ev = {.type = ZAB_RECEIVE, .now_ms = now};
+    ev.receive.from = from;
+    ev.receive.type = type;
+    ev.receive.zxid = zxid;
+    ev.receive.data = data;
+    step(z, &ev);
+}
+
+static void recv0(struct zab *z, int64_t now, int64_t from, int32_t type, int64_t zxid)
+{
+    recv(z, now, from, type, zxid, (struct jute_buf){NULL, -1});
+}
+
+static void persisted(struct zab *z, int64_t now, int64_t zxid)
+{
+    struct zab_event ev = {.type = ZAB_PERSISTED, .now_ms = now};
+    ev.persisted.zxid = zxid;
+    step(z, &ev);
+}
+
+static void tick(struct zab *z, int64_t now)
+{
+    struct zab_event ev = {.type = ZAB_TICK, .now_ms = now};
+    step(z, &ev);
+}
+
+static int propose(struct zab *z, int64_t now, const char *text)
+{
+    struct zab_event ev = {.type = ZAB_PROPOSE, .now_ms = now};
+    ev.propose.zxid = zab_next_zxid(z);
+    ev.propose.data = (struct jute_buf){(const uint8_t *)text, (int32_t)strlen(text)};
+    return zab_step(z, &ev, &up);
+}
+
+static const struct zab_send *sent(int64_t to, int32_t type)
+{
+    for (size_t i = 0; i < up.sends_len; i++)
+        if (up.sends[i].to == to && up.sends[i].type == type)
+            return &up.sends[i];
+    return NULL;
+}
+
+static size_t sent_count(int64_t to)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < up.sends_len; i++)
+        n += up.sends[i].to == to;
+    return n;
+}
+
+static bool closed(int64_t sid)
+{
+    for (size_t i = 0; i < up.closes_len; i++)
+        if (up.closes[i] == sid)
+            return true;
+    return false;
+}
+
+static struct zab_txn hist[8];
+
+/* A leader (sid 3 of `voters`) with a committed log of zxids `zxids`. */
+static void leader_with(struct zab *z, const int64_t *voters, size_t n, const int64_t *zxids,
+                        size_t len, size_t window, int64_t epoch)
+{
+    init_zab(z, 3, voters, n, window);
+    for (size_t i = 0; i < len; i++)
+        hist[i] = (struct zab_txn){zxids[i], {(const uint8_t *)"txn", 3}};
+    start(z, 0, ZAB_LEADING, 3, len ? zxids[len - 1] : 0, epoch, epoch, hist, len);
+}
+
+/* Learner `sid` connects with acceptedEpoch `accepted` and acks the epoch
+ * with (current, last). */
+static void learner_joins(struct zab *z, int64_t now, int64_t sid, int64_t accepted,
+                          int32_t current, int64_t last)
+{
+    recv(z, now, sid, QUORUM_FOLLOWERINFO, E(accepted, 0), learner_info(sid));
+    recv(z, now, sid, QUORUM_ACKEPOCH, last, i32_data(current));
+}
+
+static void test_discovery_epoch_is_max_accepted_plus_one_once_a_quorum_connected(void)
+{
+    struct zab z;
+    init_zab(&z, 3, voters5, 5, 4);
+    start(&z, 0, ZAB_LEADING, 3, E(4, 2), 4, 4, NULL, 0);
+    CHECK_EQ_INT(up.sends_len, 0);
+    CHECK_EQ_INT(up.accepted_epoch, -1);
+    CHECK_EQ_INT(up.commit_upto_zxid, E(4, 2)); /* the leader's log is its history */
+    recv(&z, 10, 1, QUORUM_FOLLOWERINFO, E(6, 0), learner_info(1));
+    CHECK_EQ_INT(up.sends_len, 0); /* 2 of 5: no quorum, the handler waits */
+    recv(&z, 20, 2, QUORUM_FOLLOWERINFO, E(5, 0), learner_info(2));
+    CHECK_EQ_INT(up.accepted_epoch, 7); /* max(4, 6, 5) + 1, written before LEADERINFO */
+    const struct zab_send *s = sent(1, QUORUM_LEADERINFO);
+    CHECK(s && s->zxid == E(7, 0) && s->payload == ZAB_PAYLOAD_I32 &&
+          s->i32 == QUORUM_PROTOCOL_VERSION);
+    CHECK(sent(2, QUORUM_LEADERINFO) != NULL);
+    /* A late learner gets the chosen epoch at once, whatever it accepted. */
+    recv(&z, 30, 4, QUORUM_FOLLOWERINFO, E(9, 0), learner_info(4));
+    s = sent(4, QUORUM_LEADERINFO);
+    CHECK(s && s->zxid == E(7, 0));
+    CHECK_EQ_INT(up.accepted_epoch, -1);
+    zab_deinit(&z);
+}
+
+static void test_learner_writes_accepted_epoch_then_ackepoch_with_current_epoch_or_minus_one(void)
+{
+    struct zab z;
+    init_zab(&z, 1, voters3, 3, 4);
+    start(&z, 0, ZAB_FOLLOWING, 3, E(2, 5), 2, 2, NULL, 0);
+    const struct zab_send *s = sent(3, QUORUM_FOLLOWERINFO);
+    CHECK(s && s->zxid == E(2, 0) && s->payload == ZAB_PAYLOAD_LEARNER_INFO);
+    recv(&z, 5, 3, QUORUM_LEADERINFO, E(3, 0), i32_data(QUORUM_PROTOCOL_VERSION));
+    CHECK_EQ_INT(up.accepted_epoch, 3);
+    s = sent(3, QUORUM_ACKEPOCH);
+    CHECK(s && s->zxid == E(2, 5) && s->payload == ZAB_PAYLOAD_I32 && s->i32 == 2);
+    zab_deinit(&z);
+
+    /* Already accepted this epoch: ACKEPOCH -1, nothing written. */
+    init_zab(&z, 1, voters3, 3, 4);
+    start(&z, 0, ZAB_FOLLOWING, 3, E(2, 5), 3, 2, NULL, 0);
+    recv(&z, 5, 3, QUORUM_LEADERINFO, E(3, 0), i32_data(QUORUM_PROTOCOL_VERSION));
+    CHECK_EQ_INT(up.accepted_epoch, -1);
+    s = sent(3, QUORUM_ACKEPOCH);
+    CHECK(s && s->i32 == -1);
+    zab_deinit(&z);
+
+    /* A leader's epoch below what we accepted: back to LOOKING. */
+    init_zab(&z, 1, voters3, 3, 4);
+    start(&z, 0, ZAB_FOLLOWING, 3, E(2, 5), 4, 2, NULL, 0);
+    recv(&z, 5, 3, QUORUM_LEADERINFO, E(3, 0), i32_data(QUORUM_PROTOCOL_VERSION));
+    CHECK(up.stopped && up.role == ZAB_LOOKING);
+    CHECK(sent(3, QUORUM_ACKEPOCH) == NULL);
+    zab_deinit(&z);
+}
+
+static void test_ackepoch_minus_one_does_not_count_and_leader_writes_current_epoch(void)
+{
+    struct zab z;
+    init_zab(&z, 3, voters3, 3, 4);
+    start(&z, 0, ZAB_LEADING, 3, E(1, 1), 1, 1, NULL, 0);
+    recv(&z, 1, 1, QUORUM_FOLLOWERINFO, E(1, 0), learner_info(1));
+    recv(&z, 1, 2, QUORUM_FOLLOWERINFO, E(1, 0), learner_info(2));
+    recv(&z, 2, 1, QUORUM_ACKEPOCH, E(1, 1), i32_data(-1)); /* waitForEpochAck skips it */
+    CHECK_EQ_INT(up.current_epoch, -1);
+    CHECK(sent(1, QUORUM_NEWLEADER) == NULL);
+    recv(&z, 3, 2, QUORUM_ACKEPOCH, E(1, 1), i32_data(1));
+    CHECK_EQ_INT(up.current_epoch, 2);
+    CHECK(sent(1, QUORUM_DIFF) && sent(2, QUORUM_DIFF)); /* both handlers wake */
+    const struct zab_send *s = sent(2, QUORUM_NEWLEADER);
+    CHECK(s && s->zxid == E(2, 0) && s->payload == ZAB_PAYLOAD_CONFIG);
+    zab_deinit(&z);
+
+    /* A learner ahead of the leader (isMoreRecentThan) is dropped. */
+    init_zab(&z, 3, voters3, 3, 4);
+    start(&z, 0, ZAB_LEADING, 3, E(1, 1), 1, 1, NULL, 0);
+    recv(&z, 1, 1, QUORUM_FOLLOWERINFO, E(1, 0), learner_info(1));
+    recv(&z, 2, 1, QUORUM_ACKEPOCH, E(1, 7), i32_data(1));
+    CHECK(closed(1));
+    CHECK_EQ_INT(up.current_epoch, -1);
+    zab_deinit(&z);
+}
+
+/* The sync a learner at `peer` gets from a leader whose committed log is
+ * `zxids` (window 4): the packet types to it in order, as a string. */
+static const char *sync_of(const int64_t *zxids, size_t len, int64_t peer, int64_t *op_zxid)
+{
+    static char out[64];
+    struct zab z;
+    leader_with(&z, voters3, 3, zxids, len, 4, ZAB_EPOCH_OF(zxids[len - 1]) + 1);
+    learner_joins(&z, 1, 1, 1, 1, peer);
+    size_t k = 0;
+    *op_zxid = -2;
+    for (size_t i = 0; i < up.sends_len && k + 1 < sizeof(out); i++) {
+        const struct zab_send *s = &up.sends[i];
+        if (s->to != 1)
+            continue;
+        char c = s->type == QUORUM_DIFF        ? 'D'
+                 : s->type == QUORUM_TRUNC     ? 'T'
+                 : s->type == QUORUM_SNAP      ? 'S'
+                 : s->type == QUORUM_PROPOSAL  ? 'p'
+                 : s->type == QUORUM_COMMIT    ? 'c'
+                 : s->type == QUORUM_NEWLEADER ? 'N'
+                                               : '?';
+        if (c == 'D' || c == 'T' || c == 'S')
+            *op_zxid = s->zxid;
+        out[k++] = c;
+    }
+    out[k] = 0;
+    zab_deinit(&z);
+    return out;
+}
+
+static void test_sync_diff_trunc_snap_as_sync_follower_chooses(void)
+{
+    /* Six txns, window 4: the committed log holds 1_3..1_6. */
+    const int64_t h[] = {E(1, 1), E(1, 2), E(1, 3), E(1, 4), E(1, 5), E(1, 6)};
+    int64_t op;
+    /* lastProcessedZxid == peerLastZxid: an empty DIFF. */
+    CHECK(strcmp(sync_of(h, 6, E(1, 6), &op), "DN") == 0 && op == E(1, 6));
+    /* Inside the window: DIFF to maxCommittedLog, then PROPOSAL+COMMIT pairs. */
+    CHECK(strcmp(sync_of(h, 6, E(1, 4), &op), "DpcpcN") == 0 && op == E(1, 6));
+    /* Ahead of maxCommittedLog: TRUNC to it. */
+    CHECK(strcmp(sync_of(h, 6, E(1, 9), &op), "TN") == 0 && op == E(1, 6));
+    /* Behind minCommittedLog: SNAP at lastProcessedZxid. */
+    CHECK(strcmp(sync_of(h, 6, E(1, 1), &op), "SN") == 0 && op == E(1, 6));
+    /* A fresh learner (zxid 0) below the window: SNAP. */
+    CHECK(strcmp(sync_of(h, 6, 0, &op), "SN") == 0);
+    /* A zxid we never had, inside the window, same epoch: TRUNC to the one
+     * before it, then the rest. */
+    const int64_t g[] = {E(1, 1), E(1, 2), E(1, 5), E(1, 6)};
+    CHECK(strcmp(sync_of(g, 4, E(1, 3), &op), "TpcpcN") == 0 && op == E(1, 2));
+    /* ... but a TRUNC never crosses an epoch: SNAP. */
+    const int64_t x[] = {E(1, 1), E(1, 2), E(2, 1), E(2, 2)};
+    CHECK(strcmp(sync_of(x, 4, E(1, 3), &op), "SN") == 0 && op == E(2, 2));
+    /* A peer at a new epoch's first zxid: DIFF and everything after it. */
+    CHECK(strcmp(sync_of(x, 4, E(2, 0), &op), "DpcpcN") == 0 && op == E(2, 2));
+}
+
+/* A leader (3 of 1,2,3) serving with learners 1 and 2 synced. */
+static void serving_leader(struct zab *z)
+{
+    leader_with(z, voters3, 3, NULL, 0, 4, 0);
+    learner_joins(z, 1, 1, 0, 0, 0);
+    learner_joins(z, 1, 2, 0, 0, 0);
+    recv0(z, 2, 1, QUORUM_ACK, E(1, 0));
+    CHECK(up.serving && sent(1, QUORUM_UPTODATE));
+    recv0(z, 2, 2, QUORUM_ACK, E(1, 0));
+    CHECK(sent(2, QUORUM_UPTODATE));
+}
+
+static void test_newleader_quorum_then_uptodate(void)
+{
+    struct zab z;
+    leader_with(&z, voters5, 5, NULL, 0, 4, 0);
+    recv(&z, 1, 1, QUORUM_FOLLOWERINFO, 0, learner_info(1));
+    recv(&z, 1, 2, QUORUM_FOLLOWERINFO, 0, learner_info(2));
+    CHECK(sent(1, QUORUM_LEADERINFO) && sent(2, QUORUM_LEADERINFO));
+    recv(&z, 1, 1, QUORUM_ACKEPOCH, 0, i32_data(0));
+    CHECK(sent(1, QUORUM_NEWLEADER) == NULL); /* waitForEpochAck: 2 of 5 */
+    recv(&z, 1, 2, QUORUM_ACKEPOCH, 0, i32_data(0));
+    CHECK(sent(1, QUORUM_NEWLEADER) && sent(2, QUORUM_NEWLEADER));
+    recv0(&z, 2, 1, QUORUM_ACK, E(1, 0));
+    CHECK(!up.serving && sent(1, QUORUM_UPTODATE) == NULL); /* 2 of 5 */
+    CHECK_EQ_INT(zab_next_zxid(&z), -1);
+    recv0(&z, 3, 2, QUORUM_ACK, E(1, 0));
+    CHECK(up.serving && up.became_serving && up.established_epoch == 1);
+    CHECK(sent(1, QUORUM_UPTODATE) && sent(2, QUORUM_UPTODATE));
+    CHECK_EQ_INT(zab_next_zxid(&z), E(1, 1));
+    /* A learner that acks after the quorum formed gets UPTODATE at once. */
+    learner_joins(&z, 4, 4, 0, 0, 0);
+    recv0(&z, 5, 4, QUORUM_ACK, E(1, 0));
+    CHECK(sent(4, QUORUM_UPTODATE));
+    zab_deinit(&z);
+}
+
+static void test_commit_in_zxid_order_once_a_quorum_persisted(void)
+{
+    struct zab z;
+    serving_leader(&z);
+    CHECK_EQ_INT(propose(&z, 10, "a"), 0);
+    CHECK(up.appends_len == 1 && up.appends[0].zxid == E(1, 1));
+    CHECK(sent(1, QUORUM_PROPOSAL) && sent(2, QUORUM_PROPOSAL));
+    CHECK_EQ_INT(propose(&z, 10, "b"), 0);
+    recv0(&z, 11, 1, QUORUM_ACK, E(1, 2));
+    persisted(&z, 12, E(1, 2)); /* 1_2: leader + 1, but 1_1 has the leader only */
+    CHECK_EQ_INT(up.commit_upto_zxid, 0);
+    CHECK(sent(1, QUORUM_COMMIT) == NULL);
+    recv0(&z, 13, 2, QUORUM_ACK, E(1, 1));
+    CHECK_EQ_INT(up.commit_upto_zxid, E(1, 2));
+    CHECK_EQ_INT(up.sends_len, 4);
+    CHECK(up.sends[0].type == QUORUM_COMMIT && up.sends[0].zxid == E(1, 1));
+    CHECK(up.sends[3].type == QUORUM_COMMIT && up.sends[3].zxid == E(1, 2));
+    /* Acks of committed zxids and of UPTODATE are ignored. */
+    recv0(&z, 14, 1, QUORUM_ACK, E(1, 1));
+    recv0(&z, 14, 1, QUORUM_ACK, E(1, 0));
+    CHECK_EQ_INT(up.sends_len, 0);
+    zab_deinit(&z);
+}
+
+static void test_propose_is_bounded(void)
+{
+    struct zab z;
+    serving_leader(&z);
+    for (int i = 0; i < 8; i++)
+        CHECK_EQ_INT(propose(&z, 10, "x"), 0);
+    CHECK_EQ_INT(propose(&z, 10, "x"), ZAB_EBUSY);
+    struct zab_event ev = {.type = ZAB_PROPOSE, .now_ms = 10};
+    ev.propose.zxid = E(1, 99);
+    CHECK_EQ_INT(zab_step(&z, &ev, &up), ZAB_EINVAL);
+    zab_deinit(&z);
+    init_zab(&z, 1, voters3, 3, 4);
+    CHECK_EQ_INT(propose(&z, 0, "x"), ZAB_ENOTREADY);
+    zab_deinit(&z);
+}
+
+/* A follower (1) of leader 3, synced by a DIFF with two txns, epoch 2. */
+static void synced_follower(struct zab *z, bool persist)
+{
+    init_zab(z, 1, voters3, 3, 4);
+    start(z, 0, ZAB_FOLLOWING, 3, E(1, 1), 1, 1, NULL, 0);
+    recv(z, 1, 3, QUORUM_LEADERINFO, E(2, 0), i32_data(QUORUM_PROTOCOL_VERSION));
+    recv0(z, 2, 3, QUORUM_DIFF, E(1, 3));
+    recv(z, 2, 3, QUORUM_PROPOSAL, E(1, 2), (struct jute_buf){(const uint8_t *)"b", 1});
+    CHECK(up.appends_len == 1 && up.appends[0].zxid == E(1, 2));
+    recv0(z, 2, 3, QUORUM_COMMIT, E(1, 2));
+    CHECK_EQ_INT(up.commit_upto_zxid, E(1, 2));
+    recv(z, 2, 3, QUORUM_PROPOSAL, E(1, 3), (struct jute_buf){(const uint8_t *)"c", 1});
+    recv0(z, 2, 3, QUORUM_NEWLEADER, E(2, 0));
+    CHECK_EQ_INT(up.current_epoch, 2);
+    CHECK(sent(3, QUORUM_ACK) == NULL); /* 1_2, 1_3 not durable yet */
+    if (!persist)
+        return;
+    persisted(z, 3, E(1, 3));
+    CHECK(up.sends_len >= 1 && up.sends[0].type == QUORUM_ACK && up.sends[0].zxid == E(2, 0));
+    recv0(z, 4, 3, QUORUM_UPTODATE, -1);
+    CHECK(up.serving && up.became_serving && up.established_epoch == 2);
+    const struct zab_send *s = sent(3, QUORUM_ACK);
+    CHECK(s && s->zxid == E(2, 0));
+}
+
+static void test_follower_acks_newleader_only_after_the_synced_txns_are_durable(void)
+{
+    struct zab z;
+    synced_follower(&z, false);
+    persisted(&z, 3, E(1, 2));
+    CHECK(sent(3, QUORUM_ACK) == NULL);
+    persisted(&z, 3, E(1, 3));
+    CHECK(sent(3, QUORUM_ACK) != NULL);
+    recv0(&z, 4, 3, QUORUM_COMMIT, E(1, 3));
+    CHECK_EQ_INT(up.commit_upto_zxid, E(1, 3));
+    zab_deinit(&z);
+}
+
+static void test_follower_acks_a_proposal_only_after_it_is_persisted(void)
+{
+    struct zab z;
+    synced_follower(&z, true);
+    recv(&z, 5, 3, QUORUM_PROPOSAL, E(2, 1), (struct jute_buf){(const uint8_t *)"d", 1});
+    CHECK(up.appends_len == 1 && sent(3, QUORUM_ACK) == NULL);
+    recv(&z, 5, 3, QUORUM_PROPOSAL, E(2, 2), (struct jute_buf){(const uint8_t *)"e", 1});
+    persisted(&z, 6, E(2, 1));
+    CHECK(up.sends_len == 1 && up.sends[0].type == QUORUM_ACK && up.sends[0].zxid == E(2, 1));
+    recv0(&z, 7, 3, QUORUM_COMMIT, E(2, 1));
+    CHECK_EQ_INT(up.commit_upto_zxid, E(2, 1));
+    persisted(&z, 8, E(2, 2));
+    CHECK(up.sends_len == 1 && up.sends[0].zxid == E(2, 2));
+    /* A COMMIT of a txn never proposed to us: the leader is broken. */
+    recv0(&z, 9, 3, QUORUM_COMMIT, E(2, 9));
+    CHECK(up.stopped);
+    zab_deinit(&z);
+}
+
+static void test_learner_trunc_and_snap_are_outputs(void)
+{
+    struct zab z;
+    init_zab(&z, 1, voters3, 3, 4);
+    start(&z, 0, ZAB_FOLLOWING, 3, E(1, 9), 1, 1, NULL, 0);
+    recv(&z, 1, 3, QUORUM_LEADERINFO, E(2, 0), i32_data(QUORUM_PROTOCOL_VERSION));
+    recv0(&z, 2, 3, QUORUM_TRUNC, E(1, 6));
+    CHECK_EQ_INT(up.truncate_after_zxid, E(1, 6));
+    CHECK_EQ_INT(up.commit_upto_zxid, E(1, 6));
+    recv0(&z, 2, 3, QUORUM_NEWLEADER, E(2, 0));
+    CHECK(sent(3, QUORUM_ACK) != NULL); /* the cut log is durable as it is */
+    zab_deinit(&z);
+
+    init_zab(&z, 1, voters3, 3, 4);
+    start(&z, 0, ZAB_FOLLOWING, 3, 0, 0, 0, NULL, 0);
+    recv(&z, 1, 3, QUORUM_LEADERINFO, E(2, 0), i32_data(QUORUM_PROTOCOL_VERSION));
+    recv0(&z, 2, 3, QUORUM_SNAP, E(1, 6));
+    CHECK_EQ_INT(up.snapshot_zxid, E(1, 6));
+    CHECK_EQ_INT(up.commit_upto_zxid, E(1, 6));
+    zab_deinit(&z);
+}
+
+static void test_leader_pings_every_half_tick_and_drops_silent_learners(void)
+{
+    struct zab z;
+    serving_leader(&z);
+    tick(&z, 50);
+    CHECK(sent(1, QUORUM_PING) && sent(2, QUORUM_PING));
+    CHECK_EQ_INT(up.deadline_ms, 100);
+    /* 1 keeps answering, 2 is silent past syncLimit (5 ticks). */
+    int64_t now = 50;
+    for (; now <= 800; now += 50) {
+        recv0(&z, now, 1, QUORUM_PING, 0);
+        tick(&z, now);
+        if (closed(2))
+            break;
+    }
+    CHECK(closed(2) && now > 2 + 5 * TICK_MS && now <= 2 + 6 * TICK_MS);
+    CHECK(up.role == ZAB_LEADING); /* leader + 1 is still a quorum */
+    zab_deinit(&z);
+}
+
+static void test_leader_steps_down_without_a_synced_quorum(void)
+{
+    struct zab z;
+    serving_leader(&z);
+    bool down = false;
+    for (int64_t now = 50; now <= 2000 && !down; now += 50) {
+        tick(&z, now);
+        down = up.stopped;
+    }
+    CHECK(down && up.role == ZAB_LOOKING && up.reason != NULL);
+    CHECK(closed(1) || z.learners_len == 0);
+    zab_deinit(&z);
+
+    /* A leader whose quorum never connects gives up after initLimit. */
+    leader_with(&z, voters3, 3, NULL, 0, 4, 0);
+    tick(&z, 10 * TICK_MS - 1);
+    CHECK(!up.stopped);
+    tick(&z, 10 * TICK_MS);
+    CHECK(up.stopped && strstr(up.reason, "epoch from quorum"));
+    zab_deinit(&z);
+}
+
+static void test_leader_drops_a_learner_whose_acks_lag(void)
+{
+    struct zab z;
+    serving_leader(&z);
+    CHECK_EQ_INT(propose(&z, 100, "a"), 0);
+    bool dropped = false;
+    for (int64_t now = 150; now <= 1000 && !dropped; now += 50) {
+        recv0(&z, now, 1, QUORUM_PING, 0); /* alive, never acks */
+        recv0(&z, now, 2, QUORUM_PING, 0);
+        recv0(&z, now, 2, QUORUM_ACK, E(1, 1));
+        tick(&z, now);
+        dropped = closed(1);
+        CHECK(!dropped || now > 100 + 5 * TICK_MS);
+    }
+    CHECK(dropped);
+    zab_deinit(&z);
+}
+
+static void test_follower_goes_looking_when_the_leader_is_silent(void)
+{
+    struct zab z;
+    synced_follower(&z, true);
+    CHECK_EQ_INT(up.deadline_ms, 4 + 5 * TICK_MS);
+    tick(&z, 4 + 5 * TICK_MS - 1);
+    CHECK(!up.stopped);
+    recv0(&z, 400, 3, QUORUM_PING, E(2, 0));
+    CHECK(sent(3, QUORUM_PING) && sent(3, QUORUM_PING)->payload == ZAB_PAYLOAD_SESSIONS);
+    tick(&z, 400 + 5 * TICK_MS);
+    CHECK(up.stopped && up.role == ZAB_LOOKING && closed(3));
+    zab_deinit(&z);
+
+    /* Before NEWLEADER the bound is initLimit. */
+    init_zab(&z, 1, voters3, 3, 4);
+    start(&z, 0, ZAB_FOLLOWING, 3, 0, 0, 0, NULL, 0);
+    CHECK_EQ_INT(up.deadline_ms, 10 * TICK_MS);
+    zab_deinit(&z);
+}
+
+static void test_observer_gets_inform_and_is_not_counted(void)
+{
+    struct zab z;
+    serving_leader(&z);
+    recv(&z, 5, 9, QUORUM_OBSERVERINFO, 0, learner_info(9));
+    recv(&z, 5, 9, QUORUM_ACKEPOCH, 0, i32_data(0));
+    CHECK(sent(9, QUORUM_NEWLEADER));
+    recv0(&z, 6, 9, QUORUM_ACK, E(1, 0));
+    CHECK(sent(9, QUORUM_UPTODATE));
+    CHECK_EQ_INT(propose(&z, 10, "a"), 0);
+    CHECK(sent(9, QUORUM_PROPOSAL) == NULL);
+    recv0(&z, 11, 9, QUORUM_ACK, E(1, 1)); /* not a voter */
+    persisted(&z, 11, E(1, 1));
+    CHECK_EQ_INT(up.commit_upto_zxid, 0);
+    recv0(&z, 12, 1, QUORUM_ACK, E(1, 1));
+    const struct zab_send *s = sent(9, QUORUM_INFORM);
+    CHECK(s && s->zxid == E(1, 1) && s->payload == ZAB_PAYLOAD_DATA && s->data.len == 1);
+    CHECK(sent(1, QUORUM_COMMIT) && sent(9, QUORUM_COMMIT) == NULL);
+    zab_deinit(&z);
+
+    /* The observer's side: INFORM is logged and committed, never acked. */
+    init_zab(&z, 9, voters3, 3, 4);
+    start(&z, 0, ZAB_OBSERVING, 3, 0, 0, 0, NULL, 0);
+    CHECK(sent(3, QUORUM_OBSERVERINFO));
+    recv(&z, 1, 3, QUORUM_LEADERINFO, E(1, 0), i32_data(QUORUM_PROTOCOL_VERSION));
+    recv0(&z, 1, 3, QUORUM_DIFF, 0);
+    recv0(&z, 1, 3, QUORUM_NEWLEADER, E(1, 0));
+    CHECK(sent(3, QUORUM_ACK));
+    recv0(&z, 1, 3, QUORUM_UPTODATE, -1);
+    recv(&z, 2, 3, QUORUM_INFORM, E(1, 1), (struct jute_buf){(const uint8_t *)"a", 1});
+    CHECK(up.appends_len == 1 && up.commit_upto_zxid == E(1, 1));
+    persisted(&z, 3, E(1, 1));
+    CHECK_EQ_INT(sent_count(3), 0);
+    zab_deinit(&z);
+}
+
+static void test_config_and_events_are_checked(void)
+{
+    struct zab z;
+    struct zab_config c = {.my_sid = 1,
+                           .voters = voters3,
+                           .voters_len = 0,
+                           .tick_ms = 1,
+                           .init_limit = 1,
+                           .sync_limit = 1};
+    CHECK_EQ_INT(zab_init(&z, &c), ZAB_EINVAL);
+    const int64_t dup[] = {1, 1};
+    c.voters = dup;
+    c.voters_len = 2;
+    CHECK_EQ_INT(zab_init(&z, &c), ZAB_EINVAL);
+    init_zab(&z, 1, voters3, 3, 4);
+    struct zab_event ev = {.type = ZAB_START};
+    ev.start.role = ZAB_LEADING;
+    ev.start.accepted_epoch = 1;
+    ev.start.current_epoch = 2; /* current > accepted */
+    CHECK_EQ_INT(zab_step(&z, &ev, &up), ZAB_EINVAL);
+    zab_deinit(&z);
+}
+
+/* ---- the simulation ---- */
+
+/* The simulation: members 1..n (member 1.. are voters; with 4 learners one
+ * more member, sid 6, is an observer), a seeded network of FIFO links per
+ * connection (a TCP link never reorders: each packet leaves no earlier than
+ * the one before it on the same link), whole connections dropped, crashes
+ * that lose every txn the log thread had not fsynced, and an election
+ * stand-in: when there is no leader and a quorum is up, the up voter with the
+ * best (currentEpoch, last zxid, sid) leads, as FLE would pick among them.
+ * Checked after every step: each log's zxids strictly increase; a txn is
+ * committed (applied while serving) on a leader only once a quorum of voters
+ * holds it durably; every member's committed sequence is a prefix of one
+ * global sequence G, zxids strictly increasing; no truncation cuts a txn of
+ * G; every new leader's log holds all of G. */
+
+#define SIM_SEEDS    150
+#define SIM_MS       6000
+#define SIM_MEMBERS  6
+#define SIM_LOG_MAX  8192
+#define SIM_LINK_MAX 4096
+#define SIM_G_MAX    8192
+
+struct sim_entry {
+    int64_t zxid;
+    uint32_t id;
+};
+
+struct sim_packet {
+    int64_t at;
+    uint64_t gen;
+    int32_t type;
+    int64_t zxid;
+    int32_t len; /* -1: null */
+    uint8_t data[20];
+};
+
+struct sim_link {
+    struct sim_packet q[SIM_LINK_MAX];
+    size_t head, len;
+    int64_t last_at;
+};
+
+struct sim_member {
+    int64_t sid;
+    bool observer;
+    struct zab zab;
+    bool up;
+    int64_t down_until;
+    int64_t rejoin_at; /* -1: not waiting */
+    int64_t deadline;
+    struct sim_entry log[SIM_LOG_MAX];
+    size_t log_len, durable_len;
+    int64_t base; /* the snapshot's zxid (0: none) */
+    int64_t accepted, current;
+    size_t applied_g; /* its committed sequence is G[0..applied_g) */
+    int64_t applied_zxid;
+    bool serving;
+};
+
+struct sim {
+    uint64_t seed, rng;
+    bool planted;
+    int n, voters_n;
+    int64_t voters[SIM_MEMBERS];
+    struct sim_member m[SIM_MEMBERS];
+    struct sim_link link[SIM_MEMBERS][SIM_MEMBERS];
+    uint64_t gen[SIM_MEMBERS][SIM_MEMBERS]; /* connection generation per pair */
+    int leader;                             /* index, -1: none */
+    int64_t election_at;
+    struct sim_entry g[SIM_G_MAX];
+    size_t g_len;
+    uint32_t next_id;
+    int64_t now;
+    char why[200];
+    bool failed;
+    /* disconnects to deliver: (member, peer sid) */
+    int disc_m[64];
+    int64_t disc_sid[64];
+    size_t disc_len;
+    struct sim_stats {
+        long commits, elections, crashes, drops, snaps, truncs, diffs;
+    } st;
+};
+
+static uint64_t sim_rand(struct sim *s)
+{
+    s->rng ^= s->rng << 13;
+    s->rng ^= s->rng >> 7;
+    s->rng ^= s->rng << 17;
+    return s->rng;
+}
+
+static int64_t sim_between(struct sim *s, int64_t lo, int64_t hi)
+{
+    return lo + (int64_t)(sim_rand(s) % (uint64_t)(hi - lo + 1));
+}
+
+static bool sim_chance(struct sim *s, uint32_t per_million)
+{
+    return sim_rand(s) % 1000000 < per_million;
+}
+
+static void sim_fail(struct sim *s, const char *what, int64_t a, int64_t b)
+{
+    if (s->failed)
+        return;
+    s->failed = true;
+    snprintf(s->why, sizeof(s->why), "t=%lld: %s (0x%llx, 0x%llx)", (long long)s->now, what,
+             (unsigned long long)a, (unsigned long long)b);
+}
+
+static bool planted_quorum(void *arg, const int64_t *sids, size_t n)
+{
+    (void)arg, (void)sids;
+    return n >= 1;
+}
+
+static int sim_index(const struct sim *s, int64_t sid)
+{
+    (void)s;
+    return (int)(sid - 1);
+}
+
+static int64_t sim_last(const struct sim_member *m)
+{
+    return m->log_len ? m->log[m->log_len - 1].zxid : m->base;
+}
+
+/* Index in G of zxid, or -1. */
+static long g_find(const struct sim *s, int64_t zxid)
+{
+    size_t lo = 0, hi = s->g_len;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (s->g[mid].zxid < zxid)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < s->g_len && s->g[lo].zxid == zxid ? (long)lo : -1;
+}
+
+static bool durable_has(const struct sim_member *m, struct sim_entry e)
+{
+    if (e.zxid <= m->base)
+        return true; /* the snapshot: G's prefix up to base (checked when taken) */
+    size_t lo = 0, hi = m->durable_len;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (m->log[mid].zxid < e.zxid)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < m->durable_len && m->log[lo].zxid == e.zxid && m->log[lo].id == e.id;
+}
+
+static void sim_close(struct sim *s, int a, int b)
+{
+    s->gen[a][b]++;
+    s->gen[b][a]++;
+    if (s->disc_len < 64) {
+        s->disc_m[s->disc_len] = b;
+        s->disc_sid[s->disc_len++] = s->m[a].sid;
+        s->disc_m[s->disc_len] = a;
+        s->disc_sid[s->disc_len++] = s->m[b].sid;
+    }
+}
+
+static void sim_send(struct sim *s, int from, const struct zab_send *z)
+{
+    int to = sim_index(s, z->to);
+    struct sim_link *l = &s->link[from][to];
+    if (to < 0 || to >= s->n || to == from || !s->m[to].up)
+        return;
+    if (l->len == SIM_LINK_MAX) { /* a full socket buffer: the connection goes */
+        sim_close(s, from, to);
+        return;
+    }
+    struct sim_packet *p = &l->q[(l->head + l->len++) % SIM_LINK_MAX];
+    int64_t at = s->now + sim_between(s, 1, 30);
+    p->at = at > l->last_at ? at : l->last_at;
+    l->last_at = p->at;
+    p->gen = s->gen[from][to];
+    p->type = z->type;
+    p->zxid = z->zxid;
+    p->len = -1;
+    switch (z->payload) {
+    case ZAB_PAYLOAD_DATA:
+        CHECK(z->data.len == 4);
+        memcpy(p->data, z->data.ptr, 4);
+        p->len = 4;
+        break;
+    case ZAB_PAYLOAD_I32:
+        memcpy(p->data, i32_data(z->i32).ptr, 4);
+        p->len = 4;
+        break;
+    case ZAB_PAYLOAD_LEARNER_INFO:
+        memcpy(p->data, learner_info(s->m[from].sid).ptr, 20);
+        p->len = 20;
+        break;
+    default:
+        break;
+    }
+}
+
+static void sim_step(struct sim *s, int i, const struct zab_event *ev);
+
+/* The member's committed sequence moves to commit_upto (only while serving:
+ * before that, applying is the node's business, not a commit). */
+static void sim_commit(struct sim *s, int i, int64_t upto)
+{
+    struct sim_member *m = &s->m[i];
+    if (m->base > m->applied_zxid) {
+        long k = g_find(s, m->base);
+        if (k < 0 || (size_t)k + 1 < m->applied_g)
+            sim_fail(s, "a snapshot that is not a prefix of the committed sequence", m->base,
+                     m->applied_zxid);
+        else
+            m->applied_g = (size_t)k + 1;
+        m->applied_zxid = m->base;
+    }
+    size_t lo = 0, hi = m->log_len;
+    while (lo < hi) { /* the first entry after applied_zxid */
+        size_t mid = (lo + hi) / 2;
+        if (m->log[mid].zxid <= m->applied_zxid)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t k = lo; k < m->log_len && m->log[k].zxid <= upto; k++) {
+        struct sim_entry e = m->log[k];
+        if (e.zxid <= m->applied_zxid)
+            continue;
+        if (m->applied_g < s->g_len) {
+            if (s->g[m->applied_g].zxid != e.zxid || s->g[m->applied_g].id != e.id)
+                sim_fail(s, "committed prefixes differ", e.zxid, s->g[m->applied_g].zxid);
+        } else {
+            if (s->g_len && s->g[s->g_len - 1].zxid >= e.zxid)
+                sim_fail(s, "committed zxids do not increase", e.zxid, s->g[s->g_len - 1].zxid);
+            if (s->g_len == SIM_G_MAX)
+                return;
+            s->g[s->g_len++] = e;
+            s->st.commits++;
+        }
+        if (s->m[i].zab.role == ZAB_LEADING) {
+            int copies = 0;
+            for (int v = 0; v < s->n; v++)
+                copies += !s->m[v].observer && s->m[v].up && durable_has(&s->m[v], e);
+            for (int v = 0; v < s->n; v++)
+                copies += !s->m[v].observer && !s->m[v].up && durable_has(&s->m[v], e);
+            if (copies <= s->voters_n / 2)
+                sim_fail(s, "committed without a quorum of persisted copies", e.zxid, copies);
+        }
+        m->applied_g++;
+        m->applied_zxid = e.zxid;
+    }
+}
+
+static void sim_apply(struct sim *s, int i, const struct zab_update *u)
+{
+    struct sim_member *m = &s->m[i];
+    if (u->accepted_epoch >= 0)
+        m->accepted = u->accepted_epoch;
+    if (u->current_epoch >= 0)
+        m->current = u->current_epoch;
+    if (u->truncate_after_zxid >= 0) {
+        s->st.truncs++;
+        if (u->truncate_after_zxid < m->base)
+            sim_fail(s, "TRUNC below the snapshot", u->truncate_after_zxid, m->base);
+        while (m->log_len && m->log[m->log_len - 1].zxid > u->truncate_after_zxid) {
+            struct sim_entry e = m->log[--m->log_len];
+            long k = g_find(s, e.zxid);
+            if (k >= 0 && s->g[k].id == e.id)
+                sim_fail(s, "TRUNC cut a committed txn", e.zxid, u->truncate_after_zxid);
+        }
+        m->durable_len = m->log_len;
+    }
+    if (u->snapshot_zxid >= 0) {
+        s->st.snaps++;
+        if (u->snapshot_zxid < m->applied_zxid)
+            sim_fail(s, "SNAP behind what we committed", u->snapshot_zxid, m->applied_zxid);
+        m->base = u->snapshot_zxid;
+        m->log_len = m->durable_len = 0;
+    }
+    for (size_t k = 0; k < u->appends_len; k++) {
+        const struct zab_txn *t = &u->appends[k];
+        if (t->zxid <= sim_last(m))
+            sim_fail(s, "log zxids do not increase", t->zxid, sim_last(m));
+        if (m->log_len == SIM_LOG_MAX)
+            return;
+        uint32_t id = 0;
+        memcpy(&id, t->data.ptr, 4);
+        long g = g_find(s, t->zxid);
+        if (g >= 0 && s->g[g].id != id)
+            sim_fail(s, "one zxid, two txns", t->zxid, id);
+        m->log[m->log_len++] = (struct sim_entry){t->zxid, id};
+    }
+    for (size_t k = 0; k < u->closes_len; k++) {
+        int j = sim_index(s, u->closes[k]);
+        if (j >= 0 && j < s->n && j != i)
+            sim_close(s, i, j);
+    }
+    for (size_t k = 0; k < u->sends_len; k++) {
+        if (u->sends[k].type == QUORUM_DIFF)
+            s->st.diffs++;
+        sim_send(s, i, &u->sends[k]);
+    }
+    m->serving = u->serving;
+    if (u->serving)
+        sim_commit(s, i, u->commit_upto_zxid);
+    m->deadline = u->deadline_ms;
+    if (u->stopped) {
+        m->serving = false;
+        if (i == s->leader) {
+            s->leader = -1;
+            s->election_at = s->now + sim_between(s, 100, 400);
+        } else {
+            m->rejoin_at = s->now + sim_between(s, 50, 300);
+        }
+    }
+}
+
+static void sim_step(struct sim *s, int i, const struct zab_event *ev)
+{
+    struct zab_update u;
+    int rc = zab_step(&s->m[i].zab, ev, &u);
+    if (rc == ZAB_EBUSY || rc == ZAB_ENOTREADY)
+        return;
+    if (rc != 0) {
+        sim_fail(s, "zab_step failed", rc, ev->type);
+        return;
+    }
+    sim_apply(s, i, &u);
+}
+
+static void sim_start(struct sim *s, int i, enum zab_role role, int leader)
+{
+    struct sim_member *m = &s->m[i];
+    static struct zab_txn history[SIM_LOG_MAX];
+    static uint32_t ids[SIM_LOG_MAX];
+    m->durable_len = m->log_len; /* START after the log thread drained */
+    struct zab_event ev = {.type = ZAB_START, .now_ms = s->now};
+    ev.start.role = role;
+    ev.start.leader_sid = s->m[leader].sid;
+    ev.start.last_zxid = sim_last(m);
+    ev.start.accepted_epoch = m->accepted;
+    ev.start.current_epoch = m->current;
+    if (role == ZAB_LEADING) {
+        for (size_t k = 0; k < m->log_len; k++) {
+            ids[k] = m->log[k].id;
+            history[k] = (struct zab_txn){m->log[k].zxid, {(const uint8_t *)&ids[k], 4}};
+        }
+        ev.start.history = history;
+        ev.start.history_len = m->log_len;
+    }
+    for (int j = 0; j < s->n; j++)
+        if (j != i && (role == ZAB_LEADING || j == leader))
+            s->gen[i][j]++, s->gen[j][i]++; /* new connections */
+    m->rejoin_at = -1;
+    m->serving = false;
+    sim_step(s, i, &ev);
+}
+
+static void sim_elect(struct sim *s)
+{
+    int alive = 0, best = -1;
+    for (int i = 0; i < s->n; i++) {
+        struct sim_member *m = &s->m[i];
+        if (!m->up || m->observer)
+            continue;
+        alive++;
+        if (best < 0 || m->current > s->m[best].current ||
+            (m->current == s->m[best].current && sim_last(m) > sim_last(&s->m[best])) ||
+            (m->current == s->m[best].current && sim_last(m) == sim_last(&s->m[best]) &&
+             m->sid > s->m[best].sid))
+            best = i;
+    }
+    if (alive <= s->voters_n / 2)
+        return;
+    /* Nothing committed may be missing from the new leader's log. */
+    struct sim_member *l = &s->m[best];
+    for (size_t k = 0; k < s->g_len; k++) {
+        struct sim_entry e = s->g[k];
+        if (e.zxid <= l->base)
+            continue;
+        l->durable_len = l->log_len;
+        if (!durable_has(l, e)) {
+            sim_fail(s, "a committed txn is missing from the new leader", e.zxid, l->sid);
+            return;
+        }
+    }
+    s->st.elections++;
+    s->leader = best;
+    sim_start(s, best, ZAB_LEADING, best);
+    for (int i = 0; i < s->n; i++)
+        if (i != best && s->m[i].up)
+            sim_start(s, i, s->m[i].observer ? ZAB_OBSERVING : ZAB_FOLLOWING, best);
+}
+
+static void sim_crash(struct sim *s, int i)
+{
+    struct sim_member *m = &s->m[i];
+    s->st.crashes++;
+    m->up = false;
+    m->serving = false;
+    m->log_len = m->durable_len; /* unsynced txns are lost */
+    m->down_until = s->now + sim_between(s, 100, 1000);
+    for (int j = 0; j < s->n; j++)
+        if (j != i)
+            sim_close(s, i, j);
+    zab_deinit(&m->zab);
+    struct zab_config c = {.my_sid = m->sid,
+                           .voters = s->voters,
+                           .voters_len = (size_t)s->voters_n,
+                           .tick_ms = TICK_MS,
+                           .init_limit = 10,
+                           .sync_limit = 5,
+                           .committed_log_max = 16,
+                           .outstanding_max = 32,
+                           .has_quorum = s->planted ? planted_quorum : NULL};
+    CHECK(zab_init(&m->zab, &c) == 0);
+    if (i == s->leader) {
+        s->leader = -1;
+        s->election_at = s->now + sim_between(s, 100, 400);
+    }
+}
+
+static void sim_setup(struct sim *s, uint64_t seed, int learners, bool planted)
+{
+    memset(s, 0, sizeof(*s));
+    s->seed = seed;
+    s->rng = seed * 0x9e3779b97f4a7c15ULL + 1;
+    s->planted = planted;
+    s->n = learners + 1 + (learners >= 4);
+    s->voters_n = learners + 1;
+    for (int i = 0; i < s->voters_n; i++)
+        s->voters[i] = i + 1;
+    for (int i = 0; i < s->n; i++) {
+        struct sim_member *m = &s->m[i];
+        m->sid = i + 1;
+        m->observer = i >= s->voters_n;
+        m->up = true;
+        m->rejoin_at = -1;
+        m->deadline = -1;
+        struct zab_config c = {.my_sid = m->sid,
+                               .voters = s->voters,
+                               .voters_len = (size_t)s->voters_n,
+                               .tick_ms = TICK_MS,
+                               .init_limit = 10,
+                               .sync_limit = 5,
+                               .committed_log_max = 16,
+                               .outstanding_max = 32,
+                               .has_quorum = planted ? planted_quorum : NULL};
+        CHECK(zab_init(&m->zab, &c) == 0);
+    }
+    s->leader = -1;
+    s->election_at = 0;
+}
+
+static void sim_deliver(struct sim *s)
+{
+    for (int a = 0; a < s->n; a++)
+        for (int b = 0; b < s->n; b++) {
+            struct sim_link *l = &s->link[a][b];
+            while (l->len && l->q[l->head].at <= s->now && !s->failed) {
+                struct sim_packet p = l->q[l->head];
+                l->head = (l->head + 1) % SIM_LINK_MAX;
+                l->len--;
+                if (p.gen != s->gen[a][b] || !s->m[b].up || !s->m[a].up)
+                    continue;
+                struct zab_event ev = {.type = ZAB_RECEIVE, .now_ms = s->now};
+                ev.receive.from = s->m[a].sid;
+                ev.receive.type = p.type;
+                ev.receive.zxid = p.zxid;
+                ev.receive.data = (struct jute_buf){p.len >= 0 ? p.data : NULL, p.len};
+                sim_step(s, b, &ev);
+            }
+        }
+}
+
+static int sim_run(uint64_t seed, int learners, bool planted, bool verbose, struct sim_stats *sum)
+{
+    static struct sim sim;
+    struct sim *s = &sim;
+    sim_setup(s, seed, learners, planted);
+    for (s->now = 0; s->now < SIM_MS && !s->failed; s->now++) {
+        bool calm = s->now > SIM_MS - 1500; /* the last 1.5 s: no faults */
+        if (!calm && sim_chance(s, 600)) {
+            int i = (int)sim_between(s, 0, s->n - 1);
+            if (s->leader >= 0 && i != s->leader) {
+                s->st.drops++;
+                sim_close(s, i, s->leader);
+            }
+        }
+        if (!calm && sim_chance(s, 400)) {
+            int i = (int)sim_between(s, 0, s->n - 1);
+            if (s->m[i].up && (i != s->leader || sim_chance(s, 300000)))
+                sim_crash(s, i);
+        }
+        for (size_t k = 0; k < s->disc_len; k++) {
+            struct sim_member *m = &s->m[s->disc_m[k]];
+            if (!m->up)
+                continue;
+            struct zab_event ev = {.type = ZAB_DISCONNECTED, .now_ms = s->now};
+            ev.disconnected.sid = s->disc_sid[k];
+            sim_step(s, s->disc_m[k], &ev);
+        }
+        s->disc_len = 0;
+        for (int i = 0; i < s->n; i++) {
+            struct sim_member *m = &s->m[i];
+            if (!m->up && m->down_until <= s->now) {
+                m->up = true;
+                m->rejoin_at = s->now;
+            }
+            if (m->up && m->rejoin_at >= 0 && m->rejoin_at <= s->now && i != s->leader) {
+                m->rejoin_at = -1;
+                if (s->leader >= 0 && s->m[s->leader].zab.role == ZAB_LEADING)
+                    sim_start(s, i, m->observer ? ZAB_OBSERVING : ZAB_FOLLOWING, s->leader);
+                else
+                    m->rejoin_at = s->now + 100;
+            }
+        }
+        if (s->leader < 0 && s->now >= s->election_at)
+            sim_elect(s);
+        sim_deliver(s);
+        for (int i = 0; i < s->n && !s->failed; i++) {
+            struct sim_member *m = &s->m[i];
+            if (m->up && m->log_len > m->durable_len && sim_chance(s, 150000)) {
+                m->durable_len = m->log_len;
+                struct zab_event ev = {.type = ZAB_PERSISTED, .now_ms = s->now};
+                ev.persisted.zxid = sim_last(m);
+                sim_step(s, i, &ev);
+            }
+            if (m->up && m->deadline >= 0 && m->deadline <= s->now) {
+                struct zab_event ev = {.type = ZAB_TICK, .now_ms = s->now};
+                sim_step(s, i, &ev);
+            }
+        }
+        if (s->leader >= 0 && s->m[s->leader].serving && sim_chance(s, 300000)) {
+            struct zab *z = &s->m[s->leader].zab;
+            uint32_t id = ++s->next_id;
+            struct zab_event ev = {.type = ZAB_PROPOSE, .now_ms = s->now};
+            ev.propose.zxid = zab_next_zxid(z);
+            ev.propose.data = (struct jute_buf){(const uint8_t *)&id, 4};
+            sim_step(s, s->leader, &ev);
+        }
+    }
+    if (!s->failed && !planted && s->st.commits == 0)
+        sim_fail(s, "no progress", 0, 0);
+    for (int i = 0; i < s->n; i++)
+        zab_deinit(&s->m[i].zab);
+    sum->commits += s->st.commits;
+    sum->elections += s->st.elections;
+    sum->crashes += s->st.crashes;
+    sum->drops += s->st.drops;
+    sum->diffs += s->st.diffs;
+    sum->truncs += s->st.truncs;
+    sum->snaps += s->st.snaps;
+    if (s->failed && verbose)
+        fprintf(stderr,
+                "sim: seed %llu, %d learners%s: %s\n  replay: test_zab --seed %llu "
+                "--learners %d%s\n",
+                (unsigned long long)seed, learners, planted ? " (planted)" : "", s->why,
+                (unsigned long long)seed, learners, planted ? " --planted" : "");
+    return s->failed ? 1 : 0;
+}
+
+static int sim_seeds(bool planted)
+{
+    int failed = 0, runs = 0;
+    static const int sizes[] = {2, 4};
+    struct sim_stats sum = {0};
+    for (uint64_t seed = 1; seed <= SIM_SEEDS; seed++)
+        for (size_t k = 0; k < 2; k++) {
+            runs++;
+            failed += sim_run(seed, sizes[k], planted, !planted || failed == 0, &sum);
+        }
+    printf("sim: %d runs, %d failed%s; commits %ld, elections %ld, crashes %ld, dropped "
+           "connections %ld, DIFF %ld, TRUNC %ld, SNAP %ld\n",
+           runs, failed, planted ? " (planted bug)" : "", sum.commits, sum.elections, sum.crashes,
+           sum.drops, sum.diffs, sum.truncs, sum.snaps);
+    return failed;
+}
+
+int main(int argc, char **argv)
+{
+    bool planted = false;
+    long long seed = -1;
+    int learners = 2;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--planted") == 0)
+            planted = true;
+        else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc)
+            seed = atoll(argv[++i]);
+        else if (strcmp(argv[i], "--learners") == 0 && i + 1 < argc)
+            learners = atoi(argv[++i]);
+    }
+    if (seed >= 0) {
+        struct sim_stats st = {0};
+        int f = sim_run((uint64_t)seed, learners, planted, true, &st);
+        printf("sim: seed %lld, %d learners: %s\n", seed, learners, f ? "FAILED" : "ok");
+        return f ? 1 : 0;
+    }
+    if (planted) {
+        int failed = sim_seeds(true);
+        CHECK(failed > SIM_SEEDS / 2);
+        return check_result("test_zab --planted");
+    }
+    test_discovery_epoch_is_max_accepted_plus_one_once_a_quorum_connected();
+    test_learner_writes_accepted_epoch_then_ackepoch_with_current_epoch_or_minus_one();
+    test_ackepoch_minus_one_does_not_count_and_leader_writes_current_epoch();
+    test_sync_diff_trunc_snap_as_sync_follower_chooses();
+    test_newleader_quorum_then_uptodate();
+    test_commit_in_zxid_order_once_a_quorum_persisted();
+    test_propose_is_bounded();
+    test_follower_acks_newleader_only_after_the_synced_txns_are_durable();
+    test_follower_acks_a_proposal_only_after_it_is_persisted();
+    test_learner_trunc_and_snap_are_outputs();
+    test_leader_pings_every_half_tick_and_drops_silent_learners();
+    test_leader_steps_down_without_a_synced_quorum();
+    test_leader_drops_a_learner_whose_acks_lag();
+    test_follower_goes_looking_when_the_leader_is_silent();
+    test_observer_gets_inform_and_is_not_counted();
+    test_config_and_events_are_checked();
+    CHECK_EQ_INT(sim_seeds(false), 0);
+    return check_result("test_zab");
+}
