@@ -283,3 +283,62 @@ def test_czk_members_elect_and_reelect(tmp_path):
         rcs = stop_all(list(probes.values()), {})
     for sid in (1, 3):
         probes[sid].check_clean_exit(rcs[sid])
+
+
+def test_raw_peer_and_bad_messages(tmp_path):
+    """No Apache: a raw socket plays sid 3. The probe's notifications carry
+    the /zookeeper/config text of its zoo.cfg; bodies that do not decode are
+    skipped and counted; a valid vote from 3 makes a quorum (1 and 3) for 3."""
+    import socket
+    import struct
+    deadline = time.monotonic() + 60
+    ports, cfg = ensemble([1, 2, 3])
+    probe = ElectionProbe(tmp_path / "p1", 1, cfg, zxid=0, epoch=0)
+    s = None
+    try:
+        probe.wait_event(lambda e: e["event"] == "listening", deadline, "listening")
+        s = socket.create_connection((HOST, ports[1][1]), timeout=10)
+        addr = ("%s:%d" % (HOST, ports[3][1])).encode()
+        s.sendall(struct.pack(">qqi", -65536, 3, len(addr)) + addr)
+
+        def recv_exact(n):
+            data = b""
+            while len(data) < n:
+                chunk = s.recv(n - len(data))
+                assert chunk, "probe closed the connection"
+                data += chunk
+            return data
+
+        n = struct.unpack(">i", recv_exact(4))[0]
+        body = recv_exact(n)
+        state, leader, zxid, round_, peer_epoch, version, clen = struct.unpack(">iqqqqii",
+                                                                                body[:44])
+        assert (state, leader, zxid, round_, peer_epoch, version) == (0, 1, 0, 1, 0, 2)
+        want = "".join("server.%d=%s:%d:%d:participant\n" % (sid, HOST, q, e)
+                       for sid, (q, e) in sorted(ports.items())) + "version=0"
+        assert body[44:44 + clen].decode() == want, body
+        # A body too short for any layout, and one with state 7.
+        s.sendall(struct.pack(">i", 10) + b"x" * 10)
+        bad = struct.pack(">iqqqqii", 7, 3, 0, 1, 0, 2, 9) + b"version=0"
+        s.sendall(struct.pack(">i", len(bad)) + bad)
+        good = struct.pack(">iqqqqii", 0, 3, 0, 1, 0, 2, 9) + b"version=0"
+        s.sendall(struct.pack(">i", len(good)) + good)
+        d = probe.decision(deadline)
+        assert d["state"] == "FOLLOWING" and d["leader"] == 3 and d["electionEpoch"] == 1, d
+    finally:
+        rc = probe.stop()
+        if s:
+            s.close()
+    done = probe.check_clean_exit(rc)
+    assert done["skipped"] == 2, done
+
+
+def test_probe_refuses_ensemble_without_init_limit(tmp_path):
+    """QuorumPeerConfig.checkValidity: a replicated config needs initLimit."""
+    ports, cfg = ensemble([1, 2, 3])
+    cfg = dict(cfg, syncLimit="2")
+    _, cfg_path = write_cfg(tmp_path, cfg)
+    (tmp_path / "data" / "myid").write_text("1\n")
+    r = subprocess.run([probe_binary(), str(cfg_path)], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 2 and "initLimit is not set" in r.stderr, (r.returncode, r.stderr)
