@@ -153,6 +153,7 @@ struct config_parser {
     size_t cap;
     char *errmsg;
     size_t errlen;
+    bool ensemble; /* config_parse_file_ensemble: a replicated config is accepted */
 };
 
 static int config_fail(struct config_parser *p, int code, const char *fmt, ...)
@@ -631,6 +632,9 @@ static int server_key(struct config_parser *p, const struct config_entry *e,
 static int check_standalone(struct config_parser *p, const struct config_lines *lines)
 {
     int observers = lines->servers - lines->participants;
+    if (p->ensemble && lines->dynamic_config_file == 0 &&
+        (lines->participants > 1 || (lines->participants == 1 && lines->standalone_disabled)))
+        return 0; /* the caller runs an ensemble member; checkValidity is its business */
     if (lines->dynamic_config_file)
         return config_fail(p, CONFIG_ERR_VALUE,
                            ":%d: dynamicConfigFile: dynamic ensemble configuration is not "
@@ -933,14 +937,15 @@ static int apply_entries(struct config_parser *p, struct node_config *out)
     return 0;
 }
 
-int config_parse_text(const char *source, const char *text, size_t len, struct node_config *out,
-                      char *errmsg, size_t errlen)
+static int parse_text(const char *source, const char *text, size_t len, struct node_config *out,
+                      bool ensemble, char *errmsg, size_t errlen)
 {
     if (errmsg && errlen)
         errmsg[0] = '\0';
     config_defaults(out);
     snprintf(out->source, sizeof(out->source), "%s", source);
-    struct config_parser p = {.source = source, .errmsg = errmsg, .errlen = errlen};
+    struct config_parser p = {
+        .source = source, .errmsg = errmsg, .errlen = errlen, .ensemble = ensemble};
     int rc = prop_parse(&p, text, len);
     if (rc == 0)
         rc = apply_entries(&p, out);
@@ -953,7 +958,14 @@ int config_parse_text(const char *source, const char *text, size_t len, struct n
     return rc;
 }
 
-int config_parse_file(const char *path, struct node_config *out, char *errmsg, size_t errlen)
+int config_parse_text(const char *source, const char *text, size_t len, struct node_config *out,
+                      char *errmsg, size_t errlen)
+{
+    return parse_text(source, text, len, out, false, errmsg, errlen);
+}
+
+static int parse_file(const char *path, struct node_config *out, bool ensemble, char *errmsg,
+                      size_t errlen)
 {
     struct config_parser p = {.source = path, .errmsg = errmsg, .errlen = errlen};
     FILE *f = fopen(path, "rb");
@@ -977,11 +989,31 @@ int config_parse_file(const char *path, struct node_config *out, char *errmsg, s
         rc = config_fail(&p, CONFIG_ERR_IO, ": read error: %s", strerror(errno));
         goto err_free_text;
     }
-    rc = config_parse_text(path, (const char *)text.data, text.len, out, errmsg, errlen);
+    rc = parse_text(path, (const char *)text.data, text.len, out, ensemble, errmsg, errlen);
 err_free_text:
     buf_deinit(&text);
     fclose(f);
     return rc;
+}
+
+int config_parse_file(const char *path, struct node_config *out, char *errmsg, size_t errlen)
+{
+    return parse_file(path, out, false, errmsg, errlen);
+}
+
+int config_parse_file_ensemble(const char *path, struct node_config *out, char *errmsg,
+                               size_t errlen)
+{
+    int rc = parse_file(path, out, true, errmsg, errlen);
+    if (rc < 0 || out->member_count < 2)
+        return rc;
+    /* QuorumPeerConfig.checkValidity for a replicated server. */
+    struct config_parser p = {.source = path, .errmsg = errmsg, .errlen = errlen};
+    if (out->init_limit == 0)
+        return config_fail(&p, CONFIG_ERR_MISSING, ": initLimit is not set");
+    if (out->sync_limit == 0)
+        return config_fail(&p, CONFIG_ERR_MISSING, ": syncLimit is not set");
+    return 0;
 }
 
 int config_parse_embedded(struct node_config *out, char *errmsg, size_t errlen)

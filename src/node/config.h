@@ -105,6 +105,15 @@ int config_parse_text(const char *source, const char *text, size_t len, struct n
 int config_parse_file(const char *path, struct node_config *out, char *errmsg, size_t errlen)
     __attribute__((warn_unused_result));
 
+/* config_parse_file for an ensemble member (src/node/elector.h): a config
+ * with several voters or standaloneEnabled=false is accepted rather than
+ * refused, and then needs initLimit and syncLimit (QuorumPeerConfig.
+ * checkValidity: "initLimit is not set"). czk-server keeps using
+ * config_parse_file, which refuses such a config until ZAB is bound
+ * (issue 9: a lone member must never serve writes). */
+int config_parse_file_ensemble(const char *path, struct node_config *out, char *errmsg,
+                               size_t errlen) __attribute__((warn_unused_result));
+
 /* The embedded default (config_embedded_default). */
 int config_parse_embedded(struct node_config *out, char *errmsg, size_t errlen)
     __attribute__((warn_unused_result));

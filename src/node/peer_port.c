@@ -638,6 +638,19 @@ int peer_port_send_all(struct peer_port *pp, const uint8_t *bytes, size_t len)
     return 0;
 }
 
+void peer_port_connect_all(struct peer_port *pp)
+{
+    if (pp->freeing)
+        return;
+    for (size_t i = 0; i < pp->peer_count; i++) {
+        struct pp_peer *p = &pp->peers[i];
+        if (p == pp->self || p->kept || p->dialing)
+            continue;
+        uv_timer_stop(&p->retry_timer);
+        peer_dial(p);
+    }
+}
+
 int peer_port_peer_stats(const struct peer_port *pp, int64_t sid, struct peer_port_peer_stats *out)
 {
     for (size_t i = 0; i < pp->peer_count; i++)

@@ -93,6 +93,12 @@ __attribute__((warn_unused_result)) int peer_port_send(struct peer_port *pp, int
 __attribute__((warn_unused_result)) int peer_port_send_all(struct peer_port *pp,
                                                            const uint8_t *bytes, size_t len);
 
+/* QuorumCnxManager.connectAll: dial every member that has no connection and
+ * no dial under way now, cutting short a running back-off. The election
+ * calls it when a notification round timed out (FastLeaderElection's poll
+ * gave up), as Apache does when messages are left undelivered. */
+void peer_port_connect_all(struct peer_port *pp);
+
 /* UV_ENOENT for an unknown sid. */
 __attribute__((warn_unused_result)) int
 peer_port_peer_stats(const struct peer_port *pp, int64_t sid, struct peer_port_peer_stats *out);
