@@ -570,7 +570,8 @@ static void test_observer_gets_inform_and_is_not_counted(void)
 }
 
 /* Apache 3.8's LearnerHandler sends a DIFF's PROPOSAL+COMMIT pairs to an
- * observer as to a follower (queueCommittedProposals); syncWithLeader
+ * observer as to a follower (queueCommittedProposals; seen live by
+ * test_learner.py's DIFF); syncWithLeader
  * logs them without an ACK. Once serving, the observer ignores PROPOSAL and
  * COMMIT (Observer.processPacket). */
 static void test_observer_logs_a_diffs_proposals_unacked(void)
