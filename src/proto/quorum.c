@@ -98,6 +98,133 @@ int quorum_packet_split(const uint8_t *p, size_t len, size_t max_buffer, size_t 
     return 0;
 }
 
+enum {
+    SNAP_SESSION_COUNT,
+    SNAP_SESSIONS,
+    SNAP_ACL_COUNT,
+    SNAP_ACLS,
+    SNAP_NODES,
+    SNAP_SIGNATURE,
+    SNAP_DONE,
+};
+
+#define SNAP_SIGNATURE_TEXT "BenWasHere"
+#define STAT_PERSISTED_LEN  60 /* 4 longs, 3 ints, 2 longs */
+
+void quorum_snap_scan_init(struct quorum_snap_scan *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->phase = SNAP_SESSION_COUNT;
+}
+
+/* A count in front of n items of at least `item_min` bytes each. */
+static int snap_count(struct split *c, size_t max_buffer, size_t item_min, int64_t *out)
+{
+    if (!split_need(c, 4))
+        return 0;
+    int32_t n = (int32_t)be32_get(c->p + c->pos);
+    if (n < -1)
+        return PEER_EBADLENGTH;
+    if (n > 0 && (size_t)n > max_buffer / item_min)
+        return PEER_ETOOBIG;
+    c->pos += 4;
+    *out = n > 0 ? n : 0;
+    return 1;
+}
+
+/* One (long aclId, vector<ACL>) of the ACL cache. */
+static int snap_acl_entry(struct split *c, size_t max_buffer)
+{
+    if (!split_need(c, 8))
+        return 0;
+    c->pos += 8;
+    int64_t n;
+    int rc = snap_count(c, max_buffer, 12, &n);
+    if (rc <= 0)
+        return rc;
+    for (int64_t i = 0; i < n; i++) {
+        if (!split_need(c, 4)) /* perms */
+            return 0;
+        c->pos += 4;
+        for (int f = 0; f < 2; f++) { /* Id: scheme, id */
+            rc = split_buf(c, max_buffer);
+            if (rc <= 0)
+                return rc;
+        }
+    }
+    return 1;
+}
+
+int quorum_snap_scan(struct quorum_snap_scan *s, const uint8_t *p, size_t len, size_t max_buffer)
+{
+    while (s->phase != SNAP_DONE) {
+        struct split c = {.p = p, .len = len, .pos = s->pos};
+        int rc = 1;
+        switch (s->phase) {
+        case SNAP_SESSION_COUNT:
+        case SNAP_ACL_COUNT:
+            rc =
+                snap_count(&c, max_buffer, 12, &s->left); /* a session or an ACL entry: 12+ bytes */
+            if (rc > 0)
+                s->phase = s->phase == SNAP_SESSION_COUNT ? SNAP_SESSIONS : SNAP_ACLS;
+            break;
+        case SNAP_SESSIONS:
+        case SNAP_ACLS:
+            if (s->left == 0) {
+                s->phase = s->phase == SNAP_SESSIONS ? SNAP_ACL_COUNT : SNAP_NODES;
+                continue;
+            }
+            if (s->phase == SNAP_SESSIONS) {
+                rc = split_need(&c, 12) ? 1 : 0;
+                c.pos += rc ? 12 : 0;
+            } else {
+                rc = snap_acl_entry(&c, max_buffer);
+            }
+            if (rc > 0)
+                s->left--;
+            break;
+        case SNAP_NODES: {
+            size_t path_at = c.pos;
+            rc = split_buf(&c, max_buffer);
+            if (rc <= 0)
+                break;
+            if (c.pos - path_at == 5 && p[path_at + 4] == '/') {
+                s->body_len = c.pos;
+                s->phase = SNAP_SIGNATURE;
+                break;
+            }
+            rc = split_buf(&c, max_buffer); /* data */
+            if (rc <= 0)
+                break;
+            if (!split_need(&c, 8 + STAT_PERSISTED_LEN)) {
+                rc = 0;
+                break;
+            }
+            c.pos += 8 + STAT_PERSISTED_LEN;
+            s->nodes++;
+            break;
+        }
+        case SNAP_SIGNATURE: {
+            size_t at = c.pos;
+            rc = split_buf(&c, max_buffer);
+            if (rc <= 0)
+                break;
+            if (c.pos - at != 4 + strlen(SNAP_SIGNATURE_TEXT) ||
+                memcmp(p + at + 4, SNAP_SIGNATURE_TEXT, strlen(SNAP_SIGNATURE_TEXT)) != 0)
+                return PEER_EBADLENGTH;
+            s->phase = SNAP_DONE;
+            break;
+        }
+        default:
+            return PEER_EBADLENGTH;
+        }
+        if (rc <= 0)
+            return rc;
+        s->pos = c.pos;
+    }
+    return 1;
+}
+
 void quorum_packet_encode(struct buf *b, int32_t type, int64_t zxid, struct jute_buf data,
                           const struct zk_id *authinfo, int32_t count)
 {

@@ -82,6 +82,35 @@ __attribute__((warn_unused_result)) int quorum_packet_split(const uint8_t *p, si
 void quorum_packet_encode(struct buf *b, int32_t type, int64_t zxid, struct jute_buf data,
                           const struct zk_id *authinfo, int32_t count);
 
+/* What follows a SNAP packet on the stream (LearnerHandler.syncFollower,
+ * read back by Learner.syncWithLeader): the snapshot body exactly as
+ * SerializeUtils.serializeSnapshot writes it, with no length in front —
+ *   int n, (long sessionId, int timeoutMs)^n          sessions
+ *   int m, (long aclId, vector<ACL>)^m                the ACL cache
+ *   (ustring path, buffer data, long aclId, StatPersisted)*   nodes, root as ""
+ *   ustring "/"                                       the end marker
+ * (no digest: ZKDatabase.serializeSnapshot writes none) — then the ustring
+ * "BenWasHere". The only way to find the body's end is to walk it; the scan
+ * does that over a stream that arrives in pieces. Call quorum_snap_scan with
+ * every byte received since the SNAP packet (the same start each time): it
+ * resumes after the last whole item it checked, so a body is walked once.
+ * Returns 1 when the signature has been read (body_len: the body,
+ * server_load_snapshot's input; pos: body + signature, where the next
+ * packet starts), 0 for "need more bytes", or PEER_ETOOBIG (a string or
+ * buffer above max_buffer, a count above what max_buffer allows),
+ * PEER_EBADLENGTH (a negative count or length other than jute's null, a
+ * signature other than "BenWasHere"). */
+struct quorum_snap_scan {
+    int phase;
+    int64_t left; /* sessions or ACL entries still to walk */
+    size_t pos;   /* bytes walked so far: whole items only */
+    size_t body_len;
+    int64_t nodes; /* nodes walked, root included */
+};
+void quorum_snap_scan_init(struct quorum_snap_scan *s);
+__attribute__((warn_unused_result)) int
+quorum_snap_scan(struct quorum_snap_scan *s, const uint8_t *p, size_t len, size_t max_buffer);
+
 /* FOLLOWERINFO / OBSERVERINFO data: a LearnerInfo record. LearnerHandler reads
  * it field by field and takes shorter forms: 8 bytes (serverid only; version
  * 0x1), 12 (no configVersion) or 20+. has_config_version tells whether it was

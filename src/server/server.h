@@ -193,6 +193,17 @@ int server_load_snapshot(struct server *s, const uint8_t *body, size_t len, size
  * what failed); -1 if the txn cannot be decoded. */
 int server_replay_txn(struct server *s, const uint8_t *txn, size_t len, int64_t now_ms,
                       char *errmsg, size_t errlen) __attribute__((warn_unused_result));
+/* A learner: apply one txn its leader committed (TxnHeader + body, maybe a
+ * TxnDigest, as PROPOSAL / INFORM carry it), in zxid order, through the
+ * apply stage the server's own txns use: the tree, the watch events of this
+ * server's clients, createSession / closeSession in the session table
+ * (timeouts from now_ms). Nobody is answered: a write this server forwarded
+ * is not matched to its request yet. -1 with errmsg, and nothing changed,
+ * when the TxnHeader (or a createSession's body) does not decode; a body
+ * that does not decode otherwise applies as far as it goes, as in
+ * server_replay_txn. */
+int server_apply_committed(struct server *s, const uint8_t *txn, size_t len, int64_t now_ms,
+                           char *errmsg, size_t errlen) __attribute__((warn_unused_result));
 /* After recovery: the last zxid applied; new txns continue after it. */
 void server_set_last_zxid(struct server *s, int64_t zxid);
 

@@ -745,8 +745,17 @@ static void learner_receive(struct zab *zab, const struct zab_event *ev, struct 
         learner_commit_upto(zab);
         return;
     case QUORUM_PROPOSAL:
-        if (zab->phase == ZAB_DISCOVERY || !synced_op || zab->role == ZAB_OBSERVING) {
+        if (zab->phase == ZAB_DISCOVERY || !synced_op) {
             stop(zab, up, "PROPOSAL out of order");
+            return;
+        }
+        if (zab->role == ZAB_OBSERVING) {
+            /* A DIFF's PROPOSAL+COMMIT pairs (queueCommittedProposals) and
+             * the leader's toBeApplied go to observers too, and
+             * syncWithLeader logs them unacked; once serving,
+             * Observer.processPacket ignores PROPOSAL ("Ignoring proposal"). */
+            if (zab->phase == ZAB_SYNC)
+                learner_log(zab, up, zxid, ev->receive.data, false);
             return;
         }
         learner_log(zab, up, zxid, ev->receive.data, true);
@@ -766,6 +775,8 @@ static void learner_receive(struct zab *zab, const struct zab_event *ev, struct 
         learner_commit_upto(zab);
         return;
     case QUORUM_COMMIT:
+        if (zab->role == ZAB_OBSERVING && zab->phase == ZAB_BROADCAST)
+            return; /* Observer.processPacket: "Ignoring commit" */
         if (!synced_op || zxid > zab->last_zxid) {
             stop(zab, up, "COMMIT of a txn we do not have");
             return;

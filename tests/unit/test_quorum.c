@@ -390,11 +390,78 @@ static void test_golden(const char *dir)
     }
 }
 
+/* What follows SNAP: a body as SerializeUtils.serializeSnapshot writes it,
+ * then "BenWasHere"; the scan finds both ends however the bytes arrive. */
+static void snap_node(struct buf *b, const char *path, const char *data)
+{
+    jute_write_cstr(b, path);
+    jute_write_bytes(b, data, (int32_t)strlen(data));
+    jute_write_i64(b, 1); /* acl id */
+    for (int i = 0; i < 4; i++)
+        jute_write_i64(b, i);
+    for (int i = 0; i < 3; i++)
+        jute_write_i32(b, i);
+    jute_write_i64(b, 0);
+    jute_write_i64(b, 7);
+}
+
+static void test_snap_scan(void)
+{
+    struct buf b;
+    buf_init(&b);
+    jute_write_i32(&b, 2); /* sessions */
+    jute_write_i64(&b, 0x100);
+    jute_write_i32(&b, 4000);
+    jute_write_i64(&b, 0x101);
+    jute_write_i32(&b, 6000);
+    jute_write_i32(&b, 1); /* ACL cache */
+    jute_write_i64(&b, 1);
+    jute_write_i32(&b, 1);
+    jute_write_i32(&b, 31);
+    jute_write_cstr(&b, "world");
+    jute_write_cstr(&b, "anyone");
+    snap_node(&b, "", "");
+    snap_node(&b, "/a", "hello");
+    snap_node(&b, "/a/b", "");
+    jute_write_cstr(&b, "/");
+    size_t body = b.len;
+    jute_write_cstr(&b, "BenWasHere");
+    size_t total = b.len;
+    jute_write_i32(&b, 5); /* the next packet's first bytes */
+
+    /* In one piece, and a byte at a time with the same start. */
+    struct quorum_snap_scan sc;
+    quorum_snap_scan_init(&sc);
+    CHECK_EQ_INT(quorum_snap_scan(&sc, b.data, b.len, QUORUM_MAX_BUFFER_DEFAULT), 1);
+    CHECK_EQ_INT(sc.body_len, body);
+    CHECK_EQ_INT(sc.pos, total);
+    CHECK_EQ_INT(sc.nodes, 3);
+    quorum_snap_scan_init(&sc);
+    for (size_t n = 0; n < total; n++)
+        CHECK_EQ_INT(quorum_snap_scan(&sc, b.data, n, QUORUM_MAX_BUFFER_DEFAULT), 0);
+    CHECK_EQ_INT(quorum_snap_scan(&sc, b.data, total, QUORUM_MAX_BUFFER_DEFAULT), 1);
+    CHECK_EQ_INT(sc.body_len, body);
+    CHECK_EQ_INT(sc.pos, total);
+
+    /* A data buffer above the limit, a negative count, a wrong signature. */
+    quorum_snap_scan_init(&sc);
+    CHECK_EQ_INT(quorum_snap_scan(&sc, b.data, b.len, 4), PEER_ETOOBIG);
+    b.data[body + 4] = 'X';
+    quorum_snap_scan_init(&sc);
+    CHECK_EQ_INT(quorum_snap_scan(&sc, b.data, b.len, QUORUM_MAX_BUFFER_DEFAULT), PEER_EBADLENGTH);
+    b.data[0] = 0xff;
+    b.data[3] = 0xfe;
+    quorum_snap_scan_init(&sc);
+    CHECK_EQ_INT(quorum_snap_scan(&sc, b.data, b.len, QUORUM_MAX_BUFFER_DEFAULT), PEER_EBADLENGTH);
+    buf_deinit(&b);
+}
+
 int main(int argc, char **argv)
 {
     test_records_round_trip();
     test_packet_stream_split();
     test_payloads();
+    test_snap_scan();
     test_election_header();
     test_election_messages();
     if (argc > 1)

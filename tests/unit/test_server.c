@@ -290,10 +290,20 @@ static void test_apply_leader_txns(void)
 
     ff.count = 0;
     int logged = ff.logged;
-    apply_txn(follower, fl.txns[0].bytes, fl.txns[0].len, NULL, 1); /* createSession */
+    char err[128];
+    /* bytes that are no txn are refused before anything changes */
+    CHECK_EQ_INT(server_apply_committed(follower, fl.txns[0].bytes, 20, 1, err, sizeof(err)), -1);
+    CHECK_EQ_INT(server_apply_committed(follower, fl.txns[0].bytes, 34, 1, err, sizeof(err)), -1);
+    server_get_stats(follower, &st);
+    CHECK_EQ_INT(st.session_count, 1);
+    CHECK_EQ_INT(
+        server_apply_committed(follower, fl.txns[0].bytes, fl.txns[0].len, 1, err, sizeof(err)),
+        0); /* createSession */
     server_get_stats(follower, &st);
     CHECK_EQ_INT(st.session_count, 2);
-    apply_txn(follower, fl.txns[1].bytes, fl.txns[1].len, NULL, 1); /* create /x */
+    CHECK_EQ_INT(
+        server_apply_committed(follower, fl.txns[1].bytes, fl.txns[1].len, 1, err, sizeof(err)),
+        0); /* create /x */
     CHECK_EQ_INT(ff.count, 1);
     struct jute_reader r;
     struct zk_reply_header h = reply_at(&ff, 0, &r);
@@ -304,11 +314,15 @@ static void test_apply_leader_txns(void)
     CHECK(zk_watcher_event_decode(&r, &ev) == 0);
     CHECK_EQ_INT(ev.type, ZK_EVENT_NODE_CREATED);
     CHECK(jute_buf_eq(ev.path, "/x", 2));
-    apply_txn(follower, fl.txns[2].bytes, fl.txns[2].len, NULL, 1); /* the ephemeral */
+    CHECK_EQ_INT(
+        server_apply_committed(follower, fl.txns[2].bytes, fl.txns[2].len, 1, err, sizeof(err)),
+        0); /* the ephemeral */
     server_get_stats(follower, &st);
     CHECK_EQ_INT(st.node_count, nodes + 2);
     CHECK_EQ_INT(st.ephemeral_count, 1);
-    apply_txn(follower, fl.txns[3].bytes, fl.txns[3].len, NULL, 1); /* closeSession */
+    CHECK_EQ_INT(
+        server_apply_committed(follower, fl.txns[3].bytes, fl.txns[3].len, 1, err, sizeof(err)),
+        0); /* closeSession */
     server_get_stats(follower, &st);
     CHECK_EQ_INT(st.session_count, 1);
     CHECK_EQ_INT(st.node_count, nodes + 1);

@@ -569,6 +569,34 @@ static void test_observer_gets_inform_and_is_not_counted(void)
     zab_deinit(&z);
 }
 
+/* Apache 3.8's LearnerHandler sends a DIFF's PROPOSAL+COMMIT pairs to an
+ * observer as to a follower (queueCommittedProposals; seen live by
+ * test_learner.py's DIFF); syncWithLeader
+ * logs them without an ACK. Once serving, the observer ignores PROPOSAL and
+ * COMMIT (Observer.processPacket). */
+static void test_observer_logs_a_diffs_proposals_unacked(void)
+{
+    struct zab z;
+    init_zab(&z, 9, voters3, 3, 4);
+    start(&z, 0, ZAB_OBSERVING, 3, E(1, 1), 1, 1, NULL, 0);
+    recv(&z, 1, 3, QUORUM_LEADERINFO, E(2, 0), i32_data(QUORUM_PROTOCOL_VERSION));
+    recv0(&z, 1, 3, QUORUM_DIFF, E(1, 2));
+    recv(&z, 1, 3, QUORUM_PROPOSAL, E(1, 2), (struct jute_buf){(const uint8_t *)"b", 1});
+    CHECK(!up.stopped && up.appends_len == 1 && up.appends[0].zxid == E(1, 2));
+    recv0(&z, 1, 3, QUORUM_COMMIT, E(1, 2));
+    CHECK_EQ_INT(up.commit_upto_zxid, E(1, 2));
+    recv0(&z, 1, 3, QUORUM_NEWLEADER, E(2, 0));
+    CHECK(sent(3, QUORUM_ACK) == NULL); /* E(1, 2) is not durable yet */
+    persisted(&z, 2, E(1, 2));
+    CHECK(sent(3, QUORUM_ACK) && sent_count(3) == 1);
+    recv0(&z, 2, 3, QUORUM_UPTODATE, -1);
+    recv(&z, 3, 3, QUORUM_PROPOSAL, E(2, 1), (struct jute_buf){(const uint8_t *)"c", 1});
+    CHECK(!up.stopped && up.appends_len == 0);
+    recv0(&z, 3, 3, QUORUM_COMMIT, E(2, 1));
+    CHECK(!up.stopped && up.commit_upto_zxid == E(1, 2));
+    zab_deinit(&z);
+}
+
 static void test_config_and_events_are_checked(void)
 {
     struct zab z;
@@ -1216,6 +1244,7 @@ int main(int argc, char **argv)
     test_leader_drops_a_learner_whose_acks_lag();
     test_follower_goes_looking_when_the_leader_is_silent();
     test_observer_gets_inform_and_is_not_counted();
+    test_observer_logs_a_diffs_proposals_unacked();
     test_config_and_events_are_checked();
     CHECK_EQ_INT(sim_seeds(false), 0);
     return check_result("test_zab");
