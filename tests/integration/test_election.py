@@ -158,11 +158,14 @@ def test_probe_follows_apache_leader(tmp_path):
     servers = {}
     try:
         probe.wait_event(lambda e: e["event"] == "listening", deadline, "listening")
-        servers = start_apache(tmp_path, [2, 3], cfg)
+        # 3 first: with 2 first, 2 and the probe are a quorum without 3 and
+        # elect 2 (as Apache would) whenever 3's JVM starts late.
+        servers = start_apache(tmp_path, [3], cfg)
         d = probe.decision(deadline)
+        assert d["state"] == "FOLLOWING" and d["leader"] == 3, d
+        servers.update(start_apache(tmp_path, [2], cfg))
         modes = wait_modes(servers, deadline)
         assert modes[3][0] == "leader" and modes[2][0] == "follower", modes
-        assert d["state"] == "FOLLOWING" and d["leader"] == 3, d
         # The vote Apache 3 sends (as 2 logged it) is the one the probe ended with.
         while True:
             vote = logged_vote(servers, 3)
@@ -261,9 +264,13 @@ def test_czk_members_elect_and_reelect(tmp_path):
     zxids = {1: 0x100000009, 2: 0x100000009, 3: 0x100000003}
     probes = {}
     try:
-        for sid in (1, 2, 3):
+        # 2 first: 1 and 3 alone are a quorum and would rightly elect 1 if
+        # 2 came up late (a slow exec under load).
+        for sid in (2, 1, 3):
             probes[sid] = ElectionProbe(tmp_path / ("p%d" % sid), sid, cfg, zxid=zxids[sid],
                                         epoch=1, leader_loss_ms=1000)
+            if sid == 2:
+                probes[2].wait_event(lambda e: e["event"] == "listening", deadline, "listening")
         first = {sid: p.decision(deadline) for sid, p in probes.items()}
         assert {d["leader"] for d in first.values()} == {2}, first
         assert first[2]["state"] == "LEADING", first
