@@ -1389,6 +1389,21 @@ int main(int argc, char **argv)
             int print = seed >= 0 ? 2 : planted != SIM_PLANTED_NONE && failed > 0 ? 0 : 1;
             failed += !sim_run(s, (uint64_t)sd, n, steps, planted, verbose, print, &sum);
         }
+    /* Golden seeds: runs that once found a bug (docs/ARCHITECTURE.md, "Simulation"). */
+    static const struct {
+        uint64_t seed;
+        int members;
+    } golden[] = {
+        {5, 5},   /* a reconnecting learner closed at every attempt */
+        {75, 3},  /* an ack from before a TRUNC counted: committed with one copy */
+        {148, 7}, /* the same with 7 members */
+    };
+    for (size_t k = 0; seed < 0 && k < sizeof(golden) / sizeof(golden[0]); k++) {
+        runs++;
+        int print = planted != SIM_PLANTED_NONE && failed > 0 ? 0 : 1;
+        failed +=
+            !sim_run(s, golden[k].seed, golden[k].members, steps, planted, verbose, print, &sum);
+    }
     mem_free(s);
     const char *p = planted_name(planted);
     if (seed >= 0)
