@@ -297,9 +297,13 @@ static void sync_learner(struct zab *zab, struct zab_learner *l, int64_t now_ms)
      * only; observers get INFORM once they commit). */
     if (!l->observer)
         for (size_t i = zab->committed_len; i < zab->ring_len; i++) {
-            const struct zab_entry *e = ring_at(zab, i);
-            if (e->zxid > current)
+            struct zab_entry *e = ring_at(zab, i);
+            if (e->zxid > current) {
+                /* An ack from its previous connection counts no more: a
+                 * TRUNC or SNAP cuts that copy. It acks again once logged. */
+                e->acks &= ~voter_bit(l->voter);
                 queue_entry(zab, l, e, false);
+            }
         }
     send_packet(zab, l->sid, QUORUM_NEWLEADER, ZAB_ZXID(zab->epoch, 0), ZAB_PAYLOAD_CONFIG,
                 (struct jute_buf){NULL, -1}, 0);
@@ -432,8 +436,11 @@ static void leader_receive(struct zab *zab, const struct zab_event *ev, struct z
     int32_t type = ev->receive.type;
     if (type == QUORUM_FOLLOWERINFO || type == QUORUM_OBSERVERINFO) {
         struct quorum_learner_info info;
+        /* A new connection replaces the old one, which the node has closed
+         * already (one connection per sid): forget the learner, close nothing
+         * (a close would name the new connection). */
         if (l)
-            learner_drop(zab, l); /* a new connection replaces the old one */
+            *l = zab->learners[--zab->learners_len];
         if (quorum_learner_info_decode(ev->receive.data, &info) != 0 || info.serverid != from ||
             info.protocol_version < QUORUM_PROTOCOL_VERSION ||
             zab->learners_len == ZAB_LEARNERS_MAX) {

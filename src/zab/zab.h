@@ -160,7 +160,10 @@ struct zab_send {
  *     packet; write it as snapshot.<zxid> durably before going on. Either
  *     way, no PERSISTED from before may be delivered after this update.
  *  3. appends: hand to the log thread in order (PERSISTED reports them).
- *  4. closes: close those learners' connections.  sends: in order.
+ *  4. closes: close those sids' current connections (when a learner's
+ *     new connection introduces itself, the node closes any older one of
+ *     that sid before stepping it; ZAB never names the old one here).
+ *     sends: in order.
  *  5. apply every logged txn up to commit_upto_zxid not yet applied.
  * Pointers are borrowed until the next zab_step (or the event's bytes go). */
 struct zab_update {

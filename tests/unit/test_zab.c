@@ -495,6 +495,48 @@ static void test_leader_steps_down_without_a_synced_quorum(void)
     zab_deinit(&z);
 }
 
+/* Found by czk-sim (seed 5, 5 members): a learner that connects again while
+ * the leader still holds its old connection. The node closes the old one when
+ * the new one introduces itself (one connection per sid); ZAB must not ask it
+ * to close that sid, which is now the new connection, or the learner is cut
+ * off at every attempt. */
+static void test_learner_reconnecting_is_not_closed(void)
+{
+    struct zab z;
+    serving_leader(&z);
+    recv(&z, 20, 1, QUORUM_FOLLOWERINFO, E(1, 0), learner_info(1));
+    CHECK(!closed(1));
+    CHECK(sent(1, QUORUM_LEADERINFO) != NULL);
+    CHECK_EQ_INT(z.learners_len, 2);
+    zab_deinit(&z);
+}
+
+/* Found by czk-sim: a learner acked a proposal, connected again and was sent
+ * TRUNC below it (the proposal was not committed yet), so its copy is gone
+ * until it logs the proposal again. Its old ack must not count: here it
+ * would have made a quorum with the leader's and committed a txn that only
+ * the leader held. */
+static void test_ack_from_a_previous_connection_does_not_count_after_resync(void)
+{
+    struct zab z;
+    serving_leader(&z);
+    CHECK_EQ_INT(propose(&z, 10, "a"), 0);
+    recv0(&z, 11, 1, QUORUM_ACK, E(1, 1));
+    CHECK_EQ_INT(up.commit_upto_zxid, 0); /* the leader has not persisted it */
+    recv(&z, 20, 1, QUORUM_FOLLOWERINFO, E(1, 0), learner_info(1));
+    recv(&z, 20, 1, QUORUM_ACKEPOCH, E(1, 1), i32_data(-1));
+    const struct zab_send *t = sent(1, QUORUM_TRUNC);
+    CHECK(t && t->zxid == 0);
+    CHECK(sent(1, QUORUM_PROPOSAL) && sent(1, QUORUM_PROPOSAL)->zxid == E(1, 1));
+    persisted(&z, 21, E(1, 1));
+    CHECK_EQ_INT(up.commit_upto_zxid, 0);  /* the leader's copy alone */
+    recv0(&z, 22, 1, QUORUM_ACK, E(1, 0)); /* NEWLEADER */
+    CHECK(sent(1, QUORUM_UPTODATE) != NULL);
+    recv0(&z, 23, 1, QUORUM_ACK, E(1, 1)); /* logged again */
+    CHECK_EQ_INT(up.commit_upto_zxid, E(1, 1));
+    zab_deinit(&z);
+}
+
 static void test_leader_drops_a_learner_whose_acks_lag(void)
 {
     struct zab z;
@@ -1242,6 +1284,8 @@ int main(int argc, char **argv)
     test_leader_pings_every_half_tick_and_drops_silent_learners();
     test_leader_steps_down_without_a_synced_quorum();
     test_leader_drops_a_learner_whose_acks_lag();
+    test_learner_reconnecting_is_not_closed();
+    test_ack_from_a_previous_connection_does_not_count_after_resync();
     test_follower_goes_looking_when_the_leader_is_silent();
     test_observer_gets_inform_and_is_not_counted();
     test_observer_logs_a_diffs_proposals_unacked();
