@@ -277,6 +277,7 @@ static void on_conn_write(uv_write_t *req, int status)
         /* the client read enough: first the frames already received, then
          * the socket again */
         c->output_paused = false;
+        server_conn_writable(c->node->server, c->id, node__now_ms(c->node));
         conn_process_input(c);
         conn_update_reading(c);
     }
@@ -427,6 +428,12 @@ static bool conn_is_backlogged(const struct node_conn *c)
     return c->out.len + c->inflight.len >= c->node->cfg.output_pause_bytes;
 }
 
+bool node__io_conn_backlogged(void *ctx, uint64_t conn_id)
+{
+    struct node_conn *c = conn_get(ctx, conn_id);
+    return c && conn_is_backlogged(c);
+}
+
 static bool conn_is_throttled(const struct node_conn *c)
 {
     struct node *n = c->node;
@@ -466,9 +473,10 @@ void node__unthrottle(struct node *n)
     struct list *it;
     LIST_FOREACH(it, &n->conns)
     {
+        /* no stop when one re-throttles the server: a connection with
+         * nothing outstanding is still served (conn_is_throttled), and its
+         * buffered frames would otherwise wait for more bytes to arrive */
         struct node_conn *c = LIST_ENTRY(it, struct node_conn, link);
-        if (n->throttled)
-            break;
         if (c->in.len >= 4 && conn_wants_input(c))
             conn_process_input(c);
     }

@@ -221,6 +221,7 @@ struct server *node__server_new(struct node *n)
         .close = node__io_close,
         .log_append = node__io_log_append,
         .wall_ms = io_wall_ms,
+        .conn_backlogged = node__io_conn_backlogged,
     };
     return server_new(&scfg, &io, node__now_ms(n));
 }

@@ -164,6 +164,8 @@ void node__io_send(void *ctx, uint64_t conn_id, const uint8_t *frame, size_t len
 
 /* server_io.close: flush the connection's output, then close it. */
 void node__io_close(void *ctx, uint64_t conn_id);
+/* server_io.conn_backlogged: unsent output at czk.clientOutputPauseBytes. */
+bool node__io_conn_backlogged(void *ctx, uint64_t conn_id);
 
 /* Over globalOutstandingLimit, or too many txn bytes wait for the log
  * thread: connections with requests outstanding stop being read. */

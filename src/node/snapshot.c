@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <uv.h>
@@ -43,7 +44,15 @@ static void snap_child(struct node *n, int64_t zxid, pid_t parent, uint64_t seq)
     /* Let go of the parent's sockets and of its data dir locks: a restarted
      * server must be able to bind its port while this child is still
      * writing (the locks stay held by the parent's own descriptors). */
-    close_range(3, ~0U, 0);
+    if (close_range(3, ~0U, 0) != 0) {
+        /* before Linux 5.9, or filtered: one at a time */
+        struct rlimit lim;
+        int max_fd = getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < 1048576
+                         ? (int)lim.rlim_cur
+                         : 1048576;
+        for (int fd = 3; fd < max_fd; fd++)
+            (void)close(fd);
+    }
     /* the serving process comes first when they share a CPU */
     (void)!nice(NODE_SNAP_NICE); /* on failure: still a snapshot */
     int rc = snapfile_begin(&w, fs_posix(), n->snap_dir, zxid,

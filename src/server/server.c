@@ -204,6 +204,11 @@ void server_session_drain(struct server *s, struct server_session *ss, int64_t n
 {
     while (!list_is_empty(&ss->queue)) {
         struct request *req = LIST_ENTRY(ss->queue.next, struct request, link);
+        /* A read's reply is built when it runs: not for a client that is not
+         * reading what it already has (server_conn_writable resumes). */
+        if (!req->ready && !req->is_write && s->io.conn_backlogged &&
+            s->io.conn_backlogged(s->io.ctx, req->conn_id))
+            break;
         if (!req->ready && !req->is_write)
             read_execute(s, ss, req);
         if (!req->ready)
@@ -769,6 +774,13 @@ void server_conn_closed(struct server *s, uint64_t conn_id, int64_t now_ms)
         session_detach(s, c->session);
     auth_ids_deinit(&c->auth);
     mem_free(c);
+}
+
+void server_conn_writable(struct server *s, uint64_t conn_id, int64_t now_ms)
+{
+    struct server_conn *c = server_conn_get(s, conn_id);
+    if (c && !c->closing && c->session && c->session->conn == c)
+        server_session_drain(s, c->session, now_ms);
 }
 
 /* ZooKeeper's ContainerManager: a container whose last child went (it had

@@ -48,6 +48,11 @@ struct server_io {
     void (*log_append)(void *ctx, int64_t zxid, const uint8_t *txn, size_t len);
     /* Wall-clock milliseconds for ctime/mtime (TxnHeader.time). */
     int64_t (*wall_ms)(void *ctx);
+    /* Optional (NULL: never). Whether the connection's client has this much
+     * unread output that no more replies should be built for it: its
+     * session's queued reads then wait, in order, until the node calls
+     * server_conn_writable. Writes are prepped and committed regardless. */
+    bool (*conn_backlogged)(void *ctx, uint64_t conn_id);
 };
 
 struct server_stats {
@@ -98,6 +103,9 @@ void server_conn_open(struct server *s, uint64_t conn_id, const char *remote_ip,
 void server_conn_receive(struct server *s, uint64_t conn_id, const uint8_t *body, size_t len,
                          int64_t now_ms);
 void server_conn_closed(struct server *s, uint64_t conn_id, int64_t now_ms);
+/* The connection is no longer backlogged (io.conn_backlogged): run the reads
+ * its session held back, in order, until it is backlogged again. */
+void server_conn_writable(struct server *s, uint64_t conn_id, int64_t now_ms);
 /* Requests of this connection accepted but not yet answered (ZooKeeper's
  * ServerCnxn outstanding count); 0 for an unknown connection. */
 int64_t server_conn_outstanding(const struct server *s, uint64_t conn_id);

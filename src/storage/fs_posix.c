@@ -165,15 +165,19 @@ static int posix_read_file(void *ctx, const char *path, uint8_t **out, size_t *l
         ssize_t r = read(fd, p + got, size - got);
         if (r < 0 && errno == EINTR)
             continue;
-        if (r <= 0) {
-            rc = r < 0 ? -errno : -EIO;
+        if (r < 0) {
+            rc = -errno;
             free(p);
             goto err_close;
         }
+        /* shorter than fstat said: cut meanwhile (a log is cut at its last
+         * record when it is rolled); what was read is the file */
+        if (r == 0)
+            break;
         got += (size_t)r;
     }
     *out = p;
-    *len = size;
+    *len = got;
 err_close:
     close(fd);
     return rc;

@@ -175,6 +175,42 @@ def test_never_reading_clients(bp_server):
 
 # ---- globalOutstandingLimit across connections ----
 
+READS_BEHIND_WRITE = 100    # 100 MiB of replies, more than czk.clientOutputMaxBytes (64 MiB)
+
+
+def test_reads_behind_a_write_are_all_answered(bp_server):
+    """A client that reads as fast as it can pipelines a setData, then
+    getData of a 1 MiB node 100 times (kazoo's async API does this). Its
+    reads wait behind the write (per-session order) and all become runnable
+    when the write commits: czk must build their replies as the client reads
+    them, not all at once (which passed czk.clientOutputMaxBytes and closed
+    the connection with nothing answered). Apache answers every one."""
+    srv = bp_server
+    setup = srv.conn(timeout=20.0)
+    setup.connect(timeout_ms=SESSION_MS)
+    assert setup.create("/rbw", b"r" * NODE_BYTES)["err"] == zkwire.OK
+    setup.close()
+    sock = socket.create_connection((srv.host, srv.port), timeout=10.0)
+    try:
+        handshake(sock)
+        frames = [zkwire.frame(struct.pack(">ii", 1, zkwire.OP["setData"]) +
+                               zkwire.enc_set_data("/rbw", b"w" * NODE_BYTES))]
+        body = zkwire.enc_path_watch("/rbw", False)
+        frames += [zkwire.frame(struct.pack(">ii", xid, zkwire.OP["getData"]) + body)
+                   for xid in range(2, READS_BEHIND_WRITE + 2)]
+        sock.sendall(b"".join(frames))
+        deadline = time.monotonic() + 120.0
+        for xid in range(1, READS_BEHIND_WRITE + 2):
+            n = struct.unpack(">i", recv_exact(sock, 4, deadline))[0]
+            r = zkwire.Reader(recv_exact(sock, n, deadline))
+            got_xid, _zxid, err = r.int(), r.long(), r.int()
+            assert (got_xid, err) == (xid, zkwire.OK), (got_xid, err, xid)
+            if xid > 1:
+                assert r.buffer() == b"w" * NODE_BYTES
+    finally:
+        sock.close()
+
+
 FLOOD_CONNS = 20
 FLOOD_WRITES = 400
 OUTSTANDING_LIMIT = 10
