@@ -13,6 +13,7 @@
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -37,9 +38,7 @@ void node__io_log_append(void *ctx, int64_t zxid, const uint8_t *txn, size_t len
 
 size_t node__log_queued(struct node *n)
 {
-    pthread_mutex_lock(&n->log.mu);
-    size_t queued = n->log.queued_bytes;
-    pthread_mutex_unlock(&n->log.mu);
+    size_t queued = atomic_load_explicit(&n->log.queued_bytes, memory_order_relaxed);
     return queued + n->log_out.len;
 }
 

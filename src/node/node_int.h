@@ -34,8 +34,10 @@ struct node_log {
     pthread_t thread;
     bool started;
     bool stop;
-    struct buf pending;  /* records handed over, not yet taken */
-    size_t queued_bytes; /* handed over, not yet written */
+    struct buf pending; /* records handed over, not yet taken */
+    /* handed over, not yet written; changed under `mu`, read without it by
+     * the loop's per-frame throttle check (a relaxed load suffices there) */
+    _Atomic size_t queued_bytes;
     int64_t persisted_zxid;
     uint64_t rolls; /* log files finished (each asks for a snapshot) */
     /* A batch refused for lack of space (ENOSPC, EDQUOT): its records from
