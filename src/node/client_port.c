@@ -10,6 +10,7 @@
 #include "base/mem.h"
 #include "node/config.h"
 #include "node/four_letter.h"
+#include "node/net.h"
 #include "node/node.h"
 #include "node/node_int.h"
 #include "server/server.h"
@@ -856,34 +857,13 @@ void node__close_conns(struct node *n)
 
 /* ---- listening ---- */
 
-/* InetAddress.getByName: a literal, or the host's first address (IPv4
- * first, as Java prefers). */
 static int node_resolve(const char *host, int port, struct sockaddr_storage *ss, char *errmsg,
                         size_t errlen)
 {
-    memset(ss, 0, sizeof(*ss));
-    if (uv_ip4_addr(host, port, (struct sockaddr_in *)ss) == 0)
-        return 0;
-    if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)ss) == 0)
-        return 0;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-    struct addrinfo *res = NULL;
-    int rc = getaddrinfo(host, NULL, &hints, &res);
-    if (rc != 0 || !res)
+    int gai = net_resolve(host, port, ss);
+    if (gai != 0)
         return node__fail(errmsg, errlen, NODE_ERR_RESOLVE, "clientPortAddress %s: %s", host,
-                          gai_strerror(rc));
-    const struct addrinfo *pick = res;
-    for (const struct addrinfo *a = res; a; a = a->ai_next)
-        if (a->ai_family == AF_INET) {
-            pick = a;
-            break;
-        }
-    memcpy(ss, pick->ai_addr, pick->ai_addrlen);
-    if (ss->ss_family == AF_INET)
-        ((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
-    else
-        ((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
-    freeaddrinfo(res);
+                          gai_strerror(gai));
     return 0;
 }
 

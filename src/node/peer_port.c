@@ -9,6 +9,7 @@
 #include "base/list.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "node/net.h"
 #include "proto/election.h"
 
 #include <inttypes.h>
@@ -677,34 +678,14 @@ void peer_port_config_defaults(struct peer_port_config *cfg)
     cfg->reconnect_max_ms = 5000;
 }
 
-/* InetAddress.getByName: a literal, or the host's first address (IPv4 first,
- * as Java prefers). Blocking, so done once, before the loop runs. */
+/* Blocking, so done once, before the loop runs. */
 static int resolve(const char *host, int port, struct sockaddr_storage *ss, char *errmsg,
                    size_t errmsg_size)
 {
-    memset(ss, 0, sizeof(*ss));
-    if (uv_ip4_addr(host, port, (struct sockaddr_in *)ss) == 0)
-        return 0;
-    if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)ss) == 0)
-        return 0;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-    struct addrinfo *res = NULL;
-    int rc = getaddrinfo(host, NULL, &hints, &res);
-    if (rc != 0 || !res)
-        return fail(errmsg, errmsg_size, uv_translate_sys_error(rc), "election address %s: %s",
-                    host, gai_strerror(rc));
-    const struct addrinfo *pick = res;
-    for (const struct addrinfo *a = res; a; a = a->ai_next)
-        if (a->ai_family == AF_INET) {
-            pick = a;
-            break;
-        }
-    memcpy(ss, pick->ai_addr, pick->ai_addrlen);
-    if (ss->ss_family == AF_INET)
-        ((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
-    else
-        ((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
-    freeaddrinfo(res);
+    int gai = net_resolve(host, port, ss);
+    if (gai != 0)
+        return fail(errmsg, errmsg_size, UV_EAI_NONAME, "election address %s: %s", host,
+                    gai_strerror(gai));
     return 0;
 }
 

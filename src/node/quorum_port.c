@@ -8,6 +8,7 @@
 
 #include "base/log.h"
 #include "base/mem.h"
+#include "node/net.h"
 #include "proto/jute.h"
 #include "proto/quorum.h"
 #include "proto/records.h"
@@ -455,18 +456,12 @@ static void on_connect(uv_connect_t *req, int status)
 static int resolve(const char *host, int port, struct sockaddr_storage *ss, char *errmsg,
                    size_t errmsg_size)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-    struct addrinfo *res = NULL;
-    char service[16];
-    snprintf(service, sizeof(service), "%d", port);
-    int rc = getaddrinfo(host, service, &hints, &res);
-    if (rc != 0 || !res) {
+    int gai = net_resolve(host, port, ss);
+    if (gai != 0) {
         snprintf(errmsg, errmsg_size, "leader host %s does not resolve: %s", host,
-                 gai_strerror(rc));
+                 gai_strerror(gai));
         return UV_EAI_NONAME;
     }
-    memcpy(ss, res->ai_addr, res->ai_addrlen);
-    freeaddrinfo(res);
     return 0;
 }
 
