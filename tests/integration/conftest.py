@@ -194,6 +194,25 @@ def _tcp_ok(port):
         return False
 
 
+# Every server started, in order. A test that fails between starting a server
+# and stopping it would leave the process running (servers get their own
+# session, so they outlive pytest too): _kill_leftover_servers kills, by pid,
+# whatever the test itself started and left alive. Fixtures of a wider scope
+# start theirs before the test's share of the list begins.
+_STARTED = []
+
+
+@pytest.fixture(autouse=True)
+def _kill_leftover_servers():
+    first = len(_STARTED)
+    yield
+    leftovers = _STARTED[first:]
+    del _STARTED[first:]
+    for srv in leftovers:
+        if srv.alive():
+            srv.kill()
+
+
 def start_server(kind, workdir, extra=None, port=None, timeout=START_TIMEOUT,
                  wait=True, jvm_props=None):
     """Start a server of kind "apache" or "czk" in workdir (a Path).
@@ -232,6 +251,7 @@ def start_server(kind, workdir, extra=None, port=None, timeout=START_TIMEOUT,
     out.close()
     srv = Server(kind, workdir, cfg, cfg_path, log_path, proc)
     srv.real_kind = real_kind
+    _STARTED.append(srv)
     if not wait:
         return srv
     deadline = time.monotonic() + timeout
