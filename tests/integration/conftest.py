@@ -21,6 +21,7 @@ Environment
 
 import collections
 import os
+import re
 import shutil
 import signal
 import socket
@@ -270,6 +271,27 @@ def start_server(kind, workdir, extra=None, port=None, timeout=START_TIMEOUT,
             pytest.fail("%s server did not answer `srvr` on %s within %.0f s\n%s"
                         % (kind, srv.hostport, timeout, srv.log_tail()), pytrace=False)
         time.sleep(0.05)
+
+
+def wait_modes(servers, deadline):
+    """{sid: (mode, srvr text)} once every server of {sid: Server} reports
+    Mode: leader, follower or observer (an Apache ensemble has formed);
+    fails at the deadline (time.monotonic())."""
+    modes = {}
+    while time.monotonic() < deadline:
+        for sid, srv in servers.items():
+            assert srv.alive(), srv.log_tail()
+            try:
+                out = zkwire.four_letter(HOST, srv.port, "srvr", timeout=2.0)
+            except OSError:
+                continue
+            m = re.search(r"Mode: (leader|follower|observer)", out)
+            if m:
+                modes[sid] = (m.group(1), out)
+        if len(modes) == len(servers):
+            return modes
+        time.sleep(0.1)
+    raise AssertionError("ensemble did not form: %s" % {s: m for s, (m, _) in modes.items()})
 
 
 def start_refused(workdir, port):

@@ -31,8 +31,8 @@ import threading
 import time
 from pathlib import Path
 
-from conftest import HOST, czk_binary, free_port, start_server, write_cfg
-from test_peer_wire import logged_vote, wait_log, wait_modes
+from conftest import HOST, czk_binary, free_port, start_server, wait_modes, write_cfg
+from test_peer_wire import logged_vote, wait_log
 
 DEADLINE_S = 120.0
 ENSEMBLE_CFG = {"initLimit": "5", "syncLimit": "2"}

@@ -29,7 +29,7 @@ from kazoo.client import KazooClient
 from kazoo.security import make_acl, make_digest_acl
 
 import zkwire
-from conftest import HOST, czk_binary, free_port, start_server
+from conftest import HOST, czk_binary, free_port, start_server, wait_modes
 
 PROBE_SID = 4
 DEADLINE_S = 150.0
@@ -110,24 +110,6 @@ class Probe:
         self.thread.join(5)
         self.log.close()
         return self.proc.returncode
-
-
-def wait_modes(servers, deadline):
-    modes = {}
-    while time.monotonic() < deadline:
-        for sid, srv in servers.items():
-            assert srv.alive(), srv.log_tail()
-            try:
-                out = zkwire.four_letter(HOST, srv.port, "srvr", timeout=2.0)
-            except OSError:
-                continue
-            m = re.search(r"Mode: (leader|follower)", out)
-            if m:
-                modes[sid] = m.group(1)
-        if len(modes) == len(servers):
-            return modes
-        time.sleep(0.1)
-    raise AssertionError("ensemble did not form: %s" % modes)
 
 
 def leader_zxid(srv):
@@ -211,7 +193,7 @@ def test_observer_follows_apache_leader_snap_inform_diff(tmp_path):
             (wd / "data").mkdir(parents=True)
             (wd / "data" / "myid").write_text("%d\n" % sid)
             servers[sid] = start_server("apache", wd, cfg, wait=False)
-        modes = wait_modes(servers, deadline)
+        modes = {sid: mode for sid, (mode, _) in wait_modes(servers, deadline).items()}
         leader_sid = [s for s, m in modes.items() if m == "leader"]
         assert len(leader_sid) == 1, modes
         leader_sid = leader_sid[0]
@@ -254,8 +236,8 @@ def test_observer_follows_apache_leader_snap_inform_diff(tmp_path):
         compare(probe, kz, leader, deadline)
 
         # The ensemble is undisturbed: every Apache member still serves.
-        assert sorted(wait_modes(servers, deadline).values()) == ["follower", "follower",
-                                                                  "leader"]
+        assert sorted(m for m, _ in wait_modes(servers, deadline).values()) == [
+            "follower", "follower", "leader"]
     finally:
         if probe:
             probe.stop()

@@ -20,7 +20,7 @@ from pathlib import Path
 from kazoo.client import KazooClient
 
 import zkwire
-from conftest import HOST, czk_binary, free_port, start_server
+from conftest import HOST, czk_binary, free_port, start_server, wait_modes
 
 HERE = Path(__file__).resolve().parent
 JAR_CP = "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-api.jar"
@@ -105,24 +105,6 @@ def test_config_order_matches_apache(tmp_path):
         assert memberconf("format", stdin=text) == theirs[:-len("\n#end\n")], sids
 
 
-def wait_modes(servers, deadline):
-    modes = {}
-    while time.monotonic() < deadline:
-        for sid, srv in servers.items():
-            assert srv.alive(), srv.log_tail()
-            try:
-                out = zkwire.four_letter(HOST, srv.port, "srvr", timeout=2.0)
-            except OSError:
-                continue
-            m = re.search(r"Mode: (leader|follower|observer)", out)
-            if m:
-                modes[sid] = m.group(1)
-        if len(modes) == len(servers):
-            return modes
-        time.sleep(0.1)
-    raise AssertionError("ensemble did not form: %s" % modes)
-
-
 def test_zookeeper_config_of_a_live_ensemble(tmp_path):
     deadline = time.monotonic() + DEADLINE_S
     client_ports = {sid: free_port() for sid in (1, 2, 3, 4)}
@@ -149,7 +131,7 @@ def test_zookeeper_config_of_a_live_ensemble(tmp_path):
                 # Apache refuses a clientPortAddress that differs from it.
                 extra["clientPortAddress"] = None
             servers[sid] = start_server("apache", wd, extra, port=client_ports[sid], wait=False)
-        modes = wait_modes(servers, deadline)
+        modes = {sid: mode for sid, (mode, _) in wait_modes(servers, deadline).items()}
         assert sorted(modes.values()) == ["follower", "follower", "leader", "observer"], modes
         texts = {}
         for sid, srv in servers.items():

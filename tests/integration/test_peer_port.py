@@ -30,8 +30,8 @@ from pathlib import Path
 
 from kazoo.client import KazooClient
 
-from conftest import HOST, czk_binary, free_port, start_server
-from test_peer_wire import logged_vote, printable, wait_log, wait_modes
+from conftest import HOST, czk_binary, free_port, start_server, wait_modes
+from test_peer_wire import logged_vote, printable, wait_log
 
 DEADLINE_S = 120.0
 V1 = -65536

@@ -32,7 +32,7 @@ from pathlib import Path
 from kazoo.client import KazooClient
 
 import zkwire
-from conftest import HOST, czk_binary, free_port, start_server
+from conftest import HOST, czk_binary, free_port, start_server, wait_modes
 
 FAKE_SID = 4
 DEADLINE_S = 120.0
@@ -112,24 +112,6 @@ class HeaderCatcher:
         self.stopping = True
         self.thread.join(5)
         self.sock.close()
-
-
-def wait_modes(servers, deadline):
-    modes = {}
-    while time.monotonic() < deadline:
-        for sid, srv in servers.items():
-            assert srv.alive(), srv.log_tail()
-            try:
-                out = zkwire.four_letter(HOST, srv.port, "srvr", timeout=2.0)
-            except OSError:
-                continue
-            m = re.search(r"Mode: (leader|follower)", out)
-            if m:
-                modes[sid] = (m.group(1), out)
-        if len(modes) == len(servers):
-            return modes
-        time.sleep(0.1)
-    raise AssertionError("ensemble did not form: %s" % {s: v[0] for s, v in modes.items()})
 
 
 def logged_vote(servers, sid):
