@@ -76,6 +76,7 @@ struct node_conn {
     int64_t four_letter_sent;
     int64_t established_wall_ms;
     int64_t expiry_ms; /* closed if still idle then (NIOServerCnxnFactory's ExpiryQueue) */
+    uint64_t server_gen; /* node.server_gen when it opened: its server is n->server while equal */
 };
 
 static void conn_flush(struct node_conn *c);
@@ -208,7 +209,8 @@ static void on_conn_closed(uv_handle_t *h)
     struct node *n = c->node;
     imap_remove(&n->conns_by_id, c->id);
     list_remove(&c->link);
-    server_conn_closed(n->server, c->id, node__now_ms(n));
+    if (c->server_gen == n->server_gen)
+        server_conn_closed(n->server, c->id, node__now_ms(n));
     if (c->dump) {
         list_remove(&c->dump_link);
         server_dump_free(c->dump);
@@ -545,7 +547,15 @@ static void four_letter_finish(struct node_conn *c, int cmd)
         .host_name = n->host_name,
         .uptime_ms = node__now_ms(n) - n->start_ms,
         .trace_mask = n->trace_mask,
+        .mode = n->ens ? node__ens_mode(n) : NULL,
+        .not_serving = !node__serving(n),
+        .proposal_sizes = {-1, -1, -1},
     };
+    if (n->ens && n->ens->leader) {
+        in.proposal_sizes[0] = n->ens->last_proposal_size;
+        in.proposal_sizes[1] = n->ens->min_proposal_size;
+        in.proposal_sizes[2] = n->ens->max_proposal_size;
+    }
     struct four_letter_conn *conns = NULL;
     if (cmd == FOUR_LETTER_CONS || cmd == FOUR_LETTER_STAT || cmd == FOUR_LETTER_DUMP)
         conns = four_letter_conns(n, &in.conn_count);
@@ -591,7 +601,7 @@ static void four_letter_execute(struct node_conn *c, int cmd)
 {
     struct node *n = c->node;
     int kind = four_letter_dump_kind(cmd);
-    if (kind < 0) {
+    if (kind < 0 || (!node__serving(n) && four_letter_needs_server(cmd))) {
         four_letter_finish(c, cmd);
         return;
     }
@@ -720,6 +730,13 @@ static void conn_process_input(struct node_conn *c)
             buf_reserve(&c->in, (size_t)len + 4 - avail);
             break;
         }
+        if (!c->handshake_seen && !node__serving(n)) {
+            /* NIOServerCnxn.readConnectRequest: "ZooKeeperServer not running" */
+            LOG_I("Refusing the session of %s: this member is not serving (%s)", c->peer,
+                  node__ens_mode(n));
+            conn_close_now(c);
+            return;
+        }
         if (!c->handshake_seen) {
             c->handshake_seen = true;
             n->counters.connection_request_count++;
@@ -811,6 +828,7 @@ static void on_connection(uv_stream_t *listener, int status)
     list_insert_tail(&n->conns, &c->link);
     n->conn_count++;
     LOG_D("Accepted socket connection from %s", c->peer);
+    c->server_gen = n->server_gen;
     server_conn_open(n->server, c->id, ip, node__now_ms(n));
     conn_touch(c);
     conn_update_reading(c);
@@ -852,6 +870,17 @@ void node__close_conns(struct node *n)
         struct node_conn *c = LIST_ENTRY(it, struct node_conn, link);
         it = it->next;
         conn_close_now(c);
+    }
+}
+
+void node__close_client_conns(struct node *n)
+{
+    struct list *it = n->conns.next;
+    while (it != &n->conns) {
+        struct node_conn *c = LIST_ENTRY(it, struct node_conn, link);
+        it = it->next;
+        if (!c->closing)
+            conn_close_now(c);
     }
 }
 

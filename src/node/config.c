@@ -629,12 +629,15 @@ static int server_key(struct config_parser *p, const struct config_entry *e,
  * a replicated server when more than one server votes or standaloneEnabled is
  * false (isDistributed). czk has no ensemble yet, and a member that served
  * alone would acknowledge writes its peers never see: refuse. */
-static int check_standalone(struct config_parser *p, const struct config_lines *lines)
+static int check_standalone(struct config_parser *p, const struct config_lines *lines,
+                            struct node_config *out)
 {
     int observers = lines->servers - lines->participants;
     if (p->ensemble && lines->dynamic_config_file == 0 &&
-        (lines->participants > 1 || (lines->participants == 1 && lines->standalone_disabled)))
+        (lines->participants > 1 || (lines->participants == 1 && lines->standalone_disabled))) {
+        out->replicated = true;
         return 0; /* the caller runs an ensemble member; checkValidity is its business */
+    }
     if (lines->dynamic_config_file)
         return config_fail(p, CONFIG_ERR_VALUE,
                            ":%d: dynamicConfigFile: dynamic ensemble configuration is not "
@@ -897,7 +900,7 @@ static int apply_entries(struct config_parser *p, struct node_config *out)
     out->config_props_keys = last.count;
     smap_deinit(&last);
     if (rc == 0)
-        rc = check_standalone(p, &lines);
+        rc = check_standalone(p, &lines, out);
     if (rc)
         return rc;
 

@@ -261,7 +261,7 @@ static void print_server_stats(const struct four_letter_input *in, const struct 
     buf_printf(out, "Connections: %zu\n", in->conn_count);
     buf_printf(out, "Outstanding: %" PRId64 "\n", st->outstanding_requests);
     buf_printf(out, "Zxid: 0x%" PRIx64 "\n", (uint64_t)st->last_zxid);
-    buf_printf(out, "Mode: standalone\n");
+    buf_printf(out, "Mode: %s\n", in->mode ? in->mode : "standalone");
 }
 
 static void run_stat(const struct four_letter_input *in, bool with_clients, struct buf *out)
@@ -281,6 +281,9 @@ static void run_stat(const struct four_letter_input *in, bool with_clients, stru
     }
     print_server_stats(in, &st, out);
     buf_printf(out, "Node count: %zu\n", zk_node_count(&st));
+    if (in->mode && strcmp(in->mode, "leader") == 0)
+        buf_printf(out, "Proposal sizes last/min/max: %" PRId64 "/%" PRId64 "/%" PRId64 "\n",
+                   in->proposal_sizes[0], in->proposal_sizes[1], in->proposal_sizes[2]);
 }
 
 static void run_cons(const struct four_letter_input *in, struct buf *out)
@@ -728,7 +731,7 @@ static void mntr_print_single(const struct four_letter_input *in, const struct s
         return;
     }
     case MNTR_STATE:
-        buf_printf(out, "standalone\n");
+        buf_printf(out, "%s\n", in->mode ? in->mode : "standalone");
         return;
     case MNTR_AVG_LATENCY:
         print_avg(out, st->latency_total_ms, st->latency_count);
@@ -848,8 +851,40 @@ static void run_mntr(const struct four_letter_input *in, struct buf *out)
 
 /* ---- the command table ---- */
 
+/* The commands whose ZooKeeper class checks isZKServerRunning. */
+static bool needs_running_server(int cmd)
+{
+    switch (cmd) {
+    case FOUR_LETTER_SRVR:
+    case FOUR_LETTER_STAT:
+    case FOUR_LETTER_CONS:
+    case FOUR_LETTER_CONF:
+    case FOUR_LETTER_DIRS:
+    case FOUR_LETTER_MNTR:
+    case FOUR_LETTER_SRST:
+    case FOUR_LETTER_CRST:
+    case FOUR_LETTER_WCHS:
+    case FOUR_LETTER_WCHC:
+    case FOUR_LETTER_WCHP:
+    case FOUR_LETTER_DUMP:
+    case FOUR_LETTER_HASH:
+        return true;
+    default:
+        return false;
+    }
+}
+
+bool four_letter_needs_server(int cmd)
+{
+    return needs_running_server(cmd);
+}
+
 void four_letter_run(int cmd, const struct four_letter_input *in, struct buf *out)
 {
+    if (in->not_serving && needs_running_server(cmd)) {
+        buf_printf(out, "This ZooKeeper instance is not currently serving requests\n");
+        return;
+    }
     switch (cmd) {
     case FOUR_LETTER_RUOK:
         buf_printf(out, "imok");

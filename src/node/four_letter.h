@@ -100,6 +100,15 @@ struct four_letter_input {
     const char *host_name; /* canonical host name, looked up once at start */
     int64_t uptime_ms;
     int64_t trace_mask;
+    /* An ensemble member: "leader", "follower", "observer" (srvr's Mode,
+     * mntr's zk_server_state); NULL: "standalone". */
+    const char *mode;
+    /* A member between roles: the commands that need a running server print
+     * "This ZooKeeper instance is not currently serving requests". */
+    bool not_serving;
+    /* The leader's "Proposal sizes last/min/max" (srvr, stat): -1 each until
+     * the first proposal. */
+    int64_t proposal_sizes[3];
 };
 
 /* Append `cmd`'s output to `out`. Commands that change state (srst, crst,
@@ -108,6 +117,9 @@ struct four_letter_input {
  * (four_letter_dump_kind >= 0) it prints what follows the server's dump:
  * the caller streams that first. */
 void four_letter_run(int cmd, const struct four_letter_input *in, struct buf *out);
+
+/* Whether ZooKeeper answers `cmd` only while its server runs. */
+bool four_letter_needs_server(int cmd);
 
 /* The enum server_dump_kind whose text starts `cmd`'s output (wchp, wchc,
  * dump: too long to make in one go), or -1. */

@@ -130,7 +130,7 @@ int main(int argc, char **argv)
     int rc;
     if (path) {
         LOG_I("Reading configuration from: %s", path);
-        rc = config_parse_file(path, &cfg, errmsg, sizeof(errmsg));
+        rc = config_parse_file_ensemble(path, &cfg, errmsg, sizeof(errmsg));
     } else {
         LOG_I("No configuration file given: using the built-in default "
               "(tickTime=2000, dataDir=./data, clientPort=2181)");
@@ -154,7 +154,7 @@ int main(int argc, char **argv)
     rc = node_new(&cfg, true, &node, errmsg, sizeof(errmsg));
     if (rc < 0) {
         LOG_E("%s", errmsg);
-        return rc == NODE_ERR_RESOLVE || rc == NODE_ERR_LOCKED ? 2 : 1;
+        return rc == NODE_ERR_RESOLVE || rc == NODE_ERR_LOCKED || rc == NODE_ERR_CONFIG ? 2 : 1;
     }
     rc = node_run(node);
     node_free(node);

@@ -66,6 +66,16 @@ static int64_t io_wall_ms(void *ctx)
     return node__wall_now_ms();
 }
 
+/* Standalone: the log thread; an ensemble's leader: ZAB first. */
+static void io_log_append(void *ctx, int64_t zxid, const uint8_t *txn, size_t len)
+{
+    struct node *n = ctx;
+    if (n->ens)
+        node__ens_log_append(n, zxid, txn, len);
+    else
+        node__io_log_append(n, zxid, txn, len);
+}
+
 /* ---- loop callbacks ---- */
 
 static void on_tick(uv_timer_t *t);
@@ -105,7 +115,10 @@ static void on_check(uv_check_t *h)
         pthread_mutex_unlock(&n->log.mu);
         if (persisted > n->log_persisted_zxid) {
             n->log_persisted_zxid = persisted;
-            server_persisted(n->server, persisted, node__now_ms(n));
+            if (n->ens)
+                node__ens_persisted(n, persisted);
+            else
+                server_persisted(n->server, persisted, node__now_ms(n));
             progressed = true;
             if (n->disk_full && !failed) {
                 LOG_I("Writing the txn log again: disk space is back (%" PRId64
@@ -116,10 +129,19 @@ static void on_check(uv_check_t *h)
                 n->disk_full_quiet_batches = 0;
             }
         }
-        if (failed) {
+        if (failed && n->ens) {
+            /* a member that cannot log must not ack: its role ends */
+            node__log_failed(n);
+            n->ens->lost = true;
+            snprintf(n->ens->lost_reason, sizeof(n->ens->lost_reason),
+                     "the txn log cannot be written (disk full)");
+            progressed = true;
+        } else if (failed) {
             node__log_failed(n);
             progressed = true;
         }
+        if (node__ens_pump(n))
+            progressed = true;
         if (rolls != n->log_rolls_seen) {
             /* a log file is full: snapshot the state, as ZooKeeper does on roll */
             n->log_rolls_seen = rolls;
@@ -137,6 +159,7 @@ static void on_check(uv_check_t *h)
     node__flush_dirty(n);
     node_arm_tick_timer(n);
     bool pending = dumping || server_background(n->server) || n->log_out.len > 0 ||
+                   (n->ens && (n->ens->queue.len > 0 || n->ens->lost || n->ens->decided)) ||
                    !list_is_empty(&n->dirty) || (n->throttled && !node__over_limit(n));
     if (!pending)
         uv_idle_stop(&n->idle);
@@ -153,6 +176,7 @@ static void node_shutdown(struct node *n)
     if (n->stopping)
         return;
     n->stopping = true;
+    node__ens_stop(n);
     node__close_conns(n);
     uv_close((uv_handle_t *)&n->listener, on_handle_closed);
     uv_close((uv_handle_t *)&n->tick_timer, on_handle_closed);
@@ -206,8 +230,9 @@ struct server *node__server_new(struct node *n)
         .max_buffer = cfg->max_buffer,
         .global_outstanding_limit = cfg->global_outstanding_limit,
         /* ZooKeeperServer.createSessionTrackerServerId: a standalone server
-         * makes session ids as server 1 (0x01 in the top byte). */
-        .server_id = 1,
+         * makes session ids as server 1 (0x01 in the top byte), a member as
+         * its myid. */
+        .server_id = n->my_sid,
         .extended_types_enabled = cfg->extended_types_enabled,
         .container_check_interval_ms = cfg->container_check_interval_ms,
         .container_max_per_minute = cfg->container_max_per_minute,
@@ -219,11 +244,19 @@ struct server *node__server_new(struct node *n)
         .ctx = n,
         .send = node__io_send,
         .close = node__io_close,
-        .log_append = node__io_log_append,
+        .log_append = io_log_append,
         .wall_ms = io_wall_ms,
         .conn_backlogged = node__io_conn_backlogged,
+        .forward = node__io_forward,
+        .revalidate = node__io_revalidate,
+        .learner_sync = node__io_learner_sync,
     };
-    return server_new(&scfg, &io, node__now_ms(n));
+    struct server *s = server_new(&scfg, &io, node__now_ms(n));
+    /* A member serves nobody until its role is established: until then its
+     * server expires nothing and sweeps nothing, as a learner's. */
+    if (node__config_is_ensemble(cfg))
+        server_set_role(s, SERVER_LEARNER, 0, node__now_ms(n));
+    return s;
 }
 
 static void node_log_environment(struct node *n)
@@ -275,6 +308,18 @@ int node_new(const struct node_config *cfg, bool handle_signals, struct node **o
     pthread_mutex_init(&n->log.mu, NULL);
     pthread_cond_init(&n->log.cond, NULL);
     n->log_ready = true;
+    n->my_sid = 1;
+    if (node__config_is_ensemble(cfg)) {
+        /* QuorumPeerConfig.setupMyId: a member needs dataDir/myid */
+        char why[CONFIG_PATH_MAX + 128];
+        rc = config_read_myid(cfg->data_dir, &n->my_sid, why, sizeof(why));
+        if (rc < 0) {
+            rc = node__fail(errmsg, errlen, NODE_ERR_CONFIG, "%s%s", why,
+                            rc == CONFIG_ERR_MISSING ? " (an ensemble member needs its myid)"
+                                                     : "");
+            goto err_free;
+        }
+    }
     n->server = node__server_new(n);
     rc = node__claim_dirs(n, errmsg, errlen);
     if (rc < 0)
@@ -335,6 +380,11 @@ int node_new(const struct node_config *cfg, bool handle_signals, struct node **o
         n->snap_wanted = false;
         node__snapshot_start(n);
     }
+    if (node__config_is_ensemble(cfg)) {
+        rc = node__ens_start(n, errmsg, errlen);
+        if (rc < 0)
+            goto err_free;
+    }
     /* Expiry times are multiples of the interval: check just after each. */
     uint64_t interval = (uint64_t)cfg->sessionless_timeout_ms;
     uint64_t now = (uint64_t)node__now_ms(n);
@@ -390,6 +440,7 @@ void node_free(struct node *n)
     buf_deinit(&n->log.pending);
     buf_deinit(&n->log.writing);
     buf_deinit(&n->log_out);
+    node__ens_free(n);
     server_free(n->server);
     size_t pos = 0;
     const char *key;

@@ -21,6 +21,7 @@ enum node_error {
     NODE_ERR_LOOP = -3,    /* libuv could not set up the loop */
     NODE_ERR_DATA = -4,    /* the data dir cannot be read or is damaged (recovery refused) */
     NODE_ERR_LOCKED = -5,  /* another server holds dataDir or dataLogDir (storage/dirlock.h) */
+    NODE_ERR_CONFIG = -6,  /* an ensemble member without a valid dataDir/myid */
 };
 
 /* Lock the data dirs (dataDir, dataLogDir: one server each), remove the

@@ -12,6 +12,7 @@
 #include "base/hmap.h"
 #include "base/list.h"
 #include "node/config.h"
+#include "node/elector.h"
 #include "node/four_letter.h"
 #include "node/thp.h"
 #include "server/server.h"
@@ -65,6 +66,35 @@ struct rate_log {
     int count;
 };
 
+/* An ensemble member's state (ensemble.c); NULL in a standalone node. */
+struct elector;
+struct leader_port;
+struct quorum_port;
+struct node_ens {
+    int64_t sid;
+    struct membership members;
+    int64_t *voters; /* the participants' sids */
+    size_t voters_len;
+    struct elector *elector;
+    struct quorum_port *learner; /* FOLLOWING / OBSERVING */
+    struct leader_port *leader;  /* LEADING */
+    int32_t state;               /* enum election_state */
+    int64_t leader_sid;
+    bool serving;          /* clients are served (the role's sync is over) */
+    bool serving_due;      /* the role's sync is over: serve from the next check phase */
+    int64_t serving_epoch; /* a learner's established epoch (UPTODATE) */
+    bool decided;          /* an election decision waits for the check phase */
+    struct elector_decision decision;
+    bool lost; /* the role ended: back to LOOKING at the check phase */
+    char lost_reason[160];
+    int64_t commit_zxid;    /* leader: committed up to (leader_port's io.commit) */
+    int64_t applied_commit; /* leader: handed to server_persisted */
+    struct buf queue;       /* for the ports, handed over at the check phase */
+    int64_t elections;
+    /* srvr's "Proposal sizes last/min/max" (BufferStats: -1 until the first) */
+    int64_t last_proposal_size, min_proposal_size, max_proposal_size;
+};
+
 /* One server process. The loop thread's alone, except `log`, which has its
  * own lock. Its parts: the loop and its handles (node.c), connections, their
  * limits and counters (client_port.c), the hand-off to the log thread
@@ -86,6 +116,12 @@ struct node {
     bool stopping;
     bool stopped;
     struct server *server;
+    /* bumped each time n->server is replaced (an ensemble role change):
+     * a connection of an older server is not reported to the new one */
+    uint64_t server_gen;
+    struct node_ens *ens; /* NULL: standalone */
+    int64_t my_sid;       /* myid in an ensemble; 1 standalone */
+    int64_t current_epoch, accepted_epoch; /* the epoch files, as loaded or last written */
     struct imap conns_by_id;
     struct list conns;
     struct list dirty;
@@ -152,6 +188,36 @@ int node__fail(char *errmsg, size_t errlen, int code, const char *fmt, ...)
 /* A new struct server with n's configuration and n's io callbacks. */
 struct server *node__server_new(struct node *n);
 
+/* ---- ensemble.c ---- */
+
+/* Whether the config makes an ensemble member (more than one voter, or
+ * standaloneEnabled=false). */
+bool node__config_is_ensemble(const struct node_config *cfg);
+/* Binds the election port and starts the first election. NODE_ERR_BIND. */
+int node__ens_start(struct node *n, char *errmsg, size_t errlen) __attribute__((warn_unused_result));
+/* Closes the ports (the loop is stopping); node__ens_free after the loop ran. */
+void node__ens_stop(struct node *n);
+void node__ens_free(struct node *n);
+/* The check phase: role changes, queued items for the ports, commits. True
+ * when something happened. */
+bool node__ens_pump(struct node *n);
+/* The log thread made everything up to zxid durable. */
+void node__ens_persisted(struct node *n, int64_t zxid);
+/* The server's io.log_append on an ensemble member (leader: propose). */
+void node__ens_log_append(struct node *n, int64_t zxid, const uint8_t *txn, size_t len);
+/* server_io.forward, .revalidate, .learner_sync. */
+void node__io_forward(void *ctx, const uint8_t *data, size_t len, const struct zk_id *auth,
+                      size_t auth_len);
+void node__io_revalidate(void *ctx, int64_t session_id, int32_t timeout_ms);
+void node__io_learner_sync(void *ctx, int64_t learner_sid);
+/* "standalone", "leader", "follower", "observer" or "looking". */
+const char *node__ens_mode(const struct node *n);
+/* Clients may be served (always, standalone). */
+bool node__serving(const struct node *n);
+/* Cuts every txn after zxid from the log and removes later snapshots. */
+int node__truncate_log(struct node *n, int64_t zxid, char *errmsg, size_t errlen)
+    __attribute__((warn_unused_result));
+
 /* ---- client_port.c ---- */
 
 /* Resolves clientPortAddress (every address when empty), binds n->listener
@@ -190,6 +256,9 @@ void node__on_expiry(uv_timer_t *t);
 
 /* Closes every connection now (the loop is stopping); output is dropped. */
 void node__close_conns(struct node *n);
+/* Closes every client connection (the ensemble role ended), as ZooKeeper
+ * does when its server shuts down; four-letter connections too. */
+void node__close_client_conns(struct node *n);
 
 /* ---- log_writer.c ---- */
 

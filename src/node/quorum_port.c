@@ -24,6 +24,9 @@
  * reading (a learner sends little: acks and pings), and the connection ends. */
 #define QUORUM_PORT_OUT_MAX      (16 * 1024 * 1024)
 #define QUORUM_PORT_SNAP_DEFAULT ((size_t)1 << 30)
+/* Between connect attempts while the leader is not listening yet (Apache
+ * sleeps 1 s between its 5 tries). */
+#define QUORUM_PORT_RETRY_MS 200
 
 /* A txn logged and not yet committed (Apache's pendingTxns), kept until
  * the commit that applies it; zab bounds how many. */
@@ -45,6 +48,8 @@ struct quorum_port {
     uv_timer_t timer;
     int handles; /* open handles; the struct goes when the last closes */
     bool tcp_open, connected, over, freed;
+    bool retry_wait;            /* a failed connect: dial again when the timer fires */
+    int64_t connect_deadline_ms; /* the leader may not be listening yet: retry until then */
 
     struct zab zab;
     int64_t deadline_ms;
@@ -291,9 +296,15 @@ static bool step(struct quorum_port *qp, const struct zab_event *ev, int32_t syn
     return carry_out(qp, &up, sync_type, sync_zxid);
 }
 
+static void dial(struct quorum_port *qp);
+
 static void on_timer(uv_timer_t *t)
 {
     struct quorum_port *qp = t->data;
+    if (!qp->connected && qp->retry_wait) {
+        dial(qp);
+        return;
+    }
     if (!qp->connected) {
         finish(qp, "connect to the leader timed out");
         return;
@@ -321,7 +332,12 @@ static bool receive(struct quorum_port *qp, int32_t type, int64_t zxid, struct j
     ev.receive.zxid = zxid;
     ev.receive.data = data;
     bool sync = type == QUORUM_DIFF || type == QUORUM_TRUNC || type == QUORUM_SNAP;
-    return step(qp, &ev, sync ? type : 0, zxid);
+    if (!step(qp, &ev, sync ? type : 0, zxid))
+        return false;
+    if ((type == QUORUM_REVALIDATE || type == QUORUM_SYNC) && qp->io.packet &&
+        qp->zab.phase == ZAB_BROADCAST)
+        qp->io.packet(qp->io.ctx, type, zxid, data.ptr, data.len > 0 ? (size_t)data.len : 0);
+    return !qp->over;
 }
 
 /* After a SNAP packet: the body and "BenWasHere" (Learner.syncWithLeader
@@ -427,15 +443,39 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     process_input(qp);
 }
 
+static void on_retry_closed(uv_handle_t *h)
+{
+    struct quorum_port *qp = h->data;
+    if (qp->freed) {
+        on_handle_closed(h);
+        return;
+    }
+    qp->handles--;
+    uv_tcp_init(qp->loop, &qp->tcp);
+    qp->tcp.data = qp;
+    qp->tcp_open = true;
+    qp->handles++;
+    qp->retry_wait = true;
+    uv_timer_start(&qp->timer, on_timer, QUORUM_PORT_RETRY_MS, 0);
+}
+
 static void on_connect(uv_connect_t *req, int status)
 {
     struct quorum_port *qp = req->data;
     if (qp->freed || qp->over)
         return;
     if (status < 0) {
-        finish(qp, "connect to the leader failed");
+        if ((int64_t)uv_now(qp->loop) + QUORUM_PORT_RETRY_MS >= qp->connect_deadline_ms) {
+            finish(qp, "connect to the leader failed");
+            return;
+        }
+        /* Learner.connectToLeader: the leader may not listen yet; a new
+         * socket, and another try a little later */
+        qp->tcp_open = false;
+        uv_close((uv_handle_t *)&qp->tcp, on_retry_closed);
         return;
     }
+    uv_timer_stop(&qp->timer);
     qp->connected = true;
     uv_tcp_nodelay(&qp->tcp, 1);
     int rc = uv_read_start((uv_stream_t *)&qp->tcp, on_alloc, on_read);
@@ -451,6 +491,21 @@ static void on_connect(uv_connect_t *req, int status)
     ev.start.accepted_epoch = qp->cfg.accepted_epoch;
     ev.start.current_epoch = qp->cfg.current_epoch;
     (void)step(qp, &ev, 0, -1);
+}
+
+/* One connect attempt; the timer ends the wait at the deadline. */
+static void dial(struct quorum_port *qp)
+{
+    qp->retry_wait = false;
+    qp->connect_req.data = qp;
+    int rc = uv_tcp_connect(&qp->connect_req, &qp->tcp, (const struct sockaddr *)&qp->addr,
+                            on_connect);
+    if (rc < 0) {
+        finish(qp, "connect to the leader failed");
+        return;
+    }
+    int64_t wait = qp->connect_deadline_ms - (int64_t)uv_now(qp->loop);
+    uv_timer_start(&qp->timer, on_timer, wait > 0 ? (uint64_t)wait : 0, 0);
 }
 
 static int resolve(const char *host, int port, struct sockaddr_storage *ss, char *errmsg,
@@ -517,14 +572,8 @@ int quorum_port_new(uv_loop_t *loop, const struct quorum_port_config *cfg,
     qp->tcp.data = qp;
     qp->tcp_open = true;
     qp->handles++;
-    qp->connect_req.data = qp;
-    rc = uv_tcp_connect(&qp->connect_req, &qp->tcp, (const struct sockaddr *)&qp->addr, on_connect);
-    if (rc < 0) {
-        snprintf(errmsg, errmsg_size, "connect to the leader: %s", uv_strerror(rc));
-        quorum_port_free(qp);
-        return rc;
-    }
-    uv_timer_start(&qp->timer, on_timer, (uint64_t)qp->cfg.connect_timeout_ms, 0);
+    qp->connect_deadline_ms = (int64_t)uv_now(loop) + qp->cfg.connect_timeout_ms;
+    dial(qp);
     *out = qp;
     return 0;
 
@@ -546,6 +595,18 @@ void quorum_port_persisted(struct quorum_port *qp, int64_t zxid)
     struct zab_event ev = {.type = ZAB_PERSISTED, .now_ms = (int64_t)uv_now(qp->loop)};
     ev.persisted.zxid = zxid;
     (void)step(qp, &ev, 0, -1);
+}
+
+int quorum_port_send(struct quorum_port *qp, int32_t type, const uint8_t *data, size_t len,
+                     const struct zk_id *auth, size_t auth_len)
+{
+    if (qp->over || !qp->connected || qp->zab.phase != ZAB_BROADCAST)
+        return -1;
+    buf_clear(&qp->scratch);
+    quorum_packet_encode(&qp->scratch, type, -1, jute_buf_of(data, len), auth,
+                         (int32_t)auth_len);
+    send_bytes(qp, qp->scratch.data, qp->scratch.len);
+    return qp->over ? -1 : 0;
 }
 
 void quorum_port_free(struct quorum_port *qp)

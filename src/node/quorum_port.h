@@ -13,6 +13,7 @@
 #define CZK_NODE_QUORUM_PORT_H
 
 #include "base/buf.h"
+#include "proto/records.h"
 #include "zab/zab.h"
 
 #include <stdbool.h>
@@ -55,6 +56,10 @@ struct quorum_port_io {
      * sessions this server's clients touched since the last one (ping-data).
      * NULL: none. */
     void (*ping_sessions)(void *ctx, struct buf *out);
+    /* A REVALIDATE answer or a SYNC from the leader, once serving (the
+     * server layer's packets: ZAB only counts them as signs of life).
+     * Borrowed. NULL: dropped. */
+    void (*packet)(void *ctx, int32_t type, int64_t zxid, const uint8_t *data, size_t len);
     /* NULL: not told. `reason` is a static string (STOPPED only). */
     void (*on_event)(void *ctx, enum quorum_port_event ev, int32_t sync_type, int64_t zxid,
                      const char *reason);
@@ -94,6 +99,11 @@ __attribute__((warn_unused_result)) int quorum_port_new(uv_loop_t *loop,
                                                         size_t errmsg_size);
 /* Everything handed to io->log_append up to `zxid` is durable (fsynced). */
 void quorum_port_persisted(struct quorum_port *qp, int64_t zxid);
+/* Sends one packet of the server layer (REQUEST, REVALIDATE) to the leader,
+ * zxid -1, with `auth` as its authinfo (NULL and 0: null). -1 when not
+ * serving or the connection is over (the caller fails the request). */
+int quorum_port_send(struct quorum_port *qp, int32_t type, const uint8_t *data, size_t len,
+                     const struct zk_id *auth, size_t auth_len);
 /* Closes the connection and its timer; the memory goes once their close
  * callbacks have run (keep the loop running). NULL: no-op. */
 void quorum_port_free(struct quorum_port *qp);

@@ -152,6 +152,8 @@ static int node_load_epochs(struct node *n, int64_t last_zxid, char *errmsg, siz
                           "), is less than the current epoch, %" PRId64 ". Refusing to start",
                           accepted, n->snap_dir, current);
     LOG_D("currentEpoch %" PRId64 ", acceptedEpoch %" PRId64, current, accepted);
+    n->current_epoch = current;
+    n->accepted_epoch = accepted;
     return 0;
 }
 

@@ -1,10 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Issue 9, defect 6: a zoo.cfg that names an ensemble must never run as a
-lone server that acknowledges writes on its own (three such servers would be
-three diverging databases).  Until czk has an ensemble it refuses to start
-(exit code 2); Apache, alone with the same file, serves nothing either.  A
-config with one voting server runs standalone on both, as QuorumPeerMain
-does."""
+"""A zoo.cfg that names an ensemble makes an ensemble member, on czk as on
+Apache: alone (its peers not running) it never reaches a quorum and so never
+serves a client, where a server that ran alone would acknowledge writes its
+peers never see (issue 9, defect 6).  A member needs dataDir/myid.  A config
+with one voting server runs standalone on both, as QuorumPeerMain does."""
+import socket
 import time
 
 import zkwire
@@ -37,46 +37,85 @@ def _refused(workdir, extra):
     return text
 
 
-def test_czk_refuses_three_server_config(tmp_path):
-    text = _refused(tmp_path, _ensemble(3))
-    assert "server.N: 3 voting servers" in text, text[-2000:]
-    assert "refusing to start" in text
+def _srvr_when_up(srv, deadline):
+    out = ""
+    while time.monotonic() < deadline:
+        assert srv.proc.poll() is None, srv.log_tail()
+        try:
+            out = zkwire.four_letter(HOST, srv.port, "srvr", timeout=2.0)
+        except OSError:
+            out = ""
+        if out:
+            return out
+        time.sleep(0.1)
+    return out
 
 
-def test_czk_refuses_two_voters_and_an_observer(tmp_path):
-    extra = _ensemble(2)
-    extra["server.3"] = "127.0.0.1:%d:%d:observer" % (free_port(), free_port())
-    text = _refused(tmp_path, extra)
-    assert "2 voting servers" in text, text[-2000:]
-
-
-def test_czk_refuses_standalone_disabled(tmp_path):
-    text = _refused(tmp_path, _ensemble(1, standaloneEnabled="false"))
-    assert "standaloneEnabled=false" in text, text[-2000:]
-
-
-def test_apache_alone_in_ensemble_serves_nothing(tmp_path):
-    """The oracle for the refusal: Apache with the same three-server file and
-    no peers never reaches a quorum, so it serves no client."""
-    srv = start_server("apache", _with_myid(tmp_path), _ensemble(3), wait=False)
+def _session_refused(port):
+    """A ConnectRequest to a member that does not serve: the connection is
+    closed without an answer ("ZooKeeperServer not running")."""
+    s = socket.create_connection((HOST, port), timeout=5)
     try:
-        deadline = time.monotonic() + 60
-        out = ""
-        while time.monotonic() < deadline:
-            assert srv.proc.poll() is None, srv.log_tail()
+        req = (b"\x00\x00\x00\x00" + b"\x00" * 8 + b"\x00\x00\x75\x30"
+               + b"\x00" * 8 + b"\x00\x00\x00\x10" + b"\x00" * 16)
+        s.sendall(len(req).to_bytes(4, "big") + req)
+        s.settimeout(5)
+        return s.recv(64) == b""
+    except ConnectionResetError:
+        return True
+    finally:
+        s.close()
+
+
+def test_lone_member_serves_nothing_on_both(tmp_path):
+    """Three server.N lines, one server running: neither Apache nor czk
+    reaches a quorum, so neither serves; srvr says so in the same words, and a
+    client's session is refused."""
+    for kind in ("apache", "czk"):
+        srv = start_server(kind, _with_myid(tmp_path / kind), _ensemble(3), wait=False)
+        try:
+            out = _srvr_when_up(srv, time.monotonic() + 60)
+            assert out == "This ZooKeeper instance is not currently serving requests\n", (kind, out)
+            assert _session_refused(srv.port), kind
+            time.sleep(2 * 2.0)  # still not serving a few ticks later
+            assert "not currently serving requests" in zkwire.four_letter(HOST, srv.port, "srvr")
+        finally:
+            srv.kill()
+
+
+def test_standalone_disabled_with_one_voter_is_a_member(tmp_path):
+    """standaloneEnabled=false: even one server.N line makes a member, which
+    leads a quorum of one, on both servers."""
+    for kind in ("apache", "czk"):
+        srv = start_server(kind, _with_myid(tmp_path / kind),
+                           _ensemble(1, standaloneEnabled="false"), wait=False)
+        try:
+            deadline = time.monotonic() + 60
+            out = ""
+            while time.monotonic() < deadline and "Mode: leader" not in out:
+                out = _srvr_when_up(srv, deadline)
+                time.sleep(0.1)
+            assert "Mode: leader" in out, (kind, srv.log_tail())
+            c = srv.session()
             try:
-                out = zkwire.four_letter(HOST, srv.port, "srvr", timeout=2.0)
-            except OSError:
-                out = ""
-            if out:
-                break
-            time.sleep(0.1)
-        assert "not currently serving requests" in out, out
-        # Still not serving a few ticks later.
-        time.sleep(2 * 2.0)
-        assert "not currently serving requests" in zkwire.four_letter(HOST, srv.port, "srvr")
+                assert c.create("/member", b"x")["err"] == 0, kind
+            finally:
+                c.close()
+        finally:
+            srv.kill()
+
+
+def test_member_without_myid_is_refused(tmp_path):
+    """A member needs dataDir/myid: a clear error naming the file, exit 2."""
+    (tmp_path / "data").mkdir(parents=True)
+    srv = start_server("czk", tmp_path, _ensemble(3), wait=False)
+    try:
+        srv.proc.wait(30)
     finally:
         srv.kill()
+    text = srv.log_path.read_text(errors="replace")
+    assert srv.proc.returncode == 2, text[-3000:]
+    assert "myid" in text and str(tmp_path / "data") in text, text[-2000:]
 
 
 def test_one_voting_server_runs_standalone(make_server):

@@ -1,0 +1,790 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* An ensemble member's life (QuorumPeer.run): LOOKING until the election
+ * (elector.c) decides, then LEADING (leader_port.c) or FOLLOWING / OBSERVING
+ * (quorum_port.c), bound to the node's log thread and its struct server;
+ * when the role ends, every client connection closes, the tree is reloaded
+ * from the data dir (snapshot + log: what ZooKeeper's fastForwardDataBase
+ * reaches) and the election starts again. The ports' callbacks never call
+ * back into the ports: what must go to them (proposals, forwarded requests,
+ * syncs) is queued here and handed over in the check phase (node__ens_pump). */
+#include "base/buf.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "node/elector.h"
+#include "node/leader_port.h"
+#include "node/node.h"
+#include "node/node_int.h"
+#include "node/quorum_port.h"
+#include "proto/election.h"
+#include "proto/jute.h"
+#include "proto/quorum.h"
+#include "server/server.h"
+#include "storage/epoch.h"
+#include "storage/fs.h"
+#include "storage/purge.h"
+#include "storage/snapfile.h"
+#include "storage/txnlog.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Items queued for a port, in order: [u8 kind][i64 a][u32 len][len bytes]
+ * (+ for REQUEST: [u32 ids] then each id as [u32 len][scheme][u32 len][id]). */
+enum ens_item {
+    ENS_ITEM_PROPOSE = 1, /* leader: a = zxid, bytes = txn */
+    ENS_ITEM_SYNC = 2,    /* leader: a = learner sid */
+    ENS_ITEM_REQUEST = 3, /* learner: bytes = REQUEST data, then auth ids */
+    ENS_ITEM_REVALIDATE = 4, /* learner: bytes = REVALIDATE data */
+};
+
+static struct node_ens *ens_of(void *ctx)
+{
+    return ((struct node *)ctx)->ens;
+}
+
+const char *node__ens_mode(const struct node *n)
+{
+    if (!n->ens)
+        return "standalone";
+    switch (n->ens->state) {
+    case ELECTION_LEADING:
+        return "leader";
+    case ELECTION_FOLLOWING:
+        return "follower";
+    case ELECTION_OBSERVING:
+        return "observer";
+    default:
+        return "looking";
+    }
+}
+
+bool node__serving(const struct node *n)
+{
+    return !n->ens || n->ens->serving;
+}
+
+/* ---- the queue ---- */
+
+static void queue_item(struct node_ens *e, int kind, int64_t a, const uint8_t *p, size_t len)
+{
+    uint8_t k = (uint8_t)kind;
+    buf_append(&e->queue, &k, 1);
+    jute_write_i64(&e->queue, a);
+    jute_write_i32(&e->queue, (int32_t)len);
+    if (len)
+        buf_append(&e->queue, p, len);
+}
+
+static uint32_t get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* ---- the server's io in an ensemble ---- */
+
+void node__ens_log_append(struct node *n, int64_t zxid, const uint8_t *txn, size_t len)
+{
+    struct node_ens *e = n->ens;
+    if (e->state != ELECTION_LEADING || !e->leader) {
+        LOG_E("a txn (zxid 0x%" PRIx64 ") made while not leading: dropped", (uint64_t)zxid);
+        return;
+    }
+    queue_item(e, ENS_ITEM_PROPOSE, zxid, txn, len);
+    if (e->last_proposal_size < 0 || (int64_t)len < e->min_proposal_size)
+        e->min_proposal_size = (int64_t)len;
+    if ((int64_t)len > e->max_proposal_size)
+        e->max_proposal_size = (int64_t)len;
+    e->last_proposal_size = (int64_t)len;
+    node__wake(n);
+}
+
+void node__io_forward(void *ctx, const uint8_t *data, size_t len, const struct zk_id *auth,
+                      size_t auth_len)
+{
+    struct node *n = ctx;
+    struct node_ens *e = n->ens;
+    if (!e)
+        return;
+    queue_item(e, ENS_ITEM_REQUEST, 0, data, len);
+    jute_write_i32(&e->queue, (int32_t)auth_len);
+    for (size_t i = 0; i < auth_len; i++) {
+        jute_write_buf(&e->queue, auth[i].scheme);
+        jute_write_buf(&e->queue, auth[i].id);
+    }
+    node__wake(n);
+}
+
+void node__io_revalidate(void *ctx, int64_t session_id, int32_t timeout_ms)
+{
+    struct node *n = ctx;
+    if (!n->ens)
+        return;
+    struct buf b;
+    buf_init(&b);
+    jute_write_i64(&b, session_id);
+    jute_write_i32(&b, timeout_ms);
+    queue_item(n->ens, ENS_ITEM_REVALIDATE, 0, b.data, b.len);
+    buf_deinit(&b);
+    node__wake(n);
+}
+
+void node__io_learner_sync(void *ctx, int64_t learner_sid)
+{
+    struct node *n = ctx;
+    if (!n->ens)
+        return;
+    queue_item(n->ens, ENS_ITEM_SYNC, learner_sid, NULL, 0);
+    node__wake(n);
+}
+
+/* ---- common io of both ports ---- */
+
+static int io_write_epoch(void *ctx, const char *name, int64_t epoch)
+{
+    struct node *n = ctx;
+    char why[STORAGE_PATH_MAX + 256];
+    if (epoch_write(fs_posix(), n->snap_dir, name, epoch, why, sizeof(why)) < 0) {
+        LOG_E("%s", why);
+        return -1;
+    }
+    if (strcmp(name, EPOCH_ACCEPTED) == 0)
+        n->accepted_epoch = epoch;
+    else
+        n->current_epoch = epoch;
+    return 0;
+}
+
+static int io_log_append(void *ctx, int64_t zxid, const uint8_t *txn, size_t len)
+{
+    node__io_log_append(ctx, zxid, txn, len);
+    return 0;
+}
+
+/* Everything handed to the log thread is written and synced, the thread is
+ * gone: the log files may be changed or read. */
+static void log_drain(struct node *n)
+{
+    node__log_handoff(n);
+    node__log_stop(n);
+}
+
+static int log_restart(struct node *n)
+{
+    char why[256];
+    n->log.stop = false;
+    n->log.failed = false;
+    n->log.persisted_zxid = n->log_appended_zxid;
+    n->log_persisted_zxid = n->log_appended_zxid;
+    if (node__log_start(n, why, sizeof(why)) < 0) {
+        LOG_E("%s", why);
+        return -1;
+    }
+    return 0;
+}
+
+/* A fresh struct server with the data dir's state (the client connections
+ * of the old one are gone or going: see node_conn.server_gen). */
+static int reload(struct node *n)
+{
+    log_drain(n);
+    node__snapshot_wait(n);
+    server_free(n->server);
+    n->server = node__server_new(n);
+    n->server_gen++;
+    char why[1024];
+    if (node__recover(n, why, sizeof(why)) < 0) {
+        LOG_E("reloading the data dir: %s", why);
+        return -1;
+    }
+    return log_restart(n);
+}
+
+/* ---- the learner's io ---- */
+
+static int io_truncate(void *ctx, int64_t zxid)
+{
+    struct node *n = ctx;
+    log_drain(n);
+    char why[STORAGE_PATH_MAX + 256];
+    if (node__truncate_log(n, zxid, why, sizeof(why)) < 0) {
+        LOG_E("TRUNC to 0x%" PRIx64 ": %s", (uint64_t)zxid, why);
+        return -1;
+    }
+    LOG_I("Truncated the txn log after 0x%" PRIx64 " as the leader asked (TRUNC)", (uint64_t)zxid);
+    return reload(n);
+}
+
+static int io_load_snapshot(void *ctx, int64_t zxid, const uint8_t *body, size_t len)
+{
+    struct node *n = ctx;
+    log_drain(n);
+    node__snapshot_wait(n);
+    server_free(n->server);
+    n->server = node__server_new(n);
+    n->server_gen++;
+    char why[512];
+    size_t consumed;
+    if (server_load_snapshot(n->server, body, len, &consumed, node__now_ms(n), why, sizeof(why)) <
+            0 ||
+        consumed != len) {
+        LOG_E("the leader's snapshot 0x%" PRIx64 " does not load: %s", (uint64_t)zxid, why);
+        return -1;
+    }
+    server_set_last_zxid(n->server, zxid);
+    struct snapfile_writer w;
+    if (snapfile_begin(&w, fs_posix(), n->snap_dir, zxid, false, (int64_t)getpid(),
+                       n->snap_seq++) < 0) {
+        LOG_E("%s", w.errmsg);
+        return -1;
+    }
+    server_snapshot_write(n->server, snapfile_write, &w);
+    if (snapfile_commit(&w) < 0) {
+        LOG_E("%s", w.errmsg);
+        return -1;
+    }
+    LOG_I("Loaded the leader's snapshot 0x%" PRIx64 " (%zu bytes) and wrote it", (uint64_t)zxid,
+          len);
+    n->log_appended_zxid = zxid;
+    return log_restart(n);
+}
+
+static int io_apply(void *ctx, int64_t zxid, const uint8_t *txn, size_t len)
+{
+    struct node *n = ctx;
+    char why[256];
+    if (server_apply_committed(n->server, txn, len, node__now_ms(n), why, sizeof(why)) < 0) {
+        LOG_E("the committed txn 0x%" PRIx64 " does not apply: %s", (uint64_t)zxid, why);
+        return -1;
+    }
+    return 0;
+}
+
+static void io_ping_sessions(void *ctx, struct buf *out)
+{
+    struct node *n = ctx;
+    if (n->ens->serving)
+        server_take_touched(n->server, out);
+}
+
+static void io_learner_packet(void *ctx, int32_t type, int64_t zxid, const uint8_t *data,
+                              size_t len)
+{
+    (void)zxid;
+    struct node *n = ctx;
+    if (!n->ens->serving)
+        return;
+    int64_t now = node__now_ms(n);
+    if (type == QUORUM_SYNC) {
+        server_sync_done(n->server, now);
+    } else if (type == QUORUM_REVALIDATE) {
+        if (len < 9) {
+            LOG_W("a REVALIDATE answer of %zu bytes from the leader: ignored", len);
+            return;
+        }
+        server_revalidated(n->server, (int64_t)be64_get(data), data[8] != 0, now);
+    }
+    node__wake(n);
+}
+
+static void io_learner_event(void *ctx, enum quorum_port_event ev, int32_t sync_type, int64_t zxid,
+                             const char *reason)
+{
+    struct node *n = ctx;
+    struct node_ens *e = n->ens;
+    switch (ev) {
+    case QUORUM_PORT_CONNECTED:
+        LOG_I("Connected to the leader %" PRId64, e->leader_sid);
+        break;
+    case QUORUM_PORT_SYNC:
+        LOG_I("Getting a %s from the leader 0x%" PRIx64,
+              sync_type == QUORUM_DIFF    ? "diff"
+              : sync_type == QUORUM_TRUNC ? "truncate"
+                                          : "snapshot",
+              (uint64_t)zxid);
+        break;
+    case QUORUM_PORT_SERVING:
+        e->serving_epoch = zxid;
+        e->serving_due = true;
+        break;
+    case QUORUM_PORT_STOPPED:
+        e->lost = true;
+        snprintf(e->lost_reason, sizeof(e->lost_reason), "%s", reason ? reason : "stopped");
+        break;
+    }
+    node__wake(n);
+}
+
+/* ---- the leader's io ---- */
+
+static void io_leader_log_append(void *ctx, int64_t zxid, const uint8_t *txn, size_t len)
+{
+    node__io_log_append(ctx, zxid, txn, len);
+}
+
+static void io_commit(void *ctx, int64_t zxid)
+{
+    struct node *n = ctx;
+    if (zxid > n->ens->commit_zxid)
+        n->ens->commit_zxid = zxid;
+    node__wake(n);
+}
+
+static void snapshot_sink(void *ctx, const void *p, size_t len)
+{
+    buf_append(ctx, p, len);
+}
+
+static void io_snapshot(void *ctx, struct buf *out)
+{
+    struct node *n = ctx;
+    server_snapshot_write(n->server, snapshot_sink, out);
+}
+
+static int io_request(void *ctx, int64_t sid, const uint8_t *data, size_t len,
+                      const struct zk_id *auth, size_t auth_len)
+{
+    struct node *n = ctx;
+    if (!n->ens->serving)
+        return 0; /* the role is ending */
+    char why[256];
+    int rc = server_learner_request(n->server, sid, data, len, auth, auth_len, node__now_ms(n),
+                                    why, sizeof(why));
+    node__wake(n);
+    if (rc < 0) {
+        LOG_W("A request from learner %" PRId64 " does not decode: %s", sid, why);
+        return -1;
+    }
+    return 0;
+}
+
+static bool io_revalidate(void *ctx, int64_t sid, int64_t session_id, int32_t timeout_ms)
+{
+    struct node *n = ctx;
+    if (!n->ens->serving)
+        return false;
+    return server_revalidate_session(n->server, sid, session_id, timeout_ms, node__now_ms(n));
+}
+
+static void io_touch(void *ctx, int64_t sid, int64_t session_id, int32_t timeout_ms)
+{
+    (void)sid;
+    struct node *n = ctx;
+    if (n->ens->serving)
+        server_touch_session(n->server, session_id, timeout_ms, node__now_ms(n));
+}
+
+static void io_leader_event(void *ctx, enum leader_port_event ev, int64_t sid, const char *reason)
+{
+    struct node *n = ctx;
+    struct node_ens *e = n->ens;
+    switch (ev) {
+    case LEADER_PORT_SERVING: /* maybe inside leader_port_new: e->leader not set yet */
+        e->serving_due = true;
+        break;
+    case LEADER_PORT_LEARNER_UP:
+        LOG_I("Learner %" PRId64 " connected as %s", sid, reason ? reason : "learner");
+        break;
+    case LEADER_PORT_LEARNER_SYNC:
+        LOG_I("Learner %" PRId64 " synced by %s", sid, reason ? reason : "?");
+        break;
+    case LEADER_PORT_LEARNER_SYNCED:
+        LOG_I("Learner %" PRId64 " is up to date", sid);
+        break;
+    case LEADER_PORT_LEARNER_DOWN:
+        LOG_I("Learner %" PRId64 " gone: %s", sid, reason ? reason : "");
+        break;
+    case LEADER_PORT_STOPPED:
+        e->lost = true;
+        snprintf(e->lost_reason, sizeof(e->lost_reason), "%s", reason ? reason : "stopped");
+        break;
+    }
+    node__wake(n);
+}
+
+/* ---- roles ---- */
+
+static void on_decided(void *ctx, const struct elector_decision *d)
+{
+    struct node *n = ctx;
+    n->ens->decision = *d;
+    n->ens->decided = true;
+    node__wake(n);
+}
+
+static int start_learning(struct node *n, const struct elector_decision *d)
+{
+    struct node_ens *e = n->ens;
+    const struct member *leader = membership_find(&e->members, d->vote.leader);
+    if (!leader) {
+        LOG_E("The elected leader %" PRId64 " is not in the membership", d->vote.leader);
+        return -1;
+    }
+    struct quorum_port_config qc = {
+        .my_sid = e->sid,
+        .role = d->state == ELECTION_OBSERVING ? ZAB_OBSERVING : ZAB_FOLLOWING,
+        .leader_sid = d->vote.leader,
+        .leader_host = leader->quorum.host,
+        .leader_port = leader->quorum.port,
+        .voters = e->voters,
+        .voters_len = e->voters_len,
+        .tick_ms = n->cfg.tick_time_ms,
+        .init_limit = n->cfg.init_limit,
+        .sync_limit = n->cfg.sync_limit,
+        .last_zxid = n->log_appended_zxid,
+        .accepted_epoch = n->accepted_epoch,
+        .current_epoch = n->current_epoch,
+        .config_version = n->cfg.config_version,
+        .max_buffer = 2 * (size_t)n->cfg.max_buffer, /* jute.maxbuffer + its extrasize */
+    };
+    struct quorum_port_io io = {
+        .ctx = n,
+        .write_epoch = io_write_epoch,
+        .truncate = io_truncate,
+        .load_snapshot = io_load_snapshot,
+        .log_append = io_log_append,
+        .apply = io_apply,
+        .ping_sessions = io_ping_sessions,
+        .packet = io_learner_packet,
+        .on_event = io_learner_event,
+    };
+    char why[512];
+    if (quorum_port_new(&n->loop, &qc, &io, &e->learner, why, sizeof(why)) < 0) {
+        LOG_E("Cannot follow %" PRId64 ": %s", d->vote.leader, why);
+        return -1;
+    }
+    return 0;
+}
+
+static int start_leading(struct node *n)
+{
+    struct node_ens *e = n->ens;
+    const struct member *me = membership_find(&e->members, e->sid);
+    struct buf text;
+    buf_init(&text);
+    membership_format(&e->members, &text);
+    buf_append(&text, "", 1); /* a C string */
+    int64_t *observers = mem_alloc((e->members.count ? e->members.count : 1) * sizeof(int64_t));
+    size_t observers_len = 0;
+    for (size_t i = 0; i < e->members.count; i++)
+        if (e->members.members[i].role == MEMBER_OBSERVER)
+            observers[observers_len++] = e->members.members[i].sid;
+    struct leader_port_config lc = {
+        .my_sid = e->sid,
+        .voters = e->voters,
+        .voters_len = e->voters_len,
+        .observers = observers,
+        .observers_len = observers_len,
+        .tick_ms = n->cfg.tick_time_ms,
+        .init_limit = n->cfg.init_limit,
+        .sync_limit = n->cfg.sync_limit,
+        .host = me->quorum.host,
+        .port = me->quorum.port,
+        .listen_all_ips = n->cfg.quorum_listen_on_all_ips,
+        .last_zxid = n->log_appended_zxid,
+        .accepted_epoch = n->accepted_epoch,
+        .current_epoch = n->current_epoch,
+        .config_text = (const char *)text.data,
+        .config_version = n->cfg.config_version,
+        .max_buffer = 2 * (size_t)n->cfg.max_buffer, /* jute.maxbuffer + its extrasize */
+    };
+    struct leader_port_io io = {
+        .ctx = n,
+        .write_epoch = io_write_epoch,
+        .log_append = io_leader_log_append,
+        .commit = io_commit,
+        .snapshot = io_snapshot,
+        .request = io_request,
+        .revalidate = io_revalidate,
+        .touch = io_touch,
+        .on_event = io_leader_event,
+    };
+    char why[512];
+    int rc = leader_port_new(&n->loop, &lc, &io, &e->leader, why, sizeof(why));
+    buf_deinit(&text);
+    mem_free(observers);
+    if (rc < 0) {
+        LOG_E("Cannot lead: %s", why);
+        return -1;
+    }
+    e->commit_zxid = -1;
+    return 0;
+}
+
+static void look(struct node *n)
+{
+    struct node_ens *e = n->ens;
+    e->state = ELECTION_LOOKING;
+    e->elections++;
+    LOG_I("LOOKING (last zxid 0x%" PRIx64 ", current epoch %" PRId64 ")",
+          (uint64_t)n->log_appended_zxid, n->current_epoch);
+    if (elector_start(e->elector, n->log_appended_zxid, n->current_epoch) < 0)
+        LOG_E("The election cannot start");
+}
+
+/* The role ended: no client stays, the tree is the data dir's, elect again. */
+static void role_end(struct node *n)
+{
+    struct node_ens *e = n->ens;
+    LOG_W("%s role over: %s", node__ens_mode(n), e->lost_reason);
+    e->lost = false;
+    e->serving = false;
+    e->serving_due = false;
+    quorum_port_free(e->learner);
+    e->learner = NULL;
+    leader_port_free(e->leader);
+    e->leader = NULL;
+    buf_clear(&e->queue);
+    node__close_client_conns(n);
+    if (reload(n) < 0) {
+        LOG_E("Cannot reload the data dir after the role ended: stopping");
+        node_stop(n);
+        return;
+    }
+    look(n);
+}
+
+static void decision_carry_out(struct node *n)
+{
+    struct node_ens *e = n->ens;
+    const struct elector_decision *d = &e->decision;
+    e->decided = false;
+    e->state = d->state;
+    e->leader_sid = d->vote.leader;
+    LOG_I("%s (leader %" PRId64 ", zxid 0x%" PRIx64 ", election took %" PRId64 " ms)",
+          node__ens_mode(n), d->vote.leader, (uint64_t)d->vote.zxid, d->elapsed_ms);
+    int rc = d->state == ELECTION_LEADING ? start_leading(n) : start_learning(n, d);
+    if (rc < 0) {
+        e->lost = true;
+        snprintf(e->lost_reason, sizeof(e->lost_reason), "the role could not start");
+    }
+}
+
+static void become_serving(struct node *n)
+{
+    struct node_ens *e = n->ens;
+    int64_t epoch = e->leader ? leader_port_epoch(e->leader) : e->serving_epoch;
+    e->serving_due = false;
+    e->serving = true;
+    if (e->state == ELECTION_LEADING)
+        server_set_role(n->server, SERVER_LEADER, leader_port_next_zxid(e->leader) - 1,
+                        node__now_ms(n));
+    else
+        server_set_role(n->server, SERVER_LEARNER, 0, node__now_ms(n));
+    if (elector_epoch_update(e->elector, epoch) < 0)
+        LOG_W("The election does not take epoch %" PRId64, epoch);
+    LOG_I("Serving clients as %s in epoch %" PRId64, node__ens_mode(n), epoch);
+}
+
+/* What the ports need from the queue, in order. */
+static void queue_flush(struct node *n)
+{
+    struct node_ens *e = n->ens;
+    size_t off = 0;
+    while (off < e->queue.len) {
+        const uint8_t *p = e->queue.data + off;
+        int kind = p[0];
+        int64_t a = (int64_t)be64_get(p + 1);
+        size_t len = get_u32(p + 9);
+        const uint8_t *bytes = p + 13;
+        off += 13 + len;
+        if (kind == ENS_ITEM_PROPOSE && e->leader) {
+            if (leader_port_propose(e->leader, a, bytes, len) < 0) {
+                e->lost = true;
+                snprintf(e->lost_reason, sizeof(e->lost_reason),
+                         "a txn out of order for ZAB (zxid 0x%" PRIx64 ")", (uint64_t)a);
+                break;
+            }
+        } else if (kind == ENS_ITEM_SYNC && e->leader) {
+            leader_port_sync(e->leader, a);
+        } else if (kind == ENS_ITEM_REQUEST) {
+            size_t ids = get_u32(e->queue.data + off);
+            off += 4;
+            struct zk_id auth[16];
+            size_t n_auth = 0;
+            for (size_t i = 0; i < ids; i++) {
+                const uint8_t *q = e->queue.data + off;
+                size_t sl = get_u32(q);
+                size_t il = get_u32(q + 4 + sl);
+                if (n_auth < 16) {
+                    auth[n_auth].scheme = jute_buf_of(q + 4, sl);
+                    auth[n_auth].id = jute_buf_of(q + 8 + sl, il);
+                    n_auth++;
+                }
+                off += 8 + sl + il;
+            }
+            if (e->learner)
+                (void)quorum_port_send(e->learner, QUORUM_REQUEST, bytes, len, auth, n_auth);
+        } else if (kind == ENS_ITEM_REVALIDATE && e->learner) {
+            (void)quorum_port_send(e->learner, QUORUM_REVALIDATE, bytes, len, NULL, 0);
+        }
+    }
+    buf_clear(&e->queue);
+}
+
+bool node__ens_pump(struct node *n)
+{
+    struct node_ens *e = n->ens;
+    if (!e)
+        return false;
+    bool progressed = false;
+    if (e->lost) {
+        role_end(n);
+        return true;
+    }
+    if (e->decided) {
+        decision_carry_out(n);
+        progressed = true;
+    }
+    if (e->serving_due && !e->lost) {
+        become_serving(n);
+        progressed = true;
+    }
+    if (e->queue.len > 0) {
+        queue_flush(n);
+        progressed = true;
+    }
+    if (e->serving && e->state == ELECTION_LEADING && e->commit_zxid > e->applied_commit) {
+        e->applied_commit = e->commit_zxid;
+        server_persisted(n->server, e->commit_zxid, node__now_ms(n));
+        progressed = true;
+    }
+    return progressed;
+}
+
+void node__ens_persisted(struct node *n, int64_t zxid)
+{
+    struct node_ens *e = n->ens;
+    if (e->learner)
+        quorum_port_persisted(e->learner, zxid);
+    else if (e->leader)
+        leader_port_persisted(e->leader, zxid);
+}
+
+/* ---- start and stop ---- */
+
+bool node__config_is_ensemble(const struct node_config *cfg)
+{
+    return cfg->replicated;
+}
+
+int node__ens_start(struct node *n, char *errmsg, size_t errlen)
+{
+    struct node_ens *e = mem_calloc(1, sizeof(*e));
+    n->ens = e;
+    e->sid = n->my_sid;
+    e->commit_zxid = -1;
+    e->applied_commit = -1;
+    e->last_proposal_size = -1;
+    e->min_proposal_size = -1;
+    e->max_proposal_size = -1;
+    buf_init(&e->queue);
+    config_membership(&n->cfg, &e->members);
+    e->voters = mem_alloc((e->members.count ? e->members.count : 1) * sizeof(int64_t));
+    for (size_t i = 0; i < e->members.count; i++)
+        if (e->members.members[i].role == MEMBER_PARTICIPANT)
+            e->voters[e->voters_len++] = e->members.members[i].sid;
+    struct elector_config ec = {
+        .my_sid = e->sid, .node = &n->cfg, .on_decided = on_decided, .ctx = n};
+    char why[512];
+    int rc = elector_new(&n->loop, &ec, &e->elector, why, sizeof(why));
+    if (rc < 0)
+        return node__fail(errmsg, errlen, NODE_ERR_BIND, "the election port: %s", why);
+    look(n);
+    return 0;
+}
+
+void node__ens_stop(struct node *n)
+{
+    struct node_ens *e = n->ens;
+    if (!e)
+        return;
+    quorum_port_free(e->learner);
+    e->learner = NULL;
+    leader_port_free(e->leader);
+    e->leader = NULL;
+    elector_free(e->elector);
+    e->elector = NULL;
+}
+
+void node__ens_free(struct node *n)
+{
+    struct node_ens *e = n->ens;
+    if (!e)
+        return;
+    buf_deinit(&e->queue);
+    membership_deinit(&e->members);
+    mem_free(e->voters);
+    mem_free(e);
+    n->ens = NULL;
+}
+
+/* ---- TRUNC: cut the log after a zxid ---- */
+
+struct cut_scan {
+    int64_t zxid;
+    size_t cut_at; /* offset of the first record after zxid; 0: none */
+    bool found;
+};
+
+static int cut_record(void *ctx, const uint8_t *txn, size_t len, size_t off)
+{
+    (void)len; /* the scan checked it holds a TxnHeader */
+    struct cut_scan *c = ctx;
+    if (!c->found && (int64_t)be64_get(txn + 12) > c->zxid) {
+        c->cut_at = off;
+        c->found = true;
+    }
+    return 0;
+}
+
+int node__truncate_log(struct node *n, int64_t zxid, char *errmsg, size_t errlen)
+{
+    const struct fs *fs = fs_posix();
+    struct storage_zxids logs, snaps;
+    if (storage_list_zxids(fs, n->log_dir, "log", &logs, errmsg, errlen) < 0)
+        return -1;
+    int rc = 0;
+    for (size_t i = logs.count; i > 0 && rc == 0; i--) {
+        char path[STORAGE_PATH_MAX + 64];
+        snprintf(path, sizeof(path), "%s/log.%" PRIx64, n->log_dir, (uint64_t)logs.zxids[i - 1]);
+        if (logs.zxids[i - 1] > zxid) {
+            rc = fs->unlink(fs->ctx, path);
+            continue;
+        }
+        uint8_t *bytes;
+        size_t len;
+        rc = fs->read_file(fs->ctx, path, &bytes, &len);
+        if (rc < 0)
+            break;
+        struct cut_scan c = {.zxid = zxid};
+        struct txnlog_scan scan;
+        txnlog_scan(bytes, len, cut_record, &c, &scan);
+        free(bytes);
+        if (c.found)
+            rc = fs->truncate(fs->ctx, path, c.cut_at);
+        break;
+    }
+    mem_free(logs.zxids);
+    if (rc < 0)
+        return node__fail(errmsg, errlen, -1, "cutting %s: %s", n->log_dir, strerror(-rc));
+    /* a snapshot past the cut would bring the cut txns back at recovery */
+    if (storage_list_zxids(fs, n->snap_dir, "snapshot", &snaps, errmsg, errlen) < 0)
+        return -1;
+    for (size_t i = 0; i < snaps.count && rc == 0; i++) {
+        if (snaps.zxids[i] <= zxid)
+            continue;
+        char path[STORAGE_PATH_MAX + 64];
+        snprintf(path, sizeof(path), "%s/snapshot.%" PRIx64, n->snap_dir,
+                 (uint64_t)snaps.zxids[i]);
+        rc = fs->unlink(fs->ctx, path);
+    }
+    mem_free(snaps.zxids);
+    if (rc < 0)
+        return node__fail(errmsg, errlen, -1, "removing snapshots after 0x%" PRIx64 ": %s",
+                          (uint64_t)zxid, strerror(-rc));
+    n->log_appended_zxid = zxid;
+    return 0;
+}
