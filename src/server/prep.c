@@ -376,7 +376,7 @@ static int32_t prep_create(struct prep *p, int32_t op, struct jute_buf path, str
     }
     int64_t owner = container   ? INT64_MIN
                     : is_ttl    ? (int64_t)(0xff00000000000000ULL | (uint64_t)ttl)
-                    : ephemeral ? p->sess->base.id
+                    : ephemeral ? p->session_id
                                 : 0;
     parent.child_count++;
     parent.stat.cversion = new_cversion;
@@ -522,7 +522,7 @@ static int32_t prep_check(struct prep *p, struct jute_buf path, int32_t version,
 void prep_close_session(struct prep *p, struct buf *out)
 {
     struct server *s = p->s;
-    int64_t id = p->sess->base.id;
+    int64_t id = p->session_id;
     struct smap set; /* keys borrowed from the tree and the overlay */
     smap_init(&set);
     const struct list *eph = tree_ephemerals(&s->tree, id);
@@ -580,6 +580,13 @@ void prep_close_session(struct prep *p, struct buf *out)
  * Returns the error; on success the txn body is in `out`. */
 int32_t prep_op(struct prep *p, int32_t op, struct jute_reader *r, struct buf *out)
 {
+    /* PrepRequestProcessor checks the session first in every op a client
+     * may send (the sweep's deleteContainer is the server's own) */
+    if (p->check_session && op != ZK_OP_DELETE_CONTAINER) {
+        int32_t err = server_check_session(p->s, p->session_id, p->owner);
+        if (err)
+            return err;
+    }
     switch (op) {
     case ZK_OP_CREATE:
     case ZK_OP_CREATE2:
