@@ -178,6 +178,8 @@ void apply_txn(struct server *s, const uint8_t *txn, size_t len, const struct ap
     struct server_session *ss =
         local ? local->sess : remote_session(s, &h, txn + r.pos, len - r.pos, now_ms);
     struct request *req = local ? local->req : NULL;
+    if (ss && h.type == ZK_OP_CREATE_SESSION)
+        ss->creating = false; /* committed: snapshots hold it from now on */
     struct apply_ctx a = {.s = s, .zxid = h.zxid};
     struct tree_result res;
     tree_apply(&s->tree, &h, txn + r.pos, len - r.pos, on_tree_event, &a, &res);
@@ -226,7 +228,13 @@ int server_apply_committed(struct server *s, const uint8_t *txn, size_t len, int
             return -1;
         }
     }
-    apply_txn(s, txn, len, NULL, now_ms);
+    /* a learner's own forwarded request, if one waits for this txn */
+    struct server_session *ss =
+        s->role == SERVER_LEARNER ? (struct server_session *)session_get(&s->sessions, h.client_id)
+                                  : NULL;
+    struct request *req = ss ? learner_waiting(ss, h.cxid, h.type) : NULL;
+    struct apply_local local = {.sess = ss, .req = req};
+    apply_txn(s, txn, len, req ? &local : NULL, now_ms);
     server_set_last_zxid(s, h.zxid);
     return 0;
 }

@@ -63,6 +63,13 @@ static void pending_sessions(const struct server *s, struct imap *out)
         if (zk_txn_header_decode(&r, &h) == 0 && h.type == ZK_OP_CREATE_SESSION)
             imap_put(out, (uint64_t)h.client_id, (void *)1);
     }
+    /* a learner's: forwarded, not come back yet */
+    size_t pos = 0;
+    uint64_t key;
+    void *value;
+    while (imap_next(&s->sessions.by_id, &pos, &key, &value))
+        if (((const struct server_session *)value)->creating)
+            imap_put(out, key, (void *)1);
 }
 
 void server_snapshot_write(const struct server *s, snapshot_sink_fn *sink, void *ctx)
@@ -162,13 +169,7 @@ void server_session_restore(struct server *s, int64_t id, int32_t timeout_ms, in
         session_touch(&s->sessions, &ss->base, now_ms);
         return;
     }
-    ss = mem_calloc(1, sizeof(*ss));
-    ss->base.id = id;
-    ss->base.timeout_ms = timeout_ms;
-    session_password(id, ss->base.passwd);
-    ss->watches = server_watch_owner_new(ss);
-    list_init(&ss->queue);
-    session_add(&s->sessions, &ss->base, now_ms);
+    (void)server_session_new(s, id, timeout_ms, now_ms);
 }
 
 static void session_forget(struct server *s, int64_t id)
@@ -335,6 +336,7 @@ int server_load_snapshot(struct server *s, const uint8_t *body, size_t len, size
         struct jute_buf data = jute_read_buf(&r);
         int64_t acl_id = jute_read_i64(&r);
         struct zk_stat_persisted st;
+        memset(&st, 0, sizeof(st)); /* the tree keeps it whole, padding included */
         if (r.failed || zk_stat_persisted_decode(&r, &st) != 0) {
             load_fail(errmsg, errlen, at, "truncated node");
             goto out;

@@ -376,7 +376,7 @@ static int32_t prep_create(struct prep *p, int32_t op, struct jute_buf path, str
     }
     int64_t owner = container   ? INT64_MIN
                     : is_ttl    ? (int64_t)(0xff00000000000000ULL | (uint64_t)ttl)
-                    : ephemeral ? p->sess->base.id
+                    : ephemeral ? p->session_id
                                 : 0;
     parent.child_count++;
     parent.stat.cversion = new_cversion;
@@ -522,7 +522,7 @@ static int32_t prep_check(struct prep *p, struct jute_buf path, int32_t version,
 void prep_close_session(struct prep *p, struct buf *out)
 {
     struct server *s = p->s;
-    int64_t id = p->sess->base.id;
+    int64_t id = p->session_id;
     struct smap set; /* keys borrowed from the tree and the overlay */
     smap_init(&set);
     const struct list *eph = tree_ephemerals(&s->tree, id);
@@ -578,8 +578,45 @@ void prep_close_session(struct prep *p, struct buf *out)
 
 /* One write op (alone or inside a multi): decode its record from r, prep it.
  * Returns the error; on success the txn body is in `out`. */
+/* Decodes an op's record only to walk past it; 0 or -1. */
+static int skip_op(int32_t op, struct jute_reader *r)
+{
+    switch (op) {
+    case ZK_OP_CREATE:
+    case ZK_OP_CREATE2:
+    case ZK_OP_CREATE_CONTAINER: {
+        struct zk_create_request req;
+        return zk_create_request_decode(r, &req);
+    }
+    case ZK_OP_CREATE_TTL: {
+        struct zk_create_ttl_request req;
+        return zk_create_ttl_request_decode(r, &req);
+    }
+    case ZK_OP_SET_DATA: {
+        struct zk_set_data_request req;
+        return zk_set_data_request_decode(r, &req);
+    }
+    case ZK_OP_SET_ACL: {
+        struct zk_set_acl_request req;
+        return zk_set_acl_request_decode(r, &req);
+    }
+    default: {
+        struct zk_path_version_request req;
+        return zk_path_version_request_decode(r, &req);
+    }
+    }
+}
+
 int32_t prep_op(struct prep *p, int32_t op, struct jute_reader *r, struct buf *out)
 {
+    /* PrepRequestProcessor checks the session first in every op a client
+     * may send (the sweep's deleteContainer is the server's own); a multi
+     * goes on past the refused op */
+    if (p->check_session && op != ZK_OP_DELETE_CONTAINER) {
+        int32_t err = server_check_session(p->s, p->session_id, p->owner);
+        if (err)
+            return skip_op(op, r) == 0 ? err : ZK_MARSHALLINGERROR;
+    }
     switch (op) {
     case ZK_OP_CREATE:
     case ZK_OP_CREATE2:
@@ -694,33 +731,8 @@ int32_t prep_multi(struct prep *p, struct jute_reader *r, struct buf *out)
         buf_clear(&body);
         int32_t type = multi_op_type(h.type, r);
         if (failed) {
-            /* decode the op only to walk past it */
-            int32_t e = ZK_OK;
-            switch (h.type) {
-            case ZK_OP_CREATE:
-            case ZK_OP_CREATE2:
-            case ZK_OP_CREATE_CONTAINER: {
-                struct zk_create_request req;
-                e = zk_create_request_decode(r, &req);
-                break;
-            }
-            case ZK_OP_CREATE_TTL: {
-                struct zk_create_ttl_request req;
-                e = zk_create_ttl_request_decode(r, &req);
-                break;
-            }
-            case ZK_OP_SET_DATA: {
-                struct zk_set_data_request req;
-                e = zk_set_data_request_decode(r, &req);
-                break;
-            }
-            default: {
-                struct zk_path_version_request req;
-                e = zk_path_version_request_decode(r, &req);
-                break;
-            }
-            }
-            if (e != 0) {
+            /* decode the op only to walk past it (h.type: never set_acl) */
+            if (skip_op(h.type, r) != 0) {
                 failed = ZK_MARSHALLINGERROR;
                 break;
             }

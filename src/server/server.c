@@ -43,7 +43,7 @@ void server_conn_close(struct server *s, struct server_conn *c)
     s->io.close(s->io.ctx, c->id);
 }
 
-static void conn_send(struct server *s, struct server_conn *c, const struct buf *frame)
+void server_conn_send(struct server *s, struct server_conn *c, const struct buf *frame)
 {
     if (c->closing)
         return;
@@ -65,7 +65,7 @@ static void send_header_only(struct server *s, struct server_conn *c, int32_t xi
     size_t at = frame_begin(&s->out);
     server_reply_header(&s->out, xid, zxid, err);
     frame_end(&s->out, at);
-    conn_send(s, c, &s->out);
+    server_conn_send(s, c, &s->out);
 }
 
 struct watch_owner *server_watch_owner_new(struct server_session *ss)
@@ -122,30 +122,26 @@ static void session_detach(struct server *s, struct server_session *ss)
 
 /* ---- proposals: standalone zab is "commit once logged" ---- */
 
-static struct proposal *propose(struct server *s, struct server_session *sess, struct request *req,
-                                int32_t cxid, int32_t type, int64_t zxid, int64_t time,
-                                const struct buf *body)
+void server_propose(struct server *s, struct server_session *sess, int64_t session_id,
+                    struct request *req, int32_t cxid, int32_t type, int64_t zxid, int64_t time,
+                    const struct buf *body)
 {
     struct proposal *pr = mem_calloc(1, sizeof(*pr));
     pr->zxid = zxid;
     pr->req = req;
     pr->sess = sess;
     buf_init(&pr->txn);
-    struct zk_txn_header h = {.client_id = sess ? sess->base.id : 0,
-                              .cxid = cxid,
-                              .zxid = zxid,
-                              .time = time,
-                              .type = type};
+    struct zk_txn_header h = {
+        .client_id = session_id, .cxid = cxid, .zxid = zxid, .time = time, .type = type};
     zk_txn_header_encode(&pr->txn, &h);
     buf_append(&pr->txn, body->data, body->len);
     list_insert_tail(&s->proposals, &pr->link);
     s->io.log_append(s->io.ctx, zxid, pr->txn.data, pr->txn.len);
-    return pr;
 }
 
 /* ---- requests ---- */
 
-static struct request *request_new(struct server_conn *c, int32_t xid, int32_t type, int64_t now_ms)
+struct request *server_request_new(struct server_conn *c, int32_t xid, int32_t type, int64_t now_ms)
 {
     struct request *req = mem_calloc(1, sizeof(*req));
     req->conn_id = c ? c->id : 0;
@@ -157,8 +153,10 @@ static struct request *request_new(struct server_conn *c, int32_t xid, int32_t t
     return req;
 }
 
-static void request_free(struct request *req)
+void server_request_free(struct request *req)
 {
+    if (req->sync)
+        req->sync->req = NULL; /* its SYNC still comes, and finds nobody */
     buf_deinit(&req->reply);
     mem_free(req->body_owned);
     mem_free(req);
@@ -188,7 +186,7 @@ static void reply_sent(struct server *s, struct server_conn *c, const struct req
                        int64_t now_ms)
 {
     if (req->reply.len)
-        conn_send(s, c, &req->reply);
+        server_conn_send(s, c, &req->reply);
     c->info.last_cxid = req->xid;
     c->info.last_op = req->type;
     c->info.last_zxid = s->tree.last_zxid;
@@ -220,7 +218,7 @@ void server_session_drain(struct server *s, struct server_session *ss, int64_t n
             c->info.outstanding--;
             reply_sent(s, c, req, now_ms);
         }
-        request_free(req);
+        server_request_free(req);
     }
 }
 
@@ -238,7 +236,7 @@ void server_send_event(struct server *s, struct server_session *ss, int32_t type
                                   .path = {.ptr = (const uint8_t *)path, .len = (int32_t)len}};
     zk_watcher_event_encode(&s->out, &ev);
     frame_end(&s->out, at);
-    conn_send(s, c, &s->out);
+    server_conn_send(s, c, &s->out);
 }
 
 void server_connect_response(struct buf *b, int32_t timeout_ms, int64_t session_id, bool old_client)
@@ -265,7 +263,7 @@ void server_session_free(struct server *s, struct server_session *ss)
         struct request *req = LIST_ENTRY(ss->queue.next, struct request, link);
         list_remove(&req->link);
         s->outstanding--;
-        request_free(req);
+        server_request_free(req);
     }
     mem_free(ss->watches);
     mem_free(ss);
@@ -362,7 +360,7 @@ size_t server_log_failed(struct server *s, int64_t from_zxid, int64_t now_ms)
 
 /* ---- requests in ---- */
 
-static void enqueue(struct server *s, struct server_session *ss, struct server_conn *c,
+void server_enqueue(struct server *s, struct server_session *ss, struct server_conn *c,
                     struct request *req)
 {
     list_insert_tail(&ss->queue, &req->link);
@@ -371,35 +369,51 @@ static void enqueue(struct server *s, struct server_session *ss, struct server_c
         c->info.outstanding++;
 }
 
+int32_t server_prep_write(struct prep *p, int32_t type, struct jute_reader *r, struct buf *body)
+{
+    int32_t err;
+    if (type == ZK_OP_MULTI) {
+        err = prep_multi(p, r, body);
+    } else if (type == ZK_OP_CLOSE_SESSION) {
+        prep_close_session(p, body);
+        err = ZK_OK;
+    } else {
+        err = prep_op(p, type, r, body);
+    }
+    if (!err)
+        return type;
+    buf_clear(body);
+    struct zk_error_txn et = {.err = err};
+    zk_error_txn_encode(body, &et);
+    return ZK_OP_ERROR;
+}
+
 static void handle_write(struct server *s, struct server_conn *c, struct server_session *ss,
                          int32_t xid, int32_t type, struct jute_reader *r, int64_t now_ms)
 {
-    struct request *req = request_new(c, xid, type, now_ms);
+    if (s->role == SERVER_LEARNER) {
+        learner_forward(s, c, ss, xid, type, r->p + r->pos, r->len - r->pos, now_ms);
+        return;
+    }
+    struct request *req = server_request_new(c, xid, type, now_ms);
     req->is_write = true;
-    enqueue(s, ss, c, req);
-    struct prep p = {
-        .s = s, .sess = ss, .auth = &c->auth, .zxid = s->next_zxid++, .time = wall_ms(s)};
+    server_enqueue(s, ss, c, req);
+    struct prep p = {.s = s,
+                     .sess = ss,
+                     .session_id = ss->base.id,
+                     .auth = &c->auth,
+                     .zxid = s->next_zxid++,
+                     .time = wall_ms(s),
+                     .check_session = s->role == SERVER_LEADER,
+                     .owner = s->cfg.server_id};
     struct buf body;
     buf_init(&body);
-    int32_t txn_type = type;
-    int32_t err;
-    if (type == ZK_OP_MULTI) {
-        err = prep_multi(&p, r, &body);
-    } else if (type == ZK_OP_CLOSE_SESSION) {
-        prep_close_session(&p, &body);
+    int32_t txn_type = server_prep_write(&p, type, r, &body);
+    if (type == ZK_OP_CLOSE_SESSION) {
         ss->base.closing = true;
         req->close_after = true;
-        err = ZK_OK;
-    } else {
-        err = prep_op(&p, type, r, &body);
     }
-    if (err) {
-        txn_type = ZK_OP_ERROR;
-        buf_clear(&body);
-        struct zk_error_txn et = {.err = err};
-        zk_error_txn_encode(&body, &et);
-    }
-    propose(s, ss, req, xid, txn_type, p.zxid, p.time, &body);
+    server_propose(s, ss, ss->base.id, req, xid, txn_type, p.zxid, p.time, &body);
     buf_deinit(&body);
 }
 
@@ -408,14 +422,14 @@ static void handle_unimplemented(struct server *s, struct server_conn *c, struct
 {
     LOG_W("session 0x%" PRIx64 ": unknown request type %" PRId32 ", closing the connection",
           (uint64_t)ss->base.id, type);
-    struct request *req = request_new(c, xid, type, now_ms);
+    struct request *req = server_request_new(c, xid, type, now_ms);
     req->close_after = true;
     size_t at = frame_begin(&req->reply);
     server_reply_header(&req->reply, xid, -1, ZK_UNIMPLEMENTED);
     frame_end(&req->reply, at);
     req->ready = true;
     req->is_write = true; /* never executed as a read */
-    enqueue(s, ss, c, req);
+    server_enqueue(s, ss, c, req);
     server_session_drain(s, ss, now_ms);
 }
 
@@ -454,7 +468,7 @@ static void handle_sasl(struct server *s, struct server_conn *c, int32_t xid)
     struct zk_sasl_token resp = {.token = {.ptr = NULL, .len = -1}};
     zk_sasl_token_encode(&s->out, &resp);
     frame_end(&s->out, at);
-    conn_send(s, c, &s->out);
+    server_conn_send(s, c, &s->out);
 }
 
 /* addauth (xid -4), answered at once as ZooKeeper does: digest always
@@ -508,6 +522,8 @@ static void handle_request(struct server *s, struct server_conn *c, const uint8_
     if (!ss)
         return;
     session_touch(&s->sessions, &ss->base, now_ms);
+    if (s->role == SERVER_LEARNER)
+        learner_note_touch(s, ss);
     if (h.type == ZK_OP_AUTH) {
         handle_auth(s, c, h.xid, &r);
         return;
@@ -518,19 +534,23 @@ static void handle_request(struct server *s, struct server_conn *c, const uint8_
     }
     if (ss->base.closing && h.type != ZK_OP_PING) {
         /* a closeSession is in flight: ZooKeeper answers SESSIONEXPIRED */
-        struct request *req = request_new(c, h.xid, h.type, now_ms);
+        struct request *req = server_request_new(c, h.xid, h.type, now_ms);
         size_t at = frame_begin(&req->reply);
         server_reply_header(&req->reply, h.xid, s->tree.last_zxid, ZK_SESSIONEXPIRED);
         frame_end(&req->reply, at);
         req->ready = true;
         req->is_write = true;
-        enqueue(s, ss, c, req);
+        server_enqueue(s, ss, c, req);
         server_session_drain(s, ss, now_ms);
         return;
     }
     /* createSession only comes from the handshake */
     if (zk_op_is_write(h.type) && h.type != ZK_OP_CREATE_SESSION) {
         handle_write(s, c, ss, h.xid, h.type, &r, now_ms);
+        return;
+    }
+    if (h.type == ZK_OP_SYNC && s->role == SERVER_LEARNER) {
+        learner_forward(s, c, ss, h.xid, h.type, body + r.pos, len - r.pos, now_ms);
         return;
     }
     if (op_is_read(h.type)) {
@@ -549,16 +569,117 @@ static void handle_request(struct server *s, struct server_conn *c, const uint8_
             reply_sent(s, c, &now_req, now_ms);
             return;
         }
-        struct request *req = request_new(c, h.xid, h.type, now_ms);
+        struct request *req = server_request_new(c, h.xid, h.type, now_ms);
         req->body_owned = mem_alloc(rest ? rest : 1);
         memcpy(req->body_owned, body + r.pos, rest);
         req->body = req->body_owned;
         req->body_len = rest;
-        enqueue(s, ss, c, req);
+        server_enqueue(s, ss, c, req);
         server_session_drain(s, ss, now_ms);
         return;
     }
     handle_unimplemented(s, c, ss, h.xid, h.type, now_ms);
+}
+
+struct server_session *server_session_new(struct server *s, int64_t id, int32_t timeout_ms,
+                                          int64_t now_ms)
+{
+    struct server_session *ss = mem_calloc(1, sizeof(*ss));
+    ss->base.id = id;
+    ss->base.timeout_ms = timeout_ms;
+    session_password(id, ss->base.passwd);
+    ss->watches = server_watch_owner_new(ss);
+    list_init(&ss->queue);
+    session_add(&s->sessions, &ss->base, now_ms);
+    return ss;
+}
+
+struct request *server_session_attach(struct server *s, struct server_conn *c,
+                                      struct server_session *ss, int32_t timeout_ms, bool ready,
+                                      int64_t now_ms)
+{
+    if (ss->conn) {
+        LOG_I("session 0x%" PRIx64 " moved to a new connection, closing the old one",
+              (uint64_t)ss->base.id);
+        struct server_conn *old = ss->conn;
+        session_detach(s, ss);
+        server_conn_close(s, old);
+    }
+    ss->conn = c;
+    c->session = ss;
+    c->info.session_id = ss->base.id;
+    /* touched with the timeout asked for, which the session keeps not
+     * (SessionTrackerImpl.touchSession) */
+    int32_t saved = ss->base.timeout_ms;
+    ss->base.timeout_ms = timeout_ms;
+    session_touch(&s->sessions, &ss->base, now_ms);
+    ss->base.timeout_ms = saved;
+    struct request *creq = server_request_new(c, 0, ZK_OP_CREATE_SESSION, now_ms);
+    creq->is_write = true;
+    server_enqueue(s, ss, c, creq);
+    if (ready) {
+        creq->ready = true;
+        server_connect_response(&creq->reply, timeout_ms, ss->base.id, c->old_client);
+        server_session_drain(s, ss, now_ms);
+    }
+    return creq;
+}
+
+static void connect_new(struct server *s, struct server_conn *c, int32_t timeout, int64_t now_ms)
+{
+    struct server_session *ss =
+        server_session_new(s, session_next_id(&s->sessions), timeout, now_ms);
+    ss->conn = c;
+    c->session = ss;
+    c->info.session_id = ss->base.id;
+    LOG_D("new session 0x%" PRIx64 " timeout %" PRId32, (uint64_t)ss->base.id, timeout);
+    if (s->role == SERVER_LEARNER) {
+        learner_create_session(s, c, ss, now_ms);
+        return;
+    }
+    if (s->role == SERVER_LEADER) {
+        ss->has_owner = true;
+        ss->owner = s->cfg.server_id;
+    }
+    struct request *creq = server_request_new(c, 0, ZK_OP_CREATE_SESSION, now_ms);
+    creq->is_write = true;
+    server_enqueue(s, ss, c, creq);
+    struct buf b;
+    buf_init(&b);
+    struct zk_create_session_txn txn = {.time_out = timeout};
+    zk_create_session_txn_encode(&b, &txn);
+    server_propose(s, ss, ss->base.id, creq, 0, ZK_OP_CREATE_SESSION, s->next_zxid++, wall_ms(s),
+                   &b);
+    buf_deinit(&b);
+}
+
+static void connect_existing(struct server *s, struct server_conn *c,
+                             const struct zk_connect_request *req, int32_t timeout, int64_t now_ms)
+{
+    uint8_t expect[16];
+    session_password(req->session_id, expect);
+    bool passwd_ok = req->passwd.len == 16 && memcmp(req->passwd.ptr, expect, 16) == 0;
+    if (s->role == SERVER_LEARNER && passwd_ok) {
+        learner_reattach(s, c, req->session_id, timeout, now_ms);
+        return;
+    }
+    struct server_session *ss = (struct server_session *)session_get(&s->sessions, req->session_id);
+    if (!ss || ss->base.closing || !passwd_ok) {
+        LOG_I("Invalid session 0x%" PRIx64 " for client, probably expired",
+              (uint64_t)req->session_id);
+        struct buf b;
+        buf_init(&b);
+        server_connect_response(&b, 0, 0, c->old_client);
+        server_conn_send(s, c, &b);
+        buf_deinit(&b);
+        server_conn_close(s, c);
+        return;
+    }
+    if (s->role == SERVER_LEADER) {
+        ss->has_owner = true; /* ZooKeeperServer.revalidateSession: setOwner(ServerCnxn.me) */
+        ss->owner = s->cfg.server_id;
+    }
+    server_session_attach(s, c, ss, timeout, true, now_ms);
 }
 
 static void handle_connect(struct server *s, struct server_conn *c, const uint8_t *body, size_t len,
@@ -591,65 +712,10 @@ static void handle_connect(struct server *s, struct server_conn *c, const uint8_
         timeout = s->cfg.max_session_timeout_ms;
     c->handshaken = true;
     c->info.timeout_ms = timeout;
-    if (req.session_id == 0) {
-        struct server_session *ss = mem_calloc(1, sizeof(*ss));
-        ss->base.id = session_next_id(&s->sessions);
-        ss->base.timeout_ms = timeout;
-        session_password(ss->base.id, ss->base.passwd);
-        ss->watches = server_watch_owner_new(ss);
-        list_init(&ss->queue);
-        session_add(&s->sessions, &ss->base, now_ms);
-        ss->conn = c;
-        c->session = ss;
-        c->info.session_id = ss->base.id;
-        LOG_D("new session 0x%" PRIx64 " timeout %" PRId32, (uint64_t)ss->base.id, timeout);
-        struct request *creq = request_new(c, 0, ZK_OP_CREATE_SESSION, now_ms);
-        creq->is_write = true;
-        enqueue(s, ss, c, creq);
-        struct buf b;
-        buf_init(&b);
-        struct zk_create_session_txn txn = {.time_out = timeout};
-        zk_create_session_txn_encode(&b, &txn);
-        propose(s, ss, creq, 0, ZK_OP_CREATE_SESSION, s->next_zxid++, wall_ms(s), &b);
-        buf_deinit(&b);
-        return;
-    }
-    struct server_session *ss = (struct server_session *)session_get(&s->sessions, req.session_id);
-    uint8_t expect[16];
-    session_password(req.session_id, expect);
-    bool valid =
-        ss && !ss->base.closing && req.passwd.len == 16 && memcmp(req.passwd.ptr, expect, 16) == 0;
-    if (!valid) {
-        LOG_I("Invalid session 0x%" PRIx64 " for client, probably expired",
-              (uint64_t)req.session_id);
-        struct buf b;
-        buf_init(&b);
-        server_connect_response(&b, 0, 0, c->old_client);
-        conn_send(s, c, &b);
-        buf_deinit(&b);
-        server_conn_close(s, c);
-        return;
-    }
-    if (ss->conn) {
-        LOG_I("session 0x%" PRIx64 " moved to a new connection, closing the old one",
-              (uint64_t)ss->base.id);
-        struct server_conn *old = ss->conn;
-        session_detach(s, ss);
-        server_conn_close(s, old);
-    }
-    ss->conn = c;
-    c->session = ss;
-    c->info.session_id = ss->base.id;
-    int32_t saved = ss->base.timeout_ms;
-    ss->base.timeout_ms = timeout;
-    session_touch(&s->sessions, &ss->base, now_ms);
-    ss->base.timeout_ms = saved;
-    struct request *creq = request_new(c, 0, ZK_OP_CREATE_SESSION, now_ms);
-    creq->is_write = true;
-    creq->ready = true;
-    server_connect_response(&creq->reply, timeout, ss->base.id, c->old_client);
-    enqueue(s, ss, c, creq);
-    server_session_drain(s, ss, now_ms);
+    if (req.session_id == 0)
+        connect_new(s, c, timeout, now_ms);
+    else
+        connect_existing(s, c, &req, timeout, now_ms);
 }
 
 /* ---- the driver's entry points ---- */
@@ -681,6 +747,8 @@ struct server *server_new(const struct server_config *cfg, const struct server_i
     watch_table_init(&s->child_watches);
     imap_init(&s->conns);
     list_init(&s->proposals);
+    list_init(&s->syncs);
+    buf_init(&s->touched);
     list_init(&s->changes);
     smap_init(&s->change_by_path);
     s->next_zxid = 1;
@@ -701,6 +769,8 @@ void server_free(struct server *s)
         mem_free(pr);
     }
     change_rollback(s, &s->changes);
+    learner_reset(s);
+    buf_deinit(&s->touched);
     size_t pos = 0;
     uint64_t key;
     void *value;
@@ -719,7 +789,7 @@ void server_free(struct server *s)
         while (!list_is_empty(&ss->queue)) {
             struct request *req = LIST_ENTRY(ss->queue.next, struct request, link);
             list_remove(&req->link);
-            request_free(req);
+            server_request_free(req);
         }
         mem_free(ss);
     }
@@ -783,6 +853,68 @@ void server_conn_writable(struct server *s, uint64_t conn_id, int64_t now_ms)
         server_session_drain(s, c->session, now_ms);
 }
 
+/* ---- roles ---- */
+
+/* What a role left queued goes: nobody is connected to wait for it. A
+ * learner's session whose createSession never came back goes too; the rest
+ * are open and, under a new leader, unowned and timed from now. */
+static void sessions_reset(struct server *s, enum server_role role, int64_t now_ms)
+{
+    struct buf gone; /* ids, 8 bytes each: the table cannot change while walked */
+    buf_init(&gone);
+    size_t pos = 0;
+    uint64_t key;
+    void *value;
+    while (imap_next(&s->sessions.by_id, &pos, &key, &value)) {
+        struct server_session *ss = value;
+        while (!list_is_empty(&ss->queue)) {
+            struct request *req = LIST_ENTRY(ss->queue.next, struct request, link);
+            list_remove(&req->link);
+            s->outstanding--;
+            server_request_free(req);
+        }
+        ss->touched = false;
+        ss->has_owner = false;
+        if (ss->creating) {
+            buf_append_be64(&gone, key);
+            continue;
+        }
+        if (ss->base.closing)
+            session_reopen(&s->sessions, &ss->base);
+        if (role == SERVER_LEADER)
+            session_touch(&s->sessions, &ss->base, now_ms);
+    }
+    for (size_t at = 0; at < gone.len; at += 8) {
+        struct server_session *ss =
+            (struct server_session *)session_get(&s->sessions, (int64_t)be64_get(gone.data + at));
+        session_remove(&s->sessions, &ss->base);
+        server_session_free(s, ss);
+    }
+    buf_deinit(&gone);
+}
+
+void server_set_role(struct server *s, enum server_role role, int64_t zxid, int64_t now_ms)
+{
+    if (!list_is_empty(&s->proposals)) {
+        /* never committed under the old role: dropped as a refusing log drops them */
+        struct proposal *pr = LIST_ENTRY(s->proposals.next, struct proposal, link);
+        (void)server_log_failed(s, pr->zxid, now_ms);
+    }
+    learner_reset(s);
+    sessions_reset(s, role, now_ms);
+    s->role = role;
+    s->next_container_check_ms = now_ms + s->cfg.container_check_interval_ms;
+    if (role == SERVER_LEADER) {
+        assert(zxid >= s->tree.last_zxid);
+        s->next_zxid = zxid + 1;
+    }
+}
+
+enum server_role server_role(const struct server *s)
+{
+    return s->role;
+}
+
 /* ZooKeeper's ContainerManager: a container whose last child went (it had
  * children: cversion > 0), or that never had one for maxNeverUsedIntervalMs,
  * and a childless TTL node unmodified for its TTL, are deleted by a
@@ -824,7 +956,7 @@ static void container_sweep(struct server *s)
         }
     }
     for (size_t i = 0; i < count; i++) {
-        struct prep p = {.s = s, .sess = NULL, .auth = NULL, .zxid = s->next_zxid++, .time = now};
+        struct prep p = {.s = s, .auth = NULL, .zxid = s->next_zxid++, .time = now};
         struct buf body;
         buf_init(&body);
         struct jute_buf path = jute_cstr(paths[i]);
@@ -839,7 +971,7 @@ static void container_sweep(struct server *s)
         } else {
             LOG_D("deleting %s by the container sweep", paths[i]);
         }
-        propose(s, NULL, NULL, 0, type, p.zxid, p.time, &body);
+        server_propose(s, NULL, 0, NULL, 0, type, p.zxid, p.time, &body);
         buf_deinit(&body);
         mem_free(paths[i]);
     }
@@ -848,6 +980,11 @@ static void container_sweep(struct server *s)
 
 void server_tick(struct server *s, int64_t now_ms)
 {
+    if (s->role == SERVER_LEARNER) {
+        /* the leader expires sessions and sweeps containers for everyone */
+        s->next_container_check_ms = now_ms + s->cfg.container_check_interval_ms;
+        return;
+    }
     struct session *base;
     while ((base = session_expired(&s->sessions, now_ms)) != NULL) {
         struct server_session *ss = (struct server_session *)base;
@@ -855,12 +992,16 @@ void server_tick(struct server *s, int64_t now_ms)
             continue;
         LOG_I("Expiring session 0x%" PRIx64 ", timeout of %" PRId32 "ms exceeded",
               (uint64_t)ss->base.id, ss->base.timeout_ms);
-        struct prep p = {.s = s, .sess = ss, .zxid = s->next_zxid++, .time = wall_ms(s)};
+        struct prep p = {.s = s,
+                         .sess = ss,
+                         .session_id = ss->base.id,
+                         .zxid = s->next_zxid++,
+                         .time = wall_ms(s)};
         struct buf body;
         buf_init(&body);
         prep_close_session(&p, &body);
         ss->base.closing = true;
-        propose(s, ss, NULL, 0, ZK_OP_CLOSE_SESSION, p.zxid, p.time, &body);
+        server_propose(s, ss, ss->base.id, NULL, 0, ZK_OP_CLOSE_SESSION, p.zxid, p.time, &body);
         buf_deinit(&body);
     }
     if (now_ms >= s->next_container_check_ms) {
@@ -871,6 +1012,8 @@ void server_tick(struct server *s, int64_t now_ms)
 
 int64_t server_next_tick_ms(const struct server *s)
 {
+    if (s->role == SERVER_LEARNER)
+        return s->next_container_check_ms;
     int64_t sessions = session_next_expiry_ms(&s->sessions);
     return sessions < s->next_container_check_ms ? sessions : s->next_container_check_ms;
 }

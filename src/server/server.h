@@ -19,6 +19,15 @@
 #include <stdint.h>
 
 struct server;
+struct buf;
+struct zk_id; /* proto/records.h: the jute Id record (scheme, id as counted bytes) */
+
+/* What the server is in its ensemble (src/server/learner.c, leader.c). */
+enum server_role {
+    SERVER_STANDALONE, /* as today (the default) */
+    SERVER_LEADER,     /* as standalone, plus learners' requests, touches, revalidation, owners */
+    SERVER_LEARNER,    /* follower/observer: writes forwarded, commits applied, no expiry/sweeps */
+};
 
 struct server_config {
     int32_t tick_time_ms;           /* tickTime, default 3000 in code (2000 in sample cfg) */
@@ -53,6 +62,18 @@ struct server_io {
      * session's queued reads then wait, in order, until the node calls
      * server_conn_writable. Writes are prepped and committed regardless. */
     bool (*conn_backlogged)(void *ctx, uint64_t conn_id);
+    /* LEARNER: send this REQUEST to the leader: `data` is the QuorumPacket
+     * data (long sessionId, int cxid, int type, then the request record as the
+     * client sent it), `auth` the connection's auth ids for authinfo. Both are
+     * borrowed for the call. */
+    void (*forward)(void *ctx, const uint8_t *data, size_t len, const struct zk_id *auth,
+                    size_t auth_len);
+    /* LEARNER: send REVALIDATE(session_id, timeout_ms); answer with server_revalidated. */
+    void (*revalidate)(void *ctx, int64_t session_id, int32_t timeout_ms);
+    /* LEADER: a learner's sync request (learner_sid) reached its turn: the
+     * node answers it with a SYNC packet once everything proposed so far has
+     * committed (leader_port_sync). Called from inside server_learner_request. */
+    void (*learner_sync)(void *ctx, int64_t learner_sid);
 };
 
 struct server_stats {
@@ -96,6 +117,54 @@ struct server *server_new(const struct server_config *cfg, const struct server_i
                           int64_t now_ms);
 void server_free(struct server *s);
 
+/* Switch role. `zxid`: LEADER: the zxid counter becomes it (epoch << 32),
+ * so the next txn prepped is zxid + 1 (Apache's zk.setZxid(makeZxid(epoch,
+ * 0))); ignored otherwise. Call with no connection open (the node closes the
+ * client connections whenever the role changes). Whatever the old role left
+ * in flight goes: txns not yet applied (as server_log_failed drops them),
+ * requests still queued, forwarded syncs, pending touches. A new leader
+ * restarts every session's timeout at now_ms and makes no session owned. */
+void server_set_role(struct server *s, enum server_role role, int64_t zxid, int64_t now_ms);
+enum server_role server_role(const struct server *s);
+
+/* ==== an ensemble's leader (src/server/leader.c) ==== */
+
+/* LEADER: a learner's REQUEST packet (data as io.forward's; auth from the
+ * packet's authinfo: ip, digest and super ids are kept, other schemes
+ * ignored). Prepped as a local write, with ZooKeeper's session checks
+ * (SessionTrackerImpl.checkSession): an unknown or closing session ->
+ * ErrorTxn(SESSIONEXPIRED), a session owned by another server ->
+ * ErrorTxn(SESSIONMOVED); createSession tracks the session with learner_sid
+ * as its owner; closeSession is never checked; sync calls io.learner_sync;
+ * other types are ignored. Txns go through io.log_append like local ones;
+ * their replies go nowhere (the learner answers its client). Returns 0, or
+ * -1 with errmsg and nothing changed when the packet is shorter than its
+ * header (or a createSession than its timeout): the node drops that learner. */
+int server_learner_request(struct server *s, int64_t learner_sid, const uint8_t *data, size_t len,
+                           const struct zk_id *auth, size_t auth_len, int64_t now_ms, char *errmsg,
+                           size_t errlen) __attribute__((warn_unused_result));
+/* LEADER: a learner's PING reported this session (SessionTracker.touchSession):
+ * its expiry moves to now + timeout_ms; unknown or closing sessions stay as they are. */
+void server_touch_session(struct server *s, int64_t session_id, int32_t timeout_ms, int64_t now_ms);
+/* LEADER: REVALIDATE from learner_sid: true when the session is open (it is
+ * then touched with timeout_ms and learner_sid becomes its owner). */
+bool server_revalidate_session(struct server *s, int64_t learner_sid, int64_t session_id,
+                               int32_t timeout_ms, int64_t now_ms);
+
+/* ==== an ensemble's follower or observer (src/server/learner.c) ==== */
+
+/* LEARNER: the leader's answer to io.revalidate: finish (or refuse, as
+ * ZooKeeper: a ConnectResponse with timeout 0 and session 0, then close) the
+ * waiting handshakes of that session. */
+void server_revalidated(struct server *s, int64_t session_id, bool valid, int64_t now_ms);
+/* LEARNER: the leader's SYNC packet: complete the oldest forwarded sync (its
+ * SyncResponse goes out in its session's order). */
+void server_sync_done(struct server *s, int64_t now_ms);
+/* LEARNER: append (long sessionId, int timeoutMs)* of the sessions this
+ * server's clients touched since the last call, and forget them (a PING's
+ * answer to the leader). */
+void server_take_touched(struct server *s, struct buf *out);
+
 /* remote_ip: the client's address as text ("127.0.0.1", "::1"), its "ip" id. */
 void server_conn_open(struct server *s, uint64_t conn_id, const char *remote_ip, int64_t now_ms);
 /* One frame's body (length prefix stripped; the driver has already checked
@@ -138,7 +207,6 @@ void server_reset_conn_stats(struct server *s);
 
 /* ==== dumps (src/server/dump.c): the four-letter words that list the
  * whole state, as Apache ZooKeeper 3.8 prints them, a slice at a time ==== */
-struct buf;
 struct server_dump;
 
 enum server_dump_kind {
@@ -205,8 +273,12 @@ int server_replay_txn(struct server *s, const uint8_t *txn, size_t len, int64_t 
  * TxnDigest, as PROPOSAL / INFORM carry it), in zxid order, through the
  * apply stage the server's own txns use: the tree, the watch events of this
  * server's clients, createSession / closeSession in the session table
- * (timeouts from now_ms). Nobody is answered: a write this server forwarded
- * is not matched to its request yet. -1 with errmsg, and nothing changed,
+ * (timeouts from now_ms). LEARNER: when the txn's session waits here for a
+ * forwarded request with the txn's cxid (createSession: the handshake), the
+ * txn answers it exactly as standalone answers its own write (ConnectResponse,
+ * the reply, ErrorTxn -> the error alone, a multi's results; closeSession:
+ * the reply, then the connection closes), and the reads queued behind it run.
+ * Otherwise nobody is answered. -1 with errmsg, and nothing changed,
  * when the TxnHeader (or a createSession's body) does not decode; a body
  * that does not decode otherwise applies as far as it goes, as in
  * server_replay_txn. */

@@ -23,6 +23,7 @@
 #include <string.h>
 
 struct server_conn;
+struct prep;
 
 struct server_session {
     struct session base;         /* first: the session table hands these back */
@@ -30,6 +31,14 @@ struct server_session {
     struct server_conn *conn;    /* NULL while no connection is attached */
     struct list queue;           /* struct request.link, in arrival order */
     bool refused;                /* its createSession was refused by the log (disk full) */
+    /* LEADER: the server whose client holds it (SessionImpl.owner): this
+     * server's sid or a learner's; none until a request or revalidation
+     * claims it */
+    bool has_owner;
+    int64_t owner;
+    /* LEARNER: its createSession is not applied here yet (not in a snapshot) */
+    bool creating;
+    bool touched; /* LEARNER: listed in s->touched since the last ping */
 };
 
 struct server_conn {
@@ -59,6 +68,19 @@ struct request {
     size_t body_len;
     struct buf reply; /* a whole frame, once ready */
     int64_t received_ms;
+    /* LEARNER: sent to the leader; xid is the cxid its txn comes back with
+     * (a sync: answered by the leader's SYNC, in s->syncs order) */
+    bool forwarded;
+    bool revalidating;      /* LEARNER: a re-attach waiting for the leader's REVALIDATE answer */
+    struct sync_wait *sync; /* LEARNER: its place in s->syncs, while it waits */
+};
+
+/* LEARNER: a forwarded sync in the order the leader answers them; req is
+ * NULL once the request is gone (its SYNC still comes and is consumed). */
+struct sync_wait {
+    struct list link;
+    struct request *req;
+    int64_t session_id;
 };
 
 /* A txn on its way through the log; in zxid order. */
@@ -88,6 +110,9 @@ struct change {
 
 struct server {
     struct server_config cfg;
+    enum server_role role;
+    struct list syncs;  /* LEARNER: struct sync_wait.link, oldest first */
+    struct buf touched; /* LEARNER: ids (8 bytes each) of sessions touched since the last ping */
     struct server_io io;
     struct tree tree;
     struct session_table sessions;
@@ -161,15 +186,73 @@ static inline bool scheme_is(struct jute_buf b, const char *name)
     return jute_buf_eq(b, name, strlen(name));
 }
 
+/* The request record of a request, from arrival to reply. */
+struct request *server_request_new(struct server_conn *c, int32_t xid, int32_t type,
+                                   int64_t now_ms);
+void server_request_free(struct request *req);
+/* Appends req to ss's queue (and counts it outstanding for c, if any). */
+void server_enqueue(struct server *s, struct server_session *ss, struct server_conn *c,
+                    struct request *req);
+/* Sends a frame to c unless it is closing. */
+void server_conn_send(struct server *s, struct server_conn *c, const struct buf *frame);
+/* A txn into the log (io.log_append) and the proposals list: TxnHeader
+ * (session_id, cxid, zxid, time, type) + body. sess and req: what apply_txn
+ * gets as local once it is persisted (either may be NULL). */
+void server_propose(struct server *s, struct server_session *sess, int64_t session_id,
+                    struct request *req, int32_t cxid, int32_t type, int64_t zxid, int64_t time,
+                    const struct buf *body);
+/* prep for one write request (or closeSession) into `body`; returns the
+ * txn's type: ZK_OP_ERROR with an ErrorTxn body when prep refused it. */
+int32_t server_prep_write(struct prep *p, int32_t type, struct jute_reader *r, struct buf *body);
+/* Attaches c to ss (closing an earlier connection of ss) and queues the
+ * handshake's reply: ready at once, or (`ready` false) once a txn or the
+ * leader answers. Returns the queued request. */
+struct request *server_session_attach(struct server *s, struct server_conn *c,
+                                      struct server_session *ss, int32_t timeout_ms, bool ready,
+                                      int64_t now_ms);
+/* A new session with no connection, in the table with its timeout from now_ms. */
+struct server_session *server_session_new(struct server *s, int64_t id, int32_t timeout_ms,
+                                          int64_t now_ms);
+
+/* ==== leader.c ==== */
+
+/* SessionTrackerImpl.checkSession for a request owned by `owner`: ZK_OK (an
+ * unowned session becomes owner's), ZK_SESSIONEXPIRED (unknown or closing)
+ * or ZK_SESSIONMOVED (another server's). */
+int32_t server_check_session(struct server *s, int64_t session_id, int64_t owner);
+
+/* ==== learner.c: forwarding to the leader ==== */
+
+/* Records that ss's client was heard from (for the next PING). */
+void learner_note_touch(struct server *s, struct server_session *ss);
+/* A write, closeSession or sync of c's session: forwarded and queued. */
+void learner_forward(struct server *s, struct server_conn *c, struct server_session *ss,
+                     int32_t xid, int32_t type, const uint8_t *rec, size_t rec_len, int64_t now_ms);
+/* A new session's handshake: forward its createSession. */
+void learner_create_session(struct server *s, struct server_conn *c, struct server_session *ss,
+                            int64_t now_ms);
+/* A re-attach whose password checked out: ask the leader (io.revalidate). */
+void learner_reattach(struct server *s, struct server_conn *c, int64_t session_id,
+                      int32_t timeout_ms, int64_t now_ms);
+/* The forwarded request a committed txn answers, or NULL. */
+struct request *learner_waiting(struct server_session *ss, int32_t cxid, int32_t txn_type);
+/* Forget every forwarded sync and pending touch (a role change). */
+void learner_reset(struct server *s);
+
 /* ==== prep.c: a write request -> a txn; only where txns are made ==== */
 
 /* The txn being prepped: its zxid and time are taken before prep runs. */
 struct prep {
     struct server *s;
-    struct server_session *sess;
+    struct server_session *sess; /* NULL for the sweep, and a leader's txn of an unknown session */
+    int64_t session_id;          /* the txn's session (0: the server's own) */
     const struct auth_ids *auth; /* the caller's ids; NULL for the server's own txns */
     int64_t zxid;
     int64_t time;
+    /* LEADER: each op first checks the session (server_check_session) as
+     * owned by `owner` */
+    bool check_session;
+    int64_t owner;
 };
 
 /* One write op (alone or inside a multi): decodes its record from r and

@@ -6,6 +6,7 @@
 #include "proto/records.h"
 #include "server/server.h"
 #include "server/server_int.h" /* apply_txn: a leader's txns, until a follower drives it */
+#include "session/session.h"
 
 #include <string.h>
 
@@ -392,11 +393,824 @@ static void test_watches_cleared_in_slices(void)
     server_free(s);
 }
 
+/* ==== an ensemble in one process: a leader, a learner, a standalone
+ * reference; the test relays what the quorum port would carry ==== */
+
+#define CAP_FRAMES  128
+#define CAP_PACKETS 64
+
+struct cap_auth {
+    char scheme[16];
+    uint8_t id[128];
+    size_t id_len;
+};
+
+struct cap {
+    struct frame frames[CAP_FRAMES];
+    uint8_t frame_big[CAP_FRAMES][1024]; /* the bytes, for frames up to 1 KiB */
+    int count;
+    uint64_t closed[16];
+    int closed_count;
+    struct buf fwd[CAP_PACKETS]; /* learner: forwarded REQUEST data */
+    struct cap_auth fwd_auth[CAP_PACKETS][4];
+    size_t fwd_auth_len[CAP_PACKETS];
+    int fwd_count;
+    struct buf txns[CAP_PACKETS]; /* leader or standalone: txns logged */
+    int txn_count;
+    int64_t last_zxid;
+    int64_t revalidate_id;
+    int32_t revalidate_timeout;
+    int revalidate_count;
+    int64_t sync_sid[8];
+    int sync_after_txns[8]; /* txns logged when the sync arrived */
+    int sync_count;
+};
+
+static void cap_send(void *ctx, uint64_t conn, const uint8_t *frame, size_t len)
+{
+    struct cap *c = ctx;
+    CHECK(c->count < CAP_FRAMES && len <= sizeof(c->frame_big[0]));
+    if (c->count >= CAP_FRAMES || len > sizeof(c->frame_big[0]))
+        return;
+    c->frames[c->count].conn = conn;
+    c->frames[c->count].len = len;
+    memcpy(c->frame_big[c->count], frame, len);
+    memcpy(c->frames[c->count].bytes, frame, len < 512 ? len : 512);
+    c->count++;
+}
+
+static void cap_close(void *ctx, uint64_t conn)
+{
+    struct cap *c = ctx;
+    if (c->closed_count < 16)
+        c->closed[c->closed_count++] = conn;
+}
+
+static void cap_log(void *ctx, int64_t zxid, const uint8_t *txn, size_t len)
+{
+    struct cap *c = ctx;
+    CHECK(zxid > c->last_zxid);
+    c->last_zxid = zxid;
+    CHECK(c->txn_count < CAP_PACKETS);
+    if (c->txn_count < CAP_PACKETS)
+        buf_append(&c->txns[c->txn_count++], txn, len);
+}
+
+static void cap_forward(void *ctx, const uint8_t *data, size_t len, const struct zk_id *auth,
+                        size_t auth_len)
+{
+    struct cap *c = ctx;
+    CHECK(c->fwd_count < CAP_PACKETS);
+    if (c->fwd_count >= CAP_PACKETS)
+        return;
+    buf_append(&c->fwd[c->fwd_count], data, len);
+    for (size_t i = 0; i < auth_len && i < 4; i++) {
+        struct cap_auth *a = &c->fwd_auth[c->fwd_count][i];
+        snprintf(a->scheme, sizeof(a->scheme), "%.*s", (int)auth[i].scheme.len,
+                 (const char *)auth[i].scheme.ptr);
+        a->id_len = (size_t)auth[i].id.len;
+        memcpy(a->id, auth[i].id.ptr, a->id_len);
+    }
+    c->fwd_auth_len[c->fwd_count] = auth_len < 4 ? auth_len : 4;
+    c->fwd_count++;
+}
+
+static void cap_revalidate(void *ctx, int64_t session_id, int32_t timeout_ms)
+{
+    struct cap *c = ctx;
+    c->revalidate_id = session_id;
+    c->revalidate_timeout = timeout_ms;
+    c->revalidate_count++;
+}
+
+static void cap_learner_sync(void *ctx, int64_t sid)
+{
+    struct cap *c = ctx;
+    if (c->sync_count < 8) {
+        c->sync_sid[c->sync_count] = sid;
+        c->sync_after_txns[c->sync_count] = c->txn_count;
+        c->sync_count++;
+    }
+}
+
+static struct server *cap_server(struct cap *c, int64_t server_id)
+{
+    memset(c, 0, sizeof(*c));
+    for (int i = 0; i < CAP_PACKETS; i++) {
+        buf_init(&c->fwd[i]);
+        buf_init(&c->txns[i]);
+    }
+    struct server_io io = {.ctx = c,
+                           .send = cap_send,
+                           .close = cap_close,
+                           .log_append = cap_log,
+                           .wall_ms = fake_wall,
+                           .forward = cap_forward,
+                           .revalidate = cap_revalidate,
+                           .learner_sync = cap_learner_sync};
+    struct server_config cfg = {
+        .tick_time_ms = 2000, .max_buffer = 0xfffff, .server_id = server_id};
+    return server_new(&cfg, &io, 0);
+}
+
+static void cap_deinit(struct cap *c)
+{
+    for (int i = 0; i < CAP_PACKETS; i++) {
+        buf_deinit(&c->fwd[i]);
+        buf_deinit(&c->txns[i]);
+    }
+}
+
+/* The leader's view of a learner's packet's auth ids. */
+static size_t cap_ids(const struct cap *c, int i, struct zk_id *out)
+{
+    size_t n = c->fwd_auth_len[i];
+    for (size_t k = 0; k < n; k++) {
+        out[k].scheme = jute_cstr(c->fwd_auth[i][k].scheme);
+        out[k].id = jute_buf_of(c->fwd_auth[i][k].id, c->fwd_auth[i][k].id_len);
+    }
+    return n;
+}
+
+/* The quorum port between them: the learner's REQUESTs go to the leader
+ * (learner sid 2), the leader logs and commits, its txns come back to the
+ * learner in zxid order, each SYNC after the txns proposed before its sync. */
+struct relay {
+    struct server *leader, *learner;
+    struct cap *cl, *cf;
+    int fwd_done, txn_done, sync_done;
+};
+
+static void relay_run(struct relay *r, int64_t now)
+{
+    char err[128];
+    for (; r->fwd_done < r->cf->fwd_count; r->fwd_done++) {
+        struct zk_id ids[4];
+        size_t n = cap_ids(r->cf, r->fwd_done, ids);
+        const struct buf *d = &r->cf->fwd[r->fwd_done];
+        CHECK_EQ_INT(
+            server_learner_request(r->leader, 2, d->data, d->len, ids, n, now, err, sizeof(err)),
+            0);
+    }
+    server_persisted(r->leader, r->cl->last_zxid, now);
+    for (; r->txn_done < r->cl->txn_count; r->txn_done++) {
+        while (r->sync_done < r->cl->sync_count &&
+               r->cl->sync_after_txns[r->sync_done] == r->txn_done) {
+            server_sync_done(r->learner, now);
+            r->sync_done++;
+        }
+        const struct buf *t = &r->cl->txns[r->txn_done];
+        CHECK_EQ_INT(server_apply_committed(r->learner, t->data, t->len, now, err, sizeof(err)), 0);
+    }
+    while (r->sync_done < r->cl->sync_count) {
+        server_sync_done(r->learner, now);
+        r->sync_done++;
+    }
+}
+
+static void send_record(struct server *s, uint64_t conn, int32_t xid, int32_t type,
+                        const struct buf *record, int64_t now)
+{
+    struct buf b;
+    buf_init(&b);
+    size_t at = frame_begin(&b);
+    struct zk_request_header h = {.xid = xid, .type = type};
+    zk_request_header_encode(&b, &h);
+    if (record)
+        buf_append(&b, record->data, record->len);
+    frame_end(&b, at);
+    send_frame(s, conn, &b, now);
+    buf_deinit(&b);
+}
+
+static const struct zk_acl world_acl = {
+    .perms = 31,
+    .id = {.scheme = {(const uint8_t *)"world", 5}, .id = {(const uint8_t *)"anyone", 6}}};
+
+static void create_record(struct buf *b, const char *path, int32_t flags, const struct zk_acl *acl)
+{
+    struct zk_create_request req = {.path = jute_cstr(path),
+                                    .data = {.ptr = (const uint8_t *)"v", .len = 1},
+                                    .acl = {.count = 1, .items = acl},
+                                    .flags = flags};
+    zk_create_request_encode(b, &req);
+}
+
+/* One session's script: every kind of reply a write can get, reads and a
+ * sync between them, a watch, then closeSession. */
+static void script(struct server *s, uint64_t conn, int64_t now)
+{
+    struct buf rec;
+    buf_init(&rec);
+    create_record(&rec, "/a", 0, &world_acl);
+    send_record(s, conn, 1, ZK_OP_CREATE, &rec, now);
+    request(s, conn, 2, ZK_OP_GET_DATA, "/a", true, now); /* waits for create /a */
+    buf_clear(&rec);
+    create_record(&rec, "/a", 0, &world_acl); /* NODEEXISTS: an ErrorTxn */
+    send_record(s, conn, 3, ZK_OP_CREATE2, &rec, now);
+    buf_clear(&rec);
+    struct zk_multi_header mh = {.type = ZK_OP_CREATE, .done = false, .err = -1};
+    zk_multi_header_encode(&rec, &mh);
+    create_record(&rec, "/m", 0, &world_acl);
+    mh.type = ZK_OP_DELETE;
+    zk_multi_header_encode(&rec, &mh);
+    struct zk_path_version_request del = {.path = jute_cstr("/nope"), .version = -1};
+    zk_path_version_request_encode(&rec, &del);
+    struct zk_multi_header end = {.type = -1, .done = true, .err = -1};
+    zk_multi_header_encode(&rec, &end);
+    send_record(s, conn, 4, ZK_OP_MULTI, &rec, now); /* a MultiTxn with errors */
+    buf_clear(&rec);
+    struct zk_set_data_request sd = {
+        .path = jute_cstr("/a"), .data = {.ptr = (const uint8_t *)"w", .len = 1}, .version = 0};
+    zk_set_data_request_encode(&rec, &sd);
+    send_record(s, conn, 5, ZK_OP_SET_DATA, &rec, now); /* fires the watch */
+    buf_clear(&rec);
+    struct zk_path_request sync = {.path = jute_cstr("/a")};
+    zk_path_request_encode(&rec, &sync);
+    send_record(s, conn, 6, ZK_OP_SYNC, &rec, now);
+    request(s, conn, 7, ZK_OP_EXISTS, "/a", false, now);
+    buf_clear(&rec);
+    create_record(&rec, "/e", 3, &world_acl); /* ephemeral sequential */
+    send_record(s, conn, 8, ZK_OP_CREATE2, &rec, now);
+    buf_clear(&rec);
+    struct zk_multi_header bad = {.type = ZK_OP_CREATE, .done = false, .err = -1};
+    zk_multi_header_encode(&rec, &bad); /* and no op behind it: MARSHALLINGERROR */
+    send_record(s, conn, 9, ZK_OP_MULTI, &rec, now);
+    request(s, conn, 10, ZK_OP_CLOSE_SESSION, "", false, now);
+    buf_deinit(&rec);
+}
+
+/* A learner answers its client with exactly the bytes standalone sends for
+ * the same requests: the leader's committed txns are matched to the
+ * forwarded requests by session and cxid and go through the same apply
+ * stage; reads wait behind the session's forwarded writes. */
+static void test_learner_replies_match_standalone(void)
+{
+    static struct cap cr, cl, cf; /* large: not on the stack */
+    const int64_t epoch_zxid = (int64_t)1 << 32;
+    struct server *ref = cap_server(&cr, 2);
+    server_set_last_zxid(ref, epoch_zxid);
+    struct server *leader = cap_server(&cl, 1);
+    server_set_role(leader, SERVER_LEADER, epoch_zxid, 0);
+    CHECK_EQ_INT(server_role(leader), SERVER_LEADER);
+    struct server *learner = cap_server(&cf, 2); /* ids as the reference makes them */
+    server_set_role(learner, SERVER_LEARNER, 0, 0);
+
+    server_conn_open(ref, 1, "127.0.0.1", 0);
+    connect(ref, 1, 0, 0);
+    script(ref, 1, 0);
+    server_persisted(ref, cr.last_zxid, 0);
+
+    server_conn_open(learner, 1, "127.0.0.1", 0);
+    connect(learner, 1, 0, 0);
+    script(learner, 1, 0);
+    CHECK_EQ_INT(cf.count, 0);     /* nothing answered before the leader commits */
+    CHECK_EQ_INT(cf.txn_count, 0); /* a learner logs nothing itself */
+    /* forwarded: createSession, 7 writes, 1 sync; reads stay local */
+    CHECK_EQ_INT(cf.fwd_count, 9);
+    const struct buf *cs = &cf.fwd[0];
+    CHECK_EQ_INT(cs->len, 20);
+    int64_t session = (int64_t)be64_get(cs->data);
+    CHECK_EQ_INT((uint64_t)session >> 56, 2);
+    CHECK_EQ_INT(be32_get(cs->data + 8), 0);
+    CHECK_EQ_INT((int32_t)be32_get(cs->data + 12), ZK_OP_CREATE_SESSION);
+    CHECK_EQ_INT(be32_get(cs->data + 16), 10000);
+    const struct buf *sy = &cf.fwd[5];
+    CHECK_EQ_INT((int32_t)be32_get(sy->data + 12), ZK_OP_SYNC);
+    CHECK_EQ_INT(be32_get(sy->data + 8), 6);
+    CHECK_EQ_INT(cf.fwd_auth_len[1], 1);
+    CHECK(strcmp(cf.fwd_auth[1][0].scheme, "ip") == 0);
+    CHECK_EQ_INT(cf.fwd_auth[1][0].id_len, 9);
+
+    struct relay r = {.leader = leader, .learner = learner, .cl = &cl, .cf = &cf};
+    relay_run(&r, 0);
+    CHECK_EQ_INT(cl.sync_count, 1);
+    CHECK_EQ_INT(cl.sync_sid[0], 2);
+    CHECK_EQ_INT(cl.txn_count, cr.txn_count);
+    for (int i = 0; i < cl.txn_count && i < cr.txn_count; i++) {
+        CHECK_EQ_INT(cl.txns[i].len, cr.txns[i].len);
+        CHECK(cl.txns[i].len == cr.txns[i].len &&
+              memcmp(cl.txns[i].data, cr.txns[i].data, cl.txns[i].len) == 0);
+    }
+    /* ConnectResponse, 10 replies, 1 watch event */
+    CHECK_EQ_INT(cr.count, 12);
+    CHECK_EQ_INT(cf.count, cr.count);
+    for (int i = 0; i < cf.count && i < cr.count; i++) {
+        CHECK_EQ_INT(cf.frames[i].len, cr.frames[i].len);
+        CHECK(cf.frames[i].len == cr.frames[i].len &&
+              memcmp(cf.frame_big[i], cr.frame_big[i], cf.frames[i].len) == 0);
+    }
+    /* and they are the answers expected, not merely equal */
+    int32_t xids[12] = {0, 1, 2, 3, 4, -1, 5, 6, 7, 8, 9, 10};
+    int32_t errs[12] = {0, 0, 0, ZK_NODEEXISTS, 0, 0, 0, 0, 0, 0, ZK_MARSHALLINGERROR, 0};
+    for (int i = 1; i < 12 && i < cf.count; i++) {
+        struct jute_reader rd;
+        jute_reader_init(&rd, cf.frame_big[i] + 4, cf.frames[i].len - 4);
+        struct zk_reply_header h = {0};
+        CHECK(zk_reply_header_decode(&rd, &h) == 0);
+        CHECK_EQ_INT(h.xid, xids[i]);
+        CHECK_EQ_INT(h.err, errs[i]);
+        if (h.xid == 4) { /* the multi: create ok, then the delete's NONODE */
+            struct zk_multi_header mh;
+            CHECK(zk_multi_header_decode(&rd, &mh) == 0);
+            CHECK_EQ_INT(mh.type, ZK_OP_ERROR);
+            CHECK_EQ_INT(mh.err, ZK_OK);
+        }
+    }
+    CHECK_EQ_INT(cf.closed_count, 1);
+    CHECK_EQ_INT(cr.closed_count, 1);
+    struct server_stats st, sr;
+    server_get_stats(learner, &st);
+    server_get_stats(ref, &sr);
+    CHECK_EQ_INT(st.session_count, 0);
+    CHECK_EQ_INT(st.node_count, sr.node_count);
+    CHECK_EQ_INT(st.last_zxid, sr.last_zxid);
+    CHECK_EQ_INT(server_outstanding(learner), 0);
+
+    server_conn_closed(ref, 1, 1);
+    server_conn_closed(learner, 1, 1);
+    server_free(ref);
+    server_free(leader);
+    server_free(learner);
+    cap_deinit(&cr);
+    cap_deinit(&cl);
+    cap_deinit(&cf);
+}
+
+static void connect_pw(struct server *s, uint64_t conn, int64_t session, bool right_passwd,
+                       int64_t now)
+{
+    struct buf b;
+    buf_init(&b);
+    size_t at = frame_begin(&b);
+    uint8_t pw[16] = {0};
+    if (right_passwd)
+        session_password(session, pw);
+    struct zk_connect_request req = {
+        .time_out = 10000, .session_id = session, .passwd = {.ptr = pw, .len = 16}};
+    zk_connect_request_encode(&b, &req);
+    jute_write_bool(&b, false);
+    frame_end(&b, at);
+    send_frame(s, conn, &b, now);
+    buf_deinit(&b);
+}
+
+static struct zk_connect_response connect_response_at(struct cap *c, int i)
+{
+    struct zk_connect_response cr = {0};
+    CHECK(i < c->count);
+    if (i >= c->count)
+        return cr;
+    struct jute_reader r;
+    jute_reader_init(&r, c->frame_big[i] + 4, c->frames[i].len - 4);
+    CHECK(zk_connect_response_decode(&r, &cr) == 0);
+    return cr;
+}
+
+static struct zk_reply_header cap_reply_at(struct cap *c, int i)
+{
+    struct zk_reply_header h = {0};
+    CHECK(i < c->count);
+    if (i >= c->count)
+        return h;
+    struct jute_reader r;
+    jute_reader_init(&r, c->frame_big[i] + 4, c->frames[i].len - 4);
+    CHECK(zk_reply_header_decode(&r, &h) == 0);
+    return h;
+}
+
+/* A session re-attaching to a learner is answered only when the leader has
+ * revalidated it; a wrong password is refused at once; a session the leader
+ * does not know is refused and leaves nothing behind; a session moved to
+ * another learner gets SESSIONMOVED for its writes from here. */
+static void test_learner_revalidation(void)
+{
+    static struct cap cl, cf;
+    struct server *leader = cap_server(&cl, 1);
+    server_set_role(leader, SERVER_LEADER, (int64_t)1 << 32, 0);
+    struct server *learner = cap_server(&cf, 2);
+    server_set_role(learner, SERVER_LEARNER, 0, 0);
+    struct relay r = {.leader = leader, .learner = learner, .cl = &cl, .cf = &cf};
+    server_conn_open(learner, 1, "127.0.0.1", 0);
+    connect(learner, 1, 0, 0);
+    relay_run(&r, 0);
+    CHECK_EQ_INT(cf.count, 1);
+    int64_t session = connect_response_at(&cf, 0).session_id;
+    CHECK(session != 0);
+    server_conn_closed(learner, 1, 1);
+
+    /* the client comes back on another connection, pipelining a read */
+    server_conn_open(learner, 2, "127.0.0.1", 1);
+    connect_pw(learner, 2, session, true, 1);
+    request(learner, 2, 1, ZK_OP_EXISTS, "/", false, 1);
+    CHECK_EQ_INT(cf.count, 1);
+    CHECK_EQ_INT(cf.revalidate_count, 1);
+    CHECK_EQ_INT(cf.revalidate_id, session);
+    CHECK_EQ_INT(cf.revalidate_timeout, 10000);
+    CHECK(server_revalidate_session(leader, 2, session, 10000, 1));
+    server_revalidated(learner, session, true, 1);
+    CHECK_EQ_INT(cf.count, 3);
+    struct zk_connect_response cr = connect_response_at(&cf, 1);
+    CHECK_EQ_INT(cr.session_id, session);
+    CHECK_EQ_INT(cr.time_out, 10000);
+    CHECK_EQ_INT(cap_reply_at(&cf, 2).xid, 1);
+    CHECK_EQ_INT(cf.frames[2].conn, 2);
+
+    /* a wrong password: refused without asking the leader */
+    server_conn_open(learner, 3, "127.0.0.1", 2);
+    connect_pw(learner, 3, session, false, 2);
+    CHECK_EQ_INT(cf.revalidate_count, 1);
+    CHECK_EQ_INT(cf.count, 4);
+    CHECK_EQ_INT(connect_response_at(&cf, 3).session_id, 0);
+    CHECK_EQ_INT(cf.closed[cf.closed_count - 1], 3);
+    server_conn_closed(learner, 3, 2);
+
+    /* a session nobody knows: the leader says no */
+    struct server_stats st;
+    server_get_stats(learner, &st);
+    size_t sessions = st.session_count;
+    int64_t unknown = session + 77;
+    server_conn_open(learner, 4, "127.0.0.1", 3);
+    connect_pw(learner, 4, unknown, true, 3);
+    CHECK_EQ_INT(cf.revalidate_count, 2);
+    CHECK(!server_revalidate_session(leader, 2, unknown, 10000, 3));
+    server_revalidated(learner, unknown, false, 3);
+    CHECK_EQ_INT(cf.count, 5);
+    cr = connect_response_at(&cf, 4);
+    CHECK_EQ_INT(cr.session_id, 0);
+    CHECK_EQ_INT(cr.time_out, 0);
+    CHECK_EQ_INT(cf.closed[cf.closed_count - 1], 4);
+    server_conn_closed(learner, 4, 3);
+    server_get_stats(learner, &st);
+    CHECK_EQ_INT(st.session_count, sessions);
+
+    /* the session moves to learner 3: this learner's write of it is refused */
+    CHECK(server_revalidate_session(leader, 3, session, 10000, 4));
+    struct buf rec;
+    buf_init(&rec);
+    create_record(&rec, "/x", 0, &world_acl);
+    send_record(learner, 2, 2, ZK_OP_CREATE, &rec, 4);
+    buf_deinit(&rec);
+    relay_run(&r, 4);
+    CHECK_EQ_INT(cf.count, 6);
+    struct zk_reply_header h = cap_reply_at(&cf, 5);
+    CHECK_EQ_INT(h.xid, 2);
+    CHECK_EQ_INT(h.err, ZK_SESSIONMOVED);
+
+    server_conn_closed(learner, 2, 5);
+    server_free(leader);
+    server_free(learner);
+    cap_deinit(&cl);
+    cap_deinit(&cf);
+}
+
+/* Syncs are answered in the order they were forwarded, whatever session
+ * they belong to: the leader's SYNC names none. */
+static void test_learner_syncs_in_order(void)
+{
+    static struct cap cl, cf;
+    struct server *leader = cap_server(&cl, 1);
+    server_set_role(leader, SERVER_LEADER, (int64_t)1 << 32, 0);
+    struct server *learner = cap_server(&cf, 2);
+    server_set_role(learner, SERVER_LEARNER, 0, 0);
+    struct relay r = {.leader = leader, .learner = learner, .cl = &cl, .cf = &cf};
+    for (uint64_t conn = 1; conn <= 2; conn++) {
+        server_conn_open(learner, conn, "127.0.0.1", 0);
+        connect(learner, conn, 0, 0);
+    }
+    relay_run(&r, 0);
+    CHECK_EQ_INT(cf.count, 2);
+    struct buf rec;
+    buf_init(&rec);
+    struct zk_path_request sync = {.path = jute_cstr("/")};
+    zk_path_request_encode(&rec, &sync);
+    send_record(learner, 2, 7, ZK_OP_SYNC, &rec, 1);
+    send_record(learner, 1, 8, ZK_OP_SYNC, &rec, 1);
+    request(learner, 2, 9, ZK_OP_EXISTS, "/", false, 1); /* behind conn 2's sync */
+    buf_deinit(&rec);
+    CHECK_EQ_INT(cf.count, 2);
+    server_sync_done(learner, 2);
+    CHECK_EQ_INT(cf.count, 4);
+    CHECK_EQ_INT(cf.frames[2].conn, 2);
+    struct zk_reply_header h = cap_reply_at(&cf, 2);
+    CHECK_EQ_INT(h.xid, 7);
+    CHECK_EQ_INT(h.err, 0);
+    struct jute_reader rd;
+    jute_reader_init(&rd, cf.frame_big[2] + 4, cf.frames[2].len - 4);
+    CHECK(zk_reply_header_decode(&rd, &h) == 0);
+    struct zk_path_request resp;
+    CHECK(zk_path_request_decode(&rd, &resp) == 0);
+    CHECK(jute_buf_eq(resp.path, "/", 1));
+    CHECK_EQ_INT(cap_reply_at(&cf, 3).xid, 9);
+    server_sync_done(learner, 2);
+    CHECK_EQ_INT(cf.count, 5);
+    CHECK_EQ_INT(cf.frames[4].conn, 1);
+    CHECK_EQ_INT(cap_reply_at(&cf, 4).xid, 8);
+    server_sync_done(learner, 2); /* none left: ignored */
+    CHECK_EQ_INT(cf.count, 5);
+    CHECK_EQ_INT(cl.txn_count, 2); /* the two createSessions only */
+
+    /* a sync whose connection closed: its SYNC is consumed by nobody */
+    buf_init(&rec);
+    zk_path_request_encode(&rec, &sync);
+    send_record(learner, 1, 10, ZK_OP_SYNC, &rec, 3);
+    server_conn_closed(learner, 1, 3);
+    send_record(learner, 2, 11, ZK_OP_SYNC, &rec, 3);
+    buf_deinit(&rec);
+    server_sync_done(learner, 4);
+    CHECK_EQ_INT(cf.count, 5);
+    server_sync_done(learner, 4);
+    CHECK_EQ_INT(cf.count, 6);
+    CHECK_EQ_INT(cap_reply_at(&cf, 5).xid, 11);
+
+    server_conn_closed(learner, 2, 5);
+    server_free(leader);
+    server_free(learner);
+    cap_deinit(&cl);
+    cap_deinit(&cf);
+}
+
+/* A learner expires nothing and sweeps nothing (the leader does, for
+ * everyone), and reports the sessions its clients touched, once each. */
+static void test_learner_no_expiry_reports_touches(void)
+{
+    static struct cap cl, cf;
+    struct server *leader = cap_server(&cl, 1);
+    server_set_role(leader, SERVER_LEADER, (int64_t)1 << 32, 0);
+    struct server *learner = cap_server(&cf, 2);
+    server_set_role(learner, SERVER_LEARNER, 0, 0);
+    struct relay r = {.leader = leader, .learner = learner, .cl = &cl, .cf = &cf};
+    server_conn_open(learner, 1, "127.0.0.1", 0);
+    connect(learner, 1, 0, 0);
+    relay_run(&r, 0);
+    int64_t session = connect_response_at(&cf, 0).session_id;
+    struct buf out;
+    buf_init(&out);
+    server_take_touched(learner, &out); /* the handshake touched it */
+    CHECK_EQ_INT(out.len, 12);
+    buf_clear(&out);
+    server_take_touched(learner, &out);
+    CHECK_EQ_INT(out.len, 0);
+    request(learner, 1, 1, ZK_OP_EXISTS, "/", false, 100);
+    request(learner, 1, 2, ZK_OP_PING, "", false, 200);
+    server_take_touched(learner, &out);
+    CHECK_EQ_INT(out.len, 12);
+    CHECK_EQ_INT((int64_t)be64_get(out.data), session);
+    CHECK_EQ_INT(be32_get(out.data + 8), 10000);
+    buf_deinit(&out);
+
+    int fwd = cf.fwd_count;
+    server_tick(learner, 10 * 60 * 1000);
+    CHECK(server_next_tick_ms(learner) > 10 * 60 * 1000);
+    CHECK_EQ_INT(cf.fwd_count, fwd);
+    CHECK_EQ_INT(cf.txn_count, 0);
+    struct server_stats st;
+    server_get_stats(learner, &st);
+    CHECK_EQ_INT(st.session_count, 1);
+    CHECK_EQ_INT(cf.closed_count, 0);
+
+    server_conn_closed(learner, 1, 1);
+    server_free(leader);
+    server_free(learner);
+    cap_deinit(&cl);
+    cap_deinit(&cf);
+}
+
+/* A REQUEST packet as a learner sends it. */
+static int lreq(struct server *s, int64_t sid, int64_t session, int32_t cxid, int32_t type,
+                const struct buf *rec, const char *ip, int64_t now)
+{
+    struct buf d;
+    buf_init(&d);
+    buf_append_be64(&d, (uint64_t)session);
+    buf_append_be32(&d, (uint32_t)cxid);
+    buf_append_be32(&d, (uint32_t)type);
+    if (rec)
+        buf_append(&d, rec->data, rec->len);
+    struct zk_id ids[2] = {{.scheme = jute_cstr("ip"), .id = jute_cstr(ip ? ip : "")},
+                           {.scheme = jute_cstr("sasl"), .id = jute_cstr("nobody")}};
+    char err[128];
+    int rc = server_learner_request(s, sid, d.data, d.len, ids, ip ? 2 : 0, now, err, sizeof(err));
+    buf_deinit(&d);
+    return rc;
+}
+
+struct txn_seen {
+    struct zk_txn_header h;
+    int32_t err; /* ErrorTxn's */
+    struct jute_reader body;
+};
+
+static struct txn_seen txn_at(const struct cap *c, int i)
+{
+    struct txn_seen t = {0};
+    CHECK(i < c->txn_count);
+    if (i >= c->txn_count)
+        return t;
+    jute_reader_init(&t.body, c->txns[i].data, c->txns[i].len);
+    CHECK(zk_txn_header_decode(&t.body, &t.h) == 0);
+    if (t.h.type == ZK_OP_ERROR) {
+        struct zk_error_txn et;
+        CHECK(zk_error_txn_decode(&t.body, &et) == 0);
+        t.err = et.err;
+    }
+    return t;
+}
+
+/* The leader preps learners' requests with ZooKeeper's session checks:
+ * owners, SESSIONMOVED, SESSIONEXPIRED (unknown or closing), the packet's
+ * auth ids for ACLs; syncs go to io.learner_sync; bad packets are refused. */
+static void test_leader_learner_requests(void)
+{
+    static struct cap cl;
+    struct server *leader = cap_server(&cl, 1);
+    server_set_role(leader, SERVER_LEADER, (int64_t)1 << 32, 0);
+    const int64_t x = 0x0200000000000001, y = 0x0200000000000002;
+    struct buf rec;
+    buf_init(&rec);
+    buf_append_be32(&rec, 6000);
+    CHECK_EQ_INT(lreq(leader, 2, x, 0, ZK_OP_CREATE_SESSION, &rec, "127.0.0.1", 0), 0);
+    struct txn_seen t = txn_at(&cl, 0);
+    CHECK_EQ_INT(t.h.type, ZK_OP_CREATE_SESSION);
+    CHECK_EQ_INT(t.h.client_id, x);
+    CHECK_EQ_INT(t.h.zxid, ((int64_t)1 << 32) + 1);
+
+    buf_clear(&rec);
+    create_record(&rec, "/a", 0, &world_acl);
+    CHECK_EQ_INT(lreq(leader, 2, x, 1, ZK_OP_CREATE, &rec, "127.0.0.1", 0), 0);
+    t = txn_at(&cl, 1);
+    CHECK_EQ_INT(t.h.type, ZK_OP_CREATE);
+    CHECK_EQ_INT(t.h.cxid, 1);
+    CHECK_EQ_INT(t.h.client_id, x);
+    /* owned by learner 2: learner 3's request is refused */
+    CHECK_EQ_INT(lreq(leader, 3, x, 2, ZK_OP_CREATE, &rec, "127.0.0.1", 0), 0);
+    t = txn_at(&cl, 2);
+    CHECK_EQ_INT(t.h.type, ZK_OP_ERROR);
+    CHECK_EQ_INT(t.err, ZK_SESSIONMOVED);
+    CHECK_EQ_INT(t.h.cxid, 2);
+    CHECK_EQ_INT(t.h.client_id, x);
+    /* a session the leader does not know */
+    CHECK_EQ_INT(lreq(leader, 2, y, 1, ZK_OP_CREATE, &rec, "127.0.0.1", 0), 0);
+    t = txn_at(&cl, 3);
+    CHECK_EQ_INT(t.h.type, ZK_OP_ERROR);
+    CHECK_EQ_INT(t.err, ZK_SESSIONEXPIRED);
+    CHECK_EQ_INT(t.h.client_id, y);
+    /* a multi from the wrong learner: each op checks, as PrepRequestProcessor */
+    buf_clear(&rec);
+    struct zk_multi_header mh = {.type = ZK_OP_CREATE, .done = false, .err = -1};
+    zk_multi_header_encode(&rec, &mh);
+    create_record(&rec, "/c", 0, &world_acl);
+    zk_multi_header_encode(&rec, &mh);
+    create_record(&rec, "/d", 0, &world_acl);
+    struct zk_multi_header end = {.type = -1, .done = true, .err = -1};
+    zk_multi_header_encode(&rec, &end);
+    CHECK_EQ_INT(lreq(leader, 3, x, 3, ZK_OP_MULTI, &rec, "127.0.0.1", 0), 0);
+    t = txn_at(&cl, 4);
+    CHECK_EQ_INT(t.h.type, ZK_OP_MULTI);
+    struct zk_multi_txn mt;
+    CHECK(zk_multi_txn_decode(&t.body, &mt) == 0);
+    CHECK_EQ_INT(mt.txns.count, 2);
+    struct jute_vec_iter it;
+    jute_vec_iter_init(&it, &mt.txns);
+    int32_t want[2] = {ZK_SESSIONMOVED, ZK_RUNTIMEINCONSISTENCY};
+    struct zk_txn sub;
+    for (int i = 0; i < 2 && jute_vec_next_txn(&it, &sub); i++) {
+        CHECK_EQ_INT(sub.type, ZK_OP_ERROR);
+        struct jute_reader sr;
+        jute_reader_init(&sr, sub.data.ptr, (size_t)sub.data.len);
+        struct zk_error_txn et;
+        CHECK(zk_error_txn_decode(&sr, &et) == 0);
+        CHECK_EQ_INT(et.err, want[i]);
+    }
+
+    /* the packet's ip id is what ACLs see */
+    struct zk_acl ip_acl = {.perms = 31,
+                            .id = {.scheme = jute_cstr("ip"), .id = jute_cstr("10.0.0.1")}};
+    buf_clear(&rec);
+    create_record(&rec, "/ip", 0, &ip_acl);
+    CHECK_EQ_INT(lreq(leader, 2, x, 4, ZK_OP_CREATE, &rec, "127.0.0.1", 0), 0);
+    CHECK_EQ_INT(txn_at(&cl, 5).h.type, ZK_OP_CREATE);
+    buf_clear(&rec);
+    create_record(&rec, "/ip/c", 0, &world_acl);
+    CHECK_EQ_INT(lreq(leader, 2, x, 5, ZK_OP_CREATE, &rec, "127.0.0.1", 0), 0);
+    CHECK_EQ_INT(txn_at(&cl, 6).err, ZK_NOAUTH);
+    CHECK_EQ_INT(lreq(leader, 2, x, 6, ZK_OP_CREATE, &rec, "10.0.0.1", 0), 0);
+    CHECK_EQ_INT(txn_at(&cl, 7).h.type, ZK_OP_CREATE);
+
+    /* sync: to the node, no txn; a read type: nothing at all */
+    CHECK_EQ_INT(lreq(leader, 2, x, 7, ZK_OP_SYNC, NULL, "127.0.0.1", 0), 0);
+    CHECK_EQ_INT(cl.sync_count, 1);
+    CHECK_EQ_INT(cl.sync_sid[0], 2);
+    CHECK_EQ_INT(lreq(leader, 2, x, 8, ZK_OP_GET_DATA, NULL, "127.0.0.1", 0), 0);
+    CHECK_EQ_INT(cl.txn_count, 8);
+    /* packets that do not decode: refused, nothing logged */
+    char err[128];
+    CHECK_EQ_INT(server_learner_request(leader, 2, rec.data, 10, NULL, 0, 0, err, sizeof(err)), -1);
+    buf_clear(&rec);
+    buf_append_be32(&rec, 1);
+    CHECK_EQ_INT(lreq(leader, 2, y, 0, ZK_OP_CREATE_SESSION, NULL, "127.0.0.1", 0), -1);
+    CHECK_EQ_INT(cl.txn_count, 8);
+
+    /* closeSession is not checked (the owner may be anyone); after it, the
+     * session is expired for every learner */
+    CHECK_EQ_INT(lreq(leader, 3, x, 9, ZK_OP_CLOSE_SESSION, NULL, "127.0.0.1", 0), 0);
+    t = txn_at(&cl, 8);
+    CHECK_EQ_INT(t.h.type, ZK_OP_CLOSE_SESSION);
+    CHECK_EQ_INT(t.h.client_id, x);
+    buf_clear(&rec);
+    create_record(&rec, "/late", 0, &world_acl);
+    CHECK_EQ_INT(lreq(leader, 2, x, 10, ZK_OP_CREATE, &rec, "127.0.0.1", 0), 0);
+    CHECK_EQ_INT(txn_at(&cl, 9).err, ZK_SESSIONEXPIRED);
+    server_persisted(leader, cl.last_zxid, 1);
+    struct server_stats st;
+    server_get_stats(leader, &st);
+    CHECK_EQ_INT(st.session_count, 0);
+    CHECK_EQ_INT(st.last_zxid, cl.last_zxid);
+    buf_deinit(&rec);
+    server_free(leader);
+    cap_deinit(&cl);
+}
+
+/* The leader expires learners' sessions (a closeSession txn) unless their
+ * pings touch them; a new leader restarts every timeout; zxids continue
+ * from the epoch. */
+static void test_leader_touches_and_expiry(void)
+{
+    static struct cap cl;
+    struct server *leader = cap_server(&cl, 1);
+    const int64_t x = 0x0200000000000001, y = 0x0300000000000001;
+    const int64_t epoch_zxid = (int64_t)5 << 32;
+    server_set_role(leader, SERVER_LEADER, epoch_zxid, 100000);
+    struct buf b;
+    buf_init(&b);
+    buf_append_be32(&b, 4000);
+    CHECK_EQ_INT(lreq(leader, 2, x, 0, ZK_OP_CREATE_SESSION, &b, NULL, 100000), 0);
+    CHECK_EQ_INT(lreq(leader, 3, y, 0, ZK_OP_CREATE_SESSION, &b, NULL, 100000), 0);
+    buf_deinit(&b);
+    CHECK_EQ_INT(txn_at(&cl, 0).h.zxid, epoch_zxid + 1);
+    server_persisted(leader, cl.last_zxid, 100000);
+    /* x's pings keep it; y is never touched */
+    server_tick(leader, 102000);
+    CHECK_EQ_INT(cl.txn_count, 2);
+    server_touch_session(leader, x, 4000, 103000);
+    server_tick(leader, 106000);
+    CHECK_EQ_INT(cl.txn_count, 3);
+    struct txn_seen t = txn_at(&cl, 2);
+    CHECK_EQ_INT(t.h.type, ZK_OP_CLOSE_SESSION);
+    CHECK_EQ_INT(t.h.client_id, y);
+    server_touch_session(leader, y, 4000, 106000); /* closing: no effect */
+    CHECK(!server_revalidate_session(leader, 2, y, 4000, 106000));
+    server_persisted(leader, cl.last_zxid, 106000);
+    server_touch_session(leader, x, 4000, 106000);
+    server_tick(leader, 109000);
+    CHECK_EQ_INT(cl.txn_count, 3);
+    server_tick(leader, 112000);
+    CHECK_EQ_INT(cl.txn_count, 4);
+    CHECK_EQ_INT(txn_at(&cl, 3).h.client_id, x);
+    server_persisted(leader, cl.last_zxid, 112000);
+    struct server_stats st;
+    server_get_stats(leader, &st);
+    CHECK_EQ_INT(st.session_count, 0);
+    server_free(leader);
+    cap_deinit(&cl);
+
+    /* a follower promoted: the sessions it applied start their timeouts again */
+    static struct cap cf;
+    struct server *f = cap_server(&cf, 1);
+    server_set_role(f, SERVER_LEARNER, 0, 0);
+    static struct cap co;
+    struct server *other = cap_server(&co, 2);
+    server_set_last_zxid(other, (int64_t)1 << 32);
+    server_conn_open(other, 1, "127.0.0.1", 0);
+    connect(other, 1, 0, 0);
+    char err[128];
+    CHECK_EQ_INT(server_apply_committed(f, co.txns[0].data, co.txns[0].len, 0, err, sizeof(err)),
+                 0);
+    server_set_role(f, SERVER_LEADER, (int64_t)2 << 32, 500000);
+    server_tick(f, 500000 + 8000);
+    CHECK_EQ_INT(cf.txn_count, 0);
+    server_tick(f, 500000 + 14000);
+    CHECK_EQ_INT(cf.txn_count, 1);
+    CHECK_EQ_INT(txn_at(&cf, 0).h.type, ZK_OP_CLOSE_SESSION);
+    CHECK_EQ_INT(txn_at(&cf, 0).h.zxid, ((int64_t)2 << 32) + 1);
+    server_conn_closed(other, 1, 1);
+    server_free(other);
+    server_free(f);
+    cap_deinit(&co);
+    cap_deinit(&cf);
+}
+
 int main(void)
 {
     test_log_failed();
     test_watches_cleared_in_slices();
     test_apply_leader_txns();
+    test_learner_replies_match_standalone();
+    test_learner_revalidation();
+    test_learner_syncs_in_order();
+    test_learner_no_expiry_reports_touches();
+    test_leader_learner_requests();
+    test_leader_touches_and_expiry();
 
     struct fake f;
     struct server *s = fake_server(&f);
