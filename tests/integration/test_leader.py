@@ -19,7 +19,10 @@ empty.
       the probe turns into txns;
   bad input: a connection sending garbage, one whose LearnerInfo names an
       unknown sid, and one cut in the middle of a packet are dropped, and
-      the ensemble keeps working;
+      the ensemble keeps working; a second connection of sid 1 replaces
+      Apache 1's, which comes back and replaces it in turn;
+  revalidation: a kazoo session on Apache 2 moves to Apache 1 when 2 dies
+      and keeps its id (REVALIDATE answered valid by the leader);
   restart: Apache 2 killed (-9) misses txns, restarts and syncs again: DIFF
       when the committed log holds what it missed, SNAP when it does not
       (no history, a committed log of 3 txns).
@@ -258,6 +261,39 @@ def test_probe_leads_apache_followers(tmp_path, history, committed_log, resync):
         for sid in (1, 2):
             check_tree(servers[sid], want, zxids)
 
+        # A second connection of sid 1 replaces Apache 1's (which is dropped,
+        # goes LOOKING and comes back, replacing ours in turn).
+        with probe.lock:
+            seen = len(probe.events)
+        second = socket.create_connection((HOST, qport), timeout=10)
+        second.sendall(follower_info(1))
+        second.settimeout(15)
+        head = b""
+        while len(head) < 12:
+            chunk = second.recv(12 - len(head))
+            assert chunk, "second connection closed before LEADERINFO"
+            head += chunk
+        assert struct.unpack(">iq", head) == (17, 2 << 32), head  # LEADERINFO, epoch 2
+        probe.wait_event(lambda e: e["event"] == "learner_down" and e["sid"] == 1, deadline,
+                         "Apache 1's connection replaced", since=seen)
+        probe.wait_event(lambda e: e["event"] == "learner_synced" and e["sid"] == 1, deadline,
+                         "Apache 1 back", since=seen)
+        assert closed_by_peer(second), "the replaced connection was not closed"
+        second.close()
+        assert "replaced by a new connection of the same sid" in probe.stderr_text()
+        path = "/probe/after-second"
+        zxids[path] = probe.create(path, "again", deadline)
+        want[path] = "again"
+        for sid in (1, 2):
+            check_tree(servers[sid], want, zxids)
+
+        # REVALIDATE: a session on Apache 2 moves to Apache 1 when 2 dies;
+        # 1 asks the leader whether it is still valid before resuming it.
+        moving = KazooClient(hosts="%s,%s" % (servers[2].hostport, servers[1].hostport),
+                             randomize_hosts=False, timeout=20)
+        moving.start(timeout=60)
+        session = moving.client_id[0]
+
         # Restart: Apache 2 killed, txns it misses, then it syncs again.
         servers[2].kill()
         probe.wait_event(lambda e: e["event"] == "learner_down" and e["sid"] == 2, deadline,
@@ -267,6 +303,16 @@ def test_probe_leads_apache_followers(tmp_path, history, committed_log, resync):
             zxids[path] = probe.create(path, "m%d" % i, deadline)
             want[path] = "m%d" % i
         check_tree(servers[1], want, zxids)
+        while time.monotonic() < deadline:
+            try:
+                if moving.connected and moving.exists("/probe/missed2"):
+                    break
+            except Exception:
+                pass
+            time.sleep(0.2)
+        assert moving.client_id[0] == session, (hex(session), moving.client_id)
+        moving.stop()
+        moving.close()
         with probe.lock:
             seen = len(probe.events)
         servers[2] = start_apache(tmp_path, 2, cfg, port=servers[2].port)
