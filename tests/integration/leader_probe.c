@@ -16,6 +16,8 @@
  * a fresh ensemble. --history 1 hands those txns (and every later one) to
  * ZAB as the committed log a DIFF is served from; 0: nothing (SNAP).
  * --committed-log N: zab_config.committed_log_max (0: ZAB's default, 500).
+ * --outstanding N: zab_config.outstanding_max (0: ZAB's default, 1000); a
+ * burst beyond it waits in leader_port's queue.
  * Output, one JSON object a line (stdout, flushed):
  *   {"event":"recovered","zxid":Z,"epoch":E}
  *   {"event":"decided","state":"LEADING|FOLLOWING|...","leader":L}
@@ -24,6 +26,8 @@
  *   {"event":"stopped","reason":"..."}  (then it elects again)
  * Commands, one a line on stdin:
  *   create PATH DATA  -> {"proposed":Z} or {"error":"..."}
+ *   burst N PREFIX    -> N creates PREFIX0 .. PREFIX{N-1} (data "b<i>") proposed at
+ *                        once: {"first":Z1,"last":Z2} or {"error":"..."}
  *   state             -> {"committed":C,"applied":A,"next":N,"learners":..,
  *                         "synced_followers":..,"synced_observers":..,
  *                         "pending_syncs":..,"dropped":..}
@@ -72,7 +76,7 @@ struct probe {
     int64_t sid;
     char dir[CONFIG_PATH_MAX + 16]; /* version-2 */
     bool history;
-    size_t committed_log_max;
+    size_t committed_log_max, outstanding_max;
     struct elector *elector;
     struct leader_port *lp;
     struct server *server;
@@ -364,6 +368,7 @@ static void lead(struct probe *p)
         .config_text = (const char *)text.data,
         .config_version = ms.version,
         .committed_log_max = p->committed_log_max,
+        .outstanding_max = p->outstanding_max,
     };
     struct leader_port_io io = {.ctx = p,
                                 .write_epoch = io_write_epoch,
@@ -450,6 +455,13 @@ static void on_signal(uv_signal_t *h, int sig)
     shutdown_probe(h->data);
 }
 
+static size_t queued(struct probe *p)
+{
+    struct leader_port_stats s;
+    leader_port_stats(p->lp, &s);
+    return s.queued_proposals;
+}
+
 static void command(struct probe *p, char *cmd)
 {
     if (strncmp(cmd, "create ", 7) == 0) {
@@ -471,6 +483,29 @@ static void command(struct probe *p, char *cmd)
             else
                 printf("{\"error\":\"propose: %d\"}\n", rc);
         }
+    } else if (strncmp(cmd, "burst ", 6) == 0) {
+        int n = atoi(cmd + 6);
+        const char *prefix = strchr(cmd + 6, ' ');
+        int64_t first = -1, last = -1;
+        int rc = p->lp && prefix ? 0 : -1;
+        for (int i = 0; i < n && rc == 0; i++) {
+            char path[512], data[32];
+            snprintf(path, sizeof(path), "%s%d", prefix + 1, i);
+            snprintf(data, sizeof(data), "b%d", i);
+            struct buf txn;
+            buf_init(&txn);
+            last = leader_port_next_zxid(p->lp);
+            if (first < 0)
+                first = last;
+            create_txn(&txn, last, path, data);
+            rc = propose(p, &txn);
+            buf_deinit(&txn);
+        }
+        if (rc == 0)
+            printf("{\"first\":%" PRId64 ",\"last\":%" PRId64 ",\"queued\":%zu}\n", first, last,
+                   queued(p));
+        else
+            printf("{\"error\":\"burst: %d\"}\n", rc);
     } else if (strcmp(cmd, "state") == 0) {
         struct leader_port_stats s = {0};
         int64_t next = -1;
@@ -552,7 +587,7 @@ int main(int argc, char **argv)
 {
     if (argc < 2) {
         fprintf(stderr, "usage: leader_probe ZOO_CFG [--txns N] [--epoch E] [--history 0|1] "
-                        "[--committed-log N]\n");
+                        "[--committed-log N] [--outstanding N]\n");
         return 2;
     }
     static struct probe probe; /* main()'s file */
@@ -567,6 +602,7 @@ int main(int argc, char **argv)
     int64_t epoch = strtoll(arg(argc, argv, "--epoch", "1"), NULL, 10);
     p->history = atoi(arg(argc, argv, "--history", "1")) != 0;
     p->committed_log_max = (size_t)strtoull(arg(argc, argv, "--committed-log", "0"), NULL, 10);
+    p->outstanding_max = (size_t)strtoull(arg(argc, argv, "--outstanding", "0"), NULL, 10);
     if (txns < 1 || epoch < 1) {
         fprintf(stderr, "leader_probe: --txns and --epoch must be at least 1\n");
         return 2;

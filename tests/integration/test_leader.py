@@ -1,22 +1,26 @@
 # SPDX-License-Identifier: Apache-2.0
 """The leader's side of the quorum port (src/node/leader_port.c driving
-src/zab/zab.c) leading two live Apache ZooKeeper 3.8.0 followers.
+src/zab/zab.c) leading two live Apache ZooKeeper 3.8.0 followers and an
+Apache observer.
 
 `leader_probe` (tests/integration/leader_probe.c, $CZK_LEADER_PROBE) is
 member 3: the election (src/node/elector.c), then, elected, the leader port
 over a struct server holding /probe and its children, created by txns of
-epoch 1 so that it holds the highest zxid; Apache members 1 and 2 start
-empty.
+epoch 1 so that it holds the highest zxid; Apache members 1 and 2 (voters)
+and 4 (an observer) start empty.
 
-  election + SNAP: both Apache members elect the probe, follow it, and get
-      its tree by SNAP (snapshot body + "BenWasHere"): kazoo on each
-      follower reads it back;
+  election + SNAP: both Apache voters elect the probe and follow it, the
+      observer observes it; all three get its tree by SNAP (snapshot body +
+      "BenWasHere"): kazoo on each reads it back;
   broadcast: txns the probe proposes (CreateTxn bytes as the log holds
-      them) are logged, acked, committed on both followers: kazoo reads
-      them on each after sync() (a sync REQUEST forwarded to the leader,
-      answered with SYNC once the outstanding proposals commit); kazoo's
-      sessions on the followers are createSession / closeSession REQUESTs
-      the probe turns into txns;
+      them) are logged, acked, committed on both followers (INFORM to the
+      observer): kazoo reads them on each after sync() (a sync REQUEST
+      forwarded to the leader, answered with SYNC once the outstanding
+      proposals commit); kazoo's sessions are createSession / closeSession
+      REQUESTs the probe turns into txns;
+  queue: a burst of 100 txns with ZAB's outstanding_max at 4 waits in
+      leader_port's queue; a sync forwarded meanwhile returns only after
+      the whole burst has committed;
   bad input: a connection sending garbage, one whose LearnerInfo names an
       unknown sid, and one cut in the middle of a packet are dropped, and
       the ensemble keeps working; a second connection of sid 1 replaces
@@ -49,6 +53,10 @@ PROBE_SID = 3
 DEADLINE_S = 180.0
 ENSEMBLE_CFG = {"initLimit": "10", "syncLimit": "5"}
 SEED_TXNS = 5  # /probe, /probe/n1 .. /probe/n4
+OBSERVER_SID = 4
+MODES = {1: "follower", 2: "follower", OBSERVER_SID: "observer"}
+OUTSTANDING = 4  # zab's outstanding_max: a burst goes through leader_port's queue
+BURST = 100
 
 
 def probe_binary():
@@ -60,7 +68,7 @@ class LeaderProbe:
     """leader_probe as a process: JSON lines out (a thread collects them),
     commands in."""
 
-    def __init__(self, workdir, servers_cfg, history, committed_log=0):
+    def __init__(self, workdir, servers_cfg, history, committed_log=0, outstanding=0):
         workdir.mkdir(parents=True, exist_ok=True)
         cfg = dict(servers_cfg)
         cfg.update(ENSEMBLE_CFG)
@@ -70,7 +78,8 @@ class LeaderProbe:
         self.err = open(self.err_path, "w")
         self.proc = subprocess.Popen(
             [probe_binary(), str(cfg_path), "--txns", str(SEED_TXNS), "--epoch", "1",
-             "--history", "1" if history else "0", "--committed-log", str(committed_log)],
+             "--history", "1" if history else "0", "--committed-log", str(committed_log),
+             "--outstanding", str(outstanding)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err, text=True, bufsize=1)
         self.events = []
         self.replies = queue.Queue()
@@ -198,28 +207,32 @@ def follower_info(sid):
 @pytest.mark.parametrize("history,committed_log,resync", [(True, 0, "DIFF"), (False, 3, "SNAP")])
 def test_probe_leads_apache_followers(tmp_path, history, committed_log, resync):
     deadline = time.monotonic() + DEADLINE_S
-    ports, cfg = ensemble([1, 2, 3])
-    probe = LeaderProbe(tmp_path / "p3", cfg, history, committed_log)
+    ports, cfg = ensemble([1, 2, 3, OBSERVER_SID])
+    cfg["server.%d" % OBSERVER_SID] += ":observer"
+    probe = LeaderProbe(tmp_path / "p3", cfg, history, committed_log, OUTSTANDING)
     servers = {}
     try:
         probe.wait_event(lambda e: e["event"] == "recovered", deadline, "recovered")
-        for sid in (1, 2):
+        for sid in (1, 2, OBSERVER_SID):
             servers[sid] = start_apache(tmp_path, sid, cfg)
         d = probe.wait_event(lambda e: e["event"] == "decided", deadline, "a decision")
         assert d["state"] == "LEADING" and d["leader"] == PROBE_SID, d
         serving = probe.wait_event(lambda e: e["event"] == "serving", deadline, "serving")
         assert serving["epoch"] == 2, serving
         modes = wait_modes(servers, deadline)
-        assert {s: m for s, (m, _) in modes.items()} == {1: "follower", 2: "follower"}, modes
-        # Empty followers are behind the committed log: SNAP.
-        for sid in (1, 2):
+        assert {s: m for s, (m, _) in modes.items()} == MODES, modes
+        up = probe.wait_event(lambda e: e["event"] == "learner_up" and e["sid"] == OBSERVER_SID,
+                              deadline, "the observer")
+        assert up["reason"] == "observer", up
+        # Empty learners are behind the committed log: SNAP.
+        for sid in (1, 2, OBSERVER_SID):
             ev = probe.wait_event(lambda e, s=sid: e["event"] == "learner_sync" and e["sid"] == s,
                                   deadline, "sync of %d" % sid)
             assert ev["reason"] == "SNAP", ev
         want = {"/probe": "czk leader"}
         want.update({"/probe/n%d" % i: "v%d" % i for i in range(1, SEED_TXNS)})
         zxids = {"/probe": (1 << 32) | 1}
-        for sid in (1, 2):
+        for sid in (1, 2, OBSERVER_SID):
             check_tree(servers[sid], want, zxids)
 
         # Broadcast: proposals of epoch 2, committed on both followers.
@@ -231,11 +244,29 @@ def test_probe_leads_apache_followers(tmp_path, history, committed_log, resync):
         assert zxids["/probe/new0"] >> 32 == 2, hex(zxids["/probe/new0"])
         last = zxids["/probe/new2"]
         probe.wait_state(lambda st: st["committed"] >= last, deadline, "committed")
-        for sid in (1, 2):
+        for sid in (1, 2, OBSERVER_SID):
             check_tree(servers[sid], want, zxids)
         st = probe.wait_state(lambda st: st["synced_followers"] == 2 and st["pending_syncs"] == 0,
                               deadline, "two synced followers")
-        assert st["learners"] == 2 and st["synced_observers"] == 0, st
+        assert st["learners"] == 3 and st["synced_observers"] == 1, st
+
+        # A burst beyond outstanding_max waits in the port's queue; a sync a
+        # follower forwards meanwhile is answered (SYNC) only once all of it
+        # has committed, so a read after it sees the burst's last node.
+        readers = {sid: kazoo(servers[sid]) for sid in (1, OBSERVER_SID)}
+        try:
+            reply = probe.command("burst %d /probe/b" % BURST, deadline)
+            assert "last" in reply and reply["queued"] > 0, reply
+            for sid, kz in readers.items():
+                kz.sync("/probe")
+                assert kz.exists("/probe/b%d" % (BURST - 1)), (sid, reply)
+        finally:
+            for kz in readers.values():
+                kz.stop()
+                kz.close()
+        want.update({"/probe/b%d" % i: "b%d" % i for i in range(BURST)})
+        zxids["/probe/b0"] = reply["first"]
+        zxids["/probe/b%d" % (BURST - 1)] = reply["last"]
 
         # Bad input on the quorum port: each connection is dropped.
         qport = ports[PROBE_SID][0]
@@ -250,7 +281,7 @@ def test_probe_leads_apache_followers(tmp_path, history, committed_log, resync):
         cut.close()
         for s in (garbage, unknown):
             s.close()
-        probe.wait_state(lambda st: st["dropped"] >= 2 and st["connections"] == 2, deadline,
+        probe.wait_state(lambda st: st["dropped"] >= 2 and st["connections"] == 3, deadline,
                          "bad connections gone")
         err = probe.stderr_text()
         assert "malformed packet" in err or "not FOLLOWERINFO" in err, err[-3000:]
@@ -320,14 +351,15 @@ def test_probe_leads_apache_followers(tmp_path, history, committed_log, resync):
                               deadline, "learner 2 resync", since=seen)
         assert ev["reason"] == resync, ev
         modes = wait_modes(servers, deadline)
-        assert {s: m for s, (m, _) in modes.items()} == {1: "follower", 2: "follower"}, modes
+        assert {s: m for s, (m, _) in modes.items()} == MODES, modes
         check_tree(servers[2], want, zxids)
         path = "/probe/last"
         zxids[path] = probe.create(path, "end", deadline)
         want[path] = "end"
-        for sid in (1, 2):
+        for sid in (1, 2, OBSERVER_SID):
             check_tree(servers[sid], want, zxids)
-        probe.wait_state(lambda st: st["synced_followers"] == 2, deadline, "two synced again")
+        probe.wait_state(lambda st: st["synced_followers"] == 2 and st["synced_observers"] == 1,
+                         deadline, "all synced again")
         with probe.lock:
             assert not [e for e in probe.events if e["event"] == "stopped"], probe.events
     finally:
