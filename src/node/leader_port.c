@@ -46,10 +46,9 @@ struct learner_conn {
     int64_t since_ms;
     struct buf in; /* received; from in_off not yet consumed */
     size_t in_off;
-    struct buf out;   /* this round's packets, written at flush */
-    size_t out_snap;  /* bytes of SNAP body in `out` */
-    size_t in_flight; /* handed to uv_write, not yet written */
-    size_t snap_in_flight;
+    struct buf out;        /* this round's packets, written at flush */
+    size_t out_snap;       /* bytes of SNAP body in `out` */
+    size_t snap_in_flight; /* SNAP body bytes in writes not yet completed */
 };
 
 struct write_req {
@@ -213,7 +212,11 @@ static void conn_flush(struct learner_conn *c)
     struct leader_port *lp = c->lp;
     if (c->closing || c->out.len == 0)
         return;
-    size_t plain = c->in_flight - c->snap_in_flight + (c->out.len - c->out_snap);
+    /* What the kernel has not taken yet (libuv's queue), a SNAP body still
+     * in it not counted, plus this round. */
+    size_t queued = uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
+    size_t snap = c->snap_in_flight < queued ? c->snap_in_flight : queued;
+    size_t plain = queued - snap + (c->out.len - c->out_snap);
     if (plain > lp->cfg.learner_output_max) {
         conn_close(c, "the learner is not reading (output above learner_output_max)", CLOSE_DROP);
         return;
@@ -233,7 +236,6 @@ static void conn_flush(struct learner_conn *c)
         conn_close(c, "write to the learner failed", CLOSE_DROP);
         return;
     }
-    c->in_flight += w->len;
     c->snap_in_flight += w->snap;
 }
 
@@ -700,7 +702,6 @@ static void on_written(uv_write_t *req, int status)
     struct write_req *w = (struct write_req *)req;
     struct learner_conn *c = w->c;
     struct leader_port *lp = c->lp;
-    c->in_flight -= w->len;
     c->snap_in_flight -= w->snap;
     mem_free(w->data);
     mem_free(w);

@@ -118,8 +118,11 @@ struct leader_port_config {
     int64_t config_version;
     /* jute.maxbuffer + extrasize for one packet; 0: QUORUM_MAX_BUFFER_DEFAULT. */
     size_t max_buffer;
-    /* Bytes queued to one learner and not yet written (a SNAP's body not
-     * counted): past it the learner is not reading and is dropped. 0: 64 MiB. */
+    /* A memory bound per learner: bytes the kernel has not taken yet plus
+     * the round being sent (a SNAP's body not counted). Past it the learner
+     * is taken as not reading and dropped (it comes back and resyncs); one
+     * round is at most outstanding_max proposals. Liveness is ZAB's (a
+     * learner silent or lagging syncLimit ticks is dropped). 0: 64 MiB. */
     size_t learner_output_max;
     /* zab_config's bounds; 0: zab's defaults. */
     size_t committed_log_max, outstanding_max;

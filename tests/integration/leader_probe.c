@@ -18,6 +18,7 @@
  * --committed-log N: zab_config.committed_log_max (0: ZAB's default, 500).
  * --outstanding N: zab_config.outstanding_max (0: ZAB's default, 1000); a
  * burst beyond it waits in leader_port's queue.
+ * --output-max N: leader_port_config.learner_output_max (0: its default).
  * Output, one JSON object a line (stdout, flushed):
  *   {"event":"recovered","zxid":Z,"epoch":E}
  *   {"event":"decided","state":"LEADING|FOLLOWING|...","leader":L}
@@ -26,8 +27,9 @@
  *   {"event":"stopped","reason":"..."}  (then it elects again)
  * Commands, one a line on stdin:
  *   create PATH DATA  -> {"proposed":Z} or {"error":"..."}
- *   burst N PREFIX    -> N creates PREFIX0 .. PREFIX{N-1} (data "b<i>") proposed at
- *                        once: {"first":Z1,"last":Z2} or {"error":"..."}
+ *   burst N PREFIX [SIZE] -> N creates PREFIX0 .. PREFIX{N-1} (data "b<i>", or
+ *                        SIZE bytes) proposed at once:
+ *                        {"first":Z1,"last":Z2,"queued":Q} or {"error":"..."}
  *   state             -> {"committed":C,"applied":A,"next":N,"learners":..,
  *                         "synced_followers":..,"synced_observers":..,
  *                         "pending_syncs":..,"dropped":..}
@@ -76,7 +78,7 @@ struct probe {
     int64_t sid;
     char dir[CONFIG_PATH_MAX + 16]; /* version-2 */
     bool history;
-    size_t committed_log_max, outstanding_max;
+    size_t committed_log_max, outstanding_max, output_max;
     struct elector *elector;
     struct leader_port *lp;
     struct server *server;
@@ -369,6 +371,7 @@ static void lead(struct probe *p)
         .config_version = ms.version,
         .committed_log_max = p->committed_log_max,
         .outstanding_max = p->outstanding_max,
+        .learner_output_max = p->output_max,
     };
     struct leader_port_io io = {.ctx = p,
                                 .write_epoch = io_write_epoch,
@@ -485,13 +488,23 @@ static void command(struct probe *p, char *cmd)
         }
     } else if (strncmp(cmd, "burst ", 6) == 0) {
         int n = atoi(cmd + 6);
-        const char *prefix = strchr(cmd + 6, ' ');
+        char *prefix = strchr(cmd + 6, ' ');
+        char *size = prefix ? strchr(prefix + 1, ' ') : NULL;
+        if (size)
+            *size++ = '\0';
+        size_t data_len = size ? (size_t)strtoull(size, NULL, 10) : 0;
+        char *data = mem_alloc(data_len + 32);
         int64_t first = -1, last = -1;
         int rc = p->lp && prefix ? 0 : -1;
         for (int i = 0; i < n && rc == 0; i++) {
-            char path[512], data[32];
+            char path[512];
             snprintf(path, sizeof(path), "%s%d", prefix + 1, i);
-            snprintf(data, sizeof(data), "b%d", i);
+            if (data_len) {
+                memset(data, 'x', data_len);
+                data[data_len] = '\0';
+            } else {
+                snprintf(data, 32, "b%d", i);
+            }
             struct buf txn;
             buf_init(&txn);
             last = leader_port_next_zxid(p->lp);
@@ -501,6 +514,7 @@ static void command(struct probe *p, char *cmd)
             rc = propose(p, &txn);
             buf_deinit(&txn);
         }
+        mem_free(data);
         if (rc == 0)
             printf("{\"first\":%" PRId64 ",\"last\":%" PRId64 ",\"queued\":%zu}\n", first, last,
                    queued(p));
@@ -587,7 +601,7 @@ int main(int argc, char **argv)
 {
     if (argc < 2) {
         fprintf(stderr, "usage: leader_probe ZOO_CFG [--txns N] [--epoch E] [--history 0|1] "
-                        "[--committed-log N] [--outstanding N]\n");
+                        "[--committed-log N] [--outstanding N] [--output-max N]\n");
         return 2;
     }
     static struct probe probe; /* main()'s file */
@@ -603,6 +617,7 @@ int main(int argc, char **argv)
     p->history = atoi(arg(argc, argv, "--history", "1")) != 0;
     p->committed_log_max = (size_t)strtoull(arg(argc, argv, "--committed-log", "0"), NULL, 10);
     p->outstanding_max = (size_t)strtoull(arg(argc, argv, "--outstanding", "0"), NULL, 10);
+    p->output_max = (size_t)strtoull(arg(argc, argv, "--output-max", "0"), NULL, 10);
     if (txns < 1 || epoch < 1) {
         fprintf(stderr, "leader_probe: --txns and --epoch must be at least 1\n");
         return 2;

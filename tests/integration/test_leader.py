@@ -68,7 +68,8 @@ class LeaderProbe:
     """leader_probe as a process: JSON lines out (a thread collects them),
     commands in."""
 
-    def __init__(self, workdir, servers_cfg, history, committed_log=0, outstanding=0):
+    def __init__(self, workdir, servers_cfg, history, committed_log=0, outstanding=0,
+                 extra=()):
         workdir.mkdir(parents=True, exist_ok=True)
         cfg = dict(servers_cfg)
         cfg.update(ENSEMBLE_CFG)
@@ -79,7 +80,7 @@ class LeaderProbe:
         self.proc = subprocess.Popen(
             [probe_binary(), str(cfg_path), "--txns", str(SEED_TXNS), "--epoch", "1",
              "--history", "1" if history else "0", "--committed-log", str(committed_log),
-             "--outstanding", str(outstanding)],
+             "--outstanding", str(outstanding)] + list(extra),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err, text=True, bufsize=1)
         self.events = []
         self.replies = queue.Queue()
@@ -196,10 +197,26 @@ def closed_by_peer(sock, timeout=15.0):
         return False
 
 
-def follower_info(sid):
-    """QuorumPacket(FOLLOWERINFO, acceptedEpoch << 32, LearnerInfo(sid, 0x10000, 0), null)."""
-    info = struct.pack(">qiq", sid, 0x10000, 0)
-    return struct.pack(">iqi", 11, 0, len(info)) + info + struct.pack(">i", -1)
+def packet(ptype, zxid, data=None):
+    """QuorumPacket(type, zxid, data, authinfo null) as jute writes it."""
+    out = struct.pack(">iq", ptype, zxid)
+    out += struct.pack(">i", -1) if data is None else struct.pack(">i", len(data)) + data
+    return out + struct.pack(">i", -1)
+
+
+def follower_info(sid, ptype=11):
+    """FOLLOWERINFO (11) or OBSERVERINFO (16): acceptedEpoch 0,
+    LearnerInfo(sid, 0x10000, configVersion 0)."""
+    return packet(ptype, 0, struct.pack(">qiq", sid, 0x10000, 0))
+
+
+def recv_exactly(sock, n):
+    out = b""
+    while len(out) < n:
+        chunk = sock.recv(n - len(out))
+        assert chunk, "connection closed after %d of %d bytes" % (len(out), n)
+        out += chunk
+    return out
 
 
 # DIFF: the history and the default committed log (500) hold what Apache 2
@@ -299,11 +316,7 @@ def test_probe_leads_apache_followers(tmp_path, history, committed_log, resync):
         second = socket.create_connection((HOST, qport), timeout=10)
         second.sendall(follower_info(1))
         second.settimeout(15)
-        head = b""
-        while len(head) < 12:
-            chunk = second.recv(12 - len(head))
-            assert chunk, "second connection closed before LEADERINFO"
-            head += chunk
+        head = recv_exactly(second, 12)
         assert struct.unpack(">iq", head) == (17, 2 << 32), head  # LEADERINFO, epoch 2
         probe.wait_event(lambda e: e["event"] == "learner_down" and e["sid"] == 1, deadline,
                          "Apache 1's connection replaced", since=seen)
@@ -369,3 +382,60 @@ def test_probe_leads_apache_followers(tmp_path, history, committed_log, resync):
     assert rc == 0, probe.stderr_text()[-3000:]
     err = probe.stderr_text()
     assert "runtime error" not in err and "AddressSanitizer" not in err, err[-3000:]
+
+
+def test_learner_not_reading_is_dropped(tmp_path):
+    """A learner that stops reading is dropped once its unwritten output
+    passes learner_output_max (64 KiB here; the SNAP body not counted), and
+    the followers go on. The learner is a raw socket, observer 5 of the
+    config, that completes the epoch handshake and then reads nothing."""
+    deadline = time.monotonic() + DEADLINE_S
+    ports, cfg = ensemble([1, 2, 3, 5])
+    cfg["server.5"] += ":observer"
+    # outstanding_max 4 keeps each round to the followers (who read) small
+    probe = LeaderProbe(tmp_path / "p3", cfg, True, outstanding=4,
+                        extra=["--output-max", "65536"])
+    servers = {}
+    raw = None
+    try:
+        probe.wait_event(lambda e: e["event"] == "recovered", deadline, "recovered")
+        for sid in (1, 2):
+            servers[sid] = start_apache(tmp_path, sid, cfg)
+        probe.wait_event(lambda e: e["event"] == "serving", deadline, "serving")
+        modes = wait_modes(servers, deadline)
+        assert {s: m for s, (m, _) in modes.items()} == {1: "follower", 2: "follower"}, modes
+        raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        raw.settimeout(15)
+        raw.connect((HOST, ports[PROBE_SID][0]))
+        raw.sendall(follower_info(5, 16))
+        head = recv_exactly(raw, 24)  # LEADERINFO(epoch 2, int 0x10000), authinfo null
+        assert struct.unpack(">iq", head[:12]) == (17, 2 << 32), head
+        raw.sendall(packet(18, 0, struct.pack(">i", 0)))  # ACKEPOCH: nothing logged, epoch 0
+        ev = probe.wait_event(lambda e: e["event"] == "learner_sync" and e["sid"] == 5, deadline,
+                              "observer 5 synced")
+        assert ev["reason"] == "SNAP", ev
+        reply = probe.command("burst 600 /probe/big 8192", deadline)
+        assert "last" in reply, reply
+        ev = probe.wait_event(lambda e: e["event"] == "learner_down" and e["sid"] == 5, deadline,
+                              "observer 5 dropped")
+        assert "not reading" in ev["reason"], ev
+        kz = kazoo(servers[1])
+        try:
+            kz.sync("/probe")
+            data, _ = kz.get("/probe/big599")
+            assert data == b"x" * 8192
+        finally:
+            kz.stop()
+            kz.close()
+        err = probe.stderr_text()
+        assert err.count("learner 5 dropped") == 1, err[-3000:]
+        st = probe.wait_state(lambda st: st["synced_followers"] == 2, deadline, "followers on")
+        assert st["learners"] == 2, st
+    finally:
+        if raw:
+            raw.close()
+        rc = probe.stop()
+        for srv in servers.values():
+            srv.stop()
+    assert rc == 0, probe.stderr_text()[-3000:]
