@@ -475,8 +475,11 @@ static void enter(struct leader_port *lp)
 static void leave(struct leader_port *lp)
 {
     if (lp->depth == 1) {
-        run_deferred(lp);
-        flush_all(lp);
+        /* A flush may drop a learner (output bound): ZAB hears of it now. */
+        do {
+            run_deferred(lp);
+            flush_all(lp);
+        } while (lp->disconnects_len > 0 && !lp->over && !lp->freed);
     }
     lp->depth--;
 }

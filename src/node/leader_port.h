@@ -134,7 +134,9 @@ struct leader_port;
  * for a bad config (no voters, my_sid not a voter, io callbacks missing,
  * history not ending at last_zxid), UV_EAI_NONAME for a host that does not
  * resolve, or the bind/listen error (UV_EADDRINUSE, ...), with the reason in
- * errmsg. May call io.write_epoch and io.on_event (a voter set of one). */
+ * errmsg. May call io.write_epoch and io.on_event (a voter set of one); *out
+ * is set before any callback runs. After a failure the memory goes once the
+ * loop has run the close callbacks. */
 __attribute__((warn_unused_result)) int leader_port_new(uv_loop_t *loop,
                                                         const struct leader_port_config *cfg,
                                                         const struct leader_port_io *io,
