@@ -29,7 +29,10 @@ and 4 (an observer) start empty.
       and keeps its id (REVALIDATE answered valid by the leader);
   restart: Apache 2 killed (-9) misses txns, restarts and syncs again: DIFF
       when the committed log holds what it missed, SNAP when it does not
-      (no history, a committed log of 3 txns).
+      (no history, a committed log of 3 txns);
+  not reading: a learner that stops reading is dropped at the output bound;
+  quorum lost: both followers killed, leadership ends (STOPPED), the probe
+      elects again and leads epoch 3 once they are back.
 
 Every process is stopped by its pid; waits have deadlines."""
 import json
@@ -435,6 +438,62 @@ def test_learner_not_reading_is_dropped(tmp_path):
     finally:
         if raw:
             raw.close()
+        rc = probe.stop()
+        for srv in servers.values():
+            srv.stop()
+    assert rc == 0, probe.stderr_text()[-3000:]
+
+
+def test_quorum_lost_and_regained(tmp_path):
+    """Both followers killed: the probe's leadership ends ("not sufficient
+    followers synced", STOPPED), it frees the port and elects again; the
+    followers restarted, it leads epoch 3 (its log, epoch 2 included, is the
+    history) and they get what they hold as an empty DIFF; a new txn
+    reaches both."""
+    deadline = time.monotonic() + DEADLINE_S
+    ports, cfg = ensemble([1, 2, 3])
+    probe = LeaderProbe(tmp_path / "p3", cfg, True)
+    servers = {}
+    try:
+        probe.wait_event(lambda e: e["event"] == "recovered", deadline, "recovered")
+        for sid in (1, 2):
+            servers[sid] = start_apache(tmp_path, sid, cfg)
+        probe.wait_event(lambda e: e["event"] == "serving", deadline, "serving")
+        wait_modes(servers, deadline)
+        want = {"/probe": "czk leader"}
+        want.update({"/probe/n%d" % i: "v%d" % i for i in range(1, SEED_TXNS)})
+        want["/probe/e2"] = "epoch 2"
+        last = probe.create("/probe/e2", "epoch 2", deadline)
+        probe.wait_state(lambda st: st["committed"] >= last and st["synced_followers"] == 2,
+                         deadline, "committed")
+        for sid in (1, 2):
+            check_tree(servers[sid], want)
+        for sid in (1, 2):
+            servers[sid].kill()
+        stopped = probe.wait_event(lambda e: e["event"] == "stopped", deadline, "stopped")
+        assert stopped["reason"] == "not sufficient followers synced", stopped
+        with probe.lock:
+            seen = len(probe.events)
+        for sid in (1, 2):
+            servers[sid] = start_apache(tmp_path, sid, cfg, port=servers[sid].port)
+        d = probe.wait_event(lambda e: e["event"] == "decided", deadline, "second decision",
+                             since=seen)
+        assert d["state"] == "LEADING", d
+        serving = probe.wait_event(lambda e: e["event"] == "serving", deadline, "serving again",
+                                   since=seen)
+        assert serving["epoch"] == 3, serving
+        modes = wait_modes(servers, deadline)
+        assert {s: m for s, (m, _) in modes.items()} == {1: "follower", 2: "follower"}, modes
+        for sid in (1, 2):
+            ev = probe.wait_event(lambda e, s=sid: e["event"] == "learner_sync" and e["sid"] == s,
+                                  deadline, "resync of %d" % sid, since=seen)
+            assert ev["reason"] == "DIFF", ev
+        zxid = probe.create("/probe/e3", "epoch 3", deadline)
+        assert zxid >> 32 == 3, hex(zxid)
+        want["/probe/e3"] = "epoch 3"
+        for sid in (1, 2):
+            check_tree(servers[sid], want)
+    finally:
         rc = probe.stop()
         for srv in servers.values():
             srv.stop()
