@@ -374,11 +374,15 @@ static void carry_out(struct leader_port *lp, const struct zab_update *up)
         const struct zab_txn *t = &up->appends[i];
         lp->io.log_append(ctx, t->zxid, t->data.ptr, t->data.len > 0 ? (size_t)t->data.len : 0);
     }
+    /* ZAB names no reason per close: when it stops, its own; otherwise a
+     * learner silent or lagging too long, or a packet out of order. */
+    const char *why = up->stopped && up->reason
+                          ? up->reason
+                          : "dropped by ZAB (a timeout, lagging acks, or a packet out of order)";
     for (size_t i = 0; i < up->closes_len; i++) {
         struct learner_conn *c = conn_of(lp, up->closes[i]);
         if (c)
-            conn_close(c, "dropped by ZAB (a timeout, lagging acks, or a packet out of order)",
-                       CLOSE_ZAB);
+            conn_close(c, why, CLOSE_ZAB);
     }
     for (size_t i = 0; i < up->sends_len; i++)
         encode_send(lp, &up->sends[i]);
