@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* leader_port.h — the leader's side of the quorum port (Apache's Leader,
+ * LearnerCnxAcceptor and one LearnerHandler per learner) on a libuv loop: it
+ * listens on the leader's quorum address, accepts learners, splits each
+ * stream into QuorumPackets, steps ONE struct zab (role ZAB_LEADING) with
+ * every learner's packets and carries out each update in zab.h's order
+ * (epochs, appends, closes, sends, commit). It touches no disk and no tree:
+ * the epochs, the leader's own log, the snapshot, the apply and the learners'
+ * requests are the caller's, through struct leader_port_io. The learner's
+ * side is quorum_port.h. Wire: docs/PROTOCOL.md, "Quorum port"; rules:
+ * "ZAB"; the binding: docs/ARCHITECTURE.md, "ZAB".
+ *
+ * Callback rules. io callbacks run only on the loop thread, from inside
+ * leader_port_new, leader_port_propose, leader_port_persisted,
+ * leader_port_sync or the port's own libuv callbacks (reads, timers), and
+ * never inside one another. From inside a callback the caller may call
+ * leader_port_propose, leader_port_persisted and leader_port_sync: they are
+ * queued and run once the callback has returned, before the outer call
+ * returns (so a REQUEST whose prep makes a txn may propose it at once). The
+ * read-only accessors (next_zxid, zab, stats, epoch) may be called anywhere.
+ * leader_port_free must not be called from inside a callback: call it from
+ * the loop afterwards (e.g. on STOPPED, from a uv_idle or the node's
+ * deferred work). */
+#ifndef CZK_NODE_LEADER_PORT_H
+#define CZK_NODE_LEADER_PORT_H
+
+#include "base/buf.h"
+#include "proto/records.h"
+#include "zab/zab.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+/* What the port reports (io.on_event), for the node, logs and tests. */
+enum leader_port_event {
+    /* A quorum acked NEWLEADER: the epoch is established (leader_port_epoch)
+     * and the server may serve (step FLE's EPOCH_UPDATE). sid: ours. */
+    LEADER_PORT_SERVING,
+    /* A learner introduced itself (FOLLOWERINFO / OBSERVERINFO accepted);
+     * reason: "follower" or "observer". */
+    LEADER_PORT_LEARNER_UP,
+    /* The learner was sent DIFF, TRUNC or SNAP (reason: that name). */
+    LEADER_PORT_LEARNER_SYNC,
+    /* The learner got UPTODATE: synced and serving. */
+    LEADER_PORT_LEARNER_SYNCED,
+    /* The connection of an introduced learner ended (reason). */
+    LEADER_PORT_LEARNER_DOWN,
+    /* Leadership is over (lost quorum, a timeout, a failed epoch write):
+     * every connection is closed, nothing more will happen; free the port
+     * and go back to LOOKING. Once per port; never after leader_port_free. */
+    LEADER_PORT_STOPPED,
+};
+
+/* The caller's side of an update. Every pointer argument is borrowed for
+ * the call. */
+struct leader_port_io {
+    void *ctx;
+    /* Step 1: write and fsync the acceptedEpoch or currentEpoch file
+     * ("acceptedEpoch" / "currentEpoch"). Non-zero: leadership ends
+     * (STOPPED, "local storage failed"). Required. */
+    int (*write_epoch)(void *ctx, const char *name, int64_t epoch);
+    /* Step 3: log one of our own proposals (TxnHeader + txn [+ TxnDigest]),
+     * in zxid order; report durability with leader_port_persisted. Required. */
+    void (*log_append)(void *ctx, int64_t zxid, const uint8_t *txn, size_t len);
+    /* Step 5: every txn up to `zxid` is committed: apply those not yet
+     * applied (the leader's server: server_persisted). Called with zxids
+     * increasing; the first call after START carries START's last_zxid (the
+     * history, already applied). Required. */
+    void (*commit)(void *ctx, int64_t zxid);
+    /* Step 4, a SNAP: append the snapshot body of the applied tree (exactly
+     * at the SNAP's zxid: everything committed so far is applied, as the
+     * commit rule above guarantees) to `out` — server_snapshot_write's
+     * output, which quorum_snap_scan reads. Required. */
+    void (*snapshot)(void *ctx, struct buf *out);
+    /* A learner's REQUEST: `data` is the packet's data (long sessionId, int
+     * cxid, int type, request bytes; quorum_request_decode checked it), auth
+     * the packet's authinfo (auth_len ids, NULL when none). Return non-zero
+     * for a request the server cannot take: that learner is dropped. NULL:
+     * requests are ignored. */
+    int (*request)(void *ctx, int64_t sid, const uint8_t *data, size_t len,
+                   const struct zk_id *auth, size_t auth_len);
+    /* A learner's REVALIDATE: is the session valid (touch it, make `sid`
+     * its owner)? The port answers REVALIDATE(sessionId, valid). NULL: every
+     * session is invalid. */
+    bool (*revalidate)(void *ctx, int64_t sid, int64_t session_id, int32_t timeout_ms);
+    /* One session a learner's PING reports as touched. NULL: ignored. */
+    void (*touch)(void *ctx, int64_t sid, int64_t session_id, int32_t timeout_ms);
+    /* NULL: not told. `reason` is a static string or NULL. */
+    void (*on_event)(void *ctx, enum leader_port_event ev, int64_t sid, const char *reason);
+};
+
+struct leader_port_config {
+    int64_t my_sid;
+    const int64_t *voters; /* participants (copied); my_sid among them */
+    size_t voters_len;
+    const int64_t *observers; /* sids allowed to connect as observers (copied) */
+    size_t observers_len;
+    int64_t tick_ms, init_limit, sync_limit;
+    /* Where to listen: the leader's quorum address (server.N's first port).
+     * listen_all_ips (quorumListenOnAllIPs): the wildcard of its family. */
+    const char *host;
+    int port;
+    bool listen_all_ips;
+    /* From recovery: the last logged zxid (durable; 0: none), the epoch
+     * files. */
+    int64_t last_zxid, accepted_epoch, current_epoch;
+    /* The newest txns of the log, ascending, ending at last_zxid: what DIFF
+     * is served from (zab.h, ZAB_START). Copied. May be empty: a learner not
+     * at last_zxid then gets SNAP (or TRUNC). */
+    const struct zab_txn *history;
+    size_t history_len;
+    /* NEWLEADER's data: QuorumVerifier.toString() (membership_format) and
+     * its version (a learner with a higher configVersion is refused, as
+     * LearnerHandler does). Copied. */
+    const char *config_text;
+    int64_t config_version;
+    /* jute.maxbuffer + extrasize for one packet; 0: QUORUM_MAX_BUFFER_DEFAULT. */
+    size_t max_buffer;
+    /* A memory bound per learner: bytes the kernel has not taken yet plus
+     * the round being sent (a SNAP's body not counted). Past it the learner
+     * is taken as not reading and dropped (it comes back and resyncs); one
+     * round is at most outstanding_max proposals. Liveness is ZAB's (a
+     * learner silent or lagging syncLimit ticks is dropped). 0: 64 MiB. */
+    size_t learner_output_max;
+    /* zab_config's bounds; 0: zab's defaults. */
+    size_t committed_log_max, outstanding_max;
+};
+
+struct leader_port;
+
+/* Copies the config, binds and listens, and STARTs zab as leader. UV_EINVAL
+ * for a bad config (no voters, my_sid not a voter, io callbacks missing,
+ * history not ending at last_zxid), UV_EAI_NONAME for a host that does not
+ * resolve, or the bind/listen error (UV_EADDRINUSE, ...), with the reason in
+ * errmsg. May call io.write_epoch and io.on_event (a voter set of one); *out
+ * is set before any callback runs. After a failure the memory goes once the
+ * loop has run the close callbacks. */
+__attribute__((warn_unused_result)) int leader_port_new(uv_loop_t *loop,
+                                                        const struct leader_port_config *cfg,
+                                                        const struct leader_port_io *io,
+                                                        struct leader_port **out, char *errmsg,
+                                                        size_t errmsg_size);
+
+/* Closes the listener, every connection and the timers; no callback runs
+ * after it. The memory goes once the close callbacks have run (keep the
+ * loop running). NULL: no-op. Not from inside an io callback. */
+void leader_port_free(struct leader_port *lp);
+
+/* The zxid the next leader_port_propose must carry (the queued proposals
+ * counted); -1 when not serving (before SERVING, after STOPPED). */
+int64_t leader_port_next_zxid(const struct leader_port *lp);
+
+/* Propose one txn (TxnHeader + txn [+ TxnDigest], copied) with zxid ==
+ * leader_port_next_zxid(). Never ZAB_EBUSY: beyond zab's outstanding_max
+ * the txn waits in the port's queue, in order, and is proposed as earlier
+ * ones commit. ZAB_ENOTREADY when not serving, ZAB_EINVAL for another zxid.
+ * The queue holds at most LEADER_PORT_QUEUE_MAX_BYTES: past it leadership
+ * ends (STOPPED, "proposal queue full") — the server's
+ * globalOutstandingLimit is meant to keep it far below. May call
+ * io.log_append and io.on_event. */
+__attribute__((warn_unused_result)) int leader_port_propose(struct leader_port *lp, int64_t zxid,
+                                                            const uint8_t *txn, size_t len);
+#define LEADER_PORT_QUEUE_MAX_BYTES ((size_t)1 << 30)
+
+/* Everything handed to io.log_append up to `zxid` is durable (fsynced): our
+ * own ack. May call io.commit, io.snapshot (none today) and io.on_event. */
+void leader_port_persisted(struct leader_port *lp, int64_t zxid);
+
+/* Apache's Leader.processSync: send QuorumPacket(SYNC, 0, null, null) to
+ * learner `sid` once every proposal handed to leader_port_propose before
+ * this call has committed (at once if none is outstanding). Syncs are sent
+ * in the order asked. Dropped when that learner's connection ends first.
+ * At most LEADER_PORT_SYNCS_MAX wait: past it that learner is dropped. */
+void leader_port_sync(struct leader_port *lp, int64_t sid);
+#define LEADER_PORT_SYNCS_MAX 100000
+
+/* For mntr / srvr (Apache's zk_learners, zk_synced_followers,
+ * zk_synced_observers, zk_pending_syncs) and tests. */
+struct leader_port_stats {
+    size_t learners;         /* introduced learners with a connection */
+    size_t synced_followers; /* voters that got UPTODATE */
+    size_t synced_observers;
+    size_t pending_syncs;        /* leader_port_sync calls not yet sent */
+    size_t queued_proposals;     /* waiting for zab's outstanding_max */
+    size_t connections;          /* open, introduced or not */
+    int64_t connections_dropped; /* ended by the port (garbage, unknown sid, ...) */
+};
+void leader_port_stats(const struct leader_port *lp, struct leader_port_stats *out);
+
+/* The ZAB core (role, phase, learners), read-only. */
+const struct zab *leader_port_zab(const struct leader_port *lp);
+/* The established epoch once SERVING; -1 before. */
+int64_t leader_port_epoch(const struct leader_port *lp);
+/* The port it listens on (useful with port 0 in tests). */
+int leader_port_bound_port(const struct leader_port *lp);
+
+#endif
