@@ -40,11 +40,6 @@ enum ens_item {
     ENS_ITEM_REVALIDATE = 4, /* learner: bytes = REVALIDATE data */
 };
 
-static struct node_ens *ens_of(void *ctx)
-{
-    return ((struct node *)ctx)->ens;
-}
-
 const char *node__ens_mode(const struct node *n)
 {
     if (!n->ens)
