@@ -20,7 +20,9 @@ per-session order.  check_history() is the pure part (no servers).
 Fixture: make_ensemble (import it into the test module).
 """
 
+import os
 import re
+import signal
 import threading
 import time
 from dataclasses import dataclass
@@ -29,7 +31,7 @@ from pathlib import Path
 import pytest
 
 import zkwire
-from conftest import HOST, free_port, start_server
+from conftest import HOST, free_port, start_server, write_cfg
 
 MODE_RE = re.compile(r"Mode: (leader|follower|observer|standalone)")
 SERVING_MODES = ("leader", "follower", "observer")
@@ -44,15 +46,14 @@ LOCAL_NODES = ("/zookeeper/config",)
 class Member:
     """One member's slot: ports, directory, and its process when running."""
 
-    def __init__(self, sid, kind, workdir, observer=False):
+    def __init__(self, sid, kind, workdir, ports, observer=False):
         self.sid = sid
         self.kind = kind
         self.workdir = Path(workdir)
         self.observer = observer
-        self.client_port = free_port()
-        self.quorum_port = free_port()
-        self.election_port = free_port()
+        self.client_port, self.quorum_port, self.election_port = ports
         self.server = None   # conftest.Server of the current (or last) process
+        self.up = False      # started and neither stopped nor killed since
 
     @property
     def hostport(self):
@@ -64,6 +65,13 @@ class Member:
 
     def running(self):
         return self.server is not None and self.server.alive()
+
+    def exited(self):
+        """The text of an unexpected exit (the member should be up), or None."""
+        if not self.up or self.running():
+            return None
+        return "member %d (%s) exited with status %s\n%s" % (
+            self.sid, self.kind, self.server.proc.returncode, self.server.log_tail(40))
 
     def __repr__(self):
         return "<member %d %s %s>" % (self.sid, self.kind, self.hostport)
@@ -86,11 +94,16 @@ class Ensemble:
         self.init_limit = init_limit
         self.sync_limit = sync_limit
         self.extra = dict(extra or {})
+        ports = []
+        while len(ports) < 3 * len(kinds):
+            port = free_port()
+            if port not in ports:
+                ports.append(port)
         self.members = {}
         for i, kind in enumerate(kinds):
             sid = i + 1
             self.members[sid] = Member(sid, kind, self.tmp_path / ("s%d" % sid),
-                                       observer=sid in observers)
+                                       ports[3 * i:3 * i + 3], observer=sid in observers)
         self.clients = []
 
     # -- configuration ---------------------------------------------------
@@ -117,7 +130,6 @@ class Ensemble:
 
     def write_member(self, sid):
         """zoo.cfg and data/myid of a slot the test runs itself; its zoo.cfg path."""
-        from conftest import write_cfg
         m = self.members[sid]
         self.write_myid(sid)
         _, cfg_path = write_cfg(m.workdir, self.cfg(sid), port=m.client_port)
@@ -131,6 +143,17 @@ class Ensemble:
 
     def running_sids(self):
         return [sid for sid, m in self.members.items() if m.running()]
+
+    def assert_up(self):
+        """Fail with the log of every member that should be up but exited."""
+        exits = [m.exited() for m in self.members.values() if m.exited()]
+        if exits:
+            raise AssertionError("\n".join(exits))
+
+    def up_sids(self):
+        """The members started and not stopped or killed since (whether or
+        not their process still runs)."""
+        return [sid for sid, m in self.members.items() if m.up]
 
     def server(self, sid):
         """conftest.Server of member sid (its current or last process)."""
@@ -148,6 +171,7 @@ class Ensemble:
         assert not m.running(), "member %d already runs" % sid
         self.write_myid(sid)
         m.server = start_server(m.kind, m.workdir, self.cfg(sid), port=m.client_port, wait=False)
+        m.up = True
         return m.server
 
     def start_all(self, sids=None):
@@ -157,12 +181,14 @@ class Ensemble:
     def stop(self, sid):
         """SIGTERM by pid (SIGKILL after 5 s), and wait for the exit."""
         m = self.members[sid]
+        m.up = False
         if m.server is not None:
             m.server.stop()
 
     def kill(self, sid):
         """kill -9 by pid, and wait for the exit."""
         m = self.members[sid]
+        m.up = False
         if m.server is not None:
             m.server.kill()
 
@@ -181,11 +207,17 @@ class Ensemble:
         self.clients.clear()
 
     def stop_all(self):
-        """Close the clients made by client(), stop every member by pid."""
+        """Close the clients made by client(), stop every member by pid
+        (SIGTERM to all first, so that they stop in parallel)."""
         self.stop_clients()
         for m in self.members.values():
-            if m.server is not None:
-                m.server.stop()
+            if m.running():
+                try:
+                    os.kill(m.server.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        for sid in self.members:
+            self.stop(sid)
 
     # -- state -----------------------------------------------------------
 
@@ -208,23 +240,19 @@ class Ensemble:
 
     def wait_modes(self, sids=None, timeout=60.0, deadline=None):
         """{sid: mode} once, in one round of `srvr`, every member in `sids`
-        (default: every running member the harness runs) reports leader,
-        follower or observer (observers: observer) and exactly one reports
-        leader.  A member of `sids` whose process has exited fails the test
-        at once with its log; so does the deadline (time.monotonic(); default
-        now + timeout)."""
+        (default: up_sids(), every member started and not stopped or killed
+        since) reports leader, follower or observer (observers: observer) and
+        exactly one reports leader.  Any member that should be up but whose
+        process has exited fails the test at once with its log; so does the
+        deadline (time.monotonic(); default now + timeout)."""
         if deadline is None:
             deadline = time.monotonic() + timeout
+        want = list(sids) if sids is not None else self.up_sids()
+        for sid in want:
+            assert self.members[sid].up, "member %d was not started" % sid
         last = {}
         while True:
-            want = list(sids) if sids is not None else [s for s in self.running_sids()
-                                                        if self.members[s].kind is not None]
-            for sid in want:
-                m = self.members[sid]
-                if m.server is None or not m.server.alive():
-                    raise AssertionError("member %d is not running (exit %s)\n%s" % (
-                        sid, m.server and m.server.proc.returncode,
-                        m.server.log_tail() if m.server else ""))
+            self.assert_up()
             last = self.modes(want)
             leaders = [s for s, mode in last.items() if mode == "leader"]
             good = all(mode in SERVING_MODES and
@@ -255,15 +283,14 @@ class Ensemble:
     # -- clients ---------------------------------------------------------
 
     def hosts(self, sid=None, failover=False):
-        """Connect string: every member (sid None); member sid alone; or with
-        failover, member sid first and then the others in sid order (use with
-        randomize_hosts=False)."""
+        """Connect string: every member the harness runs (sid None); member
+        sid alone; or with failover, member sid first and then the others in
+        sid order (use with randomize_hosts=False)."""
+        others = [self.members[s].hostport for s in self.server_sids() if s != sid]
         if sid is None:
-            return ",".join(m.hostport for m in self.members.values())
-        first = [self.members[sid].hostport]
-        if not failover:
-            return first[0]
-        return ",".join(first + [m.hostport for s, m in self.members.items() if s != sid])
+            return ",".join(others)
+        first = self.members[sid].hostport
+        return ",".join([first] + others) if failover else first
 
     def client(self, sid=None, failover=False, start_timeout=30.0, **kw):
         """A started KazooClient on hosts(sid, failover); closed by stop_all().
@@ -293,7 +320,9 @@ class Ensemble:
             c.close()
 
     def trees(self, sids=None, root="/"):
-        return {sid: self.tree(sid, root) for sid in (sids or self.running_sids())}
+        """{sid: tree(sid)} of `sids` (default: up_sids())."""
+        self.assert_up()
+        return {sid: self.tree(sid, root) for sid in (sids or self.up_sids())}
 
 
 def read_tree(kz, root="/"):
@@ -403,7 +432,7 @@ class History:
                        (writer is None or op.writer == writer))
 
     def problems(self, ens, root, writers, sids=None):
-        """check_history over the trees of the running members (or sids)."""
+        """check_history over the trees of the members that are up (or sids)."""
         return check_history(self.snapshot(), ens.trees(sids), root, writers)
 
     def check(self, ens, root, writers, sids=None):
@@ -685,11 +714,13 @@ class Load:
             self.stopping.wait(self.pause_s)
 
     def wait_ok(self, n, since_s=None, timeout=30.0, writer=None):
-        """Poll until n more writes (create/set) are acknowledged (completed
-        after since_s), every writer's thread still alive."""
+        """Poll until n writes (create/set) completed after since_s are
+        acknowledged; fails at the timeout, when a writer thread fails, or
+        when a member that should be up has exited."""
         deadline = time.monotonic() + timeout
         while self.history.count("ok", since_s=since_s, writer=writer) < n:
             assert not self.errors, self.errors
+            self.ens.assert_up()
             assert time.monotonic() < deadline, "only %d of %d writes acknowledged: %s" % (
                 self.history.count("ok", since_s=since_s, writer=writer), n,
                 self.history.snapshot()[-5:])

@@ -1,8 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
 """Three-member ensembles under client load, checked by the history checker
 of ensemble.py.  Written against Apache ZooKeeper 3.8 members (they must
-pass: that proves the harness and the checker); KINDS becomes a parameter
-with czk members once czk-server runs in an ensemble.
+pass: that proves the harness and the checker).  The member kinds are a
+parameter (`kinds`, ids like [apache-apache-apache]): add czk rows to
+KINDS once czk-server runs in an ensemble, or try them by hand with
+CZK_ENSEMBLE_KINDS="czk,czk,czk;czk,apache,apache" (";" between ensembles,
+"," between the members sid 1, 2, 3).
 
   a. writers on every member: every acknowledged write is on every member,
      the members' trees are equal;
@@ -14,6 +17,7 @@ write (and other faults) fed to check_history must be reported.
 
 Every process is stopped by its pid at the end of each test (make_ensemble);
 every wait polls a condition with a deadline."""
+import os
 import time
 
 import pytest
@@ -23,8 +27,20 @@ from conftest import HOST
 from ensemble import (History, Load, check_history, create_path, key_path, make_ensemble,
                       writer_dir)  # noqa: F401  (make_ensemble is a fixture)
 
-KINDS = ["apache", "apache", "apache"]
+KINDS = [["apache", "apache", "apache"]]
 ROOT = "/hist"
+
+
+def _kinds():
+    text = os.environ.get("CZK_ENSEMBLE_KINDS")
+    if not text:
+        return KINDS
+    return [[k.strip() for k in ens.split(",")] for ens in text.split(";") if ens.strip()]
+
+
+@pytest.fixture(params=_kinds(), ids=lambda kinds: "-".join(kinds))
+def kinds(request):
+    return request.param
 
 
 def session_on(ens, sid, session_id):
@@ -33,9 +49,9 @@ def session_on(ens, sid, session_id):
     return ("sid=0x%x" % session_id) in out
 
 
-def test_writes_through_every_member(make_ensemble):
+def test_writes_through_every_member(make_ensemble, kinds):
     """a. One writer per member; all trees equal; every ok write present."""
-    ens = make_ensemble(KINDS)
+    ens = make_ensemble(kinds)
     ens.start_all()
     ens.wait_modes()
     load = Load(ens, writers=3, root=ROOT).start()
@@ -57,9 +73,9 @@ def test_writes_through_every_member(make_ensemble):
     assert sum("lost acknowledged create %s" % fake.path in p for p in problems) == 3, problems
 
 
-def test_kill_leader_under_load(make_ensemble):
+def test_kill_leader_under_load(make_ensemble, kinds):
     """b. kill -9 the leader while writers write through every member."""
-    ens = make_ensemble(KINDS)
+    ens = make_ensemble(kinds)
     ens.start_all()
     old = ens.leader_sid()
     load = Load(ens, writers=3, root=ROOT).start()
@@ -79,10 +95,10 @@ def test_kill_leader_under_load(make_ensemble):
     assert history.count("ok", since_s=killed_s) >= 200, counts
 
 
-def test_killed_follower_catches_up(make_ensemble):
+def test_killed_follower_catches_up(make_ensemble, kinds):
     """c. kill -9 a follower, write, restart it: it reaches the leader's
     zxid by itself, and its tree is the others'."""
-    ens = make_ensemble(KINDS)
+    ens = make_ensemble(kinds)
     ens.start_all()
     leader = ens.leader_sid()
     follower = ens.follower_sids()[0]
