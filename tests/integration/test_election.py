@@ -21,7 +21,9 @@ election's decision, then stop everything).
   d. three probes alone: they agree on the best (epoch, zxid, sid); the
      leader is killed; the two left re-elect the better of them.
 
-Every process is stopped by its pid; waits have deadlines."""
+The members' ports, zoo.cfg files and myids come from ensemble.Ensemble
+(slots of kind None are the probes).  Every process is stopped by its pid;
+waits have deadlines."""
 import json
 import os
 import re
@@ -31,11 +33,13 @@ import threading
 import time
 from pathlib import Path
 
-from conftest import HOST, czk_binary, free_port, start_server, wait_modes, write_cfg
+from conftest import HOST, czk_binary
+from ensemble import make_ensemble  # noqa: F401  (a fixture)
 from test_peer_wire import logged_vote, wait_log
 
 DEADLINE_S = 120.0
-ENSEMBLE_CFG = {"initLimit": "5", "syncLimit": "2"}
+# tickTime 2000, initLimit 5, syncLimit 2: the probe's and Apache's zoo.cfg.
+ENSEMBLE_CFG = {"tick_ms": 2000, "init_limit": 5, "sync_limit": 2}
 
 
 def probe_binary():
@@ -44,15 +48,12 @@ def probe_binary():
 
 
 class ElectionProbe:
-    """election_probe as a process; its JSON lines are collected by a thread."""
+    """election_probe as a process, member `sid` (a slot of kind None) of
+    the Ensemble `ens`; its JSON lines are collected by a thread."""
 
-    def __init__(self, workdir, sid, servers_cfg, zxid=0, epoch=0, leader_loss_ms=0):
-        workdir = Path(workdir)
-        workdir.mkdir(parents=True, exist_ok=True)
-        cfg = dict(servers_cfg)
-        cfg.update(ENSEMBLE_CFG)
-        _, cfg_path = write_cfg(workdir, cfg)
-        (workdir / "data" / "myid").write_text("%d\n" % sid)
+    def __init__(self, ens, sid, zxid=0, epoch=0, leader_loss_ms=0):
+        cfg_path = ens.write_member(sid)
+        workdir = ens.members[sid].workdir
         self.sid = sid
         self.err_path = workdir / "probe.err"
         self.err = open(self.err_path, "w")
@@ -114,25 +115,6 @@ class ElectionProbe:
         return evs[-1]
 
 
-def ensemble(sids):
-    """server.N lines for `sids` on fresh ports: {sid: (quorum, election)}, cfg."""
-    ports = {sid: (free_port(), free_port()) for sid in sids}
-    cfg = {"server.%d" % sid: "%s:%d:%d" % (HOST, q, e) for sid, (q, e) in ports.items()}
-    return ports, cfg
-
-
-def start_apache(tmp_path, sids, servers_cfg):
-    servers = {}
-    for sid in sids:
-        wd = tmp_path / ("s%d" % sid)
-        (wd / "data").mkdir(parents=True)
-        (wd / "data" / "myid").write_text("%d\n" % sid)
-        cfg = dict(servers_cfg)
-        cfg.update(ENSEMBLE_CFG)
-        servers[sid] = start_server("apache", wd, cfg, wait=False)
-    return servers
-
-
 def wait_any_log(servers, needle, deadline):
     """Whether some server's log shows `needle` before the deadline."""
     while time.monotonic() < deadline:
@@ -143,29 +125,33 @@ def wait_any_log(servers, needle, deadline):
     return False
 
 
-def stop_all(probes, servers):
+def stop_all(probes, ens):
+    """Stop the probes, then the Apache members; the probes' exit statuses."""
     rcs = {p.sid: p.stop() for p in probes}
-    for srv in servers.values():
-        srv.stop()
+    ens.stop_all()
     return rcs
 
 
-def test_probe_follows_apache_leader(tmp_path):
+def modes_of(ens, deadline):
+    return ens.wait_modes(deadline=deadline)
+
+
+def test_probe_follows_apache_leader(make_ensemble):
     """a. sid 1 with Apache's zxid: the highest sid, Apache's 3, leads."""
     deadline = time.monotonic() + DEADLINE_S
-    ports, cfg = ensemble([1, 2, 3])
-    probe = ElectionProbe(tmp_path / "p1", 1, cfg, zxid=0, epoch=0)
-    servers = {}
+    ens = make_ensemble([None, "apache", "apache"], **ENSEMBLE_CFG)
+    probe = ElectionProbe(ens, 1, zxid=0, epoch=0)
     try:
         probe.wait_event(lambda e: e["event"] == "listening", deadline, "listening")
         # 3 first: with 2 first, 2 and the probe are a quorum without 3 and
         # elect 2 (as Apache would) whenever 3's JVM starts late.
-        servers = start_apache(tmp_path, [3], cfg)
+        ens.start(3)
         d = probe.decision(deadline)
         assert d["state"] == "FOLLOWING" and d["leader"] == 3, d
-        servers.update(start_apache(tmp_path, [2], cfg))
-        modes = wait_modes(servers, deadline)
-        assert modes[3][0] == "leader" and modes[2][0] == "follower", modes
+        ens.start(2)
+        modes = modes_of(ens, deadline)
+        assert modes[3] == "leader" and modes[2] == "follower", modes
+        servers = ens.servers()
         # The vote Apache 3 sends (as 2 logged it) is the one the probe ended with.
         while True:
             vote = logged_vote(servers, 3)
@@ -184,33 +170,31 @@ def test_probe_follows_apache_leader(tmp_path):
         # hears FOLLOWING, leader 3 from it.
         answer = "n.sid:1, n.state:FOLLOWING, n.leader:3"
         before = Path(servers[2].log_path).read_text(errors="replace").count(answer)
-        servers[2].stop()
-        servers[2] = start_server("apache", tmp_path / "s2", dict(cfg, **ENSEMBLE_CFG),
-                                  port=servers[2].port, wait=False)
-        while Path(servers[2].log_path).read_text(errors="replace").count(answer) <= before:
-            assert time.monotonic() < deadline, servers[2].log_tail()
+        restarted = ens.restart(2)
+        while Path(restarted.log_path).read_text(errors="replace").count(answer) <= before:
+            assert time.monotonic() < deadline, restarted.log_tail()
             time.sleep(0.1)
-        modes = wait_modes(servers, deadline)
-        assert modes[3][0] == "leader" and modes[2][0] == "follower", modes
+        modes = modes_of(ens, deadline)
+        assert modes[3] == "leader" and modes[2] == "follower", modes
         assert probe.snapshot()[-1]["event"] == "decided", probe.snapshot()[-3:]
     finally:
-        rcs = stop_all([probe], servers)
+        rcs = stop_all([probe], ens)
     done = probe.check_clean_exit(rcs[1])
     assert done["state"] == "FOLLOWING" and done["leader"] == 3, done
     assert done["peers"]["2"]["connected"] == 1 and done["peers"]["3"]["connected"] == 1, done
 
 
-def test_probe_with_higher_zxid_wins(tmp_path):
+def test_probe_with_higher_zxid_wins(make_ensemble):
     """b. sid 1 with epoch 1, zxid 0x100000005 against fresh Apache data:
     the vote order is (epoch, zxid, sid), so sid 1 is elected."""
     deadline = time.monotonic() + DEADLINE_S
-    ports, cfg = ensemble([1, 2, 3])
+    ens = make_ensemble([None, "apache", "apache"], **ENSEMBLE_CFG)
     zxid = 0x100000005
-    probe = ElectionProbe(tmp_path / "p1", 1, cfg, zxid=zxid, epoch=1)
-    servers = {}
+    probe = ElectionProbe(ens, 1, zxid=zxid, epoch=1)
     try:
         probe.wait_event(lambda e: e["event"] == "listening", deadline, "listening")
-        servers = start_apache(tmp_path, [2, 3], cfg)
+        ens.start_all([2, 3])
+        servers = ens.servers()
         d = probe.decision(deadline)
         assert d["state"] == "LEADING" and d["leader"] == 1, d
         assert (d["zxid"], d["peerEpoch"]) == (zxid, 1), d
@@ -219,56 +203,57 @@ def test_probe_with_higher_zxid_wins(tmp_path):
         for sid, srv in servers.items():
             assert wait_log(srv, "n.sid:1, n.state:LOOKING, n.leader:1", deadline), srv.log_tail()
             assert wait_log(srv, "FOLLOWING", deadline), (sid, srv.log_tail())
-            assert wait_log(srv, "127.0.0.1:%d" % ports[1][0], deadline), (sid, srv.log_tail())
+            assert wait_log(srv, "127.0.0.1:%d" % ens.members[1].quorum_port, deadline), \
+                (sid, srv.log_tail())
             text = Path(srv.log_path).read_text(errors="replace")
             assert "LEADING" not in re.findall(r"- (LEADING|FOLLOWING)\b", text), text[-3000:]
     finally:
-        rcs = stop_all([probe], servers)
+        rcs = stop_all([probe], ens)
     done = probe.check_clean_exit(rcs[1])
     assert done["state"] == "LEADING", done
 
 
-def test_late_joiner_follows_established_leader(tmp_path):
+def test_late_joiner_follows_established_leader(make_ensemble):
     """c. Apache 2, 3 lead and follow; the probe arrives later with a better
     vote and still follows 3, as their FOLLOWING/LEADING answers say."""
     deadline = time.monotonic() + DEADLINE_S
-    ports, cfg = ensemble([1, 2, 3])
-    servers = start_apache(tmp_path, [2, 3], cfg)
+    ens = make_ensemble([None, "apache", "apache"], **ENSEMBLE_CFG)
+    ens.start_all([2, 3])
     probe = None
     try:
-        modes = wait_modes(servers, deadline)
-        assert modes[3][0] == "leader" and modes[2][0] == "follower", modes
-        epoch3 = int((Path(servers[3].datadir) / "version-2" / "currentEpoch").read_text())
+        modes = modes_of(ens, deadline)
+        assert modes[3] == "leader" and modes[2] == "follower", modes
+        epoch3 = int((ens.members[3].datadir / "version-2" / "currentEpoch").read_text())
         zxid = ((epoch3 + 4) << 32) | 5
-        probe = ElectionProbe(tmp_path / "p1", 1, cfg, zxid=zxid, epoch=epoch3 + 4)
+        probe = ElectionProbe(ens, 1, zxid=zxid, epoch=epoch3 + 4)
         d = probe.decision(deadline)
         assert d["state"] == "FOLLOWING" and d["leader"] == 3, d
         # The end vote is the leader's (the established epoch), not ours.
         assert d["peerEpoch"] == epoch3, (d, epoch3)
         # Apache went on as it was.
-        modes2 = wait_modes(servers, deadline)
-        assert {s: m for s, (m, _) in modes2.items()} == {3: "leader", 2: "follower"}, modes2
-        for srv in servers.values():
+        modes2 = modes_of(ens, deadline)
+        assert modes2 == {3: "leader", 2: "follower"}, modes2
+        for srv in ens.servers().values():
             assert wait_log(srv, "n.sid:1, n.state:LOOKING, n.leader:1", deadline), srv.log_tail()
     finally:
-        rcs = stop_all([probe] if probe else [], servers)
+        rcs = stop_all([probe] if probe else [], ens)
     done = probe.check_clean_exit(rcs[1])
     assert done["state"] == "FOLLOWING" and done["leader"] == 3, done
 
 
-def test_czk_members_elect_and_reelect(tmp_path):
+def test_czk_members_elect_and_reelect(make_ensemble):
     """d. Three probes: 1 and 2 hold zxid 0x100000009, 3 holds 0x100000003,
     all epoch 1: 2 wins (zxid, then sid). Kill 2: 1 and 3 elect 1."""
     deadline = time.monotonic() + DEADLINE_S
-    ports, cfg = ensemble([1, 2, 3])
+    ens = make_ensemble([None, None, None], **ENSEMBLE_CFG)
     zxids = {1: 0x100000009, 2: 0x100000009, 3: 0x100000003}
     probes = {}
     try:
         # 2 first: 1 and 3 alone are a quorum and would rightly elect 1 if
         # 2 came up late (a slow exec under load).
         for sid in (2, 1, 3):
-            probes[sid] = ElectionProbe(tmp_path / ("p%d" % sid), sid, cfg, zxid=zxids[sid],
-                                        epoch=1, leader_loss_ms=1000)
+            probes[sid] = ElectionProbe(ens, sid, zxid=zxids[sid], epoch=1,
+                                        leader_loss_ms=1000)
             if sid == 2:
                 probes[2].wait_event(lambda e: e["event"] == "listening", deadline, "listening")
         first = {sid: p.decision(deadline) for sid, p in probes.items()}
@@ -287,25 +272,25 @@ def test_czk_members_elect_and_reelect(tmp_path):
             lost = [e for e in probes[sid].snapshot() if e["event"] == "leader_lost"]
             assert [e["leader"] for e in lost] == [2], lost
     finally:
-        rcs = stop_all(list(probes.values()), {})
+        rcs = stop_all(list(probes.values()), ens)
     for sid in (1, 3):
         probes[sid].check_clean_exit(rcs[sid])
 
 
-def test_raw_peer_and_bad_messages(tmp_path):
+def test_raw_peer_and_bad_messages(make_ensemble):
     """No Apache: a raw socket plays sid 3. The probe's notifications carry
     the /zookeeper/config text of its zoo.cfg; bodies that do not decode are
     skipped and counted; a valid vote from 3 makes a quorum (1 and 3) for 3."""
     import socket
     import struct
     deadline = time.monotonic() + 60
-    ports, cfg = ensemble([1, 2, 3])
-    probe = ElectionProbe(tmp_path / "p1", 1, cfg, zxid=0, epoch=0)
+    ens = make_ensemble([None, None, None], **ENSEMBLE_CFG)
+    probe = ElectionProbe(ens, 1, zxid=0, epoch=0)
     s = None
     try:
         probe.wait_event(lambda e: e["event"] == "listening", deadline, "listening")
-        s = socket.create_connection((HOST, ports[1][1]), timeout=10)
-        addr = ("%s:%d" % (HOST, ports[3][1])).encode()
+        s = socket.create_connection((HOST, ens.members[1].election_port), timeout=10)
+        addr = ("%s:%d" % (HOST, ens.members[3].election_port)).encode()
         s.sendall(struct.pack(">qqi", -65536, 3, len(addr)) + addr)
 
         def recv_exact(n):
@@ -321,8 +306,9 @@ def test_raw_peer_and_bad_messages(tmp_path):
         state, leader, zxid, round_, peer_epoch, version, clen = struct.unpack(">iqqqqii",
                                                                                 body[:44])
         assert (state, leader, zxid, round_, peer_epoch, version) == (0, 1, 0, 1, 0, 2)
-        want = "".join("server.%d=%s:%d:%d:participant\n" % (sid, HOST, q, e)
-                       for sid, (q, e) in sorted(ports.items())) + "version=0"
+        want = "".join("server.%d=%s:%d:%d:participant\n" % (sid, HOST, m.quorum_port,
+                                                              m.election_port)
+                       for sid, m in sorted(ens.members.items())) + "version=0"
         assert body[44:44 + clen].decode() == want, body
         # A body too short for any layout, and one with state 7.
         s.sendall(struct.pack(">i", 10) + b"x" * 10)
@@ -340,12 +326,11 @@ def test_raw_peer_and_bad_messages(tmp_path):
     assert done["skipped"] == 2, done
 
 
-def test_probe_refuses_ensemble_without_init_limit(tmp_path):
+def test_probe_refuses_ensemble_without_init_limit(make_ensemble):
     """QuorumPeerConfig.checkValidity: a replicated config needs initLimit."""
-    ports, cfg = ensemble([1, 2, 3])
-    cfg = dict(cfg, syncLimit="2")
-    _, cfg_path = write_cfg(tmp_path, cfg)
-    (tmp_path / "data" / "myid").write_text("1\n")
+    ens = make_ensemble([None, None, None], **ENSEMBLE_CFG, extra={"initLimit": None})
+    cfg_path = ens.write_member(1)
+    assert "initLimit" not in cfg_path.read_text()
     r = subprocess.run([probe_binary(), str(cfg_path)], capture_output=True, text=True,
                        timeout=30)
     assert r.returncode == 2 and "initLimit is not set" in r.stderr, (r.returncode, r.stderr)

@@ -25,11 +25,11 @@ import threading
 import time
 from pathlib import Path
 
-from kazoo.client import KazooClient
 from kazoo.security import make_acl, make_digest_acl
 
 import zkwire
-from conftest import HOST, czk_binary, free_port, start_server, wait_modes
+from conftest import HOST, czk_binary
+from ensemble import make_ensemble  # noqa: F401  (a fixture)
 
 PROBE_SID = 4
 DEADLINE_S = 150.0
@@ -177,35 +177,23 @@ def write_batch(kz, tag, n):
                                          make_acl("world", "anyone", read=True)])
 
 
-def test_observer_follows_apache_leader_snap_inform_diff(tmp_path):
+def test_observer_follows_apache_leader_snap_inform_diff(make_ensemble, tmp_path):
     deadline = time.monotonic() + DEADLINE_S
-    ports = {sid: (free_port(), free_port()) for sid in range(1, PROBE_SID + 1)}
-    cfg = {"server.%d" % sid: "%s:%d:%d%s" % (HOST, q, e, ":observer" if sid == PROBE_SID
-                                             else "")
-           for sid, (q, e) in ports.items()}
-    cfg.update(initLimit="10", syncLimit="5")
-    servers = {}
-    kz = None
+    # Apache voters 1-3; 4 (the probe, run by the test) is an observer.
+    ens = make_ensemble(["apache", "apache", "apache", None], tick_ms=2000, init_limit=10,
+                        sync_limit=5, observers=(PROBE_SID,))
     probe = None
     try:
-        for sid in (1, 2, 3):
-            wd = tmp_path / ("s%d" % sid)
-            (wd / "data").mkdir(parents=True)
-            (wd / "data" / "myid").write_text("%d\n" % sid)
-            servers[sid] = start_server("apache", wd, cfg, wait=False)
-        modes = {sid: mode for sid, (mode, _) in wait_modes(servers, deadline).items()}
-        leader_sid = [s for s, m in modes.items() if m == "leader"]
-        assert len(leader_sid) == 1, modes
-        leader_sid = leader_sid[0]
-        leader = servers[leader_sid]
+        ens.start_all()
+        leader_sid = ens.leader_sid(deadline=deadline)
+        leader = ens.server(leader_sid)
 
-        kz = KazooClient(hosts=leader.hostport, timeout=20)
-        kz.start(timeout=30)
+        kz = ens.client(leader_sid, timeout=20)
         write_batch(kz, "before", 30)
 
         data_dir = tmp_path / "probe"
         args = ["--sid", PROBE_SID, "--leader-sid", leader_sid,
-                "--leader", "%s:%d" % (HOST, ports[leader_sid][0]),
+                "--leader", "%s:%d" % (HOST, ens.members[leader_sid].quorum_port),
                 "--voters", "1,2,3", "--data", data_dir, "--role", "observer",
                 "--tick-ms", 2000, "--init-limit", 10, "--sync-limit", 5]
         log_path = tmp_path / "probe.log"
@@ -236,13 +224,9 @@ def test_observer_follows_apache_leader_snap_inform_diff(tmp_path):
         compare(probe, kz, leader, deadline)
 
         # The ensemble is undisturbed: every Apache member still serves.
-        assert sorted(m for m, _ in wait_modes(servers, deadline).values()) == [
+        assert sorted(ens.wait_modes(deadline=deadline).values()) == [
             "follower", "follower", "leader"]
     finally:
         if probe:
             probe.stop()
-        if kz:
-            kz.stop()
-            kz.close()
-        for srv in servers.values():
-            srv.stop()
+        ens.stop_all()

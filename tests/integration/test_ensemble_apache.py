@@ -1,0 +1,212 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Three-member ensembles under client load, checked by the history checker
+of ensemble.py.  Written against Apache ZooKeeper 3.8 members (they must
+pass: that proves the harness and the checker).  The member kinds are a
+parameter (`kinds`, ids like [apache-apache-apache]): add czk rows to
+KINDS once czk-server runs in an ensemble, or try them by hand with
+CZK_ENSEMBLE_KINDS="czk,czk,czk;czk,apache,apache" (";" between ensembles,
+"," between the members sid 1, 2, 3).
+
+  a. writers on every member: every acknowledged write is on every member,
+     the members' trees are equal;
+  b. kill -9 the leader under load: a new leader is elected, writes go on,
+     the old leader restarts and follows, the history checks;
+  c. kill -9 a follower, write, restart it: it catches up on its own.
+The checker is tested on its own too: histories with a lost acknowledged
+write (and other faults) fed to check_history must be reported.
+
+Every process is stopped by its pid at the end of each test (make_ensemble);
+every wait polls a condition with a deadline."""
+import os
+import time
+
+import pytest
+
+import zkwire
+from conftest import HOST
+from ensemble import (History, Load, check_history, create_path, key_path, make_ensemble,
+                      writer_dir)  # noqa: F401  (make_ensemble is a fixture)
+
+KINDS = [["apache", "apache", "apache"]]
+ROOT = "/hist"
+
+
+def _kinds():
+    text = os.environ.get("CZK_ENSEMBLE_KINDS")
+    if not text:
+        return KINDS
+    return [[k.strip() for k in ens.split(",")] for ens in text.split(";") if ens.strip()]
+
+
+@pytest.fixture(params=_kinds(), ids=lambda kinds: "-".join(kinds))
+def kinds(request):
+    return request.param
+
+
+def session_on(ens, sid, session_id):
+    """Whether member sid's `cons` lists a connection of that session."""
+    out = zkwire.four_letter(HOST, ens.members[sid].client_port, "cons", timeout=5.0)
+    return ("sid=0x%x" % session_id) in out
+
+
+def test_writes_through_every_member(make_ensemble, kinds):
+    """a. One writer per member; all trees equal; every ok write present."""
+    ens = make_ensemble(kinds)
+    ens.start_all()
+    ens.wait_modes()
+    load = Load(ens, writers=3, root=ROOT).start()
+    load.wait_ok(300)
+    # Each writer's session is on its own member: writes went through
+    # every member, forwarded by the followers.
+    for w, kz in load.clients.items():
+        assert session_on(ens, w + 1, kz.client_id[0]), (w, ens.members[w + 1])
+    history = load.stop()
+    counts = load.check()
+    assert counts[("create", "ok")] >= 90 and counts[("set", "ok")] >= 180, counts
+    assert all(history.count("ok", writer=w) > 0 for w in range(3)), counts
+    assert counts.get(("create", "unknown"), 0) == counts.get(("set", "unknown"), 0) == 0, counts
+    # The checker is not blind on a real run: an acknowledged create that
+    # never happened is reported on every member.
+    fake = history.invoke(1, "create", create_path(ROOT, 1, 999999), 999999)
+    history.ok(fake)
+    problems = load.problems()
+    assert sum("lost acknowledged create %s" % fake.path in p for p in problems) == 3, problems
+
+
+def test_kill_leader_under_load(make_ensemble, kinds):
+    """b. kill -9 the leader while writers write through every member."""
+    ens = make_ensemble(kinds)
+    ens.start_all()
+    old = ens.leader_sid()
+    load = Load(ens, writers=3, root=ROOT).start()
+    load.wait_ok(30)
+    ens.kill(old)
+    killed_s = time.monotonic()
+    new = ens.leader_sid()
+    assert new != old
+    load.wait_ok(100, since_s=killed_s)
+    ens.start(old)
+    restarted_s = time.monotonic()
+    modes = ens.wait_modes()
+    assert modes[old] == "follower" and modes[new] == "leader", modes
+    load.wait_ok(100, since_s=restarted_s)
+    history = load.stop()
+    counts = load.check()
+    assert history.count("ok", since_s=killed_s) >= 200, counts
+
+
+def test_killed_follower_catches_up(make_ensemble, kinds):
+    """c. kill -9 a follower, write, restart it: it reaches the leader's
+    zxid by itself, and its tree is the others'."""
+    ens = make_ensemble(kinds)
+    ens.start_all()
+    leader = ens.leader_sid()
+    follower = ens.follower_sids()[0]
+    load = Load(ens, writers=3, root=ROOT).start()
+    load.wait_ok(30)
+    ens.kill(follower)
+    killed_s = time.monotonic()
+    load.wait_ok(150, since_s=killed_s)
+    history = load.stop()
+    ens.start(follower)
+    modes = ens.wait_modes()
+    assert modes[leader] == "leader" and modes[follower] == "follower", modes
+    want = ens.zxid(leader)
+    deadline = time.monotonic() + 30
+    while ens.zxid(follower) < want:
+        assert time.monotonic() < deadline, (hex(ens.zxid(follower)), hex(want))
+        time.sleep(0.05)
+    counts = load.check()
+    assert history.count("ok", since_s=killed_s) >= 150, counts
+
+
+# ---------------------------------------------------------------------------
+# the checker itself, on made-up histories
+
+
+def _tree(nodes):
+    """A member tree from {path: (data bytes, version)}."""
+    return {p: {"data": d.hex(), "version": v, "cversion": 0, "aversion": 0, "czxid": 0,
+                "mzxid": 0, "pzxid": 0, "ctime": 0, "mtime": 0, "ephemeralOwner": 0}
+            for p, (d, v) in nodes.items()}
+
+
+def _good_history():
+    """Writer 0, session 7: create c1 (ok), set k0=1 (ok, v1), set k0=2
+    (unknown), set k0=3 (ok, v3), get k0 -> 3, create c2 (failed)."""
+    h = History()
+    op = h.invoke(0, "create", create_path(ROOT, 0, 1), 1, 7)
+    h.ok(op)
+    op = h.invoke(0, "set", key_path(ROOT, 0, 0), 1, 7)
+    h.ok(op, version=1)
+    op = h.invoke(0, "set", key_path(ROOT, 0, 0), 2, 7)
+    h.unknown(op, "ConnectionLoss()")
+    op = h.invoke(0, "set", key_path(ROOT, 0, 0), 3, 7)
+    h.ok(op, version=3)
+    op = h.invoke(0, "get", key_path(ROOT, 0, 0), None, 7)
+    h.ok(op, version=3, value=3)
+    op = h.invoke(0, "create", create_path(ROOT, 0, 2), 2, 7)
+    h.failed(op, "NodeExistsError()")
+    return h
+
+
+def _good_nodes():
+    return {"/": (b"", 0), ROOT: (b"", 0), writer_dir(ROOT, 0): (b"", 0),
+            create_path(ROOT, 0, 1): (b"1", 0), key_path(ROOT, 0, 0): (b"3", 3)}
+
+
+def _check(history, members):
+    return check_history(history.snapshot(), {sid: _tree(n) for sid, n in members.items()},
+                         ROOT, {0: 1})
+
+
+def test_checker_passes_a_good_history():
+    assert _check(_good_history(), {1: _good_nodes(), 2: _good_nodes()}) == []
+
+
+def test_checker_reports_a_lost_acknowledged_create():
+    nodes = _good_nodes()
+    del nodes[create_path(ROOT, 0, 1)]
+    problems = _check(_good_history(), {1: nodes, 2: dict(nodes)})
+    assert ["lost acknowledged create %s" % create_path(ROOT, 0, 1) in p
+            for p in problems] == [True, True], problems
+
+
+def test_checker_reports_a_lost_acknowledged_set():
+    nodes = _good_nodes()
+    nodes[key_path(ROOT, 0, 0)] = (b"1", 1)   # the ok set of 3 is gone
+    problems = _check(_good_history(), {1: _good_nodes(), 2: nodes})
+    assert any("lost acknowledged set of %s" % key_path(ROOT, 0, 0) in p and "member 2" in p
+               for p in problems), problems
+    assert any("members 1 and 2 differ" in p for p in problems), problems
+
+
+@pytest.mark.parametrize("fault", ["failed_create_present", "phantom", "divergent_data",
+                                   "version_backwards", "stale_read", "unwritten_read"])
+def test_checker_reports_other_faults(fault):
+    h = _good_history()
+    nodes = _good_nodes()
+    ops = h.snapshot()
+    if fault == "failed_create_present":
+        nodes[create_path(ROOT, 0, 2)] = (b"2", 0)
+        want = "failed create"
+    elif fault == "phantom":
+        nodes[writer_dir(ROOT, 0) + "/stray"] = (b"", 0)
+        want = "no op created it"
+    elif fault == "divergent_data":
+        other = dict(nodes)
+        other[create_path(ROOT, 0, 1)] = (b"x", 0)
+        problems = _check(h, {1: nodes, 2: other})
+        assert any("differ at %s" % create_path(ROOT, 0, 1) in p for p in problems), problems
+        return
+    elif fault == "version_backwards":
+        ops[3].version = 1   # the second ok set acknowledged at the first's version
+        want = "went backwards"
+    elif fault == "stale_read":
+        ops[4].value = 1     # read 1 after the session's acknowledged 3
+        want = "after the session's acknowledged 3"
+    else:
+        ops[4].value = 5     # nobody wrote 5
+        want = "which no op wrote"
+    problems = _check(h, {1: nodes})
+    assert any(want in p for p in problems), problems
