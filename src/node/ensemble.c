@@ -180,6 +180,17 @@ static int log_restart(struct node *n)
     return 0;
 }
 
+/* /zookeeper/config of a freshly loaded tree (ZKDatabase.initConfigInZKDatabase). */
+static void init_config_node(struct node *n)
+{
+    struct buf text;
+    buf_init(&text);
+    membership_format(&n->ens->members, &text);
+    server_set_config_node(n->server, text.data, text.len, n->cfg.config_version,
+                           node__wall_now_ms());
+    buf_deinit(&text);
+}
+
 /* A fresh struct server with the data dir's state (the client connections
  * of the old one are gone or going: see node_conn.server_gen). */
 static int reload(struct node *n)
@@ -194,6 +205,7 @@ static int reload(struct node *n)
         LOG_E("reloading the data dir: %s", why);
         return -1;
     }
+    init_config_node(n);
     return log_restart(n);
 }
 
@@ -229,6 +241,7 @@ static int io_load_snapshot(void *ctx, int64_t zxid, const uint8_t *body, size_t
         return -1;
     }
     server_set_last_zxid(n->server, zxid);
+    init_config_node(n);
     struct snapfile_writer w;
     if (snapfile_begin(&w, fs_posix(), n->snap_dir, zxid, false, (int64_t)getpid(),
                        n->snap_seq++) < 0) {
@@ -319,11 +332,16 @@ static void io_leader_log_append(void *ctx, int64_t zxid, const uint8_t *txn, si
     node__io_log_append(ctx, zxid, txn, len);
 }
 
+/* Applied at once: a SNAP the port sends right after takes the tree as it
+ * is (exactly at the commit point). The server only queues output here. */
 static void io_commit(void *ctx, int64_t zxid)
 {
     struct node *n = ctx;
-    if (zxid > n->ens->commit_zxid)
-        n->ens->commit_zxid = zxid;
+    struct node_ens *e = n->ens;
+    if (zxid <= e->applied_commit)
+        return;
+    e->applied_commit = zxid;
+    server_persisted(n->server, zxid, node__now_ms(n));
     node__wake(n);
 }
 
@@ -504,7 +522,7 @@ static int start_leading(struct node *n)
         LOG_E("Cannot lead: %s", why);
         return -1;
     }
-    e->commit_zxid = -1;
+    e->applied_commit = -1;
     return 0;
 }
 
@@ -641,11 +659,6 @@ bool node__ens_pump(struct node *n)
         queue_flush(n);
         progressed = true;
     }
-    if (e->serving && e->state == ELECTION_LEADING && e->commit_zxid > e->applied_commit) {
-        e->applied_commit = e->commit_zxid;
-        server_persisted(n->server, e->commit_zxid, node__now_ms(n));
-        progressed = true;
-    }
     return progressed;
 }
 
@@ -670,7 +683,6 @@ int node__ens_start(struct node *n, char *errmsg, size_t errlen)
     struct node_ens *e = mem_calloc(1, sizeof(*e));
     n->ens = e;
     e->sid = n->my_sid;
-    e->commit_zxid = -1;
     e->applied_commit = -1;
     e->last_proposal_size = -1;
     e->min_proposal_size = -1;
@@ -681,6 +693,7 @@ int node__ens_start(struct node *n, char *errmsg, size_t errlen)
     for (size_t i = 0; i < e->members.count; i++)
         if (e->members.members[i].role == MEMBER_PARTICIPANT)
             e->voters[e->voters_len++] = e->members.members[i].sid;
+    init_config_node(n);
     struct elector_config ec = {
         .my_sid = e->sid, .node = &n->cfg, .on_decided = on_decided, .ctx = n};
     char why[512];

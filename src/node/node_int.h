@@ -87,8 +87,7 @@ struct node_ens {
     struct elector_decision decision;
     bool lost; /* the role ended: back to LOOKING at the check phase */
     char lost_reason[160];
-    int64_t commit_zxid;    /* leader: committed up to (leader_port's io.commit) */
-    int64_t applied_commit; /* leader: handed to server_persisted */
+    int64_t applied_commit; /* leader: committed and applied up to (server_persisted) */
     struct buf queue;       /* for the ports, handed over at the check phase */
     int64_t elections;
     /* srvr's "Proposal sizes last/min/max" (BufferStats: -1 until the first) */

@@ -412,3 +412,9 @@ int server_replay_txn(struct server *s, const uint8_t *txn, size_t len, int64_t 
     }
     return 0;
 }
+
+void server_set_config_node(struct server *s, const uint8_t *text, size_t len, int64_t version,
+                            int64_t wall_ms)
+{
+    tree_set_config(&s->tree, text, len, version, wall_ms);
+}

@@ -284,6 +284,9 @@ int server_replay_txn(struct server *s, const uint8_t *txn, size_t len, int64_t 
  * server_replay_txn. */
 int server_apply_committed(struct server *s, const uint8_t *txn, size_t len, int64_t now_ms,
                            char *errmsg, size_t errlen) __attribute__((warn_unused_result));
+/* An ensemble member: /zookeeper/config holds the membership text (tree_set_config). */
+void server_set_config_node(struct server *s, const uint8_t *text, size_t len, int64_t version,
+                            int64_t wall_ms);
 /* After recovery: the last zxid applied; new txns continue after it. */
 void server_set_last_zxid(struct server *s, int64_t zxid);
 

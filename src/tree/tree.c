@@ -327,6 +327,18 @@ static void node_set_data(struct tree *t, struct tree_node *n, const void *data,
     t->data_bytes += len;
 }
 
+void tree_set_config(struct tree *t, const uint8_t *text, size_t len, int64_t zxid,
+                     int64_t mtime)
+{
+    struct tree_node *n = tree_get(t, "/zookeeper/config", 17);
+    if (!n)
+        return;
+    node_set_data(t, n, text, len);
+    n->stat.mtime = mtime;
+    n->stat.mzxid = zxid;
+    n->stat.version = -1;
+}
+
 /* StatsTrack.toString: count and bytes first, then "=" and the other keys
  * sorted, each after a ';'. Only count and bytes change here, so the rest of
  * the old text is kept as it was. */
