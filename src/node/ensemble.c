@@ -61,6 +61,41 @@ bool node__serving(const struct node *n)
     return !n->ens || n->ens->serving;
 }
 
+/* ---- the committed log kept for DIFF ---- */
+
+static void history_pop(struct node_history *h)
+{
+    struct node_history_txn *t = &h->ring[h->head];
+    h->bytes -= t->len;
+    mem_free(t->data);
+    h->head = (h->head + 1) % NODE_HISTORY_MAX;
+    h->len--;
+}
+
+void node__history_push(struct node *n, int64_t zxid, const uint8_t *txn, size_t len)
+{
+    struct node_history *h = n->history;
+    if (h->len > 0 && h->ring[(h->head + h->len - 1) % NODE_HISTORY_MAX].zxid >= zxid)
+        return;
+    while (h->len > 0 && (h->len == NODE_HISTORY_MAX || h->bytes + len > NODE_HISTORY_MAX_BYTES))
+        history_pop(h);
+    struct node_history_txn *t = &h->ring[(h->head + h->len) % NODE_HISTORY_MAX];
+    t->zxid = zxid;
+    t->len = len;
+    t->data = mem_alloc(len ? len : 1);
+    if (len)
+        memcpy(t->data, txn, len);
+    h->bytes += len;
+    h->len++;
+}
+
+void node__history_clear(struct node *n)
+{
+    while (n->history->len > 0)
+        history_pop(n->history);
+    n->history->head = 0;
+}
+
 /* ---- the queue ---- */
 
 static void queue_item(struct node_ens *e, int kind, int64_t a, const uint8_t *p, size_t len)
@@ -242,6 +277,7 @@ static int io_load_snapshot(void *ctx, int64_t zxid, const uint8_t *body, size_t
     }
     server_set_last_zxid(n->server, zxid);
     init_config_node(n);
+    node__history_clear(n);
     struct snapfile_writer w;
     if (snapfile_begin(&w, fs_posix(), n->snap_dir, zxid, false, (int64_t)getpid(),
                        n->snap_seq++) < 0) {
@@ -484,6 +520,19 @@ static int start_leading(struct node *n)
     for (size_t i = 0; i < e->members.count; i++)
         if (e->members.members[i].role == MEMBER_OBSERVER)
             observers[observers_len++] = e->members.members[i].sid;
+    /* the history must end at the last logged txn */
+    struct node_history *h = n->history;
+    struct zab_txn *hist = mem_alloc((h->len ? h->len : 1) * sizeof(*hist));
+    size_t hist_len = 0;
+    if (h->len > 0 && h->ring[(h->head + h->len - 1) % NODE_HISTORY_MAX].zxid ==
+                          n->log_appended_zxid) {
+        for (size_t i = 0; i < h->len; i++) {
+            const struct node_history_txn *t = &h->ring[(h->head + i) % NODE_HISTORY_MAX];
+            hist[hist_len].zxid = t->zxid;
+            hist[hist_len].data = jute_buf_of(t->data, t->len);
+            hist_len++;
+        }
+    }
     struct leader_port_config lc = {
         .my_sid = e->sid,
         .voters = e->voters,
@@ -499,6 +548,8 @@ static int start_leading(struct node *n)
         .last_zxid = n->log_appended_zxid,
         .accepted_epoch = n->accepted_epoch,
         .current_epoch = n->current_epoch,
+        .history = hist,
+        .history_len = hist_len,
         .config_text = (const char *)text.data,
         .config_version = n->cfg.config_version,
         .max_buffer = 2 * (size_t)n->cfg.max_buffer, /* jute.maxbuffer + its extrasize */
@@ -518,6 +569,7 @@ static int start_leading(struct node *n)
     int rc = leader_port_new(&n->loop, &lc, &io, &e->leader, why, sizeof(why));
     buf_deinit(&text);
     mem_free(observers);
+    mem_free(hist);
     if (rc < 0) {
         LOG_E("Cannot lead: %s", why);
         return -1;

@@ -31,6 +31,8 @@ void node__io_log_append(void *ctx, int64_t zxid, const uint8_t *txn, size_t len
     struct node *n = ctx;
     if (zxid > n->log_appended_zxid)
         n->log_appended_zxid = zxid;
+    if (n->history)
+        node__history_push(n, zxid, txn, len);
     txnlog_record_encode(&n->log_out, txn, len);
     n->log_batch_txns++;
     node__wake(n);

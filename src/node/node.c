@@ -321,6 +321,8 @@ int node_new(const struct node_config *cfg, bool handle_signals, struct node **o
         }
     }
     n->server = node__server_new(n);
+    if (node__config_is_ensemble(cfg))
+        n->history = mem_calloc(1, sizeof(*n->history));
     rc = node__claim_dirs(n, errmsg, errlen);
     if (rc < 0)
         goto err_free;
@@ -441,6 +443,10 @@ void node_free(struct node *n)
     buf_deinit(&n->log.writing);
     buf_deinit(&n->log_out);
     node__ens_free(n);
+    if (n->history) {
+        node__history_clear(n);
+        mem_free(n->history);
+    }
     server_free(n->server);
     size_t pos = 0;
     const char *key;

@@ -66,6 +66,21 @@ struct rate_log {
     int count;
 };
 
+/* The newest txns of the log (ZKDatabase.committedLog): what a new leader
+ * serves DIFFs from. Kept by an ensemble member only (ensemble.c). */
+#define NODE_HISTORY_MAX       500 /* zookeeper.commitLogCount */
+#define NODE_HISTORY_MAX_BYTES ((size_t)64 << 20)
+struct node_history_txn {
+    int64_t zxid;
+    uint8_t *data;
+    size_t len;
+};
+struct node_history {
+    struct node_history_txn ring[NODE_HISTORY_MAX];
+    size_t head, len;
+    size_t bytes;
+};
+
 /* An ensemble member's state (ensemble.c); NULL in a standalone node. */
 struct elector;
 struct leader_port;
@@ -121,6 +136,7 @@ struct node {
     struct node_ens *ens; /* NULL: standalone */
     int64_t my_sid;       /* myid in an ensemble; 1 standalone */
     int64_t current_epoch, accepted_epoch; /* the epoch files, as loaded or last written */
+    struct node_history *history;          /* an ensemble member's; NULL standalone */
     struct imap conns_by_id;
     struct list conns;
     struct list dirty;
@@ -209,6 +225,10 @@ void node__io_forward(void *ctx, const uint8_t *data, size_t len, const struct z
                       size_t auth_len);
 void node__io_revalidate(void *ctx, int64_t session_id, int32_t timeout_ms);
 void node__io_learner_sync(void *ctx, int64_t learner_sid);
+/* The log's newest txns (an ensemble member's): one more, in zxid order
+ * (a txn not above the newest is ignored); all of them gone. */
+void node__history_push(struct node *n, int64_t zxid, const uint8_t *txn, size_t len);
+void node__history_clear(struct node *n);
 /* "standalone", "leader", "follower", "observer" or "looking". */
 const char *node__ens_mode(const struct node *n);
 /* Clients may be served (always, standalone). */

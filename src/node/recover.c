@@ -183,6 +183,8 @@ static int replay_record(void *ctx, const uint8_t *txn, size_t len, size_t off)
 {
     struct replay_ctx *r = ctx;
     int64_t zxid = (int64_t)be64_get(txn + 12);
+    if (r->n->history)
+        node__history_push(r->n, zxid, txn, len);
     if (zxid <= r->last_zxid)
         return 0; /* in the snapshot already */
     /* zxids within an epoch have no holes: a hole is a missing log file */
@@ -300,6 +302,8 @@ static void node_trim_logs(struct node *n, const struct storage_zxids *logs,
 int node__recover(struct node *n, char *errmsg, size_t errlen)
 {
     int64_t started_ms = node__now_ms(n);
+    if (n->history)
+        node__history_clear(n);
     struct storage_zxids snaps, logs;
     size_t *padded_len = NULL;
     int rc = node_list(n->snap_dir, "snapshot", &snaps, errmsg, errlen);

@@ -478,7 +478,10 @@ static void leader_receive(struct zab *zab, const struct zab_event *ev, struct z
         }
         l->current_epoch = current;
         l->last_zxid = ev->receive.zxid;
-        if (current != -1) {
+        /* waitForEpochAck returns at once when the election is finished:
+         * a learner that joins later (an old leader with txns nobody else
+         * logged) is synced, by TRUNC or SNAP, not dropped. */
+        if (current != -1 && !zab->epoch_acked) {
             if (ahead_of_leader(zab, current, ev->receive.zxid)) {
                 learner_drop(zab, l); /* "Follower is ahead of the leader" */
                 return;

@@ -239,6 +239,19 @@ static void test_ackepoch_minus_one_does_not_count_and_leader_writes_current_epo
     CHECK(closed(1));
     CHECK_EQ_INT(up.current_epoch, -1);
     zab_deinit(&z);
+
+    /* Once the epoch is established, one that joins late and is ahead (an
+     * old leader with unacked txns) is synced, not dropped: TRUNC to the
+     * last txn the leader has, as Leader.waitForEpochAck returns early. */
+    leader_with(&z, voters3, 3, (const int64_t[]){E(1, 1), E(1, 2)}, 2, 4, 1);
+    learner_joins(&z, 1, 1, 1, 1, E(1, 2));
+    recv0(&z, 2, 1, QUORUM_ACK, E(2, 0));
+    CHECK(up.serving);
+    learner_joins(&z, 3, 2, 1, 1, E(1, 5));
+    CHECK(!closed(2));
+    const struct zab_send *t = sent(2, QUORUM_TRUNC);
+    CHECK(t && t->zxid == E(1, 2));
+    zab_deinit(&z);
 }
 
 /* The sync a learner at `peer` gets from a leader whose committed log is
