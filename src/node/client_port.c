@@ -75,7 +75,7 @@ struct node_conn {
     int64_t four_letter_received;
     int64_t four_letter_sent;
     int64_t established_wall_ms;
-    int64_t expiry_ms; /* closed if still idle then (NIOServerCnxnFactory's ExpiryQueue) */
+    int64_t expiry_ms;   /* closed if still idle then (NIOServerCnxnFactory's ExpiryQueue) */
     uint64_t server_gen; /* node.server_gen when it opened: its server is n->server while equal */
 };
 

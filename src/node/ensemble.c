@@ -34,9 +34,9 @@
 /* Items queued for a port, in order: [u8 kind][i64 a][u32 len][len bytes]
  * (+ for REQUEST: [u32 ids] then each id as [u32 len][scheme][u32 len][id]). */
 enum ens_item {
-    ENS_ITEM_PROPOSE = 1, /* leader: a = zxid, bytes = txn */
-    ENS_ITEM_SYNC = 2,    /* leader: a = learner sid */
-    ENS_ITEM_REQUEST = 3, /* learner: bytes = REQUEST data, then auth ids */
+    ENS_ITEM_PROPOSE = 1,    /* leader: a = zxid, bytes = txn */
+    ENS_ITEM_SYNC = 2,       /* leader: a = learner sid */
+    ENS_ITEM_REQUEST = 3,    /* learner: bytes = REQUEST data, then auth ids */
     ENS_ITEM_REVALIDATE = 4, /* learner: bytes = REVALIDATE data */
 };
 
@@ -279,8 +279,8 @@ static int io_load_snapshot(void *ctx, int64_t zxid, const uint8_t *body, size_t
     init_config_node(n);
     node__history_clear(n);
     struct snapfile_writer w;
-    if (snapfile_begin(&w, fs_posix(), n->snap_dir, zxid, false, (int64_t)getpid(),
-                       n->snap_seq++) < 0) {
+    if (snapfile_begin(&w, fs_posix(), n->snap_dir, zxid, false, (int64_t)getpid(), n->snap_seq++) <
+        0) {
         LOG_E("%s", w.errmsg);
         return -1;
     }
@@ -399,8 +399,8 @@ static int io_request(void *ctx, int64_t sid, const uint8_t *data, size_t len,
     if (!n->ens->serving)
         return 0; /* the role is ending */
     char why[256];
-    int rc = server_learner_request(n->server, sid, data, len, auth, auth_len, node__now_ms(n),
-                                    why, sizeof(why));
+    int rc = server_learner_request(n->server, sid, data, len, auth, auth_len, node__now_ms(n), why,
+                                    sizeof(why));
     node__wake(n);
     if (rc < 0) {
         LOG_W("A request from learner %" PRId64 " does not decode: %s", sid, why);
@@ -524,8 +524,8 @@ static int start_leading(struct node *n)
     struct node_history *h = n->history;
     struct zab_txn *hist = mem_alloc((h->len ? h->len : 1) * sizeof(*hist));
     size_t hist_len = 0;
-    if (h->len > 0 && h->ring[(h->head + h->len - 1) % NODE_HISTORY_MAX].zxid ==
-                          n->log_appended_zxid) {
+    if (h->len > 0 &&
+        h->ring[(h->head + h->len - 1) % NODE_HISTORY_MAX].zxid == n->log_appended_zxid) {
         for (size_t i = 0; i < h->len; i++) {
             const struct node_history_txn *t = &h->ring[(h->head + i) % NODE_HISTORY_MAX];
             hist[hist_len].zxid = t->zxid;
@@ -837,8 +837,7 @@ int node__truncate_log(struct node *n, int64_t zxid, char *errmsg, size_t errlen
         if (snaps.zxids[i] <= zxid)
             continue;
         char path[STORAGE_PATH_MAX + 64];
-        snprintf(path, sizeof(path), "%s/snapshot.%" PRIx64, n->snap_dir,
-                 (uint64_t)snaps.zxids[i]);
+        snprintf(path, sizeof(path), "%s/snapshot.%" PRIx64, n->snap_dir, (uint64_t)snaps.zxids[i]);
         rc = fs->unlink(fs->ctx, path);
     }
     mem_free(snaps.zxids);

@@ -315,8 +315,7 @@ int node_new(const struct node_config *cfg, bool handle_signals, struct node **o
         rc = config_read_myid(cfg->data_dir, &n->my_sid, why, sizeof(why));
         if (rc < 0) {
             rc = node__fail(errmsg, errlen, NODE_ERR_CONFIG, "%s%s", why,
-                            rc == CONFIG_ERR_MISSING ? " (an ensemble member needs its myid)"
-                                                     : "");
+                            rc == CONFIG_ERR_MISSING ? " (an ensemble member needs its myid)" : "");
             goto err_free;
         }
     }

@@ -133,8 +133,8 @@ struct node {
     /* bumped each time n->server is replaced (an ensemble role change):
      * a connection of an older server is not reported to the new one */
     uint64_t server_gen;
-    struct node_ens *ens; /* NULL: standalone */
-    int64_t my_sid;       /* myid in an ensemble; 1 standalone */
+    struct node_ens *ens;                  /* NULL: standalone */
+    int64_t my_sid;                        /* myid in an ensemble; 1 standalone */
     int64_t current_epoch, accepted_epoch; /* the epoch files, as loaded or last written */
     struct node_history *history;          /* an ensemble member's; NULL standalone */
     struct imap conns_by_id;
@@ -209,7 +209,8 @@ struct server *node__server_new(struct node *n);
  * standaloneEnabled=false). */
 bool node__config_is_ensemble(const struct node_config *cfg);
 /* Binds the election port and starts the first election. NODE_ERR_BIND. */
-int node__ens_start(struct node *n, char *errmsg, size_t errlen) __attribute__((warn_unused_result));
+int node__ens_start(struct node *n, char *errmsg, size_t errlen)
+    __attribute__((warn_unused_result));
 /* Closes the ports (the loop is stopping); node__ens_free after the loop ran. */
 void node__ens_stop(struct node *n);
 void node__ens_free(struct node *n);

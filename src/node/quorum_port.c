@@ -48,7 +48,7 @@ struct quorum_port {
     uv_timer_t timer;
     int handles; /* open handles; the struct goes when the last closes */
     bool tcp_open, connected, over, freed;
-    bool retry_wait;            /* a failed connect: dial again when the timer fires */
+    bool retry_wait;             /* a failed connect: dial again when the timer fires */
     int64_t connect_deadline_ms; /* the leader may not be listening yet: retry until then */
 
     struct zab zab;
@@ -498,8 +498,8 @@ static void dial(struct quorum_port *qp)
 {
     qp->retry_wait = false;
     qp->connect_req.data = qp;
-    int rc = uv_tcp_connect(&qp->connect_req, &qp->tcp, (const struct sockaddr *)&qp->addr,
-                            on_connect);
+    int rc =
+        uv_tcp_connect(&qp->connect_req, &qp->tcp, (const struct sockaddr *)&qp->addr, on_connect);
     if (rc < 0) {
         finish(qp, "connect to the leader failed");
         return;
@@ -603,8 +603,7 @@ int quorum_port_send(struct quorum_port *qp, int32_t type, const uint8_t *data, 
     if (qp->over || !qp->connected || qp->zab.phase != ZAB_BROADCAST)
         return -1;
     buf_clear(&qp->scratch);
-    quorum_packet_encode(&qp->scratch, type, -1, jute_buf_of(data, len), auth,
-                         (int32_t)auth_len);
+    quorum_packet_encode(&qp->scratch, type, -1, jute_buf_of(data, len), auth, (int32_t)auth_len);
     send_bytes(qp, qp->scratch.data, qp->scratch.len);
     return qp->over ? -1 : 0;
 }

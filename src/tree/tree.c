@@ -327,8 +327,7 @@ static void node_set_data(struct tree *t, struct tree_node *n, const void *data,
     t->data_bytes += len;
 }
 
-void tree_set_config(struct tree *t, const uint8_t *text, size_t len, int64_t zxid,
-                     int64_t mtime)
+void tree_set_config(struct tree *t, const uint8_t *text, size_t len, int64_t zxid, int64_t mtime)
 {
     struct tree_node *n = tree_get(t, "/zookeeper/config", 17);
     if (!n)

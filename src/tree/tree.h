@@ -114,8 +114,7 @@ void tree_init(struct tree *t);
 /* ZKDatabase.initConfigInZKDatabase: /zookeeper/config takes the membership
  * text, no txn: version -1, mzxid the config version, mtime the wall clock
  * (DataTree.setData(path, data, -1, version, now)). */
-void tree_set_config(struct tree *t, const uint8_t *text, size_t len, int64_t zxid,
-                     int64_t mtime);
+void tree_set_config(struct tree *t, const uint8_t *text, size_t len, int64_t zxid, int64_t mtime);
 void tree_deinit(struct tree *t);
 
 struct tree_node *tree_get(const struct tree *t, const char *path, size_t len);
