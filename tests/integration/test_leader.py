@@ -49,8 +49,14 @@ from pathlib import Path
 import pytest
 from kazoo.client import KazooClient
 
-from conftest import HOST, czk_binary, start_server, wait_modes, write_cfg
-from test_election import ensemble
+from conftest import HOST, czk_binary, free_port, start_server, wait_modes, write_cfg
+
+
+def ensemble(sids):
+    """server.N lines for `sids` on fresh ports: {sid: (quorum, election)}, cfg."""
+    ports = {sid: (free_port(), free_port()) for sid in sids}
+    cfg = {"server.%d" % sid: "%s:%d:%d" % (HOST, q, e) for sid, (q, e) in ports.items()}
+    return ports, cfg
 
 PROBE_SID = 3
 DEADLINE_S = 180.0
