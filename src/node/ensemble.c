@@ -581,6 +581,7 @@ static void become_serving(struct node *n)
     int64_t epoch = e->leader ? leader_port_epoch(e->leader) : e->serving_epoch;
     e->serving_due = false;
     e->serving = true;
+    e->serving_since_ms = node__now_ms(n);
     if (e->state == ELECTION_LEADING)
         server_set_role(n->server, SERVER_LEADER, leader_port_next_zxid(e->leader) - 1,
                         node__now_ms(n));
