@@ -474,6 +474,8 @@ static int start_learning(struct node *n, const struct elector_decision *d)
 static int start_leading(struct node *n)
 {
     struct node_ens *e = n->ens;
+    /* Leader.proposalStats: each term's Leader starts a new BufferStats */
+    e->last_proposal_size = e->min_proposal_size = e->max_proposal_size = -1;
     const struct member *me = membership_find(&e->members, e->sid);
     struct buf text;
     buf_init(&text);

@@ -10,7 +10,8 @@ second member is up.
      follower) and ["apache","czk","czk"] (czk leads, an Apache follower);
   b. observer: sid 3 an observer, of either kind, under a leader sid 2;
   c. a member between roles (no quorum): every word, with one member of
-     each kind started alone.
+     each kind started alone;
+  d. a leader's proposal sizes start again with each term.
 
 Known differences (docs/OPERATIONS.md, "Four-letter words"): Apache's
 per-learner summary sets (zk_*_<sid>_learner_handler_qp_size,
@@ -221,3 +222,33 @@ def test_not_serving(tmp_path):
     assert mine["srvr"] == "This ZooKeeper instance is not currently serving requests\n"
     assert mine["hash"] == "This ZooKeeper instance is not currently serving requests"
     assert mine["isro"] == "null"
+
+
+def proposal_sizes(ens, sid):
+    out = zkwire.four_letter(HOST, ens.members[sid].client_port, "srvr", timeout=5.0)
+    return re.search(r"\nProposal sizes last/min/max: (\S+)\n", out).group(1)
+
+
+def test_proposal_sizes_per_term(tmp_path):
+    """A leader's proposal sizes are its term's (Apache makes a new Leader,
+    and its BufferStats, for each term): czk leads, writes, loses its
+    quorum, leads again: -1/-1/-1 until the next write."""
+    ens = Ensemble(tmp_path, ["apache", "apache", "czk"])
+    try:
+        ens.start(3)
+        time.sleep(0.5)
+        ens.start_all([1, 2])
+        assert ens.leader_sid(timeout=45.0) == 3
+        assert proposal_sizes(ens, 3) == "-1/-1/-1"
+        kz = ens.client(3)
+        kz.create("/fourlw", b"x" * 10)
+        ens.stop_clients()
+        sizes = proposal_sizes(ens, 3)
+        assert sizes != "-1/-1/-1", sizes
+        ens.stop(1)
+        ens.stop(2)
+        ens.start_all([1, 2])
+        assert ens.leader_sid(timeout=45.0) == 3
+        assert proposal_sizes(ens, 3) == "-1/-1/-1"
+    finally:
+        ens.stop_all()
