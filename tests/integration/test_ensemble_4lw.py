@@ -26,7 +26,7 @@ import zkwire
 from conftest import HOST
 from ensemble import Ensemble
 
-WORDS = ("srvr", "stat", "mntr", "conf", "isro", "ruok", "wchs")
+WORDS = ("srvr", "stat", "cons", "mntr", "conf", "dirs", "isro", "ruok", "wchs", "gtmk")
 # every word a member between roles answers
 IDLE_WORDS = ("srvr", "stat", "mntr", "conf", "cons", "dirs", "wchs", "wchc", "wchp", "dump",
               "ruok", "isro", "gtmk", "hash", "srst", "crst")
@@ -72,7 +72,7 @@ def mask(word, text):
                 line = _mask_value(line)
             out.append(line)
         return "\n".join(out)
-    if word in ("srvr", "stat"):
+    if word in ("srvr", "stat", "cons", "dirs"):
         lines = []
         for line in text.split("\n"):
             if line.startswith(("Mode: ", "Node count: ", "Zookeeper version: ", "Clients:")):
