@@ -780,7 +780,9 @@ static unsigned mntr_role(const char *mode)
         return MNTR_LEADER;
     if (strcmp(mode, "follower") == 0)
         return MNTR_FOLLOWER;
-    return MNTR_OBSERVER;
+    if (strcmp(mode, "observer") == 0)
+        return MNTR_OBSERVER;
+    return MNTR_STANDALONE; /* "looking": nothing is printed then (not serving) */
 }
 
 /* QuorumPeer.ServerState in lower case. */
