@@ -179,6 +179,9 @@ def test_observer(tmp_path):
     roles = by_role(run_ensemble(tmp_path / "e1", ["apache", "czk", "czk"], observers=(3,)),
                     run_ensemble(tmp_path / "e2", ["czk", "apache", "apache"], observers=(3,)))
     mine = compare(roles.get(("czk", "observer")), roles.get(("apache", "observer")), "observer")
+    # a leader and a follower with an observer in the ensemble
+    compare(roles.get(("czk", "leader")), roles.get(("apache", "leader")), "leader")
+    compare(roles.get(("czk", "follower")), roles.get(("apache", "follower")), "follower")
     m = dict(line.split("\t", 1) for line in mine["mntr"].strip().split("\n"))
     assert m["zk_peer_state"] == "observing - broadcast"
     assert m["zk_observer_master_id"] == "2" and m["zk_quorum_size"] == "2"
