@@ -10,6 +10,7 @@
 #include "base/mem.h"
 #include "node/config.h"
 #include "node/four_letter.h"
+#include "node/leader_port.h"
 #include "node/net.h"
 #include "node/node.h"
 #include "node/node_int.h"
@@ -534,6 +535,38 @@ static struct four_letter_conn *four_letter_conns(struct node *n, size_t *count)
 }
 
 /* Run `cmd` and queue its text (after a dump's, for wchp, wchc and dump). */
+/* A member's part of conf and mntr (QuorumZooKeeperServer.dumpConf,
+ * LeaderZooKeeperServer's gauges). */
+static void four_letter_quorum_of(struct node *n, struct four_letter_quorum *q)
+{
+    const struct node_ens *e = n->ens;
+    memset(q, 0, sizeof(*q));
+    q->sid = e->sid;
+    q->init_limit = n->cfg.init_limit;
+    q->sync_limit = n->cfg.sync_limit;
+    q->peer_type = n->cfg.peer_type;
+    for (size_t i = 0; i < e->members.count; i++) {
+        const struct member *m = &e->members.members[i];
+        if (m->sid == e->sid) {
+            q->election_port = m->election.port;
+            q->quorum_port = m->quorum.port;
+            q->peer_type = (int)m->role;
+        }
+    }
+    q->membership = &e->members;
+    q->voters = e->voters_len;
+    q->leader_sid = e->leader_sid;
+    if (e->leader) {
+        struct leader_port_stats ls;
+        leader_port_stats(e->leader, &ls);
+        q->learners = (int64_t)ls.learners;
+        q->synced_followers = (int64_t)ls.synced_followers;
+        q->synced_observers = (int64_t)ls.synced_observers;
+        q->pending_syncs = (int64_t)ls.pending_syncs;
+        q->leader_uptime_ms = e->serving ? node__now_ms(n) - e->serving_since_ms : 0;
+    }
+}
+
 static void four_letter_finish(struct node_conn *c, int cmd)
 {
     struct node *n = c->node;
@@ -551,6 +584,11 @@ static void four_letter_finish(struct node_conn *c, int cmd)
         .not_serving = !node__serving(n),
         .proposal_sizes = {-1, -1, -1},
     };
+    struct four_letter_quorum quorum;
+    if (n->ens) {
+        four_letter_quorum_of(n, &quorum);
+        in.quorum = &quorum;
+    }
     if (n->ens && n->ens->leader) {
         in.proposal_sizes[0] = n->ens->last_proposal_size;
         in.proposal_sizes[1] = n->ens->min_proposal_size;

@@ -510,6 +510,8 @@ static int start_learning(struct node *n, const struct elector_decision *d)
 static int start_leading(struct node *n)
 {
     struct node_ens *e = n->ens;
+    /* Leader.proposalStats: each term's Leader starts a new BufferStats */
+    e->last_proposal_size = e->min_proposal_size = e->max_proposal_size = -1;
     const struct member *me = membership_find(&e->members, e->sid);
     struct buf text;
     buf_init(&text);
@@ -633,6 +635,7 @@ static void become_serving(struct node *n)
     int64_t epoch = e->leader ? leader_port_epoch(e->leader) : e->serving_epoch;
     e->serving_due = false;
     e->serving = true;
+    e->serving_since_ms = node__now_ms(n);
     if (e->state == ELECTION_LEADING)
         server_set_role(n->server, SERVER_LEADER, leader_port_next_zxid(e->leader) - 1,
                         node__now_ms(n));

@@ -10,6 +10,7 @@
 #include "base/mem.h"
 #include "node/config.h"
 #include "proto/proto.h"
+#include "zab/membership.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -361,7 +362,21 @@ static void run_conf(const struct four_letter_input *in, struct buf *out)
     buf_printf(out, "minSessionTimeout=%" PRId32 "\n", cfg->min_session_timeout_ms);
     buf_printf(out, "maxSessionTimeout=%" PRId32 "\n", cfg->max_session_timeout_ms);
     buf_printf(out, "clientPortListenBacklog=-1\n");
-    buf_printf(out, "serverId=0\n");
+    const struct four_letter_quorum *q = in->mode ? in->quorum : NULL;
+    buf_printf(out, "serverId=%" PRId64 "\n", q ? q->sid : 0);
+    if (!q)
+        return;
+    /* QuorumZooKeeperServer.dumpConf. electionAlg is always 3 (FLE); the
+     * membership ends without a newline, as QuorumMaj.toString does. */
+    buf_printf(out, "initLimit=%" PRId32 "\n", q->init_limit);
+    buf_printf(out, "syncLimit=%" PRId32 "\n", q->sync_limit);
+    buf_printf(out, "electionAlg=3\n");
+    buf_printf(out, "electionPort=%" PRId32 "\n", q->election_port);
+    buf_printf(out, "quorumPort=%" PRId32 "\n", q->quorum_port);
+    buf_printf(out, "peerType=%d\n", q->peer_type);
+    buf_printf(out, "membership: \n");
+    if (q->membership)
+        membership_format(q->membership, out);
 }
 
 static void run_dirs(const struct four_letter_input *in, struct buf *out)
@@ -536,91 +551,131 @@ enum mntr_value {
     MNTR_CONNECTION_DROPS,
     MNTR_BYTES_RECEIVED,
     MNTR_CONNECTION_REQUESTS,
+    MNTR_PEER_STATE,
+    MNTR_OBSERVER_MASTER,
+    MNTR_QUORUM_SIZE,
+    MNTR_LEARNERS,
+    MNTR_SYNCED_FOLLOWERS,
+    MNTR_SYNCED_NON_VOTING,
+    MNTR_SYNCED_OBSERVERS,
+    MNTR_PENDING_SYNCS,
+    MNTR_LEADER_UPTIME,
+    MNTR_PROPOSAL_LAST,
+    MNTR_PROPOSAL_MIN,
+    MNTR_PROPOSAL_MAX,
+};
+
+/* Which servers print a key: the gauges a role's ZooKeeperServer class
+ * registers, the values its dumpMonitorValues adds. */
+enum {
+    MNTR_ALL = 0,
+    MNTR_STANDALONE = 1,
+    MNTR_LEADER = 2,
+    MNTR_FOLLOWER = 4,
+    MNTR_OBSERVER = 8,
+    MNTR_MEMBER = MNTR_LEADER | MNTR_FOLLOWER | MNTR_OBSERVER,
 };
 
 struct mntr_key {
     const char *name;
     enum mntr_value value;
+    unsigned roles; /* MNTR_ALL or a mask */
 };
 
 /* DefaultMetricsProvider's gauges and counters, in the order Apache
- * ZooKeeper 3.8 prints them (its hash maps' order, captured from a running
- * 3.8.0 server); "version" and "server_state" come first
- * (ZooKeeperServer.dumpMonitorValues). */
+ * ZooKeeper 3.8 prints them (its hash maps' order, captured from running
+ * 3.8.0 servers, standalone and in each role of an ensemble: the quorum
+ * gauges fall between the others); "version", "server_state" and a
+ * member's "peer_state" (and an observer's "observer_master_id") come first
+ * (the dumpMonitorValues of ZooKeeperServer, QuorumZooKeeperServer,
+ * ObserverZooKeeperServer). A follower's "synced_observers" gauge is null
+ * without an observer master, and a null gauge is not printed. */
 static const struct mntr_key mntr_singles[] = {
-    {"version", MNTR_VERSION},
-    {"server_state", MNTR_STATE},
-    {"ephemerals_count", MNTR_EPHEMERALS},
-    {"num_alive_connections", MNTR_CONNECTIONS},
-    {"avg_latency", MNTR_AVG_LATENCY},
-    {"outstanding_requests", MNTR_OUTSTANDING},
-    {"znode_count", MNTR_ZNODES},
-    {"global_sessions", MNTR_SESSIONS},
-    {"non_mtls_remote_conn_count", MNTR_ZERO},
-    {"last_client_response_size", MNTR_RESPONSE_LAST},
-    {"packets_sent", MNTR_PACKETS_SENT},
-    {"packets_received", MNTR_PACKETS_RECEIVED},
-    {"max_client_response_size", MNTR_RESPONSE_MAX},
-    {"connection_drop_probability", MNTR_DROP_PROBABILITY},
-    {"watch_count", MNTR_WATCHES},
-    {"auth_failed_count", MNTR_ZERO},
-    {"min_latency", MNTR_MIN_LATENCY},
-    {"max_file_descriptor_count", MNTR_FD_MAX},
-    {"approximate_data_size", MNTR_DATA_SIZE},
-    {"open_file_descriptor_count", MNTR_FD_OPEN},
-    {"local_sessions", MNTR_ZERO},
-    {"uptime", MNTR_UPTIME},
-    {"max_latency", MNTR_MAX_LATENCY},
-    {"outstanding_tls_handshake", MNTR_ZERO},
-    {"min_client_response_size", MNTR_RESPONSE_MIN},
-    {"non_mtls_local_conn_count", MNTR_ZERO},
-    {"proposal_count", MNTR_ZERO},
-    {"watch_bytes", MNTR_ZERO},
-    {"outstanding_changes_removed", MNTR_ZERO},
-    {"throttled_ops", MNTR_ZERO},
-    {"stale_requests_dropped", MNTR_ZERO},
-    {"large_requests_rejected", MNTR_ZERO},
-    {"insecure_admin_count", MNTR_ZERO},
-    {"connection_rejected", MNTR_CONNECTION_REJECTED},
-    {"cnxn_closed_without_zk_server_running", MNTR_ZERO},
-    {"sessionless_connections_expired", MNTR_SESSIONLESS_EXPIRED},
-    {"looking_count", MNTR_ZERO},
-    {"dead_watchers_queued", MNTR_ZERO},
-    {"stale_requests", MNTR_ZERO},
-    {"connection_drop_count", MNTR_CONNECTION_DROPS},
-    {"learner_proposal_received_count", MNTR_ZERO},
-    {"digest_mismatches_count", MNTR_ZERO},
-    {"dead_watchers_cleared", MNTR_ZERO},
-    {"response_packet_cache_hits", MNTR_ZERO},
-    {"bytes_received_count", MNTR_BYTES_RECEIVED},
-    {"add_dead_watcher_stall_time", MNTR_ZERO},
-    {"request_throttle_wait_count", MNTR_ZERO},
-    {"requests_not_forwarded_to_commit_processor", MNTR_ZERO},
-    {"response_packet_cache_misses", MNTR_ZERO},
-    {"ensemble_auth_success", MNTR_ZERO},
-    {"prep_processor_request_queued", MNTR_ZERO},
-    {"learner_commit_received_count", MNTR_ZERO},
-    {"stale_replies", MNTR_ZERO},
-    {"connection_request_count", MNTR_CONNECTION_REQUESTS},
-    {"response_bytes", MNTR_ZERO},
-    {"ensemble_auth_fail", MNTR_ZERO},
-    {"diff_count", MNTR_ZERO},
-    {"response_packet_get_children_cache_misses", MNTR_ZERO},
-    {"connection_revalidate_count", MNTR_ZERO},
-    {"quit_leading_due_to_disloyal_voter", MNTR_ZERO},
-    {"snap_count", MNTR_ZERO},
-    {"unrecoverable_error_count", MNTR_ZERO},
-    {"unsuccessful_handshake", MNTR_ZERO},
-    {"commit_count", MNTR_ZERO},
-    {"stale_sessions_expired", MNTR_ZERO},
-    {"response_packet_get_children_cache_hits", MNTR_ZERO},
-    {"sync_processor_request_queued", MNTR_ZERO},
-    {"outstanding_changes_queued", MNTR_ZERO},
-    {"request_commit_queued", MNTR_ZERO},
-    {"ensemble_auth_skip", MNTR_ZERO},
-    {"skip_learner_request_to_next_processor_count", MNTR_ZERO},
-    {"tls_handshake_exceeded", MNTR_ZERO},
-    {"revalidate_count", MNTR_ZERO},
+    {"version", MNTR_VERSION, MNTR_ALL},
+    {"server_state", MNTR_STATE, MNTR_ALL},
+    {"peer_state", MNTR_PEER_STATE, MNTR_MEMBER},
+    {"observer_master_id", MNTR_OBSERVER_MASTER, MNTR_OBSERVER},
+    {"ephemerals_count", MNTR_EPHEMERALS, MNTR_ALL},
+    {"num_alive_connections", MNTR_CONNECTIONS, MNTR_ALL},
+    {"avg_latency", MNTR_AVG_LATENCY, MNTR_ALL},
+    {"min_proposal_size", MNTR_PROPOSAL_MIN, MNTR_LEADER},
+    {"outstanding_requests", MNTR_OUTSTANDING, MNTR_ALL},
+    {"znode_count", MNTR_ZNODES, MNTR_ALL},
+    {"global_sessions", MNTR_SESSIONS, MNTR_ALL},
+    {"non_mtls_remote_conn_count", MNTR_ZERO, MNTR_ALL},
+    {"last_client_response_size", MNTR_RESPONSE_LAST, MNTR_ALL},
+    {"packets_sent", MNTR_PACKETS_SENT, MNTR_ALL},
+    {"packets_received", MNTR_PACKETS_RECEIVED, MNTR_ALL},
+    {"max_proposal_size", MNTR_PROPOSAL_MAX, MNTR_LEADER},
+    {"max_client_response_size", MNTR_RESPONSE_MAX, MNTR_ALL},
+    {"synced_followers", MNTR_SYNCED_FOLLOWERS, MNTR_LEADER},
+    {"connection_drop_probability", MNTR_DROP_PROBABILITY, MNTR_ALL},
+    {"watch_count", MNTR_WATCHES, MNTR_ALL},
+    {"synced_non_voting_followers", MNTR_SYNCED_NON_VOTING, MNTR_LEADER},
+    {"synced_observers", MNTR_SYNCED_OBSERVERS, MNTR_LEADER},
+    {"auth_failed_count", MNTR_ZERO, MNTR_ALL},
+    {"min_latency", MNTR_MIN_LATENCY, MNTR_ALL},
+    {"max_file_descriptor_count", MNTR_FD_MAX, MNTR_ALL},
+    {"approximate_data_size", MNTR_DATA_SIZE, MNTR_ALL},
+    {"open_file_descriptor_count", MNTR_FD_OPEN, MNTR_ALL},
+    {"last_proposal_size", MNTR_PROPOSAL_LAST, MNTR_LEADER},
+    {"pending_syncs", MNTR_PENDING_SYNCS, MNTR_LEADER},
+    {"leader_uptime", MNTR_LEADER_UPTIME, MNTR_LEADER},
+    {"local_sessions", MNTR_ZERO, MNTR_ALL},
+    {"uptime", MNTR_UPTIME, MNTR_ALL},
+    {"max_latency", MNTR_MAX_LATENCY, MNTR_ALL},
+    {"outstanding_tls_handshake", MNTR_ZERO, MNTR_ALL},
+    {"learners", MNTR_LEARNERS, MNTR_LEADER},
+    {"min_client_response_size", MNTR_RESPONSE_MIN, MNTR_ALL},
+    {"non_mtls_local_conn_count", MNTR_ZERO, MNTR_ALL},
+    {"quorum_size", MNTR_QUORUM_SIZE, MNTR_MEMBER},
+    {"proposal_count", MNTR_ZERO, MNTR_ALL},
+    {"watch_bytes", MNTR_ZERO, MNTR_ALL},
+    {"outstanding_changes_removed", MNTR_ZERO, MNTR_ALL},
+    {"throttled_ops", MNTR_ZERO, MNTR_ALL},
+    {"stale_requests_dropped", MNTR_ZERO, MNTR_ALL},
+    {"large_requests_rejected", MNTR_ZERO, MNTR_ALL},
+    {"insecure_admin_count", MNTR_ZERO, MNTR_ALL},
+    {"connection_rejected", MNTR_CONNECTION_REJECTED, MNTR_ALL},
+    {"cnxn_closed_without_zk_server_running", MNTR_ZERO, MNTR_ALL},
+    {"sessionless_connections_expired", MNTR_SESSIONLESS_EXPIRED, MNTR_ALL},
+    {"looking_count", MNTR_ZERO, MNTR_ALL},
+    {"dead_watchers_queued", MNTR_ZERO, MNTR_ALL},
+    {"stale_requests", MNTR_ZERO, MNTR_ALL},
+    {"connection_drop_count", MNTR_CONNECTION_DROPS, MNTR_ALL},
+    {"learner_proposal_received_count", MNTR_ZERO, MNTR_ALL},
+    {"digest_mismatches_count", MNTR_ZERO, MNTR_ALL},
+    {"dead_watchers_cleared", MNTR_ZERO, MNTR_ALL},
+    {"response_packet_cache_hits", MNTR_ZERO, MNTR_ALL},
+    {"bytes_received_count", MNTR_BYTES_RECEIVED, MNTR_ALL},
+    {"add_dead_watcher_stall_time", MNTR_ZERO, MNTR_ALL},
+    {"request_throttle_wait_count", MNTR_ZERO, MNTR_ALL},
+    {"requests_not_forwarded_to_commit_processor", MNTR_ZERO, MNTR_ALL},
+    {"response_packet_cache_misses", MNTR_ZERO, MNTR_ALL},
+    {"ensemble_auth_success", MNTR_ZERO, MNTR_ALL},
+    {"prep_processor_request_queued", MNTR_ZERO, MNTR_ALL},
+    {"learner_commit_received_count", MNTR_ZERO, MNTR_ALL},
+    {"stale_replies", MNTR_ZERO, MNTR_ALL},
+    {"connection_request_count", MNTR_CONNECTION_REQUESTS, MNTR_ALL},
+    {"response_bytes", MNTR_ZERO, MNTR_ALL},
+    {"ensemble_auth_fail", MNTR_ZERO, MNTR_ALL},
+    {"diff_count", MNTR_ZERO, MNTR_ALL},
+    {"response_packet_get_children_cache_misses", MNTR_ZERO, MNTR_ALL},
+    {"connection_revalidate_count", MNTR_ZERO, MNTR_ALL},
+    {"quit_leading_due_to_disloyal_voter", MNTR_ZERO, MNTR_ALL},
+    {"snap_count", MNTR_ZERO, MNTR_ALL},
+    {"unrecoverable_error_count", MNTR_ZERO, MNTR_ALL},
+    {"unsuccessful_handshake", MNTR_ZERO, MNTR_ALL},
+    {"commit_count", MNTR_ZERO, MNTR_ALL},
+    {"stale_sessions_expired", MNTR_ZERO, MNTR_ALL},
+    {"response_packet_get_children_cache_hits", MNTR_ZERO, MNTR_ALL},
+    {"sync_processor_request_queued", MNTR_ZERO, MNTR_ALL},
+    {"outstanding_changes_queued", MNTR_ZERO, MNTR_ALL},
+    {"request_commit_queued", MNTR_ZERO, MNTR_ALL},
+    {"ensemble_auth_skip", MNTR_ZERO, MNTR_ALL},
+    {"skip_learner_request_to_next_processor_count", MNTR_ZERO, MNTR_ALL},
+    {"tls_handshake_exceeded", MNTR_ZERO, MNTR_ALL},
+    {"revalidate_count", MNTR_ZERO, MNTR_ALL},
 };
 
 /* AvgMinMaxCounter summaries (avg, min, max, cnt, sum), same order. */
@@ -717,10 +772,39 @@ static int64_t max_fd_count(void)
     return (int64_t)rl.rlim_cur;
 }
 
+static unsigned mntr_role(const char *mode)
+{
+    if (!mode)
+        return MNTR_STANDALONE;
+    if (strcmp(mode, "leader") == 0)
+        return MNTR_LEADER;
+    if (strcmp(mode, "follower") == 0)
+        return MNTR_FOLLOWER;
+    if (strcmp(mode, "observer") == 0)
+        return MNTR_OBSERVER;
+    return MNTR_STANDALONE; /* "looking": nothing is printed then (not serving) */
+}
+
+/* QuorumPeer.ServerState in lower case. */
+static const char *peer_state_name(const char *mode)
+{
+    switch (mntr_role(mode)) {
+    case MNTR_LEADER:
+        return "leading";
+    case MNTR_FOLLOWER:
+        return "following";
+    case MNTR_OBSERVER:
+        return "observing";
+    default:
+        return "standalone";
+    }
+}
+
 static void mntr_print_single(const struct four_letter_input *in, const struct server_stats *st,
                               const struct mntr_key *k, struct buf *out)
 {
     const struct four_letter_counters *c = in->counters;
+    const struct four_letter_quorum *q = in->quorum;
     buf_printf(out, "zk_%s\t", k->name);
     int64_t v = 0;
     switch (k->value) {
@@ -732,6 +816,11 @@ static void mntr_print_single(const struct four_letter_input *in, const struct s
     }
     case MNTR_STATE:
         buf_printf(out, "%s\n", in->mode ? in->mode : "standalone");
+        return;
+    case MNTR_PEER_STATE:
+        /* QuorumPeer.getDetailedPeerState while serving: the zab phase is
+         * broadcast and a learner's sync mode is back to none. */
+        buf_printf(out, "%s - broadcast\n", peer_state_name(in->mode));
         return;
     case MNTR_AVG_LATENCY:
         print_avg(out, st->latency_total_ms, st->latency_count);
@@ -809,6 +898,39 @@ static void mntr_print_single(const struct four_letter_input *in, const struct s
     case MNTR_CONNECTION_REQUESTS:
         v = c->connection_request_count;
         break;
+    case MNTR_OBSERVER_MASTER:
+        v = q ? q->leader_sid : -1;
+        break;
+    case MNTR_QUORUM_SIZE:
+        v = q ? (int64_t)q->voters : 0;
+        break;
+    case MNTR_LEARNERS:
+        v = q ? q->learners : 0;
+        break;
+    case MNTR_SYNCED_FOLLOWERS:
+        v = q ? q->synced_followers : 0;
+        break;
+    case MNTR_SYNCED_NON_VOTING: /* participants outside the voting view: none without reconfig */
+        v = 0;
+        break;
+    case MNTR_SYNCED_OBSERVERS:
+        v = q ? q->synced_observers : 0;
+        break;
+    case MNTR_PENDING_SYNCS:
+        v = q ? q->pending_syncs : 0;
+        break;
+    case MNTR_LEADER_UPTIME:
+        v = q ? q->leader_uptime_ms : 0;
+        break;
+    case MNTR_PROPOSAL_LAST:
+        v = in->proposal_sizes[0];
+        break;
+    case MNTR_PROPOSAL_MIN:
+        v = in->proposal_sizes[1];
+        break;
+    case MNTR_PROPOSAL_MAX:
+        v = in->proposal_sizes[2];
+        break;
     }
     buf_printf(out, "%" PRId64 "\n", v);
 }
@@ -834,8 +956,10 @@ static void run_mntr(const struct four_letter_input *in, struct buf *out)
 {
     struct server_stats st;
     server_get_stats(in->server, &st);
+    unsigned role = mntr_role(in->mode);
     for (size_t i = 0; i < sizeof(mntr_singles) / sizeof(mntr_singles[0]); i++)
-        mntr_print_single(in, &st, &mntr_singles[i], out);
+        if (mntr_singles[i].roles == MNTR_ALL || (mntr_singles[i].roles & role))
+            mntr_print_single(in, &st, &mntr_singles[i], out);
     const struct four_letter_counters *c = in->counters;
     for (size_t i = 0; i < sizeof(mntr_summaries) / sizeof(mntr_summaries[0]); i++) {
         if (strcmp(mntr_summaries[i], "sync_processor_batch_size") == 0)
@@ -882,7 +1006,13 @@ bool four_letter_needs_server(int cmd)
 void four_letter_run(int cmd, const struct four_letter_input *in, struct buf *out)
 {
     if (in->not_serving && needs_running_server(cmd)) {
-        buf_printf(out, "This ZooKeeper instance is not currently serving requests\n");
+        /* DigestCommand prints ZK_NOT_SERVING without println. */
+        buf_printf(out, "This ZooKeeper instance is not currently serving requests%s",
+                   cmd == FOUR_LETTER_HASH ? "" : "\n");
+        return;
+    }
+    if (in->not_serving && cmd == FOUR_LETTER_ISRO) {
+        buf_printf(out, "null"); /* IsroCommand with no running server */
         return;
     }
     switch (cmd) {

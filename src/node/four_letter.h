@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 struct buf;
+struct membership;
 struct node_config;
 
 /* FourLetterCommands.cmd2String. TELNET_CLOSE is the bytes telnet sends when
@@ -87,6 +88,25 @@ struct four_letter_counters {
 
 void four_letter_counters_reset(struct four_letter_counters *c);
 
+/* What a member adds to conf and mntr. */
+struct four_letter_quorum {
+    int64_t sid;
+    int32_t init_limit; /* ticks */
+    int32_t sync_limit;
+    int32_t election_port; /* this member's, from its server.N line */
+    int32_t quorum_port;
+    int peer_type;                       /* enum member_role: LearnerType's ordinal */
+    const struct membership *membership; /* conf's "membership:" (QuorumMaj.toString) */
+    size_t voters;                       /* zk_quorum_size */
+    int64_t leader_sid;                  /* an observer's zk_observer_master_id */
+    /* leader (mntr's gauges of LeaderZooKeeperServer) */
+    int64_t learners;
+    int64_t synced_followers;
+    int64_t synced_observers;
+    int64_t pending_syncs;
+    int64_t leader_uptime_ms;
+};
+
 /* Everything a command reads. */
 struct four_letter_input {
     const struct node_config *cfg;
@@ -106,9 +126,12 @@ struct four_letter_input {
     /* A member between roles: the commands that need a running server print
      * "This ZooKeeper instance is not currently serving requests". */
     bool not_serving;
-    /* The leader's "Proposal sizes last/min/max" (srvr, stat): -1 each until
-     * the first proposal. */
+    /* The leader's "Proposal sizes last/min/max" (srvr, stat) and mntr's
+     * zk_last/min/max_proposal_size: -1 each until the first proposal. */
     int64_t proposal_sizes[3];
+    /* An ensemble member's part (mode != NULL): conf's quorum lines
+     * (QuorumZooKeeperServer.dumpConf) and mntr's quorum keys. */
+    const struct four_letter_quorum *quorum;
 };
 
 /* Append `cmd`'s output to `out`. Commands that change state (srst, crst,

@@ -107,6 +107,8 @@ struct node_ens {
     int64_t elections;
     /* srvr's "Proposal sizes last/min/max" (BufferStats: -1 until the first) */
     int64_t last_proposal_size, min_proposal_size, max_proposal_size;
+    /* node__now_ms when serving began (mntr's zk_leader_uptime) */
+    int64_t serving_since_ms;
 };
 
 /* One server process. The loop thread's alone, except `log`, which has its
