@@ -35,7 +35,7 @@ from pathlib import Path
 
 from conftest import HOST, czk_binary
 from ensemble import make_ensemble  # noqa: F401  (a fixture)
-from test_peer_wire import logged_vote, wait_log
+from test_peer_wire import log_text, logged_vote, wait_log
 
 DEADLINE_S = 120.0
 # tickTime 2000, initLimit 5, syncLimit 2: the probe's and Apache's zoo.cfg.
@@ -119,7 +119,7 @@ def wait_any_log(servers, needle, deadline):
     """Whether some server's log shows `needle` before the deadline."""
     while time.monotonic() < deadline:
         for srv in servers:
-            if needle in Path(srv.log_path).read_text(errors="replace"):
+            if needle in log_text(srv):
                 return True
         time.sleep(0.1)
     return False
@@ -169,9 +169,9 @@ def test_probe_follows_apache_leader(make_ensemble):
         # Decided, the probe still answers: a restarted Apache 2 (LOOKING)
         # hears FOLLOWING, leader 3 from it.
         answer = "n.sid:1, n.state:FOLLOWING, n.leader:3"
-        before = Path(servers[2].log_path).read_text(errors="replace").count(answer)
+        before = log_text(servers[2]).count(answer)
         restarted = ens.restart(2)
-        while Path(restarted.log_path).read_text(errors="replace").count(answer) <= before:
+        while log_text(restarted).count(answer) <= before:
             assert time.monotonic() < deadline, restarted.log_tail()
             time.sleep(0.1)
         modes = modes_of(ens, deadline)
@@ -205,7 +205,7 @@ def test_probe_with_higher_zxid_wins(make_ensemble):
             assert wait_log(srv, "FOLLOWING", deadline), (sid, srv.log_tail())
             assert wait_log(srv, "127.0.0.1:%d" % ens.members[1].quorum_port, deadline), \
                 (sid, srv.log_tail())
-            text = Path(srv.log_path).read_text(errors="replace")
+            text = log_text(srv)
             assert "LEADING" not in re.findall(r"- (LEADING|FOLLOWING)\b", text), text[-3000:]
     finally:
         rcs = stop_all([probe], ens)

@@ -124,15 +124,24 @@ def logged_vote(servers, sid):
     for other, srv in servers.items():
         if other == sid:
             continue
-        for m in pat.finditer(Path(srv.log_path).read_text(errors="replace")):
+        for m in pat.finditer(log_text(srv)):
             last = (int(m.group(2)), int(m.group(5), 16), int(m.group(3), 16),
                     int(m.group(4), 16))
     return last
 
 
+def log_text(srv):
+    """The server's log so far; "" until it exists (a JVM under load may
+    not have opened its log4j file yet when the test first looks)."""
+    try:
+        return Path(srv.log_path).read_text(errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
 def wait_log(srv, needle, deadline):
     while time.monotonic() < deadline:
-        if needle in Path(srv.log_path).read_text(errors="replace"):
+        if needle in log_text(srv):
             return True
         time.sleep(0.1)
     return False
