@@ -1200,6 +1200,46 @@ static void test_leader_touches_and_expiry(void)
     cap_deinit(&cf);
 }
 
+/* The leader expires a learner's session: its closeSession txn closes the
+ * client's connection on the learner without an answer, its ephemerals go,
+ * and a write still waiting there is dropped with it. */
+static void test_learner_session_expired_by_leader(void)
+{
+    static struct cap cl, cf;
+    struct server *leader = cap_server(&cl, 1);
+    server_set_role(leader, SERVER_LEADER, (int64_t)1 << 32, 0);
+    struct server *learner = cap_server(&cf, 2);
+    server_set_role(learner, SERVER_LEARNER, 0, 0);
+    struct relay r = {.leader = leader, .learner = learner, .cl = &cl, .cf = &cf};
+    server_conn_open(learner, 1, "127.0.0.1", 0);
+    connect(learner, 1, 0, 0);
+    request(learner, 1, 1, ZK_OP_CREATE, "/e", true, 0); /* ephemeral */
+    relay_run(&r, 0);
+    CHECK_EQ_INT(cf.count, 2);
+    struct server_stats st;
+    server_get_stats(learner, &st);
+    CHECK_EQ_INT(st.ephemeral_count, 1);
+    /* a write forwarded, not yet committed, when the leader expires it */
+    request(learner, 1, 2, ZK_OP_CREATE, "/f", false, 1);
+    CHECK_EQ_INT(server_outstanding(learner), 1);
+    server_tick(leader, 60000);
+    int closes = cl.txn_count;
+    relay_run(&r, 60000); /* the expiry's closeSession, then the create */
+    CHECK_EQ_INT(cl.txn_count, closes + 1);
+    CHECK_EQ_INT(cf.count, 2);
+    CHECK_EQ_INT(cf.closed_count, 1);
+    CHECK_EQ_INT(cf.closed[0], 1);
+    server_get_stats(learner, &st);
+    CHECK_EQ_INT(st.session_count, 0);
+    CHECK_EQ_INT(st.ephemeral_count, 0);
+    CHECK_EQ_INT(server_outstanding(learner), 0);
+    server_conn_closed(learner, 1, 60001);
+    server_free(leader);
+    server_free(learner);
+    cap_deinit(&cl);
+    cap_deinit(&cf);
+}
+
 int main(void)
 {
     test_log_failed();
@@ -1209,6 +1249,7 @@ int main(void)
     test_learner_revalidation();
     test_learner_syncs_in_order();
     test_learner_no_expiry_reports_touches();
+    test_learner_session_expired_by_leader();
     test_leader_learner_requests();
     test_leader_touches_and_expiry();
 
