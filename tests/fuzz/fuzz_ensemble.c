@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -39,6 +40,7 @@ struct ens {
     int64_t revalidate_id;
     bool open[2][CONNS];
     int64_t now;
+    bool diverged; /* raw txns, or more than PACKETS_MAX: the trees may differ */
 };
 
 static void on_send(void *ctx, uint64_t conn, const uint8_t *frame, size_t len)
@@ -65,8 +67,10 @@ static void on_log(void *ctx, int64_t zxid, const uint8_t *txn, size_t len)
 {
     struct ens *e = ctx;
     e->last_zxid = zxid;
-    if (e->txn_count == PACKETS_MAX)
-        return; /* the learner misses the rest: it must cope */
+    if (e->txn_count == PACKETS_MAX) {
+        e->diverged = true; /* the learner misses the rest: it must cope */
+        return;
+    }
     struct packet *p = &e->txns[e->txn_count++];
     buf_clear(&p->data);
     buf_append(&p->data, txn, len);
@@ -193,6 +197,7 @@ static void step(struct ens *e, uint8_t op, const uint8_t *p, size_t len)
         break;
     }
     case 3: {
+        e->diverged = true;
         int rc = server_apply_committed(e->learner, p, len, e->now, err, sizeof(err));
         (void)rc;
         break;
@@ -284,6 +289,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         pos += len;
     }
     relay(&e);
+    /* every txn the leader committed reached the learner: the same tree */
+    struct server_stats a, b;
+    server_get_stats(e.leader, &a);
+    server_get_stats(e.learner, &b);
+    if (!e.diverged && (a.node_count != b.node_count || a.ephemeral_count != b.ephemeral_count ||
+                        a.data_bytes != b.data_bytes || a.last_zxid != b.last_zxid))
+        abort();
     close_all(&e);
     server_free(e.leader);
     server_free(e.learner);
