@@ -172,7 +172,8 @@ int server_learner_request(struct server *s, int64_t learner_sid, const uint8_t 
             s->io.learner_sync(s->io.ctx, learner_sid);
         return 0;
     }
-    if (!zk_op_is_write(type)) {
+    /* Apache's learners forward check (13) as a write (FollowerRequestProcessor) */
+    if (!zk_op_is_write(type) && type != ZK_OP_CHECK) {
         LOG_D("learner %" PRId64 ": request type %" PRId32 " needs no txn, ignored", learner_sid,
               type);
         return 0;

@@ -136,7 +136,8 @@ enum server_role server_role(const struct server *s);
  * ErrorTxn(SESSIONEXPIRED), a session owned by another server ->
  * ErrorTxn(SESSIONMOVED); createSession tracks the session with learner_sid
  * as its owner; closeSession is never checked; sync calls io.learner_sync;
- * other types are ignored. Txns go through io.log_append like local ones;
+ * check (13) is a write, as Apache's learners forward it; other types
+ * (reads) are ignored. Txns go through io.log_append like local ones;
  * their replies go nowhere (the learner answers its client). Returns 0, or
  * -1 with errmsg and nothing changed when the packet is shorter than its
  * header (or a createSession than its timeout): the node drops that learner. */

@@ -1103,24 +1103,35 @@ static void test_leader_learner_requests(void)
     CHECK_EQ_INT(cl.sync_sid[0], 2);
     CHECK_EQ_INT(lreq(leader, 2, x, 8, ZK_OP_GET_DATA, NULL, "127.0.0.1", 0), 0);
     CHECK_EQ_INT(cl.txn_count, 8);
+    /* a top-level check, as Apache's learners forward it: a txn */
+    buf_clear(&rec);
+    struct zk_path_version_request cv = {.path = jute_cstr("/a"), .version = 0};
+    zk_path_version_request_encode(&rec, &cv);
+    CHECK_EQ_INT(lreq(leader, 2, x, 11, ZK_OP_CHECK, &rec, "127.0.0.1", 0), 0);
+    CHECK_EQ_INT(txn_at(&cl, 8).h.type, ZK_OP_CHECK);
+    cv.version = 5;
+    buf_clear(&rec);
+    zk_path_version_request_encode(&rec, &cv);
+    CHECK_EQ_INT(lreq(leader, 2, x, 12, ZK_OP_CHECK, &rec, "127.0.0.1", 0), 0);
+    CHECK_EQ_INT(txn_at(&cl, 9).err, ZK_BADVERSION);
     /* packets that do not decode: refused, nothing logged */
     char err[128];
     CHECK_EQ_INT(server_learner_request(leader, 2, rec.data, 10, NULL, 0, 0, err, sizeof(err)), -1);
     buf_clear(&rec);
     buf_append_be32(&rec, 1);
     CHECK_EQ_INT(lreq(leader, 2, y, 0, ZK_OP_CREATE_SESSION, NULL, "127.0.0.1", 0), -1);
-    CHECK_EQ_INT(cl.txn_count, 8);
+    CHECK_EQ_INT(cl.txn_count, 10);
 
     /* closeSession is not checked (the owner may be anyone); after it, the
      * session is expired for every learner */
     CHECK_EQ_INT(lreq(leader, 3, x, 9, ZK_OP_CLOSE_SESSION, NULL, "127.0.0.1", 0), 0);
-    t = txn_at(&cl, 8);
+    t = txn_at(&cl, 10);
     CHECK_EQ_INT(t.h.type, ZK_OP_CLOSE_SESSION);
     CHECK_EQ_INT(t.h.client_id, x);
     buf_clear(&rec);
     create_record(&rec, "/late", 0, &world_acl);
     CHECK_EQ_INT(lreq(leader, 2, x, 10, ZK_OP_CREATE, &rec, "127.0.0.1", 0), 0);
-    CHECK_EQ_INT(txn_at(&cl, 9).err, ZK_SESSIONEXPIRED);
+    CHECK_EQ_INT(txn_at(&cl, 11).err, ZK_SESSIONEXPIRED);
     server_persisted(leader, cl.last_zxid, 1);
     struct server_stats st;
     server_get_stats(leader, &st);
