@@ -285,7 +285,8 @@ int server_replay_txn(struct server *s, const uint8_t *txn, size_t len, int64_t 
  * server_replay_txn. */
 int server_apply_committed(struct server *s, const uint8_t *txn, size_t len, int64_t now_ms,
                            char *errmsg, size_t errlen) __attribute__((warn_unused_result));
-/* After recovery: the last zxid applied; new txns continue after it. */
+/* After recovery: the last zxid applied; new txns continue after it (or
+ * after the counter server_set_role(SERVER_LEADER) set, if that is higher). */
 void server_set_last_zxid(struct server *s, int64_t zxid);
 
 #endif
