@@ -91,13 +91,16 @@ static int leader_create_session(struct server *s, int64_t sid, int64_t session_
     }
     int32_t timeout = (int32_t)be32_get(rec);
     struct server_session *ss = (struct server_session *)session_get(&s->sessions, session_id);
+    /* the proposal holds the session only if it made it: a refused one then
+     * takes the session with it, once (server_log_failed) */
+    struct server_session *made = NULL;
     if (!ss)
-        ss = server_session_new(s, session_id, timeout, now_ms);
+        ss = made = server_session_new(s, session_id, timeout, now_ms);
     struct buf body;
     buf_init(&body);
     int32_t type = ZK_OP_CREATE_SESSION;
     if (ss->base.closing) {
-        ss = NULL; /* setOwner refuses a closing session */
+        /* setOwner refuses a closing session */
         type = ZK_OP_ERROR;
         struct zk_error_txn et = {.err = ZK_SESSIONEXPIRED};
         zk_error_txn_encode(&body, &et);
@@ -109,7 +112,7 @@ static int leader_create_session(struct server *s, int64_t sid, int64_t session_
     }
     int64_t zxid = s->next_zxid++;
     int64_t time = s->io.wall_ms ? s->io.wall_ms(s->io.ctx) : 0;
-    server_propose(s, ss, session_id, NULL, cxid, type, zxid, time, &body);
+    server_propose(s, made, session_id, NULL, cxid, type, zxid, time, &body);
     buf_deinit(&body);
     return 0;
 }
@@ -169,7 +172,8 @@ int server_learner_request(struct server *s, int64_t learner_sid, const uint8_t 
             s->io.learner_sync(s->io.ctx, learner_sid);
         return 0;
     }
-    if (!zk_op_is_write(type)) {
+    /* Apache's learners forward check (13) as a write (FollowerRequestProcessor) */
+    if (!zk_op_is_write(type) && type != ZK_OP_CHECK) {
         LOG_D("learner %" PRId64 ": request type %" PRId32 " needs no txn, ignored", learner_sid,
               type);
         return 0;

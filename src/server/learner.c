@@ -18,6 +18,7 @@
 #include "server/server_int.h"
 #include "session/session.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <string.h>
 
@@ -174,6 +175,7 @@ void server_sync_done(struct server *s, int64_t now_ms)
         return; /* its session went meanwhile */
     req->sync = NULL;
     struct server_session *ss = (struct server_session *)session_get(&s->sessions, session_id);
+    assert(ss); /* a session that goes frees its requests, clearing w->req */
     /* the SyncResponse with the zxid applied now, as a read answers */
     read_execute(s, ss, req);
     server_session_drain(s, ss, now_ms);

@@ -30,7 +30,9 @@ void server_set_last_zxid(struct server *s, int64_t zxid)
 {
     if (zxid > s->tree.last_zxid)
         s->tree.last_zxid = zxid;
-    s->next_zxid = s->tree.last_zxid + 1;
+    /* never back: a leader's counter is at its epoch already */
+    if (s->next_zxid <= s->tree.last_zxid)
+        s->next_zxid = s->tree.last_zxid + 1;
 }
 
 /* ---- writing ---- */

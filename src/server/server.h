@@ -136,7 +136,8 @@ enum server_role server_role(const struct server *s);
  * ErrorTxn(SESSIONEXPIRED), a session owned by another server ->
  * ErrorTxn(SESSIONMOVED); createSession tracks the session with learner_sid
  * as its owner; closeSession is never checked; sync calls io.learner_sync;
- * other types are ignored. Txns go through io.log_append like local ones;
+ * check (13) is a write, as Apache's learners forward it; other types
+ * (reads) are ignored. Txns go through io.log_append like local ones;
  * their replies go nowhere (the learner answers its client). Returns 0, or
  * -1 with errmsg and nothing changed when the packet is shorter than its
  * header (or a createSession than its timeout): the node drops that learner. */
@@ -287,7 +288,8 @@ int server_apply_committed(struct server *s, const uint8_t *txn, size_t len, int
 /* An ensemble member: /zookeeper/config holds the membership text (tree_set_config). */
 void server_set_config_node(struct server *s, const uint8_t *text, size_t len, int64_t version,
                             int64_t wall_ms);
-/* After recovery: the last zxid applied; new txns continue after it. */
+/* After recovery: the last zxid applied; new txns continue after it (or
+ * after the counter server_set_role(SERVER_LEADER) set, if that is higher). */
 void server_set_last_zxid(struct server *s, int64_t zxid);
 
 #endif

@@ -595,6 +595,8 @@ static void apply_close_session(struct tree *t, int64_t session, const uint8_t *
         jute_vec_iter_init(&it, &txn.paths2_delete);
         struct jute_buf p;
         while (jute_vec_next_str(&it, &p)) {
+            if (p.len < 0)
+                continue; /* a null string: only in bytes no server wrote */
             struct tree_node *n = tree_get(t, (const char *)p.ptr, (size_t)p.len);
             if (n && n->stat.ephemeral_owner == session)
                 (void)apply_delete(t, (const char *)p.ptr, (size_t)p.len, zxid, on_event, ctx);

@@ -1103,24 +1103,35 @@ static void test_leader_learner_requests(void)
     CHECK_EQ_INT(cl.sync_sid[0], 2);
     CHECK_EQ_INT(lreq(leader, 2, x, 8, ZK_OP_GET_DATA, NULL, "127.0.0.1", 0), 0);
     CHECK_EQ_INT(cl.txn_count, 8);
+    /* a top-level check, as Apache's learners forward it: a txn */
+    buf_clear(&rec);
+    struct zk_path_version_request cv = {.path = jute_cstr("/a"), .version = 0};
+    zk_path_version_request_encode(&rec, &cv);
+    CHECK_EQ_INT(lreq(leader, 2, x, 11, ZK_OP_CHECK, &rec, "127.0.0.1", 0), 0);
+    CHECK_EQ_INT(txn_at(&cl, 8).h.type, ZK_OP_CHECK);
+    cv.version = 5;
+    buf_clear(&rec);
+    zk_path_version_request_encode(&rec, &cv);
+    CHECK_EQ_INT(lreq(leader, 2, x, 12, ZK_OP_CHECK, &rec, "127.0.0.1", 0), 0);
+    CHECK_EQ_INT(txn_at(&cl, 9).err, ZK_BADVERSION);
     /* packets that do not decode: refused, nothing logged */
     char err[128];
     CHECK_EQ_INT(server_learner_request(leader, 2, rec.data, 10, NULL, 0, 0, err, sizeof(err)), -1);
     buf_clear(&rec);
     buf_append_be32(&rec, 1);
     CHECK_EQ_INT(lreq(leader, 2, y, 0, ZK_OP_CREATE_SESSION, NULL, "127.0.0.1", 0), -1);
-    CHECK_EQ_INT(cl.txn_count, 8);
+    CHECK_EQ_INT(cl.txn_count, 10);
 
     /* closeSession is not checked (the owner may be anyone); after it, the
      * session is expired for every learner */
     CHECK_EQ_INT(lreq(leader, 3, x, 9, ZK_OP_CLOSE_SESSION, NULL, "127.0.0.1", 0), 0);
-    t = txn_at(&cl, 8);
+    t = txn_at(&cl, 10);
     CHECK_EQ_INT(t.h.type, ZK_OP_CLOSE_SESSION);
     CHECK_EQ_INT(t.h.client_id, x);
     buf_clear(&rec);
     create_record(&rec, "/late", 0, &world_acl);
     CHECK_EQ_INT(lreq(leader, 2, x, 10, ZK_OP_CREATE, &rec, "127.0.0.1", 0), 0);
-    CHECK_EQ_INT(txn_at(&cl, 9).err, ZK_SESSIONEXPIRED);
+    CHECK_EQ_INT(txn_at(&cl, 11).err, ZK_SESSIONEXPIRED);
     server_persisted(leader, cl.last_zxid, 1);
     struct server_stats st;
     server_get_stats(leader, &st);
@@ -1187,6 +1198,7 @@ static void test_leader_touches_and_expiry(void)
     CHECK_EQ_INT(server_apply_committed(f, co.txns[0].data, co.txns[0].len, 0, err, sizeof(err)),
                  0);
     server_set_role(f, SERVER_LEADER, (int64_t)2 << 32, 500000);
+    server_set_last_zxid(f, 5); /* late recovery news does not move the counter back */
     server_tick(f, 500000 + 8000);
     CHECK_EQ_INT(cf.txn_count, 0);
     server_tick(f, 500000 + 14000);
@@ -1200,6 +1212,46 @@ static void test_leader_touches_and_expiry(void)
     cap_deinit(&cf);
 }
 
+/* The leader expires a learner's session: its closeSession txn closes the
+ * client's connection on the learner without an answer, its ephemerals go,
+ * and a write still waiting there is dropped with it. */
+static void test_learner_session_expired_by_leader(void)
+{
+    static struct cap cl, cf;
+    struct server *leader = cap_server(&cl, 1);
+    server_set_role(leader, SERVER_LEADER, (int64_t)1 << 32, 0);
+    struct server *learner = cap_server(&cf, 2);
+    server_set_role(learner, SERVER_LEARNER, 0, 0);
+    struct relay r = {.leader = leader, .learner = learner, .cl = &cl, .cf = &cf};
+    server_conn_open(learner, 1, "127.0.0.1", 0);
+    connect(learner, 1, 0, 0);
+    request(learner, 1, 1, ZK_OP_CREATE, "/e", true, 0); /* ephemeral */
+    relay_run(&r, 0);
+    CHECK_EQ_INT(cf.count, 2);
+    struct server_stats st;
+    server_get_stats(learner, &st);
+    CHECK_EQ_INT(st.ephemeral_count, 1);
+    /* a write forwarded, not yet committed, when the leader expires it */
+    request(learner, 1, 2, ZK_OP_CREATE, "/f", false, 1);
+    CHECK_EQ_INT(server_outstanding(learner), 1);
+    server_tick(leader, 60000);
+    int closes = cl.txn_count;
+    relay_run(&r, 60000); /* the expiry's closeSession, then the create */
+    CHECK_EQ_INT(cl.txn_count, closes + 1);
+    CHECK_EQ_INT(cf.count, 2);
+    CHECK_EQ_INT(cf.closed_count, 1);
+    CHECK_EQ_INT(cf.closed[0], 1);
+    server_get_stats(learner, &st);
+    CHECK_EQ_INT(st.session_count, 0);
+    CHECK_EQ_INT(st.ephemeral_count, 0);
+    CHECK_EQ_INT(server_outstanding(learner), 0);
+    server_conn_closed(learner, 1, 60001);
+    server_free(leader);
+    server_free(learner);
+    cap_deinit(&cl);
+    cap_deinit(&cf);
+}
+
 int main(void)
 {
     test_log_failed();
@@ -1209,6 +1261,7 @@ int main(void)
     test_learner_revalidation();
     test_learner_syncs_in_order();
     test_learner_no_expiry_reports_touches();
+    test_learner_session_expired_by_leader();
     test_leader_learner_requests();
     test_leader_touches_and_expiry();
 
