@@ -250,6 +250,9 @@ static int io_truncate(void *ctx, int64_t zxid)
 {
     struct node *n = ctx;
     log_drain(n);
+    /* a snapshot child still writing (of the state before the cut) would
+     * publish its file after the cut removed the later ones: wait first */
+    node__snapshot_wait(n);
     char why[STORAGE_PATH_MAX + 256];
     if (node__truncate_log(n, zxid, why, sizeof(why)) < 0) {
         LOG_E("TRUNC to 0x%" PRIx64 ": %s", (uint64_t)zxid, why);
@@ -637,8 +640,7 @@ static void become_serving(struct node *n)
     e->serving = true;
     e->serving_since_ms = node__now_ms(n);
     if (e->state == ELECTION_LEADING)
-        server_set_role(n->server, SERVER_LEADER, leader_port_next_zxid(e->leader) - 1,
-                        node__now_ms(n));
+        server_set_role(n->server, SERVER_LEADER, ZAB_ZXID(epoch, 0), node__now_ms(n));
     else
         server_set_role(n->server, SERVER_LEARNER, 0, node__now_ms(n));
     if (elector_epoch_update(e->elector, epoch) < 0)

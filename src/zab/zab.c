@@ -820,7 +820,10 @@ static void learner_receive(struct zab *zab, const struct zab_event *ev, struct 
         send_simple(zab, zab->leader_sid, QUORUM_ACK, ZAB_ZXID(zab->epoch, 0));
         return;
     case QUORUM_PING:
-        if (zab->phase != ZAB_DISCOVERY)
+        /* Learner.syncWithLeader reads PINGs and ignores them until
+         * UPTODATE: an Apache leader takes any packet other than the ACK of
+         * NEWLEADER for a protocol error and drops the learner */
+        if (zab->phase == ZAB_BROADCAST)
             send_packet(zab, zab->leader_sid, QUORUM_PING, zxid, ZAB_PAYLOAD_SESSIONS,
                         (struct jute_buf){NULL, -1}, 0);
         return;
