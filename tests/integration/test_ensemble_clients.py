@@ -46,9 +46,17 @@ def _kinds():
 
 @pytest.fixture(params=_kinds(), ids=lambda kinds: "-".join(kinds))
 def ensemble(request, make_ensemble):  # noqa: F811
+    """Members 3 and 1 first: with equal (empty) logs the higher sid, 3,
+    leads; then 2 follows.  So czk-czk-apache kills an Apache leader and
+    czk members take over, apache-apache-czk kills a czk leader and Apache
+    members take over."""
     ens = make_ensemble(request.param)
-    ens.start_all()
+    ens.start(3)
+    ens.start(1)
+    ens.wait_modes(sids=[1, 3])
+    ens.start(2)
     ens.wait_modes()
+    assert ens.leader_sid() == 3
     return ens
 
 
