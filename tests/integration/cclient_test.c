@@ -8,11 +8,22 @@
  *       tests/integration/cclient_test.c -lzookeeper_mt -lpthread
  * Run:
  *   ./cclient_test 127.0.0.1:2181        (CCLIENT_VERBOSE=1 for the library's log)
+ *   ./cclient_test --failover h1:p1,h2:p2,h3:p3
  *
  * Connects, creates/gets/sets/deletes a node (with version checks), sets a
  * data watch and a child watch and sees them fire, creates ephemeral
  * sequential nodes, runs a multi, and closes the session.  Exits 0 on
  * success, 1 with a message on stderr otherwise.
+ *
+ * --failover (test_ensemble_clients.py): connects to the hosts in the order
+ * given (the first is the ensemble's leader), writes base/n0..n9, an
+ * ephemeral base/eph, sets a data watch on base/watched, prints
+ * "READY 0x<session>" and waits for a line on stdin (the test kills the
+ * leader, then writes that line).  Then, with the library reconnecting on
+ * its own: every write is read back, the session id is the one from
+ * before, the client saw a disconnection and a reconnection and no expiry,
+ * base/eph is still owned by the session, and a set of base/watched fires
+ * the watch set before the kill.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -32,6 +43,8 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static int connected;
 static int expired;
+static int disconnects; /* ZOO_CONNECTING_STATE events after a connection */
+static int connects;    /* ZOO_CONNECTED_STATE events */
 
 struct watch_seen {
     int fired;
@@ -68,9 +81,12 @@ static void session_watcher(zhandle_t *zh, int type, int state, const char *path
     if (type != ZOO_SESSION_EVENT)
         return;
     pthread_mutex_lock(&mu);
-    if (state == ZOO_CONNECTED_STATE)
+    if (state == ZOO_CONNECTED_STATE) {
         connected = 1;
-    else if (state == ZOO_EXPIRED_SESSION_STATE || state == ZOO_AUTH_FAILED_STATE)
+        connects++;
+    } else if (state == ZOO_CONNECTING_STATE && connected) {
+        disconnects++;
+    } else if (state == ZOO_EXPIRED_SESSION_STATE || state == ZOO_AUTH_FAILED_STATE)
         expired = 1;
     pthread_cond_broadcast(&cv);
     pthread_mutex_unlock(&mu);
@@ -80,6 +96,10 @@ static void node_watcher(zhandle_t *zh, int type, int state, const char *path, v
 {
     struct watch_seen *w = ctx;
     (void)zh;
+    /* the library passes connection state changes to every registered
+     * watcher too; the watch stays registered (until the session expires) */
+    if (type == ZOO_SESSION_EVENT)
+        return;
     pthread_mutex_lock(&mu);
     w->fired++;
     w->type = type;
@@ -130,12 +150,125 @@ static void wait_watch(struct watch_seen *w, int count, int ms, const char *what
         fail("%s did not fire within %d ms", what, ms);
 }
 
+static int is_connection_error(int rc)
+{
+    return rc == ZCONNECTIONLOSS || rc == ZOPERATIONTIMEOUT || rc == ZSESSIONMOVED;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* zoo_get, retried while the library reconnects (up to the deadline). */
+static int get_retrying(zhandle_t *zh, const char *path, char *buf, int *len, struct Stat *st,
+                        double deadline_s)
+{
+    for (;;) {
+        int cap = *len;
+        int rc = zoo_get(zh, path, 0, buf, &cap, st);
+        if (!is_connection_error(rc) || now_s() > deadline_s) {
+            *len = cap;
+            return rc;
+        }
+        struct timespec pause = {0, 50 * 1000000L};
+        nanosleep(&pause, NULL);
+    }
+}
+
+static int run_failover(zhandle_t *zh)
+{
+    const clientid_t *cid = zoo_client_id(zh);
+    int64_t session = cid->client_id;
+    char base[64], path[512], data[64], buf[256];
+    struct Stat st;
+    int len, rc;
+    snprintf(base, sizeof base, "/cfail_%ld", (long)getpid());
+    rc = zoo_create(zh, base, "", 0, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+    check_rc(rc, ZOK, "create base");
+    for (int i = 0; i < 10; i++) {
+        snprintf(path, sizeof path, "%s/n%d", base, i);
+        snprintf(data, sizeof data, "v%d", i);
+        rc = zoo_create(zh, path, data, (int)strlen(data), &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+        check_rc(rc, ZOK, "create n");
+    }
+    char eph[512], watched[512];
+    snprintf(eph, sizeof eph, "%s/eph", base);
+    snprintf(watched, sizeof watched, "%s/watched", base);
+    rc = zoo_create(zh, eph, "e", 1, &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL, NULL, 0);
+    check_rc(rc, ZOK, "create ephemeral");
+    rc = zoo_create(zh, watched, "w0", 2, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+    check_rc(rc, ZOK, "create watched");
+    len = sizeof buf;
+    rc = zoo_wget(zh, watched, node_watcher, &data_watch, buf, &len, &st);
+    check_rc(rc, ZOK, "wget watched");
+    printf("READY 0x%llx\n", (unsigned long long)session);
+    fflush(stdout);
+
+    char line[64];
+    if (!fgets(line, sizeof line, stdin))
+        fail("stdin closed before the go-ahead");
+
+    double deadline_s = now_s() + 30.0;
+    for (int i = 0; i < 10; i++) {
+        snprintf(path, sizeof path, "%s/n%d", base, i);
+        snprintf(data, sizeof data, "v%d", i);
+        len = sizeof buf;
+        rc = get_retrying(zh, path, buf, &len, &st, deadline_s);
+        check_rc(rc, ZOK, "get after the kill");
+        if (len != (int)strlen(data) || memcmp(buf, data, (size_t)len) != 0)
+            fail("%s holds %.*s after the kill, want %s", path, len, buf, data);
+    }
+    pthread_mutex_lock(&mu);
+    int saw_disconnects = disconnects, saw_connects = connects, saw_expired = expired;
+    pthread_mutex_unlock(&mu);
+    if (saw_expired)
+        fail("the session expired");
+    if (saw_disconnects < 1 || saw_connects < 2)
+        fail("no reconnection seen: %d disconnects, %d connects", saw_disconnects, saw_connects);
+    if (zoo_state(zh) != ZOO_CONNECTED_STATE)
+        fail("state %d after the reads", zoo_state(zh));
+    cid = zoo_client_id(zh);
+    if (cid->client_id != session)
+        fail("session 0x%llx after the kill, 0x%llx before", (unsigned long long)cid->client_id,
+             (unsigned long long)session);
+    len = sizeof buf;
+    rc = get_retrying(zh, eph, buf, &len, &st, deadline_s);
+    check_rc(rc, ZOK, "get ephemeral after the kill");
+    if (st.ephemeralOwner != session)
+        fail("ephemeralOwner 0x%llx, session 0x%llx", (unsigned long long)st.ephemeralOwner,
+             (unsigned long long)session);
+    if (data_watch.fired)
+        fail("the data watch fired before the set (type %d)", data_watch.type);
+    rc = zoo_set(zh, watched, "w1", 2, -1);
+    check_rc(rc, ZOK, "set watched");
+    wait_watch(&data_watch, 1, 10000, "data watch set before the kill");
+    if (data_watch.type != ZOO_CHANGED_EVENT || strcmp(data_watch.path, watched) != 0)
+        fail("data watch: type %d path %s", data_watch.type, data_watch.path);
+
+    for (int i = 0; i < 10; i++) {
+        snprintf(path, sizeof path, "%s/n%d", base, i);
+        check_rc(zoo_delete(zh, path, -1), ZOK, "delete n");
+    }
+    check_rc(zoo_delete(zh, eph, -1), ZOK, "delete ephemeral");
+    check_rc(zoo_delete(zh, watched, -1), ZOK, "delete watched");
+    check_rc(zoo_delete(zh, base, -1), ZOK, "delete base");
+    check_rc(zookeeper_close(zh), ZOK, "close");
+    printf("cclient_test: OK failover 0x%llx %d disconnects %d connects\n",
+           (unsigned long long)session, saw_disconnects, saw_connects);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s host:port\n", argv[0]);
+    int failover = argc == 3 && strcmp(argv[1], "--failover") == 0;
+    if (argc != 2 && !failover) {
+        fprintf(stderr, "usage: %s host:port | --failover host:port,host:port,...\n", argv[0]);
         return 2;
     }
+    const char *hosts = argv[argc - 1];
     /* the library logs every failed connect attempt; keep stderr for our
      * own message unless CCLIENT_VERBOSE is set */
     if (!getenv("CCLIENT_VERBOSE")) {
@@ -146,7 +279,9 @@ int main(int argc, char **argv)
     } else {
         zoo_set_debug_level(ZOO_LOG_LEVEL_DEBUG);
     }
-    zhandle_t *zh = zookeeper_init(argv[1], session_watcher, 10000, NULL, NULL, 0);
+    if (failover)
+        zoo_deterministic_conn_order(1);
+    zhandle_t *zh = zookeeper_init(hosts, session_watcher, 10000, NULL, NULL, 0);
     if (!zh)
         fail("zookeeper_init: %s", strerror(errno));
     wait_connected(15000);
@@ -155,6 +290,8 @@ int main(int argc, char **argv)
     const clientid_t *cid = zoo_client_id(zh);
     if (!cid || cid->client_id == 0)
         fail("no session id");
+    if (failover)
+        return run_failover(zh);
 
     char base[64], path[512], buf[256], created[256];
     struct Stat st;

@@ -197,6 +197,25 @@ class Ensemble:
         self.stop(sid)
         return self.start(sid)
 
+    def replace(self, sid, kind, kill=False):
+        """One step of a rolling migration: stop member sid (SIGTERM by pid;
+        kill=True: kill -9) and start it again as `kind` ("apache" or "czk")
+        on the same zoo.cfg, myid, data dir and ports.  Both kinds write
+        their logs into the member's directory (zookeeper.log,
+        czk-server.log); log_tail() shows the current process's."""
+        assert kind in ("apache", "czk"), kind
+        assert self.members[sid].kind is not None, "member %d is run by the test" % sid
+        if kill:
+            self.kill(sid)
+        else:
+            self.stop(sid)
+        self.members[sid].kind = kind
+        return self.start(sid)
+
+    def kinds(self):
+        """{sid: kind} of every member, as they are now (replace() changes them)."""
+        return {sid: m.kind for sid, m in self.members.items()}
+
     def stop_clients(self):
         for c in self.clients:
             try:

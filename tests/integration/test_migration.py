@@ -1,0 +1,153 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The rolling migration users switch for: a three-member Apache ZooKeeper
+3.8 ensemble under client load becomes a czk ensemble one member at a
+time, and goes back to Apache the same way, while writers keep writing.
+
+Each step stops one member's process (SIGTERM by pid) and starts the other
+kind on the SAME zoo.cfg, myid, data dir and ports (Ensemble.replace):
+followers first, the leader last, so that the ensemble holds a quorum all
+along and elects only once per direction.  Between steps, as an operator
+would (docs/OPERATIONS.md, "Migrating an ensemble, one member at a time"):
+every member reports Mode leader/follower in one round of `srvr`, the new
+member's `srvr` says which server it is, its zxid reaches the zxid the
+leader had when the step began, and writes are acknowledged after the
+step.  At the end the load stops and the history checks: no acknowledged
+write lost, every member's tree equal, per-key and per-session order; and
+every session (three writers, one that only holds an ephemeral) is the
+same one from start to end, its ephemeral on every member."""
+import re
+import time
+
+import pytest
+
+import zkwire
+from conftest import HOST
+from ensemble import Load, make_ensemble  # noqa: F401  (make_ensemble is a fixture)
+
+ROOT = "/migrate"
+WRITES_PER_STEP = 30
+STEP_TIMEOUT_S = 60
+
+
+def _version(ens, sid):
+    out = zkwire.four_letter(HOST, ens.members[sid].client_port, "srvr", timeout=5.0)
+    return re.search(r"Zookeeper version: (\S+)", out).group(1)
+
+
+def _wait_zxid(ens, sid, want, deadline):
+    """Poll member sid's `srvr` Zxid until it is at least `want`."""
+    while True:
+        got = ens.zxid(sid)
+        if got >= want:
+            return got
+        assert time.monotonic() < deadline, "member %d stuck at zxid 0x%x, want 0x%x" % (
+            sid, got, want)
+        time.sleep(0.05)
+
+
+def _step(ens, load, sid, kind, steps):
+    """Replace member sid by `kind` under load; check it as an operator would."""
+    leader = ens.leader_sid()
+    before = ens.zxid(leader)
+    start_s = time.monotonic()
+    deadline = start_s + STEP_TIMEOUT_S
+    ens.replace(sid, kind)
+    modes = ens.wait_modes(deadline=deadline)
+    new_leader = [s for s, mode in modes.items() if mode == "leader"][0]
+    if sid != leader:
+        # a follower's restart leaves the leader (and its epoch) alone
+        assert new_leader == leader, (sid, leader, modes)
+    else:
+        assert new_leader != sid, (sid, modes)
+    version = _version(ens, sid)
+    assert ("czk" in version) == (kind == "czk"), (sid, kind, version)
+    _wait_zxid(ens, sid, before, deadline)
+    load.wait_ok(WRITES_PER_STEP, since_s=start_s, timeout=STEP_TIMEOUT_S)
+    after = ens.zxid(new_leader)
+    epoch_before, epoch_after = before >> 32, after >> 32
+    if sid == leader:
+        assert epoch_after > epoch_before, (hex(before), hex(after))
+    else:
+        assert epoch_after == epoch_before, (hex(before), hex(after))
+    steps.append((sid, kind, modes[sid], new_leader, "%.1fs" % (time.monotonic() - start_s)))
+
+
+def _migrate(ens, load, kind, steps):
+    """Replace every member by `kind`: followers in sid order, then the leader."""
+    leader = ens.leader_sid()
+    for sid in ens.follower_sids() + [leader]:
+        assert ens.members[sid].kind != kind
+        _step(ens, load, sid, kind, steps)
+    assert set(ens.kinds().values()) == {kind}, ens.kinds()
+
+
+def test_rolling_migration_apache_to_czk_and_back(make_ensemble):
+    ens = make_ensemble(["apache", "apache", "apache"])
+    ens.start_all()
+    ens.wait_modes()
+    load = Load(ens, writers=3, keys=2, root=ROOT).start()
+    # a session that only holds an ephemeral (and pings) through it all
+    holder = ens.client(timeout=10.0)
+    holder_session = holder.client_id[0]
+    holder.create(ROOT + "/holder", b"h", ephemeral=True)
+    load.wait_ok(WRITES_PER_STEP)
+    steps = []
+    _migrate(ens, load, "czk", steps)
+    _migrate(ens, load, "apache", steps)
+    history = load.stop()
+    counts = load.check()
+    print("steps (sid, kind, its mode, leader, time):", steps)
+    print("ops by outcome:", counts)
+    assert len(steps) == 6, steps
+    assert history.count("ok") >= 7 * WRITES_PER_STEP, counts
+    # every session lived through both migrations: each writer used one
+    # session id from start to end, and the holder's ephemeral is on every
+    # member, still owned by it
+    for w in load.writers:
+        sessions = {op.session for op in history.snapshot() if op.writer == w and op.session}
+        assert len(sessions) == 1, (w, [hex(s) for s in sessions])
+    assert holder.client_id[0] == holder_session
+    for sid, tree in ens.trees().items():
+        node = tree.get(ROOT + "/holder")
+        assert node is not None and node["ephemeralOwner"] == holder_session, (sid, node)
+
+
+PING_BEFORE_ACK = "Next packet was supposed to be an ACK, but received packet: PING"
+
+
+@pytest.mark.xfail(strict=False, reason="czk bug: a czk learner answers the leader's PING during "
+                   "sync, before its ACK of NEWLEADER (src/zab/zab.c, case QUORUM_PING); an "
+                   "Apache leader then drops it and it re-elects and syncs again")
+def test_czk_follower_rejoins_apache_leader_by_diff_in_one_sync(make_ensemble):
+    """A migration step in miniature: a czk follower of an Apache leader,
+    stopped while ~450 txns are written (within the leader's committed log,
+    so a DIFF), rejoins with ONE sync each time.  Apache's LearnerHandler
+    reads the learner's ACK of NEWLEADER as the next packet after the sync
+    and drops a learner that sends anything else first; Apache's own
+    Learner ignores PING until UPTODATE.  A short tick (pings every 50 ms)
+    makes a PING during the sync near certain.  Today czk answers it, the
+    Apache leader logs PING_BEFORE_ACK and says GOODBYE, and the czk member
+    re-elects and syncs again (it converges, each try having logged part of
+    the gap): most rounds take two or three syncs."""
+    ens = make_ensemble(["czk", "apache", "apache"], tick_ms=100, init_limit=50, sync_limit=20)
+    ens.start(3)
+    ens.start(2)
+    ens.wait_modes(sids=[2, 3])
+    ens.start(1)
+    ens.wait_modes()
+    assert ens.leader_sid() == 3
+    c = ens.client(2)
+    rounds = 4
+    for r in range(rounds):
+        ens.stop(1)
+        c.ensure_path("/gap%d" % r)
+        for i in range(450):
+            c.create_async("/gap%d/n%d" % (r, i), b"x" * 100)
+        c.sync("/gap%d" % r)
+        ens.start(1)
+        ens.wait_modes()
+    leader_log = (ens.members[3].workdir / "zookeeper.log").read_text(errors="replace")
+    czk_log = ens.server(1).log_path.read_text(errors="replace")
+    assert leader_log.count(PING_BEFORE_ACK) == 0, leader_log.count(PING_BEFORE_ACK)
+    syncs = re.findall(r"Getting a (diff|snapshot|truncate) from the leader", czk_log)
+    assert syncs.count("diff") == rounds and len(syncs) == rounds + 1, syncs
