@@ -652,6 +652,150 @@ static void test_observer_logs_a_diffs_proposals_unacked(void)
     zab_deinit(&z);
 }
 
+/* ---- linearizable sync (issue 10) ---- */
+
+static int sync_request(struct zab *z, int64_t now, uint64_t token, int64_t zxid)
+{
+    struct zab_event ev = {.type = ZAB_SYNC_REQUEST, .now_ms = now};
+    ev.sync.token = token;
+    ev.sync.zxid = zxid;
+    return zab_step(z, &ev, &up);
+}
+
+static bool released(uint64_t token)
+{
+    for (size_t i = 0; i < up.synced_len; i++)
+        if (up.synced[i] == token)
+            return true;
+    return false;
+}
+
+/* serving_leader, and both learners acked UPTODATE. */
+static void serving_leader_acked(struct zab *z)
+{
+    serving_leader(z);
+    recv0(z, 3, 1, QUORUM_ACK, E(1, 0));
+    recv0(z, 3, 2, QUORUM_ACK, E(1, 0));
+}
+
+static void test_sync_sends_a_ping_round_at_once_and_waits_for_a_quorum_of_answers(void)
+{
+    struct zab z;
+    serving_leader_acked(&z);
+    CHECK_EQ_INT(sync_request(&z, 10, 7, -1), 0);
+    CHECK_EQ_INT(up.synced_len, 0); /* nothing outstanding, but no quorum heard yet */
+    CHECK(sent(1, QUORUM_PING) && sent(2, QUORUM_PING)); /* not at the half tick: now */
+    recv0(&z, 11, 2, QUORUM_PING, 0);
+    CHECK(released(7)); /* leader + 2 of 3 */
+    /* One answer is not a second: 1's lagging answer releases nothing. */
+    CHECK_EQ_INT(sync_request(&z, 12, 8, -1), 0);
+    CHECK(up.synced_len == 0 && sent(1, QUORUM_PING)); /* the last round had its quorum */
+    recv0(&z, 13, 1, QUORUM_PING, 0);                  /* 1 answers the first round only */
+    CHECK_EQ_INT(up.synced_len, 0);
+    recv0(&z, 14, 1, QUORUM_PING, 0);
+    CHECK(released(8));
+    zab_deinit(&z);
+}
+
+static void test_sync_is_not_answered_by_answers_to_pings_sent_before_it(void)
+{
+    struct zab z;
+    serving_leader_acked(&z);
+    tick(&z, 50); /* the half-tick round, before the sync */
+    CHECK(sent(1, QUORUM_PING) && sent(2, QUORUM_PING));
+    CHECK_EQ_INT(sync_request(&z, 60, 7, -1), 0);
+    /* That round is still short of a quorum: no second round in flight. */
+    CHECK(up.synced_len == 0 && up.sends_len == 0);
+    recv0(&z, 61, 1, QUORUM_PING, 0); /* answers the round sent before the sync */
+    CHECK_EQ_INT(up.synced_len, 0);
+    CHECK(sent(1, QUORUM_PING) && sent(2, QUORUM_PING)); /* the old round had its quorum */
+    recv0(&z, 62, 2, QUORUM_PING, 0);                    /* 2's answer to the old round */
+    CHECK_EQ_INT(up.synced_len, 0);
+    recv0(&z, 63, 2, QUORUM_PING, 0); /* 2 answers the new one */
+    CHECK(up.synced_len == 1 && released(7));
+    zab_deinit(&z);
+
+    /* PING answers from before a learner's ACK of UPTODATE do not count
+     * (czk learners answer PINGs sent before UPTODATE; Apache's do not). */
+    serving_leader(&z);
+    CHECK_EQ_INT(sync_request(&z, 10, 9, -1), 0);
+    CHECK(sent(1, QUORUM_PING));
+    recv0(&z, 11, 1, QUORUM_PING, 0);
+    recv0(&z, 11, 2, QUORUM_PING, 0);
+    CHECK_EQ_INT(up.synced_len, 0);
+    recv0(&z, 12, 1, QUORUM_ACK, E(1, 0)); /* of UPTODATE */
+    CHECK_EQ_INT(up.synced_len, 0);
+    tick(&z, 50);
+    recv0(&z, 51, 1, QUORUM_PING, 0);
+    CHECK(released(9));
+    zab_deinit(&z);
+}
+
+static void test_sync_waits_for_outstanding_proposals_first(void)
+{
+    struct zab z;
+    serving_leader_acked(&z);
+    CHECK_EQ_INT(propose(&z, 10, "a"), 0);
+    CHECK_EQ_INT(sync_request(&z, 11, 7, -1), 0); /* -1: E(1, 1), the last proposed */
+    recv0(&z, 12, 1, QUORUM_PING, 0);
+    recv0(&z, 12, 2, QUORUM_PING, 0);
+    CHECK_EQ_INT(up.synced_len, 0); /* a quorum answered, E(1, 1) is not committed */
+    /* A zxid the caller stamped but has not proposed yet waits too. */
+    CHECK_EQ_INT(sync_request(&z, 13, 8, E(1, 2)), 0);
+    persisted(&z, 14, E(1, 1));
+    recv0(&z, 15, 1, QUORUM_ACK, E(1, 1));
+    CHECK(up.commit_upto_zxid == E(1, 1) && sent(1, QUORUM_COMMIT));
+    CHECK(up.synced_len == 1 && released(7)); /* in the step that commits */
+    /* 8's round was sent later; answered by 1 and its zxid committed, it goes. */
+    recv0(&z, 16, 1, QUORUM_PING, 0);
+    CHECK_EQ_INT(up.synced_len, 0);
+    CHECK_EQ_INT(propose(&z, 17, "b"), 0);
+    persisted(&z, 18, E(1, 2));
+    recv0(&z, 19, 2, QUORUM_ACK, E(1, 2));
+    CHECK(released(8));
+    zab_deinit(&z);
+}
+
+static void test_sync_ack_of_a_later_proposal_confirms_the_leader(void)
+{
+    struct zab z;
+    serving_leader_acked(&z);
+    CHECK_EQ_INT(sync_request(&z, 10, 7, -1), 0);
+    CHECK_EQ_INT(propose(&z, 11, "a"), 0); /* proposed after the sync */
+    recv0(&z, 12, 2, QUORUM_ACK, E(1, 1));
+    CHECK(released(7)); /* 2 followed us after the sync arrived */
+    zab_deinit(&z);
+}
+
+static void test_sync_is_never_answered_by_a_leader_without_its_quorum(void)
+{
+    struct zab z;
+    serving_leader_acked(&z);
+    CHECK_EQ_INT(sync_request(&z, 10, 7, -1), 0);
+    bool down = false;
+    for (int64_t now = 50; now <= 2000 && !down; now += 50) {
+        tick(&z, now);
+        CHECK_EQ_INT(up.synced_len, 0);
+        down = up.stopped;
+    }
+    CHECK(down && up.role == ZAB_LOOKING);
+    CHECK_EQ_INT(sync_request(&z, 2001, 8, -1), ZAB_ENOTREADY);
+    zab_deinit(&z);
+
+    /* A leader that is its own quorum answers at once; learners refuse. */
+    const int64_t me[] = {3};
+    leader_with(&z, me, 1, NULL, 0, 4, 0);
+    CHECK(up.serving);
+    CHECK_EQ_INT(sync_request(&z, 1, 9, -1), 0);
+    CHECK(released(9) && up.sends_len == 0);
+    CHECK_EQ_INT(sync_request(&z, 1, 9, -2), ZAB_EINVAL);
+    zab_deinit(&z);
+    init_zab(&z, 1, voters3, 3, 4);
+    start(&z, 0, ZAB_FOLLOWING, 3, 0, 0, 0, NULL, 0);
+    CHECK_EQ_INT(sync_request(&z, 1, 9, -1), ZAB_ENOTREADY);
+    zab_deinit(&z);
+}
+
 static void test_config_and_events_are_checked(void)
 {
     struct zab z;
@@ -1303,6 +1447,11 @@ int main(int argc, char **argv)
     test_observer_gets_inform_and_is_not_counted();
     test_observer_logs_a_diffs_proposals_unacked();
     test_config_and_events_are_checked();
+    test_sync_sends_a_ping_round_at_once_and_waits_for_a_quorum_of_answers();
+    test_sync_is_not_answered_by_answers_to_pings_sent_before_it();
+    test_sync_waits_for_outstanding_proposals_first();
+    test_sync_ack_of_a_later_proposal_confirms_the_leader();
+    test_sync_is_never_answered_by_a_leader_without_its_quorum();
     CHECK_EQ_INT(sim_seeds(false), 0);
     return check_result("test_zab");
 }
