@@ -3,7 +3,9 @@
  * learner on a loopback socket, the loop run in small steps between its
  * reads and writes. Checks the handshake bytes, the driver order (epochs,
  * appends, commit), calls made from inside callbacks (a REQUEST whose
- * handler proposes and syncs), SYNC after the COMMIT it waits for,
+ * handler proposes and syncs), SYNC after the COMMIT it waits for and
+ * only once the follower answered a PING sent after the sync (issue 10; a
+ * local sync, LEADER_PORT_SYNC_LOCAL, likewise through io.local_synced),
  * REVALIDATE's answer, PING's touches, the proposal queue beyond
  * outstanding_max, and a malformed PING dropping the learner (then, short
  * of a quorum, leadership ends). */
