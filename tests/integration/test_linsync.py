@@ -9,7 +9,9 @@ leader after the sync arrived (docs/ARCHITECTURE.md, "ZAB").
   b. a leader cut off from both followers (kill -STOP) never answers a sync:
      the connection closes when it gives up leadership (syncLimit). An
      Apache leader in the same spot answers at once (ZOOKEEPER-1675): the
-     oracle row shows the difference is czk's.
+     oracle row shows the difference is czk's;
+  c. an Apache follower's PING answers count: with the czk follower stopped,
+     the czk leader's syncs are answered in a round trip.
 
 Followers stopped with SIGSTOP are continued (SIGCONT) by pid in a finally;
 every process is stopped by its pid at the end (make_ensemble)."""
@@ -112,3 +114,29 @@ def test_sync_on_a_leader_cut_off_from_its_followers(make_ensemble, leader_kind)
     assert c2.exists("/before")["err"] == 0
     c2.close()
 
+
+
+def test_apache_followers_ping_answers_confirm_a_czk_leader(make_ensemble):
+    """The czk leader (sid 3) with its czk follower stopped: its quorum is
+    itself and the Apache follower, whose PING answers (counted from its ACK
+    of UPTODATE) must release the sync, well before syncLimit."""
+    ens = make_ensemble(["apache", "czk", "czk"])
+    ens.start_all()
+    ens.wait_modes()
+    assert ens.leader_sid() == 3
+    c = _conn(ens, 3)
+    assert c.create("/a", b"x")["err"] == 0
+    pid = ens.members[2].server.pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        time.sleep(0.3)
+        for _ in range(5):
+            t0 = time.monotonic()
+            rep = c.sync("/")
+            assert rep["err"] == 0, rep
+            assert time.monotonic() - t0 < 2.0  # a round trip, not a tick or a timeout
+        assert c.exists("/a")["err"] == 0
+        assert ens.mode(3) == "leader"
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    ens.wait_modes()
