@@ -525,7 +525,8 @@ static void leader_receive(struct zab *zab, const struct zab_event *ev, struct z
         if ((ev->receive.zxid & 0xffffffffLL) == 0 || l->voter < 0 ||
             l->state < ZAB_LEARNER_NEWLEADER_ACKED)
             return;
-        if (ev->receive.zxid > l->acked_zxid)
+        /* (a zxid never proposed confirms nothing) */
+        if (ev->receive.zxid > l->acked_zxid && ev->receive.zxid <= zab->last_zxid)
             l->acked_zxid = ev->receive.zxid;
         for (size_t i = zab->committed_len; i < zab->ring_len; i++) {
             struct zab_entry *e = ring_at(zab, i);

@@ -245,7 +245,7 @@ struct zab_learner {
     int64_t ping_first_round; /* the first PING round sent after its UPTODATE; 0: none */
     int64_t pings_answered;   /* PING answers after uptodate_acked */
     bool uptodate_acked;
-    int64_t acked_zxid; /* the highest proposal it ACKed */
+    int64_t acked_zxid; /* the highest zxid it ACKed that we proposed */
 };
 
 /* A sync the leader holds (ZAB_SYNC_REQUEST). */

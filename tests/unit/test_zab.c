@@ -761,6 +761,8 @@ static void test_sync_ack_of_a_later_proposal_confirms_the_leader(void)
     struct zab z;
     serving_leader_acked(&z);
     CHECK_EQ_INT(sync_request(&z, 10, 7, -1), 0);
+    recv0(&z, 11, 1, QUORUM_ACK, E(1, 5)); /* never proposed: confirms nothing */
+    CHECK_EQ_INT(up.synced_len, 0);
     CHECK_EQ_INT(propose(&z, 11, "a"), 0); /* proposed after the sync */
     recv0(&z, 12, 2, QUORUM_ACK, E(1, 1));
     CHECK(released(7)); /* 2 followed us after the sync arrived */
