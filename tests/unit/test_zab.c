@@ -836,12 +836,13 @@ static void test_config_and_events_are_checked(void)
  * global sequence G, zxids strictly increasing; no truncation cuts a txn of
  * G; every new leader's log holds all of G. */
 
-#define SIM_SEEDS    150
-#define SIM_MS       6000
-#define SIM_MEMBERS  6
-#define SIM_LOG_MAX  8192
-#define SIM_LINK_MAX 4096
-#define SIM_G_MAX    8192
+#define SIM_SEEDS     150
+#define SIM_MS        6000
+#define SIM_MEMBERS   6
+#define SIM_LOG_MAX   8192
+#define SIM_LINK_MAX  4096
+#define SIM_G_MAX     8192
+#define SIM_SYNCS_MAX 256
 
 struct sim_entry {
     int64_t zxid;
@@ -855,6 +856,7 @@ struct sim_packet {
     int64_t zxid;
     int32_t len; /* -1: null */
     uint8_t data[20];
+    size_t g_len; /* G's length when sent */
 };
 
 struct sim_link {
@@ -878,6 +880,7 @@ struct sim_member {
     size_t applied_g; /* its committed sequence is G[0..applied_g) */
     int64_t applied_zxid;
     bool serving;
+    uint32_t lead_gen; /* a new one at every START and crash: syncs before it are gone */
 };
 
 struct sim {
@@ -901,8 +904,19 @@ struct sim {
     int64_t disc_sid[64];
     size_t disc_len;
     struct sim_stats {
-        long commits, elections, crashes, drops, snaps, truncs, diffs;
+        long commits, elections, crashes, drops, snaps, truncs, diffs, syncs;
     } st;
+    /* Syncs asked of leaders and not answered yet (issue 10). */
+    struct sim_sync {
+        uint64_t token;
+        int member;
+        uint32_t lead_gen;
+        size_t g_len; /* G's length when asked: all of it must be in the answer */
+        int64_t asked_ms;
+    } syncs[SIM_SYNCS_MAX];
+    size_t syncs_len;
+    uint64_t next_token;
+    size_t sent_g_len; /* of the packet being delivered; SIZE_MAX otherwise */
 };
 
 static uint64_t sim_rand(struct sim *s)
@@ -1008,6 +1022,7 @@ static void sim_send(struct sim *s, int from, const struct zab_send *z)
     p->type = z->type;
     p->zxid = z->zxid;
     p->len = -1;
+    p->g_len = s->g_len;
     switch (z->payload) {
     case ZAB_PAYLOAD_DATA:
         CHECK(z->data.len == 4);
@@ -1080,6 +1095,39 @@ static void sim_commit(struct sim *s, int i, int64_t upto)
     }
 }
 
+/* A sync answered by member i: asked of it in this leadership, the oldest
+ * it still holds, and everything committed anywhere before it was asked is
+ * in its committed sequence now. */
+static void sim_synced(struct sim *s, int i, uint64_t token)
+{
+    struct sim_member *m = &s->m[i];
+    size_t k = 0;
+    while (k < s->syncs_len && (s->syncs[k].member != i || s->syncs[k].lead_gen != m->lead_gen))
+        k++;
+    if (k == s->syncs_len || s->syncs[k].token != token) {
+        sim_fail(s, "a sync answered that was not the oldest asked", (int64_t)token, i);
+        return;
+    }
+    if (m->zab.role != ZAB_LEADING || !m->serving || m->applied_g < s->syncs[k].g_len)
+        sim_fail(s, "a sync answered without every txn committed before it", (int64_t)token,
+                 (int64_t)s->syncs[k].g_len);
+    memmove(&s->syncs[k], &s->syncs[k + 1], (s->syncs_len - k - 1) * sizeof(s->syncs[0]));
+    s->syncs_len--;
+    s->st.syncs++;
+}
+
+/* Member i starts again or crashes: its leadership's syncs are gone
+ * unanswered (the node closes the connections that asked). */
+static void sim_forget_syncs(struct sim *s, int i)
+{
+    size_t kept = 0;
+    for (size_t k = 0; k < s->syncs_len; k++)
+        if (s->syncs[k].member != i)
+            s->syncs[kept++] = s->syncs[k];
+    s->syncs_len = kept;
+    s->m[i].lead_gen++;
+}
+
 static void sim_apply(struct sim *s, int i, const struct zab_update *u)
 {
     struct sim_member *m = &s->m[i];
@@ -1093,8 +1141,12 @@ static void sim_apply(struct sim *s, int i, const struct zab_update *u)
             sim_fail(s, "TRUNC below the snapshot", u->truncate_after_zxid, m->base);
         while (m->log_len && m->log[m->log_len - 1].zxid > u->truncate_after_zxid) {
             struct sim_entry e = m->log[--m->log_len];
+            /* A TRUNC to the leader's last committed zxid cuts the
+             * proposals still outstanding then, which the leader sends
+             * again right after it (startForwarding): they may have
+             * committed since, while the packet travelled. */
             long k = g_find(s, e.zxid);
-            if (k >= 0 && s->g[k].id == e.id)
+            if (k >= 0 && s->g[k].id == e.id && (size_t)k < s->sent_g_len)
                 sim_fail(s, "TRUNC cut a committed txn", e.zxid, u->truncate_after_zxid);
         }
         m->durable_len = m->log_len;
@@ -1132,6 +1184,8 @@ static void sim_apply(struct sim *s, int i, const struct zab_update *u)
     m->serving = u->serving;
     if (u->serving)
         sim_commit(s, i, u->commit_upto_zxid);
+    for (size_t k = 0; k < u->synced_len; k++)
+        sim_synced(s, i, u->synced[k]);
     m->deadline = u->deadline_ms;
     if (u->stopped) {
         m->serving = false;
@@ -1182,6 +1236,7 @@ static void sim_start(struct sim *s, int i, enum zab_role role, int leader)
             s->gen[i][j]++, s->gen[j][i]++; /* new connections */
     m->rejoin_at = -1;
     m->serving = false;
+    sim_forget_syncs(s, i);
     sim_step(s, i, &ev);
 }
 
@@ -1227,6 +1282,7 @@ static void sim_crash(struct sim *s, int i)
     s->st.crashes++;
     m->up = false;
     m->serving = false;
+    sim_forget_syncs(s, i);
     m->log_len = m->durable_len; /* unsynced txns are lost */
     m->down_until = s->now + sim_between(s, 100, 1000);
     for (int j = 0; j < s->n; j++)
@@ -1279,6 +1335,7 @@ static void sim_setup(struct sim *s, uint64_t seed, int learners, bool planted)
     }
     s->leader = -1;
     s->election_at = 0;
+    s->sent_g_len = SIZE_MAX;
 }
 
 static void sim_deliver(struct sim *s)
@@ -1297,7 +1354,9 @@ static void sim_deliver(struct sim *s)
                 ev.receive.type = p.type;
                 ev.receive.zxid = p.zxid;
                 ev.receive.data = (struct jute_buf){p.len >= 0 ? p.data : NULL, p.len};
+                s->sent_g_len = p.g_len;
                 sim_step(s, b, &ev);
+                s->sent_g_len = SIZE_MAX;
             }
         }
 }
@@ -1368,7 +1427,24 @@ static int sim_run(uint64_t seed, int learners, bool planted, bool verbose, stru
             ev.propose.data = (struct jute_buf){(const uint8_t *)&id, 4};
             sim_step(s, s->leader, &ev);
         }
+        /* A sync (deterministic in time: the PRNG's stream stays as it was
+         * for the same events). */
+        if (s->leader >= 0 && s->m[s->leader].serving && s->now % 37 == 0 &&
+            s->syncs_len < SIM_SYNCS_MAX && !s->failed) {
+            struct sim_member *m = &s->m[s->leader];
+            s->syncs[s->syncs_len++] =
+                (struct sim_sync){s->next_token, s->leader, m->lead_gen, s->g_len, s->now};
+            struct zab_event ev = {.type = ZAB_SYNC_REQUEST, .now_ms = s->now};
+            ev.sync.token = s->next_token++;
+            ev.sync.zxid = -1;
+            sim_step(s, s->leader, &ev);
+        }
     }
+    /* The last 1.5 s have no faults: a serving leader answers within 1 s. */
+    for (size_t k = 0; k < s->syncs_len && !s->failed && !planted; k++)
+        if (s->syncs[k].asked_ms < SIM_MS - 1000 && s->m[s->syncs[k].member].serving)
+            sim_fail(s, "a sync of a serving leader never answered", (int64_t)s->syncs[k].token,
+                     s->syncs[k].asked_ms);
     if (!s->failed && !planted && s->st.commits == 0)
         sim_fail(s, "no progress", 0, 0);
     for (int i = 0; i < s->n; i++)
@@ -1380,6 +1456,7 @@ static int sim_run(uint64_t seed, int learners, bool planted, bool verbose, stru
     sum->diffs += s->st.diffs;
     sum->truncs += s->st.truncs;
     sum->snaps += s->st.snaps;
+    sum->syncs += s->st.syncs;
     if (s->failed && verbose)
         fprintf(stderr,
                 "sim: seed %llu, %d learners%s: %s\n  replay: test_zab --seed %llu "
@@ -1400,9 +1477,11 @@ static int sim_seeds(bool planted)
             failed += sim_run(seed, sizes[k], planted, !planted || failed == 0, &sum);
         }
     printf("sim: %d runs, %d failed%s; commits %ld, elections %ld, crashes %ld, dropped "
-           "connections %ld, DIFF %ld, TRUNC %ld, SNAP %ld\n",
+           "connections %ld, DIFF %ld, TRUNC %ld, SNAP %ld, syncs answered %ld\n",
            runs, failed, planted ? " (planted bug)" : "", sum.commits, sum.elections, sum.crashes,
-           sum.drops, sum.diffs, sum.truncs, sum.snaps);
+           sum.drops, sum.diffs, sum.truncs, sum.snaps, sum.syncs);
+    if (!planted && sum.syncs == 0)
+        failed++;
     return failed;
 }
 
