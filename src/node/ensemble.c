@@ -412,6 +412,16 @@ static int io_request(void *ctx, int64_t sid, const uint8_t *data, size_t len,
     return 0;
 }
 
+/* ZAB released a sync of one of our own clients (issue 10). */
+static void io_local_synced(void *ctx)
+{
+    struct node *n = ctx;
+    if (!n->ens->serving)
+        return;
+    server_sync_done(n->server, node__now_ms(n));
+    node__wake(n);
+}
+
 static bool io_revalidate(void *ctx, int64_t sid, int64_t session_id, int32_t timeout_ms)
 {
     struct node *n = ctx;
@@ -568,6 +578,7 @@ static int start_leading(struct node *n)
         .request = io_request,
         .revalidate = io_revalidate,
         .touch = io_touch,
+        .local_synced = io_local_synced,
         .on_event = io_leader_event,
     };
     char why[512];
@@ -668,7 +679,8 @@ static void queue_flush(struct node *n)
                 break;
             }
         } else if (kind == ENS_ITEM_SYNC && e->leader) {
-            leader_port_sync(e->leader, a);
+            /* a learner's sid, or SERVER_SYNC_LOCAL: our own client's */
+            leader_port_sync(e->leader, a == SERVER_SYNC_LOCAL ? LEADER_PORT_SYNC_LOCAL : a);
         } else if (kind == ENS_ITEM_REQUEST) {
             size_t ids = get_u32(e->queue.data + off);
             off += 4;

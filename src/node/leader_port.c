@@ -17,6 +17,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define LEADER_PORT_READ_CHUNK  (64 * 1024)
@@ -65,9 +66,10 @@ struct queued_txn {
 };
 
 struct pending_sync {
-    int64_t sid;
+    int64_t sid; /* LEADER_PORT_SYNC_LOCAL: the leader's own client */
     uint64_t gen;
-    int64_t target; /* send once commit reaches it */
+    int64_t target; /* ZAB answers it once this has committed (and a quorum answered) */
+    uint64_t token; /* ZAB_SYNC_REQUEST's */
 };
 
 struct leader_port {
@@ -96,8 +98,9 @@ struct leader_port {
     int64_t persisted_want, persisted_done;
     struct queued_txn *queue; /* proposals beyond outstanding_max */
     size_t queue_head, queue_len, queue_cap, queue_bytes;
-    struct pending_sync *syncs;
-    size_t syncs_head, syncs_len, syncs_cap;
+    struct pending_sync *syncs; /* request order; the first syncs_stepped are ZAB's */
+    size_t syncs_head, syncs_len, syncs_cap, syncs_stepped;
+    uint64_t next_sync_token;
     int64_t *disconnects;
     size_t disconnects_len, disconnects_cap;
 };
@@ -277,30 +280,35 @@ static void finish(struct leader_port *lp, const char *reason)
     for (size_t i = 0; i < lp->queue_len; i++)
         mem_free(lp->queue[(lp->queue_head + i) % lp->queue_cap].data);
     lp->queue_head = lp->queue_len = lp->queue_bytes = 0;
-    lp->syncs_head = lp->syncs_len = 0;
+    lp->syncs_head = lp->syncs_len = lp->syncs_stepped = 0;
     lp->disconnects_len = 0;
     lp->epoch = -1;
     event(lp, LEADER_PORT_STOPPED, lp->cfg.my_sid, reason);
 }
 
-static void send_sync(struct leader_port *lp, int64_t sid, uint64_t gen)
+/* ZAB released this sync (the oldest it holds): the learner's SYNC packet,
+ * or the leader's own client's answer. */
+static void answer_sync(struct leader_port *lp, uint64_t token)
 {
-    struct learner_conn *c = conn_of(lp, sid);
-    if (c && c->gen == gen)
-        send_packet(lp, c, QUORUM_SYNC, 0, (struct jute_buf){NULL, -1});
-}
-
-/* Leader.processSync / commit's pendingSyncs: in the order asked. */
-static void flush_syncs(struct leader_port *lp)
-{
-    while (lp->syncs_len > 0) {
-        struct pending_sync *s = &lp->syncs[lp->syncs_head];
-        if (s->target > lp->committed_zxid)
-            break;
-        send_sync(lp, s->sid, s->gen);
-        lp->syncs_head = (lp->syncs_head + 1) % lp->syncs_cap;
-        lp->syncs_len--;
+    if (lp->over || lp->freed)
+        return;
+    if (lp->syncs_stepped == 0 || lp->syncs[lp->syncs_head].token != token) {
+        LOG_E("Leader %" PRId64 ": ZAB answered sync %" PRIu64 " out of order", lp->cfg.my_sid,
+              token);
+        abort(); /* an invariant: crashing beats answering the wrong sync */
     }
+    struct pending_sync s = lp->syncs[lp->syncs_head];
+    lp->syncs_head = (lp->syncs_head + 1) % lp->syncs_cap;
+    lp->syncs_len--;
+    lp->syncs_stepped--;
+    if (s.sid == LEADER_PORT_SYNC_LOCAL) {
+        if (lp->io.local_synced)
+            lp->io.local_synced(lp->io.ctx);
+        return;
+    }
+    struct learner_conn *c = conn_of(lp, s.sid);
+    if (c && c->gen == s.gen)
+        send_packet(lp, c, QUORUM_SYNC, 0, (struct jute_buf){NULL, -1});
 }
 
 static void on_timer(uv_timer_t *t);
@@ -390,7 +398,8 @@ static void carry_out(struct leader_port *lp, const struct zab_update *up)
         lp->committed_zxid = up->commit_upto_zxid;
         lp->io.commit(ctx, up->commit_upto_zxid);
     }
-    flush_syncs(lp);
+    for (size_t i = 0; i < up->synced_len; i++)
+        answer_sync(lp, up->synced[i]);
     for (size_t i = 0; i < up->sends_len; i++) {
         const struct zab_send *s = &up->sends[i];
         if (s->type == QUORUM_DIFF || s->type == QUORUM_TRUNC || s->type == QUORUM_SNAP)
@@ -421,8 +430,9 @@ static int step(struct leader_port *lp, const struct zab_event *ev)
     return 0;
 }
 
-/* What callbacks asked for, in order: DISCONNECTEDs, our acks, proposals
- * as room frees up, syncs whose proposals committed. */
+/* What callbacks asked for, in order: DISCONNECTEDs, our acks, the syncs
+ * asked for (to ZAB, which answers them; their targets are zxids, so the
+ * proposals still queued need not go first), proposals as room frees up. */
 static void run_deferred(struct leader_port *lp)
 {
     while (!lp->over && !lp->freed) {
@@ -443,6 +453,20 @@ static void run_deferred(struct leader_port *lp)
             ev.type = ZAB_PERSISTED;
             ev.persisted.zxid = lp->persisted_want;
             (void)step(lp, &ev);
+            continue;
+        }
+        if (lp->syncs_stepped < lp->syncs_len && lp->zab.serving) {
+            const struct pending_sync *s =
+                &lp->syncs[(lp->syncs_head + lp->syncs_stepped) % lp->syncs_cap];
+            ev.type = ZAB_SYNC_REQUEST;
+            ev.sync.token = s->token;
+            ev.sync.zxid = s->target;
+            lp->syncs_stepped++; /* before the step: it may answer the sync at once */
+            if (step(lp, &ev) != 0) {
+                lp->syncs_stepped--;
+                finish(lp, "ZAB refused a sync");
+                break;
+            }
             continue;
         }
         if (lp->queue_len > 0 && lp->zab.serving) {
@@ -467,8 +491,6 @@ static void run_deferred(struct leader_port *lp)
         }
         break;
     }
-    if (!lp->over)
-        flush_syncs(lp);
 }
 
 static void enter(struct leader_port *lp)
@@ -977,14 +999,21 @@ void leader_port_persisted(struct leader_port *lp, int64_t zxid)
 
 void leader_port_sync(struct leader_port *lp, int64_t sid)
 {
-    if (lp->over)
+    if (lp->over || !lp->zab.serving)
         return;
-    struct learner_conn *c = conn_of(lp, sid);
-    if (!c)
-        return; /* its learner is gone: Apache's sendSync finds no handler either */
+    struct learner_conn *c = NULL;
+    if (sid != LEADER_PORT_SYNC_LOCAL) {
+        c = conn_of(lp, sid);
+        if (!c)
+            return; /* its learner is gone: Apache's sendSync finds no handler either */
+    }
     enter(lp);
     if (lp->syncs_len >= LEADER_PORT_SYNCS_MAX) {
-        drop(c, "too many pending syncs");
+        if (c)
+            drop(c, "too many pending syncs");
+        else
+            LOG_W("Leader %" PRId64 ": too many pending syncs: a client's sync is ignored",
+                  lp->cfg.my_sid);
         leave(lp);
         return;
     }
@@ -1002,11 +1031,12 @@ void leader_port_sync(struct leader_port *lp, int64_t sid)
      * committed; the last of them is the one to wait for. */
     int64_t next = leader_port_next_zxid(lp);
     int64_t target = next > 0 ? next - 1 : lp->committed_zxid;
-    lp->syncs[(lp->syncs_head + lp->syncs_len) % lp->syncs_cap] =
-        (struct pending_sync){.sid = sid, .gen = c->gen, .target = target};
+    if ((target & 0xffffffffLL) == 0) /* nothing proposed in this epoch yet */
+        target = lp->committed_zxid;
+    lp->syncs[(lp->syncs_head + lp->syncs_len) % lp->syncs_cap] = (struct pending_sync){
+        .sid = sid, .gen = c ? c->gen : 0, .target = target, .token = lp->next_sync_token++};
     lp->syncs_len++;
-    flush_syncs(lp);
-    leave(lp);
+    leave(lp); /* handed to ZAB there (or by the outer call, from inside a callback) */
 }
 
 void leader_port_stats(const struct leader_port *lp, struct leader_port_stats *out)

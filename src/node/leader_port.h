@@ -87,6 +87,10 @@ struct leader_port_io {
     bool (*revalidate)(void *ctx, int64_t sid, int64_t session_id, int32_t timeout_ms);
     /* One session a learner's PING reports as touched. NULL: ignored. */
     void (*touch)(void *ctx, int64_t sid, int64_t session_id, int32_t timeout_ms);
+    /* A leader_port_sync(LEADER_PORT_SYNC_LOCAL) is answered (one call per
+     * sync, in the order asked): the leader's server answers its oldest
+     * waiting client sync (server_sync_done). NULL: not told. */
+    void (*local_synced)(void *ctx);
     /* NULL: not told. `reason` is a static string or NULL. */
     void (*on_event)(void *ctx, enum leader_port_event ev, int64_t sid, const char *reason);
 };
@@ -168,13 +172,23 @@ __attribute__((warn_unused_result)) int leader_port_propose(struct leader_port *
  * own ack. May call io.commit, io.snapshot (none today) and io.on_event. */
 void leader_port_persisted(struct leader_port *lp, int64_t zxid);
 
-/* Apache's Leader.processSync: send QuorumPacket(SYNC, 0, null, null) to
- * learner `sid` once every proposal handed to leader_port_propose before
- * this call has committed (at once if none is outstanding). Syncs are sent
- * in the order asked. Dropped when that learner's connection ends first.
- * At most LEADER_PORT_SYNCS_MAX wait: past it that learner is dropped. */
+/* Apache's Leader.processSync, made linearizable (issue 10): send
+ * QuorumPacket(SYNC, 0, null, null) to learner `sid` once (a) every
+ * proposal handed to leader_port_propose before this call has committed
+ * (at once if none is outstanding) and (b) a quorum of voters, the leader
+ * counting itself, answered a PING sent after this call (or ACKed a
+ * proposal made after it): ZAB_SYNC_REQUEST. A sync makes ZAB send a PING
+ * round at once. A leader that has lost its quorum never answers: the
+ * sync waits until leadership ends (STOPPED) and is forgotten then. Syncs
+ * are answered in the order asked. Dropped when that learner's connection
+ * ends first. sid LEADER_PORT_SYNC_LOCAL: a sync of the leader's own
+ * client, answered by io.local_synced instead of a packet. Ignored when
+ * not serving. At most LEADER_PORT_SYNCS_MAX wait: past it that learner is
+ * dropped (a local sync is ignored, with a warning). May call io.local_synced
+ * and io.on_event. */
 void leader_port_sync(struct leader_port *lp, int64_t sid);
-#define LEADER_PORT_SYNCS_MAX 100000
+#define LEADER_PORT_SYNC_LOCAL (-1)
+#define LEADER_PORT_SYNCS_MAX  100000
 
 /* For mntr / srvr (Apache's zk_learners, zk_synced_followers,
  * zk_synced_observers, zk_pending_syncs) and tests. */
@@ -182,7 +196,7 @@ struct leader_port_stats {
     size_t learners;         /* introduced learners with a connection */
     size_t synced_followers; /* voters that got UPTODATE */
     size_t synced_observers;
-    size_t pending_syncs;        /* leader_port_sync calls not yet sent */
+    size_t pending_syncs;        /* leader_port_sync calls not yet answered */
     size_t queued_proposals;     /* waiting for zab's outstanding_max */
     size_t connections;          /* open, introduced or not */
     int64_t connections_dropped; /* ended by the port (garbage, unknown sid, ...) */

@@ -89,7 +89,10 @@ void learner_forward(struct server *s, struct server_conn *c, struct server_sess
         req->close_after = true;
     }
     server_enqueue(s, ss, c, req);
-    forward(s, c, ss->base.id, xid, type, rec, rec_len);
+    if (type == ZK_OP_SYNC && s->role == SERVER_LEADER)
+        s->io.learner_sync(s->io.ctx, SERVER_SYNC_LOCAL);
+    else
+        forward(s, c, ss->base.id, xid, type, rec, rec_len);
 }
 
 void learner_create_session(struct server *s, struct server_conn *c, struct server_session *ss,

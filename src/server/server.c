@@ -549,7 +549,9 @@ static void handle_request(struct server *s, struct server_conn *c, const uint8_
         handle_write(s, c, ss, h.xid, h.type, &r, now_ms);
         return;
     }
-    if (h.type == ZK_OP_SYNC && s->role == SERVER_LEARNER) {
+    /* LEADER: a client's sync waits for io.learner_sync's answer too (issue 10) */
+    if (h.type == ZK_OP_SYNC &&
+        (s->role == SERVER_LEARNER || (s->role == SERVER_LEADER && s->io.learner_sync))) {
         learner_forward(s, c, ss, h.xid, h.type, body + r.pos, len - r.pos, now_ms);
         return;
     }

@@ -72,9 +72,15 @@ struct server_io {
     void (*revalidate)(void *ctx, int64_t session_id, int32_t timeout_ms);
     /* LEADER: a learner's sync request (learner_sid) reached its turn: the
      * node answers it with a SYNC packet once everything proposed so far has
-     * committed (leader_port_sync). Called from inside server_learner_request. */
+     * committed and a quorum has confirmed the leader since (leader_port_sync).
+     * Called from inside server_learner_request. learner_sid SERVER_SYNC_LOCAL:
+     * a sync of this server's own client (from inside server_conn_receive),
+     * answered by the node with server_sync_done under the same rule (issue
+     * 10: sync + read is linearizable); the oldest waiting one completes.
+     * NULL: a local sync is answered at once, as a read. */
     void (*learner_sync)(void *ctx, int64_t learner_sid);
 };
+#define SERVER_SYNC_LOCAL (-1)
 
 struct server_stats {
     int64_t packets_received;
@@ -159,7 +165,8 @@ bool server_revalidate_session(struct server *s, int64_t learner_sid, int64_t se
  * waiting handshakes of that session. */
 void server_revalidated(struct server *s, int64_t session_id, bool valid, int64_t now_ms);
 /* LEARNER: the leader's SYNC packet: complete the oldest forwarded sync (its
- * SyncResponse goes out in its session's order). */
+ * SyncResponse goes out in its session's order). LEADER: the same for the
+ * oldest of its own clients' syncs (io.learner_sync(SERVER_SYNC_LOCAL)). */
 void server_sync_done(struct server *s, int64_t now_ms);
 /* LEARNER: append (long sessionId, int timeoutMs)* of the sessions this
  * server's clients touched since the last call, and forget them (a PING's

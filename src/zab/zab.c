@@ -134,6 +134,8 @@ void zab_deinit(struct zab *zab)
     mem_free(zab->unacked);
     mem_free(zab->sends);
     mem_free(zab->appends);
+    mem_free(zab->syncs);
+    mem_free(zab->synced);
     memset(zab, 0, sizeof(*zab));
 }
 
@@ -179,6 +181,7 @@ static void stop(struct zab *zab, struct zab_update *up, const char *reason)
     }
     zab->learners_len = 0;
     ring_clear(zab);
+    zab->syncs_head = zab->syncs_len = 0; /* never answered: the role's connections close */
     zab->unacked_head = zab->unacked_len = 0;
     zab->role = ZAB_LOOKING;
     zab->phase = ZAB_DISCOVERY;
@@ -379,6 +382,8 @@ static void leader_start(struct zab *zab, const struct zab_event *ev, struct zab
     zab->connecting = zab->electing = zab->newleader_acks = 0;
     zab->epoch_known = zab->epoch_acked = false;
     ring_clear(zab);
+    zab->ping_round = 0;
+    zab->syncs_head = zab->syncs_len = 0;
     size_t skip = ev->start.history_len > zab->committed_log_max
                       ? ev->start.history_len - zab->committed_log_max
                       : 0;
@@ -512,11 +517,17 @@ static void leader_receive(struct zab *zab, const struct zab_event *ev, struct z
             }
             return;
         }
+        /* The ACK of UPTODATE: the PING answers after it count for syncs. */
+        if (l->state == ZAB_LEARNER_SYNCED && ev->receive.zxid == ZAB_ZXID(zab->epoch, 0))
+            l->uptodate_acked = true;
         /* processAck: the ACK of UPTODATE (zxid epoch << 32) is ignored, so
          * is one for a zxid no longer outstanding. */
         if ((ev->receive.zxid & 0xffffffffLL) == 0 || l->voter < 0 ||
             l->state < ZAB_LEARNER_NEWLEADER_ACKED)
             return;
+        /* (a zxid never proposed confirms nothing) */
+        if (ev->receive.zxid > l->acked_zxid && ev->receive.zxid <= zab->last_zxid)
+            l->acked_zxid = ev->receive.zxid;
         for (size_t i = zab->committed_len; i < zab->ring_len; i++) {
             struct zab_entry *e = ring_at(zab, i);
             if (e->zxid == ev->receive.zxid) {
@@ -526,9 +537,106 @@ static void leader_receive(struct zab *zab, const struct zab_event *ev, struct z
         }
         try_commit(zab, up);
         return;
+    case QUORUM_PING:
+        /* An answer to our PING (Learner.ping); its touches are the server's. */
+        if (l->uptodate_acked && l->ping_first_round > 0)
+            l->pings_answered++;
+        return;
     default:
-        return; /* PING, REQUEST, REVALIDATE: signs of life; the server's business */
+        return; /* REQUEST, REVALIDATE: signs of life; the server's business */
     }
+}
+
+/* LearnerHandler.ping to every learner being forwarded to; zxid: the last
+ * proposed, as Apache's. A learner already sent UPTODATE takes its first
+ * counted round here. */
+static void ping_round(struct zab *zab)
+{
+    zab->ping_round++;
+    for (size_t i = 0; i < zab->learners_len; i++) {
+        struct zab_learner *l = &zab->learners[i];
+        if (!is_forwarding(l))
+            continue;
+        send_simple(zab, l->sid, QUORUM_PING, zab->last_zxid);
+        if (l->state == ZAB_LEARNER_SYNCED && l->ping_first_round == 0)
+            l->ping_first_round = zab->ping_round;
+    }
+}
+
+/* The voters heard from after a sync of PING round `round` (0: none) whose
+ * last txn was `zxid`: the leader itself, each voter that answered that
+ * round or a later one, and each that ACKed a proposal made after it. */
+static uint64_t sync_confirmed(const struct zab *zab, int64_t round, int64_t zxid)
+{
+    uint64_t bits = voter_bit(zab->my_voter);
+    for (size_t i = 0; i < zab->learners_len; i++) {
+        const struct zab_learner *l = &zab->learners[i];
+        if (l->voter < 0)
+            continue;
+        int64_t answered = l->uptodate_acked && l->ping_first_round > 0 && l->pings_answered > 0
+                               ? l->ping_first_round + l->pings_answered - 1
+                               : 0;
+        if ((round > 0 && answered >= round) || l->acked_zxid > zxid)
+            bits |= voter_bit(l->voter);
+    }
+    return bits;
+}
+
+static int leader_sync_request(struct zab *zab, const struct zab_event *ev)
+{
+    if (zab->role != ZAB_LEADING || !zab->serving)
+        return ZAB_ENOTREADY;
+    if (ev->sync.zxid < -1)
+        return ZAB_EINVAL;
+    if (zab->syncs_len >= ZAB_SYNCS_MAX)
+        return ZAB_EBUSY;
+    if (zab->syncs_len == zab->syncs_cap) {
+        size_t cap = zab->syncs_cap ? 2 * zab->syncs_cap : 16;
+        struct zab_sync *q = mem_alloc(cap * sizeof(*q));
+        for (size_t i = 0; i < zab->syncs_len; i++)
+            q[i] = zab->syncs[(zab->syncs_head + i) % zab->syncs_cap];
+        mem_free(zab->syncs);
+        zab->syncs = q;
+        zab->syncs_cap = cap;
+        zab->syncs_head = 0;
+    }
+    int64_t zxid = ev->sync.zxid >= 0 ? ev->sync.zxid : zab->last_zxid;
+    /* Only a round sent from now on was sent after the sync arrived. */
+    zab->syncs[(zab->syncs_head + zab->syncs_len) % zab->syncs_cap] =
+        (struct zab_sync){ev->sync.token, zxid, zab->ping_round + 1};
+    zab->syncs_len++;
+    return 0;
+}
+
+/* After every leader step: release the syncs whose txns committed and whose
+ * quorum answered, in order (both conditions only get easier for older
+ * syncs); then, if one still waits for a round not sent yet, send it now,
+ * unless the last round is itself short of a quorum (its answers, or the
+ * half-tick rounds, come first: one round in flight at a time). */
+static void leader_syncs(struct zab *zab)
+{
+    while (zab->syncs_len > 0) {
+        const struct zab_sync *q = &zab->syncs[zab->syncs_head];
+        if (q->zxid > zab->committed_zxid ||
+            !has_quorum(zab, sync_confirmed(zab, q->round, q->zxid)))
+            break;
+        if (zab->synced_len == zab->synced_cap) {
+            zab->synced_cap = zab->synced_cap ? 2 * zab->synced_cap : 16;
+            zab->synced = mem_realloc(zab->synced, zab->synced_cap * sizeof(*zab->synced));
+        }
+        zab->synced[zab->synced_len++] = q->token;
+        zab->syncs_head = (zab->syncs_head + 1) % zab->syncs_cap;
+        zab->syncs_len--;
+    }
+    if (zab->syncs_len == 0)
+        return;
+    const struct zab_sync *newest =
+        &zab->syncs[(zab->syncs_head + zab->syncs_len - 1) % zab->syncs_cap];
+    if (newest->round <= zab->ping_round)
+        return;
+    if (zab->ping_round > 0 && !has_quorum(zab, sync_confirmed(zab, zab->ping_round, INT64_MAX)))
+        return;
+    ping_round(zab);
 }
 
 static bool learner_synced(const struct zab *zab, const struct zab_learner *l, int64_t now)
@@ -570,9 +678,7 @@ static void leader_tick(struct zab *zab, struct zab_update *up, int64_t now)
             i++;
     }
     if (now >= zab->next_ping_ms) {
-        for (size_t i = 0; i < zab->learners_len; i++)
-            if (is_forwarding(&zab->learners[i]))
-                send_simple(zab, zab->learners[i].sid, QUORUM_PING, zab->last_zxid);
+        ping_round(zab);
         zab->next_ping_ms = now + zab->tick_ms / 2;
     }
     if (zab->phase == ZAB_BROADCAST && now >= zab->next_check_ms) {
@@ -840,6 +946,8 @@ static void fill(struct zab *zab, struct zab_update *up, int64_t now)
     up->appends_len = zab->appends_len;
     up->sends = zab->sends;
     up->sends_len = zab->sends_len;
+    up->synced = zab->synced;
+    up->synced_len = zab->synced_len;
     up->closes = zab->closes;
     up->closes_len = zab->closes_len;
     up->commit_upto_zxid = zab->committed_zxid;
@@ -872,7 +980,7 @@ int zab_step(struct zab *zab, const struct zab_event *ev, struct zab_update *up)
     up->accepted_epoch = up->current_epoch = -1;
     up->truncate_after_zxid = up->snapshot_zxid = -1;
     up->established_epoch = -1;
-    zab->sends_len = zab->appends_len = zab->closes_len = 0;
+    zab->sends_len = zab->appends_len = zab->closes_len = zab->synced_len = 0;
     int rc = 0;
     switch (ev->type) {
     case ZAB_START: {
@@ -935,6 +1043,11 @@ int zab_step(struct zab *zab, const struct zab_event *ev, struct zab_update *up)
         if (rc != 0)
             return rc;
         break;
+    case ZAB_SYNC_REQUEST:
+        rc = leader_sync_request(zab, ev);
+        if (rc != 0)
+            return rc;
+        break;
     case ZAB_DISCONNECTED:
         if (zab->role == ZAB_LEADING) {
             struct zab_learner *l = learner_find(zab, ev->disconnected.sid);
@@ -948,6 +1061,8 @@ int zab_step(struct zab *zab, const struct zab_event *ev, struct zab_update *up)
     default:
         return ZAB_EINVAL;
     }
+    if (zab->role == ZAB_LEADING && zab->serving)
+        leader_syncs(zab);
     fill(zab, up, ev->now_ms);
     return 0;
 }

@@ -26,11 +26,15 @@
 #define ZAB_COMMITTED_LOG_DEFAULT 500
 #define ZAB_OUTSTANDING_DEFAULT   1000
 
+/* Syncs a leader holds unanswered (ZAB_SYNC_REQUEST); one more is ZAB_EBUSY. */
+#define ZAB_SYNCS_MAX 100000
+
 /* Errors of zab_init and zab_step; nothing changes when one is returned. */
 enum {
     ZAB_EINVAL = -1,    /* a malformed config or event */
-    ZAB_EBUSY = -2,     /* PROPOSE with outstanding_max proposals in flight: retry later */
-    ZAB_ENOTREADY = -3, /* PROPOSE on a server that is not an established leader */
+    ZAB_EBUSY = -2,     /* PROPOSE with outstanding_max proposals in flight, SYNC_REQUEST with
+                           ZAB_SYNCS_MAX waiting: retry later */
+    ZAB_ENOTREADY = -3, /* PROPOSE or SYNC_REQUEST on a server that is not an established leader */
 };
 
 enum zab_role {
@@ -91,6 +95,18 @@ enum zab_event_type {
     ZAB_PROPOSE,
     /* The quorum connection with `sid` closed (learner: the leader's). */
     ZAB_DISCONNECTED,
+    /* Leader: a sync (a learner's SYNC request or one of the leader's own
+     * clients') arrived at now_ms. Its `token` comes back in
+     * update.synced once (a) every txn up to sync.zxid has committed and
+     * (b) a quorum of voters (the leader counting itself) was heard from
+     * after now_ms: each answered a PING the leader sent after this event,
+     * or ACKed a proposal made after it. Until then the answer may not go
+     * out: a leader that has lost its quorum without knowing it yet
+     * (ZOOKEEPER-1675) never answers. A waiting sync makes the leader send a
+     * PING round at once (not at the next half tick), unless a round it
+     * sent is still short of a quorum of answers. Forgotten when the leader
+     * stops. */
+    ZAB_SYNC_REQUEST,
 };
 
 struct zab_event {
@@ -125,6 +141,14 @@ struct zab_event {
         struct {
             int64_t sid;
         } disconnected;
+        struct {
+            uint64_t token; /* the caller's; returned as is */
+            /* Wait until this zxid has committed: the last txn stamped before
+             * the sync (Leader.processSync's outstanding proposals, counting
+             * those the caller has not proposed yet, which must be proposed
+             * later). -1: the last proposed to ZAB. */
+            int64_t zxid;
+        } sync;
     };
 };
 
@@ -165,6 +189,8 @@ struct zab_send {
  *     that sid before stepping it; ZAB never names the old one here).
  *     sends: in order.
  *  5. apply every logged txn up to commit_upto_zxid not yet applied.
+ *  6. synced: answer those syncs, in this order (after the commits, so the
+ *     answer reflects them; a learner's SYNC packet after the COMMITs sent).
  * Pointers are borrowed until the next zab_step (or the event's bytes go). */
 struct zab_update {
     int64_t accepted_epoch;
@@ -177,6 +203,8 @@ struct zab_update {
     size_t closes_len;
     const struct zab_send *sends;
     size_t sends_len;
+    const uint64_t *synced; /* ZAB_SYNC_REQUEST tokens whose answer may go now, in request order */
+    size_t synced_len;
     int64_t commit_upto_zxid; /* the highest committed zxid so far; -1: none yet */
     int64_t deadline_ms;      /* TICK at or after it; -1: no timer */
     enum zab_role role;       /* after the step */
@@ -210,6 +238,21 @@ struct zab_learner {
     int64_t heard_ms;     /* last packet from it */
     int64_t since_ms;     /* when it connected */
     int64_t forwarded_ms; /* when its sync was queued: proposals count against it from then */
+    /* Linearizable sync. PINGs answered in order over one TCP stream: the
+     * k-th answer that follows the learner's ACK of UPTODATE answers a PING
+     * of round ping_first_round + k - 1 or later (a learner that skips one
+     * makes this an underestimate, never an overestimate). */
+    int64_t ping_first_round; /* the first PING round sent after its UPTODATE; 0: none */
+    int64_t pings_answered;   /* PING answers after uptodate_acked */
+    bool uptodate_acked;
+    int64_t acked_zxid; /* the highest zxid it ACKed that we proposed */
+};
+
+/* A sync the leader holds (ZAB_SYNC_REQUEST). */
+struct zab_sync {
+    uint64_t token;
+    int64_t zxid;  /* commit this first */
+    int64_t round; /* then a quorum's answers to this PING round (or later) */
 };
 
 /* One txn the leader holds: committed (the committed log) or outstanding. */
@@ -259,6 +302,9 @@ struct zab {
     size_t ring_cap, ring_head, ring_len;
     size_t committed_len; /* the first committed_len entries of the ring are committed */
     int64_t next_counter;
+    int64_t ping_round;     /* PING rounds sent this leadership */
+    struct zab_sync *syncs; /* waiting, request order */
+    size_t syncs_cap, syncs_head, syncs_len;
 
     /* Learner. */
     int64_t sync_base;     /* the DIFF / TRUNC / SNAP zxid */
@@ -273,6 +319,8 @@ struct zab {
     size_t sends_len, sends_cap;
     struct zab_txn *appends;
     size_t appends_len, appends_cap;
+    uint64_t *synced;
+    size_t synced_len, synced_cap;
     int64_t closes[ZAB_LEARNERS_MAX + 2];
     size_t closes_len;
 };

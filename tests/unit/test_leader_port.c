@@ -3,7 +3,9 @@
  * learner on a loopback socket, the loop run in small steps between its
  * reads and writes. Checks the handshake bytes, the driver order (epochs,
  * appends, commit), calls made from inside callbacks (a REQUEST whose
- * handler proposes and syncs), SYNC after the COMMIT it waits for,
+ * handler proposes and syncs), SYNC after the COMMIT it waits for and
+ * only once the follower answered a PING sent after the sync (issue 10; a
+ * local sync, LEADER_PORT_SYNC_LOCAL, likewise through io.local_synced),
  * REVALIDATE's answer, PING's touches, the proposal queue beyond
  * outstanding_max, and a malformed PING dropping the learner (then, short
  * of a quorum, leadership ends). */
@@ -42,6 +44,9 @@ struct t {
     int touches;
     int requests;
     bool propose_in_request;
+    bool ignore_pings; /* the fake learner answers every PING unless set */
+    int pings;         /* PINGs seen */
+    int local_synced;
 };
 
 static int io_write_epoch(void *ctx, const char *name, int64_t epoch)
@@ -100,6 +105,12 @@ static int io_request(void *ctx, int64_t sid, const uint8_t *data, size_t len,
     return 0;
 }
 
+static void io_local_synced(void *ctx)
+{
+    struct t *t = ctx;
+    t->local_synced++;
+}
+
 static bool io_revalidate(void *ctx, int64_t sid, int64_t session_id, int32_t timeout_ms)
 {
     (void)ctx;
@@ -156,8 +167,12 @@ static struct zk_quorum_packet recv_packet(struct t *t, struct buf *data)
             struct jute_reader r;
             jute_reader_init(&r, t->in.data, n);
             CHECK(zk_quorum_packet_decode(&r, &pk) == 0);
-            if (pk.type == QUORUM_PING) { /* the leader's, every tick / 2 */
+            if (pk.type == QUORUM_PING) { /* every tick / 2, and when a sync waits */
+                int64_t ping_zxid = pk.zxid;
                 buf_consume(&t->in, n);
+                t->pings++;
+                if (!t->ignore_pings) /* Learner.ping: the same zxid, no touches */
+                    send_packet(t, QUORUM_PING, ping_zxid, (struct jute_buf){NULL, -1}, NULL, 0);
                 continue;
             }
             if (data) {
@@ -179,6 +194,39 @@ static struct zk_quorum_packet recv_packet(struct t *t, struct buf *data)
         pump(t, 1);
     }
     return pk;
+}
+
+/* Reads the leader's packets for about `ms` (PINGs answered unless
+ * ignore_pings); how many were of `type`. */
+static int packets_within(struct t *t, int ms, int32_t type)
+{
+    int seen = 0;
+    for (int i = 0; i < ms; i++) {
+        uint8_t chunk[4096];
+        ssize_t got = read(t->fd, chunk, sizeof(chunk));
+        if (got > 0)
+            buf_append(&t->in, chunk, (size_t)got);
+        size_t n;
+        while (quorum_packet_split(t->in.data, t->in.len, QUORUM_MAX_BUFFER_DEFAULT, &n) == 0 &&
+               n > 0) {
+            struct jute_reader r;
+            struct zk_quorum_packet pk;
+            jute_reader_init(&r, t->in.data, n);
+            CHECK(zk_quorum_packet_decode(&r, &pk) == 0);
+            int32_t pk_type = pk.type;
+            int64_t pk_zxid = pk.zxid;
+            buf_consume(&t->in, n);
+            if (pk_type == type)
+                seen++;
+            if (pk_type == QUORUM_PING) {
+                t->pings++;
+                if (!t->ignore_pings)
+                    send_packet(t, QUORUM_PING, pk_zxid, (struct jute_buf){NULL, -1}, NULL, 0);
+            }
+        }
+        pump(t, 1);
+    }
+    return seen;
 }
 
 static bool closed_by_leader(struct t *t)
@@ -247,6 +295,7 @@ static void test_leader_with_one_follower(void)
                                 .request = io_request,
                                 .revalidate = io_revalidate,
                                 .touch = io_touch,
+                                .local_synced = io_local_synced,
                                 .on_event = io_event};
     char err[256];
     CHECK(leader_port_new(&t.loop, &cfg, &io, &t.lp, err, sizeof(err)) == 0);
@@ -291,6 +340,7 @@ static void test_leader_with_one_follower(void)
     /* ACK of NEWLEADER: serving, UPTODATE. */
     send_packet(&t, QUORUM_ACK, ZX(2, 0), (struct jute_buf){NULL, -1}, NULL, 0);
     expect(&t, QUORUM_UPTODATE, -1);
+    send_packet(&t, QUORUM_ACK, ZX(2, 0), (struct jute_buf){NULL, -1}, NULL, 0); /* of UPTODATE */
     CHECK_EQ_INT(t.events[LEADER_PORT_SERVING], 1);
     CHECK_EQ_INT(t.events[LEADER_PORT_LEARNER_SYNCED], 1);
     CHECK_EQ_INT(leader_port_epoch(t.lp), 2);
@@ -327,9 +377,35 @@ static void test_leader_with_one_follower(void)
     CHECK_EQ_INT(t.committed, ZX(2, 1));
     leader_port_stats(t.lp, &st);
     CHECK_EQ_INT(st.pending_syncs, 0);
-    /* Nothing outstanding: a sync goes at once. */
+    /* Nothing outstanding: a sync goes once the follower answered the PING
+     * sent for it (the leader and it are the quorum). */
+    int pings = t.pings;
     leader_port_sync(t.lp, 2);
     expect(&t, QUORUM_SYNC, 0);
+    CHECK(t.pings > pings);
+
+    /* Linearizable sync (issue 10): with the follower not answering PINGs,
+     * neither a learner's sync nor a local one is answered (for 4 ticks
+     * here, well within syncLimit). */
+    t.ignore_pings = true;
+    leader_port_sync(t.lp, 2);
+    leader_port_sync(t.lp, LEADER_PORT_SYNC_LOCAL);
+    pings = t.pings;
+    CHECK_EQ_INT(packets_within(&t, 400, QUORUM_SYNC), 0);
+    CHECK(t.pings >= pings + 3); /* a round at once, then every tick / 2 */
+    CHECK_EQ_INT(t.local_synced, 0);
+    leader_port_stats(t.lp, &st);
+    CHECK_EQ_INT(st.pending_syncs, 2);
+    /* The follower answers again: both go, the learner's SYNC then the
+     * local one (asked for while a round was short of its quorum, it waits
+     * for the next round's answer). */
+    t.ignore_pings = false;
+    expect(&t, QUORUM_SYNC, 0);
+    for (int i = 0; i < 1000 && t.local_synced == 0; i++)
+        (void)packets_within(&t, 1, QUORUM_SYNC);
+    CHECK_EQ_INT(t.local_synced, 1);
+    leader_port_stats(t.lp, &st);
+    CHECK_EQ_INT(st.pending_syncs, 0);
 
     /* REVALIDATE: the same packet back, data (sessionId, valid). */
     struct buf rv;

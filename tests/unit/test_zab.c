@@ -656,6 +656,152 @@ static void test_observer_logs_a_diffs_proposals_unacked(void)
     zab_deinit(&z);
 }
 
+/* ---- linearizable sync (issue 10) ---- */
+
+static int sync_request(struct zab *z, int64_t now, uint64_t token, int64_t zxid)
+{
+    struct zab_event ev = {.type = ZAB_SYNC_REQUEST, .now_ms = now};
+    ev.sync.token = token;
+    ev.sync.zxid = zxid;
+    return zab_step(z, &ev, &up);
+}
+
+static bool released(uint64_t token)
+{
+    for (size_t i = 0; i < up.synced_len; i++)
+        if (up.synced[i] == token)
+            return true;
+    return false;
+}
+
+/* serving_leader, and both learners acked UPTODATE. */
+static void serving_leader_acked(struct zab *z)
+{
+    serving_leader(z);
+    recv0(z, 3, 1, QUORUM_ACK, E(1, 0));
+    recv0(z, 3, 2, QUORUM_ACK, E(1, 0));
+}
+
+static void test_sync_sends_a_ping_round_at_once_and_waits_for_a_quorum_of_answers(void)
+{
+    struct zab z;
+    serving_leader_acked(&z);
+    CHECK_EQ_INT(sync_request(&z, 10, 7, -1), 0);
+    CHECK_EQ_INT(up.synced_len, 0); /* nothing outstanding, but no quorum heard yet */
+    CHECK(sent(1, QUORUM_PING) && sent(2, QUORUM_PING)); /* not at the half tick: now */
+    recv0(&z, 11, 2, QUORUM_PING, 0);
+    CHECK(released(7)); /* leader + 2 of 3 */
+    /* One answer is not a second: 1's lagging answer releases nothing. */
+    CHECK_EQ_INT(sync_request(&z, 12, 8, -1), 0);
+    CHECK(up.synced_len == 0 && sent(1, QUORUM_PING)); /* the last round had its quorum */
+    recv0(&z, 13, 1, QUORUM_PING, 0);                  /* 1 answers the first round only */
+    CHECK_EQ_INT(up.synced_len, 0);
+    recv0(&z, 14, 1, QUORUM_PING, 0);
+    CHECK(released(8));
+    zab_deinit(&z);
+}
+
+static void test_sync_is_not_answered_by_answers_to_pings_sent_before_it(void)
+{
+    struct zab z;
+    serving_leader_acked(&z);
+    tick(&z, 50); /* the half-tick round, before the sync */
+    CHECK(sent(1, QUORUM_PING) && sent(2, QUORUM_PING));
+    CHECK_EQ_INT(sync_request(&z, 60, 7, -1), 0);
+    /* That round is still short of a quorum: no second round in flight. */
+    CHECK(up.synced_len == 0 && up.sends_len == 0);
+    recv0(&z, 61, 1, QUORUM_PING, 0); /* answers the round sent before the sync */
+    CHECK_EQ_INT(up.synced_len, 0);
+    CHECK(sent(1, QUORUM_PING) && sent(2, QUORUM_PING)); /* the old round had its quorum */
+    recv0(&z, 62, 2, QUORUM_PING, 0);                    /* 2's answer to the old round */
+    CHECK_EQ_INT(up.synced_len, 0);
+    recv0(&z, 63, 2, QUORUM_PING, 0); /* 2 answers the new one */
+    CHECK(up.synced_len == 1 && released(7));
+    zab_deinit(&z);
+
+    /* PING answers from before a learner's ACK of UPTODATE do not count
+     * (czk learners answer PINGs sent before UPTODATE; Apache's do not). */
+    serving_leader(&z);
+    CHECK_EQ_INT(sync_request(&z, 10, 9, -1), 0);
+    CHECK(sent(1, QUORUM_PING));
+    recv0(&z, 11, 1, QUORUM_PING, 0);
+    recv0(&z, 11, 2, QUORUM_PING, 0);
+    CHECK_EQ_INT(up.synced_len, 0);
+    recv0(&z, 12, 1, QUORUM_ACK, E(1, 0)); /* of UPTODATE */
+    CHECK_EQ_INT(up.synced_len, 0);
+    tick(&z, 50);
+    recv0(&z, 51, 1, QUORUM_PING, 0);
+    CHECK(released(9));
+    zab_deinit(&z);
+}
+
+static void test_sync_waits_for_outstanding_proposals_first(void)
+{
+    struct zab z;
+    serving_leader_acked(&z);
+    CHECK_EQ_INT(propose(&z, 10, "a"), 0);
+    CHECK_EQ_INT(sync_request(&z, 11, 7, -1), 0); /* -1: E(1, 1), the last proposed */
+    recv0(&z, 12, 1, QUORUM_PING, 0);
+    recv0(&z, 12, 2, QUORUM_PING, 0);
+    CHECK_EQ_INT(up.synced_len, 0); /* a quorum answered, E(1, 1) is not committed */
+    /* A zxid the caller stamped but has not proposed yet waits too. */
+    CHECK_EQ_INT(sync_request(&z, 13, 8, E(1, 2)), 0);
+    persisted(&z, 14, E(1, 1));
+    recv0(&z, 15, 1, QUORUM_ACK, E(1, 1));
+    CHECK(up.commit_upto_zxid == E(1, 1) && sent(1, QUORUM_COMMIT));
+    CHECK(up.synced_len == 1 && released(7)); /* in the step that commits */
+    /* 8's round was sent later; answered by 1 and its zxid committed, it goes. */
+    recv0(&z, 16, 1, QUORUM_PING, 0);
+    CHECK_EQ_INT(up.synced_len, 0);
+    CHECK_EQ_INT(propose(&z, 17, "b"), 0);
+    persisted(&z, 18, E(1, 2));
+    recv0(&z, 19, 2, QUORUM_ACK, E(1, 2));
+    CHECK(released(8));
+    zab_deinit(&z);
+}
+
+static void test_sync_ack_of_a_later_proposal_confirms_the_leader(void)
+{
+    struct zab z;
+    serving_leader_acked(&z);
+    CHECK_EQ_INT(sync_request(&z, 10, 7, -1), 0);
+    recv0(&z, 11, 1, QUORUM_ACK, E(1, 5)); /* never proposed: confirms nothing */
+    CHECK_EQ_INT(up.synced_len, 0);
+    CHECK_EQ_INT(propose(&z, 11, "a"), 0); /* proposed after the sync */
+    recv0(&z, 12, 2, QUORUM_ACK, E(1, 1));
+    CHECK(released(7)); /* 2 followed us after the sync arrived */
+    zab_deinit(&z);
+}
+
+static void test_sync_is_never_answered_by_a_leader_without_its_quorum(void)
+{
+    struct zab z;
+    serving_leader_acked(&z);
+    CHECK_EQ_INT(sync_request(&z, 10, 7, -1), 0);
+    bool down = false;
+    for (int64_t now = 50; now <= 2000 && !down; now += 50) {
+        tick(&z, now);
+        CHECK_EQ_INT(up.synced_len, 0);
+        down = up.stopped;
+    }
+    CHECK(down && up.role == ZAB_LOOKING);
+    CHECK_EQ_INT(sync_request(&z, 2001, 8, -1), ZAB_ENOTREADY);
+    zab_deinit(&z);
+
+    /* A leader that is its own quorum answers at once; learners refuse. */
+    const int64_t me[] = {3};
+    leader_with(&z, me, 1, NULL, 0, 4, 0);
+    CHECK(up.serving);
+    CHECK_EQ_INT(sync_request(&z, 1, 9, -1), 0);
+    CHECK(released(9) && up.sends_len == 0);
+    CHECK_EQ_INT(sync_request(&z, 1, 9, -2), ZAB_EINVAL);
+    zab_deinit(&z);
+    init_zab(&z, 1, voters3, 3, 4);
+    start(&z, 0, ZAB_FOLLOWING, 3, 0, 0, 0, NULL, 0);
+    CHECK_EQ_INT(sync_request(&z, 1, 9, -1), ZAB_ENOTREADY);
+    zab_deinit(&z);
+}
+
 static void test_config_and_events_are_checked(void)
 {
     struct zab z;
@@ -694,12 +840,13 @@ static void test_config_and_events_are_checked(void)
  * global sequence G, zxids strictly increasing; no truncation cuts a txn of
  * G; every new leader's log holds all of G. */
 
-#define SIM_SEEDS    150
-#define SIM_MS       6000
-#define SIM_MEMBERS  6
-#define SIM_LOG_MAX  8192
-#define SIM_LINK_MAX 4096
-#define SIM_G_MAX    8192
+#define SIM_SEEDS     150
+#define SIM_MS        6000
+#define SIM_MEMBERS   6
+#define SIM_LOG_MAX   8192
+#define SIM_LINK_MAX  4096
+#define SIM_G_MAX     8192
+#define SIM_SYNCS_MAX 256
 
 struct sim_entry {
     int64_t zxid;
@@ -713,6 +860,7 @@ struct sim_packet {
     int64_t zxid;
     int32_t len; /* -1: null */
     uint8_t data[20];
+    size_t g_len; /* G's length when sent */
 };
 
 struct sim_link {
@@ -736,6 +884,7 @@ struct sim_member {
     size_t applied_g; /* its committed sequence is G[0..applied_g) */
     int64_t applied_zxid;
     bool serving;
+    uint32_t lead_gen; /* a new one at every START and crash: syncs before it are gone */
 };
 
 struct sim {
@@ -759,8 +908,19 @@ struct sim {
     int64_t disc_sid[64];
     size_t disc_len;
     struct sim_stats {
-        long commits, elections, crashes, drops, snaps, truncs, diffs;
+        long commits, elections, crashes, drops, snaps, truncs, diffs, syncs;
     } st;
+    /* Syncs asked of leaders and not answered yet (issue 10). */
+    struct sim_sync {
+        uint64_t token;
+        int member;
+        uint32_t lead_gen;
+        size_t g_len; /* G's length when asked: all of it must be in the answer */
+        int64_t asked_ms;
+    } syncs[SIM_SYNCS_MAX];
+    size_t syncs_len;
+    uint64_t next_token;
+    size_t sent_g_len; /* of the packet being delivered; SIZE_MAX otherwise */
 };
 
 static uint64_t sim_rand(struct sim *s)
@@ -866,6 +1026,7 @@ static void sim_send(struct sim *s, int from, const struct zab_send *z)
     p->type = z->type;
     p->zxid = z->zxid;
     p->len = -1;
+    p->g_len = s->g_len;
     switch (z->payload) {
     case ZAB_PAYLOAD_DATA:
         CHECK(z->data.len == 4);
@@ -938,6 +1099,39 @@ static void sim_commit(struct sim *s, int i, int64_t upto)
     }
 }
 
+/* A sync answered by member i: asked of it in this leadership, the oldest
+ * it still holds, and everything committed anywhere before it was asked is
+ * in its committed sequence now. */
+static void sim_synced(struct sim *s, int i, uint64_t token)
+{
+    struct sim_member *m = &s->m[i];
+    size_t k = 0;
+    while (k < s->syncs_len && (s->syncs[k].member != i || s->syncs[k].lead_gen != m->lead_gen))
+        k++;
+    if (k == s->syncs_len || s->syncs[k].token != token) {
+        sim_fail(s, "a sync answered that was not the oldest asked", (int64_t)token, i);
+        return;
+    }
+    if (m->zab.role != ZAB_LEADING || !m->serving || m->applied_g < s->syncs[k].g_len)
+        sim_fail(s, "a sync answered without every txn committed before it", (int64_t)token,
+                 (int64_t)s->syncs[k].g_len);
+    memmove(&s->syncs[k], &s->syncs[k + 1], (s->syncs_len - k - 1) * sizeof(s->syncs[0]));
+    s->syncs_len--;
+    s->st.syncs++;
+}
+
+/* Member i starts again or crashes: its leadership's syncs are gone
+ * unanswered (the node closes the connections that asked). */
+static void sim_forget_syncs(struct sim *s, int i)
+{
+    size_t kept = 0;
+    for (size_t k = 0; k < s->syncs_len; k++)
+        if (s->syncs[k].member != i)
+            s->syncs[kept++] = s->syncs[k];
+    s->syncs_len = kept;
+    s->m[i].lead_gen++;
+}
+
 static void sim_apply(struct sim *s, int i, const struct zab_update *u)
 {
     struct sim_member *m = &s->m[i];
@@ -951,8 +1145,12 @@ static void sim_apply(struct sim *s, int i, const struct zab_update *u)
             sim_fail(s, "TRUNC below the snapshot", u->truncate_after_zxid, m->base);
         while (m->log_len && m->log[m->log_len - 1].zxid > u->truncate_after_zxid) {
             struct sim_entry e = m->log[--m->log_len];
+            /* A TRUNC to the leader's last committed zxid cuts the
+             * proposals still outstanding then, which the leader sends
+             * again right after it (startForwarding): they may have
+             * committed since, while the packet travelled. */
             long k = g_find(s, e.zxid);
-            if (k >= 0 && s->g[k].id == e.id)
+            if (k >= 0 && s->g[k].id == e.id && (size_t)k < s->sent_g_len)
                 sim_fail(s, "TRUNC cut a committed txn", e.zxid, u->truncate_after_zxid);
         }
         m->durable_len = m->log_len;
@@ -990,6 +1188,8 @@ static void sim_apply(struct sim *s, int i, const struct zab_update *u)
     m->serving = u->serving;
     if (u->serving)
         sim_commit(s, i, u->commit_upto_zxid);
+    for (size_t k = 0; k < u->synced_len; k++)
+        sim_synced(s, i, u->synced[k]);
     m->deadline = u->deadline_ms;
     if (u->stopped) {
         m->serving = false;
@@ -1040,6 +1240,7 @@ static void sim_start(struct sim *s, int i, enum zab_role role, int leader)
             s->gen[i][j]++, s->gen[j][i]++; /* new connections */
     m->rejoin_at = -1;
     m->serving = false;
+    sim_forget_syncs(s, i);
     sim_step(s, i, &ev);
 }
 
@@ -1085,6 +1286,7 @@ static void sim_crash(struct sim *s, int i)
     s->st.crashes++;
     m->up = false;
     m->serving = false;
+    sim_forget_syncs(s, i);
     m->log_len = m->durable_len; /* unsynced txns are lost */
     m->down_until = s->now + sim_between(s, 100, 1000);
     for (int j = 0; j < s->n; j++)
@@ -1137,6 +1339,7 @@ static void sim_setup(struct sim *s, uint64_t seed, int learners, bool planted)
     }
     s->leader = -1;
     s->election_at = 0;
+    s->sent_g_len = SIZE_MAX;
 }
 
 static void sim_deliver(struct sim *s)
@@ -1155,7 +1358,9 @@ static void sim_deliver(struct sim *s)
                 ev.receive.type = p.type;
                 ev.receive.zxid = p.zxid;
                 ev.receive.data = (struct jute_buf){p.len >= 0 ? p.data : NULL, p.len};
+                s->sent_g_len = p.g_len;
                 sim_step(s, b, &ev);
+                s->sent_g_len = SIZE_MAX;
             }
         }
 }
@@ -1226,7 +1431,24 @@ static int sim_run(uint64_t seed, int learners, bool planted, bool verbose, stru
             ev.propose.data = (struct jute_buf){(const uint8_t *)&id, 4};
             sim_step(s, s->leader, &ev);
         }
+        /* A sync (deterministic in time: the PRNG's stream stays as it was
+         * for the same events). */
+        if (s->leader >= 0 && s->m[s->leader].serving && s->now % 37 == 0 &&
+            s->syncs_len < SIM_SYNCS_MAX && !s->failed) {
+            struct sim_member *m = &s->m[s->leader];
+            s->syncs[s->syncs_len++] =
+                (struct sim_sync){s->next_token, s->leader, m->lead_gen, s->g_len, s->now};
+            struct zab_event ev = {.type = ZAB_SYNC_REQUEST, .now_ms = s->now};
+            ev.sync.token = s->next_token++;
+            ev.sync.zxid = -1;
+            sim_step(s, s->leader, &ev);
+        }
     }
+    /* The last 1.5 s have no faults: a serving leader answers within 1 s. */
+    for (size_t k = 0; k < s->syncs_len && !s->failed && !planted; k++)
+        if (s->syncs[k].asked_ms < SIM_MS - 1000 && s->m[s->syncs[k].member].serving)
+            sim_fail(s, "a sync of a serving leader never answered", (int64_t)s->syncs[k].token,
+                     s->syncs[k].asked_ms);
     if (!s->failed && !planted && s->st.commits == 0)
         sim_fail(s, "no progress", 0, 0);
     for (int i = 0; i < s->n; i++)
@@ -1238,6 +1460,7 @@ static int sim_run(uint64_t seed, int learners, bool planted, bool verbose, stru
     sum->diffs += s->st.diffs;
     sum->truncs += s->st.truncs;
     sum->snaps += s->st.snaps;
+    sum->syncs += s->st.syncs;
     if (s->failed && verbose)
         fprintf(stderr,
                 "sim: seed %llu, %d learners%s: %s\n  replay: test_zab --seed %llu "
@@ -1258,9 +1481,11 @@ static int sim_seeds(bool planted)
             failed += sim_run(seed, sizes[k], planted, !planted || failed == 0, &sum);
         }
     printf("sim: %d runs, %d failed%s; commits %ld, elections %ld, crashes %ld, dropped "
-           "connections %ld, DIFF %ld, TRUNC %ld, SNAP %ld\n",
+           "connections %ld, DIFF %ld, TRUNC %ld, SNAP %ld, syncs answered %ld\n",
            runs, failed, planted ? " (planted bug)" : "", sum.commits, sum.elections, sum.crashes,
-           sum.drops, sum.diffs, sum.truncs, sum.snaps);
+           sum.drops, sum.diffs, sum.truncs, sum.snaps, sum.syncs);
+    if (!planted && sum.syncs == 0)
+        failed++;
     return failed;
 }
 
@@ -1307,6 +1532,11 @@ int main(int argc, char **argv)
     test_observer_gets_inform_and_is_not_counted();
     test_observer_logs_a_diffs_proposals_unacked();
     test_config_and_events_are_checked();
+    test_sync_sends_a_ping_round_at_once_and_waits_for_a_quorum_of_answers();
+    test_sync_is_not_answered_by_answers_to_pings_sent_before_it();
+    test_sync_waits_for_outstanding_proposals_first();
+    test_sync_ack_of_a_later_proposal_confirms_the_leader();
+    test_sync_is_never_answered_by_a_leader_without_its_quorum();
     CHECK_EQ_INT(sim_seeds(false), 0);
     return check_result("test_zab");
 }
