@@ -32,7 +32,7 @@ from ensemble import make_ensemble  # noqa: F401  (fixture)
 from test_cclient import cclient_binary  # noqa: F401  (fixture)
 
 # CZK_ENSEMBLE_KINDS="apache,apache,apache" runs them on other ensembles by
-# hand (as test_ensemble_apache.py reads it): Apache alone is the oracle.
+# hand (as test_ensemble_history.py reads it): Apache alone is the oracle.
 KINDS = [["czk", "czk", "czk"], ["czk", "czk", "apache"], ["apache", "apache", "czk"]]
 DEADLINE_S = 60
 

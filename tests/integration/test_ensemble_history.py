@@ -1,11 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
 """Three-member ensembles under client load, checked by the history checker
-of ensemble.py.  Written against Apache ZooKeeper 3.8 members (they must
-pass: that proves the harness and the checker).  The member kinds are a
-parameter (`kinds`, ids like [apache-apache-apache]): add czk rows to
-KINDS once czk-server runs in an ensemble, or try them by hand with
-CZK_ENSEMBLE_KINDS="czk,czk,czk;czk,apache,apache" (";" between ensembles,
-"," between the members sid 1, 2, 3).
+of ensemble.py: Apache ZooKeeper 3.8 alone (it must pass: that proves the
+harness and the checker), czk alone, and mixed, with the leader (the highest
+sid once all are up) on either side.  The member kinds are a parameter
+(`kinds`, ids like [apache-apache-czk]); CZK_ENSEMBLE_KINDS="czk,czk,czk;
+czk,apache,apache" runs others by hand (";" between ensembles, "," between
+the members sid 1, 2, 3).
 
   a. writers on every member: every acknowledged write is on every member,
      the members' trees are equal;
@@ -27,7 +27,8 @@ from conftest import HOST
 from ensemble import (History, Load, check_history, create_path, key_path, make_ensemble,
                       writer_dir)  # noqa: F401  (make_ensemble is a fixture)
 
-KINDS = [["apache", "apache", "apache"]]
+KINDS = [["apache", "apache", "apache"], ["czk", "czk", "czk"], ["czk", "apache", "apache"],
+         ["apache", "apache", "czk"], ["apache", "czk", "czk"], ["czk", "czk", "apache"]]
 ROOT = "/hist"
 
 
