@@ -111,7 +111,8 @@ static struct zab_entry *ring_push(struct zab *zab, int64_t zxid, struct jute_bu
 }
 
 /* The committed log's bound: the oldest committed txn goes (minCommittedLog
- * moves up); a learner behind it then gets SNAP. */
+ * moves up); a learner behind it then gets SNAP. Run at the start of each
+ * step, never inside one (the step's sends borrow the entries). */
 static void ring_trim(struct zab *zab)
 {
     while (zab->committed_len > zab->committed_log_max) {
@@ -430,7 +431,8 @@ static void try_commit(struct zab *zab, struct zab_update *up)
                 send_simple(zab, l->sid, QUORUM_COMMIT, e->zxid);
         }
     }
-    ring_trim(zab);
+    /* no ring_trim here: this step's sends (INFORM, a DIFF's PROPOSALs) may
+     * point into the entries it would free; the next step trims first */
 }
 
 static void leader_receive(struct zab *zab, const struct zab_event *ev, struct zab_update *up)
@@ -981,6 +983,9 @@ int zab_step(struct zab *zab, const struct zab_event *ev, struct zab_update *up)
     up->truncate_after_zxid = up->snapshot_zxid = -1;
     up->established_epoch = -1;
     zab->sends_len = zab->appends_len = zab->closes_len = zab->synced_len = 0;
+    /* The last update's pointers are no longer borrowed: the committed log
+     * goes back to its bound before anything is added to the ring. */
+    ring_trim(zab);
     int rc = 0;
     switch (ev->type) {
     case ZAB_START: {

@@ -628,6 +628,39 @@ static void test_observer_gets_inform_and_is_not_counted(void)
     zab_deinit(&z);
 }
 
+/* More txns commit in one step than the committed log holds (window 4):
+ * the INFORMs of that step point at txns the log drops, which must still be
+ * there while the update is carried out (found by ASan in leader_probe). */
+static void test_informs_outlive_the_committed_log_trim(void)
+{
+    static const char *texts[] = {"t1", "t2", "t3", "t4", "t5", "t6", "t7"};
+    struct zab z;
+    serving_leader(&z);
+    recv(&z, 5, 9, QUORUM_OBSERVERINFO, 0, learner_info(9));
+    recv(&z, 5, 9, QUORUM_ACKEPOCH, 0, i32_data(0));
+    recv0(&z, 6, 9, QUORUM_ACK, E(1, 0));
+    CHECK(sent(9, QUORUM_UPTODATE));
+    for (int i = 0; i < 7; i++) {
+        CHECK_EQ_INT(propose(&z, 10, texts[i]), 0);
+        recv0(&z, 10, 1, QUORUM_ACK, E(1, i + 1));
+    }
+    persisted(&z, 11, E(1, 7)); /* our own ack: all seven commit in this step */
+    CHECK_EQ_INT(up.commit_upto_zxid, E(1, 7));
+    size_t informs = 0;
+    for (size_t i = 0; i < up.sends_len; i++) {
+        const struct zab_send *s = &up.sends[i];
+        if (s->to != 9 || s->type != QUORUM_INFORM)
+            continue;
+        int k = (int)(s->zxid & 0xffffffff) - 1;
+        CHECK(s->data.len == 2 && memcmp(s->data.ptr, texts[k], 2) == 0);
+        informs++;
+    }
+    CHECK_EQ_INT(informs, 7);
+    tick(&z, 12); /* the next step trims the log to its bound */
+    CHECK_EQ_INT(z.committed_len, 4);
+    zab_deinit(&z);
+}
+
 /* Apache 3.8's LearnerHandler sends a DIFF's PROPOSAL+COMMIT pairs to an
  * observer as to a follower (queueCommittedProposals; seen live by
  * test_learner.py's DIFF); syncWithLeader
@@ -1530,6 +1563,7 @@ int main(int argc, char **argv)
     test_ack_from_a_previous_connection_does_not_count_after_resync();
     test_follower_goes_looking_when_the_leader_is_silent();
     test_observer_gets_inform_and_is_not_counted();
+    test_informs_outlive_the_committed_log_trim();
     test_observer_logs_a_diffs_proposals_unacked();
     test_config_and_events_are_checked();
     test_sync_sends_a_ping_round_at_once_and_waits_for_a_quorum_of_answers();
