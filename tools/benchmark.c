@@ -2493,7 +2493,7 @@ int main(int argc, char **argv)
     options_default(&b.opt);
     if (parse_options(&b.opt, argc, argv) != 0)
         return 2;
-    b.human = b.opt.json ? stderr : stdout;
+    b.human = b.opt.json || b.opt.failover_writer ? stderr : stdout; /* stdout: JSON only */
     if (b.opt.watches > 0) {
         b.opt.ops = b.opt.watches; /* the watched znodes are the phases' leaves */
         if (!b.opt.phases_given)
