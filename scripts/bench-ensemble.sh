@@ -19,6 +19,9 @@
 #   --out DIR      keep the JSON lines and the table there
 #                  (default build-release/bench-ensemble)
 #   --tick MS      tickTime (default 2000; initLimit=10, syncLimit=5 for both)
+#   --keep         keep the members' logs and data dirs (kept anyway on failure)
+#   --cfg K=V      one more zoo.cfg line for every member of both (repeatable),
+#                  e.g. --cfg snapCount=10000000
 # CZK_BENCHMARK and CZK_SERVER override the binaries' paths. Any other option
 # is passed to czk-benchmark's measured run (e.g. --ops 200000 --sessions 18).
 set -euo pipefail
@@ -34,6 +37,8 @@ kills=5
 do_failover=1
 do_bench=1
 tick_ms=2000
+keep=0
+cfg_extra=()
 bench_args=()
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -45,8 +50,10 @@ while [[ $# -gt 0 ]]; do
     --no-bench) do_bench=0 ;;
     --out) out_dir="$2"; shift ;;
     --tick) tick_ms="$2"; shift ;;
+    --keep) keep=1 ;;
+    --cfg) cfg_extra+=("$2"); shift ;;
     --) shift; bench_args+=("$@"); break ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) bench_args+=("$1") ;;
     esac
     shift
@@ -99,7 +106,7 @@ stop_all() {
 on_exit() {
     local rc=$?
     stop_all
-    if [[ $rc -ne 0 ]]; then
+    if [[ $rc -ne 0 || $keep -eq 1 ]]; then
         log "logs kept in $tmp"
     else
         rm -rf "$tmp"
@@ -151,6 +158,9 @@ write_member() { # kind sid
         echo "forceSync=yes"
         for s in 1 2 3; do
             echo "server.$s=127.0.0.1:${qport[$k$s]}:${eport[$k$s]}"
+        done
+        for s in ${cfg_extra[@]+"${cfg_extra[@]}"}; do
+            echo "$s"
         done
     } >"$dir/zoo.cfg"
 }
