@@ -181,7 +181,7 @@ start_member() { # kind sid
 
 # Until one member is leader and the two others followers (srvr's Mode:).
 wait_ensemble() { # kind
-    local k=$1 sid leaders followers modes
+    local k=$1 sid m leaders followers modes
     for _ in $(seq 600); do
         leaders=0 followers=0 modes=""
         for sid in 1 2 3; do
@@ -226,7 +226,7 @@ for k in "${kinds[@]}"; do
     for sid in 1 2 3; do write_member "$k" "$sid"; done
     for sid in 1 2 3; do start_member "$k" "$sid"; done
 done
-declare -A servers spids
+declare -A servers
 for k in "${kinds[@]}"; do
     wait_ensemble "$k"
     servers[$k]="127.0.0.1:${cport[${k}1]},127.0.0.1:${cport[${k}2]},127.0.0.1:${cport[${k}3]}"

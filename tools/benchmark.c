@@ -237,8 +237,8 @@ static void usage(FILE *f)
             "  --failover-writer      no phases: one setData of --root at a time, forever,\n"
             "                         resuming the session on the next member of --server\n"
             "                         when a write fails; SIGUSR1 marks a kill, and the time\n"
-            "                         from the mark to the first write acknowledged after\n"
-            "                         the failure is printed as a JSON line\n");
+            "                         from the mark to the first write acknowledged in a\n"
+            "                         later epoch is printed as a JSON line\n");
 }
 
 static void bench_die(const struct bench *b, const char *fmt, ...)
