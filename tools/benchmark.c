@@ -22,6 +22,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -48,6 +49,10 @@
 #define BENCH_SESSIONS_MAX        1024
 #define BENCH_DELETE_BATCH        256
 #define BENCH_PIN_THREADS_MAX     1024
+#define BENCH_SERVERS_MAX         16
+#define BENCH_FAILOVER_TIMEOUT_MS 2000 /* a failover write unanswered this long is lost */
+#define BENCH_FAILOVER_BACKOFF_MS 5    /* pause after a member refused us */
+#define BENCH_FAILOVER_QUIET_MS   30000
 
 enum bench_kind {
     KIND_CREATE_PARENTS,
@@ -76,9 +81,15 @@ static const struct phase_name phase_names[] = {
 #define PHASE_NAME_COUNT (sizeof phase_names / sizeof phase_names[0])
 #define PHASES_MAX       64
 
-struct bench_options {
+/* One member of --server's list. */
+struct bench_server {
     char host[256];
     char port[16];
+};
+
+struct bench_options {
+    struct bench_server servers[BENCH_SERVERS_MAX]; /* sessions go round robin over them */
+    size_t server_count;
     size_t sessions;
     size_t outstanding;
     size_t ops;
@@ -86,7 +97,8 @@ struct bench_options {
     char root[BENCH_ROOT_MAX];
     enum bench_kind phases[PHASES_MAX];
     size_t phase_count;
-    long server_pid;
+    long server_pids[BENCH_SERVERS_MAX]; /* CPU time is summed over them */
+    size_t server_pid_count;
     const char *label;
     bool json;
     bool latency_probe;
@@ -104,6 +116,7 @@ struct bench_options {
     size_t watch_samples;     /* setData round trips timed */
     const char *mem_cmd;      /* run before and after registering (e.g. jcmd GC.heap_info) */
     bool phases_given;
+    bool failover_writer; /* --failover-writer: one write at a time, across member failures */
 };
 
 /* A request on the wire whose reply has not arrived yet. Replies of one
@@ -181,7 +194,10 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: czk-benchmark [options]\n"
-            "  --server HOST:PORT     server to load (default 127.0.0.1:2181)\n"
+            "  --server HOST:PORT[,HOST:PORT...]\n"
+            "                         server to load (default 127.0.0.1:2181); with a list\n"
+            "                         (an ensemble's members) session i connects to member\n"
+            "                         i mod count, and every session syncs before each phase\n"
             "  --sessions N           client sessions (default 8)\n"
             "  --outstanding K        pipelined requests per session (default 32)\n"
             "  --ops N                operations per phase, over all sessions (default 100000)\n"
@@ -197,7 +213,9 @@ static void usage(FILE *f)
             "                         wall-clock time of its answer (to match server logs)\n"
             "  --setup-outstanding K  pipelined requests per session for the untimed setup\n"
             "                         and cleanup (default: --outstanding)\n"
-            "  --server-pid PID       report the server's CPU time per operation\n"
+            "  --server-pid PID[,PID...]\n"
+            "                         report the server's CPU time per operation (summed\n"
+            "                         over the pids: every member of an ensemble)\n"
             "  --label NAME           name carried in the output\n"
             "  --json                 one JSON object per phase on stdout (table on stderr)\n"
             "  --latency-probe        one session, one getData at a time: unloaded round trip\n"
@@ -215,7 +233,12 @@ static void usage(FILE *f)
             "  --watch-samples S      setData round trips timed, with and without the\n"
             "                         watches (default 1000)\n"
             "  --mem-cmd CMD          shell command run before and after registering the\n"
-            "                         watches (with BENCH_MEM_POINT=before|after)\n");
+            "                         watches (with BENCH_MEM_POINT=before|after)\n"
+            "  --failover-writer      no phases: one setData of --root at a time, forever,\n"
+            "                         resuming the session on the next member of --server\n"
+            "                         when a write fails; SIGUSR1 marks a kill, and the time\n"
+            "                         from the mark to the first write acknowledged in a\n"
+            "                         later epoch is printed as a JSON line\n");
 }
 
 static void bench_die(const struct bench *b, const char *fmt, ...)
@@ -332,6 +355,28 @@ static bool server_cpu_ns(long pid, long clk_tck, bool *fine, uint64_t *ns)
     return true;
 }
 
+/* The CPU time of every --server-pid, summed, from one source for all. */
+static bool servers_cpu_ns(const struct bench_options *o, long clk_tck, bool *fine, uint64_t *ns)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        bool fine_start = *fine;
+        uint64_t sum = 0;
+        size_t i = 0;
+        for (; i < o->server_pid_count; i++) {
+            uint64_t one = 0;
+            if (!server_cpu_ns(o->server_pids[i], clk_tck, fine, &one))
+                return false;
+            sum += one;
+        }
+        if (*fine == fine_start) {
+            *ns = sum;
+            return true;
+        }
+        /* one pid lacked schedstat: read them all again in ticks */
+    }
+    return false;
+}
+
 static bool parse_size(const char *s, size_t min, size_t max, size_t *out)
 {
     char *end = NULL;
@@ -343,18 +388,57 @@ static bool parse_size(const char *s, size_t min, size_t max, size_t *out)
     return true;
 }
 
-static bool parse_server(struct bench_options *o, const char *s)
+/* One HOST:PORT of s[0..len). */
+static bool parse_one_server(struct bench_server *srv, const char *s, size_t len)
 {
-    const char *colon = strrchr(s, ':');
-    if (!colon || colon == s || strlen(colon + 1) == 0 || strlen(colon + 1) >= sizeof o->port)
+    const char *colon = NULL;
+    for (size_t i = 0; i < len; i++)
+        if (s[i] == ':')
+            colon = s + i;
+    if (!colon || colon == s)
         return false;
     size_t host_len = (size_t)(colon - s);
-    if (host_len >= sizeof o->host)
+    size_t port_len = len - host_len - 1;
+    if (port_len == 0 || port_len >= sizeof srv->port || host_len >= sizeof srv->host)
         return false;
-    memcpy(o->host, s, host_len);
-    o->host[host_len] = '\0';
-    strcpy(o->port, colon + 1);
+    memcpy(srv->host, s, host_len);
+    srv->host[host_len] = '\0';
+    memcpy(srv->port, colon + 1, port_len);
+    srv->port[port_len] = '\0';
     return true;
+}
+
+static bool parse_servers(struct bench_options *o, const char *s)
+{
+    o->server_count = 0;
+    for (const char *p = s;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (o->server_count == BENCH_SERVERS_MAX ||
+            !parse_one_server(&o->servers[o->server_count], p, len))
+            return false;
+        o->server_count++;
+        if (!comma)
+            return true;
+        p = comma + 1;
+    }
+}
+
+static bool parse_pids(struct bench_options *o, const char *s)
+{
+    o->server_pid_count = 0;
+    for (const char *p = s;;) {
+        char *end = NULL;
+        errno = 0;
+        long pid = strtol(p, &end, 10);
+        if (errno != 0 || end == p || pid <= 0 || pid > (1L << 30) ||
+            (*end != ',' && *end != '\0') || o->server_pid_count == BENCH_SERVERS_MAX)
+            return false;
+        o->server_pids[o->server_pid_count++] = pid;
+        if (*end == '\0')
+            return true;
+        p = end + 1;
+    }
 }
 
 static bool parse_phases(struct bench_options *o, const char *s)
@@ -459,6 +543,11 @@ static void encode_request(struct buf *out, int32_t xid, int32_t op, const char 
     case ZK_OP_GET_CHILDREN: {
         struct zk_path_watch_request r = {.path = jute_cstr(path), .watch = watch};
         zk_path_watch_request_encode(out, &r);
+        break;
+    }
+    case ZK_OP_SYNC: {
+        struct zk_path_request r = {.path = jute_cstr(path)};
+        zk_path_request_encode(out, &r);
         break;
     }
     case ZK_OP_ADD_WATCH: {
@@ -594,12 +683,14 @@ static size_t session_wait_frame(const struct bench *b, struct session *s)
     }
 }
 
-static void session_connect(struct bench *b, struct session *s)
+/* Connects s to member `member` mod the --server count. */
+static void session_connect(struct bench *b, struct session *s, size_t member)
 {
     memset(s, 0, sizeof *s);
     buf_init(&s->out);
     buf_init(&s->in);
-    s->fd = connect_tcp(b, b->opt.host, b->opt.port);
+    const struct bench_server *srv = &b->opt.servers[member % b->opt.server_count];
+    s->fd = connect_tcp(b, srv->host, srv->port);
     s->next_xid = 1;
     s->ring_cap = b->opt.outstanding > b->opt.setup_outstanding ? b->opt.outstanding
                                                                 : b->opt.setup_outstanding;
@@ -1036,6 +1127,20 @@ static void run_untimed(struct bench *b, enum bench_kind kind, size_t n_ops, con
     mem_free(st.lat_ns);
 }
 
+/* With several members, a read on one may not yet see a write acknowledged
+ * through another (ZooKeeper promises order per session only): every session
+ * syncs its member with the leader before a timed phase. */
+static void sync_sessions(struct bench *b)
+{
+    if (b->opt.server_count < 2)
+        return;
+    for (size_t i = 0; i < b->session_count; i++) {
+        int32_t err = sync_call(b, &b->sessions[i], ZK_OP_SYNC, b->opt.root, NULL, 0, NULL);
+        if (err != ZK_OK)
+            bench_die(b, "sync %s: %s", b->opt.root, zk_err_name(err));
+    }
+}
+
 static void run_phase(struct bench *b, enum bench_kind kind)
 {
     const char *name = phase_name_of(kind);
@@ -1048,6 +1153,7 @@ static void run_phase(struct bench *b, enum bench_kind kind)
         run_untimed(b, KIND_CREATE, n, "setup (create znodes)");
         b->nodes_exist = true;
     }
+    sync_sessions(b);
 
     struct run_stats st;
     stats_init(&st, n);
@@ -1056,8 +1162,7 @@ static void run_phase(struct bench *b, enum bench_kind kind)
     uint64_t srv0 = 0;
     uint64_t srv1 = 0;
     bool fine = true;
-    bool srv_ok =
-        b->opt.server_pid > 0 && server_cpu_ns(b->opt.server_pid, b->clk_tck, &fine, &srv0);
+    bool srv_ok = b->opt.server_pid_count > 0 && servers_cpu_ns(&b->opt, b->clk_tck, &fine, &srv0);
     uint64_t cli0 = client_cpu_us();
     uint64_t t0 = now_ns();
     size_t timed = n;
@@ -1070,11 +1175,10 @@ static void run_phase(struct bench *b, enum bench_kind kind)
     uint64_t cli1 = client_cpu_us();
     bool fine_start = fine;
     /* Both readings must come from the same source to be subtracted. */
-    srv_ok =
-        srv_ok && server_cpu_ns(b->opt.server_pid, b->clk_tck, &fine, &srv1) && fine == fine_start;
+    srv_ok = srv_ok && servers_cpu_ns(&b->opt, b->clk_tck, &fine, &srv1) && fine == fine_start;
     b->phase = NULL;
-    if (b->opt.server_pid > 0 && !srv_ok)
-        fprintf(stderr, "czk-benchmark: cannot read /proc/%ld/stat\n", b->opt.server_pid);
+    if (b->opt.server_pid_count > 0 && !srv_ok)
+        fprintf(stderr, "czk-benchmark: cannot read /proc/PID/stat of every --server-pid\n");
 
     qsort(st.lat_ns, st.lat_count, sizeof *st.lat_ns, cmp_u64);
     struct phase_result r = {
@@ -1289,28 +1393,30 @@ static void probe_pin(const struct bench *b, struct probe_pins *pins)
         bench_die(b, "cannot pin the client to CPU %d: %s", b->opt.probe_cpu_client,
                   strerror(errno));
     pins->active = true;
-    if (b->opt.server_pid <= 0 || !b->opt.latency_probe)
+    if (b->opt.server_pid_count == 0 || !b->opt.latency_probe)
         return;
-    char dir_path[64];
-    snprintf(dir_path, sizeof dir_path, "/proc/%ld/task", b->opt.server_pid);
-    DIR *dir = opendir(dir_path);
-    if (!dir) {
-        fprintf(stderr, "czk-benchmark: %s: %s: the server is not pinned\n", dir_path,
-                strerror(errno));
-        return;
-    }
-    struct dirent *de;
-    while ((de = readdir(dir)) != NULL && pins->server_count < BENCH_PIN_THREADS_MAX) {
-        long tid = strtol(de->d_name, NULL, 10);
-        if (tid <= 0)
+    for (size_t p = 0; p < b->opt.server_pid_count; p++) {
+        char dir_path[64];
+        snprintf(dir_path, sizeof dir_path, "/proc/%ld/task", b->opt.server_pids[p]);
+        DIR *dir = opendir(dir_path);
+        if (!dir) {
+            fprintf(stderr, "czk-benchmark: %s: %s: the server is not pinned\n", dir_path,
+                    strerror(errno));
             continue;
-        size_t i = pins->server_count;
-        if (pin_thread((pid_t)tid, b->opt.probe_cpu_server, &pins->server_saved[i])) {
-            pins->server_tids[i] = (pid_t)tid;
-            pins->server_count++;
         }
+        struct dirent *de;
+        while ((de = readdir(dir)) != NULL && pins->server_count < BENCH_PIN_THREADS_MAX) {
+            long tid = strtol(de->d_name, NULL, 10);
+            if (tid <= 0)
+                continue;
+            size_t i = pins->server_count;
+            if (pin_thread((pid_t)tid, b->opt.probe_cpu_server, &pins->server_saved[i])) {
+                pins->server_tids[i] = (pid_t)tid;
+                pins->server_count++;
+            }
+        }
+        closedir(dir);
     }
-    closedir(dir);
     if (pins->server_count == 0)
         fprintf(stderr, "czk-benchmark: could not pin the server's threads\n");
 }
@@ -1624,7 +1730,7 @@ static void run_probes(struct bench *b)
 
 /* ---- the watch load (--watches) ---- */
 
-/* VmRSS of the server in kB, or -1. */
+/* VmRSS of one server process in kB, or -1. */
 static long server_rss_kb(long pid)
 {
     char path[64];
@@ -1639,6 +1745,19 @@ static long server_rss_kb(long pid)
             break;
     fclose(f);
     return kb;
+}
+
+/* VmRSS of every --server-pid in kB, summed; -1 if one cannot be read or none given. */
+static long servers_rss_kb(const struct bench_options *o)
+{
+    long sum = 0;
+    for (size_t i = 0; i < o->server_pid_count; i++) {
+        long kb = server_rss_kb(o->server_pids[i]);
+        if (kb < 0)
+            return -1;
+        sum += kb;
+    }
+    return o->server_pid_count > 0 ? sum : -1;
 }
 
 static void run_mem_cmd(const struct bench *b, const char *point)
@@ -1706,8 +1825,8 @@ static void watch_set_samples(struct bench *b, const char *name, const char *roo
     size_t n = b->opt.watch_samples;
     uint64_t *ns = mem_calloc(n ? n : 1, sizeof *ns);
     struct session setter, watcher;
-    session_connect(b, &setter);
-    session_connect(b, &watcher);
+    session_connect(b, &setter, 0);
+    session_connect(b, &watcher, 0);
     char saved_root[sizeof b->tree_root];
     size_t saved_ops = b->opt.ops;
     memcpy(saved_root, b->tree_root, sizeof saved_root);
@@ -1747,8 +1866,8 @@ static void watch_close_samples(struct bench *b, const char *name, const char *r
     memcpy(saved_root, b->tree_root, sizeof saved_root);
     for (size_t r = 0; r < REPS; r++) {
         struct session s, probe;
-        session_connect(b, &s);
-        session_connect(b, &probe);
+        session_connect(b, &s, 0);
+        session_connect(b, &probe, 0);
         if (k > 0) {
             use_tree(b, root, k);
             run_ops_on(b, &s, KIND_WATCH_GET, k);
@@ -1812,7 +1931,7 @@ static void run_watches(struct bench *b)
     watch_close_samples(b, "close (0 watches, no load)", sample_root, 0);
     watch_close_samples(b, "close (K watches, no load)", sample_root, close_k);
 
-    long rss0 = b->opt.server_pid > 0 ? server_rss_kb(b->opt.server_pid) : -1;
+    long rss0 = servers_rss_kb(&b->opt);
     run_mem_cmd(b, "before");
     print_header(b);
     run_phase(b, KIND_WATCH_GET);
@@ -1823,7 +1942,7 @@ static void run_watches(struct bench *b)
             bench_die(b, "addWatch %s: %s", sub, zk_err_name(err));
         b->phase = saved_phase;
     }
-    long rss1 = b->opt.server_pid > 0 ? server_rss_kb(b->opt.server_pid) : -1;
+    long rss1 = servers_rss_kb(&b->opt);
     run_mem_cmd(b, "after");
     if (rss0 >= 0 && rss1 >= 0) {
         double per = (double)(rss1 - rss0) * 1024.0 / (double)n;
@@ -1850,7 +1969,7 @@ static void run_watches(struct bench *b)
         uint64_t t0 = now_ns();
         session_close(b, &b->sessions[i]);
         ns[i] = now_ns() - t0;
-        session_connect(b, &b->sessions[i]);
+        session_connect(b, &b->sessions[i], i);
     }
     char extra[64];
     snprintf(extra, sizeof extra, ",\"watches_per_session\":%zu", n / b->session_count);
@@ -1866,13 +1985,332 @@ static void run_watches(struct bench *b)
     use_tree(b, root, n);
 }
 
+/* ---- the failover writer (--failover-writer) ---- */
+
+/* Set by SIGUSR1, which the harness sends just before it kills a member. */
+static volatile sig_atomic_t failover_mark_pending;
+static volatile uint64_t failover_mark_ns;
+
+static void failover_on_mark(int sig)
+{
+    (void)sig;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts); /* async-signal-safe */
+    failover_mark_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    failover_mark_pending = 1;
+}
+
+/* One session that survives its member: a client of the whole --server list,
+ * as the official clients are (ClientCnxn: next host, same session id and
+ * password, lastZxidSeen). */
+struct failover_client {
+    int fd; /* -1: not connected */
+    size_t member;
+    int64_t session_id; /* 0: none yet */
+    uint8_t passwd[BENCH_PASSWD_LEN];
+    int64_t last_zxid;
+    int32_t next_xid;
+    struct buf out;
+    struct buf in;
+    size_t attempts; /* connection attempts since the last mark */
+    bool resumed;    /* the last established session was an existing one */
+};
+
+/* A connected socket to srv, or -1: a dead member is no error here. */
+static int failover_dial(const struct bench_server *srv)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *res = NULL;
+    if (getaddrinfo(srv->host, srv->port, &hints, &res) != 0)
+        return -1;
+    int fd = -1;
+    for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+            close(fd);
+            fd = -1;
+        }
+    }
+    freeaddrinfo(res);
+    int one = 1;
+    if (fd >= 0)
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return fd;
+}
+
+static void failover_drop(struct failover_client *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    buf_clear(&c->out);
+    buf_clear(&c->in);
+}
+
+/* Sends c->out and waits for one frame until deadline_ns; its length with
+ * the prefix, or 0 (and *why set) if the member failed us. */
+static size_t failover_exchange(const struct bench *b, struct failover_client *c,
+                                uint64_t deadline_ns, const char **why)
+{
+    size_t off = 0;
+    while (off < c->out.len) {
+        ssize_t n = send(c->fd, c->out.data + off, c->out.len - off, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            *why = "send failed";
+            return 0;
+        }
+        off += (size_t)n;
+    }
+    buf_clear(&c->out);
+    for (;;) {
+        size_t n = frame_ready(b, &c->in, 0);
+        if (n > 0)
+            return n;
+        uint64_t now = now_ns();
+        if (now >= deadline_ns) {
+            *why = "no reply in time";
+            return 0;
+        }
+        struct pollfd p = {.fd = c->fd, .events = POLLIN};
+        int rc = poll(&p, 1, (int)((deadline_ns - now) / 1000000u) + 1);
+        if (rc < 0 && errno == EINTR)
+            continue;
+        if (rc <= 0)
+            continue; /* the deadline check above decides */
+        buf_reserve(&c->in, BENCH_READ_CHUNK);
+        ssize_t got = recv(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len, 0);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0) {
+            *why = got == 0 ? "connection closed" : "receive failed";
+            return 0;
+        }
+        c->in.len += (size_t)got;
+    }
+}
+
+/* One ConnectRequest to member `member`; true once a session is established. */
+static bool failover_handshake(const struct bench *b, struct failover_client *c, size_t member)
+{
+    c->fd = failover_dial(&b->opt.servers[member]);
+    if (c->fd < 0)
+        return false;
+    c->member = member;
+    size_t start = frame_begin(&c->out);
+    struct zk_connect_request req = {.protocol_version = 0,
+                                     .last_zxid_seen = c->last_zxid,
+                                     .time_out = BENCH_SESSION_TIMEOUT_MS,
+                                     .session_id = c->session_id,
+                                     .passwd = jute_buf_of(c->passwd, sizeof c->passwd)};
+    zk_connect_request_encode(&c->out, &req);
+    jute_write_bool(&c->out, false);
+    frame_end(&c->out, start);
+    const char *why = NULL;
+    size_t n = failover_exchange(b, c, now_ns() + BENCH_FAILOVER_TIMEOUT_MS * 1000000ull, &why);
+    if (n == 0) {
+        failover_drop(c);
+        return false;
+    }
+    struct jute_reader r;
+    jute_reader_init(&r, c->in.data + 4, n - 4);
+    struct zk_connect_response resp;
+    if (zk_connect_response_decode(&r, &resp) != 0 || resp.time_out <= 0 || resp.session_id == 0 ||
+        resp.passwd.len != BENCH_PASSWD_LEN) {
+        /* expired (or never ours): start a new session on the next try */
+        c->session_id = 0;
+        memset(c->passwd, 0, sizeof c->passwd);
+        failover_drop(c);
+        return false;
+    }
+    c->resumed = c->session_id != 0;
+    c->session_id = resp.session_id;
+    memcpy(c->passwd, resp.passwd.ptr, sizeof c->passwd);
+    buf_consume(&c->in, n);
+    return true;
+}
+
+/* Tries the members in turn from the one after the last, until one takes
+ * the session. */
+static void failover_connect(const struct bench *b, struct failover_client *c)
+{
+    for (;;) {
+        size_t member = (c->member + 1) % b->opt.server_count;
+        c->attempts++;
+        if (failover_handshake(b, c, member))
+            return;
+        c->member = member;
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = BENCH_FAILOVER_BACKOFF_MS * 1000000L};
+        (void)nanosleep(&ts, NULL);
+    }
+}
+
+/* One request and its reply; false (with *why) if the member failed us. */
+static bool failover_call(const struct bench *b, struct failover_client *c, int32_t op,
+                          const char *path, const uint8_t *data, size_t data_len, int32_t *err,
+                          int64_t *zxid, const char **why)
+{
+    int32_t xid = c->next_xid++;
+    encode_request(&c->out, xid, op, path, data, data_len, false);
+    uint64_t deadline = now_ns() + BENCH_FAILOVER_TIMEOUT_MS * 1000000ull;
+    for (;;) {
+        size_t n = failover_exchange(b, c, deadline, why);
+        if (n == 0)
+            return false;
+        struct jute_reader r;
+        jute_reader_init(&r, c->in.data + 4, n - 4);
+        struct zk_reply_header h;
+        if (zk_reply_header_decode(&r, &h) != 0)
+            bench_die(b, "malformed ReplyHeader");
+        buf_consume(&c->in, n);
+        if (is_special_xid(h.xid))
+            continue;
+        if (h.xid != xid)
+            bench_die(b, "reply xid %" PRId32 ", expected %" PRId32, h.xid, xid);
+        if (h.zxid > c->last_zxid)
+            c->last_zxid = h.zxid;
+        *err = h.err;
+        *zxid = h.zxid;
+        return true;
+    }
+}
+
+static void failover_report(const struct bench *b, const char *key, const char *value,
+                            const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* One JSON line on stdout: {"label":..,"phase":"failover",KEY:VALUE, then fmt}. */
+static void failover_report(const struct bench *b, const char *key, const char *value,
+                            const char *fmt, ...)
+{
+    printf("{\"label\":");
+    json_string(stdout, b->opt.label);
+    printf(",\"phase\":\"failover\",\"%s\":", key);
+    json_string(stdout, value);
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("}\n");
+    fflush(stdout);
+}
+
+/* What the writer knows of the last mark (SIGUSR1). */
+struct failover_mark {
+    bool armed;       /* marked, and no write of a later epoch acknowledged yet */
+    uint64_t ns;      /* when the signal came */
+    int64_t epoch;    /* of the last write acknowledged before it */
+    size_t member;    /* the client's member then */
+    uint64_t lost_ns; /* the first failed write after the mark, 0: none */
+    const char *lost_why;
+    size_t failures;
+    size_t acks_old_epoch; /* acknowledged after the mark, still in the old epoch */
+};
+
+static void failover_take_mark(struct failover_mark *m, struct failover_client *c,
+                               int64_t acked_zxid)
+{
+    if (!failover_mark_pending)
+        return;
+    failover_mark_pending = 0;
+    *m = (struct failover_mark){.armed = true,
+                                .ns = failover_mark_ns,
+                                .epoch = acked_zxid >> 32,
+                                .member = c->member,
+                                .lost_why = ""};
+    c->attempts = 0;
+}
+
+/* --failover-writer: setData of --root, one at a time, until killed. After a
+ * SIGUSR1 (the mark), the failover time runs from the mark to the first write
+ * acknowledged with a zxid of a later epoch than the last acknowledged before
+ * the mark: the first write the new leader committed. (A failed write is not
+ * the criterion: Apache's followers keep their client connections through an
+ * election, and a write sent to a dying leader may still be acknowledged.) */
+static int failover_writer(struct bench *b)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = failover_on_mark;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGUSR1, &sa, NULL) != 0)
+        bench_die(b, "sigaction: %s", strerror(errno));
+    struct failover_client c = {.fd = -1, .member = b->opt.server_count - 1, .next_xid = 1};
+    buf_init(&c.out);
+    buf_init(&c.in);
+    const char *why = NULL;
+    int32_t err = 0;
+    int64_t zxid = 0;
+    int64_t acked_zxid = 0; /* of the last acknowledged write */
+    failover_connect(b, &c);
+    while (!failover_call(b, &c, ZK_OP_CREATE, b->opt.root, b->data, b->opt.data_size, &err, &zxid,
+                          &why)) {
+        failover_drop(&c);
+        failover_connect(b, &c);
+    }
+    if (err != ZK_OK && err != ZK_NODEEXISTS)
+        bench_die(b, "create %s: %s", b->opt.root, zk_err_name(err));
+    acked_zxid = zxid;
+    failover_report(b, "event", "ready", ",\"member\":\"%s:%s\"", b->opt.servers[c.member].host,
+                    b->opt.servers[c.member].port);
+
+    struct failover_mark m = {0};
+    for (;;) {
+        failover_take_mark(&m, &c, acked_zxid);
+        if (c.fd < 0)
+            failover_connect(b, &c);
+        why = NULL;
+        bool ok = failover_call(b, &c, ZK_OP_SET_DATA, b->opt.root, b->data_set, b->opt.data_size,
+                                &err, &zxid, &why);
+        uint64_t now = now_ns();
+        if (ok && err != ZK_OK) {
+            fprintf(stderr, "czk-benchmark: setData %s: %s\n", b->opt.root, zk_err_name(err));
+            why = zk_err_name(err);
+            ok = false;
+        }
+        if (!ok) {
+            /* the signal may have cut the wait short that failed */
+            failover_take_mark(&m, &c, acked_zxid);
+            if (m.armed && m.failures++ == 0) {
+                m.lost_ns = now;
+                m.lost_why = why ? why : "?";
+            }
+            failover_drop(&c);
+            continue;
+        }
+        acked_zxid = zxid;
+        if (!m.armed)
+            continue;
+        if ((zxid >> 32) > m.epoch) {
+            const struct bench_server *from = &b->opt.servers[m.member];
+            const struct bench_server *to = &b->opt.servers[c.member];
+            failover_report(
+                b, "first_failure", m.lost_why,
+                ",\"ms\":%.1f,\"failed_after_ms\":%.1f,\"failed_writes\":%zu,"
+                "\"acks_old_epoch\":%zu,\"from\":\"%s:%s\",\"to\":\"%s:%s\",\"attempts\":%zu,"
+                "\"session_resumed\":%s,\"epoch\":%" PRId64 ",\"new_epoch\":%" PRId64,
+                (double)(now - m.ns) / 1e6, m.lost_ns ? (double)(m.lost_ns - m.ns) / 1e6 : -1.0,
+                m.failures, m.acks_old_epoch, from->host, from->port, to->host, to->port,
+                c.attempts, c.resumed ? "true" : "false", m.epoch, zxid >> 32);
+            m.armed = false;
+        } else if (now - m.ns > BENCH_FAILOVER_QUIET_MS * 1000000ull) {
+            failover_report(b, "first_failure", m.lost_why, ",\"ms\":null,\"epoch\":%" PRId64,
+                            m.epoch);
+            m.armed = false;
+        } else {
+            m.acks_old_epoch++;
+        }
+    }
+}
+
 /* ---- main ---- */
 
 static void options_default(struct bench_options *o)
 {
     memset(o, 0, sizeof *o);
-    strcpy(o->host, "127.0.0.1");
-    strcpy(o->port, "2181");
+    strcpy(o->servers[0].host, "127.0.0.1");
+    strcpy(o->servers[0].port, "2181");
+    o->server_count = 1;
     o->sessions = 8;
     o->outstanding = 32;
     o->ops = 100000;
@@ -1916,6 +2354,7 @@ static int parse_options(struct bench_options *o, int argc, char **argv)
         OPT_TIMED_OPS,
         OPT_SLOW,
         OPT_SETUP_OUTSTANDING,
+        OPT_FAILOVER_WRITER,
         OPT_HELP,
     };
     static const struct option longopts[] = {
@@ -1942,16 +2381,16 @@ static int parse_options(struct bench_options *o, int argc, char **argv)
         {"timed-ops", required_argument, NULL, OPT_TIMED_OPS},
         {"slow", required_argument, NULL, OPT_SLOW},
         {"setup-outstanding", required_argument, NULL, OPT_SETUP_OUTSTANDING},
+        {"failover-writer", no_argument, NULL, OPT_FAILOVER_WRITER},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
     int c;
-    size_t pid = 0;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         bool ok = true;
         switch (c) {
         case OPT_SERVER:
-            ok = parse_server(o, optarg);
+            ok = parse_servers(o, optarg);
             break;
         case OPT_SESSIONS:
             ok = parse_size(optarg, 1, BENCH_SESSIONS_MAX, &o->sessions);
@@ -1999,9 +2438,11 @@ static int parse_options(struct bench_options *o, int argc, char **argv)
         case OPT_CLEAN:
             o->clean = true;
             break;
+        case OPT_FAILOVER_WRITER:
+            o->failover_writer = true;
+            break;
         case OPT_SERVER_PID:
-            ok = parse_size(optarg, 1, 1u << 30, &pid);
-            o->server_pid = (long)pid;
+            ok = parse_pids(o, optarg);
             break;
         case OPT_LABEL:
             o->label = optarg;
@@ -2052,7 +2493,7 @@ int main(int argc, char **argv)
     options_default(&b.opt);
     if (parse_options(&b.opt, argc, argv) != 0)
         return 2;
-    b.human = b.opt.json ? stderr : stdout;
+    b.human = b.opt.json || b.opt.failover_writer ? stderr : stdout; /* stdout: JSON only */
     if (b.opt.watches > 0) {
         b.opt.ops = b.opt.watches; /* the watched znodes are the phases' leaves */
         if (!b.opt.phases_given)
@@ -2068,12 +2509,20 @@ int main(int argc, char **argv)
     memset(b.data_set, 's', b.opt.data_size);
     b.parent_count = (b.opt.ops + BENCH_CHILDREN_PER_PARENT - 1) / BENCH_CHILDREN_PER_PARENT;
 
+    char servers[BENCH_SERVERS_MAX * 280] = "";
+    for (size_t i = 0; i < b.opt.server_count; i++) {
+        size_t len = strlen(servers);
+        snprintf(servers + len, sizeof servers - len, "%s%s:%s", i ? "," : "",
+                 b.opt.servers[i].host, b.opt.servers[i].port);
+    }
     fprintf(b.human,
-            "czk-benchmark%s%s: server %s:%s, %zu sessions x %zu outstanding, %zu ops/phase, "
+            "czk-benchmark%s%s: server%s %s, %zu sessions x %zu outstanding, %zu ops/phase, "
             "%zu-byte data, root %s%s\n",
-            b.opt.label[0] ? " " : "", b.opt.label, b.opt.host, b.opt.port, b.opt.sessions,
-            b.opt.outstanding, b.opt.ops, b.opt.data_size, b.opt.root,
-            b.opt.server_pid > 0 ? ", server CPU from /proc" : "");
+            b.opt.label[0] ? " " : "", b.opt.label, b.opt.server_count > 1 ? "s" : "", servers,
+            b.opt.sessions, b.opt.outstanding, b.opt.ops, b.opt.data_size, b.opt.root,
+            b.opt.server_pid_count > 0 ? ", server CPU from /proc" : "");
+    if (b.opt.failover_writer)
+        return failover_writer(&b);
 
     bool need_server = b.opt.phase_count > 0 || b.opt.latency_probe || b.opt.watches > 0;
     if (need_server) {
@@ -2081,7 +2530,7 @@ int main(int argc, char **argv)
         b.sessions = mem_calloc(b.session_count, sizeof *b.sessions);
         b.pfds = mem_calloc(b.session_count, sizeof *b.pfds);
         for (size_t i = 0; i < b.session_count; i++)
-            session_connect(&b, &b.sessions[i]);
+            session_connect(&b, &b.sessions[i], i);
         create_root(&b);
         if (!b.root_created) {
             if (!b.opt.clean)

@@ -74,7 +74,14 @@ int zab_init(struct zab *zab, const struct zab_config *config)
     zab->has_quorum_arg = config->has_quorum_arg;
     zab->ring_cap = zab->committed_log_max + zab->outstanding_max;
     zab->ring = mem_calloc(zab->ring_cap, sizeof(*zab->ring));
-    zab->unacked_cap = zab->committed_log_max + zab->outstanding_max;
+    /* The leader bounds only its uncommitted proposals: a follower that is
+     * not in the quorum of the moment can fall behind the commit point by any
+     * number of txns (a slow fsync, a snapshot, a busy CPU), and at tens of
+     * thousands of writes a second committed_log_max + outstanding_max (1,500)
+     * was a 50 ms lag, after which the follower dropped its leader and its
+     * clients (docs/PERFORMANCE.md, "Ensemble (issue 10)"). The ring holds 8
+     * bytes per txn; the txns themselves wait in the log writer's batch. */
+    zab->unacked_cap = ZAB_UNACKED_FACTOR * (zab->committed_log_max + zab->outstanding_max);
     zab->unacked = mem_calloc(zab->unacked_cap, sizeof(*zab->unacked));
     zab->role = ZAB_LOOKING;
     zab->committed_zxid = -1;

@@ -25,6 +25,7 @@
  * globalOutstandingLimit on the request side). */
 #define ZAB_COMMITTED_LOG_DEFAULT 500
 #define ZAB_OUTSTANDING_DEFAULT   1000
+#define ZAB_UNACKED_FACTOR        64 /* learner: unacked txns bound, x (committed log + outstanding) */
 
 /* Syncs a leader holds unanswered (ZAB_SYNC_REQUEST); one more is ZAB_EBUSY. */
 #define ZAB_SYNCS_MAX 100000
@@ -67,8 +68,8 @@ struct zab_config {
      * minCommittedLog moves up. 0: ZAB_COMMITTED_LOG_DEFAULT. */
     size_t committed_log_max;
     /* Proposals in flight: the leader refuses PROPOSE beyond it (ZAB_EBUSY);
-     * a learner that is sent more unacked txns than committed_log_max +
-     * outstanding_max drops the leader. 0: ZAB_OUTSTANDING_DEFAULT. */
+     * a learner that is sent more unacked txns than ZAB_UNACKED_FACTOR x
+     * (committed_log_max + outstanding_max) drops the leader. 0: ZAB_OUTSTANDING_DEFAULT. */
     size_t outstanding_max;
     zab_quorum_fn *has_quorum;
     void *has_quorum_arg;
