@@ -42,9 +42,13 @@ def _kinds_id(kinds):
 
 
 def _poll(cond, what, timeout):
+    """Poll cond() until true; fail at the timeout naming `what` (a text or
+    a function giving one)."""
     deadline = time.monotonic() + timeout
     while not cond():
-        assert time.monotonic() < deadline, "timed out (%.0f s) waiting for %s" % (timeout, what)
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out (%.0f s) waiting for %s" % (
+                timeout, what() if callable(what) else what))
         time.sleep(0.05)
 
 
@@ -131,23 +135,30 @@ def test_links_go_through_the_proxies(make_ensemble, kinds):
                     pairs.setdefault((min(i, j), max(i, j), name), []).append((i, j, n))
         return pairs
 
-    def want_links():
+    def want_links(leader, followers):
         """Each pair's election connection, each follower's quorum one."""
         pairs = check_links()
-        for i in ens.server_sids():
-            for j in ens.server_sids():
-                if i < j and (i, j, "election") not in pairs:
-                    return False
-        return all((min(f, leader), max(f, leader), "quorum") in pairs for f in followers)
+        want = [(i, j, "election") for i in ens.server_sids() for j in ens.server_sids()
+                if i < j]
+        want += [(min(f, leader), max(f, leader), "quorum") for f in followers]
+        missing[:] = [k for k in want if k not in pairs]
+        return not missing
 
-    _poll(want_links, "an election connection per pair and a quorum one per follower",
-          ELECTION_BOUND_S)
+    missing = []
+
+    _poll(lambda: want_links(leader, followers),
+          "an election connection per pair and a quorum one per follower", ELECTION_BOUND_S)
     ens.isolate(leader)
     pairs = check_links()
     assert not [k for k in pairs if leader in k[:2]], pairs
     ens.heal()
-    ens.wait_modes(timeout=ELECTION_BOUND_S)
-    _poll(want_links, "the links back after the heal", ELECTION_BOUND_S)
+    # (the cut may or may not have lasted long enough for a new leader)
+    modes = ens.wait_modes(timeout=ELECTION_BOUND_S)
+    leader = [s for s, mode in modes.items() if mode == "leader"][0]
+    followers = [s for s, mode in modes.items() if mode == "follower"]
+    _poll(lambda: want_links(leader, followers),
+          lambda: "the links back after the heal (%s; missing %s)" % (modes, missing),
+          ELECTION_BOUND_S)
 
 
 @pytest.mark.parametrize("hold", [False, True], ids=["reset", "hold"])
