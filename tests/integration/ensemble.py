@@ -127,15 +127,29 @@ class Ensemble:
             self._make_links()
 
     def _make_links(self):
+        # The members' ports were free when picked but are not bound yet: a
+        # proxy given one of them by the kernel is replaced.
+        taken = set()
+        for m in self.members.values():
+            taken |= {m.client_port, m.quorum_port, m.election_port}
+
+        def proxy(target_port, name):
+            unlucky = []
+            p = netproxy.Proxy(target_port, name)
+            while p.port in taken:
+                unlucky.append(p)
+                p = netproxy.Proxy(target_port, name)
+            for u in unlucky:
+                u.close()
+            return p
+
         sids = list(self.members)
         for i in sids:
             for j in sids:
                 if i != j:
                     self.links[(i, j)] = {
-                        "quorum": netproxy.Proxy(self.members[j].quorum_port,
-                                                 "q%d->%d" % (i, j)),
-                        "election": netproxy.Proxy(self.members[j].election_port,
-                                                   "e%d->%d" % (i, j))}
+                        "quorum": proxy(self.members[j].quorum_port, "q%d->%d" % (i, j)),
+                        "election": proxy(self.members[j].election_port, "e%d->%d" % (i, j))}
         for (i, j), link in self.links.items():
             # i's election header must name i as j sees it: P(j->i).
             link["election"].rewrite = netproxy.election_header_rewrite(
