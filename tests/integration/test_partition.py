@@ -15,11 +15,12 @@ write lost, every member's tree equal, per-key and per-session order.
   a. the leader cut off from both followers: they elect a new leader within
      ELECTION_BOUND_S, writes go on through it, the old leader stops
      serving; healed: it follows the new leader (one leader);
-     `hold`: the same with a silent partition (bytes stop, connections stay
-     open), which only timeouts detect;
   b. one follower cut off: writes go on; healed: it catches up by DIFF;
   c. every link cut (no quorum anywhere): no member serves, no write is
      acknowledged; healed: a leader again and nothing acknowledged lost.
+Each of a-c runs twice: `reset` (connections reset, new ones refused: the
+members see the cut at once) and `hold` (a silent partition: bytes stop,
+connections stay open, so only the members' timeouts find it).
 
 Every wait polls a condition with a deadline; the only fixed duration is
 how long (c) keeps the ensemble cut."""
@@ -184,16 +185,18 @@ def test_leader_isolated(make_ensemble, kinds, hold):
     assert load.history.count("ok", since_s=cut_s) >= 120, counts
 
 
+@pytest.mark.parametrize("hold", [False, True], ids=["reset", "hold"])
 @pytest.mark.parametrize("kinds", KINDS, ids=_kinds_id)
-def test_follower_isolated(make_ensemble, kinds):
+def test_follower_isolated(make_ensemble, kinds, hold):
     """b. One follower cut off: the others go on; healed, it catches up by
     DIFF (the load is paced so that it misses fewer txns than the 500 a
-    leader keeps for DIFF)."""
-    ens, leader, load = _start(make_ensemble, kinds, pause_s=0.02)
+    leader keeps for DIFF, the silent partition being found only after
+    syncLimit)."""
+    ens, leader, load = _start(make_ensemble, kinds, pause_s=0.05 if hold else 0.02)
     follower = ens.follower_sids()[0]
     diffs = _diffs(ens, follower)
     cut_s = time.monotonic()
-    ens.isolate(follower)
+    ens.isolate(follower, hold=hold)
     _poll(lambda: ens.mode(follower) is None, "the cut-off follower %d to stop serving"
           % follower, ELECTION_BOUND_S)
     load.wait_ok(60, since_s=cut_s)
@@ -207,13 +210,14 @@ def test_follower_isolated(make_ensemble, kinds):
     assert modes[follower] == "follower", modes
 
 
+@pytest.mark.parametrize("hold", [False, True], ids=["reset", "hold"])
 @pytest.mark.parametrize("kinds", KINDS, ids=_kinds_id)
-def test_no_quorum_anywhere(make_ensemble, kinds):
+def test_no_quorum_anywhere(make_ensemble, kinds, hold):
     """c. Every link cut: no member serves and no write is acknowledged
     while it lasts; healed, a leader again and nothing acknowledged lost."""
     ens, leader, load = _start(make_ensemble, kinds)
     sids = ens.server_sids()
-    ens.partition()
+    ens.partition(hold=hold)
     _poll(lambda: all(ens.mode(s) is None for s in sids), "every member to stop serving",
           ELECTION_BOUND_S)
     down_s = time.monotonic()
