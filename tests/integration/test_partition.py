@@ -22,13 +22,21 @@ Each of a-c runs twice: `reset` (connections reset, new ones refused: the
 members see the cut at once) and `hold` (a silent partition: bytes stop,
 connections stay open, so only the members' timeouts find it).
 
+test_netproxy_controls checks the proxy on its own (no servers).
+
 Every wait polls a condition with a deadline; the only fixed duration is
 how long (c) keeps the ensemble cut."""
+import os
 import re
+import socket
+import struct
+import threading
 import time
 
 import pytest
 
+import netproxy
+from conftest import HOST, free_port
 from ensemble import Load, make_ensemble  # noqa: F401  (make_ensemble is a fixture)
 from test_peer_port import socket_inodes, tcp_entries
 
@@ -230,3 +238,142 @@ def test_no_quorum_anywhere(make_ensemble, kinds, hold):
     ens.heal()
     _end(ens, load, heal_s)
     assert load.history.count("ok", since_s=heal_s) >= 60
+
+
+# ---------------------------------------------------------------------------
+# the proxy itself, without servers
+
+
+class _Echo:
+    """A TCP echo server on 127.0.0.1 (a thread per connection)."""
+
+    def __init__(self, port=0):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((HOST, port))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._echo, args=(conn,), daemon=True).start()
+
+    @staticmethod
+    def _echo(conn):
+        with conn:
+            while True:
+                try:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    conn.sendall(data)
+                except OSError:
+                    return
+
+    def close(self):
+        self.sock.close()
+
+
+def _recv_exactly(sock, n):
+    out = b""
+    while len(out) < n:
+        chunk = sock.recv(n - len(out))
+        assert chunk, "closed after %d of %d bytes" % (len(out), n)
+        out += chunk
+    return out
+
+
+def _is_dead(sock):
+    """The proxy reset or closed this connection (reads EOF or an error)."""
+    sock.settimeout(5)
+    try:
+        return sock.recv(1) == b""
+    except ConnectionError:
+        return True
+
+
+def _dial_dead(port):
+    """A connection to port is reset or closed (maybe while connecting)."""
+    try:
+        sock = socket.create_connection((HOST, port), timeout=5)
+    except ConnectionError:
+        return True
+    with sock:
+        return _is_dead(sock)
+
+
+def test_netproxy_controls():
+    """netproxy.Proxy on its own: bytes both ways (5 MB through the bounded
+    buffers), the election header rewrite, cut (reset, new connections
+    reset), hold (nothing moves, connections stay; heal resets them),
+    delay, and a target that starts listening within connect_wait_s."""
+    echo = _Echo()
+    proxies = []
+    try:
+        p = netproxy.Proxy(echo.port, "t", rewrite=netproxy.election_header_rewrite(
+            "127.0.0.1:9999"))
+        proxies.append(p)
+        c = socket.create_connection((HOST, p.port), timeout=5)
+        header = struct.pack(">qqi", -65536, 2, 14) + b"127.0.0.1:1234"
+        c.sendall(header[:5])  # the rewrite waits for the whole header
+        c.sendall(header[5:] + b"hello")
+        want = struct.pack(">qqi", -65536, 2, 14) + b"127.0.0.1:9999hello"
+        assert _recv_exactly(c, len(want)) == want
+        big = os.urandom(5 << 20)
+        sender = threading.Thread(target=c.sendall, args=(big,), daemon=True)
+        sender.start()
+        assert _recv_exactly(c, len(big)) == big
+        sender.join(5)
+        assert p.connections() == 1
+
+        p.cut()
+        assert p.connections() == 0 and _is_dead(c)
+        assert _dial_dead(p.port)
+        p.heal()
+        c3 = socket.create_connection((HOST, p.port), timeout=5)
+        c3.sendall(struct.pack(">q", 5) + b"abc")  # an old-style header: as it is
+        assert _recv_exactly(c3, 11) == struct.pack(">q", 5) + b"abc"
+
+        p.cut(hold=True)
+        c3.sendall(b"held")
+        c3.settimeout(0.5)
+        with pytest.raises(socket.timeout):
+            c3.recv(10)
+        assert p.connections() == 1
+        p.heal()
+        assert _is_dead(c3)
+
+        p.delay(0.3)
+        c4 = socket.create_connection((HOST, p.port), timeout=5)
+        start = time.monotonic()
+        c4.sendall(struct.pack(">q", 5) + b"x")
+        assert _recv_exactly(c4, 9) == struct.pack(">q", 5) + b"x"
+        assert time.monotonic() - start >= 0.6  # there and back
+        p.delay(0)
+
+        # A target that starts listening a moment later is still reached.
+        late_port = free_port()
+        late = netproxy.Proxy(late_port, "late", connect_wait_s=3.0)
+        proxies.append(late)
+        c5 = socket.create_connection((HOST, late.port), timeout=5)
+        c5.sendall(b"early")
+        _poll(lambda: late.stats["target_retried"] > 0, "a retry of the target", 5)
+        echo2 = _Echo(late_port)
+        try:
+            assert _recv_exactly(c5, 5) == b"early"
+        finally:
+            echo2.close()
+        # ... and one that never listens is reset after connect_wait_s.
+        never = netproxy.Proxy(free_port(), "never", connect_wait_s=0.5)
+        proxies.append(never)
+        assert _dial_dead(never.port)
+        assert never.stats["target_down"] == 1
+    finally:
+        for proxy in proxies:
+            proxy.close()
+        echo.close()
