@@ -17,6 +17,18 @@ ensemble is healed, History.check(ens) reads every member's tree and checks
 that no acknowledged write is lost, that members agree, and per-writer and
 per-session order.  check_history() is the pure part (no servers).
 
+Network partitions: Ensemble(..., proxied=True) puts a netproxy.Proxy
+between every ordered pair of members on both the quorum and the election
+port.  Member i gets its own zoo.cfg: server.i is its real address (the
+ports it binds), server.j (j != i) names the proxies P(i->j), which forward
+to j's real ports; the election proxies also put P(j->i) into the
+connection header i sends (Apache dials a lower sid back at the address
+that header names).  partition({1}, {2, 3}) cuts every link between the
+groups (both ways, both ports), heal() restores them all; cut(i, j) and
+heal_link(i, j) act on one direction.  Client ports are not proxied.  Every
+member's /zookeeper/config then names other ports: trees() keeps only the
+membership (sids, roles, client addresses) of that node's data.
+
 Fixture: make_ensemble (import it into the test module).
 """
 
@@ -30,6 +42,7 @@ from pathlib import Path
 
 import pytest
 
+import netproxy
 import zkwire
 from conftest import HOST, free_port, start_server, write_cfg
 
@@ -83,10 +96,12 @@ class Ensemble:
     tick_ms, init_limit, sync_limit: zoo.cfg's tickTime, initLimit, syncLimit.
     observers: sids whose server.N line ends in ":observer".
     extra: more zoo.cfg keys for every member (value None removes a key).
+    proxied: every member reaches every other through proxies that the
+    test can cut (partition(), heal(); see the module docstring).
     """
 
     def __init__(self, tmp_path, kinds, tick_ms=500, init_limit=10, sync_limit=5,
-                 observers=(), extra=None):
+                 observers=(), extra=None, proxied=False):
         for kind in kinds:
             assert kind in ("apache", "czk", None), kind
         self.tmp_path = Path(tmp_path)
@@ -105,20 +120,114 @@ class Ensemble:
             self.members[sid] = Member(sid, kind, self.tmp_path / ("s%d" % sid),
                                        ports[3 * i:3 * i + 3], observer=sid in observers)
         self.clients = []
+        self.proxied = proxied
+        # {(i, j): {"quorum": Proxy, "election": Proxy}}: i's way to j
+        self.links = {}
+        if proxied:
+            self._make_links()
+
+    def _make_links(self):
+        # The members' ports were free when picked but are not bound yet: a
+        # proxy given one of them by the kernel is replaced.
+        taken = set()
+        for m in self.members.values():
+            taken |= {m.client_port, m.quorum_port, m.election_port}
+
+        def proxy(target_port, name):
+            unlucky = []
+            p = netproxy.Proxy(target_port, name)
+            while p.port in taken:
+                unlucky.append(p)
+                p = netproxy.Proxy(target_port, name)
+            for u in unlucky:
+                u.close()
+            return p
+
+        sids = list(self.members)
+        for i in sids:
+            for j in sids:
+                if i != j:
+                    self.links[(i, j)] = {
+                        "quorum": proxy(self.members[j].quorum_port, "q%d->%d" % (i, j)),
+                        "election": proxy(self.members[j].election_port, "e%d->%d" % (i, j))}
+        for (i, j), link in self.links.items():
+            # i's election header must name i as j sees it: P(j->i).
+            link["election"].rewrite = netproxy.election_header_rewrite(
+                "%s:%d" % (HOST, self.links[(j, i)]["election"].port))
+
+    # -- network partitions (proxied ensembles) --------------------------
+
+    def link_proxies(self, i, j):
+        """The proxies of member i's way to member j (quorum, election)."""
+        assert self.proxied, "not a proxied ensemble"
+        link = self.links[(i, j)]
+        return [link["quorum"], link["election"]]
+
+    def cut(self, i, j, hold=False):
+        """Cut i's way to j (the connections i dials to j), both ports:
+        connections reset, new ones refused (hold: a silent partition, see
+        netproxy.Proxy.cut)."""
+        for p in self.link_proxies(i, j):
+            p.cut(hold=hold)
+
+    def heal_link(self, i, j):
+        for p in self.link_proxies(i, j):
+            p.heal()
+
+    def partition(self, *groups, hold=False):
+        """Cut every link (both ways) between members of different groups;
+        a member in no group is cut off from all.  Links within a group are
+        healed.  partition({1}, {2, 3}) isolates member 1."""
+        assert self.proxied, "not a proxied ensemble"
+        group_of = {}
+        for n, group in enumerate(groups):
+            for sid in group:
+                assert sid in self.members and sid not in group_of, sid
+                group_of[sid] = n
+        for sid in self.members:
+            group_of.setdefault(sid, ("alone", sid))
+        for (i, j) in self.links:
+            if group_of[i] == group_of[j]:
+                self.heal_link(i, j)
+            else:
+                self.cut(i, j, hold=hold)
+
+    def isolate(self, sid, hold=False):
+        """Cut member sid off from every other member."""
+        self.partition({s for s in self.members if s != sid}, hold=hold)
+
+    def heal(self):
+        """Restore every link."""
+        for (i, j) in self.links:
+            self.heal_link(i, j)
+
+    def close_links(self):
+        for link in self.links.values():
+            for p in link.values():
+                p.close()
+        self.links.clear()
 
     # -- configuration ---------------------------------------------------
 
-    def server_lines(self):
-        """{"server.N": "127.0.0.1:quorum:election[:observer]"} for every member."""
-        return {"server.%d" % m.sid: "%s:%d:%d%s" % (HOST, m.quorum_port, m.election_port,
-                                                      ":observer" if m.observer else "")
-                for m in self.members.values()}
+    def server_lines(self, sid=None):
+        """{"server.N": "127.0.0.1:quorum:election[:observer]"} for every
+        member, as member sid sees them (proxied: the others' lines name
+        sid's proxies to them; sid None: every real address)."""
+        lines = {}
+        for m in self.members.values():
+            quorum, election = m.quorum_port, m.election_port
+            if self.proxied and sid is not None and m.sid != sid:
+                link = self.links[(sid, m.sid)]
+                quorum, election = link["quorum"].port, link["election"].port
+            lines["server.%d" % m.sid] = "%s:%d:%d%s" % (HOST, quorum, election,
+                                                          ":observer" if m.observer else "")
+        return lines
 
     def cfg(self, sid):
         """zoo.cfg keys of member sid beyond conftest.DEFAULT_CFG (write_cfg's `extra`)."""
         cfg = {"tickTime": str(self.tick_ms), "initLimit": str(self.init_limit),
                "syncLimit": str(self.sync_limit)}
-        cfg.update(self.server_lines())
+        cfg.update(self.server_lines(sid))
         cfg.update(self.extra)
         return cfg
 
@@ -237,6 +346,7 @@ class Ensemble:
                     pass
         for sid in self.members:
             self.stop(sid)
+        self.close_links()
 
     # -- state -----------------------------------------------------------
 
@@ -332,7 +442,13 @@ class Ensemble:
         c = self.client(sid)
         try:
             c.sync(root)
-            return read_tree(c, root)
+            tree = read_tree(c, root)
+            if self.proxied:
+                for path in LOCAL_NODES:
+                    if path in tree:
+                        tree[path]["data"] = membership_of(
+                            bytes.fromhex(tree[path]["data"])).hex()
+            return tree
         finally:
             self.clients.remove(c)
             c.stop()
@@ -342,6 +458,25 @@ class Ensemble:
         """{sid: tree(sid)} of `sids` (default: up_sids())."""
         self.assert_up()
         return {sid: self.tree(sid, root) for sid in (sids or self.up_sids())}
+
+
+SERVER_LINE_RE = re.compile(r"^(server\.\d+)=([^;]*)(;.*)?$")
+
+
+def membership_of(config):
+    """/zookeeper/config's data without the quorum and election addresses
+    (which differ per member of a proxied ensemble): its lines sorted,
+    "server.N=<role>[;client address]" and the others as they are."""
+    lines = []
+    for line in config.decode(errors="replace").splitlines():
+        m = SERVER_LINE_RE.match(line)
+        if m:
+            role = m.group(2).rsplit(":", 1)[-1]
+            if role not in ("participant", "observer"):
+                role = "participant"
+            line = "%s=%s%s" % (m.group(1), role, m.group(3) or "")
+        lines.append(line)
+    return "\n".join(sorted(lines)).encode()
 
 
 def read_tree(kz, root="/"):
