@@ -704,6 +704,8 @@ static void queue_flush(struct node *n)
         }
     }
     buf_clear(&e->queue);
+    if (e->learner)
+        quorum_port_flush(e->learner);
 }
 
 bool node__ens_pump(struct node *n)

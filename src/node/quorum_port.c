@@ -25,8 +25,9 @@
 #define QUORUM_PORT_OUT_MAX      (16 * 1024 * 1024)
 #define QUORUM_PORT_SNAP_DEFAULT ((size_t)1 << 30)
 /* Between connect attempts while the leader is not listening yet (Apache
- * sleeps 1 s between its 5 tries). */
-#define QUORUM_PORT_RETRY_MS 200
+ * sleeps 1 s between its 5 tries; a new leader binds within milliseconds of
+ * its decision, and each try costs a refused connect on loopback). */
+#define QUORUM_PORT_RETRY_MS 50
 
 /* A txn logged and not yet committed (Apache's pendingTxns), kept until
  * the commit that applies it; zab bounds how many. */
@@ -65,6 +66,7 @@ struct quorum_port {
     int64_t applied_zxid;
 
     size_t out_bytes; /* queued to the socket, not yet written */
+    struct buf out;   /* sent since the last flush, not yet handed to libuv */
     struct buf scratch;
 };
 
@@ -93,6 +95,7 @@ static void on_handle_closed(uv_handle_t *h)
     zab_deinit(&qp->zab);
     buf_deinit(&qp->in);
     buf_deinit(&qp->scratch);
+    buf_deinit(&qp->out);
     mem_free(qp->voters);
     mem_free(qp->host);
     mem_free(qp);
@@ -124,18 +127,35 @@ static void on_written(uv_write_t *req, int status)
         finish(qp, "write to the leader failed");
 }
 
+/* Packets of one read, timer or call are gathered and written together
+ * (flush): a learner acks a batch of proposals with one write, not one
+ * write per ACK. */
 static void send_bytes(struct quorum_port *qp, const uint8_t *p, size_t len)
 {
     if (qp->over || !qp->tcp_open)
         return;
-    if (qp->out_bytes + len > QUORUM_PORT_OUT_MAX) {
+    if (qp->out_bytes + qp->out.len + len > QUORUM_PORT_OUT_MAX) {
         finish(qp, "the leader is not reading");
         return;
     }
+    buf_append(&qp->out, p, len);
+}
+
+/* Hands what send_bytes gathered to libuv, in one write. */
+static void flush(struct quorum_port *qp)
+{
+    if (qp->out.len == 0)
+        return;
+    if (qp->over || !qp->tcp_open) {
+        buf_clear(&qp->out);
+        return;
+    }
+    size_t len = qp->out.len;
     struct write_req *w = mem_alloc(sizeof(*w) + len);
     w->qp = qp;
     w->len = len;
-    memcpy(w->data, p, len);
+    memcpy(w->data, qp->out.data, len);
+    buf_clear(&qp->out);
     uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)len);
     int rc = uv_write(&w->req, (uv_stream_t *)&qp->tcp, &b, 1, on_written);
     if (rc < 0) {
@@ -311,6 +331,7 @@ static void on_timer(uv_timer_t *t)
     }
     struct zab_event ev = {.type = ZAB_TICK, .now_ms = (int64_t)uv_now(qp->loop)};
     (void)step(qp, &ev, 0, -1);
+    flush(qp);
 }
 
 static void arm_timer(struct quorum_port *qp)
@@ -441,6 +462,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     }
     qp->in.len += (size_t)n;
     process_input(qp);
+    flush(qp);
 }
 
 static void on_retry_closed(uv_handle_t *h)
@@ -491,6 +513,7 @@ static void on_connect(uv_connect_t *req, int status)
     ev.start.accepted_epoch = qp->cfg.accepted_epoch;
     ev.start.current_epoch = qp->cfg.current_epoch;
     (void)step(qp, &ev, 0, -1);
+    flush(qp);
 }
 
 /* One connect attempt; the timer ends the wait at the deadline. */
@@ -550,6 +573,7 @@ int quorum_port_new(uv_loop_t *loop, const struct quorum_port_config *cfg,
         qp->cfg.connect_timeout_ms = cfg->tick_ms * cfg->init_limit;
     buf_init(&qp->in);
     buf_init(&qp->scratch);
+    buf_init(&qp->out);
     qp->applied_zxid = cfg->last_zxid;
     qp->deadline_ms = -1;
     struct zab_config zc = {.my_sid = cfg->my_sid,
@@ -582,6 +606,7 @@ err_zab:
 err_free:
     buf_deinit(&qp->in);
     buf_deinit(&qp->scratch);
+    buf_deinit(&qp->out);
     mem_free(qp->voters);
     mem_free(qp->host);
     mem_free(qp);
@@ -595,6 +620,7 @@ void quorum_port_persisted(struct quorum_port *qp, int64_t zxid)
     struct zab_event ev = {.type = ZAB_PERSISTED, .now_ms = (int64_t)uv_now(qp->loop)};
     ev.persisted.zxid = zxid;
     (void)step(qp, &ev, 0, -1);
+    flush(qp);
 }
 
 int quorum_port_send(struct quorum_port *qp, int32_t type, const uint8_t *data, size_t len,
@@ -606,6 +632,11 @@ int quorum_port_send(struct quorum_port *qp, int32_t type, const uint8_t *data, 
     quorum_packet_encode(&qp->scratch, type, -1, jute_buf_of(data, len), auth, (int32_t)auth_len);
     send_bytes(qp, qp->scratch.data, qp->scratch.len);
     return qp->over ? -1 : 0;
+}
+
+void quorum_port_flush(struct quorum_port *qp)
+{
+    flush(qp);
 }
 
 void quorum_port_free(struct quorum_port *qp)

@@ -99,11 +99,15 @@ __attribute__((warn_unused_result)) int quorum_port_new(uv_loop_t *loop,
                                                         size_t errmsg_size);
 /* Everything handed to io->log_append up to `zxid` is durable (fsynced). */
 void quorum_port_persisted(struct quorum_port *qp, int64_t zxid);
-/* Sends one packet of the server layer (REQUEST, REVALIDATE) to the leader,
- * zxid -1, with `auth` as its authinfo (NULL and 0: null). -1 when not
- * serving or the connection is over (the caller fails the request). */
+/* Queues one packet of the server layer (REQUEST, REVALIDATE) for the
+ * leader, zxid -1, with `auth` as its authinfo (NULL and 0: null); call
+ * quorum_port_flush after a batch of them. -1 when not serving or the
+ * connection is over (the caller fails the request). */
 int quorum_port_send(struct quorum_port *qp, int32_t type, const uint8_t *data, size_t len,
                      const struct zk_id *auth, size_t auth_len);
+/* Writes what was queued since the last write, in one write (the port does
+ * it itself after each read, timer and quorum_port_persisted). */
+void quorum_port_flush(struct quorum_port *qp);
 /* Closes the connection and its timer; the memory goes once their close
  * callbacks have run (keep the loop running). NULL: no-op. */
 void quorum_port_free(struct quorum_port *qp);
