@@ -141,8 +141,14 @@ void node__io_forward(void *ctx, const uint8_t *data, size_t len, const struct z
     queue_item(e, ENS_ITEM_REQUEST, 0, data, len);
     jute_write_i32(&e->queue, (int32_t)auth_len);
     for (size_t i = 0; i < auth_len; i++) {
-        jute_write_buf(&e->queue, auth[i].scheme);
-        jute_write_buf(&e->queue, auth[i].id);
+        /* counted bytes, a null one as empty */
+        struct jute_buf parts[2] = {auth[i].scheme, auth[i].id};
+        for (int k = 0; k < 2; k++) {
+            int32_t n_bytes = parts[k].len > 0 ? parts[k].len : 0;
+            jute_write_i32(&e->queue, n_bytes);
+            if (n_bytes)
+                buf_append(&e->queue, parts[k].ptr, (size_t)n_bytes);
+        }
     }
     node__wake(n);
 }
@@ -684,21 +690,18 @@ static void queue_flush(struct node *n)
         } else if (kind == ENS_ITEM_REQUEST) {
             size_t ids = get_u32(e->queue.data + off);
             off += 4;
-            struct zk_id auth[16];
-            size_t n_auth = 0;
+            struct zk_id *auth = mem_alloc((ids ? ids : 1) * sizeof(*auth));
             for (size_t i = 0; i < ids; i++) {
                 const uint8_t *q = e->queue.data + off;
                 size_t sl = get_u32(q);
                 size_t il = get_u32(q + 4 + sl);
-                if (n_auth < 16) {
-                    auth[n_auth].scheme = jute_buf_of(q + 4, sl);
-                    auth[n_auth].id = jute_buf_of(q + 8 + sl, il);
-                    n_auth++;
-                }
+                auth[i].scheme = jute_buf_of(q + 4, sl);
+                auth[i].id = jute_buf_of(q + 8 + sl, il);
                 off += 8 + sl + il;
             }
             if (e->learner)
-                (void)quorum_port_send(e->learner, QUORUM_REQUEST, bytes, len, auth, n_auth);
+                (void)quorum_port_send(e->learner, QUORUM_REQUEST, bytes, len, auth, ids);
+            mem_free(auth);
         } else if (kind == ENS_ITEM_REVALIDATE && e->learner) {
             (void)quorum_port_send(e->learner, QUORUM_REVALIDATE, bytes, len, NULL, 0);
         }

@@ -220,3 +220,34 @@ def test_write_on_one_member_sync_read_on_another(make_ensemble, kinds):
             assert r.get("/v")[0] == str(i).encode(), (sid, i)
     with pytest.raises(NoNodeError):
         readers[2].get("/never")
+
+
+@pytest.mark.parametrize("kinds", [["czk", "czk", "czk"], ["czk", "czk", "apache"],
+                                   ["apache", "czk", "czk"]],
+                         ids=lambda k: "-".join(k))
+def test_acl_writes_through_a_follower_carry_the_clients_auth(make_ensemble, kinds):
+    """A write forwarded by a follower carries the connection's auth ids
+    (the REQUEST's authinfo): the leader preps it with them, so a digest
+    user may create and change its node through member 1, and a client
+    without that auth gets NOAUTH there, as on the leader."""
+    from kazoo.exceptions import NoAuthError
+    from kazoo.security import make_digest_acl
+
+    ens = make_ensemble(kinds)
+    ens.start(3)  # 3 and 1 first: 3 leads whichever kind starts faster
+    ens.start(1)
+    ens.wait_modes(sids=[1, 3])
+    ens.start(2)
+    ens.wait_modes()
+    assert ens.leader_sid() == 3
+    owner = ens.client(1, auth_data=[("digest", "alice:secret"), ("digest", "bob:pw")])
+    acl = [make_digest_acl("alice", "secret", all=True)]
+    owner.create("/guarded", b"v0", acl=acl)
+    owner.set("/guarded", b"v1")
+    stranger = ens.client(1)
+    with pytest.raises(NoAuthError):
+        stranger.set("/guarded", b"x")
+    for sid in ens.server_sids():
+        c = ens.client(sid, auth_data=[("digest", "alice:secret")])
+        c.sync("/guarded")
+        assert c.get("/guarded")[0] == b"v1", sid
