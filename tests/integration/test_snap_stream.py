@@ -6,7 +6,8 @@ loop; and the follower ends with the leader's tree.  On the dev (ASan)
 build on 2 shared cores: the SNAP streams in about 1.5-2 s, the leader's
 client's worst read is 230-330 ms (the fork and CPU shared with the child
 and the syncing follower); serialised on the loop (io.snapshot) the worst
-read was 712 ms."""
+read was 712 ms.  On the release build: 0.45 s, worst 45-52 ms (the fork
+13-40 ms), against 160-175 ms serialised on the loop."""
 import re
 import threading
 import time
