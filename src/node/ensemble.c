@@ -25,10 +25,15 @@
 #include "storage/snapfile.h"
 #include "storage/txnlog.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 /* Items queued for a port, in order: [u8 kind][i64 a][u32 len][len bytes]
@@ -401,6 +406,99 @@ static void io_snapshot(void *ctx, struct buf *out)
     server_snapshot_write(n->server, snapshot_sink, out);
 }
 
+/* The SNAP child's end of the pipe, buffered: the body comes in small
+ * pieces (a node's fields), one write(2) each would be slow. */
+struct snap_pipe_writer {
+    int fd;
+    size_t len;
+    uint8_t data[64 * 1024];
+};
+
+static void snap_pipe_drain(struct snap_pipe_writer *w)
+{
+    size_t off = 0;
+    while (off < w->len) {
+        ssize_t r = write(w->fd, w->data + off, w->len - off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            _exit(1); /* the leader stopped reading (the learner went) */
+        off += (size_t)r;
+    }
+    w->len = 0;
+}
+
+static void snap_pipe_sink(void *ctx, const void *p, size_t len)
+{
+    struct snap_pipe_writer *w = ctx;
+    const uint8_t *b = p;
+    while (len > 0) {
+        size_t n = sizeof(w->data) - w->len < len ? sizeof(w->data) - w->len : len;
+        memcpy(w->data + w->len, b, n);
+        w->len += n;
+        b += n;
+        len -= n;
+        if (w->len == sizeof(w->data))
+            snap_pipe_drain(w);
+    }
+}
+
+/* The SNAP child (issue 10): the copy-on-write image of the tree at the
+ * fork, which is the SNAP's zxid, into the pipe. It dies with the server
+ * (snapshot.c's snap_child says why, and why getppid() after the prctl),
+ * lets go of every other descriptor (the parent's sockets, the data dir's
+ * locks) and yields the CPU to the serving process. */
+static void snap_pipe_child(struct node *n, int fd, pid_t parent)
+{
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+        _exit(1);
+    if (fd != 3 && dup2(fd, 3) != 3)
+        _exit(1);
+    if (close_range(4, ~0U, 0) != 0) {
+        struct rlimit lim;
+        int max_fd = getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < 1048576
+                         ? (int)lim.rlim_cur
+                         : 1048576;
+        for (int i = 4; i < max_fd; i++)
+            (void)close(i);
+    }
+    (void)!nice(10);
+    struct snap_pipe_writer *w = mem_alloc(sizeof(*w));
+    w->fd = 3;
+    w->len = 0;
+    server_snapshot_write(n->server, snap_pipe_sink, w);
+    snap_pipe_drain(w);
+    _exit(0);
+}
+
+static int io_snapshot_fork(void *ctx, int *fd, pid_t *pid)
+{
+    struct node *n = ctx;
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0) {
+        LOG_E("Cannot stream a SNAP: pipe: %s", strerror(errno));
+        return -1;
+    }
+    pid_t parent = getpid();
+    fflush(NULL);
+    uint64_t fork_ns = uv_hrtime();
+    pid_t child = fork();
+    if (child < 0) {
+        LOG_E("Cannot stream a SNAP: fork: %s", strerror(errno));
+        (void)close(p[0]);
+        (void)close(p[1]);
+        return -1;
+    }
+    if (child == 0)
+        snap_pipe_child(n, p[1], parent);
+    (void)close(p[1]);
+    LOG_I("Streaming a SNAP of 0x%" PRIx64 " from pid %d (fork took %.1f ms)",
+          (uint64_t)server_last_zxid(n->server), (int)child, (double)(uv_hrtime() - fork_ns) / 1e6);
+    *fd = p[0];
+    *pid = child;
+    return 0;
+}
+
 static int io_request(void *ctx, int64_t sid, const uint8_t *data, size_t len,
                       const struct zk_id *auth, size_t auth_len)
 {
@@ -581,6 +679,7 @@ static int start_leading(struct node *n)
         .log_append = io_leader_log_append,
         .commit = io_commit,
         .snapshot = io_snapshot,
+        .snapshot_fork = io_snapshot_fork,
         .request = io_request,
         .revalidate = io_revalidate,
         .touch = io_touch,

@@ -13,12 +13,16 @@
 #include "proto/quorum.h"
 #include "storage/epoch.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define LEADER_PORT_READ_CHUNK  (64 * 1024)
 #define LEADER_PORT_OUT_DEFAULT ((size_t)64 * 1024 * 1024)
@@ -37,6 +41,19 @@ enum close_kind {
     CLOSE_STOP,     /* leadership over, or the port freed */
 };
 
+struct learner_conn;
+
+/* A SNAP body coming from io.snapshot_fork's child through a pipe. Its own
+ * allocation: the pipe's close callback may run after the connection's. */
+struct snap_stream {
+    uv_pipe_t pipe;
+    struct leader_port *lp;
+    struct learner_conn *c; /* NULL once the stream is over */
+    pid_t pid;              /* 0 once reaped */
+    bool reading;
+    uint8_t chunk[LEADER_PORT_READ_CHUNK];
+};
+
 struct learner_conn {
     struct leader_port *lp;
     uv_tcp_t tcp;
@@ -50,6 +67,10 @@ struct learner_conn {
     struct buf out;        /* this round's packets, written at flush */
     size_t out_snap;       /* bytes of SNAP body in `out` */
     size_t snap_in_flight; /* SNAP body bytes in writes not yet completed */
+    /* While a SNAP body streams in from a child: the packets that follow
+     * it, in order, sent once the body and its signature are out. */
+    struct snap_stream *stream;
+    struct buf held;
 };
 
 struct write_req {
@@ -165,9 +186,162 @@ static void on_conn_closed(uv_handle_t *h)
     struct leader_port *lp = c->lp;
     buf_deinit(&c->in);
     buf_deinit(&c->out);
+    buf_deinit(&c->held);
     mem_free(c);
     lp->handles--;
     maybe_free_port(lp);
+}
+
+/* ---- a SNAP body from a child ---- */
+
+static void enter(struct leader_port *lp);
+static void leave(struct leader_port *lp);
+
+static void on_stream_closed(uv_handle_t *h)
+{
+    struct snap_stream *st = h->data;
+    struct leader_port *lp = st->lp;
+    mem_free(st);
+    lp->handles--;
+    maybe_free_port(lp);
+}
+
+/* Reaps the child; with `kill_first` (the learner went, or leadership is
+ * over) it is SIGKILLed first, so the wait is short. The child's exit
+ * status: 0 for a complete body. */
+static int stream_reap(struct snap_stream *st, bool kill_first)
+{
+    if (st->pid <= 0)
+        return -1;
+    if (kill_first)
+        (void)kill(st->pid, SIGKILL);
+    int status = 0;
+    pid_t r;
+    while ((r = waitpid(st->pid, &status, 0)) < 0 && errno == EINTR)
+        ;
+    st->pid = 0;
+    if (r < 0 || !WIFEXITED(status))
+        return -1;
+    return WEXITSTATUS(status);
+}
+
+/* Ends c's stream, if any: the child reaped (killed first when `abort`),
+ * the pipe closed. The held packets stay for the caller. */
+static void stream_end(struct learner_conn *c, bool abort_child)
+{
+    struct snap_stream *st = c->stream;
+    if (!st)
+        return;
+    c->stream = NULL;
+    st->c = NULL;
+    if (st->pid > 0)
+        (void)stream_reap(st, abort_child);
+    uv_close((uv_handle_t *)&st->pipe, on_stream_closed);
+}
+
+static void stream_read_start(struct snap_stream *st);
+
+/* The learner's socket has taken enough: read on. */
+static void stream_pace(struct learner_conn *c)
+{
+    struct snap_stream *st = c->stream;
+    if (!st || c->closing)
+        return;
+    size_t queued = uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
+    if (st->reading && queued + c->out.len > LEADER_PORT_SNAP_AHEAD) {
+        uv_read_stop((uv_stream_t *)&st->pipe);
+        st->reading = false;
+    } else if (!st->reading && queued + c->out.len <= LEADER_PORT_SNAP_AHEAD / 2) {
+        stream_read_start(st);
+    }
+}
+
+static void conn_close(struct learner_conn *c, const char *reason, enum close_kind kind);
+
+static void on_stream_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
+{
+    (void)suggested;
+    struct snap_stream *st = h->data;
+    *out = uv_buf_init((char *)st->chunk, sizeof(st->chunk));
+}
+
+static void on_stream_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    (void)b;
+    struct snap_stream *st = s->data;
+    struct learner_conn *c = st->c;
+    if (!c || n == 0)
+        return;
+    struct leader_port *lp = c->lp;
+    enter(lp);
+    if (n > 0) {
+        buf_append(&c->out, st->chunk, (size_t)n);
+        c->out_snap += (size_t)n;
+        stream_pace(c); /* libuv reads on while it can: stop it in time */
+    } else {
+        /* EOF: the child has written everything and is exiting (or died). */
+        uv_read_stop(s);
+        st->reading = false;
+        int rc = n == UV_EOF ? stream_reap(st, false) : -1;
+        if (rc != 0) {
+            conn_close(c, "the SNAP body could not be written (snapshot child failed)", CLOSE_DROP);
+        } else {
+            /* LearnerHandler.syncFollower: the body, then "BenWasHere",
+             * then what ZAB sent meanwhile. */
+            jute_write_cstr(&c->out, SNAP_SIGNATURE);
+            stream_end(c, false);
+            buf_append(&c->out, c->held.data, c->held.len);
+            buf_deinit(&c->held);
+            buf_init(&c->held);
+            LOG_I("Leader %" PRId64 ": SNAP body streamed to learner %" PRId64, lp->cfg.my_sid,
+                  c->sid);
+        }
+    }
+    leave(lp);
+}
+
+static void stream_read_start(struct snap_stream *st)
+{
+    if (uv_read_start((uv_stream_t *)&st->pipe, on_stream_alloc, on_stream_read) == 0) {
+        st->reading = true;
+        return;
+    }
+    struct learner_conn *c = st->c;
+    conn_close(c, "reading the SNAP body from its child failed", CLOSE_DROP);
+}
+
+/* A SNAP for c: its body from io.snapshot_fork's child when there is one,
+ * else io.snapshot's, synchronously. */
+static void snap_body(struct leader_port *lp, struct learner_conn *c)
+{
+    int fd = -1;
+    pid_t pid = 0;
+    if (lp->io.snapshot_fork && lp->io.snapshot_fork(lp->io.ctx, &fd, &pid) == 0) {
+        struct snap_stream *st = mem_calloc(1, sizeof(*st));
+        st->lp = lp;
+        st->c = c;
+        st->pid = pid;
+        uv_pipe_init(lp->loop, &st->pipe, 0);
+        st->pipe.data = st;
+        lp->handles++;
+        c->stream = st;
+        if (uv_pipe_open(&st->pipe, fd) != 0) {
+            (void)close(fd);
+            conn_close(c, "cannot read the SNAP body's pipe", CLOSE_DROP);
+            return;
+        }
+        stream_read_start(st);
+        return;
+    }
+    if (lp->io.snapshot_fork)
+        LOG_W("Leader %" PRId64 ": cannot fork for a SNAP: serialising on the loop",
+              lp->cfg.my_sid);
+    /* LearnerHandler.syncFollower: the packet, then
+     * ZKDatabase.serializeSnapshot, then writeString("BenWasHere"). */
+    size_t before = c->out.len;
+    lp->io.snapshot(lp->io.ctx, &c->out);
+    c->out_snap += c->out.len - before;
+    jute_write_cstr(&c->out, SNAP_SIGNATURE);
 }
 
 /* ---- connections ---- */
@@ -205,6 +379,8 @@ static void conn_close(struct learner_conn *c, const char *reason, enum close_ki
         event(lp, LEADER_PORT_LEARNER_DOWN, c->sid, reason);
     buf_clear(&c->out);
     c->out_snap = 0;
+    stream_end(c, true);
+    buf_clear(&c->held);
     uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
 }
 
@@ -213,8 +389,17 @@ static void on_written(uv_write_t *req, int status);
 static void conn_flush(struct learner_conn *c)
 {
     struct leader_port *lp = c->lp;
-    if (c->closing || c->out.len == 0)
+    if (c->closing)
         return;
+    if (c->held.len > lp->cfg.learner_output_max) {
+        conn_close(c, "the learner is not reading (held behind its SNAP above learner_output_max)",
+                   CLOSE_DROP);
+        return;
+    }
+    if (c->out.len == 0) {
+        stream_pace(c);
+        return;
+    }
     /* What the kernel has not taken yet (libuv's queue), a SNAP body still
      * in it not counted, plus this round. */
     size_t queued = uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
@@ -240,6 +425,7 @@ static void conn_flush(struct learner_conn *c)
         return;
     }
     c->snap_in_flight += w->snap;
+    stream_pace(c);
 }
 
 static void flush_all(struct leader_port *lp)
@@ -259,13 +445,10 @@ static void send_packet(struct leader_port *lp, struct learner_conn *c, int32_t 
     (void)lp;
     if (c->closing)
         return;
-    quorum_packet_encode(&c->out, type, zxid, data, NULL, 0);
+    quorum_packet_encode(c->stream ? &c->held : &c->out, type, zxid, data, NULL, 0);
 }
 
 /* ---- the update ---- */
-
-static void enter(struct leader_port *lp);
-static void leave(struct leader_port *lp);
 
 /* Leadership over: once, one log line, one STOPPED. */
 static void finish(struct leader_port *lp, const char *reason)
@@ -354,14 +537,8 @@ static void encode_send(struct leader_port *lp, const struct zab_send *s)
     }
     send_packet(lp, c, s->type, s->zxid, payload);
     buf_deinit(&data);
-    if (s->type == QUORUM_SNAP && !c->closing) {
-        /* LearnerHandler.syncFollower: the packet, then
-         * ZKDatabase.serializeSnapshot, then writeString("BenWasHere"). */
-        size_t before = c->out.len;
-        lp->io.snapshot(lp->io.ctx, &c->out);
-        c->out_snap += c->out.len - before;
-        jute_write_cstr(&c->out, SNAP_SIGNATURE);
-    }
+    if (s->type == QUORUM_SNAP && !c->closing && !c->stream)
+        snap_body(lp, c);
 }
 
 /* The driver contract (zab.h, struct zab_update): persist, then send, then
@@ -738,6 +915,10 @@ static void on_written(uv_write_t *req, int status)
         enter(lp);
         conn_close(c, "write to the learner failed", CLOSE_DROP);
         leave(lp);
+    } else if (c->stream && !c->closing && !lp->freed) {
+        enter(lp);
+        stream_pace(c);
+        leave(lp);
     }
 }
 
@@ -753,6 +934,7 @@ static void on_connection(uv_stream_t *server, int status)
     c->since_ms = now_ms(lp);
     buf_init(&c->in);
     buf_init(&c->out);
+    buf_init(&c->held);
     uv_tcp_init(lp->loop, &c->tcp);
     c->tcp.data = c;
     lp->handles++;

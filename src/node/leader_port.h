@@ -31,6 +31,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <uv.h>
 
 /* What the port reports (io.on_event), for the node, logs and tests. */
@@ -74,6 +75,19 @@ struct leader_port_io {
      * commit rule above guarantees) to `out` — server_snapshot_write's
      * output, which quorum_snap_scan reads. Required. */
     void (*snapshot)(void *ctx, struct buf *out);
+    /* Step 4, a SNAP, off the loop (issue 10): fork() a child that writes
+     * exactly what io.snapshot would append, of the tree as it is at this
+     * call (the copy-on-write image), into a pipe, then _exits 0; it must
+     * die with its parent (PR_SET_PDEATHSIG). 0: *fd is the pipe's read end
+     * and *pid the child, both the port's from then on (it reads the body
+     * in chunks while serving everyone else, at most LEADER_PORT_SNAP_AHEAD
+     * bytes ahead of what the learner's socket took; it reaps the child, and
+     * kills it with SIGKILL first when the learner goes mid-stream; a child
+     * that exits non-zero drops the learner). Every packet for that learner
+     * after the SNAP waits, in order, until the body and "BenWasHere" are
+     * out. Negative: that SNAP falls back to io.snapshot. NULL: io.snapshot
+     * always. */
+    int (*snapshot_fork)(void *ctx, int *fd, pid_t *pid);
     /* A learner's REQUEST: `data` is the packet's data (long sessionId, int
      * cxid, int type, request bytes; quorum_request_decode checked it), auth
      * the packet's authinfo (auth_len ids, NULL when none). Return non-zero
@@ -94,6 +108,10 @@ struct leader_port_io {
     /* NULL: not told. `reason` is a static string or NULL. */
     void (*on_event)(void *ctx, enum leader_port_event ev, int64_t sid, const char *reason);
 };
+
+/* A streamed SNAP body read from the child's pipe at most this far ahead of
+ * what the learner's socket has taken (libuv's write queue). */
+#define LEADER_PORT_SNAP_AHEAD ((size_t)4 * 1024 * 1024)
 
 struct leader_port_config {
     int64_t my_sid;
@@ -123,7 +141,8 @@ struct leader_port_config {
     /* jute.maxbuffer + extrasize for one packet; 0: QUORUM_MAX_BUFFER_DEFAULT. */
     size_t max_buffer;
     /* A memory bound per learner: bytes the kernel has not taken yet plus
-     * the round being sent (a SNAP's body not counted). Past it the learner
+     * the round being sent (a SNAP's body not counted), or packets held
+     * behind a streamed SNAP body beyond it. Past it the learner
      * is taken as not reading and dropped (it comes back and resyncs); one
      * round is at most outstanding_max proposals. Liveness is ZAB's (a
      * learner silent or lagging syncLimit ticks is dropped). 0: 64 MiB. */
@@ -169,7 +188,8 @@ __attribute__((warn_unused_result)) int leader_port_propose(struct leader_port *
 #define LEADER_PORT_QUEUE_MAX_BYTES ((size_t)1 << 30)
 
 /* Everything handed to io.log_append up to `zxid` is durable (fsynced): our
- * own ack. May call io.commit, io.snapshot (none today) and io.on_event. */
+ * own ack. May call io.commit, io.snapshot or io.snapshot_fork (none today)
+ * and io.on_event. */
 void leader_port_persisted(struct leader_port *lp, int64_t zxid);
 
 /* Apache's Leader.processSync, made linearizable (issue 10): send

@@ -8,7 +8,10 @@
  * local sync, LEADER_PORT_SYNC_LOCAL, likewise through io.local_synced),
  * REVALIDATE's answer, PING's touches, the proposal queue beyond
  * outstanding_max, and a malformed PING dropping the learner (then, short
- * of a quorum, leadership ends). */
+ * of a quorum, leadership ends). A SNAP streamed from a fork()ed child
+ * (io.snapshot_fork, issue 10): the body byte for byte what io.snapshot
+ * gives, then "BenWasHere", then the packets held meanwhile in order; and
+ * a learner gone mid-stream: the child killed and reaped, nothing leaked. */
 #include "check.h"
 #include "node/leader_port.h"
 #include "proto/jute.h"
@@ -19,9 +22,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define ZX(e, c) ZAB_ZXID(e, c)
@@ -47,6 +53,9 @@ struct t {
     bool ignore_pings; /* the fake learner answers every PING unless set */
     int pings;         /* PINGs seen */
     int local_synced;
+    size_t snap_len; /* the SNAP body io_snap_* make */
+    pid_t snap_pid;  /* io_snap_fork's child */
+    int snap_forks, snap_syncs;
 };
 
 static int io_write_epoch(void *ctx, const char *name, int64_t epoch)
@@ -80,6 +89,60 @@ static void io_snapshot(void *ctx, struct buf *out)
     (void)ctx;
     (void)out;
     CHECK(0 && "no SNAP expected");
+}
+
+/* The SNAP body the SNAP tests' io makes: `len` bytes that depend on their
+ * offset, so a byte lost, doubled or moved shows. */
+static void snap_bytes(uint8_t *out, size_t off, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t x = off + i;
+        out[i] = (uint8_t)(x * 31u + (x >> 8) + (x >> 16));
+    }
+}
+
+static void io_snap_sync(void *ctx, struct buf *out)
+{
+    struct t *t = ctx;
+    t->snap_syncs++;
+    buf_reserve(out, t->snap_len);
+    snap_bytes(out->data + out->len, 0, t->snap_len);
+    out->len += t->snap_len;
+}
+
+static int io_snap_fork(void *ctx, int *fd, pid_t *pid)
+{
+    struct t *t = ctx;
+    int p[2];
+    CHECK(pipe(p) == 0);
+    pid_t parent = getpid();
+    pid_t child = fork();
+    CHECK(child >= 0);
+    if (child == 0) {
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+            _exit(1);
+        close(p[0]);
+        close(t->fd); /* the fake learner's end: the leader must see it close */
+        uint8_t chunk[8192];
+        for (size_t off = 0; off < t->snap_len;) {
+            size_t n = t->snap_len - off < sizeof(chunk) ? t->snap_len - off : sizeof(chunk);
+            snap_bytes(chunk, off, n);
+            for (size_t w = 0; w < n;) {
+                ssize_t r = write(p[1], chunk + w, n - w);
+                if (r <= 0)
+                    _exit(1);
+                w += (size_t)r;
+            }
+            off += n;
+        }
+        _exit(0);
+    }
+    close(p[1]);
+    t->snap_forks++;
+    t->snap_pid = child;
+    *fd = p[0];
+    *pid = child;
+    return 0;
 }
 
 static int io_request(void *ctx, int64_t sid, const uint8_t *data, size_t len,
@@ -227,6 +290,30 @@ static int packets_within(struct t *t, int ms, int32_t type)
         pump(t, 1);
     }
     return seen;
+}
+
+/* The next `n` raw bytes from the leader (a SNAP body), into out. */
+static void recv_raw(struct t *t, size_t n, struct buf *out)
+{
+    buf_clear(out);
+    for (int i = 0; i < 200000 && out->len < n; i++) {
+        if (t->in.len > 0) {
+            size_t take = t->in.len < n - out->len ? t->in.len : n - out->len;
+            buf_append(out, t->in.data, take);
+            buf_consume(&t->in, take);
+            continue;
+        }
+        uint8_t chunk[65536];
+        ssize_t got = read(t->fd, chunk, sizeof(chunk));
+        if (got > 0) {
+            buf_append(&t->in, chunk, (size_t)got);
+            continue;
+        }
+        if (got == 0)
+            break;
+        pump(t, 1);
+    }
+    CHECK_EQ_INT(out->len, n);
 }
 
 static bool closed_by_leader(struct t *t)
@@ -479,8 +566,129 @@ static void test_leader_with_one_follower(void)
     buf_deinit(&ping);
 }
 
+/* A leader of {1, 2} with no history at 0x100000003: a follower that says
+ * it is at 0x100000001 gets a SNAP. Up to that SNAP packet. */
+static void snap_setup(struct t *t, struct leader_port_io *io)
+{
+    memset(t, 0, sizeof(*t));
+    uv_loop_init(&t->loop);
+    buf_init(&t->in);
+    t->committed = -1;
+    static const int64_t voters[] = {1, 2};
+    struct leader_port_config cfg = {.my_sid = 1,
+                                     .voters = voters,
+                                     .voters_len = 2,
+                                     .tick_ms = 100,
+                                     .init_limit = 50,
+                                     .sync_limit = 50,
+                                     .host = "127.0.0.1",
+                                     .port = 0,
+                                     .last_zxid = ZX(1, 3),
+                                     .accepted_epoch = 1,
+                                     .current_epoch = 1,
+                                     .config_text = "server.1=x\nversion=0"};
+    *io = (struct leader_port_io){.ctx = t,
+                                  .write_epoch = io_write_epoch,
+                                  .log_append = io_log_append,
+                                  .commit = io_commit,
+                                  .snapshot = io_snap_sync,
+                                  .snapshot_fork = io_snap_fork,
+                                  .on_event = io_event};
+    char err[256];
+    CHECK(leader_port_new(&t->loop, &cfg, io, &t->lp, err, sizeof(err)) == 0);
+    t->fd = dial(leader_port_bound_port(t->lp));
+    struct buf b;
+    buf_init(&b);
+    jute_write_i64(&b, 2);
+    jute_write_i32(&b, QUORUM_PROTOCOL_VERSION);
+    jute_write_i64(&b, 0);
+    send_packet(t, QUORUM_FOLLOWERINFO, ZX(1, 0), jute_buf_of(b.data, b.len), NULL, 0);
+    expect(t, QUORUM_LEADERINFO, ZX(2, 0));
+    buf_clear(&b);
+    quorum_i32_payload_encode(&b, 1);
+    send_packet(t, QUORUM_ACKEPOCH, ZX(1, 1), jute_buf_of(b.data, b.len), NULL, 0);
+    buf_deinit(&b);
+}
+
+static void snap_teardown(struct t *t)
+{
+    leader_port_free(t->lp);
+    close(t->fd);
+    uv_run(&t->loop, UV_RUN_DEFAULT);
+    CHECK(uv_loop_close(&t->loop) == 0);
+    buf_deinit(&t->in);
+}
+
+/* Reaped by the port: no such child any more. */
+static bool reaped(pid_t pid)
+{
+    int status;
+    return waitpid(pid, &status, WNOHANG) < 0 && errno == ECHILD;
+}
+
+static void test_snap_streamed_from_a_child(void)
+{
+    static struct t t;
+    struct leader_port_io io;
+    snap_setup(&t, &io);
+    t.snap_len = 3 * LEADER_PORT_SNAP_AHEAD + 12345; /* paced: the pipe stopped and restarted */
+    expect(&t, QUORUM_SNAP, ZX(1, 3));
+    CHECK_EQ_INT(t.snap_forks, 1);
+    CHECK_EQ_INT(t.snap_syncs, 0);
+    struct buf body, want;
+    buf_init(&body);
+    buf_init(&want);
+    recv_raw(&t, t.snap_len, &body);
+    io_snap_sync(&t, &want); /* what the synchronous path gives */
+    CHECK(body.len == want.len && memcmp(body.data, want.data, want.len) == 0);
+    recv_raw(&t, 14, &body);
+    CHECK(memcmp(body.data,
+                 "\0\0\0\x0a"
+                 "BenWasHere",
+                 14) == 0);
+    /* NEWLEADER was held behind the body; then the rest as ever. */
+    expect(&t, QUORUM_NEWLEADER, ZX(2, 0));
+    CHECK(reaped(t.snap_pid));
+    send_packet(&t, QUORUM_ACK, ZX(2, 0), (struct jute_buf){NULL, -1}, NULL, 0);
+    expect(&t, QUORUM_UPTODATE, -1);
+    for (int i = 0; i < 1000 && !t.events[LEADER_PORT_SERVING]; i++)
+        pump(&t, 1);
+    CHECK_EQ_INT(t.events[LEADER_PORT_SERVING], 1);
+    /* Serving: a proposal reaches the learner right after. */
+    CHECK(leader_port_propose(t.lp, ZX(2, 1), (const uint8_t *)"p", 1) == 0);
+    expect(&t, QUORUM_PROPOSAL, ZX(2, 1));
+    buf_deinit(&body);
+    buf_deinit(&want);
+    snap_teardown(&t);
+    CHECK_EQ_INT(t.snap_syncs, 1); /* the comparison's only */
+}
+
+static void test_snap_learner_gone_mid_stream(void)
+{
+    static struct t t;
+    struct leader_port_io io;
+    snap_setup(&t, &io);
+    t.snap_len = (size_t)1 << 30; /* never read to the end */
+    expect(&t, QUORUM_SNAP, ZX(1, 3));
+    CHECK_EQ_INT(t.snap_forks, 1);
+    pump(&t, 200); /* the learner reads nothing: the pipe stops, the child blocks */
+    CHECK(!reaped(t.snap_pid));
+    close(t.fd);
+    t.fd = -1;
+    for (int i = 0; i < 3000 && !t.events[LEADER_PORT_LEARNER_DOWN]; i++)
+        pump(&t, 1);
+    CHECK_EQ_INT(t.events[LEADER_PORT_LEARNER_DOWN], 1);
+    CHECK(reaped(t.snap_pid));
+    struct leader_port_stats st;
+    leader_port_stats(t.lp, &st);
+    CHECK_EQ_INT(st.connections, 0);
+    snap_teardown(&t);
+}
+
 int main(void)
 {
     test_leader_with_one_follower();
+    test_snap_streamed_from_a_child();
+    test_snap_learner_gone_mid_stream();
     return check_result("test_leader_port");
 }
