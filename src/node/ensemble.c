@@ -627,8 +627,8 @@ static void role_end(struct node *n)
     struct node_ens *e = n->ens;
     int64_t wait_ms = 0;
     if (n->disk_full) {
-        e->look_backoff_ms = e->look_backoff_ms > 0 ? e->look_backoff_ms * 2
-                                                    : ENS_LOOK_BACKOFF_MS_MIN;
+        e->look_backoff_ms =
+            e->look_backoff_ms > 0 ? e->look_backoff_ms * 2 : ENS_LOOK_BACKOFF_MS_MIN;
         if (e->look_backoff_ms > ENS_LOOK_BACKOFF_MS_MAX)
             e->look_backoff_ms = ENS_LOOK_BACKOFF_MS_MAX;
         wait_ms = e->look_backoff_ms;
