@@ -22,6 +22,8 @@ import time
 
 import pytest
 
+import zkwire
+from conftest import HOST
 from ensemble import Load, make_ensemble  # noqa: F401 (fixture)
 
 # sid 3 has the best vote on a fresh start (equal zxids: the highest sid
@@ -30,6 +32,7 @@ KINDS = {"czk": ["czk", "czk", "czk"], "apache_leader": ["czk", "apache", "apach
 FAULTY = 1
 DISK = "4m"
 FULL_S = 12.0
+SLOW_S = 8.0
 DISK_FULL_RE = re.compile(r"disk full writing")
 ROLE_OVER_RE = re.compile(r"role over: ")
 
@@ -63,6 +66,16 @@ def _poll(cond, timeout, what, step=0.05):
 
 def _log(ens, sid):
     return ens.server(sid).log_path.read_text(errors="replace")
+
+
+def _zxid(ens, sid):
+    """Member sid's `srvr` zxid, or None while it does not serve or answer."""
+    try:
+        out = zkwire.four_letter(HOST, ens.members[sid].client_port, "srvr", timeout=5.0)
+    except OSError:
+        return None
+    m = re.search(r"Zxid: 0x([0-9a-f]+)", out)
+    return int(m.group(1), 16) if m else None
 
 
 def _serving(ens, sid):
@@ -153,12 +166,14 @@ SHIM_C = r"""
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 
 /* Sleeps CZK_SLOW_SYNC_FILE's number of ms (read at each call) before
- * fsync/fdatasync: a slow disk without root. */
+ * fsync/fdatasync, and then adds a byte to CZK_SLOW_SYNC_FILE.hits: a slow
+ * disk without root. */
 static void slow(void)
 {
     const char *path = getenv("CZK_SLOW_SYNC_FILE");
@@ -171,10 +186,18 @@ static void slow(void)
     ssize_t n = read(fd, buf, sizeof(buf) - 1);
     close(fd);
     long ms = n > 0 ? atol(buf) : 0;
-    if (ms > 0) {
-        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-        while (nanosleep(&ts, &ts) != 0)
+    if (ms <= 0)
+        return;
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+    char hits[4096];
+    snprintf(hits, sizeof(hits), "%s.hits", path);
+    fd = open(hits, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+        if (write(fd, "x", 1) < 0)
             ;
+        close(fd);
     }
 }
 
@@ -216,8 +239,12 @@ def _latencies(kz, path, n):
     return sorted(out)
 
 
+# 400 ms: slower than the leader's whole round trip; 3000 ms: longer than
+# syncLimit (5 ticks of 500 ms) for each sync.
+@pytest.mark.parametrize("delay_ms", [400, 3000])
 @pytest.mark.parametrize("kinds", list(KINDS))
-def test_follower_slow_fsync(make_ensemble, slow_sync_shim, tmp_path, kinds):  # noqa: F811
+def test_follower_slow_fsync(make_ensemble, slow_sync_shim, tmp_path, kinds,  # noqa: F811
+                             delay_ms):
     delay_file = tmp_path / "sync_delay_ms"
     delay_file.write_text("0\n")
     env = {"LD_PRELOAD": str(slow_sync_shim), "CZK_SLOW_SYNC_FILE": str(delay_file),
@@ -237,12 +264,14 @@ def test_follower_slow_fsync(make_ensemble, slow_sync_shim, tmp_path, kinds):  #
     load.wait_ok(30, timeout=30)
     base = _latencies(kz, "/lat", 40)
 
-    delay_ms = 400
     delay_file.write_text("%d\n" % delay_ms)
+    t_slow = time.monotonic()
     maps = open("/proc/%d/maps" % ens.server(FAULTY).pid).read()
     assert slow_sync_shim.name in maps, "the shim is not loaded in member %d" % FAULTY
-    # Writes committed after a few slow syncs have begun.
-    load.wait_ok(20, since_s=time.monotonic() + 2 * delay_ms / 1000.0, timeout=30)
+    hits = delay_file.parent / (delay_file.name + ".hits")
+    # The slow syncs have begun (the shim counts the ones it slowed).
+    _poll(lambda: hits.exists() and hits.stat().st_size >= 2, 10,
+          "member %d syncs slowly" % FAULTY)
     slow = _latencies(kz, "/lat", 40)
     med_base, med_slow = base[len(base) // 2], slow[len(slow) // 2]
     print("latency without / with a %d ms fsync on member %d: median %.1f / %.1f ms, "
@@ -251,15 +280,22 @@ def test_follower_slow_fsync(make_ensemble, slow_sync_shim, tmp_path, kinds):  #
     # The quorum of the two others answers: far below one slow fsync.
     assert med_slow < max(3 * med_base, med_base + 0.05) and med_slow < delay_ms / 4000.0, (
         base, slow)
-    # The slow member is still up and acknowledged writes go on through it.
-    since = time.monotonic()
-    load.wait_ok(3, since_s=since, timeout=30, writer=2)
-    ens.assert_up()
+    # Slow for SLOW_S (beyond syncLimit): the member stays up, acknowledged
+    # writes go on, through it too.
+    while time.monotonic() - t_slow < SLOW_S:
+        load.wait_ok(10, since_s=time.monotonic(), timeout=20)
+        ens.assert_up()
+    load.wait_ok(1, since_s=t_slow, timeout=30, writer=2)
+    slow_s = time.monotonic() - t_slow
+    n_slow = hits.stat().st_size
+    lag = _zxid(ens, leader) - (_zxid(ens, FAULTY) or 0)
     w2 = [op.complete_s - op.invoke_s for op in load.history.snapshot()
           if op.writer == 2 and op.outcome == "ok" and op.kind != "get" and
-          op.invoke_s > since]
-    print("writes through the slow member: %d, slowest %.0f ms"
-          % (len(w2), 1000 * max(w2 or [0])))
+          op.invoke_s > t_slow]
+    print("slow for %.1f s: %d slowed syncs, member %d zxid %d behind the leader's (srvr), "
+          "mode %s; writes through it: %d, slowest %.0f ms"
+          % (slow_s, n_slow, FAULTY, lag, ens.mode(FAULTY), len(w2), 1000 * max(w2 or [0])))
+    assert n_slow <= slow_s * 1000 / delay_ms + 1
 
     delay_file.write_text("0\n")
     # Fast again: it catches up (or resyncs) and serves with everyone.
@@ -267,9 +303,8 @@ def test_follower_slow_fsync(make_ensemble, slow_sync_shim, tmp_path, kinds):  #
     load.wait_ok(30, since_s=time.monotonic(), timeout=20)
     load.stop()
     target = ens.zxid(leader)
-    _poll(lambda: ens.zxid(FAULTY) >= target, 20, "member %d catches up" % FAULTY)
+    _poll(lambda: (_zxid(ens, FAULTY) or 0) >= target, 20, "member %d catches up" % FAULTY)
     counts = load.check()
     print("history:", counts)
-    text = _log(ens, FAULTY)
-    print("member %d: %d role ends" % (FAULTY, len(re.findall(r"role over", text))))
+    print("member %d: role ends %s" % (FAULTY, re.findall(r"role over: .*", _log(ens, FAULTY))))
     ens.assert_up()
