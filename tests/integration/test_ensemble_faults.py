@@ -288,11 +288,13 @@ def test_follower_slow_fsync(make_ensemble, slow_sync_shim, tmp_path, kinds,  # 
     load.wait_ok(1, since_s=t_slow, timeout=30, writer=2)
     slow_s = time.monotonic() - t_slow
     n_slow = hits.stat().st_size
-    lag = _zxid(ens, leader) - (_zxid(ens, FAULTY) or 0)
+    zxid = _zxid(ens, FAULTY)
+    lag = "not serving" if zxid is None else "zxid %d behind the leader's" % (
+        _zxid(ens, leader) - zxid)
     w2 = [op.complete_s - op.invoke_s for op in load.history.snapshot()
           if op.writer == 2 and op.outcome == "ok" and op.kind != "get" and
           op.invoke_s > t_slow]
-    print("slow for %.1f s: %d slowed syncs, member %d zxid %d behind the leader's (srvr), "
+    print("slow for %.1f s: %d slowed syncs, member %d %s (srvr), "
           "mode %s; writes through it: %d, slowest %.0f ms"
           % (slow_s, n_slow, FAULTY, lag, ens.mode(FAULTY), len(w2), 1000 * max(w2 or [0])))
     assert n_slow <= slow_s * 1000 / delay_ms + 1
