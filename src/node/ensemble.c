@@ -36,6 +36,10 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+/* The wait before electing again after a role ended by a full disk. */
+#define ENS_LOOK_BACKOFF_MS_MIN 1000
+#define ENS_LOOK_BACKOFF_MS_MAX 8000
+
 /* Items queued for a port, in order: [u8 kind][i64 a][u32 len][len bytes]
  * (+ for REQUEST: [u32 ids] then each id as [u32 len][scheme][u32 len][id]). */
 enum ens_item {
@@ -710,11 +714,34 @@ static void look(struct node *n)
         LOG_E("The election cannot start");
 }
 
-/* The role ended: no client stays, the tree is the data dir's, elect again. */
+static void on_look_timer(uv_timer_t *t)
+{
+    struct node *n = t->data;
+    struct node_ens *e = n->ens;
+    e->look_waiting = false;
+    if (n->stopping)
+        return;
+    look(n);
+    node__wake(n);
+}
+
+/* The role ended: no client stays, the tree is the data dir's, elect again
+ * (after a full disk, not before look_backoff_ms). */
 static void role_end(struct node *n)
 {
     struct node_ens *e = n->ens;
-    LOG_W("%s role over: %s", node__ens_mode(n), e->lost_reason);
+    int64_t wait_ms = 0;
+    if (n->disk_full) {
+        e->look_backoff_ms =
+            e->look_backoff_ms > 0 ? e->look_backoff_ms * 2 : ENS_LOOK_BACKOFF_MS_MIN;
+        if (e->look_backoff_ms > ENS_LOOK_BACKOFF_MS_MAX)
+            e->look_backoff_ms = ENS_LOOK_BACKOFF_MS_MAX;
+        wait_ms = e->look_backoff_ms;
+        LOG_W("%s role over: %s; electing again in %" PRId64 " ms", node__ens_mode(n),
+              e->lost_reason, wait_ms);
+    } else {
+        LOG_W("%s role over: %s", node__ens_mode(n), e->lost_reason);
+    }
     e->lost = false;
     e->serving = false;
     e->serving_due = false;
@@ -727,6 +754,12 @@ static void role_end(struct node *n)
     if (reload(n) < 0) {
         LOG_E("Cannot reload the data dir after the role ended: stopping");
         node_stop(n);
+        return;
+    }
+    if (wait_ms > 0 && e->look_timer_ready) {
+        e->state = ELECTION_LOOKING;
+        e->look_waiting = true;
+        uv_timer_start(&e->look_timer, on_look_timer, (uint64_t)wait_ms, 0);
         return;
     }
     look(n);
@@ -755,6 +788,7 @@ static void become_serving(struct node *n)
     e->serving_due = false;
     e->serving = true;
     e->serving_since_ms = node__now_ms(n);
+    e->look_backoff_ms = 0;
     if (e->state == ELECTION_LEADING)
         server_set_role(n->server, SERVER_LEADER, ZAB_ZXID(epoch, 0), node__now_ms(n));
     else
@@ -873,6 +907,9 @@ int node__ens_start(struct node *n, char *errmsg, size_t errlen)
     int rc = elector_new(&n->loop, &ec, &e->elector, why, sizeof(why));
     if (rc < 0)
         return node__fail(errmsg, errlen, NODE_ERR_BIND, "the election port: %s", why);
+    uv_timer_init(&n->loop, &e->look_timer);
+    e->look_timer.data = n;
+    e->look_timer_ready = true;
     look(n);
     return 0;
 }
@@ -888,6 +925,11 @@ void node__ens_stop(struct node *n)
     e->leader = NULL;
     elector_free(e->elector);
     e->elector = NULL;
+    if (e->look_timer_ready) {
+        /* closed by the loop's last run, before node__ens_free */
+        uv_close((uv_handle_t *)&e->look_timer, NULL);
+        e->look_timer_ready = false;
+    }
 }
 
 void node__ens_free(struct node *n)

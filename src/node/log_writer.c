@@ -92,9 +92,21 @@ void node__log_failed(struct node *n)
     pthread_mutex_unlock(&l->mu);
     buf_clear(&n->log_out);
     n->log_batch_txns = 0;
+    int64_t handed_zxid = n->log_appended_zxid;
     n->log_appended_zxid = from_zxid - 1;
     int64_t now = node__now_ms(n);
-    size_t refused = server_log_failed(n->server, from_zxid, now);
+    size_t refused;
+    if (n->ens) {
+        /* An ensemble member's role ends (on_check) and role_end rebuilds
+         * its server from the data dir. Its tree may already hold refused
+         * txns, committed by the others (a learner applies a DIFF's commits
+         * as they come, a leader what a quorum acked), so
+         * server_log_failed's precondition does not hold: leave the server
+         * alone. */
+        refused = handed_zxid >= from_zxid ? (size_t)(handed_zxid - from_zxid + 1) : 0;
+    } else {
+        refused = server_log_failed(n->server, from_zxid, now);
+    }
     if (n->disk_full && now - n->disk_full_logged_ms < NODE_DISK_FULL_LOG_MS) {
         n->disk_full_quiet_txns += (int64_t)refused;
         n->disk_full_quiet_batches++;

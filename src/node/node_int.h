@@ -109,6 +109,13 @@ struct node_ens {
     int64_t last_proposal_size, min_proposal_size, max_proposal_size;
     /* node__now_ms when serving began (mntr's zk_leader_uptime) */
     int64_t serving_since_ms;
+    /* A role ended by a full disk elects again only after look_backoff_ms
+     * (doubling up to ENS_LOOK_BACKOFF_MS_MAX, reset once serving): without
+     * it the member re-syncs, fails and re-elects in a tight loop. */
+    uv_timer_t look_timer;
+    bool look_timer_ready;
+    bool look_waiting; /* the look_timer runs: LOOKING starts when it fires */
+    int64_t look_backoff_ms;
 };
 
 /* One server process. The loop thread's alone, except `log`, which has its

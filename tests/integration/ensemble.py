@@ -67,6 +67,9 @@ class Member:
         self.client_port, self.quorum_port, self.election_port = ports
         self.server = None   # conftest.Server of the current (or last) process
         self.up = False      # started and neither stopped nor killed since
+        # Environment variables added for this member's processes (czk only:
+        # e.g. LD_PRELOAD of a fault shim); kept across restart().
+        self.env = {}
 
     @property
     def hostport(self):
@@ -272,14 +275,31 @@ class Ensemble:
         """{sid: conftest.Server} of the members started so far."""
         return {sid: m.server for sid, m in self.members.items() if m.server is not None}
 
-    def start(self, sid):
+    def start(self, sid, env=None):
         """Start member sid on its zoo.cfg, myid and data dir; returns its
-        Server at once (a member serves only within a quorum: wait_modes)."""
+        Server at once (a member serves only within a quorum: wait_modes).
+        env: variables to add to a czk member's environment from now on
+        (Member.env, kept by restart(); {} clears them)."""
         m = self.members[sid]
         assert m.kind is not None, "member %d is run by the test" % sid
         assert not m.running(), "member %d already runs" % sid
+        if env is not None:
+            m.env = dict(env)
+        assert not m.env or m.kind == "czk", "env is for czk members only"
         self.write_myid(sid)
-        m.server = start_server(m.kind, m.workdir, self.cfg(sid), port=m.client_port, wait=False)
+        # The child copies os.environ when it is spawned (wait=False returns
+        # right after), so the variables are set for that moment only.
+        saved = {k: os.environ.get(k) for k in m.env}
+        os.environ.update(m.env)
+        try:
+            m.server = start_server(m.kind, m.workdir, self.cfg(sid), port=m.client_port,
+                                    wait=False)
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
         m.up = True
         return m.server
 
