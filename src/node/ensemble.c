@@ -869,6 +869,19 @@ bool node__ens_pump(struct node *n)
     return progressed;
 }
 
+void node__ens_cork(struct node *n)
+{
+    if (n->ens && n->ens->leader)
+        leader_port_cork(n->ens->leader);
+}
+
+void node__ens_uncork(struct node *n)
+{
+    /* a leader port made during the turn was never corked: a no-op then */
+    if (n->ens && n->ens->leader)
+        leader_port_uncork(n->ens->leader);
+}
+
 void node__ens_persisted(struct node *n, int64_t zxid)
 {
     struct node_ens *e = n->ens;

@@ -116,6 +116,7 @@ struct leader_port {
 
     /* Work asked for while a step or a callback ran: done by leave(). */
     int depth;
+    bool corked; /* leader_port_cork: flush at leader_port_uncork only */
     int64_t persisted_want, persisted_done;
     struct queued_txn *queue; /* proposals beyond outstanding_max */
     size_t queue_head, queue_len, queue_cap, queue_bytes;
@@ -681,10 +682,26 @@ static void leave(struct leader_port *lp)
         /* A flush may drop a learner (output bound): ZAB hears of it now. */
         do {
             run_deferred(lp);
+            if (lp->corked)
+                break;
             flush_all(lp);
         } while (lp->disconnects_len > 0 && !lp->over && !lp->freed);
     }
     lp->depth--;
+}
+
+void leader_port_cork(struct leader_port *lp)
+{
+    lp->corked = true;
+}
+
+void leader_port_uncork(struct leader_port *lp)
+{
+    if (!lp->corked)
+        return;
+    lp->corked = false;
+    enter(lp);
+    leave(lp);
 }
 
 /* ---- packets from a learner ---- */

@@ -187,6 +187,17 @@ __attribute__((warn_unused_result)) int leader_port_propose(struct leader_port *
                                                             const uint8_t *txn, size_t len);
 #define LEADER_PORT_QUEUE_MAX_BYTES ((size_t)1 << 30)
 
+/* Hold the packets of every call that follows until leader_port_uncork,
+ * which writes them with one write per learner. The node corks for each
+ * turn of its loop's check phase, where it proposes a batch of txns and
+ * hears of its own log's progress: without it every proposal would be a
+ * write per learner. Packets caused by a learner's own packets (commits
+ * after its ack, its sync answers) are written at the end of that read. */
+void leader_port_cork(struct leader_port *lp);
+/* Write what the cork held. No-op when not corked. May call io.on_event
+ * (a learner dropped by its output bound). Not from inside an io callback. */
+void leader_port_uncork(struct leader_port *lp);
+
 /* Everything handed to io.log_append up to `zxid` is durable (fsynced): our
  * own ack. May call io.commit, io.snapshot or io.snapshot_fork (none today)
  * and io.on_event. */

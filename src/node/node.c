@@ -105,6 +105,7 @@ static void on_check(uv_check_t *h)
     struct node *n = h->data;
     if (n->stopping)
         return;
+    node__ens_cork(n);
     for (int round = 0; round < 16; round++) {
         bool progressed = false;
         node__log_handoff(n);
@@ -155,6 +156,7 @@ static void on_check(uv_check_t *h)
             break;
     }
     node__log_handoff(n);
+    node__ens_uncork(n);
     bool dumping = node__four_letter_pump(n);
     node__flush_dirty(n);
     node_arm_tick_timer(n);

@@ -226,6 +226,10 @@ void node__ens_free(struct node *n);
 /* The check phase: role changes, queued items for the ports, commits. True
  * when something happened. */
 bool node__ens_pump(struct node *n);
+/* Around the check phase's rounds: a leader's packets to its learners are
+ * written once per turn (leader_port_cork). No-ops on a learner. */
+void node__ens_cork(struct node *n);
+void node__ens_uncork(struct node *n);
 /* The log thread made everything up to zxid durable. */
 void node__ens_persisted(struct node *n, int64_t zxid);
 /* The server's io.log_append on an ensemble member (leader: propose). */
