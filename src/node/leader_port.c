@@ -385,6 +385,8 @@ static void conn_close(struct learner_conn *c, const char *reason, enum close_ki
     uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
 }
 
+#define LEADER_PORT_OUT_RESERVE ((size_t)256 << 10)
+
 static void on_written(uv_write_t *req, int status);
 
 static void conn_flush(struct learner_conn *c)
@@ -416,6 +418,9 @@ static void conn_flush(struct learner_conn *c)
     w->len = c->out.len;
     w->snap = c->out_snap;
     buf_init(&c->out);
+    /* the next turn is likely the same size: one allocation, not a
+     * realloc per doubling (capped: a SNAP turn is not the norm) */
+    buf_reserve(&c->out, w->len < LEADER_PORT_OUT_RESERVE ? w->len : LEADER_PORT_OUT_RESERVE);
     c->out_snap = 0;
     uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)w->len);
     int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written);
