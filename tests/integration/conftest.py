@@ -20,6 +20,7 @@ Environment
 """
 
 import collections
+import errno
 import os
 import re
 import shutil
@@ -385,6 +386,45 @@ def make_server(tmp_path_factory):
     f = ServerFactory(tmp_path_factory)
     yield f
     f.stop_all()
+
+
+@pytest.fixture
+def tmpfs():
+    """mount(directory, size): a tmpfs of `size` ("4m") on that directory,
+    made if missing (the tests run as root), unmounted when the test ends
+    (lazily if a process still holds it)."""
+    mounted = []
+
+    def mount(directory, size):
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=" + size, "tmpfs",
+                            str(directory)], capture_output=True, text=True)
+        if r.returncode != 0:
+            pytest.fail("cannot mount a tmpfs on %s: %s" % (directory, r.stderr), pytrace=False)
+        mounted.append(directory)
+
+    yield mount
+    for directory in reversed(mounted):
+        if subprocess.run(["umount", str(directory)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(directory)], capture_output=True)
+
+
+def fill_disk(path):
+    """Write to the file `path` until its file system is full, to the last byte."""
+    fd = os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        for size in (1 << 20, 1 << 16, 4096, 1):
+            chunk = b"\xee" * size
+            while True:
+                try:
+                    os.write(fd, chunk)
+                except OSError as e:
+                    if e.errno != errno.ENOSPC:
+                        raise
+                    break
+    finally:
+        os.close(fd)
 
 
 def kazoo_client(srv, **kw):

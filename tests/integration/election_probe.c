@@ -18,6 +18,7 @@
  *   {"event":"done","sid":N,"state":"...","leader":L,"skipped":S,"peers":{"2":{...}}} */
 #include "node/config.h"
 #include "node/elector.h"
+#include "probe_io.h"
 #include "proto/election.h"
 
 #include <inttypes.h>
@@ -41,8 +42,7 @@ struct probe {
     int elections;
     uv_timer_t deadline;
     uv_timer_t poll;
-    uv_signal_t sigterm;
-    uv_signal_t sigint;
+    struct probe_io io;
     bool stopped;
 };
 
@@ -99,8 +99,7 @@ static void probe_stop(struct probe *p)
     elector_free(p->elector);
     uv_close((uv_handle_t *)&p->deadline, on_closed);
     uv_close((uv_handle_t *)&p->poll, on_closed);
-    uv_close((uv_handle_t *)&p->sigterm, on_closed);
-    uv_close((uv_handle_t *)&p->sigint, on_closed);
+    probe_io_close(&p->io);
 }
 
 static void on_deadline(uv_timer_t *t)
@@ -108,10 +107,9 @@ static void on_deadline(uv_timer_t *t)
     probe_stop(t->data);
 }
 
-static void on_signal(uv_signal_t *s, int signum)
+static void on_stop(void *ctx)
 {
-    (void)signum;
-    probe_stop(s->data);
+    probe_stop(ctx);
 }
 
 /* A follower watches its leader's election connection; down for
@@ -198,14 +196,10 @@ int main(int argc, char **argv)
     uv_timer_init(&p.loop, &p.poll);
     p.poll.data = &p;
     uv_timer_start(&p.poll, on_poll, PROBE_POLL_MS, PROBE_POLL_MS);
-    uv_signal_init(&p.loop, &p.sigterm);
-    p.sigterm.data = &p;
-    uv_signal_start(&p.sigterm, on_signal, SIGTERM);
-    uv_signal_init(&p.loop, &p.sigint);
-    p.sigint.data = &p;
-    uv_signal_start(&p.sigint, on_signal, SIGINT);
+    probe_io_start(&p.io, &p.loop, 0, NULL, on_stop, &p);
     uv_run(&p.loop, UV_RUN_DEFAULT);
     int rc = uv_loop_close(&p.loop);
+    probe_io_free(&p.io);
     if (rc != 0)
         fprintf(stderr, "election_probe: handles left open\n");
     return rc == 0 ? 0 : 1;

@@ -39,6 +39,7 @@
 #include "node/config.h"
 #include "node/elector.h"
 #include "node/leader_port.h"
+#include "probe_io.h"
 #include "proto/election.h"
 #include "proto/jute.h"
 #include "proto/proto.h"
@@ -71,9 +72,7 @@ struct probe {
     uv_loop_t loop;
     uv_check_t check;
     uv_timer_t restart;
-    uv_signal_t sigterm, sigint;
-    uv_pipe_t stdin_pipe;
-    struct buf line;
+    struct probe_io io;
     struct node_config cfg;
     int64_t sid;
     char dir[CONFIG_PATH_MAX + 16]; /* version-2 */
@@ -447,15 +446,12 @@ static void shutdown_probe(struct probe *p)
     elector_free(p->elector);
     uv_close((uv_handle_t *)&p->check, on_closed);
     uv_close((uv_handle_t *)&p->restart, on_closed);
-    uv_close((uv_handle_t *)&p->sigterm, on_closed);
-    uv_close((uv_handle_t *)&p->sigint, on_closed);
-    uv_close((uv_handle_t *)&p->stdin_pipe, on_closed);
+    probe_io_close(&p->io);
 }
 
-static void on_signal(uv_signal_t *h, int sig)
+static void stop(void *ctx)
 {
-    (void)sig;
-    shutdown_probe(h->data);
+    shutdown_probe(ctx);
 }
 
 static size_t queued(struct probe *p)
@@ -465,8 +461,9 @@ static size_t queued(struct probe *p)
     return s.queued_proposals;
 }
 
-static void command(struct probe *p, char *cmd)
+static void command(void *ctx, char *cmd)
 {
+    struct probe *p = ctx;
     if (strncmp(cmd, "create ", 7) == 0) {
         char *path = cmd + 7;
         char *data = strchr(path, ' ');
@@ -539,41 +536,6 @@ static void command(struct probe *p, char *cmd)
     fflush(stdout);
 }
 
-static void on_stdin_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
-{
-    (void)h;
-    (void)suggested;
-    static char chunk[4096]; /* main()'s file: the one place a static is allowed */
-    *out = uv_buf_init(chunk, sizeof(chunk));
-}
-
-static void on_stdin(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
-{
-    struct probe *p = s->data;
-    if (n < 0) {
-        shutdown_probe(p);
-        return;
-    }
-    for (ssize_t i = 0; i < n; i++) {
-        if (b->base[i] != '\n') {
-            if (p->line.len < 1024)
-                buf_append_u8(&p->line, (uint8_t)b->base[i]);
-            continue;
-        }
-        buf_append_u8(&p->line, 0);
-        command(p, (char *)p->line.data);
-        buf_clear(&p->line);
-    }
-}
-
-static const char *arg(int argc, char **argv, const char *name, const char *dflt)
-{
-    for (int i = 2; i + 1 < argc; i++)
-        if (strcmp(argv[i], name) == 0)
-            return argv[i + 1];
-    return dflt;
-}
-
 /* The starting tree: /probe and its children, txns of `epoch`, applied. */
 static void seed(struct probe *p, int64_t epoch, int txns)
 {
@@ -612,12 +574,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "leader_probe: %s\n", err);
         return 2;
     }
-    int txns = atoi(arg(argc, argv, "--txns", "5"));
-    int64_t epoch = strtoll(arg(argc, argv, "--epoch", "1"), NULL, 10);
-    p->history = atoi(arg(argc, argv, "--history", "1")) != 0;
-    p->committed_log_max = (size_t)strtoull(arg(argc, argv, "--committed-log", "0"), NULL, 10);
-    p->outstanding_max = (size_t)strtoull(arg(argc, argv, "--outstanding", "0"), NULL, 10);
-    p->output_max = (size_t)strtoull(arg(argc, argv, "--output-max", "0"), NULL, 10);
+    int txns = atoi(probe_arg(argc, argv, 2, "--txns", "5"));
+    int64_t epoch = strtoll(probe_arg(argc, argv, 2, "--epoch", "1"), NULL, 10);
+    p->history = atoi(probe_arg(argc, argv, 2, "--history", "1")) != 0;
+    p->committed_log_max =
+        (size_t)strtoull(probe_arg(argc, argv, 2, "--committed-log", "0"), NULL, 10);
+    p->outstanding_max = (size_t)strtoull(probe_arg(argc, argv, 2, "--outstanding", "0"), NULL, 10);
+    p->output_max = (size_t)strtoull(probe_arg(argc, argv, 2, "--output-max", "0"), NULL, 10);
     if (txns < 1 || epoch < 1) {
         fprintf(stderr, "leader_probe: --txns and --epoch must be at least 1\n");
         return 2;
@@ -625,7 +588,6 @@ int main(int argc, char **argv)
     snprintf(p->dir, sizeof(p->dir), "%s/version-2", p->cfg.data_dir);
     mkdir(p->dir, 0755);
     uv_loop_init(&p->loop);
-    buf_init(&p->line);
     struct server_io sio = {
         .ctx = p, .send = no_send, .close = no_close, .log_append = no_log, .wall_ms = wall_ms};
     struct server_config scfg = {.tick_time_ms = p->cfg.tick_time_ms, .max_buffer = 0xfffff};
@@ -648,15 +610,7 @@ int main(int argc, char **argv)
     uv_check_start(&p->check, on_check);
     uv_timer_init(&p->loop, &p->restart);
     p->restart.data = p;
-    uv_signal_init(&p->loop, &p->sigterm);
-    uv_signal_init(&p->loop, &p->sigint);
-    p->sigterm.data = p->sigint.data = p;
-    uv_signal_start(&p->sigterm, on_signal, SIGTERM);
-    uv_signal_start(&p->sigint, on_signal, SIGINT);
-    uv_pipe_init(&p->loop, &p->stdin_pipe, 0);
-    p->stdin_pipe.data = p;
-    if (uv_pipe_open(&p->stdin_pipe, 0) == 0)
-        uv_read_start((uv_stream_t *)&p->stdin_pipe, on_stdin_alloc, on_stdin);
+    probe_io_start(&p->io, &p->loop, 1024, command, stop, p);
     if (elector_start(p->elector, p->logged_zxid, p->current_epoch) < 0) {
         fprintf(stderr, "leader_probe: elector_start failed\n");
         shutdown_probe(p);
@@ -667,7 +621,7 @@ int main(int argc, char **argv)
         mem_free(p->log[i].data);
     mem_free(p->log);
     server_free(p->server);
-    buf_deinit(&p->line);
+    probe_io_free(&p->io);
     if (rc != 0)
         fprintf(stderr, "leader_probe: handles left open\n");
     return rc == 0 ? 0 : 1;

@@ -27,6 +27,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "node/quorum_port.h"
+#include "probe_io.h"
 #include "proto/jute.h"
 #include "proto/quorum.h"
 #include "server/server.h"
@@ -52,9 +53,7 @@
 struct probe {
     uv_loop_t loop;
     uv_check_t check;
-    uv_signal_t sigterm, sigint;
-    uv_pipe_t stdin_pipe;
-    struct buf line;
+    struct probe_io io;
     struct quorum_port *qp;
     struct server *server;
     struct txnlog_writer log;
@@ -416,19 +415,17 @@ static void shutdown_probe(struct probe *p)
     quorum_port_free(p->qp);
     p->qp = NULL;
     uv_close((uv_handle_t *)&p->check, on_closed);
-    uv_close((uv_handle_t *)&p->sigterm, on_closed);
-    uv_close((uv_handle_t *)&p->sigint, on_closed);
-    uv_close((uv_handle_t *)&p->stdin_pipe, on_closed);
+    probe_io_close(&p->io);
 }
 
-static void on_signal(uv_signal_t *h, int sig)
+static void stop(void *ctx)
 {
-    (void)sig;
-    shutdown_probe(h->data);
+    shutdown_probe(ctx);
 }
 
-static void command(struct probe *p, const char *cmd)
+static void command(void *ctx, char *cmd)
 {
+    struct probe *p = ctx;
     if (strcmp(cmd, "zxid") == 0) {
         printf("{\"applied\":%" PRId64 "}\n", server_last_zxid(p->server));
         fflush(stdout);
@@ -440,46 +437,11 @@ static void command(struct probe *p, const char *cmd)
     }
 }
 
-static void on_stdin_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
-{
-    (void)h;
-    (void)suggested;
-    static char chunk[4096]; /* main()'s file: the one place a static is allowed */
-    *out = uv_buf_init(chunk, sizeof(chunk));
-}
-
-static void on_stdin(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
-{
-    struct probe *p = s->data;
-    if (n < 0) {
-        shutdown_probe(p);
-        return;
-    }
-    for (ssize_t i = 0; i < n; i++) {
-        if (b->base[i] != '\n') {
-            if (p->line.len < 256)
-                buf_append_u8(&p->line, (uint8_t)b->base[i]);
-            continue;
-        }
-        buf_append_u8(&p->line, 0);
-        command(p, (const char *)p->line.data);
-        buf_clear(&p->line);
-    }
-}
-
-static const char *arg(int argc, char **argv, const char *name, const char *dflt)
-{
-    for (int i = 1; i + 1 < argc; i++)
-        if (strcmp(argv[i], name) == 0)
-            return argv[i + 1];
-    return dflt;
-}
-
 int main(int argc, char **argv)
 {
-    const char *data = arg(argc, argv, "--data", NULL);
-    const char *leader = arg(argc, argv, "--leader", NULL);
-    const char *voters_arg = arg(argc, argv, "--voters", NULL);
+    const char *data = probe_arg(argc, argv, 1, "--data", NULL);
+    const char *leader = probe_arg(argc, argv, 1, "--leader", NULL);
+    const char *voters_arg = probe_arg(argc, argv, 1, "--voters", NULL);
     if (!data || !leader || !voters_arg || !strchr(leader, ':')) {
         fprintf(stderr, "usage: learner_probe --sid N --leader-sid L --leader HOST:PORT "
                         "--voters 1,2,3 --data DIR [--role observer|follower]\n");
@@ -488,7 +450,6 @@ int main(int argc, char **argv)
     static struct probe probe; /* main()'s file */
     struct probe *p = &probe;
     uv_loop_init(&p->loop);
-    buf_init(&p->line);
     snprintf(p->dir, sizeof(p->dir), "%s/version-2", data);
     mkdir(data, 0755);
     mkdir(p->dir, 0755);
@@ -521,22 +482,22 @@ int main(int argc, char **argv)
     }
     char host[256];
     snprintf(host, sizeof(host), "%.*s", (int)(strrchr(leader, ':') - leader), leader);
-    const char *role = arg(argc, argv, "--role", "observer");
+    const char *role = probe_arg(argc, argv, 1, "--role", "observer");
     struct quorum_port_config cfg = {
-        .my_sid = strtoll(arg(argc, argv, "--sid", "4"), NULL, 10),
+        .my_sid = strtoll(probe_arg(argc, argv, 1, "--sid", "4"), NULL, 10),
         .role = strcmp(role, "follower") == 0 ? ZAB_FOLLOWING : ZAB_OBSERVING,
-        .leader_sid = strtoll(arg(argc, argv, "--leader-sid", "3"), NULL, 10),
+        .leader_sid = strtoll(probe_arg(argc, argv, 1, "--leader-sid", "3"), NULL, 10),
         .leader_host = host,
         .leader_port = atoi(strrchr(leader, ':') + 1),
         .voters = voters,
         .voters_len = voters_len,
-        .tick_ms = strtoll(arg(argc, argv, "--tick-ms", "2000"), NULL, 10),
-        .init_limit = strtoll(arg(argc, argv, "--init-limit", "10"), NULL, 10),
-        .sync_limit = strtoll(arg(argc, argv, "--sync-limit", "5"), NULL, 10),
+        .tick_ms = strtoll(probe_arg(argc, argv, 1, "--tick-ms", "2000"), NULL, 10),
+        .init_limit = strtoll(probe_arg(argc, argv, 1, "--init-limit", "10"), NULL, 10),
+        .sync_limit = strtoll(probe_arg(argc, argv, 1, "--sync-limit", "5"), NULL, 10),
         .last_zxid = last_zxid,
         .accepted_epoch = accepted,
         .current_epoch = current,
-        .config_version = strtoll(arg(argc, argv, "--config-version", "0"), NULL, 16),
+        .config_version = strtoll(probe_arg(argc, argv, 1, "--config-version", "0"), NULL, 16),
     };
     struct quorum_port_io io = {.ctx = p,
                                 .write_epoch = io_write_epoch,
@@ -548,15 +509,7 @@ int main(int argc, char **argv)
     uv_check_init(&p->loop, &p->check);
     p->check.data = p;
     uv_check_start(&p->check, on_check);
-    uv_signal_init(&p->loop, &p->sigterm);
-    uv_signal_init(&p->loop, &p->sigint);
-    p->sigterm.data = p->sigint.data = p;
-    uv_signal_start(&p->sigterm, on_signal, SIGTERM);
-    uv_signal_start(&p->sigint, on_signal, SIGINT);
-    uv_pipe_init(&p->loop, &p->stdin_pipe, 0);
-    p->stdin_pipe.data = p;
-    if (uv_pipe_open(&p->stdin_pipe, 0) == 0)
-        uv_read_start((uv_stream_t *)&p->stdin_pipe, on_stdin_alloc, on_stdin);
+    probe_io_start(&p->io, &p->loop, 256, command, stop, p);
     rc = quorum_port_new(&p->loop, &cfg, &io, &p->qp, err, sizeof(err));
     if (rc < 0) {
         fprintf(stderr, "learner: %s\n", err);
@@ -568,7 +521,7 @@ int main(int argc, char **argv)
         p->exit_code = 3;
     txnlog_writer_deinit(&p->log);
     server_free(p->server);
-    buf_deinit(&p->line);
+    probe_io_free(&p->io);
     (void)uv_loop_close(&p->loop);
     return p->exit_code;
 }

@@ -14,6 +14,7 @@
  *   done */
 #include "base/buf.h"
 #include "node/peer_port.h"
+#include "probe_io.h"
 #include "proto/election.h"
 
 #include <inttypes.h>
@@ -29,8 +30,7 @@ struct probe {
     struct peer_port *pp;
     uv_timer_t deadline;
     uv_timer_t resend;
-    uv_signal_t sigterm;
-    uv_signal_t sigint;
+    struct probe_io io;
     struct buf note; /* the notification body */
     struct peer_port_member members[PROBE_MEMBERS_MAX];
     char *hosts[PROBE_MEMBERS_MAX]; /* members[].host, owned */
@@ -80,8 +80,7 @@ static void probe_stop(struct probe *p)
     peer_port_free(p->pp);
     uv_close((uv_handle_t *)&p->deadline, on_closed);
     uv_close((uv_handle_t *)&p->resend, on_closed);
-    uv_close((uv_handle_t *)&p->sigterm, on_closed);
-    uv_close((uv_handle_t *)&p->sigint, on_closed);
+    probe_io_close(&p->io);
 }
 
 static void on_deadline(uv_timer_t *t)
@@ -89,10 +88,9 @@ static void on_deadline(uv_timer_t *t)
     probe_stop(t->data);
 }
 
-static void on_signal(uv_signal_t *s, int signum)
+static void on_stop(void *ctx)
 {
-    (void)signum;
-    probe_stop(s->data);
+    probe_stop(ctx);
 }
 
 static void on_resend(uv_timer_t *t)
@@ -200,14 +198,10 @@ int main(int argc, char **argv)
     uv_timer_init(&p.loop, &p.resend);
     p.resend.data = &p;
     uv_timer_start(&p.resend, on_resend, 0, (uint64_t)resend_ms);
-    uv_signal_init(&p.loop, &p.sigterm);
-    p.sigterm.data = &p;
-    uv_signal_start(&p.sigterm, on_signal, SIGTERM);
-    uv_signal_init(&p.loop, &p.sigint);
-    p.sigint.data = &p;
-    uv_signal_start(&p.sigint, on_signal, SIGINT);
+    probe_io_start(&p.io, &p.loop, 0, NULL, on_stop, &p);
     uv_run(&p.loop, UV_RUN_DEFAULT);
     int rc = uv_loop_close(&p.loop);
+    probe_io_free(&p.io);
     buf_deinit(&p.note);
     for (size_t i = 0; i < p.member_count; i++)
         free(p.hosts[i]);

@@ -8,8 +8,6 @@ log rolls while the disk is full, so the new log file and the snapshot child
 hit ENOSPC too: the snapshot fails, its temporary file goes, the server
 carries on."""
 
-import errno
-import os
 import struct
 import subprocess
 import time
@@ -17,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import czk_binary, kazoo_client, start_server
+from conftest import czk_binary, fill_disk, kazoo_client, start_server
 
 import zkwire
 from kazoo.exceptions import SystemErrorException
@@ -26,38 +24,14 @@ DISK = "4m"
 
 
 @pytest.fixture
-def small_disk(tmp_path):
-    """A workdir whose data dir is a 4 MB tmpfs (we run as root)."""
+def small_disk(tmp_path, tmpfs):
+    """A workdir whose data dir is a DISK tmpfs."""
     work = tmp_path / "czk"
-    data = work / "data"
-    data.mkdir(parents=True)
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=" + DISK, "tmpfs", str(data)],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.fail("cannot mount a tmpfs on %s: %s" % (data, r.stderr), pytrace=False)
+    tmpfs(work / "data", DISK)
     servers = []
     yield work, servers
     for s in servers:
         s.stop()
-    if subprocess.run(["umount", str(data)], capture_output=True).returncode != 0:
-        subprocess.run(["umount", "-l", str(data)], capture_output=True)
-
-
-def _fill(path):
-    """Write to `path` until the file system is full, to the last byte."""
-    fd = os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    try:
-        for size in (1 << 20, 1 << 16, 4096, 1):
-            chunk = b"\xee" * size
-            while True:
-                try:
-                    os.write(fd, chunk)
-                except OSError as e:
-                    if e.errno != errno.ENOSPC:
-                        raise
-                    break
-    finally:
-        os.close(fd)
 
 
 def _wait_snapshots_idle(v2, timeout=10.0):
@@ -95,7 +69,7 @@ def test_full_disk_refuses_writes_and_recovers(small_disk, snap_count):
     _wait_snapshots_idle(v2)
 
     filler = work / "data" / "filler"
-    _fill(filler)
+    fill_disk(filler)
 
     # Writes go into the preallocated log until it needs more: then refused.
     refused = []
@@ -216,7 +190,7 @@ def test_full_disk_refuses_the_rest_of_a_batch_after_a_roll(small_disk):
     raw.connect(timeout_ms=30000)      # createSession: the first txn of a new log file
     sid, passwd = raw.session_id, raw.passwd
     filler = work / "data" / "filler"
-    _fill(filler)
+    fill_disk(filler)
 
     burst = []
     frames = []

@@ -14,7 +14,6 @@ re-elects and fails again; a filler file removed, it rejoins.
 here with cc (no root needed): the delay is read from a file at each call,
 so one ensemble gives the latency without and with the slow follower."""
 
-import errno
 import os
 import re
 import subprocess
@@ -23,7 +22,7 @@ import time
 import pytest
 
 import zkwire
-from conftest import HOST
+from conftest import HOST, fill_disk
 from ensemble import Load, make_ensemble  # noqa: F401 (fixture)
 
 # sid 3 has the best vote on a fresh start (equal zxids: the highest sid
@@ -35,23 +34,6 @@ FULL_S = 12.0
 SLOW_S = 8.0
 DISK_FULL_RE = re.compile(r"disk full writing")
 ROLE_OVER_RE = re.compile(r"role over: ")
-
-
-def _fill(path):
-    """Write to `path` until the file system is full, to the last byte."""
-    fd = os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    try:
-        for size in (1 << 20, 1 << 16, 4096, 1):
-            chunk = b"\xee" * size
-            while True:
-                try:
-                    os.write(fd, chunk)
-                except OSError as e:
-                    if e.errno != errno.ENOSPC:
-                        raise
-                    break
-    finally:
-        os.close(fd)
 
 
 def _poll(cond, timeout, what, step=0.05):
@@ -82,30 +64,11 @@ def _serving(ens, sid):
     return ens.mode(sid) in ("leader", "follower", "observer")
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """mount(data_dir): a DISK tmpfs on that directory, unmounted at the end."""
-    mounted = []
-
-    def mount(data):
-        data.mkdir(parents=True, exist_ok=True)
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=" + DISK, "tmpfs", str(data)],
-                           capture_output=True, text=True)
-        if r.returncode != 0:
-            pytest.fail("cannot mount a tmpfs on %s: %s" % (data, r.stderr), pytrace=False)
-        mounted.append(data)
-
-    yield mount
-    for data in mounted:
-        if subprocess.run(["umount", str(data)], capture_output=True).returncode != 0:
-            subprocess.run(["umount", "-l", str(data)], capture_output=True)
-
-
 @pytest.mark.parametrize("kinds", list(KINDS))
-def test_follower_disk_full(make_ensemble, small_disk, kinds):  # noqa: F811
+def test_follower_disk_full(make_ensemble, tmpfs, kinds):  # noqa: F811
     ens = make_ensemble(KINDS[kinds], extra={"preAllocSize": 64})
     data = ens.members[FAULTY].datadir
-    small_disk(data)
+    tmpfs(data, DISK)
     ens.start_all()
     modes = ens.wait_modes(timeout=60)
     assert modes[FAULTY] == "follower", modes
@@ -116,7 +79,7 @@ def test_follower_disk_full(make_ensemble, small_disk, kinds):  # noqa: F811
     # Full: the follower's next log append that needs space fails; a node
     # of 200 KB is larger than any preallocation left.
     filler = data / "filler"
-    _fill(filler)
+    fill_disk(filler)
     t_full = time.monotonic()
     big = ens.client(leader)
     big.create("/big", b"B" * 200000)
