@@ -378,3 +378,55 @@ def test_stopped_follower_is_dropped_then_resyncs(make_ensemble):  # noqa: F811
     print("history:", counts, "syncs:", synced)
     assert len(_dropped_lines(ens, leader, FAULTY)) == 1
     ens.assert_up()
+
+
+BURST = 8000  # creates: more than the follower's backpressure mark (1,500 unacked txns)
+BURST_SYNC_MS = 500
+
+
+def test_slow_follower_under_a_burst_pauses_instead_of_dropping(make_ensemble,  # noqa: F811
+                                                                slow_sync_shim, tmp_path):
+    """A follower whose fsync takes BURST_SYNC_MS, under a burst of BURST
+    creates (more than the 1,500 txns it may hold logged and unacked): it
+    stops reading its leader while its log catches up (backpressure, logged
+    once) instead of dropping the leader, nobody is dropped (its acks stay
+    within syncLimit x tickTime = 10 s), and it ends with the leader's tree."""
+    delay_file = tmp_path / "sync_delay_ms"
+    delay_file.write_text("0\n")
+    env = {"LD_PRELOAD": str(slow_sync_shim), "CZK_SLOW_SYNC_FILE": str(delay_file),
+           "ASAN_OPTIONS": (os.environ.get("ASAN_OPTIONS", "") +
+                            ":verify_asan_link_order=0").lstrip(":")}
+    ens = make_ensemble(["czk"] * 3, sync_limit=20)
+    ens.members[FAULTY].env = env
+    ens.start_all()
+    modes = ens.wait_modes(timeout=60)
+    assert modes[FAULTY] == "follower", modes
+    leader = ens.leader_sid()
+    kz = ens.client(leader)
+    kz.create("/burst", b"")
+    delay_file.write_text("%d\n" % BURST_SYNC_MS)
+    t0 = time.monotonic()
+    calls = [kz.create_async("/burst/n%05d" % i, b"x" * 64) for i in range(BURST)]
+    for c in calls:
+        c.get(timeout=60)
+    burst_s = time.monotonic() - t0
+    target = ens.zxid(leader)
+    _poll(lambda: (_zxid(ens, FAULTY) or 0) >= target, 60, "member %d catches up" % FAULTY)
+    caught_s = time.monotonic() - t0
+    hits = delay_file.parent / (delay_file.name + ".hits")
+    text = _log(ens, FAULTY)
+    paused = re.findall(r"Learner %d: backpressure: .*" % FAULTY, text)
+    print("burst of %d creates in %.1f s; member %d caught up after %.1f s, %d slowed syncs; %s"
+          % (BURST, burst_s, FAULTY, caught_s, hits.stat().st_size if hits.exists() else 0,
+             paused))
+    assert paused, "member %d never paused reading its leader" % FAULTY
+    assert len(paused) == 1, paused  # logged once per connection
+    assert not re.findall(r"connection to leader \d+ over", text), (
+        "member %d dropped its leader" % FAULTY)
+    assert _dropped_lines(ens, leader, FAULTY) == []
+    assert ens.mode(FAULTY) == "follower"
+    delay_file.write_text("0\n")
+    trees = ens.trees([leader, FAULTY], root="/burst")
+    assert trees[FAULTY] == trees[leader]
+    assert sum(1 for p in trees[leader] if p.startswith("/burst/")) == BURST
+    ens.assert_up()
