@@ -24,7 +24,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define LEADER_PORT_READ_CHUNK  (64 * 1024)
+#define LEADER_PORT_READ_CHUNK (64 * 1024)
+/* learner_output_max's default: what one learner may have pending (libuv's
+ * write queue, not yet taken by the kernel) before it is taken as not
+ * reading and dropped. A follower that stopped reading (SIGSTOP, a full
+ * disk, backpressure from a log far behind) costs the leader at most this;
+ * the leader and the others never wait for it, and it re-syncs (DIFF or
+ * SNAP) when it comes back. 64 MiB is seconds of proposals at full speed,
+ * more than syncLimit x tickTime usually allows. */
 #define LEADER_PORT_OUT_DEFAULT ((size_t)64 * 1024 * 1024)
 /* Connections open at once, introduced or not: learners, plus room for a
  * learner's new connection while its old one is still known. */
@@ -347,7 +354,17 @@ static void snap_body(struct leader_port *lp, struct learner_conn *c)
 
 /* ---- connections ---- */
 
+static void conn_close_detail(struct learner_conn *c, const char *reason, const char *detail,
+                              enum close_kind kind);
+
 static void conn_close(struct learner_conn *c, const char *reason, enum close_kind kind)
+{
+    conn_close_detail(c, reason, NULL, kind);
+}
+
+/* `detail`: figures for the log line only (the event gets `reason`). */
+static void conn_close_detail(struct learner_conn *c, const char *reason, const char *detail,
+                              enum close_kind kind)
 {
     struct leader_port *lp = c->lp;
     if (c->closing)
@@ -362,8 +379,8 @@ static void conn_close(struct learner_conn *c, const char *reason, enum close_ki
         lp->dropped++;
     if (kind != CLOSE_STOP) {
         if (c->sid >= 0)
-            LOG_W("Leader %" PRId64 ": learner %" PRId64 " dropped: %s", lp->cfg.my_sid, c->sid,
-                  reason);
+            LOG_W("Leader %" PRId64 ": learner %" PRId64 " dropped: %s%s", lp->cfg.my_sid, c->sid,
+                  reason, detail ? detail : "");
         else
             LOG_W("Leader %" PRId64 ": quorum connection dropped before its LearnerInfo: %s",
                   lp->cfg.my_sid, reason);
@@ -409,7 +426,11 @@ static void conn_flush(struct learner_conn *c)
     size_t snap = c->snap_in_flight < queued ? c->snap_in_flight : queued;
     size_t plain = queued - snap + (c->out.len - c->out_snap);
     if (plain > lp->cfg.learner_output_max) {
-        conn_close(c, "the learner is not reading (output above learner_output_max)", CLOSE_DROP);
+        char detail[128];
+        snprintf(detail, sizeof(detail), " (%zu bytes pending, learner_output_max %zu)", plain,
+                 lp->cfg.learner_output_max);
+        conn_close_detail(c, "the learner is not reading (output above learner_output_max)", detail,
+                          CLOSE_DROP);
         return;
     }
     struct write_req *w = mem_alloc(sizeof(*w));
@@ -565,15 +586,15 @@ static void carry_out(struct leader_port *lp, const struct zab_update *up)
         const struct zab_txn *t = &up->appends[i];
         lp->io.log_append(ctx, t->zxid, t->data.ptr, t->data.len > 0 ? (size_t)t->data.len : 0);
     }
-    /* ZAB names no reason per close: when it stops, its own; otherwise a
-     * learner silent or lagging too long, or a packet out of order. */
-    const char *why = up->stopped && up->reason
-                          ? up->reason
-                          : "dropped by ZAB (a timeout, lagging acks, or a packet out of order)";
+    /* ZAB's reason per close; the limits behind a timeout in the log line. */
+    char detail[96];
+    snprintf(detail, sizeof(detail), " (syncLimit %" PRId64 " x tickTime %" PRId64 " ms)",
+             lp->cfg.sync_limit, lp->cfg.tick_ms);
     for (size_t i = 0; i < up->closes_len; i++) {
         struct learner_conn *c = conn_of(lp, up->closes[i]);
+        const char *why = up->close_reasons[i] ? up->close_reasons[i] : "dropped by ZAB";
         if (c)
-            conn_close(c, why, CLOSE_ZAB);
+            conn_close_detail(c, why, strstr(why, "syncLimit") ? detail : NULL, CLOSE_ZAB);
     }
     for (size_t i = 0; i < up->sends_len; i++)
         encode_send(lp, &up->sends[i]);

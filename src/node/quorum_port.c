@@ -65,6 +65,12 @@ struct quorum_port {
     size_t pending_cap, pending_head, pending_len;
     int64_t applied_zxid;
 
+    /* Backpressure: the leader's packets are not read (nor those already
+     * read stepped) while ZAB's unacked backlog is at its mark; the log
+     * thread's PERSISTED brings it down, then reading goes on. */
+    bool paused;
+    uint64_t pauses;
+
     size_t out_bytes; /* queued to the socket, not yet written */
     struct buf out;   /* sent since the last flush, not yet handed to libuv */
     struct buf scratch;
@@ -390,10 +396,32 @@ static int read_snapshot(struct quorum_port *qp)
     return receive(qp, QUORUM_SNAP, qp->snap_zxid, (struct jute_buf){NULL, -1}) ? 1 : -1;
 }
 
-/* Every whole packet received so far, in order. */
+/* Too many txns logged and not yet acked: stop here (zab.h,
+ * zab_learner_backlog). Only once serving: a sync's DIFF must be read whole,
+ * up to NEWLEADER, before anything is acked. */
+static bool backlog_full(const struct quorum_port *qp)
+{
+    return qp->zab.phase == ZAB_BROADCAST &&
+           zab_learner_backlog(&qp->zab) >= zab_learner_backlog_high(&qp->zab);
+}
+
+/* Every whole packet received so far, in order, unless the backlog says
+ * wait: then reading stops until quorum_port_persisted resumes it. */
 static void process_input(struct quorum_port *qp)
 {
     while (!qp->over) {
+        if (backlog_full(qp)) {
+            if (!qp->paused) {
+                qp->paused = true;
+                if (qp->pauses++ == 0)
+                    LOG_I("Learner %" PRId64 ": backpressure: %zu txns logged and not yet acked, "
+                          "reading from leader %" PRId64 " paused until the log catches up "
+                          "(logged once per connection)",
+                          qp->cfg.my_sid, zab_learner_backlog(&qp->zab), qp->cfg.leader_sid);
+                uv_read_stop((uv_stream_t *)&qp->tcp);
+            }
+            break;
+        }
         if (qp->in_snap) {
             if (read_snapshot(qp) <= 0)
                 break;
@@ -620,6 +648,18 @@ void quorum_port_persisted(struct quorum_port *qp, int64_t zxid)
     struct zab_event ev = {.type = ZAB_PERSISTED, .now_ms = (int64_t)uv_now(qp->loop)};
     ev.persisted.zxid = zxid;
     (void)step(qp, &ev, 0, -1);
+    /* The acks went into `out` above: they leave first, then what waited
+     * is stepped and reading goes on (below half the mark: not a pause per
+     * txn). */
+    if (qp->paused && !qp->over &&
+        zab_learner_backlog(&qp->zab) <= zab_learner_backlog_high(&qp->zab) / 2) {
+        qp->paused = false;
+        flush(qp);
+        process_input(qp);
+        if (!qp->over && !qp->paused &&
+            uv_read_start((uv_stream_t *)&qp->tcp, on_alloc, on_read) < 0)
+            finish(qp, "read from the leader failed");
+    }
     flush(qp);
 }
 

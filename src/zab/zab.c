@@ -76,12 +76,12 @@ int zab_init(struct zab *zab, const struct zab_config *config)
     zab->ring = mem_calloc(zab->ring_cap, sizeof(*zab->ring));
     /* The leader bounds only its uncommitted proposals: a follower that is
      * not in the quorum of the moment can fall behind the commit point by any
-     * number of txns (a slow fsync, a snapshot, a busy CPU), and at tens of
-     * thousands of writes a second committed_log_max + outstanding_max (1,500)
-     * was a 50 ms lag, after which the follower dropped its leader and its
-     * clients (docs/PERFORMANCE.md, "Ensemble (issue 10)"). The ring holds 8
-     * bytes per txn; the txns themselves wait in the log writer's batch. */
-    zab->unacked_cap = ZAB_UNACKED_FACTOR * (zab->committed_log_max + zab->outstanding_max);
+     * number of txns (a slow fsync, a snapshot, a busy CPU). The node pauses
+     * reading at zab_learner_backlog_high (docs/PERFORMANCE.md, "A follower
+     * drops out under load"); the ring grows on demand up to ZAB_UNACKED_MAX. */
+    zab->unacked_cap = zab->committed_log_max + zab->outstanding_max;
+    if (zab->unacked_cap > ZAB_UNACKED_MAX)
+        zab->unacked_cap = ZAB_UNACKED_MAX;
     zab->unacked = mem_calloc(zab->unacked_cap, sizeof(*zab->unacked));
     zab->role = ZAB_LOOKING;
     zab->committed_zxid = -1;
@@ -149,9 +149,10 @@ void zab_deinit(struct zab *zab)
 
 /* ---- the update ---- */
 
-static void close_conn(struct zab *zab, int64_t sid)
+static void close_conn(struct zab *zab, int64_t sid, const char *reason)
 {
     ZAB_ASSERT(zab->closes_len < sizeof(zab->closes) / sizeof(zab->closes[0]));
+    zab->close_reasons[zab->closes_len] = reason;
     zab->closes[zab->closes_len++] = sid;
 }
 
@@ -183,9 +184,9 @@ static void stop(struct zab *zab, struct zab_update *up, const char *reason)
 {
     if (zab->role == ZAB_LEADING) {
         for (size_t i = 0; i < zab->learners_len; i++)
-            close_conn(zab, zab->learners[i].sid);
+            close_conn(zab, zab->learners[i].sid, reason);
     } else if (zab->role != ZAB_LOOKING) {
-        close_conn(zab, zab->leader_sid);
+        close_conn(zab, zab->leader_sid, reason);
     }
     zab->learners_len = 0;
     ring_clear(zab);
@@ -211,10 +212,49 @@ static struct zab_learner *learner_find(struct zab *zab, int64_t sid)
 /* LearnerHandler.shutdown: the connection goes; the waits keep what it gave
  * (Apache's connectingFollowers, electingFollowers and the NEWLEADER ackset
  * are not cleared when a handler dies). */
-static void learner_drop(struct zab *zab, struct zab_learner *l)
+static void learner_drop(struct zab *zab, struct zab_learner *l, const char *reason)
 {
-    close_conn(zab, l->sid);
+    close_conn(zab, l->sid, reason);
     *l = zab->learners[--zab->learners_len];
+}
+
+/* SyncLimitCheck.updateProposal: a PROPOSAL goes to a voter whose NEWLEADER
+ * ACK came in (Apache starts the check there). A new mark when the last is
+ * syncLimit/8 old: the marks stay few, and an ACK that lands between two
+ * marks times the rest from the later one (late by at most that, never
+ * early: a learner is never dropped before syncLimit). */
+static void lag_sent(const struct zab *zab, struct zab_learner *l, int64_t zxid, int64_t now)
+{
+    if (l->voter < 0 || l->state < ZAB_LEARNER_NEWLEADER_ACKED)
+        return;
+    int64_t grain_ms = zab->sync_limit * zab->tick_ms / 8;
+    size_t n = l->lag_marks_len;
+    if (n == 0 || (n < ZAB_LAG_MARKS && now - l->lag_marks[n - 1].sent_ms >= grain_ms)) {
+        l->lag_marks[n] = (struct zab_lag_mark){zxid, now};
+        l->lag_marks_len++;
+    }
+    l->lag_sent_zxid = zxid;
+    l->lag_sent_ms = now;
+}
+
+/* SyncLimitCheck.updateAck: everything up to `zxid` is acknowledged. */
+static void lag_acked(struct zab_learner *l, int64_t zxid)
+{
+    size_t popped = 0;
+    while (popped < l->lag_marks_len && l->lag_marks[popped].zxid <= zxid)
+        popped++;
+    if (popped == 0)
+        return;
+    memmove(l->lag_marks, l->lag_marks + popped,
+            (l->lag_marks_len - popped) * sizeof(l->lag_marks[0]));
+    l->lag_marks_len -= popped;
+    /* What is left unacked was sent after the last mark popped and within
+     * a grain of it (or a mark would stand for it): timed from the newest
+     * send, late by at most that grain. */
+    if (l->lag_marks_len == 0 && zxid < l->lag_sent_zxid) {
+        l->lag_marks[0] = (struct zab_lag_mark){l->lag_sent_zxid, l->lag_sent_ms};
+        l->lag_marks_len = 1;
+    }
 }
 
 static bool is_forwarding(const struct zab_learner *l)
@@ -458,7 +498,7 @@ static void leader_receive(struct zab *zab, const struct zab_event *ev, struct z
         if (quorum_learner_info_decode(ev->receive.data, &info) != 0 || info.serverid != from ||
             info.protocol_version < QUORUM_PROTOCOL_VERSION ||
             zab->learners_len == ZAB_LEARNERS_MAX) {
-            close_conn(zab, from);
+            close_conn(zab, from, "a bad LearnerInfo, or too many learners");
             return;
         }
         l = &zab->learners[zab->learners_len++];
@@ -487,7 +527,7 @@ static void leader_receive(struct zab *zab, const struct zab_event *ev, struct z
         int32_t current;
         if (l->state != ZAB_LEARNER_EPOCH ||
             quorum_i32_payload_decode(ev->receive.data, &current) != 0) {
-            learner_drop(zab, l);
+            learner_drop(zab, l, "ACKEPOCH out of order or malformed");
             return;
         }
         l->current_epoch = current;
@@ -497,7 +537,7 @@ static void leader_receive(struct zab *zab, const struct zab_event *ev, struct z
          * logged) is synced, by TRUNC or SNAP, not dropped. */
         if (current != -1 && !zab->epoch_acked) {
             if (ahead_of_leader(zab, current, ev->receive.zxid)) {
-                learner_drop(zab, l); /* "Follower is ahead of the leader" */
+                learner_drop(zab, l, "follower is ahead of the leader");
                 return;
             }
             if (ev->receive.zxid != -1)
@@ -513,10 +553,10 @@ static void leader_receive(struct zab *zab, const struct zab_event *ev, struct z
     case QUORUM_ACK:
         if (l->state == ZAB_LEARNER_SYNCING) {
             if (ev->receive.zxid != ZAB_ZXID(zab->epoch, 0)) {
-                learner_drop(zab, l);
+                learner_drop(zab, l, "the ACK of NEWLEADER carries another zxid");
                 return;
             }
-            l->state = ZAB_LEARNER_NEWLEADER_ACKED;
+            l->state = ZAB_LEARNER_NEWLEADER_ACKED; /* syncLimitCheck.start() */
             zab->newleader_acks |= voter_bit(l->voter);
             if (zab->phase == ZAB_BROADCAST) {
                 send_simple(zab, l->sid, QUORUM_UPTODATE, -1);
@@ -537,6 +577,7 @@ static void leader_receive(struct zab *zab, const struct zab_event *ev, struct z
         /* (a zxid never proposed confirms nothing) */
         if (ev->receive.zxid > l->acked_zxid && ev->receive.zxid <= zab->last_zxid)
             l->acked_zxid = ev->receive.zxid;
+        lag_acked(l, ev->receive.zxid);
         for (size_t i = zab->committed_len; i < zab->ring_len; i++) {
             struct zab_entry *e = ring_at(zab, i);
             if (e->zxid == ev->receive.zxid) {
@@ -668,21 +709,32 @@ static void leader_tick(struct zab *zab, struct zab_update *up, int64_t now)
     }
     for (size_t i = 0; i < zab->learners_len;) {
         struct zab_learner *l = &zab->learners[i];
+        int64_t sync_ms = zab->sync_limit * zab->tick_ms;
         int64_t limit_ms =
-            (l->state == ZAB_LEARNER_SYNCED ? zab->sync_limit : zab->init_limit) * zab->tick_ms;
-        bool lagging = false;
-        if (is_forwarding(l) && l->voter >= 0 && l->state >= ZAB_LEARNER_NEWLEADER_ACKED)
+            l->state == ZAB_LEARNER_SYNCED ? sync_ms : zab->init_limit * zab->tick_ms;
+        /* SyncLimitCheck: the oldest PROPOSAL it has not ACKed, committed by
+         * the others or not; before it, an outstanding one forwarded during
+         * its sync (from the forwarding on). */
+        bool lagging = l->lag_marks_len > 0 && now - l->lag_marks[0].sent_ms > sync_ms;
+        if (!lagging && is_forwarding(l) && l->voter >= 0 &&
+            l->state >= ZAB_LEARNER_NEWLEADER_ACKED)
             for (size_t k = zab->committed_len; k < zab->ring_len; k++) {
                 const struct zab_entry *e = ring_at(zab, k);
                 if (!(e->acks & voter_bit(l->voter))) {
                     int64_t since =
                         e->proposed_ms > l->forwarded_ms ? e->proposed_ms : l->forwarded_ms;
-                    lagging = now - since > zab->sync_limit * zab->tick_ms;
+                    lagging = now - since > sync_ms;
                     break;
                 }
             }
-        if (now - l->heard_ms > limit_ms || lagging)
-            learner_drop(zab, l); /* socket timeout, or SyncLimitCheck */
+        if (lagging)
+            learner_drop(zab, l,
+                         "transaction timeout: a proposal not acked within syncLimit x tickTime");
+        else if (now - l->heard_ms > limit_ms)
+            learner_drop(zab, l,
+                         l->state == ZAB_LEARNER_SYNCED
+                             ? "no packet from the learner within syncLimit x tickTime"
+                             : "the learner's sync did not finish within initLimit x tickTime");
         else
             i++;
     }
@@ -722,9 +774,11 @@ static int leader_propose(struct zab *zab, const struct zab_event *ev, struct za
     zab->next_counter++;
     append_txn(zab, e->zxid, entry_buf(e));
     for (size_t i = 0; i < zab->learners_len; i++) {
-        const struct zab_learner *l = &zab->learners[i];
-        if (is_forwarding(l) && !l->observer)
+        struct zab_learner *l = &zab->learners[i];
+        if (is_forwarding(l) && !l->observer) {
             queue_entry(zab, l, e, false);
+            lag_sent(zab, l, e->zxid, ev->now_ms);
+        }
     }
     /* Counter about to wrap: Apache forces a new election (the zxid's low 32
      * bits rolled over). */
@@ -798,8 +852,19 @@ static void learner_log(struct zab *zab, struct zab_update *up, int64_t zxid, st
         return;
     }
     if (ack && zab->unacked_len == zab->unacked_cap) {
-        stop(zab, up, "leader sent more unacked txns than the bound");
-        return;
+        if (zab->unacked_cap >= ZAB_UNACKED_MAX) {
+            stop(zab, up, "leader sent more unacked txns than the bound (ZAB_UNACKED_MAX)");
+            return;
+        }
+        size_t cap =
+            2 * zab->unacked_cap < ZAB_UNACKED_MAX ? 2 * zab->unacked_cap : ZAB_UNACKED_MAX;
+        int64_t *ring = mem_alloc(cap * sizeof(*ring));
+        for (size_t i = 0; i < zab->unacked_len; i++)
+            ring[i] = zab->unacked[(zab->unacked_head + i) % zab->unacked_cap];
+        mem_free(zab->unacked);
+        zab->unacked = ring;
+        zab->unacked_cap = cap;
+        zab->unacked_head = 0;
     }
     append_txn(zab, zxid, data);
     zab->last_zxid = zxid;
@@ -958,6 +1023,7 @@ static void fill(struct zab *zab, struct zab_update *up, int64_t now)
     up->synced = zab->synced;
     up->synced_len = zab->synced_len;
     up->closes = zab->closes;
+    up->close_reasons = zab->close_reasons;
     up->closes_len = zab->closes_len;
     up->commit_upto_zxid = zab->committed_zxid;
     up->role = zab->role;
@@ -974,6 +1040,16 @@ static void fill(struct zab *zab, struct zab_update *up, int64_t now)
         int64_t limit = zab->newleader_seen ? zab->sync_limit : zab->init_limit;
         up->deadline_ms = zab->heard_ms + limit * zab->tick_ms;
     }
+}
+
+size_t zab_learner_backlog(const struct zab *zab)
+{
+    return zab->role == ZAB_FOLLOWING || zab->role == ZAB_OBSERVING ? zab->unacked_len : 0;
+}
+
+size_t zab_learner_backlog_high(const struct zab *zab)
+{
+    return zab->committed_log_max + zab->outstanding_max;
 }
 
 int64_t zab_next_zxid(const struct zab *zab)
@@ -1046,8 +1122,14 @@ int zab_step(struct zab *zab, const struct zab_event *ev, struct zab_update *up)
             leader_tick(zab, up, ev->now_ms);
         } else if (zab->role != ZAB_LOOKING) {
             int64_t limit = zab->newleader_seen ? zab->sync_limit : zab->init_limit;
+            /* While the driver pauses reading (the backlog at its mark),
+             * the leader's packets wait in the socket: we are the slow one. */
             if (ev->now_ms - zab->heard_ms >= limit * zab->tick_ms)
-                stop(zab, up, "leader silent");
+                stop(zab, up,
+                     zab->phase == ZAB_BROADCAST &&
+                             zab_learner_backlog(zab) >= zab_learner_backlog_high(zab)
+                         ? "leader unread: our log is more than syncLimit behind (backpressure)"
+                         : "leader silent");
         }
         break;
     case ZAB_PROPOSE:

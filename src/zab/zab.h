@@ -25,7 +25,22 @@
  * globalOutstandingLimit on the request side). */
 #define ZAB_COMMITTED_LOG_DEFAULT 500
 #define ZAB_OUTSTANDING_DEFAULT   1000
-#define ZAB_UNACKED_FACTOR        64 /* learner: unacked txns bound, x (committed log + outstanding) */
+
+/* Learner: txns logged and not yet ACKed (waiting for the log thread). The
+ * node stops reading the leader once zab_learner_backlog reaches
+ * zab_learner_backlog_high (backpressure: TCP then slows the leader's sends
+ * to this learner, whose SyncLimitCheck drops it if the acks lag syncLimit
+ * ticks), so this hard bound is met only during a sync (a DIFF arrives whole
+ * before NEWLEADER, and an Apache leader may DIFF from its txn log, beyond
+ * its committed log) or by a driver that does not pause: past it the
+ * learner drops its leader ("leader sent more unacked txns than the bound").
+ * The ring grows on demand: 8 bytes per txn, 1 MiB at the bound. */
+#define ZAB_UNACKED_MAX ((size_t)1 << 17)
+
+/* Leader, SyncLimitCheck: a learner's PROPOSALs not yet ACKed are kept as at
+ * most this many marks (zxid, sent_ms), one per syncLimit/8 of time; an
+ * oldest unacked proposal is timed at most syncLimit/8 late, never early. */
+#define ZAB_LAG_MARKS 16
 
 /* Syncs a leader holds unanswered (ZAB_SYNC_REQUEST); one more is ZAB_EBUSY. */
 #define ZAB_SYNCS_MAX 100000
@@ -67,9 +82,9 @@ struct zab_config {
      * newest committed txns kept for DIFF; when full the oldest goes and
      * minCommittedLog moves up. 0: ZAB_COMMITTED_LOG_DEFAULT. */
     size_t committed_log_max;
-    /* Proposals in flight: the leader refuses PROPOSE beyond it (ZAB_EBUSY);
-     * a learner that is sent more unacked txns than ZAB_UNACKED_FACTOR x
-     * (committed_log_max + outstanding_max) drops the leader. 0: ZAB_OUTSTANDING_DEFAULT. */
+    /* Proposals in flight: the leader refuses PROPOSE beyond it (ZAB_EBUSY).
+     * A learner's backpressure mark is committed_log_max + outstanding_max
+     * (zab_learner_backlog_high). 0: ZAB_OUTSTANDING_DEFAULT. */
     size_t outstanding_max;
     zab_quorum_fn *has_quorum;
     void *has_quorum_arg;
@@ -187,7 +202,8 @@ struct zab_send {
  *  3. appends: hand to the log thread in order (PERSISTED reports them).
  *  4. closes: close those sids' current connections (when a learner's
  *     new connection introduces itself, the node closes any older one of
- *     that sid before stepping it; ZAB never names the old one here).
+ *     that sid before stepping it; ZAB never names the old one here);
+ *     close_reasons[i] says why closes[i] goes (a static string: log it).
  *     sends: in order.
  *  5. apply every logged txn up to commit_upto_zxid not yet applied.
  *  6. synced: answer those syncs, in this order (after the commits, so the
@@ -201,6 +217,7 @@ struct zab_update {
     const struct zab_txn *appends;
     size_t appends_len;
     const int64_t *closes;
+    const char *const *close_reasons; /* closes_len of them */
     size_t closes_len;
     const struct zab_send *sends;
     size_t sends_len;
@@ -247,6 +264,17 @@ struct zab_learner {
     int64_t pings_answered;   /* PING answers after uptodate_acked */
     bool uptodate_acked;
     int64_t acked_zxid; /* the highest zxid it ACKed that we proposed */
+    /* SyncLimitCheck (LearnerHandler), from its NEWLEADER ACK on (a voter's
+     * PROPOSALs; observers are sent INFORMs, which are not acked): the
+     * proposals sent and not ACKed, committed by the others or not, as
+     * marks in zxid order. marks[0].sent_ms times the oldest. A learner
+     * ACKs in zxid order: an ACK of z acknowledges everything up to z. */
+    struct zab_lag_mark {
+        int64_t zxid;    /* ACKed up to this: the mark goes */
+        int64_t sent_ms; /* the oldest unacked it stands for was sent no later */
+    } lag_marks[ZAB_LAG_MARKS];
+    size_t lag_marks_len;
+    int64_t lag_sent_zxid, lag_sent_ms; /* the newest PROPOSAL sent, tracked */
 };
 
 /* A sync the leader holds (ZAB_SYNC_REQUEST). */
@@ -323,6 +351,7 @@ struct zab {
     uint64_t *synced;
     size_t synced_len, synced_cap;
     int64_t closes[ZAB_LEARNERS_MAX + 2];
+    const char *close_reasons[ZAB_LEARNERS_MAX + 2];
     size_t closes_len;
 };
 
@@ -341,6 +370,13 @@ __attribute__((warn_unused_result)) int zab_step(struct zab *zab, const struct z
 /* The zxid the next PROPOSE must carry (epoch << 32 | counter); -1 when
  * not an established leader. Prep stamps it into the TxnHeader. */
 int64_t zab_next_zxid(const struct zab *zab);
+
+/* Learner: txns logged and not yet ACKed (the log thread has them). A
+ * driver stops reading the leader's packets while it is at or above
+ * zab_learner_backlog_high in ZAB_BROADCAST (ZAB_PERSISTED brings it down)
+ * and reads on once it is at or below half of it. 0 for a leader. */
+size_t zab_learner_backlog(const struct zab *zab);
+size_t zab_learner_backlog_high(const struct zab *zab);
 
 #define ZAB_ZXID(epoch, counter) ((int64_t)(((uint64_t)(epoch) << 32) | (uint32_t)(counter)))
 #define ZAB_EPOCH_OF(zxid)       ((int64_t)((uint64_t)(zxid) >> 32))

@@ -16,6 +16,7 @@ so one ensemble gives the latency without and with the slow follower."""
 
 import os
 import re
+import signal
 import subprocess
 import time
 
@@ -272,4 +273,123 @@ def test_follower_slow_fsync(make_ensemble, slow_sync_shim, tmp_path, kinds,  # 
     counts = load.check()
     print("history:", counts)
     print("member %d: role ends %s" % (FAULTY, re.findall(r"role over: .*", _log(ens, FAULTY))))
+    ens.assert_up()
+
+
+# ---------------------------------------------------------------------------
+# A follower that stops acknowledging (SIGSTOP) or acks late (slow log).
+
+# A small tickTime keeps these short: syncLimit x tickTime = 1 s.
+LAG_TICK_MS = 200
+LAG_SYNC_LIMIT = 5
+STOP_S = 4.0
+
+
+def _dropped_lines(ens, leader, sid):
+    return re.findall(r"Leader %d: learner %d dropped: .*" % (leader, sid), _log(ens, leader))
+
+
+def test_stopped_follower_is_dropped_then_resyncs(make_ensemble):  # noqa: F811
+    """SIGSTOP a follower for STOP_S, longer than syncLimit x tickTime, under
+    steady writes: the leader and the other follower keep acknowledging
+    writes all along, the leader drops the stopped one once, saying why
+    (LearnerHandler's SyncLimitCheck, "transaction timeout", or the
+    learner's silence), and after SIGCONT it re-syncs and ends with the same
+    tree as the others."""
+    ens = make_ensemble(["czk"] * 3, tick_ms=LAG_TICK_MS, sync_limit=LAG_SYNC_LIMIT)
+    ens.start_all()
+    modes = ens.wait_modes(timeout=60)
+    assert modes[FAULTY] == "follower", modes
+    leader = ens.leader_sid()
+    other = [s for s in modes if s not in (leader, FAULTY)][0]
+    load = Load(ens, writers=3, sids=[leader, other]).start()
+    load.wait_ok(30, timeout=30)
+    assert _dropped_lines(ens, leader, FAULTY) == []
+
+    pid = ens.server(FAULTY).pid
+    os.kill(pid, signal.SIGSTOP)
+    t_stop = time.monotonic()
+    try:
+        # Writes are acknowledged in every second of the stop, before and
+        # after the drop: the leader never waits for the stopped member.
+        while time.monotonic() - t_stop < STOP_S:
+            since = time.monotonic()
+            load.wait_ok(20, since_s=since, timeout=5)
+        drops = _dropped_lines(ens, leader, FAULTY)
+        n_ok = load.history.count("ok", since_s=t_stop)
+        print("stopped %.1f s: %d writes acknowledged meanwhile; leader: %s"
+              % (time.monotonic() - t_stop, n_ok, drops))
+        assert len(drops) == 1, drops
+        assert re.search(r"transaction timeout|no packet from the learner", drops[0]), drops
+        assert "syncLimit %d x tickTime %d ms" % (LAG_SYNC_LIMIT, LAG_TICK_MS) in drops[0]
+        assert ens.mode(leader) == "leader" and ens.mode(other) == "follower"
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    t_cont = time.monotonic()
+
+    # Back: it learns its connection is gone, elects (finds the leader) and
+    # re-syncs, while the writes go on.
+    ens.wait_modes(timeout=40)
+    print("member %d serving again %.1f s after SIGCONT" % (FAULTY, time.monotonic() - t_cont))
+    synced = re.findall(r"Learner %d synced by \w+" % FAULTY, _log(ens, leader))
+    assert synced, "the leader did not re-sync member %d" % FAULTY
+    load.wait_ok(20, since_s=time.monotonic(), timeout=20)
+    load.stop()
+    target = ens.zxid(leader)
+    _poll(lambda: (_zxid(ens, FAULTY) or 0) >= target, 20, "member %d catches up" % FAULTY)
+    counts = load.check()
+    print("history:", counts, "syncs:", synced)
+    assert len(_dropped_lines(ens, leader, FAULTY)) == 1
+    ens.assert_up()
+
+
+BURST = 8000  # creates: more than the follower's backpressure mark (1,500 unacked txns)
+BURST_SYNC_MS = 500
+
+
+def test_slow_follower_under_a_burst_pauses_instead_of_dropping(make_ensemble,  # noqa: F811
+                                                                slow_sync_shim, tmp_path):
+    """A follower whose fsync takes BURST_SYNC_MS, under a burst of BURST
+    creates (more than the 1,500 txns it may hold logged and unacked): it
+    stops reading its leader while its log catches up (backpressure, logged
+    once) instead of dropping the leader, nobody is dropped (its acks stay
+    within syncLimit x tickTime = 10 s), and it ends with the leader's tree."""
+    delay_file = tmp_path / "sync_delay_ms"
+    delay_file.write_text("0\n")
+    env = {"LD_PRELOAD": str(slow_sync_shim), "CZK_SLOW_SYNC_FILE": str(delay_file),
+           "ASAN_OPTIONS": (os.environ.get("ASAN_OPTIONS", "") +
+                            ":verify_asan_link_order=0").lstrip(":")}
+    ens = make_ensemble(["czk"] * 3, sync_limit=20)
+    ens.members[FAULTY].env = env
+    ens.start_all()
+    modes = ens.wait_modes(timeout=60)
+    assert modes[FAULTY] == "follower", modes
+    leader = ens.leader_sid()
+    kz = ens.client(leader)
+    kz.create("/burst", b"")
+    delay_file.write_text("%d\n" % BURST_SYNC_MS)
+    t0 = time.monotonic()
+    calls = [kz.create_async("/burst/n%05d" % i, b"x" * 64) for i in range(BURST)]
+    for c in calls:
+        c.get(timeout=60)
+    burst_s = time.monotonic() - t0
+    target = ens.zxid(leader)
+    _poll(lambda: (_zxid(ens, FAULTY) or 0) >= target, 60, "member %d catches up" % FAULTY)
+    caught_s = time.monotonic() - t0
+    hits = delay_file.parent / (delay_file.name + ".hits")
+    text = _log(ens, FAULTY)
+    paused = re.findall(r"Learner %d: backpressure: .*" % FAULTY, text)
+    print("burst of %d creates in %.1f s; member %d caught up after %.1f s, %d slowed syncs; %s"
+          % (BURST, burst_s, FAULTY, caught_s, hits.stat().st_size if hits.exists() else 0,
+             paused))
+    assert paused, "member %d never paused reading its leader" % FAULTY
+    assert len(paused) == 1, paused  # logged once per connection
+    assert not re.findall(r"connection to leader \d+ over", text), (
+        "member %d dropped its leader" % FAULTY)
+    assert _dropped_lines(ens, leader, FAULTY) == []
+    assert ens.mode(FAULTY) == "follower"
+    delay_file.write_text("0\n")
+    trees = ens.trees([leader, FAULTY], root="/burst")
+    assert trees[FAULTY] == trees[leader]
+    assert sum(1 for p in trees[leader] if p.startswith("/burst/")) == BURST
     ens.assert_up()

@@ -38,6 +38,7 @@ Every process is stopped by its pid; waits have deadlines."""
 import json
 import os
 import queue
+import re
 import signal
 import socket
 import struct
@@ -439,6 +440,10 @@ def test_learner_not_reading_is_dropped(tmp_path):
             kz.close()
         err = probe.stderr_text()
         assert err.count("learner 5 dropped") == 1, err[-3000:]
+        # the log line names the bound and what was pending
+        assert re.search(r"learner 5 dropped: the learner is not reading \(output above "
+                         r"learner_output_max\) \(\d+ bytes pending, learner_output_max 65536\)",
+                         err), err[-3000:]
         st = probe.wait_state(lambda st: st["synced_followers"] == 2, deadline, "followers on")
         assert st["learners"] == 2, st
     finally:

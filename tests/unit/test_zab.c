@@ -572,6 +572,141 @@ static void test_leader_drops_a_learner_whose_acks_lag(void)
     zab_deinit(&z);
 }
 
+static void serving_leader_acked(struct zab *z);
+
+/* One proposal at `now`, acked by follower 2 and the leader: committed
+ * whatever follower 1 does. */
+static int64_t propose_committed_without_1(struct zab *z, int64_t now)
+{
+    int64_t zxid = zab_next_zxid(z);
+    CHECK_EQ_INT(propose(z, now, "p"), 0);
+    recv0(z, now, 2, QUORUM_ACK, zxid);
+    persisted(z, now, zxid);
+    CHECK_EQ_INT(up.commit_upto_zxid, zxid);
+    return zxid;
+}
+
+static bool closed_for(int64_t sid, const char *why)
+{
+    for (size_t i = 0; i < up.closes_len; i++)
+        if (up.closes[i] == sid)
+            return up.close_reasons[i] && strstr(up.close_reasons[i], why);
+    return false;
+}
+
+/* LearnerHandler.SyncLimitCheck: follower 1 keeps answering PINGs but
+ * stops acking while 2 acks, so every proposal commits without it and the
+ * committed log (4 txns here) forgets them. 1 is dropped once its oldest
+ * unacked proposal is older than syncLimit x tickTime (500 ms), not before
+ * (and at most a grain, syncLimit/8, plus a tick step later). */
+static void test_sync_limit_check_drops_a_follower_that_stops_acking_committed_txns(void)
+{
+    struct zab z;
+    serving_leader_acked(&z);
+    int64_t first_unacked_ms = 350, dropped_ms = -1;
+    for (int64_t now = 100; now <= 1500 && dropped_ms < 0; now += 50) {
+        int64_t zxid = propose_committed_without_1(&z, now);
+        if (now < first_unacked_ms)
+            recv0(&z, now, 1, QUORUM_ACK, zxid);
+        recv0(&z, now, 1, QUORUM_PING, 0);
+        recv0(&z, now, 2, QUORUM_PING, 0);
+        tick(&z, now);
+        CHECK(!closed(2));
+        if (closed(1)) {
+            CHECK(closed_for(1, "transaction timeout"));
+            dropped_ms = now;
+        }
+    }
+    CHECK(dropped_ms > first_unacked_ms + 5 * TICK_MS);
+    CHECK(dropped_ms <= first_unacked_ms + 5 * TICK_MS + 5 * TICK_MS / 8 + 50);
+    CHECK(up.role == ZAB_LEADING && z.learners_len == 1);
+    /* The leader and 2 go on committing. */
+    propose_committed_without_1(&z, dropped_ms + 10);
+    zab_deinit(&z);
+}
+
+/* A follower that acks each proposal 400-450 ms after it was sent, in
+ * bursts, within syncLimit x tickTime (500 ms): never dropped. */
+static void test_sync_limit_check_keeps_a_follower_that_acks_late_within_the_limit(void)
+{
+    struct zab z;
+    serving_leader_acked(&z);
+    int64_t zxids[64];
+    int64_t sent_ms[64];
+    size_t n = 0, acked = 0;
+    for (int64_t now = 100; now <= 3000; now += 25) {
+        if (n < 64 && now <= 2000) {
+            sent_ms[n] = now;
+            zxids[n++] = propose_committed_without_1(&z, now);
+        }
+        /* every 50 ms, ack everything sent at least 400 ms ago */
+        if (now % 50 == 0)
+            while (acked < n && now - sent_ms[acked] >= 400)
+                acked++;
+        if (now % 50 == 0 && acked > 0)
+            recv0(&z, now, 1, QUORUM_ACK, zxids[acked - 1]);
+        recv0(&z, now, 1, QUORUM_PING, 0);
+        recv0(&z, now, 2, QUORUM_PING, 0);
+        tick(&z, now);
+        CHECK(!closed(1) && !closed(2));
+    }
+    CHECK_EQ_INT(acked, n);
+    CHECK(z.learners_len == 2 && z.learners[0].lag_marks_len == 0 &&
+          z.learners[1].lag_marks_len == 0);
+    zab_deinit(&z);
+}
+
+/* Observers are sent INFORMs, which they never ack: SyncLimitCheck leaves
+ * them alone. */
+static void test_sync_limit_check_leaves_observers_alone(void)
+{
+    struct zab z;
+    serving_leader_acked(&z);
+    recv(&z, 5, 9, QUORUM_OBSERVERINFO, 0, learner_info(9));
+    recv(&z, 5, 9, QUORUM_ACKEPOCH, 0, i32_data(0));
+    recv0(&z, 6, 9, QUORUM_ACK, E(1, 0));
+    CHECK(sent(9, QUORUM_UPTODATE));
+    for (int64_t now = 100; now <= 2000; now += 50) {
+        int64_t zxid = propose_committed_without_1(&z, now);
+        CHECK(sent(9, QUORUM_INFORM) && sent(9, QUORUM_INFORM)->zxid == zxid);
+        recv0(&z, now, 1, QUORUM_ACK, zxid);
+        recv0(&z, now, 1, QUORUM_PING, 0);
+        recv0(&z, now, 2, QUORUM_PING, 0);
+        recv0(&z, now, 9, QUORUM_PING, 0);
+        tick(&z, now);
+        CHECK(!closed(9) && !closed(1) && !closed(2));
+    }
+    CHECK_EQ_INT(z.learners_len, 3);
+    zab_deinit(&z);
+}
+
+/* The learner's backlog (txns logged, not yet acked) is what the node
+ * pauses reading on; a driver that does not pause meets the hard bound only
+ * far beyond the mark (the ring grows), and the acks go out in order. */
+static void test_learner_backlog_is_reported_and_the_ring_grows(void)
+{
+    struct zab z;
+    synced_follower(&z, true);
+    size_t high = zab_learner_backlog_high(&z);
+    CHECK_EQ_INT(high, 4 + 8);
+    CHECK_EQ_INT(zab_learner_backlog(&z), 0);
+    size_t n = 3 * high;
+    for (size_t i = 1; i <= n; i++) {
+        recv(&z, 5, 3, QUORUM_PROPOSAL, E(2, (int64_t)i),
+             (struct jute_buf){(const uint8_t *)"d", 1});
+        CHECK(!up.stopped);
+    }
+    CHECK_EQ_INT(zab_learner_backlog(&z), n);
+    persisted(&z, 6, E(2, (int64_t)high));
+    CHECK_EQ_INT(up.sends_len, high);
+    CHECK(up.sends[0].zxid == E(2, 1) && up.sends[high - 1].zxid == E(2, (int64_t)high));
+    CHECK_EQ_INT(zab_learner_backlog(&z), n - high);
+    persisted(&z, 7, E(2, (int64_t)n));
+    CHECK(up.sends_len == n - high && up.sends[up.sends_len - 1].zxid == E(2, (int64_t)n));
+    CHECK_EQ_INT(zab_learner_backlog(&z), 0);
+    zab_deinit(&z);
+}
+
 static void test_follower_goes_looking_when_the_leader_is_silent(void)
 {
     struct zab z;
@@ -1562,6 +1697,10 @@ int main(int argc, char **argv)
     test_learner_reconnecting_is_not_closed();
     test_ack_from_a_previous_connection_does_not_count_after_resync();
     test_follower_goes_looking_when_the_leader_is_silent();
+    test_sync_limit_check_drops_a_follower_that_stops_acking_committed_txns();
+    test_sync_limit_check_keeps_a_follower_that_acks_late_within_the_limit();
+    test_sync_limit_check_leaves_observers_alone();
+    test_learner_backlog_is_reported_and_the_ring_grows();
     test_observer_gets_inform_and_is_not_counted();
     test_informs_outlive_the_committed_log_trim();
     test_observer_logs_a_diffs_proposals_unacked();
