@@ -263,6 +263,8 @@ static bool carry_out(struct quorum_port *qp, const struct zab_update *up, int32
             finish(qp, "local storage failed (truncate)");
             return false;
         }
+        /* the cut reloads the tree: the loop's clock may be seconds old */
+        uv_update_time(qp->loop);
         pending_cut(qp, up->truncate_after_zxid);
         qp->applied_zxid = up->truncate_after_zxid;
     }
@@ -387,7 +389,12 @@ static int read_snapshot(struct quorum_port *qp)
         }
         return 0;
     }
-    if (qp->io.load_snapshot(qp->io.ctx, qp->snap_zxid, p, qp->scan.body_len)) {
+    int failed = qp->io.load_snapshot(qp->io.ctx, qp->snap_zxid, p, qp->scan.body_len);
+    /* Loading a large tree takes seconds on the loop: stamp what follows
+     * (the leader's packets read meanwhile) with the time now, or the next
+     * tick takes the load for the leader's silence. */
+    uv_update_time(qp->loop);
+    if (failed) {
         finish(qp, "snapshot from the leader did not load");
         return -1;
     }

@@ -427,6 +427,90 @@ def fill_disk(path):
         os.close(fd)
 
 
+SHIM_C = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Sleeps CZK_SLOW_SYNC_FILE's number of ms (read at each call) before
+ * fsync/fdatasync, and then adds a byte to CZK_SLOW_SYNC_FILE.hits: a slow
+ * disk without root. With CZK_SLOW_SYNC_MATCH, only for files whose path
+ * contains that string. */
+static int matches(int fd)
+{
+    const char *match = getenv("CZK_SLOW_SYNC_MATCH");
+    if (!match)
+        return 1;
+    char link[64], target[4096];
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, target, sizeof(target) - 1);
+    if (n < 0)
+        return 0;
+    target[n] = '\0';
+    return strstr(target, match) != NULL;
+}
+
+static void slow(int synced)
+{
+    const char *path = getenv("CZK_SLOW_SYNC_FILE");
+    if (!path || !matches(synced))
+        return;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return;
+    char buf[32] = {0};
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    long ms = n > 0 ? atol(buf) : 0;
+    if (ms <= 0)
+        return;
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+    char hits[4096];
+    snprintf(hits, sizeof(hits), "%s.hits", path);
+    fd = open(hits, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+        if (write(fd, "x", 1) < 0)
+            ;
+        close(fd);
+    }
+}
+
+int fdatasync(int fd)
+{
+    int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
+    slow(fd);
+    return real(fd);
+}
+
+int fsync(int fd)
+{
+    int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
+    slow(fd);
+    return real(fd);
+}
+"""
+
+
+@pytest.fixture(scope="session")
+def slow_sync_shim(tmp_path_factory):
+    """An LD_PRELOAD library that slows fsync/fdatasync (SHIM_C says how)."""
+    d = tmp_path_factory.mktemp("shim")
+    src = d / "slowsync.c"
+    src.write_text(SHIM_C)
+    lib = d / "slowsync.so"
+    r = subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", str(lib), str(src), "-ldl"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return lib
+
+
 def kazoo_client(srv, **kw):
     """A started KazooClient connected to srv (caller stops it)."""
     from kazoo.client import KazooClient

@@ -17,7 +17,6 @@ so one ensemble gives the latency without and with the slow follower."""
 import os
 import re
 import signal
-import subprocess
 import time
 
 import pytest
@@ -124,73 +123,6 @@ def test_follower_disk_full(make_ensemble, tmpfs, kinds):  # noqa: F811
     print("history:", counts)
     assert counts.get(("set", "ok"), 0) > 0
     ens.assert_up()
-
-
-SHIM_C = r"""
-#define _GNU_SOURCE
-#include <dlfcn.h>
-#include <fcntl.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <time.h>
-#include <unistd.h>
-
-/* Sleeps CZK_SLOW_SYNC_FILE's number of ms (read at each call) before
- * fsync/fdatasync, and then adds a byte to CZK_SLOW_SYNC_FILE.hits: a slow
- * disk without root. */
-static void slow(void)
-{
-    const char *path = getenv("CZK_SLOW_SYNC_FILE");
-    if (!path)
-        return;
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return;
-    char buf[32] = {0};
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    long ms = n > 0 ? atol(buf) : 0;
-    if (ms <= 0)
-        return;
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0)
-        ;
-    char hits[4096];
-    snprintf(hits, sizeof(hits), "%s.hits", path);
-    fd = open(hits, O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd >= 0) {
-        if (write(fd, "x", 1) < 0)
-            ;
-        close(fd);
-    }
-}
-
-int fdatasync(int fd)
-{
-    int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
-    slow();
-    return real(fd);
-}
-
-int fsync(int fd)
-{
-    int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
-    slow();
-    return real(fd);
-}
-"""
-
-
-@pytest.fixture(scope="module")
-def slow_sync_shim(tmp_path_factory):
-    d = tmp_path_factory.mktemp("shim")
-    src = d / "slowsync.c"
-    src.write_text(SHIM_C)
-    lib = d / "slowsync.so"
-    r = subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", str(lib), str(src), "-ldl"],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    return lib
 
 
 def _latencies(kz, path, n):
