@@ -168,6 +168,33 @@ while True:
 PY
 }
 
+# CPU time of each thread of a process by thread name (#2... for a repeated
+# name, in thread-id order), in ms, as a JSON object (from /proc/PID/task/*/schedstat: run time on a CPU).
+thread_cpu() { # pid
+    "$python" - "$1" <<'PY'
+import glob, json, os, sys
+out = {}
+tasks = glob.glob(f"/proc/{sys.argv[1]}/task/*")
+for task in sorted(tasks, key=lambda t: int(os.path.basename(t))):
+    try:
+        name = open(os.path.join(task, "comm")).read().strip()
+        ns = int(open(os.path.join(task, "schedstat")).read().split()[0])
+    except (OSError, ValueError, IndexError):
+        continue
+    key, n = name, 1
+    while key in out: # threads of one name (czk's): the main thread first, then #2...
+        n += 1
+        key = f"{name}#{n}"
+    out[key] = ns
+try: # reaped children (czk's SNAP and snapshot children), from /proc/PID/stat
+    f = open(f"/proc/{sys.argv[1]}/stat").read().rsplit(")", 1)[1].split()
+    out["(reaped children)"] = (int(f[13]) + int(f[14])) * 1e9 / os.sysconf("SC_CLK_TCK")
+except (OSError, ValueError, IndexError):
+    pass
+print(json.dumps({k: round(v / 1e6, 1) for k, v in sorted(out.items(), key=lambda kv: -kv[1])}))
+PY
+}
+
 # A --probe-seconds probe against the leader; `secs` 0 = until SIGUSR1.
 # Starts it in the background and waits until it says "probe running".
 probe_start() { # kind leader_sid secs name
@@ -230,6 +257,7 @@ for k in "${kinds[@]}"; do
         snaps0=$(snap_count "$k" "$lsid" "$victim")
         lzxid=$(zxid_of "${cport[$k$lsid]}")
         [[ -n $lzxid ]] || { log "$k: no Zxid from the leader"; exit 1; }
+        lcpu0=$(thread_cpu "${pid[$k$lsid]}")
         t0=$(date +%s%N)
         ens_start_member "$k" "$victim"
         if ! res=$(wait_synced "${cport[$k$victim]}" "$lzxid" "$t0" 600); then
@@ -238,6 +266,9 @@ for k in "${kinds[@]}"; do
             exit 1
         fi
         kill -USR1 "$probe_pid"
+        mcpu=$(thread_cpu "${pid[$k$victim]}")
+        lcpu1=$(thread_cpu "${pid[$k$lsid]}")
+        lcpu=$("$python" -c 'import json,sys; a,b=json.loads(sys.argv[1]),json.loads(sys.argv[2]); print(json.dumps({k:round(v-a.get(k,0),1) for k,v in b.items() if v-a.get(k,0)>=1}))' "$lcpu0" "$lcpu1")
         probe_finish "$k" "during$r"
         snaps=0
         for _ in $(seq 50); do # czk logs the SNAP when its last byte is queued
@@ -246,7 +277,7 @@ for k in "${kinds[@]}"; do
             sleep 0.1
         done
         ms=$("$python" -c 'import json,sys; print(json.loads(sys.argv[1])["ms"])' "$res")
-        echo "{\"label\":\"$k\",\"phase\":\"sync\",\"repeat\":$r,\"measured\":$measured,\"snaps\":$snaps,\"leader_zxid\":\"$lzxid\",\"idle_s\":$idle_s,\"result\":$res}" \
+        echo "{\"label\":\"$k\",\"phase\":\"sync\",\"repeat\":$r,\"measured\":$measured,\"snaps\":$snaps,\"leader_zxid\":\"$lzxid\",\"idle_s\":$idle_s,\"result\":$res,\"member_cpu_ms\":$mcpu,\"leader_cpu_ms\":$lcpu}" \
             >>"$out_dir/$k.sync.jsonl"
         log "$k: sync $r$([[ $measured -eq 1 ]] || echo ' (warm-up)'): $ms ms, SNAPs logged by the leader: $snaps (load: $(cut -d' ' -f1-3 /proc/loadavg))"
         if [[ $snaps -lt 1 ]]; then
@@ -357,6 +388,17 @@ for k in kinds:
         print(f"| {k}: leader's probe p99 during sync ≤ 2x idle p99 | {r:.2f}x "
               f"| {'yes' if r <= 2 else 'NO'} |" if k == "czk" else
               f"| ({k}, for reference) probe p99 during sync / idle p99 | {r:.2f}x | - |")
+print()
+print("CPU time by thread name (ms, /proc/PID/task/*/schedstat): the restarted member from its start "
+      "to synced; the leader over the same window (its SNAP child, a separate process, "
+      "counted once reaped, as '(reaped children)'). Five largest:")
+for k in kinds:
+    for x in res[k]["rows"]:
+        s = x["sync"]
+        for who in ("member", "leader"):
+            cpu = s.get(who + "_cpu_ms") or {}
+            top = ", ".join(f"{n} {v:,.0f}" for n, v in list(cpu.items())[:5])
+            print(f"- {k} repeat {s['repeat']}, {who}: total {sum(cpu.values()):,.0f}; {top}")
 for b in bad:
     print(f"**FAILED: {b}**")
 sys.exit(1 if bad else 0)
