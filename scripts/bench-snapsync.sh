@@ -169,23 +169,28 @@ PY
 }
 
 # CPU time of each thread of a process by thread name (#2... for a repeated
-# name, in thread-id order), in ms, as a JSON object (from /proc/PID/task/*/schedstat: run time on a CPU).
+# name, in thread-id order), its threads' total run-queue wait, and its reaped
+# children's CPU, in ms, as a JSON object (from /proc/PID/task/*/schedstat: run time on a CPU).
 thread_cpu() { # pid
     "$python" - "$1" <<'PY'
 import glob, json, os, sys
 out = {}
 tasks = glob.glob(f"/proc/{sys.argv[1]}/task/*")
+waited = 0 # runnable but not on a CPU, all threads
 for task in sorted(tasks, key=lambda t: int(os.path.basename(t))):
     try:
         name = open(os.path.join(task, "comm")).read().strip()
-        ns = int(open(os.path.join(task, "schedstat")).read().split()[0])
+        stat = open(os.path.join(task, "schedstat")).read().split()
+        ns, wait = int(stat[0]), int(stat[1])
     except (OSError, ValueError, IndexError):
         continue
+    waited += wait
     key, n = name, 1
     while key in out: # threads of one name (czk's): the main thread first, then #2...
         n += 1
         key = f"{name}#{n}"
     out[key] = ns
+out["(run-queue wait, all threads)"] = waited
 try: # reaped children (czk's SNAP and snapshot children), from /proc/PID/stat
     f = open(f"/proc/{sys.argv[1]}/stat").read().rsplit(")", 1)[1].split()
     out["(reaped children)"] = (int(f[13]) + int(f[14])) * 1e9 / os.sysconf("SC_CLK_TCK")
@@ -397,8 +402,10 @@ for k in kinds:
         s = x["sync"]
         for who in ("member", "leader"):
             cpu = s.get(who + "_cpu_ms") or {}
+            wait = cpu.pop("(run-queue wait, all threads)", None)
             top = ", ".join(f"{n} {v:,.0f}" for n, v in list(cpu.items())[:5])
-            print(f"- {k} repeat {s['repeat']}, {who}: total {sum(cpu.values()):,.0f}; {top}")
+            print(f"- {k} repeat {s['repeat']}, {who}: CPU {sum(cpu.values()):,.0f}; {top}"
+                  + ("" if wait is None else f"; waited for a CPU {wait:,.0f}"))
 for b in bad:
     print(f"**FAILED: {b}**")
 sys.exit(1 if bad else 0)
