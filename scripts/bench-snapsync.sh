@@ -403,6 +403,7 @@ for k in kinds:
         for who in ("member", "leader"):
             cpu = s.get(who + "_cpu_ms") or {}
             wait = cpu.pop("(run-queue wait, all threads)", None)
+            cpu = dict(sorted(cpu.items(), key=lambda kv: -kv[1]))
             top = ", ".join(f"{n} {v:,.0f}" for n, v in list(cpu.items())[:5])
             print(f"- {k} repeat {s['repeat']}, {who}: CPU {sum(cpu.values()):,.0f}; {top}"
                   + ("" if wait is None else f"; waited for a CPU {wait:,.0f}"))
