@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
+# shellcheck shell=bash disable=SC2154  # the callers set here, python, tmp... (below)
 # lib-bench.sh — shell code shared by the side-by-side benchmarks (bench.sh,
 # bench-ensemble.sh, bench-snapsync.sh); sourced, not run. The caller sets
 # `here` (the source tree), `bench_name` (log prefix) and `python`, and keeps
