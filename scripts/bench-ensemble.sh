@@ -64,48 +64,25 @@ case "$only" in ""|czk|apache) ;; *) echo "bench-ensemble.sh: --only czk|apache"
 build_dir="$here/build-release"
 out_dir=${out_dir:-$build_dir/bench-ensemble}
 python=$(command -v /usr/bin/python3 || command -v python3)
+bench_name=bench-ensemble.sh
+# shellcheck source=scripts/lib-bench.sh
+. "$here/scripts/lib-bench.sh"
+log() { bench_log "$@"; }
 
-log() { printf 'bench-ensemble.sh: %s\n' "$*" >&2; }
-
-if [[ $build -eq 1 ]]; then
-    log "building release in $build_dir"
-    cmake -S "$here" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release >/dev/null
-    targets=(--target czk-benchmark)
-    [[ "$only" == apache ]] || targets+=(--target czk-server)
-    cmake --build "$build_dir" -j2 "${targets[@]}"
-fi
+if [[ $build -eq 1 ]]; then bench_build "$build_dir" "$only"; fi
 benchmark=${CZK_BENCHMARK:-$build_dir/czk-benchmark}
 czk_server=${CZK_SERVER:-$build_dir/czk-server}
 [[ -x "$benchmark" ]] || { log "missing $benchmark"; exit 2; }
 if [[ "$only" != apache && ! -x "$czk_server" ]]; then
     log "missing $czk_server"; exit 2
 fi
-zk_jar=/usr/share/java/zookeeper.jar
-if [[ "$only" != czk && ! -f "$zk_jar" ]]; then
-    log "installing the Debian zookeeper package"
-    apt-get update -qq && apt-get install -y -qq zookeeper >/dev/null
-fi
+if [[ "$only" != czk ]]; then bench_need_apache; fi
 
 tmp=$(mktemp -d /tmp/czk-bench-ens.XXXXXX)
 pids=() # every process started here, members and writers; stopped by PID on exit
-stop_all() {
-    local p
-    for p in "${pids[@]}"; do
-        kill "$p" 2>/dev/null || true
-    done
-    for p in "${pids[@]}"; do
-        for _ in $(seq 50); do
-            kill -0 "$p" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -9 "$p" 2>/dev/null || true
-        wait "$p" 2>/dev/null || true
-    done
-    pids=()
-}
 on_exit() {
     local rc=$?
-    stop_all
+    bench_stop_all
     if [[ $rc -ne 0 || $keep -eq 1 ]]; then
         log "logs kept in $tmp"
     else
@@ -116,120 +93,21 @@ on_exit() {
 trap on_exit EXIT
 trap 'exit 130' INT TERM
 
-free_ports() { # n: n distinct free ports on 127.0.0.1
-    "$python" - "$1" <<'EOF'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-EOF
-}
-
-srvr() { # port
-    timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1 && printf srvr >&3 && cat <&3" 2>/dev/null || true
-}
-mode_of() { # port -> leader|follower|... or empty
-    srvr "$1" | sed -n 's/^Mode: //p'
-}
-
 declare -A cport qport eport pid
+apache_heap=1g
 kinds=()
 [[ "$only" == apache ]] || kinds+=(czk)
 [[ "$only" == czk ]] || kinds+=(apache)
 
-# One zoo.cfg shape for both kinds (as tests/integration/ensemble.py writes it).
-write_member() { # kind sid
-    local k=$1 sid=$2 dir="$tmp/$1/s$2" s
-    mkdir -p "$dir/data"
-    echo "$sid" >"$dir/data/myid"
-    {
-        echo "tickTime=$tick_ms"
-        echo "initLimit=10"
-        echo "syncLimit=5"
-        echo "dataDir=$dir/data"
-        echo "clientPort=${cport[$k$sid]}"
-        echo "clientPortAddress=127.0.0.1"
-        echo "maxClientCnxns=0"
-        echo "admin.enableServer=false"
-        echo "4lw.commands.whitelist=srvr,stat,mntr,ruok"
-        echo "forceSync=yes"
-        for s in 1 2 3; do
-            echo "server.$s=127.0.0.1:${qport[$k$s]}:${eport[$k$s]}"
-        done
-        for s in ${cfg_extra[@]+"${cfg_extra[@]}"}; do
-            echo "$s"
-        done
-    } >"$dir/zoo.cfg"
-}
-
-start_member() { # kind sid
-    local k=$1 sid=$2 dir="$tmp/$1/s$2"
-    if [[ $k == czk ]]; then
-        "$czk_server" "$dir/zoo.cfg" >>"$dir/server.log" 2>&1 &
-    else
-        java -Xmx1g -Dzookeeper.log.dir="$dir" -Dzookeeper.root.logger=INFO,ROLLINGFILE \
-            -cp /etc/zookeeper/conf:$zk_jar:/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar \
-            org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/zoo.cfg" \
-            >>"$dir/server.log" 2>&1 &
-    fi
-    pid[$k$sid]=$!
-    pids+=("${pid[$k$sid]}")
-}
-
-# Until one member is leader and the two others followers (srvr's Mode:).
-wait_ensemble() { # kind
-    local k=$1 sid m leaders followers modes
-    for _ in $(seq 600); do
-        leaders=0 followers=0 modes=""
-        for sid in 1 2 3; do
-            if ! kill -0 "${pid[$k$sid]}" 2>/dev/null; then
-                log "$k member $sid exited; its log:"
-                tail -n 30 "$tmp/$k/s$sid/server.log" >&2 || true
-                return 1
-            fi
-            m=$(mode_of "${cport[$k$sid]}")
-            modes+=" $sid:${m:--}"
-            [[ $m == leader ]] && leaders=$((leaders + 1))
-            [[ $m == follower ]] && followers=$((followers + 1))
-        done
-        if [[ $leaders -eq 1 && $followers -eq 2 ]]; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    log "$k: no leader and two followers within 60 s (modes:$modes)"
-    return 1
-}
-
-leader_of() { # kind -> sid
-    local sid
-    for sid in 1 2 3; do
-        if [[ $(mode_of "${cport[$1$sid]}") == leader ]]; then
-            echo "$sid"
-            return 0
-        fi
-    done
-    return 1
-}
-
 for k in "${kinds[@]}"; do
-    read -r -a ports <<<"$(free_ports 9)"
-    for sid in 1 2 3; do
-        i=$(((sid - 1) * 3))
-        cport[$k$sid]=${ports[$i]}
-        qport[$k$sid]=${ports[$((i + 1))]}
-        eport[$k$sid]=${ports[$((i + 2))]}
-    done
-    for sid in 1 2 3; do write_member "$k" "$sid"; done
-    for sid in 1 2 3; do start_member "$k" "$sid"; done
+    ens_ports "$k"
+    for sid in 1 2 3; do ens_write_member "$k" "$sid"; done
+    for sid in 1 2 3; do ens_start_member "$k" "$sid"; done
 done
 declare -A servers
 for k in "${kinds[@]}"; do
-    wait_ensemble "$k"
-    servers[$k]="127.0.0.1:${cport[${k}1]},127.0.0.1:${cport[${k}2]},127.0.0.1:${cport[${k}3]}"
+    ens_wait "$k"
+    servers[$k]=$(ens_servers "$k")
     log "$k ensemble up: $(for sid in 1 2 3; do printf 'sid %s pid %s port %s %s; ' "$sid" \
         "${pid[$k$sid]}" "${cport[$k$sid]}" "$(mode_of "${cport[$k$sid]}")"; done)"
 done
@@ -293,7 +171,7 @@ if [[ $do_failover -eq 1 ]]; then
         fi
         for n in $(seq "$kills"); do
             sleep 1 # steady writing before the kill
-            sid=$(leader_of "$k") || { log "$k: no leader"; status=1; break; }
+            sid=$(ens_leader_of "$k") || { log "$k: no leader"; status=1; break; }
             victim=${pid[$k$sid]}
             log "$k: kill $n of $kills: kill -9 leader sid $sid (pid $victim)"
             kill -USR1 "$writer"
@@ -311,8 +189,8 @@ if [[ $do_failover -eq 1 ]]; then
                 break
             fi
             log "$k: $(tail -n 1 "$out")"
-            start_member "$k" "$sid"
-            wait_ensemble "$k" || { status=1; break; }
+            ens_start_member "$k" "$sid"
+            ens_wait "$k" || { status=1; break; }
         done
         kill "$writer" 2>/dev/null || true
         wait "$writer" 2>/dev/null || true

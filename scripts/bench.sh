@@ -43,50 +43,26 @@ case "$only" in ""|czk|apache) ;; *) echo "bench.sh: --only czk|apache" >&2; exi
 build_dir="$here/build-release"
 out_dir=${out_dir:-$build_dir/bench}
 python=$(command -v /usr/bin/python3 || command -v python3)
+bench_name=bench.sh
+# shellcheck source=scripts/lib-bench.sh
+. "$here/scripts/lib-bench.sh"
+log() { bench_log "$@"; }
 
-log() { printf 'bench.sh: %s\n' "$*" >&2; }
-
-if [[ $build -eq 1 ]]; then
-    log "building release in $build_dir"
-    cmake -S "$here" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release >/dev/null
-    targets=(--target czk-benchmark)
-    [[ "$only" == apache ]] || targets+=(--target czk-server)
-    cmake --build "$build_dir" -j2 "${targets[@]}"
-fi
+if [[ $build -eq 1 ]]; then bench_build "$build_dir" "$only"; fi
 benchmark=${CZK_BENCHMARK:-$build_dir/czk-benchmark}
 czk_server=${CZK_SERVER:-$build_dir/czk-server}
 [[ -x "$benchmark" ]] || { log "missing $benchmark"; exit 2; }
 if [[ "$only" != apache && ! -x "$czk_server" ]]; then
     log "missing $czk_server"; exit 2
 fi
-
-zk_jar=/usr/share/java/zookeeper.jar
-if [[ "$only" != czk && ! -f "$zk_jar" ]]; then
-    log "installing the Debian zookeeper package"
-    apt-get update -qq && apt-get install -y -qq zookeeper >/dev/null
-fi
+if [[ "$only" != czk ]]; then bench_need_apache; fi
 
 tmp=$(mktemp -d /tmp/czk-bench.XXXXXX)
 pids=()
 keep_tmp=0
-stop_servers() {
-    local pid
-    for pid in "${pids[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${pids[@]}"; do
-        for _ in $(seq 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -9 "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    pids=()
-}
 on_exit() {
     local rc=$?
-    stop_servers
+    bench_stop_all
     if [[ $rc -ne 0 || $keep_tmp -eq 1 ]]; then
         log "server logs kept in $tmp"
     else
@@ -96,10 +72,6 @@ on_exit() {
 }
 trap on_exit EXIT
 trap 'exit 130' INT TERM
-
-free_port() {
-    "$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 # The same zoo.cfg shape for both servers: standalone, fsync as chosen.
 write_cfg() { # dir port
@@ -116,10 +88,6 @@ admin.enableServer=false
 4lw.commands.whitelist=srvr,stat,mntr,ruok
 forceSync=$fsync
 EOF
-}
-
-srvr() { # port
-    timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1 && printf srvr >&3 && cat <&3" 2>/dev/null || true
 }
 
 wait_ready() { # name port pid log
@@ -154,10 +122,7 @@ fi
 if [[ "$only" != czk ]]; then
     port[apache]=$(free_port)
     write_cfg "$tmp/apache" "${port[apache]}"
-    java -Xmx1g -Dzookeeper.log.dir="$tmp/apache" -Dzookeeper.root.logger=INFO,ROLLINGFILE \
-        -cp /etc/zookeeper/conf:$zk_jar:/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar \
-        org.apache.zookeeper.server.quorum.QuorumPeerMain "$tmp/apache/zoo.cfg" \
-        >"$tmp/apache/server.log" 2>&1 &
+    bench_start_apache "$tmp/apache" "$tmp/apache/zoo.cfg" 1g
     pid[apache]=$!
     pids+=("${pid[apache]}")
     wait_ready "Apache ZooKeeper" "${port[apache]}" "${pid[apache]}" "$tmp/apache/server.log"

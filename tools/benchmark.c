@@ -7,6 +7,7 @@
 
 #include "base/buf.h"
 #include "base/mem.h"
+#include "bench_probe.h"
 #include "proto/jute.h"
 #include "proto/proto.h"
 #include "proto/records.h"
@@ -117,6 +118,9 @@ struct bench_options {
     const char *mem_cmd;      /* run before and after registering (e.g. jcmd GC.heap_info) */
     bool phases_given;
     bool failover_writer; /* --failover-writer: one write at a time, across member failures */
+    bool keep;            /* --keep: leave the root and its znodes in place at the end */
+    double probe_seconds; /* --probe-seconds: the timed probe's duration, 0 = until SIGUSR1 */
+    bool probe_timed;
 };
 
 /* A request on the wire whose reply has not arrived yet. Replies of one
@@ -207,6 +211,8 @@ static void usage(FILE *f)
             "  --root PATH            benchmark subtree, created with its parents and removed\n"
             "                         at the end (default /czk-bench)\n"
             "  --clean                delete a pre-existing root subtree first\n"
+            "  --keep                 leave the root and the znodes of the phases in place\n"
+            "                         at the end (e.g. --phases create --keep loads a tree)\n"
             "  --timed-ops N          time only N ops of each phase other than create and\n"
             "                         delete, over a tree of --ops znodes (default: --ops)\n"
             "  --slow US              print each timed request slower than US µs, with the\n"
@@ -221,6 +227,10 @@ static void usage(FILE *f)
             "  --latency-probe        one session, one getData at a time: unloaded round trip\n"
             "  --tcp-pingpong         the same round trips over raw loopback TCP, to compare\n"
             "  --probe-count N        round trips of each probe (default 20000)\n"
+            "  --probe-seconds S      after the phases, a getData probe on one session for S\n"
+            "                         seconds (fractions allowed; 0 = until SIGUSR1, which\n"
+            "                         also ends a timed run): says 'probe running' on stderr\n"
+            "                         once answered, then p50/p99/p99.9/max (phase \"probe\")\n"
             "  --probe-cpus C,S       during the probes, pin the client to CPU C and the echo\n"
             "                         thread and every thread of --server-pid to CPU S\n"
             "  --watches N            watch load: N data watches (getData watch=true) on N\n"
@@ -1728,6 +1738,39 @@ static void run_probes(struct bench *b)
         probe_lane_deinit(&lanes[k]);
 }
 
+/* --probe-seconds: the getData probe of bench_probe.c on session 0. */
+static void run_timed_probe(struct bench *b)
+{
+    char path[BENCH_PATH_MAX];
+    probe_path(b, path);
+    struct session *s = &b->sessions[0];
+    int32_t err = sync_call(b, s, ZK_OP_CREATE, path, b->data, b->opt.data_size, NULL);
+    if (err != ZK_OK && err != ZK_NODEEXISTS)
+        bench_die(b, "create %s: %s", path, zk_err_name(err));
+    b->probe_exists = true;
+    set_nonblocking(b, s->fd, false);
+    struct buf req;
+    buf_init(&req);
+    encode_request(&req, 0, ZK_OP_GET_DATA, path, NULL, 0, false);
+    struct bench_probe_args a = {
+        .fd = s->fd,
+        .req = req.data,
+        .req_len = req.len,
+        .seconds = b->opt.probe_seconds,
+        .label = b->opt.label,
+        .json = b->opt.json,
+        .human = b->human,
+    };
+    int rc = bench_probe_timed(&a);
+    buf_deinit(&req);
+    if (rc < 0)
+        bench_die(b, "the timed probe lost its connection");
+    if (rc > 0)
+        b->failed = true;
+    set_nonblocking(b, s->fd, true);
+    s->last_send_ns = now_ns();
+}
+
 /* ---- the watch load (--watches) ---- */
 
 /* VmRSS of one server process in kB, or -1. */
@@ -2355,6 +2398,8 @@ static int parse_options(struct bench_options *o, int argc, char **argv)
         OPT_SLOW,
         OPT_SETUP_OUTSTANDING,
         OPT_FAILOVER_WRITER,
+        OPT_KEEP,
+        OPT_PROBE_SECONDS,
         OPT_HELP,
     };
     static const struct option longopts[] = {
@@ -2382,6 +2427,8 @@ static int parse_options(struct bench_options *o, int argc, char **argv)
         {"slow", required_argument, NULL, OPT_SLOW},
         {"setup-outstanding", required_argument, NULL, OPT_SETUP_OUTSTANDING},
         {"failover-writer", no_argument, NULL, OPT_FAILOVER_WRITER},
+        {"keep", no_argument, NULL, OPT_KEEP},
+        {"probe-seconds", required_argument, NULL, OPT_PROBE_SECONDS},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -2441,6 +2488,18 @@ static int parse_options(struct bench_options *o, int argc, char **argv)
         case OPT_FAILOVER_WRITER:
             o->failover_writer = true;
             break;
+        case OPT_KEEP:
+            o->keep = true;
+            break;
+        case OPT_PROBE_SECONDS: {
+            char *end = NULL;
+            errno = 0;
+            o->probe_seconds = strtod(optarg, &end);
+            ok = errno == 0 && end != optarg && *end == '\0' && o->probe_seconds >= 0 &&
+                 o->probe_seconds <= 86400;
+            o->probe_timed = true;
+            break;
+        }
         case OPT_SERVER_PID:
             ok = parse_pids(o, optarg);
             break;
@@ -2524,7 +2583,8 @@ int main(int argc, char **argv)
     if (b.opt.failover_writer)
         return failover_writer(&b);
 
-    bool need_server = b.opt.phase_count > 0 || b.opt.latency_probe || b.opt.watches > 0;
+    bool need_server =
+        b.opt.phase_count > 0 || b.opt.latency_probe || b.opt.watches > 0 || b.opt.probe_timed;
     if (need_server) {
         b.session_count = b.opt.sessions;
         b.sessions = mem_calloc(b.session_count, sizeof *b.sessions);
@@ -2558,13 +2618,17 @@ int main(int argc, char **argv)
     if (b.opt.watches > 0)
         run_watches(&b);
 
+    if (b.opt.probe_timed)
+        run_timed_probe(&b);
+
     if (need_server) {
         if (b.probe_exists) {
             char path[BENCH_PATH_MAX];
             probe_path(&b, path);
             (void)sync_call(&b, &b.sessions[0], ZK_OP_DELETE, path, NULL, 0, NULL);
         }
-        cleanup(&b);
+        if (!b.opt.keep)
+            cleanup(&b);
         for (size_t i = 0; i < b.session_count; i++)
             session_close(&b, &b.sessions[i]);
     }

@@ -1,0 +1,187 @@
+# SPDX-License-Identifier: Apache-2.0
+# shellcheck shell=bash disable=SC2154  # the callers set here, python, tmp... (below)
+# lib-bench.sh — shell code shared by the side-by-side benchmarks (bench.sh,
+# bench-ensemble.sh, bench-snapsync.sh); sourced, not run. The caller sets
+# `here` (the source tree), `bench_name` (log prefix) and `python`, and keeps
+# every process it starts in the array `pids` (stopped by PID by bench_stop_all).
+
+bench_log() { printf '%s: %s\n' "$bench_name" "$*" >&2; }
+
+zk_jar=/usr/share/java/zookeeper.jar
+zk_classpath="/etc/zookeeper/conf:$zk_jar:/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar"
+
+# Builds the release tree's czk-benchmark, plus czk-server unless $1 is "apache".
+bench_build() { # build_dir [only]
+    bench_log "building release in $1"
+    cmake -S "$here" -B "$1" -DCMAKE_BUILD_TYPE=Release >/dev/null
+    local targets=(--target czk-benchmark)
+    [[ "${2:-}" == apache ]] || targets+=(--target czk-server)
+    cmake --build "$1" -j2 "${targets[@]}"
+}
+
+# Installs the Debian zookeeper package when its jar is missing.
+bench_need_apache() {
+    if [[ ! -f "$zk_jar" ]]; then
+        bench_log "installing the Debian zookeeper package"
+        apt-get update -qq && apt-get install -y -qq zookeeper >/dev/null
+    fi
+}
+
+# Starts Apache ZooKeeper 3.8 on zoo.cfg in the background, its log4j output
+# in DIR (zookeeper.log) and stdout/stderr appended to DIR/server.log. The
+# caller takes the PID from $! right after. HEAP: -Xmx value (default 1g).
+bench_start_apache() { # dir cfg [heap]
+    java "-Xmx${3:-1g}" -Dzookeeper.log.dir="$1" -Dzookeeper.root.logger=INFO,ROLLINGFILE \
+        -cp "$zk_classpath" org.apache.zookeeper.server.quorum.QuorumPeerMain "$2" \
+        >>"$1/server.log" 2>&1 &
+}
+
+# SIGTERM every PID in `pids`, SIGKILL after 5 s, reap.
+bench_stop_all() {
+    local p
+    for p in ${pids[@]+"${pids[@]}"}; do
+        kill "$p" 2>/dev/null || true
+    done
+    for p in ${pids[@]+"${pids[@]}"}; do
+        for _ in $(seq 50); do
+            kill -0 "$p" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -9 "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
+    pids=()
+}
+
+# SIGTERM one PID, SIGKILL after 10 s, reap; drops it from `pids`.
+bench_stop_pid() { # pid
+    local p=$1 q rest=()
+    kill "$p" 2>/dev/null || true
+    for _ in $(seq 100); do
+        kill -0 "$p" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -9 "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+    for q in ${pids[@]+"${pids[@]}"}; do
+        [[ $q == "$p" ]] || rest+=("$q")
+    done
+    pids=(${rest[@]+"${rest[@]}"})
+}
+
+free_ports() { # n: n distinct free ports on 127.0.0.1
+    "$python" - "$1" <<'PY'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+PY
+}
+
+free_port() { free_ports 1; }
+
+four_letter() { # port word
+    timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1 && printf $2 >&3 && cat <&3" 2>/dev/null || true
+}
+srvr() { four_letter "$1" srvr; }
+mode_of() { # port -> leader|follower|standalone|... or empty
+    srvr "$1" | sed -n 's/^Mode: //p'
+}
+
+# ---- 3-member ensembles ----
+# The caller declares the associative arrays cport qport eport pid (keyed
+# kind+sid, e.g. czk2), and sets tmp, tick_ms, czk_server, the array
+# cfg_extra (more zoo.cfg lines) and apache_heap (-Xmx of each Apache member).
+# Member sid of kind k lives in $tmp/k/s<sid>: zoo.cfg, data/, server.log.
+
+# Three free ports (client, quorum, election) for each of the 3 members of k.
+ens_ports() { # kind
+    local k=$1 sid i ports
+    read -r -a ports <<<"$(free_ports 9)"
+    for sid in 1 2 3; do
+        i=$(((sid - 1) * 3))
+        cport[$k$sid]=${ports[$i]}
+        qport[$k$sid]=${ports[$((i + 1))]}
+        eport[$k$sid]=${ports[$((i + 2))]}
+    done
+}
+
+# One zoo.cfg shape for both kinds (as tests/integration/ensemble.py writes it).
+ens_write_member() { # kind sid
+    local k=$1 sid=$2 dir="$tmp/$1/s$2" s
+    mkdir -p "$dir/data"
+    echo "$sid" >"$dir/data/myid"
+    {
+        echo "tickTime=$tick_ms"
+        echo "initLimit=10"
+        echo "syncLimit=5"
+        echo "dataDir=$dir/data"
+        echo "clientPort=${cport[$k$sid]}"
+        echo "clientPortAddress=127.0.0.1"
+        echo "maxClientCnxns=0"
+        echo "admin.enableServer=false"
+        echo "4lw.commands.whitelist=srvr,stat,mntr,ruok"
+        echo "forceSync=yes"
+        for s in 1 2 3; do
+            echo "server.$s=127.0.0.1:${qport[$k$s]}:${eport[$k$s]}"
+        done
+        for s in ${cfg_extra[@]+"${cfg_extra[@]}"}; do
+            echo "$s"
+        done
+    } >"$dir/zoo.cfg"
+}
+
+ens_start_member() { # kind sid
+    local k=$1 sid=$2 dir="$tmp/$1/s$2"
+    if [[ $k == czk ]]; then
+        "$czk_server" "$dir/zoo.cfg" >>"$dir/server.log" 2>&1 &
+    else
+        bench_start_apache "$dir" "$dir/zoo.cfg" "${apache_heap:-1g}"
+    fi
+    pid[$k$sid]=$!
+    pids+=("${pid[$k$sid]}")
+}
+
+# Until one member is leader and the two others followers (srvr's Mode:).
+ens_wait() { # kind
+    local k=$1 sid m leaders followers modes
+    for _ in $(seq 600); do
+        leaders=0 followers=0 modes=""
+        for sid in 1 2 3; do
+            if ! kill -0 "${pid[$k$sid]}" 2>/dev/null; then
+                bench_log "$k member $sid exited; its log:"
+                tail -n 30 "$tmp/$k/s$sid/server.log" >&2 || true
+                return 1
+            fi
+            m=$(mode_of "${cport[$k$sid]}")
+            modes+=" $sid:${m:--}"
+            [[ $m == leader ]] && leaders=$((leaders + 1))
+            [[ $m == follower ]] && followers=$((followers + 1))
+        done
+        if [[ $leaders -eq 1 && $followers -eq 2 ]]; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    bench_log "$k: no leader and two followers within 60 s (modes:$modes)"
+    return 1
+}
+
+ens_leader_of() { # kind -> sid
+    local sid
+    for sid in 1 2 3; do
+        if [[ $(mode_of "${cport[$1$sid]}") == leader ]]; then
+            echo "$sid"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# "127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3"
+ens_servers() { # kind
+    echo "127.0.0.1:${cport[${1}1]},127.0.0.1:${cport[${1}2]},127.0.0.1:${cport[${1}3]}"
+}
