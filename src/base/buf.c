@@ -105,13 +105,3 @@ void buf_clear(struct buf *b)
 {
     b->len = 0;
 }
-
-uint32_t be32_get(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
-
-uint64_t be64_get(const uint8_t *p)
-{
-    return (uint64_t)be32_get(p) << 32 | be32_get(p + 4);
-}
