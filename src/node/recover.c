@@ -169,6 +169,8 @@ static int node_list(const char *dir, const char *prefix, struct storage_zxids *
 
 struct replay_ctx {
     struct node *n;
+    struct server *server; /* what the txns apply to */
+    bool dry;              /* a check: n's history is left alone */
     int64_t last_zxid;
     int64_t now_ms;
     int64_t count;
@@ -183,7 +185,7 @@ static int replay_record(void *ctx, const uint8_t *txn, size_t len, size_t off)
 {
     struct replay_ctx *r = ctx;
     int64_t zxid = (int64_t)be64_get(txn + 12);
-    if (r->n->history)
+    if (!r->dry && r->n->history)
         node__history_push(r->n, zxid, txn, len);
     if (zxid <= r->last_zxid)
         return 0; /* in the snapshot already */
@@ -198,7 +200,7 @@ static int replay_record(void *ctx, const uint8_t *txn, size_t len, size_t off)
         return 1;
     }
     char why[256];
-    int rc = server_replay_txn(r->n->server, txn, len, r->now_ms, why, sizeof(why));
+    int rc = server_replay_txn(r->server, txn, len, r->now_ms, why, sizeof(why));
     if (rc < 0) {
         snprintf(r->errmsg, sizeof(r->errmsg), "%s", why);
         r->failed = true;
@@ -249,7 +251,8 @@ static int node_read_snapshot(struct node *n, int64_t zxid, char *path, size_t p
     return 0;
 }
 
-static int node_load_snapshot(struct node *n, int64_t zxid, char *why, size_t whylen)
+static int node_load_snapshot(struct node *n, struct server *s, int64_t zxid, char *why,
+                              size_t whylen)
 {
     char path[STORAGE_PATH_MAX + 64];
     uint8_t *bytes;
@@ -263,8 +266,8 @@ static int node_load_snapshot(struct node *n, int64_t zxid, char *why, size_t wh
         snprintf(why, whylen, "%s: incomplete (does not end with a seal)", path);
     } else if (snapfile_check_header(bytes, len, err, sizeof(err)) < 0) {
         snprintf(why, whylen, "%s: %s", path, err);
-    } else if (server_load_snapshot(n->server, bytes + SNAP_HEADER_LEN, len - SNAP_HEADER_LEN,
-                                    &consumed, node__now_ms(n), err, sizeof(err)) < 0) {
+    } else if (server_load_snapshot(s, bytes + SNAP_HEADER_LEN, len - SNAP_HEADER_LEN, &consumed,
+                                    node__now_ms(n), err, sizeof(err)) < 0) {
         snprintf(why, whylen, "%s: %s", path, err);
     } else if (snapfile_check_seal(bytes, len, SNAP_HEADER_LEN + consumed, err, sizeof(err)) < 0) {
         snprintf(why, whylen, "%s: %s", path, err);
@@ -296,13 +299,14 @@ static void node_trim_logs(struct node *n, const struct storage_zxids *logs,
     }
 }
 
-/* FileTxnSnapLog.restore. Nothing on disk changes unless recovery succeeds;
- * then a torn tail of the last log is cut off, and the zero padding of the
- * others. */
-int node__recover(struct node *n, char *errmsg, size_t errlen)
+/* FileTxnSnapLog.restore into *sp. Nothing on disk changes unless recovery
+ * succeeds; then a torn tail of the last log is cut off, and the zero
+ * padding of the others. A dry run (a check of the tree an ensemble member
+ * kept) changes nothing on disk nor in n, and reads no epoch file. */
+static int recover_into(struct node *n, struct server **sp, bool dry, char *errmsg, size_t errlen)
 {
     int64_t started_ms = node__now_ms(n);
-    if (n->history)
+    if (!dry && n->history)
         node__history_clear(n);
     struct storage_zxids snaps, logs;
     size_t *padded_len = NULL;
@@ -318,13 +322,13 @@ int node__recover(struct node *n, char *errmsg, size_t errlen)
         int64_t zxid = snaps.zxids[i - 1];
         LOG_I("Reading snapshot %s/snapshot.%" PRIx64, n->snap_dir, (uint64_t)zxid);
         char why[STORAGE_PATH_MAX + 1024];
-        if (node_load_snapshot(n, zxid, why, sizeof(why)) == 0) {
+        if (node_load_snapshot(n, *sp, zxid, why, sizeof(why)) == 0) {
             snap_zxid = zxid;
             break;
         }
         LOG_W("problem reading snap file: %s; trying an older one", why);
-        server_free(n->server);
-        n->server = node__server_new(n);
+        server_free(*sp);
+        *sp = node__server_new(n);
     }
     if (snaps.count > 0 && snap_zxid < 0) {
         rc = node__fail(errmsg, errlen, NODE_ERR_DATA, "Not able to find valid snapshots in %s",
@@ -332,7 +336,7 @@ int node__recover(struct node *n, char *errmsg, size_t errlen)
         goto out_logs;
     }
     if (snap_zxid >= 0)
-        server_set_last_zxid(n->server, snap_zxid);
+        server_set_last_zxid(*sp, snap_zxid);
 
     /* FileTxnLog.getLogFiles: the newest file starting at or before the
      * snapshot's zxid, and every later one. */
@@ -340,8 +344,11 @@ int node__recover(struct node *n, char *errmsg, size_t errlen)
     for (size_t i = 0; i < logs.count; i++)
         if (logs.zxids[i] <= snap_zxid)
             first = i;
-    struct replay_ctx r = {
-        .n = n, .last_zxid = snap_zxid < 0 ? 0 : snap_zxid, .now_ms = node__now_ms(n)};
+    struct replay_ctx r = {.n = n,
+                           .server = *sp,
+                           .dry = dry,
+                           .last_zxid = snap_zxid < 0 ? 0 : snap_zxid,
+                           .now_ms = node__now_ms(n)};
     char torn_path[STORAGE_PATH_MAX + 64] = "";
     size_t torn_len = 0;
     /* clean logs that still have their preallocation: cut after recovery */
@@ -406,6 +413,11 @@ int node__recover(struct node *n, char *errmsg, size_t errlen)
                         path, scan.end == TXNLOG_END_HEADER ? 0 : scan.bad_off, scan.reason);
         goto out_logs;
     }
+    if (dry) {
+        server_set_last_zxid(*sp, r.last_zxid);
+        rc = 0;
+        goto out_logs;
+    }
     rc = node_load_epochs(n, r.last_zxid, errmsg, errlen);
     if (rc < 0)
         goto out_logs;
@@ -425,7 +437,7 @@ int node__recover(struct node *n, char *errmsg, size_t errlen)
               "expected after a snapshot written under load by ZooKeeper; with czk's own "
               "snapshots it means the snapshot and the log disagree",
               r.mismatched, NODE_REPLAY_MISMATCH_LOGGED);
-    server_set_last_zxid(n->server, r.last_zxid);
+    server_set_last_zxid(*sp, r.last_zxid);
     n->log_persisted_zxid = r.last_zxid;
     n->log_appended_zxid = r.last_zxid;
     n->log.persisted_zxid = r.last_zxid;
@@ -445,5 +457,21 @@ out_logs:
     mem_free(logs.zxids);
 out_snaps:
     mem_free(snaps.zxids);
+    return rc;
+}
+
+int node__recover(struct node *n, char *errmsg, size_t errlen)
+{
+    return recover_into(n, &n->server, false, errmsg, errlen);
+}
+
+int node__recover_check(struct node *n, struct server **out, char *errmsg, size_t errlen)
+{
+    *out = node__server_new(n);
+    int rc = recover_into(n, out, true, errmsg, errlen);
+    if (rc < 0) {
+        server_free(*out);
+        *out = NULL;
+    }
     return rc;
 }
