@@ -24,7 +24,7 @@ from test_ensemble_faults import slow_sync_shim  # noqa: F401 (fixture)
 
 FAULTY = 1
 DELAY_MS = 1500
-ANSWER_S = 0.5
+ANSWER_S = 1.0  # well under the drain (DELAY_MS and more), which a blocked loop would take
 KEPT_RE = re.compile(r"Role over: kept the tree .*the log drained in (\d+) ms")
 VERIFIED_RE = re.compile(r"CZK_ROLE_END_VERIFY: the kept tree equals")
 
