@@ -846,8 +846,9 @@ static void role_end_finish(struct node *n)
 
 /* The role ended: no client stays, the server's in-flight state of the role
  * goes (server_set_role), and once the log thread has made durable what the
- * role handed it (role_end_finish, from a later check phase: the loop never
- * waits for the disk here), elect again (after a full disk, not before
+ * role handed it (role_end_finish, from the first check phase that finds
+ * node__log_drained: the loop never waits for the disk here; the thread's
+ * async wakes it), elect again (after a full disk, not before
  * look_backoff_ms). Meanwhile the member is LOOKING and not serving. */
 static void role_end(struct node *n)
 {
