@@ -108,10 +108,11 @@ void node__log_failed(struct node *n)
     size_t refused;
     if (n->ens) {
         /* An ensemble member's role ends (on_check) and, the log drained,
-         * its server is rebuilt from the data dir (role_end's full reload,
-         * never the kept tree after a refused batch). Its tree may already hold refused
-         * txns, committed by the others (a learner applies a DIFF's commits
-         * as they come, a leader what a quorum acked), so
+         * its server is rebuilt from the data dir (ensemble.c's full
+         * reload: a tree is never kept after a refused batch). Its tree
+         * may already hold refused txns, committed by the others (a
+         * learner applies a DIFF's commits as they come, a leader what a
+         * quorum acked), so
          * server_log_failed's precondition does not hold: leave the server
          * alone. */
         refused = handed_zxid >= from_zxid ? (size_t)(handed_zxid - from_zxid + 1) : 0;
