@@ -22,6 +22,9 @@
 #   --keep         keep the members' logs and data dirs (kept anyway on failure)
 #   --cfg K=V      one more zoo.cfg line for every member of both (repeatable),
 #                  e.g. --cfg snapCount=10000000
+#   --populate N   before the failover kills, create N znodes (100-byte data,
+#                  1000 per parent under /czk-populate) that stay: failover
+#                  with a large tree (kazoo, 3 sessions, pipelined)
 # CZK_BENCHMARK and CZK_SERVER override the binaries' paths. Any other option
 # is passed to czk-benchmark's measured run (e.g. --ops 200000 --sessions 18).
 set -euo pipefail
@@ -38,6 +41,7 @@ do_failover=1
 do_bench=1
 tick_ms=2000
 keep=0
+populate=0
 cfg_extra=()
 bench_args=()
 while [[ $# -gt 0 ]]; do
@@ -51,6 +55,7 @@ while [[ $# -gt 0 ]]; do
     --out) out_dir="$2"; shift ;;
     --tick) tick_ms="$2"; shift ;;
     --keep) keep=1 ;;
+    --populate) populate="$2"; shift ;;
     --cfg) cfg_extra+=("$2"); shift ;;
     --) shift; bench_args+=("$@"); break ;;
     -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
@@ -151,6 +156,51 @@ fi
 # setData at a time; SIGUSR1 marks the kill, then kill -9 of the leader; the
 # writer reports the time from the mark to its first write acknowledged after
 # the failure it saw. The member is restarted on its data dir before the next.
+if [[ $populate -gt 0 ]]; then
+    for k in "${kinds[@]}"; do
+        log "$k: creating $populate znodes under /czk-populate"
+        t0=$(date +%s)
+        "$python" - "${servers[$k]}" "$populate" <<'EOF' || { log "$k: populating failed"; status=1; }
+import sys, threading
+from kazoo.client import KazooClient
+hosts, total = sys.argv[1].split(","), int(sys.argv[2])
+data = b"x" * 100
+setup = KazooClient(hosts=",".join(hosts), timeout=30)
+setup.start(timeout=60)
+setup.ensure_path("/czk-populate")
+for d in range((total + 999) // 1000):
+    setup.create("/czk-populate/d%05d" % d, b"")
+setup.stop()
+errors = []
+def run(i):
+    try:
+        fill(i)
+    except Exception as e:
+        errors.append(repr(e))
+def fill(i):
+    kz = KazooClient(hosts=hosts[i % len(hosts)], timeout=30)
+    kz.start(timeout=60)
+    window = []
+    for n in range(i, total, 3):
+        window.append(kz.create_async("/czk-populate/d%05d/n%04d" % (n // 1000, n % 1000), data))
+        if len(window) >= 2000:
+            for w in window:
+                w.get(timeout=60)
+            window = []
+    for w in window:
+        w.get(timeout=60)
+    kz.stop()
+threads = [threading.Thread(target=run, args=(i,)) for i in range(3)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+sys.exit("populating: %s" % errors if errors else 0)
+EOF
+        log "$k: $populate znodes created in $(($(date +%s) - t0)) s"
+    done
+fi
+
 if [[ $do_failover -eq 1 ]]; then
     for k in "${kinds[@]}"; do
         out="$out_dir/$k.failover.jsonl"

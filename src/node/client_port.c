@@ -917,8 +917,15 @@ void node__close_client_conns(struct node *n)
     while (it != &n->conns) {
         struct node_conn *c = LIST_ENTRY(it, struct node_conn, link);
         it = it->next;
-        if (!c->closing)
-            conn_close_now(c);
+        if (c->closing)
+            continue;
+        if (c->server_gen == n->server_gen) {
+            /* the server hears of it now, not from the close callback: it
+             * may be kept for the next role, and take no connection along */
+            server_conn_closed(n->server, c->id, node__now_ms(n));
+            c->server_gen = UINT64_MAX;
+        }
+        conn_close_now(c);
     }
 }
 

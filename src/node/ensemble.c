@@ -2,9 +2,11 @@
 /* An ensemble member's life (QuorumPeer.run): LOOKING until the election
  * (elector.c) decides, then LEADING (leader_port.c) or FOLLOWING / OBSERVING
  * (quorum_port.c), bound to the node's log thread and its struct server;
- * when the role ends, every client connection closes, the tree is reloaded
- * from the data dir (snapshot + log: what ZooKeeper's fastForwardDataBase
- * reaches) and the election starts again. The ports' callbacks never call
+ * when the role ends, every client connection closes, the log thread drains
+ * (the loop goes on: four-letter words answer), the tree is kept and brought
+ * forward to the last logged txn (ZooKeeper's fastForwardDataBase), or, when
+ * that cannot be shown equal, reloaded from the data dir, and the election
+ * starts again. The ports' callbacks never call
  * back into the ports: what must go to them (proposals, forwarded requests,
  * syncs) is queued here and handed over in the check phase (node__ens_pump). */
 #include "base/buf.h"
@@ -725,8 +727,129 @@ static void on_look_timer(uv_timer_t *t)
     node__wake(n);
 }
 
-/* The role ended: no client stays, the tree is the data dir's, elect again
- * (after a full disk, not before look_backoff_ms). */
+/* The kept tree brought to what a reload of the data dir gives
+ * (ZKDatabase.fastForwardDataBase): the txns logged beyond the tree's zxid
+ * (proposals logged, never committed here) are applied, from the log's
+ * newest txns in memory (n->history). -1 with why when the tree cannot be
+ * kept: it is ahead of the log, or the txns are no longer in memory. */
+static int fast_forward(struct node *n, int64_t *applied, char *why, size_t whylen)
+{
+    struct node_history *h = n->history;
+    int64_t tree_zxid = server_last_zxid(n->server);
+    *applied = 0;
+    if (tree_zxid > n->log_appended_zxid) {
+        snprintf(why, whylen, "the tree (0x%" PRIx64 ") is ahead of the log (0x%" PRIx64 ")",
+                 (uint64_t)tree_zxid, (uint64_t)n->log_appended_zxid);
+        return -1;
+    }
+    if (tree_zxid == n->log_appended_zxid)
+        return 0;
+    const struct node_history_txn *oldest = &h->ring[h->head];
+    const struct node_history_txn *newest = &h->ring[(h->head + h->len - 1) % NODE_HISTORY_MAX];
+    if (h->len == 0 || oldest->zxid > tree_zxid + 1 || newest->zxid != n->log_appended_zxid) {
+        snprintf(why, whylen,
+                 "the txns logged after 0x%" PRIx64 " are no longer all in memory (%zu kept)",
+                 (uint64_t)tree_zxid, h->len);
+        return -1;
+    }
+    int64_t now = node__now_ms(n);
+    for (size_t i = 0; i < h->len; i++) {
+        const struct node_history_txn *t = &h->ring[(h->head + i) % NODE_HISTORY_MAX];
+        if (t->zxid <= tree_zxid)
+            continue;
+        char err[256];
+        int rc = server_replay_txn(n->server, t->data, t->len, now, err, sizeof(err));
+        if (rc < 0) {
+            snprintf(why, whylen, "the logged txn 0x%" PRIx64 " does not apply: %s",
+                     (uint64_t)t->zxid, err);
+            return -1;
+        }
+        if (rc > 0)
+            LOG_W("Fast-forwarding the kept tree: txn 0x%" PRIx64 ": %s", (uint64_t)t->zxid, err);
+        server_set_last_zxid(n->server, t->zxid);
+        (*applied)++;
+    }
+    return 0;
+}
+
+/* CZK_ROLE_END_VERIFY=1: the kept tree must equal a reload of the data dir;
+ * crashing beats serving a tree that differs from the log. */
+static void verify_kept_tree(struct node *n)
+{
+    struct server *check;
+    char why[1024];
+    if (node__recover_check(n, &check, why, sizeof(why)) < 0) {
+        LOG_E("CZK_ROLE_END_VERIFY: the data dir does not reload: %s", why);
+        abort();
+    }
+    uint64_t kept = server_state_digest(n->server);
+    uint64_t loaded = server_state_digest(check);
+    int64_t kept_zxid = server_last_zxid(n->server), loaded_zxid = server_last_zxid(check);
+    struct server_stats ks, ls;
+    server_get_stats(n->server, &ks);
+    server_get_stats(check, &ls);
+    server_free(check);
+    if (kept != loaded || kept_zxid != loaded_zxid) {
+        LOG_E("CZK_ROLE_END_VERIFY: the kept tree differs from the data dir: digest %016" PRIx64
+              " vs %016" PRIx64 ", zxid 0x%" PRIx64 " vs 0x%" PRIx64 ", %zu vs %zu nodes, %zu vs "
+              "%zu sessions",
+              kept, loaded, (uint64_t)kept_zxid, (uint64_t)loaded_zxid, ks.node_count,
+              ls.node_count, ks.session_count, ls.session_count);
+        abort();
+    }
+    LOG_I("CZK_ROLE_END_VERIFY: the kept tree equals the data dir's (digest %016" PRIx64
+          ", %zu nodes, zxid 0x%" PRIx64 ")",
+          kept, ks.node_count, (uint64_t)kept_zxid);
+}
+
+/* The log is drained: keep the tree (brought forward) when that is provably
+ * what a reload gives, else reload the data dir; then elect again. */
+static void role_end_finish(struct node *n)
+{
+    struct node_ens *e = n->ens;
+    e->ending = false;
+    int64_t drained_ms = node__now_ms(n) - e->ending_since_ms;
+    char why[512] = "";
+    int64_t applied = 0;
+    bool keep = !e->ending_reload && !n->disk_full;
+    if (!keep)
+        snprintf(why, sizeof(why), "the txn log failed (disk full)");
+    else if (fast_forward(n, &applied, why, sizeof(why)) < 0)
+        keep = false;
+    e->ending_reload = false;
+    if (keep) {
+        LOG_I("Role over: kept the tree (zxid 0x%" PRIx64 ", %" PRId64
+              " logged txns applied beyond the commits; the log drained in %" PRId64 " ms)",
+              (uint64_t)server_last_zxid(n->server), applied, drained_ms);
+        if (e->verify)
+            verify_kept_tree(n);
+    } else {
+        int64_t started_ms = node__now_ms(n);
+        LOG_W("Role over: reloading the data dir: %s", why);
+        if (reload(n) < 0) {
+            LOG_E("Cannot reload the data dir after the role ended: stopping");
+            node_stop(n);
+            return;
+        }
+        LOG_I("Role over: reloaded the data dir in %" PRId64 " ms (the log drained in %" PRId64
+              " ms)",
+              node__now_ms(n) - started_ms, drained_ms);
+    }
+    if (e->ending_wait_ms > 0 && e->look_timer_ready) {
+        e->state = ELECTION_LOOKING;
+        e->look_waiting = true;
+        uv_timer_start(&e->look_timer, on_look_timer, (uint64_t)e->ending_wait_ms, 0);
+        return;
+    }
+    look(n);
+}
+
+/* The role ended: no client stays, the server's in-flight state of the role
+ * goes (server_set_role), and once the log thread has made durable what the
+ * role handed it (role_end_finish, from the first check phase that finds
+ * node__log_drained: the loop never waits for the disk here; the thread's
+ * async wakes it), elect again (after a full disk, not before
+ * look_backoff_ms). Meanwhile the member is LOOKING and not serving. */
 static void role_end(struct node *n)
 {
     struct node_ens *e = n->ens;
@@ -751,18 +874,16 @@ static void role_end(struct node *n)
     e->leader = NULL;
     buf_clear(&e->queue);
     node__close_client_conns(n);
-    if (reload(n) < 0) {
-        LOG_E("Cannot reload the data dir after the role ended: stopping");
-        node_stop(n);
-        return;
-    }
-    if (wait_ms > 0 && e->look_timer_ready) {
-        e->state = ELECTION_LOOKING;
-        e->look_waiting = true;
-        uv_timer_start(&e->look_timer, on_look_timer, (uint64_t)wait_ms, 0);
-        return;
-    }
-    look(n);
+    /* a learner: no expiry, no sweep, nothing for the gone ports */
+    server_set_role(n->server, SERVER_LEARNER, 0, node__now_ms(n));
+    e->state = ELECTION_LOOKING;
+    e->ending = true;
+    /* a refused batch: the tree may hold txns the log does not */
+    e->ending_reload = n->disk_full;
+    e->ending_since_ms = node__now_ms(n);
+    e->ending_wait_ms = wait_ms;
+    node__log_handoff(n);
+    node__wake(n);
 }
 
 static void decision_carry_out(struct node *n)
@@ -850,8 +971,18 @@ bool node__ens_pump(struct node *n)
     if (!e)
         return false;
     bool progressed = false;
-    if (e->lost) {
+    if (e->lost && e->ending) {
+        /* the log failed while draining: the tree may hold refused txns */
+        e->lost = false;
+        e->ending_reload = true;
+    } else if (e->lost) {
         role_end(n);
+        return true;
+    }
+    if (e->ending) {
+        if (!node__log_drained(n))
+            return progressed;
+        role_end_finish(n);
         return true;
     }
     if (e->decided) {
@@ -907,6 +1038,11 @@ int node__ens_start(struct node *n, char *errmsg, size_t errlen)
     e->last_proposal_size = -1;
     e->min_proposal_size = -1;
     e->max_proposal_size = -1;
+    const char *verify = getenv("CZK_ROLE_END_VERIFY");
+    e->verify = verify && strcmp(verify, "1") == 0;
+    if (e->verify)
+        LOG_W("CZK_ROLE_END_VERIFY=1: each tree kept at a role's end is checked against a reload "
+              "of the data dir (slow: for tests)");
     buf_init(&e->queue);
     config_membership(&n->cfg, &e->members);
     e->voters = mem_alloc((e->members.count ? e->members.count : 1) * sizeof(int64_t));

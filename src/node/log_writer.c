@@ -72,6 +72,16 @@ void node__log_handoff(struct node *n)
     buf_clear(&n->log_out);
 }
 
+bool node__log_drained(struct node *n)
+{
+    if (n->log_out.len > 0)
+        return false;
+    pthread_mutex_lock(&n->log.mu);
+    bool drained = n->log.pending.len == 0 && n->log.queued_bytes == 0 && !n->log.failed;
+    pthread_mutex_unlock(&n->log.mu);
+    return drained;
+}
+
 /* The log thread refused a batch for lack of space: drop what was handed
  * over after it (prepped on top of the refused txns), answer them all with
  * an error, and let the thread take new batches: each is tried afresh, so
@@ -97,10 +107,12 @@ void node__log_failed(struct node *n)
     int64_t now = node__now_ms(n);
     size_t refused;
     if (n->ens) {
-        /* An ensemble member's role ends (on_check) and role_end rebuilds
-         * its server from the data dir. Its tree may already hold refused
-         * txns, committed by the others (a learner applies a DIFF's commits
-         * as they come, a leader what a quorum acked), so
+        /* An ensemble member's role ends (on_check) and, the log drained,
+         * its server is rebuilt from the data dir (ensemble.c's full
+         * reload: a tree is never kept after a refused batch). Its tree
+         * may already hold refused txns, committed by the others (a
+         * learner applies a DIFF's commits as they come, a leader what a
+         * quorum acked), so
          * server_log_failed's precondition does not hold: leave the server
          * alone. */
         refused = handed_zxid >= from_zxid ? (size_t)(handed_zxid - from_zxid + 1) : 0;

@@ -116,6 +116,15 @@ struct node_ens {
     bool look_timer_ready;
     bool look_waiting; /* the look_timer runs: LOOKING starts when it fires */
     int64_t look_backoff_ms;
+    /* The role ended and the log thread still writes what the role handed
+     * it: LOOKING starts once that is durable (ensemble.c role_end). */
+    bool ending;
+    bool ending_reload;      /* the tree cannot be kept: reload the data dir */
+    int64_t ending_since_ms; /* node__now_ms when the role ended */
+    int64_t ending_wait_ms;  /* the backoff before LOOKING, once drained */
+    /* CZK_ROLE_END_VERIFY=1 (tests): each kept tree is compared with a
+     * reload of the data dir into a second server; a mismatch aborts. */
+    bool verify;
 };
 
 /* One server process. The loop thread's alone, except `log`, which has its
@@ -290,7 +299,8 @@ void node__on_expiry(uv_timer_t *t);
 /* Closes every connection now (the loop is stopping); output is dropped. */
 void node__close_conns(struct node *n);
 /* Closes every client connection (the ensemble role ended), as ZooKeeper
- * does when its server shuts down; four-letter connections too. */
+ * does when its server shuts down; four-letter connections too. The server
+ * hears of each close before this returns (server_conn_closed). */
 void node__close_client_conns(struct node *n);
 
 /* ---- log_writer.c ---- */
@@ -308,6 +318,10 @@ void node__log_handoff(struct node *n);
 /* The thread refused a batch (disk full): answers the refused txns and
  * those handed over after them with errors, then lets the thread go on. */
 void node__log_failed(struct node *n);
+
+/* Everything handed to the log thread and framed for it is written and
+ * synced (or was refused and answered: node__log_failed). Never blocks. */
+bool node__log_drained(struct node *n);
 
 /* n->log.async: the thread wrote a batch; wakes the check phase. */
 void node__on_log_async(uv_async_t *h);
@@ -349,5 +363,12 @@ int node__claim_dirs(struct node *n, char *errmsg, size_t errlen)
  * Sets n->snap_wanted when the data dir holds no snapshot of the result.
  * Returns 0 or NODE_ERR_DATA with errmsg. */
 int node__recover(struct node *n, char *errmsg, size_t errlen) __attribute__((warn_unused_result));
+
+/* The same recovery into a new server (*out, free with server_free), as a
+ * check only: nothing on disk changes, nor n (its history, zxids, epochs).
+ * The log thread must have written everything it was given and be given
+ * nothing meanwhile. Returns 0 or NODE_ERR_DATA with errmsg (*out NULL). */
+int node__recover_check(struct node *n, struct server **out, char *errmsg, size_t errlen)
+    __attribute__((warn_unused_result));
 
 #endif

@@ -19,6 +19,7 @@
 #include "storage/txnlog.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdint.h>
@@ -169,6 +170,8 @@ static int node_list(const char *dir, const char *prefix, struct storage_zxids *
 
 struct replay_ctx {
     struct node *n;
+    struct server *server; /* what the txns apply to */
+    bool dry;              /* a check: n's history is left alone */
     int64_t last_zxid;
     int64_t now_ms;
     int64_t count;
@@ -183,7 +186,7 @@ static int replay_record(void *ctx, const uint8_t *txn, size_t len, size_t off)
 {
     struct replay_ctx *r = ctx;
     int64_t zxid = (int64_t)be64_get(txn + 12);
-    if (r->n->history)
+    if (!r->dry && r->n->history)
         node__history_push(r->n, zxid, txn, len);
     if (zxid <= r->last_zxid)
         return 0; /* in the snapshot already */
@@ -198,7 +201,7 @@ static int replay_record(void *ctx, const uint8_t *txn, size_t len, size_t off)
         return 1;
     }
     char why[256];
-    int rc = server_replay_txn(r->n->server, txn, len, r->now_ms, why, sizeof(why));
+    int rc = server_replay_txn(r->server, txn, len, r->now_ms, why, sizeof(why));
     if (rc < 0) {
         snprintf(r->errmsg, sizeof(r->errmsg), "%s", why);
         r->failed = true;
@@ -249,7 +252,8 @@ static int node_read_snapshot(struct node *n, int64_t zxid, char *path, size_t p
     return 0;
 }
 
-static int node_load_snapshot(struct node *n, int64_t zxid, char *why, size_t whylen)
+static int node_load_snapshot(struct node *n, struct server *s, int64_t zxid, char *why,
+                              size_t whylen)
 {
     char path[STORAGE_PATH_MAX + 64];
     uint8_t *bytes;
@@ -263,8 +267,8 @@ static int node_load_snapshot(struct node *n, int64_t zxid, char *why, size_t wh
         snprintf(why, whylen, "%s: incomplete (does not end with a seal)", path);
     } else if (snapfile_check_header(bytes, len, err, sizeof(err)) < 0) {
         snprintf(why, whylen, "%s: %s", path, err);
-    } else if (server_load_snapshot(n->server, bytes + SNAP_HEADER_LEN, len - SNAP_HEADER_LEN,
-                                    &consumed, node__now_ms(n), err, sizeof(err)) < 0) {
+    } else if (server_load_snapshot(s, bytes + SNAP_HEADER_LEN, len - SNAP_HEADER_LEN, &consumed,
+                                    node__now_ms(n), err, sizeof(err)) < 0) {
         snprintf(why, whylen, "%s: %s", path, err);
     } else if (snapfile_check_seal(bytes, len, SNAP_HEADER_LEN + consumed, err, sizeof(err)) < 0) {
         snprintf(why, whylen, "%s: %s", path, err);
@@ -296,13 +300,47 @@ static void node_trim_logs(struct node *n, const struct storage_zxids *logs,
     }
 }
 
-/* FileTxnSnapLog.restore. Nothing on disk changes unless recovery succeeds;
- * then a torn tail of the last log is cut off, and the zero padding of the
- * others. */
-int node__recover(struct node *n, char *errmsg, size_t errlen)
+/* The first `limit` bytes of path (fewer if it is shorter) into a malloc'd
+ * buffer (free with free). 0 or a negative errno. */
+static int read_prefix(const char *path, size_t limit, uint8_t **out, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    uint8_t *b = malloc(limit ? limit : 1);
+    if (!b) {
+        (void)close(fd);
+        return -ENOMEM;
+    }
+    size_t got = 0;
+    while (got < limit) {
+        ssize_t r = pread(fd, b + got, limit - got, (off_t)got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            int e = -errno;
+            free(b);
+            (void)close(fd);
+            return e;
+        }
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    (void)close(fd);
+    *out = b;
+    *len = got;
+    return 0;
+}
+
+/* FileTxnSnapLog.restore into *sp. Nothing on disk changes unless recovery
+ * succeeds; then a torn tail of the last log is cut off, and the zero
+ * padding of the others. A dry run (a check of the tree an ensemble member
+ * kept) changes nothing on disk nor in n, and reads no epoch file. */
+static int recover_into(struct node *n, struct server **sp, bool dry, char *errmsg, size_t errlen)
 {
     int64_t started_ms = node__now_ms(n);
-    if (n->history)
+    if (!dry && n->history)
         node__history_clear(n);
     struct storage_zxids snaps, logs;
     size_t *padded_len = NULL;
@@ -318,13 +356,13 @@ int node__recover(struct node *n, char *errmsg, size_t errlen)
         int64_t zxid = snaps.zxids[i - 1];
         LOG_I("Reading snapshot %s/snapshot.%" PRIx64, n->snap_dir, (uint64_t)zxid);
         char why[STORAGE_PATH_MAX + 1024];
-        if (node_load_snapshot(n, zxid, why, sizeof(why)) == 0) {
+        if (node_load_snapshot(n, *sp, zxid, why, sizeof(why)) == 0) {
             snap_zxid = zxid;
             break;
         }
         LOG_W("problem reading snap file: %s; trying an older one", why);
-        server_free(n->server);
-        n->server = node__server_new(n);
+        server_free(*sp);
+        *sp = node__server_new(n);
     }
     if (snaps.count > 0 && snap_zxid < 0) {
         rc = node__fail(errmsg, errlen, NODE_ERR_DATA, "Not able to find valid snapshots in %s",
@@ -332,7 +370,7 @@ int node__recover(struct node *n, char *errmsg, size_t errlen)
         goto out_logs;
     }
     if (snap_zxid >= 0)
-        server_set_last_zxid(n->server, snap_zxid);
+        server_set_last_zxid(*sp, snap_zxid);
 
     /* FileTxnLog.getLogFiles: the newest file starting at or before the
      * snapshot's zxid, and every later one. */
@@ -340,8 +378,11 @@ int node__recover(struct node *n, char *errmsg, size_t errlen)
     for (size_t i = 0; i < logs.count; i++)
         if (logs.zxids[i] <= snap_zxid)
             first = i;
-    struct replay_ctx r = {
-        .n = n, .last_zxid = snap_zxid < 0 ? 0 : snap_zxid, .now_ms = node__now_ms(n)};
+    struct replay_ctx r = {.n = n,
+                           .server = *sp,
+                           .dry = dry,
+                           .last_zxid = snap_zxid < 0 ? 0 : snap_zxid,
+                           .now_ms = node__now_ms(n)};
     char torn_path[STORAGE_PATH_MAX + 64] = "";
     size_t torn_len = 0;
     /* clean logs that still have their preallocation: cut after recovery */
@@ -352,7 +393,11 @@ int node__recover(struct node *n, char *errmsg, size_t errlen)
         const struct fs *fs = fs_posix();
         uint8_t *bytes;
         size_t len;
-        int frc = fs->read_file(fs->ctx, path, &bytes, &len);
+        /* a check's read of the file being written stops where the writer
+         * is: its preallocated zeros are tens of MB (the thread is idle) */
+        bool written = dry && n->log.writer.fd >= 0 && strcmp(path, n->log.writer.path) == 0;
+        int frc = written ? read_prefix(path, (size_t)n->log.writer.pos, &bytes, &len)
+                          : fs->read_file(fs->ctx, path, &bytes, &len);
         if (frc < 0) {
             rc = node__fail(errmsg, errlen, NODE_ERR_DATA, "cannot read %s: %s", path,
                             strerror(-frc));
@@ -406,6 +451,11 @@ int node__recover(struct node *n, char *errmsg, size_t errlen)
                         path, scan.end == TXNLOG_END_HEADER ? 0 : scan.bad_off, scan.reason);
         goto out_logs;
     }
+    if (dry) {
+        server_set_last_zxid(*sp, r.last_zxid);
+        rc = 0;
+        goto out_logs;
+    }
     rc = node_load_epochs(n, r.last_zxid, errmsg, errlen);
     if (rc < 0)
         goto out_logs;
@@ -425,7 +475,7 @@ int node__recover(struct node *n, char *errmsg, size_t errlen)
               "expected after a snapshot written under load by ZooKeeper; with czk's own "
               "snapshots it means the snapshot and the log disagree",
               r.mismatched, NODE_REPLAY_MISMATCH_LOGGED);
-    server_set_last_zxid(n->server, r.last_zxid);
+    server_set_last_zxid(*sp, r.last_zxid);
     n->log_persisted_zxid = r.last_zxid;
     n->log_appended_zxid = r.last_zxid;
     n->log.persisted_zxid = r.last_zxid;
@@ -445,5 +495,21 @@ out_logs:
     mem_free(logs.zxids);
 out_snaps:
     mem_free(snaps.zxids);
+    return rc;
+}
+
+int node__recover(struct node *n, char *errmsg, size_t errlen)
+{
+    return recover_into(n, &n->server, false, errmsg, errlen);
+}
+
+int node__recover_check(struct node *n, struct server **out, char *errmsg, size_t errlen)
+{
+    *out = node__server_new(n);
+    int rc = recover_into(n, out, true, errmsg, errlen);
+    if (rc < 0) {
+        server_free(*out);
+        *out = NULL;
+    }
     return rc;
 }

@@ -148,6 +148,72 @@ void server_snapshot_write(const struct server *s, snapshot_sink_fn *sink, void 
     buf_deinit(&o.b);
 }
 
+/* ---- the digest of the committed state ---- */
+
+/* FNV-1a over the bytes, then a finalizer (splitmix64) so that sums of
+ * item hashes do not cancel in simple ways. */
+static uint64_t digest_bytes(const uint8_t *p, size_t len)
+{
+    uint64_t h = UINT64_C(0xcbf29ce484222325);
+    for (size_t i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= UINT64_C(0x100000001b3);
+    }
+    h ^= h >> 30;
+    h *= UINT64_C(0xbf58476d1ce4e5b9);
+    h ^= h >> 27;
+    h *= UINT64_C(0x94d049bb133111eb);
+    h ^= h >> 31;
+    return h;
+}
+
+uint64_t server_state_digest(const struct server *s)
+{
+    struct imap pending;
+    imap_init(&pending);
+    pending_sessions(s, &pending);
+    struct buf b;
+    buf_init(&b);
+    uint64_t sum = 0;
+    size_t pos = 0;
+    uint64_t key;
+    void *value;
+    while (imap_next(&s->sessions.by_id, &pos, &key, &value)) {
+        const struct session *ss = value;
+        if (imap_get(&pending, key))
+            continue;
+        buf_clear(&b);
+        buf_append(&b, "s", 1);
+        jute_write_i64(&b, ss->id);
+        jute_write_i32(&b, ss->timeout_ms);
+        sum += digest_bytes(b.data, b.len);
+    }
+    imap_deinit(&pending);
+    pos = 0;
+    const char *path;
+    size_t path_len;
+    while (smap_next(&s->tree.nodes, &pos, &path, &path_len, &value)) {
+        const struct tree_node *n = value;
+        if (path_len == 17 && memcmp(path, "/zookeeper/config", 17) == 0)
+            continue; /* local: each load sets it anew (tree_set_config) */
+        buf_clear(&b);
+        buf_append(&b, "n", 1);
+        jute_write_bytes(&b, n->path, (int32_t)n->path_len);
+        jute_write_bytes(&b, n->data, n->data_len);
+        if (n->acl)
+            buf_append(&b, n->acl->raw, n->acl->raw_len);
+        else
+            jute_write_i32(&b, -1);
+        zk_stat_persisted_encode(&b, &n->stat);
+        sum += digest_bytes(b.data, b.len);
+    }
+    buf_clear(&b);
+    jute_write_i64(&b, s->tree.last_zxid);
+    sum += digest_bytes(b.data, b.len);
+    buf_deinit(&b);
+    return sum;
+}
+
 /* ---- loading ---- */
 
 struct acl_entry {

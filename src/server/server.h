@@ -261,6 +261,12 @@ int64_t server_last_zxid(const struct server *s);
  * (not those whose createSession is still in the log) and the tree. Reads
  * only; safe in a fork()ed child. */
 void server_snapshot_write(const struct server *s, snapshot_sink_fn *sink, void *ctx);
+/* A digest of what server_snapshot_write writes (the committed sessions
+ * with their timeouts, every node with its data, ACL and stat, but
+ * /zookeeper/config, which each load sets anew) and the last zxid,
+ * independent of the order of the maps: two servers with equal states have
+ * equal digests, whatever history led there. Reads only. */
+uint64_t server_state_digest(const struct server *s);
 /* Load a snapshot body into a server that has applied nothing yet. Sessions
  * restart their timeouts at now_ms. *consumed is where the body ended (the
  * seal follows). Returns 0, or -1 with the reason and offset in errmsg (the

@@ -289,8 +289,12 @@ class Ensemble:
         self.write_myid(sid)
         # The child copies os.environ when it is spawned (wait=False returns
         # right after), so the variables are set for that moment only.
-        saved = {k: os.environ.get(k) for k in m.env}
-        os.environ.update(m.env)
+        # Every czk member checks each tree it keeps at a role's end against
+        # a reload of its data dir, and aborts on a difference.
+        env = {"CZK_ROLE_END_VERIFY": "1"} if m.kind == "czk" else {}
+        env.update(m.env)
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
         try:
             m.server = start_server(m.kind, m.workdir, self.cfg(sid), port=m.client_port,
                                     wait=False)
@@ -528,6 +532,17 @@ def make_ensemble(tmp_path):
     yield make
     for ens in made:
         ens.stop_all()
+    # CZK_ROLE_END_VERIFY (see Ensemble.start): a member that kept a tree
+    # unequal to its data dir aborted; say so even if the test did not see it
+    for ens in made:
+        for sid, m in ens.members.items():
+            for log in sorted(Path(m.workdir).glob("*.log")):
+                text = log.read_text(errors="replace")
+                assert "the kept tree differs" not in text and \
+                    "the data dir does not reload" not in text, (
+                        "member %d: CZK_ROLE_END_VERIFY failed (%s):\n%s" % (
+                            sid, log, "\n".join(line for line in text.splitlines()
+                                                 if "CZK_ROLE_END_VERIFY" in line)))
 
 
 # ---------------------------------------------------------------------------
