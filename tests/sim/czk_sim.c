@@ -27,7 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SIM_MEMBERS_MAX   7
+#define SIM_MEMBERS_MAX   9    /* 7 voters and 2 observers */
 #define SIM_LINK_MAX      1024 /* packets in flight on one link: a full one resets it */
 #define SIM_TICK_MS       100
 #define SIM_INIT_LIMIT    10
@@ -165,11 +165,18 @@ struct sim_member {
     int64_t sid;
     bool up;
     int64_t restart_at;
-    int64_t clock_offset_ms; /* local clock = simulated time + offset; it only jumps forward */
+    /* local clock = simulated time * (1000 + clock_rate_pm) / 1000 + offset:
+     * it runs fast or slow, and only jumps forward */
+    int64_t clock_offset_ms;
+    int64_t clock_rate_pm;
+    int64_t paused_until; /* a VM pause: the member does nothing until then */
     struct fle fle;
     struct zab zab;
     int64_t fle_deadline, zab_deadline; /* local time; -1: none */
-    bool crash_pending;                 /* the log refused an append: the process exits */
+    /* The log refused an append (a full disk): every later one too, until
+     * the role ends at log_failed_at, as src/node's log writer does. */
+    bool log_failed;
+    int64_t log_failed_at;
     struct sim_disk d;
     size_t applied_len; /* log entries applied to the tree (the base always is) */
     int64_t commit_zxid;
@@ -179,7 +186,7 @@ struct sim_member {
     bool snap_ready;
     int64_t snap_zxid;
     uint64_t snap_digest;                 /* of the history */
-    uint8_t last_e[SIM_MEMBERS_MAX][512]; /* the peer port's last message to each member */
+    uint8_t last_e[SIM_MEMBERS_MAX][768]; /* the peer port's last message to each member */
     size_t last_e_len[SIM_MEMBERS_MAX];
     int64_t resend_at[SIM_MEMBERS_MAX];
 };
@@ -193,12 +200,13 @@ struct sim_disc {
 
 struct sim_stats {
     long commits, acks, elections, crashes, drops, partitions, snaps, truncs, diffs, jumps,
-        refusals, proposals, packets, replies, reads, connects, connlosses;
+        refusals, proposals, packets, replies, reads, connects, connlosses, pauses;
 };
 
 struct sim {
     uint64_t seed, rng;
-    int n;
+    int n;  /* members: voters 1..nv, then observers */
+    int nv; /* voters */
     int64_t voters[SIM_MEMBERS_MAX];
     enum sim_planted planted;
     bool verbose;
@@ -232,7 +240,7 @@ struct sim {
     uint64_t trace;
     struct sim_stats st;
     struct buf body, frame, fwd, req;
-    char config_text[512];
+    char config_text[640];
 };
 
 /* ---- randomness, trace, failure ---- */
@@ -301,12 +309,18 @@ static bool planted_one(void *arg, const int64_t *sids, size_t n)
 
 static int64_t local_now(const struct sim *s, int i)
 {
-    return s->now + s->m[i].clock_offset_ms;
+    const struct sim_member *m = &s->m[i];
+    return s->now + s->now * m->clock_rate_pm / 1000 + m->clock_offset_ms;
+}
+
+static bool paused(const struct sim *s, int i)
+{
+    return s->m[i].paused_until > s->now;
 }
 
 static int quorum(const struct sim *s)
 {
-    return s->n / 2 + 1;
+    return s->nv / 2 + 1;
 }
 
 /* ---- the disk ---- */
@@ -516,7 +530,7 @@ static void sim_commit(struct sim *s, int i, int64_t upto)
         }
         if (leading) {
             int copies = 0;
-            for (int v = 0; v < s->n; v++)
+            for (int v = 0; v < s->nv; v++) /* observers' copies do not count */
                 copies += durable_has(&s->m[v], e);
             if (copies < quorum(s))
                 sim_fail(s, "m%d committed 0x%" PRIx64 " with %d durable copies", i + 1,
@@ -601,7 +615,7 @@ static void io_log_append(void *ctx, int64_t zxid, const uint8_t *txn, size_t le
 static int64_t io_wall_ms(void *ctx)
 {
     struct sim_member *m = ctx;
-    return SIM_WALL_BASE_MS + m->sim->now + m->clock_offset_ms;
+    return SIM_WALL_BASE_MS + local_now(m->sim, m->index);
 }
 
 /* A learner forwards a client's write (and revalidations) on its quorum
@@ -667,9 +681,9 @@ static void member_flush(struct sim *s, int i)
             continue;
         }
         uint64_t conn = m->closing[--m->closing_len];
+        server_conn_closed(m->srv, conn, local_now(s, i));
         for (int k = 0; k < SIM_CLIENTS; k++)
             if (s->c[k].member == i && s->c[k].conn == conn) {
-                server_conn_closed(m->srv, conn, local_now(s, i));
                 s->c[k].member = -1;
                 client_lost(s, k, "closed by the server");
             }
@@ -989,7 +1003,7 @@ static void client_connect(struct sim *s, int k)
     struct sim_client *c = &s->c[k];
     int cand[SIM_MEMBERS_MAX], nc = 0;
     for (int i = 0; i < s->n; i++)
-        if (s->m[i].up && s->m[i].serving)
+        if (s->m[i].up && s->m[i].serving && !paused(s, i))
             cand[nc++] = i;
     if (nc == 0) {
         c->connect_at = s->now + 100;
@@ -1083,12 +1097,17 @@ static void sim_clients(struct sim *s)
         bool stuck = c->handshake ? s->now - c->since > SIM_REQUEST_MS
                                   : c->out_len && s->now - c->since > SIM_REQUEST_MS;
         if (stuck) {
-            server_conn_closed(s->m[i].srv, c->conn, local_now(s, i));
+            struct sim_member *m = &s->m[i];
             c->member = -1;
             client_lost(s, k, "no reply");
-            member_flush(s, i);
+            if (m->closing_len < SIM_CLIENTS)
+                m->closing[m->closing_len++] = c->conn; /* its FIN, read when it runs */
+            if (!paused(s, i))
+                member_flush(s, i);
             continue;
         }
+        if (paused(s, i))
+            continue;
         if (!c->handshake && c->out_len < SIM_CLIENT_OUT && sim_chance(s, 20000)) {
             if (c->out_len == 0)
                 c->since = s->now;
@@ -1324,7 +1343,7 @@ static void sim_fle_step(struct sim *s, int i, const struct fle_event *ev)
         return;
     s->st.elections++;
     int64_t leader = up.vote.leader;
-    if (leader < 1 || leader > s->n) {
+    if (leader < 1 || leader > s->nv) {
         sim_fail(s, "m%d decided for sid %" PRId64 ", not a voter", i + 1, leader);
         return;
     }
@@ -1484,13 +1503,18 @@ static void sim_zab_update(struct sim *s, int i, const struct zab_update *u)
         if (t->zxid <= last_zxid(m))
             sim_fail(s, "m%d: log zxids do not increase: 0x%" PRIx64 " after 0x%" PRIx64, i + 1,
                      (uint64_t)t->zxid, (uint64_t)last_zxid(m));
-        if (m->d.full_until > s->now) {
-            /* The log thread refuses the batch; Apache's SyncRequestProcessor
-             * exits the process. Nothing after the append happens. */
-            s->st.refusals++;
-            m->crash_pending = true;
-            sim_trace(s, i, "disk full: append refused, the member exits");
-            return;
+        if (m->log_failed || m->d.full_until > s->now) {
+            /* The log thread refuses the batch (ENOSPC) and every one after
+             * it; the node hears of it a moment later and ends the role
+             * (src/node/log_writer.c). The txn never becomes durable here,
+             * so ZAB never hears PERSISTED for it: no ACK. */
+            if (!m->log_failed) {
+                s->st.refusals++;
+                m->log_failed = true;
+                m->log_failed_at = s->now + sim_between(s, 1, 5);
+                sim_trace(s, i, "disk full: append of 0x%" PRIx64 " refused", (uint64_t)t->zxid);
+            }
+            continue;
         }
         disk_append(m, t->zxid, t->data.ptr, (size_t)t->data.len);
         if (m->d.log[m->d.log_len - 1].type < ZK_OP_ERROR - 50)
@@ -1555,8 +1579,6 @@ static void sim_zab_step(struct sim *s, int i, const struct zab_event *ev)
               (uint64_t)u.commit_upto_zxid, u.sends_len, u.appends_len, u.closes_len,
               u.became_serving ? " SERVING" : "", u.stopped ? " STOPPED" : "");
     sim_zab_update(s, i, &u);
-    if (m->crash_pending)
-        sim_crash(s, i);
 }
 
 /* ---- faults ---- */
@@ -1573,7 +1595,8 @@ static void sim_crash(struct sim *s, int i)
         if (j != i)
             quorum_close(s, i, j, false, !machine);
     m->up = false;
-    m->crash_pending = false;
+    m->log_failed = false;
+    m->paused_until = 0;
     /* Unsynced appends: the OS may have written some of them; a torn tail
      * is cut at recovery. */
     size_t kept =
@@ -1598,14 +1621,14 @@ static void sim_crash(struct sim *s, int i)
 static void sim_configure(struct sim *s, int i)
 {
     struct sim_member *m = &s->m[i];
-    struct fle_config fc = {.my_sid = m->sid, .voters = s->voters, .voters_len = (size_t)s->n};
+    struct fle_config fc = {.my_sid = m->sid, .voters = s->voters, .voters_len = (size_t)s->nv};
     if (s->planted == SIM_PLANTED_FLE_ONE_VOTE)
         fc.has_quorum = planted_one;
     if (fle_init(&m->fle, &fc) != 0)
         abort();
     struct zab_config zc = {.my_sid = m->sid,
                             .voters = s->voters,
-                            .voters_len = (size_t)s->n,
+                            .voters_len = (size_t)s->nv,
                             .tick_ms = SIM_TICK_MS,
                             .init_limit = SIM_INIT_LIMIT,
                             .sync_limit = SIM_SYNC_LIMIT,
@@ -1696,6 +1719,14 @@ static void sim_faults(struct sim *s)
         s->st.jumps++;
         sim_trace(s, i, "clock jumps %" PRId64 " ms", jump);
     }
+    if (sim_chance(s, 25)) { /* a VM pause: frozen, then every timer due at once */
+        int i = (int)sim_between(s, 0, n - 1);
+        if (s->m[i].up && !paused(s, i)) {
+            s->m[i].paused_until = s->now + sim_between(s, 1000, 6000);
+            s->st.pauses++;
+            sim_trace(s, i, "paused until %" PRId64, s->m[i].paused_until);
+        }
+    }
     if (sim_chance(s, 100)) { /* a slow disk */
         int i = (int)sim_between(s, 0, n - 1);
         s->m[i].d.slow_until = s->now + sim_between(s, 500, 5000);
@@ -1715,6 +1746,8 @@ static void sim_heal(struct sim *s)
         if (!m->up && (m->restart_at < 0 || m->restart_at > s->now))
             m->restart_at = s->now;
         m->d.full_until = m->d.slow_until = 0;
+        if (m->paused_until > s->now)
+            m->paused_until = s->now;
         for (int j = 0; j < s->n; j++)
             for (int k = 0; k < 2; k++)
                 s->link[k][i][j].slow_until = 0;
@@ -1851,6 +1884,8 @@ static void sim_deliver(struct sim *s)
         for (int a = 0; a < s->n; a++)
             for (int b = 0; b < s->n; b++) {
                 struct sim_link *l = &s->link[k][a][b];
+                if (paused(s, b))
+                    continue; /* queued until it resumes */
                 while (l->len && l->q[l->head].at <= s->now && !s->failed) {
                     struct sim_packet *p = &l->q[l->head];
                     const struct sim_conn *c = conn_of(s, (enum sim_kind)k, a, b);
@@ -1870,11 +1905,34 @@ static void sim_deliver(struct sim *s)
             }
 }
 
+/* The node hears that its log refused an append: the role ends and the
+ * server is rebuilt from what the disk holds (src/node/log_writer.c). */
+static void log_failed_role_end(struct sim *s, int i)
+{
+    struct sim_member *m = &s->m[i];
+    m->log_failed = false;
+    if (m->zab.role == ZAB_LOOKING)
+        return;
+    sim_trace(s, i, "the log refused appends: the role ends");
+    struct zab_event ev = {.type = ZAB_START, .now_ms = local_now(s, i)};
+    ev.start.role = ZAB_LOOKING;
+    ev.start.last_zxid = last_zxid(m);
+    ev.start.accepted_epoch = m->d.accepted;
+    ev.start.current_epoch = m->d.current;
+    sim_zab_step(s, i, &ev);
+    if (!m->up || s->failed)
+        return;
+    m->zab_deadline = -1;
+    m->serving = false;
+    member_reload(s, i, "log refused");
+    fle_start(s, i);
+}
+
 static void sim_timers(struct sim *s)
 {
     for (size_t k = 0; k < s->disc_len;) {
         struct sim_disc d = s->disc[k];
-        if (d.at > s->now) {
+        if (d.at > s->now || paused(s, d.member)) {
             k++;
             continue;
         }
@@ -1892,6 +1950,15 @@ static void sim_timers(struct sim *s)
                 sim_restart(s, i);
             continue;
         }
+        if (paused(s, i))
+            continue;
+        if (m->paused_until) {
+            m->paused_until = 0;
+            sim_trace(s, i, "resumes");
+            member_flush(s, i);
+        }
+        if (m->log_failed && m->log_failed_at <= s->now)
+            log_failed_role_end(s, i);
         for (int j = 0; j < s->n; j++)
             if (m->resend_at[j] >= 0 && m->resend_at[j] <= s->now) {
                 m->resend_at[j] = -1;
@@ -1949,7 +2016,9 @@ static void sim_setup(struct sim *s, uint64_t seed, int n, int64_t steps, enum s
     s->raw_server_free = raw_server_free;
     s->seed = seed;
     s->rng = seed * UINT64_C(0x2545f4914f6cdd1d) + (uint64_t)n;
-    s->n = n;
+    /* Members 1..n vote; a third of the runs add 1 or 2 observers after them. */
+    s->nv = n;
+    s->n = n += sim_chance(s, 333333) ? (int)sim_between(s, 1, 2) : 0;
     s->planted = planted;
     s->verbose = verbose;
     s->steps = steps;
@@ -1967,9 +2036,11 @@ static void sim_setup(struct sim *s, uint64_t seed, int n, int64_t steps, enum s
     }
     size_t used = 0;
     for (int i = 0; i < n; i++) {
-        s->voters[i] = i + 1;
+        if (i < s->nv)
+            s->voters[i] = i + 1;
         used += (size_t)snprintf(s->config_text + used, sizeof(s->config_text) - used,
-                                 "server.%d=10.0.0.%d:2888:3888:participant\n", i + 1, i + 1);
+                                 "server.%d=10.0.0.%d:2888:3888:%s\n", i + 1, i + 1,
+                                 i < s->nv ? "participant" : "observer");
     }
     snprintf(s->config_text + used, sizeof(s->config_text) - used, "version=0");
     for (int k = 0; k < 2; k++)
@@ -1982,6 +2053,8 @@ static void sim_setup(struct sim *s, uint64_t seed, int n, int64_t steps, enum s
         struct sim_member *m = &s->m[i];
         m->sim = s;
         m->index = i;
+        if (sim_chance(s, 500000)) /* a clock that runs up to 15% fast or slow */
+            m->clock_rate_pm = sim_between(s, -150, 150);
         buf_init(&m->base_body);
         buf_init(&m->snap_body);
         buf_init(&m->props);
@@ -2092,16 +2165,18 @@ static bool sim_run(struct sim *s, uint64_t seed, int n, int64_t steps, enum sim
         check_acked_everywhere(s);
     const char *p = planted_name(planted);
     if (print == 2 || (print == 1 && s->failed)) {
-        printf("czk-sim: seed %" PRIu64 ", %d members, %" PRId64 " steps%s%s: %s; commits %ld, "
+        printf("czk-sim: seed %" PRIu64 ", %d members (%d observers), %" PRId64
+               " steps%s%s: %s; commits %ld, "
                "writes acked %ld, reads %ld, sessions connected %ld, connections lost %ld, "
                "decisions %ld, crashes %ld, resets %ld, partitions %ld, clock jumps "
-               "%ld, refused appends %ld, DIFF %ld, TRUNC %ld, SNAP %ld, packets %ld; stable at "
+               "%ld, VM pauses %ld, refused appends %ld, DIFF %ld, TRUNC %ld, SNAP %ld, packets "
+               "%ld; stable at "
                "%" PRId64 "; trace %016" PRIx64 "\n",
-               seed, n, steps, p ? ", planted " : "", p ? p : "", s->failed ? "FAILED" : "ok",
-               s->st.commits, s->st.acks, s->st.reads, s->st.connects, s->st.connlosses,
-               s->st.elections, s->st.crashes, s->st.drops, s->st.partitions, s->st.jumps,
-               s->st.refusals, s->st.diffs, s->st.truncs, s->st.snaps, s->st.packets, s->stable_at,
-               s->trace);
+               seed, n, s->n - s->nv, steps, p ? ", planted " : "", p ? p : "",
+               s->failed ? "FAILED" : "ok", s->st.commits, s->st.acks, s->st.reads, s->st.connects,
+               s->st.connlosses, s->st.elections, s->st.crashes, s->st.drops, s->st.partitions,
+               s->st.jumps, s->st.pauses, s->st.refusals, s->st.diffs, s->st.truncs, s->st.snaps,
+               s->st.packets, s->stable_at, s->trace);
         if (s->failed)
             printf("  %s\n  replay: czk-sim --seed %" PRIu64 " --members %d --steps %" PRId64
                    "%s%s\n",
@@ -2119,6 +2194,7 @@ static bool sim_run(struct sim *s, uint64_t seed, int n, int64_t steps, enum sim
     sum->diffs += s->st.diffs;
     sum->refusals += s->st.refusals;
     sum->jumps += s->st.jumps;
+    sum->pauses += s->st.pauses;
     bool ok = !s->failed;
     sim_teardown(s);
     return ok;
@@ -2213,11 +2289,12 @@ int main(int argc, char **argv)
         return failed ? 1 : 0;
     printf("czk-sim: %d runs, %d failed%s%s; commits %ld, writes acked %ld, reads %ld, decisions "
            "%ld, crashes %ld, "
-           "resets %ld, partitions %ld, clock jumps %ld, refused appends %ld, DIFF %ld, TRUNC "
+           "resets %ld, partitions %ld, clock jumps %ld, VM pauses %ld, refused appends %ld, DIFF "
+           "%ld, TRUNC "
            "%ld, SNAP %ld\n",
            runs, failed, p ? ", planted " : "", p ? p : "", sum.commits, sum.acks, sum.reads,
-           sum.elections, sum.crashes, sum.drops, sum.partitions, sum.jumps, sum.refusals,
-           sum.diffs, sum.truncs, sum.snaps);
+           sum.elections, sum.crashes, sum.drops, sum.partitions, sum.jumps, sum.pauses,
+           sum.refusals, sum.diffs, sum.truncs, sum.snaps);
     if (planted != SIM_PLANTED_NONE) {
         /* A test of the test: the checks must catch the planted bug. */
         bool caught = failed * 2 >= runs;
