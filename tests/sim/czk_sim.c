@@ -48,9 +48,11 @@
 
 enum sim_planted {
     SIM_PLANTED_NONE,
-    SIM_PLANTED_ZAB_ONE_ACK,  /* ZAB commits (and counts a NEWLEADER quorum) on one ack */
-    SIM_PLANTED_FLE_ONE_VOTE, /* FLE decides on one vote */
-    SIM_PLANTED_APPLY_SKIP,   /* m2 skips applying some committed setData txns to its tree */
+    SIM_PLANTED_ZAB_ONE_ACK,   /* ZAB commits (and counts a NEWLEADER quorum) on one ack */
+    SIM_PLANTED_FLE_ONE_VOTE,  /* FLE decides on one vote */
+    SIM_PLANTED_APPLY_SKIP,    /* m2 skips applying some committed setData txns to its tree */
+    SIM_PLANTED_ACK_AT_APPEND, /* a leader applies and answers its txns once logged, not committed
+                                */
 };
 
 enum sim_kind {
@@ -1522,6 +1524,11 @@ static void sim_zab_update(struct sim *s, int i, const struct zab_update *u)
                      (uint64_t)t->zxid);
         check_digest(s, &s->history, i, t->zxid, m->d.log[m->d.log_len - 1].digest, "history",
                      "logged");
+        if (s->planted == SIM_PLANTED_ACK_AT_APPEND && m->zab.role == ZAB_LEADING &&
+            server_role(m->srv) == SERVER_LEADER && m->applied_len + 1 == m->d.log_len) {
+            m->applied_len = m->d.log_len; /* the bug: standalone's "commit once logged" */
+            server_persisted(m->srv, t->zxid, local_now(s, i));
+        }
     }
     disk_sync_start(s, i);
     for (size_t k = 0; k < u->closes_len; k++) {
@@ -2108,6 +2115,8 @@ static const char *planted_name(enum sim_planted p)
         return "fle-one-vote";
     case SIM_PLANTED_APPLY_SKIP:
         return "apply-skip";
+    case SIM_PLANTED_ACK_AT_APPEND:
+        return "ack-at-append";
     default:
         return NULL;
     }
@@ -2204,7 +2213,8 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: czk-sim [--seed S] [--members 3|5|7] [--steps K] [--seeds N]\n"
-            "               [--planted zab-one-ack|fle-one-vote|apply-skip] [--verbose]\n"
+            "               [--planted zab-one-ack|fle-one-vote|apply-skip|ack-at-append]\n"
+            "               [--verbose]\n"
             "               [--raw-server-free]\n"
             "  without --seed: seeds 1..N (default %d) x 3, 5, 7 members\n",
             SIM_SEEDS);
@@ -2238,6 +2248,8 @@ int main(int argc, char **argv)
                 planted = SIM_PLANTED_FLE_ONE_VOTE;
             else if (strcmp(argv[i], "apply-skip") == 0)
                 planted = SIM_PLANTED_APPLY_SKIP;
+            else if (strcmp(argv[i], "ack-at-append") == 0)
+                planted = SIM_PLANTED_ACK_AT_APPEND;
             else {
                 usage();
                 return 2;
