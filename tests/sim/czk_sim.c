@@ -102,7 +102,7 @@ struct sim_dmap {
 
 struct sim_req {
     int32_t xid, type;
-    int path;
+    int path; /* a multi: setData of path and path + 1 */
     uint8_t data[8];
 };
 
@@ -117,6 +117,7 @@ struct sim_path_state {
  * the member's real struct server (handshake, requests, replies). */
 struct sim_client {
     int member; /* -1: not connected */
+    int last_member;
     uint64_t conn;
     bool handshake;
     int64_t since, connect_at;
@@ -823,7 +824,8 @@ static void path_of(char *out, size_t cap, int k, int j)
 
 static bool is_write(int32_t type)
 {
-    return type == ZK_OP_CREATE || type == ZK_OP_SET_DATA || type == ZK_OP_DELETE;
+    return type == ZK_OP_CREATE || type == ZK_OP_SET_DATA || type == ZK_OP_DELETE ||
+           type == ZK_OP_MULTI;
 }
 
 /* The connection is gone: every request in flight has an unknown outcome
@@ -835,13 +837,15 @@ static void client_lost(struct sim *s, int k, const char *why)
         const struct sim_req *r = &c->out[(c->out_head + q) % SIM_CLIENT_OUT];
         if (is_write(r->type))
             c->paths[r->path].known = false;
+        if (r->type == ZK_OP_MULTI)
+            c->paths[(r->path + 1) % SIM_PATHS].known = false;
     }
     c->out_len = 0;
     c->handshake = false;
     c->member = -1;
     c->connect_at = s->now + sim_between(s, 50, 500);
     s->st.connlosses++;
-    sim_trace(s, 0, "client %d: connection lost (%s)", k, why);
+    sim_trace(s, c->last_member, "client %d: connection lost (%s)", k, why);
 }
 
 static void client_fail_reply(struct sim *s, int k, const struct sim_req *r, const char *what)
@@ -958,6 +962,33 @@ static void client_reply(struct sim *s, int k, const uint8_t *body, size_t len)
             client_fail_reply(s, k, q, "an unexpected error");
         }
         break;
+    case ZK_OP_MULTI: {
+        /* The header says 0 either way: the first result tells (an
+         * ErrorResult, type -1, when the multi failed). */
+        struct sim_path_state *p2 = &c->paths[(q->path + 1) % SIM_PATHS];
+        struct zk_multi_header mh;
+        struct zk_stat st[2];
+        bool failed = zk_multi_header_decode(&r, &mh) != 0 || mh.type != ZK_OP_SET_DATA;
+        if (failed) {
+            if (h.err != 0 || mh.type != ZK_OP_ERROR)
+                client_fail_reply(s, k, q, "a multi reply that does not decode");
+            else if (p->known && p->exists && p2->known && p2->exists)
+                client_fail_reply(s, k, q, "a multi failed on znodes the client's acks made");
+            break;
+        }
+        if (zk_stat_decode(&r, &st[0]) != 0 || zk_multi_header_decode(&r, &mh) != 0 ||
+            mh.type != ZK_OP_SET_DATA || zk_stat_decode(&r, &st[1]) != 0 || st[0].mzxid != h.zxid ||
+            st[1].mzxid != h.zxid) {
+            client_fail_reply(s, k, q, "a multi's results are not its two setData's");
+            break;
+        }
+        if ((p->known && !p->exists) || (p2->known && !p2->exists))
+            client_fail_reply(s, k, q, "a multi set data of a znode the client deleted");
+        *p = (struct sim_path_state){true, true, h.zxid, {0}};
+        memcpy(p->data, q->data, sizeof(p->data));
+        *p2 = *p;
+        break;
+    }
     case ZK_OP_GET_DATA:
         s->st.reads++;
         if (ok) {
@@ -1013,7 +1044,7 @@ static void client_connect(struct sim *s, int k)
     }
     int i = cand[sim_between(s, 0, nc - 1)];
     struct sim_member *m = &s->m[i];
-    c->member = i;
+    c->member = c->last_member = i;
     c->conn = ++s->next_conn;
     c->handshake = true;
     c->since = s->now;
@@ -1045,8 +1076,9 @@ static void client_request(struct sim *s, int k)
     struct sim_req *q = &c->out[(c->out_head + c->out_len) % SIM_CLIENT_OUT];
     uint64_t roll = sim_rand(s) % 100;
     q->type = roll < 25   ? ZK_OP_CREATE
-              : roll < 55 ? ZK_OP_SET_DATA
-              : roll < 70 ? ZK_OP_DELETE
+              : roll < 50 ? ZK_OP_SET_DATA
+              : roll < 62 ? ZK_OP_DELETE
+              : roll < 70 ? ZK_OP_MULTI
                           : ZK_OP_GET_DATA;
     if (is_write(q->type) && m->zab.role == ZAB_LEADING && !leader_has_room(s, i))
         return;
@@ -1076,6 +1108,17 @@ static void client_request(struct sim *s, int k)
     } else if (q->type == ZK_OP_DELETE) {
         struct zk_path_version_request d = {.path = jute_cstr(path), .version = -1};
         zk_path_version_request_encode(&s->req, &d);
+    } else if (q->type == ZK_OP_MULTI) {
+        for (int op = 0; op < 2; op++) {
+            struct zk_multi_header mh = {.type = ZK_OP_SET_DATA, .done = false, .err = -1};
+            zk_multi_header_encode(&s->req, &mh);
+            path_of(path, sizeof(path), k, (q->path + op) % SIM_PATHS);
+            struct zk_set_data_request sd = {
+                .path = jute_cstr(path), .data = jute_buf_of(q->data, 8), .version = -1};
+            zk_set_data_request_encode(&s->req, &sd);
+        }
+        struct zk_multi_header end = {.type = -1, .done = true, .err = -1};
+        zk_multi_header_encode(&s->req, &end);
     } else {
         struct zk_path_watch_request g = {.path = jute_cstr(path), .watch = false};
         zk_path_watch_request_encode(&s->req, &g);
@@ -2212,11 +2255,12 @@ static bool sim_run(struct sim *s, uint64_t seed, int n, int64_t steps, enum sim
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: czk-sim [--seed S] [--members 3|5|7] [--steps K] [--seeds N]\n"
+            "usage: czk-sim [--seed S] [--members 3|5|7] [--steps K] [--seeds N] [--from F]\n"
             "               [--planted zab-one-ack|fle-one-vote|apply-skip|ack-at-append]\n"
             "               [--verbose]\n"
             "               [--raw-server-free]\n"
-            "  without --seed: seeds 1..N (default %d) x 3, 5, 7 members\n",
+            "  without --seed: seeds F..F+N-1 (default 1..%d) x 3, 5, 7 members, then the\n"
+            "  golden seeds\n",
             SIM_SEEDS);
 }
 
@@ -2224,6 +2268,7 @@ int main(int argc, char **argv)
 {
     long long seed = -1;
     int members = 0, seeds = SIM_SEEDS;
+    long long from = 1;
     int64_t steps = SIM_STEPS_DEFAULT;
     enum sim_planted planted = SIM_PLANTED_NONE;
     bool verbose = false, raw_server_free = false;
@@ -2236,6 +2281,8 @@ int main(int argc, char **argv)
             steps = atoll(argv[++i]);
         } else if (strcmp(argv[i], "--seeds") == 0 && i + 1 < argc) {
             seeds = atoi(argv[++i]);
+        } else if (strcmp(argv[i], "--from") == 0 && i + 1 < argc) {
+            from = atoll(argv[++i]);
         } else if (strcmp(argv[i], "--verbose") == 0) {
             verbose = true;
         } else if (strcmp(argv[i], "--raw-server-free") == 0) {
@@ -2260,7 +2307,7 @@ int main(int argc, char **argv)
         }
     }
     if ((members != 0 && members != 3 && members != 5 && members != 7) || steps < 1000 ||
-        seeds < 1) {
+        seeds < 1 || from < 1) {
         usage();
         return 2;
     }
@@ -2270,7 +2317,7 @@ int main(int argc, char **argv)
     struct sim_stats sum = {0};
     int runs = 0, failed = 0;
     static const int sizes[] = {3, 5, 7};
-    for (long long sd = seed >= 0 ? seed : 1; sd <= (seed >= 0 ? seed : seeds); sd++)
+    for (long long sd = seed >= 0 ? seed : from; sd <= (seed >= 0 ? seed : from + seeds - 1); sd++)
         for (size_t k = 0; k < 3; k++) {
             int n = members ? members : sizes[k];
             if (members && k > 0)
