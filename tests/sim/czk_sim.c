@@ -45,6 +45,7 @@
 #define SIM_CLIENT_OUT    4    /* requests a client pipelines */
 #define SIM_REQUEST_MS    4000 /* a client gives a connection up after this without a reply */
 #define SIM_WALL_BASE_MS  INT64_C(1700000000000)
+#define SIM_SESSION_MS    8000 /* the clients' session timeout */
 
 enum sim_planted {
     SIM_PLANTED_NONE,
@@ -203,7 +204,7 @@ struct sim_disc {
 
 struct sim_stats {
     long commits, acks, elections, crashes, drops, partitions, snaps, truncs, diffs, jumps,
-        refusals, proposals, packets, replies, reads, connects, connlosses, pauses;
+        refusals, proposals, packets, replies, reads, connects, connlosses, pauses, closes;
 };
 
 struct sim {
@@ -530,6 +531,7 @@ static void sim_commit(struct sim *s, int i, int64_t upto)
             s->g[s->g_len].data = NULL;
             s->g_len++;
             s->st.commits++;
+            s->st.closes += e->type == ZK_OP_CLOSE_SESSION;
         }
         if (leading) {
             int copies = 0;
@@ -723,8 +725,10 @@ static void member_server_free(struct sim *s, int i)
 {
     struct sim_member *m = &s->m[i];
     if (m->srv && !s->raw_server_free && !list_is_empty(&m->srv->proposals)) {
-        const struct proposal *pr = LIST_ENTRY(m->srv->proposals.next, struct proposal, link);
-        (void)server_log_failed(m->srv, pr->zxid, local_now(s, i));
+        int64_t from = LIST_ENTRY(m->srv->proposals.next, const struct proposal, link)->zxid;
+        size_t dropped = server_log_failed(m->srv, from, local_now(s, i));
+        sim_trace(s, i, "server dropped %zu txns in flight from 0x%" PRIx64, dropped,
+                  (uint64_t)from);
     }
     server_free(m->srv);
     m->srv = NULL;
@@ -750,6 +754,7 @@ static void member_reload(struct sim *s, int i, const char *why)
                            .forward = io_forward,
                            .revalidate = io_revalidate};
     m->srv = server_new(&cfg, &io, local_now(s, i));
+    server_set_role(m->srv, SERVER_LEARNER, 0, local_now(s, i)); /* as src/node's member */
     char err[256];
     if (m->d.base > 0) {
         size_t consumed = 0;
@@ -925,6 +930,8 @@ static void client_reply(struct sim *s, int k, const uint8_t *body, size_t len)
         s->last_ack_at = s->now;
     }
     bool ok = h.err == 0;
+    if (h.err == ZK_SESSIONEXPIRED || h.err == ZK_SESSIONMOVED)
+        return; /* the session expired, or moved to another member: nothing changed */
     switch (q->type) {
     case ZK_OP_CREATE:
         if (ok) {
@@ -1028,7 +1035,7 @@ static void io_send(void *ctx, uint64_t conn, const uint8_t *frame, size_t len)
 static bool leader_has_room(const struct sim *s, int i)
 {
     const struct zab *z = &s->m[i].zab;
-    return z->ring_len - z->committed_len + 4 < SIM_OUTSTANDING;
+    return z->ring_len - z->committed_len + 12 < SIM_OUTSTANDING; /* room for expiries */
 }
 
 static void client_connect(struct sim *s, int k)
@@ -1057,7 +1064,7 @@ static void client_connect(struct sim *s, int k)
         session_password(c->session, pw);
     struct zk_connect_request req = {.protocol_version = 0,
                                      .last_zxid_seen = c->last_seen_zxid,
-                                     .time_out = 30000,
+                                     .time_out = SIM_SESSION_MS,
                                      .session_id = c->session,
                                      .passwd = {.ptr = pw, .len = 16}};
     buf_clear(&s->req);
@@ -1153,6 +1160,18 @@ static void sim_clients(struct sim *s)
         }
         if (paused(s, i))
             continue;
+        if (!c->handshake && c->out_len == 0 && sim_chance(s, 150)) {
+            /* the client process restarts: its session is left to expire */
+            struct sim_member *m = &s->m[i];
+            sim_trace(s, i, "client %d restarts, leaving session 0x%" PRIx64, k,
+                      (uint64_t)c->session);
+            c->member = -1;
+            client_lost(s, k, "client restart");
+            c->session = 0;
+            server_conn_closed(m->srv, c->conn, local_now(s, i));
+            member_flush(s, i);
+            continue;
+        }
         if (!c->handshake && c->out_len < SIM_CLIENT_OUT && sim_chance(s, 20000)) {
             if (c->out_len == 0)
                 c->since = s->now;
@@ -1437,7 +1456,10 @@ static void send_quorum(struct sim *s, int i, const struct zab_send *z)
         data = jute_buf_of(s->config_text, strlen(s->config_text));
         break;
     case ZAB_PAYLOAD_SESSIONS:
-        data = jute_buf_of(s->body.data, 0); /* no sessions in the simulation */
+        /* the sessions this learner's clients touched since its last PING */
+        if (m->srv && m->serving)
+            server_take_touched(m->srv, &s->body);
+        data = jute_buf_of(s->body.data, s->body.len);
         break;
     }
     buf_clear(&s->frame);
@@ -1907,6 +1929,18 @@ static bool deliver_quorum(struct sim *s, int from, int to, const struct sim_pac
     }
     if (qp.type == QUORUM_REQUEST || qp.type == QUORUM_REVALIDATE)
         return deliver_client_packet(s, from, to, &qp);
+    if (qp.type == QUORUM_PING && leading && m->serving) {
+        /* A learner's PING: the sessions its clients touched (Leader's
+         * LearnerHandler -> SessionTracker.touchSession). */
+        struct quorum_ping_iter it;
+        int64_t session_id;
+        int32_t timeout_ms;
+        if (quorum_ping_iter_init(&it, qp.data) != 0)
+            sim_fail(s, "m%d: a PING from m%d with sessions that do not decode", to + 1, from + 1);
+        else
+            while (quorum_ping_next(&it, &session_id, &timeout_ms))
+                server_touch_session(m->srv, session_id, timeout_ms, local_now(s, to));
+    }
     if (qp.type == QUORUM_SNAP) {
         struct jute_reader body;
         jute_reader_init(&body, p->bytes + plen, p->len - plen);
@@ -2009,6 +2043,10 @@ static void sim_timers(struct sim *s)
         }
         if (m->log_failed && m->log_failed_at <= s->now)
             log_failed_role_end(s, i);
+        if (m->srv && server_next_tick_ms(m->srv) <= local_now(s, i)) {
+            server_tick(m->srv, local_now(s, i)); /* the leader expires sessions */
+            member_flush(s, i);
+        }
         for (int j = 0; j < s->n; j++)
             if (m->resend_at[j] >= 0 && m->resend_at[j] <= s->now) {
                 m->resend_at[j] = -1;
@@ -2220,15 +2258,16 @@ static bool sim_run(struct sim *s, uint64_t seed, int n, int64_t steps, enum sim
         printf("czk-sim: seed %" PRIu64 ", %d members (%d observers), %" PRId64
                " steps%s%s: %s; commits %ld, "
                "writes acked %ld, reads %ld, sessions connected %ld, connections lost %ld, "
+               "sessions closed %ld, "
                "decisions %ld, crashes %ld, resets %ld, partitions %ld, clock jumps "
                "%ld, VM pauses %ld, refused appends %ld, DIFF %ld, TRUNC %ld, SNAP %ld, packets "
                "%ld; stable at "
                "%" PRId64 "; trace %016" PRIx64 "\n",
                seed, n, s->n - s->nv, steps, p ? ", planted " : "", p ? p : "",
                s->failed ? "FAILED" : "ok", s->st.commits, s->st.acks, s->st.reads, s->st.connects,
-               s->st.connlosses, s->st.elections, s->st.crashes, s->st.drops, s->st.partitions,
-               s->st.jumps, s->st.pauses, s->st.refusals, s->st.diffs, s->st.truncs, s->st.snaps,
-               s->st.packets, s->stable_at, s->trace);
+               s->st.connlosses, s->st.closes, s->st.elections, s->st.crashes, s->st.drops,
+               s->st.partitions, s->st.jumps, s->st.pauses, s->st.refusals, s->st.diffs,
+               s->st.truncs, s->st.snaps, s->st.packets, s->stable_at, s->trace);
         if (s->failed)
             printf("  %s\n  replay: czk-sim --seed %" PRIu64 " --members %d --steps %" PRId64
                    "%s%s\n",
