@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* czk_sim.c — the deterministic simulator (`czk-sim`): 3, 5 or 7 members each
- * running the real src/zab/fle.c and src/zab/zab.c, their messages encoded and
- * decoded by src/proto, over a simulated network, disk and clock driven by one
- * seeded PRNG. Checks the ensemble's invariants after every step. What is real,
- * what is simulated and how to replay: docs/ARCHITECTURE.md, "Simulation". */
+/* czk_sim.c — the deterministic simulator (`czk-sim`): 3, 5 or 7 voters (and
+ * 0-2 observers) each running the real src/zab/fle.c, src/zab/zab.c and a
+ * src/server (prep, apply, tree, sessions, snapshots, recovery), with client
+ * sessions on them, every message encoded and decoded by src/proto, over a
+ * simulated network, disk and clock driven by one seeded PRNG. Checks the
+ * ensemble's and the clients' invariants after every step. What is real, what
+ * is simulated and how to replay: docs/ARCHITECTURE.md, "Simulation". */
 #include "base/buf.h"
 #include "base/log.h"
 #include "base/mem.h"
