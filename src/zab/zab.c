@@ -808,10 +808,17 @@ static void learner_commit_upto(struct zab *zab)
 
 /* After persistence: the ACK of NEWLEADER first, then one ACK per logged
  * proposal (SendAckRequestProcessor after SyncRequestProcessor's flush). */
-static void learner_acks(struct zab *zab)
+static void learner_acks(struct zab *zab, struct zab_update *up)
 {
     if (zab->newleader_seen && !zab->newleader_acked &&
         zab->persisted_zxid >= zab->newleader_target) {
+        /* currentEpoch only once the synced txns are durable
+         * (ZOOKEEPER-4646): a learner that wrote it first and then lost
+         * them (a crash before the fsync, a full disk) would carry the new
+         * epoch with a short log, win the next election on it and cut
+         * txns that were committed. */
+        zab->current_epoch = zab->epoch;
+        up->current_epoch = zab->epoch;
         send_simple(zab, zab->leader_sid, QUORUM_ACK, ZAB_ZXID(zab->epoch, 0));
         zab->newleader_acked = true;
     }
@@ -980,13 +987,11 @@ static void learner_receive(struct zab *zab, const struct zab_event *ev, struct 
             stop(zab, up, "NEWLEADER out of order");
             return;
         }
-        /* syncWithLeader: currentEpoch, then (once the synced txns are
-         * durable) the ACK. */
+        /* syncWithLeader: once the synced txns are durable, currentEpoch
+         * and the ACK (learner_acks). */
         zab->newleader_seen = true;
         zab->newleader_target = zab->last_zxid;
-        zab->current_epoch = zab->epoch;
-        up->current_epoch = zab->epoch;
-        learner_acks(zab);
+        learner_acks(zab, up);
         return;
     case QUORUM_UPTODATE:
         if (!zab->newleader_acked || zab->phase != ZAB_SYNC) {
@@ -1115,7 +1120,7 @@ int zab_step(struct zab *zab, const struct zab_event *ev, struct zab_update *up)
         if (zab->role == ZAB_LEADING)
             leader_persisted(zab, up);
         else if (zab->role != ZAB_LOOKING)
-            learner_acks(zab);
+            learner_acks(zab, up);
         break;
     case ZAB_TICK:
         if (zab->role == ZAB_LEADING) {

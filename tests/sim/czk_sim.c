@@ -1,15 +1,23 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* czk_sim.c — the deterministic simulator (`czk-sim`): 3, 5 or 7 members each
- * running the real src/zab/fle.c and src/zab/zab.c, their messages encoded and
- * decoded by src/proto, over a simulated network, disk and clock driven by one
- * seeded PRNG. Checks the ensemble's invariants after every step. What is real,
- * what is simulated and how to replay: docs/ARCHITECTURE.md, "Simulation". */
+/* czk_sim.c — the deterministic simulator (`czk-sim`): 3, 5 or 7 voters (and
+ * 0-2 observers) each running the real src/zab/fle.c, src/zab/zab.c and a
+ * src/server (prep, apply, tree, sessions, snapshots, recovery), with client
+ * sessions on them, every message encoded and decoded by src/proto, over a
+ * simulated network, disk and clock driven by one seeded PRNG. Checks the
+ * ensemble's and the clients' invariants after every step. What is real, what
+ * is simulated and how to replay: docs/ARCHITECTURE.md, "Simulation". */
 #include "base/buf.h"
+#include "base/log.h"
 #include "base/mem.h"
 #include "proto/election.h"
 #include "proto/jute.h"
+#include "proto/proto.h"
 #include "proto/quorum.h"
 #include "proto/records.h"
+#include "server/server.h"
+#include "server/server_int.h"
+#include "session/session.h"
+#include "tree/tree.h"
 #include "zab/fle.h"
 #include "zab/zab.h"
 
@@ -21,9 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SIM_MEMBERS_MAX   7
+#define SIM_MEMBERS_MAX   9    /* 7 voters and 2 observers */
 #define SIM_LINK_MAX      1024 /* packets in flight on one link: a full one resets it */
-#define SIM_TXN_LEN       16   /* a client txn: its id and 8 opaque bytes */
 #define SIM_TICK_MS       100
 #define SIM_INIT_LIMIT    10
 #define SIM_SYNC_LIMIT    5
@@ -35,11 +42,20 @@
 #define SIM_COMMIT_MS     3000  /* and its proposals commit within this */
 #define SIM_SEEDS         12
 #define SIM_DISC_MAX      512
+#define SIM_CLIENTS       3    /* client sessions per run */
+#define SIM_PATHS         4    /* znodes per client: /c<k>-<j>, written by client k only */
+#define SIM_CLIENT_OUT    4    /* requests a client pipelines */
+#define SIM_REQUEST_MS    4000 /* a client gives a connection up after this without a reply */
+#define SIM_WALL_BASE_MS  INT64_C(1700000000000)
+#define SIM_SESSION_MS    8000 /* the clients' session timeout */
 
 enum sim_planted {
     SIM_PLANTED_NONE,
-    SIM_PLANTED_ZAB_ONE_ACK,  /* ZAB commits (and counts a NEWLEADER quorum) on one ack */
-    SIM_PLANTED_FLE_ONE_VOTE, /* FLE decides on one vote */
+    SIM_PLANTED_ZAB_ONE_ACK,   /* ZAB commits (and counts a NEWLEADER quorum) on one ack */
+    SIM_PLANTED_FLE_ONE_VOTE,  /* FLE decides on one vote */
+    SIM_PLANTED_APPLY_SKIP,    /* m2 skips applying some committed setData txns to its tree */
+    SIM_PLANTED_ACK_AT_APPEND, /* a leader applies and answers its txns once logged, not committed
+                                */
 };
 
 enum sim_kind {
@@ -70,10 +86,57 @@ struct sim_conn {
     int64_t opened_at;
 };
 
+/* A logged txn: TxnHeader + body exactly as src/server made it. */
 struct sim_entry {
     int64_t zxid;
     uint64_t digest; /* of the history up to and including this txn */
-    uint8_t data[SIM_TXN_LEN];
+    int64_t client_id;
+    int32_t cxid, type;
+    uint8_t *data; /* owned by the log (NULL in G) */
+    size_t len;
+};
+
+/* zxid -> digest, as first seen (a history's or a tree's). */
+struct sim_dmap {
+    int64_t *zxid;
+    uint64_t *digest;
+    size_t cap, len;
+};
+
+struct sim_req {
+    int32_t xid, type;
+    int path; /* a multi: setData of path and path + 1 */
+    uint8_t data[8];
+};
+
+/* What a client knows of one of its own znodes from its replies. */
+struct sim_path_state {
+    bool known, exists;
+    int64_t mzxid;
+    uint8_t data[8];
+};
+
+/* A client session: one connection at a time to one serving member, through
+ * the member's real struct server (handshake, requests, replies). */
+struct sim_client {
+    int member; /* -1: not connected */
+    int last_member;
+    uint64_t conn;
+    bool handshake;
+    int64_t since, connect_at;
+    int64_t session;
+    int32_t next_xid;
+    struct sim_req out[SIM_CLIENT_OUT];
+    size_t out_head, out_len;
+    int64_t last_write_zxid, last_seen_zxid;
+    struct sim_path_state paths[SIM_PATHS];
+};
+
+/* An acknowledged write: its txn must be in G at zxid. */
+struct sim_ack {
+    int client;
+    int64_t zxid, session;
+    int32_t xid;
 };
 
 /* A member's disk: the txn log (durable up to durable_len), the snapshot it
@@ -91,25 +154,45 @@ struct sim_disk {
     int64_t full_until;
 };
 
+struct sim;
+
 struct sim_member {
+    struct sim *sim;
+    int index;
+    struct server *srv;   /* the real request stages and tree; NULL while down */
+    struct buf base_body; /* the snapshot at d.base: its body as server_snapshot_write made it */
+    struct buf snap_body; /* a SNAP's body on its way in */
+    struct buf props;     /* io.log_append: (zxid, len, txn)* not yet given to ZAB */
+    size_t props_off;
+    uint64_t closing[SIM_CLIENTS]; /* io.close: connections to close after the call */
+    size_t closing_len;
+    bool flushing;
+    bool serving;
     int64_t sid;
     bool up;
     int64_t restart_at;
-    int64_t clock_offset_ms; /* local clock = simulated time + offset; it only jumps forward */
+    /* local clock = simulated time * (1000 + clock_rate_pm) / 1000 + offset:
+     * it runs fast or slow, and only jumps forward */
+    int64_t clock_offset_ms;
+    int64_t clock_rate_pm;
+    int64_t paused_until; /* a VM pause: the member does nothing until then */
     struct fle fle;
     struct zab zab;
     int64_t fle_deadline, zab_deadline; /* local time; -1: none */
-    bool crash_pending;                 /* the log refused an append: the process exits */
+    /* The log refused an append (a full disk): every later one too, until
+     * the role ends at log_failed_at, as src/node's log writer does. */
+    bool log_failed;
+    int64_t log_failed_at;
     struct sim_disk d;
-    size_t applied_len; /* log entries applied to the "tree" (the base always is) */
+    size_t applied_len; /* log entries applied to the tree (the base always is) */
     int64_t commit_zxid;
     size_t commit_g; /* its committed sequence is G[0..commit_g) */
     uint32_t heard[SIM_MEMBERS_MAX];
     bool side; /* which side of a partition */
     bool snap_ready;
     int64_t snap_zxid;
-    uint64_t snap_digest;
-    uint8_t last_e[SIM_MEMBERS_MAX][512]; /* the peer port's last message to each member */
+    uint64_t snap_digest;                 /* of the history */
+    uint8_t last_e[SIM_MEMBERS_MAX][768]; /* the peer port's last message to each member */
     size_t last_e_len[SIM_MEMBERS_MAX];
     int64_t resend_at[SIM_MEMBERS_MAX];
 };
@@ -123,15 +206,17 @@ struct sim_disc {
 
 struct sim_stats {
     long commits, acks, elections, crashes, drops, partitions, snaps, truncs, diffs, jumps,
-        refusals, proposals, packets;
+        refusals, proposals, packets, replies, reads, connects, connlosses, pauses, closes;
 };
 
 struct sim {
     uint64_t seed, rng;
-    int n;
+    int n;  /* members: voters 1..nv, then observers */
+    int nv; /* voters */
     int64_t voters[SIM_MEMBERS_MAX];
     enum sim_planted planted;
     bool verbose;
+    bool raw_server_free;
     int64_t steps, calm_at, now;
     struct sim_member m[SIM_MEMBERS_MAX];
     struct sim_link link[2][SIM_MEMBERS_MAX][SIM_MEMBERS_MAX];
@@ -144,10 +229,12 @@ struct sim {
     /* G: the one committed sequence every member's committed txns are a prefix of. */
     struct sim_entry *g;
     size_t g_len, g_cap;
-    /* zxid → digest of the history up to it, as first seen. */
-    int64_t *dmap_zxid;
-    uint64_t *dmap_digest;
-    size_t dmap_cap, dmap_len;
+    struct sim_dmap history; /* zxid -> digest of the history up to it */
+    struct sim_dmap trees;   /* zxid -> digest of a tree that applied up to it */
+    struct sim_client c[SIM_CLIENTS];
+    struct sim_ack *acked;
+    size_t acked_len, acked_cap, acked_checked;
+    uint64_t next_conn;
     /* epoch → the member that established it as leader */
     int64_t epoch_leader[4096];
     int64_t epoch_of_leader[4096];
@@ -158,8 +245,8 @@ struct sim {
     char why[512];
     uint64_t trace;
     struct sim_stats st;
-    struct buf body, frame;
-    char config_text[512];
+    struct buf body, frame, fwd, req;
+    char config_text[640];
 };
 
 /* ---- randomness, trace, failure ---- */
@@ -228,12 +315,18 @@ static bool planted_one(void *arg, const int64_t *sids, size_t n)
 
 static int64_t local_now(const struct sim *s, int i)
 {
-    return s->now + s->m[i].clock_offset_ms;
+    const struct sim_member *m = &s->m[i];
+    return s->now + s->now * m->clock_rate_pm / 1000 + m->clock_offset_ms;
+}
+
+static bool paused(const struct sim *s, int i)
+{
+    return s->m[i].paused_until > s->now;
 }
 
 static int quorum(const struct sim *s)
 {
-    return s->n / 2 + 1;
+    return s->nv / 2 + 1;
 }
 
 /* ---- the disk ---- */
@@ -281,44 +374,51 @@ static bool digest_at(const struct sim_member *m, int64_t zxid, uint64_t *out)
     return true;
 }
 
-/* Equal zxid, equal history: the first digest seen for a zxid is the one. */
-static void check_digest(struct sim *s, int i, int64_t zxid, uint64_t digest, const char *where)
+/* Equal zxid, equal digest: the first digest seen for a zxid is the one. */
+static void check_digest(struct sim *s, struct sim_dmap *map, int i, int64_t zxid, uint64_t digest,
+                         const char *what, const char *where)
 {
     if (zxid == 0)
         return;
-    if (s->dmap_len * 2 >= s->dmap_cap) {
-        size_t cap = s->dmap_cap ? s->dmap_cap * 2 : 4096;
+    if (map->len * 2 >= map->cap) {
+        size_t cap = map->cap ? map->cap * 2 : 4096;
         int64_t *z = mem_calloc(cap, sizeof(*z));
         uint64_t *d = mem_calloc(cap, sizeof(*d));
-        for (size_t k = 0; k < s->dmap_cap; k++) {
-            if (!s->dmap_zxid[k])
+        for (size_t k = 0; k < map->cap; k++) {
+            if (!map->zxid[k])
                 continue;
-            size_t h = (size_t)mix(0, (uint64_t)s->dmap_zxid[k]) & (cap - 1);
+            size_t h = (size_t)mix(0, (uint64_t)map->zxid[k]) & (cap - 1);
             while (z[h])
                 h = (h + 1) & (cap - 1);
-            z[h] = s->dmap_zxid[k];
-            d[h] = s->dmap_digest[k];
+            z[h] = map->zxid[k];
+            d[h] = map->digest[k];
         }
-        mem_free(s->dmap_zxid);
-        mem_free(s->dmap_digest);
-        s->dmap_zxid = z;
-        s->dmap_digest = d;
-        s->dmap_cap = cap;
+        mem_free(map->zxid);
+        mem_free(map->digest);
+        map->zxid = z;
+        map->digest = d;
+        map->cap = cap;
     }
-    size_t h = (size_t)mix(0, (uint64_t)zxid) & (s->dmap_cap - 1);
-    while (s->dmap_zxid[h] && s->dmap_zxid[h] != zxid)
-        h = (h + 1) & (s->dmap_cap - 1);
-    if (!s->dmap_zxid[h]) {
-        s->dmap_zxid[h] = zxid;
-        s->dmap_digest[h] = digest;
-        s->dmap_len++;
-    } else if (s->dmap_digest[h] != digest) {
-        sim_fail(s, "m%d %s zxid 0x%" PRIx64 " with a history that differs from another member's",
-                 i + 1, where, (uint64_t)zxid);
+    size_t h = (size_t)mix(0, (uint64_t)zxid) & (map->cap - 1);
+    while (map->zxid[h] && map->zxid[h] != zxid)
+        h = (h + 1) & (map->cap - 1);
+    if (!map->zxid[h]) {
+        map->zxid[h] = zxid;
+        map->digest[h] = digest;
+        map->len++;
+    } else if (map->digest[h] != digest) {
+        sim_fail(s, "m%d %s zxid 0x%" PRIx64 " with a %s that differs from another member's", i + 1,
+                 where, (uint64_t)zxid, what);
     }
 }
 
-static void disk_append(struct sim_member *m, int64_t zxid, const uint8_t *data)
+static void dmap_free(struct sim_dmap *map)
+{
+    mem_free(map->zxid);
+    mem_free(map->digest);
+}
+
+static void disk_append(struct sim_member *m, int64_t zxid, const uint8_t *data, size_t len)
 {
     if (m->d.log_len == m->d.log_cap) {
         m->d.log_cap = m->d.log_cap ? 2 * m->d.log_cap : 256;
@@ -326,12 +426,33 @@ static void disk_append(struct sim_member *m, int64_t zxid, const uint8_t *data)
     }
     struct sim_entry *e = &m->d.log[m->d.log_len];
     uint64_t d = mix(last_digest(m), (uint64_t)zxid);
-    for (size_t k = 0; k < SIM_TXN_LEN; k++)
+    for (size_t k = 0; k < len; k++)
         d = mix(d, data[k]);
+    struct jute_reader r;
+    struct zk_txn_header h = {0};
+    jute_reader_init(&r, data, len);
+    if (zk_txn_header_decode(&r, &h) != 0)
+        h.type = ZK_OP_ERROR - 100; /* checked by the caller: the server never makes one */
     e->zxid = zxid;
     e->digest = d;
-    memcpy(e->data, data, SIM_TXN_LEN);
+    e->client_id = h.client_id;
+    e->cxid = h.cxid;
+    e->type = h.type;
+    e->data = mem_alloc(len ? len : 1);
+    memcpy(e->data, data, len);
+    e->len = len;
     m->d.log_len++;
+}
+
+/* The log keeps its first `len` entries. */
+static void disk_cut(struct sim_member *m, size_t len)
+{
+    while (m->d.log_len > len)
+        mem_free(m->d.log[--m->d.log_len].data);
+    if (m->d.durable_len > len)
+        m->d.durable_len = len;
+    if (m->applied_len > len)
+        m->applied_len = len;
 }
 
 static void disk_sync_start(struct sim *s, int i)
@@ -408,33 +529,696 @@ static void sim_commit(struct sim *s, int i, int64_t upto)
                 s->g_cap = s->g_cap ? 2 * s->g_cap : 1024;
                 s->g = mem_realloc(s->g, s->g_cap * sizeof(*s->g));
             }
-            s->g[s->g_len++] = *e;
+            s->g[s->g_len] = *e;
+            s->g[s->g_len].data = NULL;
+            s->g_len++;
             s->st.commits++;
+            s->st.closes += e->type == ZK_OP_CLOSE_SESSION;
         }
         if (leading) {
             int copies = 0;
-            for (int v = 0; v < s->n; v++)
+            for (int v = 0; v < s->nv; v++) /* observers' copies do not count */
                 copies += durable_has(&s->m[v], e);
             if (copies < quorum(s))
                 sim_fail(s, "m%d committed 0x%" PRIx64 " with %d durable copies", i + 1,
                          (uint64_t)e->zxid, copies);
-            if (ZAB_EPOCH_OF(e->zxid) == m->zab.epoch) {
-                s->st.acks++; /* the client's reply */
-                s->last_ack_at = s->now;
-            }
         }
         m->commit_g++;
         m->commit_zxid = e->zxid;
     }
 }
 
-/* The "tree": applying a logged txn checks its history's digest. */
-static void sim_apply_upto(struct sim *s, int i, int64_t upto)
+/* ---- the members' servers: the real request stages, tree and recovery ---- */
+
+static void sim_zab_step(struct sim *s, int i, const struct zab_event *ev);
+static void link_push(struct sim *s, enum sim_kind kind, int from, int to, const uint8_t *bytes,
+                      size_t len);
+static void client_lost(struct sim *s, int k, const char *why);
+
+/* A digest of a member's real tree: every node's path, data and persisted
+ * stat (all deterministic: times come from the TxnHeader), combined
+ * independently of the order children are kept in. */
+static uint64_t tree_digest(const struct tree *t)
+{
+    uint64_t sum = mix(0, (uint64_t)tree_node_count(t));
+    const struct tree_node *root = tree_get(t, "/", 1);
+    if (!root)
+        return sum;
+    const struct tree_node **stack = mem_alloc((tree_node_count(t) + 1) * sizeof(*stack));
+    size_t len = 0;
+    stack[len++] = root;
+    while (len) {
+        const struct tree_node *n = stack[--len];
+        uint64_t h = 0x51;
+        for (uint32_t k = 0; k < n->path_len; k++)
+            h = mix(h, (uint8_t)n->path[k]);
+        h = mix(h, (uint64_t)(int64_t)n->data_len);
+        for (int32_t k = 0; k < n->data_len; k++)
+            h = mix(h, n->data[k]);
+        const struct zk_stat_persisted *st = &n->stat;
+        h = mix(h, (uint64_t)st->czxid);
+        h = mix(h, (uint64_t)st->mzxid);
+        h = mix(h, (uint64_t)st->ctime);
+        h = mix(h, (uint64_t)st->mtime);
+        h = mix(h, (uint64_t)(uint32_t)st->version);
+        h = mix(h, (uint64_t)(uint32_t)st->cversion);
+        h = mix(h, (uint64_t)(uint32_t)st->aversion);
+        h = mix(h, (uint64_t)st->ephemeral_owner);
+        h = mix(h, (uint64_t)st->pzxid);
+        h = mix(h, n->child_count);
+        sum += h;
+        for (uint32_t k = 0; k < n->child_count && len <= tree_node_count(t); k++)
+            stack[len++] = n->children[k];
+    }
+    mem_free(stack);
+    return sum;
+}
+
+/* Equal zxid, equal tree: checked wherever a tree stands at a zxid. */
+static void check_tree(struct sim *s, int i, const char *where)
+{
+    const struct sim_member *m = &s->m[i];
+    check_digest(s, &s->trees, i, server_last_zxid(m->srv), tree_digest(&m->srv->tree), "tree",
+                 where);
+}
+
+static void io_send(void *ctx, uint64_t conn, const uint8_t *frame, size_t len);
+
+static void io_close(void *ctx, uint64_t conn)
+{
+    struct sim_member *m = ctx;
+    if (m->closing_len < SIM_CLIENTS)
+        m->closing[m->closing_len++] = conn;
+}
+
+static void io_log_append(void *ctx, int64_t zxid, const uint8_t *txn, size_t len)
+{
+    struct sim_member *m = ctx;
+    jute_write_i64(&m->props, zxid);
+    jute_write_i32(&m->props, (int32_t)len);
+    buf_append(&m->props, txn, len);
+}
+
+static int64_t io_wall_ms(void *ctx)
+{
+    struct sim_member *m = ctx;
+    return SIM_WALL_BASE_MS + local_now(m->sim, m->index);
+}
+
+/* A learner forwards a client's write (and revalidations) on its quorum
+ * connection to the leader, as a REQUEST packet. */
+static void io_forward(void *ctx, const uint8_t *data, size_t len, const struct zk_id *auth,
+                       size_t auth_len)
+{
+    struct sim_member *m = ctx;
+    struct sim *s = m->sim;
+    int l = (int)m->zab.leader_sid - 1;
+    if (!m->serving || m->zab.role == ZAB_LEADING || l < 0 || l >= s->n)
+        return;
+    buf_clear(&s->fwd);
+    quorum_packet_encode(&s->fwd, QUORUM_REQUEST, 0, jute_buf_of(data, len), auth,
+                         (int32_t)auth_len);
+    link_push(s, SIM_QUORUM, m->index, l, s->fwd.data, s->fwd.len);
+}
+
+static void io_revalidate(void *ctx, int64_t session_id, int32_t timeout_ms)
+{
+    struct sim_member *m = ctx;
+    struct sim *s = m->sim;
+    int l = (int)m->zab.leader_sid - 1;
+    if (!m->serving || m->zab.role == ZAB_LEADING || l < 0 || l >= s->n)
+        return;
+    struct buf body;
+    buf_init(&body);
+    jute_write_i64(&body, session_id);
+    jute_write_i32(&body, timeout_ms);
+    buf_clear(&s->fwd);
+    quorum_packet_encode(&s->fwd, QUORUM_REVALIDATE, 0, jute_buf_of(body.data, body.len), NULL, 0);
+    buf_deinit(&body);
+    link_push(s, SIM_QUORUM, m->index, l, s->fwd.data, s->fwd.len);
+}
+
+/* After every call into a server: its txns go to ZAB in order (the leader
+ * proposes what prep made), and the connections it closed are closed. */
+static void member_flush(struct sim *s, int i)
 {
     struct sim_member *m = &s->m[i];
-    while (m->applied_len < m->d.log_len && m->d.log[m->applied_len].zxid <= upto) {
+    if (m->flushing)
+        return;
+    m->flushing = true;
+    while (m->up && !s->failed && (m->props_off < m->props.len || m->closing_len)) {
+        if (m->props_off < m->props.len) {
+            const uint8_t *p = m->props.data + m->props_off;
+            int64_t zxid = (int64_t)be64_get(p);
+            size_t len = be32_get(p + 8);
+            m->props_off += 12 + len;
+            if (zxid != zab_next_zxid(&m->zab) || m->zab.role != ZAB_LEADING) {
+                sim_fail(s, "m%d: prep made 0x%" PRIx64 ", ZAB expects 0x%" PRIx64, i + 1,
+                         (uint64_t)zxid, (uint64_t)zab_next_zxid(&m->zab));
+                break;
+            }
+            struct zab_event ev = {.type = ZAB_PROPOSE, .now_ms = local_now(s, i)};
+            ev.propose.zxid = zxid;
+            ev.propose.data = jute_buf_of(p + 12, len);
+            s->st.proposals++;
+            sim_zab_step(s, i, &ev);
+            if (m->up && m->zab.role == ZAB_LEADING && zab_next_zxid(&m->zab) == zxid && !s->failed)
+                sim_fail(s, "m%d: ZAB refused the proposal 0x%" PRIx64 " prep made", i + 1,
+                         (uint64_t)zxid);
+            continue;
+        }
+        uint64_t conn = m->closing[--m->closing_len];
+        server_conn_closed(m->srv, conn, local_now(s, i));
+        for (int k = 0; k < SIM_CLIENTS; k++)
+            if (s->c[k].member == i && s->c[k].conn == conn) {
+                s->c[k].member = -1;
+                client_lost(s, k, "closed by the server");
+            }
+    }
+    if (m->props_off == m->props.len) {
+        buf_clear(&m->props);
+        m->props_off = 0;
+    }
+    m->flushing = false;
+}
+
+/* Every client connection of member i goes (role change, reload, crash). */
+static void member_drop_clients(struct sim *s, int i, const char *why)
+{
+    struct sim_member *m = &s->m[i];
+    for (int k = 0; k < SIM_CLIENTS; k++)
+        if (s->c[k].member == i) {
+            if (m->srv)
+                server_conn_closed(m->srv, s->c[k].conn, local_now(s, i));
+            s->c[k].member = -1;
+            client_lost(s, k, why);
+        }
+    m->closing_len = 0;
+    buf_clear(&m->props);
+    m->props_off = 0;
+}
+
+/* server_free, with the prepped txns still in flight dropped first (as
+ * server_set_role drops them). server_free alone rolls the in-flight
+ * changes back through `prev` pointers to changes that may have committed
+ * and been freed since: a use-after-free (see docs/ARCHITECTURE.md,
+ * "Simulation"; --raw-server-free shows it). */
+static void member_server_free(struct sim *s, int i)
+{
+    struct sim_member *m = &s->m[i];
+    if (m->srv && !s->raw_server_free && !list_is_empty(&m->srv->proposals)) {
+        int64_t from = LIST_ENTRY(m->srv->proposals.next, const struct proposal, link)->zxid;
+        size_t dropped = server_log_failed(m->srv, from, local_now(s, i));
+        sim_trace(s, i, "server dropped %zu txns in flight from 0x%" PRIx64, dropped,
+                  (uint64_t)from);
+    }
+    server_free(m->srv);
+    m->srv = NULL;
+}
+
+/* A fresh struct server with the member's durable state: the snapshot, then
+ * every txn of its log replayed (committed or not), as src/node's recovery
+ * and its reload after a role ends do. */
+static void member_reload(struct sim *s, int i, const char *why)
+{
+    struct sim_member *m = &s->m[i];
+    member_drop_clients(s, i, why);
+    member_server_free(s, i);
+    struct server_config cfg = {.tick_time_ms = 2000,
+                                .max_buffer = 0xfffff,
+                                .server_id = m->sid,
+                                .global_outstanding_limit = 1000};
+    struct server_io io = {.ctx = m,
+                           .send = io_send,
+                           .close = io_close,
+                           .log_append = io_log_append,
+                           .wall_ms = io_wall_ms,
+                           .forward = io_forward,
+                           .revalidate = io_revalidate};
+    m->srv = server_new(&cfg, &io, local_now(s, i));
+    server_set_role(m->srv, SERVER_LEARNER, 0, local_now(s, i)); /* as src/node's member */
+    char err[256];
+    if (m->d.base > 0) {
+        size_t consumed = 0;
+        if (server_load_snapshot(m->srv, m->base_body.data, m->base_body.len, &consumed,
+                                 local_now(s, i), err, sizeof(err)) != 0 ||
+            consumed != m->base_body.len) {
+            sim_fail(s, "m%d: its snapshot 0x%" PRIx64 " does not load: %s", i + 1,
+                     (uint64_t)m->d.base, err);
+            return;
+        }
+        server_set_last_zxid(m->srv, m->d.base);
+        check_tree(s, i, "loaded a snapshot at");
+    }
+    for (size_t k = 0; k < m->d.log_len && !s->failed; k++) {
+        const struct sim_entry *e = &m->d.log[k];
+        if (server_replay_txn(m->srv, e->data, e->len, local_now(s, i), err, sizeof(err)) != 0)
+            sim_fail(s, "m%d: its logged txn 0x%" PRIx64 " does not replay: %s", i + 1,
+                     (uint64_t)e->zxid, err);
+    }
+    m->applied_len = m->d.log_len;
+    server_set_last_zxid(m->srv, last_zxid(m));
+    if (!s->failed && m->d.log_len)
+        check_tree(s, i, "recovered");
+}
+
+/* Commits up to `upto` reach the tree: the leader's through
+ * server_persisted (its prepped txns), a learner's one txn at a time
+ * through server_apply_committed, as src/node drives them. */
+static void member_apply(struct sim *s, int i, int64_t upto)
+{
+    struct sim_member *m = &s->m[i];
+    char err[256];
+    if (m->zab.role == ZAB_LEADING) {
+        size_t k = m->applied_len;
+        while (k < m->d.log_len && m->d.log[k].zxid <= upto)
+            k++;
+        if (k == m->applied_len)
+            return;
+        m->applied_len = k;
+        if (server_role(m->srv) == SERVER_LEADER)
+            server_persisted(m->srv, applied_zxid(m), local_now(s, i));
+        if (server_last_zxid(m->srv) != applied_zxid(m))
+            sim_fail(s, "m%d: the leader's tree is at 0x%" PRIx64 ", its log applied to 0x%" PRIx64,
+                     i + 1, (uint64_t)server_last_zxid(m->srv), (uint64_t)applied_zxid(m));
+        else
+            check_tree(s, i, "applied");
+        member_flush(s, i);
+        return;
+    }
+    while (m->applied_len < m->d.log_len && m->d.log[m->applied_len].zxid <= upto && !s->failed) {
         const struct sim_entry *e = &m->d.log[m->applied_len++];
-        check_digest(s, i, e->zxid, e->digest, "applied");
+        if (s->planted == SIM_PLANTED_APPLY_SKIP && i == 1 && e->type == ZK_OP_SET_DATA &&
+            e->zxid % 5 == 0) {
+            server_set_last_zxid(m->srv, e->zxid); /* the bug: the txn never reaches the tree */
+        } else if (server_apply_committed(m->srv, e->data, e->len, local_now(s, i), err,
+                                          sizeof(err)) < 0) {
+            sim_fail(s, "m%d: the committed txn 0x%" PRIx64 " does not apply: %s", i + 1,
+                     (uint64_t)e->zxid, err);
+            return;
+        }
+        check_tree(s, i, "applied");
+        member_flush(s, i);
+    }
+}
+
+/* ---- clients ---- */
+
+static void path_of(char *out, size_t cap, int k, int j)
+{
+    snprintf(out, cap, "/c%d-%d", k, j);
+}
+
+static bool is_write(int32_t type)
+{
+    return type == ZK_OP_CREATE || type == ZK_OP_SET_DATA || type == ZK_OP_DELETE ||
+           type == ZK_OP_MULTI;
+}
+
+/* The connection is gone: every request in flight has an unknown outcome
+ * (a write may still commit), as a real client's CONNECTIONLOSS. */
+static void client_lost(struct sim *s, int k, const char *why)
+{
+    struct sim_client *c = &s->c[k];
+    for (size_t q = 0; q < c->out_len; q++) {
+        const struct sim_req *r = &c->out[(c->out_head + q) % SIM_CLIENT_OUT];
+        if (is_write(r->type))
+            c->paths[r->path].known = false;
+        if (r->type == ZK_OP_MULTI)
+            c->paths[(r->path + 1) % SIM_PATHS].known = false;
+    }
+    c->out_len = 0;
+    c->handshake = false;
+    c->member = -1;
+    c->connect_at = s->now + sim_between(s, 50, 500);
+    s->st.connlosses++;
+    sim_trace(s, c->last_member, "client %d: connection lost (%s)", k, why);
+}
+
+static void client_fail_reply(struct sim *s, int k, const struct sim_req *r, const char *what)
+{
+    char path[32];
+    path_of(path, sizeof(path), k, r->path);
+    sim_fail(s, "client %d (session 0x%" PRIx64 "): xid %d (op %d %s): %s", k,
+             (uint64_t)s->c[k].session, r->xid, r->type, path, what);
+}
+
+/* A reply (or the handshake's answer) reaches client k. Replies come in
+ * request order; what a reply says must agree with the client's own
+ * acknowledged writes (only client k writes its znodes). */
+static void client_reply(struct sim *s, int k, const uint8_t *body, size_t len)
+{
+    struct sim_client *c = &s->c[k];
+    struct jute_reader r;
+    jute_reader_init(&r, body, len);
+    if (c->handshake) {
+        struct zk_connect_response cr;
+        if (zk_connect_response_decode(&r, &cr) != 0) {
+            sim_fail(s, "client %d: a ConnectResponse that does not decode", k);
+            return;
+        }
+        if (cr.time_out <= 0 || cr.session_id == 0) {
+            sim_trace(s, 0, "client %d: session 0x%" PRIx64 " refused", k, (uint64_t)c->session);
+            c->session = 0; /* a new session next time */
+            return;         /* the server closes the connection */
+        }
+        if (c->session && cr.session_id != c->session)
+            sim_fail(s, "client %d: reconnected with session 0x%" PRIx64 ", got 0x%" PRIx64, k,
+                     (uint64_t)c->session, (uint64_t)cr.session_id);
+        c->session = cr.session_id;
+        c->handshake = false;
+        c->since = s->now;
+        s->st.connects++;
+        sim_trace(s, c->member, "client %d: session 0x%" PRIx64, k, (uint64_t)c->session);
+        return;
+    }
+    struct zk_reply_header h;
+    if (zk_reply_header_decode(&r, &h) != 0) {
+        sim_fail(s, "client %d: a reply header that does not decode", k);
+        return;
+    }
+    if (h.xid == -1 || h.xid == -2)
+        return; /* a watch event, a ping */
+    if (c->out_len == 0) {
+        sim_fail(s, "client %d: a reply to xid %d with nothing outstanding", k, h.xid);
+        return;
+    }
+    struct sim_req *q = &c->out[c->out_head];
+    if (h.xid != q->xid) {
+        sim_fail(s, "client %d: a reply to xid %d while xid %d is the oldest outstanding", k, h.xid,
+                 q->xid);
+        return;
+    }
+    c->out_head = (c->out_head + 1) % SIM_CLIENT_OUT;
+    c->out_len--;
+    s->st.replies++;
+    if (h.zxid < c->last_seen_zxid)
+        client_fail_reply(s, k, q, "its reply's zxid went back");
+    if (h.zxid > c->last_seen_zxid)
+        c->last_seen_zxid = h.zxid;
+    struct sim_path_state *p = &c->paths[q->path];
+    sim_trace(s, c->member, "client %d: xid %d op %d err %d zxid 0x%" PRIx64, k, h.xid, q->type,
+              h.err, (uint64_t)h.zxid);
+    if (is_write(q->type)) {
+        if (h.zxid <= c->last_write_zxid)
+            client_fail_reply(s, k, q, "a write acknowledged at a zxid not above the last one's");
+        c->last_write_zxid = h.zxid;
+        if (s->acked_len == s->acked_cap) {
+            s->acked_cap = s->acked_cap ? 2 * s->acked_cap : 1024;
+            s->acked = mem_realloc(s->acked, s->acked_cap * sizeof(*s->acked));
+        }
+        s->acked[s->acked_len++] = (struct sim_ack){k, h.zxid, c->session, h.xid};
+        s->st.acks++;
+        s->last_ack_at = s->now;
+    }
+    bool ok = h.err == 0;
+    if (h.err == ZK_SESSIONEXPIRED || h.err == ZK_SESSIONMOVED)
+        return; /* the session expired, or moved to another member: nothing changed */
+    switch (q->type) {
+    case ZK_OP_CREATE:
+        if (ok) {
+            if (p->known && p->exists)
+                client_fail_reply(s, k, q, "created a znode the client's acked writes left there");
+            *p = (struct sim_path_state){true, true, h.zxid, {0}};
+            memcpy(p->data, q->data, sizeof(p->data));
+        } else if (h.err == ZK_NODEEXISTS) {
+            if (p->known && !p->exists)
+                client_fail_reply(s, k, q,
+                                  "NODEEXISTS for a znode the client's acked delete removed");
+        } else {
+            client_fail_reply(s, k, q, "an unexpected error");
+        }
+        break;
+    case ZK_OP_SET_DATA:
+    case ZK_OP_DELETE:
+        if (ok && q->type == ZK_OP_SET_DATA) {
+            struct zk_stat st;
+            if (zk_stat_decode(&r, &st) != 0 || st.mzxid != h.zxid)
+                client_fail_reply(s, k, q, "a setData reply whose Stat is not its txn's");
+            if (p->known && !p->exists)
+                client_fail_reply(s, k, q, "setData succeeded on a znode the client deleted");
+            *p = (struct sim_path_state){true, true, h.zxid, {0}};
+            memcpy(p->data, q->data, sizeof(p->data));
+        } else if (ok) {
+            if (p->known && !p->exists)
+                client_fail_reply(s, k, q, "delete succeeded on a znode the client deleted");
+            *p = (struct sim_path_state){true, false, h.zxid, {0}};
+        } else if (h.err == ZK_NONODE) {
+            if (p->known && p->exists)
+                client_fail_reply(s, k, q, "NONODE for a znode the client's acked writes made");
+            *p = (struct sim_path_state){true, false, h.zxid, {0}};
+        } else {
+            client_fail_reply(s, k, q, "an unexpected error");
+        }
+        break;
+    case ZK_OP_MULTI: {
+        /* The header says 0 either way: the first result tells (an
+         * ErrorResult, type -1, when the multi failed). */
+        struct sim_path_state *p2 = &c->paths[(q->path + 1) % SIM_PATHS];
+        struct zk_multi_header mh;
+        struct zk_stat st[2];
+        bool failed = zk_multi_header_decode(&r, &mh) != 0 || mh.type != ZK_OP_SET_DATA;
+        if (failed) {
+            if (h.err != 0 || mh.type != ZK_OP_ERROR)
+                client_fail_reply(s, k, q, "a multi reply that does not decode");
+            else if (p->known && p->exists && p2->known && p2->exists)
+                client_fail_reply(s, k, q, "a multi failed on znodes the client's acks made");
+            break;
+        }
+        if (zk_stat_decode(&r, &st[0]) != 0 || zk_multi_header_decode(&r, &mh) != 0 ||
+            mh.type != ZK_OP_SET_DATA || zk_stat_decode(&r, &st[1]) != 0 || st[0].mzxid != h.zxid ||
+            st[1].mzxid != h.zxid) {
+            client_fail_reply(s, k, q, "a multi's results are not its two setData's");
+            break;
+        }
+        if ((p->known && !p->exists) || (p2->known && !p2->exists))
+            client_fail_reply(s, k, q, "a multi set data of a znode the client deleted");
+        *p = (struct sim_path_state){true, true, h.zxid, {0}};
+        memcpy(p->data, q->data, sizeof(p->data));
+        *p2 = *p;
+        break;
+    }
+    case ZK_OP_GET_DATA:
+        s->st.reads++;
+        if (ok) {
+            struct zk_get_data_response gd;
+            if (zk_get_data_response_decode(&r, &gd) != 0) {
+                client_fail_reply(s, k, q, "a getData reply that does not decode");
+                break;
+            }
+            if (p->known && !p->exists)
+                client_fail_reply(s, k, q, "read a znode the client's acked delete removed");
+            else if (p->known && (gd.stat.mzxid != p->mzxid || gd.data.len != 8 ||
+                                  memcmp(gd.data.ptr, p->data, 8) != 0))
+                client_fail_reply(s, k, q, "read missed the client's own acked write");
+        } else if (h.err == ZK_NONODE) {
+            if (p->known && p->exists)
+                client_fail_reply(s, k, q, "NONODE for a znode the client's acked writes made");
+        } else {
+            client_fail_reply(s, k, q, "an unexpected error");
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+static void io_send(void *ctx, uint64_t conn, const uint8_t *frame, size_t len)
+{
+    struct sim_member *m = ctx;
+    struct sim *s = m->sim;
+    for (int k = 0; k < SIM_CLIENTS && !s->failed; k++)
+        if (s->c[k].member == m->index && s->c[k].conn == conn && len >= 4)
+            client_reply(s, k, frame + 4, len - 4);
+}
+
+/* Whether member i's ZAB can take another proposal (else the client waits:
+ * the node's backpressure). */
+static bool leader_has_room(const struct sim *s, int i)
+{
+    const struct zab *z = &s->m[i].zab;
+    return z->ring_len - z->committed_len + 12 < SIM_OUTSTANDING; /* room for expiries */
+}
+
+static void client_connect(struct sim *s, int k)
+{
+    struct sim_client *c = &s->c[k];
+    int cand[SIM_MEMBERS_MAX], nc = 0;
+    for (int i = 0; i < s->n; i++)
+        if (s->m[i].up && s->m[i].serving && !paused(s, i))
+            cand[nc++] = i;
+    if (nc == 0) {
+        c->connect_at = s->now + 100;
+        return;
+    }
+    int i = cand[sim_between(s, 0, nc - 1)];
+    struct sim_member *m = &s->m[i];
+    c->member = c->last_member = i;
+    c->conn = ++s->next_conn;
+    c->handshake = true;
+    c->since = s->now;
+    c->out_head = c->out_len = 0;
+    char ip[32];
+    snprintf(ip, sizeof(ip), "10.0.1.%d", k + 1);
+    server_conn_open(m->srv, c->conn, ip, local_now(s, i));
+    uint8_t pw[16] = {0};
+    if (c->session)
+        session_password(c->session, pw);
+    struct zk_connect_request req = {.protocol_version = 0,
+                                     .last_zxid_seen = c->last_seen_zxid,
+                                     .time_out = SIM_SESSION_MS,
+                                     .session_id = c->session,
+                                     .passwd = {.ptr = pw, .len = 16}};
+    buf_clear(&s->req);
+    zk_connect_request_encode(&s->req, &req);
+    jute_write_bool(&s->req, false);
+    sim_trace(s, i, "client %d connects (session 0x%" PRIx64 ")", k, (uint64_t)c->session);
+    server_conn_receive(m->srv, c->conn, s->req.data, s->req.len, local_now(s, i));
+    member_flush(s, i);
+}
+
+static void client_request(struct sim *s, int k)
+{
+    struct sim_client *c = &s->c[k];
+    int i = c->member;
+    struct sim_member *m = &s->m[i];
+    struct sim_req *q = &c->out[(c->out_head + c->out_len) % SIM_CLIENT_OUT];
+    uint64_t roll = sim_rand(s) % 100;
+    q->type = roll < 25   ? ZK_OP_CREATE
+              : roll < 50 ? ZK_OP_SET_DATA
+              : roll < 62 ? ZK_OP_DELETE
+              : roll < 70 ? ZK_OP_MULTI
+                          : ZK_OP_GET_DATA;
+    if (is_write(q->type) && m->zab.role == ZAB_LEADING && !leader_has_room(s, i))
+        return;
+    q->path = (int)sim_between(s, 0, SIM_PATHS - 1);
+    q->xid = ++c->next_xid;
+    uint64_t v = sim_rand(s);
+    for (int b = 0; b < 8; b++)
+        q->data[b] = (uint8_t)(v >> (8 * b));
+    c->out_len++;
+    char path[32];
+    path_of(path, sizeof(path), k, q->path);
+    buf_clear(&s->req);
+    struct zk_request_header h = {.xid = q->xid, .type = q->type};
+    zk_request_header_encode(&s->req, &h);
+    struct zk_acl acl = {.perms = ZK_PERM_ALL,
+                         .id = {.scheme = jute_cstr("world"), .id = jute_cstr("anyone")}};
+    if (q->type == ZK_OP_CREATE) {
+        struct zk_create_request cr = {.path = jute_cstr(path),
+                                       .data = jute_buf_of(q->data, 8),
+                                       .acl = {.count = 1, .items = &acl},
+                                       .flags = 0};
+        zk_create_request_encode(&s->req, &cr);
+    } else if (q->type == ZK_OP_SET_DATA) {
+        struct zk_set_data_request sd = {
+            .path = jute_cstr(path), .data = jute_buf_of(q->data, 8), .version = -1};
+        zk_set_data_request_encode(&s->req, &sd);
+    } else if (q->type == ZK_OP_DELETE) {
+        struct zk_path_version_request d = {.path = jute_cstr(path), .version = -1};
+        zk_path_version_request_encode(&s->req, &d);
+    } else if (q->type == ZK_OP_MULTI) {
+        for (int op = 0; op < 2; op++) {
+            struct zk_multi_header mh = {.type = ZK_OP_SET_DATA, .done = false, .err = -1};
+            zk_multi_header_encode(&s->req, &mh);
+            path_of(path, sizeof(path), k, (q->path + op) % SIM_PATHS);
+            struct zk_set_data_request sd = {
+                .path = jute_cstr(path), .data = jute_buf_of(q->data, 8), .version = -1};
+            zk_set_data_request_encode(&s->req, &sd);
+        }
+        struct zk_multi_header end = {.type = -1, .done = true, .err = -1};
+        zk_multi_header_encode(&s->req, &end);
+    } else {
+        struct zk_path_watch_request g = {.path = jute_cstr(path), .watch = false};
+        zk_path_watch_request_encode(&s->req, &g);
+    }
+    server_conn_receive(m->srv, c->conn, s->req.data, s->req.len, local_now(s, i));
+    member_flush(s, i);
+}
+
+/* Clients: connect to a serving member, pipeline requests, give a silent
+ * connection up (and reconnect, with their session, anywhere). */
+static void sim_clients(struct sim *s)
+{
+    for (int k = 0; k < SIM_CLIENTS && !s->failed; k++) {
+        struct sim_client *c = &s->c[k];
+        if (c->member < 0) {
+            if (s->now >= c->connect_at)
+                client_connect(s, k);
+            continue;
+        }
+        int i = c->member;
+        bool stuck = c->handshake ? s->now - c->since > SIM_REQUEST_MS
+                                  : c->out_len && s->now - c->since > SIM_REQUEST_MS;
+        if (stuck) {
+            struct sim_member *m = &s->m[i];
+            c->member = -1;
+            client_lost(s, k, "no reply");
+            if (m->closing_len < SIM_CLIENTS)
+                m->closing[m->closing_len++] = c->conn; /* its FIN, read when it runs */
+            if (!paused(s, i))
+                member_flush(s, i);
+            continue;
+        }
+        if (paused(s, i))
+            continue;
+        if (!c->handshake && c->out_len == 0 && sim_chance(s, 150)) {
+            /* the client process restarts: its session is left to expire */
+            struct sim_member *m = &s->m[i];
+            sim_trace(s, i, "client %d restarts, leaving session 0x%" PRIx64, k,
+                      (uint64_t)c->session);
+            c->member = -1;
+            client_lost(s, k, "client restart");
+            c->session = 0;
+            server_conn_closed(m->srv, c->conn, local_now(s, i));
+            member_flush(s, i);
+            continue;
+        }
+        if (!c->handshake && c->out_len < SIM_CLIENT_OUT && sim_chance(s, 20000)) {
+            if (c->out_len == 0)
+                c->since = s->now;
+            client_request(s, k);
+        }
+    }
+}
+
+/* At the end: every member holds every acknowledged write it has reached
+ * (in its snapshot or, as G has it, in its log). */
+static void check_acked_everywhere(struct sim *s)
+{
+    for (int i = 0; i < s->n && !s->failed; i++) {
+        const struct sim_member *m = &s->m[i];
+        if (!m->up)
+            continue;
+        for (size_t k = 0; k < s->acked_len && !s->failed; k++) {
+            const struct sim_ack *a = &s->acked[k];
+            if (a->zxid <= m->d.base || a->zxid > applied_zxid(m))
+                continue;
+            size_t g = g_upper(s, a->zxid);
+            long at = log_find(m, a->zxid);
+            if (at < 0 || m->d.log[at].digest != s->g[g - 1].digest)
+                sim_fail(s, "m%d applied past 0x%" PRIx64 " without client %d's acked xid %d",
+                         i + 1, (uint64_t)a->zxid, a->client, a->xid);
+        }
+    }
+}
+
+/* Every acknowledged write is in the committed sequence at its zxid, as the
+ * txn its client sent (session and xid). */
+static void check_acked(struct sim *s)
+{
+    for (; s->acked_checked < s->acked_len && !s->failed; s->acked_checked++) {
+        const struct sim_ack *a = &s->acked[s->acked_checked];
+        size_t g = g_upper(s, a->zxid);
+        if (g == 0 || s->g[g - 1].zxid != a->zxid)
+            sim_fail(s, "client %d: xid %d acknowledged at 0x%" PRIx64 ", not committed", a->client,
+                     a->xid, (uint64_t)a->zxid);
+        else if (s->g[g - 1].client_id != a->session || s->g[g - 1].cxid != a->xid)
+            sim_fail(s,
+                     "client %d: xid %d acknowledged at 0x%" PRIx64 ", committed there is "
+                     "session 0x%" PRIx64 " cxid %d",
+                     a->client, a->xid, (uint64_t)a->zxid, (uint64_t)s->g[g - 1].client_id,
+                     s->g[g - 1].cxid);
     }
 }
 
@@ -548,7 +1332,7 @@ static void zab_start(struct sim *s, int i, enum zab_role role, int64_t leader_s
         size_t from = m->d.log_len > SIM_COMMITTED_LOG ? m->d.log_len - SIM_COMMITTED_LOG : 0;
         for (size_t k = from; k < m->d.log_len; k++)
             history[k - from] =
-                (struct zab_txn){m->d.log[k].zxid, {m->d.log[k].data, (int32_t)SIM_TXN_LEN}};
+                (struct zab_txn){m->d.log[k].zxid, {m->d.log[k].data, (int32_t)m->d.log[k].len}};
         ev.start.history = history;
         ev.start.history_len = m->d.log_len - from;
     } else {
@@ -625,7 +1409,7 @@ static void sim_fle_step(struct sim *s, int i, const struct fle_event *ev)
         return;
     s->st.elections++;
     int64_t leader = up.vote.leader;
-    if (leader < 1 || leader > s->n) {
+    if (leader < 1 || leader > s->nv) {
         sim_fail(s, "m%d decided for sid %" PRId64 ", not a voter", i + 1, leader);
         return;
     }
@@ -636,6 +1420,11 @@ static void sim_fle_step(struct sim *s, int i, const struct fle_event *ev)
     if ((leader == m->sid) != (up.state == ELECTION_LEADING))
         sim_fail(s, "m%d decided state %d for leader %" PRId64, i + 1, up.state, leader);
     zab_start(s, i, role_of(up.state), leader);
+}
+
+static void snapshot_sink(void *ctx, const void *p, size_t len)
+{
+    buf_append(ctx, p, len);
 }
 
 static void send_quorum(struct sim *s, int i, const struct zab_send *z)
@@ -669,21 +1458,31 @@ static void send_quorum(struct sim *s, int i, const struct zab_send *z)
         data = jute_buf_of(s->config_text, strlen(s->config_text));
         break;
     case ZAB_PAYLOAD_SESSIONS:
-        data = jute_buf_of(s->body.data, 0); /* no sessions in the simulation */
+        /* the sessions this learner's clients touched since its last PING */
+        if (m->srv && m->serving)
+            server_take_touched(m->srv, &s->body);
+        data = jute_buf_of(s->body.data, s->body.len);
         break;
     }
     buf_clear(&s->frame);
     quorum_packet_encode(&s->frame, z->type, z->zxid, data, NULL, 0);
     if (z->type == QUORUM_SNAP) {
-        /* The tree follows the packet: here its zxid and digest. It must be
-         * exactly at the packet's zxid (everything committed before this
-         * update applied, nothing after). */
+        /* The tree follows the packet: the real snapshot body of the
+         * leader's server, which must be exactly at the packet's zxid
+         * (everything committed before this update applied, nothing after);
+         * the sim adds its zxid and the history's digest. */
         uint64_t digest = 0;
-        if (applied_zxid(m) != z->zxid || !digest_at(m, z->zxid, &digest))
+        if (applied_zxid(m) != z->zxid || server_last_zxid(m->srv) != z->zxid ||
+            !digest_at(m, z->zxid, &digest))
             sim_fail(s, "m%d sends SNAP 0x%" PRIx64 " with its tree at 0x%" PRIx64, i + 1,
-                     (uint64_t)z->zxid, (uint64_t)applied_zxid(m));
+                     (uint64_t)z->zxid, (uint64_t)server_last_zxid(m->srv));
         jute_write_i64(&s->frame, z->zxid);
         jute_write_i64(&s->frame, (int64_t)digest);
+        struct buf snap;
+        buf_init(&snap);
+        server_snapshot_write(m->srv, snapshot_sink, &snap);
+        jute_write_buf(&s->frame, jute_buf_of(snap.data, snap.len));
+        buf_deinit(&snap);
         jute_write_cstr(&s->frame, "BenWasHere");
         s->st.snaps++;
     }
@@ -740,11 +1539,12 @@ static void sim_zab_update(struct sim *s, int i, const struct zab_update *u)
     if (u->truncate_after_zxid >= 0) {
         if (u->truncate_after_zxid < m->d.base)
             sim_fail(s, "m%d: TRUNC below its snapshot", i + 1);
-        while (m->d.log_len && m->d.log[m->d.log_len - 1].zxid > u->truncate_after_zxid) {
-            m->d.log_len--;
-        }
+        size_t keep = m->d.log_len;
+        while (keep && m->d.log[keep - 1].zxid > u->truncate_after_zxid)
+            keep--;
+        disk_cut(m, keep);
         disk_drain(m);
-        m->applied_len = m->d.log_len; /* the tree reloaded from the log */
+        member_reload(s, i, "TRUNC"); /* the tree reloaded from the log */
         if (m->commit_zxid > last_zxid(m)) {
             m->commit_zxid = last_zxid(m);
             m->commit_g = g_upper(s, m->commit_zxid);
@@ -758,9 +1558,13 @@ static void sim_zab_update(struct sim *s, int i, const struct zab_update *u)
             sim_fail(s, "m%d: SNAP behind what it committed", i + 1);
         m->d.base = u->snapshot_zxid;
         m->d.base_digest = m->snap_digest;
-        m->d.log_len = m->applied_len = 0;
+        buf_clear(&m->base_body);
+        buf_append(&m->base_body, m->snap_body.data, m->snap_body.len);
+        disk_cut(m, 0);
         disk_drain(m);
-        check_digest(s, i, m->d.base, m->d.base_digest, "loaded a snapshot at");
+        check_digest(s, &s->history, i, m->d.base, m->d.base_digest, "history",
+                     "loaded a snapshot at");
+        member_reload(s, i, "SNAP");
     }
     m->snap_ready = false;
     for (size_t k = 0; k < u->appends_len; k++) {
@@ -768,20 +1572,30 @@ static void sim_zab_update(struct sim *s, int i, const struct zab_update *u)
         if (t->zxid <= last_zxid(m))
             sim_fail(s, "m%d: log zxids do not increase: 0x%" PRIx64 " after 0x%" PRIx64, i + 1,
                      (uint64_t)t->zxid, (uint64_t)last_zxid(m));
-        if (t->data.len != SIM_TXN_LEN) {
-            sim_fail(s, "m%d: a txn of %d bytes", i + 1, t->data.len);
-            return;
+        if (m->log_failed || m->d.full_until > s->now) {
+            /* The log thread refuses the batch (ENOSPC) and every one after
+             * it; the node hears of it a moment later and ends the role
+             * (src/node/log_writer.c). The txn never becomes durable here,
+             * so ZAB never hears PERSISTED for it: no ACK. */
+            if (!m->log_failed) {
+                s->st.refusals++;
+                m->log_failed = true;
+                m->log_failed_at = s->now + sim_between(s, 1, 5);
+                sim_trace(s, i, "disk full: append of 0x%" PRIx64 " refused", (uint64_t)t->zxid);
+            }
+            continue;
         }
-        if (m->d.full_until > s->now) {
-            /* The log thread refuses the batch; Apache's SyncRequestProcessor
-             * exits the process. Nothing after the append happens. */
-            s->st.refusals++;
-            m->crash_pending = true;
-            sim_trace(s, i, "disk full: append refused, the member exits");
-            return;
+        disk_append(m, t->zxid, t->data.ptr, (size_t)t->data.len);
+        if (m->d.log[m->d.log_len - 1].type < ZK_OP_ERROR - 50)
+            sim_fail(s, "m%d: logged a txn 0x%" PRIx64 " whose TxnHeader does not decode", i + 1,
+                     (uint64_t)t->zxid);
+        check_digest(s, &s->history, i, t->zxid, m->d.log[m->d.log_len - 1].digest, "history",
+                     "logged");
+        if (s->planted == SIM_PLANTED_ACK_AT_APPEND && m->zab.role == ZAB_LEADING &&
+            server_role(m->srv) == SERVER_LEADER && m->applied_len + 1 == m->d.log_len) {
+            m->applied_len = m->d.log_len; /* the bug: standalone's "commit once logged" */
+            server_persisted(m->srv, t->zxid, local_now(s, i));
         }
-        disk_append(m, t->zxid, t->data.ptr);
-        check_digest(s, i, t->zxid, m->d.log[m->d.log_len - 1].digest, "logged");
     }
     disk_sync_start(s, i);
     for (size_t k = 0; k < u->closes_len; k++) {
@@ -791,13 +1605,20 @@ static void sim_zab_update(struct sim *s, int i, const struct zab_update *u)
     }
     for (size_t k = 0; k < u->sends_len && !s->failed; k++)
         send_quorum(s, i, &u->sends[k]);
-    sim_apply_upto(s, i, u->commit_upto_zxid);
+    member_apply(s, i, u->commit_upto_zxid);
     if (u->serving)
         sim_commit(s, i, u->commit_upto_zxid);
     m->zab_deadline = u->deadline_ms;
     if (u->became_serving) {
         if (u->role == ZAB_LEADING)
             record_leader(s, i, u->established_epoch);
+        member_drop_clients(s, i, "role change");
+        if (u->role == ZAB_LEADING)
+            server_set_role(m->srv, SERVER_LEADER, ZAB_ZXID(u->established_epoch, 0),
+                            local_now(s, i));
+        else
+            server_set_role(m->srv, SERVER_LEARNER, 0, local_now(s, i));
+        m->serving = true;
         struct fle_event ev = {.type = FLE_EPOCH_UPDATE, .now_ms = local_now(s, i)};
         ev.epoch_update.epoch = u->established_epoch;
         sim_fle_step(s, i, &ev);
@@ -805,9 +1626,8 @@ static void sim_zab_update(struct sim *s, int i, const struct zab_update *u)
     if (u->stopped) {
         sim_trace(s, i, "zab stopped: %s", u->reason ? u->reason : "?");
         m->zab_deadline = -1;
-        m->applied_len = m->d.log_len; /* LOOKING: the tree is reloaded from the log */
-        for (size_t k = 0; k < m->applied_len; k++)
-            check_digest(s, i, m->d.log[k].zxid, m->d.log[k].digest, "reloaded");
+        m->serving = false;
+        member_reload(s, i, "role over"); /* LOOKING: the tree is reloaded from the log */
         fle_start(s, i);
     }
 }
@@ -833,8 +1653,6 @@ static void sim_zab_step(struct sim *s, int i, const struct zab_event *ev)
               (uint64_t)u.commit_upto_zxid, u.sends_len, u.appends_len, u.closes_len,
               u.became_serving ? " SERVING" : "", u.stopped ? " STOPPED" : "");
     sim_zab_update(s, i, &u);
-    if (m->crash_pending)
-        sim_crash(s, i);
 }
 
 /* ---- faults ---- */
@@ -851,12 +1669,17 @@ static void sim_crash(struct sim *s, int i)
         if (j != i)
             quorum_close(s, i, j, false, !machine);
     m->up = false;
-    m->crash_pending = false;
+    m->log_failed = false;
+    m->paused_until = 0;
     /* Unsynced appends: the OS may have written some of them; a torn tail
      * is cut at recovery. */
     size_t kept =
         m->d.durable_len + (size_t)sim_between(s, 0, (int64_t)(m->d.log_len - m->d.durable_len));
-    m->d.log_len = m->d.durable_len = kept;
+    disk_cut(m, kept);
+    m->d.durable_len = kept;
+    member_drop_clients(s, i, "crash");
+    member_server_free(s, i);
+    m->serving = false;
     m->d.sync_pending = false;
     m->restart_at = s->now + sim_between(s, 200, 3000);
     for (int j = 0; j < s->n; j++)
@@ -872,14 +1695,14 @@ static void sim_crash(struct sim *s, int i)
 static void sim_configure(struct sim *s, int i)
 {
     struct sim_member *m = &s->m[i];
-    struct fle_config fc = {.my_sid = m->sid, .voters = s->voters, .voters_len = (size_t)s->n};
+    struct fle_config fc = {.my_sid = m->sid, .voters = s->voters, .voters_len = (size_t)s->nv};
     if (s->planted == SIM_PLANTED_FLE_ONE_VOTE)
         fc.has_quorum = planted_one;
     if (fle_init(&m->fle, &fc) != 0)
         abort();
     struct zab_config zc = {.my_sid = m->sid,
                             .voters = s->voters,
-                            .voters_len = (size_t)s->n,
+                            .voters_len = (size_t)s->nv,
                             .tick_ms = SIM_TICK_MS,
                             .init_limit = SIM_INIT_LIMIT,
                             .sync_limit = SIM_SYNC_LIMIT,
@@ -901,8 +1724,7 @@ static void sim_restart(struct sim *s, int i)
               (uint64_t)last_zxid(m), m->d.accepted, m->d.current);
     sim_configure(s, i);
     /* Recovery replays the whole log into the tree, as ZKDatabase does. */
-    m->applied_len = 0;
-    sim_apply_upto(s, i, INT64_MAX);
+    member_reload(s, i, "restart");
     if (m->commit_zxid > last_zxid(m)) {
         m->commit_zxid = last_zxid(m);
         m->commit_g = g_upper(s, m->commit_zxid);
@@ -971,6 +1793,14 @@ static void sim_faults(struct sim *s)
         s->st.jumps++;
         sim_trace(s, i, "clock jumps %" PRId64 " ms", jump);
     }
+    if (sim_chance(s, 25)) { /* a VM pause: frozen, then every timer due at once */
+        int i = (int)sim_between(s, 0, n - 1);
+        if (s->m[i].up && !paused(s, i)) {
+            s->m[i].paused_until = s->now + sim_between(s, 1000, 6000);
+            s->st.pauses++;
+            sim_trace(s, i, "paused until %" PRId64, s->m[i].paused_until);
+        }
+    }
     if (sim_chance(s, 100)) { /* a slow disk */
         int i = (int)sim_between(s, 0, n - 1);
         s->m[i].d.slow_until = s->now + sim_between(s, 500, 5000);
@@ -990,6 +1820,8 @@ static void sim_heal(struct sim *s)
         if (!m->up && (m->restart_at < 0 || m->restart_at > s->now))
             m->restart_at = s->now;
         m->d.full_until = m->d.slow_until = 0;
+        if (m->paused_until > s->now)
+            m->paused_until = s->now;
         for (int j = 0; j < s->n; j++)
             for (int k = 0; k < 2; k++)
                 s->link[k][i][j].slow_until = 0;
@@ -1018,6 +1850,59 @@ static void deliver_election(struct sim *s, int from, int to, const struct sim_p
     sim_fle_step(s, to, &ev);
 }
 
+/* The client traffic on a quorum connection (src/node's ports carry it
+ * beside ZAB): a learner's REQUESTs and REVALIDATEs to the leader, the
+ * leader's REVALIDATE answers. False: the packet waits (the leader's ZAB is
+ * full: the node stops reading that learner). */
+static bool deliver_client_packet(struct sim *s, int from, int to,
+                                  const struct zk_quorum_packet *qp)
+{
+    struct sim_member *m = &s->m[to];
+    if (!m->serving)
+        return true; /* not serving yet or any more: gone with the connection */
+    int64_t now = local_now(s, to);
+    struct jute_reader r;
+    jute_reader_init(&r, qp->data.ptr, qp->data.len > 0 ? (size_t)qp->data.len : 0);
+    if (m->zab.role != ZAB_LEADING) {
+        if (qp->type == QUORUM_REVALIDATE) {
+            int64_t session = jute_read_i64(&r);
+            bool valid = jute_read_bool(&r);
+            if (!r.failed)
+                server_revalidated(m->srv, session, valid, now);
+            member_flush(s, to);
+        }
+        return true;
+    }
+    if (qp->type == QUORUM_REVALIDATE) {
+        int64_t session = jute_read_i64(&r);
+        int32_t timeout_ms = jute_read_i32(&r);
+        if (r.failed) {
+            sim_fail(s, "m%d: a REVALIDATE from m%d does not decode", to + 1, from + 1);
+            return true;
+        }
+        bool valid = server_revalidate_session(m->srv, s->m[from].sid, session, timeout_ms, now);
+        struct buf body;
+        buf_init(&body);
+        jute_write_i64(&body, session);
+        jute_write_bool(&body, valid);
+        buf_clear(&s->fwd);
+        quorum_packet_encode(&s->fwd, QUORUM_REVALIDATE, 0, jute_buf_of(body.data, body.len), NULL,
+                             0);
+        buf_deinit(&body);
+        link_push(s, SIM_QUORUM, to, from, s->fwd.data, s->fwd.len);
+        member_flush(s, to);
+        return true;
+    }
+    if (!leader_has_room(s, to))
+        return false;
+    char err[256];
+    if (server_learner_request(m->srv, s->m[from].sid, qp->data.ptr, (size_t)qp->data.len, NULL, 0,
+                               now, err, sizeof(err)) != 0)
+        sim_fail(s, "m%d: m%d's REQUEST refused: %s", to + 1, from + 1, err);
+    member_flush(s, to);
+    return true;
+}
+
 /* Returns false when the packet must wait (a learner still dialling). */
 static bool deliver_quorum(struct sim *s, int from, int to, const struct sim_packet *p)
 {
@@ -1044,11 +1929,29 @@ static bool deliver_quorum(struct sim *s, int from, int to, const struct sim_pac
         quorum_close(s, from, to, true, false); /* refused */
         return true;
     }
+    if (qp.type == QUORUM_REQUEST || qp.type == QUORUM_REVALIDATE)
+        return deliver_client_packet(s, from, to, &qp);
+    if (qp.type == QUORUM_PING && leading && m->serving) {
+        /* A learner's PING: the sessions its clients touched (Leader's
+         * LearnerHandler -> SessionTracker.touchSession). */
+        struct quorum_ping_iter it;
+        int64_t session_id;
+        int32_t timeout_ms;
+        if (quorum_ping_iter_init(&it, qp.data) != 0)
+            sim_fail(s, "m%d: a PING from m%d with sessions that do not decode", to + 1, from + 1);
+        else
+            while (quorum_ping_next(&it, &session_id, &timeout_ms))
+                server_touch_session(m->srv, session_id, timeout_ms, local_now(s, to));
+    }
     if (qp.type == QUORUM_SNAP) {
         struct jute_reader body;
         jute_reader_init(&body, p->bytes + plen, p->len - plen);
         m->snap_zxid = jute_read_i64(&body);
         m->snap_digest = (uint64_t)jute_read_i64(&body);
+        struct jute_buf tree = jute_read_buf(&body);
+        buf_clear(&m->snap_body);
+        if (tree.len > 0)
+            buf_append(&m->snap_body, tree.ptr, (size_t)tree.len);
         struct jute_buf ben = jute_read_buf(&body);
         m->snap_ready = !body.failed && ben.len == 10 && memcmp(ben.ptr, "BenWasHere", 10) == 0;
     }
@@ -1067,6 +1970,8 @@ static void sim_deliver(struct sim *s)
         for (int a = 0; a < s->n; a++)
             for (int b = 0; b < s->n; b++) {
                 struct sim_link *l = &s->link[k][a][b];
+                if (paused(s, b))
+                    continue; /* queued until it resumes */
                 while (l->len && l->q[l->head].at <= s->now && !s->failed) {
                     struct sim_packet *p = &l->q[l->head];
                     const struct sim_conn *c = conn_of(s, (enum sim_kind)k, a, b);
@@ -1086,11 +1991,34 @@ static void sim_deliver(struct sim *s)
             }
 }
 
+/* The node hears that its log refused an append: the role ends and the
+ * server is rebuilt from what the disk holds (src/node/log_writer.c). */
+static void log_failed_role_end(struct sim *s, int i)
+{
+    struct sim_member *m = &s->m[i];
+    m->log_failed = false;
+    if (m->zab.role == ZAB_LOOKING)
+        return;
+    sim_trace(s, i, "the log refused appends: the role ends");
+    struct zab_event ev = {.type = ZAB_START, .now_ms = local_now(s, i)};
+    ev.start.role = ZAB_LOOKING;
+    ev.start.last_zxid = last_zxid(m);
+    ev.start.accepted_epoch = m->d.accepted;
+    ev.start.current_epoch = m->d.current;
+    sim_zab_step(s, i, &ev);
+    if (!m->up || s->failed)
+        return;
+    m->zab_deadline = -1;
+    m->serving = false;
+    member_reload(s, i, "log refused");
+    fle_start(s, i);
+}
+
 static void sim_timers(struct sim *s)
 {
     for (size_t k = 0; k < s->disc_len;) {
         struct sim_disc d = s->disc[k];
-        if (d.at > s->now) {
+        if (d.at > s->now || paused(s, d.member)) {
             k++;
             continue;
         }
@@ -1107,6 +2035,19 @@ static void sim_timers(struct sim *s)
             if (m->restart_at >= 0 && m->restart_at <= s->now)
                 sim_restart(s, i);
             continue;
+        }
+        if (paused(s, i))
+            continue;
+        if (m->paused_until) {
+            m->paused_until = 0;
+            sim_trace(s, i, "resumes");
+            member_flush(s, i);
+        }
+        if (m->log_failed && m->log_failed_at <= s->now)
+            log_failed_role_end(s, i);
+        if (m->srv && server_next_tick_ms(m->srv) <= local_now(s, i)) {
+            server_tick(m->srv, local_now(s, i)); /* the leader expires sessions */
+            member_flush(s, i);
         }
         for (int j = 0; j < s->n; j++)
             if (m->resend_at[j] >= 0 && m->resend_at[j] <= s->now) {
@@ -1131,27 +2072,6 @@ static void sim_timers(struct sim *s)
             struct zab_event ev = {.type = ZAB_TICK, .now_ms = local_now(s, i)};
             sim_zab_step(s, i, &ev);
         }
-    }
-}
-
-/* Clients: a write now and then on every member that serves as leader. */
-static void sim_clients(struct sim *s)
-{
-    for (int i = 0; i < s->n; i++) {
-        struct sim_member *m = &s->m[i];
-        if (!m->up || m->zab.role != ZAB_LEADING || !m->zab.serving || !sim_chance(s, 40000))
-            continue;
-        uint8_t data[SIM_TXN_LEN];
-        uint64_t id = ++s->next_txn_id, extra = sim_rand(s);
-        for (int k = 0; k < 8; k++) {
-            data[k] = (uint8_t)(id >> (56 - 8 * k));
-            data[8 + k] = (uint8_t)(extra >> (56 - 8 * k));
-        }
-        struct zab_event ev = {.type = ZAB_PROPOSE, .now_ms = local_now(s, i)};
-        ev.propose.zxid = zab_next_zxid(&m->zab);
-        ev.propose.data = jute_buf_of(data, sizeof(data));
-        s->st.proposals++;
-        sim_zab_step(s, i, &ev);
     }
 }
 
@@ -1181,10 +2101,14 @@ static int stable_leader(const struct sim *s)
 static void sim_setup(struct sim *s, uint64_t seed, int n, int64_t steps, enum sim_planted planted,
                       bool verbose)
 {
+    bool raw_server_free = s->raw_server_free;
     memset(s, 0, sizeof(*s));
+    s->raw_server_free = raw_server_free;
     s->seed = seed;
     s->rng = seed * UINT64_C(0x2545f4914f6cdd1d) + (uint64_t)n;
-    s->n = n;
+    /* Members 1..n vote; a third of the runs add 1 or 2 observers after them. */
+    s->nv = n;
+    s->n = n += sim_chance(s, 333333) ? (int)sim_between(s, 1, 2) : 0;
     s->planted = planted;
     s->verbose = verbose;
     s->steps = steps;
@@ -1194,11 +2118,19 @@ static void sim_setup(struct sim *s, uint64_t seed, int n, int64_t steps, enum s
     s->last_ack_at = -1;
     buf_init(&s->body);
     buf_init(&s->frame);
+    buf_init(&s->fwd);
+    buf_init(&s->req);
+    for (int k = 0; k < SIM_CLIENTS; k++) {
+        s->c[k].member = -1;
+        s->c[k].connect_at = sim_between(s, 2000, 6000);
+    }
     size_t used = 0;
     for (int i = 0; i < n; i++) {
-        s->voters[i] = i + 1;
+        if (i < s->nv)
+            s->voters[i] = i + 1;
         used += (size_t)snprintf(s->config_text + used, sizeof(s->config_text) - used,
-                                 "server.%d=10.0.0.%d:2888:3888:participant\n", i + 1, i + 1);
+                                 "server.%d=10.0.0.%d:2888:3888:%s\n", i + 1, i + 1,
+                                 i < s->nv ? "participant" : "observer");
     }
     snprintf(s->config_text + used, sizeof(s->config_text) - used, "version=0");
     for (int k = 0; k < 2; k++)
@@ -1209,6 +2141,13 @@ static void sim_setup(struct sim *s, uint64_t seed, int n, int64_t steps, enum s
             }
     for (int i = 0; i < n; i++) {
         struct sim_member *m = &s->m[i];
+        m->sim = s;
+        m->index = i;
+        if (sim_chance(s, 500000)) /* a clock that runs up to 15% fast or slow */
+            m->clock_rate_pm = sim_between(s, -150, 150);
+        buf_init(&m->base_body);
+        buf_init(&m->snap_body);
+        buf_init(&m->props);
         m->sid = i + 1;
         m->restart_at = sim_between(s, 0, 2000); /* members come up over 2 s */
         for (int j = 0; j < SIM_MEMBERS_MAX; j++)
@@ -1219,9 +2158,18 @@ static void sim_setup(struct sim *s, uint64_t seed, int n, int64_t steps, enum s
 static void sim_teardown(struct sim *s)
 {
     for (int i = 0; i < s->n; i++) {
-        if (s->m[i].up)
-            zab_deinit(&s->m[i].zab);
-        mem_free(s->m[i].d.log);
+        struct sim_member *m = &s->m[i];
+        if (m->up)
+            zab_deinit(&m->zab);
+        for (int k = 0; k < SIM_CLIENTS; k++)
+            if (s->c[k].member == i && m->srv)
+                server_conn_closed(m->srv, s->c[k].conn, local_now(s, i));
+        member_server_free(s, i);
+        disk_cut(m, 0);
+        mem_free(m->d.log);
+        buf_deinit(&m->base_body);
+        buf_deinit(&m->snap_body);
+        buf_deinit(&m->props);
     }
     for (int k = 0; k < 2; k++)
         for (int a = 0; a < s->n; a++)
@@ -1232,10 +2180,13 @@ static void sim_teardown(struct sim *s)
                 mem_free(l->q);
             }
     mem_free(s->g);
-    mem_free(s->dmap_zxid);
-    mem_free(s->dmap_digest);
+    dmap_free(&s->history);
+    dmap_free(&s->trees);
+    mem_free(s->acked);
     buf_deinit(&s->body);
     buf_deinit(&s->frame);
+    buf_deinit(&s->fwd);
+    buf_deinit(&s->req);
 }
 
 static const char *planted_name(enum sim_planted p)
@@ -1245,6 +2196,10 @@ static const char *planted_name(enum sim_planted p)
         return "zab-one-ack";
     case SIM_PLANTED_FLE_ONE_VOTE:
         return "fle-one-vote";
+    case SIM_PLANTED_APPLY_SKIP:
+        return "apply-skip";
+    case SIM_PLANTED_ACK_AT_APPEND:
+        return "ack-at-append";
     default:
         return NULL;
     }
@@ -1273,6 +2228,7 @@ static bool sim_run(struct sim *s, uint64_t seed, int n, int64_t steps, enum sim
         sim_deliver(s);
         if (!s->failed)
             sim_clients(s);
+        check_acked(s);
         if (calm && s->stable_at < 0 && stable_leader(s) >= 0)
             s->stable_at = s->now;
     }
@@ -1284,7 +2240,7 @@ static bool sim_run(struct sim *s, uint64_t seed, int n, int64_t steps, enum sim
                      "%" PRId64 ")",
                      (int)(s->now - s->calm_at), s->stable_at);
         else if (s->last_ack_at < s->now - SIM_COMMIT_MS)
-            sim_fail(s, "nothing committed in the last %d ms of calm", SIM_COMMIT_MS);
+            sim_fail(s, "no client write acknowledged in the last %d ms of calm", SIM_COMMIT_MS);
         else {
             /* Every proposal older than SIM_COMMIT_MS committed. */
             const struct zab *z = &s->m[leader].zab;
@@ -1297,16 +2253,23 @@ static bool sim_run(struct sim *s, uint64_t seed, int n, int64_t steps, enum sim
             }
         }
     }
+    if (!s->failed)
+        check_acked_everywhere(s);
     const char *p = planted_name(planted);
     if (print == 2 || (print == 1 && s->failed)) {
-        printf("czk-sim: seed %" PRIu64 ", %d members, %" PRId64 " steps%s%s: %s; commits %ld, "
-               "acked %ld, decisions %ld, crashes %ld, resets %ld, partitions %ld, clock jumps "
-               "%ld, refused appends %ld, DIFF %ld, TRUNC %ld, SNAP %ld, packets %ld; stable at "
+        printf("czk-sim: seed %" PRIu64 ", %d members (%d observers), %" PRId64
+               " steps%s%s: %s; commits %ld, "
+               "writes acked %ld, reads %ld, sessions connected %ld, connections lost %ld, "
+               "sessions closed %ld, "
+               "decisions %ld, crashes %ld, resets %ld, partitions %ld, clock jumps "
+               "%ld, VM pauses %ld, refused appends %ld, DIFF %ld, TRUNC %ld, SNAP %ld, packets "
+               "%ld; stable at "
                "%" PRId64 "; trace %016" PRIx64 "\n",
-               seed, n, steps, p ? ", planted " : "", p ? p : "", s->failed ? "FAILED" : "ok",
-               s->st.commits, s->st.acks, s->st.elections, s->st.crashes, s->st.drops,
-               s->st.partitions, s->st.jumps, s->st.refusals, s->st.diffs, s->st.truncs,
-               s->st.snaps, s->st.packets, s->stable_at, s->trace);
+               seed, n, s->n - s->nv, steps, p ? ", planted " : "", p ? p : "",
+               s->failed ? "FAILED" : "ok", s->st.commits, s->st.acks, s->st.reads, s->st.connects,
+               s->st.connlosses, s->st.closes, s->st.elections, s->st.crashes, s->st.drops,
+               s->st.partitions, s->st.jumps, s->st.pauses, s->st.refusals, s->st.diffs,
+               s->st.truncs, s->st.snaps, s->st.packets, s->stable_at, s->trace);
         if (s->failed)
             printf("  %s\n  replay: czk-sim --seed %" PRIu64 " --members %d --steps %" PRId64
                    "%s%s\n",
@@ -1314,6 +2277,7 @@ static bool sim_run(struct sim *s, uint64_t seed, int n, int64_t steps, enum sim
     }
     sum->commits += s->st.commits;
     sum->acks += s->st.acks;
+    sum->reads += s->st.reads;
     sum->elections += s->st.elections;
     sum->crashes += s->st.crashes;
     sum->drops += s->st.drops;
@@ -1323,6 +2287,7 @@ static bool sim_run(struct sim *s, uint64_t seed, int n, int64_t steps, enum sim
     sum->diffs += s->st.diffs;
     sum->refusals += s->st.refusals;
     sum->jumps += s->st.jumps;
+    sum->pauses += s->st.pauses;
     bool ok = !s->failed;
     sim_teardown(s);
     return ok;
@@ -1331,9 +2296,12 @@ static bool sim_run(struct sim *s, uint64_t seed, int n, int64_t steps, enum sim
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: czk-sim [--seed S] [--members 3|5|7] [--steps K] [--seeds N]\n"
-            "               [--planted zab-one-ack|fle-one-vote] [--verbose]\n"
-            "  without --seed: seeds 1..N (default %d) x 3, 5, 7 members\n",
+            "usage: czk-sim [--seed S] [--members 3|5|7] [--steps K] [--seeds N] [--from F]\n"
+            "               [--planted zab-one-ack|fle-one-vote|apply-skip|ack-at-append]\n"
+            "               [--verbose]\n"
+            "               [--raw-server-free]\n"
+            "  without --seed: seeds F..F+N-1 (default 1..%d) x 3, 5, 7 members, then the\n"
+            "  golden seeds\n",
             SIM_SEEDS);
 }
 
@@ -1341,9 +2309,10 @@ int main(int argc, char **argv)
 {
     long long seed = -1;
     int members = 0, seeds = SIM_SEEDS;
+    long long from = 1;
     int64_t steps = SIM_STEPS_DEFAULT;
     enum sim_planted planted = SIM_PLANTED_NONE;
-    bool verbose = false;
+    bool verbose = false, raw_server_free = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
             seed = atoll(argv[++i]);
@@ -1353,14 +2322,22 @@ int main(int argc, char **argv)
             steps = atoll(argv[++i]);
         } else if (strcmp(argv[i], "--seeds") == 0 && i + 1 < argc) {
             seeds = atoi(argv[++i]);
+        } else if (strcmp(argv[i], "--from") == 0 && i + 1 < argc) {
+            from = atoll(argv[++i]);
         } else if (strcmp(argv[i], "--verbose") == 0) {
             verbose = true;
+        } else if (strcmp(argv[i], "--raw-server-free") == 0) {
+            raw_server_free = true;
         } else if (strcmp(argv[i], "--planted") == 0 && i + 1 < argc) {
             i++;
             if (strcmp(argv[i], "zab-one-ack") == 0)
                 planted = SIM_PLANTED_ZAB_ONE_ACK;
             else if (strcmp(argv[i], "fle-one-vote") == 0)
                 planted = SIM_PLANTED_FLE_ONE_VOTE;
+            else if (strcmp(argv[i], "apply-skip") == 0)
+                planted = SIM_PLANTED_APPLY_SKIP;
+            else if (strcmp(argv[i], "ack-at-append") == 0)
+                planted = SIM_PLANTED_ACK_AT_APPEND;
             else {
                 usage();
                 return 2;
@@ -1371,15 +2348,17 @@ int main(int argc, char **argv)
         }
     }
     if ((members != 0 && members != 3 && members != 5 && members != 7) || steps < 1000 ||
-        seeds < 1) {
+        seeds < 1 || from < 1) {
         usage();
         return 2;
     }
+    log_set_level(LOG_ERROR); /* the servers' own log lines: only their errors */
     struct sim *s = mem_calloc(1, sizeof(*s));
+    s->raw_server_free = raw_server_free;
     struct sim_stats sum = {0};
     int runs = 0, failed = 0;
     static const int sizes[] = {3, 5, 7};
-    for (long long sd = seed >= 0 ? seed : 1; sd <= (seed >= 0 ? seed : seeds); sd++)
+    for (long long sd = seed >= 0 ? seed : from; sd <= (seed >= 0 ? seed : from + seeds - 1); sd++)
         for (size_t k = 0; k < 3; k++) {
             int n = members ? members : sizes[k];
             if (members && k > 0)
@@ -1408,12 +2387,14 @@ int main(int argc, char **argv)
     const char *p = planted_name(planted);
     if (seed >= 0)
         return failed ? 1 : 0;
-    printf("czk-sim: %d runs, %d failed%s%s; commits %ld, acked %ld, decisions %ld, crashes %ld, "
-           "resets %ld, partitions %ld, clock jumps %ld, refused appends %ld, DIFF %ld, TRUNC "
+    printf("czk-sim: %d runs, %d failed%s%s; commits %ld, writes acked %ld, reads %ld, decisions "
+           "%ld, crashes %ld, "
+           "resets %ld, partitions %ld, clock jumps %ld, VM pauses %ld, refused appends %ld, DIFF "
+           "%ld, TRUNC "
            "%ld, SNAP %ld\n",
-           runs, failed, p ? ", planted " : "", p ? p : "", sum.commits, sum.acks, sum.elections,
-           sum.crashes, sum.drops, sum.partitions, sum.jumps, sum.refusals, sum.diffs, sum.truncs,
-           sum.snaps);
+           runs, failed, p ? ", planted " : "", p ? p : "", sum.commits, sum.acks, sum.reads,
+           sum.elections, sum.crashes, sum.drops, sum.partitions, sum.jumps, sum.pauses,
+           sum.refusals, sum.diffs, sum.truncs, sum.snaps);
     if (planted != SIM_PLANTED_NONE) {
         /* A test of the test: the checks must catch the planted bug. */
         bool caught = failed * 2 >= runs;

@@ -400,7 +400,7 @@ static void synced_follower(struct zab *z, bool persist)
     CHECK_EQ_INT(up.commit_upto_zxid, E(1, 2));
     recv(z, 2, 3, QUORUM_PROPOSAL, E(1, 3), (struct jute_buf){(const uint8_t *)"c", 1});
     recv0(z, 2, 3, QUORUM_NEWLEADER, E(2, 0));
-    CHECK_EQ_INT(up.current_epoch, 2);
+    CHECK_EQ_INT(up.current_epoch, -1); /* ZOOKEEPER-4646: not before 1_2, 1_3 are durable */
     CHECK(sent(3, QUORUM_ACK) == NULL); /* 1_2, 1_3 not durable yet */
     /* Learner.syncWithLeader ignores PINGs until UPTODATE: an answer before
      * the ACK of NEWLEADER makes an Apache leader drop the learner */
@@ -409,6 +409,7 @@ static void synced_follower(struct zab *z, bool persist)
     if (!persist)
         return;
     persisted(z, 3, E(1, 3));
+    CHECK_EQ_INT(up.current_epoch, 2);
     CHECK(up.sends_len >= 1 && up.sends[0].type == QUORUM_ACK && up.sends[0].zxid == E(2, 0));
     recv0(z, 4, 3, QUORUM_UPTODATE, -1);
     CHECK(up.serving && up.became_serving && up.established_epoch == 2);
@@ -422,8 +423,10 @@ static void test_follower_acks_newleader_only_after_the_synced_txns_are_durable(
     synced_follower(&z, false);
     persisted(&z, 3, E(1, 2));
     CHECK(sent(3, QUORUM_ACK) == NULL);
+    CHECK_EQ_INT(up.current_epoch, -1);
     persisted(&z, 3, E(1, 3));
     CHECK(sent(3, QUORUM_ACK) != NULL);
+    CHECK_EQ_INT(up.current_epoch, 2);
     recv0(&z, 4, 3, QUORUM_COMMIT, E(1, 3));
     CHECK_EQ_INT(up.commit_upto_zxid, E(1, 3));
     zab_deinit(&z);
@@ -459,6 +462,7 @@ static void test_learner_trunc_and_snap_are_outputs(void)
     CHECK_EQ_INT(up.commit_upto_zxid, E(1, 6));
     recv0(&z, 2, 3, QUORUM_NEWLEADER, E(2, 0));
     CHECK(sent(3, QUORUM_ACK) != NULL); /* the cut log is durable as it is */
+    CHECK_EQ_INT(up.current_epoch, 2);
     zab_deinit(&z);
 
     init_zab(&z, 1, voters3, 3, 4);
