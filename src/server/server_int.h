@@ -276,7 +276,9 @@ int32_t prep_delete(struct prep *p, int32_t op, struct jute_buf path, int32_t ve
 void change_commit(struct server *s, int64_t zxid);
 /* The log refused the txns from `from_zxid` on: drop their records. */
 void change_drop_from(struct server *s, int64_t from_zxid);
-/* Drop every record added after `mark` (&s->changes: all of them). */
+/* Drop every record added after `mark`, restoring the ones they shadowed:
+ * only for records added since the last commit (a failed multi), whose
+ * `prev` are all alive; never &s->changes (change_drop_from(INT64_MIN)). */
 void change_rollback(struct server *s, struct list *mark);
 
 /* ==== apply.c: the apply stage, the same for every txn wherever it was prepped ==== */
