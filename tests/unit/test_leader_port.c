@@ -363,8 +363,11 @@ static void test_leader_with_one_follower(void)
                                      .voters = voters,
                                      .voters_len = 2,
                                      .tick_ms = 100,
-                                     .init_limit = 20,
-                                     .sync_limit = 20,
+                                     /* 10 s: a stall of this process on a
+                                      * loaded machine must not end the
+                                      * handshake or drop the learner */
+                                     .init_limit = 100,
+                                     .sync_limit = 100,
                                      .host = "127.0.0.1",
                                      .port = 0,
                                      .last_zxid = ZX(1, 3),
