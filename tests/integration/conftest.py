@@ -392,7 +392,9 @@ def make_server(tmp_path_factory):
 def tmpfs():
     """mount(directory, size): a tmpfs of `size` ("4m") on that directory,
     made if missing (the tests run as root), unmounted when the test ends
-    (lazily if a process still holds it)."""
+    (lazily if a process still holds it). A test that runs servers on it
+    names this fixture before the one that stops them (pytest tears down
+    in reverse), or they outlive their data dir."""
     mounted = []
 
     def mount(directory, size):

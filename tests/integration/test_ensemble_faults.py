@@ -64,8 +64,10 @@ def _serving(ens, sid):
     return ens.mode(sid) in ("leader", "follower", "observer")
 
 
+# tmpfs before make_ensemble: torn down after it, so that the members are
+# stopped before their data dir is unmounted.
 @pytest.mark.parametrize("kinds", list(KINDS))
-def test_follower_disk_full(make_ensemble, tmpfs, kinds):  # noqa: F811
+def test_follower_disk_full(tmpfs, make_ensemble, kinds):  # noqa: F811
     ens = make_ensemble(KINDS[kinds], extra={"preAllocSize": 64})
     data = ens.members[FAULTY].datadir
     tmpfs(data, DISK)
