@@ -36,47 +36,17 @@ static uint64_t probe_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* SIGUSR1 interrupts a blocked recv (no SA_RESTART): the round trip in
- * progress is completed anyway, so EINTR is retried here. */
-static bool probe_read_full(int fd, uint8_t *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = recv(fd, p, len, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return false;
-        p += n;
-        len -= (size_t)n;
-    }
-    return true;
-}
-
-static bool probe_write_full(int fd, const uint8_t *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return false;
-        p += n;
-        len -= (size_t)n;
-    }
-    return true;
-}
-
 static bool probe_read_frame(int fd, struct buf *frame)
 {
     uint8_t hdr[4];
-    if (!probe_read_full(fd, hdr, 4))
+    if (!bench_read_full(fd, hdr, 4))
         return false;
     uint32_t len = be32_get(hdr);
     if (len < 16 || len > PROBE_FRAME_MAX)
         return false;
     buf_clear(frame);
     buf_reserve(frame, (size_t)len);
-    if (!probe_read_full(fd, frame->data, len))
+    if (!bench_read_full(fd, frame->data, len))
         return false;
     frame->len = len;
     return true;
@@ -130,7 +100,7 @@ int bench_probe_timed(const struct bench_probe_args *a)
         xid++;
         buf_put_be32(&req, 4, (uint32_t)xid);
         uint64_t start = probe_now_ns();
-        if (!probe_write_full(a->fd, req.data, req.len)) {
+        if (!bench_write_full(a->fd, req.data, req.len)) {
             fprintf(stderr, "czk-benchmark: probe: send: %s\n", strerror(errno));
             rc = -1;
             break;

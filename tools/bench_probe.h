@@ -22,6 +22,12 @@ struct bench_probe_args {
     FILE *human; /* progress and the table line */
 };
 
+/* Whole reads and writes on a blocking socket, EINTR retried (SIGUSR1
+ * interrupts a blocked recv: no SA_RESTART); false on EOF or an error.
+ * In benchmark.c. */
+bool bench_read_full(int fd, uint8_t *p, size_t len);
+bool bench_write_full(int fd, const uint8_t *p, size_t len);
+
 /* Runs the probe. Prints "probe running" on `human` once the first round trip
  * is answered (scripts wait for it), then the result. Returns 0, 1 when a reply
  * carried an error, or -1 when the connection failed (after saying why). */

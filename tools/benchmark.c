@@ -1449,7 +1449,7 @@ struct echo_server {
     pthread_t thread;
 };
 
-static bool read_full(int fd, uint8_t *p, size_t len)
+bool bench_read_full(int fd, uint8_t *p, size_t len)
 {
     while (len > 0) {
         ssize_t n = recv(fd, p, len, 0);
@@ -1463,7 +1463,7 @@ static bool read_full(int fd, uint8_t *p, size_t len)
     return true;
 }
 
-static bool write_full(int fd, const uint8_t *p, size_t len)
+bool bench_write_full(int fd, const uint8_t *p, size_t len)
 {
     while (len > 0) {
         ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
@@ -1481,7 +1481,7 @@ static bool write_full(int fd, const uint8_t *p, size_t len)
 static bool read_frame(int fd, struct buf *frame)
 {
     uint8_t hdr[4];
-    if (!read_full(fd, hdr, 4))
+    if (!bench_read_full(fd, hdr, 4))
         return false;
     uint32_t len = be32_get(hdr);
     if (len > BENCH_FRAME_MAX)
@@ -1489,7 +1489,7 @@ static bool read_frame(int fd, struct buf *frame)
     buf_clear(frame);
     buf_reserve(frame, 4 + (size_t)len);
     memcpy(frame->data, hdr, 4);
-    if (!read_full(fd, frame->data + 4, len))
+    if (!bench_read_full(fd, frame->data + 4, len))
         return false;
     frame->len = 4 + (size_t)len;
     return true;
@@ -1518,7 +1518,7 @@ static void *echo_server_main(void *arg)
     while (read_frame(fd, &in)) {
         if (in.len >= 8)
             memcpy(reply.data + 4, in.data + 4, 4);
-        if (!write_full(fd, reply.data, reply.len))
+        if (!bench_write_full(fd, reply.data, reply.len))
             break;
     }
     close(fd);
@@ -1592,7 +1592,7 @@ static uint64_t probe_round_trip(const struct bench *b, struct probe_lane *l, in
 {
     buf_put_be32(&l->req, 4, (uint32_t)xid);
     uint64_t start = now_ns();
-    if (!write_full(l->fd, l->req.data, l->req.len))
+    if (!bench_write_full(l->fd, l->req.data, l->req.len))
         bench_die(b, "%s: send: %s", l->name, strerror(errno));
     int32_t got;
     do {
