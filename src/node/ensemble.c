@@ -257,6 +257,7 @@ static int reload(struct node *n)
         LOG_E("reloading the data dir: %s", why);
         return -1;
     }
+    n->ens->tree_partial = false;
     init_config_node(n);
     return log_restart(n);
 }
@@ -279,38 +280,98 @@ static int io_truncate(void *ctx, int64_t zxid)
     return reload(n);
 }
 
-static int io_load_snapshot(void *ctx, int64_t zxid, const uint8_t *body, size_t len)
+/* ---- a leader's SNAP, as it arrives ----
+ * Its body is a snapshot file's body as it stands (both sides write
+ * SerializeUtils.serializeSnapshot): each piece is decoded into a fresh
+ * tree and appended to snapshot.<zxid>'s temporary file, so the load runs
+ * while the leader still streams, and no copy of the body is held. The file
+ * is published once the end marker is decoded. */
+
+static void snap_abandon(struct node *n)
+{
+    struct node_ens *e = n->ens;
+    server_snap_load_end(e->snap_load);
+    e->snap_load = NULL;
+    if (e->snap_file) {
+        snapfile_abort(e->snap_file);
+        mem_free(e->snap_file);
+        e->snap_file = NULL;
+    }
+}
+
+static int io_snap_begin(void *ctx, int64_t zxid)
 {
     struct node *n = ctx;
+    struct node_ens *e = n->ens;
+    snap_abandon(n);
     log_drain(n);
     node__snapshot_wait(n);
     server_free(n->server);
     n->server = node__server_new(n);
     n->server_gen++;
-    char why[512];
-    size_t consumed;
-    if (server_load_snapshot(n->server, body, len, &consumed, node__now_ms(n), why, sizeof(why)) <
-            0 ||
-        consumed != len) {
-        LOG_E("the leader's snapshot 0x%" PRIx64 " does not load: %s", (uint64_t)zxid, why);
+    e->tree_partial = true;
+    e->snap_loaded = false;
+    e->snap_bytes = 0;
+    e->snap_begin_ms = node__now_ms(n);
+    e->snap_file = mem_alloc(sizeof(*e->snap_file));
+    if (snapfile_begin(e->snap_file, fs_posix(), n->snap_dir, zxid, false, (int64_t)getpid(),
+                       n->snap_seq++) < 0) {
+        LOG_E("%s", e->snap_file->errmsg);
+        mem_free(e->snap_file);
+        e->snap_file = NULL;
         return -1;
     }
+    e->snap_load = server_snap_load_begin(n->server, node__now_ms(n));
+    return 0;
+}
+
+static int io_snap_body(void *ctx, const uint8_t *p, size_t len)
+{
+    struct node *n = ctx;
+    struct node_ens *e = n->ens;
+    if (!e->snap_load || e->snap_loaded)
+        return -1;
+    char why[512];
+    size_t consumed;
+    int rc = server_snap_load_feed(e->snap_load, p, len, false, &consumed, why, sizeof(why));
+    if (rc >= 0 && consumed != len)
+        snprintf(why, sizeof(why), "%zu bytes after an item at offset %zu", len - consumed,
+                 e->snap_bytes + consumed);
+    if (rc < 0 || consumed != len) {
+        LOG_E("the leader's snapshot does not load: %s", why);
+        return -1;
+    }
+    snapfile_write(e->snap_file, p, len);
+    e->snap_bytes += len;
+    e->snap_loaded = rc == 1;
+    return 0;
+}
+
+static int io_snap_end(void *ctx, int64_t zxid)
+{
+    struct node *n = ctx;
+    struct node_ens *e = n->ens;
+    if (!e->snap_loaded) {
+        LOG_E("the leader's snapshot 0x%" PRIx64 " ended before its end marker", (uint64_t)zxid);
+        return -1;
+    }
+    int64_t loaded_ms = node__now_ms(n);
+    server_snap_load_end(e->snap_load);
+    e->snap_load = NULL;
+    int rc = snapfile_commit(e->snap_file);
+    if (rc < 0)
+        LOG_E("%s", e->snap_file->errmsg);
+    mem_free(e->snap_file);
+    e->snap_file = NULL;
+    if (rc < 0)
+        return -1;
     server_set_last_zxid(n->server, zxid);
     init_config_node(n);
     node__history_clear(n);
-    struct snapfile_writer w;
-    if (snapfile_begin(&w, fs_posix(), n->snap_dir, zxid, false, (int64_t)getpid(), n->snap_seq++) <
-        0) {
-        LOG_E("%s", w.errmsg);
-        return -1;
-    }
-    server_snapshot_write(n->server, snapfile_write, &w);
-    if (snapfile_commit(&w) < 0) {
-        LOG_E("%s", w.errmsg);
-        return -1;
-    }
-    LOG_I("Loaded the leader's snapshot 0x%" PRIx64 " (%zu bytes) and wrote it", (uint64_t)zxid,
-          len);
+    e->tree_partial = false;
+    LOG_I("Loaded the leader's snapshot 0x%" PRIx64 " (%zu bytes) as it arrived in %" PRId64
+          " ms, and synced it in %" PRId64 " ms",
+          (uint64_t)zxid, e->snap_bytes, loaded_ms - e->snap_begin_ms, node__now_ms(n) - loaded_ms);
     n->log_appended_zxid = zxid;
     return log_restart(n);
 }
@@ -615,7 +676,9 @@ static int start_learning(struct node *n, const struct elector_decision *d)
         .ctx = n,
         .write_epoch = io_write_epoch,
         .truncate = io_truncate,
-        .load_snapshot = io_load_snapshot,
+        .snap_begin = io_snap_begin,
+        .snap_body = io_snap_body,
+        .snap_end = io_snap_end,
         .log_append = io_log_append,
         .apply = io_apply,
         .ping_sessions = io_ping_sessions,
@@ -811,8 +874,10 @@ static void role_end_finish(struct node *n)
     int64_t drained_ms = node__now_ms(n) - e->ending_since_ms;
     char why[512] = "";
     int64_t applied = 0;
-    bool keep = !e->ending_reload && !n->disk_full;
-    if (!keep)
+    bool keep = !e->ending_reload && !n->disk_full && !e->tree_partial;
+    if (e->tree_partial)
+        snprintf(why, sizeof(why), "the leader's snapshot was cut off");
+    else if (!keep)
         snprintf(why, sizeof(why), "the txn log failed (disk full)");
     else if (fast_forward(n, &applied, why, sizeof(why)) < 0)
         keep = false;
@@ -870,6 +935,7 @@ static void role_end(struct node *n)
     e->serving_due = false;
     quorum_port_free(e->learner);
     e->learner = NULL;
+    snap_abandon(n);
     leader_port_free(e->leader);
     e->leader = NULL;
     buf_clear(&e->queue);
@@ -1070,6 +1136,7 @@ void node__ens_stop(struct node *n)
         return;
     quorum_port_free(e->learner);
     e->learner = NULL;
+    snap_abandon(n);
     leader_port_free(e->leader);
     e->leader = NULL;
     elector_free(e->elector);

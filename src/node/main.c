@@ -8,6 +8,7 @@
 #include "node/config.h"
 #include "node/four_letter.h"
 #include "node/node.h"
+#include "node/thp.h"
 #include "storage/fs.h"
 #include "storage/purge.h"
 
@@ -100,6 +101,7 @@ static int purge_main(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    thp_malloc_reexec(argv);
     const char *path = NULL;
     if (argc > 1 && strcmp(argv[1], "--purge") == 0)
         return purge_main(argc, argv);

@@ -85,6 +85,8 @@ struct node_history {
 struct elector;
 struct leader_port;
 struct quorum_port;
+struct snapfile_writer;
+
 struct node_ens {
     int64_t sid;
     struct membership members;
@@ -125,6 +127,16 @@ struct node_ens {
     /* CZK_ROLE_END_VERIFY=1 (tests): each kept tree is compared with a
      * reload of the data dir into a second server; a mismatch aborts. */
     bool verify;
+    /* A leader's SNAP, decoded into the tree and written to snapshot.<zxid>
+     * as it arrives (ensemble.c io_snap_*). */
+    struct server_snap_load *snap_load;
+    struct snapfile_writer *snap_file;
+    bool snap_loaded;  /* its end marker was decoded */
+    size_t snap_bytes; /* its body bytes so far */
+    int64_t snap_begin_ms;
+    /* The tree is part of a SNAP whose stream broke: never kept (the role's
+     * end reloads the data dir). */
+    bool tree_partial;
 };
 
 /* One server process. The loop thread's alone, except `log`, which has its

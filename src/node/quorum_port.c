@@ -22,8 +22,7 @@
 #define QUORUM_PORT_READ_CHUNK (64 * 1024)
 /* Bytes queued to the leader and not yet written: past it the leader is not
  * reading (a learner sends little: acks and pings), and the connection ends. */
-#define QUORUM_PORT_OUT_MAX      (16 * 1024 * 1024)
-#define QUORUM_PORT_SNAP_DEFAULT ((size_t)1 << 30)
+#define QUORUM_PORT_OUT_MAX (16 * 1024 * 1024)
 /* Between connect attempts while the leader is not listening yet (Apache
  * sleeps 1 s between its 5 tries; a new leader binds within milliseconds of
  * its decision, and each try costs a refused connect on loopback). */
@@ -370,8 +369,9 @@ static bool receive(struct quorum_port *qp, int32_t type, int64_t zxid, struct j
 }
 
 /* After a SNAP packet: the body and "BenWasHere" (Learner.syncWithLeader
- * reads them from the packet stream). 1: done and stepped; 0: need more;
- * -1: the connection ended. */
+ * reads them from the packet stream). The body's items go to the caller as
+ * soon as the scan has walked them, and leave the buffer. 1: done and
+ * stepped; 0: need more; -1: the connection ended. */
 static int read_snapshot(struct quorum_port *qp)
 {
     const uint8_t *p = qp->in.data + qp->in_off;
@@ -382,17 +382,21 @@ static int read_snapshot(struct quorum_port *qp)
                                       : "snapshot from the leader: malformed");
         return -1;
     }
-    if (rc == 0) {
-        if (avail > qp->cfg.snapshot_max_bytes) {
-            finish(qp, "snapshot from the leader above snapshot_max_bytes");
+    size_t walked = quorum_snap_scan_body_walked(&qp->scan);
+    if (walked > 0) {
+        if (qp->io.snap_body(qp->io.ctx, p, walked) != 0) {
+            finish(qp, "snapshot from the leader did not load");
             return -1;
         }
-        return 0;
+        quorum_snap_scan_drop(&qp->scan, walked);
+        qp->in_off += walked;
     }
-    int failed = qp->io.load_snapshot(qp->io.ctx, qp->snap_zxid, p, qp->scan.body_len);
-    /* Loading a large tree takes seconds on the loop: stamp what follows
-     * (the leader's packets read meanwhile) with the time now, or the next
-     * tick takes the load for the leader's silence. */
+    if (rc == 0)
+        return 0;
+    int failed = qp->io.snap_end(qp->io.ctx, qp->snap_zxid);
+    /* Writing a large tree's snapshot takes a while on the loop: stamp what
+     * follows (the leader's packets read meanwhile) with the time now, or
+     * the next tick takes the write for the leader's silence. */
     uv_update_time(qp->loop);
     if (failed) {
         finish(qp, "snapshot from the leader did not load");
@@ -462,6 +466,10 @@ static void process_input(struct quorum_port *qp)
             qp->in_snap = true;
             qp->snap_zxid = pk.zxid;
             quorum_snap_scan_init(&qp->scan);
+            if (qp->io.snap_begin(qp->io.ctx, pk.zxid) != 0) {
+                finish(qp, "local storage failed (snapshot)");
+                return;
+            }
             continue;
         }
         if (!receive(qp, pk.type, pk.zxid, pk.data))
@@ -585,7 +593,7 @@ int quorum_port_new(uv_loop_t *loop, const struct quorum_port_config *cfg,
     *out = NULL;
     if ((cfg->role != ZAB_FOLLOWING && cfg->role != ZAB_OBSERVING) || !cfg->leader_host ||
         cfg->leader_port <= 0 || cfg->leader_port > 65535 || !io->write_epoch || !io->truncate ||
-        !io->load_snapshot || !io->log_append || !io->apply) {
+        !io->snap_begin || !io->snap_body || !io->snap_end || !io->log_append || !io->apply) {
         snprintf(errmsg, errmsg_size, "bad learner config");
         return UV_EINVAL;
     }
@@ -602,8 +610,6 @@ int quorum_port_new(uv_loop_t *loop, const struct quorum_port_config *cfg,
     qp->cfg.voters = qp->voters;
     if (!qp->cfg.max_buffer)
         qp->cfg.max_buffer = QUORUM_MAX_BUFFER_DEFAULT;
-    if (!qp->cfg.snapshot_max_bytes)
-        qp->cfg.snapshot_max_bytes = QUORUM_PORT_SNAP_DEFAULT;
     if (qp->cfg.connect_timeout_ms <= 0)
         qp->cfg.connect_timeout_ms = cfg->tick_ms * cfg->init_limit;
     buf_init(&qp->in);

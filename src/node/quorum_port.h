@@ -41,10 +41,18 @@ struct quorum_port_io {
     /* Step 2, TRUNC: cut every logged txn after `zxid`, durably, and reload
      * the tree so that it stands at `zxid`. */
     int (*truncate)(void *ctx, int64_t zxid);
-    /* Step 2, SNAP: `body` (sessions, ACL cache, nodes; the input of
-     * server_load_snapshot) is the tree at `zxid`: replace the tree with it
-     * and make it durable as snapshot.<zxid> before returning. Borrowed. */
-    int (*load_snapshot)(void *ctx, int64_t zxid, const uint8_t *body, size_t len);
+    /* Step 2, SNAP, decoded as it arrives (nothing holds the whole body):
+     * snap_begin once the SNAP packet is read (the tree at `zxid` follows:
+     * drop the current one); snap_body with the body's bytes in order, in
+     * whole items (server_snap_load_feed's: the session count, a session,
+     * the ACL cache's size, an ACL entry, a node, the end marker; borrowed);
+     * snap_end once the end marker came: the tree is the tree at `zxid`,
+     * make it durable as snapshot.<zxid> before returning. A connection
+     * that ends between snap_begin and snap_end leaves a partial tree: the
+     * caller must not keep it. */
+    int (*snap_begin)(void *ctx, int64_t zxid);
+    int (*snap_body)(void *ctx, const uint8_t *p, size_t len);
+    int (*snap_end)(void *ctx, int64_t zxid);
     /* Step 3: log one txn (TxnHeader + body [+ TxnDigest], borrowed), in
      * zxid order; report durability later with quorum_port_persisted. */
     int (*log_append)(void *ctx, int64_t zxid, const uint8_t *txn, size_t len);
@@ -80,9 +88,6 @@ struct quorum_port_config {
     /* One packet's buffer or string (Apache's jute.maxbuffer + extrasize):
      * 0 for QUORUM_MAX_BUFFER_DEFAULT. */
     size_t max_buffer;
-    /* The SNAP body is held in memory whole until it is loaded (the loader
-     * takes one buffer); a longer one ends the connection. 0: 1 GiB. */
-    size_t snapshot_max_bytes;
     /* A connect longer than this fails (Apache: initLimit ticks). 0: tick * initLimit. */
     int64_t connect_timeout_ms;
 };

@@ -141,3 +141,34 @@ bool thp_collapse(struct thp_report *out)
     }
     return true;
 }
+
+void thp_malloc_reexec(char **argv)
+{
+    if (!thp_enabled())
+        return;
+    const char *old = getenv("GLIBC_TUNABLES");
+    if (old && strstr(old, "glibc.malloc.hugetlb"))
+        return; /* said already, either way */
+    char value[1024];
+    int n = old && old[0] ? snprintf(value, sizeof(value), "%s:glibc.malloc.hugetlb=1", old)
+                          : snprintf(value, sizeof(value), "glibc.malloc.hugetlb=1");
+    if (n < 0 || (size_t)n >= sizeof(value))
+        return;
+    char saved[sizeof(value)];
+    snprintf(saved, sizeof(saved), "%s", old ? old : "");
+    /* the binary by its own name: exec'ing /proc/self/exe would rename the
+     * process "exe" (ps, pgrep, top) */
+    char self[4096];
+    ssize_t got = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (got <= 0 || (size_t)got >= sizeof(self) - 1)
+        return;
+    self[got] = '\0';
+    if (setenv("GLIBC_TUNABLES", value, 1) == 0) {
+        execv(self, argv);
+        /* no exec: run on as we are */
+        if (old)
+            setenv("GLIBC_TUNABLES", saved, 1);
+        else
+            unsetenv("GLIBC_TUNABLES");
+    }
+}

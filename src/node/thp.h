@@ -32,4 +32,15 @@ bool thp_enabled(void);
  * which thp_enabled() answers false. */
 bool thp_collapse(struct thp_report *out);
 
+/* glibc puts malloc's memory on transparent huge pages as it grows only
+ * when told so before main() runs (the tunable glibc.malloc.hugetlb=1).
+ * A heap on 4 KiB pages costs a page fault per 4 KiB first touched and a
+ * TLB miss on most random accesses: loading 1.1M znodes takes ~3x the CPU
+ * (measured: docs/PERFORMANCE.md). So when thp_enabled() and
+ * GLIBC_TUNABLES does not mention the tunable, re-execute this program with
+ * it added (the same pid, arguments and environment otherwise). Call first
+ * thing in main(); returns only when it does not re-execute, or exec
+ * failed (then with the environment as it was). */
+void thp_malloc_reexec(char **argv);
+
 #endif

@@ -117,6 +117,18 @@ void quorum_snap_scan_init(struct quorum_snap_scan *s)
     s->phase = SNAP_SESSION_COUNT;
 }
 
+size_t quorum_snap_scan_body_walked(const struct quorum_snap_scan *s)
+{
+    return s->phase >= SNAP_SIGNATURE ? s->body_len : s->pos;
+}
+
+void quorum_snap_scan_drop(struct quorum_snap_scan *s, size_t n)
+{
+    s->pos -= n;
+    if (s->phase >= SNAP_SIGNATURE)
+        s->body_len -= n;
+}
+
 /* A count in front of n items of at least `item_min` bytes each. */
 static int snap_count(struct split *c, size_t max_buffer, size_t item_min, int64_t *out)
 {

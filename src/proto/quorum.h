@@ -92,7 +92,8 @@ void quorum_packet_encode(struct buf *b, int32_t type, int64_t zxid, struct jute
  * (no digest: ZKDatabase.serializeSnapshot writes none) — then the ustring
  * "BenWasHere". The only way to find the body's end is to walk it; the scan
  * does that over a stream that arrives in pieces. Call quorum_snap_scan with
- * every byte received since the SNAP packet (the same start each time): it
+ * every byte received since the SNAP packet (the same start each time, or
+ * after quorum_snap_scan_drop the bytes that follow the dropped ones): it
  * resumes after the last whole item it checked, so a body is walked once.
  * Returns 1 when the signature has been read (body_len: the body,
  * server_load_snapshot's input; pos: body + signature, where the next
@@ -110,6 +111,11 @@ struct quorum_snap_scan {
 void quorum_snap_scan_init(struct quorum_snap_scan *s);
 __attribute__((warn_unused_result)) int
 quorum_snap_scan(struct quorum_snap_scan *s, const uint8_t *p, size_t len, size_t max_buffer);
+/* The body's bytes walked so far (whole items, from the start given). */
+size_t quorum_snap_scan_body_walked(const struct quorum_snap_scan *s);
+/* The first n bytes (n ≤ body_walked) are gone: the next call's p starts
+ * after them, and pos and body_len count from there. */
+void quorum_snap_scan_drop(struct quorum_snap_scan *s, size_t n);
 
 /* FOLLOWERINFO / OBSERVERINFO data: a LearnerInfo record. LearnerHandler reads
  * it field by field and takes shorter forms: 8 bytes (serverid only; version

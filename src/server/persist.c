@@ -333,111 +333,219 @@ static size_t count_nodes(const uint8_t *p, size_t len)
     }
 }
 
-int server_load_snapshot(struct server *s, const uint8_t *body, size_t len, size_t *consumed,
-                         int64_t now_ms, char *errmsg, size_t errlen)
-{
-    int rc = -1;
-    struct jute_reader r;
-    jute_reader_init(&r, body, len);
-    *consumed = 0;
+/* The body decoded as it arrives: whole items at a time (the session count,
+ * a session, the ACL cache's size, an ACL entry, a node, the end marker);
+ * what is left of a partial item is fed again with the bytes that follow. */
+enum snap_load_phase {
+    LOAD_SESSION_COUNT,
+    LOAD_SESSIONS,
+    LOAD_ACL_COUNT,
+    LOAD_ACLS,
+    LOAD_NODES,
+    LOAD_DONE,
+};
 
-    int32_t count = jute_read_i32(&r);
-    if (r.failed || count < 0)
-        return load_fail(errmsg, errlen, r.pos, "bad session count");
-    for (int32_t i = 0; i < count; i++) {
-        int64_t id = jute_read_i64(&r);
-        int32_t timeout = jute_read_i32(&r);
-        if (r.failed)
-            return load_fail(errmsg, errlen, r.pos, "truncated session list");
-        server_session_restore(s, id, timeout, now_ms);
-    }
-
-    struct imap acls;
-    imap_init(&acls);
+struct server_snap_load {
+    struct server *s;
+    int64_t now_ms;
+    enum snap_load_phase phase;
+    int64_t left;     /* sessions or ACL entries still to come */
+    size_t base;      /* body offset of the next byte fed */
+    struct imap acls; /* ACL id -> struct acl_entry, its raw items after it */
     struct buf scratch;
-    buf_init(&scratch);
     struct buf open_acl;
-    buf_init(&open_acl);
+    struct acl_entry open_entry;
+    struct tree_node *parent_hint;
+    bool presize; /* the whole body is fed at once: size the path map from it */
+};
+
+struct server_snap_load *server_snap_load_begin(struct server *s, int64_t now_ms)
+{
+    struct server_snap_load *l = mem_alloc(sizeof(*l));
+    *l = (struct server_snap_load){.s = s, .now_ms = now_ms, .phase = LOAD_SESSION_COUNT};
+    imap_init(&l->acls);
+    buf_init(&l->scratch);
+    buf_init(&l->open_acl);
     struct zk_acl world = {.perms = ZK_PERM_ALL,
                            .id = {.scheme = jute_cstr("world"), .id = jute_cstr("anyone")}};
-    zk_acl_encode(&open_acl, &world);
-    struct acl_entry open_entry = {.raw = open_acl.data, .raw_len = open_acl.len, .count = 1};
-    struct tree_node *parent_hint = NULL;
+    zk_acl_encode(&l->open_acl, &world);
+    l->open_entry =
+        (struct acl_entry){.raw = l->open_acl.data, .raw_len = l->open_acl.len, .count = 1};
+    return l;
+}
 
-    int32_t acl_count = jute_read_i32(&r);
-    if (r.failed || acl_count < 0) {
-        load_fail(errmsg, errlen, r.pos, "bad ACL cache size");
-        goto out;
-    }
-    for (int32_t i = 0; i < acl_count; i++) {
-        int64_t id = jute_read_i64(&r);
-        int32_t n = jute_read_i32(&r);
-        if (r.failed) {
-            load_fail(errmsg, errlen, r.pos, "truncated ACL cache");
-            goto out;
-        }
-        size_t start = r.pos;
-        for (int32_t k = 0; k < n; k++) {
-            struct zk_acl a;
-            if (zk_acl_decode(&r, &a) != 0) {
-                load_fail(errmsg, errlen, r.pos, "truncated ACL");
-                goto out;
-            }
-        }
-        struct acl_entry *e = mem_alloc(sizeof(*e));
-        *e = (struct acl_entry){
-            .raw = body + start, .raw_len = r.pos - start, .count = n, .interned = NULL};
-        struct acl_entry *old = imap_put(&acls, (uint64_t)id, e);
-        mem_free(old);
-    }
-
-    tree_reserve(&s->tree, tree_node_count(&s->tree) + count_nodes(body + r.pos, len - r.pos));
-    for (;;) {
-        size_t at = r.pos;
-        struct jute_buf path = jute_read_buf(&r);
-        if (r.failed || path.len < 0) {
-            load_fail(errmsg, errlen, at, "truncated node list (no \"/\" end marker)");
-            goto out;
-        }
-        if (jute_buf_eq(path, "/", 1))
-            break;
-        struct jute_buf data = jute_read_buf(&r);
-        int64_t acl_id = jute_read_i64(&r);
-        struct zk_stat_persisted st;
-        memset(&st, 0, sizeof(st)); /* the tree keeps it whole, padding included */
-        if (r.failed || zk_stat_persisted_decode(&r, &st) != 0) {
-            load_fail(errmsg, errlen, at, "truncated node");
-            goto out;
-        }
-        struct acl_entry *acl =
-            acl_id == PERSIST_ACL_OPEN_UNSAFE ? &open_entry : imap_get(&acls, (uint64_t)acl_id);
-        if (!acl) {
-            snprintf(errmsg, errlen,
-                     "Failed to fetch acls for %" PRId64 " at offset %zu of the snapshot body",
-                     acl_id, at);
-            goto out;
-        }
-        const char *p = path.len == 0 ? "/" : (const char *)path.ptr;
-        size_t plen = path.len == 0 ? 1 : (size_t)path.len;
-        if (memchr(p, 0, plen)) {
-            load_fail(errmsg, errlen, at, "NUL in a path");
-            goto out;
-        }
-        if (load_node(s, p, plen, data, acl, &st, &parent_hint, &scratch, errmsg, errlen, at) < 0)
-            goto out;
-    }
-    *consumed = r.pos;
-    rc = 0;
-out:;
+void server_snap_load_end(struct server_snap_load *l)
+{
+    if (!l)
+        return;
     size_t pos = 0;
     uint64_t key;
     void *value;
-    while (imap_next(&acls, &pos, &key, &value))
+    while (imap_next(&l->acls, &pos, &key, &value))
         mem_free(value);
-    imap_deinit(&acls);
-    buf_deinit(&scratch);
-    buf_deinit(&open_acl);
-    return rc;
+    imap_deinit(&l->acls);
+    buf_deinit(&l->scratch);
+    buf_deinit(&l->open_acl);
+    mem_free(l);
+}
+
+/* What a body that ends inside an item of this phase lacks. */
+static const char *load_short(enum snap_load_phase phase, bool in_path)
+{
+    switch (phase) {
+    case LOAD_SESSION_COUNT:
+        return "bad session count";
+    case LOAD_SESSIONS:
+        return "truncated session list";
+    case LOAD_ACL_COUNT:
+        return "bad ACL cache size";
+    case LOAD_ACLS:
+        return "truncated ACL cache";
+    default:
+        return in_path ? "truncated node list (no \"/\" end marker)" : "truncated node";
+    }
+}
+
+/* One ACL cache entry: (long id, vector<ACL>), its items copied (the bytes
+ * fed are not kept). 1: read; 0: short. */
+static int load_acl_entry(struct server_snap_load *l, struct jute_reader *r)
+{
+    int64_t id = jute_read_i64(r);
+    int32_t n = jute_read_i32(r);
+    if (r->failed)
+        return 0;
+    size_t start = r->pos;
+    for (int32_t k = 0; k < n; k++) {
+        struct zk_acl a;
+        if (zk_acl_decode(r, &a) != 0)
+            return 0;
+    }
+    size_t raw_len = r->pos - start;
+    struct acl_entry *e = mem_alloc(sizeof(*e) + raw_len);
+    uint8_t *raw = (uint8_t *)(e + 1);
+    memcpy(raw, r->p + start, raw_len);
+    *e = (struct acl_entry){.raw = raw, .raw_len = raw_len, .count = n, .interned = NULL};
+    mem_free(imap_put(&l->acls, (uint64_t)id, e));
+    return 1;
+}
+
+/* One node, or the end marker. 1: read; 0: short; -1: malformed. */
+static int load_one_node(struct server_snap_load *l, struct jute_reader *r, size_t at,
+                         bool *in_path, char *errmsg, size_t errlen)
+{
+    *in_path = true;
+    struct jute_buf path = jute_read_buf(r);
+    if (r->failed)
+        return 0;
+    if (path.len < 0)
+        return load_fail(errmsg, errlen, at, "truncated node list (no \"/\" end marker)");
+    if (jute_buf_eq(path, "/", 1)) {
+        l->phase = LOAD_DONE;
+        return 1;
+    }
+    *in_path = false;
+    struct jute_buf data = jute_read_buf(r);
+    int64_t acl_id = jute_read_i64(r);
+    struct zk_stat_persisted st;
+    memset(&st, 0, sizeof(st)); /* the tree keeps it whole, padding included */
+    if (r->failed || zk_stat_persisted_decode(r, &st) != 0)
+        return 0;
+    struct acl_entry *acl =
+        acl_id == PERSIST_ACL_OPEN_UNSAFE ? &l->open_entry : imap_get(&l->acls, (uint64_t)acl_id);
+    if (!acl) {
+        snprintf(errmsg, errlen,
+                 "Failed to fetch acls for %" PRId64 " at offset %zu of the snapshot body", acl_id,
+                 at);
+        return -1;
+    }
+    const char *p = path.len == 0 ? "/" : (const char *)path.ptr;
+    size_t plen = path.len == 0 ? 1 : (size_t)path.len;
+    if (memchr(p, 0, plen))
+        return load_fail(errmsg, errlen, at, "NUL in a path");
+    if (load_node(l->s, p, plen, data, acl, &st, &l->parent_hint, &l->scratch, errmsg, errlen, at) <
+        0)
+        return -1;
+    return 1;
+}
+
+int server_snap_load_feed(struct server_snap_load *l, const uint8_t *p, size_t len, bool last,
+                          size_t *consumed, char *errmsg, size_t errlen)
+{
+    struct jute_reader r;
+    jute_reader_init(&r, p, len);
+    size_t done = 0; /* whole items */
+    int rc = 1;
+    bool in_path = true;
+    while (l->phase != LOAD_DONE && rc > 0) {
+        r.pos = done;
+        r.failed = false;
+        size_t at = l->base + done;
+        switch (l->phase) {
+        case LOAD_SESSION_COUNT:
+        case LOAD_ACL_COUNT: {
+            int32_t count = jute_read_i32(&r);
+            if (r.failed) {
+                rc = 0;
+            } else if (count < 0) {
+                rc = load_fail(errmsg, errlen, at,
+                               l->phase == LOAD_SESSION_COUNT ? "bad session count"
+                                                              : "bad ACL cache size");
+            } else {
+                l->left = count;
+                l->phase = l->phase == LOAD_SESSION_COUNT ? LOAD_SESSIONS : LOAD_ACLS;
+            }
+            break;
+        }
+        case LOAD_SESSIONS:
+        case LOAD_ACLS:
+            if (l->left == 0) {
+                l->phase = l->phase == LOAD_SESSIONS ? LOAD_ACL_COUNT : LOAD_NODES;
+                if (l->phase == LOAD_NODES && l->presize)
+                    tree_reserve(&l->s->tree,
+                                 tree_node_count(&l->s->tree) + count_nodes(p + done, len - done));
+                continue;
+            }
+            if (l->phase == LOAD_SESSIONS) {
+                int64_t id = jute_read_i64(&r);
+                int32_t timeout = jute_read_i32(&r);
+                rc = r.failed ? 0 : 1;
+                if (rc)
+                    server_session_restore(l->s, id, timeout, l->now_ms);
+            } else {
+                rc = load_acl_entry(l, &r);
+            }
+            if (rc > 0)
+                l->left--;
+            break;
+        case LOAD_NODES:
+            rc = load_one_node(l, &r, at, &in_path, errmsg, errlen);
+            break;
+        case LOAD_DONE:
+            break;
+        }
+        if (rc > 0)
+            done = r.pos;
+    }
+    *consumed = done;
+    l->base += done;
+    if (rc < 0)
+        return -1;
+    if (l->phase == LOAD_DONE)
+        return 1;
+    if (last)
+        return load_fail(errmsg, errlen, l->base, load_short(l->phase, in_path));
+    return 0;
+}
+
+int server_load_snapshot(struct server *s, const uint8_t *body, size_t len, size_t *consumed,
+                         int64_t now_ms, char *errmsg, size_t errlen)
+{
+    *consumed = 0;
+    struct server_snap_load *l = server_snap_load_begin(s, now_ms);
+    l->presize = true;
+    int rc = server_snap_load_feed(l, body, len, true, consumed, errmsg, errlen);
+    server_snap_load_end(l);
+    return rc < 0 ? -1 : 0;
 }
 
 int server_replay_txn(struct server *s, const uint8_t *txn, size_t len, int64_t now_ms,

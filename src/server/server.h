@@ -274,6 +274,21 @@ uint64_t server_state_digest(const struct server *s);
 int server_load_snapshot(struct server *s, const uint8_t *body, size_t len, size_t *consumed,
                          int64_t now_ms, char *errmsg, size_t errlen)
     __attribute__((warn_unused_result));
+/* The same, as the body arrives (a leader's SNAP): begin, then feed the
+ * bytes in order. A feed decodes every whole item in p[0..len) (the session
+ * count, a session, the ACL cache's size, an ACL entry, a node, the end
+ * marker) and says in *consumed how far: feed the rest again with the bytes
+ * that follow. Returns 1 once the end marker is read (*consumed ends after
+ * it), 0 for more, -1 with errmsg for a malformed body or, with `last`, one
+ * that ends inside an item (the server is half-loaded: free it). The
+ * loader keeps no pointer into the bytes fed. end frees the loader, not
+ * the server. */
+struct server_snap_load;
+struct server_snap_load *server_snap_load_begin(struct server *s, int64_t now_ms);
+int server_snap_load_feed(struct server_snap_load *l, const uint8_t *p, size_t len, bool last,
+                          size_t *consumed, char *errmsg, size_t errlen)
+    __attribute__((warn_unused_result));
+void server_snap_load_end(struct server_snap_load *l);
 /* Apply one committed txn read back from the log (TxnHeader + body, maybe a
  * TxnDigest after it): createSession adds the session with its timeout from
  * now_ms, closeSession removes it, every txn goes through tree_apply.

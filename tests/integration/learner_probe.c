@@ -61,6 +61,7 @@ struct probe {
     int64_t logged_zxid;
     char dir[STORAGE_PATH_MAX]; /* version-2 */
     uint64_t snap_seq;
+    struct buf snap_body; /* a SNAP's body, gathered whole and loaded at its end */
     int exit_code;
     bool stopping;
 };
@@ -216,9 +217,26 @@ static int log_sync(struct probe *p)
     return 0;
 }
 
-static int io_load_snapshot(void *ctx, int64_t zxid, const uint8_t *body, size_t len)
+static int io_snap_begin(void *ctx, int64_t zxid)
 {
     struct probe *p = ctx;
+    (void)zxid;
+    buf_clear(&p->snap_body);
+    return 0;
+}
+
+static int io_snap_body(void *ctx, const uint8_t *bytes, size_t len)
+{
+    struct probe *p = ctx;
+    buf_append(&p->snap_body, bytes, len);
+    return 0;
+}
+
+static int io_snap_end(void *ctx, int64_t zxid)
+{
+    struct probe *p = ctx;
+    const uint8_t *body = p->snap_body.data;
+    size_t len = p->snap_body.len;
     char err[512];
     /* Txns after the snapshot go to a new log file. */
     if (log_sync(p) < 0 || txnlog_writer_roll(&p->log) < 0)
@@ -454,6 +472,7 @@ int main(int argc, char **argv)
     mkdir(data, 0755);
     mkdir(p->dir, 0755);
     txnlog_writer_init(&p->log, fs_posix(), p->dir, 64 * 1024 * 1024);
+    buf_init(&p->snap_body);
     p->server = new_server(p);
 
     int64_t last_zxid = 0, accepted = 0, current = 0;
@@ -502,7 +521,9 @@ int main(int argc, char **argv)
     struct quorum_port_io io = {.ctx = p,
                                 .write_epoch = io_write_epoch,
                                 .truncate = io_truncate,
-                                .load_snapshot = io_load_snapshot,
+                                .snap_begin = io_snap_begin,
+                                .snap_body = io_snap_body,
+                                .snap_end = io_snap_end,
                                 .log_append = io_log_append,
                                 .apply = io_apply,
                                 .on_event = io_event};
@@ -520,6 +541,7 @@ int main(int argc, char **argv)
     if (log_sync(p) < 0)
         p->exit_code = 3;
     txnlog_writer_deinit(&p->log);
+    buf_deinit(&p->snap_body);
     server_free(p->server);
     probe_io_free(&p->io);
     (void)uv_loop_close(&p->loop);

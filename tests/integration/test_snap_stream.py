@@ -10,6 +10,7 @@ read was 712 ms.  On the release build: 0.45 s, worst 45-52 ms (the fork
 13-40 ms), against 160-175 ms serialised on the loop."""
 import os
 import re
+import signal
 import threading
 import time
 from datetime import datetime
@@ -155,3 +156,75 @@ def test_follower_keeps_its_leader_after_a_slow_snap_load(make_ensemble, slow_sy
         f.close()
     c.stop()
     c.close()
+
+
+def test_follower_reloads_after_a_snap_cut_off(make_ensemble):
+    """A follower decodes a SNAP into a fresh tree as it arrives (and writes
+    it to a temporary snapshot file). When the stream breaks half-way (here
+    the leader's SNAP child is stopped half-way and the leader killed), the
+    half-built tree must never be kept or served: the follower reloads its
+    data dir, elects again, and syncs whole from the new leader; the
+    temporary file goes."""
+    nodes = 100_000
+    ens = make_ensemble(["czk", "czk", "czk"], tick_ms=1000, init_limit=60, sync_limit=30)
+    ens.start_all()
+    assert ens.leader_sid() == 3
+    ens.kill(1)
+    c = ens.client(3)
+    c.ensure_path("/big")
+    data = b"x" * 80
+    for base in range(0, nodes, PER_TXN):
+        t = c.transaction()
+        for i in range(base, base + PER_TXN):
+            t.create("/big/n%06d" % i, data)
+        assert all(r is True or isinstance(r, str) for r in t.commit())
+    for i in range(600):  # beyond the committed log (500 txns): a SNAP
+        c.create("/big/after%03d" % i, b"")
+    c.stop()
+    c.close()
+
+    snapdir = ens.members[1].datadir / "version-2"
+
+    def tmp_bytes():
+        return sum(p.stat().st_size for p in snapdir.glob("tmp.snapshot.*"))
+
+    ens.start(1)
+    child = []
+
+    def streaming():
+        m = re.search(r"Streaming a SNAP of \S+ from pid (\d+)", _log(ens, 3))
+        if m:
+            child.append(int(m.group(1)))
+        return bool(child)
+
+    deadline = time.monotonic() + DEADLINE_S
+    while not streaming():
+        assert time.monotonic() < deadline, "no SNAP to member 1"
+        time.sleep(0.002)
+    pid = child[0]
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        # let the body through in small steps until part of it is loaded
+        while tmp_bytes() < 2 << 20:
+            assert "SNAP body streamed to learner 1" not in _log(ens, 3), \
+                "the whole SNAP went through before it could be cut"
+            assert time.monotonic() < deadline, "member 1 loaded nothing of the SNAP"
+            os.kill(pid, signal.SIGCONT)
+            time.sleep(0.005)
+            os.kill(pid, signal.SIGSTOP)
+            time.sleep(0.05)
+    finally:
+        os.kill(pid, signal.SIGKILL)
+    ens.kill(3)
+    assert "Loaded the leader's snapshot" not in _log(ens, 1)
+    _wait(lambda: "Role over: reloading the data dir: the leader's snapshot was cut off"
+          in _log(ens, 1), "member 1 to reload after the cut SNAP", 60)
+    ens.wait_modes([1, 2])
+    assert tmp_bytes() == 0, sorted(p.name for p in snapdir.glob("tmp.snapshot.*"))
+    f = ens.client(1)
+    try:
+        f.sync("/big")
+        assert len(f.get_children("/big")) == nodes + 600
+    finally:
+        f.stop()
+        f.close()

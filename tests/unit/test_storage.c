@@ -570,6 +570,44 @@ static void test_snapshot_roundtrip(void)
     server_set_last_zxid(t, zxid);
     same_tree(s, t);
 
+    /* Fed in pieces, as a leader's SNAP arrives (1, 7, 64, 4096 bytes at a
+     * time; a partial item is fed again with the bytes after it), the body
+     * loads into the same tree and ends where the whole one did. */
+    const uint8_t *body = f->data + SNAP_HEADER_LEN;
+    static const size_t pieces[] = {1, 7, 64, 4096};
+    for (size_t k = 0; k < sizeof(pieces) / sizeof(pieces[0]); k++) {
+        struct server *u = new_server();
+        struct server_snap_load *l = server_snap_load_begin(u, 0);
+        size_t off = 0, have = 0, used = 0;
+        int rc = 0;
+        while (rc == 0 && have < consumed) {
+            have = have + pieces[k] > consumed ? consumed : have + pieces[k];
+            rc = server_snap_load_feed(l, body + off, have - off, false, &used, err, sizeof(err));
+            off += used;
+        }
+        CHECK_EQ_INT(rc, 1);
+        CHECK(off == consumed);
+        server_snap_load_end(l);
+        server_set_last_zxid(u, zxid);
+        same_tree(s, u);
+        server_free(u);
+    }
+    /* Cut one byte short: "more", then with `last` a truncation error. */
+    {
+        struct server *u = new_server();
+        struct server_snap_load *l = server_snap_load_begin(u, 0);
+        size_t used;
+        CHECK_EQ_INT(server_snap_load_feed(l, body, consumed - 1, false, &used, err, sizeof(err)),
+                     0);
+        CHECK(used < consumed - 1);
+        CHECK_EQ_INT(server_snap_load_feed(l, body + used, consumed - 1 - used, true, &used, err,
+                                           sizeof(err)),
+                     -1);
+        CHECK(strstr(err, "truncated node list") != NULL);
+        server_snap_load_end(l);
+        server_free(u);
+    }
+
     /* Every flipped byte is caught: by the loader or by the seal. */
     uint8_t *copy = malloc(f->len);
     for (size_t at = SNAP_HEADER_LEN; at < f->len; at += 7) {
