@@ -22,15 +22,18 @@
 #   --keep         keep the members' logs and data dirs (kept anyway on failure)
 #   --cfg K=V      one more zoo.cfg line for every member of both (repeatable),
 #                  e.g. --cfg snapCount=10000000
-#   --populate N   before the failover kills, create N znodes (100-byte data,
-#                  1000 per parent under /czk-populate) that stay: failover
-#                  with a large tree (kazoo, 3 sessions, pipelined)
+#   --populate N   before the failover kills, load N znodes that stay (czk-benchmark
+#                  --phases create --keep: 100-byte data, 10 per parent under
+#                  /czk-populate, 9 sessions): failover with a large tree
 # CZK_BENCHMARK and CZK_SERVER override the binaries' paths. Any other option
 # is passed to czk-benchmark's measured run (e.g. --ops 200000 --sessions 18).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
+bench_name=bench-ensemble.sh
+# shellcheck source=scripts/lib-bench.sh
+. "$here/scripts/lib-bench.sh"
 
 quick=0
 build=1
@@ -58,51 +61,26 @@ while [[ $# -gt 0 ]]; do
     --populate) populate="$2"; shift ;;
     --cfg) cfg_extra+=("$2"); shift ;;
     --) shift; bench_args+=("$@"); break ;;
-    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) bench_args+=("$1") ;;
     esac
     shift
 done
-case "$only" in ""|czk|apache) ;; *) echo "bench-ensemble.sh: --only czk|apache" >&2; exit 2 ;; esac
+bench_check_only "$only"
+bench_check_number --kills "$kills"
+bench_check_number --populate "$populate"
+bench_check_number --tick "$tick_ms"
 [[ $quick -eq 1 && $kills -eq 5 ]] && kills=2
 
 build_dir="$here/build-release"
 out_dir=${out_dir:-$build_dir/bench-ensemble}
-python=$(command -v /usr/bin/python3 || command -v python3)
-bench_name=bench-ensemble.sh
-# shellcheck source=scripts/lib-bench.sh
-. "$here/scripts/lib-bench.sh"
-log() { bench_log "$@"; }
-
-if [[ $build -eq 1 ]]; then bench_build "$build_dir" "$only"; fi
-benchmark=${CZK_BENCHMARK:-$build_dir/czk-benchmark}
-czk_server=${CZK_SERVER:-$build_dir/czk-server}
-[[ -x "$benchmark" ]] || { log "missing $benchmark"; exit 2; }
-if [[ "$only" != apache && ! -x "$czk_server" ]]; then
-    log "missing $czk_server"; exit 2
-fi
-if [[ "$only" != czk ]]; then bench_need_apache; fi
-
-tmp=$(mktemp -d /tmp/czk-bench-ens.XXXXXX)
-pids=() # every process started here, members and writers; stopped by PID on exit
-on_exit() {
-    local rc=$?
-    bench_stop_all
-    if [[ $rc -ne 0 || $keep -eq 1 ]]; then
-        log "logs kept in $tmp"
-    else
-        rm -rf "$tmp"
-    fi
-    exit $rc
-}
-trap on_exit EXIT
-trap 'exit 130' INT TERM
+bench_binaries "$build_dir" "$build" "$only"
+# every process started here, members and writers, goes in `pids`: stopped by PID on exit
+bench_start_tmp czk-bench-ens
 
 declare -A cport qport eport pid
 apache_heap=1g
-kinds=()
-[[ "$only" == apache ]] || kinds+=(czk)
-[[ "$only" == czk ]] || kinds+=(apache)
+bench_kinds "$only"
 
 for k in "${kinds[@]}"; do
     ens_ports "$k"
@@ -160,44 +138,15 @@ if [[ $populate -gt 0 ]]; then
     for k in "${kinds[@]}"; do
         log "$k: creating $populate znodes under /czk-populate"
         t0=$(date +%s)
-        "$python" - "${servers[$k]}" "$populate" <<'EOF' || { log "$k: populating failed"; status=1; }
-import sys, threading
-from kazoo.client import KazooClient
-hosts, total = sys.argv[1].split(","), int(sys.argv[2])
-data = b"x" * 100
-setup = KazooClient(hosts=",".join(hosts), timeout=30)
-setup.start(timeout=60)
-setup.ensure_path("/czk-populate")
-for d in range((total + 999) // 1000):
-    setup.create("/czk-populate/d%05d" % d, b"")
-setup.stop()
-errors = []
-def run(i):
-    try:
-        fill(i)
-    except Exception as e:
-        errors.append(repr(e))
-def fill(i):
-    kz = KazooClient(hosts=hosts[i % len(hosts)], timeout=30)
-    kz.start(timeout=60)
-    window = []
-    for n in range(i, total, 3):
-        window.append(kz.create_async("/czk-populate/d%05d/n%04d" % (n // 1000, n % 1000), data))
-        if len(window) >= 2000:
-            for w in window:
-                w.get(timeout=60)
-            window = []
-    for w in window:
-        w.get(timeout=60)
-    kz.stop()
-threads = [threading.Thread(target=run, args=(i,)) for i in range(3)]
-for t in threads:
-    t.start()
-for t in threads:
-    t.join()
-sys.exit("populating: %s" % errors if errors else 0)
-EOF
-        log "$k: $populate znodes created in $(($(date +%s) - t0)) s"
+        if "$benchmark" --server "${servers[$k]}" --sessions 9 --phases create --ops "$populate" \
+            --keep --root /czk-populate --label "$k" --json >"$out_dir/$k.populate.jsonl" \
+            2>"$tmp/$k/populate.log"; then
+            log "$k: $populate znodes created in $(($(date +%s) - t0)) s"
+        else
+            log "$k: populating FAILED:"
+            tail -n 20 "$tmp/$k/populate.log" >&2
+            status=1
+        fi
     done
 fi
 

@@ -18,6 +18,9 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
+bench_name=bench-snapshot.sh
+# shellcheck source=scripts/lib-bench.sh
+. "$here/scripts/lib-bench.sh"
 
 build=1
 only=""
@@ -34,53 +37,23 @@ while [[ $# -gt 0 ]]; do
     --timed) timed="$2"; shift ;;
     --out) out_dir="$2"; shift ;;
     -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "bench-snapshot.sh: unknown option $1" >&2; exit 2 ;;
+    *) log "unknown option $1"; exit 2 ;;
     esac
     shift
 done
-case "$only" in ""|czk|apache) ;; *) echo "bench-snapshot.sh: --only czk|apache" >&2; exit 2 ;; esac
+bench_check_only "$only"
+bench_check_number --nodes "$nodes"
+bench_check_number --timed "$timed"
 
 build_dir="$here/build-release"
 out_dir=${out_dir:-$build_dir/bench-snapshot}
-python=$(command -v /usr/bin/python3 || command -v python3)
-log() { printf 'bench-snapshot.sh: %s\n' "$*" >&2; }
-
-if [[ $build -eq 1 ]]; then
-    log "building release in $build_dir"
-    cmake -S "$here" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release >/dev/null
-    cmake --build "$build_dir" -j2 --target czk-benchmark --target czk-server
-fi
-benchmark=${CZK_BENCHMARK:-$build_dir/czk-benchmark}
-czk_server=${CZK_SERVER:-$build_dir/czk-server}
-zk_jar=/usr/share/java/zookeeper.jar
-if [[ "$only" != czk && ! -f "$zk_jar" ]]; then
-    log "installing the Debian zookeeper package"
-    apt-get update -qq && apt-get install -y -qq zookeeper >/dev/null
-fi
+bench_binaries "$build_dir" "$build" "$only"
 
 rm -rf "$out_dir"
 mkdir -p "$out_dir"
-server_pid=""
-stop_server() {
-    [[ -n "$server_pid" ]] || return 0
-    kill "$server_pid" 2>/dev/null || true
-    for _ in $(seq 100); do
-        kill -0 "$server_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -9 "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-    server_pid=""
-}
-trap stop_server EXIT
+pids=() # the one server running; stopped by PID on exit
+trap bench_stop_all EXIT
 trap 'exit 130' INT TERM
-
-free_port() {
-    "$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-srvr() { # port
-    timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1 && printf srvr >&3 && cat <&3" 2>/dev/null || true
-}
 
 run() { # name kind snapCount [env...]
     local name=$1 kind=$2 count=$3
@@ -101,11 +74,10 @@ EOF
     if [[ $kind == czk ]]; then
         env "$@" "$czk_server" "$dir/zoo.cfg" >"$dir/server.log" 2>&1 &
     else
-        java -Xmx3g -Dzookeeper.log.dir="$dir" -Dzookeeper.root.logger=INFO,ROLLINGFILE \
-            -cp /etc/zookeeper/conf:$zk_jar:/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar \
-            org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/zoo.cfg" >"$dir/server.log" 2>&1 &
+        bench_start_apache "$dir" "$dir/zoo.cfg" 3g
     fi
     server_pid=$!
+    pids+=("$server_pid")
     for _ in $(seq 300); do
         kill -0 "$server_pid" 2>/dev/null || { log "$name exited at start-up"; tail "$dir/server.log" >&2; exit 1; }
         srvr "$port" | grep -q '^Mode:' && break
@@ -115,7 +87,7 @@ EOF
     "$benchmark" --server "127.0.0.1:$port" --label "$name" --json --phases set --ops "$nodes" \
         --timed-ops "$timed" --sessions 2 --outstanding 1 --setup-outstanding 64 \
         >"$dir/result.jsonl" 2>"$dir/benchmark.log" || { log "$name: benchmark failed"; cat "$dir/benchmark.log" >&2; exit 1; }
-    stop_server
+    bench_stop_pid "$server_pid"
     rm -rf "$dir/data"
 }
 

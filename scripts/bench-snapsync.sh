@@ -32,6 +32,9 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
+bench_name=bench-snapsync.sh
+# shellcheck source=scripts/lib-bench.sh
+. "$here/scripts/lib-bench.sh"
 
 quick=0
 build=1
@@ -57,57 +60,29 @@ while [[ $# -gt 0 ]]; do
     --out) out_dir="$2"; shift ;;
     --keep) keep=1 ;;
     -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "bench-snapsync.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+    *) log "unknown option $1 (see --help)"; exit 2 ;;
     esac
     shift
 done
-case "$only" in ""|czk|apache) ;; *) echo "bench-snapsync.sh: --only czk|apache" >&2; exit 2 ;; esac
+bench_check_only "$only"
 if [[ $quick -eq 1 ]]; then
     znodes=${znodes:-50000} repeats=${repeats:-1} warmup=${warmup:-0}
 else
     znodes=${znodes:-1000000} repeats=${repeats:-3} warmup=${warmup:-1}
 fi
-for v in "$znodes" "$repeats" "$warmup"; do
-    [[ $v =~ ^[0-9]+$ ]] || { echo "bench-snapsync.sh: not a number: $v" >&2; exit 2; }
-done
-[[ $repeats -ge 1 && $znodes -ge 1 ]] || { echo "bench-snapsync.sh: --repeats and --znodes must be >= 1" >&2; exit 2; }
+bench_check_number --znodes "$znodes"
+bench_check_number --repeats "$repeats"
+bench_check_number --warmup "$warmup"
+bench_check_number --tick "$tick_ms"
+[[ $repeats -ge 1 && $znodes -ge 1 ]] || { log "--repeats and --znodes must be >= 1"; exit 2; }
 
 build_dir="$here/build-release"
 out_dir=${out_dir:-$build_dir/bench-snapsync}
-python=$(command -v /usr/bin/python3 || command -v python3)
-bench_name=bench-snapsync.sh
-# shellcheck source=scripts/lib-bench.sh
-. "$here/scripts/lib-bench.sh"
-log() { bench_log "$@"; }
-
-if [[ $build -eq 1 ]]; then bench_build "$build_dir" "$only"; fi
-benchmark=${CZK_BENCHMARK:-$build_dir/czk-benchmark}
-czk_server=${CZK_SERVER:-$build_dir/czk-server}
-[[ -x "$benchmark" ]] || { log "missing $benchmark"; exit 2; }
-if [[ "$only" != apache && ! -x "$czk_server" ]]; then
-    log "missing $czk_server"; exit 2
-fi
-if [[ "$only" != czk ]]; then bench_need_apache; fi
-
-tmp=$(mktemp -d /tmp/czk-bench-snap.XXXXXX)
-pids=()
-on_exit() {
-    local rc=$?
-    bench_stop_all
-    if [[ $rc -ne 0 || $keep -eq 1 ]]; then
-        log "logs kept in $tmp"
-    else
-        rm -rf "$tmp"
-    fi
-    exit $rc
-}
-trap on_exit EXIT
-trap 'exit 130' INT TERM
+bench_binaries "$build_dir" "$build" "$only"
+bench_start_tmp czk-bench-snap
 
 declare -A cport qport eport pid
-kinds=()
-[[ "$only" == apache ]] || kinds+=(czk)
-[[ "$only" == czk ]] || kinds+=(apache)
+bench_kinds "$only"
 
 mkdir -p "$out_dir"
 rm -f "$out_dir"/*.jsonl

@@ -18,6 +18,9 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
+bench_name=bench.sh
+# shellcheck source=scripts/lib-bench.sh
+. "$here/scripts/lib-bench.sh"
 
 quick=0
 fsync=yes
@@ -38,40 +41,12 @@ while [[ $# -gt 0 ]]; do
     esac
     shift
 done
-case "$only" in ""|czk|apache) ;; *) echo "bench.sh: --only czk|apache" >&2; exit 2 ;; esac
+bench_check_only "$only"
 
 build_dir="$here/build-release"
 out_dir=${out_dir:-$build_dir/bench}
-python=$(command -v /usr/bin/python3 || command -v python3)
-bench_name=bench.sh
-# shellcheck source=scripts/lib-bench.sh
-. "$here/scripts/lib-bench.sh"
-log() { bench_log "$@"; }
-
-if [[ $build -eq 1 ]]; then bench_build "$build_dir" "$only"; fi
-benchmark=${CZK_BENCHMARK:-$build_dir/czk-benchmark}
-czk_server=${CZK_SERVER:-$build_dir/czk-server}
-[[ -x "$benchmark" ]] || { log "missing $benchmark"; exit 2; }
-if [[ "$only" != apache && ! -x "$czk_server" ]]; then
-    log "missing $czk_server"; exit 2
-fi
-if [[ "$only" != czk ]]; then bench_need_apache; fi
-
-tmp=$(mktemp -d /tmp/czk-bench.XXXXXX)
-pids=()
-keep_tmp=0
-on_exit() {
-    local rc=$?
-    bench_stop_all
-    if [[ $rc -ne 0 || $keep_tmp -eq 1 ]]; then
-        log "server logs kept in $tmp"
-    else
-        rm -rf "$tmp"
-    fi
-    exit $rc
-}
-trap on_exit EXIT
-trap 'exit 130' INT TERM
+bench_binaries "$build_dir" "$build" "$only"
+bench_start_tmp czk-bench
 
 # The same zoo.cfg shape for both servers: standalone, fsync as chosen.
 write_cfg() { # dir port

@@ -1,11 +1,15 @@
 # SPDX-License-Identifier: Apache-2.0
-# shellcheck shell=bash disable=SC2154  # the callers set here, python, tmp... (below)
+# shellcheck shell=bash disable=SC2154  # the callers set here, bench_name, tmp... (below)
 # lib-bench.sh — shell code shared by the side-by-side benchmarks (bench.sh,
-# bench-ensemble.sh, bench-snapsync.sh); sourced, not run. The caller sets
-# `here` (the source tree), `bench_name` (log prefix) and `python`, and keeps
-# every process it starts in the array `pids` (stopped by PID by bench_stop_all).
+# bench-ensemble.sh, bench-snapsync.sh, bench-snapshot.sh); sourced, not run.
+# The caller sets `here` (the source tree) and `bench_name` (log prefix), and
+# keeps every process it starts in the array `pids` (stopped by PID by
+# bench_stop_all); `python` is /usr/bin/python3 (kazoo's) unless it is set.
 
 bench_log() { printf '%s: %s\n' "$bench_name" "$*" >&2; }
+log() { bench_log "$@"; }
+
+python=${python:-$(command -v /usr/bin/python3 || command -v python3)}
 
 zk_jar=/usr/share/java/zookeeper.jar
 zk_classpath="/etc/zookeeper/conf:$zk_jar:/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar"
@@ -17,6 +21,42 @@ bench_build() { # build_dir [only]
     local targets=(--target czk-benchmark)
     [[ "${2:-}" == apache ]] || targets+=(--target czk-server)
     cmake --build "$1" -j2 "${targets[@]}"
+}
+
+# Exits 2 unless --only's value is empty, czk or apache.
+bench_check_only() { # only
+    case "$1" in
+    "" | czk | apache) ;;
+    *) bench_log "--only czk|apache"; exit 2 ;;
+    esac
+}
+
+# Exits 2 unless an option's value is a whole number.
+bench_check_number() { # option value
+    [[ $2 =~ ^[0-9]+$ ]] || { bench_log "$1: not a number: $2"; exit 2; }
+}
+
+# The kinds to run, in this order, into the array `kinds`: czk then apache,
+# or the one --only names.
+bench_kinds() { # only
+    kinds=()
+    [[ "$1" == apache ]] || kinds+=(czk)
+    [[ "$1" == czk ]] || kinds+=(apache)
+}
+
+# Builds the release tree when BUILD is 1, then sets `benchmark` and
+# `czk_server` ($CZK_BENCHMARK and $CZK_SERVER, else BUILD_DIR's) and exits 2
+# when one the run needs is missing; installs Apache's package unless --only czk.
+bench_binaries() { # build_dir build only
+    if [[ $2 -eq 1 ]]; then bench_build "$1" "$3"; fi
+    benchmark=${CZK_BENCHMARK:-$1/czk-benchmark}
+    czk_server=${CZK_SERVER:-$1/czk-server}
+    [[ -x "$benchmark" ]] || { bench_log "missing $benchmark"; exit 2; }
+    if [[ "$3" != apache && ! -x "$czk_server" ]]; then
+        bench_log "missing $czk_server"
+        exit 2
+    fi
+    if [[ "$3" != czk ]]; then bench_need_apache; fi
 }
 
 # Installs the Debian zookeeper package when its jar is missing.
@@ -51,6 +91,28 @@ bench_stop_all() {
         wait "$p" 2>/dev/null || true
     done
     pids=()
+}
+
+# A new temporary dir in `tmp` (/tmp/PREFIX.XXXXXX), `pids` emptied, and the
+# traps: on exit every PID in `pids` is stopped and `tmp` removed, unless the
+# run failed or the caller's `keep` is 1 (then its path is logged).
+bench_start_tmp() { # prefix
+    tmp=$(mktemp -d "/tmp/$1.XXXXXX")
+    pids=()
+    trap bench_on_exit EXIT
+    trap 'exit 130' INT TERM
+}
+
+# shellcheck disable=SC2317  # run by the EXIT trap
+bench_on_exit() {
+    local rc=$?
+    bench_stop_all
+    if [[ $rc -ne 0 || ${keep:-0} -eq 1 ]]; then
+        bench_log "logs kept in $tmp"
+    else
+        rm -rf "$tmp"
+    fi
+    exit $rc
 }
 
 # SIGTERM one PID, SIGKILL after 10 s, reap; drops it from `pids`.

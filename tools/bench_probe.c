@@ -8,6 +8,7 @@
 
 #include "base/buf.h"
 #include "base/mem.h"
+#include "benchmark.h"
 #include "proto/proto.h"
 
 #include <errno.h>
@@ -15,8 +16,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <time.h>
 
 #define PROBE_FRAME_MAX (16u * 1024u * 1024u)
 #define PROBE_XID_FIRST 2000000
@@ -27,13 +26,6 @@ static void probe_on_usr1(int sig)
 {
     (void)sig;
     probe_stop = 1;
-}
-
-static uint64_t probe_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 static bool probe_read_frame(int fd, struct buf *frame)
@@ -50,26 +42,6 @@ static bool probe_read_frame(int fd, struct buf *frame)
         return false;
     frame->len = len;
     return true;
-}
-
-static int probe_cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a;
-    uint64_t y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
-
-/* Nearest-rank percentile of a sorted array, in µs (as benchmark.c's). */
-static double probe_percentile_us(const uint64_t *sorted, size_t n, double p)
-{
-    if (n == 0)
-        return 0;
-    size_t rank = (size_t)(p * (double)n + 0.999999);
-    if (rank < 1)
-        rank = 1;
-    if (rank > n)
-        rank = n;
-    return (double)sorted[rank - 1] / 1000.0;
 }
 
 int bench_probe_timed(const struct bench_probe_args *a)
@@ -93,13 +65,13 @@ int bench_probe_timed(const struct bench_probe_args *a)
     size_t errors = 0;
     int32_t xid = PROBE_XID_FIRST;
     int rc = 0;
-    uint64_t t0 = probe_now_ns();
+    uint64_t t0 = bench_now_ns();
     uint64_t deadline = a->seconds > 0 ? t0 + (uint64_t)(a->seconds * 1e9) : UINT64_MAX;
     uint64_t now = t0;
     while (!probe_stop && now < deadline) {
         xid++;
         buf_put_be32(&req, 4, (uint32_t)xid);
-        uint64_t start = probe_now_ns();
+        uint64_t start = bench_now_ns();
         if (!bench_write_full(a->fd, req.data, req.len)) {
             fprintf(stderr, "czk-benchmark: probe: send: %s\n", strerror(errno));
             rc = -1;
@@ -111,7 +83,7 @@ int bench_probe_timed(const struct bench_probe_args *a)
             ok = probe_read_frame(a->fd, &reply);
             got = ok ? (int32_t)be32_get(reply.data) : 0;
         } while (ok && got != xid && got < 0);
-        now = probe_now_ns();
+        now = bench_now_ns();
         if (!ok || got != xid) {
             fprintf(stderr, "czk-benchmark: probe: %s\n",
                     ok ? "reply to another request" : "the server closed the connection");
@@ -131,11 +103,11 @@ int bench_probe_timed(const struct bench_probe_args *a)
         }
     }
     double seconds = (double)(now - t0) / 1e9;
-    qsort(lat, n, sizeof *lat, probe_cmp_u64);
-    double p50 = probe_percentile_us(lat, n, 0.50);
-    double p99 = probe_percentile_us(lat, n, 0.99);
-    double p999 = probe_percentile_us(lat, n, 0.999);
-    double max = probe_percentile_us(lat, n, 1.0);
+    qsort(lat, n, sizeof *lat, bench_cmp_u64);
+    double p50 = bench_percentile_us(lat, n, 0.50);
+    double p99 = bench_percentile_us(lat, n, 0.99);
+    double p999 = bench_percentile_us(lat, n, 0.999);
+    double max = bench_percentile_us(lat, n, 1.0);
     bool good = rc == 0 && errors == 0 && n > 0;
     fprintf(a->human,
             "%-14s %9zu %7zu %8.3f %11.1f  p50 %.1f  p99 %.1f  p99.9 %.1f  max %.1f us%s\n",

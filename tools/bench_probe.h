@@ -2,7 +2,7 @@
 /* bench_probe.h — czk-benchmark's timed latency probe (--probe-seconds): one
  * session, one getData at a time, for a wall-clock duration or until SIGUSR1,
  * so that a script can cover exactly a window it measures (a follower's sync,
- * docs/PERFORMANCE.md). benchmark.c opens the session; this file only drives
+ * docs/PERFORMANCE.md). benchmark_latency.c opens the session; this file only drives
  * the round trips and reports them. */
 #ifndef CZK_TOOLS_BENCH_PROBE_H
 #define CZK_TOOLS_BENCH_PROBE_H
@@ -21,12 +21,6 @@ struct bench_probe_args {
     bool json;   /* one JSON line on stdout */
     FILE *human; /* progress and the table line */
 };
-
-/* Whole reads and writes on a blocking socket, EINTR retried (SIGUSR1
- * interrupts a blocked recv: no SA_RESTART); false on EOF or an error.
- * In benchmark.c. */
-bool bench_read_full(int fd, uint8_t *p, size_t len);
-bool bench_write_full(int fd, const uint8_t *p, size_t len);
 
 /* Runs the probe. Prints "probe running" on `human` once the first round trip
  * is answered (scripts wait for it), then the result. Returns 0, 1 when a reply

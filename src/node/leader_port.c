@@ -8,23 +8,19 @@
 
 #include "base/log.h"
 #include "base/mem.h"
+#include "node/leader_port_int.h"
 #include "node/net.h"
 #include "proto/jute.h"
 #include "proto/quorum.h"
 #include "storage/epoch.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#define LEADER_PORT_READ_CHUNK (64 * 1024)
 /* learner_output_max's default: what one learner may have pending (libuv's
  * write queue, not yet taken by the kernel) before it is taken as not
  * reading and dropped. A follower that stopped reading (SIGSTOP, a full
@@ -37,101 +33,12 @@
  * learner's new connection while its old one is still known. */
 #define LEADER_PORT_CONNS_MAX (2 * ZAB_LEARNERS_MAX)
 #define LEADER_PORT_BACKLOG   64
-#define SNAP_SIGNATURE        "BenWasHere"
-
-/* How a connection ends, which decides what ZAB and the log are told. */
-enum close_kind {
-    CLOSE_PEER,     /* EOF or a read error: ZAB hears DISCONNECTED */
-    CLOSE_DROP,     /* the port drops it (bad input, not reading): DISCONNECTED */
-    CLOSE_ZAB,      /* ZAB's closes: it has forgotten the learner already */
-    CLOSE_REPLACED, /* a newer connection of that sid introduced itself */
-    CLOSE_STOP,     /* leadership over, or the port freed */
-};
-
-struct learner_conn;
-
-/* A SNAP body coming from io.snapshot_fork's child through a pipe. Its own
- * allocation: the pipe's close callback may run after the connection's. */
-struct snap_stream {
-    uv_pipe_t pipe;
-    struct leader_port *lp;
-    struct learner_conn *c; /* NULL once the stream is over */
-    pid_t pid;              /* 0 once reaped */
-    bool reading;
-    uint8_t chunk[LEADER_PORT_READ_CHUNK];
-};
-
-struct learner_conn {
-    struct leader_port *lp;
-    uv_tcp_t tcp;
-    int64_t sid; /* -1 until its LearnerInfo */
-    uint64_t gen;
-    bool observer;
-    bool closing;
-    int64_t since_ms;
-    struct buf in; /* received; from in_off not yet consumed */
-    size_t in_off;
-    struct buf out;        /* this round's packets, written at flush */
-    size_t out_snap;       /* bytes of SNAP body in `out` */
-    size_t snap_in_flight; /* SNAP body bytes in writes not yet completed */
-    /* While a SNAP body streams in from a child: the packets that follow
-     * it, in order, sent once the body and its signature are out. */
-    struct snap_stream *stream;
-    struct buf held;
-};
 
 struct write_req {
     uv_write_t req;
     struct learner_conn *c;
     uint8_t *data;
     size_t len, snap;
-};
-
-struct queued_txn {
-    int64_t zxid;
-    uint8_t *data;
-    size_t len;
-};
-
-struct pending_sync {
-    int64_t sid; /* LEADER_PORT_SYNC_LOCAL: the leader's own client */
-    uint64_t gen;
-    int64_t target; /* ZAB answers it once this has committed (and a quorum answered) */
-    uint64_t token; /* ZAB_SYNC_REQUEST's */
-};
-
-struct leader_port {
-    uv_loop_t *loop;
-    struct leader_port_config cfg;
-    struct leader_port_io io;
-    int64_t *voters, *observers;
-    char *config_text;
-    uv_tcp_t listener;
-    uv_timer_t timer;
-    int handles; /* open handles; the struct goes when the last closes */
-    bool freed, over;
-    int bound_port;
-
-    struct zab zab;
-    int64_t committed_zxid; /* the last io.commit */
-    int64_t epoch;          /* established; -1 before */
-
-    struct learner_conn **conns;
-    size_t conns_len, conns_cap;
-    uint64_t next_gen;
-    int64_t dropped;
-
-    /* Work asked for while a step or a callback ran: done by leave(). */
-    int depth;
-    bool corked; /* leader_port_cork: flush at leader_port_uncork only */
-    int64_t persisted_want, persisted_done;
-    struct queued_txn *queue; /* proposals beyond outstanding_max */
-    size_t queue_head, queue_len, queue_cap, queue_bytes;
-    struct pending_sync *syncs; /* request order; the first syncs_stepped are ZAB's */
-    size_t syncs_head, syncs_len, syncs_cap, syncs_stepped;
-    uint64_t next_sync_token;
-    int64_t *disconnects;
-    size_t disconnects_len, disconnects_cap;
 };
 
 /* ---- small helpers ---- */
@@ -164,7 +71,7 @@ static struct learner_conn *conn_of(const struct leader_port *lp, int64_t sid)
     return NULL;
 }
 
-static void maybe_free_port(struct leader_port *lp)
+void leader_port__maybe_free(struct leader_port *lp)
 {
     if (lp->handles > 0 || !lp->freed)
         return;
@@ -185,7 +92,7 @@ static void on_port_handle_closed(uv_handle_t *h)
 {
     struct leader_port *lp = h->data;
     lp->handles--;
-    maybe_free_port(lp);
+    leader_port__maybe_free(lp);
 }
 
 static void on_conn_closed(uv_handle_t *h)
@@ -197,159 +104,7 @@ static void on_conn_closed(uv_handle_t *h)
     buf_deinit(&c->held);
     mem_free(c);
     lp->handles--;
-    maybe_free_port(lp);
-}
-
-/* ---- a SNAP body from a child ---- */
-
-static void enter(struct leader_port *lp);
-static void leave(struct leader_port *lp);
-
-static void on_stream_closed(uv_handle_t *h)
-{
-    struct snap_stream *st = h->data;
-    struct leader_port *lp = st->lp;
-    mem_free(st);
-    lp->handles--;
-    maybe_free_port(lp);
-}
-
-/* Reaps the child; with `kill_first` (the learner went, or leadership is
- * over) it is SIGKILLed first, so the wait is short. The child's exit
- * status: 0 for a complete body. */
-static int stream_reap(struct snap_stream *st, bool kill_first)
-{
-    if (st->pid <= 0)
-        return -1;
-    if (kill_first)
-        (void)kill(st->pid, SIGKILL);
-    int status = 0;
-    pid_t r;
-    while ((r = waitpid(st->pid, &status, 0)) < 0 && errno == EINTR)
-        ;
-    st->pid = 0;
-    if (r < 0 || !WIFEXITED(status))
-        return -1;
-    return WEXITSTATUS(status);
-}
-
-/* Ends c's stream, if any: the child reaped (killed first when `abort`),
- * the pipe closed. The held packets stay for the caller. */
-static void stream_end(struct learner_conn *c, bool abort_child)
-{
-    struct snap_stream *st = c->stream;
-    if (!st)
-        return;
-    c->stream = NULL;
-    st->c = NULL;
-    if (st->pid > 0)
-        (void)stream_reap(st, abort_child);
-    uv_close((uv_handle_t *)&st->pipe, on_stream_closed);
-}
-
-static void stream_read_start(struct snap_stream *st);
-
-/* The learner's socket has taken enough: read on. */
-static void stream_pace(struct learner_conn *c)
-{
-    struct snap_stream *st = c->stream;
-    if (!st || c->closing)
-        return;
-    size_t queued = uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
-    if (st->reading && queued + c->out.len > LEADER_PORT_SNAP_AHEAD) {
-        uv_read_stop((uv_stream_t *)&st->pipe);
-        st->reading = false;
-    } else if (!st->reading && queued + c->out.len <= LEADER_PORT_SNAP_AHEAD / 2) {
-        stream_read_start(st);
-    }
-}
-
-static void conn_close(struct learner_conn *c, const char *reason, enum close_kind kind);
-
-static void on_stream_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
-{
-    (void)suggested;
-    struct snap_stream *st = h->data;
-    *out = uv_buf_init((char *)st->chunk, sizeof(st->chunk));
-}
-
-static void on_stream_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
-{
-    (void)b;
-    struct snap_stream *st = s->data;
-    struct learner_conn *c = st->c;
-    if (!c || n == 0)
-        return;
-    struct leader_port *lp = c->lp;
-    enter(lp);
-    if (n > 0) {
-        buf_append(&c->out, st->chunk, (size_t)n);
-        c->out_snap += (size_t)n;
-        stream_pace(c); /* libuv reads on while it can: stop it in time */
-    } else {
-        /* EOF: the child has written everything and is exiting (or died). */
-        uv_read_stop(s);
-        st->reading = false;
-        int rc = n == UV_EOF ? stream_reap(st, false) : -1;
-        if (rc != 0) {
-            conn_close(c, "the SNAP body could not be written (snapshot child failed)", CLOSE_DROP);
-        } else {
-            /* LearnerHandler.syncFollower: the body, then "BenWasHere",
-             * then what ZAB sent meanwhile. */
-            jute_write_cstr(&c->out, SNAP_SIGNATURE);
-            stream_end(c, false);
-            buf_append(&c->out, c->held.data, c->held.len);
-            buf_deinit(&c->held);
-            buf_init(&c->held);
-            LOG_I("Leader %" PRId64 ": SNAP body streamed to learner %" PRId64, lp->cfg.my_sid,
-                  c->sid);
-        }
-    }
-    leave(lp);
-}
-
-static void stream_read_start(struct snap_stream *st)
-{
-    if (uv_read_start((uv_stream_t *)&st->pipe, on_stream_alloc, on_stream_read) == 0) {
-        st->reading = true;
-        return;
-    }
-    struct learner_conn *c = st->c;
-    conn_close(c, "reading the SNAP body from its child failed", CLOSE_DROP);
-}
-
-/* A SNAP for c: its body from io.snapshot_fork's child when there is one,
- * else io.snapshot's, synchronously. */
-static void snap_body(struct leader_port *lp, struct learner_conn *c)
-{
-    int fd = -1;
-    pid_t pid = 0;
-    if (lp->io.snapshot_fork && lp->io.snapshot_fork(lp->io.ctx, &fd, &pid) == 0) {
-        struct snap_stream *st = mem_calloc(1, sizeof(*st));
-        st->lp = lp;
-        st->c = c;
-        st->pid = pid;
-        uv_pipe_init(lp->loop, &st->pipe, 0);
-        st->pipe.data = st;
-        lp->handles++;
-        c->stream = st;
-        if (uv_pipe_open(&st->pipe, fd) != 0) {
-            (void)close(fd);
-            conn_close(c, "cannot read the SNAP body's pipe", CLOSE_DROP);
-            return;
-        }
-        stream_read_start(st);
-        return;
-    }
-    if (lp->io.snapshot_fork)
-        LOG_W("Leader %" PRId64 ": cannot fork for a SNAP: serialising on the loop",
-              lp->cfg.my_sid);
-    /* LearnerHandler.syncFollower: the packet, then
-     * ZKDatabase.serializeSnapshot, then writeString("BenWasHere"). */
-    size_t before = c->out.len;
-    lp->io.snapshot(lp->io.ctx, &c->out);
-    c->out_snap += c->out.len - before;
-    jute_write_cstr(&c->out, SNAP_SIGNATURE);
+    leader_port__maybe_free(lp);
 }
 
 /* ---- connections ---- */
@@ -357,7 +112,7 @@ static void snap_body(struct leader_port *lp, struct learner_conn *c)
 static void conn_close_detail(struct learner_conn *c, const char *reason, const char *detail,
                               enum close_kind kind);
 
-static void conn_close(struct learner_conn *c, const char *reason, enum close_kind kind)
+void leader_port__conn_close(struct learner_conn *c, const char *reason, enum close_kind kind)
 {
     conn_close_detail(c, reason, NULL, kind);
 }
@@ -397,7 +152,7 @@ static void conn_close_detail(struct learner_conn *c, const char *reason, const 
         event(lp, LEADER_PORT_LEARNER_DOWN, c->sid, reason);
     buf_clear(&c->out);
     c->out_snap = 0;
-    stream_end(c, true);
+    leader_port__snap_end(c, true);
     buf_clear(&c->held);
     uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
 }
@@ -412,12 +167,13 @@ static void conn_flush(struct learner_conn *c)
     if (c->closing)
         return;
     if (c->held.len > lp->cfg.learner_output_max) {
-        conn_close(c, "the learner is not reading (held behind its SNAP above learner_output_max)",
-                   CLOSE_DROP);
+        leader_port__conn_close(
+            c, "the learner is not reading (held behind its SNAP above learner_output_max)",
+            CLOSE_DROP);
         return;
     }
     if (c->out.len == 0) {
-        stream_pace(c);
+        leader_port__snap_pace(c);
         return;
     }
     /* What the kernel has not taken yet (libuv's queue), a SNAP body still
@@ -448,11 +204,11 @@ static void conn_flush(struct learner_conn *c)
     if (rc < 0) {
         mem_free(w->data);
         mem_free(w);
-        conn_close(c, "write to the learner failed", CLOSE_DROP);
+        leader_port__conn_close(c, "write to the learner failed", CLOSE_DROP);
         return;
     }
     c->snap_in_flight += w->snap;
-    stream_pace(c);
+    leader_port__snap_pace(c);
 }
 
 static void flush_all(struct leader_port *lp)
@@ -485,7 +241,7 @@ static void finish(struct leader_port *lp, const char *reason)
     lp->over = true;
     LOG_W("Leader %" PRId64 ": leadership over: %s", lp->cfg.my_sid, reason);
     while (lp->conns_len > 0)
-        conn_close(lp->conns[lp->conns_len - 1], reason, CLOSE_STOP);
+        leader_port__conn_close(lp->conns[lp->conns_len - 1], reason, CLOSE_STOP);
     uv_timer_stop(&lp->timer);
     for (size_t i = 0; i < lp->queue_len; i++)
         mem_free(lp->queue[(lp->queue_head + i) % lp->queue_cap].data);
@@ -565,7 +321,7 @@ static void encode_send(struct leader_port *lp, const struct zab_send *s)
     send_packet(lp, c, s->type, s->zxid, payload);
     buf_deinit(&data);
     if (s->type == QUORUM_SNAP && !c->closing && !c->stream)
-        snap_body(lp, c);
+        leader_port__snap_body(lp, c);
 }
 
 /* The driver contract (zab.h, struct zab_update): persist, then send, then
@@ -697,12 +453,12 @@ static void run_deferred(struct leader_port *lp)
     }
 }
 
-static void enter(struct leader_port *lp)
+void leader_port__enter(struct leader_port *lp)
 {
     lp->depth++;
 }
 
-static void leave(struct leader_port *lp)
+void leader_port__leave(struct leader_port *lp)
 {
     if (lp->depth == 1) {
         /* A flush may drop a learner (output bound): ZAB hears of it now. */
@@ -726,15 +482,15 @@ void leader_port_uncork(struct leader_port *lp)
     if (!lp->corked)
         return;
     lp->corked = false;
-    enter(lp);
-    leave(lp);
+    leader_port__enter(lp);
+    leader_port__leave(lp);
 }
 
 /* ---- packets from a learner ---- */
 
 static void drop(struct learner_conn *c, const char *reason)
 {
-    conn_close(c, reason, CLOSE_DROP);
+    leader_port__conn_close(c, reason, CLOSE_DROP);
 }
 
 /* The first packet: LearnerHandler.run's LearnerInfo checks. */
@@ -777,7 +533,8 @@ static bool introduce(struct learner_conn *c, const struct zk_quorum_packet *pk)
     }
     struct learner_conn *old = conn_of(lp, sid);
     if (old)
-        conn_close(old, "replaced by a new connection of the same sid", CLOSE_REPLACED);
+        leader_port__conn_close(old, "replaced by a new connection of the same sid",
+                                CLOSE_REPLACED);
     c->sid = sid;
     c->observer = observer;
     LOG_I("Leader %" PRId64 ": learner %" PRId64 " (%s) connected", lp->cfg.my_sid, sid,
@@ -931,9 +688,9 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     struct leader_port *lp = c->lp;
     if (c->closing || lp->freed)
         return;
-    enter(lp);
+    leader_port__enter(lp);
     if (n < 0) {
-        conn_close(
+        leader_port__conn_close(
             c, n == UV_EOF ? "the learner closed the connection" : "read from the learner failed",
             CLOSE_PEER);
     } else if (n > 0) {
@@ -943,7 +700,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
         else
             process_input(c);
     }
-    leave(lp);
+    leader_port__leave(lp);
 }
 
 static void on_written(uv_write_t *req, int status)
@@ -955,13 +712,13 @@ static void on_written(uv_write_t *req, int status)
     mem_free(w->data);
     mem_free(w);
     if (status < 0 && !c->closing && !lp->freed) {
-        enter(lp);
-        conn_close(c, "write to the learner failed", CLOSE_DROP);
-        leave(lp);
+        leader_port__enter(lp);
+        leader_port__conn_close(c, "write to the learner failed", CLOSE_DROP);
+        leader_port__leave(lp);
     } else if (c->stream && !c->closing && !lp->freed) {
-        enter(lp);
-        stream_pace(c);
-        leave(lp);
+        leader_port__enter(lp);
+        leader_port__snap_pace(c);
+        leader_port__leave(lp);
     }
 }
 
@@ -1001,9 +758,9 @@ static void on_connection(uv_stream_t *server, int status)
     lp->conns[lp->conns_len++] = c;
     uv_tcp_nodelay(&c->tcp, 1);
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
-        enter(lp);
+        leader_port__enter(lp);
         drop(c, "read from the learner failed");
-        leave(lp);
+        leader_port__leave(lp);
     }
 }
 
@@ -1012,7 +769,7 @@ static void on_timer(uv_timer_t *t)
     struct leader_port *lp = t->data;
     if (lp->over || lp->freed)
         return;
-    enter(lp);
+    leader_port__enter(lp);
     int64_t now = now_ms(lp);
     /* LearnerHandler's socket timeout on the first read: initLimit ticks. */
     for (size_t i = 0; i < lp->conns_len;) {
@@ -1025,7 +782,7 @@ static void on_timer(uv_timer_t *t)
     }
     struct zab_event ev = {.type = ZAB_TICK, .now_ms = now};
     (void)step(lp, &ev);
-    leave(lp);
+    leader_port__leave(lp);
 }
 
 /* ---- the API ---- */
@@ -1140,9 +897,9 @@ int leader_port_new(uv_loop_t *loop, const struct leader_port_config *cfg,
     ev.start.history = cfg->history;
     ev.start.history_len = cfg->history_len;
     *out = lp;
-    enter(lp);
+    leader_port__enter(lp);
     rc = step(lp, &ev);
-    leave(lp);
+    leader_port__leave(lp);
     if (rc != 0) {
         snprintf(errmsg, errmsg_size,
                  "ZAB refused START (epochs, last zxid, or a history not ending at it)");
@@ -1163,7 +920,7 @@ void leader_port_free(struct leader_port *lp)
     lp->freed = true;
     lp->over = true;
     while (lp->conns_len > 0)
-        conn_close(lp->conns[lp->conns_len - 1], "leader port closed", CLOSE_STOP);
+        leader_port__conn_close(lp->conns[lp->conns_len - 1], "leader port closed", CLOSE_STOP);
     if (!uv_is_closing((uv_handle_t *)&lp->listener))
         uv_close((uv_handle_t *)&lp->listener, on_port_handle_closed);
     if (!uv_is_closing((uv_handle_t *)&lp->timer))
@@ -1184,10 +941,10 @@ int leader_port_propose(struct leader_port *lp, int64_t zxid, const uint8_t *txn
         return ZAB_ENOTREADY;
     if (zxid != leader_port_next_zxid(lp) || len > INT32_MAX)
         return ZAB_EINVAL;
-    enter(lp);
+    leader_port__enter(lp);
     if (lp->queue_bytes + len > LEADER_PORT_QUEUE_MAX_BYTES) {
         finish(lp, "proposal queue full");
-        leave(lp);
+        leader_port__leave(lp);
         return ZAB_ENOTREADY;
     }
     if (lp->queue_len == lp->queue_cap) {
@@ -1208,7 +965,7 @@ int leader_port_propose(struct leader_port *lp, int64_t zxid, const uint8_t *txn
         memcpy(q->data, txn, len);
     lp->queue_len++;
     lp->queue_bytes += len;
-    leave(lp);
+    leader_port__leave(lp);
     return 0;
 }
 
@@ -1216,10 +973,10 @@ void leader_port_persisted(struct leader_port *lp, int64_t zxid)
 {
     if (lp->over)
         return;
-    enter(lp);
+    leader_port__enter(lp);
     if (zxid > lp->persisted_want)
         lp->persisted_want = zxid;
-    leave(lp);
+    leader_port__leave(lp);
 }
 
 void leader_port_sync(struct leader_port *lp, int64_t sid)
@@ -1232,14 +989,14 @@ void leader_port_sync(struct leader_port *lp, int64_t sid)
         if (!c)
             return; /* its learner is gone: Apache's sendSync finds no handler either */
     }
-    enter(lp);
+    leader_port__enter(lp);
     if (lp->syncs_len >= LEADER_PORT_SYNCS_MAX) {
         if (c)
             drop(c, "too many pending syncs");
         else
             LOG_W("Leader %" PRId64 ": too many pending syncs: a client's sync is ignored",
                   lp->cfg.my_sid);
-        leave(lp);
+        leader_port__leave(lp);
         return;
     }
     if (lp->syncs_len == lp->syncs_cap) {
@@ -1261,7 +1018,7 @@ void leader_port_sync(struct leader_port *lp, int64_t sid)
     lp->syncs[(lp->syncs_head + lp->syncs_len) % lp->syncs_cap] = (struct pending_sync){
         .sid = sid, .gen = c ? c->gen : 0, .target = target, .token = lp->next_sync_token++};
     lp->syncs_len++;
-    leave(lp); /* handed to ZAB there (or by the outer call, from inside a callback) */
+    leader_port__leave(lp); /* handed to ZAB there (or by the outer call, from inside a callback) */
 }
 
 void leader_port_stats(const struct leader_port *lp, struct leader_port_stats *out)
