@@ -53,7 +53,7 @@
     2 /* ephemeral znodes per client: /e<k>-<j>, created by client k's sessions */
 #define SIM_SYNCS        64 /* syncs a leader holds for ZAB (more: dropped, the client times out) */
 #define SIM_ABANDONED    64 /* sessions left behind by restarted clients, remembered */
-#define SIM_EXPIRE_BY_MS 16000 /* a leader serving this long expired what was abandoned before */
+#define SIM_EXPIRE_BY_MS 13000 /* a leader serving this long expired what was abandoned before */
 #define SIM_ACTIVE_MS    2000  /* a client answered this recently keeps its session (calm) */
 #define SIM_MODEL_EVERY  100   /* ms between checks of the members' ephemerals */
 
@@ -65,6 +65,8 @@ enum sim_planted {
     SIM_PLANTED_ACK_AT_APPEND, /* a leader applies and answers its txns once logged, not committed
                                 */
     SIM_PLANTED_NO_TOUCH,      /* the leader ignores the sessions its learners' PINGs report */
+    SIM_PLANTED_SYNC_LOCAL,    /* a learner answers its clients' syncs at once, as reads */
+    SIM_PLANTED_SYNC_AT_ONCE,  /* the leader answers syncs at once: no commit, no quorum round */
 };
 
 enum sim_kind {
@@ -217,6 +219,7 @@ struct sim_member {
     struct sim_sync syncs[SIM_SYNCS];   /* the leader's, request order */
     size_t syncs_head, syncs_len, syncs_stepped;
     uint64_t next_sync_token;
+    int local_syncs; /* SIM_PLANTED_SYNC_LOCAL: syncs this learner answers itself */
     /* EIO on a log write or fsync: the node stops (a failed fsync is fatal,
      * never retried) at its next timers, losing the unsynced tail */
     bool eio;
@@ -248,7 +251,7 @@ struct sim_disc {
 struct sim_stats {
     long commits, acks, elections, crashes, drops, partitions, snaps, truncs, diffs, jumps,
         refusals, proposals, packets, replies, reads, connects, connlosses, pauses, closes, eios,
-        ephemerals, syncs, syncreads;
+        ephemerals, syncs, syncreads, expired;
 };
 
 struct sim {
@@ -772,6 +775,11 @@ static void io_forward(void *ctx, const uint8_t *data, size_t len, const struct 
     int l = (int)m->zab.leader_sid - 1;
     if (!m->serving || m->zab.role == ZAB_LEADING || l < 0 || l >= s->n)
         return;
+    if (s->planted == SIM_PLANTED_SYNC_LOCAL && len >= 16 &&
+        (int32_t)be32_get(data + 12) == ZK_OP_SYNC) {
+        m->local_syncs++; /* the bug: answered here, after this call */
+        return;
+    }
     buf_clear(&s->fwd);
     quorum_packet_encode(&s->fwd, QUORUM_REQUEST, 0, jute_buf_of(data, len), auth,
                          (int32_t)auth_len);
@@ -822,6 +830,7 @@ static void io_learner_sync(void *ctx, int64_t sid)
 static void syncs_clear(struct sim_member *m)
 {
     m->syncs_head = m->syncs_len = m->syncs_stepped = 0;
+    m->local_syncs = 0;
 }
 
 /* ZAB released these syncs: answer them in order, a learner's with a SYNC
@@ -869,7 +878,8 @@ static void member_flush(struct sim *s, int i)
         return;
     m->flushing = true;
     while (m->up && !s->failed &&
-           (m->props_off < m->props.len || m->closing_len || m->syncs_stepped < m->syncs_len)) {
+           (m->props_off < m->props.len || m->closing_len || m->syncs_stepped < m->syncs_len ||
+            m->local_syncs)) {
         if (m->props_off < m->props.len) {
             const uint8_t *p = m->props.data + m->props_off;
             int64_t zxid = (int64_t)be64_get(p);
@@ -896,12 +906,23 @@ static void member_flush(struct sim *s, int i)
                 continue;
             }
             const struct sim_sync *q = &m->syncs[(m->syncs_head + m->syncs_stepped) % SIM_SYNCS];
+            if (s->planted == SIM_PLANTED_SYNC_AT_ONCE) {
+                uint64_t token = q->token; /* the bug: ZAB is not asked */
+                m->syncs_stepped++;
+                answer_syncs(s, i, &token, 1);
+                continue;
+            }
             struct zab_event ev = {.type = ZAB_SYNC_REQUEST, .now_ms = local_now(s, i)};
             ev.sync.token = q->token;
             ev.sync.zxid = q->target;
             m->syncs_stepped++; /* before the step: it may answer the sync at once */
             if (sim_zab_step(s, i, &ev) != 0 && !s->failed)
                 sim_fail(s, "m%d: ZAB refused a sync", i + 1);
+            continue;
+        }
+        if (m->local_syncs) {
+            m->local_syncs--;
+            server_sync_done(m->srv, local_now(s, i));
             continue;
         }
         uint64_t conn = m->closing[--m->closing_len];
@@ -1454,6 +1475,8 @@ static void client_request(struct sim *s, int k)
         q->type = ZK_OP_CREATE;
     if (is_write(q->type) && m->zab.role == ZAB_LEADING && !leader_has_room(s, i))
         return;
+    if (q->type == ZK_OP_SYNC && c->out_len > 0 && !s->pipeline_after_sync)
+        return; /* alone: what it sees comes from other clients' acks */
     if (q->type == ZK_OP_SYNC && c->out_len + 2 > SIM_CLIENT_OUT)
         return;
     q->path = ephemeral ? SIM_PATHS + (int)sim_between(s, 0, SIM_EPHEMERALS - 1)
@@ -1676,7 +1699,13 @@ static void check_expiry(struct sim *s, bool end)
             s->abandoned.zxid[k] > lm->serving_since ? s->abandoned.zxid[k] : lm->serving_since;
         int64_t id = s->abandoned.who[k];
         const struct session *ss = session_get(&lm->srv->sessions, id);
-        if (s->now - since > SIM_EXPIRE_BY_MS && ss && !ss->closing)
+        if (s->now - since > SIM_EXPIRE_BY_MS && (!ss || ss->closing)) {
+            s->st.expired++; /* checked: forget it */
+            s->abandoned.zxid[k] = s->abandoned.zxid[--s->abandoned.len];
+            s->abandoned.who[k--] = s->abandoned.who[s->abandoned.len];
+            continue;
+        }
+        if (s->now - since > SIM_EXPIRE_BY_MS)
             sim_fail(s,
                      "m%d leads since %" PRId64 " ms and keeps session 0x%" PRIx64
                      ", abandoned at %" PRId64 " ms",
@@ -2751,6 +2780,10 @@ static const char *planted_name(enum sim_planted p)
         return "ack-at-append";
     case SIM_PLANTED_NO_TOUCH:
         return "no-touch";
+    case SIM_PLANTED_SYNC_LOCAL:
+        return "sync-local";
+    case SIM_PLANTED_SYNC_AT_ONCE:
+        return "sync-at-once";
     default:
         return NULL;
     }
@@ -2819,7 +2852,9 @@ static bool sim_run(struct sim *s, uint64_t seed, int n, int64_t steps, enum sim
         printf("czk-sim: seed %" PRIu64 ", %d members (%d observers), %" PRId64
                " steps%s%s: %s; commits %ld, "
                "writes acked %ld, reads %ld, ephemerals created %ld, syncs %ld, reads after sync "
-               "%ld, sessions connected %ld, connections lost %ld, sessions closed %ld, EIO %ld, "
+               "%ld, sessions connected %ld, connections lost %ld, sessions closed %ld (abandoned "
+               "ones "
+               "seen expired %ld), EIO %ld, "
                "decisions %ld, crashes %ld, resets %ld, partitions %ld, clock jumps "
                "%ld, VM pauses %ld, refused appends %ld, DIFF %ld, TRUNC %ld, SNAP %ld, packets "
                "%ld; stable at "
@@ -2827,7 +2862,7 @@ static bool sim_run(struct sim *s, uint64_t seed, int n, int64_t steps, enum sim
                seed, n, s->n - s->nv, steps, p ? ", planted " : "", p ? p : "",
                s->failed ? "FAILED" : "ok", s->st.commits, s->st.acks, s->st.reads,
                s->st.ephemerals, s->st.syncs, s->st.syncreads, s->st.connects, s->st.connlosses,
-               s->st.closes, s->st.eios, s->st.elections, s->st.crashes, s->st.drops,
+               s->st.closes, s->st.expired, s->st.eios, s->st.elections, s->st.crashes, s->st.drops,
                s->st.partitions, s->st.jumps, s->st.pauses, s->st.refusals, s->st.diffs,
                s->st.truncs, s->st.snaps, s->st.packets, s->stable_at, s->trace);
         if (s->failed)
@@ -2843,6 +2878,7 @@ static bool sim_run(struct sim *s, uint64_t seed, int n, int64_t steps, enum sim
     sum->syncs += s->st.syncs;
     sum->syncreads += s->st.syncreads;
     sum->closes += s->st.closes;
+    sum->expired += s->st.expired;
     sum->eios += s->st.eios;
     sum->elections += s->st.elections;
     sum->crashes += s->st.crashes;
@@ -2864,7 +2900,8 @@ static void usage(void)
     fprintf(
         stderr,
         "usage: czk-sim [--seed S] [--members 3|5|7] [--steps K] [--seeds N] [--from F]\n"
-        "               [--planted zab-one-ack|fle-one-vote|apply-skip|ack-at-append|no-touch]\n"
+        "               [--planted zab-one-ack|fle-one-vote|apply-skip|ack-at-append|no-touch|\n"
+        "                          sync-local|sync-at-once]\n"
         "               [--verbose]\n"
         "               [--raw-server-free] [--pipeline-after-sync]\n"
         "  without --seed: seeds F..F+N-1 (default 1..%d) x 3, 5, 7 members, then the\n"
@@ -2909,6 +2946,10 @@ int main(int argc, char **argv)
                 planted = SIM_PLANTED_ACK_AT_APPEND;
             else if (strcmp(argv[i], "no-touch") == 0)
                 planted = SIM_PLANTED_NO_TOUCH;
+            else if (strcmp(argv[i], "sync-local") == 0)
+                planted = SIM_PLANTED_SYNC_LOCAL;
+            else if (strcmp(argv[i], "sync-at-once") == 0)
+                planted = SIM_PLANTED_SYNC_AT_ONCE;
             else {
                 usage();
                 return 2;
@@ -2960,15 +3001,16 @@ int main(int argc, char **argv)
     if (seed >= 0)
         return failed ? 1 : 0;
     printf("czk-sim: %d runs, %d failed%s%s; commits %ld, writes acked %ld, reads %ld, ephemerals "
-           "%ld, syncs %ld, reads after sync %ld, sessions closed %ld, EIO %ld, decisions %ld, "
+           "%ld, syncs %ld, reads after sync %ld, sessions closed %ld (abandoned ones seen expired "
+           "%ld), EIO %ld, decisions %ld, "
            "crashes %ld, "
            "resets %ld, partitions %ld, clock jumps %ld, VM pauses %ld, refused appends %ld, DIFF "
            "%ld, TRUNC "
            "%ld, SNAP %ld\n",
            runs, failed, p ? ", planted " : "", p ? p : "", sum.commits, sum.acks, sum.reads,
-           sum.ephemerals, sum.syncs, sum.syncreads, sum.closes, sum.eios, sum.elections,
-           sum.crashes, sum.drops, sum.partitions, sum.jumps, sum.pauses, sum.refusals, sum.diffs,
-           sum.truncs, sum.snaps);
+           sum.ephemerals, sum.syncs, sum.syncreads, sum.closes, sum.expired, sum.eios,
+           sum.elections, sum.crashes, sum.drops, sum.partitions, sum.jumps, sum.pauses,
+           sum.refusals, sum.diffs, sum.truncs, sum.snaps);
     if (planted != SIM_PLANTED_NONE) {
         /* A test of the test: the checks must catch the planted bug. */
         bool caught = failed * 2 >= runs;
