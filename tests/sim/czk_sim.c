@@ -49,13 +49,11 @@
 #define SIM_REQUEST_MS    4000 /* a client gives a connection up after this without a reply */
 #define SIM_WALL_BASE_MS  INT64_C(1700000000000)
 #define SIM_SESSION_MS    8000 /* the clients' session timeout */
-#define SIM_EPHEMERALS                                                                             \
-    2 /* ephemeral znodes per client: /e<k>-<j>, created by client k's sessions */
-#define SIM_SYNCS        64 /* syncs a leader holds for ZAB (more: dropped, the client times out) */
-#define SIM_ABANDONED    64 /* sessions left behind by restarted clients, remembered */
-#define SIM_EXPIRE_BY_MS 13000 /* a leader serving this long expired what was abandoned before */
-#define SIM_ACTIVE_MS    2000  /* a client answered this recently keeps its session (calm) */
-#define SIM_MODEL_EVERY  100   /* ms between checks of the members' ephemerals */
+#define SIM_EPHEMERALS    2    /* ephemeral znodes per client: /e<k>-<j>, made by its sessions */
+#define SIM_SYNCS         64 /* syncs a leader holds for ZAB (more: dropped, the client times out) */
+#define SIM_EXPIRE_BY_MS  13000 /* a leader serving this long expired what was abandoned before */
+#define SIM_ACTIVE_MS     2000  /* a client answered this recently keeps its session (calm) */
+#define SIM_MODEL_EVERY   100   /* ms between checks of the members' ephemerals */
 
 enum sim_planted {
     SIM_PLANTED_NONE,
@@ -161,8 +159,7 @@ struct sim_sync {
 };
 
 /* The committed sequence read as ZooKeeper's semantics: per ephemeral znode
- * its creates (zxid, owner), per session its closeSession, per persistent
- * znode its deletes. */
+ * its creates (zxid, owner), per session its closeSession. */
 struct sim_zlist {
     int64_t *zxid, *who;
     size_t len, cap;
@@ -262,8 +259,7 @@ struct sim {
     enum sim_planted planted;
     bool verbose;
     bool raw_server_free;
-    bool
-        pipeline_after_sync; /* clients send more behind a sync + read (a reply's zxid goes back) */
+    bool pipeline_after_sync; /* clients pipeline behind a sync + read */
     int64_t steps, calm_at, now;
     struct sim_member m[SIM_MEMBERS_MAX];
     struct sim_link link[2][SIM_MEMBERS_MAX][SIM_MEMBERS_MAX];
@@ -284,7 +280,6 @@ struct sim {
     int64_t ack_max; /* the highest zxid acked to any client */
     struct sim_path_state acked_state[SIM_CLIENTS][SIM_PATHS]; /* all clients' acks say */
     struct sim_zlist eph_creates[SIM_CLIENTS][SIM_EPHEMERALS]; /* zxid, owner session */
-    struct sim_zlist deletes[SIM_CLIENTS][SIM_PATHS];          /* zxid */
     struct sim_zlist closed;                                   /* zxid, session */
     struct sim_zlist abandoned;                                /* ms, session */
     uint64_t next_conn;
@@ -592,13 +587,9 @@ static void model_commit(struct sim *s, const struct sim_entry *e)
         }
     } else if (h.type == ZK_OP_DELETE) {
         struct zk_delete_txn dt;
-        if (zk_delete_txn_decode(&r, &dt) == 0 && parse_path(dt.path, &kind, &k, &j)) {
-            if (kind == 'e')
-                sim_fail(s, "0x%" PRIx64 " deletes an ephemeral znode no client deletes",
-                         (uint64_t)e->zxid);
-            else
-                zlist_add(&s->deletes[k][j], e->zxid, 0);
-        }
+        if (zk_delete_txn_decode(&r, &dt) == 0 && parse_path(dt.path, &kind, &k, &j) && kind == 'e')
+            sim_fail(s, "0x%" PRIx64 " deletes an ephemeral znode no client deletes",
+                     (uint64_t)e->zxid);
     } else if (h.type == ZK_OP_CLOSE_SESSION) {
         zlist_add(&s->closed, e->zxid, h.client_id);
         /* A client answered in the last SIM_ACTIVE_MS keeps its session:
@@ -2756,8 +2747,6 @@ static void sim_teardown(struct sim *s)
     for (int k = 0; k < SIM_CLIENTS; k++) {
         for (int j = 0; j < SIM_EPHEMERALS; j++)
             zlist_free(&s->eph_creates[k][j]);
-        for (int j = 0; j < SIM_PATHS; j++)
-            zlist_free(&s->deletes[k][j]);
     }
     zlist_free(&s->closed);
     zlist_free(&s->abandoned);
