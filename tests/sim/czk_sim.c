@@ -259,7 +259,7 @@ struct sim {
     enum sim_planted planted;
     bool verbose;
     bool raw_server_free;
-    bool pipeline_after_sync; /* clients pipeline behind a sync + read */
+    bool pipeline_after_sync; /* clients pipeline behind a sync + read (the default) */
     int64_t steps, calm_at, now;
     struct sim_member m[SIM_MEMBERS_MAX];
     struct sim_link link[2][SIM_MEMBERS_MAX][SIM_MEMBERS_MAX];
@@ -2858,7 +2858,7 @@ static bool sim_run(struct sim *s, uint64_t seed, int n, int64_t steps, enum sim
             printf("  %s\n  replay: czk-sim --seed %" PRIu64 " --members %d --steps %" PRId64
                    "%s%s%s\n",
                    s->why, seed, n, steps, p ? " --planted " : "", p ? p : "",
-                   s->pipeline_after_sync ? " --pipeline-after-sync" : "");
+                   s->pipeline_after_sync ? "" : " --no-pipeline-after-sync");
     }
     sum->commits += s->st.commits;
     sum->acks += s->st.acks;
@@ -2892,7 +2892,7 @@ static void usage(void)
         "               [--planted zab-one-ack|fle-one-vote|apply-skip|ack-at-append|no-touch|\n"
         "                          sync-local|sync-at-once]\n"
         "               [--verbose]\n"
-        "               [--raw-server-free] [--pipeline-after-sync]\n"
+        "               [--raw-server-free] [--no-pipeline-after-sync]\n"
         "  without --seed: seeds F..F+N-1 (default 1..%d) x 3, 5, 7 members, then the\n"
         "  golden seeds\n",
         SIM_SEEDS);
@@ -2905,7 +2905,7 @@ int main(int argc, char **argv)
     long long from = 1;
     int64_t steps = SIM_STEPS_DEFAULT;
     enum sim_planted planted = SIM_PLANTED_NONE;
-    bool verbose = false, raw_server_free = false, pipeline_after_sync = false;
+    bool verbose = false, raw_server_free = false, pipeline_after_sync = true;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
             seed = atoll(argv[++i]);
@@ -2921,8 +2921,8 @@ int main(int argc, char **argv)
             verbose = true;
         } else if (strcmp(argv[i], "--raw-server-free") == 0) {
             raw_server_free = true;
-        } else if (strcmp(argv[i], "--pipeline-after-sync") == 0) {
-            pipeline_after_sync = true;
+        } else if (strcmp(argv[i], "--no-pipeline-after-sync") == 0) {
+            pipeline_after_sync = false; /* clients wait behind a sync + read */
         } else if (strcmp(argv[i], "--planted") == 0 && i + 1 < argc) {
             i++;
             if (strcmp(argv[i], "zab-one-ack") == 0)
