@@ -182,6 +182,7 @@ void server_sync_done(struct server *s, int64_t now_ms)
     /* the SyncResponse with the zxid applied now, as a read answers */
     read_execute(s, ss, req);
     server_session_drain(s, ss, now_ms);
+    server_session_unpark(s, ss, now_ms);
 }
 
 struct request *learner_waiting(struct server_session *ss, int32_t cxid, int32_t txn_type)

@@ -248,6 +248,7 @@ static void session_forget(struct server *s, int64_t id)
     session_remove(&s->sessions, &ss->base);
     watch_owner_clear(ss->watches);
     mem_free(ss->watches);
+    buf_deinit(&ss->parked);
     mem_free(ss);
 }
 

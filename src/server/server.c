@@ -115,6 +115,9 @@ static void session_detach(struct server *s, struct server_session *ss)
         return;
     ss->conn->session = NULL;
     ss->conn = NULL;
+    /* parked requests are the gone connection's */
+    buf_deinit(&ss->parked);
+    buf_init(&ss->parked);
     /* Watches belong to the connection in ZooKeeper: the client sets them
      * again (setWatches) when it reconnects. */
     server_watches_drop(s, ss);
@@ -265,6 +268,7 @@ void server_session_free(struct server *s, struct server_session *ss)
         s->outstanding--;
         server_request_free(req);
     }
+    buf_deinit(&ss->parked);
     mem_free(ss->watches);
     mem_free(ss);
 }
@@ -544,6 +548,19 @@ static void handle_request(struct server *s, struct server_conn *c, const uint8_
         server_session_drain(s, ss, now_ms);
         return;
     }
+    /* A sync of the session waits for the leader's answer: what the session
+     * sends after it waits for that answer too. czk's leader answers a sync
+     * after a quorum round (issue 10), not in line with its commits as
+     * Apache's does; a write let through could commit and be applied here
+     * first, and the reads queued behind the sync would see a write sent
+     * after them, and the write's reply would follow the sync's higher
+     * zxid. */
+    if (server_session_sync_waiting(ss)) {
+        buf_append_be64(&ss->parked, c->id);
+        buf_append_be32(&ss->parked, (uint32_t)len);
+        buf_append(&ss->parked, body, len);
+        return;
+    }
     /* createSession only comes from the handshake */
     if (zk_op_is_write(h.type) && h.type != ZK_OP_CREATE_SESSION) {
         handle_write(s, c, ss, h.xid, h.type, &r, now_ms);
@@ -583,6 +600,41 @@ static void handle_request(struct server *s, struct server_conn *c, const uint8_
     handle_unimplemented(s, c, ss, h.xid, h.type, now_ms);
 }
 
+bool server_session_sync_waiting(const struct server_session *ss)
+{
+    for (const struct list *it = ss->queue.next; it != &ss->queue; it = it->next) {
+        const struct request *req =
+            (const struct request *)(const void *)((const char *)it -
+                                                   offsetof(struct request, link));
+        if (req->type == ZK_OP_SYNC && req->forwarded && !req->ready)
+            return true;
+    }
+    return false;
+}
+
+void server_session_unpark(struct server *s, struct server_session *ss, int64_t now_ms)
+{
+    if (ss->parked.len == 0 || server_session_sync_waiting(ss))
+        return;
+    struct buf todo = ss->parked;
+    buf_init(&ss->parked);
+    int64_t id = ss->base.id;
+    size_t off = 0;
+    while (off < todo.len) {
+        uint64_t conn_id = be64_get(todo.data + off);
+        size_t len = be32_get(todo.data + off + 8);
+        const uint8_t *body = todo.data + off + 12;
+        off += 12 + len;
+        struct server_conn *c = server_conn_get(s, conn_id);
+        if (!c || c->closing || c->session != ss)
+            continue;
+        handle_request(s, c, body, len, now_ms); /* parks again behind a sync */
+        if ((struct server_session *)session_get(&s->sessions, id) != ss)
+            break; /* gone meanwhile */
+    }
+    buf_deinit(&todo);
+}
+
 struct server_session *server_session_new(struct server *s, int64_t id, int32_t timeout_ms,
                                           int64_t now_ms)
 {
@@ -592,6 +644,7 @@ struct server_session *server_session_new(struct server *s, int64_t id, int32_t 
     session_password(id, ss->base.passwd);
     ss->watches = server_watch_owner_new(ss);
     list_init(&ss->queue);
+    buf_init(&ss->parked);
     session_add(&s->sessions, &ss->base, now_ms);
     return ss;
 }
@@ -794,6 +847,7 @@ void server_free(struct server *s)
             list_remove(&req->link);
             server_request_free(req);
         }
+        buf_deinit(&ss->parked);
         mem_free(ss);
     }
     session_table_deinit(&s->sessions);

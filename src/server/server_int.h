@@ -39,6 +39,10 @@ struct server_session {
     /* LEARNER: its createSession is not applied here yet (not in a snapshot) */
     bool creating;
     bool touched; /* LEARNER: listed in s->touched since the last ping */
+    /* What the session sent while a sync of it waits for the leader's
+     * answer: (u64 conn id, u32 length, request) each, in arrival order;
+     * handled once the sync is answered (server_sync_done). */
+    struct buf parked;
 };
 
 struct server_conn {
@@ -236,6 +240,11 @@ void learner_reattach(struct server *s, struct server_conn *c, int64_t session_i
                       int32_t timeout_ms, int64_t now_ms);
 /* The forwarded request a committed txn answers, or NULL. */
 struct request *learner_waiting(struct server_session *ss, int32_t cxid, int32_t txn_type);
+/* Whether a sync of the session waits for the leader's answer. */
+bool server_session_sync_waiting(const struct server_session *ss);
+/* The requests parked behind an answered sync, in order (re-parked behind
+ * a sync among them). */
+void server_session_unpark(struct server *s, struct server_session *ss, int64_t now_ms);
 /* Forget every forwarded sync and pending touch (a role change). */
 void learner_reset(struct server *s);
 

@@ -4,7 +4,8 @@
  * src/server (prep, apply, tree, sessions, snapshots, recovery), with client
  * sessions on them, every message encoded and decoded by src/proto, over a
  * simulated network, disk and clock driven by one seeded PRNG. Checks the
- * ensemble's and the clients' invariants after every step. What is real, what
+ * ensemble's and the clients' invariants after every step (and the
+ * ephemerals and session expiry, sync + read, every 100 ms). What is real, what
  * is simulated and how to replay: docs/ARCHITECTURE.md, "Simulation". */
 #include "base/buf.h"
 #include "base/log.h"
@@ -48,6 +49,11 @@
 #define SIM_REQUEST_MS    4000 /* a client gives a connection up after this without a reply */
 #define SIM_WALL_BASE_MS  INT64_C(1700000000000)
 #define SIM_SESSION_MS    8000 /* the clients' session timeout */
+#define SIM_EPHEMERALS    2    /* ephemeral znodes per client: /e<k>-<j>, made by its sessions */
+#define SIM_SYNCS         64 /* syncs a leader holds for ZAB (more: dropped, the client times out) */
+#define SIM_EXPIRE_BY_MS  13000 /* a leader serving this long expired what was abandoned before */
+#define SIM_ACTIVE_MS     2000  /* a client answered this recently keeps its session (calm) */
+#define SIM_MODEL_EVERY   100   /* ms between checks of the members' ephemerals */
 
 enum sim_planted {
     SIM_PLANTED_NONE,
@@ -56,6 +62,9 @@ enum sim_planted {
     SIM_PLANTED_APPLY_SKIP,    /* m2 skips applying some committed setData txns to its tree */
     SIM_PLANTED_ACK_AT_APPEND, /* a leader applies and answers its txns once logged, not committed
                                 */
+    SIM_PLANTED_NO_TOUCH,      /* the leader ignores the sessions its learners' PINGs report */
+    SIM_PLANTED_SYNC_LOCAL,    /* a learner answers its clients' syncs at once, as reads */
+    SIM_PLANTED_SYNC_AT_ONCE,  /* the leader answers syncs at once: no commit, no quorum round */
 };
 
 enum sim_kind {
@@ -103,17 +112,23 @@ struct sim_dmap {
     size_t cap, len;
 };
 
-struct sim_req {
-    int32_t xid, type;
-    int path; /* a multi: setData of path and path + 1 */
-    uint8_t data[8];
-};
-
 /* What a client knows of one of its own znodes from its replies. */
 struct sim_path_state {
     bool known, exists;
     int64_t mzxid;
     uint8_t data[8];
+};
+
+struct sim_req {
+    int32_t xid, type;
+    int path;  /* a multi: setData of path and path + 1; SIM_PATHS + j: /e<k>-<j> */
+    int owner; /* whose znode /c<owner>-<path> is: the client itself, but for sync + read */
+    uint8_t data[8];
+    /* sync + read (owner != the client): when the sync was sent, the
+     * highest zxid acknowledged to any client, and what the acks said of
+     * the znode last */
+    int64_t floor;
+    struct sim_path_state seen;
 };
 
 /* A client session: one connection at a time to one serving member, through
@@ -129,7 +144,25 @@ struct sim_client {
     struct sim_req out[SIM_CLIENT_OUT];
     size_t out_head, out_len;
     int64_t last_write_zxid, last_seen_zxid;
+    int64_t heard_at; /* its session's last answer (not SESSIONEXPIRED / MOVED) */
     struct sim_path_state paths[SIM_PATHS];
+};
+
+/* A sync the leader's server asked for (io.learner_sync), as src/node's
+ * leader_port keeps them: handed to ZAB as ZAB_SYNC_REQUEST, answered in
+ * order when ZAB releases its token. */
+struct sim_sync {
+    int64_t sid;  /* a learner's, or SERVER_SYNC_LOCAL */
+    uint64_t gen; /* the learner's quorum connection then */
+    int64_t target;
+    uint64_t token;
+};
+
+/* The committed sequence read as ZooKeeper's semantics: per ephemeral znode
+ * its creates (zxid, owner), per session its closeSession. */
+struct sim_zlist {
+    int64_t *zxid, *who;
+    size_t len, cap;
 };
 
 /* An acknowledged write: its txn must be in G at zxid. */
@@ -179,6 +212,14 @@ struct sim_member {
     struct fle fle;
     struct zab zab;
     int64_t fle_deadline, zab_deadline; /* local time; -1: none */
+    int64_t serving_since;              /* simulated time it became serving */
+    struct sim_sync syncs[SIM_SYNCS];   /* the leader's, request order */
+    size_t syncs_head, syncs_len, syncs_stepped;
+    uint64_t next_sync_token;
+    int local_syncs; /* SIM_PLANTED_SYNC_LOCAL: syncs this learner answers itself */
+    /* EIO on a log write or fsync: the node stops (a failed fsync is fatal,
+     * never retried) at its next timers, losing the unsynced tail */
+    bool eio;
     /* The log refused an append (a full disk): every later one too, until
      * the role ends at log_failed_at, as src/node's log writer does. */
     bool log_failed;
@@ -206,7 +247,8 @@ struct sim_disc {
 
 struct sim_stats {
     long commits, acks, elections, crashes, drops, partitions, snaps, truncs, diffs, jumps,
-        refusals, proposals, packets, replies, reads, connects, connlosses, pauses, closes;
+        refusals, proposals, packets, replies, reads, connects, connlosses, pauses, closes, eios,
+        ephemerals, syncs, syncreads, expired;
 };
 
 struct sim {
@@ -217,6 +259,7 @@ struct sim {
     enum sim_planted planted;
     bool verbose;
     bool raw_server_free;
+    bool pipeline_after_sync; /* clients pipeline behind a sync + read (the default) */
     int64_t steps, calm_at, now;
     struct sim_member m[SIM_MEMBERS_MAX];
     struct sim_link link[2][SIM_MEMBERS_MAX][SIM_MEMBERS_MAX];
@@ -234,6 +277,11 @@ struct sim {
     struct sim_client c[SIM_CLIENTS];
     struct sim_ack *acked;
     size_t acked_len, acked_cap, acked_checked;
+    int64_t ack_max; /* the highest zxid acked to any client */
+    struct sim_path_state acked_state[SIM_CLIENTS][SIM_PATHS]; /* all clients' acks say */
+    struct sim_zlist eph_creates[SIM_CLIENTS][SIM_EPHEMERALS]; /* zxid, owner session */
+    struct sim_zlist closed;                                   /* zxid, session */
+    struct sim_zlist abandoned;                                /* ms, session */
     uint64_t next_conn;
     /* epoch → the member that established it as leader */
     int64_t epoch_leader[4096];
@@ -475,6 +523,86 @@ static void disk_drain(struct sim_member *m)
 
 /* ---- the committed sequence ---- */
 
+static void zlist_add(struct sim_zlist *l, int64_t zxid, int64_t who)
+{
+    if (l->len == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 16;
+        l->zxid = mem_realloc(l->zxid, l->cap * sizeof(*l->zxid));
+        l->who = mem_realloc(l->who, l->cap * sizeof(*l->who));
+    }
+    l->zxid[l->len] = zxid;
+    l->who[l->len++] = who;
+}
+
+static void zlist_free(struct sim_zlist *l)
+{
+    mem_free(l->zxid);
+    mem_free(l->who);
+}
+
+/* The zxid of session's closeSession in G, or INT64_MAX. */
+static int64_t closed_at(const struct sim *s, int64_t session)
+{
+    for (size_t k = 0; k < s->closed.len; k++)
+        if (s->closed.who[k] == session)
+            return s->closed.zxid[k];
+    return INT64_MAX;
+}
+
+/* "/c<k>-<j>" or "/e<k>-<j>" of the sim's clients: its kind, k and j. */
+static bool parse_path(struct jute_buf p, char *kind, int *k, int *j)
+{
+    char path[32];
+    if (p.len <= 0 || (size_t)p.len >= sizeof(path))
+        return false;
+    memcpy(path, p.ptr, (size_t)p.len);
+    path[p.len] = 0;
+    char tail;
+    if (sscanf(path, "/%c%d-%d%c", kind, k, j, &tail) != 3 || *k < 0 || *k >= SIM_CLIENTS || *j < 0)
+        return false;
+    return (*kind == 'c' && *j < SIM_PATHS) || (*kind == 'e' && *j < SIM_EPHEMERALS);
+}
+
+static bool client_active(const struct sim *s, int k);
+static int stable_leader(const struct sim *s);
+
+/* A txn joins G: what it does to the sim's znodes and sessions. */
+static void model_commit(struct sim *s, const struct sim_entry *e)
+{
+    struct jute_reader r;
+    struct zk_txn_header h;
+    jute_reader_init(&r, e->data, e->len);
+    if (zk_txn_header_decode(&r, &h) != 0)
+        return;
+    char kind;
+    int k, j;
+    if (h.type == ZK_OP_CREATE) {
+        struct zk_create_txn ct;
+        if (zk_create_txn_decode(&r, &ct) == 0 && parse_path(ct.path, &kind, &k, &j)) {
+            if ((kind == 'e') != ct.ephemeral)
+                sim_fail(s, "0x%" PRIx64 " creates %.*s %s", (uint64_t)e->zxid, ct.path.len,
+                         (const char *)ct.path.ptr, ct.ephemeral ? "ephemeral" : "persistent");
+            if (kind == 'e')
+                zlist_add(&s->eph_creates[k][j], e->zxid, h.client_id);
+        }
+    } else if (h.type == ZK_OP_DELETE) {
+        struct zk_delete_txn dt;
+        if (zk_delete_txn_decode(&r, &dt) == 0 && parse_path(dt.path, &kind, &k, &j) && kind == 'e')
+            sim_fail(s, "0x%" PRIx64 " deletes an ephemeral znode no client deletes",
+                     (uint64_t)e->zxid);
+    } else if (h.type == ZK_OP_CLOSE_SESSION) {
+        zlist_add(&s->closed, e->zxid, h.client_id);
+        /* A client answered in the last SIM_ACTIVE_MS keeps its session:
+         * its member touched it, and (calm, one leader) the leader heard. */
+        for (int c = 0; c < SIM_CLIENTS; c++)
+            if (s->c[c].session == h.client_id && client_active(s, c))
+                sim_fail(s,
+                         "0x%" PRIx64 " closes client %d's session 0x%" PRIx64 ", answered %" PRId64
+                         " ms ago",
+                         (uint64_t)e->zxid, c, (uint64_t)h.client_id, s->now - s->c[c].heard_at);
+    }
+}
+
 static size_t g_upper(const struct sim *s, int64_t zxid)
 {
     size_t lo = 0, hi = s->g_len;
@@ -532,6 +660,7 @@ static void sim_commit(struct sim *s, int i, int64_t upto)
             s->g[s->g_len] = *e;
             s->g[s->g_len].data = NULL;
             s->g_len++;
+            model_commit(s, e);
             s->st.commits++;
             s->st.closes += e->type == ZK_OP_CLOSE_SESSION;
         }
@@ -550,7 +679,9 @@ static void sim_commit(struct sim *s, int i, int64_t upto)
 
 /* ---- the members' servers: the real request stages, tree and recovery ---- */
 
-static void sim_zab_step(struct sim *s, int i, const struct zab_event *ev);
+static int sim_zab_step(struct sim *s, int i, const struct zab_event *ev);
+static void member_flush(struct sim *s, int i);
+static struct sim_conn *conn_of(struct sim *s, enum sim_kind kind, int a, int b);
 static void link_push(struct sim *s, enum sim_kind kind, int from, int to, const uint8_t *bytes,
                       size_t len);
 static void client_lost(struct sim *s, int k, const char *why);
@@ -635,6 +766,11 @@ static void io_forward(void *ctx, const uint8_t *data, size_t len, const struct 
     int l = (int)m->zab.leader_sid - 1;
     if (!m->serving || m->zab.role == ZAB_LEADING || l < 0 || l >= s->n)
         return;
+    if (s->planted == SIM_PLANTED_SYNC_LOCAL && len >= 16 &&
+        (int32_t)be32_get(data + 12) == ZK_OP_SYNC) {
+        m->local_syncs++; /* the bug: answered here, after this call */
+        return;
+    }
     buf_clear(&s->fwd);
     quorum_packet_encode(&s->fwd, QUORUM_REQUEST, 0, jute_buf_of(data, len), auth,
                          (int32_t)auth_len);
@@ -658,15 +794,83 @@ static void io_revalidate(void *ctx, int64_t session_id, int32_t timeout_ms)
     link_push(s, SIM_QUORUM, m->index, l, s->fwd.data, s->fwd.len);
 }
 
+/* The leader's server asks for a sync (a learner's, or one of its own
+ * clients'): it waits for the last txn stamped so far (proposed, or made by
+ * prep and not given to ZAB yet), as src/node's leader_port_sync. */
+static void io_learner_sync(void *ctx, int64_t sid)
+{
+    struct sim_member *m = ctx;
+    struct sim *s = m->sim;
+    if (!m->serving || m->zab.role != ZAB_LEADING || m->syncs_len == SIM_SYNCS)
+        return; /* never answered: the client times out */
+    int64_t next = zab_next_zxid(&m->zab);
+    for (size_t off = m->props_off; off < m->props.len;) {
+        next = (int64_t)be64_get(m->props.data + off) + 1;
+        off += 12 + be32_get(m->props.data + off + 8);
+    }
+    int64_t target = next - 1;
+    if ((target & 0xffffffffLL) == 0) /* nothing proposed in this epoch yet */
+        target = m->zab.committed_zxid;
+    uint64_t gen = 0;
+    if (sid != SERVER_SYNC_LOCAL && sid >= 1 && sid <= s->n)
+        gen = conn_of(s, SIM_QUORUM, m->index, (int)sid - 1)->gen;
+    m->syncs[(m->syncs_head + m->syncs_len++) % SIM_SYNCS] =
+        (struct sim_sync){sid, gen, target, m->next_sync_token++};
+}
+
+static void syncs_clear(struct sim_member *m)
+{
+    m->syncs_head = m->syncs_len = m->syncs_stepped = 0;
+    m->local_syncs = 0;
+}
+
+/* ZAB released these syncs: answer them in order, a learner's with a SYNC
+ * packet on the connection it came on, the leader's own client's with
+ * server_sync_done. */
+static void answer_syncs(struct sim *s, int i, const uint64_t *tokens, size_t n)
+{
+    struct sim_member *m = &s->m[i];
+    uint64_t copy[SIM_SYNCS];
+    if (n > SIM_SYNCS) {
+        sim_fail(s, "m%d: ZAB released %zu syncs, %zu were asked", i + 1, n, m->syncs_stepped);
+        return;
+    }
+    memcpy(copy, tokens, n * sizeof(*copy)); /* the next step reuses ZAB's array */
+    for (size_t k = 0; k < n && m->up && !s->failed; k++) {
+        const struct sim_sync *q = &m->syncs[m->syncs_head];
+        if (m->syncs_stepped == 0 || q->token != copy[k]) {
+            sim_fail(s, "m%d: ZAB released sync %" PRIu64 " out of order", i + 1, copy[k]);
+            return;
+        }
+        struct sim_sync y = *q;
+        m->syncs_head = (m->syncs_head + 1) % SIM_SYNCS;
+        m->syncs_len--;
+        m->syncs_stepped--;
+        sim_trace(s, i, "sync %" PRIu64 " of sid %" PRId64 " answered", y.token, y.sid);
+        if (y.sid == SERVER_SYNC_LOCAL) {
+            server_sync_done(m->srv, local_now(s, i));
+            member_flush(s, i);
+        } else if (y.sid >= 1 && y.sid <= s->n &&
+                   conn_of(s, SIM_QUORUM, i, (int)y.sid - 1)->gen == y.gen) {
+            buf_clear(&s->fwd);
+            quorum_packet_encode(&s->fwd, QUORUM_SYNC, 0, (struct jute_buf){NULL, -1}, NULL, 0);
+            link_push(s, SIM_QUORUM, i, (int)y.sid - 1, s->fwd.data, s->fwd.len);
+        }
+    }
+}
+
 /* After every call into a server: its txns go to ZAB in order (the leader
- * proposes what prep made), and the connections it closed are closed. */
+ * proposes what prep made), then the syncs it asked for, and the
+ * connections it closed are closed. */
 static void member_flush(struct sim *s, int i)
 {
     struct sim_member *m = &s->m[i];
     if (m->flushing)
         return;
     m->flushing = true;
-    while (m->up && !s->failed && (m->props_off < m->props.len || m->closing_len)) {
+    while (m->up && !s->failed &&
+           (m->props_off < m->props.len || m->closing_len || m->syncs_stepped < m->syncs_len ||
+            m->local_syncs)) {
         if (m->props_off < m->props.len) {
             const uint8_t *p = m->props.data + m->props_off;
             int64_t zxid = (int64_t)be64_get(p);
@@ -685,6 +889,31 @@ static void member_flush(struct sim *s, int i)
             if (m->up && m->zab.role == ZAB_LEADING && zab_next_zxid(&m->zab) == zxid && !s->failed)
                 sim_fail(s, "m%d: ZAB refused the proposal 0x%" PRIx64 " prep made", i + 1,
                          (uint64_t)zxid);
+            continue;
+        }
+        if (m->syncs_stepped < m->syncs_len) {
+            if (m->zab.role != ZAB_LEADING || !m->zab.serving) {
+                syncs_clear(m); /* forgotten with the role */
+                continue;
+            }
+            const struct sim_sync *q = &m->syncs[(m->syncs_head + m->syncs_stepped) % SIM_SYNCS];
+            if (s->planted == SIM_PLANTED_SYNC_AT_ONCE) {
+                uint64_t token = q->token; /* the bug: ZAB is not asked */
+                m->syncs_stepped++;
+                answer_syncs(s, i, &token, 1);
+                continue;
+            }
+            struct zab_event ev = {.type = ZAB_SYNC_REQUEST, .now_ms = local_now(s, i)};
+            ev.sync.token = q->token;
+            ev.sync.zxid = q->target;
+            m->syncs_stepped++; /* before the step: it may answer the sync at once */
+            if (sim_zab_step(s, i, &ev) != 0 && !s->failed)
+                sim_fail(s, "m%d: ZAB refused a sync", i + 1);
+            continue;
+        }
+        if (m->local_syncs) {
+            m->local_syncs--;
+            server_sync_done(m->srv, local_now(s, i));
             continue;
         }
         uint64_t conn = m->closing[--m->closing_len];
@@ -743,6 +972,7 @@ static void member_reload(struct sim *s, int i, const char *why)
 {
     struct sim_member *m = &s->m[i];
     member_drop_clients(s, i, why);
+    syncs_clear(m);
     member_server_free(s, i);
     struct server_config cfg = {.tick_time_ms = 2000,
                                 .max_buffer = 0xfffff,
@@ -754,7 +984,8 @@ static void member_reload(struct sim *s, int i, const char *why)
                            .log_append = io_log_append,
                            .wall_ms = io_wall_ms,
                            .forward = io_forward,
-                           .revalidate = io_revalidate};
+                           .revalidate = io_revalidate,
+                           .learner_sync = io_learner_sync};
     m->srv = server_new(&cfg, &io, local_now(s, i));
     server_set_role(m->srv, SERVER_LEARNER, 0, local_now(s, i)); /* as src/node's member */
     char err[256];
@@ -826,7 +1057,19 @@ static void member_apply(struct sim *s, int i, int64_t upto)
 
 static void path_of(char *out, size_t cap, int k, int j)
 {
-    snprintf(out, cap, "/c%d-%d", k, j);
+    if (j >= SIM_PATHS)
+        snprintf(out, cap, "/e%d-%d", k, j - SIM_PATHS);
+    else
+        snprintf(out, cap, "/c%d-%d", k, j);
+}
+
+/* Calm, one leader with every member, and client k answered on its session
+ * in the last SIM_ACTIVE_MS: its session may not expire. */
+static bool client_active(const struct sim *s, int k)
+{
+    const struct sim_client *c = &s->c[k];
+    return s->now >= s->calm_at + 3000 && c->session != 0 &&
+           s->now - c->heard_at <= SIM_ACTIVE_MS && stable_leader(s) >= 0;
 }
 
 static bool is_write(int32_t type)
@@ -842,6 +1085,8 @@ static void client_lost(struct sim *s, int k, const char *why)
     struct sim_client *c = &s->c[k];
     for (size_t q = 0; q < c->out_len; q++) {
         const struct sim_req *r = &c->out[(c->out_head + q) % SIM_CLIENT_OUT];
+        if (r->path >= SIM_PATHS || r->owner != k)
+            continue; /* an ephemeral create, sync + read: nothing the client tracks */
         if (is_write(r->type))
             c->paths[r->path].known = false;
         if (r->type == ZK_OP_MULTI)
@@ -858,9 +1103,112 @@ static void client_lost(struct sim *s, int k, const char *why)
 static void client_fail_reply(struct sim *s, int k, const struct sim_req *r, const char *what)
 {
     char path[32];
-    path_of(path, sizeof(path), k, r->path);
+    path_of(path, sizeof(path), r->owner, r->path);
     sim_fail(s, "client %d (session 0x%" PRIx64 "): xid %d (op %d %s): %s", k,
              (uint64_t)s->c[k].session, r->xid, r->type, path, what);
+}
+
+static void client_reply_own(struct sim *s, int k, const struct sim_req *q,
+                             const struct zk_reply_header *hp, struct jute_reader *rp,
+                             struct sim_path_state *p, bool ok);
+
+/* An ack: a write's reply. */
+static void record_ack(struct sim *s, int k, const struct zk_reply_header *h)
+{
+    struct sim_client *c = &s->c[k];
+    if (s->acked_len == s->acked_cap) {
+        s->acked_cap = s->acked_cap ? 2 * s->acked_cap : 1024;
+        s->acked = mem_realloc(s->acked, s->acked_cap * sizeof(*s->acked));
+    }
+    s->acked[s->acked_len++] = (struct sim_ack){k, h->zxid, c->session, h->xid};
+    s->st.acks++;
+    s->last_ack_at = s->now;
+    if (h->zxid > s->ack_max)
+        s->ack_max = h->zxid;
+}
+
+/* An ephemeral create's reply: created (the model checks it stays while its
+ * session lives), or NODEEXISTS (a session of this client, maybe one left
+ * behind, holds it). */
+static void client_ephemeral_reply(struct sim *s, int k, const struct sim_req *q,
+                                   const struct zk_reply_header *h)
+{
+    if (h->err == ZK_SESSIONEXPIRED || h->err == ZK_SESSIONMOVED)
+        return;
+    s->c[k].heard_at = s->now;
+    if (h->err == 0)
+        s->st.ephemerals++;
+    else if (h->err != ZK_NODEEXISTS)
+        client_fail_reply(s, k, q, "an unexpected error");
+}
+
+/* Whether member i's log holds a delete of /c<o>-<j> in (after, upto]. */
+static bool log_deletes(const struct sim_member *m, int o, int j, int64_t after, int64_t upto)
+{
+    if (m->d.base > after)
+        return true; /* in its snapshot: G's own check covers it */
+    for (size_t n = 0; n < m->d.log_len && m->d.log[n].zxid <= upto; n++) {
+        const struct sim_entry *e = &m->d.log[n];
+        if (e->type != ZK_OP_DELETE || e->zxid <= after)
+            continue;
+        struct jute_reader r;
+        struct zk_txn_header th;
+        struct zk_delete_txn dt;
+        char kind;
+        int k, jj;
+        jute_reader_init(&r, e->data, e->len);
+        if (zk_txn_header_decode(&r, &th) == 0 && zk_delete_txn_decode(&r, &dt) == 0 &&
+            parse_path(dt.path, &kind, &k, &jj) && kind == 'c' && k == o && jj == j)
+            return true;
+    }
+    return false;
+}
+
+/* sync, then getData of a znode another client writes: linearizable. The
+ * sync's answer and the read come at a zxid at or above every write acked
+ * to any client before the sync was sent, and the read shows the znode at
+ * least as new as the last of those acks left it. */
+static void client_sync_read(struct sim *s, int k, const struct sim_req *q,
+                             const struct zk_reply_header *h, struct jute_reader *r)
+{
+    struct sim_client *c = &s->c[k];
+    if (h->err == ZK_SESSIONEXPIRED || h->err == ZK_SESSIONMOVED)
+        return;
+    c->heard_at = s->now;
+    if (h->zxid < q->floor) {
+        char what[160];
+        snprintf(what, sizeof(what),
+                 "after a sync, zxid 0x%" PRIx64 " is below 0x%" PRIx64
+                 ", acknowledged before the sync was sent",
+                 (uint64_t)h->zxid, (uint64_t)q->floor);
+        client_fail_reply(s, k, q, what);
+        return;
+    }
+    if (q->type == ZK_OP_SYNC) {
+        if (h->err != 0)
+            client_fail_reply(s, k, q, "a sync failed");
+        s->st.syncs++;
+        return;
+    }
+    s->st.syncreads++;
+    const struct sim_path_state *seen = &q->seen;
+    if (h->err == ZK_NONODE) {
+        if (seen->known && seen->exists &&
+            !log_deletes(&s->m[c->member], q->owner, q->path, seen->mzxid, h->zxid))
+            client_fail_reply(s, k, q, "NONODE after a sync, with no delete since the acked write");
+        return;
+    }
+    struct zk_get_data_response gd;
+    if (h->err != 0 || zk_get_data_response_decode(r, &gd) != 0) {
+        client_fail_reply(s, k, q, "a getData after a sync failed");
+        return;
+    }
+    if (!seen->known)
+        return;
+    if (gd.stat.mzxid < seen->mzxid || (!seen->exists && gd.stat.mzxid == seen->mzxid) ||
+        (gd.stat.mzxid == seen->mzxid &&
+         (gd.data.len != 8 || memcmp(gd.data.ptr, seen->data, 8) != 0)))
+        client_fail_reply(s, k, q, "a read after a sync missed a write acked before it");
 }
 
 /* A reply (or the handshake's answer) reaches client k. Replies come in
@@ -880,7 +1228,8 @@ static void client_reply(struct sim *s, int k, const uint8_t *body, size_t len)
         if (cr.time_out <= 0 || cr.session_id == 0) {
             sim_trace(s, 0, "client %d: session 0x%" PRIx64 " refused", k, (uint64_t)c->session);
             c->session = 0; /* a new session next time */
-            return;         /* the server closes the connection */
+            c->heard_at = INT64_MIN / 2;
+            return; /* the server closes the connection */
         }
         if (c->session && cr.session_id != c->session)
             sim_fail(s, "client %d: reconnected with session 0x%" PRIx64 ", got 0x%" PRIx64, k,
@@ -888,6 +1237,7 @@ static void client_reply(struct sim *s, int k, const uint8_t *body, size_t len)
         c->session = cr.session_id;
         c->handshake = false;
         c->since = s->now;
+        c->heard_at = s->now;
         s->st.connects++;
         sim_trace(s, c->member, "client %d: session 0x%" PRIx64, k, (uint64_t)c->session);
         return;
@@ -916,24 +1266,45 @@ static void client_reply(struct sim *s, int k, const uint8_t *body, size_t len)
         client_fail_reply(s, k, q, "its reply's zxid went back");
     if (h.zxid > c->last_seen_zxid)
         c->last_seen_zxid = h.zxid;
-    struct sim_path_state *p = &c->paths[q->path];
     sim_trace(s, c->member, "client %d: xid %d op %d err %d zxid 0x%" PRIx64, k, h.xid, q->type,
               h.err, (uint64_t)h.zxid);
+    if (q->type == ZK_OP_SYNC || q->owner != k) {
+        client_sync_read(s, k, q, &h, &r);
+        return;
+    }
     if (is_write(q->type)) {
         if (h.zxid <= c->last_write_zxid)
             client_fail_reply(s, k, q, "a write acknowledged at a zxid not above the last one's");
         c->last_write_zxid = h.zxid;
-        if (s->acked_len == s->acked_cap) {
-            s->acked_cap = s->acked_cap ? 2 * s->acked_cap : 1024;
-            s->acked = mem_realloc(s->acked, s->acked_cap * sizeof(*s->acked));
-        }
-        s->acked[s->acked_len++] = (struct sim_ack){k, h.zxid, c->session, h.xid};
-        s->st.acks++;
-        s->last_ack_at = s->now;
+        record_ack(s, k, &h);
     }
+    if (q->path >= SIM_PATHS) {
+        client_ephemeral_reply(s, k, q, &h);
+        return;
+    }
+    struct sim_path_state *p = &c->paths[q->path];
     bool ok = h.err == 0;
     if (h.err == ZK_SESSIONEXPIRED || h.err == ZK_SESSIONMOVED)
         return; /* the session expired, or moved to another member: nothing changed */
+    c->heard_at = s->now;
+    client_reply_own(s, k, q, &h, &r, p, ok);
+    /* What every client's sync + read must see from now on: what this
+     * client's acked writes left its znodes as. */
+    if (is_write(q->type) && p->known && p->mzxid == h.zxid) {
+        s->acked_state[k][q->path] = *p;
+        if (q->type == ZK_OP_MULTI)
+            s->acked_state[k][(q->path + 1) % SIM_PATHS] = c->paths[(q->path + 1) % SIM_PATHS];
+    }
+}
+
+/* A reply to a request on client k's own znode p: it agrees with k's acks. */
+static void client_reply_own(struct sim *s, int k, const struct sim_req *q,
+                             const struct zk_reply_header *hp, struct jute_reader *rp,
+                             struct sim_path_state *p, bool ok)
+{
+    struct sim_client *c = &s->c[k];
+    struct zk_reply_header h = *hp;
+    struct jute_reader r = *rp;
     switch (q->type) {
     case ZK_OP_CREATE:
         if (ok) {
@@ -1084,31 +1455,69 @@ static void client_request(struct sim *s, int k)
     struct sim_member *m = &s->m[i];
     struct sim_req *q = &c->out[(c->out_head + c->out_len) % SIM_CLIENT_OUT];
     uint64_t roll = sim_rand(s) % 100;
-    q->type = roll < 25   ? ZK_OP_CREATE
-              : roll < 50 ? ZK_OP_SET_DATA
-              : roll < 62 ? ZK_OP_DELETE
-              : roll < 70 ? ZK_OP_MULTI
-                          : ZK_OP_GET_DATA;
+    q->type = roll < 22   ? ZK_OP_CREATE
+              : roll < 44 ? ZK_OP_SET_DATA
+              : roll < 54 ? ZK_OP_DELETE
+              : roll < 61 ? ZK_OP_MULTI
+              : roll < 88 ? ZK_OP_GET_DATA
+                          : ZK_OP_SYNC;
+    bool ephemeral = roll >= 70 && roll < 80;
+    if (ephemeral)
+        q->type = ZK_OP_CREATE;
     if (is_write(q->type) && m->zab.role == ZAB_LEADING && !leader_has_room(s, i))
         return;
-    q->path = (int)sim_between(s, 0, SIM_PATHS - 1);
+    if (q->type == ZK_OP_SYNC && c->out_len > 0 && !s->pipeline_after_sync)
+        return; /* alone: what it sees comes from other clients' acks */
+    if (q->type == ZK_OP_SYNC && c->out_len + 2 > SIM_CLIENT_OUT)
+        return;
+    q->path = ephemeral ? SIM_PATHS + (int)sim_between(s, 0, SIM_EPHEMERALS - 1)
+                        : (int)sim_between(s, 0, SIM_PATHS - 1);
+    q->owner = k;
+    if (q->type == ZK_OP_SYNC) {
+        /* sync, then a read of another client's znode */
+        q->owner = (k + (int)sim_between(s, 1, SIM_CLIENTS - 1)) % SIM_CLIENTS;
+        q->floor = s->ack_max;
+        q->seen = s->acked_state[q->owner][q->path];
+    }
     q->xid = ++c->next_xid;
     uint64_t v = sim_rand(s);
     for (int b = 0; b < 8; b++)
         q->data[b] = (uint8_t)(v >> (8 * b));
     c->out_len++;
     char path[32];
-    path_of(path, sizeof(path), k, q->path);
+    path_of(path, sizeof(path), q->owner, q->path);
     buf_clear(&s->req);
     struct zk_request_header h = {.xid = q->xid, .type = q->type};
     zk_request_header_encode(&s->req, &h);
+    if (q->type == ZK_OP_SYNC) {
+        struct zk_path_request sr = {.path = jute_cstr(path)};
+        zk_path_request_encode(&s->req, &sr);
+        server_conn_receive(m->srv, c->conn, s->req.data, s->req.len, local_now(s, i));
+        member_flush(s, i);
+        if (c->member != i || s->failed)
+            return; /* closed meanwhile */
+        /* pipelined right behind it: the read */
+        struct sim_req *g = &c->out[(c->out_head + c->out_len) % SIM_CLIENT_OUT];
+        *g = *q;
+        g->type = ZK_OP_GET_DATA;
+        g->xid = ++c->next_xid;
+        c->out_len++;
+        buf_clear(&s->req);
+        h = (struct zk_request_header){.xid = g->xid, .type = g->type};
+        zk_request_header_encode(&s->req, &h);
+        struct zk_path_watch_request gr = {.path = jute_cstr(path), .watch = false};
+        zk_path_watch_request_encode(&s->req, &gr);
+        server_conn_receive(m->srv, c->conn, s->req.data, s->req.len, local_now(s, i));
+        member_flush(s, i);
+        return;
+    }
     struct zk_acl acl = {.perms = ZK_PERM_ALL,
                          .id = {.scheme = jute_cstr("world"), .id = jute_cstr("anyone")}};
     if (q->type == ZK_OP_CREATE) {
         struct zk_create_request cr = {.path = jute_cstr(path),
                                        .data = jute_buf_of(q->data, 8),
                                        .acl = {.count = 1, .items = &acl},
-                                       .flags = 0};
+                                       .flags = ephemeral ? ZK_CREATE_EPHEMERAL : 0};
         zk_create_request_encode(&s->req, &cr);
     } else if (q->type == ZK_OP_SET_DATA) {
         struct zk_set_data_request sd = {
@@ -1169,12 +1578,17 @@ static void sim_clients(struct sim *s)
                       (uint64_t)c->session);
             c->member = -1;
             client_lost(s, k, "client restart");
+            zlist_add(&s->abandoned, s->now, c->session);
             c->session = 0;
+            c->heard_at = INT64_MIN / 2;
             server_conn_closed(m->srv, c->conn, local_now(s, i));
             member_flush(s, i);
             continue;
         }
-        if (!c->handshake && c->out_len < SIM_CLIENT_OUT && sim_chance(s, 20000)) {
+        bool after_sync = false; /* a sync + read outstanding: wait for it */
+        for (size_t q = 0; q < c->out_len && !s->pipeline_after_sync; q++)
+            after_sync |= c->out[(c->out_head + q) % SIM_CLIENT_OUT].owner != k;
+        if (!c->handshake && c->out_len < SIM_CLIENT_OUT && !after_sync && sim_chance(s, 20000)) {
             if (c->out_len == 0)
                 c->since = s->now;
             client_request(s, k);
@@ -1200,6 +1614,110 @@ static void check_acked_everywhere(struct sim *s)
                 sim_fail(s, "m%d applied past 0x%" PRIx64 " without client %d's acked xid %d",
                          i + 1, (uint64_t)a->zxid, a->client, a->xid);
         }
+    }
+}
+
+/* Ephemerals and sessions, on every member whose tree stands at a
+ * committed zxid Z (its history's digest at Z is G's): each /e<k>-<j> is
+ * exactly what G up to Z says — absent, or held by the session of its last
+ * create, unless that session's closeSession came since (deleted with it,
+ * never before) — and its owner is in the member's session table. */
+static void check_ephemerals(struct sim *s)
+{
+    for (int i = 0; i < s->n && !s->failed; i++) {
+        const struct sim_member *m = &s->m[i];
+        if (!m->up || !m->srv)
+            continue;
+        int64_t z = server_last_zxid(m->srv);
+        size_t g = g_upper(s, z);
+        uint64_t d;
+        if (z == 0 || g == 0 || s->g[g - 1].zxid != z || !digest_at(m, z, &d) ||
+            d != s->g[g - 1].digest)
+            continue;
+        for (int k = 0; k < SIM_CLIENTS && !s->failed; k++)
+            for (int j = 0; j < SIM_EPHEMERALS && !s->failed; j++) {
+                const struct sim_zlist *l = &s->eph_creates[k][j];
+                size_t n = l->len;
+                while (n > 0 && l->zxid[n - 1] > z)
+                    n--;
+                int64_t owner = n ? l->who[n - 1] : 0;
+                bool want = n > 0 && closed_at(s, owner) > z;
+                char path[32];
+                path_of(path, sizeof(path), k, SIM_PATHS + j);
+                const struct tree_node *node = tree_get(&m->srv->tree, path, strlen(path));
+                if (!want && node)
+                    sim_fail(s,
+                             "m%d at 0x%" PRIx64 " holds %s of session 0x%" PRIx64
+                             ", closed at 0x%" PRIx64 " (or never created)",
+                             i + 1, (uint64_t)z, path, (uint64_t)node->stat.ephemeral_owner,
+                             (uint64_t)closed_at(s, node->stat.ephemeral_owner));
+                else if (want && !node)
+                    sim_fail(s,
+                             "m%d at 0x%" PRIx64 " lost %s of session 0x%" PRIx64
+                             " (created at 0x%" PRIx64 ", not closed)",
+                             i + 1, (uint64_t)z, path, (uint64_t)owner, (uint64_t)l->zxid[n - 1]);
+                else if (want && (node->stat.ephemeral_owner != owner ||
+                                  node->stat.czxid != l->zxid[n - 1]))
+                    sim_fail(s, "m%d at 0x%" PRIx64 " holds %s of another session or create", i + 1,
+                             (uint64_t)z, path);
+                else if (want && !session_get(&m->srv->sessions, owner))
+                    sim_fail(s,
+                             "m%d at 0x%" PRIx64 " holds %s of session 0x%" PRIx64
+                             ", not in its session table",
+                             i + 1, (uint64_t)z, path, (uint64_t)owner);
+            }
+    }
+}
+
+/* The leader expires what clients left behind: a session abandoned
+ * SIM_EXPIRE_BY_MS ago, under a leader serving (and not paused) since, is
+ * gone from its session table (8 s timeout, 2 s ticks, a clock up to 15 %
+ * slow, the closeSession's commit). And once it has nothing uncommitted,
+ * every ephemeral that a member caught up with it holds is of a session in
+ * its table. */
+static void check_expiry(struct sim *s, bool end)
+{
+    int l = -1;
+    for (int i = 0; i < s->n; i++)
+        if (s->m[i].up && s->m[i].serving && s->m[i].zab.role == ZAB_LEADING && !paused(s, i) &&
+            !s->m[i].paused_until)
+            l = i;
+    if (l < 0)
+        return;
+    const struct sim_member *lm = &s->m[l];
+    for (size_t k = 0; k < s->abandoned.len && !s->failed; k++) {
+        int64_t since =
+            s->abandoned.zxid[k] > lm->serving_since ? s->abandoned.zxid[k] : lm->serving_since;
+        int64_t id = s->abandoned.who[k];
+        const struct session *ss = session_get(&lm->srv->sessions, id);
+        if (s->now - since > SIM_EXPIRE_BY_MS && (!ss || ss->closing)) {
+            s->st.expired++; /* checked: forget it */
+            s->abandoned.zxid[k] = s->abandoned.zxid[--s->abandoned.len];
+            s->abandoned.who[k--] = s->abandoned.who[s->abandoned.len];
+            continue;
+        }
+        if (s->now - since > SIM_EXPIRE_BY_MS)
+            sim_fail(s,
+                     "m%d leads since %" PRId64 " ms and keeps session 0x%" PRIx64
+                     ", abandoned at %" PRId64 " ms",
+                     l + 1, lm->serving_since, (uint64_t)id, s->abandoned.zxid[k]);
+    }
+    const struct zab *z = &lm->zab;
+    if (!end || z->ring_len > z->committed_len || lm->props_off < lm->props.len)
+        return;
+    for (int i = 0; i < s->n && !s->failed; i++) {
+        const struct sim_member *m = &s->m[i];
+        if (!m->up || !m->srv || server_last_zxid(m->srv) != server_last_zxid(lm->srv))
+            continue;
+        for (int k = 0; k < SIM_CLIENTS; k++)
+            for (int j = 0; j < SIM_EPHEMERALS; j++) {
+                char path[32];
+                path_of(path, sizeof(path), k, SIM_PATHS + j);
+                const struct tree_node *node = tree_get(&m->srv->tree, path, strlen(path));
+                if (node && !session_get(&lm->srv->sessions, node->stat.ephemeral_owner))
+                    sim_fail(s, "m%d holds %s of session 0x%" PRIx64 ", not live at leader m%d",
+                             i + 1, path, (uint64_t)node->stat.ephemeral_owner, l + 1);
+            }
     }
 }
 
@@ -1303,8 +1821,7 @@ static void election_reset(struct sim *s, int a, int b)
 /* ---- stepping the real modules ---- */
 
 static void sim_fle_step(struct sim *s, int i, const struct fle_event *ev);
-static void sim_zab_step(struct sim *s, int i, const struct zab_event *ev);
-static void sim_crash(struct sim *s, int i);
+static void sim_crash(struct sim *s, int i, bool eio);
 
 static void fle_start(struct sim *s, int i)
 {
@@ -1585,6 +2102,16 @@ static void sim_zab_update(struct sim *s, int i, const struct zab_update *u)
             }
             continue;
         }
+        if (m->eio || (s->now < s->calm_at && sim_chance(s, 150))) {
+            /* EIO from write: this txn and every later one never reach the
+             * log; the node stops at its next timers */
+            if (!m->eio) {
+                s->st.eios++;
+                sim_trace(s, i, "write of 0x%" PRIx64 ": EIO", (uint64_t)t->zxid);
+            }
+            m->eio = true;
+            continue;
+        }
         disk_append(m, t->zxid, t->data.ptr, (size_t)t->data.len);
         if (m->d.log[m->d.log_len - 1].type < ZK_OP_ERROR - 50)
             sim_fail(s, "m%d: logged a txn 0x%" PRIx64 " whose TxnHeader does not decode", i + 1,
@@ -1613,6 +2140,8 @@ static void sim_zab_update(struct sim *s, int i, const struct zab_update *u)
         if (u->role == ZAB_LEADING)
             record_leader(s, i, u->established_epoch);
         member_drop_clients(s, i, "role change");
+        syncs_clear(m);
+        m->serving_since = s->now;
         if (u->role == ZAB_LEADING)
             server_set_role(m->srv, SERVER_LEADER, ZAB_ZXID(u->established_epoch, 0),
                             local_now(s, i));
@@ -1629,22 +2158,25 @@ static void sim_zab_update(struct sim *s, int i, const struct zab_update *u)
         m->serving = false;
         member_reload(s, i, "role over"); /* LOOKING: the tree is reloaded from the log */
         fle_start(s, i);
+        return;
     }
+    if (u->synced_len && m->up && !s->failed)
+        answer_syncs(s, i, u->synced, u->synced_len);
 }
 
-static void sim_zab_step(struct sim *s, int i, const struct zab_event *ev)
+static int sim_zab_step(struct sim *s, int i, const struct zab_event *ev)
 {
     struct sim_member *m = &s->m[i];
     struct zab_update u;
     int rc = zab_step(&m->zab, ev, &u);
     if (rc == ZAB_EBUSY || rc == ZAB_ENOTREADY)
-        return;
+        return rc;
     if (rc != 0) {
         sim_fail(s, "m%d: zab_step refused event %d: %d", i + 1, ev->type, rc);
-        return;
+        return rc;
     }
-    static const char *const names[] = {"START", "RECEIVE", "PERSISTED",
-                                        "TICK",  "PROPOSE", "DISCONNECTED"};
+    static const char *const names[] = {"START",   "RECEIVE",      "PERSISTED",   "TICK",
+                                        "PROPOSE", "DISCONNECTED", "SYNC_REQUEST"};
     sim_trace(s, i,
               "zab %s %d 0x%" PRIx64 " -> role %d phase %d commit 0x%" PRIx64
               " sends %zu appends %zu closes %zu%s%s",
@@ -1653,18 +2185,21 @@ static void sim_zab_step(struct sim *s, int i, const struct zab_event *ev)
               (uint64_t)u.commit_upto_zxid, u.sends_len, u.appends_len, u.closes_len,
               u.became_serving ? " SERVING" : "", u.stopped ? " STOPPED" : "");
     sim_zab_update(s, i, &u);
+    return 0;
 }
 
 /* ---- faults ---- */
 
-static void sim_crash(struct sim *s, int i)
+/* A crash: of the machine or the process; eio: the node stopped itself on
+ * a failed log write or fsync (a process exit: peers see RSTs). */
+static void sim_crash(struct sim *s, int i, bool eio)
 {
     struct sim_member *m = &s->m[i];
     if (!m->up)
         return;
     s->st.crashes++;
-    bool machine = sim_chance(s, 500000); /* a machine, not a process: no RST */
-    sim_trace(s, i, "crash%s", machine ? " (machine)" : "");
+    bool machine = !eio && sim_chance(s, 500000); /* a machine, not a process: no RST */
+    sim_trace(s, i, "crash%s", machine ? " (machine)" : eio ? " (EIO: the node stops)" : "");
     for (int j = 0; j < s->n; j++)
         if (j != i)
             quorum_close(s, i, j, false, !machine);
@@ -1675,6 +2210,9 @@ static void sim_crash(struct sim *s, int i)
      * is cut at recovery. */
     size_t kept =
         m->d.durable_len + (size_t)sim_between(s, 0, (int64_t)(m->d.log_len - m->d.durable_len));
+    if (eio)
+        kept = m->d.durable_len; /* after a failed fsync nothing unsynced can be trusted */
+    m->eio = false;
     disk_cut(m, kept);
     m->d.durable_len = kept;
     member_drop_clients(s, i, "crash");
@@ -1760,7 +2298,7 @@ static void sim_faults(struct sim *s)
         for (int j = 0; j < n; j++)
             down += !s->m[j].up;
         if (s->m[i].up && down < n - 1)
-            sim_crash(s, i);
+            sim_crash(s, i, false);
     }
     if (!s->partitioned && sim_chance(s, 60)) {
         s->partitioned = true;
@@ -1941,7 +2479,8 @@ static bool deliver_quorum(struct sim *s, int from, int to, const struct sim_pac
             sim_fail(s, "m%d: a PING from m%d with sessions that do not decode", to + 1, from + 1);
         else
             while (quorum_ping_next(&it, &session_id, &timeout_ms))
-                server_touch_session(m->srv, session_id, timeout_ms, local_now(s, to));
+                if (s->planted != SIM_PLANTED_NO_TOUCH) /* the bug: the touches are lost */
+                    server_touch_session(m->srv, session_id, timeout_ms, local_now(s, to));
     }
     if (qp.type == QUORUM_SNAP) {
         struct jute_reader body;
@@ -1961,6 +2500,13 @@ static bool deliver_quorum(struct sim *s, int from, int to, const struct sim_pac
     ev.receive.zxid = qp.zxid;
     ev.receive.data = qp.data;
     sim_zab_step(s, to, &ev);
+    if (qp.type == QUORUM_SYNC && from_leader && m->up && m->serving &&
+        m->zab.phase == ZAB_BROADCAST && !s->failed) {
+        /* the leader's answer to the oldest sync this learner forwarded
+         * (src/node/quorum_port.c hands it to the server the same way) */
+        server_sync_done(m->srv, local_now(s, to));
+        member_flush(s, to);
+    }
     return true;
 }
 
@@ -2043,6 +2589,10 @@ static void sim_timers(struct sim *s)
             sim_trace(s, i, "resumes");
             member_flush(s, i);
         }
+        if (m->eio) {
+            sim_crash(s, i, true);
+            continue;
+        }
         if (m->log_failed && m->log_failed_at <= s->now)
             log_failed_role_end(s, i);
         if (m->srv && server_next_tick_ms(m->srv) <= local_now(s, i)) {
@@ -2055,6 +2605,15 @@ static void sim_timers(struct sim *s)
                 if (m->last_e_len[j])
                     link_push(s, SIM_ELECTION, i, j, m->last_e[j], m->last_e_len[j]);
             }
+        if (m->d.sync_pending && m->d.sync_at <= s->now && s->now < s->calm_at &&
+            sim_chance(s, 500)) {
+            /* EIO from fsync: nothing is reported durable, the node stops
+             * (DESIGN.md: a failed fsync is fatal, never retried) */
+            s->st.eios++;
+            sim_trace(s, i, "fsync: EIO");
+            sim_crash(s, i, true);
+            continue;
+        }
         if (m->d.sync_pending && m->d.sync_at <= s->now) {
             m->d.sync_pending = false;
             m->d.durable_len = m->d.sync_len;
@@ -2101,9 +2660,10 @@ static int stable_leader(const struct sim *s)
 static void sim_setup(struct sim *s, uint64_t seed, int n, int64_t steps, enum sim_planted planted,
                       bool verbose)
 {
-    bool raw_server_free = s->raw_server_free;
+    bool raw_server_free = s->raw_server_free, pipeline_after_sync = s->pipeline_after_sync;
     memset(s, 0, sizeof(*s));
     s->raw_server_free = raw_server_free;
+    s->pipeline_after_sync = pipeline_after_sync;
     s->seed = seed;
     s->rng = seed * UINT64_C(0x2545f4914f6cdd1d) + (uint64_t)n;
     /* Members 1..n vote; a third of the runs add 1 or 2 observers after them. */
@@ -2123,6 +2683,7 @@ static void sim_setup(struct sim *s, uint64_t seed, int n, int64_t steps, enum s
     for (int k = 0; k < SIM_CLIENTS; k++) {
         s->c[k].member = -1;
         s->c[k].connect_at = sim_between(s, 2000, 6000);
+        s->c[k].heard_at = INT64_MIN / 2;
     }
     size_t used = 0;
     for (int i = 0; i < n; i++) {
@@ -2183,6 +2744,12 @@ static void sim_teardown(struct sim *s)
     dmap_free(&s->history);
     dmap_free(&s->trees);
     mem_free(s->acked);
+    for (int k = 0; k < SIM_CLIENTS; k++) {
+        for (int j = 0; j < SIM_EPHEMERALS; j++)
+            zlist_free(&s->eph_creates[k][j]);
+    }
+    zlist_free(&s->closed);
+    zlist_free(&s->abandoned);
     buf_deinit(&s->body);
     buf_deinit(&s->frame);
     buf_deinit(&s->fwd);
@@ -2200,6 +2767,12 @@ static const char *planted_name(enum sim_planted p)
         return "apply-skip";
     case SIM_PLANTED_ACK_AT_APPEND:
         return "ack-at-append";
+    case SIM_PLANTED_NO_TOUCH:
+        return "no-touch";
+    case SIM_PLANTED_SYNC_LOCAL:
+        return "sync-local";
+    case SIM_PLANTED_SYNC_AT_ONCE:
+        return "sync-at-once";
     default:
         return NULL;
     }
@@ -2229,6 +2802,10 @@ static bool sim_run(struct sim *s, uint64_t seed, int n, int64_t steps, enum sim
         if (!s->failed)
             sim_clients(s);
         check_acked(s);
+        if (s->now % SIM_MODEL_EVERY == 0 && !s->failed) {
+            check_ephemerals(s);
+            check_expiry(s, false);
+        }
         if (calm && s->stable_at < 0 && stable_leader(s) >= 0)
             s->stable_at = s->now;
     }
@@ -2255,29 +2832,43 @@ static bool sim_run(struct sim *s, uint64_t seed, int n, int64_t steps, enum sim
     }
     if (!s->failed)
         check_acked_everywhere(s);
+    if (!s->failed) {
+        check_ephemerals(s);
+        check_expiry(s, true);
+    }
     const char *p = planted_name(planted);
     if (print == 2 || (print == 1 && s->failed)) {
         printf("czk-sim: seed %" PRIu64 ", %d members (%d observers), %" PRId64
                " steps%s%s: %s; commits %ld, "
-               "writes acked %ld, reads %ld, sessions connected %ld, connections lost %ld, "
-               "sessions closed %ld, "
+               "writes acked %ld, reads %ld, ephemerals created %ld, syncs %ld, reads after sync "
+               "%ld, sessions connected %ld, connections lost %ld, sessions closed %ld (abandoned "
+               "ones "
+               "seen expired %ld), EIO %ld, "
                "decisions %ld, crashes %ld, resets %ld, partitions %ld, clock jumps "
                "%ld, VM pauses %ld, refused appends %ld, DIFF %ld, TRUNC %ld, SNAP %ld, packets "
                "%ld; stable at "
                "%" PRId64 "; trace %016" PRIx64 "\n",
                seed, n, s->n - s->nv, steps, p ? ", planted " : "", p ? p : "",
-               s->failed ? "FAILED" : "ok", s->st.commits, s->st.acks, s->st.reads, s->st.connects,
-               s->st.connlosses, s->st.closes, s->st.elections, s->st.crashes, s->st.drops,
+               s->failed ? "FAILED" : "ok", s->st.commits, s->st.acks, s->st.reads,
+               s->st.ephemerals, s->st.syncs, s->st.syncreads, s->st.connects, s->st.connlosses,
+               s->st.closes, s->st.expired, s->st.eios, s->st.elections, s->st.crashes, s->st.drops,
                s->st.partitions, s->st.jumps, s->st.pauses, s->st.refusals, s->st.diffs,
                s->st.truncs, s->st.snaps, s->st.packets, s->stable_at, s->trace);
         if (s->failed)
             printf("  %s\n  replay: czk-sim --seed %" PRIu64 " --members %d --steps %" PRId64
-                   "%s%s\n",
-                   s->why, seed, n, steps, p ? " --planted " : "", p ? p : "");
+                   "%s%s%s\n",
+                   s->why, seed, n, steps, p ? " --planted " : "", p ? p : "",
+                   s->pipeline_after_sync ? "" : " --no-pipeline-after-sync");
     }
     sum->commits += s->st.commits;
     sum->acks += s->st.acks;
     sum->reads += s->st.reads;
+    sum->ephemerals += s->st.ephemerals;
+    sum->syncs += s->st.syncs;
+    sum->syncreads += s->st.syncreads;
+    sum->closes += s->st.closes;
+    sum->expired += s->st.expired;
+    sum->eios += s->st.eios;
     sum->elections += s->st.elections;
     sum->crashes += s->st.crashes;
     sum->drops += s->st.drops;
@@ -2295,14 +2886,16 @@ static bool sim_run(struct sim *s, uint64_t seed, int n, int64_t steps, enum sim
 
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: czk-sim [--seed S] [--members 3|5|7] [--steps K] [--seeds N] [--from F]\n"
-            "               [--planted zab-one-ack|fle-one-vote|apply-skip|ack-at-append]\n"
-            "               [--verbose]\n"
-            "               [--raw-server-free]\n"
-            "  without --seed: seeds F..F+N-1 (default 1..%d) x 3, 5, 7 members, then the\n"
-            "  golden seeds\n",
-            SIM_SEEDS);
+    fprintf(
+        stderr,
+        "usage: czk-sim [--seed S] [--members 3|5|7] [--steps K] [--seeds N] [--from F]\n"
+        "               [--planted zab-one-ack|fle-one-vote|apply-skip|ack-at-append|no-touch|\n"
+        "                          sync-local|sync-at-once]\n"
+        "               [--verbose]\n"
+        "               [--raw-server-free] [--no-pipeline-after-sync]\n"
+        "  without --seed: seeds F..F+N-1 (default 1..%d) x 3, 5, 7 members, then the\n"
+        "  golden seeds\n",
+        SIM_SEEDS);
 }
 
 int main(int argc, char **argv)
@@ -2312,7 +2905,7 @@ int main(int argc, char **argv)
     long long from = 1;
     int64_t steps = SIM_STEPS_DEFAULT;
     enum sim_planted planted = SIM_PLANTED_NONE;
-    bool verbose = false, raw_server_free = false;
+    bool verbose = false, raw_server_free = false, pipeline_after_sync = true;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
             seed = atoll(argv[++i]);
@@ -2328,6 +2921,8 @@ int main(int argc, char **argv)
             verbose = true;
         } else if (strcmp(argv[i], "--raw-server-free") == 0) {
             raw_server_free = true;
+        } else if (strcmp(argv[i], "--no-pipeline-after-sync") == 0) {
+            pipeline_after_sync = false; /* clients wait behind a sync + read */
         } else if (strcmp(argv[i], "--planted") == 0 && i + 1 < argc) {
             i++;
             if (strcmp(argv[i], "zab-one-ack") == 0)
@@ -2338,6 +2933,12 @@ int main(int argc, char **argv)
                 planted = SIM_PLANTED_APPLY_SKIP;
             else if (strcmp(argv[i], "ack-at-append") == 0)
                 planted = SIM_PLANTED_ACK_AT_APPEND;
+            else if (strcmp(argv[i], "no-touch") == 0)
+                planted = SIM_PLANTED_NO_TOUCH;
+            else if (strcmp(argv[i], "sync-local") == 0)
+                planted = SIM_PLANTED_SYNC_LOCAL;
+            else if (strcmp(argv[i], "sync-at-once") == 0)
+                planted = SIM_PLANTED_SYNC_AT_ONCE;
             else {
                 usage();
                 return 2;
@@ -2355,6 +2956,7 @@ int main(int argc, char **argv)
     log_set_level(LOG_ERROR); /* the servers' own log lines: only their errors */
     struct sim *s = mem_calloc(1, sizeof(*s));
     s->raw_server_free = raw_server_free;
+    s->pipeline_after_sync = pipeline_after_sync;
     struct sim_stats sum = {0};
     int runs = 0, failed = 0;
     static const int sizes[] = {3, 5, 7};
@@ -2387,12 +2989,15 @@ int main(int argc, char **argv)
     const char *p = planted_name(planted);
     if (seed >= 0)
         return failed ? 1 : 0;
-    printf("czk-sim: %d runs, %d failed%s%s; commits %ld, writes acked %ld, reads %ld, decisions "
-           "%ld, crashes %ld, "
+    printf("czk-sim: %d runs, %d failed%s%s; commits %ld, writes acked %ld, reads %ld, ephemerals "
+           "%ld, syncs %ld, reads after sync %ld, sessions closed %ld (abandoned ones seen expired "
+           "%ld), EIO %ld, decisions %ld, "
+           "crashes %ld, "
            "resets %ld, partitions %ld, clock jumps %ld, VM pauses %ld, refused appends %ld, DIFF "
            "%ld, TRUNC "
            "%ld, SNAP %ld\n",
            runs, failed, p ? ", planted " : "", p ? p : "", sum.commits, sum.acks, sum.reads,
+           sum.ephemerals, sum.syncs, sum.syncreads, sum.closes, sum.expired, sum.eios,
            sum.elections, sum.crashes, sum.drops, sum.partitions, sum.jumps, sum.pauses,
            sum.refusals, sum.diffs, sum.truncs, sum.snaps);
     if (planted != SIM_PLANTED_NONE) {

@@ -560,7 +560,7 @@ struct relay {
     int fwd_done, txn_done, sync_done;
 };
 
-static void relay_run(struct relay *r, int64_t now)
+static void relay_once(struct relay *r, int64_t now)
 {
     char err[128];
     for (; r->fwd_done < r->cf->fwd_count; r->fwd_done++) {
@@ -585,6 +585,15 @@ static void relay_run(struct relay *r, int64_t now)
         server_sync_done(r->learner, now);
         r->sync_done++;
     }
+}
+
+/* Until nothing moves: an answered sync lets the requests parked behind it
+ * be forwarded. */
+static void relay_run(struct relay *r, int64_t now)
+{
+    do
+        relay_once(r, now);
+    while (r->fwd_done < r->cf->fwd_count);
 }
 
 static void send_record(struct server *s, uint64_t conn, int32_t xid, int32_t type,
@@ -685,8 +694,9 @@ static void test_learner_replies_match_standalone(void)
     script(learner, 1, 0);
     CHECK_EQ_INT(cf.count, 0);     /* nothing answered before the leader commits */
     CHECK_EQ_INT(cf.txn_count, 0); /* a learner logs nothing itself */
-    /* forwarded: createSession, 7 writes, 1 sync; reads stay local */
-    CHECK_EQ_INT(cf.fwd_count, 9);
+    /* forwarded: createSession, 4 writes, 1 sync; what the session sent
+     * after the sync waits for its answer; reads stay local */
+    CHECK_EQ_INT(cf.fwd_count, 6);
     const struct buf *cs = &cf.fwd[0];
     CHECK_EQ_INT(cs->len, 20);
     int64_t session = (int64_t)be64_get(cs->data);
@@ -877,6 +887,85 @@ static void test_learner_revalidation(void)
     CHECK_EQ_INT(h.err, ZK_SESSIONMOVED);
 
     server_conn_closed(learner, 2, 5);
+    server_free(leader);
+    server_free(learner);
+    cap_deinit(&cl);
+    cap_deinit(&cf);
+}
+
+/* czk's leader answers a sync after a quorum round, so a write proposed
+ * after the sync can commit before the SYNC reaches the learner. What a
+ * session sends after its sync must wait for the sync's answer: let
+ * through, the write would be applied first, the read queued behind the
+ * sync would see a write sent after it, and the write's reply would follow
+ * the sync's higher zxid (found by czk-sim --pipeline-after-sync). */
+static void test_learner_holds_requests_behind_a_sync(void)
+{
+    static struct cap cl, cf;
+    struct server *leader = cap_server(&cl, 1);
+    server_set_role(leader, SERVER_LEADER, (int64_t)1 << 32, 0);
+    struct server *learner = cap_server(&cf, 2);
+    server_set_role(learner, SERVER_LEARNER, 0, 0);
+    struct relay r = {.leader = leader, .learner = learner, .cl = &cl, .cf = &cf};
+    server_conn_open(learner, 1, "127.0.0.1", 0);
+    connect(learner, 1, 0, 0);
+    struct buf rec;
+    buf_init(&rec);
+    create_record(&rec, "/a", 0, &world_acl);
+    send_record(learner, 1, 1, ZK_OP_CREATE, &rec, 0);
+    relay_run(&r, 0);
+    CHECK_EQ_INT(cf.count, 2);
+    buf_clear(&rec);
+    struct zk_path_request sync = {.path = jute_cstr("/a")};
+    zk_path_request_encode(&rec, &sync);
+    send_record(learner, 1, 2, ZK_OP_SYNC, &rec, 1);
+    request(learner, 1, 3, ZK_OP_GET_DATA, "/a", false, 1);
+    buf_clear(&rec);
+    struct zk_set_data_request sd = {
+        .path = jute_cstr("/a"), .data = {.ptr = (const uint8_t *)"w", .len = 1}, .version = -1};
+    zk_set_data_request_encode(&rec, &sd);
+    send_record(learner, 1, 4, ZK_OP_SET_DATA, &rec, 1);
+    buf_deinit(&rec);
+    CHECK_EQ_INT(cf.fwd_count, 3); /* createSession, create, sync: not the setData */
+    /* the leader as czk's: whatever it was sent commits, and reaches the
+     * learner, before the SYNC */
+    char err[128];
+    for (; r.fwd_done < cf.fwd_count; r.fwd_done++) {
+        struct zk_id ids[4];
+        size_t n = cap_ids(&cf, r.fwd_done, ids);
+        CHECK_EQ_INT(server_learner_request(leader, 2, cf.fwd[r.fwd_done].data,
+                                            cf.fwd[r.fwd_done].len, ids, n, 1, err, sizeof(err)),
+                     0);
+    }
+    server_persisted(leader, cl.last_zxid, 1);
+    for (; r.txn_done < cl.txn_count; r.txn_done++)
+        CHECK_EQ_INT(server_apply_committed(learner, cl.txns[r.txn_done].data,
+                                            cl.txns[r.txn_done].len, 1, err, sizeof(err)),
+                     0);
+    CHECK_EQ_INT(cf.count, 2); /* the sync, the read and the write wait */
+    server_sync_done(learner, 2);
+    r.sync_done = cl.sync_count;
+    CHECK_EQ_INT(cf.count, 4);
+    CHECK_EQ_INT(cf.fwd_count, 4); /* now the setData */
+    relay_run(&r, 3);
+    CHECK_EQ_INT(cf.count, 5);
+    int64_t last_zxid = 0;
+    for (int i = 2; i < cf.count; i++) {
+        struct jute_reader rd;
+        jute_reader_init(&rd, cf.frame_big[i] + 4, cf.frames[i].len - 4);
+        struct zk_reply_header h = {0};
+        CHECK(zk_reply_header_decode(&rd, &h) == 0);
+        CHECK_EQ_INT(h.xid, i);
+        CHECK_EQ_INT(h.err, 0);
+        CHECK(h.zxid >= last_zxid); /* a session's zxids never go back */
+        last_zxid = h.zxid;
+        if (h.xid == 3) { /* the read sent before the setData: the old data */
+            struct zk_get_data_response gd;
+            CHECK(zk_get_data_response_decode(&rd, &gd) == 0);
+            CHECK(jute_buf_eq(gd.data, "v", 1));
+        }
+    }
+    server_conn_closed(learner, 1, 4);
     server_free(leader);
     server_free(learner);
     cap_deinit(&cl);
@@ -1280,6 +1369,7 @@ int main(void)
     test_learner_replies_match_standalone();
     test_learner_revalidation();
     test_learner_syncs_in_order();
+    test_learner_holds_requests_behind_a_sync();
     test_learner_no_expiry_reports_touches();
     test_learner_session_expired_by_leader();
     test_leader_learner_requests();
