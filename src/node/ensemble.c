@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -475,29 +476,37 @@ static void io_snapshot(void *ctx, struct buf *out)
 
 /* The SNAP child's end of the pipe, buffered: the body comes in small
  * pieces (a node's fields), one write(2) each would be slow. */
-struct snap_pipe_writer {
+/* The SNAP child's output: the learner's socket, non-blocking (its file
+ * description is the parent's): full, the child waits in poll(). */
+struct snap_sock_writer {
     int fd;
     size_t len;
-    uint8_t data[64 * 1024];
+    uint8_t data[256 * 1024];
 };
 
-static void snap_pipe_drain(struct snap_pipe_writer *w)
+static void snap_sock_drain(struct snap_sock_writer *w)
 {
     size_t off = 0;
     while (off < w->len) {
         ssize_t r = write(w->fd, w->data + off, w->len - off);
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            struct pollfd p = {.fd = w->fd, .events = POLLOUT};
+            if (poll(&p, 1, -1) < 0 && errno != EINTR)
+                _exit(1);
+            continue;
+        }
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)
-            _exit(1); /* the leader stopped reading (the learner went) */
+            _exit(1); /* the learner went */
         off += (size_t)r;
     }
     w->len = 0;
 }
 
-static void snap_pipe_sink(void *ctx, const void *p, size_t len)
+static void snap_sock_sink(void *ctx, const void *p, size_t len)
 {
-    struct snap_pipe_writer *w = ctx;
+    struct snap_sock_writer *w = ctx;
     const uint8_t *b = p;
     while (len > 0) {
         size_t n = sizeof(w->data) - w->len < len ? sizeof(w->data) - w->len : len;
@@ -506,44 +515,65 @@ static void snap_pipe_sink(void *ctx, const void *p, size_t len)
         b += n;
         len -= n;
         if (w->len == sizeof(w->data))
-            snap_pipe_drain(w);
+            snap_sock_drain(w);
     }
 }
 
 /* The SNAP child (issue 10): the copy-on-write image of the tree at the
- * fork, which is the SNAP's zxid, into the pipe. It dies with the server
- * (snapshot.c's snap_child says why, and why getppid() after the prctl),
- * lets go of every other descriptor (the parent's sockets, the data dir's
- * locks) and yields the CPU to the serving process. */
-static void snap_pipe_child(struct node *n, int fd, pid_t parent)
+ * fork, which is the SNAP's zxid, into the learner's socket (fd 3) once the
+ * leader says go (a byte on fd 4: what it queued before the body is out);
+ * fd 5 stays open until the exit, which is how the leader learns it. It
+ * dies with the server (snapshot.c's snap_child says why, and why getppid()
+ * after the prctl), lets go of every other descriptor (the parent's other
+ * sockets, the data dir's locks) and yields the CPU to the serving
+ * process: the socket's copying and loopback delivery are its, not the
+ * loop's. */
+static void snap_sock_child(struct node *n, const int fds[3], pid_t parent)
 {
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
         _exit(1);
-    if (fd != 3 && dup2(fd, 3) != 3)
-        _exit(1);
-    if (close_range(4, ~0U, 0) != 0) {
+    int tmp[3];
+    for (int i = 0; i < 3; i++)
+        if ((tmp[i] = fcntl(fds[i], F_DUPFD, 6)) < 0)
+            _exit(1);
+    for (int i = 0; i < 3; i++)
+        if (dup2(tmp[i], 3 + i) != 3 + i)
+            _exit(1);
+    if (close_range(6, ~0U, 0) != 0) {
         struct rlimit lim;
         int max_fd = getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < 1048576
                          ? (int)lim.rlim_cur
                          : 1048576;
-        for (int i = 4; i < max_fd; i++)
+        for (int i = 6; i < max_fd; i++)
             (void)close(i);
     }
     (void)!nice(10);
-    struct snap_pipe_writer *w = mem_alloc(sizeof(*w));
+    char go;
+    ssize_t r;
+    while ((r = read(4, &go, 1)) < 0 && errno == EINTR)
+        ;
+    if (r != 1)
+        _exit(1); /* the leader gave the learner up first */
+    struct snap_sock_writer *w = mem_alloc(sizeof(*w));
     w->fd = 3;
     w->len = 0;
-    server_snapshot_write(n->server, snap_pipe_sink, w);
-    snap_pipe_drain(w);
+    server_snapshot_write(n->server, snap_sock_sink, w);
+    snap_sock_drain(w);
     _exit(0);
 }
 
-static int io_snapshot_fork(void *ctx, int *fd, pid_t *pid)
+static int io_snapshot_fork(void *ctx, int sock, int *go_fd, int *done_fd, pid_t *pid)
 {
     struct node *n = ctx;
-    int p[2];
-    if (pipe2(p, O_CLOEXEC) != 0) {
+    int go[2], done[2];
+    if (pipe2(go, O_CLOEXEC) != 0) {
         LOG_E("Cannot stream a SNAP: pipe: %s", strerror(errno));
+        return -1;
+    }
+    if (pipe2(done, O_CLOEXEC) != 0) {
+        LOG_E("Cannot stream a SNAP: pipe: %s", strerror(errno));
+        (void)close(go[0]);
+        (void)close(go[1]);
         return -1;
     }
     pid_t parent = getpid();
@@ -552,16 +582,22 @@ static int io_snapshot_fork(void *ctx, int *fd, pid_t *pid)
     pid_t child = fork();
     if (child < 0) {
         LOG_E("Cannot stream a SNAP: fork: %s", strerror(errno));
-        (void)close(p[0]);
-        (void)close(p[1]);
+        (void)close(go[0]);
+        (void)close(go[1]);
+        (void)close(done[0]);
+        (void)close(done[1]);
         return -1;
     }
-    if (child == 0)
-        snap_pipe_child(n, p[1], parent);
-    (void)close(p[1]);
+    if (child == 0) {
+        int fds[3] = {sock, go[0], done[1]};
+        snap_sock_child(n, fds, parent);
+    }
+    (void)close(go[0]);
+    (void)close(done[1]);
     LOG_I("Streaming a SNAP of 0x%" PRIx64 " from pid %d (fork took %.1f ms)",
           (uint64_t)server_last_zxid(n->server), (int)child, (double)(uv_hrtime() - fork_ns) / 1e6);
-    *fd = p[0];
+    *go_fd = go[1];
+    *done_fd = done[0];
     *pid = child;
     return 0;
 }

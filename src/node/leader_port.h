@@ -75,19 +75,23 @@ struct leader_port_io {
      * commit rule above guarantees) to `out` — server_snapshot_write's
      * output, which quorum_snap_scan reads. Required. */
     void (*snapshot)(void *ctx, struct buf *out);
-    /* Step 4, a SNAP, off the loop (issue 10): fork() a child that writes
-     * exactly what io.snapshot would append, of the tree as it is at this
-     * call (the copy-on-write image), into a pipe, then _exits 0; it must
-     * die with its parent (PR_SET_PDEATHSIG). 0: *fd is the pipe's read end
-     * and *pid the child, both the port's from then on (it reads the body
-     * in chunks while serving everyone else, at most LEADER_PORT_SNAP_AHEAD
-     * bytes ahead of what the learner's socket took; it reaps the child, and
-     * kills it with SIGKILL first when the learner goes mid-stream; a child
-     * that exits non-zero drops the learner). Every packet for that learner
-     * after the SNAP waits, in order, until the body and "BenWasHere" are
-     * out. Negative: that SNAP falls back to io.snapshot. NULL: io.snapshot
-     * always. */
-    int (*snapshot_fork)(void *ctx, int *fd, pid_t *pid);
+    /* Step 4, a SNAP, off the loop and off the loop's thread (issue 10):
+     * fork() a child that waits for one byte on *go_fd, then writes exactly
+     * what io.snapshot would append, of the tree as it is at this call (the
+     * copy-on-write image), straight into the learner's socket `sock` (it
+     * is non-blocking: poll), then _exits 0; a child that reads EOF on
+     * *go_fd instead exits at once. It must die with its parent
+     * (PR_SET_PDEATHSIG) and keep *done_fd's peer open until it exits. 0:
+     * *go_fd (the write end of the go pipe), *done_fd (a pipe's read end
+     * that reads EOF once the child is gone) and *pid are the port's from
+     * then on: it sends the go byte once everything before the body has
+     * left for the socket, reaps the child at EOF, and kills it with
+     * SIGKILL first when the learner goes mid-stream; a child that exits
+     * non-zero drops the learner. Every packet for that learner after the
+     * SNAP waits, in order, until the body and "BenWasHere" are out. The
+     * loop thus never touches the body's bytes. Negative: that SNAP falls
+     * back to io.snapshot. NULL: io.snapshot always. */
+    int (*snapshot_fork)(void *ctx, int sock, int *go_fd, int *done_fd, pid_t *pid);
     /* A learner's REQUEST: `data` is the packet's data (long sessionId, int
      * cxid, int type, request bytes; quorum_request_decode checked it), auth
      * the packet's authinfo (auth_len ids, NULL when none). Return non-zero
@@ -108,10 +112,6 @@ struct leader_port_io {
     /* NULL: not told. `reason` is a static string or NULL. */
     void (*on_event)(void *ctx, enum leader_port_event ev, int64_t sid, const char *reason);
 };
-
-/* A streamed SNAP body read from the child's pipe at most this far ahead of
- * what the learner's socket has taken (libuv's write queue). */
-#define LEADER_PORT_SNAP_AHEAD ((size_t)4 * 1024 * 1024)
 
 struct leader_port_config {
     int64_t my_sid;

@@ -114,15 +114,16 @@ void leader_port__maybe_free(struct leader_port *lp);
 /* ---- leader_snap.c ---- */
 
 /* A SNAP for c, its packet already in c->out: the body from
- * io.snapshot_fork's child through a pipe when there is one (c->stream set
- * until it is through; packets sent meanwhile go to c->held), else
+ * io.snapshot_fork's child, which writes it into c's socket itself (c->stream
+ * set until it is through; packets sent meanwhile go to c->held), else
  * io.snapshot's, appended synchronously. May close c. */
 void leader_port__snap_body(struct leader_port *lp, struct learner_conn *c);
 /* Ends c's stream, if any: the child reaped (killed first when
- * `abort_child`), the pipe closed. The held packets stay for the caller. */
+ * `abort_child`), the pipes closed. The held packets stay for the caller. */
 void leader_port__snap_end(struct learner_conn *c, bool abort_child);
-/* Reads on from c's stream while the learner's socket takes what it is
- * given (at most LEADER_PORT_SNAP_AHEAD ahead); no-op without a stream. */
+/* Once nothing before the body is left to write to c's socket (c->out
+ * empty, libuv's write queue empty), tells the child to go; no-op
+ * otherwise, or without a stream. */
 void leader_port__snap_pace(struct learner_conn *c);
 
 #endif

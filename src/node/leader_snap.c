@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* A SNAP's body for one learner of the leader port: streamed from
- * io.snapshot_fork's child (the copy-on-write image of the tree) through a
- * pipe, read as fast as the learner's socket takes it, then "BenWasHere"
- * and the packets held meanwhile; or io.snapshot's, on the loop, when there
- * is no child. Not the connections or ZAB (leader_port.c). */
+/* A SNAP's body for one learner of the leader port: written into the
+ * learner's socket by io.snapshot_fork's child (the copy-on-write image of
+ * the tree) once the bytes before it are out, then "BenWasHere" and the
+ * packets held meanwhile; or io.snapshot's, on the loop, when there is no
+ * child. The loop never touches a streamed body: on a machine with few
+ * cores, moving 200 MB through the loop (pipe to socket) slowed the
+ * leader's own clients. Not the connections or ZAB (leader_port.c). */
 #include "base/log.h"
 #include "base/mem.h"
 #include "node/leader_port_int.h"
@@ -18,15 +20,16 @@
 
 #define SNAP_SIGNATURE "BenWasHere"
 
-/* A SNAP body coming from io.snapshot_fork's child through a pipe. Its own
- * allocation: the pipe's close callback may run after the connection's. */
+/* A SNAP body written by io.snapshot_fork's child; `pipe` reads EOF when
+ * the child is gone. Its own allocation: the pipe's close callback may run
+ * after the connection's. */
 struct snap_stream {
     uv_pipe_t pipe;
     struct leader_port *lp;
     struct learner_conn *c; /* NULL once the stream is over */
     pid_t pid;              /* 0 once reaped */
-    bool reading;
-    uint8_t chunk[LEADER_PORT_READ_CHUNK];
+    int go_fd;              /* -1 once the go byte is sent (or given up) */
+    uint8_t chunk[64];
 };
 
 static void on_stream_closed(uv_handle_t *h)
@@ -66,26 +69,29 @@ void leader_port__snap_end(struct learner_conn *c, bool abort_child)
         return;
     c->stream = NULL;
     st->c = NULL;
+    if (st->go_fd >= 0) { /* closed unsent: the child exits without writing */
+        (void)close(st->go_fd);
+        st->go_fd = -1;
+    }
     if (st->pid > 0)
         (void)stream_reap(st, abort_child);
     uv_close((uv_handle_t *)&st->pipe, on_stream_closed);
 }
 
-static void stream_read_start(struct snap_stream *st);
-
-/* The learner's socket has taken enough: read on. */
 void leader_port__snap_pace(struct learner_conn *c)
 {
     struct snap_stream *st = c->stream;
-    if (!st || c->closing)
+    if (!st || c->closing || st->go_fd < 0 || c->out.len > 0 ||
+        uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp) > 0)
         return;
-    size_t queued = uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
-    if (st->reading && queued + c->out.len > LEADER_PORT_SNAP_AHEAD) {
-        uv_read_stop((uv_stream_t *)&st->pipe);
-        st->reading = false;
-    } else if (!st->reading && queued + c->out.len <= LEADER_PORT_SNAP_AHEAD / 2) {
-        stream_read_start(st);
-    }
+    /* everything before the body has left for the socket: the child's turn */
+    ssize_t r;
+    while ((r = write(st->go_fd, "g", 1)) < 0 && errno == EINTR)
+        ;
+    (void)close(st->go_fd);
+    st->go_fd = -1;
+    if (r != 1)
+        leader_port__conn_close(c, "cannot start the SNAP child", CLOSE_DROP);
 }
 
 static void on_stream_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
@@ -100,68 +106,54 @@ static void on_stream_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     (void)b;
     struct snap_stream *st = s->data;
     struct learner_conn *c = st->c;
-    if (!c || n == 0)
-        return;
+    if (!c || n >= 0)
+        return; /* the child writes nothing here: only its exit counts */
     struct leader_port *lp = c->lp;
     leader_port__enter(lp);
-    if (n > 0) {
-        buf_append(&c->out, st->chunk, (size_t)n);
-        c->out_snap += (size_t)n;
-        leader_port__snap_pace(c); /* libuv reads on while it can: stop it in time */
+    /* EOF: the child has written the body and is exiting (or died). */
+    uv_read_stop(s);
+    int rc = n == UV_EOF && st->go_fd < 0 ? stream_reap(st, false) : -1;
+    if (rc != 0) {
+        leader_port__conn_close(c, "the SNAP body could not be written (snapshot child failed)",
+                                CLOSE_DROP);
     } else {
-        /* EOF: the child has written everything and is exiting (or died). */
-        uv_read_stop(s);
-        st->reading = false;
-        int rc = n == UV_EOF ? stream_reap(st, false) : -1;
-        if (rc != 0) {
-            leader_port__conn_close(c, "the SNAP body could not be written (snapshot child failed)",
-                                    CLOSE_DROP);
-        } else {
-            /* LearnerHandler.syncFollower: the body, then "BenWasHere",
-             * then what ZAB sent meanwhile. */
-            jute_write_cstr(&c->out, SNAP_SIGNATURE);
-            leader_port__snap_end(c, false);
-            buf_append(&c->out, c->held.data, c->held.len);
-            buf_deinit(&c->held);
-            buf_init(&c->held);
-            LOG_I("Leader %" PRId64 ": SNAP body streamed to learner %" PRId64, lp->cfg.my_sid,
-                  c->sid);
-        }
+        /* LearnerHandler.syncFollower: the body, then "BenWasHere", then
+         * what ZAB sent meanwhile. */
+        jute_write_cstr(&c->out, SNAP_SIGNATURE);
+        leader_port__snap_end(c, false);
+        buf_append(&c->out, c->held.data, c->held.len);
+        buf_deinit(&c->held);
+        buf_init(&c->held);
+        LOG_I("Leader %" PRId64 ": SNAP body streamed to learner %" PRId64, lp->cfg.my_sid, c->sid);
     }
     leader_port__leave(lp);
-}
-
-static void stream_read_start(struct snap_stream *st)
-{
-    if (uv_read_start((uv_stream_t *)&st->pipe, on_stream_alloc, on_stream_read) == 0) {
-        st->reading = true;
-        return;
-    }
-    struct learner_conn *c = st->c;
-    leader_port__conn_close(c, "reading the SNAP body from its child failed", CLOSE_DROP);
 }
 
 /* A SNAP for c: its body from io.snapshot_fork's child when there is one,
  * else io.snapshot's, synchronously. */
 void leader_port__snap_body(struct leader_port *lp, struct learner_conn *c)
 {
-    int fd = -1;
+    int go_fd = -1, done_fd = -1;
     pid_t pid = 0;
-    if (lp->io.snapshot_fork && lp->io.snapshot_fork(lp->io.ctx, &fd, &pid) == 0) {
+    uv_os_fd_t sock;
+    if (lp->io.snapshot_fork && uv_fileno((const uv_handle_t *)&c->tcp, &sock) == 0 &&
+        lp->io.snapshot_fork(lp->io.ctx, sock, &go_fd, &done_fd, &pid) == 0) {
         struct snap_stream *st = mem_calloc(1, sizeof(*st));
         st->lp = lp;
         st->c = c;
         st->pid = pid;
+        st->go_fd = go_fd;
         uv_pipe_init(lp->loop, &st->pipe, 0);
         st->pipe.data = st;
         lp->handles++;
         c->stream = st;
-        if (uv_pipe_open(&st->pipe, fd) != 0) {
-            (void)close(fd);
-            leader_port__conn_close(c, "cannot read the SNAP body's pipe", CLOSE_DROP);
+        if (uv_pipe_open(&st->pipe, done_fd) != 0) {
+            (void)close(done_fd);
+            leader_port__conn_close(c, "cannot watch the SNAP child", CLOSE_DROP);
             return;
         }
-        stream_read_start(st);
+        if (uv_read_start((uv_stream_t *)&st->pipe, on_stream_alloc, on_stream_read) != 0)
+            leader_port__conn_close(c, "cannot watch the SNAP child", CLOSE_DROP);
         return;
     }
     if (lp->io.snapshot_fork)

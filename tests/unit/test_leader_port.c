@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,25 +111,35 @@ static void io_snap_sync(void *ctx, struct buf *out)
     out->len += t->snap_len;
 }
 
-static int io_snap_fork(void *ctx, int *fd, pid_t *pid)
+static int io_snap_fork(void *ctx, int sock, int *go_fd, int *done_fd, pid_t *pid)
 {
     struct t *t = ctx;
-    int p[2];
-    CHECK(pipe(p) == 0);
+    int go[2], done[2];
+    CHECK(pipe(go) == 0);
+    CHECK(pipe(done) == 0);
     pid_t parent = getpid();
     pid_t child = fork();
     CHECK(child >= 0);
     if (child == 0) {
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
             _exit(1);
-        close(p[0]);
+        close(go[1]);
+        close(done[0]);
         close(t->fd); /* the fake learner's end: the leader must see it close */
+        char g;
+        if (read(go[0], &g, 1) != 1)
+            _exit(1);
         uint8_t chunk[8192];
         for (size_t off = 0; off < t->snap_len;) {
             size_t n = t->snap_len - off < sizeof(chunk) ? t->snap_len - off : sizeof(chunk);
             snap_bytes(chunk, off, n);
             for (size_t w = 0; w < n;) {
-                ssize_t r = write(p[1], chunk + w, n - w);
+                ssize_t r = write(sock, chunk + w, n - w);
+                if (r < 0 && errno == EAGAIN) {
+                    struct pollfd pfd = {.fd = sock, .events = POLLOUT};
+                    (void)poll(&pfd, 1, -1);
+                    continue;
+                }
                 if (r <= 0)
                     _exit(1);
                 w += (size_t)r;
@@ -137,10 +148,12 @@ static int io_snap_fork(void *ctx, int *fd, pid_t *pid)
         }
         _exit(0);
     }
-    close(p[1]);
+    close(go[0]);
+    close(done[1]);
     t->snap_forks++;
     t->snap_pid = child;
-    *fd = p[0];
+    *go_fd = go[1];
+    *done_fd = done[0];
     *pid = child;
     return 0;
 }
@@ -634,7 +647,7 @@ static void test_snap_streamed_from_a_child(void)
     static struct t t;
     struct leader_port_io io;
     snap_setup(&t, &io);
-    t.snap_len = 3 * LEADER_PORT_SNAP_AHEAD + 12345; /* paced: the pipe stopped and restarted */
+    t.snap_len = 12 * 1024 * 1024 + 12345; /* beyond the socket's buffers: the child waits */
     expect(&t, QUORUM_SNAP, ZX(1, 3));
     CHECK_EQ_INT(t.snap_forks, 1);
     CHECK_EQ_INT(t.snap_syncs, 0);
@@ -674,7 +687,7 @@ static void test_snap_learner_gone_mid_stream(void)
     t.snap_len = (size_t)1 << 30; /* never read to the end */
     expect(&t, QUORUM_SNAP, ZX(1, 3));
     CHECK_EQ_INT(t.snap_forks, 1);
-    pump(&t, 200); /* the learner reads nothing: the pipe stops, the child blocks */
+    pump(&t, 200); /* the learner reads nothing: the child waits on the full socket */
     CHECK(!reaped(t.snap_pid));
     close(t.fd);
     t.fd = -1;
