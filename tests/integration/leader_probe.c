@@ -585,7 +585,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "leader_probe: --txns and --epoch must be at least 1\n");
         return 2;
     }
-    snprintf(p->dir, sizeof(p->dir), "%s/version-2", p->cfg.data_dir);
+    if (snprintf(p->dir, sizeof(p->dir), "%s/version-2", p->cfg.data_dir) >= (int)sizeof(p->dir)) {
+        fprintf(stderr, "leader_probe: the data dir's path is too long\n");
+        return 2;
+    }
     mkdir(p->dir, 0755);
     uv_loop_init(&p->loop);
     struct server_io sio = {
