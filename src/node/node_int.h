@@ -128,7 +128,7 @@ struct node_ens {
      * reload of the data dir into a second server; a mismatch aborts. */
     bool verify;
     /* A leader's SNAP, decoded into the tree and written to snapshot.<zxid>
-     * as it arrives (ensemble.c io_snap_*). */
+     * as it arrives (ens_snap.c node__snap_*). */
     struct server_snap_load *snap_load;
     struct snapfile_writer *snap_file;
     bool snap_loaded;  /* its end marker was decoded */
@@ -333,6 +333,19 @@ void node__log_failed(struct node *n);
 
 /* Everything handed to the log thread and framed for it is written and
  * synced (or was refused and answered: node__log_failed). Never blocks. */
+/* ensemble.c, for ens_snap.c: the log thread drained and stopped; started
+ * again after the last logged zxid; /zookeeper/config of a fresh tree. */
+void node__ens_log_drain(struct node *n);
+int node__ens_log_restart(struct node *n);
+void node__ens_config_node(struct node *n);
+/* ens_snap.c: quorum_port's io.snap_begin / snap_body / snap_end (ctx: the
+ * node); node__snap_abandon drops a SNAP cut off mid-way (the role's end);
+ * leader_port's io.snapshot_fork. */
+int node__snap_begin(void *ctx, int64_t zxid);
+int node__snap_body(void *ctx, const uint8_t *p, size_t len);
+int node__snap_end(void *ctx, int64_t zxid);
+void node__snap_abandon(struct node *n);
+int node__snapshot_fork(void *ctx, int sock, int *go_fd, int *done_fd, pid_t *pid);
 bool node__log_drained(struct node *n);
 
 /* n->log.async: the thread wrote a batch; wakes the check phase. */

@@ -39,22 +39,27 @@ def _wait(cond, what, timeout=DEADLINE_S):
     raise AssertionError("timed out waiting for " + what)
 
 
+def _load_big(c, nodes):
+    """/big/n000000.. (80 bytes each), then 600 more: beyond the committed
+    log (500 txns), so a member behind gets a SNAP, not a DIFF."""
+    c.ensure_path("/big")
+    data = b"x" * 80
+    for base in range(0, nodes, PER_TXN):
+        t = c.transaction()
+        for i in range(base, base + PER_TXN):
+            t.create("/big/n%06d" % i, data)
+        assert all(r is True or isinstance(r, str) for r in t.commit())
+    for i in range(600):
+        c.create("/big/after%03d" % i, b"")
+
+
 def test_leader_clients_answered_while_a_follower_syncs_by_snap(make_ensemble):
     ens = make_ensemble(["czk", "czk", "czk"], tick_ms=1000, init_limit=60, sync_limit=30)
     ens.start_all()
     assert ens.leader_sid() == 3
     ens.kill(1)
     c = ens.client(3)
-    c.ensure_path("/big")
-    data = b"x" * 80
-    for base in range(0, NODES, PER_TXN):
-        t = c.transaction()
-        for i in range(base, base + PER_TXN):
-            t.create("/big/n%06d" % i, data)
-        assert all(r is True or isinstance(r, str) for r in t.commit())
-    # beyond the committed log (500 txns): a SNAP, not a DIFF
-    for i in range(600):
-        c.create("/big/after%03d" % i, b"")
+    _load_big(c, NODES)
 
     probe = ens.client(3)
     probe.ensure_path("/probe")
@@ -171,15 +176,7 @@ def test_follower_reloads_after_a_snap_cut_off(make_ensemble):
     assert ens.leader_sid() == 3
     ens.kill(1)
     c = ens.client(3)
-    c.ensure_path("/big")
-    data = b"x" * 80
-    for base in range(0, nodes, PER_TXN):
-        t = c.transaction()
-        for i in range(base, base + PER_TXN):
-            t.create("/big/n%06d" % i, data)
-        assert all(r is True or isinstance(r, str) for r in t.commit())
-    for i in range(600):  # beyond the committed log (500 txns): a SNAP
-        c.create("/big/after%03d" % i, b"")
+    _load_big(c, nodes)
     c.stop()
     c.close()
 
