@@ -7,8 +7,8 @@ Apache ZooKeeper 3.8.0 peers, and czk members alone.
 is one member: it reads zoo.cfg and dataDir/myid, runs the election, prints
 each decision as a JSON line and keeps answering until stopped.  It has no
 quorum port: when it wins, Apache members that follow it cannot connect and
-go back to LOOKING after initLimit (expected; the tests assert on the
-election's decision, then stop everything).
+go back to LOOKING (expected; the tests assert on the election's decision,
+then stop everything; b. holds them with a silent listener on that port).
 
   a. probe sid 1 + Apache 2, 3, equal zxids: all agree on leader 3; the
      probe follows 3 with Apache's round and zxid; Apache forms its quorum.
@@ -28,6 +28,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -38,6 +39,35 @@ from ensemble import make_ensemble  # noqa: F401  (a fixture)
 from test_peer_wire import log_text, logged_vote, wait_log
 
 DEADLINE_S = 120.0
+
+
+class SilentPort:
+    """A listener on 127.0.0.1:port that accepts connections and never
+    writes: a leader that has not answered FOLLOWERINFO yet."""
+
+    def __init__(self, port):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((HOST, port))
+        self.sock.listen(8)
+        self.conns = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+
+    def close(self):
+        self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+        self.thread.join(5)
+        for c in self.conns:
+            c.close()
 # tickTime 2000, initLimit 5, syncLimit 2: the probe's and Apache's zoo.cfg.
 ENSEMBLE_CFG = {"tick_ms": 2000, "init_limit": 5, "sync_limit": 2}
 
@@ -188,7 +218,14 @@ def test_probe_with_higher_zxid_wins(make_ensemble):
     """b. sid 1 with epoch 1, zxid 0x100000005 against fresh Apache data:
     the vote order is (epoch, zxid, sid), so sid 1 is elected."""
     deadline = time.monotonic() + DEADLINE_S
-    ens = make_ensemble([None, "apache", "apache"], **ENSEMBLE_CFG)
+    # A follower whose leader's quorum port refuses it looks again after
+    # 5 tries (~5 s); if the other member's JVM came up later than that, the
+    # two would rightly elect 3 without ever following the probe. So the
+    # probe's quorum port accepts and stays silent: each Apache follower waits
+    # initLimit (60 s) for LEADERINFO, far longer than any JVM start.
+    ens = make_ensemble([None, "apache", "apache"],
+                        **dict(ENSEMBLE_CFG, init_limit=30))
+    silent = SilentPort(ens.members[1].quorum_port)
     zxid = 0x100000005
     probe = ElectionProbe(ens, 1, zxid=zxid, epoch=1)
     try:
@@ -199,7 +236,7 @@ def test_probe_with_higher_zxid_wins(make_ensemble):
         assert d["state"] == "LEADING" and d["leader"] == 1, d
         assert (d["zxid"], d["peerEpoch"]) == (zxid, 1), d
         # Apache's election chose the probe: each member logs FOLLOWING and
-        # then tries the probe's quorum port (nobody listens there).
+        # then connects to the probe's quorum port (which never answers).
         for sid, srv in servers.items():
             assert wait_log(srv, "n.sid:1, n.state:LOOKING, n.leader:1", deadline), srv.log_tail()
             assert wait_log(srv, "FOLLOWING", deadline), (sid, srv.log_tail())
@@ -209,6 +246,7 @@ def test_probe_with_higher_zxid_wins(make_ensemble):
             assert "LEADING" not in re.findall(r"- (LEADING|FOLLOWING)\b", text), text[-3000:]
     finally:
         rcs = stop_all([probe], ens)
+        silent.close()
     done = probe.check_clean_exit(rcs[1])
     assert done["state"] == "LEADING", done
 
