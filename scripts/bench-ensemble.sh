@@ -25,7 +25,8 @@
 #   --populate N   before the failover kills, load N znodes that stay (czk-benchmark
 #                  --phases create --keep: 100-byte data, 10 per parent under
 #                  /czk-populate, 9 sessions): failover with a large tree
-# CZK_BENCHMARK and CZK_SERVER override the binaries' paths. Any other option
+# CZK_BENCHMARK and CZK_SERVER override the binaries' paths; BENCH_TMP the
+# directory the members' dirs go under (default /tmp). Any other option
 # is passed to czk-benchmark's measured run (e.g. --ops 200000 --sessions 18).
 set -euo pipefail
 
@@ -61,7 +62,7 @@ while [[ $# -gt 0 ]]; do
     --populate) populate="$2"; shift ;;
     --cfg) cfg_extra+=("$2"); shift ;;
     --) shift; bench_args+=("$@"); break ;;
-    -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) bench_args+=("$1") ;;
     esac
     shift

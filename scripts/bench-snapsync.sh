@@ -22,7 +22,8 @@
 #   --tick MS    tickTime (default 2000; initLimit=10, syncLimit=5 for both)
 #   --out DIR    keep the JSON lines and the table (default build-release/bench-snapsync)
 #   --keep       keep the members' logs and data dirs (kept anyway on failure)
-# CZK_BENCHMARK and CZK_SERVER override the binaries' paths.
+# CZK_BENCHMARK and CZK_SERVER override the binaries' paths; BENCH_TMP the
+# directory the servers' dirs go under (default /tmp).
 #
 # "Synced": the restarted member answers srvr with "Mode: follower" and a
 # Zxid at least the leader's Zxid read just before the restart (nothing
@@ -59,7 +60,7 @@ while [[ $# -gt 0 ]]; do
     --tick) tick_ms="$2"; shift ;;
     --out) out_dir="$2"; shift ;;
     --keep) keep=1 ;;
-    -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) log "unknown option $1 (see --help)"; exit 2 ;;
     esac
     shift

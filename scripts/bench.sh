@@ -12,7 +12,8 @@
 #   --only X    run one server only (e.g. while the other does not work)
 #   --out DIR   keep the JSON lines and the table there (default build-release/bench)
 #   --no-fsync  forceSync=no for both servers (default: fsync, as shipped)
-# CZK_BENCHMARK and CZK_SERVER override the binaries' paths.
+# CZK_BENCHMARK and CZK_SERVER override the binaries' paths; BENCH_TMP the
+# directory the servers' dirs go under (default /tmp).
 # Any other option is passed to czk-benchmark (e.g. --ops 200000 --sessions 16).
 set -euo pipefail
 
@@ -36,7 +37,7 @@ while [[ $# -gt 0 ]]; do
     --only) only="$2"; shift ;;
     --out) out_dir="$2"; shift ;;
     --) shift; bench_args+=("$@"); break ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) bench_args+=("$1") ;;
     esac
     shift

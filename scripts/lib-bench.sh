@@ -93,11 +93,12 @@ bench_stop_all() {
     pids=()
 }
 
-# A new temporary dir in `tmp` (/tmp/PREFIX.XXXXXX), `pids` emptied, and the
+# A new temporary dir in `tmp` ($BENCH_TMP or /tmp, /PREFIX.XXXXXX: BENCH_TMP=/dev/shm
+# puts the members' data dirs on tmpfs), `pids` emptied, and the
 # traps: on exit every PID in `pids` is stopped and `tmp` removed, unless the
 # run failed or the caller's `keep` is 1 (then its path is logged).
 bench_start_tmp() { # prefix
-    tmp=$(mktemp -d "/tmp/$1.XXXXXX")
+    tmp=$(mktemp -d "${BENCH_TMP:-/tmp}/$1.XXXXXX")
     pids=()
     trap bench_on_exit EXIT
     trap 'exit 130' INT TERM

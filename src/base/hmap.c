@@ -26,10 +26,33 @@ void smap_init(struct smap *m)
     memset(m, 0, sizeof(*m));
 }
 
+void smap_init_unforked(struct smap *m)
+{
+    memset(m, 0, sizeof(*m));
+    m->unforked = true;
+}
+
+static struct smap_slot *smap_slots_new(const struct smap *m, size_t cap)
+{
+    if (m->unforked)
+        return mem_map_unforked(cap * sizeof(struct smap_slot));
+    return mem_calloc(cap, sizeof(struct smap_slot));
+}
+
+static void smap_slots_free(const struct smap *m, struct smap_slot *slots, size_t cap)
+{
+    if (m->unforked)
+        mem_unmap(slots, cap * sizeof(struct smap_slot));
+    else
+        mem_free(slots);
+}
+
 void smap_deinit(struct smap *m)
 {
-    mem_free(m->slots);
+    bool unforked = m->unforked;
+    smap_slots_free(m, m->slots, m->cap);
     smap_init(m);
+    m->unforked = unforked;
 }
 
 static struct smap_slot *smap_find(const struct smap *m, const char *key, size_t len, uint64_t h)
@@ -52,7 +75,7 @@ static void smap_rehash(struct smap *m, size_t cap)
 {
     struct smap_slot *old = m->slots;
     size_t old_cap = m->cap;
-    m->slots = mem_calloc(cap, sizeof(*m->slots));
+    m->slots = smap_slots_new(m, cap);
     m->cap = cap;
     m->used = m->count;
     for (size_t i = 0; i < old_cap; i++) {
@@ -65,7 +88,7 @@ static void smap_rehash(struct smap *m, size_t cap)
             j = (j + 1) & mask;
         m->slots[j] = *s;
     }
-    mem_free(old);
+    smap_slots_free(m, old, old_cap);
 }
 
 static void smap_grow(struct smap *m)

@@ -20,10 +20,15 @@ struct smap {
     struct smap_slot *slots;
     size_t cap; /* power of two */
     size_t count;
-    size_t used; /* count + tombstones */
+    size_t used;   /* count + tombstones */
+    bool unforked; /* slots from mem_map_unforked: a fork()ed child must not read the map */
 };
 
 void smap_init(struct smap *m);
+/* A map whose slots a fork()ed child does not inherit (mem_map_unforked):
+ * for the tree's path index, which the parent writes at random while a
+ * snapshot child walks the tree by its child links. */
+void smap_init_unforked(struct smap *m);
 void smap_deinit(struct smap *m);
 uint64_t smap_hash(const char *key, size_t len);
 void *smap_get(const struct smap *m, const char *key, size_t len);

@@ -17,6 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef CZK_MIMALLOC
+#include <mimalloc.h>
+#endif
 #include <sys/stat.h>
 
 static void usage(FILE *f)
@@ -101,7 +104,14 @@ static int purge_main(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+#ifdef CZK_MIMALLOC
+    /* its segments on huge pages (madvise): what glibc's hugetlb tunable
+     * does for glibc's heap, without the re-exec */
+    if (thp_enabled())
+        mi_option_set(mi_option_large_os_pages, 1);
+#else
     thp_malloc_reexec(argv);
+#endif
     const char *path = NULL;
     if (argc > 1 && strcmp(argv[1], "--purge") == 0)
         return purge_main(argc, argv);

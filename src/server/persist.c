@@ -118,8 +118,10 @@ void server_snapshot_write(const struct server *s, snapshot_sink_fn *sink, void 
         out_flush(&o, false);
     }
 
-    /* Nodes in pre-order (parents first), with an explicit stack. */
-    const struct tree_node *root = tree_get(&s->tree, "/", 1);
+    /* Nodes in pre-order (parents first), with an explicit stack; by the
+     * child links, not the path index, which a fork()ed snapshot child does
+     * not have (smap_init_unforked). */
+    const struct tree_node *root = s->tree.root;
     size_t stack_cap = 64, depth = 0;
     const struct tree_node **stack = mem_alloc(stack_cap * sizeof(*stack));
     stack[depth++] = root;

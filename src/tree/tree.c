@@ -145,7 +145,7 @@ static void acl_open_unsafe(struct buf *b, int32_t perms)
 
 void tree_init(struct tree *t)
 {
-    smap_init(&t->nodes);
+    smap_init_unforked(&t->nodes);
     smap_init(&t->acls);
     imap_init(&t->ephemerals);
     smap_init(&t->quotas);
@@ -164,6 +164,7 @@ void tree_init(struct tree *t)
 
     struct jute_buf empty = {.ptr = (const uint8_t *)"", .len = 0};
     struct tree_node *root = node_new(t, "/", 1, empty, acl_intern(t, open.data, open.len, 1));
+    t->root = root;
     struct tree_node *zk =
         node_new(t, "/zookeeper", 10, empty, acl_intern(t, open.data, open.len, 1));
     child_add(root, zk);
@@ -213,7 +214,7 @@ struct tree_node *tree_get(const struct tree *t, const char *path, size_t len)
 {
     /* ZooKeeper keeps the root under "" as well as "/". */
     if (len == 0)
-        return smap_get(&t->nodes, "/", 1);
+        return t->root;
     return smap_get(&t->nodes, path, len);
 }
 

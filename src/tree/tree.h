@@ -42,7 +42,9 @@ struct tree_node {
 };
 
 struct tree {
-    struct smap nodes;      /* path -> struct tree_node */
+    /* path -> struct tree_node; not in a fork()ed child (smap_init_unforked) */
+    struct smap nodes;
+    struct tree_node *root; /* "/": where a snapshot child starts its walk */
     struct smap acls;       /* raw ACL items -> struct tree_acl */
     struct imap ephemerals; /* session id -> struct list of nodes (eph_link) */
     struct smap quotas;     /* paths with a zookeeper_limits node (ZooKeeper's pTrie) */

@@ -1,12 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The base containers: smap (byte-string keys) checked against a plain
- * array model under random puts, removes and reserves. */
+ * array model under random puts, removes and reserves, in both kinds; an
+ * unforked map's slots are not mapped in a fork()ed child. */
 #include "base/hmap.h"
 #include "check.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define KEYS 3000
 
@@ -20,7 +25,28 @@ static uint64_t next_rand(void)
     return rng;
 }
 
-int main(void)
+/* Whether the page holding p is mapped in a fork()ed child: the child's
+ * exit status says (mincore fails with ENOMEM on an unmapped range). */
+static int mapped_in_child(const void *p)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    void *start = (void *)((uintptr_t)p & ~(uintptr_t)(page - 1));
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        unsigned char vec;
+        if (mincore(start, (size_t)page, &vec) == 0)
+            _exit(0);
+        _exit(errno == ENOMEM ? 1 : 2);
+    }
+    int status;
+    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+        return -1;
+    return WEXITSTATUS(status) == 0 ? 1 : WEXITSTATUS(status) == 1 ? 0 : -1;
+}
+
+static void test_model(bool unforked)
 {
     static char keys[KEYS][16];
     static size_t lens[KEYS];
@@ -28,8 +54,12 @@ int main(void)
     for (int i = 0; i < KEYS; i++)
         lens[i] = (size_t)snprintf(keys[i], sizeof(keys[i]), "/k/%d", i);
 
+    memset(model, 0, sizeof(model));
     struct smap m;
-    smap_init(&m);
+    if (unforked)
+        smap_init_unforked(&m);
+    else
+        smap_init(&m);
     CHECK(smap_get(&m, "x", 1) == NULL);
     size_t present = 0;
     for (int step = 0; step < 200000; step++) {
@@ -74,7 +104,10 @@ int main(void)
     smap_deinit(&m);
 
     /* reserve on an empty map, then fill exactly that many: one table */
-    smap_init(&m);
+    if (unforked)
+        smap_init_unforked(&m);
+    else
+        smap_init(&m);
     smap_reserve(&m, KEYS);
     size_t cap = m.cap;
     CHECK(cap >= KEYS);
@@ -85,6 +118,19 @@ int main(void)
     for (int i = 0; i < KEYS; i++)
         CHECK(smap_get(&m, keys[i], lens[i]) == keys[i]);
     CHECK(smap_get(&m, "/k/", 3) == NULL);
+    /* the child of a fork() has the slots of a plain map only; the
+     * parent's map works on after the fork */
+    CHECK_EQ_INT(mapped_in_child(m.slots), unforked ? 0 : 1);
+    CHECK(smap_put(&m, "/after-fork", 11, keys[0]) == NULL);
+    CHECK(smap_get(&m, keys[KEYS - 1], lens[KEYS - 1]) == keys[KEYS - 1]);
+    CHECK(smap_get(&m, "/after-fork", 11) == keys[0]);
     smap_deinit(&m);
+    CHECK_EQ_INT(m.unforked, unforked);
+}
+
+int main(void)
+{
+    test_model(false);
+    test_model(true);
     return check_result("test_base");
 }
