@@ -11,5 +11,5 @@ scripts/deps.sh test
 cmake --preset dev -DCZK_WERROR=ON >/dev/null
 cmake --build --preset dev -j"$(nproc)"
 cmake --preset release -DCZK_WERROR=ON >/dev/null
-cmake --build --preset release -j"$(nproc)" --target czk-server
+cmake --build --preset release -j"$(nproc)" --target czk-server czk-logdump
 ctest --preset dev "$@"

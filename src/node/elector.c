@@ -96,9 +96,10 @@ static void elector_apply(struct elector *e, const struct fle_update *up, bool t
         .elapsed_ms = (int64_t)uv_now(e->loop) - e->started_ms,
     };
     LOG_I("Election: %s, leader %" PRId64 " zxid 0x%" PRIx64 " round 0x%" PRIx64
-          " peerEpoch 0x%" PRIx64 " after %" PRId64 " ms",
+          " peerEpoch 0x%" PRIx64 " after %" PRId64 " ms%s",
           election_state_name(d.state), d.vote.leader, (uint64_t)d.vote.zxid,
-          (uint64_t)d.vote.election_epoch, (uint64_t)d.vote.peer_epoch, d.elapsed_ms);
+          (uint64_t)d.vote.election_epoch, (uint64_t)d.vote.peer_epoch, d.elapsed_ms,
+          up->decided_early ? " (every connected voter agreed: no finalizeWait)" : "");
     if (e->on_decided)
         e->on_decided(e->ctx, &d);
 }
@@ -136,6 +137,16 @@ static void on_message(void *ctx, int64_t from_sid, const uint8_t *bytes, size_t
         LOG_D("Election: skipped a message of %zu bytes from sid %" PRId64 " (%d)", len, from_sid,
               rc);
     }
+}
+
+static void on_connection(void *ctx, int64_t sid, bool up)
+{
+    struct elector *e = ctx;
+    struct fle_event ev = {.type = FLE_CONNECTED};
+    ev.connected.sid = sid;
+    ev.connected.up = up;
+    if (elector_step(e, &ev) < 0)
+        LOG_W("Election: connection event refused");
 }
 
 int elector_new(uv_loop_t *loop, const struct elector_config *cfg, struct elector **out,
@@ -182,6 +193,7 @@ int elector_new(uv_loop_t *loop, const struct elector_config *cfg, struct electo
         .has_quorum_arg = e,
         .finalize_wait_ms = cfg->finalize_wait_ms,
         .notification_interval_max_ms = cfg->notification_interval_max_ms,
+        .decide_when_connected_agree = true,
     };
     if (fle_init(&e->fle, &fc) < 0) {
         rc = fail(errmsg, errmsg_size, UV_EINVAL, "election: no voters, or bad intervals");
@@ -199,6 +211,7 @@ int elector_new(uv_loop_t *loop, const struct elector_config *cfg, struct electo
     if (nc->tick_time_ms > 0 && nc->sync_limit > 0)
         pc.header_timeout_ms = (int64_t)nc->tick_time_ms * nc->sync_limit;
     pc.on_message = on_message;
+    pc.on_connection = on_connection;
     pc.ctx = e;
     rc = peer_port_new(loop, &pc, &e->pp, errmsg, errmsg_size);
     if (rc < 0)

@@ -217,6 +217,8 @@ static void conn_close(struct pp_conn *c, enum log_level level, const char *reas
         p->stats.connected = false;
         p->stats.connected_incoming = false;
         p->stats.connections_closed++;
+        if (p->pp->cfg.on_connection && !p->pp->freeing)
+            p->pp->cfg.on_connection(p->pp->cfg.ctx, p->sid, false);
     }
     if (p->dialing == c)
         p->dialing = NULL;
@@ -332,6 +334,8 @@ static void conn_keep(struct pp_conn *c)
         }
     }
     conn_pump(c);
+    if (p->kept == c && !c->closing && p->pp->cfg.on_connection)
+        p->pp->cfg.on_connection(p->pp->cfg.ctx, p->sid, true);
 }
 
 /* InitialMessage.parse: every address must read as host:port. */

@@ -26,6 +26,10 @@ struct peer_port_member {
  * for the call. The callback may call peer_port_send and peer_port_send_all,
  * not peer_port_free. */
 typedef void peer_port_message_fn(void *ctx, int64_t from_sid, const uint8_t *bytes, size_t len);
+/* The pair's connection to `sid` is up (a connection was kept) or down (the
+ * kept one ended); a replaced connection reports down, then up. Not called
+ * from peer_port_free. The callback may send, not free the port. */
+typedef void peer_port_connection_fn(void *ctx, int64_t sid, bool up);
 
 struct peer_port_config {
     int64_t my_sid; /* must be one of members[] */
@@ -42,6 +46,7 @@ struct peer_port_config {
     int64_t reconnect_min_ms;
     int64_t reconnect_max_ms;
     peer_port_message_fn *on_message;
+    peer_port_connection_fn *on_connection; /* may be NULL */
     void *ctx;
 };
 

@@ -23,10 +23,13 @@
 /* Bytes queued to the leader and not yet written: past it the leader is not
  * reading (a learner sends little: acks and pings), and the connection ends. */
 #define QUORUM_PORT_OUT_MAX (16 * 1024 * 1024)
-/* Between connect attempts while the leader is not listening yet (Apache
- * sleeps 1 s between its 5 tries; a new leader binds within milliseconds of
- * its decision, and each try costs a refused connect on loopback). */
-#define QUORUM_PORT_RETRY_MS 50
+/* Between connect attempts while the leader is not listening yet: from 5 ms,
+ * doubling up to 50 (Apache sleeps 1 s between its 5 tries). A new leader
+ * binds within milliseconds of its decision, which with czk's early
+ * election decision (docs/PROTOCOL.md) can come a little after ours; each
+ * try costs a refused connect on loopback. */
+#define QUORUM_PORT_RETRY_MIN_MS 5
+#define QUORUM_PORT_RETRY_MS     50
 
 /* A txn logged and not yet committed (Apache's pendingTxns), kept until
  * the commit that applies it; zab bounds how many. */
@@ -49,6 +52,7 @@ struct quorum_port {
     int handles; /* open handles; the struct goes when the last closes */
     bool tcp_open, connected, over, freed;
     bool retry_wait;             /* a failed connect: dial again when the timer fires */
+    int64_t retry_ms;            /* the next wait after a refused connect */
     int64_t connect_deadline_ms; /* the leader may not be listening yet: retry until then */
 
     struct zab zab;
@@ -521,7 +525,9 @@ static void on_retry_closed(uv_handle_t *h)
     qp->tcp_open = true;
     qp->handles++;
     qp->retry_wait = true;
-    uv_timer_start(&qp->timer, on_timer, QUORUM_PORT_RETRY_MS, 0);
+    uv_timer_start(&qp->timer, on_timer, (uint64_t)qp->retry_ms, 0);
+    qp->retry_ms =
+        qp->retry_ms * 2 < QUORUM_PORT_RETRY_MS ? qp->retry_ms * 2 : QUORUM_PORT_RETRY_MS;
 }
 
 static void on_connect(uv_connect_t *req, int status)
@@ -530,7 +536,7 @@ static void on_connect(uv_connect_t *req, int status)
     if (qp->freed || qp->over)
         return;
     if (status < 0) {
-        if ((int64_t)uv_now(qp->loop) + QUORUM_PORT_RETRY_MS >= qp->connect_deadline_ms) {
+        if ((int64_t)uv_now(qp->loop) + qp->retry_ms >= qp->connect_deadline_ms) {
             finish(qp, "connect to the leader failed");
             return;
         }
@@ -638,6 +644,7 @@ int quorum_port_new(uv_loop_t *loop, const struct quorum_port_config *cfg,
     qp->tcp_open = true;
     qp->handles++;
     qp->connect_deadline_ms = (int64_t)uv_now(loop) + qp->cfg.connect_timeout_ms;
+    qp->retry_ms = QUORUM_PORT_RETRY_MIN_MS;
     dial(qp);
     *out = qp;
     return 0;

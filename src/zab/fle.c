@@ -56,6 +56,7 @@ int fle_init(struct fle *fle, const struct fle_config *config)
                                : FLE_NOTIFICATION_INTERVAL_MAX_MS;
     if (fle->interval_max_ms < fle->interval_min_ms)
         return FLE_EINVAL;
+    fle->decide_when_connected_agree = config->decide_when_connected_agree;
     fle->state = ELECTION_LOOKING;
     fle->poll_deadline_ms = -1;
     return 0;
@@ -214,6 +215,13 @@ static void process_looking(struct fle *fle, struct fle_update *up, int64_t now_
          * main loop. The loop looks at no state, round or sender. */
         if (!beats_proposal(fle, &nv)) {
             fle->finalize_deadline_ms = now_ms + fle->finalize_wait_ms;
+            /* czk's early decision counts the agreeing votes that come in
+             * meanwhile (Apache's loop drops them: it needs none) */
+            int k = voter_index(fle, from);
+            if (fle->decide_when_connected_agree && k >= 0 && n->state == ELECTION_LOOKING &&
+                n->election_epoch == fle->logicalclock && nv.leader == fle->proposal.leader &&
+                nv.zxid == fle->proposal.zxid && nv.peer_epoch == fle->proposal.peer_epoch)
+                fle->recvset[k] = (struct fle_ballot){true, ELECTION_LOOKING, 0, nv};
             return;
         }
         fle->finalizing = false;
@@ -284,6 +292,17 @@ static void receive(struct fle *fle, struct fle_update *up, int64_t now_ms, int6
             struct fle_vote v = fle->proposal;
             v.election_epoch = fle->logicalclock;
             send(up, from, ELECTION_LOOKING, &v);
+        } else if (fle->decide_when_connected_agree && n->state == ELECTION_LOOKING &&
+                   n->election_epoch == fle->logicalclock &&
+                   fle_vote_beats(fle, fle->proposal.leader, fle->proposal.zxid,
+                                  fle->proposal.peer_epoch, n->leader, n->zxid, n->peer_epoch)) {
+            /* czk: a voter of our round with a worse vote is told ours at
+             * once. Apache sends nothing here, so when our first vote
+             * reached it before it was LOOKING (it answered as a follower),
+             * both wait a notification timeout (200 ms) for the re-send. */
+            struct fle_vote v = fle->proposal;
+            v.election_epoch = fle->logicalclock;
+            send(up, from, ELECTION_LOOKING, &v);
         }
         process_looking(fle, up, now_ms, from, n);
         return;
@@ -342,10 +361,30 @@ static void tick(struct fle *fle, struct fle_update *up, int64_t now_ms)
     fle->poll_deadline_ms = now_ms + fle->notification_timeout_ms;
 }
 
+/* decide_when_connected_agree: inside the finalizeWait loop (a quorum agrees
+ * on our proposal), every other voter has lost its connection or is
+ * connected with our proposal as its vote in this round. */
+static bool connected_agree(const struct fle *fle)
+{
+    for (size_t k = 0; k < fle->voters_len; k++) {
+        if (fle->voters[k] == fle->my_sid || fle->link[k] == FLE_LINK_LOST)
+            continue;
+        if (fle->link[k] != FLE_LINK_UP)
+            return false;
+        const struct fle_ballot *b = &fle->recvset[k];
+        if (!b->present || b->state != ELECTION_LOOKING ||
+            b->vote.election_epoch != fle->logicalclock || b->vote.leader != fle->proposal.leader ||
+            b->vote.zxid != fle->proposal.zxid || b->vote.peer_epoch != fle->proposal.peer_epoch)
+            return false;
+    }
+    return true;
+}
+
 int fle_step(struct fle *fle, const struct fle_event *ev, struct fle_update *up)
 {
     up->sends_len = 0;
     up->decided = false;
+    up->decided_early = false;
     switch (ev->type) {
     case FLE_START:
         start(fle, up, ev->now_ms, ev->start.last_zxid, ev->start.current_epoch);
@@ -362,6 +401,12 @@ int fle_step(struct fle *fle, const struct fle_event *ev, struct fle_update *up)
     case FLE_EPOCH_UPDATE:
         fle->current.peer_epoch = ev->epoch_update.epoch;
         break;
+    case FLE_CONNECTED: {
+        int k = voter_index(fle, ev->connected.sid);
+        if (k >= 0)
+            fle->link[k] = ev->connected.up ? FLE_LINK_UP : FLE_LINK_LOST;
+        break;
+    }
     default:
         return FLE_EINVAL;
     }
@@ -381,6 +426,13 @@ int fle_step(struct fle *fle, const struct fle_event *ev, struct fle_update *up)
         process_looking(fle, up, ev->now_ms, fle->my_sid, &self);
     }
     fle->self_pending = false;
+    if (fle->decide_when_connected_agree && fle->finalizing && fle->state == ELECTION_LOOKING &&
+        connected_agree(fle)) {
+        struct fle_vote end = fle->proposal;
+        end.election_epoch = fle->logicalclock;
+        decide(fle, up, &end);
+        up->decided_early = true;
+    }
     up->state = fle->state;
     if (!up->decided)
         up->vote = fle->current;

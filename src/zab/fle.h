@@ -27,6 +27,9 @@
 /* getInitId() & co. of a server outside the voting view: Long.MIN_VALUE. */
 #define FLE_NO_VOTE INT64_MIN
 
+/* A voter's election connection as FLE_CONNECTED reported it. */
+enum { FLE_LINK_NEVER = 0, FLE_LINK_UP = 1, FLE_LINK_LOST = 2 };
+
 /* Errors of fle_init and fle_step. */
 enum {
     FLE_EINVAL = -1, /* a malformed config or event */
@@ -55,6 +58,15 @@ struct fle_config {
     int64_t finalize_wait_ms;
     int64_t notification_interval_min_ms;
     int64_t notification_interval_max_ms;
+    /* czk's rule, not Apache's (docs/PROTOCOL.md, "Fast leader election"):
+     * inside the finalizeWait loop, decide at once when every other voter
+     * has either voted in this round for our proposal with its election
+     * connection up (FLE_CONNECTED), or lost the connection it had. No
+     * better vote can come from the former (a voter adopts a vote only if
+     * it beats its own), and the latter can send nothing. A voter never
+     * connected since we started may be starting up: it is waited for, as
+     * Apache waits. false: Apache's wait, always. */
+    bool decide_when_connected_agree;
 };
 
 /* A vote as Apache's Vote: the proposed leader, its last zxid and epoch, and
@@ -79,6 +91,9 @@ enum fle_event_type {
      * Leader.lead; learner: registerWithLeader), the vote we answer with
      * carries it as peer_epoch. */
     FLE_EPOCH_UPDATE,
+    /* The election connection to a voter came up or went down (used only
+     * with decide_when_connected_agree; a voter starts as never connected). */
+    FLE_CONNECTED,
 };
 
 struct fle_event {
@@ -98,6 +113,10 @@ struct fle_event {
         struct {
             int64_t epoch;
         } epoch_update;
+        struct {
+            int64_t sid;
+            bool up;
+        } connected;
     };
 };
 
@@ -118,7 +137,8 @@ struct fle_update {
     /* This step ended the election: state is LEADING, FOLLOWING or
      * OBSERVING and `vote` is the final vote (lookForLeader's endVote). */
     bool decided;
-    int32_t state; /* after the step */
+    bool decided_early; /* ... by decide_when_connected_agree, before finalizeWait ran out */
+    int32_t state;      /* after the step */
     struct fle_vote vote;
 };
 
@@ -141,6 +161,8 @@ struct fle {
     int64_t finalize_wait_ms;
     int64_t interval_min_ms;
     int64_t interval_max_ms;
+    bool decide_when_connected_agree;
+    int8_t link[FLE_VOTERS_MAX]; /* by voter index: FLE_LINK_* */
 
     bool started;
     int32_t state;                   /* QuorumPeer.getPeerState() */

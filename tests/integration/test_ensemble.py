@@ -251,3 +251,32 @@ def test_acl_writes_through_a_follower_carry_the_clients_auth(make_ensemble, kin
         c = ens.client(sid, auth_data=[("digest", "alice:secret")])
         c.sync("/guarded")
         assert c.get("/guarded")[0] == b"v1", sid
+
+
+EARLY = "(every connected voter agreed: no finalizeWait)"
+
+
+@pytest.mark.parametrize("kinds", [["czk", "czk", "czk"], ["apache", "czk", "czk"]],
+                         ids=lambda k: "-".join(k))
+def test_survivors_of_a_killed_leader_elect_without_finalize_wait(make_ensemble, kinds):
+    """kill -9 of the leader (sid 3): its election connections close, and a
+    czk survivor decides as soon as every voter it is still connected to has
+    voted for its proposal, instead of waiting FastLeaderElection's 200 ms
+    finalizeWait (docs/PROTOCOL.md). The new leader is the one Apache's rule
+    picks (sid 2: the same zxid, the higher sid), and an Apache survivor
+    (sid 1 in the mixed case) follows it after its own finalizeWait."""
+    ens = make_ensemble(kinds)
+    ens.start_all()
+    assert ens.leader_sid() == 3
+    _write(ens, 1, "/early", ["a", "b"])
+    before = {sid: _log(ens, sid).count(EARLY) for sid in (1, 2) if kinds[sid - 1] == "czk"}
+    ens.kill(3)
+    assert ens.leader_sid(sids=[1, 2]) == 2
+    for sid, n in before.items():
+        lines = [line for line in _log(ens, sid).splitlines() if EARLY in line]
+        assert len(lines) > n, "member %d decided without the early rule" % sid
+        assert ("LEADING, leader 2" if sid == 2 else "FOLLOWING, leader 2") in lines[-1]
+    assert _children(ens, 1, "/early") == ["a", "b"]
+    ens.start(3)
+    ens.wait_modes()
+    _assert_trees_equal(ens)

@@ -189,6 +189,140 @@ static void test_finalize_wait_drops_worse_votes_and_restarts_on_a_better_one(vo
     CHECK_EQ_INT(up.vote.leader, 3);
 }
 
+/* ---- czk's early decision (decide_when_connected_agree) ---- */
+
+static void init3_early(struct fle *f, int64_t me)
+{
+    struct fle_config c = {
+        .my_sid = me, .voters = voters3, .voters_len = 3, .decide_when_connected_agree = true};
+    CHECK(fle_init(f, &c) == 0);
+}
+
+static void connected(struct fle *f, struct fle_update *up, int64_t now, int64_t sid, bool is_up)
+{
+    struct fle_event ev = {.type = FLE_CONNECTED, .now_ms = now};
+    ev.connected.sid = sid;
+    ev.connected.up = is_up;
+    CHECK(fle_step(f, &ev, up) == 0);
+}
+
+static void test_early_decision_once_every_connected_voter_agrees(void)
+{
+    struct fle f;
+    struct fle_update up;
+    init3_early(&f, 3);
+    connected(&f, &up, 0, 1, true);
+    connected(&f, &up, 0, 2, true);
+    CHECK(!up.decided);
+    start(&f, &up, 0, 7, 1);
+    recv(&f, &up, 10, 1, ELECTION_LOOKING, 3, 7, 1, 1); /* a quorum, 2 not heard yet */
+    CHECK(f.finalizing);
+    CHECK(!up.decided);
+    CHECK_EQ_INT(up.deadline_ms, 10 + FLE_FINALIZE_WAIT_MS);
+    recv(&f, &up, 12, 2, ELECTION_LOOKING, 3, 7, 1, 1); /* the last connected voter */
+    CHECK(up.decided);
+    CHECK(up.decided_early);
+    CHECK_EQ_INT(up.state, ELECTION_LEADING);
+    CHECK(up.vote.leader == 3 && up.vote.zxid == 7 && up.vote.election_epoch == 1);
+    CHECK_EQ_INT(up.deadline_ms, -1);
+}
+
+static void test_early_decision_without_the_voter_whose_connection_is_down(void)
+{
+    /* The leader (3) was killed: its connection is down. 1 learns 2's better
+     * vote, adopts it, and with 2 agreeing follows at once. */
+    struct fle f;
+    struct fle_update up;
+    init3_early(&f, 1);
+    connected(&f, &up, 0, 2, true);
+    connected(&f, &up, 0, 3, true);
+    connected(&f, &up, 5, 3, false);
+    start(&f, &up, 10, 7, 1);
+    CHECK(!up.decided);
+    recv(&f, &up, 11, 2, ELECTION_LOOKING, 2, 8, 1, 1);
+    CHECK(up.decided);
+    CHECK(up.decided_early);
+    CHECK_EQ_INT(up.state, ELECTION_FOLLOWING);
+    CHECK_EQ_INT(up.vote.leader, 2);
+}
+
+static void test_early_decision_when_the_silent_voter_disconnects(void)
+{
+    struct fle f;
+    struct fle_update up;
+    init3_early(&f, 3);
+    connected(&f, &up, 0, 1, true);
+    connected(&f, &up, 0, 2, true);
+    start(&f, &up, 0, 7, 1);
+    recv(&f, &up, 10, 1, ELECTION_LOOKING, 3, 7, 1, 1);
+    /* 2 votes for someone worse: consumed by the finalizeWait loop, and not
+     * an agreement */
+    recv(&f, &up, 20, 2, ELECTION_LOOKING, 2, 6, 1, 1);
+    CHECK(!up.decided);
+    CHECK(f.finalizing);
+    connected(&f, &up, 30, 2, false);
+    CHECK(up.decided);
+    CHECK(up.decided_early);
+    CHECK_EQ_INT(up.state, ELECTION_LEADING);
+}
+
+static void test_no_early_decision_while_a_voter_was_never_connected(void)
+{
+    /* 2 may be starting up: waited for, as Apache waits */
+    struct fle f;
+    struct fle_update up;
+    init3_early(&f, 3);
+    connected(&f, &up, 0, 1, true);
+    start(&f, &up, 0, 7, 1);
+    recv(&f, &up, 10, 1, ELECTION_LOOKING, 3, 7, 1, 1);
+    CHECK(f.finalizing);
+    CHECK(!up.decided);
+    CHECK_EQ_INT(up.deadline_ms, 10 + FLE_FINALIZE_WAIT_MS);
+    tick(&f, &up, 10 + FLE_FINALIZE_WAIT_MS);
+    CHECK(up.decided);
+    CHECK(!up.decided_early);
+}
+
+static void test_a_worse_vote_of_our_round_is_answered_with_ours(void)
+{
+    /* 2 missed our first vote (it was still following when it came): its
+     * own, worse, vote gets ours back at once, not after notTimeout */
+    struct fle f;
+    struct fle_update up;
+    init3_early(&f, 3);
+    start(&f, &up, 0, 7, 1);
+    recv(&f, &up, 5, 2, ELECTION_LOOKING, 2, 7, 1, 1);
+    const struct fle_send *back = sent_to(&up, 2);
+    CHECK(back != NULL);
+    if (back)
+        CHECK(back->state == ELECTION_LOOKING && back->vote.leader == 3 &&
+              back->vote.election_epoch == 1);
+    /* an equal or better vote is not answered */
+    recv(&f, &up, 6, 1, ELECTION_LOOKING, 3, 7, 1, 1);
+    CHECK(sent_to(&up, 1) == NULL);
+    /* Apache's rule alone: no answer */
+    init3(&f, 3);
+    start(&f, &up, 0, 7, 1);
+    recv(&f, &up, 5, 2, ELECTION_LOOKING, 2, 7, 1, 1);
+    CHECK(sent_to(&up, 2) == NULL);
+}
+
+static void test_without_the_rule_connections_change_nothing(void)
+{
+    struct fle f;
+    struct fle_update up;
+    init3(&f, 3);
+    connected(&f, &up, 0, 1, true);
+    start(&f, &up, 0, 7, 1);
+    recv(&f, &up, 10, 1, ELECTION_LOOKING, 3, 7, 1, 1);
+    connected(&f, &up, 11, 2, false);
+    CHECK(!up.decided);
+    CHECK_EQ_INT(up.deadline_ms, 10 + FLE_FINALIZE_WAIT_MS);
+    tick(&f, &up, 10 + FLE_FINALIZE_WAIT_MS);
+    CHECK(up.decided);
+    CHECK(!up.decided_early);
+}
+
 static void test_notification_timeout_doubles_up_to_max_and_resends(void)
 {
     struct fle f;
@@ -374,9 +508,11 @@ struct sim {
     uint64_t seq;
     int64_t now;
     int drop_pct, delay_max_ms;
-    bool calm; /* no drops, no partition, one start time, short delays */
+    bool calm;  /* no drops, no partition, one start time, short delays */
+    bool early; /* odd seeds: decide_when_connected_agree, connections up once both run */
     bool planted;
     int failures;
+    int early_decisions; /* decided before finalizeWait ran out */
     char why[256];
 };
 
@@ -481,8 +617,31 @@ static void sim_step(struct sim *s, int i, const struct fle_event *ev)
     for (size_t k = 0; k < up.sends_len; k++)
         sim_net_send(s, i, &up.sends[k]);
     m->deadline = up.deadline_ms;
+    if (up.decided_early)
+        s->early_decisions++;
     if (up.decided)
         sim_decided(s, i, &up);
+}
+
+/* A member's process starts: its election connections to the running
+ * members come up, on both ends (early seeds only); those of a partitioned
+ * member are lost again at once (the partition falls after the connect). */
+static void sim_connect(struct sim *s, int i)
+{
+    if (!s->early)
+        return;
+    for (int j = 0; j < s->n; j++) {
+        if (j == i || s->m[j].start_at >= 0)
+            continue;
+        for (int up = 1; up >= (linked(s, i, j) ? 1 : 0); up--) {
+            struct fle_event ev = {.type = FLE_CONNECTED, .now_ms = s->now};
+            ev.connected.up = up;
+            ev.connected.sid = s->m[j].sid;
+            sim_step(s, i, &ev);
+            ev.connected.sid = s->m[i].sid;
+            sim_step(s, j, &ev);
+        }
+    }
 }
 
 static void sim_start(struct sim *s, int i)
@@ -556,6 +715,7 @@ static void sim_setup(struct sim *s, uint64_t seed, int n_voters, bool planted)
     s->seed = seed;
     s->rng = seed;
     s->planted = planted;
+    s->early = seed % 2 == 1;
     s->n_voters = n_voters;
     bool observer = sim_below(s, 3) == 0;
     s->n = n_voters + (observer ? 1 : 0);
@@ -581,7 +741,10 @@ static void sim_setup(struct sim *s, uint64_t seed, int n_voters, bool planted)
         m->isolated = i == isolated;
         m->deadline = -1;
         m->check_at = -1;
-        struct fle_config c = {.my_sid = m->sid, .voters = voters, .voters_len = (size_t)n_voters};
+        struct fle_config c = {.my_sid = m->sid,
+                               .voters = voters,
+                               .voters_len = (size_t)n_voters,
+                               .decide_when_connected_agree = s->early};
         if (planted)
             c.has_quorum = single_vote_quorum;
         if (fle_init(&m->fle, &c) != 0)
@@ -629,6 +792,7 @@ static bool sim_next(struct sim *s)
         sim_step(s, msg.to, &ev);
     } else if (kind == 1) {
         s->m[who].start_at = -1;
+        sim_connect(s, who);
         sim_start(s, who);
     } else if (kind == 2) {
         struct fle_event ev = {.type = FLE_TICK, .now_ms = s->now};
@@ -684,7 +848,7 @@ static void sim_judge(struct sim *s)
 
 /* What the seeds exercised, so that a quiet pass means something. */
 struct sim_stats {
-    int partitioned, late, observer, lossy, calm, reelections, late_better;
+    int partitioned, late, observer, lossy, calm, reelections, late_better, early, early_decided;
 };
 
 static void sim_count(const struct sim *s, struct sim_stats *st)
@@ -709,6 +873,8 @@ static void sim_count(const struct sim *s, struct sim_stats *st)
     st->lossy += s->drop_pct > 0;
     st->calm += s->calm;
     st->reelections += reelected;
+    st->early += s->early;
+    st->early_decided += s->early_decisions > 0;
 }
 
 static int sim_run(uint64_t seed, int n_voters, bool planted, bool verbose, struct sim_stats *st)
@@ -792,9 +958,15 @@ static int run_seeds(bool planted)
         }
     printf("sim: %d runs, %d failed%s; runs with: a partitioned member %d, a late joiner %d "
            "(with better data than the leader %d), an observer %d, drops %d, calm %d, "
-           "re-elections %d\n",
+           "re-elections %d, the early decision on %d (taken in %d)\n",
            runs, failed_runs, planted ? " (planted bug)" : "", st.partitioned, st.late,
-           st.late_better, st.observer, st.lossy, st.calm, st.reelections);
+           st.late_better, st.observer, st.lossy, st.calm, st.reelections, st.early,
+           st.early_decided);
+    /* the early rule is exercised, and not on every run */
+    if (!planted) {
+        CHECK(st.early_decided > st.early / 4);
+        CHECK(st.early < runs);
+    }
     return failed_runs;
 }
 
@@ -831,6 +1003,12 @@ int main(int argc, char **argv)
     test_lower_round_is_ignored_but_a_looking_sender_is_answered();
     test_quorum_then_finalize_wait_then_leading();
     test_finalize_wait_drops_worse_votes_and_restarts_on_a_better_one();
+    test_early_decision_once_every_connected_voter_agrees();
+    test_early_decision_without_the_voter_whose_connection_is_down();
+    test_early_decision_when_the_silent_voter_disconnects();
+    test_no_early_decision_while_a_voter_was_never_connected();
+    test_a_worse_vote_of_our_round_is_answered_with_ours();
+    test_without_the_rule_connections_change_nothing();
     test_notification_timeout_doubles_up_to_max_and_resends();
     test_following_notifications_of_our_round_need_the_leader_leading();
     test_late_joiner_learns_the_leader_out_of_election();
