@@ -104,8 +104,6 @@ static const char *const config_known_keys[] = {
 /* Families of such keys, by prefix. */
 static const char *const config_known_prefixes[] = {
     "autopurge.",
-    "group.",
-    "weight.",
     "admin.",
     "ssl.",
     "metricsProvider.",
@@ -583,6 +581,10 @@ struct config_lines {
     int first_server;
     bool standalone_disabled;
     int standalone_enabled;
+    /* group* and weight* keys (QuorumHierarchical), read into a scratch
+     * membership that membership_finish checks once the servers are in */
+    struct membership quorum;
+    int first_quorum_key;
     int dynamic_config_file;
     int output_limit;
 };
@@ -672,6 +674,61 @@ static int check_standalone(struct config_parser *p, const struct config_lines *
         LOG_I("%s:%d: one voting server and standaloneEnabled: running standalone, as "
               "ZooKeeper does",
               p->source, lines->first_server);
+    return 0;
+}
+
+/* group.G=sid:sid... and weight.N=W, as QuorumHierarchical.parse reads them
+ * (any key starting with "group" or "weight"; the number after its first
+ * dot, Long.parseLong). */
+static int quorum_key(struct config_parser *p, const struct config_entry *e,
+                      struct config_lines *lines)
+{
+    const char *dot = strchr(e->key, '.');
+    const char *id_text = dot ? dot + 1 : e->key;
+    int64_t id;
+    if (membership_sid_parse(id_text, strlen(id_text), &id) < 0)
+        return config_fail(p, CONFIG_ERR_VALUE, ":%d: %s: expected %s.<number>", e->line, e->key,
+                           e->key[0] == 'g' ? "group" : "weight");
+    if (lines->first_quorum_key == 0)
+        lines->first_quorum_key = e->line;
+    char reason[256];
+    if (e->key[0] == 'g') {
+        if (membership_add_group(&lines->quorum, id, e->raw_value, strlen(e->raw_value), reason,
+                                 sizeof(reason)) < 0)
+            return config_fail(p, CONFIG_ERR_VALUE, ":%d: %s: %s", e->line, e->key, reason);
+        return 0;
+    }
+    int64_t w;
+    if (membership_sid_parse(e->raw_value, strlen(e->raw_value), &w) < 0)
+        return config_fail(p, CONFIG_ERR_VALUE, ":%d: %s: '%s' is not a number", e->line, e->key,
+                           e->raw_value);
+    membership_set_weight(&lines->quorum, id, w);
+    return 0;
+}
+
+/* After every key: the servers into the scratch membership, then
+ * QuorumHierarchical's checks; the result into `out`. */
+static int quorum_finish(struct config_parser *p, struct config_lines *lines,
+                         struct node_config *out)
+{
+    if (!lines->quorum.hierarchical)
+        return 0;
+    for (size_t i = 0; i < out->member_count; i++)
+        membership_put(&lines->quorum, &out->members[i]);
+    char reason[256];
+    if (membership_finish(&lines->quorum, reason, sizeof(reason)) < 0)
+        return config_fail(p, CONFIG_ERR_VALUE, ":%d: group/weight: %s", lines->first_quorum_key,
+                           reason);
+    if (lines->quorum.group_count > CONFIG_MEMBERS_MAX ||
+        lines->quorum.weight_count > CONFIG_MEMBERS_MAX)
+        return config_fail(p, CONFIG_ERR_VALUE, ":%d: group/weight: more than %d entries",
+                           lines->first_quorum_key, CONFIG_MEMBERS_MAX);
+    out->hierarchical = true;
+    out->group_keys = lines->quorum.group_keys;
+    out->group_count = lines->quorum.group_count;
+    memcpy(out->groups, lines->quorum.groups, out->group_count * sizeof(out->groups[0]));
+    out->weight_count = lines->quorum.weight_count;
+    memcpy(out->weights, lines->quorum.weights, out->weight_count * sizeof(out->weights[0]));
     return 0;
 }
 
@@ -873,6 +930,8 @@ static int apply_entry(struct config_parser *p, const struct config_entry *e,
         lines->dynamic_config_file = e->line;
         return 0;
     }
+    if (strncmp(k, "group", 5) == 0 || strncmp(k, "weight", 6) == 0)
+        return quorum_key(p, e, lines);
     if (is_known_unimplemented(k)) {
         LOG_I("%s:%d: %s is not implemented yet; ignored", p->source, e->line, k);
         return 0;
@@ -889,6 +948,7 @@ static int apply_entries(struct config_parser *p, struct node_config *out)
     for (size_t i = 0; i < p->count; i++)
         smap_put(&last, p->entries[i].key, strlen(p->entries[i].key), &p->entries[i]);
     struct config_lines lines = {0};
+    membership_init(&lines.quorum);
     int rc = 0;
     for (size_t i = 0; i < p->count && rc == 0; i++) {
         struct config_entry *e = &p->entries[i];
@@ -899,6 +959,9 @@ static int apply_entries(struct config_parser *p, struct node_config *out)
     /* the distinct keys of the java.util.Properties Apache reads the file into */
     out->config_props_keys = last.count;
     smap_deinit(&last);
+    if (rc == 0)
+        rc = quorum_finish(p, &lines, out);
+    membership_deinit(&lines.quorum);
     if (rc == 0)
         rc = check_standalone(p, &lines, out);
     if (rc)
@@ -1030,6 +1093,12 @@ void config_membership(const struct node_config *cfg, struct membership *out)
     membership_init(out);
     for (size_t i = 0; i < cfg->member_count; i++)
         membership_put(out, &cfg->members[i]);
+    for (size_t i = 0; i < cfg->group_count; i++)
+        membership_put_group(out, cfg->groups[i].sid, cfg->groups[i].gid);
+    for (size_t i = 0; i < cfg->weight_count; i++)
+        membership_set_weight(out, cfg->weights[i].sid, cfg->weights[i].weight);
+    out->hierarchical = cfg->hierarchical;
+    out->group_keys = cfg->group_keys;
     out->version = cfg->config_version;
     out->props_keys = cfg->config_props_keys;
 }

@@ -73,6 +73,14 @@ struct node_config {
      * (config_read_myid). */
     struct member members[CONFIG_MEMBERS_MAX]; /* server.N, in the file's order */
     size_t member_count;
+    /* group.N / weight.N (QuorumHierarchical): serverGroup and serverWeight
+     * as membership_finish leaves them (defaults included), checked */
+    bool hierarchical;
+    struct member_group groups[CONFIG_MEMBERS_MAX];
+    size_t group_count;
+    int64_t group_keys;
+    struct member_weight weights[CONFIG_MEMBERS_MAX];
+    size_t weight_count;
     int64_t config_version;           /* version= (hex), 0 when absent */
     size_t config_props_keys;         /* distinct keys in the file: membership.props_keys */
     int32_t init_limit;               /* initLimit, ticks; 0 = not set */

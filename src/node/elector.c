@@ -171,6 +171,8 @@ int elector_new(uv_loop_t *loop, const struct elector_config *cfg, struct electo
     }
     int64_t voters[FLE_VOTERS_MAX];
     size_t voters_len = 0;
+    int64_t zero_weight[FLE_VOTERS_MAX];
+    size_t zero_weight_len = 0;
     struct peer_port_member pm[CONFIG_MEMBERS_MAX];
     for (size_t i = 0; i < e->members.count; i++) {
         const struct member *m = &e->members.members[i];
@@ -184,11 +186,16 @@ int elector_new(uv_loop_t *loop, const struct elector_config *cfg, struct electo
             goto err_free;
         }
         voters[voters_len++] = m->sid;
+        /* QuorumHierarchical: a voter of weight 0 is never proposed */
+        if (membership_weight(&e->members, m->sid) == 0)
+            zero_weight[zero_weight_len++] = m->sid;
     }
     struct fle_config fc = {
         .my_sid = cfg->my_sid,
         .voters = voters,
         .voters_len = voters_len,
+        .zero_weight = zero_weight,
+        .zero_weight_len = zero_weight_len,
         .has_quorum = elector_has_quorum,
         .has_quorum_arg = e,
         .finalize_wait_ms = cfg->finalize_wait_ms,

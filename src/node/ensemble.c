@@ -109,6 +109,14 @@ void node__history_clear(struct node *n)
 
 /* ---- the queue ---- */
 
+/* ZAB's quorums as the membership decides them (QuorumMaj or
+ * QuorumHierarchical). */
+static bool ens_has_quorum(void *arg, const int64_t *sids, size_t n)
+{
+    const struct node_ens *e = arg;
+    return membership_is_quorum(&e->members, sids, n);
+}
+
 static void queue_item(struct node_ens *e, int kind, int64_t a, const uint8_t *p, size_t len)
 {
     uint8_t k = (uint8_t)kind;
@@ -474,6 +482,8 @@ static int start_learning(struct node *n, const struct elector_decision *d)
         .leader_port = leader->quorum.port,
         .voters = e->voters,
         .voters_len = e->voters_len,
+        .has_quorum = ens_has_quorum,
+        .has_quorum_arg = e,
         .tick_ms = n->cfg.tick_time_ms,
         .init_limit = n->cfg.init_limit,
         .sync_limit = n->cfg.sync_limit,
@@ -536,6 +546,8 @@ static int start_leading(struct node *n)
         .my_sid = e->sid,
         .voters = e->voters,
         .voters_len = e->voters_len,
+        .has_quorum = ens_has_quorum,
+        .has_quorum_arg = e,
         .observers = observers,
         .observers_len = observers_len,
         .tick_ms = n->cfg.tick_time_ms,

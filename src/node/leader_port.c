@@ -866,6 +866,8 @@ int leader_port_new(uv_loop_t *loop, const struct leader_port_config *cfg,
                             .voters_len = cfg->voters_len,
                             .tick_ms = cfg->tick_ms,
                             .init_limit = cfg->init_limit,
+                            .has_quorum = cfg->has_quorum,
+                            .has_quorum_arg = cfg->has_quorum_arg,
                             .sync_limit = cfg->sync_limit,
                             .committed_log_max = cfg->committed_log_max,
                             .outstanding_max = cfg->outstanding_max};

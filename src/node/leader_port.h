@@ -117,6 +117,10 @@ struct leader_port_config {
     int64_t my_sid;
     const int64_t *voters; /* participants (copied); my_sid among them */
     size_t voters_len;
+    /* NULL: a majority of the voters (QuorumMaj); else the membership's
+     * rule (membership_is_quorum: hierarchical quorums). */
+    zab_quorum_fn *has_quorum;
+    void *has_quorum_arg;
     const int64_t *observers; /* sids allowed to connect as observers (copied) */
     size_t observers_len;
     int64_t tick_ms, init_limit, sync_limit;

@@ -628,6 +628,8 @@ int quorum_port_new(uv_loop_t *loop, const struct quorum_port_config *cfg,
                             .voters_len = cfg->voters_len,
                             .tick_ms = cfg->tick_ms,
                             .init_limit = cfg->init_limit,
+                            .has_quorum = cfg->has_quorum,
+                            .has_quorum_arg = cfg->has_quorum_arg,
                             .sync_limit = cfg->sync_limit};
     if (zab_init(&qp->zab, &zc) != 0) {
         snprintf(errmsg, errmsg_size, "bad ZAB config (voters, tickTime, initLimit, syncLimit)");

@@ -81,6 +81,10 @@ struct quorum_port_config {
     int leader_port;
     const int64_t *voters; /* the membership's participants (copied) */
     size_t voters_len;
+    /* NULL: a majority of the voters (QuorumMaj); else the membership's
+     * rule (membership_is_quorum: hierarchical quorums). */
+    zab_quorum_fn *has_quorum;
+    void *has_quorum_arg;
     int64_t tick_ms, init_limit, sync_limit;
     /* From recovery: the last logged zxid (0: none), the epoch files. */
     int64_t last_zxid, accepted_epoch, current_epoch;

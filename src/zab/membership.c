@@ -37,6 +37,8 @@ void membership_init(struct membership *m)
 void membership_deinit(struct membership *m)
 {
     mem_free(m->members);
+    mem_free(m->groups);
+    mem_free(m->weights);
     memset(m, 0, sizeof(*m));
 }
 
@@ -441,8 +443,76 @@ size_t membership_observers(const struct membership *m)
     return m->count - membership_voters(m);
 }
 
+static const struct member_group *group_of(const struct membership *m, int64_t sid)
+{
+    for (size_t i = 0; i < m->group_count; i++)
+        if (m->groups[i].sid == sid)
+            return &m->groups[i];
+    return NULL;
+}
+
+static struct member_weight *weight_of(const struct membership *m, int64_t sid)
+{
+    for (size_t i = 0; i < m->weight_count; i++)
+        if (m->weights[i].sid == sid)
+            return &m->weights[i];
+    return NULL;
+}
+
+int64_t membership_weight(const struct membership *m, int64_t sid)
+{
+    if (!m->hierarchical)
+        return 1;
+    const struct member_weight *w = weight_of(m, sid);
+    return w ? w->weight : 0;
+}
+
+/* QuorumHierarchical.containsQuorum over a Set<Long>: duplicates once. */
+static bool hierarchical_quorum(const struct membership *m, const int64_t *sids, size_t n)
+{
+    if (n == 0)
+        return false;
+    int64_t groups = 0;
+    /* each group in turn: its weight in all, and among the sids */
+    for (size_t i = 0; i < m->group_count; i++) {
+        int64_t gid = m->groups[i].gid;
+        bool first = true;
+        for (size_t k = 0; k < i && first; k++)
+            first = m->groups[k].gid != gid;
+        if (!first)
+            continue;
+        int64_t total = 0, got = 0;
+        for (size_t k = 0; k < m->group_count; k++) {
+            if (m->groups[k].gid != gid)
+                continue;
+            int64_t w = membership_weight(m, m->groups[k].sid);
+            total += w;
+            bool in = false, dup = false;
+            for (size_t j = 0; j < n && !in; j++) {
+                if (sids[j] != m->groups[k].sid)
+                    continue;
+                in = true;
+                for (size_t d = 0; d < j && !dup; d++)
+                    dup = sids[d] == sids[j];
+            }
+            if (in && !dup)
+                got += w;
+        }
+        /* only groups with a sid of the set are in Apache's expansion */
+        bool present = false;
+        for (size_t k = 0; k < m->group_count && !present; k++)
+            for (size_t j = 0; j < n && !present; j++)
+                present = m->groups[k].gid == gid && sids[j] == m->groups[k].sid;
+        if (present && got > total / 2)
+            groups++;
+    }
+    return groups > m->group_keys / 2;
+}
+
 bool membership_is_quorum(const struct membership *m, const int64_t *sids, size_t n)
 {
+    if (m->hierarchical)
+        return hierarchical_quorum(m, sids, n);
     size_t votes = 0;
     for (size_t i = 0; i < n; i++) {
         const struct member *mb = membership_find(m, sids[i]);
@@ -455,6 +525,80 @@ bool membership_is_quorum(const struct membership *m, const int64_t *sids, size_
     }
     /* QuorumMaj: half = voters / 2; a quorum is more than half */
     return votes > membership_voters(m) / 2;
+}
+
+int membership_add_group(struct membership *m, int64_t gid, const char *value, size_t len,
+                         char *errmsg, size_t errlen)
+{
+    m->hierarchical = true;
+    m->group_keys++;
+    /* value.split(":"): trailing empty parts dropped, others parsed */
+    struct span v = {value, len};
+    size_t end = len;
+    while (end > 0 && value[end - 1] == ':')
+        end--;
+    v.len = end;
+    size_t start = 0;
+    for (size_t i = 0; i <= v.len; i++) {
+        if (i < v.len && value[i] != ':')
+            continue;
+        struct span part = {value + start, i - start};
+        start = i + 1;
+        int64_t sid;
+        if (!parse_java_long(part, 10, INT64_MIN, INT64_MAX, &sid))
+            return fail(errmsg, errlen, "For input string: \"%.*s\"", (int)part.len, part.s);
+        if (group_of(m, sid))
+            return fail(errmsg, errlen, "Server %" PRId64 " is in multiple groups", sid);
+        membership_put_group(m, sid, gid);
+    }
+    return 0;
+}
+
+void membership_put_group(struct membership *m, int64_t sid, int64_t gid)
+{
+    m->hierarchical = true;
+    if (m->group_count == m->group_cap) {
+        m->group_cap = m->group_cap ? m->group_cap * 2 : 8;
+        m->groups = mem_realloc(m->groups, m->group_cap * sizeof(*m->groups));
+    }
+    m->groups[m->group_count++] = (struct member_group){sid, gid};
+}
+
+void membership_set_weight(struct membership *m, int64_t sid, int64_t weight)
+{
+    m->hierarchical = true;
+    struct member_weight *w = weight_of(m, sid);
+    if (w) {
+        w->weight = weight;
+        return;
+    }
+    if (m->weight_count == m->weight_cap) {
+        m->weight_cap = m->weight_cap ? m->weight_cap * 2 : 8;
+        m->weights = mem_realloc(m->weights, m->weight_cap * sizeof(*m->weights));
+    }
+    m->weights[m->weight_count++] = (struct member_weight){sid, weight};
+}
+
+int membership_finish(struct membership *m, char *errmsg, size_t errlen)
+{
+    if (!m->hierarchical)
+        return 0;
+    for (size_t i = 0; i < m->count; i++) {
+        const struct member *mb = &m->members[i];
+        if (mb->role != MEMBER_PARTICIPANT)
+            continue;
+        if (!group_of(m, mb->sid))
+            return fail(errmsg, errlen, "Server %" PRId64 " is not in a group", mb->sid);
+        if (!weight_of(m, mb->sid))
+            membership_set_weight(m, mb->sid, 1);
+    }
+    for (size_t i = 0; i < m->group_count; i++)
+        if (!weight_of(m, m->groups[i].sid))
+            return fail(errmsg, errlen,
+                        "Server %" PRId64 " is in group %" PRId64
+                        " but is not a voting server.N and has no weight.%" PRId64,
+                        m->groups[i].sid, m->groups[i].gid, m->groups[i].sid);
+    return 0;
 }
 
 /* ---- the text ---- */
@@ -504,6 +648,74 @@ static uint32_t properties_bin(int64_t sid, size_t table)
     return h & (uint32_t)(table - 1);
 }
 
+/* HashMap<Long, ...> iteration: by bucket of a table sized for n entries,
+ * then insertion order. Sorts idx[0..n) by key[idx]. */
+static void hashmap_order(const int64_t *key, size_t n, size_t *idx)
+{
+    size_t table = 16;
+    while (n > table / 4 * 3)
+        table *= 2;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t b = hashmap_bucket(key[i], table);
+        size_t k = i;
+        while (k > 0 && hashmap_bucket(key[idx[k - 1]], table) > b) {
+            idx[k] = idx[k - 1];
+            k--;
+        }
+        idx[k] = i;
+    }
+}
+
+/* QuorumHierarchical.toString after the server lines: groups (a HashMap by
+ * gid of "sid:sid" strings built in serverGroup's order), then weights. */
+static void hierarchical_format(const struct membership *m, struct buf *out)
+{
+    size_t n = m->group_count > m->weight_count ? m->group_count : m->weight_count;
+    int64_t *key = mem_alloc((n ? n : 1) * sizeof(*key));
+    size_t *idx = mem_alloc((n ? n : 1) * sizeof(*idx));
+    size_t *sid_order = mem_alloc((n ? n : 1) * sizeof(*sid_order));
+    /* serverGroup's order: by sid */
+    for (size_t i = 0; i < m->group_count; i++)
+        key[i] = m->groups[i].sid;
+    hashmap_order(key, m->group_count, sid_order);
+    /* the groups map: distinct gids, inserted as serverGroup meets them */
+    int64_t *gids = mem_alloc((n ? n : 1) * sizeof(*gids));
+    size_t ng = 0;
+    for (size_t i = 0; i < m->group_count; i++) {
+        int64_t gid = m->groups[sid_order[i]].gid;
+        bool seen = false;
+        for (size_t k = 0; k < ng && !seen; k++)
+            seen = gids[k] == gid;
+        if (!seen)
+            gids[ng++] = gid;
+    }
+    hashmap_order(gids, ng, idx);
+    for (size_t g = 0; g < ng; g++) {
+        int64_t gid = gids[idx[g]];
+        buf_printf(out, "group.%" PRId64 "=", gid);
+        bool first = true;
+        for (size_t i = 0; i < m->group_count; i++) {
+            const struct member_group *e = &m->groups[sid_order[i]];
+            if (e->gid != gid)
+                continue;
+            buf_printf(out, first ? "%" PRId64 : ":%" PRId64, e->sid);
+            first = false;
+        }
+        buf_printf(out, "\n");
+    }
+    for (size_t i = 0; i < m->weight_count; i++)
+        key[i] = m->weights[i].sid;
+    hashmap_order(key, m->weight_count, idx);
+    for (size_t i = 0; i < m->weight_count; i++) {
+        const struct member_weight *w = &m->weights[idx[i]];
+        buf_printf(out, "weight.%" PRId64 "=%" PRId64 "\n", w->sid, w->weight);
+    }
+    mem_free(gids);
+    mem_free(sid_order);
+    mem_free(idx);
+    mem_free(key);
+}
+
 void membership_format(const struct membership *m, struct buf *out)
 {
     size_t hm_table = 16;
@@ -536,6 +748,8 @@ void membership_format(const struct membership *m, struct buf *out)
         buf_printf(out, "\n");
     }
     mem_free(order);
+    if (m->hierarchical)
+        hierarchical_format(m, out);
     /* Long.toHexString: two's complement for a negative version */
     buf_printf(out, "version=%" PRIx64, (uint64_t)m->version);
 }
@@ -546,6 +760,7 @@ int membership_parse_text(struct membership *m, const char *text, size_t len, ch
     struct membership parsed;
     membership_init(&parsed);
     bool has_version = false;
+    size_t quorum_keys = 0;
     int rc = 0;
     size_t i = 0;
     while (i < len && rc == 0) {
@@ -574,6 +789,26 @@ int membership_parse_text(struct membership *m, const char *text, size_t len, ch
             has_version = true;
             if (!parse_java_long(value, 16, INT64_MIN, INT64_MAX, &parsed.version))
                 rc = fail(errmsg, errlen, "For input string: \"%.*s\"", (int)value.len, value.s);
+        } else if ((key.len >= 5 && memcmp(key.s, "group", 5) == 0) ||
+                   (key.len >= 6 && memcmp(key.s, "weight", 6) == 0)) {
+            /* key.substring(key.indexOf('.') + 1): the whole key without a dot */
+            const char *dot = memchr(key.s, '.', key.len);
+            struct span id =
+                dot ? (struct span){dot + 1, key.len - (size_t)(dot + 1 - key.s)} : key;
+            int64_t n;
+            quorum_keys++;
+            if (!parse_java_long(id, 10, INT64_MIN, INT64_MAX, &n)) {
+                rc = fail(errmsg, errlen, "For input string: \"%.*s\"", (int)id.len, id.s);
+            } else if (key.s[0] == 'g') {
+                rc = membership_add_group(&parsed, n, value.s, value.len, errmsg, errlen);
+            } else {
+                int64_t w;
+                if (!parse_java_long(value, 10, INT64_MIN, INT64_MAX, &w))
+                    rc =
+                        fail(errmsg, errlen, "For input string: \"%.*s\"", (int)value.len, value.s);
+                else
+                    membership_set_weight(&parsed, n, w);
+            }
         } else if (key.len > 7 && memcmp(key.s, "server.", 7) == 0) {
             int64_t sid;
             struct member mb;
@@ -586,11 +821,13 @@ int membership_parse_text(struct membership *m, const char *text, size_t len, ch
             rc = fail(errmsg, errlen, "Unrecognised parameter: %.*s", (int)key.len, key.s);
         }
     }
+    if (rc == 0)
+        rc = membership_finish(&parsed, errmsg, errlen);
     if (rc < 0) {
         membership_deinit(&parsed);
         return rc;
     }
-    parsed.props_keys = parsed.count + (has_version ? 1 : 0);
+    parsed.props_keys = parsed.count + (has_version ? 1 : 0) + quorum_keys;
     membership_deinit(m);
     *m = parsed;
     return 0;

@@ -44,11 +44,31 @@ struct member {
     struct member_addr client;
 };
 
+/* QuorumHierarchical's serverGroup and serverWeight entries. */
+struct member_group {
+    int64_t sid;
+    int64_t gid;
+};
+
+struct member_weight {
+    int64_t sid;
+    int64_t weight;
+};
+
 struct membership {
     struct member *members; /* heap; order of insertion (the file's order) */
     size_t count;
     size_t cap;
-    int64_t version; /* `version=` (hex in the text); 0 when absent */
+    /* Hierarchical quorums (group.N / weight.N keys, QuorumHierarchical):
+     * a quorum is a majority of the groups, each by a majority of its
+     * weight. false: QuorumMaj, and the arrays below are empty. */
+    bool hierarchical;
+    struct member_group *groups; /* heap; insertion order */
+    size_t group_count, group_cap;
+    struct member_weight *weights; /* heap; insertion order */
+    size_t weight_count, weight_cap;
+    int64_t group_keys; /* numGroups: how many group keys were read */
+    int64_t version;    /* `version=` (hex in the text); 0 when absent */
     /* How many distinct keys the java.util.Properties that Apache built this
      * from held (all of zoo.cfg's keys, or the server.N lines and `version` of
      * a config text): it sizes the hash table whose order decides the order
@@ -89,8 +109,33 @@ size_t membership_observers(const struct membership *m);
 
 /* QuorumMaj.containsQuorum: whether the distinct voting members among `sids`
  * are more than half of all voting members. Unknown sids and observers never
- * count. */
+ * count. Hierarchical (QuorumHierarchical.containsQuorum): the sids' weights
+ * summed per group; a group counts when its sum is more than half its
+ * weight (integer halves), and a quorum is more groups than half of
+ * group_keys (zero-weight groups count in group_keys, as in 3.8.0). */
 bool membership_is_quorum(const struct membership *m, const int64_t *sids, size_t n);
+
+/* A `group.<gid>` value: sids separated by ':' (Long.parseLong each). A sid
+ * already in a group is an error ("Server N is in multiple groups"). Makes
+ * the membership hierarchical. */
+int membership_add_group(struct membership *m, int64_t gid, const char *value, size_t len,
+                         char *errmsg, size_t errlen) __attribute__((warn_unused_result));
+/* One serverGroup entry as membership_add_group leaves it, unchecked (to
+ * rebuild a membership from entries already checked); group_keys is the
+ * caller's to set. */
+void membership_put_group(struct membership *m, int64_t sid, int64_t gid);
+/* `weight.<sid>=<weight>` (the last one for a sid wins). Makes the
+ * membership hierarchical. */
+void membership_set_weight(struct membership *m, int64_t sid, int64_t weight);
+/* After every key: QuorumHierarchical.parse's checks and defaults. Every
+ * voter must be in a group ("Server N is not in a group"); a voter without
+ * a weight weighs 1; a grouped sid that is not a voter needs a weight.N
+ * (Apache dies on a NullPointerException there). A no-op for QuorumMaj. */
+int membership_finish(struct membership *m, char *errmsg, size_t errlen)
+    __attribute__((warn_unused_result));
+/* QuorumVerifier.getWeight: 1 for any sid under QuorumMaj; the sid's weight,
+ * or 0 when it has none, under QuorumHierarchical. */
+int64_t membership_weight(const struct membership *m, int64_t sid);
 
 /* One member's value as QuorumServer.toString writes it:
  * "host:port:port:participant" or ":observer", then ";clientHost:clientPort"
@@ -99,6 +144,8 @@ void member_format(const struct member *member, struct buf *out);
 
 /* The membership as QuorumMaj.toString writes it, which is the data of
  * /zookeeper/config: "server.N=<member_format>\n" for every member, then
+ * (QuorumHierarchical.toString) "group.G=sid:sid\n" per group and
+ * "weight.N=W\n" per weight, each in its HashMap's order, then
  * "version=<hex>" with no newline after it. The order is Apache's
  * HashMap<Long> iteration order (buckets of the sid's hash; sids below 16
  * come out ascending); sids sharing a bucket come in the order of their
@@ -108,9 +155,9 @@ void membership_format(const struct membership *m, struct buf *out);
 
 /* Parse the text membership_format writes (QuorumPeer.configFromString, as
  * a learner reads NEWLEADER's data and the config of a notification): lines
- * "server.N=value" and "version=hex"; blank lines and '#' comments skipped;
- * any other key is an error ("Unrecognised parameter: key"). Replaces the
- * contents of `m`. */
+ * "server.N=value", "group*"/"weight*" keys (hierarchical) and
+ * "version=hex"; blank lines and '#' comments skipped; any other key is an
+ * error ("Unrecognised parameter: key"). Replaces the contents of `m`. */
 int membership_parse_text(struct membership *m, const char *text, size_t len, char *errmsg,
                           size_t errlen) __attribute__((warn_unused_result));
 

@@ -105,6 +105,68 @@ def test_config_order_matches_apache(tmp_path):
         assert memberconf("format", stdin=text) == theirs[:-len("\n#end\n")], sids
 
 
+# Hierarchical quorums (group.N / weight.N, QuorumHierarchical): server
+# lines, then the keys, as a zoo.cfg or a config text holds them.
+HIER_CASES = [
+    # one group, weights 2/1/1: {2,3} is no quorum although a majority
+    "server.1=h:11:21\nserver.2=h:12:22\nserver.3=h:13:23\n"
+    "group.1=1:2:3\nweight.1=2\nweight.2=1\nweight.3=1\nversion=100000000\n",
+    # two groups and an observer; 3 weighs 0 (never leads); no version
+    "server.1=h:11:21\nserver.2=h:12:22\nserver.3=h:13:23\nserver.4=h:14:24\n"
+    "server.5=h:15:25:observer\ngroup.1=1:2\ngroup.2=3:4\nweight.3=0\n",
+    # three groups listed out of order, a group of one, sids past 16 (the
+    # HashMap buckets wrap), a weight for a sid outside every group
+    "server.17=h:1:2\nserver.2=h:3:4\nserver.33=h:5:6\nserver.4=h:7:8\nserver.5=h:9:10\n"
+    "group.9=33:2\ngroup.3=17\ngroup.1=5:4\nweight.17=3\nweight.40=7\nversion=abc\n",
+    # a zero-weight group still counts in the number of groups (3.8.0)
+    "server.1=h:11:21\nserver.2=h:12:22\nserver.3=h:13:23\n"
+    "group.1=1\ngroup.2=2\ngroup.3=3\nweight.3=0\n",
+]
+
+
+def _subsets(sids):
+    out = [[]]
+    for s in sids:
+        out += [x + [s] for x in out]
+    return out
+
+
+def test_hierarchical_quorums_match_apache(tmp_path):
+    """Every subset of the sids: czk's quorum answer is Apache's
+    QuorumHierarchical.containsQuorum; /zookeeper/config's text is its
+    toString, byte for byte."""
+    for text in HIER_CASES:
+        sids = sorted({int(m) for m in re.findall(r"^(?:server|weight)\.(\d+)=", text, re.M)} |
+                      {int(x) for g in re.findall(r"^group\.\d+=(.*)$", text, re.M)
+                       for x in g.split(":")})
+        subsets = _subsets(sids)
+        theirs = oracle(tmp_path, ["hier"] + [",".join(map(str, x)) for x in subsets], text)
+        assert "\n#end\n" in theirs, theirs
+        their_text, their_answers = theirs.split("\n#end\n")
+        assert memberconf("format", stdin=text) == their_text, text
+        answers = their_answers.split()
+        assert len(answers) == len(subsets)
+        for subset, want in zip(subsets, answers):
+            got = memberconf("quorum", *subset, stdin=text).strip()
+            assert got == want, "%s: quorum %s" % (text, subset)
+
+
+def test_hierarchical_configs_apache_refuses(tmp_path):
+    """A voter outside every group, a sid in two groups: Apache throws
+    ConfigException; czk refuses with the same reason."""
+    base = "server.1=h:11:21\nserver.2=h:12:22\nserver.3=h:13:23\n"
+    for keys, reason in (("group.1=1:2\n", "Server 3 is not in a group"),
+                         ("group.1=1:2:3\ngroup.2=3\n", "Server 3 is in multiple groups"),
+                         ("weight.1=2\n", "is not in a group")):
+        theirs = oracle(tmp_path, ["hier"], base + keys)
+        assert theirs.startswith("ERR ConfigException"), theirs
+        out = subprocess.run([os.environ.get("CZK_MEMBERCONF") or
+                              str(Path(czk_binary()).parent / "tests" / "memberconf"), "format"],
+                             input=base + keys, capture_output=True, text=True, timeout=30)
+        assert out.returncode == 1 and out.stdout.startswith("ERR ") and reason in out.stdout, \
+            out.stdout
+
+
 def test_zookeeper_config_of_a_live_ensemble(tmp_path):
     deadline = time.monotonic() + DEADLINE_S
     client_ports = {sid: free_port() for sid in (1, 2, 3, 4)}

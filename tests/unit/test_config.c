@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Captured log output (this test's own state). */
 static char logged[8192];
@@ -324,6 +325,16 @@ static void test_snapshot_compression(void)
 
 /* server.N lines through the membership module, with the file's line;
  * the ensemble keys with ZooKeeper's defaults and checks. */
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL);
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
 static void test_ensemble_keys(void)
 {
     struct node_config cfg;
@@ -382,20 +393,41 @@ static void test_ensemble_keys(void)
                  0);
     CHECK_EQ_INT(cfg.member_count, 1);
     CHECK(strcmp(cfg.members[0].quorum.host, "b") == 0);
+    /* group.N / weight.N: hierarchical, with defaults; errors name the line.
+     * Two voters make an ensemble member: read as czk-server reads it. */
+    char dir[] = "/tmp/czk-test-config-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char path[64];
+    snprintf(path, sizeof(path), "%s/zoo.cfg", dir);
+    write_file(path, "dataDir=/d\nclientPort=1\nserver.1=a:1:2\nserver.2=b:1:2\n"
+                     "group.7=1:2\nweight.2=3\ninitLimit=5\nsyncLimit=2\n");
+    CHECK_EQ_INT(config_parse_file_ensemble(path, &cfg, err, sizeof(err)), 0);
+    CHECK(unlink(path) == 0 && rmdir(dir) == 0);
+    CHECK(cfg.hierarchical);
+    CHECK_EQ_INT(cfg.group_keys, 1);
+    CHECK_EQ_INT(cfg.group_count, 2);
+    CHECK_EQ_INT(cfg.weight_count, 2);
+    config_membership(&cfg, &m);
+    CHECK(m.hierarchical);
+    CHECK_EQ_INT(membership_weight(&m, 1), 1);
+    CHECK_EQ_INT(membership_weight(&m, 2), 3);
+    buf_init(&text);
+    membership_format(&m, &text);
+    want = "server.1=a:1:2:participant\nserver.2=b:1:2:participant\ngroup.7=1:2\n"
+           "weight.1=1\nweight.2=3\nversion=0";
+    CHECK(text.len == strlen(want) && memcmp(text.data, want, text.len) == 0);
+    buf_deinit(&text);
+    membership_deinit(&m);
+    expect_error("dataDir=/d\nclientPort=1\nserver.1=a:1:2\nserver.2=b:1:2\ngroup.1=1\n",
+                 CONFIG_ERR_VALUE, "zoo.cfg:5: group/weight:", "Server 2 is not in a group");
+    expect_error("dataDir=/d\nclientPort=1\nserver.1=a:1:2\ngroup.x=1\n", CONFIG_ERR_VALUE,
+                 "zoo.cfg:4: group.x", "expected group.<number>");
+    expect_error("dataDir=/d\nclientPort=1\nserver.1=a:1:2\ngroup.1=1\nweight.1=heavy\n",
+                 CONFIG_ERR_VALUE, "zoo.cfg:5: weight.1", "'heavy' is not a number");
     /* electionPortBindRetry as Integer.getInteger: bad or negative is 3 */
     CHECK_EQ_INT(
         parse("dataDir=/d\nclientPort=1\nelectionPortBindRetry=-2\n", &cfg, err, sizeof(err)), 0);
     CHECK_EQ_INT(cfg.election_port_bind_retry, 3);
-}
-
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "wb");
-    CHECK(f != NULL);
-    if (f) {
-        fputs(text, f);
-        fclose(f);
-    }
 }
 
 /* dataDir/myid as QuorumPeerConfig.setupMyId reads it (a scratch dir). */

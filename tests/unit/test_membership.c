@@ -186,6 +186,55 @@ static void test_quorum(void)
     membership_deinit(&m);
 }
 
+/* QuorumHierarchical (each answer also checked against Apache's class in
+ * tests/integration/test_membership.py) */
+static void test_hierarchical(void)
+{
+    struct membership m = make("server.1=h:1:2\nserver.2=h:3:4\nserver.3=h:5:6\n"
+                               "server.4=h:7:8:observer\ngroup.1=1:2:3\nweight.1=2\n");
+    CHECK(m.hierarchical);
+    CHECK_EQ_INT(membership_weight(&m, 1), 2);
+    CHECK_EQ_INT(membership_weight(&m, 2), 1); /* the default */
+    CHECK_EQ_INT(membership_weight(&m, 4), 0); /* an observer weighs nothing */
+    const int64_t a[] = {1, 2}, b[] = {2, 3}, c[] = {1, 1}, d[] = {1, 3, 4};
+    CHECK(membership_is_quorum(&m, a, 2));  /* 3 of 4 */
+    CHECK(!membership_is_quorum(&m, b, 2)); /* 2 of 4: no, though a majority */
+    CHECK(!membership_is_quorum(&m, c, 2)); /* a sid counts once */
+    CHECK(membership_is_quorum(&m, d, 3));
+    membership_deinit(&m);
+    /* two groups: a majority of each is needed (2 groups: both) */
+    m = make("server.1=h:1:2\nserver.2=h:3:4\nserver.3=h:5:6\nserver.4=h:7:8\n"
+             "group.1=1:2\ngroup.2=3:4\n");
+    const int64_t one_group[] = {1, 2}, both[] = {1, 2, 3, 4}, halves[] = {1, 3};
+    CHECK(!membership_is_quorum(&m, one_group, 2));
+    CHECK(membership_is_quorum(&m, both, 4));
+    CHECK(!membership_is_quorum(&m, halves, 2)); /* 1 of 2 is not more than half */
+    membership_deinit(&m);
+    /* QuorumMaj: every sid weighs 1 */
+    m = make("server.1=h:1:2\nserver.2=h:3:4\n");
+    CHECK(!m.hierarchical);
+    CHECK_EQ_INT(membership_weight(&m, 7), 1);
+    membership_deinit(&m);
+    /* refused: a voter outside the groups, a sid in two groups, a grouped
+     * non-voter without a weight */
+    struct membership bad;
+    membership_init(&bad);
+    char err[256];
+    const char *t1 = "server.1=h:1:2\nserver.2=h:3:4\ngroup.1=1\n";
+    CHECK(membership_parse_text(&bad, t1, strlen(t1), err, sizeof(err)) < 0);
+    CHECK(strstr(err, "Server 2 is not in a group") != NULL);
+    const char *t2 = "server.1=h:1:2\ngroup.1=1\ngroup.2=1\n";
+    CHECK(membership_parse_text(&bad, t2, strlen(t2), err, sizeof(err)) < 0);
+    CHECK(strstr(err, "Server 1 is in multiple groups") != NULL);
+    const char *t3 = "server.1=h:1:2\ngroup.1=1:9\n";
+    CHECK(membership_parse_text(&bad, t3, strlen(t3), err, sizeof(err)) < 0);
+    CHECK(strstr(err, "Server 9 is in group 1") != NULL);
+    const char *t4 = "server.1=h:1:2\ngroup.1=1:x\n";
+    CHECK(membership_parse_text(&bad, t4, strlen(t4), err, sizeof(err)) < 0);
+    CHECK(strstr(err, "For input string: \"x\"") != NULL);
+    membership_deinit(&bad);
+}
+
 static void test_sid(void)
 {
     int64_t sid;
@@ -205,6 +254,7 @@ int main(void)
     test_parse_bad();
     test_format();
     test_quorum();
+    test_hierarchical();
     test_sid();
     return check_result("test_membership");
 }
