@@ -248,7 +248,7 @@ struct sim_disc {
 struct sim_stats {
     long commits, acks, elections, crashes, drops, partitions, snaps, truncs, diffs, jumps,
         refusals, proposals, packets, replies, reads, connects, connlosses, pauses, closes, eios,
-        ephemerals, syncs, syncreads, expired;
+        ephemerals, syncs, syncreads, expired, early_decisions;
 };
 
 struct sim {
@@ -1808,6 +1808,8 @@ static void quorum_close(struct sim *s, int a, int b, bool notify_a, bool notify
     }
 }
 
+static void fle_link(struct sim *s, int i, int j, bool up);
+
 static void election_reset(struct sim *s, int a, int b)
 {
     struct sim_conn *c = conn_of(s, SIM_ELECTION, a, b);
@@ -1816,6 +1818,14 @@ static void election_reset(struct sim *s, int a, int b)
     /* The peer port dials again and sends its last message once more. */
     s->m[a].resend_at[b] = s->now + sim_between(s, 20, 400);
     s->m[b].resend_at[a] = s->now + sim_between(s, 20, 400);
+    /* Both ends' peer ports report the old connection gone and the new one
+     * kept (a connection is made only where the two can reach each other). */
+    if (linked(s, a, b)) {
+        fle_link(s, a, b, false);
+        fle_link(s, b, a, false);
+        fle_link(s, a, b, true);
+        fle_link(s, b, a, true);
+    }
 }
 
 /* ---- stepping the real modules ---- */
@@ -1907,6 +1917,18 @@ static enum zab_role role_of(int32_t state)
     }
 }
 
+/* What member i's peer port reports of its election connection to j, for
+ * czk's early election decision (docs/PROTOCOL.md). */
+static void fle_link(struct sim *s, int i, int j, bool up)
+{
+    if (!s->m[i].up || s->failed)
+        return;
+    struct fle_event ev = {.type = FLE_CONNECTED, .now_ms = local_now(s, i)};
+    ev.connected.sid = s->m[j].sid;
+    ev.connected.up = up;
+    sim_fle_step(s, i, &ev);
+}
+
 static void sim_fle_step(struct sim *s, int i, const struct fle_event *ev)
 {
     struct sim_member *m = &s->m[i];
@@ -1915,10 +1937,13 @@ static void sim_fle_step(struct sim *s, int i, const struct fle_event *ev)
         sim_fail(s, "m%d: fle_step refused event %d", i + 1, ev->type);
         return;
     }
-    static const char *const names[] = {"START", "RECEIVE", "TICK", "EPOCH_UPDATE"};
-    sim_trace(s, i, "fle %s -> state %d vote (%" PRId64 ", 0x%" PRIx64 ", %" PRId64 ") sends %zu%s",
+    static const char *const names[] = {"START", "RECEIVE", "TICK", "EPOCH_UPDATE", "CONNECTED"};
+    sim_trace(s, i,
+              "fle %s -> state %d vote (%" PRId64 ", 0x%" PRIx64 ", %" PRId64 ") sends %zu%s%s",
               names[ev->type], up.state, up.vote.leader, (uint64_t)up.vote.zxid, up.vote.peer_epoch,
-              up.sends_len, up.decided ? " DECIDED" : "");
+              up.sends_len, up.decided ? " DECIDED" : "", up.decided_early ? " (early)" : "");
+    if (up.decided_early)
+        s->st.early_decisions++;
     for (size_t k = 0; k < up.sends_len && !s->failed; k++)
         send_notification(s, i, &up.sends[k]);
     m->fle_deadline = up.deadline_ms;
@@ -2198,6 +2223,11 @@ static void sim_crash(struct sim *s, int i, bool eio)
     if (!m->up)
         return;
     s->st.crashes++;
+    /* the kernel closes a dead process's sockets: the members that can
+     * reach it see its election connection end */
+    bool told[SIM_MEMBERS_MAX] = {false};
+    for (int j = 0; j < s->n; j++)
+        told[j] = j != i && linked(s, i, j);
     bool machine = !eio && sim_chance(s, 500000); /* a machine, not a process: no RST */
     sim_trace(s, i, "crash%s", machine ? " (machine)" : eio ? " (EIO: the node stops)" : "");
     for (int j = 0; j < s->n; j++)
@@ -2228,12 +2258,18 @@ static void sim_crash(struct sim *s, int i, bool eio)
             s->m[j].resend_at[i] = -1;
         }
     zab_deinit(&m->zab);
+    for (int j = 0; j < s->n; j++)
+        if (told[j])
+            fle_link(s, j, i, false);
 }
 
 static void sim_configure(struct sim *s, int i)
 {
     struct sim_member *m = &s->m[i];
-    struct fle_config fc = {.my_sid = m->sid, .voters = s->voters, .voters_len = (size_t)s->nv};
+    struct fle_config fc = {.my_sid = m->sid,
+                            .voters = s->voters,
+                            .voters_len = (size_t)s->nv,
+                            .decide_when_connected_agree = true};
     if (s->planted == SIM_PLANTED_FLE_ONE_VOTE)
         fc.has_quorum = planted_one;
     if (fle_init(&m->fle, &fc) != 0)
@@ -2873,6 +2909,7 @@ static bool sim_run(struct sim *s, uint64_t seed, int n, int64_t steps, enum sim
     sum->crashes += s->st.crashes;
     sum->drops += s->st.drops;
     sum->partitions += s->st.partitions;
+    sum->early_decisions += s->st.early_decisions;
     sum->snaps += s->st.snaps;
     sum->truncs += s->st.truncs;
     sum->diffs += s->st.diffs;
@@ -2991,15 +3028,15 @@ int main(int argc, char **argv)
         return failed ? 1 : 0;
     printf("czk-sim: %d runs, %d failed%s%s; commits %ld, writes acked %ld, reads %ld, ephemerals "
            "%ld, syncs %ld, reads after sync %ld, sessions closed %ld (abandoned ones seen expired "
-           "%ld), EIO %ld, decisions %ld, "
+           "%ld), EIO %ld, decisions %ld (before finalizeWait %ld), "
            "crashes %ld, "
            "resets %ld, partitions %ld, clock jumps %ld, VM pauses %ld, refused appends %ld, DIFF "
            "%ld, TRUNC "
            "%ld, SNAP %ld\n",
            runs, failed, p ? ", planted " : "", p ? p : "", sum.commits, sum.acks, sum.reads,
            sum.ephemerals, sum.syncs, sum.syncreads, sum.closes, sum.expired, sum.eios,
-           sum.elections, sum.crashes, sum.drops, sum.partitions, sum.jumps, sum.pauses,
-           sum.refusals, sum.diffs, sum.truncs, sum.snaps);
+           sum.elections, sum.early_decisions, sum.crashes, sum.drops, sum.partitions, sum.jumps,
+           sum.pauses, sum.refusals, sum.diffs, sum.truncs, sum.snaps);
     if (planted != SIM_PLANTED_NONE) {
         /* A test of the test: the checks must catch the planted bug. */
         bool caught = failed * 2 >= runs;
