@@ -6,6 +6,8 @@ alive through a follower's pings and expired by the leader everywhere; sync
 then read across members.  Each scenario runs on kinds where czk plays the
 role under test; the same scenario against Apache alone is the oracle for
 what a client sees."""
+import os
+import signal
 import time
 
 import pytest
@@ -92,23 +94,30 @@ def test_follower_back_by_diff_then_snap(make_ensemble, kinds):
 @pytest.mark.parametrize("kinds", [["czk", "czk", "czk"], ["czk", "apache", "czk"]],
                          ids=lambda k: "-".join(k))
 def test_old_leader_with_unacknowledged_txns_is_truncated(make_ensemble, kinds):
-    """The leader (czk, sid 3) logs proposals its followers never saw (both
-    were killed), then dies.  The other two elect a leader (sid 2: czk, or
-    Apache) and move on; the old leader comes back, is told to TRUNC its log
-    to the last txn the others have, and ends with their tree: the
-    unacknowledged creates are gone everywhere and no acknowledged write is
-    lost."""
+    """The leader (czk, sid 3) logs proposals its followers never saw (one
+    was killed, the other stopped), then dies.  The other two elect a leader
+    (sid 2: czk, or Apache) and move on; the old leader comes back, is told
+    to TRUNC its log to the last txn the others have, and ends with their
+    tree: the unacknowledged creates are gone everywhere and no acknowledged
+    write is lost."""
     ens = make_ensemble(kinds)
     ens.start_all()
     assert ens.leader_sid() == 3
     _write(ens, 3, "/t", ["acked"])
     c = ens.client(3, connection_retry={"max_tries": 0})
     ens.kill(1)
-    ens.kill(2)
-    pending = [c.create_async("/t/lost%d" % i, b"x") for i in range(5)]
-    for p in pending:
-        with pytest.raises(Exception):  # the leader gave up: connection loss
-            p.get(timeout=30)
+    # 2 stops (SIGSTOP) with its connection open: the leader still leads,
+    # proposes and logs the creates, and gives up once 2's acks are overdue
+    # (syncLimit). (With 2 killed too, the leader could give up at its next
+    # tick, before the creates arrive.)
+    os.kill(ens.server(2).pid, signal.SIGSTOP)
+    try:
+        pending = [c.create_async("/t/lost%d" % i, b"x") for i in range(5)]
+        for p in pending:
+            with pytest.raises(Exception):  # the leader gave up: connection loss
+                p.get(timeout=30)
+    finally:
+        ens.kill(2)  # SIGKILL ends a stopped process too
     c.stop()
     c.close()
     ens.kill(3)
