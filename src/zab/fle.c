@@ -80,6 +80,15 @@ static bool beats_proposal(const struct fle *fle, const struct fle_vote *v)
                           fle->proposal.zxid, fle->proposal.peer_epoch);
 }
 
+/* A LOOKING vote of our round for our proposal: what czk's early decision
+ * counts (see connected_agree). */
+static bool agrees_with_proposal(const struct fle *fle, int state, const struct fle_vote *v)
+{
+    return state == ELECTION_LOOKING && v->election_epoch == fle->logicalclock &&
+           v->leader == fle->proposal.leader && v->zxid == fle->proposal.zxid &&
+           v->peer_epoch == fle->proposal.peer_epoch;
+}
+
 /* Vote.equals: full comparison when either side is LOOKING; otherwise only
  * the leader and its epoch (ZOOKEEPER-1805), and only the leader when just
  * one of the two has a version (ZOOKEEPER-1732, mixed ensembles). */
@@ -218,9 +227,8 @@ static void process_looking(struct fle *fle, struct fle_update *up, int64_t now_
             /* czk's early decision counts the agreeing votes that come in
              * meanwhile (Apache's loop drops them: it needs none) */
             int k = voter_index(fle, from);
-            if (fle->decide_when_connected_agree && k >= 0 && n->state == ELECTION_LOOKING &&
-                n->election_epoch == fle->logicalclock && nv.leader == fle->proposal.leader &&
-                nv.zxid == fle->proposal.zxid && nv.peer_epoch == fle->proposal.peer_epoch)
+            if (fle->decide_when_connected_agree && k >= 0 &&
+                agrees_with_proposal(fle, n->state, &nv))
                 fle->recvset[k] = (struct fle_ballot){true, ELECTION_LOOKING, 0, nv};
             return;
         }
@@ -372,9 +380,7 @@ static bool connected_agree(const struct fle *fle)
         if (fle->link[k] != FLE_LINK_UP)
             return false;
         const struct fle_ballot *b = &fle->recvset[k];
-        if (!b->present || b->state != ELECTION_LOOKING ||
-            b->vote.election_epoch != fle->logicalclock || b->vote.leader != fle->proposal.leader ||
-            b->vote.zxid != fle->proposal.zxid || b->vote.peer_epoch != fle->proposal.peer_epoch)
+        if (!b->present || !agrees_with_proposal(fle, b->state, &b->vote))
             return false;
     }
     return true;

@@ -482,27 +482,23 @@ static bool hierarchical_quorum(const struct membership *m, const int64_t *sids,
         if (!first)
             continue;
         int64_t total = 0, got = 0;
+        /* only groups with a sid of the set (weight 0 or not) are in
+         * Apache's expansion */
+        bool present = false;
         for (size_t k = 0; k < m->group_count; k++) {
             if (m->groups[k].gid != gid)
                 continue;
             int64_t w = membership_weight(m, m->groups[k].sid);
             total += w;
-            bool in = false, dup = false;
-            for (size_t j = 0; j < n && !in; j++) {
-                if (sids[j] != m->groups[k].sid)
-                    continue;
-                in = true;
-                for (size_t d = 0; d < j && !dup; d++)
-                    dup = sids[d] == sids[j];
+            /* the first match only: a sid listed twice counts once */
+            for (size_t j = 0; j < n; j++) {
+                if (sids[j] == m->groups[k].sid) {
+                    got += w;
+                    present = true;
+                    break;
+                }
             }
-            if (in && !dup)
-                got += w;
         }
-        /* only groups with a sid of the set are in Apache's expansion */
-        bool present = false;
-        for (size_t k = 0; k < m->group_count && !present; k++)
-            for (size_t j = 0; j < n && !present; j++)
-                present = m->groups[k].gid == gid && sids[j] == m->groups[k].sid;
         if (present && got > total / 2)
             groups++;
     }

@@ -297,7 +297,7 @@ class Ensemble:
         os.environ.update(env)
         try:
             m.server = start_server(m.kind, m.workdir, self.cfg(sid), port=m.client_port,
-                                    wait=False)
+                                    wait=False, jvm_props=self._jvm_props(m))
         finally:
             for k, v in saved.items():
                 if v is None:
@@ -306,6 +306,14 @@ class Ensemble:
                     os.environ[k] = v
         m.up = True
         return m.server
+
+    def _jvm_props(self, m):
+        # Apache 3.8 reads readonlymode.enabled only as a Java system
+        # property (a zoo.cfg key becomes zookeeper.readonlymode.enabled,
+        # which nothing reads); czk reads it from zoo.cfg
+        if m.kind != "apache" or "readonlymode.enabled" not in self.extra:
+            return None
+        return {"readonlymode.enabled": self.extra["readonlymode.enabled"]}
 
     def start_all(self, sids=None):
         for sid in (sids or self.server_sids()):
@@ -418,6 +426,17 @@ class Ensemble:
                                   for s in want)
                 raise AssertionError("ensemble did not form: modes %s\n%s" % (last, tails))
             time.sleep(0.1)
+
+    def wait_not_serving(self, sids, timeout=60.0):
+        """Until no member in `sids` reports a mode (each is LOOKING, syncing
+        or down); fails the test after `timeout` seconds with their modes."""
+        deadline = time.monotonic() + timeout
+        while True:
+            modes = self.modes(sids)
+            if not any(modes.values()):
+                return
+            assert time.monotonic() < deadline, "still serving: %s" % modes
+            time.sleep(0.2)
 
     def leader_sid(self, sids=None, timeout=60.0, deadline=None):
         """The sid of the leader once wait_modes() holds."""

@@ -244,13 +244,24 @@ def test_no_quorum_anywhere(make_ensemble, kinds, hold):
 # the proxy itself, without servers
 
 
-class _Echo:
-    """A TCP echo server on 127.0.0.1 (a thread per connection)."""
+def _held_port():
+    """A socket bound to a port of 127.0.0.1 and not listening: dials to the
+    port are refused, and no other socket can take it while this one holds
+    it (a port from free_port() could be taken by anyone once released)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind((HOST, 0))
+    return sock
 
-    def __init__(self, port=0):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((HOST, port))
+
+class _Echo:
+    """A TCP echo server on 127.0.0.1 (a thread per connection); bound: a
+    socket from _held_port() to listen on."""
+
+    def __init__(self, bound=None):
+        self.sock = bound
+        if self.sock is None:
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.sock.bind((HOST, 0))
         self.sock.listen(16)
         self.port = self.sock.getsockname()[1]
         threading.Thread(target=self._accept, daemon=True).start()
@@ -276,6 +287,12 @@ class _Echo:
                     return
 
     def close(self):
+        # shutdown wakes the thread in accept(): close alone would leave the
+        # socket listening until a connection came.
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.sock.close()
 
 
@@ -357,22 +374,24 @@ def test_netproxy_controls():
         p.delay(0)
 
         # A target that starts listening a moment later is still reached.
-        late_port = free_port()
-        late = netproxy.Proxy(late_port, "late", connect_wait_s=3.0)
+        late_sock = _held_port()
+        late = netproxy.Proxy(late_sock.getsockname()[1], "late", connect_wait_s=3.0)
         proxies.append(late)
         c5 = socket.create_connection((HOST, late.port), timeout=5)
         c5.sendall(b"early")
         _poll(lambda: late.stats["target_retried"] > 0, "a retry of the target", 5)
-        echo2 = _Echo(late_port)
+        echo2 = _Echo(late_sock)
         try:
             assert _recv_exactly(c5, 5) == b"early"
         finally:
             echo2.close()
         # ... and one that never listens is reset after connect_wait_s.
-        never = netproxy.Proxy(free_port(), "never", connect_wait_s=0.5)
+        never_sock = _held_port()
+        never = netproxy.Proxy(never_sock.getsockname()[1], "never", connect_wait_s=0.5)
         proxies.append(never)
         assert _dial_dead(never.port)
         assert never.stats["target_down"] == 1
+        never_sock.close()
     finally:
         for proxy in proxies:
             proxy.close()
