@@ -97,7 +97,6 @@ static const char *const config_known_keys[] = {
     "fips-mode",
     "closeSessionTxn.enabled",
     "jute.maxbuffer.extrasize",
-    "readonlymode.enabled",
     "intBufferStartingSizeBytes",
 };
 
@@ -893,6 +892,9 @@ static int apply_entry(struct config_parser *p, const struct config_entry *e,
         return int_key(p, e, INT32_MIN, INT32_MAX, "a number of ticks", &out->sync_limit);
     if (strcmp(k, "quorumListenOnAllIPs") == 0)
         return bool_key(p, e, &out->quorum_listen_on_all_ips);
+    if (strcmp(k, "readonlymode.enabled") == 0)
+        /* Apache 3.8 reads only the Java system property of that name */
+        return bool_key(p, e, &out->read_only_enabled);
     if (strcmp(k, "peerType") == 0) {
         if (strcasecmp(e->value, "observer") == 0)
             out->peer_type = MEMBER_OBSERVER;

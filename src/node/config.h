@@ -88,6 +88,9 @@ struct node_config {
     int32_t cnx_timeout_ms;           /* cnxTimeout: election connect timeout, 5000 */
     int32_t election_port_bind_retry; /* electionPortBindRetry: 3; 0 = forever */
     bool quorum_listen_on_all_ips;    /* quorumListenOnAllIPs: false */
+    /* readonlymode.enabled: false. Cut off from its quorum, a member serves
+     * read-only clients (ensemble.c, read-only mode) */
+    bool read_only_enabled;
     int peer_type; /* peerType: enum member_role; the server.N line of myid wins */
     /* QuorumPeerMain's choice (isDistributed): more than one voting server.N,
      * or standaloneEnabled=false with one: an ensemble member (src/node/ensemble.c). */

@@ -55,6 +55,8 @@ const char *node__ens_mode(const struct node *n)
 {
     if (!n->ens)
         return "standalone";
+    if (n->ens->read_only)
+        return "read-only";
     switch (n->ens->state) {
     case ELECTION_LEADING:
         return "leader";
@@ -69,7 +71,7 @@ const char *node__ens_mode(const struct node *n)
 
 bool node__serving(const struct node *n)
 {
-    return !n->ens || n->ens->serving;
+    return !n->ens || n->ens->serving || n->ens->read_only;
 }
 
 /* ---- the committed log kept for DIFF ---- */
@@ -591,6 +593,39 @@ static int start_leading(struct node *n)
     return 0;
 }
 
+/* ---- read-only mode (readonlymode.enabled) ---- */
+
+/* Still LOOKING after the grace period (QuorumPeer's roZkMgr: max(2 s,
+ * tickTime), "before we decide we're partitioned"): serve read-only
+ * clients from the tree as it is, until the election decides. */
+static void on_ro_timer(uv_timer_t *t)
+{
+    struct node *n = t->data;
+    struct node_ens *e = n->ens;
+    if (n->stopping || e->state != ELECTION_LOOKING || e->decided || e->ending || e->read_only)
+        return;
+    e->read_only = true;
+    server_set_role(n->server, SERVER_READ_ONLY, 0, node__now_ms(n));
+    LOG_I("Read-only server started: serving read-only clients (zxid 0x%" PRIx64 ")",
+          (uint64_t)server_last_zxid(n->server));
+    node__wake(n);
+}
+
+/* The election decided: read-only clients go (as Apache's roZk.shutdown
+ * closes every connection), and their local sessions with the role. */
+static void read_only_end(struct node *n)
+{
+    struct node_ens *e = n->ens;
+    if (e->ro_timer_ready)
+        uv_timer_stop(&e->ro_timer);
+    if (!e->read_only)
+        return;
+    e->read_only = false;
+    node__close_client_conns(n);
+    server_set_role(n->server, SERVER_LEARNER, 0, node__now_ms(n));
+    LOG_I("Read-only server stopped: the election decided");
+}
+
 static void look(struct node *n)
 {
     struct node_ens *e = n->ens;
@@ -600,6 +635,13 @@ static void look(struct node *n)
           (uint64_t)n->log_appended_zxid, n->current_epoch);
     if (elector_start(e->elector, n->log_appended_zxid, n->current_epoch) < 0)
         LOG_E("The election cannot start");
+    if (n->cfg.read_only_enabled && e->ro_timer_ready && !e->read_only) {
+        int64_t grace = n->cfg.tick_time_ms > 2000 ? n->cfg.tick_time_ms : 2000;
+        LOG_I("Read-only mode: serving read-only clients in %" PRId64 " ms unless a leader "
+              "is found",
+              grace);
+        uv_timer_start(&e->ro_timer, on_ro_timer, (uint64_t)grace, 0);
+    }
 }
 
 static void on_look_timer(uv_timer_t *t)
@@ -780,6 +822,7 @@ static void decision_carry_out(struct node *n)
     struct node_ens *e = n->ens;
     const struct elector_decision *d = &e->decision;
     e->decided = false;
+    read_only_end(n);
     e->state = d->state;
     e->leader_sid = d->vote.leader;
     LOG_I("%s (leader %" PRId64 ", zxid 0x%" PRIx64 ", election took %" PRId64 " ms)",
@@ -948,6 +991,9 @@ int node__ens_start(struct node *n, char *errmsg, size_t errlen)
     uv_timer_init(&n->loop, &e->look_timer);
     e->look_timer.data = n;
     e->look_timer_ready = true;
+    uv_timer_init(&n->loop, &e->ro_timer);
+    e->ro_timer.data = n;
+    e->ro_timer_ready = true;
     look(n);
     return 0;
 }
@@ -968,6 +1014,10 @@ void node__ens_stop(struct node *n)
         /* closed by the loop's last run, before node__ens_free */
         uv_close((uv_handle_t *)&e->look_timer, NULL);
         e->look_timer_ready = false;
+    }
+    if (e->ro_timer_ready) {
+        uv_close((uv_handle_t *)&e->ro_timer, NULL);
+        e->ro_timer_ready = false;
     }
 }
 

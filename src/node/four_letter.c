@@ -250,6 +250,13 @@ static void print_conn(struct buf *out, const struct four_letter_conn *c, bool b
 
 /* ---- srvr, stat, cons ---- */
 
+/* A member in read-only mode (node__ens_mode "read-only"): Apache's
+ * ReadOnlyZooKeeperServer, a ZooKeeperServer that is not a quorum one. */
+static bool read_only(const struct four_letter_input *in)
+{
+    return in->mode && strcmp(in->mode, "read-only") == 0;
+}
+
 static void print_server_stats(const struct four_letter_input *in, const struct server_stats *st,
                                struct buf *out)
 {
@@ -272,6 +279,8 @@ static void run_stat(const struct four_letter_input *in, bool with_clients, stru
     char version[128];
     four_letter_full_version(version, sizeof(version));
     buf_printf(out, "Zookeeper version: %s\n", version);
+    if (read_only(in))
+        buf_printf(out, "READ-ONLY mode; serving only read-only clients\n");
     if (with_clients) {
         buf_printf(out, "Clients:\n");
         for (size_t i = 0; i < in->conn_count; i++) {
@@ -374,6 +383,8 @@ static void run_conf(const struct four_letter_input *in, struct buf *out)
     buf_printf(out, "electionPort=%" PRId32 "\n", q->election_port);
     buf_printf(out, "quorumPort=%" PRId32 "\n", q->quorum_port);
     buf_printf(out, "peerType=%d\n", q->peer_type);
+    if (read_only(in))
+        return; /* ReadOnlyZooKeeperServer.dumpConf ends there */
     buf_printf(out, "membership: \n");
     if (q->membership)
         membership_format(q->membership, out);
@@ -525,6 +536,7 @@ static void print_connections(const struct four_letter_input *in, struct buf *ou
 
 enum mntr_value {
     MNTR_ZERO,
+    MNTR_LOCAL_SESSIONS,
     MNTR_VERSION,
     MNTR_STATE,
     MNTR_EPHEMERALS,
@@ -621,7 +633,7 @@ static const struct mntr_key mntr_singles[] = {
     {"last_proposal_size", MNTR_PROPOSAL_LAST, MNTR_LEADER},
     {"pending_syncs", MNTR_PENDING_SYNCS, MNTR_LEADER},
     {"leader_uptime", MNTR_LEADER_UPTIME, MNTR_LEADER},
-    {"local_sessions", MNTR_ZERO, MNTR_ALL},
+    {"local_sessions", MNTR_LOCAL_SESSIONS, MNTR_ALL},
     {"uptime", MNTR_UPTIME, MNTR_ALL},
     {"max_latency", MNTR_MAX_LATENCY, MNTR_ALL},
     {"outstanding_tls_handshake", MNTR_ZERO, MNTR_ALL},
@@ -782,7 +794,9 @@ static unsigned mntr_role(const char *mode)
         return MNTR_FOLLOWER;
     if (strcmp(mode, "observer") == 0)
         return MNTR_OBSERVER;
-    return MNTR_STANDALONE; /* "looking": nothing is printed then (not serving) */
+    /* "read-only": a ZooKeeperServer, not a quorum one, as standalone;
+     * "looking": nothing is printed then (not serving) */
+    return MNTR_STANDALONE;
 }
 
 /* QuorumPeer.ServerState in lower case. */
@@ -852,6 +866,9 @@ static void mntr_print_single(const struct four_letter_input *in, const struct s
         break;
     case MNTR_SESSIONS:
         v = (int64_t)st->session_count;
+        break;
+    case MNTR_LOCAL_SESSIONS:
+        v = (int64_t)st->local_session_count;
         break;
     case MNTR_RESPONSE_LAST:
         v = c->response_size_last;
@@ -1020,7 +1037,7 @@ void four_letter_run(int cmd, const struct four_letter_input *in, struct buf *ou
         buf_printf(out, "imok");
         break;
     case FOUR_LETTER_ISRO:
-        buf_printf(out, "rw");
+        buf_printf(out, read_only(in) ? "ro" : "rw");
         break;
     case FOUR_LETTER_SRVR:
         run_stat(in, false, out);

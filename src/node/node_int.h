@@ -117,6 +117,11 @@ struct node_ens {
     uv_timer_t look_timer;
     bool look_timer_ready;
     bool look_waiting; /* the look_timer runs: LOOKING starts when it fires */
+    /* readonlymode.enabled: LOOKING for max(2 s, tickTime), the member
+     * serves read-only clients (SERVER_READ_ONLY) until a decision */
+    uv_timer_t ro_timer;
+    bool ro_timer_ready;
+    bool read_only;
     int64_t look_backoff_ms;
     /* The role ended and the log thread still writes what the role handed
      * it: LOOKING starts once that is durable (ensemble.c role_end). */

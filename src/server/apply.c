@@ -187,7 +187,7 @@ void apply_txn(struct server *s, const uint8_t *txn, size_t len, const struct ap
         if (h.type == ZK_OP_CREATE_SESSION) {
             /* the handshake's reply */
             struct server_conn *c = server_conn_get(s, req->conn_id);
-            server_connect_response(&req->reply, ss->base.timeout_ms, ss->base.id,
+            server_connect_response(s, &req->reply, ss->base.timeout_ms, ss->base.id,
                                     c && c->old_client);
         } else {
             write_reply(req, &res, h.zxid);

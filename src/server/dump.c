@@ -38,6 +38,14 @@ struct server_dump {
     struct dump_bucket *buckets;
     size_t bucket_count;
     size_t session_total;
+    /* LEARNER, READ_ONLY: LearnerSessionTracker's dump: (READ_ONLY) the
+     * local sessions' sets, then "Global Sessions(n):" and each global
+     * session with its timeout, by id */
+    bool learner;
+    const char *sets_prefix; /* "" or "Local " before "Session Sets"; NULL: none */
+    struct dump_global *globals;
+    size_t global_count;
+    size_t global_at;
     int64_t *session_ids;
     size_t bucket_at;
     size_t session_at; /* within the current bucket */
@@ -45,6 +53,18 @@ struct server_dump {
     size_t eph_count;
     size_t eph_at;
 };
+
+struct dump_global {
+    int64_t id;
+    int32_t timeout_ms;
+};
+
+static int compare_global(const void *a, const void *b)
+{
+    int64_t x = ((const struct dump_global *)a)->id;
+    int64_t y = ((const struct dump_global *)b)->id;
+    return (x > y) - (x < y);
+}
 
 static int compare_bucket(const void *a, const void *b)
 {
@@ -57,30 +77,52 @@ static int compare_bucket(const void *a, const void *b)
  * any order. Empty buckets are listed too ("0 expire at ..."). */
 static void snapshot_sessions(struct server *s, struct server_dump *d)
 {
+    enum server_role role = server_role(s);
+    d->learner = role == SERVER_LEARNER || role == SERVER_READ_ONLY;
+    d->sets_prefix = role == SERVER_LEARNER ? NULL : role == SERVER_READ_ONLY ? "Local " : "";
     const struct imap *buckets = &s->sessions.buckets;
     d->buckets = mem_alloc((buckets->count ? buckets->count : 1) * sizeof(*d->buckets));
-    d->session_total = session_count(&s->sessions);
-    size_t ids_cap = d->session_total ? d->session_total : 1;
+    size_t all = session_count(&s->sessions);
+    size_t ids_cap = all ? all : 1;
     d->session_ids = mem_alloc(ids_cap * sizeof(*d->session_ids));
     size_t pos = 0, n_ids = 0;
     uint64_t key;
     void *value;
-    while (imap_next(buckets, &pos, &key, &value)) {
-        struct dump_bucket *b = &d->buckets[d->bucket_count++];
+    while (d->sets_prefix && imap_next(buckets, &pos, &key, &value)) {
+        struct dump_bucket *b = &d->buckets[d->bucket_count];
         b->expire_at_ms = (int64_t)key;
         b->first = n_ids;
         struct list *it;
         LIST_FOREACH(it, (struct list *)value)
         {
+            const struct server_session *ss =
+                (const struct server_session *)LIST_ENTRY(it, struct session, bucket_link);
+            if (d->learner && !ss->local)
+                continue; /* READ_ONLY: the local tracker's sets only */
             if (n_ids == ids_cap) {
                 ids_cap *= 2;
                 d->session_ids = mem_realloc(d->session_ids, ids_cap * sizeof(*d->session_ids));
             }
-            d->session_ids[n_ids++] = LIST_ENTRY(it, struct session, bucket_link)->id;
+            d->session_ids[n_ids++] = ss->base.id;
         }
         b->count = n_ids - b->first;
+        if (b->count > 0 || !d->learner)
+            d->bucket_count++;
     }
+    /* ExpiryQueue.elemMap: a popped session stays counted until removed */
+    d->session_total = d->learner ? n_ids : all;
     qsort(d->buckets, d->bucket_count, sizeof(*d->buckets), compare_bucket);
+    if (d->learner) {
+        d->globals = mem_alloc(ids_cap * sizeof(*d->globals));
+        pos = 0;
+        while (imap_next(&s->sessions.by_id, &pos, &key, &value)) {
+            const struct server_session *ss = value;
+            if (!ss->local)
+                d->globals[d->global_count++] =
+                    (struct dump_global){ss->base.id, ss->base.timeout_ms};
+        }
+        qsort(d->globals, d->global_count, sizeof(*d->globals), compare_global);
+    }
 
     const struct imap *eph = &s->tree.ephemerals;
     d->eph_ids = mem_alloc((eph->count ? eph->count : 1) * sizeof(*d->eph_ids));
@@ -121,6 +163,7 @@ void server_dump_free(struct server_dump *d)
     mem_free(d->ids);
     mem_free(d->buckets);
     mem_free(d->session_ids);
+    mem_free(d->globals);
     mem_free(d->eph_ids);
     mem_free(d);
 }
@@ -181,15 +224,17 @@ static bool print_session_part(struct server *s, struct server_dump *d, size_t b
 {
     size_t done = 0;
     if (d->phase == 0) {
-        buf_printf(out, "SessionTracker dump:\nSession Sets (%zu)/(%zu):\n", d->bucket_count,
-                   d->session_total);
+        buf_printf(out, "SessionTracker dump:\n");
+        if (d->sets_prefix)
+            buf_printf(out, "%sSession Sets (%zu)/(%zu):\n", d->sets_prefix, d->bucket_count,
+                       d->session_total);
         d->phase = 1;
     }
     while (d->phase == 1 && done < budget) {
         if (d->bucket_at == d->bucket_count) {
-            buf_printf(out, "ephemeral nodes dump:\nSessions with Ephemerals (%zu):\n",
-                       d->eph_count);
-            d->phase = 2;
+            if (d->learner)
+                buf_printf(out, "Global Sessions(%zu):\n", d->global_count);
+            d->phase = 3;
             break;
         }
         const struct dump_bucket *b = &d->buckets[d->bucket_at];
@@ -208,6 +253,17 @@ static bool print_session_part(struct server *s, struct server_dump *d, size_t b
             d->bucket_at++;
             d->session_at = 0;
         }
+        done++;
+    }
+    while (d->phase == 3 && done < budget) {
+        if (d->global_at == d->global_count) {
+            buf_printf(out, "ephemeral nodes dump:\nSessions with Ephemerals (%zu):\n",
+                       d->eph_count);
+            d->phase = 2;
+            break;
+        }
+        const struct dump_global *g = &d->globals[d->global_at++];
+        buf_printf(out, "0x%" PRIx64 "\t%" PRId32 "ms\n", (uint64_t)g->id, g->timeout_ms);
         done++;
     }
     /* DataTree.dumpEphemerals: a session's ephemerals as they are now, or

@@ -144,11 +144,11 @@ void server_revalidated(struct server *s, int64_t session_id, bool valid, int64_
         bool old_client = c && c->old_client;
         if (valid) {
             int32_t timeout = c ? c->info.timeout_ms : ss->base.timeout_ms;
-            server_connect_response(&req->reply, timeout, session_id, old_client);
+            server_connect_response(s, &req->reply, timeout, session_id, old_client);
         } else {
             LOG_I("Invalid session 0x%" PRIx64 " for client, probably expired",
                   (uint64_t)session_id);
-            server_connect_response(&req->reply, 0, 0, old_client);
+            server_connect_response(s, &req->reply, 0, 0, old_client);
             req->close_after = true;
         }
         req->ready = true;

@@ -65,13 +65,15 @@ static void pending_sessions(const struct server *s, struct imap *out)
         if (zk_txn_header_decode(&r, &h) == 0 && h.type == ZK_OP_CREATE_SESSION)
             imap_put(out, (uint64_t)h.client_id, (void *)1);
     }
-    /* a learner's: forwarded, not come back yet */
+    /* a learner's: forwarded, not come back yet; a read-only server's own */
     size_t pos = 0;
     uint64_t key;
     void *value;
-    while (imap_next(&s->sessions.by_id, &pos, &key, &value))
-        if (((const struct server_session *)value)->creating)
+    while (imap_next(&s->sessions.by_id, &pos, &key, &value)) {
+        const struct server_session *ss = value;
+        if (ss->creating || ss->local)
             imap_put(out, key, (void *)1);
+    }
 }
 
 void server_snapshot_write(const struct server *s, snapshot_sink_fn *sink, void *ctx)

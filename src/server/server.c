@@ -242,7 +242,8 @@ void server_send_event(struct server *s, struct server_session *ss, int32_t type
     server_conn_send(s, c, &s->out);
 }
 
-void server_connect_response(struct buf *b, int32_t timeout_ms, int64_t session_id, bool old_client)
+void server_connect_response(const struct server *s, struct buf *b, int32_t timeout_ms,
+                             int64_t session_id, bool old_client)
 {
     buf_clear(b);
     size_t at = frame_begin(b);
@@ -255,7 +256,7 @@ void server_connect_response(struct buf *b, int32_t timeout_ms, int64_t session_
                                        .passwd = {.ptr = passwd, .len = 16}};
     zk_connect_response_encode(b, &resp);
     if (!old_client)
-        jute_write_bool(b, false); /* readOnly */
+        jute_write_bool(b, s->role == SERVER_READ_ONLY);
     frame_end(b, at);
 }
 
@@ -511,6 +512,52 @@ static void handle_auth(struct server *s, struct server_conn *c, int32_t xid, st
     }
 }
 
+/* READ_ONLY: what ReadOnlyRequestProcessor keeps from the tree: every
+ * change, sync and check is answered NOTREADONLY (with the last zxid), in
+ * the session's order; closeSession closes the local session here (OK, then
+ * the connection closes; the session goes with it in server_conn_closed).
+ * True when the request was answered so. */
+static bool read_only_refuses(struct server *s, struct server_conn *c, struct server_session *ss,
+                              int32_t xid, int32_t type, int64_t now_ms)
+{
+    int32_t err;
+    switch (type) {
+    case ZK_OP_CLOSE_SESSION:
+        err = ZK_OK;
+        break;
+    case ZK_OP_CREATE:
+    case ZK_OP_CREATE2:
+    case ZK_OP_CREATE_TTL:
+    case ZK_OP_CREATE_CONTAINER:
+    case ZK_OP_DELETE:
+    case ZK_OP_DELETE_CONTAINER:
+    case ZK_OP_SET_DATA:
+    case ZK_OP_SET_ACL:
+    case ZK_OP_MULTI:
+    case ZK_OP_RECONFIG:
+    case ZK_OP_CHECK:
+    case ZK_OP_SYNC:
+        err = ZK_NOTREADONLY;
+        break;
+    default:
+        return false;
+    }
+    struct request *req = server_request_new(c, xid, type, now_ms);
+    size_t at = frame_begin(&req->reply);
+    server_reply_header(&req->reply, xid, s->tree.last_zxid, err);
+    frame_end(&req->reply, at);
+    req->ready = true;
+    req->is_write = true;
+    if (type == ZK_OP_CLOSE_SESSION) {
+        LOG_I("Closing local session 0x%" PRIx64 " (read-only mode)", (uint64_t)ss->base.id);
+        ss->base.closing = true;
+        req->close_after = true;
+    }
+    server_enqueue(s, ss, c, req);
+    server_session_drain(s, ss, now_ms);
+    return true;
+}
+
 static void handle_request(struct server *s, struct server_conn *c, const uint8_t *body, size_t len,
                            int64_t now_ms)
 {
@@ -548,6 +595,8 @@ static void handle_request(struct server *s, struct server_conn *c, const uint8_
         server_session_drain(s, ss, now_ms);
         return;
     }
+    if (s->role == SERVER_READ_ONLY && read_only_refuses(s, c, ss, h.xid, h.type, now_ms))
+        return;
     /* A sync of the session waits for the leader's answer: what the session
      * sends after it waits for that answer too. czk's leader answers a sync
      * after a quorum round (issue 10), not in line with its commits as
@@ -674,7 +723,7 @@ struct request *server_session_attach(struct server *s, struct server_conn *c,
     server_enqueue(s, ss, c, creq);
     if (ready) {
         creq->ready = true;
-        server_connect_response(&creq->reply, timeout_ms, ss->base.id, c->old_client);
+        server_connect_response(s, &creq->reply, timeout_ms, ss->base.id, c->old_client);
         server_session_drain(s, ss, now_ms);
     }
     return creq;
@@ -684,10 +733,22 @@ static void connect_new(struct server *s, struct server_conn *c, int32_t timeout
 {
     struct server_session *ss =
         server_session_new(s, session_next_id(&s->sessions), timeout, now_ms);
+    LOG_D("new session 0x%" PRIx64 " timeout %" PRId32, (uint64_t)ss->base.id, timeout);
+    if (s->role == SERVER_READ_ONLY) {
+        /* a local session: answered at once, nothing logged (Apache 3.8
+         * makes it local only with localSessionsEnabled=true, and without
+         * it answers the handshake with a bare NOTREADONLY header, which
+         * no client can read) */
+        ss->local = true;
+        s->local_sessions++;
+        LOG_I("Created local session 0x%" PRIx64 " (read-only mode), timeout %" PRId32,
+              (uint64_t)ss->base.id, timeout);
+        server_session_attach(s, c, ss, timeout, true, now_ms);
+        return;
+    }
     ss->conn = c;
     c->session = ss;
     c->info.session_id = ss->base.id;
-    LOG_D("new session 0x%" PRIx64 " timeout %" PRId32, (uint64_t)ss->base.id, timeout);
     if (s->role == SERVER_LEARNER) {
         learner_create_session(s, c, ss, now_ms);
         return;
@@ -719,12 +780,20 @@ static void connect_existing(struct server *s, struct server_conn *c,
         return;
     }
     struct server_session *ss = (struct server_session *)session_get(&s->sessions, req->session_id);
+    if (s->role == SERVER_READ_ONLY && ss && !ss->local) {
+        /* ReadOnlyZooKeeperServer.validateSession: the client tries another
+         * server (a read-write one, when it finds one) */
+        LOG_I("Refusing global session reconnection in RO mode: session 0x%" PRIx64,
+              (uint64_t)req->session_id);
+        server_conn_close(s, c);
+        return;
+    }
     if (!ss || ss->base.closing || !passwd_ok) {
         LOG_I("Invalid session 0x%" PRIx64 " for client, probably expired",
               (uint64_t)req->session_id);
         struct buf b;
         buf_init(&b);
-        server_connect_response(&b, 0, 0, c->old_client);
+        server_connect_response(s, &b, 0, 0, c->old_client);
         server_conn_send(s, c, &b);
         buf_deinit(&b);
         server_conn_close(s, c);
@@ -750,9 +819,17 @@ static void handle_connect(struct server *s, struct server_conn *c, const uint8_
     }
     /* the readOnly byte is optional (old clients) */
     if (jute_reader_remaining(&r) >= 1)
-        (void)jute_read_bool(&r);
+        c->read_only = jute_read_bool(&r);
     else
         c->old_client = true;
+    if (s->role == SERVER_READ_ONLY && !c->read_only) {
+        /* ZooKeeperServer.processConnectRequest: closed, no answer */
+        LOG_I("Not accepting client %s: read-only mode, and its ConnectRequest is not "
+              "read-only",
+              c->ip);
+        server_conn_close(s, c);
+        return;
+    }
     if (req.last_zxid_seen > s->tree.last_zxid) {
         LOG_I("Refusing session request for client as it has seen zxid 0x%" PRIx64
               " our last zxid is 0x%" PRIx64 " client must try another server",
@@ -865,6 +942,14 @@ void server_free(struct server *s)
     mem_free(s);
 }
 
+/* A read-only server's session ends: closed, expired, or the role over. */
+static void local_session_free(struct server *s, struct server_session *ss)
+{
+    session_remove(&s->sessions, &ss->base);
+    s->local_sessions--;
+    server_session_free(s, ss);
+}
+
 void server_conn_open(struct server *s, uint64_t conn_id, const char *remote_ip, int64_t now_ms)
 {
     struct server_conn *c = mem_calloc(1, sizeof(*c));
@@ -897,8 +982,12 @@ void server_conn_closed(struct server *s, uint64_t conn_id, int64_t now_ms)
     struct server_conn *c = imap_remove(&s->conns, conn_id);
     if (!c)
         return;
-    if (c->session && c->session->conn == c)
-        session_detach(s, c->session);
+    struct server_session *ss = c->session;
+    if (ss && ss->conn == c) {
+        session_detach(s, ss);
+        if (ss->local && ss->base.closing)
+            local_session_free(s, ss);
+    }
     auth_ids_deinit(&c->auth);
     mem_free(c);
 }
@@ -932,7 +1021,7 @@ static void sessions_reset(struct server *s, enum server_role role, int64_t now_
         }
         ss->touched = false;
         ss->has_owner = false;
-        if (ss->creating) {
+        if (ss->creating || ss->local) {
             buf_append_be64(&gone, key);
             continue;
         }
@@ -944,6 +1033,10 @@ static void sessions_reset(struct server *s, enum server_role role, int64_t now_
     for (size_t at = 0; at < gone.len; at += 8) {
         struct server_session *ss =
             (struct server_session *)session_get(&s->sessions, (int64_t)be64_get(gone.data + at));
+        if (ss->local) {
+            local_session_free(s, ss);
+            continue;
+        }
         session_remove(&s->sessions, &ss->base);
         server_session_free(s, ss);
     }
@@ -1035,8 +1128,32 @@ static void container_sweep(struct server *s)
     mem_free(paths);
 }
 
+/* READ_ONLY: local sessions expire here, closed locally; the global ones
+ * wait for a leader (popped from their buckets, they are timed anew by
+ * the next leader's server_set_role). */
+static void read_only_expire(struct server *s, int64_t now_ms)
+{
+    struct session *base;
+    while ((base = session_expired(&s->sessions, now_ms)) != NULL) {
+        struct server_session *ss = (struct server_session *)base;
+        if (!ss->local || ss->base.closing)
+            continue;
+        LOG_I("Expiring local session 0x%" PRIx64 ", timeout of %" PRId32 "ms exceeded",
+              (uint64_t)ss->base.id, ss->base.timeout_ms);
+        struct server_conn *c = ss->conn;
+        local_session_free(s, ss);
+        if (c)
+            server_conn_close(s, c);
+    }
+}
+
 void server_tick(struct server *s, int64_t now_ms)
 {
+    if (s->role == SERVER_READ_ONLY) {
+        read_only_expire(s, now_ms);
+        s->next_container_check_ms = now_ms + s->cfg.container_check_interval_ms;
+        return;
+    }
     if (s->role == SERVER_LEARNER) {
         /* the leader expires sessions and sweeps containers for everyone */
         s->next_container_check_ms = now_ms + s->cfg.container_check_interval_ms;
@@ -1100,7 +1217,8 @@ void server_get_stats(const struct server *s, struct server_stats *out)
     out->data_watch_count = watch_table_count(&s->data_watches);
     out->data_watch_path_count = watch_table_path_count(&s->data_watches);
     out->ephemeral_count = tree_ephemeral_count(&s->tree);
-    out->session_count = session_count(&s->sessions);
+    out->session_count = session_count(&s->sessions) - s->local_sessions;
+    out->local_session_count = s->local_sessions;
     out->data_bytes = s->tree.data_bytes;
 }
 

@@ -27,6 +27,13 @@ enum server_role {
     SERVER_STANDALONE, /* as today (the default) */
     SERVER_LEADER,     /* as standalone, plus learners' requests, touches, revalidation, owners */
     SERVER_LEARNER,    /* follower/observer: writes forwarded, commits applied, no expiry/sweeps */
+    /* A member cut off from its quorum (readonlymode.enabled; Apache's
+     * ReadOnlyZooKeeperServer): only clients whose ConnectRequest says
+     * readOnly, each on a new local session (never logged; not a global
+     * session of the tree: those are refused); reads as usual; writes, sync
+     * and check answered NOTREADONLY; local sessions expire here, and all go
+     * with the role. */
+    SERVER_READ_ONLY,
 };
 
 struct server_config {
@@ -98,7 +105,8 @@ struct server_stats {
     size_t data_watch_count;    /* wchs: data watches only, as ZooKeeper */
     size_t data_watch_path_count;
     size_t ephemeral_count;
-    size_t session_count;
+    size_t session_count;       /* global sessions (mntr's zk_global_sessions) */
+    size_t local_session_count; /* READ_ONLY: its own (zk_local_sessions) */
     uint64_t data_bytes;
 };
 

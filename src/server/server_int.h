@@ -39,6 +39,9 @@ struct server_session {
     /* LEARNER: its createSession is not applied here yet (not in a snapshot) */
     bool creating;
     bool touched; /* LEARNER: listed in s->touched since the last ping */
+    /* READ_ONLY: a session of this server alone (a local session): never
+     * logged, in no snapshot or digest; it goes with the role */
+    bool local;
     /* What the session sent while a sync of it waits for the leader's
      * answer: (u64 conn id, u32 length, request) each, in arrival order;
      * handled once the sync is answered (server_sync_done). */
@@ -50,6 +53,7 @@ struct server_conn {
     struct server_session *session;
     bool handshaken;
     bool old_client; /* its ConnectRequest had no readOnly byte: nor will the answer */
+    bool read_only;  /* its ConnectRequest's readOnly flag (canBeReadOnly) */
     bool closing;    /* io.close was called: ignore further input */
     struct server_conn_info info;
     char ip[64];
@@ -115,8 +119,9 @@ struct change {
 struct server {
     struct server_config cfg;
     enum server_role role;
-    struct list syncs;  /* LEARNER: struct sync_wait.link, oldest first */
-    struct buf touched; /* LEARNER: ids (8 bytes each) of sessions touched since the last ping */
+    size_t local_sessions; /* READ_ONLY: sessions with .local */
+    struct list syncs;     /* LEARNER: struct sync_wait.link, oldest first */
+    struct buf touched;    /* LEARNER: ids (8 bytes each) of sessions touched since the last ping */
     struct server_io io;
     struct tree tree;
     struct session_table sessions;
@@ -170,9 +175,10 @@ void server_send_event(struct server *s, struct server_session *ss, int32_t type
                        size_t len, int64_t zxid);
 
 /* The ConnectResponse frame into `b` (after buf_clear); old_client: without
- * the readOnly byte. */
-void server_connect_response(struct buf *b, int32_t timeout_ms, int64_t session_id,
-                             bool old_client);
+ * the readOnly byte, which is true while the server is READ_ONLY (Apache's
+ * `this instanceof ReadOnlyZooKeeperServer`, for a refusal too). */
+void server_connect_response(const struct server *s, struct buf *b, int32_t timeout_ms,
+                             int64_t session_id, bool old_client);
 /* Send every ready request at the head of the session's queue, running reads
  * as they reach the head. */
 void server_session_drain(struct server *s, struct server_session *ss, int64_t now_ms);

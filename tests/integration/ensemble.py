@@ -46,7 +46,7 @@ import netproxy
 import zkwire
 from conftest import HOST, free_port, start_server, write_cfg
 
-MODE_RE = re.compile(r"Mode: (leader|follower|observer|standalone)")
+MODE_RE = re.compile(r"Mode: (leader|follower|observer|standalone|read-only)")
 SERVING_MODES = ("leader", "follower", "observer")
 # Stat fields the tree comparison looks at besides path and data.
 TREE_FIELDS = ("version", "cversion", "aversion", "czxid", "mzxid", "pzxid", "ctime", "mtime",

@@ -341,7 +341,8 @@ static void test_ensemble_keys(void)
     char err[512];
     CHECK_EQ_INT(parse("dataDir=/d\nclientPort=1\nserver.5=[::1]:2888:3888:participant;127.1:2181\n"
                        "version=1f\ninitLimit=7\nsyncLimit=3\ncnxTimeout=100\n"
-                       "electionPortBindRetry=0\nquorumListenOnAllIPs=TRUE\npeerType=Observer\n",
+                       "electionPortBindRetry=0\nquorumListenOnAllIPs=TRUE\npeerType=Observer\n"
+                       "readonlymode.enabled=true\n",
                        &cfg, err, sizeof(err)),
                  0);
     CHECK_EQ_INT(cfg.member_count, 1);
@@ -355,6 +356,7 @@ static void test_ensemble_keys(void)
     CHECK_EQ_INT(cfg.cnx_timeout_ms, 100);
     CHECK_EQ_INT(cfg.election_port_bind_retry, 0);
     CHECK(cfg.quorum_listen_on_all_ips);
+    CHECK(cfg.read_only_enabled);
     CHECK_EQ_INT(cfg.peer_type, MEMBER_OBSERVER);
     struct membership m;
     config_membership(&cfg, &m);
@@ -383,6 +385,8 @@ static void test_ensemble_keys(void)
                  "zoo.cfg:3: peerType", "Unrecognised peertype: voter");
     expect_error("dataDir=/d\nclientPort=1\nquorumListenOnAllIPs=yes\n", CONFIG_ERR_VALUE,
                  "zoo.cfg:3: quorumListenOnAllIPs", "Choose 'true' or 'false.'");
+    expect_error("dataDir=/d\nclientPort=1\nreadonlymode.enabled=1\n", CONFIG_ERR_VALUE,
+                 "zoo.cfg:3: readonlymode.enabled", "Choose 'true' or 'false.'");
     expect_error("dataDir=/d\nclientPort=1\ninitLimit=ten\n", CONFIG_ERR_VALUE,
                  "zoo.cfg:3: initLimit", "not an integer");
     expect_error("dataDir=/d\nclientPort=1\nversion=xyz\n", CONFIG_ERR_VALUE, "zoo.cfg:3: version",

@@ -1084,6 +1084,123 @@ static void test_learner_no_expiry_reports_touches(void)
     cap_deinit(&cf);
 }
 
+/* A ConnectRequest with the readOnly flag (canBeReadOnly), the session's
+ * own password when it has one. */
+static void connect_ro(struct server *s, uint64_t conn, int64_t session, int32_t timeout,
+                       int64_t now)
+{
+    struct buf b;
+    buf_init(&b);
+    size_t at = frame_begin(&b);
+    uint8_t pw[16] = {0};
+    if (session)
+        session_password(session, pw);
+    struct zk_connect_request req = {
+        .time_out = timeout, .session_id = session, .passwd = {.ptr = pw, .len = 16}};
+    zk_connect_request_encode(&b, &req);
+    jute_write_bool(&b, true);
+    frame_end(&b, at);
+    send_frame(s, conn, &b, now);
+    buf_deinit(&b);
+}
+
+static bool cap_was_closed(const struct cap *c, uint64_t conn)
+{
+    for (int i = 0; i < c->closed_count; i++)
+        if (c->closed[i] == conn)
+            return true;
+    return false;
+}
+
+/* The last byte of frame i: a ConnectResponse's readOnly flag. */
+static bool cap_read_only_at(const struct cap *c, int i)
+{
+    return c->frames[i].len > 4 && c->frame_big[i][c->frames[i].len - 1] == 1;
+}
+
+/* READ_ONLY: only read-only clients, each on a local session that is in no
+ * snapshot or digest and nowhere logged or forwarded; global sessions are
+ * refused and never expire here; changes get NOTREADONLY; a local session
+ * expires here, and every local session goes with the role. */
+static void test_read_only_sessions(void)
+{
+    static struct cap cl, cf;
+    struct server *leader = cap_server(&cl, 1);
+    server_set_role(leader, SERVER_LEADER, (int64_t)1 << 32, 0);
+    struct server *learner = cap_server(&cf, 2);
+    server_set_role(learner, SERVER_LEARNER, 0, 0);
+    struct relay r = {.leader = leader, .learner = learner, .cl = &cl, .cf = &cf};
+    server_conn_open(learner, 1, "127.0.0.1", 0);
+    connect(learner, 1, 0, 0);
+    relay_run(&r, 0);
+    int64_t global = connect_response_at(&cf, 0).session_id;
+    CHECK(global != 0);
+    server_conn_closed(learner, 1, 1);
+    uint64_t digest = server_state_digest(learner);
+
+    server_set_role(learner, SERVER_READ_ONLY, 0, 1000);
+    int frames = cf.count, fwd = cf.fwd_count, txns = cf.txn_count;
+    server_conn_open(learner, 2, "127.0.0.1", 1000);
+    connect_ro(learner, 2, 0, 4000, 1000);
+    CHECK_EQ_INT(cf.count, frames + 1);
+    struct zk_connect_response cr = connect_response_at(&cf, frames);
+    int64_t local = cr.session_id;
+    CHECK_EQ_INT(cr.time_out, 4000);
+    CHECK_EQ_INT(local >> 56, 2);
+    CHECK(cap_read_only_at(&cf, frames));
+    struct server_stats st;
+    server_get_stats(learner, &st);
+    CHECK_EQ_INT(st.session_count, 1);
+    CHECK_EQ_INT(st.local_session_count, 1);
+    CHECK(server_state_digest(learner) == digest);
+
+    /* a client that is not read-only, and the global session: closed, no answer */
+    server_conn_open(learner, 3, "127.0.0.1", 1000);
+    connect(learner, 3, 0, 1000);
+    CHECK(cap_was_closed(&cf, 3));
+    server_conn_open(learner, 4, "127.0.0.1", 1000);
+    connect_ro(learner, 4, global, 10000, 1000);
+    CHECK(cap_was_closed(&cf, 4));
+    CHECK_EQ_INT(cf.count, frames + 1);
+    server_conn_closed(learner, 3, 1000);
+    server_conn_closed(learner, 4, 1000);
+
+    /* a change: NOTREADONLY with the last zxid, nothing forwarded or logged */
+    request(learner, 2, 7, ZK_OP_CREATE, "/x", false, 1100);
+    CHECK_EQ_INT(cf.count, frames + 2);
+    struct zk_reply_header h = cap_reply_at(&cf, frames + 1);
+    CHECK_EQ_INT(h.xid, 7);
+    CHECK_EQ_INT(h.err, ZK_NOTREADONLY);
+    CHECK_EQ_INT(h.zxid, server_last_zxid(learner));
+    CHECK_EQ_INT(cf.fwd_count, fwd);
+    CHECK_EQ_INT(cf.txn_count, txns);
+
+    /* no connection holds it: the local session expires; the global one stays */
+    server_conn_closed(learner, 2, 1200);
+    server_tick(learner, 60000);
+    server_get_stats(learner, &st);
+    CHECK_EQ_INT(st.local_session_count, 0);
+    CHECK_EQ_INT(st.session_count, 1);
+
+    /* the role's end takes every local session */
+    server_conn_open(learner, 5, "127.0.0.1", 61000);
+    connect_ro(learner, 5, 0, 4000, 61000);
+    server_conn_closed(learner, 5, 61000);
+    server_get_stats(learner, &st);
+    CHECK_EQ_INT(st.local_session_count, 1);
+    server_set_role(learner, SERVER_LEARNER, 0, 62000);
+    server_get_stats(learner, &st);
+    CHECK_EQ_INT(st.local_session_count, 0);
+    CHECK_EQ_INT(st.session_count, 1);
+    CHECK(server_state_digest(learner) == digest);
+    CHECK_EQ_INT(cf.txn_count, txns);
+
+    server_free(leader);
+    server_free(learner);
+    cap_deinit(&cl);
+    cap_deinit(&cf);
+}
+
 /* A REQUEST packet as a learner sends it. */
 static int lreq(struct server *s, int64_t sid, int64_t session, int32_t cxid, int32_t type,
                 const struct buf *rec, const char *ip, int64_t now)
@@ -1372,6 +1489,7 @@ int main(void)
     test_learner_holds_requests_behind_a_sync();
     test_learner_no_expiry_reports_touches();
     test_learner_session_expired_by_leader();
+    test_read_only_sessions();
     test_leader_learner_requests();
     test_leader_touches_and_expiry();
 
