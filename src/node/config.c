@@ -44,8 +44,6 @@ static const char *const config_known_keys[] = {
     "secureClientPortAddress",
     "observerMasterPort",
     "clientPortListenBacklog",
-    "localSessionsEnabled",
-    "localSessionsUpgradingEnabled",
     "snapSizeLimitInKb",
     "txnLogSizeLimitInKb",
     "commitLogCount",
@@ -892,6 +890,10 @@ static int apply_entry(struct config_parser *p, const struct config_entry *e,
         return int_key(p, e, INT32_MIN, INT32_MAX, "a number of ticks", &out->sync_limit);
     if (strcmp(k, "quorumListenOnAllIPs") == 0)
         return bool_key(p, e, &out->quorum_listen_on_all_ips);
+    if (strcmp(k, "localSessionsEnabled") == 0)
+        return bool_key(p, e, &out->local_sessions_enabled);
+    if (strcmp(k, "localSessionsUpgradingEnabled") == 0)
+        return bool_key(p, e, &out->local_sessions_upgrading_enabled);
     if (strcmp(k, "readonlymode.enabled") == 0)
         /* Apache 3.8 reads only the Java system property of that name */
         return bool_key(p, e, &out->read_only_enabled);

@@ -91,6 +91,10 @@ struct node_config {
     /* readonlymode.enabled: false. Cut off from its quorum, a member serves
      * read-only clients (ensemble.c, read-only mode) */
     bool read_only_enabled;
+    /* localSessionsEnabled, localSessionsUpgradingEnabled: false. An
+     * ensemble member's new sessions are its own (server.h) */
+    bool local_sessions_enabled;
+    bool local_sessions_upgrading_enabled;
     int peer_type; /* peerType: enum member_role; the server.N line of myid wins */
     /* QuorumPeerMain's choice (isDistributed): more than one voting server.N,
      * or standaloneEnabled=false with one: an ensemble member (src/node/ensemble.c). */

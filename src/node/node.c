@@ -241,6 +241,9 @@ struct server *node__server_new(struct node *n)
         .container_max_never_used_ms = cfg->container_max_never_used_ms,
         .super_digest = cfg->super_digest,
         .enforce_quota = cfg->enforce_quota,
+        /* QuorumPeer's settings: a standalone server has no local sessions */
+        .local_sessions = cfg->replicated && cfg->local_sessions_enabled,
+        .local_sessions_upgrading = cfg->replicated && cfg->local_sessions_upgrading_enabled,
     };
     struct server_io io = {
         .ctx = n,

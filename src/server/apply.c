@@ -178,8 +178,15 @@ void apply_txn(struct server *s, const uint8_t *txn, size_t len, const struct ap
     struct server_session *ss =
         local ? local->sess : remote_session(s, &h, txn + r.pos, len - r.pos, now_ms);
     struct request *req = local ? local->req : NULL;
-    if (ss && h.type == ZK_OP_CREATE_SESSION)
+    if (ss && h.type == ZK_OP_CREATE_SESSION) {
         ss->creating = false; /* committed: snapshots hold it from now on */
+        if (ss->local) {
+            /* an upgrade proposed here before the session became global
+             * (or a learner's commit of one): a global session now */
+            ss->local = false;
+            s->local_sessions--;
+        }
+    }
     struct apply_ctx a = {.s = s, .zxid = h.zxid};
     struct tree_result res;
     tree_apply(&s->tree, &h, txn + r.pos, len - r.pos, on_tree_event, &a, &res);
@@ -189,6 +196,13 @@ void apply_txn(struct server *s, const uint8_t *txn, size_t len, const struct ap
             struct server_conn *c = server_conn_get(s, req->conn_id);
             server_connect_response(s, &req->reply, ss->base.timeout_ms, ss->base.id,
                                     c && c->old_client);
+        } else if (req->ephemeral_local && req->type != ZK_OP_MULTI) {
+            /* the leader refused it as a txn; ZooKeeper's learner answers
+             * with the exception checkUpgradeSession set */
+            buf_clear(&req->reply);
+            size_t at = frame_begin(&req->reply);
+            server_reply_header(&req->reply, req->xid, h.zxid, ZK_EPHEMERALONLOCALSESSION);
+            frame_end(&req->reply, at);
         } else {
             write_reply(req, &res, h.zxid);
         }

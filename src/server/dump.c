@@ -21,6 +21,22 @@ struct dump_bucket {
     size_t count;
 };
 
+/* One ExpiryQueue's sets (SessionTrackerImpl's, or a local tracker's), as
+ * ExpiryQueue.dump lists them: the buckets by time, the sessions of one
+ * bucket in any order, empty buckets too ("0 expire at ..."). */
+struct dump_sets {
+    const char *title; /* "Session Sets", "Local Session Sets", "Global Session Sets" */
+    struct dump_bucket *buckets;
+    size_t count;
+    size_t total; /* ExpiryQueue.elemMap.size */
+    int64_t *ids;
+};
+
+struct dump_global {
+    int64_t id;
+    int32_t timeout_ms;
+};
+
 struct server_dump {
     enum server_dump_kind kind;
     int phase;
@@ -31,32 +47,27 @@ struct server_dump {
     /* wchc: "\t<path>\n" lines per session id (struct buf), then printed */
     struct imap by_session;
     size_t by_session_pos;
-    /* dump */
+    /* dump: the session trackers' text, as the server's role has them.
+     * STANDALONE, LEADER: one set ("Session Sets"); with local sessions
+     * (LeaderSessionTracker) the local ones', then "Global Session Sets".
+     * LEARNER, READ_ONLY (LearnerSessionTracker): the local sets when it
+     * has local sessions, then "Global Sessions(n):" and each global
+     * session with its timeout, by id. */
     int64_t now_ms;
     int64_t wall_ms;
     server_date_fn *date;
-    struct dump_bucket *buckets;
-    size_t bucket_count;
-    size_t session_total;
-    /* LEARNER, READ_ONLY: LearnerSessionTracker's dump: (READ_ONLY) the
-     * local sessions' sets, then "Global Sessions(n):" and each global
-     * session with its timeout, by id */
+    struct dump_sets sets[2];
+    size_t set_count;
+    size_t set_at;
+    size_t bucket_at;
+    size_t session_at; /* within the current bucket */
     bool learner;
-    const char *sets_prefix; /* "" or "Local " before "Session Sets"; NULL: none */
     struct dump_global *globals;
     size_t global_count;
     size_t global_at;
-    int64_t *session_ids;
-    size_t bucket_at;
-    size_t session_at; /* within the current bucket */
-    int64_t *eph_ids;  /* sessions with ephemerals when the dump started */
+    int64_t *eph_ids; /* sessions with ephemerals when the dump started */
     size_t eph_count;
     size_t eph_at;
-};
-
-struct dump_global {
-    int64_t id;
-    int32_t timeout_ms;
 };
 
 static int compare_global(const void *a, const void *b)
@@ -73,23 +84,24 @@ static int compare_bucket(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* ExpiryQueue.dump lists the buckets by time; the sessions of one bucket in
- * any order. Empty buckets are listed too ("0 expire at ..."). */
-static void snapshot_sessions(struct server *s, struct server_dump *d)
+enum { SETS_ALL, SETS_LOCAL, SETS_GLOBAL };
+
+/* The sets of the sessions `which` picks. The table's buckets hold local
+ * and global sessions alike: a bucket with none of them is left out of a
+ * local or global listing (an empty bucket of one tracker cannot be told
+ * from another's). */
+static void snapshot_sets(struct server *s, struct dump_sets *set, const char *title, int which)
 {
-    enum server_role role = server_role(s);
-    d->learner = role == SERVER_LEARNER || role == SERVER_READ_ONLY;
-    d->sets_prefix = role == SERVER_LEARNER ? NULL : role == SERVER_READ_ONLY ? "Local " : "";
     const struct imap *buckets = &s->sessions.buckets;
-    d->buckets = mem_alloc((buckets->count ? buckets->count : 1) * sizeof(*d->buckets));
+    set->title = title;
+    set->buckets = mem_alloc((buckets->count ? buckets->count : 1) * sizeof(*set->buckets));
     size_t all = session_count(&s->sessions);
-    size_t ids_cap = all ? all : 1;
-    d->session_ids = mem_alloc(ids_cap * sizeof(*d->session_ids));
-    size_t pos = 0, n_ids = 0;
+    size_t cap = all ? all : 1, n_ids = 0, pos = 0;
+    set->ids = mem_alloc(cap * sizeof(*set->ids));
     uint64_t key;
     void *value;
-    while (d->sets_prefix && imap_next(buckets, &pos, &key, &value)) {
-        struct dump_bucket *b = &d->buckets[d->bucket_count];
+    while (imap_next(buckets, &pos, &key, &value)) {
+        struct dump_bucket *b = &set->buckets[set->count];
         b->expire_at_ms = (int64_t)key;
         b->first = n_ids;
         struct list *it;
@@ -97,24 +109,39 @@ static void snapshot_sessions(struct server *s, struct server_dump *d)
         {
             const struct server_session *ss =
                 (const struct server_session *)LIST_ENTRY(it, struct session, bucket_link);
-            if (d->learner && !ss->local)
-                continue; /* READ_ONLY: the local tracker's sets only */
-            if (n_ids == ids_cap) {
-                ids_cap *= 2;
-                d->session_ids = mem_realloc(d->session_ids, ids_cap * sizeof(*d->session_ids));
+            if ((which == SETS_LOCAL && !ss->local) || (which == SETS_GLOBAL && ss->local))
+                continue;
+            if (n_ids == cap) {
+                cap *= 2;
+                set->ids = mem_realloc(set->ids, cap * sizeof(*set->ids));
             }
-            d->session_ids[n_ids++] = ss->base.id;
+            set->ids[n_ids++] = ss->base.id;
         }
         b->count = n_ids - b->first;
-        if (b->count > 0 || !d->learner)
-            d->bucket_count++;
+        if (b->count > 0 || which == SETS_ALL)
+            set->count++;
     }
-    /* ExpiryQueue.elemMap: a popped session stays counted until removed */
-    d->session_total = d->learner ? n_ids : all;
-    qsort(d->buckets, d->bucket_count, sizeof(*d->buckets), compare_bucket);
+    /* elemMap: a popped session stays counted until it is removed */
+    set->total = which == SETS_ALL ? all : n_ids;
+    qsort(set->buckets, set->count, sizeof(*set->buckets), compare_bucket);
+}
+
+static void snapshot_sessions(struct server *s, struct server_dump *d)
+{
+    enum server_role role = server_role(s);
+    d->learner = role == SERVER_LEARNER || role == SERVER_READ_ONLY;
+    bool local = role == SERVER_READ_ONLY ||
+                 (s->cfg.local_sessions && (role == SERVER_LEADER || role == SERVER_LEARNER));
+    if (local)
+        snapshot_sets(s, &d->sets[d->set_count++], "Local Session Sets", SETS_LOCAL);
+    if (!d->learner)
+        snapshot_sets(s, &d->sets[d->set_count++], local ? "Global Session Sets" : "Session Sets",
+                      local ? SETS_GLOBAL : SETS_ALL);
     if (d->learner) {
-        d->globals = mem_alloc(ids_cap * sizeof(*d->globals));
-        pos = 0;
+        size_t all = session_count(&s->sessions), pos = 0;
+        uint64_t key;
+        void *value;
+        d->globals = mem_alloc((all ? all : 1) * sizeof(*d->globals));
         while (imap_next(&s->sessions.by_id, &pos, &key, &value)) {
             const struct server_session *ss = value;
             if (!ss->local)
@@ -126,7 +153,9 @@ static void snapshot_sessions(struct server *s, struct server_dump *d)
 
     const struct imap *eph = &s->tree.ephemerals;
     d->eph_ids = mem_alloc((eph->count ? eph->count : 1) * sizeof(*d->eph_ids));
-    pos = 0;
+    size_t pos = 0;
+    uint64_t key;
+    void *value;
     while (imap_next(eph, &pos, &key, &value))
         d->eph_ids[d->eph_count++] = (int64_t)key;
 }
@@ -161,8 +190,10 @@ void server_dump_free(struct server_dump *d)
     }
     imap_deinit(&d->by_session);
     mem_free(d->ids);
-    mem_free(d->buckets);
-    mem_free(d->session_ids);
+    for (size_t i = 0; i < d->set_count; i++) {
+        mem_free(d->sets[i].buckets);
+        mem_free(d->sets[i].ids);
+    }
     mem_free(d->globals);
     mem_free(d->eph_ids);
     mem_free(d);
@@ -225,27 +256,31 @@ static bool print_session_part(struct server *s, struct server_dump *d, size_t b
     size_t done = 0;
     if (d->phase == 0) {
         buf_printf(out, "SessionTracker dump:\n");
-        if (d->sets_prefix)
-            buf_printf(out, "%sSession Sets (%zu)/(%zu):\n", d->sets_prefix, d->bucket_count,
-                       d->session_total);
         d->phase = 1;
     }
     while (d->phase == 1 && done < budget) {
-        if (d->bucket_at == d->bucket_count) {
+        if (d->set_at == d->set_count) {
             if (d->learner)
                 buf_printf(out, "Global Sessions(%zu):\n", d->global_count);
             d->phase = 3;
             break;
         }
-        const struct dump_bucket *b = &d->buckets[d->bucket_at];
+        const struct dump_sets *set = &d->sets[d->set_at];
+        if (d->bucket_at == 0 && d->session_at == 0)
+            buf_printf(out, "%s (%zu)/(%zu):\n", set->title, set->count, set->total);
+        if (d->bucket_at == set->count) {
+            d->set_at++;
+            d->bucket_at = 0;
+            continue;
+        }
+        const struct dump_bucket *b = &set->buckets[d->bucket_at];
         if (d->session_at == 0) {
             buf_printf(out, "%zu expire at ", b->count);
             d->date(out, d->wall_ms + (b->expire_at_ms - d->now_ms));
             buf_printf(out, ":\n");
         }
         while (d->session_at < b->count && done < budget) {
-            buf_printf(out, "\t0x%" PRIx64 "\n",
-                       (uint64_t)d->session_ids[b->first + d->session_at]);
+            buf_printf(out, "\t0x%" PRIx64 "\n", (uint64_t)set->ids[b->first + d->session_at]);
             d->session_at++;
             done++;
         }

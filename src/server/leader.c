@@ -23,15 +23,28 @@
 int32_t server_check_session(struct server *s, int64_t session_id, int64_t owner)
 {
     struct server_session *ss = (struct server_session *)session_get(&s->sessions, session_id);
-    /* LeaderSessionTracker: an unknown global session has expired */
+    /* LeaderSessionTracker: an unknown global session has expired, but
+     * with local sessions one made by another server is its local session */
+    if (!ss && s->cfg.local_sessions && (session_id >> 56) != s->cfg.server_id)
+        return ZK_OK;
     if (!ss || ss->base.closing)
         return ZK_SESSIONEXPIRED;
+    if (ss->local)
+        return ZK_OK; /* the local tracker's: no owner */
     if (!ss->has_owner) {
         ss->has_owner = true;
         ss->owner = owner;
         return ZK_OK;
     }
     return ss->owner == owner ? ZK_OK : ZK_SESSIONMOVED;
+}
+
+int32_t server_check_global_session(struct server *s, int64_t session_id, int64_t owner)
+{
+    struct server_session *ss = (struct server_session *)session_get(&s->sessions, session_id);
+    if (!ss || ss->local)
+        return ZK_SESSIONEXPIRED;
+    return server_check_session(s, session_id, owner);
 }
 
 /* Touched with this timeout; the session keeps its own (touchSession). */
@@ -55,7 +68,8 @@ bool server_revalidate_session(struct server *s, int64_t learner_sid, int64_t se
                                int32_t timeout_ms, int64_t now_ms)
 {
     struct server_session *ss = (struct server_session *)session_get(&s->sessions, session_id);
-    if (!ss || ss->base.closing)
+    /* the leader's local session stays with the leader (not a global one) */
+    if (!ss || ss->base.closing || ss->local)
         return false;
     touch_with(s, ss, timeout_ms, now_ms);
     ss->has_owner = true;

@@ -66,8 +66,9 @@ static void forward(struct server *s, const struct server_conn *c, int64_t sessi
     buf_deinit(&data);
 }
 
-void learner_forward(struct server *s, struct server_conn *c, struct server_session *ss,
-                     int32_t xid, int32_t type, const uint8_t *rec, size_t rec_len, int64_t now_ms)
+struct request *learner_forward(struct server *s, struct server_conn *c, struct server_session *ss,
+                                int32_t xid, int32_t type, const uint8_t *rec, size_t rec_len,
+                                int64_t now_ms)
 {
     struct request *req = server_request_new(c, xid, type, now_ms);
     req->is_write = true; /* never run as a read: the leader answers it */
@@ -93,6 +94,19 @@ void learner_forward(struct server *s, struct server_conn *c, struct server_sess
         s->io.learner_sync(s->io.ctx, SERVER_SYNC_LOCAL);
     else
         forward(s, c, ss->base.id, xid, type, rec, rec_len);
+    return req;
+}
+
+void learner_upgrade_session(struct server *s, struct server_conn *c, struct server_session *ss)
+{
+    /* as a session being created: not in a snapshot until its txn applies */
+    ss->creating = true;
+    learner_note_touch(s, ss);
+    struct buf timeout; /* the body: int timeout */
+    buf_init(&timeout);
+    buf_append_be32(&timeout, (uint32_t)ss->base.timeout_ms);
+    forward(s, c, ss->base.id, 0, ZK_OP_CREATE_SESSION, timeout.data, timeout.len);
+    buf_deinit(&timeout);
 }
 
 void learner_create_session(struct server *s, struct server_conn *c, struct server_session *ss,

@@ -302,6 +302,14 @@ static int32_t prep_create(struct prep *p, int32_t op, struct jute_buf path, str
         return ZK_BADARGUMENTS;
     if (op == ZK_OP_CREATE_TTL && !is_ttl)
         return ZK_BADARGUMENTS; /* ZooKeeper would fail applying it */
+    /* validateCreateRequest: an ephemeral's owner is a global session */
+    if (ephemeral && p->ephemeral_local_error)
+        return ZK_EPHEMERALONLOCALSESSION;
+    if (ephemeral && p->check_session) {
+        int32_t serr = server_check_global_session(s, p->session_id, p->owner);
+        if (serr)
+            return serr;
+    }
     /* The opcode picks the txn (a plain create with the container flag makes
      * a plain node); the flags pick the mode, as in pRequest2TxnCreate. */
     if (path.len < 0)
@@ -605,6 +613,11 @@ static int skip_op(int32_t op, struct jute_reader *r)
         return zk_path_version_request_decode(r, &req);
     }
     }
+}
+
+int prep_skip_op(int32_t op, struct jute_reader *r)
+{
+    return skip_op(op, r);
 }
 
 int32_t prep_op(struct prep *p, int32_t op, struct jute_reader *r, struct buf *out)

@@ -394,10 +394,13 @@ int32_t server_prep_write(struct prep *p, int32_t type, struct jute_reader *r, s
 }
 
 static void handle_write(struct server *s, struct server_conn *c, struct server_session *ss,
-                         int32_t xid, int32_t type, struct jute_reader *r, int64_t now_ms)
+                         int32_t xid, int32_t type, struct jute_reader *r, bool ephemeral_local,
+                         int64_t now_ms)
 {
     if (s->role == SERVER_LEARNER) {
-        learner_forward(s, c, ss, xid, type, r->p + r->pos, r->len - r->pos, now_ms);
+        struct request *req =
+            learner_forward(s, c, ss, xid, type, r->p + r->pos, r->len - r->pos, now_ms);
+        req->ephemeral_local = ephemeral_local;
         return;
     }
     struct request *req = server_request_new(c, xid, type, now_ms);
@@ -410,7 +413,8 @@ static void handle_write(struct server *s, struct server_conn *c, struct server_
                      .zxid = s->next_zxid++,
                      .time = wall_ms(s),
                      .check_session = s->role == SERVER_LEADER,
-                     .owner = s->cfg.server_id};
+                     .owner = s->cfg.server_id,
+                     .ephemeral_local_error = ephemeral_local};
     struct buf body;
     buf_init(&body);
     int32_t txn_type = server_prep_write(&p, type, r, &body);
@@ -512,6 +516,100 @@ static void handle_auth(struct server *s, struct server_conn *c, int32_t xid, st
     }
 }
 
+/* A request answered here with its header alone (the last zxid), in the
+ * session's order; a local session's closeSession (OK) then closes the
+ * connection, and the session goes with it (server_conn_closed). */
+static void local_answer(struct server *s, struct server_conn *c, struct server_session *ss,
+                         int32_t xid, int32_t type, int32_t err, int64_t now_ms)
+{
+    struct request *req = server_request_new(c, xid, type, now_ms);
+    size_t at = frame_begin(&req->reply);
+    server_reply_header(&req->reply, xid, s->tree.last_zxid, err);
+    frame_end(&req->reply, at);
+    req->ready = true;
+    req->is_write = true;
+    if (type == ZK_OP_CLOSE_SESSION) {
+        LOG_I("Closing local session 0x%" PRIx64, (uint64_t)ss->base.id);
+        ss->base.closing = true;
+        s->local_closing++;
+        req->close_after = true;
+    }
+    server_enqueue(s, ss, c, req);
+    server_session_drain(s, ss, now_ms);
+}
+
+/* Whether a create, create2 or multi record creates an ephemeral node
+ * (checkUpgradeSession; a record that does not decode: no). */
+static bool creates_ephemeral(int32_t type, const uint8_t *rec, size_t len)
+{
+    struct jute_reader r;
+    jute_reader_init(&r, rec, len);
+    struct zk_create_request cr;
+    if (type != ZK_OP_MULTI)
+        return zk_create_request_decode(&r, &cr) == 0 && (cr.flags == 1 || cr.flags == 3);
+    for (;;) {
+        struct zk_multi_header h;
+        if (zk_multi_header_decode(&r, &h) != 0 || h.done)
+            return false;
+        if (h.type != ZK_OP_CREATE && h.type != ZK_OP_CREATE2) {
+            if (prep_skip_op(h.type, &r) != 0)
+                return false;
+            continue;
+        }
+        if (zk_create_request_decode(&r, &cr) != 0)
+            return false;
+        if (cr.flags == 1 || cr.flags == 3)
+            return true;
+    }
+}
+
+/* LEADER: a local session's upgrade: its createSession txn, proposed ahead
+ * of the request that needs it (it is global from here on for prep, as
+ * trackSession makes it in PrepRequestProcessor). */
+static void leader_upgrade_session(struct server *s, struct server_session *ss)
+{
+    ss->has_owner = true;
+    ss->owner = s->cfg.server_id;
+    struct buf b;
+    buf_init(&b);
+    struct zk_create_session_txn txn = {.time_out = ss->base.timeout_ms};
+    zk_create_session_txn_encode(&b, &txn);
+    server_propose(s, ss, ss->base.id, NULL, 0, ZK_OP_CREATE_SESSION, s->next_zxid++, wall_ms(s),
+                   &b);
+    buf_deinit(&b);
+}
+
+/* LEADER, LEARNER with local sessions: a local session's closeSession is
+ * answered here; its ephemeral create upgrades it to a global session, or
+ * (no upgrading) is sent on marked to fail as ZooKeeper fails it. True when
+ * the request was answered. */
+static bool local_session_request(struct server *s, struct server_conn *c,
+                                  struct server_session *ss, int32_t xid, int32_t type,
+                                  const uint8_t *rec, size_t len, bool *ephemeral_local,
+                                  int64_t now_ms)
+{
+    *ephemeral_local = false;
+    if (type == ZK_OP_CLOSE_SESSION) {
+        local_answer(s, c, ss, xid, type, ZK_OK, now_ms);
+        return true;
+    }
+    if ((type != ZK_OP_CREATE && type != ZK_OP_CREATE2 && type != ZK_OP_MULTI) ||
+        !creates_ephemeral(type, rec, len))
+        return false;
+    if (!s->cfg.local_sessions_upgrading) {
+        *ephemeral_local = true;
+        return false;
+    }
+    LOG_I("Upgrading session 0x%" PRIx64, (uint64_t)ss->base.id);
+    ss->local = false;
+    s->local_sessions--;
+    if (s->role == SERVER_LEARNER)
+        learner_upgrade_session(s, c, ss);
+    else
+        leader_upgrade_session(s, ss);
+    return false;
+}
+
 /* READ_ONLY: what ReadOnlyRequestProcessor keeps from the tree: every
  * change, sync and check is answered NOTREADONLY (with the last zxid), in
  * the session's order; closeSession closes the local session here (OK, then
@@ -542,19 +640,7 @@ static bool read_only_refuses(struct server *s, struct server_conn *c, struct se
     default:
         return false;
     }
-    struct request *req = server_request_new(c, xid, type, now_ms);
-    size_t at = frame_begin(&req->reply);
-    server_reply_header(&req->reply, xid, s->tree.last_zxid, err);
-    frame_end(&req->reply, at);
-    req->ready = true;
-    req->is_write = true;
-    if (type == ZK_OP_CLOSE_SESSION) {
-        LOG_I("Closing local session 0x%" PRIx64 " (read-only mode)", (uint64_t)ss->base.id);
-        ss->base.closing = true;
-        req->close_after = true;
-    }
-    server_enqueue(s, ss, c, req);
-    server_session_drain(s, ss, now_ms);
+    local_answer(s, c, ss, xid, type, err, now_ms);
     return true;
 }
 
@@ -573,7 +659,7 @@ static void handle_request(struct server *s, struct server_conn *c, const uint8_
     if (!ss)
         return;
     session_touch(&s->sessions, &ss->base, now_ms);
-    if (s->role == SERVER_LEARNER)
+    if (s->role == SERVER_LEARNER && !ss->local)
         learner_note_touch(s, ss);
     if (h.type == ZK_OP_AUTH) {
         handle_auth(s, c, h.xid, &r);
@@ -597,6 +683,11 @@ static void handle_request(struct server *s, struct server_conn *c, const uint8_
     }
     if (s->role == SERVER_READ_ONLY && read_only_refuses(s, c, ss, h.xid, h.type, now_ms))
         return;
+    bool ephemeral_local = false;
+    if (ss->local && !server_session_sync_waiting(ss) &&
+        local_session_request(s, c, ss, h.xid, h.type, body + r.pos, len - r.pos, &ephemeral_local,
+                              now_ms))
+        return;
     /* A sync of the session waits for the leader's answer: what the session
      * sends after it waits for that answer too. czk's leader answers a sync
      * after a quorum round (issue 10), not in line with its commits as
@@ -612,7 +703,7 @@ static void handle_request(struct server *s, struct server_conn *c, const uint8_
     }
     /* createSession only comes from the handshake */
     if (zk_op_is_write(h.type) && h.type != ZK_OP_CREATE_SESSION) {
-        handle_write(s, c, ss, h.xid, h.type, &r, now_ms);
+        handle_write(s, c, ss, h.xid, h.type, &r, ephemeral_local, now_ms);
         return;
     }
     /* LEADER: a client's sync waits for io.learner_sync's answer too (issue 10) */
@@ -734,15 +825,16 @@ static void connect_new(struct server *s, struct server_conn *c, int32_t timeout
     struct server_session *ss =
         server_session_new(s, session_next_id(&s->sessions), timeout, now_ms);
     LOG_D("new session 0x%" PRIx64 " timeout %" PRId32, (uint64_t)ss->base.id, timeout);
-    if (s->role == SERVER_READ_ONLY) {
-        /* a local session: answered at once, nothing logged (Apache 3.8
-         * makes it local only with localSessionsEnabled=true, and without
-         * it answers the handshake with a bare NOTREADONLY header, which
-         * no client can read) */
+    /* READ_ONLY: always (Apache 3.8 makes it local only with
+     * localSessionsEnabled=true, and without it answers the handshake with
+     * a bare NOTREADONLY header, which no client can read) */
+    if (s->role == SERVER_READ_ONLY ||
+        (s->cfg.local_sessions && (s->role == SERVER_LEADER || s->role == SERVER_LEARNER))) {
+        /* a local session: answered at once, nothing logged */
         ss->local = true;
         s->local_sessions++;
-        LOG_I("Created local session 0x%" PRIx64 " (read-only mode), timeout %" PRId32,
-              (uint64_t)ss->base.id, timeout);
+        LOG_I("Created local session 0x%" PRIx64 ", timeout %" PRId32, (uint64_t)ss->base.id,
+              timeout);
         server_session_attach(s, c, ss, timeout, true, now_ms);
         return;
     }
@@ -775,11 +867,14 @@ static void connect_existing(struct server *s, struct server_conn *c,
     uint8_t expect[16];
     session_password(req->session_id, expect);
     bool passwd_ok = req->passwd.len == 16 && memcmp(req->passwd.ptr, expect, 16) == 0;
-    if (s->role == SERVER_LEARNER && passwd_ok) {
+    struct server_session *ss = (struct server_session *)session_get(&s->sessions, req->session_id);
+    /* a local session re-attaches here only (revalidateSession's local
+     * branch); elsewhere the leader does not know it */
+    bool local = ss && ss->local;
+    if (s->role == SERVER_LEARNER && passwd_ok && !local) {
         learner_reattach(s, c, req->session_id, timeout, now_ms);
         return;
     }
-    struct server_session *ss = (struct server_session *)session_get(&s->sessions, req->session_id);
     if (s->role == SERVER_READ_ONLY && ss && !ss->local) {
         /* ReadOnlyZooKeeperServer.validateSession: the client tries another
          * server (a read-write one, when it finds one) */
@@ -942,11 +1037,13 @@ void server_free(struct server *s)
     mem_free(s);
 }
 
-/* A read-only server's session ends: closed, expired, or the role over. */
+/* A local session ends: closed, expired, or the role over. */
 static void local_session_free(struct server *s, struct server_session *ss)
 {
     session_remove(&s->sessions, &ss->base);
     s->local_sessions--;
+    if (ss->base.closing)
+        s->local_closing--;
     server_session_free(s, ss);
 }
 
@@ -1128,10 +1225,11 @@ static void container_sweep(struct server *s)
     mem_free(paths);
 }
 
-/* READ_ONLY: local sessions expire here, closed locally; the global ones
- * wait for a leader (popped from their buckets, they are timed anew by
- * the next leader's server_set_role). */
-static void read_only_expire(struct server *s, int64_t now_ms)
+/* READ_ONLY, LEARNER with local sessions: local sessions expire here,
+ * closed locally; global ones wait for the leader (popped from their
+ * buckets, they are timed anew by a touch or the next leader's
+ * server_set_role). */
+static void local_expire(struct server *s, int64_t now_ms)
 {
     struct session *base;
     while ((base = session_expired(&s->sessions, now_ms)) != NULL) {
@@ -1149,8 +1247,8 @@ static void read_only_expire(struct server *s, int64_t now_ms)
 
 void server_tick(struct server *s, int64_t now_ms)
 {
-    if (s->role == SERVER_READ_ONLY) {
-        read_only_expire(s, now_ms);
+    if (s->role == SERVER_READ_ONLY || (s->role == SERVER_LEARNER && s->cfg.local_sessions)) {
+        local_expire(s, now_ms);
         s->next_container_check_ms = now_ms + s->cfg.container_check_interval_ms;
         return;
     }
@@ -1164,6 +1262,15 @@ void server_tick(struct server *s, int64_t now_ms)
         struct server_session *ss = (struct server_session *)base;
         if (ss->base.closing)
             continue;
+        if (ss->local) {
+            LOG_I("Expiring local session 0x%" PRIx64 ", timeout of %" PRId32 "ms exceeded",
+                  (uint64_t)ss->base.id, ss->base.timeout_ms);
+            struct server_conn *c = ss->conn;
+            local_session_free(s, ss);
+            if (c)
+                server_conn_close(s, c);
+            continue;
+        }
         LOG_I("Expiring session 0x%" PRIx64 ", timeout of %" PRId32 "ms exceeded",
               (uint64_t)ss->base.id, ss->base.timeout_ms);
         struct prep p = {.s = s,
@@ -1186,7 +1293,7 @@ void server_tick(struct server *s, int64_t now_ms)
 
 int64_t server_next_tick_ms(const struct server *s)
 {
-    if (s->role == SERVER_LEARNER)
+    if (s->role == SERVER_LEARNER && !s->cfg.local_sessions)
         return s->next_container_check_ms;
     int64_t sessions = session_next_expiry_ms(&s->sessions);
     return sessions < s->next_container_check_ms ? sessions : s->next_container_check_ms;
@@ -1218,7 +1325,7 @@ void server_get_stats(const struct server *s, struct server_stats *out)
     out->data_watch_path_count = watch_table_path_count(&s->data_watches);
     out->ephemeral_count = tree_ephemeral_count(&s->tree);
     out->session_count = session_count(&s->sessions) - s->local_sessions;
-    out->local_session_count = s->local_sessions;
+    out->local_session_count = s->local_sessions - s->local_closing;
     out->data_bytes = s->tree.data_bytes;
 }
 

@@ -51,6 +51,15 @@ struct server_config {
      * user (DigestAuthenticationProvider.superDigest); NULL or "" for none. */
     const char *super_digest;
     bool enforce_quota; /* enforceQuota: hard limits refuse with QUOTAEXCEEDED */
+    /* localSessionsEnabled (LEADER, LEARNER): a new session is local to this
+     * server (never logged; its closeSession and expiry are local; it moves
+     * to no other server); an ephemeral create upgrades it to a global
+     * session (a createSession txn) with local_sessions_upgrading, and is
+     * refused EPHEMERALONLOCALSESSION without. A LEADER takes requests of
+     * sessions it does not know from other servers' sids as their local
+     * sessions (LeaderSessionTracker). */
+    bool local_sessions;
+    bool local_sessions_upgrading;
 };
 
 struct server_io {

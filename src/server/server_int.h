@@ -79,7 +79,11 @@ struct request {
     /* LEARNER: sent to the leader; xid is the cxid its txn comes back with
      * (a sync: answered by the leader's SYNC, in s->syncs order) */
     bool forwarded;
-    bool revalidating;      /* LEARNER: a re-attach waiting for the leader's REVALIDATE answer */
+    bool revalidating; /* LEARNER: a re-attach waiting for the leader's REVALIDATE answer */
+    /* LEARNER: an ephemeral create of a local session, not upgraded: the
+     * leader refuses it (SESSIONEXPIRED: it has no such global session) and
+     * the client hears EPHEMERALONLOCALSESSION (a multi: its results) */
+    bool ephemeral_local;
     struct sync_wait *sync; /* LEARNER: its place in s->syncs, while it waits */
 };
 
@@ -119,7 +123,8 @@ struct change {
 struct server {
     struct server_config cfg;
     enum server_role role;
-    size_t local_sessions; /* READ_ONLY: sessions with .local */
+    size_t local_sessions; /* sessions with .local */
+    size_t local_closing;  /* of those, closed by the client (gone with the connection) */
     struct list syncs;     /* LEARNER: struct sync_wait.link, oldest first */
     struct buf touched;    /* LEARNER: ids (8 bytes each) of sessions touched since the last ping */
     struct server_io io;
@@ -230,14 +235,21 @@ struct server_session *server_session_new(struct server *s, int64_t id, int32_t 
  * unowned session becomes owner's), ZK_SESSIONEXPIRED (unknown or closing)
  * or ZK_SESSIONMOVED (another server's). */
 int32_t server_check_session(struct server *s, int64_t session_id, int64_t owner);
+/* An ephemeral's owner must be a global session (checkGlobalSession): a
+ * local or unknown one has expired. */
+int32_t server_check_global_session(struct server *s, int64_t session_id, int64_t owner);
 
 /* ==== learner.c: forwarding to the leader ==== */
 
 /* Records that ss's client was heard from (for the next PING). */
 void learner_note_touch(struct server *s, struct server_session *ss);
 /* A write, closeSession or sync of c's session: forwarded and queued. */
-void learner_forward(struct server *s, struct server_conn *c, struct server_session *ss,
-                     int32_t xid, int32_t type, const uint8_t *rec, size_t rec_len, int64_t now_ms);
+struct request *learner_forward(struct server *s, struct server_conn *c, struct server_session *ss,
+                                int32_t xid, int32_t type, const uint8_t *rec, size_t rec_len,
+                                int64_t now_ms);
+/* A local session becomes global: its createSession (cxid 0, no handshake
+ * waits for it) goes to the leader ahead of the request that needs it. */
+void learner_upgrade_session(struct server *s, struct server_conn *c, struct server_session *ss);
 /* A new session's handshake: forward its createSession. */
 void learner_create_session(struct server *s, struct server_conn *c, struct server_session *ss,
                             int64_t now_ms);
@@ -268,12 +280,18 @@ struct prep {
      * owned by `owner` */
     bool check_session;
     int64_t owner;
+    /* an ephemeral create of a local session that may not upgrade:
+     * EPHEMERALONLOCALSESSION (QuorumZooKeeperServer.checkUpgradeSession) */
+    bool ephemeral_local_error;
 };
 
 /* One write op (alone or inside a multi): decodes its record from r and
  * preps it. Returns ZK_OK with the txn body in `out` (the txn's type is `op`)
  * and the op's change records added, or the error (nothing added). */
 int32_t prep_op(struct prep *p, int32_t op, struct jute_reader *r, struct buf *out);
+/* Walk past one op's record of a multi (decoded, not prepped): 0, or -1
+ * when it does not decode. */
+int prep_skip_op(int32_t op, struct jute_reader *r);
 /* A multi: its MultiTxn in `out`, a failed op and those after it as ErrorTxn.
  * ZK_MARSHALLINGERROR (nothing in `out`, its changes rolled back) when the
  * request does not decode. */

@@ -342,7 +342,8 @@ static void test_ensemble_keys(void)
     CHECK_EQ_INT(parse("dataDir=/d\nclientPort=1\nserver.5=[::1]:2888:3888:participant;127.1:2181\n"
                        "version=1f\ninitLimit=7\nsyncLimit=3\ncnxTimeout=100\n"
                        "electionPortBindRetry=0\nquorumListenOnAllIPs=TRUE\npeerType=Observer\n"
-                       "readonlymode.enabled=true\n",
+                       "readonlymode.enabled=true\nlocalSessionsEnabled=true\n"
+                       "localSessionsUpgradingEnabled=TRUE\n",
                        &cfg, err, sizeof(err)),
                  0);
     CHECK_EQ_INT(cfg.member_count, 1);
@@ -357,6 +358,7 @@ static void test_ensemble_keys(void)
     CHECK_EQ_INT(cfg.election_port_bind_retry, 0);
     CHECK(cfg.quorum_listen_on_all_ips);
     CHECK(cfg.read_only_enabled);
+    CHECK(cfg.local_sessions_enabled && cfg.local_sessions_upgrading_enabled);
     CHECK_EQ_INT(cfg.peer_type, MEMBER_OBSERVER);
     struct membership m;
     config_membership(&cfg, &m);

@@ -512,7 +512,16 @@ static void cap_learner_sync(void *ctx, int64_t sid)
     }
 }
 
+static struct server *cap_server_with(struct cap *c, const struct server_config *cfg);
+
 static struct server *cap_server(struct cap *c, int64_t server_id)
+{
+    struct server_config cfg = {
+        .tick_time_ms = 2000, .max_buffer = 0xfffff, .server_id = server_id};
+    return cap_server_with(c, &cfg);
+}
+
+static struct server *cap_server_with(struct cap *c, const struct server_config *cfg)
 {
     memset(c, 0, sizeof(*c));
     for (int i = 0; i < CAP_PACKETS; i++) {
@@ -527,9 +536,7 @@ static struct server *cap_server(struct cap *c, int64_t server_id)
                            .forward = cap_forward,
                            .revalidate = cap_revalidate,
                            .learner_sync = cap_learner_sync};
-    struct server_config cfg = {
-        .tick_time_ms = 2000, .max_buffer = 0xfffff, .server_id = server_id};
-    return server_new(&cfg, &io, 0);
+    return server_new(cfg, &io, 0);
 }
 
 static void cap_deinit(struct cap *c)
@@ -1242,6 +1249,68 @@ static struct txn_seen txn_at(const struct cap *c, int i)
     return t;
 }
 
+/* A leader with local sessions (LeaderSessionTracker): a session it does
+ * not know from another server's sid is that server's local session (its
+ * writes go through, its ephemerals do not: checkGlobalSession); one of its
+ * own sid has expired. Its own new sessions are local (no txn); their
+ * ephemeral create is an EPHEMERALONLOCALSESSION ErrorTxn, or, upgrading,
+ * a createSession txn ahead of the create. */
+static void test_leader_local_sessions(void)
+{
+    for (int upgrading = 0; upgrading < 2; upgrading++) {
+        static struct cap cl;
+        struct server_config cfg = {.tick_time_ms = 2000,
+                                    .max_buffer = 0xfffff,
+                                    .server_id = 1,
+                                    .local_sessions = true,
+                                    .local_sessions_upgrading = upgrading};
+        struct server *leader = cap_server_with(&cl, &cfg);
+        server_set_role(leader, SERVER_LEADER, (int64_t)1 << 32, 0);
+        const int64_t theirs = 0x0200000000000002, ours = 0x0100000000000009;
+        struct buf rec;
+        buf_init(&rec);
+        create_record(&rec, "/a", 0, &world_acl);
+        CHECK_EQ_INT(lreq(leader, 2, theirs, 1, ZK_OP_CREATE, &rec, "127.0.0.1", 0), 0);
+        CHECK_EQ_INT(txn_at(&cl, 0).h.type, ZK_OP_CREATE);
+        buf_clear(&rec);
+        create_record(&rec, "/e", 1, &world_acl);
+        CHECK_EQ_INT(lreq(leader, 2, theirs, 2, ZK_OP_CREATE, &rec, "127.0.0.1", 0), 0);
+        CHECK_EQ_INT(txn_at(&cl, 1).err, ZK_SESSIONEXPIRED);
+        buf_clear(&rec);
+        create_record(&rec, "/b", 0, &world_acl);
+        CHECK_EQ_INT(lreq(leader, 2, ours, 1, ZK_OP_CREATE, &rec, "127.0.0.1", 0), 0);
+        CHECK_EQ_INT(txn_at(&cl, 2).err, ZK_SESSIONEXPIRED);
+        buf_deinit(&rec);
+
+        server_conn_open(leader, 1, "127.0.0.1", 0);
+        connect(leader, 1, 0, 0);
+        CHECK_EQ_INT(cl.count, 1); /* answered at once */
+        CHECK_EQ_INT(cl.txn_count, 3);
+        int64_t local = connect_response_at(&cl, 0).session_id;
+        CHECK_EQ_INT(local >> 56, 1);
+        struct server_stats st;
+        server_get_stats(leader, &st);
+        CHECK_EQ_INT(st.local_session_count, 1);
+        CHECK_EQ_INT(st.session_count, 0);
+        request(leader, 1, 1, ZK_OP_CREATE, "/s", true, 0); /* ephemeral sequential */
+        if (upgrading) {
+            CHECK_EQ_INT(cl.txn_count, 5);
+            CHECK_EQ_INT(txn_at(&cl, 3).h.type, ZK_OP_CREATE_SESSION);
+            CHECK_EQ_INT(txn_at(&cl, 3).h.client_id, local);
+            CHECK_EQ_INT(txn_at(&cl, 4).h.type, ZK_OP_CREATE);
+            server_get_stats(leader, &st);
+            CHECK_EQ_INT(st.local_session_count, 0);
+            CHECK_EQ_INT(st.session_count, 1);
+        } else {
+            CHECK_EQ_INT(cl.txn_count, 4);
+            CHECK_EQ_INT(txn_at(&cl, 3).err, ZK_EPHEMERALONLOCALSESSION);
+        }
+        server_conn_closed(leader, 1, 1);
+        server_free(leader);
+        cap_deinit(&cl);
+    }
+}
+
 /* The leader preps learners' requests with ZooKeeper's session checks:
  * owners, SESSIONMOVED, SESSIONEXPIRED (unknown or closing), the packet's
  * auth ids for ACLs; syncs go to io.learner_sync; bad packets are refused. */
@@ -1490,6 +1559,7 @@ int main(void)
     test_learner_no_expiry_reports_touches();
     test_learner_session_expired_by_leader();
     test_read_only_sessions();
+    test_leader_local_sessions();
     test_leader_learner_requests();
     test_leader_touches_and_expiry();
 
