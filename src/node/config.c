@@ -776,6 +776,16 @@ static int apply_entry(struct config_parser *p, const struct config_entry *e,
     if (strcmp(k, "nio.sessionlessCnxnTimeout") == 0)
         return int_key(p, e, 1, INT32_MAX, "a positive number of milliseconds",
                        &out->sessionless_timeout_ms);
+    if (strcmp(k, "czk.zxidCounterStart") == 0) {
+        /* hex, as zxids are written: the counter of an epoch's first txn */
+        int64_t v;
+        if (!parse_hex_int64(e->value, &v) || v < 1 || v > 0xfffffffeLL)
+            return config_fail(p, CONFIG_ERR_VALUE,
+                               ":%d: %s: '%s' is not a hex number from 1 to fffffffe", e->line, k,
+                               e->value);
+        out->zxid_counter_start = v;
+        return 0;
+    }
     if (strcmp(k, "czk.clientOutputPauseBytes") == 0) {
         int32_t v;
         int rc = int_key(p, e, 1, INT32_MAX, "1 or more bytes", &v);

@@ -95,6 +95,10 @@ struct node_config {
      * ensemble member's new sessions are its own (server.h) */
     bool local_sessions_enabled;
     bool local_sessions_upgrading_enabled;
+    /* czk.zxidCounterStart (hex): the zxid counter of a new leader's first
+     * txn; 0 = 1, ZooKeeper's. Near fffffffe it brings the roll-over of
+     * the counter (a new epoch) within a few writes, for tests. */
+    int64_t zxid_counter_start;
     int peer_type; /* peerType: enum member_role; the server.N line of myid wins */
     /* QuorumPeerMain's choice (isDistributed): more than one voting server.N,
      * or standaloneEnabled=false with one: an ensemble member (src/node/ensemble.c). */

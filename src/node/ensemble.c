@@ -566,6 +566,7 @@ static int start_leading(struct node *n)
         .config_text = (const char *)text.data,
         .config_version = n->cfg.config_version,
         .max_buffer = 2 * (size_t)n->cfg.max_buffer, /* jute.maxbuffer + its extrasize */
+        .first_counter = n->cfg.zxid_counter_start,
     };
     struct leader_port_io io = {
         .ctx = n,
@@ -842,8 +843,10 @@ static void become_serving(struct node *n)
     e->serving = true;
     e->serving_since_ms = node__now_ms(n);
     e->look_backoff_ms = 0;
+    /* a leader's next zxid is zab's first: as if counter start - 1 applied */
+    int64_t start = n->cfg.zxid_counter_start > 0 ? n->cfg.zxid_counter_start : 1;
     if (e->state == ELECTION_LEADING)
-        server_set_role(n->server, SERVER_LEADER, ZAB_ZXID(epoch, 0), node__now_ms(n));
+        server_set_role(n->server, SERVER_LEADER, ZAB_ZXID(epoch, start - 1), node__now_ms(n));
     else
         server_set_role(n->server, SERVER_LEARNER, 0, node__now_ms(n));
     if (elector_epoch_update(e->elector, epoch) < 0)

@@ -870,7 +870,8 @@ int leader_port_new(uv_loop_t *loop, const struct leader_port_config *cfg,
                             .has_quorum_arg = cfg->has_quorum_arg,
                             .sync_limit = cfg->sync_limit,
                             .committed_log_max = cfg->committed_log_max,
-                            .outstanding_max = cfg->outstanding_max};
+                            .outstanding_max = cfg->outstanding_max,
+                            .first_counter = cfg->first_counter};
     if (zab_init(&lp->zab, &zc) != 0) {
         snprintf(errmsg, errmsg_size, "bad ZAB config (voters, tickTime, initLimit, syncLimit)");
         mem_free(lp->voters);

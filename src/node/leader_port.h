@@ -153,6 +153,8 @@ struct leader_port_config {
     size_t learner_output_max;
     /* zab_config's bounds; 0: zab's defaults. */
     size_t committed_log_max, outstanding_max;
+    /* zab_config.first_counter (czk.zxidCounterStart); 0: 1 */
+    int64_t first_counter;
 };
 
 struct leader_port;

@@ -70,6 +70,7 @@ int zab_init(struct zab *zab, const struct zab_config *config)
         config->committed_log_max ? config->committed_log_max : ZAB_COMMITTED_LOG_DEFAULT;
     zab->outstanding_max =
         config->outstanding_max ? config->outstanding_max : ZAB_OUTSTANDING_DEFAULT;
+    zab->first_counter = config->first_counter > 0 ? config->first_counter : 1;
     zab->has_quorum = config->has_quorum;
     zab->has_quorum_arg = config->has_quorum_arg;
     zab->ring_cap = zab->committed_log_max + zab->outstanding_max;
@@ -372,7 +373,7 @@ static void try_newleader_quorum(struct zab *zab, struct zab_update *up, int64_t
     zab->serving = true;
     up->became_serving = true;
     up->established_epoch = zab->epoch;
-    zab->next_counter = 1;
+    zab->next_counter = zab->first_counter;
     zab->next_check_ms = now_ms + zab->tick_ms;
     for (size_t i = 0; i < zab->learners_len; i++) {
         struct zab_learner *l = &zab->learners[i];
@@ -759,6 +760,16 @@ static int leader_propose(struct zab *zab, const struct zab_event *ev, struct za
 {
     if (zab->role != ZAB_LEADING || !zab->serving)
         return ZAB_ENOTREADY;
+    if (zab->next_counter > 0xfffffffeLL) {
+        /* Leader.propose: a txn whose counter is all ones is not proposed;
+         * the leader steps down and an election starts a new epoch (the
+         * zxid's low 32 bits would roll over). Its client hears of it as of
+         * any role's end. */
+        stop(zab, up,
+             "the zxid counter is exhausted (its low 32 bits would roll over): a new "
+             "election starts a new epoch, as Apache ZooKeeper does");
+        return 0;
+    }
     if (ev->propose.zxid != zab_next_zxid(zab) || ev->propose.data.len < 0)
         return ZAB_EINVAL;
     if (zab->ring_len - zab->committed_len >= zab->outstanding_max)
@@ -780,10 +791,6 @@ static int leader_propose(struct zab *zab, const struct zab_event *ev, struct za
             lag_sent(zab, l, e->zxid, ev->now_ms);
         }
     }
-    /* Counter about to wrap: Apache forces a new election (the zxid's low 32
-     * bits rolled over). */
-    if (zab->next_counter > 0xfffffffeLL)
-        stop(zab, up, "zxid counter exhausted");
     return 0;
 }
 

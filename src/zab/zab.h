@@ -86,6 +86,10 @@ struct zab_config {
      * A learner's backpressure mark is committed_log_max + outstanding_max
      * (zab_learner_backlog_high). 0: ZAB_OUTSTANDING_DEFAULT. */
     size_t outstanding_max;
+    /* The zxid counter of the epoch's first PROPOSE (0: 1, ZooKeeper's);
+     * at most 0xfffffffe. Near it, the counter's roll-over comes within a
+     * few txns (czk.zxidCounterStart, for tests). */
+    int64_t first_counter;
     zab_quorum_fn *has_quorum;
     void *has_quorum_arg;
 };
@@ -331,6 +335,7 @@ struct zab {
     size_t ring_cap, ring_head, ring_len;
     size_t committed_len; /* the first committed_len entries of the ring are committed */
     int64_t next_counter;
+    int64_t first_counter;
     int64_t ping_round;     /* PING rounds sent this leadership */
     struct zab_sync *syncs; /* waiting, request order */
     size_t syncs_cap, syncs_head, syncs_len;

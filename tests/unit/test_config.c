@@ -343,7 +343,7 @@ static void test_ensemble_keys(void)
                        "version=1f\ninitLimit=7\nsyncLimit=3\ncnxTimeout=100\n"
                        "electionPortBindRetry=0\nquorumListenOnAllIPs=TRUE\npeerType=Observer\n"
                        "readonlymode.enabled=true\nlocalSessionsEnabled=true\n"
-                       "localSessionsUpgradingEnabled=TRUE\n",
+                       "localSessionsUpgradingEnabled=TRUE\nczk.zxidCounterStart=fffffff0\n",
                        &cfg, err, sizeof(err)),
                  0);
     CHECK_EQ_INT(cfg.member_count, 1);
@@ -359,6 +359,7 @@ static void test_ensemble_keys(void)
     CHECK(cfg.quorum_listen_on_all_ips);
     CHECK(cfg.read_only_enabled);
     CHECK(cfg.local_sessions_enabled && cfg.local_sessions_upgrading_enabled);
+    CHECK_EQ_INT(cfg.zxid_counter_start, 0xfffffff0);
     CHECK_EQ_INT(cfg.peer_type, MEMBER_OBSERVER);
     struct membership m;
     config_membership(&cfg, &m);
@@ -387,6 +388,8 @@ static void test_ensemble_keys(void)
                  "zoo.cfg:3: peerType", "Unrecognised peertype: voter");
     expect_error("dataDir=/d\nclientPort=1\nquorumListenOnAllIPs=yes\n", CONFIG_ERR_VALUE,
                  "zoo.cfg:3: quorumListenOnAllIPs", "Choose 'true' or 'false.'");
+    expect_error("dataDir=/d\nclientPort=1\nczk.zxidCounterStart=ffffffff\n", CONFIG_ERR_VALUE,
+                 "zoo.cfg:3: czk.zxidCounterStart", "from 1 to fffffffe");
     expect_error("dataDir=/d\nclientPort=1\nreadonlymode.enabled=1\n", CONFIG_ERR_VALUE,
                  "zoo.cfg:3: readonlymode.enabled", "Choose 'true' or 'false.'");
     expect_error("dataDir=/d\nclientPort=1\ninitLimit=ten\n", CONFIG_ERR_VALUE,
