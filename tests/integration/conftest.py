@@ -246,6 +246,11 @@ def start_server(kind, workdir, extra=None, port=None, timeout=START_TIMEOUT,
         cmd = [binary, str(cfg_path)]
         log_path = workdir / "czk-server.log"
         out_path = log_path
+    # Killed with pytest (setpriv execs the server: same pid): a pytest that
+    # dies before its fixtures run (a ctest timeout, ^C twice) leaves nothing
+    # running. The parent is this (main) thread; no test starts a server
+    # from a thread that ends before it.
+    cmd = ["setpriv", "--pdeathsig", "KILL"] + cmd
     out = open(out_path, "ab")
     proc = subprocess.Popen(cmd, cwd=str(workdir), stdin=subprocess.DEVNULL,
                             stdout=out, stderr=subprocess.STDOUT,
