@@ -21,6 +21,7 @@
 static const int64_t voters3[] = {1, 2, 3};
 static const int64_t voters5[] = {1, 2, 3, 4, 5};
 static struct zab_update up;
+static int64_t first_counter; /* zab_config.first_counter of the next init_zab */
 
 static void init_zab(struct zab *z, int64_t me, const int64_t *voters, size_t n, size_t window)
 {
@@ -31,7 +32,8 @@ static void init_zab(struct zab *z, int64_t me, const int64_t *voters, size_t n,
                            .init_limit = 10,
                            .sync_limit = 5,
                            .committed_log_max = window,
-                           .outstanding_max = 8};
+                           .outstanding_max = 8,
+                           .first_counter = first_counter};
     CHECK(zab_init(z, &c) == 0);
 }
 
@@ -513,6 +515,26 @@ static void test_leader_steps_down_without_a_synced_quorum(void)
     CHECK(!up.stopped);
     tick(&z, 10 * TICK_MS);
     CHECK(up.stopped && strstr(up.reason, "epoch from quorum"));
+    zab_deinit(&z);
+}
+
+/* Leader.propose: a txn whose counter would be all ones is not proposed:
+ * the leader steps down at it, appending nothing (the txn before it was
+ * appended and stays: the ring's entries are not used after the stop). */
+static void test_counter_exhaustion_steps_down_before_proposing(void)
+{
+    struct zab z;
+    first_counter = 0xfffffffd;
+    serving_leader(&z);
+    first_counter = 0;
+    CHECK_EQ_INT(zab_next_zxid(&z), E(1, 0xfffffffd));
+    CHECK_EQ_INT(propose(&z, 10, "a"), 0);
+    CHECK_EQ_INT(propose(&z, 10, "b"), 0);
+    CHECK(up.appends_len == 1 && up.appends[0].zxid == E(1, 0xfffffffe));
+    CHECK(!up.stopped);
+    CHECK_EQ_INT(propose(&z, 10, "c"), 0);
+    CHECK_EQ_INT(up.appends_len, 0);
+    CHECK(up.stopped && up.role == ZAB_LOOKING && strstr(up.reason, "zxid counter is exhausted"));
     zab_deinit(&z);
 }
 
@@ -1697,6 +1719,7 @@ int main(int argc, char **argv)
     test_learner_trunc_and_snap_are_outputs();
     test_leader_pings_every_half_tick_and_drops_silent_learners();
     test_leader_steps_down_without_a_synced_quorum();
+    test_counter_exhaustion_steps_down_before_proposing();
     test_leader_drops_a_learner_whose_acks_lag();
     test_learner_reconnecting_is_not_closed();
     test_ack_from_a_previous_connection_does_not_count_after_resync();
