@@ -6,6 +6,7 @@
  * same code as a standalone server its own. Pure: no I/O. */
 #include "base/buf.h"
 #include "base/list.h"
+#include "base/log.h"
 #include "proto/jute.h"
 #include "proto/proto.h"
 #include "proto/records.h"
@@ -68,6 +69,19 @@ static void on_tree_event(void *ctx, int32_t type, const struct tree_node *node)
     default:
         break;
     }
+}
+
+/* SESSIONMOVED is a connection-level error (ZOOKEEPER-710):
+ * FinalRequestProcessor closes the connection instead of answering, for an
+ * error txn and for a multi with such a result. */
+static bool session_moved(const struct tree_result *res)
+{
+    if (res->type == ZK_OP_ERROR)
+        return res->err == ZK_SESSIONMOVED;
+    for (size_t i = 0; i < res->op_count; i++)
+        if (res->ops[i].type == ZK_OP_ERROR && res->ops[i].err == ZK_SESSIONMOVED)
+            return true;
+    return false;
 }
 
 static void write_reply(struct request *req, const struct tree_result *res, int64_t zxid)
@@ -196,6 +210,11 @@ void apply_txn(struct server *s, const uint8_t *txn, size_t len, const struct ap
             struct server_conn *c = server_conn_get(s, req->conn_id);
             server_connect_response(s, &req->reply, ss->base.timeout_ms, ss->base.id,
                                     c && c->old_client);
+        } else if (session_moved(&res)) {
+            LOG_I("session 0x%" PRIx64 " moved to another server: closing its connection here",
+                  (uint64_t)h.client_id);
+            buf_clear(&req->reply);
+            req->close_after = true;
         } else if (req->ephemeral_local && req->type != ZK_OP_MULTI) {
             /* the leader refused it as a txn; ZooKeeper's learner answers
              * with the exception checkUpgradeSession set */

@@ -683,6 +683,16 @@ static void handle_request(struct server *s, struct server_conn *c, const uint8_
     }
     if (s->role == SERVER_READ_ONLY && read_only_refuses(s, c, ss, h.xid, h.type, now_ms))
         return;
+    if (s->role == SERVER_LEADER && ss->has_owner && ss->owner != s->cfg.server_id) {
+        /* PrepRequestProcessor checks every request's session on the
+         * leader, reads and pings too: one that moved to another server
+         * has its connection here closed (SESSIONMOVED is a connection
+         * error, FinalRequestProcessor) */
+        LOG_I("session 0x%" PRIx64 " moved to server %" PRId64 ": closing its connection here",
+              (uint64_t)ss->base.id, ss->owner);
+        server_conn_close(s, c);
+        return;
+    }
     bool ephemeral_local = false;
     if (ss->local && !server_session_sync_waiting(ss) &&
         local_session_request(s, c, ss, h.xid, h.type, body + r.pos, len - r.pos, &ephemeral_local,

@@ -182,3 +182,38 @@ def test_read_only_mode(make_ensemble, kinds):
         finally:
             k.stop()
             k.close()
+
+
+@pytest.mark.parametrize("kinds", [["czk", "czk", "czk"], ["czk", "apache", "apache"]],
+                         ids=lambda k: "-".join(k))
+def test_a_partitioned_member_serves_read_only_until_healed(make_ensemble, kinds):
+    """Member 1 (czk) cut off by the network while 2 and 3 keep the quorum:
+    it serves a read-only client the tree it has (not the writes made on
+    the other side meanwhile), refuses that client's writes, and rejoins
+    read-write once healed; the client then reads the writes it missed."""
+    ens = make_ensemble(kinds, extra={"readonlymode.enabled": "true"}, proxied=True)
+    ens.start(3)  # the leader (the highest sid) once a second member is up
+    time.sleep(0.5)
+    ens.start_all([1, 2])
+    assert ens.leader_sid() == 3
+    port = ens.members[1].client_port
+    kz = ens.client(3)
+    kz.create("/p", b"before")
+    ens.isolate(1)
+    _poll(lambda: ens.mode(1) == "read-only", "member 1 to serve read-only")
+    kz.set("/p", b"during")  # the quorum side goes on
+    ro = KazooClient(hosts="%s:%d" % (HOST, port), read_only=True, timeout=10.0)
+    try:
+        ro.start(timeout=15)
+        assert ro.client_state == KeeperState.CONNECTED_RO
+        assert ro.get("/p")[0] == b"before"
+        with pytest.raises(NotReadOnlyCallError):
+            ro.set("/p", b"ro")
+        ens.heal()
+        ens.wait_modes()
+        _poll(lambda: ro.client_state == KeeperState.CONNECTED, "the client to be read-write", 60)
+        ro.sync("/p")
+        assert ro.get("/p")[0] == b"during"
+    finally:
+        ro.stop()
+        ro.close()

@@ -818,7 +818,8 @@ static struct zk_reply_header cap_reply_at(struct cap *c, int i)
 /* A session re-attaching to a learner is answered only when the leader has
  * revalidated it; a wrong password is refused at once; a session the leader
  * does not know is refused and leaves nothing behind; a session moved to
- * another learner gets SESSIONMOVED for its writes from here. */
+ * another learner has its connection here closed at its next write (the
+ * leader's SESSIONMOVED, as FinalRequestProcessor does). */
 static void test_learner_revalidation(void)
 {
     static struct cap cl, cf;
@@ -888,10 +889,9 @@ static void test_learner_revalidation(void)
     send_record(learner, 2, 2, ZK_OP_CREATE, &rec, 4);
     buf_deinit(&rec);
     relay_run(&r, 4);
-    CHECK_EQ_INT(cf.count, 6);
-    struct zk_reply_header h = cap_reply_at(&cf, 5);
-    CHECK_EQ_INT(h.xid, 2);
-    CHECK_EQ_INT(h.err, ZK_SESSIONMOVED);
+    /* SESSIONMOVED (ZOOKEEPER-710): no answer, the connection closes */
+    CHECK_EQ_INT(cf.count, 5);
+    CHECK_EQ_INT(cf.closed[cf.closed_count - 1], 2);
 
     server_conn_closed(learner, 2, 5);
     server_free(leader);
@@ -1311,6 +1311,31 @@ static void test_leader_local_sessions(void)
     }
 }
 
+/* A session of the leader's own client that a learner revalidated has
+ * moved: the leader closes the old connection at its next request, a read
+ * too (PrepRequestProcessor checks every request's session there). */
+static void test_leader_closes_a_moved_sessions_connection(void)
+{
+    static struct cap cl;
+    struct server *leader = cap_server(&cl, 1);
+    server_set_role(leader, SERVER_LEADER, (int64_t)1 << 32, 0);
+    server_conn_open(leader, 1, "127.0.0.1", 0);
+    connect(leader, 1, 0, 0);
+    CHECK_EQ_INT(cl.txn_count, 1);
+    server_persisted(leader, cl.last_zxid, 0);
+    CHECK_EQ_INT(cl.count, 1);
+    int64_t session = connect_response_at(&cl, 0).session_id;
+    request(leader, 1, 1, ZK_OP_EXISTS, "/", false, 1);
+    CHECK_EQ_INT(cl.count, 2);
+    CHECK(server_revalidate_session(leader, 2, session, 10000, 2));
+    request(leader, 1, 2, ZK_OP_EXISTS, "/", false, 3);
+    CHECK_EQ_INT(cl.count, 2);
+    CHECK(cl.closed_count == 1 && cl.closed[0] == 1);
+    server_conn_closed(leader, 1, 3);
+    server_free(leader);
+    cap_deinit(&cl);
+}
+
 /* The leader preps learners' requests with ZooKeeper's session checks:
  * owners, SESSIONMOVED, SESSIONEXPIRED (unknown or closing), the packet's
  * auth ids for ACLs; syncs go to io.learner_sync; bad packets are refused. */
@@ -1560,6 +1585,7 @@ int main(void)
     test_learner_session_expired_by_leader();
     test_read_only_sessions();
     test_leader_local_sessions();
+    test_leader_closes_a_moved_sessions_connection();
     test_leader_learner_requests();
     test_leader_touches_and_expiry();
 
