@@ -89,10 +89,19 @@ def _scenario(ens, where, leader, upgrading):
     # to another member: a local session is unknown there
     c2 = zkwire.Conn(HOST, ens.members[other].client_port)
     resp = c2.connect(session_id=session, passwd=c.passwd, timeout_ms=6000)
-    c2.close()
     if upgrading:
         assert resp["sessionId"] == session, resp
+        # closed here and now (a txn), not left to expire while the next
+        # scenario counts sessions
+        assert c2.close_session()["err"] == 0
+        c2.close()
+        # `where` applies the closeSession when its commit reaches it
+        deadline = time.monotonic() + 10
+        while _mntr(ens, where) != (local0, global0):
+            assert time.monotonic() < deadline, _mntr(ens, where)
+            time.sleep(0.05)
     else:
+        c2.close()
         assert (resp["timeOut"], resp["sessionId"]) == (0, 0), resp
         last = _zxid(ens, where)
         rep = c.close_session()
