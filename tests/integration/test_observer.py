@@ -1,16 +1,19 @@
 # SPDX-License-Identifier: Apache-2.0
-"""A czk observer in an all-czk ensemble (three czk voters and one czk
-observer, `server.4=...:observer`): it syncs from the leader, serves reads,
-forwards writes, follows a new leader after the old one is killed, and never
-counts towards a quorum. (Mixed observers, an Apache observer of czk voters
-and a czk observer of Apache voters, are in test_ensemble_4lw.py and
-test_learner.py.)"""
+"""An observer (`server.4=...:observer`) of three voters: a czk observer of
+czk voters, an Apache observer of czk voters, and a czk observer of Apache
+voters. It syncs from the leader, serves reads, forwards writes, follows a
+new leader after the old one is killed, and never counts towards a quorum.
+(The four-letter words of mixed observers are in test_ensemble_4lw.py, the
+wire in test_learner.py.)"""
 
 import time
 
+import pytest
+
 from ensemble import LOCAL_NODES, make_ensemble  # noqa: F401  (fixture)
 
-KINDS = ["czk", "czk", "czk", "czk"]
+KINDS = [["czk", "czk", "czk", "czk"], ["czk", "czk", "czk", "apache"],
+         ["apache", "apache", "apache", "czk"]]
 OBSERVER = 4
 VOTERS = (1, 2, 3)
 
@@ -25,8 +28,9 @@ def _assert_trees_equal(ens):
         assert tree == first, "member %d differs" % sid
 
 
-def test_observer_serves_and_follows_a_new_leader(make_ensemble):  # noqa: F811
-    ens = make_ensemble(KINDS, observers=(OBSERVER,))
+@pytest.mark.parametrize("kinds", KINDS, ids=lambda k: "-".join(k))
+def test_observer_serves_and_follows_a_new_leader(make_ensemble, kinds):  # noqa: F811
+    ens = make_ensemble(kinds, observers=(OBSERVER,))
     ens.start_all()
     modes = ens.wait_modes()
     assert modes[OBSERVER] == "observer"
@@ -55,11 +59,12 @@ def test_observer_serves_and_follows_a_new_leader(make_ensemble):  # noqa: F811
     _assert_trees_equal(ens)
 
 
-def test_observer_is_not_part_of_the_quorum(make_ensemble):  # noqa: F811
+@pytest.mark.parametrize("kinds", KINDS, ids=lambda k: "-".join(k))
+def test_observer_is_not_part_of_the_quorum(make_ensemble, kinds):  # noqa: F811
     """Two voters stopped: the last voter and the observer are three of four
     members, but only one of three voters, so the leader steps down and the
     observer stops serving; with a voter back, both serve again."""
-    ens = make_ensemble(KINDS, observers=(OBSERVER,))
+    ens = make_ensemble(kinds, observers=(OBSERVER,))
     ens.start_all()
     ens.wait_modes()
     leader = ens.leader_sid(sids=VOTERS)
