@@ -125,7 +125,7 @@ static int leader_create_session(struct server *s, int64_t sid, int64_t session_
         zk_create_session_txn_encode(&body, &txn);
     }
     int64_t zxid = s->next_zxid++;
-    int64_t time = s->io.wall_ms ? s->io.wall_ms(s->io.ctx) : 0;
+    int64_t time = server_wall_ms(s);
     server_propose(s, made, session_id, NULL, cxid, type, zxid, time, &body);
     buf_deinit(&body);
     return 0;
@@ -149,7 +149,7 @@ static void leader_write(struct server *s, int64_t sid, int64_t session_id, int3
                      .session_id = session_id,
                      .auth = &ids,
                      .zxid = s->next_zxid++,
-                     .time = s->io.wall_ms ? s->io.wall_ms(s->io.ctx) : 0,
+                     .time = server_wall_ms(s),
                      .check_session = true,
                      .owner = sid};
     struct jute_reader r;

@@ -2,7 +2,8 @@
 /* server.c — one server's request pipeline as functions of events: the
  * connections and handshake, per-session FIFO queues, and the driver that runs
  * the stages (prep.c, apply.c, read.c) and takes txns through the log; session
- * expiry and the container sweep. Pure: no I/O, no clock. */
+ * expiry (local sessions and read-only mode: local.c; the container sweep:
+ * sweep.c). Pure: no I/O, no clock. */
 #include "server/server.h"
 
 #include "base/buf.h"
@@ -22,11 +23,6 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-
-static int64_t wall_ms(struct server *s)
-{
-    return s->io.wall_ms ? s->io.wall_ms(s->io.ctx) : 0;
-}
 
 /* ---- connections and replies ---- */
 
@@ -411,7 +407,7 @@ static void handle_write(struct server *s, struct server_conn *c, struct server_
                      .session_id = ss->base.id,
                      .auth = &c->auth,
                      .zxid = s->next_zxid++,
-                     .time = wall_ms(s),
+                     .time = server_wall_ms(s),
                      .check_session = s->role == SERVER_LEADER,
                      .owner = s->cfg.server_id,
                      .ephemeral_local_error = ephemeral_local};
@@ -516,134 +512,6 @@ static void handle_auth(struct server *s, struct server_conn *c, int32_t xid, st
     }
 }
 
-/* A request answered here with its header alone (the last zxid), in the
- * session's order; a local session's closeSession (OK) then closes the
- * connection, and the session goes with it (server_conn_closed). */
-static void local_answer(struct server *s, struct server_conn *c, struct server_session *ss,
-                         int32_t xid, int32_t type, int32_t err, int64_t now_ms)
-{
-    struct request *req = server_request_new(c, xid, type, now_ms);
-    size_t at = frame_begin(&req->reply);
-    server_reply_header(&req->reply, xid, s->tree.last_zxid, err);
-    frame_end(&req->reply, at);
-    req->ready = true;
-    req->is_write = true;
-    if (type == ZK_OP_CLOSE_SESSION) {
-        LOG_I("Closing local session 0x%" PRIx64, (uint64_t)ss->base.id);
-        ss->base.closing = true;
-        s->local_closing++;
-        req->close_after = true;
-    }
-    server_enqueue(s, ss, c, req);
-    server_session_drain(s, ss, now_ms);
-}
-
-/* Whether a create, create2 or multi record creates an ephemeral node
- * (checkUpgradeSession; a record that does not decode: no). */
-static bool creates_ephemeral(int32_t type, const uint8_t *rec, size_t len)
-{
-    struct jute_reader r;
-    jute_reader_init(&r, rec, len);
-    struct zk_create_request cr;
-    if (type != ZK_OP_MULTI)
-        return zk_create_request_decode(&r, &cr) == 0 && (cr.flags == 1 || cr.flags == 3);
-    for (;;) {
-        struct zk_multi_header h;
-        if (zk_multi_header_decode(&r, &h) != 0 || h.done)
-            return false;
-        if (h.type != ZK_OP_CREATE && h.type != ZK_OP_CREATE2) {
-            if (prep_skip_op(h.type, &r) != 0)
-                return false;
-            continue;
-        }
-        if (zk_create_request_decode(&r, &cr) != 0)
-            return false;
-        if (cr.flags == 1 || cr.flags == 3)
-            return true;
-    }
-}
-
-/* LEADER: a local session's upgrade: its createSession txn, proposed ahead
- * of the request that needs it (it is global from here on for prep, as
- * trackSession makes it in PrepRequestProcessor). */
-static void leader_upgrade_session(struct server *s, struct server_session *ss)
-{
-    ss->has_owner = true;
-    ss->owner = s->cfg.server_id;
-    struct buf b;
-    buf_init(&b);
-    struct zk_create_session_txn txn = {.time_out = ss->base.timeout_ms};
-    zk_create_session_txn_encode(&b, &txn);
-    server_propose(s, ss, ss->base.id, NULL, 0, ZK_OP_CREATE_SESSION, s->next_zxid++, wall_ms(s),
-                   &b);
-    buf_deinit(&b);
-}
-
-/* LEADER, LEARNER with local sessions: a local session's closeSession is
- * answered here; its ephemeral create upgrades it to a global session, or
- * (no upgrading) is sent on marked to fail as ZooKeeper fails it. True when
- * the request was answered. */
-static bool local_session_request(struct server *s, struct server_conn *c,
-                                  struct server_session *ss, int32_t xid, int32_t type,
-                                  const uint8_t *rec, size_t len, bool *ephemeral_local,
-                                  int64_t now_ms)
-{
-    *ephemeral_local = false;
-    if (type == ZK_OP_CLOSE_SESSION) {
-        local_answer(s, c, ss, xid, type, ZK_OK, now_ms);
-        return true;
-    }
-    if ((type != ZK_OP_CREATE && type != ZK_OP_CREATE2 && type != ZK_OP_MULTI) ||
-        !creates_ephemeral(type, rec, len))
-        return false;
-    if (!s->cfg.local_sessions_upgrading) {
-        *ephemeral_local = true;
-        return false;
-    }
-    LOG_I("Upgrading session 0x%" PRIx64, (uint64_t)ss->base.id);
-    ss->local = false;
-    s->local_sessions--;
-    if (s->role == SERVER_LEARNER)
-        learner_upgrade_session(s, c, ss);
-    else
-        leader_upgrade_session(s, ss);
-    return false;
-}
-
-/* READ_ONLY: what ReadOnlyRequestProcessor keeps from the tree: every
- * change, sync and check is answered NOTREADONLY (with the last zxid), in
- * the session's order; closeSession closes the local session here (OK, then
- * the connection closes; the session goes with it in server_conn_closed).
- * True when the request was answered so. */
-static bool read_only_refuses(struct server *s, struct server_conn *c, struct server_session *ss,
-                              int32_t xid, int32_t type, int64_t now_ms)
-{
-    int32_t err;
-    switch (type) {
-    case ZK_OP_CLOSE_SESSION:
-        err = ZK_OK;
-        break;
-    case ZK_OP_CREATE:
-    case ZK_OP_CREATE2:
-    case ZK_OP_CREATE_TTL:
-    case ZK_OP_CREATE_CONTAINER:
-    case ZK_OP_DELETE:
-    case ZK_OP_DELETE_CONTAINER:
-    case ZK_OP_SET_DATA:
-    case ZK_OP_SET_ACL:
-    case ZK_OP_MULTI:
-    case ZK_OP_RECONFIG:
-    case ZK_OP_CHECK:
-    case ZK_OP_SYNC:
-        err = ZK_NOTREADONLY;
-        break;
-    default:
-        return false;
-    }
-    local_answer(s, c, ss, xid, type, err, now_ms);
-    return true;
-}
-
 static void handle_request(struct server *s, struct server_conn *c, const uint8_t *body, size_t len,
                            int64_t now_ms)
 {
@@ -681,7 +549,7 @@ static void handle_request(struct server *s, struct server_conn *c, const uint8_
         server_session_drain(s, ss, now_ms);
         return;
     }
-    if (s->role == SERVER_READ_ONLY && read_only_refuses(s, c, ss, h.xid, h.type, now_ms))
+    if (s->role == SERVER_READ_ONLY && server_read_only_refuses(s, c, ss, h.xid, h.type, now_ms))
         return;
     if (s->role == SERVER_LEADER && ss->has_owner && ss->owner != s->cfg.server_id) {
         /* PrepRequestProcessor checks every request's session on the
@@ -695,8 +563,8 @@ static void handle_request(struct server *s, struct server_conn *c, const uint8_
     }
     bool ephemeral_local = false;
     if (ss->local && !server_session_sync_waiting(ss) &&
-        local_session_request(s, c, ss, h.xid, h.type, body + r.pos, len - r.pos, &ephemeral_local,
-                              now_ms))
+        server_local_request(s, c, ss, h.xid, h.type, body + r.pos, len - r.pos, &ephemeral_local,
+                             now_ms))
         return;
     /* A sync of the session waits for the leader's answer: what the session
      * sends after it waits for that answer too. czk's leader answers a sync
@@ -866,8 +734,8 @@ static void connect_new(struct server *s, struct server_conn *c, int32_t timeout
     buf_init(&b);
     struct zk_create_session_txn txn = {.time_out = timeout};
     zk_create_session_txn_encode(&b, &txn);
-    server_propose(s, ss, ss->base.id, creq, 0, ZK_OP_CREATE_SESSION, s->next_zxid++, wall_ms(s),
-                   &b);
+    server_propose(s, ss, ss->base.id, creq, 0, ZK_OP_CREATE_SESSION, s->next_zxid++,
+                   server_wall_ms(s), &b);
     buf_deinit(&b);
 }
 
@@ -1047,16 +915,6 @@ void server_free(struct server *s)
     mem_free(s);
 }
 
-/* A local session ends: closed, expired, or the role over. */
-static void local_session_free(struct server *s, struct server_session *ss)
-{
-    session_remove(&s->sessions, &ss->base);
-    s->local_sessions--;
-    if (ss->base.closing)
-        s->local_closing--;
-    server_session_free(s, ss);
-}
-
 void server_conn_open(struct server *s, uint64_t conn_id, const char *remote_ip, int64_t now_ms)
 {
     struct server_conn *c = mem_calloc(1, sizeof(*c));
@@ -1093,7 +951,7 @@ void server_conn_closed(struct server *s, uint64_t conn_id, int64_t now_ms)
     if (ss && ss->conn == c) {
         session_detach(s, ss);
         if (ss->local && ss->base.closing)
-            local_session_free(s, ss);
+            server_local_free(s, ss);
     }
     auth_ids_deinit(&c->auth);
     mem_free(c);
@@ -1141,7 +999,7 @@ static void sessions_reset(struct server *s, enum server_role role, int64_t now_
         struct server_session *ss =
             (struct server_session *)session_get(&s->sessions, (int64_t)be64_get(gone.data + at));
         if (ss->local) {
-            local_session_free(s, ss);
+            server_local_free(s, ss);
             continue;
         }
         session_remove(&s->sessions, &ss->base);
@@ -1172,93 +1030,10 @@ enum server_role server_role(const struct server *s)
     return s->role;
 }
 
-/* ZooKeeper's ContainerManager: a container whose last child went (it had
- * children: cversion > 0), or that never had one for maxNeverUsedIntervalMs,
- * and a childless TTL node unmodified for its TTL, are deleted by a
- * deleteContainer txn of the server's own (session 0). At most
- * maxPerMinute per minute: the rest wait for the next sweep. */
-static void container_sweep(struct server *s)
-{
-    int64_t now = wall_ms(s);
-    int64_t budget =
-        (int64_t)s->cfg.container_max_per_minute * s->cfg.container_check_interval_ms / 60000;
-    if (budget < 1)
-        budget = 1;
-    size_t cap = 16, count = 0;
-    char **paths = mem_alloc(cap * sizeof(*paths));
-    struct list *lists[2] = {&s->tree.containers, &s->tree.ttls};
-    for (int i = 0; i < 2; i++) {
-        struct list *it;
-        LIST_FOREACH(it, lists[i])
-        {
-            if ((int64_t)count >= budget)
-                break;
-            struct tree_node *n = LIST_ENTRY(it, struct tree_node, eph_link);
-            if (n->child_count > 0)
-                continue;
-            int64_t elapsed = now - n->stat.mtime;
-            bool due;
-            if (i == 0)
-                due = n->stat.cversion > 0 || (s->cfg.container_max_never_used_ms > 0 &&
-                                               elapsed > s->cfg.container_max_never_used_ms);
-            else
-                due = elapsed > tree_owner_ttl(n->stat.ephemeral_owner);
-            if (!due)
-                continue;
-            if (count == cap) {
-                cap *= 2;
-                paths = mem_realloc(paths, cap * sizeof(*paths));
-            }
-            paths[count++] = mem_strndup(n->path, n->path_len);
-        }
-    }
-    for (size_t i = 0; i < count; i++) {
-        struct prep p = {.s = s, .auth = NULL, .zxid = s->next_zxid++, .time = now};
-        struct buf body;
-        buf_init(&body);
-        struct jute_buf path = jute_cstr(paths[i]);
-        int32_t type = ZK_OP_DELETE_CONTAINER;
-        int32_t err = prep_delete(&p, ZK_OP_DELETE_CONTAINER, path, -1, &body);
-        if (err) {
-            /* changed meanwhile (a child in flight): ZooKeeper logs the error txn too */
-            type = ZK_OP_ERROR;
-            buf_clear(&body);
-            struct zk_error_txn et = {.err = err};
-            zk_error_txn_encode(&body, &et);
-        } else {
-            LOG_D("deleting %s by the container sweep", paths[i]);
-        }
-        server_propose(s, NULL, 0, NULL, 0, type, p.zxid, p.time, &body);
-        buf_deinit(&body);
-        mem_free(paths[i]);
-    }
-    mem_free(paths);
-}
-
-/* READ_ONLY, LEARNER with local sessions: local sessions expire here,
- * closed locally; global ones wait for the leader (popped from their
- * buckets, they are timed anew by a touch or the next leader's
- * server_set_role). */
-static void local_expire(struct server *s, int64_t now_ms)
-{
-    struct session *base;
-    while ((base = session_expired(&s->sessions, now_ms)) != NULL) {
-        struct server_session *ss = (struct server_session *)base;
-        if (!ss->local || ss->base.closing)
-            continue;
-        LOG_I("Expiring local session 0x%" PRIx64 ", timeout of %" PRId32 "ms exceeded",
-              (uint64_t)ss->base.id, ss->base.timeout_ms);
-        struct server_conn *c = ss->conn;
-        local_session_free(s, ss);
-        if (c)
-            server_conn_close(s, c);
-    }
-}
-
 void server_tick(struct server *s, int64_t now_ms)
 {
     if (s->role == SERVER_READ_ONLY || (s->role == SERVER_LEARNER && s->cfg.local_sessions)) {
-        local_expire(s, now_ms);
+        server_local_expire(s, now_ms);
         s->next_container_check_ms = now_ms + s->cfg.container_check_interval_ms;
         return;
     }
@@ -1273,12 +1048,7 @@ void server_tick(struct server *s, int64_t now_ms)
         if (ss->base.closing)
             continue;
         if (ss->local) {
-            LOG_I("Expiring local session 0x%" PRIx64 ", timeout of %" PRId32 "ms exceeded",
-                  (uint64_t)ss->base.id, ss->base.timeout_ms);
-            struct server_conn *c = ss->conn;
-            local_session_free(s, ss);
-            if (c)
-                server_conn_close(s, c);
+            server_local_expire_one(s, ss);
             continue;
         }
         LOG_I("Expiring session 0x%" PRIx64 ", timeout of %" PRId32 "ms exceeded",
@@ -1287,7 +1057,7 @@ void server_tick(struct server *s, int64_t now_ms)
                          .sess = ss,
                          .session_id = ss->base.id,
                          .zxid = s->next_zxid++,
-                         .time = wall_ms(s)};
+                         .time = server_wall_ms(s)};
         struct buf body;
         buf_init(&body);
         prep_close_session(&p, &body);
@@ -1296,7 +1066,7 @@ void server_tick(struct server *s, int64_t now_ms)
         buf_deinit(&body);
     }
     if (now_ms >= s->next_container_check_ms) {
-        container_sweep(s);
+        server_container_sweep(s);
         s->next_container_check_ms = now_ms + s->cfg.container_check_interval_ms;
     }
 }

@@ -266,6 +266,40 @@ void server_session_unpark(struct server *s, struct server_session *ss, int64_t 
 /* Forget every forwarded sync and pending touch (a role change). */
 void learner_reset(struct server *s);
 
+/* Wall-clock milliseconds for a txn's time (io.wall_ms; 0 without one). */
+static inline int64_t server_wall_ms(const struct server *s)
+{
+    return s->io.wall_ms ? s->io.wall_ms(s->io.ctx) : 0;
+}
+
+/* ==== sweep.c ==== */
+
+/* ContainerManager's run: deleteContainer txns (session 0) for the
+ * containers and TTL nodes due, at most maxPerMinute's share. */
+void server_container_sweep(struct server *s);
+
+/* ==== local.c: local sessions and read-only mode ==== */
+
+/* A local session ends (closed, expired, the role over): out of the table
+ * and the counts, freed. */
+void server_local_free(struct server *s, struct server_session *ss);
+/* A local session's time is up: it goes, and its connection closes. */
+void server_local_expire_one(struct server *s, struct server_session *ss);
+/* READ_ONLY, LEARNER with local sessions: expire the local sessions due
+ * (global ones are the leader's). */
+void server_local_expire(struct server *s, int64_t now_ms);
+/* LEADER, LEARNER: a request of a local session. closeSession is answered
+ * here; an ephemeral create upgrades the session, or (no upgrading) sets
+ * *ephemeral_local for the write to fail as ZooKeeper fails it. True when
+ * the request was answered. */
+bool server_local_request(struct server *s, struct server_conn *c, struct server_session *ss,
+                          int32_t xid, int32_t type, const uint8_t *rec, size_t len,
+                          bool *ephemeral_local, int64_t now_ms);
+/* READ_ONLY: changes, sync and check answered NOTREADONLY, closeSession
+ * locally; true when the request was answered. */
+bool server_read_only_refuses(struct server *s, struct server_conn *c, struct server_session *ss,
+                              int32_t xid, int32_t type, int64_t now_ms);
+
 /* ==== prep.c: a write request -> a txn; only where txns are made ==== */
 
 /* The txn being prepped: its zxid and time are taken before prep runs. */

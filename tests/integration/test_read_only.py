@@ -65,6 +65,19 @@ def _refused_without_answer(port, session_id=0, passwd=b"\0" * 16, read_only=Fal
         c.close()
 
 
+def _read_only_client(port):
+    """A started kazoo client with read_only=True, told of `port` only, that
+    connected read-only (CONNECTED_RO)."""
+    kz = KazooClient(hosts="%s:%d" % (HOST, port), read_only=True, timeout=10.0)
+    try:
+        kz.start(timeout=15)
+        assert kz.client_state == KeeperState.CONNECTED_RO
+    except BaseException:
+        kz.close()
+        raise
+    return kz
+
+
 def _writes_refused(c, zxid):
     """Every change, sync and check: NOTREADONLY with the last zxid."""
     calls = {
@@ -154,12 +167,8 @@ def test_read_only_mode(make_ensemble, kinds):
     e2.close()
 
     # kazoo, read-only and only told of member 1
-    states = []
-    kz = KazooClient(hosts="%s:%d" % (HOST, port), read_only=True, timeout=10.0)
-    kz.add_listener(states.append)
+    kz = _read_only_client(port)
     try:
-        kz.start(timeout=15)
-        assert kz.client_state == KeeperState.CONNECTED_RO
         assert kz.get("/ro")[0] == b"before"
         with pytest.raises(NotReadOnlyCallError):
             kz.create("/ro/kazoo", b"")
@@ -202,10 +211,8 @@ def test_a_partitioned_member_serves_read_only_until_healed(make_ensemble, kinds
     ens.isolate(1)
     _poll(lambda: ens.mode(1) == "read-only", "member 1 to serve read-only")
     kz.set("/p", b"during")  # the quorum side goes on
-    ro = KazooClient(hosts="%s:%d" % (HOST, port), read_only=True, timeout=10.0)
+    ro = _read_only_client(port)
     try:
-        ro.start(timeout=15)
-        assert ro.client_state == KeeperState.CONNECTED_RO
         assert ro.get("/p")[0] == b"before"
         with pytest.raises(NotReadOnlyCallError):
             ro.set("/p", b"ro")
