@@ -22,6 +22,7 @@
 #include "proto/election.h"
 
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,6 +145,9 @@ static void on_poll(uv_timer_t *t)
 
 int main(int argc, char **argv)
 {
+    /* a peer that closes its connection must cost an EPIPE, not the
+     * probe (czk-server ignores SIGPIPE too) */
+    signal(SIGPIPE, SIG_IGN);
     static struct probe p;
     if (argc < 2) {
         fprintf(stderr, "usage: election_probe ZOO_CFG [--zxid Z] [--epoch E] "

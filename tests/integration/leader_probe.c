@@ -52,6 +52,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -561,6 +562,9 @@ static void seed(struct probe *p, int64_t epoch, int txns)
 
 int main(int argc, char **argv)
 {
+    /* a peer that closes its connection must cost an EPIPE, not the
+     * probe (czk-server ignores SIGPIPE too) */
+    signal(SIGPIPE, SIG_IGN);
     if (argc < 2) {
         fprintf(stderr, "usage: leader_probe ZOO_CFG [--txns N] [--epoch E] [--history 0|1] "
                         "[--committed-log N] [--outstanding N] [--output-max N]\n");

@@ -39,6 +39,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -457,6 +458,9 @@ static void command(void *ctx, char *cmd)
 
 int main(int argc, char **argv)
 {
+    /* a peer that closes its connection must cost an EPIPE, not the
+     * probe (czk-server ignores SIGPIPE too) */
+    signal(SIGPIPE, SIG_IGN);
     const char *data = probe_arg(argc, argv, 1, "--data", NULL);
     const char *leader = probe_arg(argc, argv, 1, "--leader", NULL);
     const char *voters_arg = probe_arg(argc, argv, 1, "--voters", NULL);

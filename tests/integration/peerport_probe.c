@@ -18,6 +18,7 @@
 #include "proto/election.h"
 
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,6 +124,9 @@ static int parse_member(const char *arg, struct peer_port_member *m, char **host
 
 int main(int argc, char **argv)
 {
+    /* a peer that closes its connection must cost an EPIPE, not the
+     * probe (czk-server ignores SIGPIPE too) */
+    signal(SIGPIPE, SIG_IGN);
     static struct probe p;
     struct peer_port_config cfg;
     peer_port_config_defaults(&cfg);
