@@ -778,6 +778,11 @@ static void conn_process_input(struct node_conn *c)
         if (!c->handshake_seen) {
             c->handshake_seen = true;
             n->counters.connection_request_count++;
+            if (c->server_gen != n->server_gen) {
+                /* opened before a role's end replaced the server */
+                server_conn_open(n->server, c->id, c->ip ? c->ip->ip : "", node__now_ms(n));
+                c->server_gen = n->server_gen;
+            }
         }
         n->counters.bytes_received += 4 + len;
         pos += 4 + (size_t)len;
@@ -917,7 +922,9 @@ void node__close_client_conns(struct node *n)
     while (it != &n->conns) {
         struct node_conn *c = LIST_ENTRY(it, struct node_conn, link);
         it = it->next;
-        if (c->closing)
+        /* a four-letter word or a connection that has sent nothing yet is
+         * not a session: it stays, so `ruok` answers through a role's end */
+        if (c->closing || (!c->handshake_seen && !c->dump))
             continue;
         if (c->server_gen == n->server_gen) {
             /* the server hears of it now, not from the close callback: it

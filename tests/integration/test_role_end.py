@@ -7,7 +7,9 @@ the data dir, and elects again.
 (a) member 1's fsync is slowed (conftest.py's LD_PRELOAD shim)
 while a Load writes; the leader is killed: member 1's role ends with batches
 still waiting for the slow disk, and all the while `ruok` and `srvr` answer
-at once (srvr: not serving), until the log has drained.
+at once (srvr: not serving), until the log has drained; a `ruok` half
+sent before the leader died is answered after the role ended (the member
+closes its sessions' connections, not a four-letter word's).
 (b) its log says the tree was kept, and CZK_ROLE_END_VERIFY (which
 ensemble.py sets for every czk member) found it equal to a reload of the data
 dir; the old leader restarted, History.check passes (no acknowledged write
@@ -15,6 +17,7 @@ lost, every member's tree equal)."""
 
 import os
 import re
+import socket
 import time
 
 import zkwire
@@ -66,9 +69,12 @@ def test_member_answers_while_its_log_drains_and_keeps_its_tree(
     load.wait_ok(20, since_s=time.monotonic(), timeout=30)
     before = len(KEPT_RE.findall(_log(ens, FAULTY)))
 
+    port = ens.members[FAULTY].client_port
+    # a word half sent when the role ends is answered all the same
+    half = socket.create_connection((HOST, port), timeout=5.0)
+    half.sendall(b"ru")
     ens.kill(leader)
     t_kill = time.monotonic()
-    port = ens.members[FAULTY].client_port
     slowest, answers, not_serving = 0.0, 0, 0
     while len(KEPT_RE.findall(_log(ens, FAULTY))) == before:
         assert time.monotonic() - t_kill < 30, "member %d: the role did not end" % FAULTY
@@ -81,6 +87,10 @@ def test_member_answers_while_its_log_drains_and_keeps_its_tree(
             elif "not currently serving" in out:
                 not_serving += 1
         time.sleep(0.05)
+    half.sendall(b"ok")
+    half.shutdown(socket.SHUT_WR)
+    assert zkwire.read_to_close(half) == b"imok"
+    half.close()
     drained_ms = [int(m) for m in KEPT_RE.findall(_log(ens, FAULTY))[before:]]
     print("member %d: %d answers while its role ended, slowest %.0f ms; %d srvr said not "
           "serving; the log drained in %s ms" % (FAULTY, answers, 1000 * slowest, not_serving,

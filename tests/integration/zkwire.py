@@ -768,6 +768,25 @@ def session(host, port, timeout_ms=30000, **kw):
 # --------------------------------------------------------------------------
 # four-letter words
 
+def read_to_close(s, timeout=5.0):
+    """The bytes a socket receives until the peer closes it (or resets it,
+    or `timeout` passes)."""
+    s.settimeout(timeout)
+    out = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            chunk = s.recv(65536)
+        except socket.timeout:
+            break
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    return out
+
+
 def four_letter(host, port, word, timeout=5.0):
     """Send a four-letter word on a fresh connection; return the text the
     server wrote before closing the connection."""
@@ -780,18 +799,6 @@ def four_letter(host, port, word, timeout=5.0):
             s.shutdown(socket.SHUT_WR)
         except OSError:
             pass
-        out = b""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                chunk = s.recv(65536)
-            except socket.timeout:
-                break
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            out += chunk
-        return out.decode("utf-8", "replace")
+        return read_to_close(s, timeout).decode("utf-8", "replace")
     finally:
         s.close()
