@@ -2,7 +2,7 @@
 /* An ensemble member's life (QuorumPeer.run): LOOKING until the election
  * (elector.c) decides, then LEADING (leader_port.c) or FOLLOWING / OBSERVING
  * (quorum_port.c), bound to the node's log thread and its struct server;
- * when the role ends, every client connection closes, the log thread drains
+ * when the role ends, every session's connection closes, the log thread drains
  * (the loop goes on: four-letter words answer), the tree is kept and brought
  * forward to the last logged txn (ZooKeeper's fastForwardDataBase), or, when
  * that cannot be shown equal, reloaded from the data dir, and the election
