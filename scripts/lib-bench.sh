@@ -154,17 +154,23 @@ mode_of() { # port -> leader|follower|standalone|... or empty
     srvr "$1" | sed -n 's/^Mode: //p'
 }
 
-# ---- 3-member ensembles ----
+# ---- ensembles: 3 voters, and observers ----
 # The caller declares the associative arrays cport qport eport pid (keyed
-# kind+sid, e.g. czk2), and sets tmp, tick_ms, czk_server, the array
+# key+sid, e.g. czk2), and sets tmp, tick_ms, czk_server, the array
 # cfg_extra (more zoo.cfg lines) and apache_heap (-Xmx of each Apache member).
-# Member sid of kind k lives in $tmp/k/s<sid>: zoo.cfg, data/, server.log.
+# Member sid of ensemble KEY lives in $tmp/KEY/s<sid>: zoo.cfg, data/, server.log.
+# An ensemble is named by a key (its members' dir is $tmp/KEY; czk's keys
+# begin with "czk"): three voters, sids 1-3, and ens_obs[KEY] observers
+# after them (sids 4...; default none).
+declare -A ens_obs
+ens_sids() { # key -> every sid, voters first
+    seq 1 $((3 + ${ens_obs[$1]:-0}))
+}
 
-# Three free ports (client, quorum, election) for each of the 3 members of k.
-ens_ports() { # kind
+ens_ports() { # key
     local k=$1 sid i ports
-    read -r -a ports <<<"$(free_ports 9)"
-    for sid in 1 2 3; do
+    read -r -a ports <<<"$(free_ports $((3 * (3 + ${ens_obs[$k]:-0}))))"
+    for sid in $(ens_sids "$k"); do
         i=$(((sid - 1) * 3))
         cport[$k$sid]=${ports[$i]}
         qport[$k$sid]=${ports[$((i + 1))]}
@@ -173,7 +179,7 @@ ens_ports() { # kind
 }
 
 # One zoo.cfg shape for both kinds (as tests/integration/ensemble.py writes it).
-ens_write_member() { # kind sid
+ens_write_member() { # key sid
     local k=$1 sid=$2 dir="$tmp/$1/s$2" s
     mkdir -p "$dir/data"
     echo "$sid" >"$dir/data/myid"
@@ -188,8 +194,13 @@ ens_write_member() { # kind sid
         echo "admin.enableServer=false"
         echo "4lw.commands.whitelist=srvr,stat,mntr,ruok"
         echo "forceSync=yes"
-        for s in 1 2 3; do
-            echo "server.$s=127.0.0.1:${qport[$k$s]}:${eport[$k$s]}"
+        [[ $sid -le 3 ]] || echo "peerType=observer"
+        for s in $(ens_sids "$k"); do
+            if [[ $s -le 3 ]]; then
+                echo "server.$s=127.0.0.1:${qport[$k$s]}:${eport[$k$s]}"
+            else
+                echo "server.$s=127.0.0.1:${qport[$k$s]}:${eport[$k$s]}:observer"
+            fi
         done
         for s in ${cfg_extra[@]+"${cfg_extra[@]}"}; do
             echo "$s"
@@ -197,9 +208,9 @@ ens_write_member() { # kind sid
     } >"$dir/zoo.cfg"
 }
 
-ens_start_member() { # kind sid
+ens_start_member() { # key sid
     local k=$1 sid=$2 dir="$tmp/$1/s$2"
-    if [[ $k == czk ]]; then
+    if [[ $k == czk* ]]; then
         "$czk_server" "$dir/zoo.cfg" >>"$dir/server.log" 2>&1 &
     else
         bench_start_apache "$dir" "$dir/zoo.cfg" "${apache_heap:-1g}"
@@ -208,12 +219,13 @@ ens_start_member() { # kind sid
     pids+=("${pid[$k$sid]}")
 }
 
-# Until one member is leader and the two others followers (srvr's Mode:).
-ens_wait() { # kind
-    local k=$1 sid m leaders followers modes
+# Until one member is leader, the two other voters followers and every
+# observer an observer (srvr's Mode:).
+ens_wait() { # key
+    local k=$1 sid m leaders followers observers modes
     for _ in $(seq 600); do
-        leaders=0 followers=0 modes=""
-        for sid in 1 2 3; do
+        leaders=0 followers=0 observers=0 modes=""
+        for sid in $(ens_sids "$k"); do
             if ! kill -0 "${pid[$k$sid]}" 2>/dev/null; then
                 bench_log "$k member $sid exited; its log:"
                 tail -n 30 "$tmp/$k/s$sid/server.log" >&2 || true
@@ -223,17 +235,19 @@ ens_wait() { # kind
             modes+=" $sid:${m:--}"
             [[ $m == leader ]] && leaders=$((leaders + 1))
             [[ $m == follower ]] && followers=$((followers + 1))
+            [[ $m == observer ]] && observers=$((observers + 1))
         done
-        if [[ $leaders -eq 1 && $followers -eq 2 ]]; then
+        if [[ $leaders -eq 1 && $followers -eq 2 && $observers -eq ${ens_obs[$k]:-0} ]]; then
             return 0
         fi
         sleep 0.1
     done
-    bench_log "$k: no leader and two followers within 60 s (modes:$modes)"
+    bench_log "$k: no leader, two followers and ${ens_obs[$k]:-0} observers within 60 s" \
+        "(modes:$modes)"
     return 1
 }
 
-ens_leader_of() { # kind -> sid
+ens_leader_of() { # key -> sid
     local sid
     for sid in 1 2 3; do
         if [[ $(mode_of "${cport[$1$sid]}") == leader ]]; then
@@ -244,7 +258,28 @@ ens_leader_of() { # kind -> sid
     return 1
 }
 
-# "127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3"
-ens_servers() { # kind
-    echo "127.0.0.1:${cport[${1}1]},127.0.0.1:${cport[${1}2]},127.0.0.1:${cport[${1}3]}"
+# "127.0.0.1:p1,127.0.0.1:p2,..." (every member)
+ens_servers() { # key
+    local sid out=""
+    for sid in $(ens_sids "$1"); do
+        out+="${out:+,}127.0.0.1:${cport[$1$sid]}"
+    done
+    echo "$out"
+}
+
+# "pid1,pid2,..." (every member)
+ens_pids() { # key
+    local sid out=""
+    for sid in $(ens_sids "$1"); do
+        out+="${out:+,}${pid[$1$sid]}"
+    done
+    echo "$out"
+}
+
+# Stops every member by PID.
+ens_stop() { # key
+    local sid
+    for sid in $(ens_sids "$1"); do
+        bench_stop_pid "${pid[$1$sid]}"
+    done
 }

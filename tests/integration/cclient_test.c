@@ -221,7 +221,16 @@ static int run_failover(zhandle_t *zh)
         if (len != (int)strlen(data) || memcmp(buf, data, (size_t)len) != 0)
             fail("%s holds %.*s after the kill, want %s", path, len, buf, data);
     }
+    /* The library answers a synchronous call from its I/O thread and hands
+     * session events to its completion thread: the reconnection's event may
+     * come after the reads it made possible. */
+    struct timespec ts;
+    deadline_in(&ts, 10000);
     pthread_mutex_lock(&mu);
+    while (connects < 2 && !expired) {
+        if (pthread_cond_timedwait(&cv, &mu, &ts) == ETIMEDOUT)
+            break;
+    }
     int saw_disconnects = disconnects, saw_connects = connects, saw_expired = expired;
     pthread_mutex_unlock(&mu);
     if (saw_expired)
