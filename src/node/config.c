@@ -20,6 +20,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 const char config_embedded_default[] =
     "# czk-server's built-in configuration (as conf/zoo_sample.cfg)\n"
@@ -583,8 +584,21 @@ struct config_lines {
     struct membership quorum;
     int first_quorum_key;
     int dynamic_config_file;
+    /* the file the server.N, group and weight lines came from: the
+     * dynamicConfigFile when there is one, else NULL (the config's own) */
+    const char *servers_source;
     int output_limit;
 };
+
+/* A parser that names the file the membership lines came from. */
+static struct config_parser servers_parser(const struct config_parser *p,
+                                           const struct config_lines *lines)
+{
+    struct config_parser sp = *p;
+    if (lines->servers_source)
+        sp.source = lines->servers_source;
+    return sp;
+}
 
 /* server.N=host:port:port[:participant|observer][;[address:]clientPort]
  * (QuorumPeer.QuorumServer, src/zab/membership.h): N is a number
@@ -632,27 +646,23 @@ static int check_standalone(struct config_parser *p, const struct config_lines *
                             struct node_config *out)
 {
     int observers = lines->servers - lines->participants;
-    if (p->ensemble && lines->dynamic_config_file == 0 &&
+    if (p->ensemble &&
         (lines->participants > 1 || (lines->participants == 1 && lines->standalone_disabled))) {
         out->replicated = true;
         return 0; /* the caller runs an ensemble member; checkValidity is its business */
     }
-    if (lines->dynamic_config_file)
-        return config_fail(p, CONFIG_ERR_VALUE,
-                           ":%d: dynamicConfigFile: dynamic ensemble configuration is not "
-                           "implemented yet; czk runs standalone only",
-                           lines->dynamic_config_file);
+    struct config_parser sp = servers_parser(p, lines);
     if (lines->participants == 0 && lines->standalone_disabled)
         return config_fail(p, CONFIG_ERR_VALUE,
                            ":%d: standaloneEnabled=false needs at least one voting server.N",
                            lines->standalone_enabled);
     if (lines->participants == 0 && observers > 0)
-        return config_fail(p, CONFIG_ERR_VALUE,
+        return config_fail(&sp, CONFIG_ERR_VALUE,
                            ":%d: server.N: observers without voting servers are an invalid "
                            "configuration",
                            lines->first_server);
     if (lines->participants > 1)
-        return config_fail(p, CONFIG_ERR_VALUE,
+        return config_fail(&sp, CONFIG_ERR_VALUE,
                            ":%d: server.N: %d voting servers make a replicated ensemble, which "
                            "czk does not implement yet; refusing to start rather than serve "
                            "writes alone (remove the server.N lines to run standalone)",
@@ -663,14 +673,14 @@ static int check_standalone(struct config_parser *p, const struct config_lines *
                            "czk does not implement yet",
                            lines->standalone_enabled);
     if (lines->participants == 1 && observers > 0)
-        return config_fail(p, CONFIG_ERR_VALUE,
+        return config_fail(&sp, CONFIG_ERR_VALUE,
                            ":%d: server.N: observers without a quorum are an invalid "
                            "configuration",
                            lines->first_server);
     if (lines->participants == 1)
         LOG_I("%s:%d: one voting server and standaloneEnabled: running standalone, as "
               "ZooKeeper does",
-              p->source, lines->first_server);
+              sp.source, lines->first_server);
     return 0;
 }
 
@@ -713,12 +723,13 @@ static int quorum_finish(struct config_parser *p, struct config_lines *lines,
     for (size_t i = 0; i < out->member_count; i++)
         membership_put(&lines->quorum, &out->members[i]);
     char reason[256];
+    struct config_parser sp = servers_parser(p, lines);
     if (membership_finish(&lines->quorum, reason, sizeof(reason)) < 0)
-        return config_fail(p, CONFIG_ERR_VALUE, ":%d: group/weight: %s", lines->first_quorum_key,
+        return config_fail(&sp, CONFIG_ERR_VALUE, ":%d: group/weight: %s", lines->first_quorum_key,
                            reason);
     if (lines->quorum.group_count > CONFIG_MEMBERS_MAX ||
         lines->quorum.weight_count > CONFIG_MEMBERS_MAX)
-        return config_fail(p, CONFIG_ERR_VALUE, ":%d: group/weight: more than %d entries",
+        return config_fail(&sp, CONFIG_ERR_VALUE, ":%d: group/weight: more than %d entries",
                            lines->first_quorum_key, CONFIG_MEMBERS_MAX);
     out->hierarchical = true;
     out->group_keys = lines->quorum.group_keys;
@@ -942,7 +953,7 @@ static int apply_entry(struct config_parser *p, const struct config_entry *e,
     }
     if (strcmp(k, "dynamicConfigFile") == 0) {
         lines->dynamic_config_file = e->line;
-        return 0;
+        return path_key(p, e, out->dynamic_config_file, sizeof(out->dynamic_config_file));
     }
     if (strncmp(k, "group", 5) == 0 || strncmp(k, "weight", 6) == 0)
         return quorum_key(p, e, lines);
@@ -951,6 +962,100 @@ static int apply_entry(struct config_parser *p, const struct config_entry *e,
         return 0;
     }
     LOG_W("%s:%d: unknown key '%s' ignored", p->source, e->line, k);
+    return 0;
+}
+
+static bool is_membership_key(const char *key)
+{
+    return strncmp(key, "server.", 7) == 0 || strncmp(key, "group", 5) == 0 ||
+           strncmp(key, "weight", 6) == 0;
+}
+
+static void parser_free_entries(struct config_parser *p)
+{
+    for (size_t i = 0; i < p->count; i++) {
+        mem_free(p->entries[i].key);
+        mem_free(p->entries[i].value);
+        mem_free(p->entries[i].raw_value);
+    }
+    mem_free(p->entries);
+    p->entries = NULL;
+    p->count = p->cap = 0;
+}
+
+/* The bytes of the file p->source names (at most 16 MiB). */
+static int read_config_file(struct config_parser *p, struct buf *text)
+{
+    FILE *f = fopen(p->source, "rb");
+    if (!f)
+        return config_fail(p, CONFIG_ERR_IO, ": cannot open: %s", strerror(errno));
+    int rc = 0;
+    for (;;) {
+        buf_reserve(text, 4096);
+        size_t n = fread(text->data + text->len, 1, text->cap - text->len, f);
+        text->len += n;
+        if (n == 0)
+            break;
+        if (text->len > (size_t)16 << 20) {
+            rc = config_fail(p, CONFIG_ERR_IO, ": larger than 16 MiB");
+            break;
+        }
+    }
+    if (rc == 0 && ferror(f))
+        rc = config_fail(p, CONFIG_ERR_IO, ": read error: %s", strerror(errno));
+    fclose(f);
+    return rc;
+}
+
+/* dynamicConfigFile (QuorumPeerConfig.parse): the server.N, group and
+ * weight keys come from that file, read as java.util.Properties. It may
+ * not hold version=: its name's suffix is the version (the hex after the
+ * last '.', as in zoo.cfg.dynamic.100000000; 0 without one). Its other keys
+ * are ignored, as QuorumMaj ignores them. A "<config>.dynamic.next" (a
+ * reconfiguration Apache had begun) is not read: czk has no reconfig yet. */
+static int apply_dynamic(struct config_parser *p, struct node_config *out,
+                         struct config_lines *lines)
+{
+    struct config_parser d = {.source = out->dynamic_config_file,
+                              .errmsg = p->errmsg,
+                              .errlen = p->errlen,
+                              .ensemble = p->ensemble};
+    struct buf text;
+    buf_init(&text);
+    int rc = read_config_file(&d, &text);
+    if (rc == 0)
+        rc = prop_parse(&d, (const char *)text.data, text.len);
+    buf_deinit(&text);
+    struct smap last;
+    smap_init(&last);
+    for (size_t i = 0; i < d.count; i++)
+        smap_put(&last, d.entries[i].key, strlen(d.entries[i].key), &d.entries[i]);
+    lines->servers_source = out->dynamic_config_file;
+    for (size_t i = 0; i < d.count && rc == 0; i++) {
+        struct config_entry *e = &d.entries[i];
+        if (smap_get(&last, e->key, strlen(e->key)) != e)
+            continue;
+        if (strcmp(e->key, "version") == 0)
+            rc = config_fail(&d, CONFIG_ERR_VALUE,
+                             ":%d: dynamic file shouldn't have version inside", e->line);
+        else if (strncmp(e->key, "server.", 7) == 0)
+            rc = server_key(&d, e, out, lines);
+        else if (is_membership_key(e->key))
+            rc = quorum_key(&d, e, lines);
+    }
+    smap_deinit(&last);
+    parser_free_entries(&d);
+    if (rc)
+        return rc;
+    const char *dot = strrchr(out->dynamic_config_file, '.');
+    int64_t version;
+    out->config_version = dot && parse_hex_int64(dot + 1, &version) ? version : 0;
+    char next[CONFIG_PATH_MAX + 16];
+    snprintf(next, sizeof(next), "%s.dynamic.next", p->source);
+    if (access(next, F_OK) == 0)
+        LOG_W("%s: a reconfiguration that Apache ZooKeeper had begun; czk does not implement "
+              "reconfig yet and runs on %s",
+              next, out->dynamic_config_file);
     return 0;
 }
 
@@ -963,16 +1068,24 @@ static int apply_entries(struct config_parser *p, struct node_config *out)
         smap_put(&last, p->entries[i].key, strlen(p->entries[i].key), &p->entries[i]);
     struct config_lines lines = {0};
     membership_init(&lines.quorum);
+    bool dynamic = smap_get(&last, "dynamicConfigFile", strlen("dynamicConfigFile")) != NULL;
     int rc = 0;
     for (size_t i = 0; i < p->count && rc == 0; i++) {
         struct config_entry *e = &p->entries[i];
         if (smap_get(&last, e->key, strlen(e->key)) != e)
             continue;
-        rc = apply_entry(p, e, out, &lines);
+        if (dynamic && is_membership_key(e->key))
+            rc = config_fail(p, CONFIG_ERR_VALUE,
+                             ":%d: parameter: %s must be in a separate dynamic config file",
+                             e->line, e->key);
+        else
+            rc = apply_entry(p, e, out, &lines);
     }
     /* the distinct keys of the java.util.Properties Apache reads the file into */
     out->config_props_keys = last.count;
     smap_deinit(&last);
+    if (rc == 0 && dynamic)
+        rc = apply_dynamic(p, out, &lines);
     if (rc == 0)
         rc = quorum_finish(p, &lines, out);
     membership_deinit(&lines.quorum);
@@ -1029,12 +1142,7 @@ static int parse_text(const char *source, const char *text, size_t len, struct n
     int rc = prop_parse(&p, text, len);
     if (rc == 0)
         rc = apply_entries(&p, out);
-    for (size_t i = 0; i < p.count; i++) {
-        mem_free(p.entries[i].key);
-        mem_free(p.entries[i].value);
-        mem_free(p.entries[i].raw_value);
-    }
-    mem_free(p.entries);
+    parser_free_entries(&p);
     return rc;
 }
 
@@ -1048,31 +1156,12 @@ static int parse_file(const char *path, struct node_config *out, bool ensemble, 
                       size_t errlen)
 {
     struct config_parser p = {.source = path, .errmsg = errmsg, .errlen = errlen};
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return config_fail(&p, CONFIG_ERR_IO, ": cannot open: %s", strerror(errno));
     struct buf text;
     buf_init(&text);
-    int rc = 0;
-    for (;;) {
-        buf_reserve(&text, 4096);
-        size_t n = fread(text.data + text.len, 1, text.cap - text.len, f);
-        text.len += n;
-        if (n == 0)
-            break;
-        if (text.len > (size_t)16 << 20) {
-            rc = config_fail(&p, CONFIG_ERR_IO, ": larger than 16 MiB");
-            goto err_free_text;
-        }
-    }
-    if (ferror(f)) {
-        rc = config_fail(&p, CONFIG_ERR_IO, ": read error: %s", strerror(errno));
-        goto err_free_text;
-    }
-    rc = parse_text(path, (const char *)text.data, text.len, out, ensemble, errmsg, errlen);
-err_free_text:
+    int rc = read_config_file(&p, &text);
+    if (rc == 0)
+        rc = parse_text(path, (const char *)text.data, text.len, out, ensemble, errmsg, errlen);
     buf_deinit(&text);
-    fclose(f);
     return rc;
 }
 

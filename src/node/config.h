@@ -81,7 +81,8 @@ struct node_config {
     int64_t group_keys;
     struct member_weight weights[CONFIG_MEMBERS_MAX];
     size_t weight_count;
-    int64_t config_version;           /* version= (hex), 0 when absent */
+    int64_t config_version;                    /* version= (hex), 0 when absent */
+    char dynamic_config_file[CONFIG_PATH_MAX]; /* dynamicConfigFile: "" when absent */
     size_t config_props_keys;         /* distinct keys in the file: membership.props_keys */
     int32_t init_limit;               /* initLimit, ticks; 0 = not set */
     int32_t sync_limit;               /* syncLimit, ticks; 0 = not set */

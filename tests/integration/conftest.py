@@ -155,6 +155,17 @@ def write_cfg(workdir, extra=None, port=None):
     return cfg, path
 
 
+def read_cfg(path):
+    """The key=value lines of a zoo.cfg, in order (no escapes, no continuations)."""
+    cfg = collections.OrderedDict()
+    for line in Path(path).read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            k, v = line.split("=", 1)
+            cfg[k.strip()] = v.strip()
+    return cfg
+
+
 def _log4j_props(workdir):
     p = workdir / "log4j.properties"
     p.write_text(
@@ -216,19 +227,26 @@ def _kill_leftover_servers():
 
 
 def start_server(kind, workdir, extra=None, port=None, timeout=START_TIMEOUT,
-                 wait=True, jvm_props=None):
+                 wait=True, jvm_props=None, keep_cfg=False):
     """Start a server of kind "apache" or "czk" in workdir (a Path).
 
     extra: dict of zoo.cfg keys to add or override (value None removes a key).
     jvm_props: Java system properties (-Dkey=value) for Apache only, for the
     few settings Apache does not take from zoo.cfg (e.g. the container
     manager's znode.container.checkIntervalMs); czk gets them through zoo.cfg.
+    keep_cfg: start on the workdir's zoo.cfg as it is (a server may have
+    rewritten it: Apache does with reconfigEnabled=true); extra and port
+    are then ignored.
     Returns a Server once `srvr` answers.  Fails (never skips) if the czk
     binary is missing or either server does not come up.
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    cfg, cfg_path = write_cfg(workdir, extra, port)
+    if keep_cfg:
+        cfg_path = workdir / "zoo.cfg"
+        cfg = read_cfg(cfg_path)
+    else:
+        cfg, cfg_path = write_cfg(workdir, extra, port)
     real_kind = kind
     if kind == "czk":
         binary = czk_binary()

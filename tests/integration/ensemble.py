@@ -275,11 +275,13 @@ class Ensemble:
         """{sid: conftest.Server} of the members started so far."""
         return {sid: m.server for sid, m in self.members.items() if m.server is not None}
 
-    def start(self, sid, env=None):
+    def start(self, sid, env=None, keep_cfg=False):
         """Start member sid on its zoo.cfg, myid and data dir; returns its
         Server at once (a member serves only within a quorum: wait_modes).
         env: variables to add to a czk member's environment from now on
-        (Member.env, kept by restart(); {} clears them)."""
+        (Member.env, kept by restart(); {} clears them).  keep_cfg: on the
+        zoo.cfg the member's directory holds now (as the last server left
+        it), not one written afresh."""
         m = self.members[sid]
         assert m.kind is not None, "member %d is run by the test" % sid
         assert not m.running(), "member %d already runs" % sid
@@ -297,7 +299,8 @@ class Ensemble:
         os.environ.update(env)
         try:
             m.server = start_server(m.kind, m.workdir, self.cfg(sid), port=m.client_port,
-                                    wait=False, jvm_props=self._jvm_props(m))
+                                    wait=False, jvm_props=self._jvm_props(m),
+                                    keep_cfg=keep_cfg)
         finally:
             for k, v in saved.items():
                 if v is None:
@@ -338,12 +341,13 @@ class Ensemble:
         self.stop(sid)
         return self.start(sid)
 
-    def replace(self, sid, kind, kill=False):
+    def replace(self, sid, kind, kill=False, keep_cfg=False):
         """One step of a rolling migration: stop member sid (SIGTERM by pid;
         kill=True: kill -9) and start it again as `kind` ("apache" or "czk")
         on the same zoo.cfg, myid, data dir and ports.  Both kinds write
         their logs into the member's directory (zookeeper.log,
-        czk-server.log); log_tail() shows the current process's."""
+        czk-server.log); log_tail() shows the current process's.  keep_cfg:
+        on the zoo.cfg as the stopped server left it (see start)."""
         assert kind in ("apache", "czk"), kind
         assert self.members[sid].kind is not None, "member %d is run by the test" % sid
         if kill:
@@ -351,7 +355,7 @@ class Ensemble:
         else:
             self.stop(sid)
         self.members[sid].kind = kind
-        return self.start(sid)
+        return self.start(sid, keep_cfg=keep_cfg)
 
     def kinds(self):
         """{sid: kind} of every member, as they are now (replace() changes them)."""

@@ -44,13 +44,14 @@ def _wait_zxid(ens, sid, want, deadline):
         time.sleep(0.05)
 
 
-def _step(ens, load, sid, kind, steps):
-    """Replace member sid by `kind` under load; check it as an operator would."""
+def _step(ens, load, sid, kind, steps, keep_cfg=False):
+    """Replace member sid by `kind` under load; check it as an operator would.
+    keep_cfg: on the zoo.cfg the stopped server left (Ensemble.replace)."""
     leader = ens.leader_sid()
     before = ens.zxid(leader)
     start_s = time.monotonic()
     deadline = start_s + STEP_TIMEOUT_S
-    ens.replace(sid, kind)
+    ens.replace(sid, kind, keep_cfg=keep_cfg)
     modes = ens.wait_modes(deadline=deadline)
     new_leader = [s for s, mode in modes.items() if mode == "leader"][0]
     if sid != leader:
@@ -71,12 +72,12 @@ def _step(ens, load, sid, kind, steps):
     steps.append((sid, kind, modes[sid], new_leader, "%.1fs" % (time.monotonic() - start_s)))
 
 
-def _migrate(ens, load, kind, steps):
+def _migrate(ens, load, kind, steps, keep_cfg=False):
     """Replace every member by `kind`: followers in sid order, then the leader."""
     leader = ens.leader_sid()
     for sid in ens.follower_sids() + [leader]:
         assert ens.members[sid].kind != kind
-        _step(ens, load, sid, kind, steps)
+        _step(ens, load, sid, kind, steps, keep_cfg)
     assert set(ens.kinds().values()) == {kind}, ens.kinds()
 
 
@@ -109,6 +110,58 @@ def test_rolling_migration_apache_to_czk_and_back(make_ensemble):
     for sid, tree in ens.trees().items():
         node = tree.get(ROOT + "/holder")
         assert node is not None and node["ephemeralOwner"] == holder_session, (sid, node)
+
+
+def _config_files(ens):
+    """{sid: {name: text}} of the zoo.cfg* files in each member's directory."""
+    return {sid: {p.name: p.read_text() for p in sorted(m.workdir.glob("zoo.cfg*"))}
+            for sid, m in ens.members.items()}
+
+
+def test_rolling_migration_of_a_reconfig_enabled_ensemble(make_ensemble):
+    """With reconfigEnabled=true, Apache 3.8 moves the server.N lines out of
+    zoo.cfg into zoo.cfg.dynamic.<version> (version 100000000: the first
+    leader's first zxid), keeps the original as zoo.cfg.bak and points
+    zoo.cfg at the new file (dynamicConfigFile=).  czk starts on those files
+    as Apache left them (it reads dynamicConfigFile and takes the version
+    from the file's name), leaves them alone, shows the same
+    /zookeeper/config, and Apache starts on them again afterwards; writers
+    write throughout and the history checks."""
+    ens = make_ensemble(["apache", "apache", "apache"], extra={"reconfigEnabled": "true"})
+    ens.start_all()
+    ens.wait_modes()
+    deadline = time.monotonic() + STEP_TIMEOUT_S
+    while not all("dynamicConfigFile=" in files.get("zoo.cfg", "")
+                  for files in _config_files(ens).values()):
+        assert time.monotonic() < deadline, _config_files(ens)
+        time.sleep(0.1)
+    files = _config_files(ens)
+    for sid, names in files.items():
+        assert "zoo.cfg.dynamic.100000000" in names and "zoo.cfg.bak" in names, (sid, names)
+        assert "server." not in names["zoo.cfg"], (sid, names["zoo.cfg"])
+    reader = ens.client(1)
+    config, _ = reader.get("/zookeeper/config")
+    reader.stop()
+    reader.close()
+    assert config.decode().endswith("version=100000000"), config
+    load = Load(ens, writers=2, keys=2, root=ROOT).start()
+    load.wait_ok(WRITES_PER_STEP)
+    steps = []
+    _migrate(ens, load, "czk", steps, keep_cfg=True)
+    assert _config_files(ens) == files, "czk changed the config files Apache wrote"
+    for sid in ens.server_sids():
+        c = ens.client(sid)
+        got, _ = c.get("/zookeeper/config")
+        c.stop()
+        c.close()
+        assert got == config, (sid, got, config)
+    _migrate(ens, load, "apache", steps, keep_cfg=True)
+    history = load.stop()
+    counts = load.check()
+    print("steps (sid, kind, its mode, leader, time):", steps)
+    print("ops by outcome:", counts)
+    assert len(steps) == 6, steps
+    assert history.count("ok") >= 7 * WRITES_PER_STEP, counts
 
 
 PING_BEFORE_ACK = "Next packet was supposed to be an ACK, but received packet: PING"

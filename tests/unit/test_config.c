@@ -212,8 +212,8 @@ static void test_ensemble_refused(void)
                  "zoo.cfg:3: standaloneEnabled=false", "at least one");
     expect_error("dataDir=/d\nclientPort=1\nserver.x=a:2888:3888\n", CONFIG_ERR_VALUE,
                  "zoo.cfg:3: server.x", "server.<number>");
-    expect_error("dataDir=/d\nclientPort=1\ndynamicConfigFile=/d/zoo.cfg.dynamic\n",
-                 CONFIG_ERR_VALUE, "zoo.cfg:3: dynamicConfigFile", "standalone only");
+    expect_error("dataDir=/d\nclientPort=1\ndynamicConfigFile=/nonexistent/zoo.cfg.dynamic\n",
+                 CONFIG_ERR_IO, "/nonexistent/zoo.cfg.dynamic: cannot open", "No such file");
 }
 
 static void test_malformed(void)
@@ -439,6 +439,61 @@ static void test_ensemble_keys(void)
     CHECK_EQ_INT(cfg.election_port_bind_retry, 3);
 }
 
+/* dynamicConfigFile as QuorumPeerConfig.parse reads it (a scratch dir):
+ * the membership from that file, its version from the file's name. */
+static void test_dynamic_config_file(void)
+{
+    char dir[] = "/tmp/czk-test-dynamic-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char cfg_path[128], dyn_path[128], text[512], err[512];
+    snprintf(cfg_path, sizeof(cfg_path), "%s/zoo.cfg", dir);
+    snprintf(dyn_path, sizeof(dyn_path), "%s/zoo.cfg.dynamic.100000000", dir);
+    struct node_config cfg;
+    /* as Apache 3.8 rewrites zoo.cfg once reconfigEnabled=true has run */
+    snprintf(text, sizeof(text),
+             "dataDir=/d\nclientPort=1\ninitLimit=5\nsyncLimit=2\nversion=7\n"
+             "dynamicConfigFile=%s\n",
+             dyn_path);
+    write_file(cfg_path, text);
+    write_file(dyn_path, "server.1=a:1:2:participant\nserver.2=b:1:2:participant\n"
+                         "server.3=c:1:2:observer\nother=ignored");
+    CHECK_EQ_INT(config_parse_file_ensemble(cfg_path, &cfg, err, sizeof(err)), 0);
+    CHECK(cfg.replicated);
+    CHECK_EQ_INT(cfg.member_count, 3);
+    CHECK_EQ_INT(cfg.members[2].role, MEMBER_OBSERVER);
+    CHECK(cfg.config_version == 0x100000000LL);
+    CHECK(strcmp(cfg.dynamic_config_file, dyn_path) == 0);
+    /* version= inside the dynamic file: refused, naming its line */
+    write_file(dyn_path, "server.1=a:1:2\nserver.2=b:1:2\nversion=100000000\n");
+    CHECK_EQ_INT(config_parse_file_ensemble(cfg_path, &cfg, err, sizeof(err)), CONFIG_ERR_VALUE);
+    CHECK(strstr(err, "zoo.cfg.dynamic.100000000:3: dynamic file shouldn't have version inside"));
+    /* errors in its lines name the dynamic file */
+    write_file(dyn_path, "server.1=a:1:2\nserver.2=b:1\n");
+    CHECK_EQ_INT(config_parse_file_ensemble(cfg_path, &cfg, err, sizeof(err)), CONFIG_ERR_VALUE);
+    CHECK(strstr(err, "zoo.cfg.dynamic.100000000:2: server.2"));
+    write_file(dyn_path, "server.1=a:1:2\nserver.2=b:1:2\ngroup.1=1\n");
+    CHECK_EQ_INT(config_parse_file_ensemble(cfg_path, &cfg, err, sizeof(err)), CONFIG_ERR_VALUE);
+    CHECK(strstr(err, "zoo.cfg.dynamic.100000000:3: group/weight: Server 2 is not in a group"));
+    /* membership keys beside dynamicConfigFile in zoo.cfg: refused */
+    snprintf(text, sizeof(text), "dataDir=/d\nclientPort=1\ndynamicConfigFile=%s\nserver.1=a:1:2\n",
+             dyn_path);
+    write_file(cfg_path, text);
+    CHECK_EQ_INT(config_parse_file_ensemble(cfg_path, &cfg, err, sizeof(err)), CONFIG_ERR_VALUE);
+    CHECK(strstr(err, "zoo.cfg:4: parameter: server.1 must be in a separate dynamic config file"));
+    /* no version in the name: 0; one voter: standalone */
+    char plain[128];
+    snprintf(plain, sizeof(plain), "%s/zoo.cfg.dynamic", dir);
+    write_file(plain, "server.1=a:1:2\n");
+    snprintf(text, sizeof(text), "dataDir=/d\nclientPort=1\nversion=5\ndynamicConfigFile=%s\n",
+             plain);
+    write_file(cfg_path, text);
+    CHECK_EQ_INT(config_parse_file(cfg_path, &cfg, err, sizeof(err)), 0);
+    CHECK(!cfg.replicated);
+    CHECK_EQ_INT(cfg.member_count, 1);
+    CHECK(cfg.config_version == 0);
+    CHECK(unlink(plain) == 0 && unlink(dyn_path) == 0 && unlink(cfg_path) == 0 && rmdir(dir) == 0);
+}
+
 /* dataDir/myid as QuorumPeerConfig.setupMyId reads it (a scratch dir). */
 static void test_myid(void)
 {
@@ -477,6 +532,7 @@ int main(void)
     test_good_file();
     test_unknown_keys();
     test_ensemble_refused();
+    test_dynamic_config_file();
     test_snapshot_compression();
     test_malformed();
     test_whitelist();
