@@ -92,6 +92,7 @@ struct node_config {
     /* readonlymode.enabled: false. Cut off from its quorum, a member serves
      * read-only clients (ensemble.c, read-only mode) */
     bool read_only_enabled;
+    bool reconfig_enabled; /* reconfigEnabled: the config version and files as Apache keeps them */
     /* localSessionsEnabled, localSessionsUpgradingEnabled: false. An
      * ensemble member's new sessions are its own (server.h) */
     bool local_sessions_enabled;
@@ -153,6 +154,19 @@ void config_membership(const struct node_config *cfg, struct membership *out);
  * CONFIG_ERR_IO when it cannot be read. Errors name the file. */
 int config_read_myid(const char *data_dir, int64_t *sid, char *errmsg, size_t errlen)
     __attribute__((warn_unused_result));
+
+/* reconfigEnabled's files, as Apache 3.8 keeps them next to the config
+ * file (cfg->source). config_backup: a copy as "<source>.bak"
+ * (QuorumPeerConfig.backupOldConfig: at every start of a member whose
+ * zoo.cfg holds its server.N lines). config_write_dynamic: m's servers,
+ * groups and weights as "<source>.dynamic.<version hex>" (writeDynamicConfig:
+ * sorted key=value lines, no version), then zoo.cfg rewritten without its
+ * membership keys and peerType and ending in dynamicConfigFile= that file
+ * (editStaticConfig); each file written whole to a temporary and renamed.
+ * cfg->dynamic_config_file names the new file. Errors name the file. */
+int config_backup(const struct node_config *cfg, char *errmsg, size_t errlen);
+int config_write_dynamic(struct node_config *cfg, const struct membership *m, char *errmsg,
+                         size_t errlen);
 
 /* Whether the whitelist lets `cmd` (an enum four_letter_cmd) run. */
 bool config_four_letter_enabled(const struct node_config *cfg, int cmd);

@@ -273,6 +273,12 @@ int elector_epoch_update(struct elector *e, int64_t epoch)
     return elector_step(e, &ev);
 }
 
+void elector_config_update(struct elector *e, const struct membership *members)
+{
+    buf_clear(&e->config_text);
+    membership_format(members, &e->config_text);
+}
+
 int32_t elector_state(const struct elector *e)
 {
     return e->fle.state;

@@ -71,6 +71,12 @@ __attribute__((warn_unused_result)) int elector_start(struct elector *e, int64_t
 /* QuorumPeer.updateElectionVote: once ZAB has the new epoch, answers to
  * LOOKING peers carry it. */
 __attribute__((warn_unused_result)) int elector_epoch_update(struct elector *e, int64_t epoch);
+/* The config every notification carries from now on (the membership's
+ * version changed: reconfigEnabled). */
+void elector_config_update(struct elector *e, const struct membership *members);
+/* The config every notification carries from now on (the membership's
+ * version changed: reconfigEnabled). */
+void elector_config_update(struct elector *e, const struct membership *members);
 
 /* The state (enum election_state) and vote to report (`srvr`'s Mode, logs):
  * the proposal while LOOKING, the end vote after a decision. */

@@ -328,6 +328,13 @@ static void io_learner_packet(void *ctx, int32_t type, int64_t zxid, const uint8
     node__wake(n);
 }
 
+static void io_leader_config(void *ctx, const uint8_t *text, size_t len)
+{
+    struct node *n = ctx;
+    buf_clear(&n->ens->leader_config);
+    buf_append(&n->ens->leader_config, text, len);
+}
+
 static void io_learner_event(void *ctx, enum quorum_port_event ev, int32_t sync_type, int64_t zxid,
                              const char *reason)
 {
@@ -506,9 +513,11 @@ static int start_learning(struct node *n, const struct elector_decision *d)
         .apply = io_apply,
         .ping_sessions = io_ping_sessions,
         .packet = io_learner_packet,
+        .leader_config = io_leader_config,
         .on_event = io_learner_event,
     };
     char why[512];
+    buf_clear(&e->leader_config);
     if (quorum_port_new(&n->loop, &qc, &io, &e->learner, why, sizeof(why)) < 0) {
         LOG_E("Cannot follow %" PRId64 ": %s", d->vote.leader, why);
         return -1;
@@ -565,6 +574,7 @@ static int start_leading(struct node *n)
         .history_len = hist_len,
         .config_text = (const char *)text.data,
         .config_version = n->cfg.config_version,
+        .config_version_from_epoch = n->cfg.reconfig_enabled && e->members.version == 0,
         .max_buffer = 2 * (size_t)n->cfg.max_buffer, /* jute.maxbuffer + its extrasize */
         .first_counter = n->cfg.zxid_counter_start,
     };
@@ -835,6 +845,60 @@ static void decision_carry_out(struct node *n)
     }
 }
 
+/* Our servers under `version` from now on (QuorumPeer.setQuorumVerifier
+ * with writeToDisk): the files, /zookeeper/config, the notifications. */
+static void take_config_version(struct node *n, int64_t version, const char *whose)
+{
+    struct node_ens *e = n->ens;
+    char why[CONFIG_PATH_MAX + 128];
+    e->members.version = version;
+    n->cfg.config_version = version;
+    if (config_write_dynamic(&n->cfg, &e->members, why, sizeof(why)) < 0)
+        LOG_E("Error writing the dynamic config file: %s", why);
+    node__ens_config_node(n);
+    elector_config_update(e->elector, &e->members);
+    if (e->leader) {
+        struct buf text;
+        buf_init(&text);
+        membership_format(&e->members, &text);
+        buf_append(&text, "", 1); /* a C string */
+        leader_port_config_update(e->leader, (const char *)text.data, version);
+        buf_deinit(&text);
+    }
+    LOG_I("The ensemble's config is now version %" PRIx64 " (%s), in %s", (uint64_t)version, whose,
+          n->cfg.dynamic_config_file);
+}
+
+/* A learner's UPTODATE with reconfigEnabled (Learner.syncWithLeader,
+ * QuorumPeer.processReconfig): the config NEWLEADER carried, when its
+ * version is above ours, becomes ours: the same servers under the leader's
+ * version (an Apache leader gives a config still at version 0 its epoch's
+ * first zxid, ZOOKEEPER-1783), written as Apache writes it (the config
+ * file's .dynamic.<version>, zoo.cfg pointing at it), in /zookeeper/config
+ * and in every notification. Other servers than ours would be a
+ * reconfiguration, which czk does not implement: ours stay, with a warning. */
+static void adopt_leader_config(struct node *n)
+{
+    struct node_ens *e = n->ens;
+    if (!n->cfg.reconfig_enabled || e->leader_config.len == 0)
+        return;
+    struct membership got;
+    membership_init(&got);
+    char why[CONFIG_PATH_MAX + 128];
+    if (membership_parse_text(&got, (const char *)e->leader_config.data, e->leader_config.len, why,
+                              sizeof(why)) < 0) {
+        LOG_W("The leader's config does not parse (%s); keeping ours", why);
+    } else if (got.version > e->members.version && !membership_same(&got, &e->members)) {
+        LOG_W("The leader's config (version %" PRIx64 ") names other servers than ours; czk "
+              "does not implement reconfig: keeping ours (version %" PRIx64 ")",
+              (uint64_t)got.version, (uint64_t)e->members.version);
+    } else if (got.version > e->members.version) {
+        take_config_version(n, got.version, "the leader's");
+    }
+    membership_deinit(&got);
+    buf_clear(&e->leader_config);
+}
+
 static void become_serving(struct node *n)
 {
     struct node_ens *e = n->ens;
@@ -849,6 +913,11 @@ static void become_serving(struct node *n)
         server_set_role(n->server, SERVER_LEADER, ZAB_ZXID(epoch, start - 1), node__now_ms(n));
     else
         server_set_role(n->server, SERVER_LEARNER, 0, node__now_ms(n));
+    if (e->state == ELECTION_LEADING && n->cfg.reconfig_enabled && e->members.version == 0)
+        /* Leader.startZkServer: NEWLEADER's version, now that a quorum has it */
+        take_config_version(n, ZAB_ZXID(epoch, 0), "the epoch's first zxid");
+    else
+        adopt_leader_config(n);
     if (elector_epoch_update(e->elector, epoch) < 0)
         LOG_W("The election does not take epoch %" PRId64, epoch);
     LOG_I("Serving clients as %s in epoch %" PRId64, node__ens_mode(n), epoch);
@@ -979,7 +1048,14 @@ int node__ens_start(struct node *n, char *errmsg, size_t errlen)
         LOG_W("CZK_ROLE_END_VERIFY=1: each tree kept at a role's end is checked against a reload "
               "of the data dir (slow: for tests)");
     buf_init(&e->queue);
+    buf_init(&e->leader_config);
     config_membership(&n->cfg, &e->members);
+    if (n->cfg.reconfig_enabled && n->cfg.dynamic_config_file[0] == '\0') {
+        /* QuorumPeerConfig.backupOldConfig */
+        char why[CONFIG_PATH_MAX + 128];
+        if (config_backup(&n->cfg, why, sizeof(why)) < 0)
+            LOG_W("reconfigEnabled: no backup of the config file: %s", why);
+    }
     e->voters = mem_alloc((e->members.count ? e->members.count : 1) * sizeof(int64_t));
     for (size_t i = 0; i < e->members.count; i++)
         if (e->members.members[i].role == MEMBER_PARTICIPANT)
@@ -1030,6 +1106,7 @@ void node__ens_free(struct node *n)
     if (!e)
         return;
     buf_deinit(&e->queue);
+    buf_deinit(&e->leader_config);
     membership_deinit(&e->members);
     mem_free(e->voters);
     mem_free(e);

@@ -311,9 +311,19 @@ static void encode_send(struct leader_port *lp, const struct zab_send *s)
         quorum_i32_payload_encode(&data, s->i32);
         payload = jute_buf_of(data.data, data.len);
         break;
-    case ZAB_PAYLOAD_CONFIG:
-        payload = jute_buf_of(lp->config_text, strlen(lp->config_text));
+    case ZAB_PAYLOAD_CONFIG: {
+        size_t len = strlen(lp->config_text);
+        const char *v = strstr(lp->config_text, "version=");
+        if (lp->cfg.config_version_from_epoch && v) {
+            /* membership_format ends in version=<hex>: NEWLEADER's zxid */
+            buf_append(&data, lp->config_text, (size_t)(v - lp->config_text));
+            buf_printf(&data, "version=%" PRIx64, (uint64_t)s->zxid);
+            payload = jute_buf_of(data.data, data.len);
+        } else {
+            payload = jute_buf_of(lp->config_text, len);
+        }
         break;
+    }
     case ZAB_PAYLOAD_LEARNER_INFO: /* a learner's; never asked of a leader */
     case ZAB_PAYLOAD_SESSIONS:
         break;
@@ -928,6 +938,15 @@ void leader_port_free(struct leader_port *lp)
         uv_close((uv_handle_t *)&lp->listener, on_port_handle_closed);
     if (!uv_is_closing((uv_handle_t *)&lp->timer))
         uv_close((uv_handle_t *)&lp->timer, on_port_handle_closed);
+}
+
+void leader_port_config_update(struct leader_port *lp, const char *text, int64_t version)
+{
+    mem_free(lp->config_text);
+    lp->config_text = mem_strndup(text, strlen(text));
+    lp->cfg.config_text = lp->config_text;
+    lp->cfg.config_version = version;
+    lp->cfg.config_version_from_epoch = false;
 }
 
 int64_t leader_port_next_zxid(const struct leader_port *lp)

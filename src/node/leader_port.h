@@ -142,6 +142,11 @@ struct leader_port_config {
      * LearnerHandler does). Copied. */
     const char *config_text;
     int64_t config_version;
+    /* reconfigEnabled with a config still at version 0 (Leader.lead,
+     * ZOOKEEPER-1783): NEWLEADER carries it under the version of the
+     * epoch's first zxid, which the learners and the leader take once a
+     * quorum acked it. */
+    bool config_version_from_epoch;
     /* jute.maxbuffer + extrasize for one packet; 0: QUORUM_MAX_BUFFER_DEFAULT. */
     size_t max_buffer;
     /* A memory bound per learner: bytes the kernel has not taken yet plus
@@ -242,6 +247,10 @@ void leader_port_stats(const struct leader_port *lp, struct leader_port_stats *o
 
 /* The ZAB core (role, phase, learners), read-only. */
 const struct zab *leader_port_zab(const struct leader_port *lp);
+/* The config NEWLEADER carries and learners' config versions are held to
+ * from now on (the leader took a new version: reconfigEnabled). Copied. */
+void leader_port_config_update(struct leader_port *lp, const char *text, int64_t version);
+
 /* The established epoch once SERVING; -1 before. */
 int64_t leader_port_epoch(const struct leader_port *lp);
 /* The port it listens on (useful with port 0 in tests). */

@@ -104,8 +104,9 @@ struct node_ens {
     struct elector_decision decision;
     bool lost; /* the role ended: back to LOOKING at the check phase */
     char lost_reason[160];
-    int64_t applied_commit; /* leader: committed and applied up to (server_persisted) */
-    struct buf queue;       /* for the ports, handed over at the check phase */
+    int64_t applied_commit;   /* leader: committed and applied up to (server_persisted) */
+    struct buf queue;         /* for the ports, handed over at the check phase */
+    struct buf leader_config; /* a learner's NEWLEADER config, till UPTODATE (reconfigEnabled) */
     int64_t elections;
     /* srvr's "Proposal sizes last/min/max" (BufferStats: -1 until the first) */
     int64_t last_proposal_size, min_proposal_size, max_proposal_size;

@@ -364,6 +364,8 @@ static bool receive(struct quorum_port *qp, int32_t type, int64_t zxid, struct j
     ev.receive.zxid = zxid;
     ev.receive.data = data;
     bool sync = type == QUORUM_DIFF || type == QUORUM_TRUNC || type == QUORUM_SNAP;
+    if (type == QUORUM_NEWLEADER && qp->io.leader_config && data.len > 0)
+        qp->io.leader_config(qp->io.ctx, data.ptr, (size_t)data.len);
     if (!step(qp, &ev, sync ? type : 0, zxid))
         return false;
     if ((type == QUORUM_REVALIDATE || type == QUORUM_SYNC) && qp->io.packet &&

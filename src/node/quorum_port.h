@@ -68,6 +68,10 @@ struct quorum_port_io {
      * server layer's packets: ZAB only counts them as signs of life).
      * Borrowed. NULL: dropped. */
     void (*packet)(void *ctx, int32_t type, int64_t zxid, const uint8_t *data, size_t len);
+    /* NEWLEADER's config text (the leader's last seen QuorumVerifier, as
+     * Learner.syncWithLeader reads it), borrowed; before the ACK is sent.
+     * NULL: not told. */
+    void (*leader_config)(void *ctx, const uint8_t *text, size_t len);
     /* NULL: not told. `reason` is a static string (STOPPED only). */
     void (*on_event)(void *ctx, enum quorum_port_event ev, int32_t sync_type, int64_t zxid,
                      const char *reason);

@@ -675,7 +675,8 @@ int32_t prep_op(struct prep *p, int32_t op, struct jute_reader *r, struct buf *o
         return prep_check(p, req.path, req.version, out);
     }
     case ZK_OP_RECONFIG:
-        /* reconfigEnabled is false: no membership changes, as ZooKeeper */
+        /* no membership changes: as ZooKeeper with reconfigEnabled=false
+         * (czk has no reconfig yet, whatever reconfigEnabled says) */
         return ZK_RECONFIGDISABLED;
     default:
         return ZK_MARSHALLINGERROR;

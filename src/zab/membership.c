@@ -750,6 +750,24 @@ void membership_format(const struct membership *m, struct buf *out)
     buf_printf(out, "version=%" PRIx64, (uint64_t)m->version);
 }
 
+bool membership_same(const struct membership *a, const struct membership *b)
+{
+    if (a->count != b->count || a->hierarchical != b->hierarchical)
+        return false;
+    struct membership x = *a, y = *b;
+    x.version = y.version = 0;
+    x.props_keys = y.props_keys = 0;
+    struct buf fa, fb;
+    buf_init(&fa);
+    buf_init(&fb);
+    membership_format(&x, &fa);
+    membership_format(&y, &fb);
+    bool same = fa.len == fb.len && memcmp(fa.data, fb.data, fa.len) == 0;
+    buf_deinit(&fa);
+    buf_deinit(&fb);
+    return same;
+}
+
 int membership_parse_text(struct membership *m, const char *text, size_t len, char *errmsg,
                           size_t errlen)
 {

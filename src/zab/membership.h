@@ -153,6 +153,10 @@ void member_format(const struct member *member, struct buf *out);
  * (ConcurrentHashMap bins), then in insertion order. */
 void membership_format(const struct membership *m, struct buf *out);
 
+/* Whether a and b hold the same servers (as member_format writes each) and
+ * the same groups and weights; the version and the key counts aside. */
+bool membership_same(const struct membership *a, const struct membership *b);
+
 /* Parse the text membership_format writes (QuorumPeer.configFromString, as
  * a learner reads NEWLEADER's data and the config of a notification): lines
  * "server.N=value", "group*"/"weight*" keys (hierarchical) and

@@ -18,6 +18,7 @@ same one from start to end, its ephemeral on every member."""
 import re
 import time
 
+import pytest
 
 import zkwire
 from conftest import HOST
@@ -162,6 +163,58 @@ def test_rolling_migration_of_a_reconfig_enabled_ensemble(make_ensemble):
     print("ops by outcome:", counts)
     assert len(steps) == 6, steps
     assert history.count("ok") >= 7 * WRITES_PER_STEP, counts
+
+
+@pytest.mark.parametrize("kinds", [["czk", "apache", "apache"], ["apache", "apache", "czk"],
+                                   ["czk", "czk", "czk"]], ids=lambda k: "-".join(k))
+def test_reconfig_enabled_config_version_and_files(make_ensemble, kinds):
+    """reconfigEnabled=true, member 3 leading: Apache's leader gives a
+    config still at version 0 its epoch's first zxid (100000000) and sends
+    it with NEWLEADER; every member takes it once a quorum has it, writes it
+    to zoo.cfg.dynamic.100000000 and points zoo.cfg at that file (the
+    original kept as zoo.cfg.bak).  czk does the same as a learner of an
+    Apache leader and as the leader itself (it kept version=0 before, and
+    its /zookeeper/config differed from its Apache peers'): every member
+    shows the same /zookeeper/config and has the same dynamic file, byte
+    for byte; restarted on those files, member 1 rejoins with them."""
+    ens = make_ensemble(kinds, extra={"reconfigEnabled": "true"})
+    ens.start(3)
+    ens.start(2)
+    ens.wait_modes(sids=[2, 3])
+    ens.start(1)
+    ens.wait_modes()
+    assert ens.leader_sid() == 3
+
+    def configs():
+        out = {}
+        for sid in ens.server_sids():
+            c = ens.client(sid)
+            out[sid] = c.get("/zookeeper/config")[0]
+            c.stop()
+            c.close()
+        return out
+
+    got = configs()
+    assert got[1] == got[2] == got[3], got
+    assert got[1].decode().endswith("\nversion=100000000"), got[1]
+    dyn = "zoo.cfg.dynamic.100000000"
+    deadline = time.monotonic() + STEP_TIMEOUT_S
+    while not all(dyn in f for f in _config_files(ens).values()):
+        assert time.monotonic() < deadline, _config_files(ens)
+        time.sleep(0.1)
+    files = _config_files(ens)
+    for sid in ens.server_sids():
+        assert files[sid][dyn] == files[1][dyn], (sid, files[sid][dyn], files[1][dyn])
+        assert files[sid]["zoo.cfg.bak"].count("server.") == 3, (sid, files[sid])
+        cfg = files[sid]["zoo.cfg"]
+        assert "server." not in cfg and "reconfigEnabled=true" in cfg, (sid, cfg)
+        assert cfg.endswith("dynamicConfigFile=%s\n" % (ens.members[sid].workdir / dyn)), cfg
+    assert files[1][dyn].count("server.") == 3 and "version" not in files[1][dyn]
+    ens.stop(1)
+    ens.start(1, keep_cfg=True)
+    ens.wait_modes()
+    assert configs() == got
+    assert _config_files(ens)[1] == files[1]
 
 
 PING_BEFORE_ACK = "Next packet was supposed to be an ACK, but received packet: PING"

@@ -494,6 +494,71 @@ static void test_dynamic_config_file(void)
     CHECK(unlink(plain) == 0 && unlink(dyn_path) == 0 && unlink(cfg_path) == 0 && rmdir(dir) == 0);
 }
 
+static bool file_is(const char *path, const char *want)
+{
+    char got[1024];
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return false;
+    size_t n = fread(got, 1, sizeof(got) - 1, f);
+    fclose(f);
+    got[n] = '\0';
+    if (strcmp(got, want) != 0) {
+        fprintf(stderr, "%s holds \"%s\", want \"%s\"\n", path, got, want);
+        return false;
+    }
+    return true;
+}
+
+/* reconfigEnabled's files as Apache writes them (their bytes checked
+ * against Apache 3.8's in test_migration.py). */
+static void test_dynamic_config_write(void)
+{
+    char dir[] = "/tmp/czk-test-dynwrite-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char cfg_path[128], path[192], want[512], err[512];
+    snprintf(cfg_path, sizeof(cfg_path), "%s/zoo.cfg", dir);
+    const char *orig = "tickTime=500\ndataDir=/d\nclientPort=1\ninitLimit=5\nsyncLimit=2\n"
+                       "server.2=b:1:2\nserver.1=a:1:2\nserver.3=c:1:2:observer\n"
+                       "peerType=participant\nreconfigEnabled=true\n";
+    write_file(cfg_path, orig);
+    struct node_config cfg;
+    CHECK_EQ_INT(config_parse_file_ensemble(cfg_path, &cfg, err, sizeof(err)), 0);
+    CHECK(cfg.reconfig_enabled);
+    CHECK_EQ_INT(config_backup(&cfg, err, sizeof(err)), 0);
+    snprintf(path, sizeof(path), "%s.bak", cfg_path);
+    CHECK(file_is(path, orig));
+    struct membership m;
+    config_membership(&cfg, &m);
+    m.version = 0x100000000LL;
+    CHECK_EQ_INT(config_write_dynamic(&cfg, &m, err, sizeof(err)), 0);
+    snprintf(path, sizeof(path), "%s.dynamic.100000000", cfg_path);
+    CHECK(strcmp(cfg.dynamic_config_file, path) == 0);
+    CHECK(file_is(path, "server.1=a:1:2:participant\nserver.2=b:1:2:participant\n"
+                        "server.3=c:1:2:observer"));
+    snprintf(want, sizeof(want),
+             "tickTime=500\ndataDir=/d\nclientPort=1\ninitLimit=5\nsyncLimit=2\n"
+             "reconfigEnabled=true\ndynamicConfigFile=%s\n",
+             path);
+    CHECK(file_is(cfg_path, want));
+    /* read back: the same servers, the version from the name */
+    struct node_config again;
+    CHECK_EQ_INT(config_parse_file_ensemble(cfg_path, &again, err, sizeof(err)), 0);
+    struct membership m2;
+    config_membership(&again, &m2);
+    CHECK(membership_same(&m, &m2));
+    CHECK(m2.version == 0x100000000LL);
+    m2.members[0].role = MEMBER_OBSERVER;
+    CHECK(!membership_same(&m, &m2));
+    membership_deinit(&m);
+    membership_deinit(&m2);
+    remove(path);
+    snprintf(path, sizeof(path), "%s.bak", cfg_path);
+    remove(path);
+    remove(cfg_path);
+    CHECK(rmdir(dir) == 0);
+}
+
 /* dataDir/myid as QuorumPeerConfig.setupMyId reads it (a scratch dir). */
 static void test_myid(void)
 {
@@ -533,6 +598,7 @@ int main(void)
     test_unknown_keys();
     test_ensemble_refused();
     test_dynamic_config_file();
+    test_dynamic_config_write();
     test_snapshot_compression();
     test_malformed();
     test_whitelist();
