@@ -280,7 +280,16 @@ int main(int argc, char **argv)
     const char *hosts = argv[argc - 1];
     /* the library logs every failed connect attempt; keep stderr for our
      * own message unless CCLIENT_VERBOSE is set */
-    if (!getenv("CCLIENT_VERBOSE")) {
+    const char *log_path = getenv("CCLIENT_LOG");
+    if (log_path) {
+        /* the library's own log (debug), for a failure's post-mortem */
+        FILE *log = fopen(log_path, "a");
+        if (log) {
+            setvbuf(log, NULL, _IOLBF, 0);
+            zoo_set_log_stream(log);
+        }
+        zoo_set_debug_level(ZOO_LOG_LEVEL_DEBUG);
+    } else if (!getenv("CCLIENT_VERBOSE")) {
         FILE *devnull = fopen("/dev/null", "w");
         if (devnull)
             zoo_set_log_stream(devnull);

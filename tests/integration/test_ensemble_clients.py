@@ -130,9 +130,12 @@ def test_kazoo_across_leader_kill(ensemble):
 def test_c_client_across_leader_kill(ensemble, cclient_binary):  # noqa: F811
     ens = ensemble
     leader = ens.leader_sid()
+    client_log = ens.tmp_path / "cclient.log"
+    env = dict(os.environ, CCLIENT_LOG=str(client_log))
     p = subprocess.Popen([cclient_binary, "--failover", ens.hosts(leader, failover=True)],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True)
+                         text=True, env=env)
+    out = err = ""
     try:
         line = p.stdout.readline()
         assert line.startswith("READY 0x"), (line, p.stderr.read() if p.poll() is not None
@@ -146,6 +149,14 @@ def test_c_client_across_leader_kill(ensemble, cclient_binary):  # noqa: F811
         if p.poll() is None:
             p.kill()
             p.wait()
+    if p.returncode != 0:
+        # what the client library and every member logged, for the post-mortem
+        tails = ["%s (last 80 lines):\n%s" % (client_log, "\n".join(
+            client_log.read_text(errors="replace").splitlines()[-80:]))]
+        for sid, m in ens.members.items():
+            if m.server is not None:
+                tails.append("member %d (%s):\n%s" % (sid, m.kind, m.server.log_tail(60)))
+        print("\n\n".join(tails))
     assert p.returncode == 0, "cclient_test --failover (exit %d)\nstdout:\n%s\nstderr:\n%s" % (
         p.returncode, out, err)
     assert ("cclient_test: OK failover 0x%x" % session) in out, out
