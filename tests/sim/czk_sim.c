@@ -248,7 +248,7 @@ struct sim_disc {
 struct sim_stats {
     long commits, acks, elections, crashes, drops, partitions, snaps, truncs, diffs, jumps,
         refusals, proposals, packets, replies, reads, connects, connlosses, pauses, closes, eios,
-        ephemerals, syncs, syncreads, expired, early_decisions;
+        ephemerals, syncs, syncreads, expired, early_decisions, rollovers;
 };
 
 struct sim {
@@ -260,6 +260,7 @@ struct sim {
     bool verbose;
     bool raw_server_free;
     bool pipeline_after_sync; /* clients pipeline behind a sync + read (the default) */
+    int64_t counter_start;    /* --counter-start: each epoch's first zxid counter (0: 1) */
     int64_t steps, calm_at, now;
     struct sim_member m[SIM_MEMBERS_MAX];
     struct sim_link link[2][SIM_MEMBERS_MAX][SIM_MEMBERS_MAX];
@@ -289,6 +290,7 @@ struct sim {
     size_t epochs_len;
     uint64_t next_txn_id;
     int64_t last_ack_at, stable_at;
+    int64_t rollover_at; /* the last leader's step-down at the counter's roll-over; -1 */
     bool failed;
     char why[512];
     uint64_t trace;
@@ -2168,8 +2170,11 @@ static void sim_zab_update(struct sim *s, int i, const struct zab_update *u)
         syncs_clear(m);
         m->serving_since = s->now;
         if (u->role == ZAB_LEADING)
-            server_set_role(m->srv, SERVER_LEADER, ZAB_ZXID(u->established_epoch, 0),
-                            local_now(s, i));
+            /* the leader's next zxid is ZAB's first (as src/node's become_serving) */
+            server_set_role(
+                m->srv, SERVER_LEADER,
+                ZAB_ZXID(u->established_epoch, s->counter_start > 0 ? s->counter_start - 1 : 0),
+                local_now(s, i));
         else
             server_set_role(m->srv, SERVER_LEARNER, 0, local_now(s, i));
         m->serving = true;
@@ -2179,6 +2184,10 @@ static void sim_zab_update(struct sim *s, int i, const struct zab_update *u)
     }
     if (u->stopped) {
         sim_trace(s, i, "zab stopped: %s", u->reason ? u->reason : "?");
+        if (u->reason && strstr(u->reason, "zxid counter is exhausted")) {
+            s->st.rollovers++;
+            s->rollover_at = s->now;
+        }
         m->zab_deadline = -1;
         m->serving = false;
         member_reload(s, i, "role over"); /* LOOKING: the tree is reloaded from the log */
@@ -2281,7 +2290,8 @@ static void sim_configure(struct sim *s, int i)
                             .init_limit = SIM_INIT_LIMIT,
                             .sync_limit = SIM_SYNC_LIMIT,
                             .committed_log_max = SIM_COMMITTED_LOG,
-                            .outstanding_max = SIM_OUTSTANDING};
+                            .outstanding_max = SIM_OUTSTANDING,
+                            .first_counter = s->counter_start};
     if (s->planted == SIM_PLANTED_ZAB_ONE_ACK)
         zc.has_quorum = planted_one;
     if (zab_init(&m->zab, &zc) != 0)
@@ -2697,9 +2707,11 @@ static void sim_setup(struct sim *s, uint64_t seed, int n, int64_t steps, enum s
                       bool verbose)
 {
     bool raw_server_free = s->raw_server_free, pipeline_after_sync = s->pipeline_after_sync;
+    int64_t counter_start = s->counter_start;
     memset(s, 0, sizeof(*s));
     s->raw_server_free = raw_server_free;
     s->pipeline_after_sync = pipeline_after_sync;
+    s->counter_start = counter_start;
     s->seed = seed;
     s->rng = seed * UINT64_C(0x2545f4914f6cdd1d) + (uint64_t)n;
     /* Members 1..n vote; a third of the runs add 1 or 2 observers after them. */
@@ -2711,6 +2723,7 @@ static void sim_setup(struct sim *s, uint64_t seed, int n, int64_t steps, enum s
     s->calm_at = steps > 2 * SIM_CALM_MS ? steps - SIM_CALM_MS : steps / 2;
     s->full_member = sim_chance(s, 500000) ? (int)sim_between(s, 0, n - 1) : -1;
     s->stable_at = -1;
+    s->rollover_at = -1;
     s->last_ack_at = -1;
     buf_init(&s->body);
     buf_init(&s->frame);
@@ -2845,7 +2858,13 @@ static bool sim_run(struct sim *s, uint64_t seed, int n, int64_t steps, enum sim
         if (calm && s->stable_at < 0 && stable_leader(s) >= 0)
             s->stable_at = s->now;
     }
-    if (!s->failed) {
+    /* A leader that stepped down at the zxid counter's roll-over in the calm
+     * (--counter-start: the clients' writes make these) is a fault of its
+     * own: the ensemble may still be electing and syncing at the end. */
+    bool electing = s->rollover_at >= 0 && s->rollover_at > s->now - SIM_COMMIT_MS;
+    if (!s->failed && electing && stable_leader(s) < 0) {
+        sim_trace(s, 0, "the end: still electing after the roll-over at %" PRId64, s->rollover_at);
+    } else if (!s->failed) {
         int leader = stable_leader(s);
         if (s->stable_at < 0 || s->stable_at > s->calm_at + SIM_STABLE_MS || leader < 0)
             sim_fail(s,
@@ -2890,11 +2909,18 @@ static bool sim_run(struct sim *s, uint64_t seed, int n, int64_t steps, enum sim
                s->st.closes, s->st.expired, s->st.eios, s->st.elections, s->st.crashes, s->st.drops,
                s->st.partitions, s->st.jumps, s->st.pauses, s->st.refusals, s->st.diffs,
                s->st.truncs, s->st.snaps, s->st.packets, s->stable_at, s->trace);
+        if (s->counter_start > 0)
+            printf("  counter start %" PRIx64 ": %ld leaders stepped down at the roll-over\n",
+                   (uint64_t)s->counter_start, s->st.rollovers);
+        char counter[40] = "";
+        if (s->counter_start > 0)
+            snprintf(counter, sizeof(counter), " --counter-start %" PRIx64,
+                     (uint64_t)s->counter_start);
         if (s->failed)
             printf("  %s\n  replay: czk-sim --seed %" PRIu64 " --members %d --steps %" PRId64
-                   "%s%s%s\n",
+                   "%s%s%s%s\n",
                    s->why, seed, n, steps, p ? " --planted " : "", p ? p : "",
-                   s->pipeline_after_sync ? "" : " --no-pipeline-after-sync");
+                   s->pipeline_after_sync ? "" : " --no-pipeline-after-sync", counter);
     }
     sum->commits += s->st.commits;
     sum->acks += s->st.acks;
@@ -2916,6 +2942,7 @@ static bool sim_run(struct sim *s, uint64_t seed, int n, int64_t steps, enum sim
     sum->refusals += s->st.refusals;
     sum->jumps += s->st.jumps;
     sum->pauses += s->st.pauses;
+    sum->rollovers += s->st.rollovers;
     bool ok = !s->failed;
     sim_teardown(s);
     return ok;
@@ -2930,6 +2957,8 @@ static void usage(void)
         "                          sync-local|sync-at-once]\n"
         "               [--verbose]\n"
         "               [--raw-server-free] [--no-pipeline-after-sync]\n"
+        "               [--counter-start HEX] (each epoch's first zxid counter: near\n"
+        "               ffffffff, leaders step down at the counter's roll-over)\n"
         "  without --seed: seeds F..F+N-1 (default 1..%d) x 3, 5, 7 members, then the\n"
         "  golden seeds\n",
         SIM_SEEDS);
@@ -2943,6 +2972,7 @@ int main(int argc, char **argv)
     int64_t steps = SIM_STEPS_DEFAULT;
     enum sim_planted planted = SIM_PLANTED_NONE;
     bool verbose = false, raw_server_free = false, pipeline_after_sync = true;
+    int64_t counter_start = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
             seed = atoll(argv[++i]);
@@ -2958,6 +2988,13 @@ int main(int argc, char **argv)
             verbose = true;
         } else if (strcmp(argv[i], "--raw-server-free") == 0) {
             raw_server_free = true;
+        } else if (strcmp(argv[i], "--counter-start") == 0 && i + 1 < argc) {
+            char *end;
+            counter_start = (int64_t)strtoll(argv[++i], &end, 16);
+            if (*end || counter_start < 1 || counter_start > 0xfffffffeLL) {
+                usage();
+                return 2;
+            }
         } else if (strcmp(argv[i], "--no-pipeline-after-sync") == 0) {
             pipeline_after_sync = false; /* clients wait behind a sync + read */
         } else if (strcmp(argv[i], "--planted") == 0 && i + 1 < argc) {
@@ -2994,6 +3031,7 @@ int main(int argc, char **argv)
     struct sim *s = mem_calloc(1, sizeof(*s));
     s->raw_server_free = raw_server_free;
     s->pipeline_after_sync = pipeline_after_sync;
+    s->counter_start = counter_start;
     struct sim_stats sum = {0};
     int runs = 0, failed = 0;
     static const int sizes[] = {3, 5, 7};
@@ -3037,6 +3075,15 @@ int main(int argc, char **argv)
            sum.ephemerals, sum.syncs, sum.syncreads, sum.closes, sum.expired, sum.eios,
            sum.elections, sum.early_decisions, sum.crashes, sum.drops, sum.partitions, sum.jumps,
            sum.pauses, sum.refusals, sum.diffs, sum.truncs, sum.snaps);
+    if (counter_start > 0) {
+        printf("czk-sim: counter start %" PRIx64 ": %ld leaders stepped down at the zxid "
+               "counter's roll-over\n",
+               (uint64_t)counter_start, sum.rollovers);
+        if (sum.rollovers == 0 && seed < 0) {
+            printf("czk-sim: no roll-over in any run: the counter start shows nothing\n");
+            return 1;
+        }
+    }
     if (planted != SIM_PLANTED_NONE) {
         /* A test of the test: the checks must catch the planted bug. */
         bool caught = failed * 2 >= runs;
