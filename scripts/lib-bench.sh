@@ -258,23 +258,17 @@ ens_leader_of() { # key -> sid
     return 1
 }
 
-# "127.0.0.1:p1,127.0.0.1:p2,..." (every member)
-ens_servers() { # key
+# "<prefix><ARRAY[KEY sid]>,..." for every member of KEY.
+ens_list() { # key array prefix
+    local -n values=$2
     local sid out=""
     for sid in $(ens_sids "$1"); do
-        out+="${out:+,}127.0.0.1:${cport[$1$sid]}"
+        out+="${out:+,}$3${values[$1$sid]}"
     done
     echo "$out"
 }
-
-# "pid1,pid2,..." (every member)
-ens_pids() { # key
-    local sid out=""
-    for sid in $(ens_sids "$1"); do
-        out+="${out:+,}${pid[$1$sid]}"
-    done
-    echo "$out"
-}
+ens_servers() { ens_list "$1" cport 127.0.0.1:; } # key -> "127.0.0.1:p1,127.0.0.1:p2,..."
+ens_pids() { ens_list "$1" pid ""; }              # key -> "pid1,pid2,..."
 
 # Stops every member by PID.
 ens_stop() { # key

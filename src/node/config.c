@@ -9,6 +9,7 @@
 #include "base/hmap.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "node/config_int.h"
 #include "node/four_letter.h"
 #include "proto/proto.h"
 #include "zab/membership.h"
@@ -16,7 +17,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,43 +134,6 @@ static const char *const config_known_prefixes[] = {
     "zookeeper.",
 };
 
-struct config_entry {
-    char *key;
-    char *value;
-    /* the value as java.util.Properties holds it: leading blanks dropped,
-     * trailing ones kept (QuorumMaj reads server.N values so) */
-    char *raw_value;
-    int line;
-};
-
-struct config_parser {
-    const char *source;
-    struct config_entry *entries;
-    size_t count;
-    size_t cap;
-    char *errmsg;
-    size_t errlen;
-    bool ensemble; /* config_parse_file_ensemble: a replicated config is accepted */
-};
-
-static int config_fail(struct config_parser *p, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int config_fail(struct config_parser *p, int code, const char *fmt, ...)
-{
-    if (p->errmsg && p->errlen) {
-        int n = snprintf(p->errmsg, p->errlen, "%s", p->source);
-        size_t used = n < 0 ? 0 : (size_t)n;
-        if (used < p->errlen) {
-            va_list ap;
-            va_start(ap, fmt);
-            vsnprintf(p->errmsg + used, p->errlen - used, fmt, ap);
-            va_end(ap);
-        }
-    }
-    return code;
-}
-
 void config_defaults(struct node_config *out)
 {
     memset(out, 0, sizeof(*out));
@@ -203,204 +166,6 @@ bool config_four_letter_enabled(const struct node_config *cfg, int cmd)
     if (cmd < 0 || cmd >= FOUR_LETTER_COUNT)
         return false;
     return (cfg->four_letter_mask >> cmd) & 1u;
-}
-
-/* ---- java.util.Properties syntax ---- */
-
-static bool prop_is_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\f';
-}
-
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-static void append_utf8(struct buf *b, uint32_t cp)
-{
-    if (cp < 0x80) {
-        buf_append_u8(b, (uint8_t)cp);
-    } else if (cp < 0x800) {
-        buf_append_u8(b, (uint8_t)(0xc0 | (cp >> 6)));
-        buf_append_u8(b, (uint8_t)(0x80 | (cp & 0x3f)));
-    } else {
-        buf_append_u8(b, (uint8_t)(0xe0 | (cp >> 12)));
-        buf_append_u8(b, (uint8_t)(0x80 | ((cp >> 6) & 0x3f)));
-        buf_append_u8(b, (uint8_t)(0x80 | (cp & 0x3f)));
-    }
-}
-
-/* Properties.loadConvert: undo backslash escapes. Returns false on a
- * malformed \uXXXX. The result is NUL-terminated. */
-static bool prop_unescape(const char *s, size_t len, struct buf *out)
-{
-    buf_clear(out);
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (c != '\\' || i + 1 >= len) {
-            buf_append_u8(out, (uint8_t)c);
-            continue;
-        }
-        c = s[++i];
-        if (c == 'u') {
-            if (i + 4 >= len)
-                return false;
-            uint32_t cp = 0;
-            for (int k = 1; k <= 4; k++) {
-                int d = hex_digit(s[i + (size_t)k]);
-                if (d < 0)
-                    return false;
-                cp = cp << 4 | (uint32_t)d;
-            }
-            i += 4;
-            append_utf8(out, cp);
-            continue;
-        }
-        switch (c) {
-        case 't':
-            c = '\t';
-            break;
-        case 'r':
-            c = '\r';
-            break;
-        case 'n':
-            c = '\n';
-            break;
-        case 'f':
-            c = '\f';
-            break;
-        default:
-            break;
-        }
-        buf_append_u8(out, (uint8_t)c);
-    }
-    buf_append_u8(out, 0);
-    out->len--;
-    return true;
-}
-
-/* String.trim: drop characters <= ' ' at both ends. */
-static void trim(const char **s, size_t *len)
-{
-    while (*len && (unsigned char)(*s)[0] <= ' ') {
-        (*s)++;
-        (*len)--;
-    }
-    while (*len && (unsigned char)(*s)[*len - 1] <= ' ')
-        (*len)--;
-}
-
-static void entry_add(struct config_parser *p, const char *key, size_t key_len, const char *value,
-                      size_t value_len, int line)
-{
-    trim(&key, &key_len);
-    const char *raw = value;
-    size_t raw_len = value_len;
-    trim(&value, &value_len);
-    if (p->count == p->cap) {
-        p->cap = p->cap ? p->cap * 2 : 16;
-        p->entries = mem_realloc(p->entries, p->cap * sizeof(*p->entries));
-    }
-    struct config_entry *e = &p->entries[p->count++];
-    e->key = mem_strndup(key, key_len);
-    e->value = mem_strndup(value, value_len);
-    e->raw_value = mem_strndup(raw, raw_len);
-    e->line = line;
-}
-
-/* Split one logical line into key and value (Properties.load0). */
-static int prop_line(struct config_parser *p, const char *s, size_t len, int line, struct buf *key,
-                     struct buf *value)
-{
-    size_t key_len = 0;
-    size_t value_start = len;
-    bool has_sep = false;
-    bool backslash = false;
-    while (key_len < len) {
-        char c = s[key_len];
-        if ((c == '=' || c == ':') && !backslash) {
-            value_start = key_len + 1;
-            has_sep = true;
-            break;
-        }
-        if (prop_is_space(c) && !backslash) {
-            value_start = key_len + 1;
-            break;
-        }
-        backslash = c == '\\' ? !backslash : false;
-        key_len++;
-    }
-    while (value_start < len) {
-        char c = s[value_start];
-        if (!prop_is_space(c)) {
-            if (!has_sep && (c == '=' || c == ':'))
-                has_sep = true;
-            else
-                break;
-        }
-        value_start++;
-    }
-    if (!prop_unescape(s, key_len, key))
-        return config_fail(p, CONFIG_ERR_VALUE, ":%d: malformed \\uxxxx escape in a key", line);
-    if (!prop_unescape(s + value_start, len - value_start, value))
-        return config_fail(p, CONFIG_ERR_VALUE, ":%d: %s: malformed \\uxxxx escape", line,
-                           (const char *)key->data);
-    entry_add(p, (const char *)key->data, key->len, (const char *)value->data, value->len, line);
-    return 0;
-}
-
-/* Properties.LineReader: natural lines (\n, \r, \r\n) joined into logical
- * lines by a trailing odd run of backslashes; leading blanks, blank lines
- * and comment lines skipped. */
-static int prop_parse(struct config_parser *p, const char *text, size_t len)
-{
-    struct buf logical, key, value;
-    buf_init(&logical);
-    buf_init(&key);
-    buf_init(&value);
-    int rc = 0;
-    size_t i = 0;
-    int line = 0;
-    while (i < len && rc == 0) {
-        line++;
-        int start_line = line;
-        buf_clear(&logical);
-        bool first = true;
-        for (;;) {
-            while (i < len && prop_is_space(text[i]))
-                i++;
-            size_t begin = i;
-            while (i < len && text[i] != '\n' && text[i] != '\r')
-                i++;
-            size_t end = i;
-            if (i < len && text[i++] == '\r' && i < len && text[i] == '\n')
-                i++;
-            if (first && (end == begin || text[begin] == '#' || text[begin] == '!'))
-                break;
-            first = false;
-            size_t slashes = 0;
-            while (slashes < end - begin && text[end - 1 - slashes] == '\\')
-                slashes++;
-            bool more = slashes % 2 == 1;
-            buf_append(&logical, text + begin, end - begin - (more ? 1 : 0));
-            if (!more || i >= len)
-                break;
-            line++;
-        }
-        if (!first)
-            rc = prop_line(p, (const char *)logical.data, logical.len, start_line, &key, &value);
-    }
-    buf_deinit(&logical);
-    buf_deinit(&key);
-    buf_deinit(&value);
-    return rc;
 }
 
 /* ---- values ---- */
@@ -451,7 +216,7 @@ static bool parse_decode_int32(const char *s, int32_t *out)
         return false;
     int64_t v = 0;
     for (; *s; s++) {
-        int d = hex_digit(*s);
+        int d = config__hex_digit(*s);
         if (d < 0 || d >= base)
             return false;
         v = v * base + d;
@@ -471,11 +236,11 @@ static int int_key(struct config_parser *p, const struct config_entry *e, int32_
 {
     int32_t v;
     if (!parse_int32(e->value, &v))
-        return config_fail(p, CONFIG_ERR_VALUE, ":%d: %s: '%s' is not an integer", e->line, e->key,
-                           e->value);
+        return config__fail(p, CONFIG_ERR_VALUE, ":%d: %s: '%s' is not an integer", e->line, e->key,
+                            e->value);
     if (v < min || v > max)
-        return config_fail(p, CONFIG_ERR_VALUE, ":%d: %s: %s is out of range (%s)", e->line, e->key,
-                           e->value, expect);
+        return config__fail(p, CONFIG_ERR_VALUE, ":%d: %s: %s is out of range (%s)", e->line,
+                            e->key, e->value, expect);
     *out = v;
     return 0;
 }
@@ -484,10 +249,10 @@ static int path_key(struct config_parser *p, const struct config_entry *e, char 
 {
     size_t len = strlen(e->value);
     if (len == 0)
-        return config_fail(p, CONFIG_ERR_VALUE, ":%d: %s: empty path", e->line, e->key);
+        return config__fail(p, CONFIG_ERR_VALUE, ":%d: %s: empty path", e->line, e->key);
     if (len >= size)
-        return config_fail(p, CONFIG_ERR_VALUE, ":%d: %s: path longer than %zu bytes", e->line,
-                           e->key, size - 1);
+        return config__fail(p, CONFIG_ERR_VALUE, ":%d: %s: path longer than %zu bytes", e->line,
+                            e->key, size - 1);
     memcpy(out, e->value, len + 1);
     return 0;
 }
@@ -501,7 +266,7 @@ static void whitelist_key(struct config_parser *p, const struct config_entry *e,
         const char *comma = strchr(s, ',');
         size_t len = comma ? (size_t)(comma - s) : strlen(s);
         const char *word = s;
-        trim(&word, &len);
+        config__trim(&word, &len);
         if (len == 1 && word[0] == '*') {
             mask = FOUR_LETTER_MASK_ALL;
             break;
@@ -530,9 +295,9 @@ static int bool_key(struct config_parser *p, const struct config_entry *e, bool 
     else if (strcasecmp(e->value, "false") == 0)
         *out = false;
     else
-        return config_fail(p, CONFIG_ERR_VALUE,
-                           ":%d: %s: Invalid option %s for %s. Choose 'true' or 'false.'", e->line,
-                           e->key, e->value, e->key);
+        return config__fail(p, CONFIG_ERR_VALUE,
+                            ":%d: %s: Invalid option %s for %s. Choose 'true' or 'false.'", e->line,
+                            e->key, e->value, e->key);
     return 0;
 }
 
@@ -547,7 +312,7 @@ static bool parse_hex_int64(const char *s, int64_t *out)
     uint64_t v = 0;
     uint64_t limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
     for (; *s; s++) {
-        int d = hex_digit(*s);
+        int d = config__hex_digit(*s);
         if (d < 0 || v > (limit - (uint64_t)d) / 16)
             return false;
         v = v * 16 + (uint64_t)d;
@@ -612,19 +377,19 @@ static int server_key(struct config_parser *p, const struct config_entry *e,
     const char *sid_text = e->key + 7;
     int64_t sid;
     if (membership_sid_parse(sid_text, strlen(sid_text), &sid) < 0)
-        return config_fail(p, CONFIG_ERR_VALUE, ":%d: %s: expected server.<number>", e->line,
-                           e->key);
+        return config__fail(p, CONFIG_ERR_VALUE, ":%d: %s: expected server.<number>", e->line,
+                            e->key);
     struct member m;
     char reason[512];
     if (member_parse(sid, e->raw_value, strlen(e->raw_value), &m, reason, sizeof(reason)) < 0)
-        return config_fail(p, CONFIG_ERR_VALUE, ":%d: %s: %s", e->line, e->key, reason);
+        return config__fail(p, CONFIG_ERR_VALUE, ":%d: %s: %s", e->line, e->key, reason);
     size_t at = 0;
     while (at < out->member_count && out->members[at].sid != sid)
         at++;
     if (at == out->member_count) {
         if (out->member_count == CONFIG_MEMBERS_MAX)
-            return config_fail(p, CONFIG_ERR_VALUE, ":%d: %s: more than %d servers", e->line,
-                               e->key, CONFIG_MEMBERS_MAX);
+            return config__fail(p, CONFIG_ERR_VALUE, ":%d: %s: more than %d servers", e->line,
+                                e->key, CONFIG_MEMBERS_MAX);
         out->member_count++;
     } else {
         lines->servers--;
@@ -654,30 +419,30 @@ static int check_standalone(struct config_parser *p, const struct config_lines *
     }
     struct config_parser sp = servers_parser(p, lines);
     if (lines->participants == 0 && lines->standalone_disabled)
-        return config_fail(p, CONFIG_ERR_VALUE,
-                           ":%d: standaloneEnabled=false needs at least one voting server.N",
-                           lines->standalone_enabled);
+        return config__fail(p, CONFIG_ERR_VALUE,
+                            ":%d: standaloneEnabled=false needs at least one voting server.N",
+                            lines->standalone_enabled);
     if (lines->participants == 0 && observers > 0)
-        return config_fail(&sp, CONFIG_ERR_VALUE,
-                           ":%d: server.N: observers without voting servers are an invalid "
-                           "configuration",
-                           lines->first_server);
+        return config__fail(&sp, CONFIG_ERR_VALUE,
+                            ":%d: server.N: observers without voting servers are an invalid "
+                            "configuration",
+                            lines->first_server);
     if (lines->participants > 1)
-        return config_fail(&sp, CONFIG_ERR_VALUE,
-                           ":%d: server.N: %d voting servers make a replicated ensemble, which "
-                           "czk does not implement yet; refusing to start rather than serve "
-                           "writes alone (remove the server.N lines to run standalone)",
-                           lines->first_server, lines->participants);
+        return config__fail(&sp, CONFIG_ERR_VALUE,
+                            ":%d: server.N: %d voting servers make a replicated ensemble, which "
+                            "czk does not implement yet; refusing to start rather than serve "
+                            "writes alone (remove the server.N lines to run standalone)",
+                            lines->first_server, lines->participants);
     if (lines->participants == 1 && lines->standalone_disabled)
-        return config_fail(p, CONFIG_ERR_VALUE,
-                           ":%d: standaloneEnabled=false asks for a replicated server, which "
-                           "czk does not implement yet",
-                           lines->standalone_enabled);
+        return config__fail(p, CONFIG_ERR_VALUE,
+                            ":%d: standaloneEnabled=false asks for a replicated server, which "
+                            "czk does not implement yet",
+                            lines->standalone_enabled);
     if (lines->participants == 1 && observers > 0)
-        return config_fail(&sp, CONFIG_ERR_VALUE,
-                           ":%d: server.N: observers without a quorum are an invalid "
-                           "configuration",
-                           lines->first_server);
+        return config__fail(&sp, CONFIG_ERR_VALUE,
+                            ":%d: server.N: observers without a quorum are an invalid "
+                            "configuration",
+                            lines->first_server);
     if (lines->participants == 1)
         LOG_I("%s:%d: one voting server and standaloneEnabled: running standalone, as "
               "ZooKeeper does",
@@ -695,21 +460,21 @@ static int quorum_key(struct config_parser *p, const struct config_entry *e,
     const char *id_text = dot ? dot + 1 : e->key;
     int64_t id;
     if (membership_sid_parse(id_text, strlen(id_text), &id) < 0)
-        return config_fail(p, CONFIG_ERR_VALUE, ":%d: %s: expected %s.<number>", e->line, e->key,
-                           e->key[0] == 'g' ? "group" : "weight");
+        return config__fail(p, CONFIG_ERR_VALUE, ":%d: %s: expected %s.<number>", e->line, e->key,
+                            e->key[0] == 'g' ? "group" : "weight");
     if (lines->first_quorum_key == 0)
         lines->first_quorum_key = e->line;
     char reason[256];
     if (e->key[0] == 'g') {
         if (membership_add_group(&lines->quorum, id, e->raw_value, strlen(e->raw_value), reason,
                                  sizeof(reason)) < 0)
-            return config_fail(p, CONFIG_ERR_VALUE, ":%d: %s: %s", e->line, e->key, reason);
+            return config__fail(p, CONFIG_ERR_VALUE, ":%d: %s: %s", e->line, e->key, reason);
         return 0;
     }
     int64_t w;
     if (membership_sid_parse(e->raw_value, strlen(e->raw_value), &w) < 0)
-        return config_fail(p, CONFIG_ERR_VALUE, ":%d: %s: '%s' is not a number", e->line, e->key,
-                           e->raw_value);
+        return config__fail(p, CONFIG_ERR_VALUE, ":%d: %s: '%s' is not a number", e->line, e->key,
+                            e->raw_value);
     membership_set_weight(&lines->quorum, id, w);
     return 0;
 }
@@ -726,12 +491,12 @@ static int quorum_finish(struct config_parser *p, struct config_lines *lines,
     char reason[256];
     struct config_parser sp = servers_parser(p, lines);
     if (membership_finish(&lines->quorum, reason, sizeof(reason)) < 0)
-        return config_fail(&sp, CONFIG_ERR_VALUE, ":%d: group/weight: %s", lines->first_quorum_key,
-                           reason);
+        return config__fail(&sp, CONFIG_ERR_VALUE, ":%d: group/weight: %s", lines->first_quorum_key,
+                            reason);
     if (lines->quorum.group_count > CONFIG_MEMBERS_MAX ||
         lines->quorum.weight_count > CONFIG_MEMBERS_MAX)
-        return config_fail(&sp, CONFIG_ERR_VALUE, ":%d: group/weight: more than %d entries",
-                           lines->first_quorum_key, CONFIG_MEMBERS_MAX);
+        return config__fail(&sp, CONFIG_ERR_VALUE, ":%d: group/weight: more than %d entries",
+                            lines->first_quorum_key, CONFIG_MEMBERS_MAX);
     out->hierarchical = true;
     out->group_keys = lines->quorum.group_keys;
     out->group_count = lines->quorum.group_count;
@@ -755,13 +520,13 @@ static int apply_entry(struct config_parser *p, const struct config_entry *e,
         lines->client_port_address = e->line;
         size_t len = strlen(e->value);
         if (len == 0)
-            return config_fail(p, CONFIG_ERR_VALUE, ":%d: %s: empty address", e->line, k);
+            return config__fail(p, CONFIG_ERR_VALUE, ":%d: %s: empty address", e->line, k);
         if (len >= sizeof(out->client_port_address))
-            return config_fail(p, CONFIG_ERR_VALUE, ":%d: %s: address too long", e->line, k);
+            return config__fail(p, CONFIG_ERR_VALUE, ":%d: %s: address too long", e->line, k);
         for (size_t i = 0; i < len; i++)
             if ((unsigned char)e->value[i] <= ' ')
-                return config_fail(p, CONFIG_ERR_VALUE, ":%d: %s: '%s' is not an address", e->line,
-                                   k, e->value);
+                return config__fail(p, CONFIG_ERR_VALUE, ":%d: %s: '%s' is not an address", e->line,
+                                    k, e->value);
         memcpy(out->client_port_address, e->value, len + 1);
         return 0;
     }
@@ -792,9 +557,9 @@ static int apply_entry(struct config_parser *p, const struct config_entry *e,
         /* hex, as zxids are written: the counter of an epoch's first txn */
         int64_t v;
         if (!parse_hex_int64(e->value, &v) || v < 1 || v > 0xfffffffeLL)
-            return config_fail(p, CONFIG_ERR_VALUE,
-                               ":%d: %s: '%s' is not a hex number from 1 to fffffffe", e->line, k,
-                               e->value);
+            return config__fail(p, CONFIG_ERR_VALUE,
+                                ":%d: %s: '%s' is not a hex number from 1 to fffffffe", e->line, k,
+                                e->value);
         out->zxid_counter_start = v;
         return 0;
     }
@@ -816,11 +581,11 @@ static int apply_entry(struct config_parser *p, const struct config_entry *e,
     if (strcmp(k, "jute.maxbuffer") == 0) {
         int32_t v;
         if (!parse_decode_int32(e->value, &v))
-            return config_fail(p, CONFIG_ERR_VALUE, ":%d: %s: '%s' is not an integer", e->line, k,
-                               e->value);
+            return config__fail(p, CONFIG_ERR_VALUE, ":%d: %s: '%s' is not an integer", e->line, k,
+                                e->value);
         if (v <= 0)
-            return config_fail(p, CONFIG_ERR_VALUE, ":%d: %s: %s is out of range (1 or more)",
-                               e->line, k, e->value);
+            return config__fail(p, CONFIG_ERR_VALUE, ":%d: %s: %s is out of range (1 or more)",
+                                e->line, k, e->value);
         out->max_buffer = v;
         return 0;
     }
@@ -890,8 +655,8 @@ static int apply_entry(struct config_parser *p, const struct config_entry *e,
     if (strcmp(k, "DigestAuthenticationProvider.superDigest") == 0) {
         size_t len = strlen(e->value);
         if (len >= sizeof(out->super_digest) || !strchr(e->value, ':'))
-            return config_fail(p, CONFIG_ERR_VALUE, ":%d: %s: expected super:<base64 sha1>",
-                               e->line, k);
+            return config__fail(p, CONFIG_ERR_VALUE, ":%d: %s: expected super:<base64 sha1>",
+                                e->line, k);
         memcpy(out->super_digest, e->value, len + 1);
         return 0;
     }
@@ -901,8 +666,8 @@ static int apply_entry(struct config_parser *p, const struct config_entry *e,
         /* QuorumMaj: the config version, hex (Long.parseLong(value, 16)) */
         int64_t v;
         if (!parse_hex_int64(e->value, &v))
-            return config_fail(p, CONFIG_ERR_VALUE, ":%d: %s: '%s' is not a hex number", e->line, k,
-                               e->value);
+            return config__fail(p, CONFIG_ERR_VALUE, ":%d: %s: '%s' is not a hex number", e->line,
+                                k, e->value);
         out->config_version = v;
         return 0;
     }
@@ -928,8 +693,8 @@ static int apply_entry(struct config_parser *p, const struct config_entry *e,
         else if (strcasecmp(e->value, "participant") == 0)
             out->peer_type = MEMBER_PARTICIPANT;
         else
-            return config_fail(p, CONFIG_ERR_VALUE, ":%d: %s: Unrecognised peertype: %s", e->line,
-                               k, e->value);
+            return config__fail(p, CONFIG_ERR_VALUE, ":%d: %s: Unrecognised peertype: %s", e->line,
+                                k, e->value);
         return 0;
     }
     if (strcmp(k, "cnxTimeout") == 0)
@@ -952,7 +717,7 @@ static int apply_entry(struct config_parser *p, const struct config_entry *e,
         if (strcasecmp(e->value, "false") == 0)
             lines->standalone_disabled = true;
         else if (strcasecmp(e->value, "true") != 0)
-            return config_fail(p, CONFIG_ERR_VALUE, ":%d: %s: expected true or false", e->line, k);
+            return config__fail(p, CONFIG_ERR_VALUE, ":%d: %s: expected true or false", e->line, k);
         return 0;
     }
     if (strcmp(k, "dynamicConfigFile") == 0) {
@@ -969,46 +734,10 @@ static int apply_entry(struct config_parser *p, const struct config_entry *e,
     return 0;
 }
 
-static bool is_membership_key(const char *key)
+bool config__is_membership_key(const char *key)
 {
     return strncmp(key, "server.", 7) == 0 || strncmp(key, "group", 5) == 0 ||
            strncmp(key, "weight", 6) == 0;
-}
-
-static void parser_free_entries(struct config_parser *p)
-{
-    for (size_t i = 0; i < p->count; i++) {
-        mem_free(p->entries[i].key);
-        mem_free(p->entries[i].value);
-        mem_free(p->entries[i].raw_value);
-    }
-    mem_free(p->entries);
-    p->entries = NULL;
-    p->count = p->cap = 0;
-}
-
-/* The bytes of the file p->source names (at most 16 MiB). */
-static int read_config_file(struct config_parser *p, struct buf *text)
-{
-    FILE *f = fopen(p->source, "rb");
-    if (!f)
-        return config_fail(p, CONFIG_ERR_IO, ": cannot open: %s", strerror(errno));
-    int rc = 0;
-    for (;;) {
-        buf_reserve(text, 4096);
-        size_t n = fread(text->data + text->len, 1, text->cap - text->len, f);
-        text->len += n;
-        if (n == 0)
-            break;
-        if (text->len > (size_t)16 << 20) {
-            rc = config_fail(p, CONFIG_ERR_IO, ": larger than 16 MiB");
-            break;
-        }
-    }
-    if (rc == 0 && ferror(f))
-        rc = config_fail(p, CONFIG_ERR_IO, ": read error: %s", strerror(errno));
-    fclose(f);
-    return rc;
 }
 
 /* dynamicConfigFile (QuorumPeerConfig.parse): the server.N, group and
@@ -1026,9 +755,9 @@ static int apply_dynamic(struct config_parser *p, struct node_config *out,
                               .ensemble = p->ensemble};
     struct buf text;
     buf_init(&text);
-    int rc = read_config_file(&d, &text);
+    int rc = config__read_file(&d, &text);
     if (rc == 0)
-        rc = prop_parse(&d, (const char *)text.data, text.len);
+        rc = config__prop_parse(&d, (const char *)text.data, text.len);
     buf_deinit(&text);
     struct smap last;
     smap_init(&last);
@@ -1040,15 +769,15 @@ static int apply_dynamic(struct config_parser *p, struct node_config *out,
         if (smap_get(&last, e->key, strlen(e->key)) != e)
             continue;
         if (strcmp(e->key, "version") == 0)
-            rc = config_fail(&d, CONFIG_ERR_VALUE,
-                             ":%d: dynamic file shouldn't have version inside", e->line);
+            rc = config__fail(&d, CONFIG_ERR_VALUE,
+                              ":%d: dynamic file shouldn't have version inside", e->line);
         else if (strncmp(e->key, "server.", 7) == 0)
             rc = server_key(&d, e, out, lines);
-        else if (is_membership_key(e->key))
+        else if (config__is_membership_key(e->key))
             rc = quorum_key(&d, e, lines);
     }
     smap_deinit(&last);
-    parser_free_entries(&d);
+    config__free_entries(&d);
     if (rc)
         return rc;
     const char *dot = strrchr(out->dynamic_config_file, '.');
@@ -1078,10 +807,10 @@ static int apply_entries(struct config_parser *p, struct node_config *out)
         struct config_entry *e = &p->entries[i];
         if (smap_get(&last, e->key, strlen(e->key)) != e)
             continue;
-        if (dynamic && is_membership_key(e->key))
-            rc = config_fail(p, CONFIG_ERR_VALUE,
-                             ":%d: parameter: %s must be in a separate dynamic config file",
-                             e->line, e->key);
+        if (dynamic && config__is_membership_key(e->key))
+            rc = config__fail(p, CONFIG_ERR_VALUE,
+                              ":%d: parameter: %s must be in a separate dynamic config file",
+                              e->line, e->key);
         else
             rc = apply_entry(p, e, out, &lines);
     }
@@ -1099,15 +828,15 @@ static int apply_entries(struct config_parser *p, struct node_config *out)
         return rc;
 
     if (out->data_dir[0] == '\0')
-        return config_fail(p, CONFIG_ERR_MISSING, ": dataDir is not set");
+        return config__fail(p, CONFIG_ERR_MISSING, ": dataDir is not set");
     if (out->data_log_dir[0] == '\0')
         memcpy(out->data_log_dir, out->data_dir, sizeof(out->data_log_dir));
     if (out->client_port == 0) {
         if (lines.client_port_address)
-            return config_fail(p, CONFIG_ERR_MISSING,
-                               ":%d: clientPortAddress is set but clientPort is not set",
-                               lines.client_port_address);
-        return config_fail(p, CONFIG_ERR_MISSING, ": clientPort is not set");
+            return config__fail(p, CONFIG_ERR_MISSING,
+                                ":%d: clientPortAddress is set but clientPort is not set",
+                                lines.client_port_address);
+        return config__fail(p, CONFIG_ERR_MISSING, ": clientPort is not set");
     }
     int64_t tick = out->tick_time_ms;
     if (out->min_session_timeout_ms == -1)
@@ -1117,10 +846,10 @@ static int apply_entries(struct config_parser *p, struct node_config *out)
     if (out->min_session_timeout_ms > out->max_session_timeout_ms) {
         int line =
             lines.min_session_timeout ? lines.min_session_timeout : lines.max_session_timeout;
-        return config_fail(p, CONFIG_ERR_VALUE,
-                           ":%d: minSessionTimeout: %" PRId32
-                           " must not be larger than maxSessionTimeout (%" PRId32 ")",
-                           line, out->min_session_timeout_ms, out->max_session_timeout_ms);
+        return config__fail(p, CONFIG_ERR_VALUE,
+                            ":%d: minSessionTimeout: %" PRId32
+                            " must not be larger than maxSessionTimeout (%" PRId32 ")",
+                            line, out->min_session_timeout_ms, out->max_session_timeout_ms);
     }
     /* room for the replies a connection may owe when it pauses */
     size_t limit_min = out->output_pause_bytes + (size_t)out->max_buffer * 4;
@@ -1143,10 +872,10 @@ static int parse_text(const char *source, const char *text, size_t len, struct n
     snprintf(out->source, sizeof(out->source), "%s", source);
     struct config_parser p = {
         .source = source, .errmsg = errmsg, .errlen = errlen, .ensemble = ensemble};
-    int rc = prop_parse(&p, text, len);
+    int rc = config__prop_parse(&p, text, len);
     if (rc == 0)
         rc = apply_entries(&p, out);
-    parser_free_entries(&p);
+    config__free_entries(&p);
     return rc;
 }
 
@@ -1162,7 +891,7 @@ static int parse_file(const char *path, struct node_config *out, bool ensemble, 
     struct config_parser p = {.source = path, .errmsg = errmsg, .errlen = errlen};
     struct buf text;
     buf_init(&text);
-    int rc = read_config_file(&p, &text);
+    int rc = config__read_file(&p, &text);
     if (rc == 0)
         rc = parse_text(path, (const char *)text.data, text.len, out, ensemble, errmsg, errlen);
     buf_deinit(&text);
@@ -1183,9 +912,9 @@ int config_parse_file_ensemble(const char *path, struct node_config *out, char *
     /* QuorumPeerConfig.checkValidity for a replicated server. */
     struct config_parser p = {.source = path, .errmsg = errmsg, .errlen = errlen};
     if (out->init_limit == 0)
-        return config_fail(&p, CONFIG_ERR_MISSING, ": initLimit is not set");
+        return config__fail(&p, CONFIG_ERR_MISSING, ": initLimit is not set");
     if (out->sync_limit == 0)
-        return config_fail(&p, CONFIG_ERR_MISSING, ": syncLimit is not set");
+        return config__fail(&p, CONFIG_ERR_MISSING, ": syncLimit is not set");
     return 0;
 }
 
@@ -1217,11 +946,11 @@ int config_read_myid(const char *data_dir, int64_t *sid, char *errmsg, size_t er
     struct config_parser p = {.source = path, .errmsg = errmsg, .errlen = errlen};
     struct stat st;
     if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
-        return config_fail(&p, CONFIG_ERR_MISSING,
-                           ": myid file is missing (it holds this server's N of server.N)");
+        return config__fail(&p, CONFIG_ERR_MISSING,
+                            ": myid file is missing (it holds this server's N of server.N)");
     FILE *f = fopen(path, "rb");
     if (!f)
-        return config_fail(&p, CONFIG_ERR_IO, ": cannot open: %s", strerror(errno));
+        return config__fail(&p, CONFIG_ERR_IO, ": cannot open: %s", strerror(errno));
     /* BufferedReader.readLine: up to \n, \r or \r\n; null for an empty file */
     char line[256];
     size_t len = 0;
@@ -1240,145 +969,13 @@ int config_read_myid(const char *data_dir, int64_t *sid, char *errmsg, size_t er
     line[len] = '\0';
     int rc = 0;
     if (ferror(f))
-        rc = config_fail(&p, CONFIG_ERR_IO, ": read error: %s", strerror(errno));
+        rc = config__fail(&p, CONFIG_ERR_IO, ": read error: %s", strerror(errno));
     else if (eof)
-        rc = config_fail(&p, CONFIG_ERR_VALUE,
-                         ": serverid null is not a number (the file is empty)");
+        rc = config__fail(&p, CONFIG_ERR_VALUE,
+                          ": serverid null is not a number (the file is empty)");
     else if (too_long || membership_sid_parse(line, len, sid) < 0)
-        rc = config_fail(&p, CONFIG_ERR_VALUE, ": serverid %s%s is not a number", line,
-                         too_long ? "..." : "");
+        rc = config__fail(&p, CONFIG_ERR_VALUE, ": serverid %s%s is not a number", line,
+                          too_long ? "..." : "");
     fclose(f);
-    return rc;
-}
-
-/* ---- reconfigEnabled's files ---- */
-
-/* `text` as `path`, durably: a temporary beside it, fsynced, renamed. */
-static int write_file_atomic(const char *path, const uint8_t *text, size_t len, char *errmsg,
-                             size_t errlen)
-{
-    char tmp[CONFIG_PATH_MAX + 16];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        snprintf(errmsg, errlen, "%s: cannot create: %s", tmp, strerror(errno));
-        return CONFIG_ERR_IO;
-    }
-    bool ok = fwrite(text, 1, len, f) == len && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    int err = errno;
-    if (fclose(f) != 0 && ok) {
-        ok = false;
-        err = errno;
-    }
-    if (!ok || rename(tmp, path) != 0) {
-        if (ok)
-            err = errno;
-        snprintf(errmsg, errlen, "%s: cannot write: %s", path, strerror(err));
-        unlink(tmp);
-        return CONFIG_ERR_IO;
-    }
-    return 0;
-}
-
-int config_backup(const struct node_config *cfg, char *errmsg, size_t errlen)
-{
-    struct config_parser p = {.source = cfg->source, .errmsg = errmsg, .errlen = errlen};
-    struct buf text;
-    buf_init(&text);
-    int rc = read_config_file(&p, &text);
-    if (rc == 0) {
-        char bak[CONFIG_PATH_MAX + 8];
-        snprintf(bak, sizeof(bak), "%s.bak", cfg->source);
-        rc = write_file_atomic(bak, text.data, text.len, errmsg, errlen);
-    }
-    buf_deinit(&text);
-    return rc;
-}
-
-static int compare_lines(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The dynamic file's text: membership_format's lines without version=,
- * sorted (String order: bytes, for these ASCII lines), '\n' between them. */
-static void dynamic_text(const struct membership *m, struct buf *out)
-{
-    struct buf all;
-    buf_init(&all);
-    membership_format(m, &all);
-    buf_append(&all, "", 1);
-    size_t n = 0;
-    for (size_t i = 0; i < all.len; i++)
-        n += all.data[i] == '\n';
-    char **lines = mem_alloc((n + 1) * sizeof(*lines));
-    size_t count = 0;
-    char *save = NULL;
-    for (char *line = strtok_r((char *)all.data, "\n", &save); line;
-         line = strtok_r(NULL, "\n", &save))
-        if (strncmp(line, "version=", 8) != 0)
-            lines[count++] = line;
-    qsort(lines, count, sizeof(*lines), compare_lines);
-    for (size_t i = 0; i < count; i++) {
-        if (i)
-            buf_append(out, "\n", 1);
-        buf_append(out, lines[i], strlen(lines[i]));
-    }
-    mem_free(lines);
-    buf_deinit(&all);
-}
-
-int config_write_dynamic(struct node_config *cfg, const struct membership *m, char *errmsg,
-                         size_t errlen)
-{
-    char dyn[CONFIG_PATH_MAX];
-    int n = snprintf(dyn, sizeof(dyn), "%s.dynamic.%" PRIx64, cfg->source, (uint64_t)m->version);
-    if (n < 0 || (size_t)n >= sizeof(dyn)) {
-        snprintf(errmsg, errlen, "%s: path too long for its dynamic config file", cfg->source);
-        return CONFIG_ERR_VALUE;
-    }
-    struct buf text;
-    buf_init(&text);
-    dynamic_text(m, &text);
-    int rc = write_file_atomic(dyn, text.data, text.len, errmsg, errlen);
-    buf_deinit(&text);
-    if (rc)
-        return rc;
-    char real[PATH_MAX];
-    if (!realpath(dyn, real)) {
-        snprintf(errmsg, errlen, "%s: %s", dyn, strerror(errno));
-        return CONFIG_ERR_IO;
-    }
-    /* zoo.cfg as its Properties: every key=value but the membership's */
-    struct config_parser p = {.source = cfg->source, .errmsg = errmsg, .errlen = errlen};
-    struct buf old;
-    buf_init(&old);
-    rc = read_config_file(&p, &old);
-    if (rc == 0)
-        rc = prop_parse(&p, (const char *)old.data, old.len);
-    buf_deinit(&old);
-    if (rc == 0) {
-        struct smap last;
-        smap_init(&last);
-        for (size_t i = 0; i < p.count; i++)
-            smap_put(&last, p.entries[i].key, strlen(p.entries[i].key), &p.entries[i]);
-        struct buf out;
-        buf_init(&out);
-        for (size_t i = 0; i < p.count; i++) {
-            const struct config_entry *e = &p.entries[i];
-            if (smap_get(&last, e->key, strlen(e->key)) != e || is_membership_key(e->key) ||
-                strncmp(e->key, "dynamicConfigFile", 17) == 0 ||
-                strncmp(e->key, "peerType", 8) == 0)
-                continue;
-            buf_printf(&out, "%s=%s\n", e->key, e->value);
-        }
-        buf_printf(&out, "dynamicConfigFile=%s\n", real);
-        smap_deinit(&last);
-        rc = write_file_atomic(cfg->source, out.data, out.len, errmsg, errlen);
-        buf_deinit(&out);
-    }
-    parser_free_entries(&p);
-    if (rc == 0)
-        snprintf(cfg->dynamic_config_file, sizeof(cfg->dynamic_config_file), "%s", dyn);
     return rc;
 }

@@ -82,6 +82,29 @@ def _migrate(ens, load, kind, steps, keep_cfg=False):
     assert set(ens.kinds().values()) == {kind}, ens.kinds()
 
 
+def _stop_and_check(load, steps):
+    """The end of a migration both ways: the load stops, its history checks
+    (nothing acknowledged lost, every tree equal), six steps were made and
+    writes went on through them."""
+    history = load.stop()
+    counts = load.check()
+    print("steps (sid, kind, its mode, leader, time):", steps)
+    print("ops by outcome:", counts)
+    assert len(steps) == 6, steps
+    assert history.count("ok") >= 7 * WRITES_PER_STEP, counts
+    return history
+
+
+def _zk_config(ens, sid):
+    """/zookeeper/config as member sid serves it."""
+    c = ens.client(sid)
+    try:
+        return c.get("/zookeeper/config")[0]
+    finally:
+        c.stop()
+        c.close()
+
+
 def test_rolling_migration_apache_to_czk_and_back(make_ensemble):
     ens = make_ensemble(["apache", "apache", "apache"])
     ens.start_all()
@@ -95,12 +118,7 @@ def test_rolling_migration_apache_to_czk_and_back(make_ensemble):
     steps = []
     _migrate(ens, load, "czk", steps)
     _migrate(ens, load, "apache", steps)
-    history = load.stop()
-    counts = load.check()
-    print("steps (sid, kind, its mode, leader, time):", steps)
-    print("ops by outcome:", counts)
-    assert len(steps) == 6, steps
-    assert history.count("ok") >= 7 * WRITES_PER_STEP, counts
+    history = _stop_and_check(load, steps)
     # every session lived through both migrations: each writer used one
     # session id from start to end, and the holder's ephemeral is on every
     # member, still owned by it
@@ -140,10 +158,7 @@ def test_rolling_migration_of_a_reconfig_enabled_ensemble(make_ensemble):
     for sid, names in files.items():
         assert "zoo.cfg.dynamic.100000000" in names and "zoo.cfg.bak" in names, (sid, names)
         assert "server." not in names["zoo.cfg"], (sid, names["zoo.cfg"])
-    reader = ens.client(1)
-    config, _ = reader.get("/zookeeper/config")
-    reader.stop()
-    reader.close()
+    config = _zk_config(ens, 1)
     assert config.decode().endswith("version=100000000"), config
     load = Load(ens, writers=2, keys=2, root=ROOT).start()
     load.wait_ok(WRITES_PER_STEP)
@@ -151,18 +166,10 @@ def test_rolling_migration_of_a_reconfig_enabled_ensemble(make_ensemble):
     _migrate(ens, load, "czk", steps, keep_cfg=True)
     assert _config_files(ens) == files, "czk changed the config files Apache wrote"
     for sid in ens.server_sids():
-        c = ens.client(sid)
-        got, _ = c.get("/zookeeper/config")
-        c.stop()
-        c.close()
+        got = _zk_config(ens, sid)
         assert got == config, (sid, got, config)
     _migrate(ens, load, "apache", steps, keep_cfg=True)
-    history = load.stop()
-    counts = load.check()
-    print("steps (sid, kind, its mode, leader, time):", steps)
-    print("ops by outcome:", counts)
-    assert len(steps) == 6, steps
-    assert history.count("ok") >= 7 * WRITES_PER_STEP, counts
+    _stop_and_check(load, steps)
 
 
 @pytest.mark.parametrize("kinds", [["czk", "apache", "apache"], ["apache", "apache", "czk"],
@@ -186,13 +193,7 @@ def test_reconfig_enabled_config_version_and_files(make_ensemble, kinds):
     assert ens.leader_sid() == 3
 
     def configs():
-        out = {}
-        for sid in ens.server_sids():
-            c = ens.client(sid)
-            out[sid] = c.get("/zookeeper/config")[0]
-            c.stop()
-            c.close()
-        return out
+        return {sid: _zk_config(ens, sid) for sid in ens.server_sids()}
 
     got = configs()
     assert got[1] == got[2] == got[3], got

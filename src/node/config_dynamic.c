@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* reconfigEnabled's files as Apache 3.8 writes them beside the config file:
+ * zoo.cfg.bak, zoo.cfg.dynamic.<version>, and zoo.cfg pointing at it
+ * (config.h: config_backup, config_write_dynamic). */
+#include "base/buf.h"
+#include "base/hmap.h"
+#include "base/mem.h"
+#include "node/config.h"
+#include "node/config_int.h"
+#include "zab/membership.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* `text` as `path`, durably: a temporary beside it, fsynced, renamed. */
+static int write_file_atomic(const char *path, const uint8_t *text, size_t len, char *errmsg,
+                             size_t errlen)
+{
+    char tmp[CONFIG_PATH_MAX + 16];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        snprintf(errmsg, errlen, "%s: cannot create: %s", tmp, strerror(errno));
+        return CONFIG_ERR_IO;
+    }
+    bool ok = fwrite(text, 1, len, f) == len && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    int err = errno;
+    if (fclose(f) != 0 && ok) {
+        ok = false;
+        err = errno;
+    }
+    if (!ok || rename(tmp, path) != 0) {
+        if (ok)
+            err = errno;
+        snprintf(errmsg, errlen, "%s: cannot write: %s", path, strerror(err));
+        unlink(tmp);
+        return CONFIG_ERR_IO;
+    }
+    return 0;
+}
+
+int config_backup(const struct node_config *cfg, char *errmsg, size_t errlen)
+{
+    struct config_parser p = {.source = cfg->source, .errmsg = errmsg, .errlen = errlen};
+    struct buf text;
+    buf_init(&text);
+    int rc = config__read_file(&p, &text);
+    if (rc == 0) {
+        char bak[CONFIG_PATH_MAX + 8];
+        snprintf(bak, sizeof(bak), "%s.bak", cfg->source);
+        rc = write_file_atomic(bak, text.data, text.len, errmsg, errlen);
+    }
+    buf_deinit(&text);
+    return rc;
+}
+
+static int compare_lines(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The dynamic file's text: membership_format's lines without version=,
+ * sorted (String order: bytes, for these ASCII lines), '\n' between them. */
+static void dynamic_text(const struct membership *m, struct buf *out)
+{
+    struct buf all;
+    buf_init(&all);
+    membership_format(m, &all);
+    buf_append(&all, "", 1);
+    size_t n = 0;
+    for (size_t i = 0; i < all.len; i++)
+        n += all.data[i] == '\n';
+    char **lines = mem_alloc((n + 1) * sizeof(*lines));
+    size_t count = 0;
+    char *save = NULL;
+    for (char *line = strtok_r((char *)all.data, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save))
+        if (strncmp(line, "version=", 8) != 0)
+            lines[count++] = line;
+    qsort(lines, count, sizeof(*lines), compare_lines);
+    for (size_t i = 0; i < count; i++) {
+        if (i)
+            buf_append(out, "\n", 1);
+        buf_append(out, lines[i], strlen(lines[i]));
+    }
+    mem_free(lines);
+    buf_deinit(&all);
+}
+
+int config_write_dynamic(struct node_config *cfg, const struct membership *m, char *errmsg,
+                         size_t errlen)
+{
+    char dyn[CONFIG_PATH_MAX];
+    int n = snprintf(dyn, sizeof(dyn), "%s.dynamic.%" PRIx64, cfg->source, (uint64_t)m->version);
+    if (n < 0 || (size_t)n >= sizeof(dyn)) {
+        snprintf(errmsg, errlen, "%s: path too long for its dynamic config file", cfg->source);
+        return CONFIG_ERR_VALUE;
+    }
+    struct buf text;
+    buf_init(&text);
+    dynamic_text(m, &text);
+    int rc = write_file_atomic(dyn, text.data, text.len, errmsg, errlen);
+    buf_deinit(&text);
+    if (rc)
+        return rc;
+    char real[PATH_MAX];
+    if (!realpath(dyn, real)) {
+        snprintf(errmsg, errlen, "%s: %s", dyn, strerror(errno));
+        return CONFIG_ERR_IO;
+    }
+    /* zoo.cfg as its Properties: every key=value but the membership's */
+    struct config_parser p = {.source = cfg->source, .errmsg = errmsg, .errlen = errlen};
+    struct buf old;
+    buf_init(&old);
+    rc = config__read_file(&p, &old);
+    if (rc == 0)
+        rc = config__prop_parse(&p, (const char *)old.data, old.len);
+    buf_deinit(&old);
+    if (rc == 0) {
+        struct smap last;
+        smap_init(&last);
+        for (size_t i = 0; i < p.count; i++)
+            smap_put(&last, p.entries[i].key, strlen(p.entries[i].key), &p.entries[i]);
+        struct buf out;
+        buf_init(&out);
+        for (size_t i = 0; i < p.count; i++) {
+            const struct config_entry *e = &p.entries[i];
+            if (smap_get(&last, e->key, strlen(e->key)) != e || config__is_membership_key(e->key) ||
+                strncmp(e->key, "dynamicConfigFile", 17) == 0 ||
+                strncmp(e->key, "peerType", 8) == 0)
+                continue;
+            buf_printf(&out, "%s=%s\n", e->key, e->value);
+        }
+        buf_printf(&out, "dynamicConfigFile=%s\n", real);
+        smap_deinit(&last);
+        rc = write_file_atomic(cfg->source, out.data, out.len, errmsg, errlen);
+        buf_deinit(&out);
+    }
+    config__free_entries(&p);
+    if (rc == 0)
+        snprintf(cfg->dynamic_config_file, sizeof(cfg->dynamic_config_file), "%s", dyn);
+    return rc;
+}
