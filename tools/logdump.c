@@ -88,6 +88,7 @@ static void print_body(struct buf *out, int32_t type, const uint8_t *p, size_t l
         PRINT_AS(ZK_OP_DELETE, delete_txn)
         PRINT_AS(ZK_OP_DELETE_CONTAINER, delete_txn)
         PRINT_AS(ZK_OP_SET_DATA, set_data_txn)
+        PRINT_AS(ZK_OP_RECONFIG, set_data_txn)
         PRINT_AS(ZK_OP_SET_ACL, set_acl_txn)
         PRINT_AS(ZK_OP_CHECK, check_version_txn)
         PRINT_AS(ZK_OP_CREATE_SESSION, create_session_txn)
@@ -139,6 +140,7 @@ static bool touches(int32_t type, const uint8_t *p, size_t len, const char *path
     case ZK_OP_DELETE:
     case ZK_OP_DELETE_CONTAINER:
     case ZK_OP_SET_DATA:
+    case ZK_OP_RECONFIG:
     case ZK_OP_SET_ACL:
     case ZK_OP_CHECK: {
         struct jute_buf b = jute_read_buf(&r);

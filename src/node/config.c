@@ -715,7 +715,7 @@ static int apply_entry(struct config_parser *p, const struct config_entry *e,
         /* QuorumPeerConfig.parseBoolean: "true" or "false" in any case. */
         lines->standalone_enabled = e->line;
         if (strcasecmp(e->value, "false") == 0)
-            lines->standalone_disabled = true;
+            lines->standalone_disabled = out->standalone_disabled = true;
         else if (strcasecmp(e->value, "true") != 0)
             return config__fail(p, CONFIG_ERR_VALUE, ":%d: %s: expected true or false", e->line, k);
         return 0;
@@ -937,6 +937,23 @@ void config_membership(const struct node_config *cfg, struct membership *out)
     out->group_keys = cfg->group_keys;
     out->version = cfg->config_version;
     out->props_keys = cfg->config_props_keys;
+}
+
+void config_set_membership(struct node_config *cfg, const struct membership *m)
+{
+    cfg->member_count = 0;
+    for (size_t i = 0; i < m->count && i < CONFIG_MEMBERS_MAX; i++)
+        cfg->members[cfg->member_count++] = m->members[i];
+    cfg->group_count = 0;
+    for (size_t i = 0; i < m->group_count && i < CONFIG_MEMBERS_MAX; i++)
+        cfg->groups[cfg->group_count++] = m->groups[i];
+    cfg->weight_count = 0;
+    for (size_t i = 0; i < m->weight_count && i < CONFIG_MEMBERS_MAX; i++)
+        cfg->weights[cfg->weight_count++] = m->weights[i];
+    cfg->hierarchical = m->hierarchical;
+    cfg->group_keys = m->group_keys;
+    cfg->config_version = m->version;
+    cfg->config_props_keys = m->props_keys;
 }
 
 int config_read_myid(const char *data_dir, int64_t *sid, char *errmsg, size_t errlen)

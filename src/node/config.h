@@ -105,6 +105,7 @@ struct node_config {
     /* QuorumPeerMain's choice (isDistributed): more than one voting server.N,
      * or standaloneEnabled=false with one: an ensemble member (src/node/ensemble.c). */
     bool replicated;
+    bool standalone_disabled; /* standaloneEnabled=false (a reconfig may then leave one voter) */
 };
 
 enum config_error {
@@ -165,6 +166,15 @@ int config_read_myid(const char *data_dir, int64_t *sid, char *errmsg, size_t er
  * (editStaticConfig); each file written whole to a temporary and renamed.
  * cfg->dynamic_config_file names the new file. Errors name the file. */
 int config_backup(const struct node_config *cfg, char *errmsg, size_t errlen);
+/* A reconfig's config while it is proposed and not yet committed
+ * (QuorumPeer.setLastSeenQuorumVerifier): `<config file>.dynamic.next`,
+ * version= kept; removed once that version is in force. */
+int config_write_dynamic_next(const struct node_config *cfg, const struct membership *m,
+                              char *errmsg, size_t errlen) __attribute__((warn_unused_result));
+void config_remove_dynamic_next(const struct node_config *cfg);
+/* The reverse of config_membership: cfg's server.N lines, groups, weights
+ * and version become m's (a reconfig's activation). */
+void config_set_membership(struct node_config *cfg, const struct membership *m);
 int config_write_dynamic(struct node_config *cfg, const struct membership *m, char *errmsg,
                          size_t errlen);
 

@@ -4,6 +4,7 @@
  * (config.h: config_backup, config_write_dynamic). */
 #include "base/buf.h"
 #include "base/hmap.h"
+#include "base/log.h"
 #include "base/mem.h"
 #include "node/config.h"
 #include "node/config_int.h"
@@ -64,9 +65,11 @@ static int compare_lines(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The dynamic file's text: membership_format's lines without version=,
- * sorted (String order: bytes, for these ASCII lines), '\n' between them. */
-static void dynamic_text(const struct membership *m, struct buf *out)
+/* The dynamic file's text (QuorumPeerConfig.writeDynamicConfig):
+ * membership_format's lines, version= only with keep_version (the .next
+ * file), sorted (String order: bytes, for these ASCII lines), '\n' between
+ * them. */
+static void dynamic_text(const struct membership *m, bool keep_version, struct buf *out)
 {
     struct buf all;
     buf_init(&all);
@@ -80,7 +83,7 @@ static void dynamic_text(const struct membership *m, struct buf *out)
     char *save = NULL;
     for (char *line = strtok_r((char *)all.data, "\n", &save); line;
          line = strtok_r(NULL, "\n", &save))
-        if (strncmp(line, "version=", 8) != 0)
+        if (keep_version || strncmp(line, "version=", 8) != 0)
             lines[count++] = line;
     qsort(lines, count, sizeof(*lines), compare_lines);
     for (size_t i = 0; i < count; i++) {
@@ -103,7 +106,7 @@ int config_write_dynamic(struct node_config *cfg, const struct membership *m, ch
     }
     struct buf text;
     buf_init(&text);
-    dynamic_text(m, &text);
+    dynamic_text(m, false, &text);
     int rc = write_file_atomic(dyn, text.data, text.len, errmsg, errlen);
     buf_deinit(&text);
     if (rc)
@@ -145,4 +148,25 @@ int config_write_dynamic(struct node_config *cfg, const struct membership *m, ch
     if (rc == 0)
         snprintf(cfg->dynamic_config_file, sizeof(cfg->dynamic_config_file), "%s", dyn);
     return rc;
+}
+
+int config_write_dynamic_next(const struct node_config *cfg, const struct membership *m,
+                              char *errmsg, size_t errlen)
+{
+    char next[CONFIG_PATH_MAX + 16];
+    snprintf(next, sizeof(next), "%s.dynamic.next", cfg->source);
+    struct buf text;
+    buf_init(&text);
+    dynamic_text(m, true, &text);
+    int rc = write_file_atomic(next, text.data, text.len, errmsg, errlen);
+    buf_deinit(&text);
+    return rc;
+}
+
+void config_remove_dynamic_next(const struct node_config *cfg)
+{
+    char next[CONFIG_PATH_MAX + 16];
+    snprintf(next, sizeof(next), "%s.dynamic.next", cfg->source);
+    if (unlink(next) != 0 && errno != ENOENT)
+        LOG_W("%s: cannot remove: %s", next, strerror(errno));
 }

@@ -116,7 +116,9 @@ void node__history_clear(struct node *n)
 static bool ens_has_quorum(void *arg, const int64_t *sids, size_t n)
 {
     const struct node_ens *e = arg;
-    return membership_is_quorum(&e->members, sids, n);
+    /* Leader.propose: while a reconfig is pending, its config's quorum too */
+    return membership_is_quorum(&e->members, sids, n) &&
+           (!e->next_pending || membership_is_quorum(&e->next_members, sids, n));
 }
 
 static void queue_item(struct node_ens *e, int kind, int64_t a, const uint8_t *p, size_t len)
@@ -217,6 +219,7 @@ static int io_write_epoch(void *ctx, const char *name, int64_t epoch)
 static int io_log_append(void *ctx, int64_t zxid, const uint8_t *txn, size_t len)
 {
     node__io_log_append(ctx, zxid, txn, len);
+    node__ens_txn_logged(ctx, txn, len);
     return 0;
 }
 
@@ -368,6 +371,7 @@ static void io_learner_event(void *ctx, enum quorum_port_event ev, int32_t sync_
 static void io_leader_log_append(void *ctx, int64_t zxid, const uint8_t *txn, size_t len)
 {
     node__io_log_append(ctx, zxid, txn, len);
+    node__ens_txn_logged(ctx, txn, len);
 }
 
 /* Applied at once: a SNAP the port sends right after takes the tree as it
@@ -642,6 +646,23 @@ static void look(struct node *n)
     struct node_ens *e = n->ens;
     e->state = ELECTION_LOOKING;
     e->elections++;
+    if (e->rebuild_elector) {
+        e->rebuild_elector = false;
+        if (!membership_find(&e->members, e->sid)) {
+            LOG_W("This server (sid %" PRId64 ") is not in the ensemble's config (version %" PRIx64
+                  ") any more: it stays LOOKING and serves no one until it is named again",
+                  e->sid, (uint64_t)e->members.version);
+        } else {
+            char why[512];
+            elector_free(e->elector);
+            e->elector = NULL;
+            if (node__ens_elector_new(n, why, sizeof(why)) < 0) {
+                LOG_E("The election cannot start on the new config: %s: stopping", why);
+                node_stop(n);
+                return;
+            }
+        }
+    }
     LOG_I("LOOKING (last zxid 0x%" PRIx64 ", current epoch %" PRId64 ")",
           (uint64_t)n->log_appended_zxid, n->current_epoch);
     if (elector_start(e->elector, n->log_appended_zxid, n->current_epoch) < 0)
@@ -809,6 +830,7 @@ static void role_end(struct node *n)
     e->lost = false;
     e->serving = false;
     e->serving_due = false;
+    e->next_pending = false; /* committed later, it is activated as it is applied */
     quorum_port_free(e->learner);
     e->learner = NULL;
     node__snap_abandon(n);
@@ -873,10 +895,9 @@ static void take_config_version(struct node *n, int64_t version, const char *who
  * QuorumPeer.processReconfig): the config NEWLEADER carried, when its
  * version is above ours, becomes ours: the same servers under the leader's
  * version (an Apache leader gives a config still at version 0 its epoch's
- * first zxid, ZOOKEEPER-1783), written as Apache writes it (the config
- * file's .dynamic.<version>, zoo.cfg pointing at it), in /zookeeper/config
- * and in every notification. Other servers than ours would be a
- * reconfiguration, which czk does not implement: ours stay, with a warning. */
+ * first zxid, ZOOKEEPER-1783), or a reconfiguration we missed, written as
+ * Apache writes it (the config file's .dynamic.<version>, zoo.cfg pointing
+ * at it), in /zookeeper/config and in every notification. */
 static void adopt_leader_config(struct node *n)
 {
     struct node_ens *e = n->ens;
@@ -889,9 +910,8 @@ static void adopt_leader_config(struct node *n)
                               sizeof(why)) < 0) {
         LOG_W("The leader's config does not parse (%s); keeping ours", why);
     } else if (got.version > e->members.version && !membership_same(&got, &e->members)) {
-        LOG_W("The leader's config (version %" PRIx64 ") names other servers than ours; czk "
-              "does not implement reconfig: keeping ours (version %" PRIx64 ")",
-              (uint64_t)got.version, (uint64_t)e->members.version);
+        node__ens_activate(n, &got, "the leader's");
+        node__ens_config_node(n);
     } else if (got.version > e->members.version) {
         take_config_version(n, got.version, "the leader's");
     }
@@ -1033,6 +1053,13 @@ bool node__config_is_ensemble(const struct node_config *cfg)
     return cfg->replicated;
 }
 
+int node__ens_elector_new(struct node *n, char *errmsg, size_t errlen)
+{
+    struct elector_config ec = {
+        .my_sid = n->ens->sid, .node = &n->cfg, .on_decided = on_decided, .ctx = n};
+    return elector_new(&n->loop, &ec, &n->ens->elector, errmsg, errlen);
+}
+
 int node__ens_start(struct node *n, char *errmsg, size_t errlen)
 {
     struct node_ens *e = mem_calloc(1, sizeof(*e));
@@ -1049,6 +1076,7 @@ int node__ens_start(struct node *n, char *errmsg, size_t errlen)
               "of the data dir (slow: for tests)");
     buf_init(&e->queue);
     buf_init(&e->leader_config);
+    membership_init(&e->next_members);
     config_membership(&n->cfg, &e->members);
     if (n->cfg.reconfig_enabled && n->cfg.dynamic_config_file[0] == '\0') {
         /* QuorumPeerConfig.backupOldConfig */
@@ -1061,11 +1089,8 @@ int node__ens_start(struct node *n, char *errmsg, size_t errlen)
         if (e->members.members[i].role == MEMBER_PARTICIPANT)
             e->voters[e->voters_len++] = e->members.members[i].sid;
     node__ens_config_node(n);
-    struct elector_config ec = {
-        .my_sid = e->sid, .node = &n->cfg, .on_decided = on_decided, .ctx = n};
     char why[512];
-    int rc = elector_new(&n->loop, &ec, &e->elector, why, sizeof(why));
-    if (rc < 0)
+    if (node__ens_elector_new(n, why, sizeof(why)) < 0)
         return node__fail(errmsg, errlen, NODE_ERR_BIND, "the election port: %s", why);
     uv_timer_init(&n->loop, &e->look_timer);
     e->look_timer.data = n;
@@ -1108,6 +1133,7 @@ void node__ens_free(struct node *n)
     buf_deinit(&e->queue);
     buf_deinit(&e->leader_config);
     membership_deinit(&e->members);
+    membership_deinit(&e->next_members);
     mem_free(e->voters);
     mem_free(e);
     n->ens = NULL;

@@ -324,6 +324,12 @@ static void encode_send(struct leader_port *lp, const struct zab_send *s)
         }
         break;
     }
+    case ZAB_PAYLOAD_ACTIVATE:
+        jute_write_i64(&data, s->i64);
+        if (s->data.len > 0)
+            buf_append(&data, s->data.ptr, (size_t)s->data.len);
+        payload = jute_buf_of(data.data, data.len);
+        break;
     case ZAB_PAYLOAD_LEARNER_INFO: /* a learner's; never asked of a leader */
     case ZAB_PAYLOAD_SESSIONS:
         break;
@@ -947,6 +953,14 @@ void leader_port_config_update(struct leader_port *lp, const char *text, int64_t
     lp->cfg.config_text = lp->config_text;
     lp->cfg.config_version = version;
     lp->cfg.config_version_from_epoch = false;
+}
+
+void leader_port_observers_update(struct leader_port *lp, const int64_t *observers, size_t len)
+{
+    mem_free(lp->observers);
+    lp->observers = copy_sids(observers, len);
+    lp->cfg.observers = lp->observers;
+    lp->cfg.observers_len = len;
 }
 
 int64_t leader_port_next_zxid(const struct leader_port *lp)

@@ -253,6 +253,9 @@ void leader_port_config_update(struct leader_port *lp, const char *text, int64_t
 
 /* The established epoch once SERVING; -1 before. */
 int64_t leader_port_epoch(const struct leader_port *lp);
+/* The observers that may connect from now on (a reconfig's activation);
+ * those connected stay (a removed one leaves once it activates). Copied. */
+void leader_port_observers_update(struct leader_port *lp, const int64_t *observers, size_t len);
 /* The port it listens on (useful with port 0 in tests). */
 int leader_port_bound_port(const struct leader_port *lp);
 

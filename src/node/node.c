@@ -244,6 +244,7 @@ struct server *node__server_new(struct node *n)
         /* QuorumPeer's settings: a standalone server has no local sessions */
         .local_sessions = cfg->replicated && cfg->local_sessions_enabled,
         .local_sessions_upgrading = cfg->replicated && cfg->local_sessions_upgrading_enabled,
+        .reconfig_enabled = cfg->reconfig_enabled,
     };
     struct server_io io = {
         .ctx = n,
@@ -255,6 +256,8 @@ struct server *node__server_new(struct node *n)
         .forward = node__io_forward,
         .revalidate = node__io_revalidate,
         .learner_sync = node__io_learner_sync,
+        .reconfig_prep = node__io_reconfig_prep,
+        .reconfig_applied = node__io_reconfig_applied,
     };
     struct server *s = server_new(&scfg, &io, node__now_ms(n));
     /* A member serves nobody until its role is established: until then its

@@ -107,6 +107,13 @@ struct node_ens {
     int64_t applied_commit;   /* leader: committed and applied up to (server_persisted) */
     struct buf queue;         /* for the ports, handed over at the check phase */
     struct buf leader_config; /* a learner's NEWLEADER config, till UPTODATE (reconfigEnabled) */
+    /* A reconfig logged and not yet in force (the last seen config,
+     * ens_reconfig.c): proposals need a quorum of it too. */
+    struct membership next_members;
+    bool next_pending;
+    /* The voters or this server changed: the next LOOKING builds the
+     * election anew on the config in force. */
+    bool rebuild_elector;
     int64_t elections;
     /* srvr's "Proposal sizes last/min/max" (BufferStats: -1 until the first) */
     int64_t last_proposal_size, min_proposal_size, max_proposal_size;
@@ -266,6 +273,20 @@ void node__io_forward(void *ctx, const uint8_t *data, size_t len, const struct z
                       size_t auth_len);
 void node__io_revalidate(void *ctx, int64_t session_id, int32_t timeout_ms);
 void node__io_learner_sync(void *ctx, int64_t learner_sid);
+/* ens_reconfig.c: the server's io.reconfig_prep and io.reconfig_applied. */
+struct zk_reconfig_request;
+int32_t node__io_reconfig_prep(void *ctx, const struct zk_reconfig_request *req, int64_t zxid,
+                               struct buf *out);
+void node__io_reconfig_applied(void *ctx, int64_t zxid, const uint8_t *config, size_t len);
+/* A txn handed to the log: a reconfig's config becomes the last seen one
+ * (zoo.cfg.dynamic.next). */
+void node__ens_txn_logged(struct node *n, const uint8_t *txn, size_t len);
+/* `next` (higher version than ours) in force: files, notifications, the
+ * leader's observers; a change of the voters or of this server's line ends
+ * the role. `next` is taken (left empty). */
+void node__ens_activate(struct node *n, struct membership *next, const char *whose);
+/* The election port and FLE on the config in force (n->cfg). */
+int node__ens_elector_new(struct node *n, char *errmsg, size_t errlen);
 /* The log's newest txns (an ensemble member's): one more, in zxid order
  * (a txn not above the newest is ignored); all of them gone. */
 void node__history_push(struct node *n, int64_t zxid, const uint8_t *txn, size_t len);

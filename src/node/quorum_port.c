@@ -202,6 +202,7 @@ static void send_packet(struct quorum_port *qp, const struct zab_send *s)
         payload = jute_buf_of(data.data, data.len); /* Learner.ping: never null */
         break;
     case ZAB_PAYLOAD_CONFIG: /* a leader's; never asked of a learner */
+    case ZAB_PAYLOAD_ACTIVATE:
         break;
     }
     buf_clear(&qp->scratch);

@@ -84,7 +84,8 @@ static bool session_moved(const struct tree_result *res)
     return false;
 }
 
-static void write_reply(struct request *req, const struct tree_result *res, int64_t zxid)
+static void write_reply(struct server *s, struct request *req, const struct tree_result *res,
+                        int64_t zxid)
 {
     struct buf *b = &req->reply;
     buf_clear(b);
@@ -114,6 +115,16 @@ static void write_reply(struct request *req, const struct tree_result *res, int6
     case ZK_OP_SET_ACL: {
         struct zk_stat_response resp = {.stat = res->stat};
         zk_stat_response_encode(b, &resp);
+        break;
+    }
+    case ZK_OP_RECONFIG: {
+        /* FinalRequestProcessor: the config now in force, and the stat */
+        struct tree_node *n = tree_get(&s->tree, res->path.ptr ? (const char *)res->path.ptr : "",
+                                       res->path.len > 0 ? (size_t)res->path.len : 0);
+        struct zk_get_data_response resp = {.data = n ? (struct jute_buf){n->data, n->data_len}
+                                                      : (struct jute_buf){NULL, -1},
+                                            .stat = res->stat};
+        zk_get_data_response_encode(b, &resp);
         break;
     }
     case ZK_OP_MULTI: {
@@ -204,6 +215,13 @@ void apply_txn(struct server *s, const uint8_t *txn, size_t len, const struct ap
     struct apply_ctx a = {.s = s, .zxid = h.zxid};
     struct tree_result res;
     tree_apply(&s->tree, &h, txn + r.pos, len - r.pos, on_tree_event, &a, &res);
+    if (h.type == ZK_OP_RECONFIG && res.err == ZK_OK && s->io.reconfig_applied) {
+        struct tree_node *cfg =
+            tree_get(&s->tree, (const char *)res.path.ptr, (size_t)res.path.len);
+        if (cfg)
+            s->io.reconfig_applied(s->io.ctx, h.zxid, cfg->data,
+                                   cfg->data_len > 0 ? (size_t)cfg->data_len : 0);
+    }
     if (req) {
         if (h.type == ZK_OP_CREATE_SESSION) {
             /* the handshake's reply */
@@ -223,7 +241,7 @@ void apply_txn(struct server *s, const uint8_t *txn, size_t len, const struct ap
             server_reply_header(&req->reply, req->xid, h.zxid, ZK_EPHEMERALONLOCALSESSION);
             frame_end(&req->reply, at);
         } else {
-            write_reply(req, &res, h.zxid);
+            write_reply(s, req, &res, h.zxid);
         }
         req->ready = true;
     }

@@ -478,6 +478,39 @@ static int32_t prep_set_data(struct prep *p, struct jute_buf path, struct jute_b
     return ZK_OK;
 }
 
+/* OpCode.reconfig (PrepRequestProcessor): the node makes the new config
+ * (io.reconfig_prep), then WRITE on /zookeeper/config is checked, last as
+ * in Apache; the txn is a SetDataTxn of that node, version -1, which
+ * DataTree.setData stores as the node's version. */
+static int32_t prep_reconfig(struct prep *p, const struct zk_reconfig_request *req, struct buf *out)
+{
+    static const char config_path[] = "/zookeeper/config";
+    const size_t config_len = sizeof(config_path) - 1;
+    struct server *s = p->s;
+    if (s->role != SERVER_LEADER || !s->io.reconfig_prep)
+        return ZK_UNIMPLEMENTED; /* standalone: "reconfiguration currently not supported" */
+    struct buf config;
+    buf_init(&config);
+    int32_t err = s->io.reconfig_prep(s->io.ctx, req, p->zxid, &config);
+    struct record node;
+    if (!err && !record_get(s, config_path, config_len, &node))
+        err = ZK_NONODE;
+    if (!err && !acl_allows(p, &node.acl, ZK_PERM_WRITE))
+        err = ZK_NOAUTH;
+    if (!err) {
+        struct zk_set_data_txn txn = {.path = jute_buf_of(config_path, config_len),
+                                      .data = jute_buf_of(config.data, config.len),
+                                      .version = -1};
+        zk_set_data_txn_encode(out, &txn);
+        node.stat.version = -1;
+        node.stat.mtime = p->time;
+        node.stat.mzxid = p->zxid;
+        change_add(s, p->zxid, config_path, config_len, &node);
+    }
+    buf_deinit(&config);
+    return err;
+}
+
 static int32_t prep_set_acl(struct prep *p, struct jute_buf path, const struct jute_vec *acl,
                             int32_t version, struct buf *out)
 {
@@ -608,6 +641,10 @@ static int skip_op(int32_t op, struct jute_reader *r)
         struct zk_set_acl_request req;
         return zk_set_acl_request_decode(r, &req);
     }
+    case ZK_OP_RECONFIG: {
+        struct zk_reconfig_request req;
+        return zk_reconfig_request_decode(r, &req);
+    }
     default: {
         struct zk_path_version_request req;
         return zk_path_version_request_decode(r, &req);
@@ -622,6 +659,9 @@ int prep_skip_op(int32_t op, struct jute_reader *r)
 
 int32_t prep_op(struct prep *p, int32_t op, struct jute_reader *r, struct buf *out)
 {
+    /* a reconfig is refused before its session is looked at */
+    if (op == ZK_OP_RECONFIG && !p->s->cfg.reconfig_enabled)
+        return ZK_RECONFIGDISABLED;
     /* PrepRequestProcessor checks the session first in every op a client
      * may send (the sweep's deleteContainer is the server's own); a multi
      * goes on past the refused op */
@@ -674,10 +714,12 @@ int32_t prep_op(struct prep *p, int32_t op, struct jute_reader *r, struct buf *o
             return ZK_MARSHALLINGERROR;
         return prep_check(p, req.path, req.version, out);
     }
-    case ZK_OP_RECONFIG:
-        /* no membership changes: as ZooKeeper with reconfigEnabled=false
-         * (czk has no reconfig yet, whatever reconfigEnabled says) */
-        return ZK_RECONFIGDISABLED;
+    case ZK_OP_RECONFIG: {
+        struct zk_reconfig_request req;
+        if (zk_reconfig_request_decode(r, &req) != 0)
+            return ZK_MARSHALLINGERROR;
+        return prep_reconfig(p, &req, out);
+    }
     default:
         return ZK_MARSHALLINGERROR;
     }

@@ -20,7 +20,8 @@
 
 struct server;
 struct buf;
-struct zk_id; /* proto/records.h: the jute Id record (scheme, id as counted bytes) */
+struct zk_reconfig_request; /* proto/records.h */
+struct zk_id;               /* proto/records.h: the jute Id record (scheme, id as counted bytes) */
 
 /* What the server is in its ensemble (src/server/learner.c, leader.c). */
 enum server_role {
@@ -60,6 +61,10 @@ struct server_config {
      * sessions (LeaderSessionTracker). */
     bool local_sessions;
     bool local_sessions_upgrading;
+    /* reconfigEnabled: a reconfig request goes to io.reconfig_prep (a
+     * LEADER's) or is UNIMPLEMENTED (standalone, as Apache's); without it
+     * RECONFIGDISABLED. */
+    bool reconfig_enabled;
 };
 
 struct server_io {
@@ -95,6 +100,19 @@ struct server_io {
      * 10: sync + read is linearizable); the oldest waiting one completes.
      * NULL: a local sync is answered at once, as a read. */
     void (*learner_sync)(void *ctx, int64_t learner_sid);
+    /* LEADER with reconfig_enabled (PrepRequestProcessor, OpCode.reconfig):
+     * the config a reconfig request makes, as its txn carries it (the
+     * /zookeeper/config text, version `zxid`), into `out`; or its error:
+     * RECONFIGINPROGRESS, BADVERSION, BADARGUMENTS, NEWCONFIGNOQUORUM. The
+     * server then checks WRITE on /zookeeper/config (NOAUTH), last, as
+     * Apache does. NULL: UNIMPLEMENTED. */
+    int32_t (*reconfig_prep)(void *ctx, const struct zk_reconfig_request *req, int64_t zxid,
+                             struct buf *out);
+    /* Optional. A reconfig txn was applied (committed): `config` is its
+     * /zookeeper/config text, version `zxid`; the member activates it
+     * (QuorumPeer.processReconfig). Called before the request's reply is
+     * built, on every role. */
+    void (*reconfig_applied)(void *ctx, int64_t zxid, const uint8_t *config, size_t len);
 };
 #define SERVER_SYNC_LOCAL (-1)
 

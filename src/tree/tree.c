@@ -661,6 +661,7 @@ static int32_t apply_one(struct tree *t, int64_t session, int32_t type, int64_t 
         return apply_delete(t, (const char *)txn.path.ptr, (size_t)txn.path.len, zxid, on_event,
                             ctx);
     }
+    case ZK_OP_RECONFIG: /* DataTree.processTxn: a SetDataTxn of /zookeeper/config */
     case ZK_OP_SET_DATA: {
         struct zk_set_data_txn txn;
         if (zk_set_data_txn_decode(&r, &txn) != 0)

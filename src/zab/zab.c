@@ -164,7 +164,25 @@ static void send_packet(struct zab *zab, int64_t to, int32_t type, int64_t zxid,
         zab->sends_cap = zab->sends_cap ? 2 * zab->sends_cap : 64;
         zab->sends = mem_realloc(zab->sends, zab->sends_cap * sizeof(*zab->sends));
     }
-    zab->sends[zab->sends_len++] = (struct zab_send){to, type, zxid, payload, data, i32};
+    zab->sends[zab->sends_len++] = (struct zab_send){to, type, zxid, payload, data, i32, 0};
+}
+
+/* A reconfig txn (TxnHeader.type at offset 28 is OpCode.reconfig, 16):
+ * committed by COMMITANDACTIVATE / INFORMANDACTIVATE (Leader.tryToCommit). */
+static bool entry_is_reconfig(const struct zab_entry *e)
+{
+    return e->len >= 32 && e->data[28] == 0 && e->data[29] == 0 && e->data[30] == 0 &&
+           e->data[31] == 16;
+}
+
+/* Leader.commitAndActivate / informAndActivate: the designated leader is
+ * this leader (czk's leader stays on through a reconfig that keeps it a
+ * voter; one that does not ends its role after the activation). */
+static void send_activate(struct zab *zab, int64_t to, int32_t type, const struct zab_entry *e,
+                          struct jute_buf data)
+{
+    send_packet(zab, to, type, e->zxid, ZAB_PAYLOAD_ACTIVATE, data, 0);
+    zab->sends[zab->sends_len - 1].i64 = zab->my_sid;
 }
 
 static void send_simple(struct zab *zab, int64_t to, int32_t type, int64_t zxid)
@@ -473,7 +491,11 @@ static void try_commit(struct zab *zab, struct zab_update *up)
             const struct zab_learner *l = &zab->learners[i];
             if (!is_forwarding(l))
                 continue;
-            if (l->observer)
+            if (entry_is_reconfig(e) && l->observer)
+                send_activate(zab, l->sid, QUORUM_INFORMANDACTIVATE, e, entry_buf(e));
+            else if (entry_is_reconfig(e))
+                send_activate(zab, l->sid, QUORUM_COMMITANDACTIVATE, e, (struct jute_buf){NULL, 0});
+            else if (l->observer)
                 send_packet(zab, l->sid, QUORUM_INFORM, e->zxid, ZAB_PAYLOAD_DATA, entry_buf(e), 0);
             else
                 send_simple(zab, l->sid, QUORUM_COMMIT, e->zxid);
@@ -895,7 +917,21 @@ static void learner_receive(struct zab *zab, const struct zab_event *ev, struct 
     zab->heard_ms = ev->now_ms;
     int64_t zxid = ev->receive.zxid;
     bool synced_op = zab->sync_base >= 0; /* DIFF / TRUNC / SNAP seen */
-    switch (ev->receive.type) {
+    int32_t type = ev->receive.type;
+    struct jute_buf data = ev->receive.data;
+    /* A reconfig's commit: ZAB's part is the COMMIT's or the INFORM's; the
+     * activation is the server's, when it applies the txn. */
+    if (type == QUORUM_COMMITANDACTIVATE) {
+        type = QUORUM_COMMIT;
+    } else if (type == QUORUM_INFORMANDACTIVATE) {
+        int64_t designated;
+        if (quorum_activate_decode(ev->receive.data, &designated, &data) != 0) {
+            stop(zab, up, "INFORMANDACTIVATE shorter than its designated leader");
+            return;
+        }
+        type = QUORUM_INFORM;
+    }
+    switch (type) {
     case QUORUM_LEADERINFO: {
         /* registerWithLeader: accept the epoch before ACKEPOCH. */
         if (zab->phase != ZAB_DISCOVERY) {
@@ -971,7 +1007,7 @@ static void learner_receive(struct zab *zab, const struct zab_event *ev, struct 
             stop(zab, up, "INFORM out of order");
             return;
         }
-        learner_log(zab, up, zxid, ev->receive.data, false);
+        learner_log(zab, up, zxid, data, false);
         if (zab->role == ZAB_LOOKING)
             return;
         if (zxid > zab->commit_target)
@@ -1020,7 +1056,7 @@ static void learner_receive(struct zab *zab, const struct zab_event *ev, struct 
                         (struct jute_buf){NULL, -1}, 0);
         return;
     default:
-        return; /* SYNC, REVALIDATE, COMMITANDACTIVATE...: the server's business */
+        return; /* SYNC, REVALIDATE...: the server's business */
     }
 }
 

@@ -182,6 +182,9 @@ enum zab_payload {
     ZAB_PAYLOAD_LEARNER_INFO, /* FOLLOWERINFO / OBSERVERINFO: LearnerInfo */
     ZAB_PAYLOAD_CONFIG,       /* NEWLEADER: QuorumVerifier.toString() */
     ZAB_PAYLOAD_SESSIONS,     /* learner's PING: (sessionId, timeout)* it touched */
+    /* COMMITANDACTIVATE / INFORMANDACTIVATE: `i64` (the designated leader)
+     * as 8 bytes, then `data` (INFORMANDACTIVATE's txn; none for COMMIT) */
+    ZAB_PAYLOAD_ACTIVATE,
 };
 
 /* One QuorumPacket to `to`. SNAP: the node writes the snapshot of its tree
@@ -192,8 +195,9 @@ struct zab_send {
     int32_t type; /* enum quorum_type */
     int64_t zxid;
     enum zab_payload payload;
-    struct jute_buf data; /* ZAB_PAYLOAD_DATA */
+    struct jute_buf data; /* ZAB_PAYLOAD_DATA, ZAB_PAYLOAD_ACTIVATE */
     int32_t i32;          /* ZAB_PAYLOAD_I32 */
+    int64_t i64;          /* ZAB_PAYLOAD_ACTIVATE */
 };
 
 /* Carry out in this order (persist, then send, then apply):

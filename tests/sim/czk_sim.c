@@ -1991,6 +1991,12 @@ static void send_quorum(struct sim *s, int i, const struct zab_send *z)
         quorum_i32_payload_encode(&s->body, z->i32);
         data = jute_buf_of(s->body.data, s->body.len);
         break;
+    case ZAB_PAYLOAD_ACTIVATE: /* the simulated clients send no reconfig */
+        jute_write_i64(&s->body, z->i64);
+        if (z->data.len > 0)
+            buf_append(&s->body, z->data.ptr, (size_t)z->data.len);
+        data = jute_buf_of(s->body.data, s->body.len);
+        break;
     case ZAB_PAYLOAD_LEARNER_INFO: {
         struct zk_learner_info li = {
             .serverid = m->sid, .protocol_version = QUORUM_PROTOCOL_VERSION, .config_version = 0};
