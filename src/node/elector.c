@@ -25,6 +25,7 @@ struct elector {
     struct buf note;        /* the notification being encoded */
     uv_timer_t timer;       /* FLE's deadline_ms */
     elector_decided_fn *on_decided;
+    elector_config_fn *on_config;
     void *ctx;
     int64_t started_ms;
     bool decided;
@@ -129,6 +130,8 @@ static void on_message(void *ctx, int64_t from_sid, const uint8_t *bytes, size_t
     struct fle_event ev = {.type = FLE_RECEIVE};
     ev.receive.from = from_sid;
     int rc = election_notification_decode(bytes, len, &ev.receive.n);
+    if (rc == 0 && e->on_config && ev.receive.n.config.len > 0)
+        e->on_config(e->ctx, from_sid, ev.receive.n.config.ptr, (size_t)ev.receive.n.config.len);
     if (rc == 0)
         rc = elector_step(e, &ev);
     if (rc < 0) {
@@ -156,6 +159,7 @@ int elector_new(uv_loop_t *loop, const struct elector_config *cfg, struct electo
     struct elector *e = mem_calloc(1, sizeof(*e));
     e->loop = loop;
     e->on_decided = cfg->on_decided;
+    e->on_config = cfg->on_config;
     e->ctx = cfg->ctx;
     buf_init(&e->config_text);
     buf_init(&e->note);

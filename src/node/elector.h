@@ -29,6 +29,10 @@ struct elector_decision {
 /* Called on the loop thread once per election, when it ends. The callback
  * may call elector_epoch_update and elector_start, not elector_free. */
 typedef void elector_decided_fn(void *ctx, const struct elector_decision *d);
+/* A notification's config text (FastLeaderElection's WorkerReceiver reads
+ * it to learn of a reconfiguration): borrowed for the call, which must not
+ * free the elector. */
+typedef void elector_config_fn(void *ctx, int64_t from_sid, const uint8_t *text, size_t len);
 
 struct elector_config {
     int64_t my_sid; /* myid; must be one of node->members */
@@ -37,6 +41,7 @@ struct elector_config {
      * Borrowed for elector_new only. */
     const struct node_config *node;
     elector_decided_fn *on_decided;
+    elector_config_fn *on_config; /* may be NULL */
     void *ctx;
     /* 0: FLE's defaults (finalizeWait 200 ms, notification interval 200 ms
      * doubling to 60 s), as fle_config. */

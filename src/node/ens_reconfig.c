@@ -5,9 +5,9 @@
  * logged reconfig txn as the last seen config (the .dynamic.next file) and
  * activates it once it is applied (QuorumPeer.processReconfig): the files,
  * the notifications' config, the leader's observers. A config that changes
- * the voters, or this member's own line, ends the role: the member elects
- * again under the new config (Apache goes on without an election when the
- * leader stays; czk does not yet). */
+ * the servers ends the role: the member elects again under the new config
+ * (Apache goes on without an election when the leader stays and the
+ * member's role is unchanged; czk does not yet). */
 #include "base/buf.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -299,38 +299,13 @@ void node__ens_txn_logged(struct node *n, const uint8_t *txn, size_t len)
     membership_deinit(&next);
 }
 
-static bool voters_same(const struct membership *a, const struct membership *b)
-{
-    if (membership_voters(a) != membership_voters(b) || a->hierarchical != b->hierarchical)
-        return false;
-    for (size_t i = 0; i < a->count; i++) {
-        const struct member *x = &a->members[i];
-        if (x->role != MEMBER_PARTICIPANT)
-            continue;
-        const struct member *y = membership_find(b, x->sid);
-        if (!y || y->role != MEMBER_PARTICIPANT || !addr_eq(&x->quorum, &y->quorum) ||
-            !addr_eq(&x->election, &y->election) ||
-            membership_weight(a, x->sid) != membership_weight(b, x->sid))
-            return false;
-    }
-    return true;
-}
-
-static bool member_same(const struct member *x, const struct member *y)
-{
-    if (!x || !y)
-        return x == y;
-    return x->role == y->role && addr_eq(&x->quorum, &y->quorum) &&
-           addr_eq(&x->election, &y->election) && x->has_client == y->has_client &&
-           (!x->has_client || addr_eq(&x->client, &y->client));
-}
-
 void node__ens_activate(struct node *n, struct membership *next, const char *whose)
 {
     struct node_ens *e = n->ens;
-    bool restart =
-        !voters_same(&e->members, next) ||
-        !member_same(membership_find(&e->members, e->sid), membership_find(next, e->sid));
+    /* czk's election port knows the members it was built with: any change
+     * of the servers (not of the version alone) builds it anew, after the
+     * role (Apache goes on under the leader it designates) */
+    bool restart = !membership_same(&e->members, next);
     int64_t version = next->version;
     membership_deinit(&e->members);
     e->members = *next;
@@ -391,5 +366,23 @@ void node__io_reconfig_applied(void *ctx, int64_t zxid, const uint8_t *config, s
               (uint64_t)zxid, why);
     else if (next.version > e->members.version)
         node__ens_activate(n, &next, "a reconfig");
+    membership_deinit(&next);
+}
+
+void node__ens_notified_config(void *ctx, int64_t from_sid, const uint8_t *text, size_t len)
+{
+    struct node *n = ctx;
+    struct node_ens *e = n->ens;
+    if (!e || !n->cfg.reconfig_enabled || e->state != ELECTION_LOOKING || e->lost)
+        return;
+    struct membership next;
+    membership_init(&next);
+    char why[256];
+    if (membership_parse_text(&next, (const char *)text, len, why, sizeof(why)) == 0 &&
+        next.version > e->members.version) {
+        LOG_I("Election: sid %" PRId64 " names config version %" PRIx64 ", ours is %" PRIx64,
+              from_sid, (uint64_t)next.version, (uint64_t)e->members.version);
+        node__ens_activate(n, &next, "an election notification's");
+    }
     membership_deinit(&next);
 }

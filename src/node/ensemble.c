@@ -1055,8 +1055,11 @@ bool node__config_is_ensemble(const struct node_config *cfg)
 
 int node__ens_elector_new(struct node *n, char *errmsg, size_t errlen)
 {
-    struct elector_config ec = {
-        .my_sid = n->ens->sid, .node = &n->cfg, .on_decided = on_decided, .ctx = n};
+    struct elector_config ec = {.my_sid = n->ens->sid,
+                                .node = &n->cfg,
+                                .on_decided = on_decided,
+                                .on_config = node__ens_notified_config,
+                                .ctx = n};
     return elector_new(&n->loop, &ec, &n->ens->elector, errmsg, errlen);
 }
 

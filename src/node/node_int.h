@@ -111,8 +111,8 @@ struct node_ens {
      * ens_reconfig.c): proposals need a quorum of it too. */
     struct membership next_members;
     bool next_pending;
-    /* The voters or this server changed: the next LOOKING builds the
-     * election anew on the config in force. */
+    /* The servers changed: the next LOOKING builds the election anew on
+     * the config in force. */
     bool rebuild_elector;
     int64_t elections;
     /* srvr's "Proposal sizes last/min/max" (BufferStats: -1 until the first) */
@@ -282,9 +282,13 @@ void node__io_reconfig_applied(void *ctx, int64_t zxid, const uint8_t *config, s
  * (zoo.cfg.dynamic.next). */
 void node__ens_txn_logged(struct node *n, const uint8_t *txn, size_t len);
 /* `next` (higher version than ours) in force: files, notifications, the
- * leader's observers; a change of the voters or of this server's line ends
- * the role. `next` is taken (left empty). */
+ * leader's observers; a change of the servers (more than the version) ends
+ * the role and builds the election anew. `next` is taken (left empty). */
 void node__ens_activate(struct node *n, struct membership *next, const char *whose);
+/* A notification's config (elector_config_fn): while LOOKING, a higher
+ * version is taken (FastLeaderElection: a member removed and named again
+ * learns it so). */
+void node__ens_notified_config(void *ctx, int64_t from_sid, const uint8_t *text, size_t len);
 /* The election port and FLE on the config in force (n->cfg). */
 int node__ens_elector_new(struct node *n, char *errmsg, size_t errlen);
 /* The log's newest txns (an ensemble member's): one more, in zxid order

@@ -14,11 +14,12 @@ import hashlib
 import socket
 import time
 
-from kazoo.exceptions import KazooException
+import pytest
+from kazoo.exceptions import ConnectionLoss, KazooException, SessionExpiredError
 
 import zkwire
 from conftest import HOST, start_server
-from ensemble import make_ensemble  # noqa: F401  (fixture)
+from ensemble import Load, make_ensemble  # noqa: F401  (fixture)
 
 SUPER_PASSWORD = "test"
 SUPER_DIGEST = "super:" + base64.b64encode(
@@ -35,17 +36,20 @@ def _super_client(ens, sid):
 def _call(zk, **kw):
     """zk.reconfig(**kw), never waiting more than 30 s (kazoo's reconfig
     waits for ever)."""
+    for k in ("joining", "leaving", "new_members"):
+        kw.setdefault(k, None)
     kw.setdefault("from_config", -1)
     return zk.reconfig_async(**kw).get(timeout=30)
 
 
 def _err(zk, **kw):
-    """The kazoo exception class name the reconfig raises, or None."""
+    """The kazoo exception class name the reconfig raises, or None (sent
+    again after a connection loss: see _reconfig_retry)."""
     kw.setdefault("joining", None)
     kw.setdefault("leaving", None)
     kw.setdefault("new_members", None)
     try:
-        _call(zk, **kw)
+        _reconfig_retry(zk, **kw)
     except KazooException as e:
         return type(e).__name__
     return None
@@ -79,7 +83,7 @@ def _kazoo_scenario(ens):
     socks, (p1, p2, p3) = _held_ports(3)
     try:
         joining = "server.100=0.0.0.0:%d:%d:observer;0.0.0.0:%d" % (p1, p2, p3)
-        data, stat = _call(zk, joining=joining, leaving=None, new_members=None)
+        data, stat = _reconfig_retry(zk, joining=joining)
         assert joining.encode() in data, data
         text, version = _strip_version(data)
         assert version == stat.mzxid, (version, stat)
@@ -95,19 +99,22 @@ def _kazoo_scenario(ens):
                 assert time.monotonic() < deadline, (sid, c.get("/zookeeper/config"))
                 c.sync("/zookeeper/config")
                 time.sleep(0.05)
-        data, stat = _call(zk, joining=None, leaving="100", new_members=None)
+        data, stat = _reconfig_retry(zk, leaving="100")
         assert joining.encode() not in data
         text, version = _strip_version(data)
         assert version == stat.mzxid
         out["removed"] = text
         out["future"] = _err(zk, joining=joining, from_config=version + 1)
-        out["from_current"] = _strip_version(_call(
-            zk, joining=None, leaving="100", new_members=None, from_config=version)[0])[0]
+        out["from_current"] = _strip_version(_reconfig_retry(
+            zk, leaving="100", from_config=version)[0])[0]
         out["leaving_nan"] = _err(zk, leaving="abc")
         out["no_client_port"] = _err(
             zk, joining="server.100=0.0.0.0:%d:%d:observer" % (p1, p2))
         out["duplicate_address"] = _err(zk, joining="server.100=%s:%d:%d:observer;%d" % (
             HOST, ens.members[1].quorum_port, p2, p3))
+        # accepted on loopback (QuorumServer.checkAddressDuplicate leaves out
+        # loopback and wildcard addresses): take it out again
+        _reconfig_retry(zk, leaving="100")
         out["one_voter_left"] = _err(zk, leaving="1,2")
     finally:
         for s in socks:
@@ -131,20 +138,59 @@ def _normalise(out, ens):
     return norm
 
 
-def test_kazoo_reconfig_scenario_as_apache(make_ensemble):
-    """The same kazoo reconfig scenario against three Apache members and
-    three czk members: every answer the same (error kinds, the config
-    texts with ports named, the node's version), and czk's members agree
-    on /zookeeper/config after each step."""
-    results = {}
-    for kind in ("apache", "czk"):
-        ens = make_ensemble([kind] * 3, extra=EXTRA)
-        for sid in (3, 2, 1):
-            ens.start(sid)
-        ens.wait_modes()
-        results[kind] = _normalise(_kazoo_scenario(ens), ens)
-        ens.stop_all()
-    assert results["czk"] == results["apache"], results
+def _config_files(ens):
+    """{sid: {name: text}} of the zoo.cfg* files in each member's directory."""
+    return {sid: {p.name: p.read_text() for p in sorted(m.workdir.glob("zoo.cfg*"))}
+            for sid, m in ens.members.items()}
+
+
+def _files_agree(ens, version):
+    """Every member has zoo.cfg.dynamic.<version> (the same bytes), no
+    .dynamic.next, and a zoo.cfg that points at its own file."""
+    dyn = "zoo.cfg.dynamic.%x" % version
+    deadline = time.monotonic() + STEP_TIMEOUT_S
+    while not all(dyn in f and "zoo.cfg.dynamic.next" not in f
+                  for f in _config_files(ens).values()):
+        assert time.monotonic() < deadline, _config_files(ens)
+        time.sleep(0.1)
+    files = _config_files(ens)
+    for sid in ens.server_sids():
+        assert files[sid][dyn] == files[1][dyn], (sid, files[sid][dyn], files[1][dyn])
+        assert files[sid]["zoo.cfg"].endswith(
+            "dynamicConfigFile=%s\n" % (ens.members[sid].workdir / dyn)), files[sid]["zoo.cfg"]
+    return files[1][dyn]
+
+
+def _run(make_ensemble, kinds):
+    ens = make_ensemble(kinds, extra=EXTRA)
+    ens.start(3)
+    ens.start(2)
+    ens.wait_modes(sids=[2, 3])
+    ens.start(1)
+    ens.wait_modes()
+    assert ens.leader_sid() == 3
+    out = _kazoo_scenario(ens)
+    version = _strip_version(ens.client(1).get("/zookeeper/config")[0])[1]
+    out["dynamic_file"] = _files_agree(ens, version)
+    norm = _normalise(out, ens)
+    norm["dynamic_file"] = _normalise({"added": (out["dynamic_file"], 0), "removed": "",
+                                       "from_current": ""}, ens)["added"][0]
+    ens.stop_all()
+    return norm
+
+
+@pytest.mark.parametrize("kinds", [["czk", "czk", "czk"], ["apache", "apache", "czk"],
+                                   ["czk", "czk", "apache"]], ids=lambda k: "-".join(k))
+def test_kazoo_reconfig_scenario_as_apache(make_ensemble, kinds):
+    """kazoo's reconfig scenario against three Apache members, then against
+    czk members (all czk; a czk leader of Apache followers; czk followers of
+    an Apache leader): every answer the same (error kinds, the config texts
+    with ports named, the node's version -1), every member serving each
+    new config, and every member's zoo.cfg.dynamic.<version> the same bytes
+    at the end, zoo.cfg pointing at it, no .dynamic.next left."""
+    apache = _run(make_ensemble, ["apache"] * 3)
+    got = _run(make_ensemble, kinds)
+    assert got == apache, (got, apache)
 
 
 def test_standalone_refuses_reconfig(tmp_path):
@@ -170,3 +216,87 @@ def test_standalone_refuses_reconfig(tmp_path):
     assert got[("apache", False)] == -123 and got[("apache", True)] == -6, got
     assert got[("czk", False)] == got[("apache", False)], got
     assert got[("czk", True)] == got[("apache", True)], got
+
+
+def _reconfig_retry(zk, timeout_s=STEP_TIMEOUT_S, **kw):
+    """A reconfig sent again while the client has no connection (its
+    member is electing under the new config): each one here may be
+    applied twice with the same result."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return _call(zk, **kw)
+        except (ConnectionLoss, SessionExpiredError):
+            assert time.monotonic() < deadline, kw
+            time.sleep(0.2)
+
+
+def _line(ens, sid, role):
+    m = ens.members[sid]
+    return "server.%d=%s:%d:%d:%s;%s:%d" % (sid, HOST, m.quorum_port, m.election_port, role,
+                                            HOST, m.client_port)
+
+
+def _configs_agree(ens, want, sids=None):
+    """Every member in sids (default: all) serves `want` as /zookeeper/config."""
+    for sid in sids or ens.server_sids():
+        c = ens.client(sid)
+        deadline = time.monotonic() + STEP_TIMEOUT_S
+        while True:
+            c.sync("/zookeeper/config")
+            got = c.get("/zookeeper/config")[0]
+            if got == want:
+                break
+            assert time.monotonic() < deadline, (sid, got, want)
+            time.sleep(0.1)
+
+
+def test_voters_change_under_load(make_ensemble):
+    """Three czk voters under writers: remove voter 1 by reconfig (it stops
+    serving, 2 and 3 go on), add it back, remove the leader (3), add it back
+    as an observer.  After each step the members serving agree on the new
+    /zookeeper/config and the writers go on; no acknowledged write is lost,
+    every member ends with the same tree."""
+    ens = make_ensemble(["czk"] * 3, extra=EXTRA)
+    ens.start(3)
+    ens.start(2)
+    ens.wait_modes(sids=[2, 3])
+    ens.start(1)
+    ens.wait_modes()
+    load = Load(ens, writers=3, root="/hist", sids=[2, 3]).start()
+    load.wait_ok(30)
+    zk = ens.client(auth_data=[("digest", "super:" + SUPER_PASSWORD)])
+
+    data, _ = _reconfig_retry(zk, leaving="1")
+    assert b"server.1=" not in data
+    since = time.monotonic()
+    ens.wait_not_serving([1])
+    ens.wait_modes(sids=[2, 3])
+    _configs_agree(ens, data, [2, 3])
+    load.wait_ok(100, since_s=since, timeout=60)
+
+    data, _ = _reconfig_retry(zk, joining=_line(ens, 1, "participant"))
+    since = time.monotonic()
+    assert _line(ens, 1, "participant").encode() in data
+    ens.wait_modes()
+    _configs_agree(ens, data)
+    load.wait_ok(100, since_s=since, timeout=60)
+
+    data, _ = _reconfig_retry(zk, leaving="3")
+    since = time.monotonic()
+    assert b"server.3=" not in data
+    ens.wait_not_serving([3])
+    assert ens.wait_modes(sids=[1, 2])[2] == "leader"
+    _configs_agree(ens, data, [1, 2])
+    load.wait_ok(100, since_s=since, timeout=60)
+
+    ens.members[3].observer = True
+    data, _ = _reconfig_retry(zk, joining=_line(ens, 3, "observer"))
+    since = time.monotonic()
+    assert ens.wait_modes()[3] == "observer"
+    _configs_agree(ens, data)
+    load.wait_ok(100, since_s=since, timeout=60)
+    load.stop()
+    load.check()
+    version = _strip_version(data)[1]
+    assert "server.3=" in _files_agree(ens, version)
