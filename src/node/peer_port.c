@@ -77,10 +77,16 @@ struct peer_port {
     size_t peer_count;
     struct pp_peer *self;
     uv_tcp_t listener;
+    bool listener_open;    /* initialised, not closed: bound or being bound */
+    bool listener_closing; /* a failed attempt's handle; reused once closed */
+    bool listening;
+    uv_timer_t bind_timer; /* the next bind attempt, or giving up */
+    int32_t bind_failures;
+    char bind_error[160]; /* the last failed attempt's */
     uv_timer_t loopback_timer;
     struct list conns;
     struct buf header; /* ours, encoded once */
-    int handles_open;  /* listener, loopback timer, retry timers */
+    int handles_open;  /* listener, bind and loopback timers, retry timers */
     bool freeing;
     int64_t rejected;
 };
@@ -121,6 +127,14 @@ static void pp_maybe_release(struct peer_port *pp)
 static void on_pp_handle_closed(uv_handle_t *h)
 {
     struct peer_port *pp = h->data;
+    pp->handles_open--;
+    pp_maybe_release(pp);
+}
+
+static void on_listener_closed(uv_handle_t *h)
+{
+    struct peer_port *pp = h->data;
+    pp->listener_closing = false;
     pp->handles_open--;
     pp_maybe_release(pp);
 }
@@ -680,6 +694,8 @@ void peer_port_config_defaults(struct peer_port_config *cfg)
     cfg->header_timeout_ms = 10000;
     cfg->reconnect_min_ms = 100;
     cfg->reconnect_max_ms = 5000;
+    cfg->bind_attempts = 3;
+    cfg->bind_retry_interval_ms = 1000;
 }
 
 /* Blocking, so done once, before the loop runs. */
@@ -696,7 +712,8 @@ static int resolve(const char *host, int port, struct sockaddr_storage *ss, char
 static int check_config(const struct peer_port_config *cfg, char *errmsg, size_t errmsg_size)
 {
     if (!cfg->on_message || cfg->connect_timeout_ms <= 0 || cfg->header_timeout_ms <= 0 ||
-        cfg->reconnect_min_ms <= 0 || cfg->reconnect_max_ms < cfg->reconnect_min_ms)
+        cfg->reconnect_min_ms <= 0 || cfg->reconnect_max_ms < cfg->reconnect_min_ms ||
+        cfg->bind_attempts < 0 || cfg->bind_retry_interval_ms <= 0)
         return fail(errmsg, errmsg_size, UV_EINVAL, "election port: bad timeouts or no callback");
     bool found = false;
     for (size_t i = 0; i < cfg->member_count; i++) {
@@ -716,6 +733,8 @@ static int check_config(const struct peer_port_config *cfg, char *errmsg, size_t
     return 0;
 }
 
+/* One bind, as ListenerHandler.createNewServerSocket: a fresh handle each
+ * time (a failed one is closed, as Apache closes its ServerSocket). */
 static int pp_listen(struct peer_port *pp, char *errmsg, size_t errmsg_size)
 {
     struct pp_peer *self = pp->self;
@@ -726,13 +745,71 @@ static int pp_listen(struct peer_port *pp, char *errmsg, size_t errmsg_size)
         else
             uv_ip4_addr("0.0.0.0", self->port, (struct sockaddr_in *)&ss);
     }
+    uv_tcp_init(pp->loop, &pp->listener);
+    pp->listener.data = pp;
+    pp->listener_open = true;
+    pp->handles_open++;
     int rc = uv_tcp_bind(&pp->listener, (const struct sockaddr *)&ss, 0);
     if (rc == 0)
         rc = uv_listen((uv_stream_t *)&pp->listener, 128, on_connection);
-    if (rc < 0)
+    if (rc < 0) {
+        uv_close((uv_handle_t *)&pp->listener, on_listener_closed);
+        pp->listener_open = false;
+        pp->listener_closing = true;
         return fail(errmsg, errmsg_size, rc, "election port %s:%d: %s", self->host, self->port,
                     uv_strerror(rc));
+    }
+    pp->listening = true;
     return 0;
+}
+
+static void on_bind_timer(uv_timer_t *t);
+
+/* Listener.acceptConnections: after each failed bind, a pause; then the
+ * next attempt, or (the attempts used up) giving up. */
+static void bind_failed(struct peer_port *pp)
+{
+    int32_t n = ++pp->bind_failures;
+    int32_t max = pp->cfg.bind_attempts;
+    /* Forever: the 1st, 2nd, 4th, 8th ... failure, not one a second. */
+    if (max == 0 && (n & (n - 1)) == 0)
+        LOG_W("%s (bind attempt %" PRId32
+              "; electionPortBindRetry=0: trying forever, every %" PRId64 " ms)",
+              pp->bind_error, n, pp->cfg.bind_retry_interval_ms);
+    else if (max > 0)
+        LOG_W("%s (bind attempt %" PRId32 " of %" PRId32 ", electionPortBindRetry); %s in %" PRId64
+              " ms",
+              pp->bind_error, n, max, n >= max ? "giving up" : "trying again",
+              pp->cfg.bind_retry_interval_ms);
+    uv_timer_start(&pp->bind_timer, on_bind_timer, (uint64_t)pp->cfg.bind_retry_interval_ms, 0);
+}
+
+static void on_bind_timer(uv_timer_t *t)
+{
+    struct peer_port *pp = t->data;
+    if (pp->freeing || pp->listening)
+        return;
+    int32_t max = pp->cfg.bind_attempts;
+    if (max > 0 && pp->bind_failures >= max) {
+        char why[320];
+        snprintf(why, sizeof(why),
+                 "%s: gave up after %" PRId32 " failed binds, %" PRId64
+                 " ms apart (electionPortBindRetry=%" PRId32 "; 0 retries forever)",
+                 pp->bind_error, pp->bind_failures, pp->cfg.bind_retry_interval_ms, max);
+        pp->cfg.on_listen_failed(pp->cfg.ctx, why);
+        return;
+    }
+    if (pp->listener_closing) {
+        /* the last attempt's handle is not closed yet: soon */
+        uv_timer_start(&pp->bind_timer, on_bind_timer, 1, 0);
+        return;
+    }
+    if (pp_listen(pp, pp->bind_error, sizeof(pp->bind_error)) < 0) {
+        bind_failed(pp);
+        return;
+    }
+    LOG_I("Election port %s:%d: listening, after %" PRId32 " failed bind%s", pp->self->host,
+          pp->self->port, pp->bind_failures, pp->bind_failures == 1 ? "" : "s");
 }
 
 int peer_port_new(uv_loop_t *loop, const struct peer_port_config *cfg, struct peer_port **out,
@@ -775,10 +852,10 @@ int peer_port_new(uv_loop_t *loop, const struct peer_port_config *cfg, struct pe
     election_header_encode(&pp->header, ELECTION_PROTOCOL_V1, cfg->my_sid,
                            (struct jute_buf){(const uint8_t *)addr, (int32_t)strlen(addr)});
 
-    uv_tcp_init(loop, &pp->listener);
-    pp->listener.data = pp;
     uv_timer_init(loop, &pp->loopback_timer);
     pp->loopback_timer.data = pp;
+    uv_timer_init(loop, &pp->bind_timer);
+    pp->bind_timer.data = pp;
     pp->handles_open = 2;
     for (size_t i = 0; i < pp->peer_count; i++) {
         struct pp_peer *p = &pp->peers[i];
@@ -788,13 +865,16 @@ int peer_port_new(uv_loop_t *loop, const struct peer_port_config *cfg, struct pe
         p->retry_timer.data = p;
         pp->handles_open++;
     }
-    rc = pp_listen(pp, errmsg, errmsg_size);
-    if (rc < 0) {
+    rc = pp_listen(pp, pp->bind_error, sizeof(pp->bind_error));
+    if (rc < 0 && !cfg->on_listen_failed) {
+        fail(errmsg, errmsg_size, rc, "%s", pp->bind_error);
         peer_port_free(pp);
         return rc;
     }
-    LOG_I("Election port %s:%d: sid %" PRId64 ", %zu members", pp->self->host, pp->self->port,
-          cfg->my_sid, pp->peer_count);
+    LOG_I("Election port %s:%d: sid %" PRId64 ", %zu members%s", pp->self->host, pp->self->port,
+          cfg->my_sid, pp->peer_count, rc < 0 ? ", not listening yet" : "");
+    if (rc < 0)
+        bind_failed(pp);
     for (size_t i = 0; i < pp->peer_count; i++)
         if (&pp->peers[i] != pp->self)
             peer_dial(&pp->peers[i]);
@@ -821,7 +901,12 @@ void peer_port_free(struct peer_port *pp)
         it = it->next;
         conn_close(c, LOG_DEBUG, NULL);
     }
-    uv_close((uv_handle_t *)&pp->listener, on_pp_handle_closed);
+    if (pp->listener_open) {
+        uv_close((uv_handle_t *)&pp->listener, on_listener_closed);
+        pp->listener_open = false;
+        pp->listener_closing = true;
+    }
+    uv_close((uv_handle_t *)&pp->bind_timer, on_pp_handle_closed);
     uv_close((uv_handle_t *)&pp->loopback_timer, on_pp_handle_closed);
     for (size_t i = 0; i < pp->peer_count; i++)
         if (&pp->peers[i] != pp->self)
