@@ -6,6 +6,7 @@
 #include "node/peer_port.h"
 
 #include "base/buf.h"
+#include "base/hmap.h"
 #include "base/list.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -16,10 +17,14 @@
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-#define PP_NAME_MAX   80
-#define PP_READ_CHUNK 65536
+#define PP_NAME_MAX 80
+/* Membership refusals remembered so that each is logged once (FIFO). */
+#define PP_REFUSALS_MAX 32
+#define PP_READ_CHUNK   65536
 /* The most bytes a header can take: long, long, int, the address limit. */
 #define PP_HEADER_MAX (8 + 8 + 4 + ELECTION_ADDRESS_MAX)
 
@@ -42,6 +47,12 @@ struct pp_conn {
     struct list link;     /* peer_port.conns */
     enum conn_state state;
     bool incoming;
+    /* The election address the peer's header names (NULL: ours, dialled to
+     * the configured address), and whether that is the peer's server.N
+     * line here (claim_matches). */
+    char *claimed;
+    bool verified;
+    int64_t kept_ms; /* when it became the pair's connection */
     bool writing;
     bool closing;
     int handles_open;
@@ -59,7 +70,8 @@ struct pp_peer {
     struct sockaddr_storage addr;
     uv_timer_t retry_timer;
     int64_t backoff_ms;
-    bool down_logged; /* a failed dial was logged; quiet until one succeeds */
+    bool down_logged;  /* a failed dial was logged; quiet until one succeeds */
+    int64_t probed_ms; /* the last resend that a claim conflict caused */
     struct pp_conn *kept;
     struct pp_conn *dialing; /* DIALING or POKING */
     /* The send queue (capacity 1) and SendWorker's lastMessageSent, framed. */
@@ -89,6 +101,8 @@ struct peer_port {
     int handles_open;  /* listener, bind and loopback timers, retry timers */
     bool freeing;
     int64_t rejected;
+    uint64_t refusals[PP_REFUSALS_MAX]; /* hashes of reasons already logged */
+    size_t refusal_count;
 };
 
 static void conn_close(struct pp_conn *c, enum log_level level, const char *reason);
@@ -156,6 +170,7 @@ static void on_conn_handle_closed(uv_handle_t *h)
     buf_deinit(&c->in);
     buf_deinit(&c->out);
     buf_deinit(&c->inflight);
+    mem_free(c->claimed);
     mem_free(c);
     pp_maybe_release(pp);
 }
@@ -218,9 +233,11 @@ static void conn_close(struct pp_conn *c, enum log_level level, const char *reas
         return;
     c->closing = true;
     struct pp_peer *p = c->peer;
-    if (reason)
-        log_msg(level, "Election connection %s%s%" PRId64 " (%s): %s",
-                c->incoming ? "from " : "to ", p ? "sid " : "", p ? p->sid : (int64_t)0, c->name,
+    if (reason && p)
+        log_msg(level, "Election connection %s sid %" PRId64 " (%s): %s",
+                c->incoming ? "from" : "to", p->sid, c->name, reason);
+    else if (reason)
+        log_msg(level, "Election connection %s %s: %s", c->incoming ? "from" : "to", c->name,
                 reason);
     uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
     uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
@@ -228,6 +245,10 @@ static void conn_close(struct pp_conn *c, enum log_level level, const char *reas
         return;
     if (p->kept == c) {
         p->kept = NULL;
+        /* A connection closed at once (a server that refuses ours: another
+         * ensemble's, or a duplicate sid) is no success: the back-off goes on. */
+        if ((int64_t)uv_now(p->pp->loop) - c->kept_ms >= 1000)
+            p->backoff_ms = p->pp->cfg.reconnect_min_ms;
         p->stats.connected = false;
         p->stats.connected_incoming = false;
         p->stats.connections_closed++;
@@ -244,6 +265,26 @@ static void conn_reject(struct pp_conn *c, const char *reason)
 {
     c->pp->rejected++;
     conn_close(c, LOG_WARN, reason);
+}
+
+/* A refusal for membership reasons (not a member, our own sid, another
+ * server claiming a member's sid): the same peer dials again and again, so
+ * each distinct reason is logged once at WARN and then at DEBUG. */
+static void conn_refuse(struct pp_conn *c, const char *reason)
+{
+    struct peer_port *pp = c->pp;
+    pp->rejected++;
+    uint64_t h = smap_hash(reason, strlen(reason));
+    size_t n = pp->refusal_count < PP_REFUSALS_MAX ? pp->refusal_count : PP_REFUSALS_MAX;
+    for (size_t i = 0; i < n; i++)
+        if (pp->refusals[i] == h) {
+            conn_close(c, LOG_DEBUG, reason);
+            return;
+        }
+    pp->refusals[pp->refusal_count++ % PP_REFUSALS_MAX] = h;
+    char text[ELECTION_ADDRESS_MAX + 512];
+    snprintf(text, sizeof(text), "%s (logged once)", reason);
+    conn_close(c, LOG_WARN, text);
 }
 
 /* ---- writing ---- */
@@ -325,8 +366,8 @@ static void conn_keep(struct pp_conn *c)
     uv_timer_stop(&c->timer);
     uv_timer_stop(&p->retry_timer);
     c->state = CONN_KEPT;
+    c->kept_ms = (int64_t)uv_now(p->pp->loop);
     p->kept = c;
-    p->backoff_ms = p->pp->cfg.reconnect_min_ms;
     p->down_logged = false;
     p->stats.connected = true;
     p->stats.connected_incoming = c->incoming;
@@ -380,6 +421,84 @@ static bool addresses_parse(struct jute_buf a)
     return true;
 }
 
+/* Whether one "host:port" of a header names p's election address as our
+ * server.N line has it: the same text (the case of a host name aside), or
+ * an IP literal equal to the address that line resolved to. */
+static bool address_names_peer(const char *a, size_t n, const struct pp_peer *p)
+{
+    char mine[300];
+    bool v6 = strchr(p->host, ':') != NULL;
+    int len = snprintf(mine, sizeof(mine), v6 ? "[%s]:%d" : "%s:%d", p->host, p->port);
+    if (len > 0 && (size_t)len == n && strncasecmp(a, mine, n) == 0)
+        return true;
+    size_t colon = n;
+    while (colon > 0 && a[colon - 1] != ':')
+        colon--;
+    if (colon < 2 || colon - 1 >= 64)
+        return false;
+    char host[64];
+    size_t hl = colon - 1, ho = 0;
+    if (a[0] == '[' && hl >= 2 && a[hl - 1] == ']') {
+        ho = 1;
+        hl -= 2;
+    }
+    memcpy(host, a + ho, hl);
+    host[hl] = '\0';
+    long port = strtol(a + colon, NULL, 10);
+    if (port != p->port)
+        return false;
+    if (p->addr.ss_family == AF_INET) {
+        struct in_addr in;
+        return uv_inet_pton(AF_INET, host, &in) == 0 &&
+               memcmp(&in, &((const struct sockaddr_in *)&p->addr)->sin_addr, sizeof(in)) == 0;
+    }
+    if (p->addr.ss_family == AF_INET6) {
+        struct in6_addr in6;
+        return uv_inet_pton(AF_INET6, host, &in6) == 0 &&
+               memcmp(&in6, &((const struct sockaddr_in6 *)&p->addr)->sin6_addr, sizeof(in6)) == 0;
+    }
+    return false;
+}
+
+/* Any of the header's addresses ('|'-separated) names p. */
+static bool claim_matches(struct jute_buf a, const struct pp_peer *p)
+{
+    if (a.len <= 0)
+        return false;
+    const char *s = (const char *)a.ptr;
+    size_t n = (size_t)a.len, start = 0;
+    for (size_t i = 0; i <= n; i++) {
+        if (i < n && s[i] != '|')
+            continue;
+        if (address_names_peer(s + start, i - start, p))
+            return true;
+        start = i + 1;
+    }
+    return false;
+}
+
+/* Whether c (a new connection from p's sid) is the same server as the one
+ * p's kept connection came from: both name our server.N line, or both
+ * headers name the same address. */
+static bool same_claim(const struct pp_conn *kept, const struct pp_conn *c)
+{
+    if (kept->verified && c->verified)
+        return true;
+    return kept->claimed && c->claimed && strcmp(kept->claimed, c->claimed) == 0;
+}
+
+/* Two live servers claim p's sid (a duplicate myid, or another ensemble's
+ * server that reuses it and has our member's address in its config).
+ * Apache 3.8 takes the newer connection every time, so the two displace
+ * each other and the other one's votes count as this sid's. czk keeps the
+ * one that came first, unless only the newer one names p's election
+ * address as our server.N line does. */
+static bool claim_conflicts(const struct pp_peer *p, const struct pp_conn *c)
+{
+    const struct pp_conn *kept = p->kept;
+    return kept && kept != c && !same_claim(kept, c) && (kept->verified || !c->verified);
+}
+
 /* QuorumCnxManager.handleConnection, after the header. */
 static void conn_on_header(struct pp_conn *c, const struct election_header *h)
 {
@@ -391,13 +510,50 @@ static void conn_on_header(struct pp_conn *c, const struct election_header *h)
     }
     if (h->sid == pp->cfg.my_sid) {
         /* ZOOKEEPER-2164: a configuration error or a bug. */
-        conn_reject(c, "a connection from a server with our own sid");
+        conn_refuse(c, "a connection from a server with our own sid: a duplicate myid, or "
+                       "another ensemble's server");
         return;
     }
     struct pp_peer *p = peer_find(pp, h->sid);
     if (!p) {
-        snprintf(reason, sizeof(reason), "sid %" PRId64 " is not a member", h->sid);
-        conn_reject(c, reason);
+        /* Apache 3.8 keeps it (or dials it back at the header's address)
+         * and answers its notifications without counting them. */
+        snprintf(reason, sizeof(reason),
+                 "sid %" PRId64 " is not a member (no server.%" PRId64 " line): refused", h->sid,
+                 h->sid);
+        conn_refuse(c, reason);
+        return;
+    }
+    if (h->addresses.len > 0)
+        c->claimed = mem_strndup((const char *)h->addresses.ptr, (size_t)h->addresses.len);
+    c->verified = claim_matches(h->addresses, p);
+    if (claim_conflicts(p, c)) {
+        char refusal[ELECTION_ADDRESS_MAX * 2 + 400];
+        char kept_at[ELECTION_ADDRESS_MAX + 64];
+        if (p->kept->claimed)
+            snprintf(kept_at, sizeof(kept_at), "naming %s%s", p->kept->claimed,
+                     p->kept->verified ? " as our config does" : "");
+        else
+            snprintf(kept_at, sizeof(kept_at), "on the connection we dialled");
+        snprintf(refusal, sizeof(refusal),
+                 "refused: it names election address %s, but sid %" PRId64
+                 " is connected already, %s (server.%" PRId64
+                 " here: %s:%d): a duplicate sid, or another ensemble's server",
+                 c->claimed ? c->claimed : "(none)", p->sid, kept_at, p->sid, p->host, p->port);
+        c->peer = NULL; /* not this peer's: its close must not touch p */
+        conn_refuse(c, refusal);
+        /* The kept connection may be half-open (its server restarted with
+         * another address): the last message again makes a dead one fail
+         * with a reset, at most once a second; a live one takes a
+         * duplicate, which the election ignores. */
+        int64_t now = (int64_t)uv_now(pp->loop);
+        if (now - p->probed_ms >= 1000 && !p->has_pending && p->has_last_sent) {
+            p->probed_ms = now;
+            p->pending.len = 0;
+            buf_append(&p->pending, p->last_sent.data, p->last_sent.len);
+            p->has_pending = true;
+            conn_pump(p->kept);
+        }
         return;
     }
     c->peer = p;
@@ -549,6 +705,7 @@ static void peer_dial(struct pp_peer *p)
         return;
     struct pp_conn *c = conn_new(pp, false);
     c->peer = p;
+    c->verified = true; /* dialled to our server.N line's address */
     c->state = CONN_DIALING;
     p->dialing = c;
     p->stats.dials++;

@@ -4,7 +4,12 @@
  * owned by the higher sid; length-prefixed messages in both directions; one
  * queued message per peer. It carries opaque message bodies: the election
  * itself (src/zab/fle.h) is the layer above. Wire format: docs/PROTOCOL.md,
- * "Election port"; codec: src/proto/election.h. */
+ * "Election port"; codec: src/proto/election.h.
+ * Stricter than Apache 3.8 on who may connect (each refusal logged once):
+ * a sid with no server.N line, our own sid, and a second server claiming a
+ * member's sid under another election address while that member is
+ * connected (the one that names our server.N address, else the first,
+ * keeps the pair's connection). */
 #ifndef CZK_NODE_PEER_PORT_H
 #define CZK_NODE_PEER_PORT_H
 
@@ -48,7 +53,7 @@ struct peer_port_config {
      * timeout, quorum.cnxn.timeoutMs or else tickTime * syncLimit. */
     int64_t header_timeout_ms;
     /* Re-dial back-off: from min, doubling after each attempt that did not
-     * end in a kept connection, up to max. */
+     * end in a kept connection that lasted a second, up to max. */
     int64_t reconnect_min_ms;
     int64_t reconnect_max_ms;
     /* electionPortBindRetry, as QuorumCnxManager.Listener's portBindMaxRetry:
