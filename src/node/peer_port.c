@@ -17,7 +17,6 @@
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -429,7 +428,7 @@ static bool address_names_peer(const char *a, size_t n, const struct pp_peer *p)
     char mine[300];
     bool v6 = strchr(p->host, ':') != NULL;
     int len = snprintf(mine, sizeof(mine), v6 ? "[%s]:%d" : "%s:%d", p->host, p->port);
-    if (len > 0 && (size_t)len == n && strncasecmp(a, mine, n) == 0)
+    if (len > 0 && (size_t)len < sizeof(mine) && (size_t)len == n && strncasecmp(a, mine, n) == 0)
         return true;
     size_t colon = n;
     while (colon > 0 && a[colon - 1] != ':')
@@ -444,7 +443,9 @@ static bool address_names_peer(const char *a, size_t n, const struct pp_peer *p)
     }
     memcpy(host, a + ho, hl);
     host[hl] = '\0';
-    long port = strtol(a + colon, NULL, 10);
+    long port = 0; /* the digits addresses_parse checked; a is not terminated */
+    for (size_t k = colon; k < n && k < colon + 6; k++)
+        port = port * 10 + (a[k] - '0');
     if (port != p->port)
         return false;
     if (p->addr.ss_family == AF_INET) {
