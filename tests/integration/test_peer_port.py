@@ -434,7 +434,19 @@ def test_foreign_peers_refused(make_ensemble, tmp_path):
     c = ens.client()
     c.create("/before", b"1")
     kept = {1: "Election connection from sid 3 (", 3: "Election connection to sid 1 ("}
-    kept_before = {sid: count_lines(ens.server(sid), needle) for sid, needle in kept.items()}
+
+    def counts():
+        return {sid: count_lines(ens.server(sid), needle) for sid, needle in kept.items()}
+
+    # The members' own connections settle first (a poke in flight when the
+    # peer's dial arrives replaces a connection once, at start-up).
+    kept_before, since = counts(), time.monotonic()
+    while time.monotonic() - since < 1.0:
+        assert time.monotonic() < deadline, kept_before
+        time.sleep(0.1)
+        now = counts()
+        if now != kept_before:
+            kept_before, since = now, time.monotonic()
     foreign = []
     try:
         for fsid, target in ((3, 1), (1, 3)):
