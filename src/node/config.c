@@ -406,8 +406,10 @@ static int server_key(struct config_parser *p, const struct config_entry *e,
 
 /* QuorumPeerConfig.parseDynamicConfig's checks, then QuorumPeerMain's choice:
  * a replicated server when more than one server votes or standaloneEnabled is
- * false (isDistributed). czk has no ensemble yet, and a member that served
- * alone would acknowledge writes its peers never see: refuse. */
+ * false (isDistributed). config_parse_file_ensemble accepts that config as
+ * an ensemble member's; the other parsers are for a standalone server, and a
+ * member that served alone would acknowledge writes its peers never see:
+ * they refuse it. */
 static int check_standalone(struct config_parser *p, const struct config_lines *lines,
                             struct node_config *out)
 {
@@ -430,13 +432,13 @@ static int check_standalone(struct config_parser *p, const struct config_lines *
     if (lines->participants > 1)
         return config__fail(&sp, CONFIG_ERR_VALUE,
                             ":%d: server.N: %d voting servers make a replicated ensemble, which "
-                            "czk does not implement yet; refusing to start rather than serve "
-                            "writes alone (remove the server.N lines to run standalone)",
+                            "a standalone server cannot run; refusing to start rather than "
+                            "serve writes alone (remove the server.N lines to run standalone)",
                             lines->first_server, lines->participants);
     if (lines->participants == 1 && lines->standalone_disabled)
         return config__fail(p, CONFIG_ERR_VALUE,
                             ":%d: standaloneEnabled=false asks for a replicated server, which "
-                            "czk does not implement yet",
+                            "a standalone server cannot run",
                             lines->standalone_enabled);
     if (lines->participants == 1 && observers > 0)
         return config__fail(&sp, CONFIG_ERR_VALUE,

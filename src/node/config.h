@@ -65,12 +65,11 @@ struct node_config {
     int snap_compression;         /* snapshot.compression.method: enum snapz_kind (plain or gz) */
     int32_t snap_retain_count;    /* autopurge.snapRetainCount: at least 3 */
     int32_t purge_interval_hours; /* autopurge.purgeInterval: 0 = no purge */
-    /* The ensemble (QuorumPeerConfig, QuorumMaj). czk refuses a config that
-     * makes a replicated server (more than one voter, or standaloneEnabled=
-     * false), so today these are only parsed and checked. When the ensemble
-     * exists, QuorumPeerConfig.checkValidity's checks go where that refusal
-     * is: initLimit and syncLimit not 0 ("initLimit is not set") and a myid
-     * (config_read_myid). */
+    /* The ensemble (QuorumPeerConfig, QuorumMaj): a config with more than one
+     * voter, or standaloneEnabled=false, makes a member (`replicated`, from
+     * config_parse_file_ensemble, which then checks initLimit and syncLimit
+     * as QuorumPeerConfig.checkValidity; node_new reads myid with
+     * config_read_myid). */
     struct member members[CONFIG_MEMBERS_MAX]; /* server.N, in the file's order */
     size_t member_count;
     /* group.N / weight.N (QuorumHierarchical): serverGroup and serverWeight
@@ -130,12 +129,13 @@ int config_parse_text(const char *source, const char *text, size_t len, struct n
 int config_parse_file(const char *path, struct node_config *out, char *errmsg, size_t errlen)
     __attribute__((warn_unused_result));
 
-/* config_parse_file for an ensemble member (src/node/elector.h): a config
- * with several voters or standaloneEnabled=false is accepted rather than
- * refused, and then needs initLimit and syncLimit (QuorumPeerConfig.
- * checkValidity: "initLimit is not set"). czk-server keeps using
- * config_parse_file, which refuses such a config until ZAB is bound
- * (issue 9: a lone member must never serve writes). */
+/* config_parse_file for czk-server (and the probes): a config with several
+ * voters or standaloneEnabled=false is accepted as an ensemble member's
+ * (`replicated`) rather than refused, and then needs initLimit and syncLimit
+ * (QuorumPeerConfig.checkValidity: "initLimit is not set").
+ * config_parse_file and config_parse_text, which only a standalone server
+ * can use, refuse such a config: a member that served alone would
+ * acknowledge writes its peers never see (issue 9). */
 int config_parse_file_ensemble(const char *path, struct node_config *out, char *errmsg,
                                size_t errlen) __attribute__((warn_unused_result));
 

@@ -26,6 +26,7 @@ struct elector {
     uv_timer_t timer;       /* FLE's deadline_ms */
     elector_decided_fn *on_decided;
     elector_config_fn *on_config;
+    peer_port_listen_failed_fn *on_listen_failed;
     void *ctx;
     int64_t started_ms;
     bool decided;
@@ -152,6 +153,12 @@ static void on_connection(void *ctx, int64_t sid, bool up)
         LOG_W("Election: connection event refused");
 }
 
+static void on_listen_failed(void *ctx, const char *why)
+{
+    struct elector *e = ctx;
+    e->on_listen_failed(e->ctx, why);
+}
+
 int elector_new(uv_loop_t *loop, const struct elector_config *cfg, struct elector **out,
                 char *errmsg, size_t errmsg_size)
 {
@@ -160,6 +167,7 @@ int elector_new(uv_loop_t *loop, const struct elector_config *cfg, struct electo
     e->loop = loop;
     e->on_decided = cfg->on_decided;
     e->on_config = cfg->on_config;
+    e->on_listen_failed = cfg->on_listen_failed;
     e->ctx = cfg->ctx;
     buf_init(&e->config_text);
     buf_init(&e->note);
@@ -221,8 +229,10 @@ int elector_new(uv_loop_t *loop, const struct elector_config *cfg, struct electo
         pc.connect_timeout_ms = nc->cnx_timeout_ms;
     if (nc->tick_time_ms > 0 && nc->sync_limit > 0)
         pc.header_timeout_ms = (int64_t)nc->tick_time_ms * nc->sync_limit;
+    pc.bind_attempts = nc->election_port_bind_retry;
     pc.on_message = on_message;
     pc.on_connection = on_connection;
+    pc.on_listen_failed = cfg->on_listen_failed ? on_listen_failed : NULL;
     pc.ctx = e;
     rc = peer_port_new(loop, &pc, &e->pp, errmsg, errmsg_size);
     if (rc < 0)

@@ -42,6 +42,10 @@ struct elector_config {
     const struct node_config *node;
     elector_decided_fn *on_decided;
     elector_config_fn *on_config; /* may be NULL */
+    /* May be NULL: then the election port is bound once, and its failure is
+     * elector_new's. Else electionPortBindRetry's binds, then this
+     * (peer_port_listen_failed_fn). */
+    peer_port_listen_failed_fn *on_listen_failed;
     void *ctx;
     /* 0: FLE's defaults (finalizeWait 200 ms, notification interval 200 ms
      * doubling to 60 s), as fle_config. */

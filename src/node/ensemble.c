@@ -471,6 +471,19 @@ static void io_leader_event(void *ctx, enum leader_port_event ev, int64_t sid, c
 
 /* ---- roles ---- */
 
+/* Listener's socketBindErrorHandler: a member that cannot take election
+ * connections cannot rejoin an election, so it exits (Apache's exit code
+ * 14, UNABLE_TO_BIND_QUORUM_PORT: main). */
+static void on_listen_failed(void *ctx, const char *why)
+{
+    struct node *n = ctx;
+    LOG_E("%s. Without its election port this member cannot take part in leader elections: "
+          "stopping",
+          why);
+    n->run_error = NODE_ERR_ELECTION_BIND;
+    node_stop(n);
+}
+
 static void on_decided(void *ctx, const struct elector_decision *d)
 {
     struct node *n = ctx;
@@ -1059,6 +1072,7 @@ int node__ens_elector_new(struct node *n, char *errmsg, size_t errlen)
                                 .node = &n->cfg,
                                 .on_decided = on_decided,
                                 .on_config = node__ens_notified_config,
+                                .on_listen_failed = on_listen_failed,
                                 .ctx = n};
     return elector_new(&n->loop, &ec, &n->ens->elector, errmsg, errlen);
 }

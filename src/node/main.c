@@ -170,6 +170,11 @@ int main(int argc, char **argv)
     }
     rc = node_run(node);
     node_free(node);
+    if (rc == NODE_ERR_ELECTION_BIND) {
+        /* Apache's ExitCode.UNABLE_TO_BIND_QUORUM_PORT */
+        LOG_E("czk-server stopped: the election port could not be bound (exit code 14)");
+        return 14;
+    }
     if (rc < 0)
         return 1;
     LOG_I("czk-server stopped");

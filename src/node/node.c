@@ -416,7 +416,7 @@ int node_run(struct node *n)
     LOG_I("czk-server %s serving clients on %s", version, n->bind_text);
     uv_run(&n->loop, UV_RUN_DEFAULT);
     n->stopped = true;
-    return 0;
+    return n->run_error;
 }
 
 void node_stop(struct node *n)

@@ -22,6 +22,8 @@ enum node_error {
     NODE_ERR_DATA = -4,    /* the data dir cannot be read or is damaged (recovery refused) */
     NODE_ERR_LOCKED = -5,  /* another server holds dataDir or dataLogDir (storage/dirlock.h) */
     NODE_ERR_CONFIG = -6,  /* an ensemble member without a valid dataDir/myid */
+    /* node_run: the election port stayed taken through electionPortBindRetry's binds */
+    NODE_ERR_ELECTION_BIND = -7,
 };
 
 /* Lock the data dirs (dataDir, dataLogDir: one server each), remove the

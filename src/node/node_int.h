@@ -172,6 +172,7 @@ struct node {
     bool handle_signals;
     bool stopping;
     bool stopped;
+    int run_error; /* node_run's result: 0 or a negative enum node_error */
     struct server *server;
     /* bumped each time n->server is replaced (an ensemble role change):
      * a connection of an older server is not reported to the new one */

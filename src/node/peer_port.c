@@ -6,6 +6,7 @@
 #include "node/peer_port.h"
 
 #include "base/buf.h"
+#include "base/hmap.h"
 #include "base/list.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -17,9 +18,12 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
-#define PP_NAME_MAX   80
-#define PP_READ_CHUNK 65536
+#define PP_NAME_MAX 80
+/* Membership refusals remembered so that each is logged once (FIFO). */
+#define PP_REFUSALS_MAX 32
+#define PP_READ_CHUNK   65536
 /* The most bytes a header can take: long, long, int, the address limit. */
 #define PP_HEADER_MAX (8 + 8 + 4 + ELECTION_ADDRESS_MAX)
 
@@ -42,6 +46,12 @@ struct pp_conn {
     struct list link;     /* peer_port.conns */
     enum conn_state state;
     bool incoming;
+    /* The election address the peer's header names (NULL: ours, dialled to
+     * the configured address), and whether that is the peer's server.N
+     * line here (claim_matches). */
+    char *claimed;
+    bool verified;
+    int64_t kept_ms; /* when it became the pair's connection */
     bool writing;
     bool closing;
     int handles_open;
@@ -59,7 +69,8 @@ struct pp_peer {
     struct sockaddr_storage addr;
     uv_timer_t retry_timer;
     int64_t backoff_ms;
-    bool down_logged; /* a failed dial was logged; quiet until one succeeds */
+    bool down_logged;  /* a failed dial was logged; quiet until one succeeds */
+    int64_t probed_ms; /* the last resend that a claim conflict caused */
     struct pp_conn *kept;
     struct pp_conn *dialing; /* DIALING or POKING */
     /* The send queue (capacity 1) and SendWorker's lastMessageSent, framed. */
@@ -77,12 +88,20 @@ struct peer_port {
     size_t peer_count;
     struct pp_peer *self;
     uv_tcp_t listener;
+    bool listener_open;    /* initialised, not closed: bound or being bound */
+    bool listener_closing; /* a failed attempt's handle; reused once closed */
+    bool listening;
+    uv_timer_t bind_timer; /* the next bind attempt, or giving up */
+    int32_t bind_failures;
+    char bind_error[160]; /* the last failed attempt's */
     uv_timer_t loopback_timer;
     struct list conns;
     struct buf header; /* ours, encoded once */
-    int handles_open;  /* listener, loopback timer, retry timers */
+    int handles_open;  /* listener, bind and loopback timers, retry timers */
     bool freeing;
     int64_t rejected;
+    uint64_t refusals[PP_REFUSALS_MAX]; /* hashes of reasons already logged */
+    size_t refusal_count;
 };
 
 static void conn_close(struct pp_conn *c, enum log_level level, const char *reason);
@@ -125,6 +144,14 @@ static void on_pp_handle_closed(uv_handle_t *h)
     pp_maybe_release(pp);
 }
 
+static void on_listener_closed(uv_handle_t *h)
+{
+    struct peer_port *pp = h->data;
+    pp->listener_closing = false;
+    pp->handles_open--;
+    pp_maybe_release(pp);
+}
+
 static void on_retry_timer_closed(uv_handle_t *h)
 {
     struct pp_peer *p = h->data;
@@ -142,6 +169,7 @@ static void on_conn_handle_closed(uv_handle_t *h)
     buf_deinit(&c->in);
     buf_deinit(&c->out);
     buf_deinit(&c->inflight);
+    mem_free(c->claimed);
     mem_free(c);
     pp_maybe_release(pp);
 }
@@ -204,9 +232,11 @@ static void conn_close(struct pp_conn *c, enum log_level level, const char *reas
         return;
     c->closing = true;
     struct pp_peer *p = c->peer;
-    if (reason)
-        log_msg(level, "Election connection %s%s%" PRId64 " (%s): %s",
-                c->incoming ? "from " : "to ", p ? "sid " : "", p ? p->sid : (int64_t)0, c->name,
+    if (reason && p)
+        log_msg(level, "Election connection %s sid %" PRId64 " (%s): %s",
+                c->incoming ? "from" : "to", p->sid, c->name, reason);
+    else if (reason)
+        log_msg(level, "Election connection %s %s: %s", c->incoming ? "from" : "to", c->name,
                 reason);
     uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
     uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
@@ -214,6 +244,10 @@ static void conn_close(struct pp_conn *c, enum log_level level, const char *reas
         return;
     if (p->kept == c) {
         p->kept = NULL;
+        /* A connection closed at once (a server that refuses ours: another
+         * ensemble's, or a duplicate sid) is no success: the back-off goes on. */
+        if ((int64_t)uv_now(p->pp->loop) - c->kept_ms >= 1000)
+            p->backoff_ms = p->pp->cfg.reconnect_min_ms;
         p->stats.connected = false;
         p->stats.connected_incoming = false;
         p->stats.connections_closed++;
@@ -230,6 +264,26 @@ static void conn_reject(struct pp_conn *c, const char *reason)
 {
     c->pp->rejected++;
     conn_close(c, LOG_WARN, reason);
+}
+
+/* A refusal for membership reasons (not a member, our own sid, another
+ * server claiming a member's sid): the same peer dials again and again, so
+ * each distinct reason is logged once at WARN and then at DEBUG. */
+static void conn_refuse(struct pp_conn *c, const char *reason)
+{
+    struct peer_port *pp = c->pp;
+    pp->rejected++;
+    uint64_t h = smap_hash(reason, strlen(reason));
+    size_t n = pp->refusal_count < PP_REFUSALS_MAX ? pp->refusal_count : PP_REFUSALS_MAX;
+    for (size_t i = 0; i < n; i++)
+        if (pp->refusals[i] == h) {
+            conn_close(c, LOG_DEBUG, reason);
+            return;
+        }
+    pp->refusals[pp->refusal_count++ % PP_REFUSALS_MAX] = h;
+    char text[ELECTION_ADDRESS_MAX + 512];
+    snprintf(text, sizeof(text), "%s (logged once)", reason);
+    conn_close(c, LOG_WARN, text);
 }
 
 /* ---- writing ---- */
@@ -311,8 +365,8 @@ static void conn_keep(struct pp_conn *c)
     uv_timer_stop(&c->timer);
     uv_timer_stop(&p->retry_timer);
     c->state = CONN_KEPT;
+    c->kept_ms = (int64_t)uv_now(p->pp->loop);
     p->kept = c;
-    p->backoff_ms = p->pp->cfg.reconnect_min_ms;
     p->down_logged = false;
     p->stats.connected = true;
     p->stats.connected_incoming = c->incoming;
@@ -366,6 +420,86 @@ static bool addresses_parse(struct jute_buf a)
     return true;
 }
 
+/* Whether one "host:port" of a header names p's election address as our
+ * server.N line has it: the same text (the case of a host name aside), or
+ * an IP literal equal to the address that line resolved to. */
+static bool address_names_peer(const char *a, size_t n, const struct pp_peer *p)
+{
+    char mine[300];
+    bool v6 = strchr(p->host, ':') != NULL;
+    int len = snprintf(mine, sizeof(mine), v6 ? "[%s]:%d" : "%s:%d", p->host, p->port);
+    if (len > 0 && (size_t)len < sizeof(mine) && (size_t)len == n && strncasecmp(a, mine, n) == 0)
+        return true;
+    size_t colon = n;
+    while (colon > 0 && a[colon - 1] != ':')
+        colon--;
+    if (colon < 2 || colon - 1 >= 64)
+        return false;
+    char host[64];
+    size_t hl = colon - 1, ho = 0;
+    if (a[0] == '[' && hl >= 2 && a[hl - 1] == ']') {
+        ho = 1;
+        hl -= 2;
+    }
+    memcpy(host, a + ho, hl);
+    host[hl] = '\0';
+    long port = 0; /* the digits addresses_parse checked; a is not terminated */
+    for (size_t k = colon; k < n && k < colon + 6; k++)
+        port = port * 10 + (a[k] - '0');
+    if (port != p->port)
+        return false;
+    if (p->addr.ss_family == AF_INET) {
+        struct in_addr in;
+        return uv_inet_pton(AF_INET, host, &in) == 0 &&
+               memcmp(&in, &((const struct sockaddr_in *)&p->addr)->sin_addr, sizeof(in)) == 0;
+    }
+    if (p->addr.ss_family == AF_INET6) {
+        struct in6_addr in6;
+        return uv_inet_pton(AF_INET6, host, &in6) == 0 &&
+               memcmp(&in6, &((const struct sockaddr_in6 *)&p->addr)->sin6_addr, sizeof(in6)) == 0;
+    }
+    return false;
+}
+
+/* Any of the header's addresses ('|'-separated) names p. */
+static bool claim_matches(struct jute_buf a, const struct pp_peer *p)
+{
+    if (a.len <= 0)
+        return false;
+    const char *s = (const char *)a.ptr;
+    size_t n = (size_t)a.len, start = 0;
+    for (size_t i = 0; i <= n; i++) {
+        if (i < n && s[i] != '|')
+            continue;
+        if (address_names_peer(s + start, i - start, p))
+            return true;
+        start = i + 1;
+    }
+    return false;
+}
+
+/* Whether c (a new connection from p's sid) is the same server as the one
+ * p's kept connection came from: both name our server.N line, or both
+ * headers name the same address. */
+static bool same_claim(const struct pp_conn *kept, const struct pp_conn *c)
+{
+    if (kept->verified && c->verified)
+        return true;
+    return kept->claimed && c->claimed && strcmp(kept->claimed, c->claimed) == 0;
+}
+
+/* Two live servers claim p's sid (a duplicate myid, or another ensemble's
+ * server that reuses it and has our member's address in its config).
+ * Apache 3.8 takes the newer connection every time, so the two displace
+ * each other and the other one's votes count as this sid's. czk keeps the
+ * one that came first, unless only the newer one names p's election
+ * address as our server.N line does. */
+static bool claim_conflicts(const struct pp_peer *p, const struct pp_conn *c)
+{
+    const struct pp_conn *kept = p->kept;
+    return kept && kept != c && !same_claim(kept, c) && (kept->verified || !c->verified);
+}
+
 /* QuorumCnxManager.handleConnection, after the header. */
 static void conn_on_header(struct pp_conn *c, const struct election_header *h)
 {
@@ -377,13 +511,50 @@ static void conn_on_header(struct pp_conn *c, const struct election_header *h)
     }
     if (h->sid == pp->cfg.my_sid) {
         /* ZOOKEEPER-2164: a configuration error or a bug. */
-        conn_reject(c, "a connection from a server with our own sid");
+        conn_refuse(c, "a connection from a server with our own sid: a duplicate myid, or "
+                       "another ensemble's server");
         return;
     }
     struct pp_peer *p = peer_find(pp, h->sid);
     if (!p) {
-        snprintf(reason, sizeof(reason), "sid %" PRId64 " is not a member", h->sid);
-        conn_reject(c, reason);
+        /* Apache 3.8 keeps it (or dials it back at the header's address)
+         * and answers its notifications without counting them. */
+        snprintf(reason, sizeof(reason),
+                 "sid %" PRId64 " is not a member (no server.%" PRId64 " line): refused", h->sid,
+                 h->sid);
+        conn_refuse(c, reason);
+        return;
+    }
+    if (h->addresses.len > 0)
+        c->claimed = mem_strndup((const char *)h->addresses.ptr, (size_t)h->addresses.len);
+    c->verified = claim_matches(h->addresses, p);
+    if (claim_conflicts(p, c)) {
+        char refusal[ELECTION_ADDRESS_MAX * 2 + 400];
+        char kept_at[ELECTION_ADDRESS_MAX + 64];
+        if (p->kept->claimed)
+            snprintf(kept_at, sizeof(kept_at), "naming %s%s", p->kept->claimed,
+                     p->kept->verified ? " as our config does" : "");
+        else
+            snprintf(kept_at, sizeof(kept_at), "on the connection we dialled");
+        snprintf(refusal, sizeof(refusal),
+                 "refused: it names election address %s, but sid %" PRId64
+                 " is connected already, %s (server.%" PRId64
+                 " here: %s:%d): a duplicate sid, or another ensemble's server",
+                 c->claimed ? c->claimed : "(none)", p->sid, kept_at, p->sid, p->host, p->port);
+        c->peer = NULL; /* not this peer's: its close must not touch p */
+        conn_refuse(c, refusal);
+        /* The kept connection may be half-open (its server restarted with
+         * another address): the last message again makes a dead one fail
+         * with a reset, at most once a second; a live one takes a
+         * duplicate, which the election ignores. */
+        int64_t now = (int64_t)uv_now(pp->loop);
+        if (now - p->probed_ms >= 1000 && !p->has_pending && p->has_last_sent) {
+            p->probed_ms = now;
+            p->pending.len = 0;
+            buf_append(&p->pending, p->last_sent.data, p->last_sent.len);
+            p->has_pending = true;
+            conn_pump(p->kept);
+        }
         return;
     }
     c->peer = p;
@@ -535,6 +706,7 @@ static void peer_dial(struct pp_peer *p)
         return;
     struct pp_conn *c = conn_new(pp, false);
     c->peer = p;
+    c->verified = true; /* dialled to our server.N line's address */
     c->state = CONN_DIALING;
     p->dialing = c;
     p->stats.dials++;
@@ -680,6 +852,8 @@ void peer_port_config_defaults(struct peer_port_config *cfg)
     cfg->header_timeout_ms = 10000;
     cfg->reconnect_min_ms = 100;
     cfg->reconnect_max_ms = 5000;
+    cfg->bind_attempts = 3;
+    cfg->bind_retry_interval_ms = 1000;
 }
 
 /* Blocking, so done once, before the loop runs. */
@@ -696,7 +870,8 @@ static int resolve(const char *host, int port, struct sockaddr_storage *ss, char
 static int check_config(const struct peer_port_config *cfg, char *errmsg, size_t errmsg_size)
 {
     if (!cfg->on_message || cfg->connect_timeout_ms <= 0 || cfg->header_timeout_ms <= 0 ||
-        cfg->reconnect_min_ms <= 0 || cfg->reconnect_max_ms < cfg->reconnect_min_ms)
+        cfg->reconnect_min_ms <= 0 || cfg->reconnect_max_ms < cfg->reconnect_min_ms ||
+        cfg->bind_attempts < 0 || cfg->bind_retry_interval_ms <= 0)
         return fail(errmsg, errmsg_size, UV_EINVAL, "election port: bad timeouts or no callback");
     bool found = false;
     for (size_t i = 0; i < cfg->member_count; i++) {
@@ -716,6 +891,8 @@ static int check_config(const struct peer_port_config *cfg, char *errmsg, size_t
     return 0;
 }
 
+/* One bind, as ListenerHandler.createNewServerSocket: a fresh handle each
+ * time (a failed one is closed, as Apache closes its ServerSocket). */
 static int pp_listen(struct peer_port *pp, char *errmsg, size_t errmsg_size)
 {
     struct pp_peer *self = pp->self;
@@ -726,13 +903,71 @@ static int pp_listen(struct peer_port *pp, char *errmsg, size_t errmsg_size)
         else
             uv_ip4_addr("0.0.0.0", self->port, (struct sockaddr_in *)&ss);
     }
+    uv_tcp_init(pp->loop, &pp->listener);
+    pp->listener.data = pp;
+    pp->listener_open = true;
+    pp->handles_open++;
     int rc = uv_tcp_bind(&pp->listener, (const struct sockaddr *)&ss, 0);
     if (rc == 0)
         rc = uv_listen((uv_stream_t *)&pp->listener, 128, on_connection);
-    if (rc < 0)
+    if (rc < 0) {
+        uv_close((uv_handle_t *)&pp->listener, on_listener_closed);
+        pp->listener_open = false;
+        pp->listener_closing = true;
         return fail(errmsg, errmsg_size, rc, "election port %s:%d: %s", self->host, self->port,
                     uv_strerror(rc));
+    }
+    pp->listening = true;
     return 0;
+}
+
+static void on_bind_timer(uv_timer_t *t);
+
+/* Listener.acceptConnections: after each failed bind, a pause; then the
+ * next attempt, or (the attempts used up) giving up. */
+static void bind_failed(struct peer_port *pp)
+{
+    int32_t n = ++pp->bind_failures;
+    int32_t max = pp->cfg.bind_attempts;
+    /* Forever: the 1st, 2nd, 4th, 8th ... failure, not one a second. */
+    if (max == 0 && (n & (n - 1)) == 0)
+        LOG_W("%s (bind attempt %" PRId32
+              "; electionPortBindRetry=0: trying forever, every %" PRId64 " ms)",
+              pp->bind_error, n, pp->cfg.bind_retry_interval_ms);
+    else if (max > 0)
+        LOG_W("%s (bind attempt %" PRId32 " of %" PRId32 ", electionPortBindRetry); %s in %" PRId64
+              " ms",
+              pp->bind_error, n, max, n >= max ? "giving up" : "trying again",
+              pp->cfg.bind_retry_interval_ms);
+    uv_timer_start(&pp->bind_timer, on_bind_timer, (uint64_t)pp->cfg.bind_retry_interval_ms, 0);
+}
+
+static void on_bind_timer(uv_timer_t *t)
+{
+    struct peer_port *pp = t->data;
+    if (pp->freeing || pp->listening)
+        return;
+    int32_t max = pp->cfg.bind_attempts;
+    if (max > 0 && pp->bind_failures >= max) {
+        char why[320];
+        snprintf(why, sizeof(why),
+                 "%s: gave up after %" PRId32 " failed binds, %" PRId64
+                 " ms apart (electionPortBindRetry=%" PRId32 "; 0 retries forever)",
+                 pp->bind_error, pp->bind_failures, pp->cfg.bind_retry_interval_ms, max);
+        pp->cfg.on_listen_failed(pp->cfg.ctx, why);
+        return;
+    }
+    if (pp->listener_closing) {
+        /* the last attempt's handle is not closed yet: soon */
+        uv_timer_start(&pp->bind_timer, on_bind_timer, 1, 0);
+        return;
+    }
+    if (pp_listen(pp, pp->bind_error, sizeof(pp->bind_error)) < 0) {
+        bind_failed(pp);
+        return;
+    }
+    LOG_I("Election port %s:%d: listening, after %" PRId32 " failed bind%s", pp->self->host,
+          pp->self->port, pp->bind_failures, pp->bind_failures == 1 ? "" : "s");
 }
 
 int peer_port_new(uv_loop_t *loop, const struct peer_port_config *cfg, struct peer_port **out,
@@ -775,10 +1010,10 @@ int peer_port_new(uv_loop_t *loop, const struct peer_port_config *cfg, struct pe
     election_header_encode(&pp->header, ELECTION_PROTOCOL_V1, cfg->my_sid,
                            (struct jute_buf){(const uint8_t *)addr, (int32_t)strlen(addr)});
 
-    uv_tcp_init(loop, &pp->listener);
-    pp->listener.data = pp;
     uv_timer_init(loop, &pp->loopback_timer);
     pp->loopback_timer.data = pp;
+    uv_timer_init(loop, &pp->bind_timer);
+    pp->bind_timer.data = pp;
     pp->handles_open = 2;
     for (size_t i = 0; i < pp->peer_count; i++) {
         struct pp_peer *p = &pp->peers[i];
@@ -788,13 +1023,16 @@ int peer_port_new(uv_loop_t *loop, const struct peer_port_config *cfg, struct pe
         p->retry_timer.data = p;
         pp->handles_open++;
     }
-    rc = pp_listen(pp, errmsg, errmsg_size);
-    if (rc < 0) {
+    rc = pp_listen(pp, pp->bind_error, sizeof(pp->bind_error));
+    if (rc < 0 && !cfg->on_listen_failed) {
+        fail(errmsg, errmsg_size, rc, "%s", pp->bind_error);
         peer_port_free(pp);
         return rc;
     }
-    LOG_I("Election port %s:%d: sid %" PRId64 ", %zu members", pp->self->host, pp->self->port,
-          cfg->my_sid, pp->peer_count);
+    LOG_I("Election port %s:%d: sid %" PRId64 ", %zu members%s", pp->self->host, pp->self->port,
+          cfg->my_sid, pp->peer_count, rc < 0 ? ", not listening yet" : "");
+    if (rc < 0)
+        bind_failed(pp);
     for (size_t i = 0; i < pp->peer_count; i++)
         if (&pp->peers[i] != pp->self)
             peer_dial(&pp->peers[i]);
@@ -821,7 +1059,12 @@ void peer_port_free(struct peer_port *pp)
         it = it->next;
         conn_close(c, LOG_DEBUG, NULL);
     }
-    uv_close((uv_handle_t *)&pp->listener, on_pp_handle_closed);
+    if (pp->listener_open) {
+        uv_close((uv_handle_t *)&pp->listener, on_listener_closed);
+        pp->listener_open = false;
+        pp->listener_closing = true;
+    }
+    uv_close((uv_handle_t *)&pp->bind_timer, on_pp_handle_closed);
     uv_close((uv_handle_t *)&pp->loopback_timer, on_pp_handle_closed);
     for (size_t i = 0; i < pp->peer_count; i++)
         if (&pp->peers[i] != pp->self)

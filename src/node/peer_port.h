@@ -4,7 +4,12 @@
  * owned by the higher sid; length-prefixed messages in both directions; one
  * queued message per peer. It carries opaque message bodies: the election
  * itself (src/zab/fle.h) is the layer above. Wire format: docs/PROTOCOL.md,
- * "Election port"; codec: src/proto/election.h. */
+ * "Election port"; codec: src/proto/election.h.
+ * Stricter than Apache 3.8 on who may connect (each refusal logged once):
+ * a sid with no server.N line, our own sid, and a second server claiming a
+ * member's sid under another election address while that member is
+ * connected (the one that names our server.N address, else the first,
+ * keeps the pair's connection). */
 #ifndef CZK_NODE_PEER_PORT_H
 #define CZK_NODE_PEER_PORT_H
 
@@ -30,6 +35,12 @@ typedef void peer_port_message_fn(void *ctx, int64_t from_sid, const uint8_t *by
  * kept one ended); a replaced connection reports down, then up. Not called
  * from peer_port_free. The callback may send, not free the port. */
 typedef void peer_port_connection_fn(void *ctx, int64_t sid, bool up);
+/* The election port could not be bound or listened on in any of the
+ * config's bind_attempts (`why` names the address, the last error and the
+ * count; borrowed for the call). Called once, from a timer, never from
+ * peer_port_new. The port goes on dialling; the caller decides what to do
+ * (czk-server exits as Apache's Listener does). May free the port. */
+typedef void peer_port_listen_failed_fn(void *ctx, const char *why);
 
 struct peer_port_config {
     int64_t my_sid; /* must be one of members[] */
@@ -42,16 +53,24 @@ struct peer_port_config {
      * timeout, quorum.cnxn.timeoutMs or else tickTime * syncLimit. */
     int64_t header_timeout_ms;
     /* Re-dial back-off: from min, doubling after each attempt that did not
-     * end in a kept connection, up to max. */
+     * end in a kept connection that lasted a second, up to max. */
     int64_t reconnect_min_ms;
     int64_t reconnect_max_ms;
+    /* electionPortBindRetry, as QuorumCnxManager.Listener's portBindMaxRetry:
+     * binds of the election port, bind_retry_interval_ms apart, before giving
+     * up (on_listen_failed); 0 = forever. Without on_listen_failed there is
+     * one attempt, and its error is peer_port_new's. */
+    int32_t bind_attempts;
+    int64_t bind_retry_interval_ms;
     peer_port_message_fn *on_message;
-    peer_port_connection_fn *on_connection; /* may be NULL */
+    peer_port_connection_fn *on_connection;       /* may be NULL */
+    peer_port_listen_failed_fn *on_listen_failed; /* may be NULL */
     void *ctx;
 };
 
 /* The defaults above: 5000 ms connect, 10000 ms header (tickTime 2000 x
- * syncLimit 5), back-off 100 ms .. 5000 ms. */
+ * syncLimit 5), back-off 100 ms .. 5000 ms, 3 binds 1000 ms apart (Apache's
+ * DEFAULT_PORT_BIND_MAX_RETRY and its sleep). */
 void peer_port_config_defaults(struct peer_port_config *cfg);
 
 /* Per-peer counters, for tests, logs and mntr. */
@@ -72,7 +91,9 @@ struct peer_port;
  * member on the loop). The config and its strings are copied. Errors are
  * libuv's codes, with the reason in errmsg: UV_EINVAL for a bad config (my
  * sid not a member, a duplicate sid, a limit <= 0), UV_EAI_* for a host that
- * does not resolve, or bind's and listen's. */
+ * does not resolve, or, without on_listen_failed, bind's and listen's. With
+ * on_listen_failed, a failed bind is logged and tried again on a timer
+ * (bind_attempts), so peer_port_new succeeds without listening yet. */
 __attribute__((warn_unused_result)) int peer_port_new(uv_loop_t *loop,
                                                       const struct peer_port_config *cfg,
                                                       struct peer_port **out, char *errmsg,

@@ -3,12 +3,17 @@
 Apache: alone (its peers not running) it never reaches a quorum and so never
 serves a client, where a server that ran alone would acknowledge writes its
 peers never see (issue 9, defect 6).  A member needs dataDir/myid.  A config
-with one voting server runs standalone on both, as QuorumPeerMain does."""
+with one voting server runs standalone on both, as QuorumPeerMain does.
+electionPortBindRetry: a member whose election port is taken binds it again
+every second, and exits with status 14 once the binds are used up, as
+QuorumCnxManager.Listener does."""
+import re
 import socket
 import time
 
 import zkwire
 from conftest import HOST, free_port, start_server
+from ensemble import make_ensemble  # noqa: F401  (a fixture)
 
 
 def _ensemble(n, **extra):
@@ -145,3 +150,81 @@ def test_observer_without_quorum_is_invalid_on_both(tmp_path):
         srv.kill()
     assert srv.proc.returncode == 2
     assert "Observers w/o quorum" in srv.log_path.read_text(errors="replace")
+
+
+def _hold_port(port):
+    """A listening socket on 127.0.0.1:port, as another process would hold it."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((HOST, port))
+    s.listen(8)
+    return s
+
+
+def _wait_log(srv, pattern, deadline):
+    """The first match of `pattern` in srv's log; fails at the deadline or
+    when the process exits without having logged it."""
+    while True:
+        text = srv.log_path.read_text(errors="replace") if srv.log_path.exists() else ""
+        match = re.search(pattern, text)
+        if match:
+            return match
+        assert srv.alive() and time.monotonic() < deadline, (pattern, srv.log_tail(30))
+        time.sleep(0.1)
+
+
+def test_election_port_bind_retry_gives_up_on_both(tmp_path):
+    """The election port held by another socket, electionPortBindRetry=2:
+    two binds a second apart, a second's pause, then exit status 14
+    (ExitCode.UNABLE_TO_BIND_QUORUM_PORT) with the address in the log."""
+    wants = {
+        "apache": r"Leaving listener thread for address 127\.0\.0\.1:%d after 2 errors",
+        "czk": r"election port 127\.0\.0\.1:%d: address already in use: gave up after 2 "
+               r"failed binds, 1000 ms apart \(electionPortBindRetry=2",
+    }
+    for kind, want in wants.items():
+        extra = _ensemble(3, electionPortBindRetry="2")
+        port = int(extra["server.1"].rsplit(":", 1)[1])
+        held = _hold_port(port)
+        try:
+            srv = start_server(kind, _with_myid(tmp_path / kind), extra, wait=False)
+            try:
+                srv.proc.wait(60)
+            finally:
+                srv.kill()
+        finally:
+            held.close()
+        text = srv.log_path.read_text(errors="replace")
+        assert srv.proc.returncode == 14, (kind, srv.proc.returncode, text[-3000:])
+        assert len(re.findall(want % port, text)) == 1, (kind, text[-3000:])
+        if kind == "czk":
+            assert "bind attempt 1 of 2" in text and "bind attempt 2 of 2" in text, text[-3000:]
+            assert "bind attempt 3" not in text, text[-3000:]
+
+
+def test_election_port_bind_retry_then_serves(make_ensemble):
+    """Member 1's election port is held while 2 and 3 form the ensemble;
+    member 1 keeps binding (electionPortBindRetry=30) and, once the port is
+    released, listens, joins as a follower and serves reads and writes."""
+    ens = make_ensemble(["czk", "czk", "czk"], extra={"electionPortBindRetry": "30"})
+    deadline = time.monotonic() + 120
+    held = _hold_port(ens.members[1].election_port)
+    try:
+        ens.start(2)
+        ens.start(3)
+        ens.wait_modes([2, 3], deadline=deadline)
+        srv = ens.start(1)
+        # Retrying: the second bind failed too, and member 1 is still up.
+        _wait_log(srv, r"address already in use \(bind attempt 2 of 30", deadline)
+        assert srv.alive(), srv.log_tail()
+    finally:
+        held.close()
+    _wait_log(srv, r"Election port 127\.0\.0\.1:%d: listening, after \d+ failed binds"
+              % ens.members[1].election_port, deadline)
+    modes = ens.wait_modes(deadline=deadline)
+    assert modes[1] == "follower", modes
+    c = ens.client(1)
+    c.create("/after-bind-retry", b"x")
+    c2 = ens.client(2)
+    c2.sync("/after-bind-retry")
+    assert c2.get("/after-bind-retry")[0] == b"x"

@@ -31,6 +31,7 @@ from pathlib import Path
 from kazoo.client import KazooClient
 
 from conftest import HOST, czk_binary, free_port, start_server, wait_modes
+from ensemble import make_ensemble  # noqa: F401  (a fixture)
 from test_peer_wire import logged_vote, printable, wait_log
 
 DEADLINE_S = 120.0
@@ -398,3 +399,99 @@ def test_bad_input(tmp_path):
     assert c["connected"] == 1 and c["incoming"] == 1 and c["kept"] == 2, c
     err = probe.err_path.read_text()
     assert "ERROR" not in err and "runtime error" not in err, err
+
+
+# ---- servers of another ensemble that reuse our sids ----
+
+def count_lines(srv, needle):
+    return sum(needle in line for line in srv.log_path.read_text(errors="replace").splitlines())
+
+
+def wait_count(srv, needle, n, deadline):
+    while count_lines(srv, needle) < n:
+        assert time.monotonic() < deadline, (needle, n, srv.log_tail(30))
+        time.sleep(0.1)
+
+
+def test_foreign_peers_refused(make_ensemble, tmp_path):
+    """Issue 10, "a peer from another ensemble" and "a duplicate sid": a
+    three-member czk ensemble serves; two czk-servers of another ensemble
+    (each with its own three-member zoo.cfg) claim its sids: "3", whose
+    server.1 line is member 1's real address, dials member 1 (a higher sid:
+    kept by the receiver, Apache's rule); "1", whose server.3 is member 3's,
+    pokes member 3 (a lower sid: Apache closes its own connection to sid 1
+    and dials the poker back at the address its header names).  Apache 3.8
+    lets both displace the real member's election connection and counts
+    their votes as that sid's.  czk refuses both (the real member is
+    connected and names the address our server.N line has), logs each
+    once, keeps the real connections; the ensemble keeps its leader and its
+    data and commits writes through every member."""
+    deadline = time.monotonic() + DEADLINE_S
+    ens = make_ensemble(["czk", "czk", "czk"])
+    ens.start_all()
+    modes = ens.wait_modes(deadline=deadline)
+    leader = [s for s, m in modes.items() if m == "leader"][0]
+    c = ens.client()
+    c.create("/before", b"1")
+    kept = {1: "Election connection from sid 3 (", 3: "Election connection to sid 1 ("}
+
+    def counts():
+        return {sid: count_lines(ens.server(sid), needle) for sid, needle in kept.items()}
+
+    # The members' own connections settle first (a poke in flight when the
+    # peer's dial arrives replaces a connection once, at start-up).
+    kept_before, since = counts(), time.monotonic()
+    while time.monotonic() - since < 1.0:
+        assert time.monotonic() < deadline, kept_before
+        time.sleep(0.1)
+        now = counts()
+        if now != kept_before:
+            kept_before, since = now, time.monotonic()
+    foreign = []
+    try:
+        for fsid, target in ((3, 1), (1, 3)):
+            wd = tmp_path / ("foreign%d" % fsid)
+            (wd / "data").mkdir(parents=True)
+            (wd / "data" / "myid").write_text("%d\n" % fsid)
+            cfg = {"tickTime": "500", "initLimit": "10", "syncLimit": "5"}
+            for s in (1, 2, 3):
+                m = ens.members[target]
+                cfg["server.%d" % s] = ("%s:%d:%d" % (HOST, m.quorum_port, m.election_port)
+                                        if s == target else
+                                        "%s:%d:%d" % (HOST, free_port(), free_port()))
+            foreign.append(start_server("czk", wd, cfg, wait=False))
+        refusal = ("refused: it names election address 127.0.0.1:%d, but sid %d is connected "
+                   "already")
+        wants = {1: refusal % (int(foreign[0].cfg["server.3"].rsplit(":", 1)[1]), 3),
+                 3: refusal % (int(foreign[1].cfg["server.1"].rsplit(":", 1)[1]), 1)}
+        # Each foreign server dials again and again (the back-off doubles
+        # from 100 ms; "3" logs each connection it keeps, then its close;
+        # "1" pokes 3 on the same schedule, at DEBUG), and each refusal is
+        # logged once.
+        wait_count(foreign[0], "Election connection to sid 1 (", 8, deadline)
+        for f in foreign:
+            assert f.alive(), f.log_tail()
+        for sid, want in wants.items():
+            text = ens.server(sid).log_path.read_text(errors="replace")
+            assert text.count(want) == 1, (sid, want, ens.server(sid).log_tail(30))
+            assert count_lines(ens.server(sid), "(logged once)") == 1, ens.server(sid).log_tail()
+        # The real connections stayed (none replaced, none dropped).
+        for sid, needle in kept.items():
+            srv = ens.server(sid)
+            assert count_lines(srv, needle) == kept_before[sid], (sid, srv.log_tail(30))
+        # The ensemble keeps its leader and data, and commits writes.
+        assert ens.wait_modes(deadline=deadline) == modes
+        for sid in (1, 2, 3):
+            cs = ens.client(sid)
+            cs.create("/after-%d" % sid, b"x")
+            cs.sync("/")
+            assert cs.get("/before")[0] == b"1"
+        assert ens.modes() == modes and modes[leader] == "leader"
+    finally:
+        for f in foreign:
+            f.stop()
+    for sid in (1, 2, 3):
+        cs = ens.client(sid)
+        cs.sync("/")
+        assert sorted(cs.get_children("/")) == ["after-1", "after-2", "after-3", "before",
+                                                "zookeeper"], sid

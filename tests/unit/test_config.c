@@ -201,7 +201,7 @@ static void test_ensemble_refused(void)
                  "server.3=c:2888:3888:participant\n",
                  CONFIG_ERR_VALUE, "zoo.cfg:3: server.N: 3 voting servers", "refusing to start");
     expect_error("dataDir=/d\nclientPort=1\nserver.1=a:2888:3888\nstandaloneEnabled=false\n",
-                 CONFIG_ERR_VALUE, "zoo.cfg:4: standaloneEnabled=false", "does not implement");
+                 CONFIG_ERR_VALUE, "zoo.cfg:4: standaloneEnabled=false", "cannot run");
     expect_error("dataDir=/d\nclientPort=1\nstandaloneEnabled=yes\n", CONFIG_ERR_VALUE,
                  "zoo.cfg:3: standaloneEnabled", "true or false");
     expect_error("dataDir=/d\nclientPort=1\nserver.1=a:2888:3888\nserver.2=b:1:2:Observer\n",
