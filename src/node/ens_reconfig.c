@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* ens_reconfig.c — dynamic reconfiguration in an ensemble member
- * (reconfigEnabled, ZooKeeper 3.5+): a leader makes a reconfig request's
- * config (PrepRequestProcessor, OpCode.reconfig); every member marks a
- * logged reconfig txn as the last seen config (the .dynamic.next file) and
- * activates it once it is applied (QuorumPeer.processReconfig): the files,
- * the notifications' config, the leader's observers. A config that changes
- * the servers ends the role: the member elects again under the new config
+/* ens_reconfig.c — the config version and dynamic reconfiguration in an
+ * ensemble member (reconfigEnabled, ZooKeeper 3.5+): the version a new
+ * leader gives a version-0 config and learners take at UPTODATE; a leader makes a reconfig
+ * request's config (PrepRequestProcessor, OpCode.reconfig); every member marks a logged reconfig
+ * txn as the last seen config (the .dynamic.next file) and activates it once it is applied
+ * (QuorumPeer.processReconfig): the files, the notifications' config, the leader's observers. A
+ * config that changes the servers ends the role: the member elects again under the new config
  * (Apache goes on without an election when the leader stays and the
  * member's role is unchanged; czk does not yet). */
 #include "base/buf.h"
@@ -251,7 +251,59 @@ int32_t node__io_reconfig_prep(void *ctx, const struct zk_reconfig_request *req,
     return err;
 }
 
-/* ---- every member: the last seen config, then its activation ---- */
+/* ---- every member: the config's version, the last seen config, its activation ---- */
+
+/* Our servers under `version` from now on (QuorumPeer.setQuorumVerifier
+ * with writeToDisk): the files, /zookeeper/config, the notifications. */
+void node__ens_take_config_version(struct node *n, int64_t version, const char *whose)
+{
+    struct node_ens *e = n->ens;
+    char why[CONFIG_PATH_MAX + 128];
+    e->members.version = version;
+    n->cfg.config_version = version;
+    if (config_write_dynamic(&n->cfg, &e->members, why, sizeof(why)) < 0)
+        LOG_E("Error writing the dynamic config file: %s", why);
+    node__ens_config_node(n);
+    elector_config_update(e->elector, &e->members);
+    if (e->leader) {
+        struct buf text;
+        buf_init(&text);
+        membership_format(&e->members, &text);
+        buf_append(&text, "", 1); /* a C string */
+        leader_port_config_update(e->leader, (const char *)text.data, version);
+        buf_deinit(&text);
+    }
+    LOG_I("The ensemble's config is now version %" PRIx64 " (%s), in %s", (uint64_t)version, whose,
+          n->cfg.dynamic_config_file);
+}
+
+/* A learner's UPTODATE with reconfigEnabled (Learner.syncWithLeader,
+ * QuorumPeer.processReconfig): the config NEWLEADER carried, when its
+ * version is above ours, becomes ours: the same servers under the leader's
+ * version (an Apache leader gives a config still at version 0 its epoch's
+ * first zxid, ZOOKEEPER-1783), or a reconfiguration we missed, written as
+ * Apache writes it (the config file's .dynamic.<version>, zoo.cfg pointing
+ * at it), in /zookeeper/config and in every notification. */
+void node__ens_adopt_leader_config(struct node *n)
+{
+    struct node_ens *e = n->ens;
+    if (!n->cfg.reconfig_enabled || e->leader_config.len == 0)
+        return;
+    struct membership got;
+    membership_init(&got);
+    char why[CONFIG_PATH_MAX + 128];
+    if (membership_parse_text(&got, (const char *)e->leader_config.data, e->leader_config.len, why,
+                              sizeof(why)) < 0) {
+        LOG_W("The leader's config does not parse (%s); keeping ours", why);
+    } else if (got.version > e->members.version && !membership_same(&got, &e->members)) {
+        node__ens_activate(n, &got, "the leader's");
+        node__ens_config_node(n);
+    } else if (got.version > e->members.version) {
+        node__ens_take_config_version(n, got.version, "the leader's");
+    }
+    membership_deinit(&got);
+    buf_clear(&e->leader_config);
+}
 
 /* The config a reconfig txn carries (SetDataTxn's data); -1 if `txn` is no
  * reconfig or its config does not parse. */
@@ -383,6 +435,7 @@ void node__ens_notified_config(void *ctx, int64_t from_sid, const uint8_t *text,
         LOG_I("Election: sid %" PRId64 " names config version %" PRIx64 ", ours is %" PRIx64,
               from_sid, (uint64_t)next.version, (uint64_t)e->members.version);
         node__ens_activate(n, &next, "an election notification's");
+        node__ens_config_node(n); /* QuorumPeer.initConfigInZKDatabase */
     }
     membership_deinit(&next);
 }

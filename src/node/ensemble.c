@@ -880,58 +880,6 @@ static void decision_carry_out(struct node *n)
     }
 }
 
-/* Our servers under `version` from now on (QuorumPeer.setQuorumVerifier
- * with writeToDisk): the files, /zookeeper/config, the notifications. */
-static void take_config_version(struct node *n, int64_t version, const char *whose)
-{
-    struct node_ens *e = n->ens;
-    char why[CONFIG_PATH_MAX + 128];
-    e->members.version = version;
-    n->cfg.config_version = version;
-    if (config_write_dynamic(&n->cfg, &e->members, why, sizeof(why)) < 0)
-        LOG_E("Error writing the dynamic config file: %s", why);
-    node__ens_config_node(n);
-    elector_config_update(e->elector, &e->members);
-    if (e->leader) {
-        struct buf text;
-        buf_init(&text);
-        membership_format(&e->members, &text);
-        buf_append(&text, "", 1); /* a C string */
-        leader_port_config_update(e->leader, (const char *)text.data, version);
-        buf_deinit(&text);
-    }
-    LOG_I("The ensemble's config is now version %" PRIx64 " (%s), in %s", (uint64_t)version, whose,
-          n->cfg.dynamic_config_file);
-}
-
-/* A learner's UPTODATE with reconfigEnabled (Learner.syncWithLeader,
- * QuorumPeer.processReconfig): the config NEWLEADER carried, when its
- * version is above ours, becomes ours: the same servers under the leader's
- * version (an Apache leader gives a config still at version 0 its epoch's
- * first zxid, ZOOKEEPER-1783), or a reconfiguration we missed, written as
- * Apache writes it (the config file's .dynamic.<version>, zoo.cfg pointing
- * at it), in /zookeeper/config and in every notification. */
-static void adopt_leader_config(struct node *n)
-{
-    struct node_ens *e = n->ens;
-    if (!n->cfg.reconfig_enabled || e->leader_config.len == 0)
-        return;
-    struct membership got;
-    membership_init(&got);
-    char why[CONFIG_PATH_MAX + 128];
-    if (membership_parse_text(&got, (const char *)e->leader_config.data, e->leader_config.len, why,
-                              sizeof(why)) < 0) {
-        LOG_W("The leader's config does not parse (%s); keeping ours", why);
-    } else if (got.version > e->members.version && !membership_same(&got, &e->members)) {
-        node__ens_activate(n, &got, "the leader's");
-        node__ens_config_node(n);
-    } else if (got.version > e->members.version) {
-        take_config_version(n, got.version, "the leader's");
-    }
-    membership_deinit(&got);
-    buf_clear(&e->leader_config);
-}
-
 static void become_serving(struct node *n)
 {
     struct node_ens *e = n->ens;
@@ -948,9 +896,9 @@ static void become_serving(struct node *n)
         server_set_role(n->server, SERVER_LEARNER, 0, node__now_ms(n));
     if (e->state == ELECTION_LEADING && n->cfg.reconfig_enabled && e->members.version == 0)
         /* Leader.startZkServer: NEWLEADER's version, now that a quorum has it */
-        take_config_version(n, ZAB_ZXID(epoch, 0), "the epoch's first zxid");
+        node__ens_take_config_version(n, ZAB_ZXID(epoch, 0), "the epoch's first zxid");
     else
-        adopt_leader_config(n);
+        node__ens_adopt_leader_config(n);
     if (elector_epoch_update(e->elector, epoch) < 0)
         LOG_W("The election does not take epoch %" PRId64, epoch);
     LOG_I("Serving clients as %s in epoch %" PRId64, node__ens_mode(n), epoch);

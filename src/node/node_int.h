@@ -286,6 +286,11 @@ void node__ens_txn_logged(struct node *n, const uint8_t *txn, size_t len);
  * leader's observers; a change of the servers (more than the version) ends
  * the role and builds the election anew. `next` is taken (left empty). */
 void node__ens_activate(struct node *n, struct membership *next, const char *whose);
+/* reconfigEnabled: our servers under `version` from now on (the files,
+ * /zookeeper/config, the notifications); a learner's NEWLEADER config at
+ * UPTODATE. */
+void node__ens_take_config_version(struct node *n, int64_t version, const char *whose);
+void node__ens_adopt_leader_config(struct node *n);
 /* A notification's config (elector_config_fn): while LOOKING, a higher
  * version is taken (FastLeaderElection: a member removed and named again
  * learns it so). */

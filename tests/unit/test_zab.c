@@ -789,6 +789,66 @@ static void test_observer_gets_inform_and_is_not_counted(void)
     zab_deinit(&z);
 }
 
+/* A reconfig txn (TxnHeader.type 16 at offset 28) is committed with
+ * COMMITANDACTIVATE to followers and INFORMANDACTIVATE to observers, each
+ * carrying the leader as the designated one (Leader.tryToCommit); learners
+ * read them as COMMIT and INFORM (the 8-byte leader before the txn). */
+static void test_reconfig_commits_with_activate(void)
+{
+    uint8_t txn[40] = {0};
+    txn[31] = 16; /* OpCode.reconfig */
+    struct zab z;
+    serving_leader(&z);
+    recv(&z, 5, 9, QUORUM_OBSERVERINFO, 0, learner_info(9));
+    recv(&z, 5, 9, QUORUM_ACKEPOCH, 0, i32_data(0));
+    recv0(&z, 6, 9, QUORUM_ACK, E(1, 0));
+    struct zab_event ev = {.type = ZAB_PROPOSE, .now_ms = 10};
+    ev.propose.zxid = zab_next_zxid(&z);
+    ev.propose.data = (struct jute_buf){txn, sizeof(txn)};
+    CHECK_EQ_INT(zab_step(&z, &ev, &up), 0);
+    persisted(&z, 11, E(1, 1));
+    recv0(&z, 12, 1, QUORUM_ACK, E(1, 1));
+    CHECK_EQ_INT(up.commit_upto_zxid, E(1, 1));
+    const struct zab_send *c = sent(1, QUORUM_COMMITANDACTIVATE);
+    CHECK(c && c->zxid == E(1, 1) && c->payload == ZAB_PAYLOAD_ACTIVATE && c->i64 == 3 &&
+          c->data.len == 0);
+    CHECK(sent(1, QUORUM_COMMIT) == NULL);
+    const struct zab_send *i = sent(9, QUORUM_INFORMANDACTIVATE);
+    CHECK(i && i->payload == ZAB_PAYLOAD_ACTIVATE && i->i64 == 3 && i->data.len == 40);
+    CHECK(sent(9, QUORUM_INFORM) == NULL);
+    /* any other txn: plain COMMIT */
+    CHECK_EQ_INT(propose(&z, 13, "a"), 0);
+    persisted(&z, 14, E(1, 2));
+    recv0(&z, 15, 1, QUORUM_ACK, E(1, 2));
+    CHECK(sent(1, QUORUM_COMMIT) && sent(1, QUORUM_COMMITANDACTIVATE) == NULL);
+    zab_deinit(&z);
+
+    /* An observer: INFORMANDACTIVATE logs the txn after the designated
+     * leader and commits it; one shorter than 8 bytes drops the leader. */
+    uint8_t ia[48] = {0};
+    ia[7] = 3;
+    memcpy(ia + 8, txn, sizeof(txn));
+    init_zab(&z, 9, voters3, 3, 4);
+    start(&z, 0, ZAB_OBSERVING, 3, 0, 0, 0, NULL, 0);
+    recv(&z, 1, 3, QUORUM_LEADERINFO, E(1, 0), i32_data(QUORUM_PROTOCOL_VERSION));
+    recv0(&z, 1, 3, QUORUM_DIFF, 0);
+    recv0(&z, 1, 3, QUORUM_NEWLEADER, E(1, 0));
+    recv0(&z, 1, 3, QUORUM_UPTODATE, -1);
+    recv(&z, 2, 3, QUORUM_INFORMANDACTIVATE, E(1, 1), (struct jute_buf){ia, sizeof(ia)});
+    CHECK(up.appends_len == 1 && up.appends[0].data.len == 40 && up.commit_upto_zxid == E(1, 1));
+    recv(&z, 3, 3, QUORUM_INFORMANDACTIVATE, E(1, 2), (struct jute_buf){ia, 7});
+    CHECK(up.stopped);
+    zab_deinit(&z);
+
+    /* A follower: COMMITANDACTIVATE commits as COMMIT does. */
+    synced_follower(&z, true);
+    recv(&z, 20, 3, QUORUM_PROPOSAL, E(2, 1), (struct jute_buf){txn, sizeof(txn)});
+    persisted(&z, 21, E(2, 1));
+    recv(&z, 22, 3, QUORUM_COMMITANDACTIVATE, E(2, 1), (struct jute_buf){ia, 8});
+    CHECK_EQ_INT(up.commit_upto_zxid, E(2, 1));
+    zab_deinit(&z);
+}
+
 /* More txns commit in one step than the committed log holds (window 4):
  * the INFORMs of that step point at txns the log drops, which must still be
  * there while the update is carried out (found by ASan in leader_probe). */
@@ -1729,6 +1789,7 @@ int main(int argc, char **argv)
     test_sync_limit_check_leaves_observers_alone();
     test_learner_backlog_is_reported_and_the_ring_grows();
     test_observer_gets_inform_and_is_not_counted();
+    test_reconfig_commits_with_activate();
     test_informs_outlive_the_committed_log_trim();
     test_observer_logs_a_diffs_proposals_unacked();
     test_config_and_events_are_checked();
