@@ -65,9 +65,13 @@ struct node_conn {
     bool output_paused;   /* unsent output reached czk.clientOutputPauseBytes */
     bool handshake_seen;  /* a frame went to the server (ZooKeeper's "initialized") */
     bool close_requested; /* flush, then close */
-    bool closing;         /* uv_close called */
-    bool four_letter;     /* answered a four-letter word: reads nothing more */
-    int pending_cmd;      /* stmk waiting for its 8-byte mask, else -1 */
+    /* A role's end: its last replies go out, then a FIN; what the client
+     * still sends is read and dropped until it closes (or expiry_ms), so
+     * that no unread input makes the close a reset that loses them. */
+    bool lingering;
+    bool closing;     /* uv_close called */
+    bool four_letter; /* answered a four-letter word: reads nothing more */
+    int pending_cmd;  /* stmk waiting for its 8-byte mask, else -1 */
     /* wchp, wchc, dump being made as the client reads (node__four_letter_pump) */
     struct server_dump *dump;
     int dump_cmd;
@@ -254,8 +258,10 @@ static void conn_close_now(struct node_conn *c)
 
 static void on_conn_shutdown(uv_shutdown_t *req, int status)
 {
-    (void)status;
-    conn_close_now(req->data);
+    struct node_conn *c = req->data;
+    if (c->lingering && status == 0)
+        return; /* the client's close (or expiry) closes it */
+    conn_close_now(c);
 }
 
 static void on_conn_write(uv_write_t *req, int status)
@@ -316,6 +322,8 @@ static void conn_flush(struct node_conn *c)
 
 static bool conn_wants_input(const struct node_conn *c)
 {
+    if (c->lingering)
+        return !c->closing && !c->node->stopping;
     return !c->closing && !c->close_requested && (!c->four_letter || c->pending_cmd >= 0) &&
            !conn_is_paused(c) && !c->node->stopping;
 }
@@ -346,6 +354,8 @@ static void on_conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         conn_close_now(c);
         return;
     }
+    if (c->lingering)
+        return; /* dropped */
     c->in.len += (size_t)nread;
     conn_touch(c);
     conn_process_input(c);
@@ -924,7 +934,7 @@ void node__close_client_conns(struct node *n)
         it = it->next;
         /* a four-letter word or a connection that has sent nothing yet is
          * not a session: it stays, so `ruok` answers through a role's end */
-        if (c->closing || (!c->handshake_seen && !c->dump))
+        if (c->closing || c->lingering || (!c->handshake_seen && !c->dump))
             continue;
         if (c->server_gen == n->server_gen) {
             /* the server hears of it now, not from the close callback: it
@@ -932,7 +942,14 @@ void node__close_client_conns(struct node *n)
             server_conn_closed(n->server, c->id, node__now_ms(n));
             c->server_gen = UINT64_MAX;
         }
-        conn_close_now(c);
+        /* the role's last replies first (a reconfig's answer, whose
+         * activation ended the role), then the close */
+        c->lingering = true;
+        c->close_requested = true;
+        c->in.len = 0;
+        c->expiry_ms = node__now_ms(n) + NODE_ROLE_END_LINGER_MS;
+        conn_update_reading(c);
+        conn_flush(c);
     }
 }
 

@@ -70,6 +70,9 @@ struct rate_log {
  * serves DIFFs from. Kept by an ensemble member only (ensemble.c). */
 #define NODE_HISTORY_MAX       500 /* zookeeper.commitLogCount */
 #define NODE_HISTORY_MAX_BYTES ((size_t)64 << 20)
+/* A role's end: a session's connection writes its last replies, then is
+ * closed by its client or, at the latest, by the expiry sweep after this. */
+#define NODE_ROLE_END_LINGER_MS 2000
 struct node_history_txn {
     int64_t zxid;
     uint8_t *data;

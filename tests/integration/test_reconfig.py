@@ -11,6 +11,7 @@ Apache's does."""
 
 import base64
 import hashlib
+import re
 import socket
 import time
 
@@ -300,3 +301,78 @@ def test_voters_change_under_load(make_ensemble):
     load.check()
     version = _strip_version(data)[1]
     assert "server.3=" in _files_agree(ens, version)
+
+
+ZKCLI_MARK = "ls /zookeeper"
+
+
+def _zkcli_transcript(ens, ports):
+    """zkCli.sh's reconfig and config commands on member 1: each command's
+    output lines (prompts, log lines and the marker's own output left out),
+    with the ensemble's ports and config versions named."""
+    from test_ensemble_clients import ZkCli
+    p1, p2, p3 = ports
+    joining = "server.100=%s:%d:%d:observer;%s:%d" % (HOST, p1, p2, HOST, p3)
+    commands = ["reconfig -add %s" % joining,
+                "addauth digest super:%s" % SUPER_PASSWORD,
+                "reconfig -add %s" % joining,
+                "config",
+                "reconfig -remove 100",
+                "reconfig -remove 100 -v 1",
+                "reconfig -add server.100=nonsense",
+                "config"]
+    cli = ZkCli(ens.members[1].hostport)
+    out = []
+    try:
+        i, _ = cli.wait(r"WatchedEvent state:SyncConnected type:None")
+        for cmd in commands:
+            start = cli.mark()
+            cli.send(cmd, ZKCLI_MARK)
+            # czk's members elect again after a reconfig that changes the
+            # servers: the marker sent right behind it may be lost with the
+            # connection (its reply, sent first, is not)
+            end, _ = cli.wait(r"^\[config, quota\]$|ConnectionLoss for /zookeeper$", start)
+            with cli.lock:
+                lines = cli.lines[start:end]
+            kept = []
+            for line in lines:
+                line = re.sub(r"^\[zk: [^\]]*\] ", "", line)
+                if (not line or re.match(r"^\d{4}-\d\d-\d\d ", line) or line == ZKCLI_MARK
+                        or line == "WATCHER::" or line.startswith("WatchedEvent state:")):
+                    continue
+                kept.append(line)
+            out.append((cmd, kept))
+    finally:
+        cli.close()
+    text = repr(out)
+    for sid, m in ens.members.items():
+        for what, port in (("C", m.client_port), ("Q", m.quorum_port), ("E", m.election_port)):
+            text = text.replace(":%d" % port, ":%s%d" % (what, sid))
+    for name, port in (("P1", p1), ("P2", p2), ("P3", p3)):
+        text = text.replace(str(port), name)
+    return re.sub(r"version=[0-9a-f]+", "version=V", text)
+
+
+def test_zkcli_reconfig_as_apache(make_ensemble):
+    """zkCli.sh reconfig (refused without the super user, -add and -remove
+    of an observer, -v with a stale version, a malformed server) and config,
+    on a czk ensemble: the same text as on an Apache ensemble (session
+    events left out: czk's client reconnects after a reconfig that changes
+    the servers, see OPERATIONS.md)."""
+    got = {}
+    socks, ports = _held_ports(3)
+    try:
+        for kind in ("apache", "czk"):
+            ens = make_ensemble([kind] * 3, extra=EXTRA)
+            ens.start(3)
+            ens.start(2)
+            ens.wait_modes(sids=[2, 3])
+            ens.start(1)
+            ens.wait_modes()
+            got[kind] = _zkcli_transcript(ens, ports)
+            ens.stop_all()
+    finally:
+        for s in socks:
+            s.close()
+    assert "Committed new configuration" in got["apache"], got["apache"]
+    assert got["czk"] == got["apache"], got
