@@ -1031,17 +1031,17 @@ class Load:
             step += 1
             self.stopping.wait(self.pause_s)
 
-    def wait_ok(self, n, since_s=None, timeout=30.0, writer=None):
-        """Poll until n writes (create/set) completed after since_s are
-        acknowledged; fails at the timeout, when a writer thread fails, or
-        when a member that should be up has exited."""
+    def wait_ok(self, n, since_s=None, timeout=30.0, writer=None, kinds=("create", "set")):
+        """Poll until n writes (create/set; or ops of `kinds`) completed after
+        since_s are acknowledged; fails at the timeout, when a writer thread
+        fails, or when a member that should be up has exited."""
         deadline = time.monotonic() + timeout
-        while self.history.count("ok", since_s=since_s, writer=writer) < n:
+        while self.history.count("ok", kinds, since_s=since_s, writer=writer) < n:
             assert not self.errors, self.errors
             self.ens.assert_up()
-            assert time.monotonic() < deadline, "only %d of %d writes acknowledged: %s" % (
-                self.history.count("ok", since_s=since_s, writer=writer), n,
-                self.history.snapshot()[-5:])
+            assert time.monotonic() < deadline, "only %d of %d %s acknowledged: %s" % (
+                self.history.count("ok", kinds, since_s=since_s, writer=writer), n,
+                "/".join(kinds), self.history.snapshot()[-5:])
             time.sleep(0.05)
 
     def stop(self):
