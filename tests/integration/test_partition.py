@@ -21,6 +21,9 @@ write lost, every member's tree equal, per-key and per-session order.
 Each of a-c runs twice: `reset` (connections reset, new ones refused: the
 members see the cut at once) and `hold` (a silent partition: bytes stop,
 connections stay open, so only the members' timeouts find it).
+  d. one follower cut off while the others commit more txns than the
+     leader's committed log keeps (500): healed, it is synced by SNAP;
+d runs a sync reader too (Load(readers=1)).
 
 test_netproxy_controls checks the proxy on its own (no servers).
 
@@ -71,12 +74,21 @@ def _diffs(ens, sid):
     return len(re.findall(r"Getting a diff from the leader", _log(ens, sid)))
 
 
-def _start(make_ensemble, kinds, **load_kw):
-    """A proxied ensemble with writers on every member; (ens, leader, load)."""
-    ens = make_ensemble(kinds, proxied=True)
+def _syncs(ens, sid, kind):
+    """How many times czk member sid was synced by `kind` (diff, snapshot,
+    truncate), from its own log."""
+    assert ens.members[sid].kind == "czk", "the log lines are czk's"
+    return len(re.findall(r"Getting a %s from the leader" % kind, _log(ens, sid)))
+
+
+def _start(make_ensemble, kinds, extra=None, **load_kw):
+    """A proxied ensemble (zoo.cfg `extra` keys) with writers on every
+    member; (ens, leader, load)."""
+    ens = make_ensemble(kinds, proxied=True, extra=extra)
     ens.start_all()
     leader = ens.leader_sid()
-    load = Load(ens, writers=3, root=ROOT, **load_kw).start()
+    load_kw.setdefault("writers", 3)
+    load = Load(ens, root=ROOT, **load_kw).start()
     load.wait_ok(30)
     return ens, leader, load
 
@@ -396,3 +408,42 @@ def test_netproxy_controls():
         for proxy in proxies:
             proxy.close()
         echo.close()
+
+
+# ---------------------------------------------------------------------------
+# SNAP and TRUNC after a partition
+
+COMMITTED_LOG_TXNS = 500   # what a leader keeps for DIFF (Apache's commitLogCount)
+
+
+@pytest.mark.parametrize("kinds", [["czk", "czk", "czk"], ["czk", "apache", "apache"]],
+                         ids=_kinds_id)
+def test_follower_isolated_past_the_committed_log_gets_a_snap(make_ensemble, kinds):
+    """d. A czk follower (sid 1) cut off while the leader (sid 3: czk, or
+    Apache) commits more than its committed log holds: healed, it is synced
+    by SNAP (not DIFF), follows, and the history checks.  An Apache leader
+    would DIFF from its txn log files instead when they are small next to
+    its snapshot (LearnerHandler's "Use txnlog and committedLog"):
+    snapshotSizeFactor=-1 (zookeeper.snapshotSizeFactor) turns that off,
+    leaving the committed log, as czk has it."""
+    ens, leader, load = _start(make_ensemble, kinds, extra={"snapshotSizeFactor": "-1"},
+                               writers=4, readers=1)
+    assert leader == 3
+    follower = 1
+    snaps = _syncs(ens, follower, "snapshot")
+    cut_s = time.monotonic()
+    ens.isolate(follower)
+    _poll(lambda: ens.mode(follower) is None, "the cut-off follower to stop serving",
+          ELECTION_BOUND_S)
+    missed_from = ens.zxid(leader)
+    load.wait_ok(COMMITTED_LOG_TXNS + 100, since_s=cut_s, timeout=60)
+    assert ens.zxid(leader) - missed_from > COMMITTED_LOG_TXNS
+    assert ens.mode(follower) is None
+    heal_s = time.monotonic()
+    ens.heal()
+    _poll(lambda: _syncs(ens, follower, "snapshot") > snaps,
+          lambda: "member %d synced by SNAP; its log:\n%s" % (
+              follower, ens.server(follower).log_tail(20)), ELECTION_BOUND_S)
+    modes, counts = _end(ens, load, heal_s, leader=leader)
+    assert modes[follower] == "follower", modes
+    assert load.history.count("ok", kinds=("sync_get",), since_s=heal_s) > 0, counts
