@@ -23,7 +23,11 @@ members see the cut at once) and `hold` (a silent partition: bytes stop,
 connections stay open, so only the members' timeouts find it).
   d. one follower cut off while the others commit more txns than the
      leader's committed log keeps (500): healed, it is synced by SNAP;
-d runs a sync reader too (Load(readers=1)).
+  e. the leader cut off (hold) while its own clients write: it logs their
+     txns but cannot commit them; the followers elect a new leader; healed
+     at once (before the new epoch has a txn), the old leader is told to
+     TRUNC, and its unacknowledged txns are gone on every member.
+d and e run a sync reader too (Load(readers=1)).
 
 test_netproxy_controls checks the proxy on its own (no servers).
 
@@ -447,3 +451,64 @@ def test_follower_isolated_past_the_committed_log_gets_a_snap(make_ensemble, kin
     modes, counts = _end(ens, load, heal_s, leader=leader)
     assert modes[follower] == "follower", modes
     assert load.history.count("ok", kinds=("sync_get",), since_s=heal_s) > 0, counts
+
+
+def _logged(ens, sid, needle):
+    """Whether member sid's txn log files hold the bytes `needle`."""
+    return any(needle in p.read_bytes()
+               for p in (ens.members[sid].datadir / "version-2").glob("log.*"))
+
+
+@pytest.mark.parametrize("kinds", [["czk", "czk", "czk"], ["apache", "apache", "czk"]],
+                         ids=_kinds_id)
+def test_isolated_leader_unacknowledged_txns_are_truncated(make_ensemble, kinds):
+    """e. The leader (czk, sid 3) cut off from both followers by a silent
+    partition while its clients write (every writer on it alone): it logs
+    their txns and cannot commit them; it gives up, the followers elect
+    one of them (czk, or Apache; sid 2 unless 1 logged a proposal more
+    before the cut).  Healed at once, before the new epoch has a txn (a
+    TRUNC never crosses an epoch; a later heal would be a SNAP), the old
+    leader is told to TRUNC; its logged, unacknowledged creates are on no
+    member; the writers go on through it and the history checks."""
+    ens = make_ensemble(kinds, proxied=True)
+    ens.start_all()
+    old = ens.leader_sid()
+    assert old == 3
+    others = [1, 2]
+    setup = ens.client(old)
+    setup.ensure_path("/lost")
+    # every session on the old leader alone: no write reaches the new one
+    # before the heal (it would start the new epoch: SNAP, not TRUNC)
+    load = Load(ens, writers=3, root=ROOT, sids=[old], failover=False, readers=1).start()
+    load.wait_ok(30)
+    load.wait_ok(3, kinds=("sync_get",))
+    truncs = _syncs(ens, old, "truncate")
+    cut_s = time.monotonic()
+    ens.isolate(old, hold=True)
+    lost = ["/lost/l%d" % i for i in range(5)]
+    pending = [setup.create_async(path, b"x") for path in lost]
+    for path, p in zip(lost, pending):
+        with pytest.raises(Exception):   # connection loss once the leader gives up
+            p.get(timeout=30)
+    _poll(lambda: ens.mode(old) is None, "the cut-off leader to stop serving", ELECTION_BOUND_S)
+    new = ens.leader_sid(sids=others, timeout=ELECTION_BOUND_S)
+    # the old leader logged what it could not commit
+    _poll(lambda: all(_logged(ens, old, path.encode()) for path in lost),
+          "the unacknowledged creates in the old leader's log", 10)
+    logged_creates = [op.path for op in load.history.snapshot()
+                      if op.kind == "create" and op.invoke_s > cut_s and
+                      _logged(ens, old, op.path.encode())]
+    heal_s = time.monotonic()
+    ens.heal()
+    _poll(lambda: _syncs(ens, old, "truncate") > truncs,
+          lambda: "member %d synced by TRUNC; its log:\n%s" % (old, ens.server(old).log_tail(20)),
+          ELECTION_BOUND_S)
+    modes, counts = _end(ens, load, heal_s, leader=new)
+    assert modes[old] == "follower", modes
+    for sid in ens.server_sids():
+        c = ens.client(sid)
+        c.sync("/lost")
+        assert c.get_children("/lost") == [], "member %d kept unacknowledged creates" % sid
+        present = [path for path in logged_creates if c.exists(path)]
+        assert not present, "member %d kept unacknowledged creates %s" % (sid, present)
+    assert load.history.count("ok", since_s=heal_s) >= 60, counts
