@@ -252,12 +252,13 @@ static void finish(struct leader_port *lp, const char *reason)
     event(lp, LEADER_PORT_STOPPED, lp->cfg.my_sid, reason);
 }
 
-/* ZAB released this sync (the oldest it holds): the learner's SYNC packet,
- * or the leader's own client's answer. */
-static void answer_sync(struct leader_port *lp, uint64_t token)
+/* ZAB released this sync (the oldest it holds): the learner's SYNC packet
+ * goes now; true for the leader's own client's, whose answer (io.local_synced)
+ * waits for this update's commits to be applied. */
+static bool answer_sync(struct leader_port *lp, uint64_t token)
 {
     if (lp->over || lp->freed)
-        return;
+        return false;
     if (lp->syncs_stepped == 0 || lp->syncs[lp->syncs_head].token != token) {
         LOG_E("Leader %" PRId64 ": ZAB answered sync %" PRIu64 " out of order", lp->cfg.my_sid,
               token);
@@ -267,14 +268,12 @@ static void answer_sync(struct leader_port *lp, uint64_t token)
     lp->syncs_head = (lp->syncs_head + 1) % lp->syncs_cap;
     lp->syncs_len--;
     lp->syncs_stepped--;
-    if (s.sid == LEADER_PORT_SYNC_LOCAL) {
-        if (lp->io.local_synced)
-            lp->io.local_synced(lp->io.ctx);
-        return;
-    }
+    if (s.sid == LEADER_PORT_SYNC_LOCAL)
+        return true;
     struct learner_conn *c = conn_of(lp, s.sid);
     if (c && c->gen == s.gen)
         send_packet(lp, c, QUORUM_SYNC, 0, (struct jute_buf){NULL, -1});
+    return false;
 }
 
 static void on_timer(uv_timer_t *t);
@@ -368,14 +367,31 @@ static void carry_out(struct leader_port *lp, const struct zab_update *up)
         if (c)
             conn_close_detail(c, why, strstr(why, "syncLimit") ? detail : NULL, CLOSE_ZAB);
     }
-    for (size_t i = 0; i < up->sends_len; i++)
-        encode_send(lp, &up->sends[i]);
+    /* An Apache learner's CommitProcessor pairs each COMMIT and SYNC with
+     * the requests it forwarded, in the order it forwarded them: the answer
+     * to its sync must come before the COMMIT of any txn proposed after the
+     * sync arrived (Apache's Leader sends it right after the COMMIT of the
+     * sync's last txn), or that learner stalls for good. Every sync released
+     * in this update is confirmed already, so each goes before the first
+     * COMMIT (or INFORM) past its target. */
+    size_t synced_done = 0, local_due = 0;
+    for (size_t i = 0; i < up->sends_len; i++) {
+        const struct zab_send *s = &up->sends[i];
+        if (s->type == QUORUM_COMMIT || s->type == QUORUM_INFORM)
+            while (synced_done < up->synced_len && lp->syncs_stepped > 0 &&
+                   lp->syncs[lp->syncs_head].target < s->zxid)
+                local_due += answer_sync(lp, up->synced[synced_done++]);
+        encode_send(lp, s);
+    }
     if (up->commit_upto_zxid > lp->committed_zxid) {
         lp->committed_zxid = up->commit_upto_zxid;
         lp->io.commit(ctx, up->commit_upto_zxid);
     }
-    for (size_t i = 0; i < up->synced_len; i++)
-        answer_sync(lp, up->synced[i]);
+    while (synced_done < up->synced_len)
+        local_due += answer_sync(lp, up->synced[synced_done++]);
+    for (; local_due > 0 && !lp->over && !lp->freed; local_due--)
+        if (lp->io.local_synced)
+            lp->io.local_synced(ctx);
     for (size_t i = 0; i < up->sends_len; i++) {
         const struct zab_send *s = &up->sends[i];
         if (s->type == QUORUM_DIFF || s->type == QUORUM_TRUNC || s->type == QUORUM_SNAP)

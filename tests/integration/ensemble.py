@@ -12,10 +12,13 @@ start on the same zoo.cfg (conftest.start_server).  Members are started,
 stopped and killed by pid; restart() keeps the data dir and the ports.
 
 History / Load / check_history: writer threads with their own kazoo
-sessions record every op (invoked, then ok / failed / unknown); after the
-ensemble is healed, History.check(ens) reads every member's tree and checks
-that no acknowledged write is lost, that members agree, and per-writer and
-per-session order.  check_history() is the pure part (no servers).
+sessions record every op (invoked, then ok / failed / unknown), and reader
+threads sync(key) then get(key) on a member other than the key's writer's;
+after the ensemble is healed, History.check(ens) reads every member's tree
+and checks that no acknowledged write is lost, that members agree,
+per-writer and per-session order, and that every sync + read saw at least
+what was acknowledged before its sync was sent (linearizable sync + read).
+check_history() is the pure part (no servers).
 
 Network partitions: Ensemble(..., proxied=True) puts a netproxy.Proxy
 between every ordered pair of members on both the quorum and the election
@@ -582,9 +585,11 @@ def _definite_errors():
 
 @dataclass
 class Op:
-    """One client op. kind: "create" (path, value), "set" (path, value) or
-    "get" (path; value is what it read). outcome: None while in flight,
-    then "ok", "failed" (the server refused it) or "unknown"."""
+    """One client op. kind: "create" (path, value), "set" (path, value),
+    "get" (path; value is what it read) or "sync_get" (a reader's
+    sync(path) then get(path); value is what it read; invoke_s is taken
+    before the sync is sent, writer is None). outcome: None while in
+    flight, then "ok", "failed" (the server refused it) or "unknown"."""
     id: int
     writer: int
     session: int           # kazoo session id at invocation (0 if none)
@@ -596,6 +601,7 @@ class Op:
     outcome: str = None
     version: int = None    # the Stat's version of an ok set or get
     error: str = ""
+    reader: int = None     # the reader of a sync_get
 
 
 class History:
@@ -605,9 +611,10 @@ class History:
         self.lock = threading.Lock()
         self.ops = []
 
-    def invoke(self, writer, kind, path, value=None, session=0):
+    def invoke(self, writer, kind, path, value=None, session=0, reader=None):
         with self.lock:
-            op = Op(len(self.ops), writer, session, kind, path, value, time.monotonic())
+            op = Op(len(self.ops), writer, session, kind, path, value, time.monotonic(),
+                    reader=reader)
             self.ops.append(op)
             return op
 
@@ -690,7 +697,11 @@ def check_history(ops, trees, root, writers):
       the ok sets and at most the ok + unknown ones; the final value is the
       last ok set's or one of a later unknown set, never a failed one's;
     - gets, per session: a read returns the session's last acknowledged
-      value of that key or a later one, and never a value no op wrote.
+      value of that key or a later one, and never a value no op wrote;
+    - sync + read (a reader's sync_get): it returns at least the newest
+      value of that key whose set was acknowledged before the sync was sent
+      (a key has one writer, whose values grow), never a value no op wrote,
+      and never that of a set invoked after the read completed.
     """
     problems = []
     sids = sorted(trees)
@@ -713,7 +724,8 @@ def check_history(ops, trees, root, writers):
 
     by_writer = {}
     for op in ops:
-        by_writer.setdefault(op.writer, []).append(op)
+        if op.writer is not None:
+            by_writer.setdefault(op.writer, []).append(op)
     for w, nkeys in sorted(writers.items()):
         wops = sorted(by_writer.get(w, []), key=lambda o: o.invoke_s)
         for k in range(nkeys):
@@ -777,6 +789,42 @@ def check_history(ops, trees, root, writers):
             if floor is not None and op.value < floor:
                 problems.append("writer %d: read of %s (op %d) saw %d after the session's "
                                 "acknowledged %d" % (w, op.path, op.id, op.value, floor))
+    problems += _check_sync_reads(ops)
+    return problems
+
+
+def _check_sync_reads(ops):
+    """Linearizable sync + read: each ok sync_get against the sets of its key."""
+    problems = []
+    sets = {}
+    for op in ops:
+        if op.kind == "set":
+            sets.setdefault(op.path, []).append(op)
+    for op in ops:
+        if op.kind != "sync_get" or op.outcome != "ok":
+            continue
+        key_sets = sets.get(op.path, [])
+        before = [s.value for s in key_sets
+                  if s.outcome == "ok" and s.complete_s < op.invoke_s]
+        floor = max(before) if before else None
+        if op.value is None:
+            if floor is not None:
+                problems.append("reader %s: sync + read of %s (op %d) saw no value; %d was "
+                                "acknowledged before the sync" % (op.reader, op.path, op.id,
+                                                                  floor))
+            continue
+        setter = [s for s in key_sets if s.value == op.value and s.outcome != "failed"]
+        if not setter:
+            problems.append("reader %s: sync + read of %s (op %d) saw %d, which no op wrote"
+                            % (op.reader, op.path, op.id, op.value))
+            continue
+        if setter[0].invoke_s > op.complete_s:
+            problems.append("reader %s: sync + read of %s (op %d) saw %d, whose set started "
+                            "after the read completed" % (op.reader, op.path, op.id, op.value))
+        if floor is not None and op.value < floor:
+            problems.append("reader %s: stale sync + read of %s (op %d): saw %d; %d was "
+                            "acknowledged before the sync" % (op.reader, op.path, op.id,
+                                                              op.value, floor))
     return problems
 
 
@@ -834,11 +882,18 @@ class Load:
     through create <root>/w<i>/c<n>, set <root>/w<i>/k<j> (values increase
     per writer) and get of a key, recording every op in `history`.
 
+    readers: reader threads, reader r with its own session first on member
+    reader_sid(r) (the next member after the writers' first; failing over
+    likewise), cycling over the keys of the writers that start on another
+    member: sync(key) then get(key), recorded as one sync_get op.
+
     op_timeout_s: an op with no answer by then is recorded unknown and the
-    writer goes on.  pause_s: pacing between ops (not synchronisation)."""
+    writer goes on.  pause_s: pacing between ops (not synchronisation).
+    failover: False keeps each session on its first member alone."""
 
     def __init__(self, ens, history=None, writers=3, keys=2, root="/hist", sids=None,
-                 op_timeout_s=10.0, pause_s=0.005, session_timeout_s=10.0):
+                 op_timeout_s=10.0, pause_s=0.005, session_timeout_s=10.0, readers=0,
+                 failover=True):
         self.ens = ens
         self.history = history if history is not None else History()
         self.nwriters = writers
@@ -848,15 +903,35 @@ class Load:
         self.op_timeout_s = op_timeout_s
         self.pause_s = pause_s
         self.session_timeout_s = session_timeout_s
+        self.nreaders = readers
+        self.failover = failover
         self.stopping = threading.Event()
         self.threads = []
         self.clients = {}
+        self.reader_clients = {}
         self.errors = []
 
     @property
     def writers(self):
         """{writer: number of keys}, as check_history takes it."""
         return {w: self.nkeys for w in range(self.nwriters)}
+
+    def writer_sid(self, w):
+        return self.sids[w % len(self.sids)]
+
+    def reader_sid(self, r):
+        """Reader r's first member: after writer 0's, among the writers'
+        members, or among all members when the writers share one."""
+        sids = sorted(set(self.sids))
+        if len(sids) == 1:
+            sids = self.ens.server_sids()
+        return sids[(sids.index(self.sids[0]) + 1 + r) % len(sids)]
+
+    def reader_keys(self, r):
+        """The keys reader r reads: those of writers starting elsewhere."""
+        sid = self.reader_sid(r)
+        return [key_path(self.root, w, k) for w in range(self.nwriters)
+                if self.writer_sid(w) != sid for k in range(self.nkeys)]
 
     def start(self):
         """Create the writers' dirs and keys (through member sids[0]), open the
@@ -870,21 +945,52 @@ class Load:
         setup.stop()
         setup.close()
         for w in range(self.nwriters):
-            sid = self.sids[w % len(self.sids)]
-            self.clients[w] = self.ens.client(sid, failover=True, timeout=self.session_timeout_s)
+            self.clients[w] = self.ens.client(self.writer_sid(w), failover=self.failover,
+                                              timeout=self.session_timeout_s)
+        for r in range(self.nreaders):
+            assert self.reader_keys(r), "reader %d: every writer is on its member" % r
+            self.reader_clients[r] = self.ens.client(self.reader_sid(r), failover=self.failover,
+                                                     timeout=self.session_timeout_s)
         for w in range(self.nwriters):
-            t = threading.Thread(target=self._run, args=(w,), daemon=True,
+            t = threading.Thread(target=self._run, args=(self._loop, w), daemon=True,
                                  name="writer-%d" % w)
+            self.threads.append(t)
+            t.start()
+        for r in range(self.nreaders):
+            t = threading.Thread(target=self._run, args=(self._read_loop, r), daemon=True,
+                                 name="reader-%d" % r)
             self.threads.append(t)
             t.start()
         return self
 
-    def _run(self, w):
+    def _run(self, loop, n):
         try:
-            self._loop(w)
+            loop(n)
         except Exception as e:  # a bug in the recorder itself
-            self.errors.append("writer %d: %r" % (w, e))
+            self.errors.append("%s: %r" % (threading.current_thread().name, e))
             raise
+
+    def _read_loop(self, r):
+        kz = self.reader_clients[r]
+        keys = self.reader_keys(r)
+        definite = _definite_errors()
+        h = self.history
+        step = 0
+        while not self.stopping.is_set():
+            key = keys[step % len(keys)]
+            session = kz.client_id[0] if kz.client_id else 0
+            op = h.invoke(None, "sync_get", key, None, session, reader=r)
+            try:
+                kz.sync_async(key).get(timeout=self.op_timeout_s)
+                data, st = kz.get_async(key).get(timeout=self.op_timeout_s)
+            except definite as e:
+                h.failed(op, repr(e))
+            except Exception as e:
+                h.unknown(op, repr(e))
+            else:
+                h.ok(op, version=st.version, value=_value(data))
+            step += 1
+            self.stopping.wait(self.pause_s)
 
     def _loop(self, w):
         kz = self.clients[w]
@@ -925,17 +1031,17 @@ class Load:
             step += 1
             self.stopping.wait(self.pause_s)
 
-    def wait_ok(self, n, since_s=None, timeout=30.0, writer=None):
-        """Poll until n writes (create/set) completed after since_s are
-        acknowledged; fails at the timeout, when a writer thread fails, or
-        when a member that should be up has exited."""
+    def wait_ok(self, n, since_s=None, timeout=30.0, writer=None, kinds=("create", "set")):
+        """Poll until n writes (create/set; or ops of `kinds`) completed after
+        since_s are acknowledged; fails at the timeout, when a writer thread
+        fails, or when a member that should be up has exited."""
         deadline = time.monotonic() + timeout
-        while self.history.count("ok", since_s=since_s, writer=writer) < n:
+        while self.history.count("ok", kinds, since_s=since_s, writer=writer) < n:
             assert not self.errors, self.errors
             self.ens.assert_up()
-            assert time.monotonic() < deadline, "only %d of %d writes acknowledged: %s" % (
-                self.history.count("ok", since_s=since_s, writer=writer), n,
-                self.history.snapshot()[-5:])
+            assert time.monotonic() < deadline, "only %d of %d %s acknowledged: %s" % (
+                self.history.count("ok", kinds, since_s=since_s, writer=writer), n,
+                "/".join(kinds), self.history.snapshot()[-5:])
             time.sleep(0.05)
 
     def stop(self):
@@ -944,7 +1050,7 @@ class Load:
         for t in self.threads:
             t.join(self.op_timeout_s + 5)
             assert not t.is_alive(), "writer thread %s did not stop" % t.name
-        for c in self.clients.values():
+        for c in list(self.clients.values()) + list(self.reader_clients.values()):
             if c in self.ens.clients:
                 self.ens.clients.remove(c)
             try:
@@ -953,6 +1059,7 @@ class Load:
             except Exception:
                 pass
         self.clients.clear()
+        self.reader_clients.clear()
         assert not self.errors, self.errors
         return self.history
 

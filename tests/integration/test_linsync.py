@@ -11,7 +11,11 @@ leader after the sync arrived (docs/ARCHITECTURE.md, "ZAB").
      Apache leader in the same spot answers at once (ZOOKEEPER-1675): the
      oracle row shows the difference is czk's;
   c. an Apache follower's PING answers count: with the czk follower stopped,
-     the czk leader's syncs are answered in a round trip.
+     the czk leader's syncs are answered in a round trip;
+  d. an Apache follower's syncs mixed with its own sessions' writes: the
+     czk leader answers each sync before the COMMIT of any txn proposed
+     after it (Apache's CommitProcessor pairs them in order and stalls
+     for good otherwise).
 
 Followers stopped with SIGSTOP are continued (SIGCONT) by pid in a finally;
 every process is stopped by its pid at the end (make_ensemble)."""
@@ -140,3 +144,31 @@ def test_apache_followers_ping_answers_confirm_a_czk_leader(make_ensemble):
     finally:
         os.kill(pid, signal.SIGCONT)
     ens.wait_modes()
+
+
+def test_apache_follower_syncs_between_its_writes(make_ensemble):
+    """d. Sessions on an Apache follower send a sync between two writes of
+    another session, over and over, while writers on the other members
+    keep the leader's ACKs coming; every op is answered.  Before the czk
+    leader sent each answer ahead of the COMMITs past its target, an
+    answer released by the ACKs of a later txn went after that txn's
+    COMMIT, and the follower stalled or dropped its clients."""
+    from ensemble import Load
+    ens = make_ensemble(["apache", "apache", "czk"])
+    ens.start_all()
+    ens.wait_modes()
+    assert ens.leader_sid() == 3
+    load = Load(ens, writers=2, sids=[1, 3], root="/bg").start()
+    writer = ens.client(2)
+    syncer = ens.client(2)
+    writer.ensure_path("/d")
+    deadline = time.monotonic() + 15
+    rounds = 0
+    while time.monotonic() < deadline:
+        ops = [writer.create_async("/d/a%d" % rounds, b"x"), syncer.sync_async("/"),
+               writer.set_async("/d/a%d" % rounds, b"y"), syncer.sync_async("/")]
+        for op in ops:
+            op.get(timeout=10)   # a stalled follower: a timeout here
+        rounds += 1
+    load.stop()
+    assert rounds > 50, rounds

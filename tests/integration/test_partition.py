@@ -21,6 +21,14 @@ write lost, every member's tree equal, per-key and per-session order.
 Each of a-c runs twice: `reset` (connections reset, new ones refused: the
 members see the cut at once) and `hold` (a silent partition: bytes stop,
 connections stay open, so only the members' timeouts find it).
+  d. one follower cut off while the others commit more txns than the
+     leader's committed log keeps (500): healed, it is synced by SNAP;
+  e. the leader cut off (hold) while its own clients write: it logs their
+     txns but cannot commit them; the followers elect a new leader; healed
+     at once (before the new epoch has a txn), the old leader is told to
+     TRUNC, and its unacknowledged txns are gone on every member.
+Every scenario with a czk leader runs a sync reader too (Load(readers=1)):
+each sync + read must see every set acknowledged before its sync.
 
 test_netproxy_controls checks the proxy on its own (no servers).
 
@@ -71,12 +79,25 @@ def _diffs(ens, sid):
     return len(re.findall(r"Getting a diff from the leader", _log(ens, sid)))
 
 
-def _start(make_ensemble, kinds, **load_kw):
-    """A proxied ensemble with writers on every member; (ens, leader, load)."""
-    ens = make_ensemble(kinds, proxied=True)
+def _syncs(ens, sid, kind):
+    """How many times czk member sid was synced by `kind` (diff, snapshot,
+    truncate), from its own log."""
+    assert ens.members[sid].kind == "czk", "the log lines are czk's"
+    return len(re.findall(r"Getting a %s from the leader" % kind, _log(ens, sid)))
+
+
+def _start(make_ensemble, kinds, extra=None, **load_kw):
+    """A proxied ensemble (zoo.cfg `extra` keys) with writers on every
+    member; (ens, leader, load)."""
+    ens = make_ensemble(kinds, proxied=True, extra=extra)
     ens.start_all()
     leader = ens.leader_sid()
-    load = Load(ens, writers=3, root=ROOT, **load_kw).start()
+    load_kw.setdefault("writers", 3)
+    # A sync reader where the leader is czk's: an Apache leader cut off
+    # still answers syncs until it gives up (ZOOKEEPER-1675), so a sync +
+    # read through it may be stale (test_linsync.py shows the difference).
+    load_kw.setdefault("readers", 1 if ens.members[leader].kind == "czk" else 0)
+    load = Load(ens, root=ROOT, **load_kw).start()
     load.wait_ok(30)
     return ens, leader, load
 
@@ -396,3 +417,103 @@ def test_netproxy_controls():
         for proxy in proxies:
             proxy.close()
         echo.close()
+
+
+# ---------------------------------------------------------------------------
+# SNAP and TRUNC after a partition
+
+COMMITTED_LOG_TXNS = 500   # what a leader keeps for DIFF (Apache's commitLogCount)
+
+
+@pytest.mark.parametrize("kinds", [["czk", "czk", "czk"], ["czk", "apache", "apache"]],
+                         ids=_kinds_id)
+def test_follower_isolated_past_the_committed_log_gets_a_snap(make_ensemble, kinds):
+    """d. A czk follower (sid 1) cut off while the leader (sid 3: czk, or
+    Apache) commits more than its committed log holds: healed, it is synced
+    by SNAP (not DIFF), follows, and the history checks.  An Apache leader
+    would DIFF from its txn log files instead when they are small next to
+    its snapshot (LearnerHandler's "Use txnlog and committedLog"):
+    snapshotSizeFactor=-1 (zookeeper.snapshotSizeFactor) turns that off,
+    leaving the committed log, as czk has it."""
+    ens, leader, load = _start(make_ensemble, kinds, extra={"snapshotSizeFactor": "-1"},
+                               writers=4, readers=1)
+    assert leader == 3
+    follower = 1
+    snaps = _syncs(ens, follower, "snapshot")
+    cut_s = time.monotonic()
+    ens.isolate(follower)
+    _poll(lambda: ens.mode(follower) is None, "the cut-off follower to stop serving",
+          ELECTION_BOUND_S)
+    missed_from = ens.zxid(leader)
+    load.wait_ok(COMMITTED_LOG_TXNS + 100, since_s=cut_s, timeout=60)
+    assert ens.zxid(leader) - missed_from > COMMITTED_LOG_TXNS
+    assert ens.mode(follower) is None
+    heal_s = time.monotonic()
+    ens.heal()
+    _poll(lambda: _syncs(ens, follower, "snapshot") > snaps,
+          lambda: "member %d synced by SNAP; its log:\n%s" % (
+              follower, ens.server(follower).log_tail(20)), ELECTION_BOUND_S)
+    modes, counts = _end(ens, load, heal_s, leader=leader)
+    assert modes[follower] == "follower", modes
+    assert load.history.count("ok", kinds=("sync_get",), since_s=heal_s) > 0, counts
+
+
+def _logged(ens, sid, needle):
+    """Whether member sid's txn log files hold the bytes `needle`."""
+    return any(needle in p.read_bytes()
+               for p in (ens.members[sid].datadir / "version-2").glob("log.*"))
+
+
+@pytest.mark.parametrize("kinds", [["czk", "czk", "czk"], ["apache", "apache", "czk"]],
+                         ids=_kinds_id)
+def test_isolated_leader_unacknowledged_txns_are_truncated(make_ensemble, kinds):
+    """e. The leader (czk, sid 3) cut off from both followers by a silent
+    partition while its clients write (every writer on it alone): it logs
+    their txns and cannot commit them; it gives up, the followers elect
+    one of them (czk, or Apache; sid 2 unless 1 logged a proposal more
+    before the cut).  Healed at once, before the new epoch has a txn (a
+    TRUNC never crosses an epoch; a later heal would be a SNAP), the old
+    leader is told to TRUNC; its logged, unacknowledged creates are on no
+    member; the writers go on through it and the history checks."""
+    ens = make_ensemble(kinds, proxied=True)
+    ens.start_all()
+    old = ens.leader_sid()
+    assert old == 3
+    others = [1, 2]
+    setup = ens.client(old)
+    setup.ensure_path("/lost")
+    # every session on the old leader alone: no write reaches the new one
+    # before the heal (it would start the new epoch: SNAP, not TRUNC)
+    load = Load(ens, writers=3, root=ROOT, sids=[old], failover=False, readers=1).start()
+    load.wait_ok(30)
+    load.wait_ok(3, kinds=("sync_get",))
+    truncs = _syncs(ens, old, "truncate")
+    cut_s = time.monotonic()
+    ens.isolate(old, hold=True)
+    lost = ["/lost/l%d" % i for i in range(5)]
+    pending = [setup.create_async(path, b"x") for path in lost]
+    for path, p in zip(lost, pending):
+        with pytest.raises(Exception):   # connection loss once the leader gives up
+            p.get(timeout=30)
+    _poll(lambda: ens.mode(old) is None, "the cut-off leader to stop serving", ELECTION_BOUND_S)
+    new = ens.leader_sid(sids=others, timeout=ELECTION_BOUND_S)
+    # the old leader logged what it could not commit
+    _poll(lambda: all(_logged(ens, old, path.encode()) for path in lost),
+          "the unacknowledged creates in the old leader's log", 10)
+    logged_creates = [op.path for op in load.history.snapshot()
+                      if op.kind == "create" and op.invoke_s > cut_s and
+                      _logged(ens, old, op.path.encode())]
+    heal_s = time.monotonic()
+    ens.heal()
+    _poll(lambda: _syncs(ens, old, "truncate") > truncs,
+          lambda: "member %d synced by TRUNC; its log:\n%s" % (old, ens.server(old).log_tail(20)),
+          ELECTION_BOUND_S)
+    modes, counts = _end(ens, load, heal_s, leader=new)
+    assert modes[old] == "follower", modes
+    for sid in ens.server_sids():
+        c = ens.client(sid)
+        c.sync("/lost")
+        assert c.get_children("/lost") == [], "member %d kept unacknowledged creates" % sid
+        present = [path for path in logged_creates if c.exists(path)]
+        assert not present, "member %d kept unacknowledged creates %s" % (sid, present)
+    assert load.history.count("ok", since_s=heal_s) >= 60, counts

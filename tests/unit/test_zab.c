@@ -580,6 +580,30 @@ static void test_ack_from_a_previous_connection_does_not_count_after_resync(void
     zab_deinit(&z);
 }
 
+/* Found by test_ensemble_history.py (an Apache 3.8 follower restarted under
+ * load): its SyncThread ACKed a txn of its sync before its ACK of NEWLEADER.
+ * The learner stays; the ACK of NEWLEADER that follows brings UPTODATE. */
+static void test_txn_ack_before_the_ack_of_newleader_keeps_the_learner(void)
+{
+    struct zab z;
+    serving_leader(&z);
+    CHECK_EQ_INT(propose(&z, 10, "a"), 0);
+    recv(&z, 20, 1, QUORUM_FOLLOWERINFO, E(1, 0), learner_info(1));
+    recv(&z, 20, 1, QUORUM_ACKEPOCH, E(1, 1), i32_data(-1));
+    CHECK(sent(1, QUORUM_PROPOSAL) && sent(1, QUORUM_NEWLEADER));
+    recv0(&z, 21, 1, QUORUM_ACK, E(1, 1)); /* the sync's txn, logged */
+    CHECK(!closed(1));
+    CHECK(sent(1, QUORUM_UPTODATE) == NULL);
+    recv0(&z, 22, 1, QUORUM_ACK, E(1, 0)); /* NEWLEADER */
+    CHECK(sent(1, QUORUM_UPTODATE) != NULL);
+    /* an ACK of no txn we have still drops it */
+    recv(&z, 30, 2, QUORUM_FOLLOWERINFO, E(1, 0), learner_info(2));
+    recv(&z, 30, 2, QUORUM_ACKEPOCH, E(1, 1), i32_data(-1));
+    recv0(&z, 31, 2, QUORUM_ACK, E(1, 7));
+    CHECK(closed(2));
+    zab_deinit(&z);
+}
+
 static void test_leader_drops_a_learner_whose_acks_lag(void)
 {
     struct zab z;
@@ -1783,6 +1807,7 @@ int main(int argc, char **argv)
     test_leader_drops_a_learner_whose_acks_lag();
     test_learner_reconnecting_is_not_closed();
     test_ack_from_a_previous_connection_does_not_count_after_resync();
+    test_txn_ack_before_the_ack_of_newleader_keeps_the_learner();
     test_follower_goes_looking_when_the_leader_is_silent();
     test_sync_limit_check_drops_a_follower_that_stops_acking_committed_txns();
     test_sync_limit_check_keeps_a_follower_that_acks_late_within_the_limit();
