@@ -255,24 +255,32 @@ int32_t node__io_reconfig_prep(void *ctx, const struct zk_reconfig_request *req,
 
 /* Our servers under `version` from now on (QuorumPeer.setQuorumVerifier
  * with writeToDisk): the files, /zookeeper/config, the notifications. */
-void node__ens_take_config_version(struct node *n, int64_t version, const char *whose)
+/* e->members is in force: its dynamic file (zoo.cfg pointing at it), the
+ * notifications' config, the leader port's config. */
+static void publish(struct node *n)
 {
     struct node_ens *e = n->ens;
     char why[CONFIG_PATH_MAX + 128];
-    e->members.version = version;
-    n->cfg.config_version = version;
     if (config_write_dynamic(&n->cfg, &e->members, why, sizeof(why)) < 0)
         LOG_E("Error writing the dynamic config file: %s", why);
-    node__ens_config_node(n);
     elector_config_update(e->elector, &e->members);
     if (e->leader) {
         struct buf text;
         buf_init(&text);
         membership_format(&e->members, &text);
         buf_append(&text, "", 1); /* a C string */
-        leader_port_config_update(e->leader, (const char *)text.data, version);
+        leader_port_config_update(e->leader, (const char *)text.data, e->members.version);
         buf_deinit(&text);
     }
+}
+
+void node__ens_take_config_version(struct node *n, int64_t version, const char *whose)
+{
+    struct node_ens *e = n->ens;
+    e->members.version = version;
+    n->cfg.config_version = version;
+    publish(n);
+    node__ens_config_node(n);
     LOG_I("The ensemble's config is now version %" PRIx64 " (%s), in %s", (uint64_t)version, whose,
           n->cfg.dynamic_config_file);
 }
@@ -373,23 +381,13 @@ void node__ens_activate(struct node *n, struct membership *next, const char *who
         else
             observers[observers_len++] = e->members.members[i].sid;
     }
-    char why[CONFIG_PATH_MAX + 128];
-    if (config_write_dynamic(&n->cfg, &e->members, why, sizeof(why)) < 0)
-        LOG_E("Error writing the dynamic config file: %s", why);
+    publish(n);
     if (e->next_pending && e->next_members.version <= version) {
         e->next_pending = false;
         config_remove_dynamic_next(&n->cfg);
     }
-    elector_config_update(e->elector, &e->members);
-    if (e->leader) {
-        struct buf text;
-        buf_init(&text);
-        membership_format(&e->members, &text);
-        buf_append(&text, "", 1); /* a C string */
-        leader_port_config_update(e->leader, (const char *)text.data, version);
+    if (e->leader)
         leader_port_observers_update(e->leader, observers, observers_len);
-        buf_deinit(&text);
-    }
     mem_free(observers);
     LOG_I("The ensemble's config is now version %" PRIx64 " (%s): %zu voters, %zu observers, in %s",
           (uint64_t)version, whose, e->voters_len, observers_len, n->cfg.dynamic_config_file);
