@@ -788,8 +788,8 @@ static int apply_dynamic(struct config_parser *p, struct node_config *out,
     char next[CONFIG_PATH_MAX + 16];
     snprintf(next, sizeof(next), "%s.dynamic.next", p->source);
     if (access(next, F_OK) == 0)
-        LOG_W("%s: a reconfiguration that Apache ZooKeeper had begun; czk does not implement "
-              "reconfig yet and runs on %s",
+        LOG_W("%s: a reconfiguration begun and not committed; czk runs on %s (a committed "
+              "one comes from the leader)",
               next, out->dynamic_config_file);
     return 0;
 }
@@ -833,7 +833,13 @@ static int apply_entries(struct config_parser *p, struct node_config *out)
         return config__fail(p, CONFIG_ERR_MISSING, ": dataDir is not set");
     if (out->data_log_dir[0] == '\0')
         memcpy(out->data_log_dir, out->data_dir, sizeof(out->data_log_dir));
-    if (out->client_port == 0) {
+    bool client_in_lines = false;
+    for (size_t i = 0; i < out->member_count; i++)
+        client_in_lines |= out->members[i].has_client;
+    /* a member's client address may come from its server.N line
+     * (QuorumPeerConfig.setupClientPort, config_member_client_port): Apache
+     * rewrites zoo.cfg without clientPort when the lines carry it */
+    if (out->client_port == 0 && !(out->replicated && client_in_lines)) {
         if (lines.client_port_address)
             return config__fail(p, CONFIG_ERR_MISSING,
                                 ":%d: clientPortAddress is set but clientPort is not set",
@@ -956,6 +962,25 @@ void config_set_membership(struct node_config *cfg, const struct membership *m)
     cfg->group_keys = m->group_keys;
     cfg->config_version = m->version;
     cfg->config_props_keys = m->props_keys;
+}
+
+int config_member_client_port(struct node_config *cfg, int64_t my_sid, char *errmsg, size_t errlen)
+{
+    const struct member *me = NULL;
+    for (size_t i = 0; i < cfg->member_count; i++)
+        if (cfg->members[i].sid == my_sid)
+            me = &cfg->members[i];
+    if (me && me->has_client) {
+        cfg->client_port = me->client.port;
+        snprintf(cfg->client_port_address, sizeof(cfg->client_port_address), "%s", me->client.host);
+    }
+    if (cfg->client_port == 0) {
+        snprintf(errmsg, errlen,
+                 "%s: clientPort is not set, and server.%" PRId64 " names no client address",
+                 cfg->source, my_sid);
+        return CONFIG_ERR_MISSING;
+    }
+    return 0;
 }
 
 int config_read_myid(const char *data_dir, int64_t *sid, char *errmsg, size_t errlen)

@@ -156,16 +156,26 @@ void config_membership(const struct node_config *cfg, struct membership *out);
 int config_read_myid(const char *data_dir, int64_t *sid, char *errmsg, size_t errlen)
     __attribute__((warn_unused_result));
 
+/* A member's client address (QuorumPeerConfig.setupClientPort): its
+ * server.N line's, when that names one (it wins over clientPort and
+ * clientPortAddress), else clientPort's; CONFIG_ERR_MISSING with neither. */
+int config_member_client_port(struct node_config *cfg, int64_t my_sid, char *errmsg, size_t errlen)
+    __attribute__((warn_unused_result));
+
 /* reconfigEnabled's files, as Apache 3.8 keeps them next to the config
  * file (cfg->source). config_backup: a copy as "<source>.bak"
  * (QuorumPeerConfig.backupOldConfig: at every start of a member whose
  * zoo.cfg holds its server.N lines). config_write_dynamic: m's servers,
  * groups and weights as "<source>.dynamic.<version hex>" (writeDynamicConfig:
  * sorted key=value lines, no version), then zoo.cfg rewritten without its
- * membership keys and peerType and ending in dynamicConfigFile= that file
- * (editStaticConfig); each file written whole to a temporary and renamed.
+ * membership keys and peerType (and its clientPort* keys when my_sid's
+ * server.N line names a client address: needEraseClientInfoFromStaticConfig)
+ * and ending in dynamicConfigFile= that file (editStaticConfig); each file
+ * written whole to a temporary and renamed.
  * cfg->dynamic_config_file names the new file. Errors name the file. */
 int config_backup(const struct node_config *cfg, char *errmsg, size_t errlen);
+int config_write_dynamic(struct node_config *cfg, const struct membership *m, int64_t my_sid,
+                         char *errmsg, size_t errlen) __attribute__((warn_unused_result));
 /* A reconfig's config while it is proposed and not yet committed
  * (QuorumPeer.setLastSeenQuorumVerifier): `<config file>.dynamic.next`,
  * version= kept; removed once that version is in force. */
@@ -175,8 +185,6 @@ void config_remove_dynamic_next(const struct node_config *cfg);
 /* The reverse of config_membership: cfg's server.N lines, groups, weights
  * and version become m's (a reconfig's activation). */
 void config_set_membership(struct node_config *cfg, const struct membership *m);
-int config_write_dynamic(struct node_config *cfg, const struct membership *m, char *errmsg,
-                         size_t errlen);
 
 /* Whether the whitelist lets `cmd` (an enum four_letter_cmd) run. */
 bool config_four_letter_enabled(const struct node_config *cfg, int cmd);

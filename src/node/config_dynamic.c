@@ -95,9 +95,11 @@ static void dynamic_text(const struct membership *m, bool keep_version, struct b
     buf_deinit(&all);
 }
 
-int config_write_dynamic(struct node_config *cfg, const struct membership *m, char *errmsg,
-                         size_t errlen)
+int config_write_dynamic(struct node_config *cfg, const struct membership *m, int64_t my_sid,
+                         char *errmsg, size_t errlen)
 {
+    const struct member *me = membership_find(m, my_sid);
+    bool erase_client = me && me->has_client;
     char dyn[CONFIG_PATH_MAX];
     int n = snprintf(dyn, sizeof(dyn), "%s.dynamic.%" PRIx64, cfg->source, (uint64_t)m->version);
     if (n < 0 || (size_t)n >= sizeof(dyn)) {
@@ -135,7 +137,8 @@ int config_write_dynamic(struct node_config *cfg, const struct membership *m, ch
             const struct config_entry *e = &p.entries[i];
             if (smap_get(&last, e->key, strlen(e->key)) != e || config__is_membership_key(e->key) ||
                 strncmp(e->key, "dynamicConfigFile", 17) == 0 ||
-                strncmp(e->key, "peerType", 8) == 0)
+                strncmp(e->key, "peerType", 8) == 0 ||
+                (erase_client && strncmp(e->key, "clientPort", 10) == 0))
                 continue;
             buf_printf(&out, "%s=%s\n", e->key, e->value);
         }

@@ -261,7 +261,7 @@ static void publish(struct node *n)
 {
     struct node_ens *e = n->ens;
     char why[CONFIG_PATH_MAX + 128];
-    if (config_write_dynamic(&n->cfg, &e->members, why, sizeof(why)) < 0)
+    if (config_write_dynamic(&n->cfg, &e->members, e->sid, why, sizeof(why)) < 0)
         LOG_E("Error writing the dynamic config file: %s", why);
     elector_config_update(e->elector, &e->members);
     if (e->leader) {

@@ -326,6 +326,11 @@ int node_new(const struct node_config *cfg, bool handle_signals, struct node **o
                             rc == CONFIG_ERR_MISSING ? " (an ensemble member needs its myid)" : "");
             goto err_free;
         }
+        rc = config_member_client_port(&n->cfg, n->my_sid, why, sizeof(why));
+        if (rc < 0) {
+            rc = node__fail(errmsg, errlen, NODE_ERR_CONFIG, "%s", why);
+            goto err_free;
+        }
     }
     n->server = node__server_new(n);
     if (node__config_is_ensemble(cfg))

@@ -245,6 +245,12 @@ def start_server(kind, workdir, extra=None, port=None, timeout=START_TIMEOUT,
     if keep_cfg:
         cfg_path = workdir / "zoo.cfg"
         cfg = read_cfg(cfg_path)
+        if "clientPort" not in cfg and "dynamicConfigFile" in cfg:
+            # rewritten by reconfigEnabled without its clientPort: the
+            # member's server.N line in the dynamic file names it
+            myid = (Path(cfg["dataDir"]) / "myid").read_text().strip()
+            line = read_cfg(cfg["dynamicConfigFile"])["server." + myid]
+            cfg["clientPort"] = line.rsplit(";", 1)[1].rsplit(":", 1)[-1]
     else:
         cfg, cfg_path = write_cfg(workdir, extra, port)
     real_kind = kind

@@ -531,7 +531,7 @@ static void test_dynamic_config_write(void)
     struct membership m;
     config_membership(&cfg, &m);
     m.version = 0x100000000LL;
-    CHECK_EQ_INT(config_write_dynamic(&cfg, &m, err, sizeof(err)), 0);
+    CHECK_EQ_INT(config_write_dynamic(&cfg, &m, 1, err, sizeof(err)), 0);
     snprintf(path, sizeof(path), "%s.dynamic.100000000", cfg_path);
     CHECK(strcmp(cfg.dynamic_config_file, path) == 0);
     CHECK(file_is(path, "server.1=a:1:2:participant\nserver.2=b:1:2:participant\n"
@@ -552,6 +552,42 @@ static void test_dynamic_config_write(void)
     CHECK(!membership_same(&m, &m2));
     membership_deinit(&m);
     membership_deinit(&m2);
+    remove(path);
+
+    /* A member whose server.N line names its client address: zoo.cfg loses
+     * its clientPort* keys (needEraseClientInfoFromStaticConfig), and the
+     * member's client port comes from the line (setupClientPort). */
+    const char *with_client = "tickTime=500\ndataDir=/d\nclientPort=1\nclientPortAddress=a\n"
+                              "initLimit=5\nsyncLimit=2\nserver.1=a:1:2;a:7\nserver.2=b:1:2\n"
+                              "reconfigEnabled=true\n";
+    write_file(cfg_path, with_client);
+    CHECK_EQ_INT(config_parse_file_ensemble(cfg_path, &cfg, err, sizeof(err)), 0);
+    config_membership(&cfg, &m);
+    m.version = 0x200000000LL;
+    CHECK_EQ_INT(config_write_dynamic(&cfg, &m, 1, err, sizeof(err)), 0);
+    snprintf(path, sizeof(path), "%s.dynamic.200000000", cfg_path);
+    snprintf(want, sizeof(want),
+             "tickTime=500\ndataDir=/d\ninitLimit=5\nsyncLimit=2\nreconfigEnabled=true\n"
+             "dynamicConfigFile=%s\n",
+             path);
+    CHECK(file_is(cfg_path, want));
+    CHECK_EQ_INT(config_parse_file_ensemble(cfg_path, &again, err, sizeof(err)), 0);
+    CHECK_EQ_INT(again.client_port, 0);
+    CHECK_EQ_INT(config_member_client_port(&again, 1, err, sizeof(err)), 0);
+    CHECK(again.client_port == 7 && strcmp(again.client_port_address, "a") == 0);
+    /* server.2 names none, and clientPort is gone: a clear error */
+    CHECK_EQ_INT(config_parse_file_ensemble(cfg_path, &again, err, sizeof(err)), 0);
+    CHECK_EQ_INT(config_member_client_port(&again, 2, err, sizeof(err)), CONFIG_ERR_MISSING);
+    CHECK(strstr(err, "clientPort is not set") != NULL);
+    /* member 2's own rewrite keeps clientPort (its line has no client) */
+    write_file(cfg_path, with_client);
+    CHECK_EQ_INT(config_write_dynamic(&cfg, &m, 2, err, sizeof(err)), 0);
+    snprintf(want, sizeof(want),
+             "tickTime=500\ndataDir=/d\nclientPort=1\nclientPortAddress=a\ninitLimit=5\n"
+             "syncLimit=2\nreconfigEnabled=true\ndynamicConfigFile=%s\n",
+             path);
+    CHECK(file_is(cfg_path, want));
+    membership_deinit(&m);
     remove(path);
     snprintf(path, sizeof(path), "%s.bak", cfg_path);
     remove(path);
