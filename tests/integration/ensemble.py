@@ -325,6 +325,22 @@ class Ensemble:
         for sid in (sids or self.server_sids()):
             self.start(sid)
 
+    def start_three_led_by_3(self):
+        """Members 3 and 2, then (once they serve) 1: with equal (empty)
+        logs the highest sid leads, so member 3 leads whatever the kinds
+        and however slowly a JVM starts."""
+        self.start(3)
+        self.start(2)
+        self.wait_modes(sids=[2, 3])
+        self.start(1)
+        return self.wait_modes()
+
+    def config_files(self):
+        """{sid: {name: text}} of the zoo.cfg* files in each member's
+        directory (reconfigEnabled's files)."""
+        return {sid: {p.name: p.read_text() for p in sorted(m.workdir.glob("zoo.cfg*"))}
+                for sid, m in self.members.items()}
+
     def stop(self, sid):
         """SIGTERM by pid (SIGKILL after 5 s), and wait for the exit."""
         m = self.members[sid]

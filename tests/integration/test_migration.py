@@ -131,11 +131,6 @@ def test_rolling_migration_apache_to_czk_and_back(make_ensemble):
         assert node is not None and node["ephemeralOwner"] == holder_session, (sid, node)
 
 
-def _config_files(ens):
-    """{sid: {name: text}} of the zoo.cfg* files in each member's directory."""
-    return {sid: {p.name: p.read_text() for p in sorted(m.workdir.glob("zoo.cfg*"))}
-            for sid, m in ens.members.items()}
-
 
 def test_rolling_migration_of_a_reconfig_enabled_ensemble(make_ensemble):
     """With reconfigEnabled=true, Apache 3.8 moves the server.N lines out of
@@ -151,10 +146,10 @@ def test_rolling_migration_of_a_reconfig_enabled_ensemble(make_ensemble):
     ens.wait_modes()
     deadline = time.monotonic() + STEP_TIMEOUT_S
     while not all("dynamicConfigFile=" in files.get("zoo.cfg", "")
-                  for files in _config_files(ens).values()):
-        assert time.monotonic() < deadline, _config_files(ens)
+                  for files in ens.config_files().values()):
+        assert time.monotonic() < deadline, ens.config_files()
         time.sleep(0.1)
-    files = _config_files(ens)
+    files = ens.config_files()
     for sid, names in files.items():
         assert "zoo.cfg.dynamic.100000000" in names and "zoo.cfg.bak" in names, (sid, names)
         assert "server." not in names["zoo.cfg"], (sid, names["zoo.cfg"])
@@ -164,7 +159,7 @@ def test_rolling_migration_of_a_reconfig_enabled_ensemble(make_ensemble):
     load.wait_ok(WRITES_PER_STEP)
     steps = []
     _migrate(ens, load, "czk", steps, keep_cfg=True)
-    assert _config_files(ens) == files, "czk changed the config files Apache wrote"
+    assert ens.config_files() == files, "czk changed the config files Apache wrote"
     for sid in ens.server_sids():
         got = _zk_config(ens, sid)
         assert got == config, (sid, got, config)
@@ -185,11 +180,7 @@ def test_reconfig_enabled_config_version_and_files(make_ensemble, kinds):
     shows the same /zookeeper/config and has the same dynamic file, byte
     for byte; restarted on those files, member 1 rejoins with them."""
     ens = make_ensemble(kinds, extra={"reconfigEnabled": "true"})
-    ens.start(3)
-    ens.start(2)
-    ens.wait_modes(sids=[2, 3])
-    ens.start(1)
-    ens.wait_modes()
+    ens.start_three_led_by_3()
     assert ens.leader_sid() == 3
 
     def configs():
@@ -200,10 +191,10 @@ def test_reconfig_enabled_config_version_and_files(make_ensemble, kinds):
     assert got[1].decode().endswith("\nversion=100000000"), got[1]
     dyn = "zoo.cfg.dynamic.100000000"
     deadline = time.monotonic() + STEP_TIMEOUT_S
-    while not all(dyn in f for f in _config_files(ens).values()):
-        assert time.monotonic() < deadline, _config_files(ens)
+    while not all(dyn in f for f in ens.config_files().values()):
+        assert time.monotonic() < deadline, ens.config_files()
         time.sleep(0.1)
-    files = _config_files(ens)
+    files = ens.config_files()
     for sid in ens.server_sids():
         assert files[sid][dyn] == files[1][dyn], (sid, files[sid][dyn], files[1][dyn])
         assert files[sid]["zoo.cfg.bak"].count("server.") == 3, (sid, files[sid])
@@ -215,7 +206,7 @@ def test_reconfig_enabled_config_version_and_files(make_ensemble, kinds):
     ens.start(1, keep_cfg=True)
     ens.wait_modes()
     assert configs() == got
-    assert _config_files(ens)[1] == files[1]
+    assert ens.config_files()[1] == files[1]
 
 
 PING_BEFORE_ACK = "Next packet was supposed to be an ACK, but received packet: PING"
@@ -232,11 +223,7 @@ def test_czk_follower_rejoins_apache_leader_by_diff_in_one_sync(make_ensemble):
     that answered it (as it once did) was dropped (PING_BEFORE_ACK) and had
     to re-elect and sync again."""
     ens = make_ensemble(["czk", "apache", "apache"], tick_ms=100, init_limit=50, sync_limit=20)
-    ens.start(3)
-    ens.start(2)
-    ens.wait_modes(sids=[2, 3])
-    ens.start(1)
-    ens.wait_modes()
+    ens.start_three_led_by_3()
     assert ens.leader_sid() == 3
     c = ens.client(2)
     rounds = 4

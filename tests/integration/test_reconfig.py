@@ -139,11 +139,6 @@ def _normalise(out, ens):
     return norm
 
 
-def _config_files(ens):
-    """{sid: {name: text}} of the zoo.cfg* files in each member's directory."""
-    return {sid: {p.name: p.read_text() for p in sorted(m.workdir.glob("zoo.cfg*"))}
-            for sid, m in ens.members.items()}
-
 
 def _files_agree(ens, version):
     """Every member has zoo.cfg.dynamic.<version> (the same bytes), no
@@ -151,10 +146,10 @@ def _files_agree(ens, version):
     dyn = "zoo.cfg.dynamic.%x" % version
     deadline = time.monotonic() + STEP_TIMEOUT_S
     while not all(dyn in f and "zoo.cfg.dynamic.next" not in f
-                  for f in _config_files(ens).values()):
-        assert time.monotonic() < deadline, _config_files(ens)
+                  for f in ens.config_files().values()):
+        assert time.monotonic() < deadline, ens.config_files()
         time.sleep(0.1)
-    files = _config_files(ens)
+    files = ens.config_files()
     for sid in ens.server_sids():
         assert files[sid][dyn] == files[1][dyn], (sid, files[sid][dyn], files[1][dyn])
         assert files[sid]["zoo.cfg"].endswith(
@@ -164,11 +159,7 @@ def _files_agree(ens, version):
 
 def _run(make_ensemble, kinds):
     ens = make_ensemble(kinds, extra=EXTRA)
-    ens.start(3)
-    ens.start(2)
-    ens.wait_modes(sids=[2, 3])
-    ens.start(1)
-    ens.wait_modes()
+    ens.start_three_led_by_3()
     assert ens.leader_sid() == 3
     out = _kazoo_scenario(ens)
     version = _strip_version(ens.client(1).get("/zookeeper/config")[0])[1]
@@ -260,11 +251,7 @@ def test_voters_change_under_load(make_ensemble):
     every member ends with the same tree; member 1 restarts on the files the
     reconfigs left (zoo.cfg without clientPort, as Apache writes it)."""
     ens = make_ensemble(["czk"] * 3, extra=EXTRA)
-    ens.start(3)
-    ens.start(2)
-    ens.wait_modes(sids=[2, 3])
-    ens.start(1)
-    ens.wait_modes()
+    ens.start_three_led_by_3()
     load = Load(ens, writers=3, root="/hist", sids=[2, 3]).start()
     load.wait_ok(30)
     zk = ens.client(auth_data=[("digest", "super:" + SUPER_PASSWORD)])
@@ -304,7 +291,7 @@ def test_voters_change_under_load(make_ensemble):
     assert "server.3=" in _files_agree(ens, version)
     # member 1's line names its client address: its zoo.cfg lost clientPort
     # (as Apache rewrites it), and it starts again on its files
-    assert "clientPort" not in _config_files(ens)[1]["zoo.cfg"]
+    assert "clientPort" not in ens.config_files()[1]["zoo.cfg"]
     ens.stop(1)
     ens.start(1, keep_cfg=True)
     ens.wait_modes()
@@ -372,11 +359,7 @@ def test_zkcli_reconfig_as_apache(make_ensemble):
     try:
         for kind in ("apache", "czk"):
             ens = make_ensemble([kind] * 3, extra=EXTRA)
-            ens.start(3)
-            ens.start(2)
-            ens.wait_modes(sids=[2, 3])
-            ens.start(1)
-            ens.wait_modes()
+            ens.start_three_led_by_3()
             got[kind] = _zkcli_transcript(ens, ports)
             ens.stop_all()
     finally:
