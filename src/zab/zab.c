@@ -9,19 +9,11 @@
 
 #include "base/mem.h"
 #include "proto/quorum.h"
+#include "zab/zab_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Consensus invariants: on in every build (crashing beats diverging). */
-#define ZAB_ASSERT(cond)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: zab invariant failed: %s\n", __FILE__, __LINE__, #cond);       \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 static int voter_index(const struct zab *zab, int64_t sid)
 {
@@ -157,8 +149,8 @@ static void close_conn(struct zab *zab, int64_t sid, const char *reason)
     zab->closes[zab->closes_len++] = sid;
 }
 
-static void send_packet(struct zab *zab, int64_t to, int32_t type, int64_t zxid,
-                        enum zab_payload payload, struct jute_buf data, int32_t i32)
+void zab__send(struct zab *zab, int64_t to, int32_t type, int64_t zxid, enum zab_payload payload,
+               struct jute_buf data, int32_t i32)
 {
     if (zab->sends_len == zab->sends_cap) {
         zab->sends_cap = zab->sends_cap ? 2 * zab->sends_cap : 64;
@@ -181,16 +173,16 @@ static bool entry_is_reconfig(const struct zab_entry *e)
 static void send_activate(struct zab *zab, int64_t to, int32_t type, const struct zab_entry *e,
                           struct jute_buf data)
 {
-    send_packet(zab, to, type, e->zxid, ZAB_PAYLOAD_ACTIVATE, data, 0);
+    zab__send(zab, to, type, e->zxid, ZAB_PAYLOAD_ACTIVATE, data, 0);
     zab->sends[zab->sends_len - 1].i64 = zab->my_sid;
 }
 
-static void send_simple(struct zab *zab, int64_t to, int32_t type, int64_t zxid)
+void zab__send_simple(struct zab *zab, int64_t to, int32_t type, int64_t zxid)
 {
-    send_packet(zab, to, type, zxid, ZAB_PAYLOAD_NONE, (struct jute_buf){NULL, -1}, 0);
+    zab__send(zab, to, type, zxid, ZAB_PAYLOAD_NONE, (struct jute_buf){NULL, -1}, 0);
 }
 
-static void append_txn(struct zab *zab, int64_t zxid, struct jute_buf data)
+void zab__append(struct zab *zab, int64_t zxid, struct jute_buf data)
 {
     if (zab->appends_len == zab->appends_cap) {
         zab->appends_cap = zab->appends_cap ? 2 * zab->appends_cap : 64;
@@ -199,7 +191,7 @@ static void append_txn(struct zab *zab, int64_t zxid, struct jute_buf data)
     zab->appends[zab->appends_len++] = (struct zab_txn){zxid, data};
 }
 
-static void stop(struct zab *zab, struct zab_update *up, const char *reason)
+void zab__stop(struct zab *zab, struct zab_update *up, const char *reason)
 {
     if (zab->role == ZAB_LEADING) {
         for (size_t i = 0; i < zab->learners_len; i++)
@@ -283,17 +275,17 @@ static bool is_forwarding(const struct zab_learner *l)
 
 static void send_leaderinfo(struct zab *zab, struct zab_learner *l)
 {
-    send_packet(zab, l->sid, QUORUM_LEADERINFO, ZAB_ZXID(zab->epoch, 0), ZAB_PAYLOAD_I32,
-                (struct jute_buf){NULL, -1}, QUORUM_PROTOCOL_VERSION);
+    zab__send(zab, l->sid, QUORUM_LEADERINFO, ZAB_ZXID(zab->epoch, 0), ZAB_PAYLOAD_I32,
+              (struct jute_buf){NULL, -1}, QUORUM_PROTOCOL_VERSION);
     l->state = ZAB_LEARNER_EPOCH;
 }
 
 static void queue_entry(struct zab *zab, const struct zab_learner *l, const struct zab_entry *e,
                         bool commit)
 {
-    send_packet(zab, l->sid, QUORUM_PROPOSAL, e->zxid, ZAB_PAYLOAD_DATA, entry_buf(e), 0);
+    zab__send(zab, l->sid, QUORUM_PROPOSAL, e->zxid, ZAB_PAYLOAD_DATA, entry_buf(e), 0);
     if (commit)
-        send_simple(zab, l->sid, QUORUM_COMMIT, e->zxid);
+        zab__send_simple(zab, l->sid, QUORUM_COMMIT, e->zxid);
 }
 
 /* LearnerHandler.syncFollower + Leader.startForwarding + NEWLEADER: what a
@@ -311,10 +303,10 @@ static void sync_learner(struct zab *zab, struct zab_learner *l, int64_t now_ms)
     int64_t current = peer; /* what the learner will have: startForwarding's lastSeenZxid */
     bool need_snap = true;
     if (last_processed == peer) {
-        send_simple(zab, l->sid, QUORUM_DIFF, peer);
+        zab__send_simple(zab, l->sid, QUORUM_DIFF, peer);
         need_snap = false;
     } else if (peer > max_committed && !peer_new_epoch) {
-        send_simple(zab, l->sid, QUORUM_TRUNC, max_committed);
+        zab__send_simple(zab, l->sid, QUORUM_TRUNC, max_committed);
         current = max_committed;
         need_snap = false;
     } else if (max_committed >= peer && min_committed <= peer) {
@@ -329,19 +321,19 @@ static void sync_learner(struct zab *zab, struct zab_learner *l, int64_t now_ms)
             }
             if (need_op) {
                 if (e->zxid == peer) {
-                    send_simple(zab, l->sid, QUORUM_DIFF, max_committed);
+                    zab__send_simple(zab, l->sid, QUORUM_DIFF, max_committed);
                     need_op = false;
                     continue;
                 }
                 if (peer_new_epoch) {
-                    send_simple(zab, l->sid, QUORUM_DIFF, max_committed);
+                    zab__send_simple(zab, l->sid, QUORUM_DIFF, max_committed);
                     need_op = false;
                 } else if (e->zxid > peer) {
                     /* The learner has txns we never had: it may have led. A
                      * TRUNC may not cross an epoch; SNAP instead. */
                     if (ZAB_EPOCH_OF(e->zxid) != ZAB_EPOCH_OF(peer))
                         break;
-                    send_simple(zab, l->sid, QUORUM_TRUNC, prev);
+                    zab__send_simple(zab, l->sid, QUORUM_TRUNC, prev);
                     need_op = false;
                 }
             }
@@ -361,7 +353,7 @@ static void sync_learner(struct zab *zab, struct zab_learner *l, int64_t now_ms)
      * (zookeeper.snapshotSizeFactor); czk sends SNAP. */
     if (need_snap) {
         current = last_processed;
-        send_simple(zab, l->sid, QUORUM_SNAP, last_processed);
+        zab__send_simple(zab, l->sid, QUORUM_SNAP, last_processed);
     }
     /* startForwarding: the outstanding proposals it lacks (participants
      * only; observers get INFORM once they commit). */
@@ -375,8 +367,8 @@ static void sync_learner(struct zab *zab, struct zab_learner *l, int64_t now_ms)
                 queue_entry(zab, l, e, false);
             }
         }
-    send_packet(zab, l->sid, QUORUM_NEWLEADER, ZAB_ZXID(zab->epoch, 0), ZAB_PAYLOAD_CONFIG,
-                (struct jute_buf){NULL, -1}, 0);
+    zab__send(zab, l->sid, QUORUM_NEWLEADER, ZAB_ZXID(zab->epoch, 0), ZAB_PAYLOAD_CONFIG,
+              (struct jute_buf){NULL, -1}, 0);
     l->state = ZAB_LEARNER_SYNCING;
     l->forwarded_ms = now_ms;
 }
@@ -396,7 +388,7 @@ static void try_newleader_quorum(struct zab *zab, struct zab_update *up, int64_t
     for (size_t i = 0; i < zab->learners_len; i++) {
         struct zab_learner *l = &zab->learners[i];
         if (l->state == ZAB_LEARNER_NEWLEADER_ACKED) {
-            send_simple(zab, l->sid, QUORUM_UPTODATE, -1);
+            zab__send_simple(zab, l->sid, QUORUM_UPTODATE, -1);
             l->state = ZAB_LEARNER_SYNCED;
             l->heard_ms = now_ms;
         }
@@ -496,9 +488,9 @@ static void try_commit(struct zab *zab, struct zab_update *up)
             else if (entry_is_reconfig(e))
                 send_activate(zab, l->sid, QUORUM_COMMITANDACTIVATE, e, (struct jute_buf){NULL, 0});
             else if (l->observer)
-                send_packet(zab, l->sid, QUORUM_INFORM, e->zxid, ZAB_PAYLOAD_DATA, entry_buf(e), 0);
+                zab__send(zab, l->sid, QUORUM_INFORM, e->zxid, ZAB_PAYLOAD_DATA, entry_buf(e), 0);
             else
-                send_simple(zab, l->sid, QUORUM_COMMIT, e->zxid);
+                zab__send_simple(zab, l->sid, QUORUM_COMMIT, e->zxid);
         }
     }
     /* no ring_trim here: this step's sends (INFORM, a DIFF's PROPOSALs) may
@@ -589,7 +581,7 @@ static void leader_receive(struct zab *zab, const struct zab_event *ev, struct z
             l->state = ZAB_LEARNER_NEWLEADER_ACKED; /* syncLimitCheck.start() */
             zab->newleader_acks |= voter_bit(l->voter);
             if (zab->phase == ZAB_BROADCAST) {
-                send_simple(zab, l->sid, QUORUM_UPTODATE, -1);
+                zab__send_simple(zab, l->sid, QUORUM_UPTODATE, -1);
                 l->state = ZAB_LEARNER_SYNCED;
             } else {
                 try_newleader_quorum(zab, up, now);
@@ -637,7 +629,7 @@ static void ping_round(struct zab *zab)
         struct zab_learner *l = &zab->learners[i];
         if (!is_forwarding(l))
             continue;
-        send_simple(zab, l->sid, QUORUM_PING, zab->last_zxid);
+        zab__send_simple(zab, l->sid, QUORUM_PING, zab->last_zxid);
         if (l->state == ZAB_LEARNER_SYNCED && l->ping_first_round == 0)
             l->ping_first_round = zab->ping_round;
     }
@@ -731,10 +723,11 @@ static bool learner_synced(const struct zab *zab, const struct zab_learner *l, i
 static void leader_tick(struct zab *zab, struct zab_update *up, int64_t now)
 {
     if (zab->phase != ZAB_BROADCAST && now >= zab->phase_deadline_ms) {
-        stop(zab, up,
-             !zab->epoch_known   ? "timeout while waiting for epoch from quorum"
-             : !zab->epoch_acked ? "timeout while waiting for epoch to be acked by quorum"
-                                 : "timeout while waiting for NEWLEADER to be acked by quorum");
+        zab__stop(zab, up,
+                  !zab->epoch_known ? "timeout while waiting for epoch from quorum"
+                  : !zab->epoch_acked
+                      ? "timeout while waiting for epoch to be acked by quorum"
+                      : "timeout while waiting for NEWLEADER to be acked by quorum");
         return;
     }
     for (size_t i = 0; i < zab->learners_len;) {
@@ -778,7 +771,7 @@ static void leader_tick(struct zab *zab, struct zab_update *up, int64_t now)
             if (learner_synced(zab, &zab->learners[i], now))
                 synced |= voter_bit(zab->learners[i].voter);
         if (!has_quorum(zab, synced)) {
-            stop(zab, up, "not sufficient followers synced");
+            zab__stop(zab, up, "not sufficient followers synced");
             return;
         }
         zab->next_check_ms = now + zab->tick_ms;
@@ -794,9 +787,9 @@ static int leader_propose(struct zab *zab, const struct zab_event *ev, struct za
          * the leader steps down and an election starts a new epoch (the
          * zxid's low 32 bits would roll over). Its client hears of it as of
          * any role's end. */
-        stop(zab, up,
-             "the zxid counter is exhausted (its low 32 bits would roll over): a new "
-             "election starts a new epoch, as Apache ZooKeeper does");
+        zab__stop(zab, up,
+                  "the zxid counter is exhausted (its low 32 bits would roll over): a new "
+                  "election starts a new epoch, as Apache ZooKeeper does");
         return 0;
     }
     if (ev->propose.zxid != zab_next_zxid(zab) || ev->propose.data.len < 0)
@@ -812,7 +805,7 @@ static int leader_propose(struct zab *zab, const struct zab_event *ev, struct za
     e->proposed_ms = ev->now_ms;
     zab->last_zxid = e->zxid;
     zab->next_counter++;
-    append_txn(zab, e->zxid, entry_buf(e));
+    zab__append(zab, e->zxid, entry_buf(e));
     for (size_t i = 0; i < zab->learners_len; i++) {
         struct zab_learner *l = &zab->learners[i];
         if (is_forwarding(l) && !l->observer) {
@@ -831,240 +824,6 @@ static void leader_persisted(struct zab *zab, struct zab_update *up)
             e->acks |= voter_bit(zab->my_voter);
     }
     try_commit(zab, up);
-}
-
-/* ---- learner ---- */
-
-static void learner_commit_upto(struct zab *zab)
-{
-    int64_t upto = zab->commit_target < zab->last_zxid ? zab->commit_target : zab->last_zxid;
-    if (upto > zab->committed_zxid)
-        zab->committed_zxid = upto;
-}
-
-/* After persistence: the ACK of NEWLEADER first, then one ACK per logged
- * proposal (SendAckRequestProcessor after SyncRequestProcessor's flush). */
-static void learner_acks(struct zab *zab, struct zab_update *up)
-{
-    if (zab->newleader_seen && !zab->newleader_acked &&
-        zab->persisted_zxid >= zab->newleader_target) {
-        /* currentEpoch only once the synced txns are durable
-         * (ZOOKEEPER-4646): a learner that wrote it first and then lost
-         * them (a crash before the fsync, a full disk) would carry the new
-         * epoch with a short log, win the next election on it and cut
-         * txns that were committed. */
-        zab->current_epoch = zab->epoch;
-        up->current_epoch = zab->epoch;
-        send_simple(zab, zab->leader_sid, QUORUM_ACK, ZAB_ZXID(zab->epoch, 0));
-        zab->newleader_acked = true;
-    }
-    if (!zab->newleader_acked)
-        return;
-    while (zab->unacked_len > 0) {
-        int64_t zxid = zab->unacked[zab->unacked_head];
-        if (zxid > zab->persisted_zxid)
-            break;
-        send_simple(zab, zab->leader_sid, QUORUM_ACK, zxid);
-        zab->unacked_head = (zab->unacked_head + 1) % zab->unacked_cap;
-        zab->unacked_len--;
-    }
-}
-
-static void learner_start(struct zab *zab, const struct zab_event *ev)
-{
-    zab->role = ev->start.role;
-    zab->phase = ZAB_DISCOVERY;
-    zab->leader_sid = ev->start.leader_sid;
-    zab->heard_ms = ev->now_ms;
-    zab->epoch_known = false;
-    zab->sync_base = -1;
-    zab->commit_target = -1;
-    zab->newleader_seen = zab->newleader_acked = false;
-    zab->unacked_head = zab->unacked_len = 0;
-    send_packet(zab, zab->leader_sid,
-                zab->role == ZAB_OBSERVING ? QUORUM_OBSERVERINFO : QUORUM_FOLLOWERINFO,
-                ZAB_ZXID(zab->accepted_epoch, 0), ZAB_PAYLOAD_LEARNER_INFO,
-                (struct jute_buf){NULL, -1}, 0);
-}
-
-static void learner_log(struct zab *zab, struct zab_update *up, int64_t zxid, struct jute_buf data,
-                        bool ack)
-{
-    if (zxid <= zab->last_zxid) {
-        stop(zab, up, "leader sent a zxid not above our last");
-        return;
-    }
-    if (ack && zab->unacked_len == zab->unacked_cap) {
-        if (zab->unacked_cap >= ZAB_UNACKED_MAX) {
-            stop(zab, up, "leader sent more unacked txns than the bound (ZAB_UNACKED_MAX)");
-            return;
-        }
-        size_t cap =
-            2 * zab->unacked_cap < ZAB_UNACKED_MAX ? 2 * zab->unacked_cap : ZAB_UNACKED_MAX;
-        int64_t *ring = mem_alloc(cap * sizeof(*ring));
-        for (size_t i = 0; i < zab->unacked_len; i++)
-            ring[i] = zab->unacked[(zab->unacked_head + i) % zab->unacked_cap];
-        mem_free(zab->unacked);
-        zab->unacked = ring;
-        zab->unacked_cap = cap;
-        zab->unacked_head = 0;
-    }
-    append_txn(zab, zxid, data);
-    zab->last_zxid = zxid;
-    if (ack) {
-        zab->unacked[(zab->unacked_head + zab->unacked_len) % zab->unacked_cap] = zxid;
-        zab->unacked_len++;
-    }
-}
-
-static void learner_receive(struct zab *zab, const struct zab_event *ev, struct zab_update *up)
-{
-    if (ev->receive.from != zab->leader_sid)
-        return;
-    zab->heard_ms = ev->now_ms;
-    int64_t zxid = ev->receive.zxid;
-    bool synced_op = zab->sync_base >= 0; /* DIFF / TRUNC / SNAP seen */
-    int32_t type = ev->receive.type;
-    struct jute_buf data = ev->receive.data;
-    /* A reconfig's commit: ZAB's part is the COMMIT's or the INFORM's; the
-     * activation is the server's, when it applies the txn. */
-    if (type == QUORUM_COMMITANDACTIVATE) {
-        type = QUORUM_COMMIT;
-    } else if (type == QUORUM_INFORMANDACTIVATE) {
-        int64_t designated;
-        if (quorum_activate_decode(ev->receive.data, &designated, &data) != 0) {
-            stop(zab, up, "INFORMANDACTIVATE shorter than its designated leader");
-            return;
-        }
-        type = QUORUM_INFORM;
-    }
-    switch (type) {
-    case QUORUM_LEADERINFO: {
-        /* registerWithLeader: accept the epoch before ACKEPOCH. */
-        if (zab->phase != ZAB_DISCOVERY) {
-            stop(zab, up, "LEADERINFO out of order");
-            return;
-        }
-        int64_t new_epoch = ZAB_EPOCH_OF(zxid);
-        int32_t ack_data;
-        if (new_epoch > zab->accepted_epoch) {
-            ack_data = (int32_t)zab->current_epoch;
-            zab->accepted_epoch = new_epoch;
-            up->accepted_epoch = new_epoch;
-        } else if (new_epoch == zab->accepted_epoch) {
-            ack_data = -1;
-        } else {
-            stop(zab, up, "leader's epoch is less than our accepted epoch");
-            return;
-        }
-        zab->epoch = new_epoch;
-        zab->epoch_known = true;
-        send_packet(zab, zab->leader_sid, QUORUM_ACKEPOCH, zab->last_zxid, ZAB_PAYLOAD_I32,
-                    (struct jute_buf){NULL, -1}, ack_data);
-        zab->phase = ZAB_SYNC;
-        return;
-    }
-    case QUORUM_DIFF:
-    case QUORUM_TRUNC:
-    case QUORUM_SNAP:
-        if (zab->phase != ZAB_SYNC || synced_op) {
-            stop(zab, up, "sync packet out of order");
-            return;
-        }
-        zab->sync_base = zxid < 0 ? 0 : zxid;
-        if (ev->receive.type == QUORUM_TRUNC && zxid < zab->last_zxid) {
-            /* Log and tree cut back at once (ZKDatabase.truncateLog). */
-            up->truncate_after_zxid = zxid;
-            zab->last_zxid = zxid;
-            zab->persisted_zxid = zxid;
-            while (zab->unacked_len > 0 &&
-                   zab->unacked[(zab->unacked_head + zab->unacked_len - 1) % zab->unacked_cap] >
-                       zxid)
-                zab->unacked_len--;
-        } else if (ev->receive.type == QUORUM_SNAP) {
-            up->snapshot_zxid = zxid;
-            zab->last_zxid = zxid;
-            zab->persisted_zxid = zxid;
-            zab->unacked_len = 0;
-        }
-        if (zxid > zab->commit_target)
-            zab->commit_target = zxid;
-        learner_commit_upto(zab);
-        return;
-    case QUORUM_PROPOSAL:
-        if (zab->phase == ZAB_DISCOVERY || !synced_op) {
-            stop(zab, up, "PROPOSAL out of order");
-            return;
-        }
-        if (zab->role == ZAB_OBSERVING) {
-            /* A DIFF's PROPOSAL+COMMIT pairs (queueCommittedProposals) and
-             * the leader's toBeApplied go to observers too, and
-             * syncWithLeader logs them unacked; once serving,
-             * Observer.processPacket ignores PROPOSAL ("Ignoring proposal"). */
-            if (zab->phase == ZAB_SYNC)
-                learner_log(zab, up, zxid, ev->receive.data, false);
-            return;
-        }
-        learner_log(zab, up, zxid, ev->receive.data, true);
-        if (zab->role != ZAB_LOOKING)
-            learner_commit_upto(zab);
-        return;
-    case QUORUM_INFORM:
-        if (zab->phase == ZAB_DISCOVERY || !synced_op) {
-            stop(zab, up, "INFORM out of order");
-            return;
-        }
-        learner_log(zab, up, zxid, data, false);
-        if (zab->role == ZAB_LOOKING)
-            return;
-        if (zxid > zab->commit_target)
-            zab->commit_target = zxid;
-        learner_commit_upto(zab);
-        return;
-    case QUORUM_COMMIT:
-        if (zab->role == ZAB_OBSERVING && zab->phase == ZAB_BROADCAST)
-            return; /* Observer.processPacket: "Ignoring commit" */
-        if (!synced_op || zxid > zab->last_zxid) {
-            stop(zab, up, "COMMIT of a txn we do not have");
-            return;
-        }
-        if (zxid > zab->commit_target)
-            zab->commit_target = zxid;
-        learner_commit_upto(zab);
-        return;
-    case QUORUM_NEWLEADER:
-        if (!synced_op || zab->newleader_seen || ZAB_EPOCH_OF(zxid) != zab->epoch) {
-            stop(zab, up, "NEWLEADER out of order");
-            return;
-        }
-        /* syncWithLeader: once the synced txns are durable, currentEpoch
-         * and the ACK (learner_acks). */
-        zab->newleader_seen = true;
-        zab->newleader_target = zab->last_zxid;
-        learner_acks(zab, up);
-        return;
-    case QUORUM_UPTODATE:
-        if (!zab->newleader_acked || zab->phase != ZAB_SYNC) {
-            stop(zab, up, "UPTODATE out of order");
-            return;
-        }
-        zab->phase = ZAB_BROADCAST;
-        zab->serving = true;
-        up->became_serving = true;
-        up->established_epoch = zab->epoch;
-        send_simple(zab, zab->leader_sid, QUORUM_ACK, ZAB_ZXID(zab->epoch, 0));
-        return;
-    case QUORUM_PING:
-        /* Learner.syncWithLeader reads PINGs and ignores them until
-         * UPTODATE: an Apache leader takes any packet other than the ACK of
-         * NEWLEADER for a protocol error and drops the learner */
-        if (zab->phase == ZAB_BROADCAST)
-            send_packet(zab, zab->leader_sid, QUORUM_PING, zxid, ZAB_PAYLOAD_SESSIONS,
-                        (struct jute_buf){NULL, -1}, 0);
-        return;
-    default:
-        return; /* SYNC, REVALIDATE...: the server's business */
-    }
 }
 
 /* ---- the step ---- */
@@ -1144,7 +903,7 @@ int zab_step(struct zab *zab, const struct zab_event *ev, struct zab_update *up)
                 return ZAB_EINVAL;
         }
         if (zab->role != ZAB_LOOKING)
-            stop(zab, up, "restarted");
+            zab__stop(zab, up, "restarted");
         up->stopped = false;
         up->reason = NULL;
         zab->last_zxid = zab->persisted_zxid = ev->start.last_zxid;
@@ -1155,14 +914,14 @@ int zab_step(struct zab *zab, const struct zab_event *ev, struct zab_update *up)
         if (role == ZAB_LEADING)
             leader_start(zab, ev, up);
         else if (role != ZAB_LOOKING)
-            learner_start(zab, ev);
+            zab__learner_start(zab, ev);
         break;
     }
     case ZAB_RECEIVE:
         if (zab->role == ZAB_LEADING)
             leader_receive(zab, ev, up);
         else if (zab->role != ZAB_LOOKING)
-            learner_receive(zab, ev, up);
+            zab__learner_receive(zab, ev, up);
         break;
     case ZAB_PERSISTED:
         if (ev->persisted.zxid > zab->persisted_zxid && ev->persisted.zxid <= zab->last_zxid)
@@ -1170,7 +929,7 @@ int zab_step(struct zab *zab, const struct zab_event *ev, struct zab_update *up)
         if (zab->role == ZAB_LEADING)
             leader_persisted(zab, up);
         else if (zab->role != ZAB_LOOKING)
-            learner_acks(zab, up);
+            zab__learner_acks(zab, up);
         break;
     case ZAB_TICK:
         if (zab->role == ZAB_LEADING) {
@@ -1180,11 +939,12 @@ int zab_step(struct zab *zab, const struct zab_event *ev, struct zab_update *up)
             /* While the driver pauses reading (the backlog at its mark),
              * the leader's packets wait in the socket: we are the slow one. */
             if (ev->now_ms - zab->heard_ms >= limit * zab->tick_ms)
-                stop(zab, up,
-                     zab->phase == ZAB_BROADCAST &&
-                             zab_learner_backlog(zab) >= zab_learner_backlog_high(zab)
-                         ? "leader unread: our log is more than syncLimit behind (backpressure)"
-                         : "leader silent");
+                zab__stop(
+                    zab, up,
+                    zab->phase == ZAB_BROADCAST &&
+                            zab_learner_backlog(zab) >= zab_learner_backlog_high(zab)
+                        ? "leader unread: our log is more than syncLimit behind (backpressure)"
+                        : "leader silent");
         }
         break;
     case ZAB_PROPOSE:
@@ -1204,7 +964,7 @@ int zab_step(struct zab *zab, const struct zab_event *ev, struct zab_update *up)
                 *l = zab->learners[--zab->learners_len];
         } else if (zab->role != ZAB_LOOKING && ev->disconnected.sid == zab->leader_sid) {
             zab->role = ZAB_LOOKING; /* the connection is gone already: nothing to close */
-            stop(zab, up, "connection to the leader closed");
+            zab__stop(zab, up, "connection to the leader closed");
         }
         break;
     default:
