@@ -373,11 +373,12 @@ static void carry_out(struct leader_port *lp, const struct zab_update *up)
      * sync arrived (Apache's Leader sends it right after the COMMIT of the
      * sync's last txn), or that learner stalls for good. Every sync released
      * in this update is confirmed already, so each goes before the first
-     * COMMIT (or INFORM) past its target. */
+     * COMMIT (or INFORM, or a reconfig's *ANDACTIVATE) past its target. */
     size_t synced_done = 0, local_due = 0;
     for (size_t i = 0; i < up->sends_len; i++) {
         const struct zab_send *s = &up->sends[i];
-        if (s->type == QUORUM_COMMIT || s->type == QUORUM_INFORM)
+        if (s->type == QUORUM_COMMIT || s->type == QUORUM_INFORM ||
+            s->type == QUORUM_COMMITANDACTIVATE || s->type == QUORUM_INFORMANDACTIVATE)
             while (synced_done < up->synced_len && lp->syncs_stepped > 0 &&
                    lp->syncs[lp->syncs_head].target < s->zxid)
                 local_due += answer_sync(lp, up->synced[synced_done++]);
