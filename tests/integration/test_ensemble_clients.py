@@ -27,7 +27,8 @@ import time
 
 import pytest
 
-from conftest import ZKCLI
+import zkwire
+from conftest import HOST, ZKCLI
 from ensemble import make_ensemble  # noqa: F401  (fixture)
 from test_cclient import cclient_binary  # noqa: F401  (fixture)
 
@@ -267,3 +268,28 @@ def test_zkcli_across_leader_kill(ensemble):
     _wait(lambda: admin.exists("/cli/eph") is None, "zkCli's ephemerals to go with its session",
           20)
     assert admin.exists("/cli/eph2") is None
+
+
+def test_follower_refuses_a_client_that_saw_a_later_zxid(ensemble):
+    """A member refuses a ConnectRequest whose lastZxidSeen is beyond its
+    own last zxid (ZooKeeperServer.processConnectRequest: the connection
+    closes without an answer), and takes one that is not; on czk and Apache
+    followers alike."""
+    ens = ensemble
+    ens.client().ensure_path("/seen")
+    for sid in ens.follower_sids():
+        m = ens.members[sid]
+        last = ens.zxid(sid)
+        ahead = zkwire.Conn(HOST, m.client_port)
+        try:
+            ahead.send_frame(zkwire.enc_connect(last_zxid=last + 1))
+            assert ahead.wait_closed(5.0), (sid, m.kind, ahead.log)
+            assert ahead.log == [], ahead.log
+        finally:
+            ahead.close()
+        level = zkwire.session(HOST, m.client_port, last_zxid=last)
+        try:
+            assert level.session_id, (sid, m.kind)
+        finally:
+            level.close_session()
+            level.close()
