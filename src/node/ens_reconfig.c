@@ -396,7 +396,7 @@ void node__ens_activate(struct node *n, struct membership *next, const char *who
         e->rebuild_elector = true;
         e->lost = true;
         snprintf(e->lost_reason, sizeof(e->lost_reason),
-                 "config version %" PRIx64 " changed the voters or this server: electing under it",
+                 "config version %" PRIx64 " changed the servers: electing under it",
                  (uint64_t)version);
         node__wake(n);
     }

@@ -19,7 +19,7 @@ import pytest
 from kazoo.exceptions import ConnectionLoss, KazooException, SessionExpiredError
 
 import zkwire
-from conftest import HOST, start_server
+from conftest import HOST, start_server, write_cfg
 from ensemble import Load, make_ensemble  # noqa: F401  (fixture)
 
 SUPER_PASSWORD = "test"
@@ -367,3 +367,35 @@ def test_zkcli_reconfig_as_apache(make_ensemble):
             s.close()
     assert "Committed new configuration" in got["apache"], got["apache"]
     assert got["czk"] == got["apache"], got
+
+
+def test_add_a_fourth_voter_under_load(make_ensemble):
+    """Three czk voters (their zoo.cfg names three servers) under writers;
+    a fourth czk server, started on a config that names all four, is
+    refused by the others until a reconfig adds it as a voter; then it
+    joins, the four agree on /zookeeper/config, no acknowledged write is
+    lost and every member ends with the same tree."""
+    ens = make_ensemble(["czk"] * 4, extra=EXTRA)
+    for sid in (3, 2, 1):
+        cfg = ens.cfg(sid)
+        del cfg["server.4"]
+        ens.write_myid(sid)
+        write_cfg(ens.members[sid].workdir, cfg, port=ens.members[sid].client_port)
+        ens.start(sid, keep_cfg=True)
+    assert ens.wait_modes(sids=[1, 2, 3])[3] == "leader"
+    load = Load(ens, writers=3, root="/hist", sids=[1, 2, 3]).start()
+    load.wait_ok(30)
+    ens.start(4)
+    since = time.monotonic()
+    load.wait_ok(50, since_s=since)
+    assert not ens.modes([4])[4], "not a member yet, it serves no one"
+    zk = ens.client(sid=3, failover=True, auth_data=[("digest", "super:" + SUPER_PASSWORD)])
+    data, _ = _reconfig_retry(zk, joining=_line(ens, 4, "participant"))
+    assert data.count(b"participant") == 4, data
+    since = time.monotonic()
+    ens.wait_modes()
+    _configs_agree(ens, data)
+    load.wait_ok(100, since_s=since, timeout=60)
+    load.stop()
+    load.check()
+    _files_agree(ens, _strip_version(data)[1])
