@@ -263,6 +263,14 @@ static void publish(struct node *n)
     char why[CONFIG_PATH_MAX + 128];
     if (config_write_dynamic(&n->cfg, &e->members, e->sid, why, sizeof(why)) < 0)
         LOG_E("Error writing the dynamic config file: %s", why);
+    /* QuorumPeer.setQuorumVerifier: the .next file goes once its version is
+     * in force, however it came (applied, NEWLEADER, a notification, after
+     * a role's end forgot the pending one) */
+    if (e->next_file && (!e->next_pending || e->next_members.version <= e->members.version)) {
+        e->next_pending = false;
+        e->next_file = false;
+        config_remove_dynamic_next(&n->cfg);
+    }
     elector_config_update(e->elector, &e->members);
     if (e->leader) {
         struct buf text;
@@ -353,6 +361,8 @@ void node__ens_txn_logged(struct node *n, const uint8_t *txn, size_t len)
         char why[CONFIG_PATH_MAX + 128];
         if (config_write_dynamic_next(&n->cfg, &e->next_members, why, sizeof(why)) < 0)
             LOG_E("Error writing the next dynamic config file: %s", why);
+        else
+            e->next_file = true;
         LOG_I("A reconfig proposed: config version %" PRIx64 " seen, not yet in force",
               (uint64_t)e->next_members.version);
     }
@@ -382,10 +392,6 @@ void node__ens_activate(struct node *n, struct membership *next, const char *who
             observers[observers_len++] = e->members.members[i].sid;
     }
     publish(n);
-    if (e->next_pending && e->next_members.version <= version) {
-        e->next_pending = false;
-        config_remove_dynamic_next(&n->cfg);
-    }
     if (e->leader)
         leader_port_observers_update(e->leader, observers, observers_len);
     mem_free(observers);

@@ -114,6 +114,7 @@ struct node_ens {
      * ens_reconfig.c): proposals need a quorum of it too. */
     struct membership next_members;
     bool next_pending;
+    bool next_file; /* we wrote zoo.cfg.dynamic.next; removed once its version is in force */
     /* The servers changed: the next LOOKING builds the election anew on
      * the config in force. */
     bool rebuild_elector;
