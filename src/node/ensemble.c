@@ -847,6 +847,10 @@ static void role_end(struct node *n)
     quorum_port_free(e->learner);
     e->learner = NULL;
     node__snap_abandon(n);
+    /* what the role's last steps sent while corked (a reconfig's
+     * COMMITANDACTIVATE, whose activation ended the role) goes out first */
+    if (e->leader)
+        leader_port_uncork(e->leader);
     leader_port_free(e->leader);
     e->leader = NULL;
     buf_clear(&e->queue);
