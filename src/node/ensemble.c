@@ -277,6 +277,33 @@ static int reload(struct node *n)
 
 /* ---- the learner's io ---- */
 
+/* The epoch roll-over: what the log thread was given is durable before the
+ * next epoch's currentEpoch is written. A refused batch (disk full) is
+ * answered as the thread would have it answered, and the role ends. */
+static int io_drain_log(void *ctx)
+{
+    struct node *n = ctx;
+    node__ens_log_drain(n);
+    bool refused = n->log.failed;
+    if (refused)
+        node__log_failed(n);
+    if (node__ens_log_restart(n) < 0 || refused)
+        return -1;
+    return 0;
+}
+
+/* The next epoch, taken in place (the zxid counter's roll-over): the
+ * clients, sessions and role stay; the election's vote names the epoch. */
+static void epoch_rolled(struct node *n, int64_t epoch)
+{
+    LOG_I("The zxid counter's roll-over: serving in epoch %" PRId64
+          " without an election (every member of this leadership is czk)",
+          epoch);
+    n->ens->serving_epoch = epoch;
+    if (elector_epoch_update(n->ens->elector, epoch) < 0)
+        LOG_W("The election does not take epoch %" PRId64, epoch);
+}
+
 static int io_truncate(void *ctx, int64_t zxid)
 {
     struct node *n = ctx;
@@ -357,6 +384,9 @@ static void io_learner_event(void *ctx, enum quorum_port_event ev, int32_t sync_
     case QUORUM_PORT_SERVING:
         e->serving_epoch = zxid;
         e->serving_due = true;
+        break;
+    case QUORUM_PORT_EPOCH:
+        epoch_rolled(n, zxid);
         break;
     case QUORUM_PORT_STOPPED:
         e->lost = true;
@@ -449,6 +479,9 @@ static void io_leader_event(void *ctx, enum leader_port_event ev, int64_t sid, c
     case LEADER_PORT_SERVING: /* maybe inside leader_port_new: e->leader not set yet */
         e->serving_due = true;
         break;
+    case LEADER_PORT_EPOCH:
+        epoch_rolled(n, leader_port_epoch(e->leader));
+        break;
     case LEADER_PORT_LEARNER_UP:
         LOG_I("Learner %" PRId64 " connected as %s", sid, reason ? reason : "learner");
         break;
@@ -522,6 +555,7 @@ static int start_learning(struct node *n, const struct elector_decision *d)
     struct quorum_port_io io = {
         .ctx = n,
         .write_epoch = io_write_epoch,
+        .drain_log = io_drain_log,
         .truncate = io_truncate,
         .snap_begin = node__snap_begin,
         .snap_body = node__snap_body,

@@ -405,6 +405,10 @@ static void carry_out(struct leader_port *lp, const struct zab_update *up)
         LOG_I("Leader %" PRId64 ": serving epoch %" PRId64, lp->cfg.my_sid, lp->epoch);
         event(lp, LEADER_PORT_SERVING, lp->cfg.my_sid, NULL);
     }
+    if (up->epoch_rolled) {
+        lp->epoch = up->established_epoch;
+        event(lp, LEADER_PORT_EPOCH, lp->cfg.my_sid, NULL);
+    }
     if (up->stopped) {
         finish(lp, up->reason ? up->reason : "stopped");
         return;
@@ -985,7 +989,11 @@ int64_t leader_port_next_zxid(const struct leader_port *lp)
     if (lp->over)
         return -1;
     int64_t next = zab_next_zxid(&lp->zab);
-    return next < 0 ? -1 : next + (int64_t)lp->queue_len;
+    if (next < 0 || lp->queue_len == 0)
+        return next;
+    const struct queued_txn *last =
+        &lp->queue[(lp->queue_head + lp->queue_len - 1) % lp->queue_cap];
+    return quorum_zxid_after(last->zxid, lp->cfg.first_counter);
 }
 
 int leader_port_propose(struct leader_port *lp, int64_t zxid, const uint8_t *txn, size_t len)
@@ -1064,10 +1072,11 @@ void leader_port_sync(struct leader_port *lp, int64_t sid)
     }
     /* Leader.processSync: outstanding means proposed (or queued) and not
      * committed; the last of them is the one to wait for. */
-    int64_t next = leader_port_next_zxid(lp);
-    int64_t target = next > 0 ? next - 1 : lp->committed_zxid;
-    if ((target & 0xffffffffLL) == 0) /* nothing proposed in this epoch yet */
-        target = lp->committed_zxid;
+    int64_t target = lp->committed_zxid;
+    if (lp->queue_len > 0)
+        target = lp->queue[(lp->queue_head + lp->queue_len - 1) % lp->queue_cap].zxid;
+    else if (lp->zab.serving && lp->zab.last_zxid > target)
+        target = lp->zab.last_zxid; /* proposed, or the history (committed) */
     lp->syncs[(lp->syncs_head + lp->syncs_len) % lp->syncs_cap] = (struct pending_sync){
         .sid = sid, .gen = c ? c->gen : 0, .target = target, .token = lp->next_sync_token++};
     lp->syncs_len++;

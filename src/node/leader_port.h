@@ -39,6 +39,9 @@ enum leader_port_event {
     /* A quorum acked NEWLEADER: the epoch is established (leader_port_epoch)
      * and the server may serve (step FLE's EPOCH_UPDATE). sid: ours. */
     LEADER_PORT_SERVING,
+    /* A quorum took the next epoch in place (the zxid counter's roll-over):
+     * leader_port_epoch is it; step FLE's EPOCH_UPDATE. sid: ours. */
+    LEADER_PORT_EPOCH,
     /* A learner introduced itself (FOLLOWERINFO / OBSERVERINFO accepted);
      * reason: "follower" or "observer". */
     LEADER_PORT_LEARNER_UP,

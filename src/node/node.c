@@ -245,6 +245,7 @@ struct server *node__server_new(struct node *n)
         .local_sessions = cfg->replicated && cfg->local_sessions_enabled,
         .local_sessions_upgrading = cfg->replicated && cfg->local_sessions_upgrading_enabled,
         .reconfig_enabled = cfg->reconfig_enabled,
+        .zxid_counter_start = cfg->zxid_counter_start,
     };
     struct server_io io = {
         .ctx = n,

@@ -190,10 +190,8 @@ static void send_packet(struct quorum_port *qp, const struct zab_send *s)
         quorum_i32_payload_encode(&data, s->i32);
         payload = jute_buf_of(data.data, data.len);
         break;
-    case ZAB_PAYLOAD_LEARNER_INFO: /* LearnerInfo: serverid, protocolVersion, configVersion */
-        jute_write_i64(&data, qp->cfg.my_sid);
-        jute_write_i32(&data, QUORUM_PROTOCOL_VERSION);
-        jute_write_i64(&data, qp->cfg.config_version);
+    case ZAB_PAYLOAD_LEARNER_INFO: /* LearnerInfo, and czk's trailer */
+        quorum_learner_info_encode(&data, qp->cfg.my_sid, qp->cfg.config_version);
         payload = jute_buf_of(data.data, data.len);
         break;
     case ZAB_PAYLOAD_SESSIONS:
@@ -254,6 +252,10 @@ static bool carry_out(struct quorum_port *qp, const struct zab_update *up, int32
                       int64_t sync_zxid)
 {
     void *ctx = qp->io.ctx;
+    if (up->drain_log && qp->io.drain_log(ctx)) {
+        finish(qp, "local storage failed (the log before the next epoch)");
+        return false;
+    }
     if (up->accepted_epoch >= 0 && qp->io.write_epoch(ctx, EPOCH_ACCEPTED, up->accepted_epoch)) {
         finish(qp, "local storage failed (acceptedEpoch)");
         return false;
@@ -308,6 +310,8 @@ static bool carry_out(struct quorum_port *qp, const struct zab_update *up, int32
         event(qp, QUORUM_PORT_SYNC, sync_type, sync_zxid, NULL);
     if (up->became_serving)
         event(qp, QUORUM_PORT_SERVING, 0, up->established_epoch, NULL);
+    if (up->epoch_rolled)
+        event(qp, QUORUM_PORT_EPOCH, 0, up->established_epoch, NULL);
     if (up->stopped) {
         finish(qp, up->reason ? up->reason : "stopped");
         return false;

@@ -26,6 +26,7 @@ enum quorum_port_event {
     QUORUM_PORT_CONNECTED, /* TCP up; FOLLOWERINFO / OBSERVERINFO sent */
     QUORUM_PORT_SYNC,      /* DIFF / TRUNC / SNAP (sync_type) with its zxid, once carried out */
     QUORUM_PORT_SERVING,   /* UPTODATE: zxid = the established epoch */
+    QUORUM_PORT_EPOCH,     /* the next epoch (zxid) taken in place: the zxid counter's roll-over */
     QUORUM_PORT_STOPPED,   /* the connection is over (reason); go back to LOOKING */
 };
 
@@ -38,6 +39,9 @@ struct quorum_port_io {
     /* Step 1: write and fsync the acceptedEpoch or currentEpoch file
      * (`name` is "acceptedEpoch" or "currentEpoch"). */
     int (*write_epoch)(void *ctx, const char *name, int64_t epoch);
+    /* Step 0 (the epoch roll-over): return once every txn given to
+     * log_append is durable; -1 when the log refused some (the role ends). */
+    int (*drain_log)(void *ctx);
     /* Step 2, TRUNC: cut every logged txn after `zxid`, durably, and reload
      * the tree so that it stands at `zxid`. */
     int (*truncate)(void *ctx, int64_t zxid);

@@ -263,7 +263,26 @@ int quorum_learner_info_decode(struct jute_buf data, struct quorum_learner_info 
         out->config_version = (int64_t)be64_get(data.ptr + 12);
         out->has_config_version = true;
     }
+    if (n >= 24 && (be32_get(data.ptr + 20) & 0xffffff00u) == QUORUM_CZK_MAGIC)
+        out->czk_features = (uint8_t)(be32_get(data.ptr + 20) & 0xff);
     return 0;
+}
+
+int64_t quorum_zxid_after(int64_t zxid, int64_t first_counter)
+{
+    uint64_t epoch = (uint64_t)zxid >> 32;
+    uint64_t counter = (uint64_t)zxid & 0xffffffffu;
+    if (counter < 0xfffffffeu)
+        return (int64_t)((epoch << 32) | (counter + 1));
+    return (int64_t)(((epoch + 1) << 32) | (uint64_t)(first_counter > 0 ? first_counter : 1));
+}
+
+void quorum_learner_info_encode(struct buf *b, int64_t serverid, int64_t config_version)
+{
+    jute_write_i64(b, serverid);
+    jute_write_i32(b, QUORUM_PROTOCOL_VERSION);
+    jute_write_i64(b, config_version);
+    jute_write_i32(b, (int32_t)(QUORUM_CZK_MAGIC | QUORUM_CZK_EPOCH_ROLL));
 }
 
 void quorum_i32_payload_encode(struct buf *b, int32_t v)

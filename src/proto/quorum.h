@@ -127,9 +127,29 @@ struct quorum_learner_info {
     int32_t protocol_version;
     int64_t config_version;
     bool has_config_version;
+    uint8_t czk_features; /* QUORUM_CZK_*: what a czk learner's trailer says; 0 for Apache's */
 };
 __attribute__((warn_unused_result)) int quorum_learner_info_decode(struct jute_buf data,
                                                                    struct quorum_learner_info *out);
+
+/* czk's trailer after the 20 bytes of a LearnerInfo: an int whose high 24
+ * bits are "czk" and whose low 8 bits are the features the learner has.
+ * Apache's LearnerHandler reads the first 20 bytes and ignores the rest, so
+ * an Apache leader takes a czk learner as any other. */
+#define QUORUM_CZK_MAGIC 0x637a6b00
+/* The learner takes a LEADERINFO in the broadcast phase as the start of the
+ * next epoch (the zxid counter's roll-over without an election,
+ * docs/PROTOCOL.md "ZAB: the epoch roll-over"). */
+#define QUORUM_CZK_EPOCH_ROLL 0x01
+/* The zxid a leader stamps after `zxid` (epoch << 32 | counter): the next
+ * counter, or past 0xfffffffe (Leader.propose never proposes an all-ones
+ * counter) the next epoch's first, `first_counter` (czk.zxidCounterStart;
+ * 0: 1). */
+int64_t quorum_zxid_after(int64_t zxid, int64_t first_counter);
+
+/* A czk learner's LearnerInfo: serverid, QUORUM_PROTOCOL_VERSION,
+ * configVersion, then the trailer with QUORUM_CZK_EPOCH_ROLL. */
+void quorum_learner_info_encode(struct buf *b, int64_t serverid, int64_t config_version);
 
 /* LEADERINFO data (int protocolVersion, 0x10000) and ACKEPOCH data (int: the
  * learner's currentEpoch, or -1 when it had already accepted this epoch).

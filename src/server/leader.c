@@ -124,7 +124,7 @@ static int leader_create_session(struct server *s, int64_t sid, int64_t session_
         struct zk_create_session_txn txn = {.time_out = timeout};
         zk_create_session_txn_encode(&body, &txn);
     }
-    int64_t zxid = s->next_zxid++;
+    int64_t zxid = server__take_zxid(s);
     int64_t time = server_wall_ms(s);
     server_propose(s, made, session_id, NULL, cxid, type, zxid, time, &body);
     buf_deinit(&body);
@@ -148,7 +148,7 @@ static void leader_write(struct server *s, int64_t sid, int64_t session_id, int3
                      .sess = ss,
                      .session_id = session_id,
                      .auth = &ids,
-                     .zxid = s->next_zxid++,
+                     .zxid = server__take_zxid(s),
                      .time = server_wall_ms(s),
                      .check_session = true,
                      .owner = sid};

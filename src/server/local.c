@@ -109,7 +109,8 @@ static void leader_upgrade_session(struct server *s, struct server_session *ss)
     struct zk_create_session_txn txn = {.time_out = ss->base.timeout_ms};
     zk_create_session_txn_encode(&b, &txn);
     int64_t time = server_wall_ms(s);
-    server_propose(s, ss, ss->base.id, NULL, 0, ZK_OP_CREATE_SESSION, s->next_zxid++, time, &b);
+    server_propose(s, ss, ss->base.id, NULL, 0, ZK_OP_CREATE_SESSION, server__take_zxid(s), time,
+                   &b);
     buf_deinit(&b);
 }
 

@@ -12,6 +12,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "proto/proto.h"
+#include "proto/quorum.h"
 #include "proto/records.h"
 #include "server/auth.h"
 #include "server/server_int.h"
@@ -287,6 +288,14 @@ void server_persisted(struct server *s, int64_t zxid, int64_t now_ms)
     }
 }
 
+int64_t server__take_zxid(struct server *s)
+{
+    int64_t zxid = s->next_zxid;
+    s->next_zxid =
+        s->role == SERVER_LEADER ? quorum_zxid_after(zxid, s->cfg.zxid_counter_start) : zxid + 1;
+    return zxid;
+}
+
 static int32_t proposal_type(const struct proposal *pr)
 {
     /* TxnHeader: long clientId, int cxid, long zxid, long time, int type */
@@ -406,7 +415,7 @@ static void handle_write(struct server *s, struct server_conn *c, struct server_
                      .sess = ss,
                      .session_id = ss->base.id,
                      .auth = &c->auth,
-                     .zxid = s->next_zxid++,
+                     .zxid = server__take_zxid(s),
                      .time = server_wall_ms(s),
                      .check_session = s->role == SERVER_LEADER,
                      .owner = s->cfg.server_id,
@@ -734,7 +743,7 @@ static void connect_new(struct server *s, struct server_conn *c, int32_t timeout
     buf_init(&b);
     struct zk_create_session_txn txn = {.time_out = timeout};
     zk_create_session_txn_encode(&b, &txn);
-    server_propose(s, ss, ss->base.id, creq, 0, ZK_OP_CREATE_SESSION, s->next_zxid++,
+    server_propose(s, ss, ss->base.id, creq, 0, ZK_OP_CREATE_SESSION, server__take_zxid(s),
                    server_wall_ms(s), &b);
     buf_deinit(&b);
 }
@@ -1056,7 +1065,7 @@ void server_tick(struct server *s, int64_t now_ms)
         struct prep p = {.s = s,
                          .sess = ss,
                          .session_id = ss->base.id,
-                         .zxid = s->next_zxid++,
+                         .zxid = server__take_zxid(s),
                          .time = server_wall_ms(s)};
         struct buf body;
         buf_init(&body);

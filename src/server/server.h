@@ -65,6 +65,10 @@ struct server_config {
      * LEADER's) or is UNIMPLEMENTED (standalone, as Apache's); without it
      * RECONFIGDISABLED. */
     bool reconfig_enabled;
+    /* czk.zxidCounterStart: a LEADER's zxid after counter 0xfffffffe is
+     * the next epoch's, at this counter (quorum_zxid_after; 0: 1). A
+     * standalone server's zxid is a plain counter, as Apache's. */
+    int64_t zxid_counter_start;
 };
 
 struct server_io {

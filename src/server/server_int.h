@@ -134,7 +134,7 @@ struct server {
     struct watch_table child_watches;
     struct imap conns; /* conn id -> struct server_conn */
     struct list proposals;
-    int64_t next_zxid;
+    int64_t next_zxid;          /* the next txn's: take it with server__take_zxid */
     struct list changes;        /* struct change.fifo, zxid order */
     struct smap change_by_path; /* the newest change per path */
     uint64_t watch_stamp;
@@ -167,6 +167,11 @@ struct watch_owner *server_watch_owner_new(struct server_session *ss);
 void server_watches_drop(struct server *s, struct server_session *ss);
 
 /* ==== server.c: connections and replies, for every stage ==== */
+
+/* The zxid of the txn being made, and the next one's: a LEADER's counter
+ * goes on into the next epoch after 0xfffffffe (quorum_zxid_after), the
+ * zxid ZAB expects; any other role's is a plain counter. */
+int64_t server__take_zxid(struct server *s);
 
 struct server_conn *server_conn_get(const struct server *s, uint64_t id);
 /* Asks the driver to close c once its output is flushed (io.close, once);

@@ -53,7 +53,7 @@ void server_container_sweep(struct server *s)
         }
     }
     for (size_t i = 0; i < count; i++) {
-        struct prep p = {.s = s, .auth = NULL, .zxid = s->next_zxid++, .time = now};
+        struct prep p = {.s = s, .auth = NULL, .zxid = server__take_zxid(s), .time = now};
         struct buf body;
         buf_init(&body);
         struct jute_buf path = jute_cstr(paths[i]);

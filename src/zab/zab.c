@@ -203,6 +203,7 @@ void zab__stop(struct zab *zab, struct zab_update *up, const char *reason)
     ring_clear(zab);
     zab->syncs_head = zab->syncs_len = 0; /* never answered: the role's connections close */
     zab->unacked_head = zab->unacked_len = 0;
+    zab->rolling = false;
     zab->role = ZAB_LOOKING;
     zab->phase = ZAB_DISCOVERY;
     zab->serving = false;
@@ -432,6 +433,74 @@ static void try_decide_epoch(struct zab *zab, struct zab_update *up, int64_t now
     try_epoch_quorum(zab, up, now_ms);
 }
 
+/* ---- leader: the epoch roll-over (docs/PROTOCOL.md, "ZAB: the epoch
+ * roll-over") ----
+ * Apache's leader steps down before the zxid counter would wrap, and the
+ * election that follows starts the next epoch: every client reconnects.
+ * czk's leader starts it in place, with discovery's promise and sync's
+ * durability rule: after proposing counter 0xfffffffe it sends each synced
+ * learner LEADERINFO(next epoch); a learner makes its log durable to that
+ * point, writes acceptedEpoch and currentEpoch, and answers ACKEPOCH. Once
+ * a quorum (the leader too) has, the leader proposes in the next epoch.
+ * Any member whose currentEpoch names the next epoch thus holds every txn
+ * of the last one, and every txn of the next one follows a quorum's. */
+
+static void roll_try_end(struct zab *zab, struct zab_update *up, int64_t now_ms)
+{
+    (void)now_ms;
+    if (!zab->rolling || !(zab->roll_acks & voter_bit(zab->my_voter)) ||
+        !has_quorum(zab, zab->roll_acks))
+        return;
+    zab->rolling = false;
+    zab->epoch = zab->roll_epoch;
+    zab->next_counter = zab->first_counter;
+    up->epoch_rolled = true;
+    up->established_epoch = zab->epoch;
+    /* learners that came during it were kept waiting: now their LEADERINFO */
+    for (size_t i = 0; i < zab->learners_len; i++)
+        if (zab->learners[i].state == ZAB_LEARNER_INFO)
+            send_leaderinfo(zab, &zab->learners[i]);
+}
+
+/* Once its own log is durable to the roll-over's point (no proposal
+ * follows it until the end), the leader takes the epoch itself. */
+static void roll_self(struct zab *zab, struct zab_update *up, int64_t now_ms)
+{
+    if (!zab->rolling || (zab->roll_acks & voter_bit(zab->my_voter)) ||
+        zab->persisted_zxid < zab->last_zxid)
+        return;
+    zab->accepted_epoch = zab->current_epoch = zab->roll_epoch;
+    up->accepted_epoch = up->current_epoch = zab->roll_epoch;
+    zab->roll_acks |= voter_bit(zab->my_voter);
+    roll_try_end(zab, up, now_ms);
+}
+
+/* Right after the PROPOSAL of counter 0xfffffffe. Only when every learner
+ * connected says it can (a czk learner's LearnerInfo trailer); otherwise
+ * the next PROPOSE steps down, as Apache's leader does. */
+static void roll_start(struct zab *zab, struct zab_update *up, int64_t now_ms)
+{
+    for (size_t i = 0; i < zab->learners_len; i++)
+        if (!(zab->learners[i].czk_features & QUORUM_CZK_EPOCH_ROLL))
+            return;
+    zab->rolling = true;
+    zab->roll_epoch = zab->epoch + 1;
+    zab->roll_acks = 0;
+    zab->roll_deadline_ms = now_ms + zab->sync_limit * zab->tick_ms;
+    for (size_t i = 0; i < zab->learners_len;) {
+        struct zab_learner *l = &zab->learners[i];
+        if (l->state != ZAB_LEARNER_SYNCED) {
+            /* in discovery or sync under the old epoch: it syncs again */
+            learner_drop(zab, l, "the leader starts the next epoch (the zxid counter's roll-over)");
+            continue;
+        }
+        zab__send(zab, l->sid, QUORUM_LEADERINFO, ZAB_ZXID(zab->roll_epoch, 0), ZAB_PAYLOAD_I32,
+                  (struct jute_buf){NULL, -1}, QUORUM_PROTOCOL_VERSION);
+        i++;
+    }
+    roll_self(zab, up, now_ms);
+}
+
 static void leader_start(struct zab *zab, const struct zab_event *ev, struct zab_update *up)
 {
     zab->role = ZAB_LEADING;
@@ -440,6 +509,7 @@ static void leader_start(struct zab *zab, const struct zab_event *ev, struct zab
     zab->learners_len = 0;
     zab->connecting = zab->electing = zab->newleader_acks = 0;
     zab->epoch_known = zab->epoch_acked = false;
+    zab->rolling = false;
     ring_clear(zab);
     zab->ping_round = 0;
     zab->syncs_head = zab->syncs_len = 0;
@@ -522,6 +592,7 @@ static void leader_receive(struct zab *zab, const struct zab_event *ev, struct z
         l->observer = type == QUORUM_OBSERVERINFO;
         l->voter = l->observer ? -1 : voter_index(zab, from);
         l->accepted_epoch = ZAB_EPOCH_OF(ev->receive.zxid);
+        l->czk_features = info.czk_features;
         l->heard_ms = l->since_ms = now;
         l->state = ZAB_LEARNER_INFO;
         if (!zab->epoch_known) {
@@ -529,9 +600,9 @@ static void leader_receive(struct zab *zab, const struct zab_event *ev, struct z
                 zab->epoch = l->accepted_epoch + 1;
             zab->connecting |= voter_bit(l->voter);
             try_decide_epoch(zab, up, now);
-        } else {
+        } else if (!zab->rolling) {
             send_leaderinfo(zab, l);
-        }
+        } /* rolling: its LEADERINFO names the next epoch, once taken (roll_end) */
         return;
     }
     if (!l)
@@ -540,6 +611,20 @@ static void leader_receive(struct zab *zab, const struct zab_event *ev, struct z
     switch (type) {
     case QUORUM_ACKEPOCH: {
         int32_t current;
+        if (l->state == ZAB_LEARNER_SYNCED) {
+            /* The roll-over's: it took the epoch, its log durable to the
+             * LEADERINFO (a late one, after the roll-over ended, is moot). */
+            if (quorum_i32_payload_decode(ev->receive.data, &current) != 0 ||
+                (current != zab->epoch && (!zab->rolling || current != zab->roll_epoch))) {
+                learner_drop(zab, l, "ACKEPOCH of another epoch while serving");
+                return;
+            }
+            if (zab->rolling && current == zab->roll_epoch && l->voter >= 0) {
+                zab->roll_acks |= voter_bit(l->voter);
+                roll_try_end(zab, up, now);
+            }
+            return;
+        }
         if (l->state != ZAB_LEARNER_EPOCH ||
             quorum_i32_payload_decode(ev->receive.data, &current) != 0) {
             learner_drop(zab, l, "ACKEPOCH out of order or malformed");
@@ -722,6 +807,12 @@ static bool learner_synced(const struct zab *zab, const struct zab_learner *l, i
 
 static void leader_tick(struct zab *zab, struct zab_update *up, int64_t now)
 {
+    if (zab->rolling && now >= zab->roll_deadline_ms) {
+        zab__stop(zab, up,
+                  "the quorum did not take the next epoch within syncLimit x tickTime (the zxid "
+                  "counter's roll-over): a new election starts it");
+        return;
+    }
     if (zab->phase != ZAB_BROADCAST && now >= zab->phase_deadline_ms) {
         zab__stop(zab, up,
                   !zab->epoch_known ? "timeout while waiting for epoch from quorum"
@@ -782,18 +873,21 @@ static int leader_propose(struct zab *zab, const struct zab_event *ev, struct za
 {
     if (zab->role != ZAB_LEADING || !zab->serving)
         return ZAB_ENOTREADY;
-    if (zab->next_counter > 0xfffffffeLL) {
-        /* Leader.propose: a txn whose counter is all ones is not proposed;
-         * the leader steps down and an election starts a new epoch (the
-         * zxid's low 32 bits would roll over). Its client hears of it as of
-         * any role's end. */
-        zab__stop(zab, up,
-                  "the zxid counter is exhausted (its low 32 bits would roll over): a new "
-                  "election starts a new epoch, as Apache ZooKeeper does");
-        return 0;
-    }
     if (ev->propose.zxid != zab_next_zxid(zab) || ev->propose.data.len < 0)
         return ZAB_EINVAL;
+    if (zab->next_counter > 0xfffffffeLL) {
+        if (zab->rolling)
+            return ZAB_EBUSY; /* the next epoch's first txn waits for the quorum */
+        /* Leader.propose: a txn whose counter is all ones is not proposed;
+         * the leader steps down and an election starts a new epoch. Only
+         * when a learner cannot roll over (roll_start): Apache's. Its
+         * client hears of it as of any role's end. */
+        zab__stop(zab, up,
+                  "the zxid counter is exhausted (its low 32 bits would roll over) and a "
+                  "learner cannot start the next epoch in place (Apache ZooKeeper's): a new "
+                  "election starts it, as Apache ZooKeeper does");
+        return 0;
+    }
     if (zab->ring_len - zab->committed_len >= zab->outstanding_max)
         return ZAB_EBUSY;
     if (zab->ring_len == zab->ring_cap) {
@@ -813,10 +907,12 @@ static int leader_propose(struct zab *zab, const struct zab_event *ev, struct za
             lag_sent(zab, l, e->zxid, ev->now_ms);
         }
     }
+    if ((e->zxid & 0xffffffffLL) == 0xfffffffeLL)
+        roll_start(zab, up, ev->now_ms);
     return 0;
 }
 
-static void leader_persisted(struct zab *zab, struct zab_update *up)
+static void leader_persisted(struct zab *zab, struct zab_update *up, int64_t now_ms)
 {
     for (size_t i = zab->committed_len; i < zab->ring_len; i++) {
         struct zab_entry *e = ring_at(zab, i);
@@ -824,6 +920,7 @@ static void leader_persisted(struct zab *zab, struct zab_update *up)
             e->acks |= voter_bit(zab->my_voter);
     }
     try_commit(zab, up);
+    roll_self(zab, up, now_ms);
 }
 
 /* ---- the step ---- */
@@ -848,6 +945,8 @@ static void fill(struct zab *zab, struct zab_update *up, int64_t now)
         up->deadline_ms = zab->next_ping_ms;
         if (zab->phase != ZAB_BROADCAST && zab->phase_deadline_ms < up->deadline_ms)
             up->deadline_ms = zab->phase_deadline_ms;
+        if (zab->rolling && zab->roll_deadline_ms < up->deadline_ms)
+            up->deadline_ms = zab->roll_deadline_ms;
         if (up->deadline_ms < now)
             up->deadline_ms = now;
     } else if (zab->role != ZAB_LOOKING) {
@@ -870,6 +969,8 @@ int64_t zab_next_zxid(const struct zab *zab)
 {
     if (zab->role != ZAB_LEADING || !zab->serving)
         return -1;
+    if (zab->next_counter > 0xfffffffeLL)
+        return ZAB_ZXID(zab->epoch + 1, zab->first_counter);
     return ZAB_ZXID(zab->epoch, zab->next_counter);
 }
 
@@ -927,7 +1028,7 @@ int zab_step(struct zab *zab, const struct zab_event *ev, struct zab_update *up)
         if (ev->persisted.zxid > zab->persisted_zxid && ev->persisted.zxid <= zab->last_zxid)
             zab->persisted_zxid = ev->persisted.zxid;
         if (zab->role == ZAB_LEADING)
-            leader_persisted(zab, up);
+            leader_persisted(zab, up, ev->now_ms);
         else if (zab->role != ZAB_LOOKING)
             zab__learner_acks(zab, up);
         break;

@@ -111,7 +111,9 @@ enum zab_event_type {
     ZAB_PERSISTED,
     /* Time passed: call at (or after) update.deadline_ms. */
     ZAB_TICK,
-    /* Leader: a txn made by prep, with zxid == zab_next_zxid(). */
+    /* Leader: a txn made by prep, with zxid == zab_next_zxid(). The first
+     * zxid of the next epoch (after counter 0xfffffffe) is ZAB_EBUSY until
+     * the quorum has taken that epoch (the roll-over below). */
     ZAB_PROPOSE,
     /* The quorum connection with `sid` closed (learner: the leader's). */
     ZAB_DISCONNECTED,
@@ -201,6 +203,10 @@ struct zab_send {
 };
 
 /* Carry out in this order (persist, then send, then apply):
+ *  0. drain_log: wait until every txn appended before this update is
+ *     durable (ZAB counts them persisted from here on: no PERSISTED is
+ *     needed for them); a log that cannot make them durable (a refused
+ *     write) ends the role instead, before anything below.
  *  1. accepted_epoch / current_epoch (≥ 0): write the file, fsync.
  *  2. truncate_after_zxid (≥ 0): drain the log thread, cut every txn after
  *     it, durably; reload the tree from snapshot + log (Apache's truncateLog).
@@ -237,7 +243,13 @@ struct zab_update {
     enum zab_phase phase;
     bool serving; /* established: clients may be served (after UPTODATE / NEWLEADER quorum) */
     bool became_serving; /* this step: FLE's EPOCH_UPDATE(established_epoch) is due */
+    /* This step the server went on serving in the next epoch
+     * (established_epoch) without an election: the zxid counter's roll-over
+     * (docs/PROTOCOL.md, "ZAB: the epoch roll-over"). FLE's EPOCH_UPDATE is
+     * due; the clients, sessions and the server's role stay. */
+    bool epoch_rolled;
     int64_t established_epoch;
+    bool drain_log;     /* step 0 above */
     bool stopped;       /* this step went back to LOOKING: elect again */
     const char *reason; /* why, when stopped (a static string) */
 };
@@ -283,6 +295,7 @@ struct zab_learner {
     } lag_marks[ZAB_LAG_MARKS];
     size_t lag_marks_len;
     int64_t lag_sent_zxid, lag_sent_ms; /* the newest PROPOSAL sent, tracked */
+    uint8_t czk_features;               /* its LearnerInfo's trailer (QUORUM_CZK_*); 0: Apache's */
 };
 
 /* A sync the leader holds (ZAB_SYNC_REQUEST). */
@@ -340,7 +353,14 @@ struct zab {
     size_t committed_len; /* the first committed_len entries of the ring are committed */
     int64_t next_counter;
     int64_t first_counter;
-    int64_t ping_round;     /* PING rounds sent this leadership */
+    int64_t ping_round; /* PING rounds sent this leadership */
+    /* The roll-over into roll_epoch: from the PROPOSAL of counter
+     * 0xfffffffe until a quorum (the leader too) made its log durable to
+     * there and took the epoch (roll_acks, bit per voter index). */
+    bool rolling;
+    int64_t roll_epoch;
+    uint64_t roll_acks;
+    int64_t roll_deadline_ms;
     struct zab_sync *syncs; /* waiting, request order */
     size_t syncs_cap, syncs_head, syncs_len;
 
@@ -376,7 +396,8 @@ void zab_deinit(struct zab *zab);
 __attribute__((warn_unused_result)) int zab_step(struct zab *zab, const struct zab_event *ev,
                                                  struct zab_update *up);
 
-/* The zxid the next PROPOSE must carry (epoch << 32 | counter); -1 when
+/* The zxid the next PROPOSE must carry (epoch << 32 | counter; after
+ * counter 0xfffffffe, the next epoch's first: quorum_zxid_after); -1 when
  * not an established leader. Prep stamps it into the TxnHeader. */
 int64_t zab_next_zxid(const struct zab *zab);
 

@@ -92,6 +92,31 @@ static void learner_log(struct zab *zab, struct zab_update *up, int64_t zxid, st
     }
 }
 
+/* A czk leader's LEADERINFO while serving: the next epoch, in place (the
+ * zxid counter's roll-over; zab.c, roll_start). Our log is made durable to
+ * here first, so that a currentEpoch naming the next epoch never sits on a
+ * log short of the last one's txns (as for NEWLEADER, ZOOKEEPER-4646);
+ * every proposal before it is ACKed, then ACKEPOCH(our last zxid, the
+ * epoch). Apache's leaders never send it: we said we can (our LearnerInfo's
+ * trailer). */
+static void learner_roll(struct zab *zab, struct zab_update *up, int64_t zxid)
+{
+    int64_t epoch = ZAB_EPOCH_OF(zxid);
+    if (epoch != zab->epoch + 1 || epoch <= zab->accepted_epoch) {
+        zab__stop(zab, up, "LEADERINFO while serving names an epoch other than the next");
+        return;
+    }
+    up->drain_log = true;
+    zab->persisted_zxid = zab->last_zxid;
+    zab->accepted_epoch = zab->current_epoch = zab->epoch = epoch;
+    up->accepted_epoch = up->current_epoch = epoch;
+    zab__learner_acks(zab, up);
+    zab__send(zab, zab->leader_sid, QUORUM_ACKEPOCH, zab->last_zxid, ZAB_PAYLOAD_I32,
+              (struct jute_buf){NULL, -1}, (int32_t)epoch);
+    up->epoch_rolled = true;
+    up->established_epoch = epoch;
+}
+
 void zab__learner_receive(struct zab *zab, const struct zab_event *ev, struct zab_update *up)
 {
     if (ev->receive.from != zab->leader_sid)
@@ -115,6 +140,10 @@ void zab__learner_receive(struct zab *zab, const struct zab_event *ev, struct za
     }
     switch (type) {
     case QUORUM_LEADERINFO: {
+        if (zab->phase == ZAB_BROADCAST) {
+            learner_roll(zab, up, zxid);
+            return;
+        }
         /* registerWithLeader: accept the epoch before ACKEPOCH. */
         if (zab->phase != ZAB_DISCOVERY) {
             zab__stop(zab, up, "LEADERINFO out of order");

@@ -299,6 +299,7 @@ static void io_event(void *ctx, enum leader_port_event ev, int64_t sid, const ch
     struct probe *p = ctx;
     static const char *const names[] = {
         [LEADER_PORT_SERVING] = "serving",
+        [LEADER_PORT_EPOCH] = "epoch",
         [LEADER_PORT_LEARNER_UP] = "learner_up",
         [LEADER_PORT_LEARNER_SYNC] = "learner_sync",
         [LEADER_PORT_LEARNER_SYNCED] = "learner_synced",
@@ -306,7 +307,7 @@ static void io_event(void *ctx, enum leader_port_event ev, int64_t sid, const ch
         [LEADER_PORT_STOPPED] = "stopped",
     };
     printf("{\"event\":\"%s\",\"sid\":%" PRId64, names[ev], sid);
-    if (ev == LEADER_PORT_SERVING)
+    if (ev == LEADER_PORT_SERVING || ev == LEADER_PORT_EPOCH)
         printf(",\"epoch\":%" PRId64, leader_port_epoch(p->lp));
     if (reason) {
         printf(",\"reason\":");
@@ -314,7 +315,8 @@ static void io_event(void *ctx, enum leader_port_event ev, int64_t sid, const ch
     }
     printf("}\n");
     fflush(stdout);
-    if (ev == LEADER_PORT_SERVING && elector_epoch_update(p->elector, leader_port_epoch(p->lp)))
+    if ((ev == LEADER_PORT_SERVING || ev == LEADER_PORT_EPOCH) &&
+        elector_epoch_update(p->elector, leader_port_epoch(p->lp)))
         fprintf(stderr, "elector_epoch_update failed\n");
     if (ev == LEADER_PORT_STOPPED)
         uv_timer_start(&p->restart, on_restart, 0, 0);

@@ -218,6 +218,11 @@ static int log_sync(struct probe *p)
     return 0;
 }
 
+static int io_drain_log(void *ctx)
+{
+    return log_sync(ctx);
+}
+
 static int io_snap_begin(void *ctx, int64_t zxid)
 {
     struct probe *p = ctx;
@@ -324,6 +329,9 @@ static void io_event(void *ctx, enum quorum_port_event ev, int32_t type, int64_t
         break;
     case QUORUM_PORT_SERVING:
         printf("{\"event\":\"serving\",\"epoch\":%" PRId64 "}\n", zxid);
+        break;
+    case QUORUM_PORT_EPOCH:
+        printf("{\"event\":\"epoch\",\"epoch\":%" PRId64 "}\n", zxid);
         break;
     case QUORUM_PORT_STOPPED:
         printf("{\"event\":\"stopped\",\"reason\":");
@@ -524,6 +532,7 @@ int main(int argc, char **argv)
     };
     struct quorum_port_io io = {.ctx = p,
                                 .write_epoch = io_write_epoch,
+                                .drain_log = io_drain_log,
                                 .truncate = io_truncate,
                                 .snap_begin = io_snap_begin,
                                 .snap_body = io_snap_body,

@@ -248,7 +248,7 @@ struct sim_disc {
 struct sim_stats {
     long commits, acks, elections, crashes, drops, partitions, snaps, truncs, diffs, jumps,
         refusals, proposals, packets, replies, reads, connects, connlosses, pauses, closes, eios,
-        ephemerals, syncs, syncreads, expired, early_decisions, rollovers;
+        ephemerals, syncs, syncreads, expired, early_decisions, rollovers, rolled;
 };
 
 struct sim {
@@ -260,7 +260,11 @@ struct sim {
     bool verbose;
     bool raw_server_free;
     bool pipeline_after_sync; /* clients pipeline behind a sync + read (the default) */
-    int64_t counter_start;    /* --counter-start: each epoch's first zxid counter (0: 1) */
+    /* --apache-learners: learners introduce themselves as Apache's do
+     * (LearnerInfo without czk's trailer), so a leader steps down at the
+     * zxid counter's roll-over instead of starting the next epoch in place */
+    bool apache_learners;
+    int64_t counter_start; /* --counter-start: each epoch's first zxid counter (0: 1) */
     int64_t steps, calm_at, now;
     struct sim_member m[SIM_MEMBERS_MAX];
     struct sim_link link[2][SIM_MEMBERS_MAX][SIM_MEMBERS_MAX];
@@ -804,15 +808,12 @@ static void io_learner_sync(void *ctx, int64_t sid)
     struct sim_member *m = ctx;
     struct sim *s = m->sim;
     if (!m->serving || m->zab.role != ZAB_LEADING || m->syncs_len == SIM_SYNCS)
-        return; /* never answered: the client times out */
-    int64_t next = zab_next_zxid(&m->zab);
+        return;                        /* never answered: the client times out */
+    int64_t target = m->zab.last_zxid; /* proposed, or the history (committed) */
     for (size_t off = m->props_off; off < m->props.len;) {
-        next = (int64_t)be64_get(m->props.data + off) + 1;
+        target = (int64_t)be64_get(m->props.data + off);
         off += 12 + be32_get(m->props.data + off + 8);
     }
-    int64_t target = next - 1;
-    if ((target & 0xffffffffLL) == 0) /* nothing proposed in this epoch yet */
-        target = m->zab.committed_zxid;
     uint64_t gen = 0;
     if (sid != SERVER_SYNC_LOCAL && sid >= 1 && sid <= s->n)
         gen = conn_of(s, SIM_QUORUM, m->index, (int)sid - 1)->gen;
@@ -870,10 +871,11 @@ static void member_flush(struct sim *s, int i)
     if (m->flushing)
         return;
     m->flushing = true;
+    bool held = false; /* ZAB_EBUSY: the next epoch's first txn waits for the roll-over */
     while (m->up && !s->failed &&
-           (m->props_off < m->props.len || m->closing_len || m->syncs_stepped < m->syncs_len ||
-            m->local_syncs)) {
-        if (m->props_off < m->props.len) {
+           ((!held && m->props_off < m->props.len) || m->closing_len ||
+            m->syncs_stepped < m->syncs_len || m->local_syncs)) {
+        if (!held && m->props_off < m->props.len) {
             const uint8_t *p = m->props.data + m->props_off;
             int64_t zxid = (int64_t)be64_get(p);
             size_t len = be32_get(p + 8);
@@ -886,8 +888,16 @@ static void member_flush(struct sim *s, int i)
             struct zab_event ev = {.type = ZAB_PROPOSE, .now_ms = local_now(s, i)};
             ev.propose.zxid = zxid;
             ev.propose.data = jute_buf_of(p + 12, len);
+            if (sim_zab_step(s, i, &ev) == ZAB_EBUSY) {
+                if ((zxid & 0xffffffffLL) != (s->counter_start > 0 ? s->counter_start : 1) ||
+                    !m->zab.rolling)
+                    sim_fail(s, "m%d: ZAB busy with 0x%" PRIx64 " outside a roll-over", i + 1,
+                             (uint64_t)zxid);
+                m->props_off -= 12 + len;
+                held = true;
+                continue;
+            }
             s->st.proposals++;
-            sim_zab_step(s, i, &ev);
             if (m->up && m->zab.role == ZAB_LEADING && zab_next_zxid(&m->zab) == zxid && !s->failed)
                 sim_fail(s, "m%d: ZAB refused the proposal 0x%" PRIx64 " prep made", i + 1,
                          (uint64_t)zxid);
@@ -979,7 +989,8 @@ static void member_reload(struct sim *s, int i, const char *why)
     struct server_config cfg = {.tick_time_ms = 2000,
                                 .max_buffer = 0xfffff,
                                 .server_id = m->sid,
-                                .global_outstanding_limit = 1000};
+                                .global_outstanding_limit = 1000,
+                                .zxid_counter_start = s->counter_start};
     struct server_io io = {.ctx = m,
                            .send = io_send,
                            .close = io_close,
@@ -2000,7 +2011,10 @@ static void send_quorum(struct sim *s, int i, const struct zab_send *z)
     case ZAB_PAYLOAD_LEARNER_INFO: {
         struct zk_learner_info li = {
             .serverid = m->sid, .protocol_version = QUORUM_PROTOCOL_VERSION, .config_version = 0};
-        zk_learner_info_encode(&s->body, &li);
+        if (s->apache_learners)
+            zk_learner_info_encode(&s->body, &li);
+        else
+            quorum_learner_info_encode(&s->body, m->sid, 0);
         data = jute_buf_of(s->body.data, s->body.len);
         break;
     }
@@ -2076,9 +2090,24 @@ static void record_leader(struct sim *s, int i, int64_t epoch)
                      epoch, (uint64_t)s->g[k].zxid);
 }
 
+static void log_failed_role_end(struct sim *s, int i);
+
 static void sim_zab_update(struct sim *s, int i, const struct zab_update *u)
 {
     struct sim_member *m = &s->m[i];
+    if (u->drain_log) {
+        /* src/node's io_drain_log: the log thread joined; a refused write
+         * (EIO, a full disk) ends the role before the epochs are written */
+        if (m->eio) {
+            sim_crash(s, i, true);
+            return;
+        }
+        if (m->log_failed) {
+            log_failed_role_end(s, i);
+            return;
+        }
+        disk_drain(m);
+    }
     if (u->accepted_epoch >= 0)
         m->d.accepted = u->accepted_epoch;
     if (u->current_epoch >= 0)
@@ -2187,6 +2216,20 @@ static void sim_zab_update(struct sim *s, int i, const struct zab_update *u)
         struct fle_event ev = {.type = FLE_EPOCH_UPDATE, .now_ms = local_now(s, i)};
         ev.epoch_update.epoch = u->established_epoch;
         sim_fle_step(s, i, &ev);
+    }
+    if (u->epoch_rolled) {
+        /* the next epoch in place: clients, sessions and the role stay */
+        sim_trace(s, i, "epoch %" PRId64 " in place (the zxid counter's roll-over)",
+                  u->established_epoch);
+        if (u->role == ZAB_LEADING) {
+            s->st.rolled++;
+            record_leader(s, i, u->established_epoch);
+        }
+        struct fle_event ev = {.type = FLE_EPOCH_UPDATE, .now_ms = local_now(s, i)};
+        ev.epoch_update.epoch = u->established_epoch;
+        sim_fle_step(s, i, &ev);
+        if (u->role == ZAB_LEADING)
+            member_flush(s, i); /* the txns held for the next epoch go now */
     }
     if (u->stopped) {
         sim_trace(s, i, "zab stopped: %s", u->reason ? u->reason : "?");
@@ -2312,6 +2355,12 @@ static void sim_restart(struct sim *s, int i)
     m->restart_at = -1;
     sim_trace(s, i, "restart: log to 0x%" PRIx64 ", epochs %" PRId64 "/%" PRId64,
               (uint64_t)last_zxid(m), m->d.accepted, m->d.current);
+    /* src/node's recovery refuses a log whose last epoch is above the
+     * currentEpoch file ("The current epoch, N, is older than the last
+     * zxid"): epochs are written before their txns are logged */
+    if (ZAB_EPOCH_OF(last_zxid(m)) > m->d.current)
+        sim_fail(s, "m%d: its log reaches epoch %" PRId64 " but its currentEpoch is %" PRId64,
+                 i + 1, ZAB_EPOCH_OF(last_zxid(m)), m->d.current);
     sim_configure(s, i);
     /* Recovery replays the whole log into the tree, as ZKDatabase does. */
     member_reload(s, i, "restart");
@@ -2713,10 +2762,12 @@ static void sim_setup(struct sim *s, uint64_t seed, int n, int64_t steps, enum s
                       bool verbose)
 {
     bool raw_server_free = s->raw_server_free, pipeline_after_sync = s->pipeline_after_sync;
+    bool apache_learners = s->apache_learners;
     int64_t counter_start = s->counter_start;
     memset(s, 0, sizeof(*s));
     s->raw_server_free = raw_server_free;
     s->pipeline_after_sync = pipeline_after_sync;
+    s->apache_learners = apache_learners;
     s->counter_start = counter_start;
     s->seed = seed;
     s->rng = seed * UINT64_C(0x2545f4914f6cdd1d) + (uint64_t)n;
@@ -2916,12 +2967,13 @@ static bool sim_run(struct sim *s, uint64_t seed, int n, int64_t steps, enum sim
                s->st.partitions, s->st.jumps, s->st.pauses, s->st.refusals, s->st.diffs,
                s->st.truncs, s->st.snaps, s->st.packets, s->stable_at, s->trace);
         if (s->counter_start > 0)
-            printf("  counter start %" PRIx64 ": %ld leaders stepped down at the roll-over\n",
-                   (uint64_t)s->counter_start, s->st.rollovers);
-        char counter[40] = "";
+            printf("  counter start %" PRIx64 ": %ld epochs started in place, %ld leaders "
+                   "stepped down at the roll-over\n",
+                   (uint64_t)s->counter_start, s->st.rolled, s->st.rollovers);
+        char counter[64] = "";
         if (s->counter_start > 0)
-            snprintf(counter, sizeof(counter), " --counter-start %" PRIx64,
-                     (uint64_t)s->counter_start);
+            snprintf(counter, sizeof(counter), " --counter-start %" PRIx64 "%s",
+                     (uint64_t)s->counter_start, s->apache_learners ? " --apache-learners" : "");
         if (s->failed)
             printf("  %s\n  replay: czk-sim --seed %" PRIu64 " --members %d --steps %" PRId64
                    "%s%s%s%s\n",
@@ -2949,6 +3001,7 @@ static bool sim_run(struct sim *s, uint64_t seed, int n, int64_t steps, enum sim
     sum->jumps += s->st.jumps;
     sum->pauses += s->st.pauses;
     sum->rollovers += s->st.rollovers;
+    sum->rolled += s->st.rolled;
     bool ok = !s->failed;
     sim_teardown(s);
     return ok;
@@ -2964,7 +3017,9 @@ static void usage(void)
         "               [--verbose]\n"
         "               [--raw-server-free] [--no-pipeline-after-sync]\n"
         "               [--counter-start HEX] (each epoch's first zxid counter: near\n"
-        "               ffffffff, leaders step down at the counter's roll-over)\n"
+        "               ffffffff, leaders start the next epoch at the counter's roll-over)\n"
+        "               [--apache-learners] (learners without czk's LearnerInfo trailer:\n"
+        "               leaders step down at the roll-over, as Apache's)\n"
         "  without --seed: seeds F..F+N-1 (default 1..%d) x 3, 5, 7 members, then the\n"
         "  golden seeds\n",
         SIM_SEEDS);
@@ -2978,6 +3033,7 @@ int main(int argc, char **argv)
     int64_t steps = SIM_STEPS_DEFAULT;
     enum sim_planted planted = SIM_PLANTED_NONE;
     bool verbose = false, raw_server_free = false, pipeline_after_sync = true;
+    bool apache_learners = false;
     int64_t counter_start = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
@@ -3001,6 +3057,8 @@ int main(int argc, char **argv)
                 usage();
                 return 2;
             }
+        } else if (strcmp(argv[i], "--apache-learners") == 0) {
+            apache_learners = true;
         } else if (strcmp(argv[i], "--no-pipeline-after-sync") == 0) {
             pipeline_after_sync = false; /* clients wait behind a sync + read */
         } else if (strcmp(argv[i], "--planted") == 0 && i + 1 < argc) {
@@ -3037,6 +3095,7 @@ int main(int argc, char **argv)
     struct sim *s = mem_calloc(1, sizeof(*s));
     s->raw_server_free = raw_server_free;
     s->pipeline_after_sync = pipeline_after_sync;
+    s->apache_learners = apache_learners;
     s->counter_start = counter_start;
     struct sim_stats sum = {0};
     int runs = 0, failed = 0;
@@ -3082,11 +3141,15 @@ int main(int argc, char **argv)
            sum.elections, sum.early_decisions, sum.crashes, sum.drops, sum.partitions, sum.jumps,
            sum.pauses, sum.refusals, sum.diffs, sum.truncs, sum.snaps);
     if (counter_start > 0) {
-        printf("czk-sim: counter start %" PRIx64 ": %ld leaders stepped down at the zxid "
-               "counter's roll-over\n",
-               (uint64_t)counter_start, sum.rollovers);
-        if (sum.rollovers == 0 && seed < 0) {
+        printf("czk-sim: counter start %" PRIx64 ": %ld epochs started in place, %ld leaders "
+               "stepped down at the zxid counter's roll-over\n",
+               (uint64_t)counter_start, sum.rolled, sum.rollovers);
+        if ((apache_learners ? sum.rollovers : sum.rolled) == 0 && seed < 0) {
             printf("czk-sim: no roll-over in any run: the counter start shows nothing\n");
+            return 1;
+        }
+        if (apache_learners && sum.rolled > 0) {
+            printf("czk-sim: an epoch started in place with Apache's learners\n");
             return 1;
         }
     }

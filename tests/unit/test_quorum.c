@@ -201,6 +201,25 @@ static void test_payloads(void)
     CHECK(quorum_learner_info_decode(jute_buf_of(b.data, 8), &qi) == 0);
     CHECK(qi.serverid == 9 && qi.protocol_version == 1);
     CHECK(quorum_learner_info_decode(jute_buf_of(b.data, 7), &qi) == PEER_ETRUNCATED);
+    CHECK(qi.czk_features == 0);
+    /* czk's: the same 20 bytes (what Apache's LearnerHandler reads), then
+     * "czk" and its features; any other trailer is no czk feature */
+    buf_clear(&b);
+    quorum_learner_info_encode(&b, 9, 3);
+    CHECK_EQ_INT(b.len, 24);
+    CHECK(memcmp(b.data + 8, "\x00\x01\x00\x00", 4) == 0);
+    CHECK(memcmp(b.data + 20, "czk\x01", 4) == 0);
+    CHECK(quorum_learner_info_decode(jute_buf_of(b.data, 24), &qi) == 0);
+    CHECK(qi.serverid == 9 && qi.config_version == 3 && qi.czk_features == QUORUM_CZK_EPOCH_ROLL);
+    CHECK(quorum_learner_info_decode(jute_buf_of(b.data, 23), &qi) == 0 && qi.czk_features == 0);
+    b.data[20] = 'x';
+    CHECK(quorum_learner_info_decode(jute_buf_of(b.data, 24), &qi) == 0 && qi.czk_features == 0);
+
+    /* the zxid after: the counter, then past fffffffe the next epoch's first */
+    CHECK_EQ_INT(quorum_zxid_after(0x0000000500000007LL, 0), 0x0000000500000008LL);
+    CHECK_EQ_INT(quorum_zxid_after(0x00000005fffffffdLL, 0), 0x00000005fffffffeLL);
+    CHECK_EQ_INT(quorum_zxid_after(0x00000005fffffffeLL, 0), 0x0000000600000001LL);
+    CHECK_EQ_INT(quorum_zxid_after(0x00000005fffffffeLL, 0xfffffff0LL), 0x00000006fffffff0LL);
 
     /* COMMITANDACTIVATE / INFORMANDACTIVATE */
     const uint8_t act[] = {0, 0, 0, 0, 0, 0, 0, 3, 0xaa};

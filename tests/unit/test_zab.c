@@ -79,6 +79,17 @@ static struct jute_buf learner_info(int64_t sid)
     return (struct jute_buf){scratch, 20};
 }
 
+/* A czk learner's: the same, then czk's trailer (it can roll over). */
+static struct jute_buf czk_learner_info(int64_t sid)
+{
+    struct jute_buf b = learner_info(sid);
+    uint32_t t = QUORUM_CZK_MAGIC | QUORUM_CZK_EPOCH_ROLL;
+    for (int i = 0; i < 4; i++)
+        scratch[20 + i] = (uint8_t)(t >> (24 - 8 * i));
+    b.len = 24;
+    return b;
+}
+
 static void recv(struct zab *z, int64_t now, int64_t from, int32_t type, int64_t zxid,
                  struct jute_buf data)
 {
@@ -520,7 +531,8 @@ static void test_leader_steps_down_without_a_synced_quorum(void)
 
 /* Leader.propose: a txn whose counter would be all ones is not proposed:
  * the leader steps down at it, appending nothing (the txn before it was
- * appended and stays: the ring's entries are not used after the stop). */
+ * appended and stays: the ring's entries are not used after the stop).
+ * So with an Apache learner (no czk trailer in its LearnerInfo). */
 static void test_counter_exhaustion_steps_down_before_proposing(void)
 {
     struct zab z;
@@ -535,6 +547,137 @@ static void test_counter_exhaustion_steps_down_before_proposing(void)
     CHECK_EQ_INT(propose(&z, 10, "c"), 0);
     CHECK_EQ_INT(up.appends_len, 0);
     CHECK(up.stopped && up.role == ZAB_LOOKING && strstr(up.reason, "zxid counter is exhausted"));
+    zab_deinit(&z);
+}
+
+/* A leader (3 of 1,2,3) serving in epoch 1 with czk learners 1 and 2. */
+static void serving_leader_czk(struct zab *z)
+{
+    leader_with(z, voters3, 3, NULL, 0, 4, 0);
+    for (int64_t sid = 1; sid <= 2; sid++) {
+        recv(z, 1, sid, QUORUM_FOLLOWERINFO, E(0, 0), czk_learner_info(sid));
+        recv(z, 1, sid, QUORUM_ACKEPOCH, 0, i32_data(0));
+    }
+    recv0(z, 2, 1, QUORUM_ACK, E(1, 0));
+    recv0(z, 2, 2, QUORUM_ACK, E(1, 0));
+    CHECK(up.serving && sent(2, QUORUM_UPTODATE));
+}
+
+/* czk's roll-over: after counter fffffffe every synced learner gets
+ * LEADERINFO(next epoch); the next epoch's first txn waits (ZAB_EBUSY)
+ * until a quorum, the leader counting itself once its log is durable to
+ * there, has written the epoch; then it goes on, nobody dropped. */
+static void test_counter_exhaustion_starts_the_next_epoch_in_place_with_czk_learners(void)
+{
+    struct zab z;
+    first_counter = 0xfffffffd;
+    serving_leader_czk(&z);
+    first_counter = 0;
+    CHECK_EQ_INT(propose(&z, 10, "a"), 0);
+    CHECK(sent(1, QUORUM_LEADERINFO) == NULL);
+    CHECK_EQ_INT(propose(&z, 10, "b"), 0);
+    CHECK(up.appends_len == 1 && up.appends[0].zxid == E(1, 0xfffffffe));
+    const struct zab_send *li = sent(1, QUORUM_LEADERINFO);
+    CHECK(li && li->zxid == E(2, 0) && li->i32 == QUORUM_PROTOCOL_VERSION);
+    CHECK(sent(2, QUORUM_LEADERINFO) != NULL);
+    /* after the PROPOSAL in the stream */
+    CHECK(up.sends[0].type == QUORUM_PROPOSAL && up.sends[0].to == 1);
+    CHECK(!up.stopped && up.closes_len == 0);
+    CHECK_EQ_INT(up.current_epoch, -1); /* not before its own log is durable */
+    CHECK_EQ_INT(zab_next_zxid(&z), E(2, 0xfffffffd));
+    CHECK_EQ_INT(propose(&z, 11, "c"), ZAB_EBUSY);
+    /* a learner that took it; the leader's own log is not durable yet */
+    recv(&z, 12, 1, QUORUM_ACKEPOCH, E(1, 0xfffffffe), i32_data(2));
+    CHECK(!up.epoch_rolled && !closed(1));
+    persisted(&z, 13, E(1, 0xfffffffe));
+    CHECK_EQ_INT(up.accepted_epoch, 2);
+    CHECK_EQ_INT(up.current_epoch, 2);
+    CHECK(up.epoch_rolled && up.established_epoch == 2 && up.serving && !up.became_serving);
+    CHECK_EQ_INT(propose(&z, 14, "c"), 0);
+    CHECK(up.appends_len == 1 && up.appends[0].zxid == E(2, 0xfffffffd));
+    CHECK(sent(1, QUORUM_PROPOSAL) && sent(2, QUORUM_PROPOSAL));
+    /* the other learner's ACKEPOCH, late: moot, not a protocol error */
+    recv(&z, 15, 2, QUORUM_ACKEPOCH, E(1, 0xfffffffe), i32_data(2));
+    CHECK(!closed(2) && !up.stopped);
+    /* an ACKEPOCH of any other epoch while serving is */
+    recv(&z, 16, 2, QUORUM_ACKEPOCH, E(1, 0xfffffffe), i32_data(7));
+    CHECK(closed(2));
+    zab_deinit(&z);
+}
+
+/* A learner still syncing when it starts is dropped (it syncs again); one
+ * that connects during it waits for LEADERINFO until it ends, then gets the
+ * next epoch; without a quorum within syncLimit the leader steps down. */
+static void test_roll_over_drops_a_syncing_learner_holds_a_new_one_and_times_out(void)
+{
+    struct zab z;
+    first_counter = 0xfffffffe;
+    init_zab(&z, 3, voters5, 5, 4);
+    first_counter = 0;
+    start(&z, 0, ZAB_LEADING, 3, 0, 0, 0, NULL, 0);
+    recv(&z, 1, 1, QUORUM_FOLLOWERINFO, E(0, 0), czk_learner_info(1));
+    recv(&z, 1, 2, QUORUM_FOLLOWERINFO, E(0, 0), czk_learner_info(2)); /* 3 of 5 */
+    recv(&z, 1, 1, QUORUM_ACKEPOCH, 0, i32_data(0));
+    recv(&z, 1, 2, QUORUM_ACKEPOCH, 0, i32_data(0));
+    recv0(&z, 2, 1, QUORUM_ACK, E(1, 0));
+    recv0(&z, 2, 2, QUORUM_ACK, E(1, 0));
+    CHECK(up.serving);
+    recv(&z, 3, 4, QUORUM_FOLLOWERINFO, E(0, 0), czk_learner_info(4));
+    recv(&z, 3, 4, QUORUM_ACKEPOCH, 0, i32_data(0)); /* synced, NEWLEADER not acked */
+    CHECK(sent(4, QUORUM_NEWLEADER) != NULL);
+    CHECK_EQ_INT(propose(&z, 10, "a"), 0);
+    CHECK(closed(4) && !closed(1) && !closed(2));
+    CHECK(sent(1, QUORUM_LEADERINFO) && sent(4, QUORUM_LEADERINFO) == NULL);
+    recv(&z, 11, 5, QUORUM_FOLLOWERINFO, E(1, 0), czk_learner_info(5));
+    CHECK(sent(5, QUORUM_LEADERINFO) == NULL); /* held */
+    persisted(&z, 12, E(1, 0xfffffffe));
+    CHECK(!up.epoch_rolled); /* 3 of 5 needed: the leader alone */
+    recv(&z, 13, 1, QUORUM_ACKEPOCH, E(1, 0xfffffffe), i32_data(2));
+    recv(&z, 14, 2, QUORUM_ACKEPOCH, E(1, 0xfffffffe), i32_data(2));
+    CHECK(up.epoch_rolled && up.established_epoch == 2);
+    const struct zab_send *li = sent(5, QUORUM_LEADERINFO);
+    CHECK(li && li->zxid == E(2, 0));
+    zab_deinit(&z);
+
+    /* Nobody answers: syncLimit (5 ticks) later the leader steps down. */
+    first_counter = 0xfffffffe;
+    serving_leader_czk(&z);
+    first_counter = 0;
+    CHECK_EQ_INT(propose(&z, 10, "a"), 0);
+    persisted(&z, 11, E(1, 0xfffffffe));
+    CHECK(!up.epoch_rolled && up.deadline_ms <= 10 + 5 * TICK_MS);
+    for (int64_t t = 60; t < 10 + 5 * TICK_MS; t += 50) {
+        recv0(&z, t, 1, QUORUM_PING, E(1, 0xfffffffe));
+        recv0(&z, t, 2, QUORUM_PING, E(1, 0xfffffffe));
+        tick(&z, t);
+        CHECK(!up.stopped);
+    }
+    tick(&z, 10 + 5 * TICK_MS);
+    CHECK(up.stopped && strstr(up.reason, "did not take the next epoch"));
+    zab_deinit(&z);
+}
+
+/* The learner's side: its log durable first (drain_log), every proposal
+ * before it ACKed, the epoch written, then ACKEPOCH; it goes on serving and
+ * takes the next epoch's proposals. Any other epoch while serving stops it. */
+static void test_learner_takes_the_next_epoch_in_place(void)
+{
+    struct zab z;
+    synced_follower(&z, true);
+    recv(&z, 5, 3, QUORUM_PROPOSAL, E(2, 1), (struct jute_buf){(const uint8_t *)"d", 1});
+    CHECK(sent(3, QUORUM_ACK) == NULL);
+    recv(&z, 6, 3, QUORUM_LEADERINFO, E(3, 0), i32_data(QUORUM_PROTOCOL_VERSION));
+    CHECK(up.drain_log && up.accepted_epoch == 3 && up.current_epoch == 3);
+    CHECK(up.epoch_rolled && up.established_epoch == 3 && up.serving && !up.stopped);
+    CHECK(up.sends_len == 2 && up.sends[0].type == QUORUM_ACK && up.sends[0].zxid == E(2, 1));
+    CHECK(up.sends[1].type == QUORUM_ACKEPOCH && up.sends[1].zxid == E(2, 1) &&
+          up.sends[1].i32 == 3);
+    recv(&z, 7, 3, QUORUM_PROPOSAL, E(3, 1), (struct jute_buf){(const uint8_t *)"e", 1});
+    CHECK(up.appends_len == 1 && !up.stopped);
+    persisted(&z, 8, E(3, 1));
+    CHECK(sent(3, QUORUM_ACK) && sent(3, QUORUM_ACK)->zxid == E(3, 1));
+    recv(&z, 9, 3, QUORUM_LEADERINFO, E(5, 0), i32_data(QUORUM_PROTOCOL_VERSION));
+    CHECK(up.stopped && !up.drain_log && up.current_epoch == -1);
     zab_deinit(&z);
 }
 
@@ -1804,6 +1947,9 @@ int main(int argc, char **argv)
     test_leader_pings_every_half_tick_and_drops_silent_learners();
     test_leader_steps_down_without_a_synced_quorum();
     test_counter_exhaustion_steps_down_before_proposing();
+    test_counter_exhaustion_starts_the_next_epoch_in_place_with_czk_learners();
+    test_roll_over_drops_a_syncing_learner_holds_a_new_one_and_times_out();
+    test_learner_takes_the_next_epoch_in_place();
     test_leader_drops_a_learner_whose_acks_lag();
     test_learner_reconnecting_is_not_closed();
     test_ack_from_a_previous_connection_does_not_count_after_resync();
