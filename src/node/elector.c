@@ -280,6 +280,17 @@ int elector_start(struct elector *e, int64_t last_zxid, int64_t current_epoch)
     return elector_step(e, &ev);
 }
 
+int elector_resume(struct elector *e, int32_t state, const struct fle_vote *vote)
+{
+    struct fle_event ev = {.type = FLE_RESUME};
+    ev.resume.state = state;
+    ev.resume.vote = *vote;
+    int rc = elector_step(e, &ev);
+    if (rc == 0)
+        e->decided = true;
+    return rc;
+}
+
 int elector_epoch_update(struct elector *e, int64_t epoch)
 {
     struct fle_event ev = {.type = FLE_EPOCH_UPDATE};

@@ -83,9 +83,12 @@ __attribute__((warn_unused_result)) int elector_epoch_update(struct elector *e, 
 /* The config every notification carries from now on (the membership's
  * version changed: reconfigEnabled). */
 void elector_config_update(struct elector *e, const struct membership *members);
-/* The config every notification carries from now on (the membership's
- * version changed: reconfigEnabled). */
-void elector_config_update(struct elector *e, const struct membership *members);
+
+/* A new elector (the servers changed: reconfig) of a server whose role
+ * goes on: it answers as the last one decided, state (LEADING, FOLLOWING,
+ * OBSERVING) and vote, without an election (FLE_RESUME). Errors: FLE's. */
+__attribute__((warn_unused_result)) int elector_resume(struct elector *e, int32_t state,
+                                                       const struct fle_vote *vote);
 
 /* The state (enum election_state) and vote to report (`srvr`'s Mode, logs):
  * the proposal while LOOKING, the end vote after a decision. */

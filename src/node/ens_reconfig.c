@@ -14,6 +14,7 @@
 #include "node/config.h"
 #include "node/elector.h"
 #include "node/leader_port.h"
+#include "node/node.h"
 #include "node/node_int.h"
 #include "proto/jute.h"
 #include "proto/proto.h"
@@ -369,13 +370,59 @@ void node__ens_txn_logged(struct node *n, const uint8_t *txn, size_t len)
     membership_deinit(&next);
 }
 
+/* QuorumPeer.processReconfig: a server whose role stays under `next` (its
+ * learner type, and for a learner a leader that stays a voter) goes on
+ * under the same leader, as Apache's; czk's leader designates itself. A
+ * follower the config no longer names goes on following as a non-voting
+ * participant (updateLearnerType keeps PARTICIPANT): its acks count for
+ * nothing, its clients stay. */
+static bool role_goes_on(const struct node *n, const struct membership *next)
+{
+    const struct node_ens *e = n->ens;
+    if (e->lost || e->state == ELECTION_LOOKING)
+        return false;
+    const struct member *me = membership_find(next, e->sid);
+    int role = me ? (int)me->role : (int)MEMBER_PARTICIPANT;
+    if (role != (e->state == ELECTION_OBSERVING ? MEMBER_OBSERVER : MEMBER_PARTICIPANT))
+        return false;
+    if (e->state == ELECTION_LEADING)
+        return me && e->leader != NULL;
+    const struct member *leader = membership_find(next, e->leader_sid);
+    return leader && leader->role == MEMBER_PARTICIPANT && e->learner != NULL;
+}
+
+/* The servers changed and the role goes on: the leader counts the new
+ * voters, and a new election port (it knows the members it was built with)
+ * answers LOOKING servers with the vote the role stands on. */
+static int role_resume(struct node *n, const int64_t *observers, size_t observers_len)
+{
+    struct node_ens *e = n->ens;
+    int32_t state = elector_state(e->elector);
+    struct fle_vote vote = elector_vote(e->elector);
+    if (e->leader && leader_port_members_update(e->leader, e->voters, e->voters_len, observers,
+                                                observers_len) < 0)
+        return -1;
+    if (!membership_find(&e->members, e->sid))
+        return 0; /* a non-voting follower: the election port it has answers for it */
+    char why[512];
+    elector_free(e->elector);
+    e->elector = NULL;
+    if (node__ens_elector_new(n, why, sizeof(why)) < 0) {
+        LOG_E("The election port cannot start on the new config: %s: stopping", why);
+        node_stop(n);
+        return 0;
+    }
+    return elector_resume(e->elector, state, &vote) < 0 ? -1 : 0;
+}
+
 void node__ens_activate(struct node *n, struct membership *next, const char *whose)
 {
     struct node_ens *e = n->ens;
     /* czk's election port knows the members it was built with: any change
-     * of the servers (not of the version alone) builds it anew, after the
-     * role (Apache goes on under the leader it designates) */
+     * of the servers (not of the version alone) builds it anew, with the
+     * role going on when it stays (role_goes_on), else after the role */
     bool restart = !membership_same(&e->members, next);
+    bool goes_on = restart && role_goes_on(n, next);
     int64_t version = next->version;
     membership_deinit(&e->members);
     e->members = *next;
@@ -394,9 +441,15 @@ void node__ens_activate(struct node *n, struct membership *next, const char *who
     publish(n);
     if (e->leader)
         leader_port_observers_update(e->leader, observers, observers_len);
-    mem_free(observers);
     LOG_I("The ensemble's config is now version %" PRIx64 " (%s): %zu voters, %zu observers, in %s",
           (uint64_t)version, whose, e->voters_len, observers_len, n->cfg.dynamic_config_file);
+    if (goes_on && role_resume(n, observers, observers_len) == 0) {
+        LOG_I("The servers changed; this server goes on as %s under leader %" PRId64
+              " without an election",
+              node__ens_mode(n), e->leader_sid);
+        restart = false;
+    }
+    mem_free(observers);
     if (restart && !e->lost) {
         /* QuorumPeer.restartLeaderElection, and a role that changes */
         e->rebuild_elector = true;

@@ -984,6 +984,20 @@ void leader_port_observers_update(struct leader_port *lp, const int64_t *observe
     lp->cfg.observers_len = len;
 }
 
+int leader_port_members_update(struct leader_port *lp, const int64_t *voters, size_t voters_len,
+                               const int64_t *observers, size_t observers_len)
+{
+    if (lp->over || !sid_in(voters, voters_len, lp->cfg.my_sid) ||
+        zab_voters_update(&lp->zab, voters, voters_len) != 0)
+        return -1;
+    mem_free(lp->voters);
+    lp->voters = copy_sids(voters, voters_len);
+    lp->cfg.voters = lp->voters;
+    lp->cfg.voters_len = voters_len;
+    leader_port_observers_update(lp, observers, observers_len);
+    return 0;
+}
+
 int64_t leader_port_next_zxid(const struct leader_port *lp)
 {
     if (lp->over)

@@ -259,6 +259,16 @@ int64_t leader_port_epoch(const struct leader_port *lp);
 /* The observers that may connect from now on (a reconfig's activation);
  * those connected stay (a removed one leaves once it activates). Copied. */
 void leader_port_observers_update(struct leader_port *lp, const int64_t *observers, size_t len);
+/* A reconfig in force that keeps this leader a voter: the voters and
+ * observers that may connect from now on (copied). ZAB counts acks and
+ * quorums over the new voters (zab_voters_update). A learner the config no
+ * longer names in the role it connected with stays, counting for nothing,
+ * until it leaves (it does once it activates the config, as Apache's).
+ * 0, or -1 for a list ZAB refuses (my sid not a voter, too many): nothing
+ * changed, the role must end. */
+__attribute__((warn_unused_result)) int
+leader_port_members_update(struct leader_port *lp, const int64_t *voters, size_t voters_len,
+                           const int64_t *observers, size_t observers_len);
 /* The port it listens on (useful with port 0 in tests). */
 int leader_port_bound_port(const struct leader_port *lp);
 

@@ -407,6 +407,19 @@ int fle_step(struct fle *fle, const struct fle_event *ev, struct fle_update *up)
     case FLE_EPOCH_UPDATE:
         fle->current.peer_epoch = ev->epoch_update.epoch;
         break;
+    case FLE_RESUME:
+        if (ev->resume.state != ELECTION_LEADING && ev->resume.state != ELECTION_FOLLOWING &&
+            ev->resume.state != ELECTION_OBSERVING)
+            return FLE_EINVAL;
+        fle->started = true;
+        fle->state = ev->resume.state;
+        fle->current = ev->resume.vote;
+        if (ev->resume.vote.election_epoch > fle->logicalclock)
+            fle->logicalclock = ev->resume.vote.election_epoch;
+        fle->finalizing = false;
+        fle->self_pending = false;
+        fle->poll_deadline_ms = -1;
+        break;
     case FLE_CONNECTED: {
         int k = voter_index(fle, ev->connected.sid);
         if (k >= 0)

@@ -94,6 +94,11 @@ enum fle_event_type {
     /* The election connection to a voter came up or went down (used only
      * with decide_when_connected_agree; a voter starts as never connected). */
     FLE_CONNECTED,
+    /* QuorumPeer.restartLeaderElection while not LOOKING (a reconfig that
+     * keeps this server's role and leader): this new instance takes the
+     * role and vote the last one decided, without an election; the next
+     * START begins one after that vote's round. */
+    FLE_RESUME,
 };
 
 struct fle_event {
@@ -117,6 +122,10 @@ struct fle_event {
             int64_t sid;
             bool up;
         } connected;
+        struct {
+            int32_t state; /* LEADING, FOLLOWING or OBSERVING */
+            struct fle_vote vote;
+        } resume;
     };
 };
 

@@ -81,6 +81,51 @@ int zab_init(struct zab *zab, const struct zab_config *config)
     return 0;
 }
 
+/* Bits by old voter index to bits by new index (-1: dropped). */
+static uint64_t remap_bits(uint64_t bits, const int *to)
+{
+    uint64_t out = 0;
+    for (int i = 0; i < ZAB_VOTERS_MAX; i++)
+        if ((bits & ((uint64_t)1 << i)) && to[i] >= 0)
+            out |= (uint64_t)1 << to[i];
+    return out;
+}
+
+static struct zab_entry *ring_at(const struct zab *zab, size_t i);
+
+int zab_voters_update(struct zab *zab, const int64_t *voters, size_t voters_len)
+{
+    if (voters_len == 0 || voters_len > ZAB_VOTERS_MAX)
+        return ZAB_EINVAL;
+    for (size_t i = 0; i < voters_len; i++)
+        for (size_t j = 0; j < i; j++)
+            if (voters[j] == voters[i])
+                return ZAB_EINVAL;
+    int to[ZAB_VOTERS_MAX];
+    for (int i = 0; i < ZAB_VOTERS_MAX; i++) {
+        to[i] = -1;
+        for (size_t j = 0; (size_t)i < zab->voters_len && j < voters_len; j++)
+            if (voters[j] == zab->voters[i])
+                to[i] = (int)j;
+    }
+    memcpy(zab->voters, voters, voters_len * sizeof(int64_t));
+    zab->voters_len = voters_len;
+    zab->my_voter = voter_index(zab, zab->my_sid);
+    for (size_t i = 0; i < zab->ring_len; i++) {
+        struct zab_entry *e = ring_at(zab, i);
+        e->acks = remap_bits(e->acks, to);
+    }
+    zab->connecting = remap_bits(zab->connecting, to);
+    zab->electing = remap_bits(zab->electing, to);
+    zab->newleader_acks = remap_bits(zab->newleader_acks, to);
+    zab->roll_acks = remap_bits(zab->roll_acks, to);
+    for (size_t i = 0; i < zab->learners_len; i++) {
+        struct zab_learner *l = &zab->learners[i];
+        l->voter = l->observer ? -1 : voter_index(zab, l->sid);
+    }
+    return 0;
+}
+
 static struct zab_entry *ring_at(const struct zab *zab, size_t i)
 {
     ZAB_ASSERT(i < zab->ring_len);

@@ -389,6 +389,14 @@ struct zab {
 __attribute__((warn_unused_result)) int zab_init(struct zab *zab, const struct zab_config *config);
 void zab_deinit(struct zab *zab);
 
+/* A reconfig in force (czk's leader and learners go on through it when
+ * their roles stay): the voters from now on, distinct, 1..ZAB_VOTERS_MAX.
+ * Every ack, quorum wait and learner a voter had carries over to its place
+ * in the new list; a learner no longer listed counts for nothing (the
+ * driver closes it). ZAB_EINVAL, nothing changed, for a bad list. */
+__attribute__((warn_unused_result)) int zab_voters_update(struct zab *zab, const int64_t *voters,
+                                                          size_t voters_len);
+
 /* Runs one event; fills `up`. 0, or a ZAB_E* code with nothing changed.
  * RECEIVE of a packet ZAB does not handle (REQUEST, REVALIDATE, SYNC) only
  * counts as a sign of life: the server layer handles those. A packet that

@@ -244,9 +244,10 @@ def _configs_agree(ens, want, sids=None):
 
 
 def test_voters_change_under_load(make_ensemble):
-    """Three czk voters under writers: remove voter 1 by reconfig (it stops
-    serving, 2 and 3 go on), add it back, remove the leader (3), add it back
-    as an observer.  After each step the members serving agree on the new
+    """Three czk voters under writers: remove voter 1 by reconfig (it goes
+    on following as a non-voting participant, as Apache's does; 2 and 3 go
+    on without an election), add it back, remove the leader (3: an
+    election), add it back as an observer.  After each step the members serving agree on the new
     /zookeeper/config and the writers go on; no acknowledged write is lost,
     every member ends with the same tree; member 1 restarts on the files the
     reconfigs left (zoo.cfg without clientPort, as Apache writes it)."""
@@ -259,9 +260,8 @@ def test_voters_change_under_load(make_ensemble):
     data, _ = _reconfig_retry(zk, leaving="1")
     assert b"server.1=" not in data
     since = time.monotonic()
-    ens.wait_not_serving([1])
-    ens.wait_modes(sids=[2, 3])
-    _configs_agree(ens, data, [2, 3])
+    _configs_agree(ens, data)
+    assert ens.wait_modes() == {1: "follower", 2: "follower", 3: "leader"}
     load.wait_ok(100, since_s=since, timeout=60)
 
     data, _ = _reconfig_retry(zk, joining=_line(ens, 1, "participant"))
@@ -399,3 +399,55 @@ def test_add_a_fourth_voter_under_load(make_ensemble):
     load.stop()
     load.check()
     _files_agree(ens, _strip_version(data)[1])
+
+
+ROLES_STAY_KINDS = [["czk"] * 4, ["apache"] * 4, ["apache", "apache", "czk", "czk"],
+                    ["czk", "czk", "apache", "czk"]]
+
+
+@pytest.mark.parametrize("kinds", ROLES_STAY_KINDS, ids=lambda k: "-".join(k))
+def test_servers_change_without_an_election(make_ensemble, kinds):
+    """Apache's members go on under the leader a reconfig designates (the
+    same leader, when it stays a voter): a member whose role stays keeps
+    its clients, and a follower the config no longer names goes on
+    following as a non-voting participant (QuorumPeer.updateLearnerType).
+    So do czk's, Apache's and czk's mixed: three voters led by 3 add a
+    fourth (started on a config naming all four) and remove voter 1; the
+    leader stays 3, 1 still follows, 4 follows, and no client of 1, 2 or 3
+    ever sees its connection drop."""
+    ens = make_ensemble(kinds, extra=EXTRA)
+    for sid in (3, 2, 1):
+        cfg = ens.cfg(sid)
+        del cfg["server.4"]
+        ens.write_myid(sid)
+        write_cfg(ens.members[sid].workdir, cfg, port=ens.members[sid].client_port)
+    ens.start(3, keep_cfg=True)
+    ens.start(2, keep_cfg=True)
+    assert ens.wait_modes(sids=[2, 3])[3] == "leader"
+    ens.start(1, keep_cfg=True)
+    ens.wait_modes(sids=[1, 2, 3])
+    states = {}
+    clients = {}
+    for sid in (1, 2, 3):
+        clients[sid] = c = ens.client(sid)
+        c.add_listener(states.setdefault(sid, []).append)
+        c.create("/c%d" % sid, b"")
+    ens.start(4)
+    zk = ens.client(sid=3, auth_data=[("digest", "super:" + SUPER_PASSWORD)])
+    data, _ = _call(zk, joining=_line(ens, 4, "participant"))
+    assert data.count(b"participant") == 4, data
+    assert ens.wait_modes()[4] == "follower"
+    _configs_agree(ens, data)
+    data, _ = _call(zk, leaving="1")
+    assert b"server.1=" not in data
+    _configs_agree(ens, data)
+    time.sleep(1.0)  # a member that would leave its role has done so by now
+    assert ens.wait_modes() == {1: "follower", 2: "follower", 3: "leader", 4: "follower"}
+    for sid, c in clients.items():  # every member still serves its client
+        c.create("/d%d" % sid, b"")
+    assert states == {1: [], 2: [], 3: []}, states
+    for sid in (1, 2, 3):
+        if kinds[sid - 1] == "czk":
+            log = open(ens.members[sid].server.log_path, errors="replace").read()
+            assert log.count("without an election") == 2, (sid, log[-3000:])
+            assert log.count("Serving clients") == 1, sid

@@ -69,6 +69,30 @@ static void test_start_votes_for_itself_and_notifies_every_voter(void)
     CHECK(f.recvset[1].present); /* our own vote is in recvset */
 }
 
+/* A new instance after a reconfig that keeps the role: it answers a
+ * LOOKING voter with the vote the role stands on, without an election;
+ * the next START begins the round after that vote's. */
+static void test_resume_answers_with_the_role_s_vote(void)
+{
+    struct fle f;
+    struct fle_update up;
+    init3(&f, 2);
+    struct fle_event ev = {.type = FLE_RESUME, .now_ms = 100};
+    ev.resume.state = ELECTION_LOOKING;
+    CHECK(fle_step(&f, &ev, &up) == FLE_EINVAL);
+    ev.resume.state = ELECTION_FOLLOWING;
+    ev.resume.vote = (struct fle_vote){3, 0x500000007, 4, 5};
+    CHECK(fle_step(&f, &ev, &up) == 0);
+    CHECK(up.sends_len == 0 && up.deadline_ms == -1 && !up.decided);
+    CHECK_EQ_INT(up.state, ELECTION_FOLLOWING);
+    recv(&f, &up, 110, 1, ELECTION_LOOKING, 1, 0x100000000, 1, 1);
+    const struct fle_send *s = sent_to(&up, 1);
+    CHECK(s && s->state == ELECTION_FOLLOWING && s->vote.leader == 3 &&
+          s->vote.zxid == 0x500000007 && s->vote.election_epoch == 4 && s->vote.peer_epoch == 5);
+    start(&f, &up, 120, 0x500000009, 5);
+    CHECK_EQ_INT(f.logicalclock, 5);
+}
+
 static void test_total_order_predicate_epoch_then_zxid_then_sid(void)
 {
     struct fle f;
@@ -997,6 +1021,7 @@ int main(int argc, char **argv)
         return check_result("test_fle --planted");
     }
     test_start_votes_for_itself_and_notifies_every_voter();
+    test_resume_answers_with_the_role_s_vote();
     test_total_order_predicate_epoch_then_zxid_then_sid();
     test_higher_round_adopts_round_resets_recvset_and_keeps_better_own_vote();
     test_same_round_better_vote_updates_proposal_and_notifies();

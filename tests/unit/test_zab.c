@@ -681,6 +681,36 @@ static void test_learner_takes_the_next_epoch_in_place(void)
     zab_deinit(&z);
 }
 
+/* A reconfig in force, the leader a voter still: acks, quorum waits and
+ * learners carry over to the new voters' places; a voter added counts from
+ * now on, one removed no more. */
+static void test_voters_update_carries_acks_over(void)
+{
+    struct zab z;
+    serving_leader(&z); /* 3 leads 1, 2 */
+    CHECK_EQ_INT(propose(&z, 10, "a"), 0);
+    recv0(&z, 11, 1, QUORUM_ACK, E(1, 1)); /* no quorum: 3 has not persisted */
+    CHECK_EQ_INT(up.commit_upto_zxid, 0);
+    const int64_t bad[] = {1, 1};
+    CHECK_EQ_INT(zab_voters_update(&z, bad, 2), ZAB_EINVAL);
+    CHECK_EQ_INT(zab_voters_update(&z, voters5, 0), ZAB_EINVAL);
+    /* 2 leaves, 4 and 5 join: {4, 3, 1, 5}; 1's ack and its learner carry over */
+    const int64_t next[] = {4, 3, 1, 5};
+    CHECK_EQ_INT(zab_voters_update(&z, next, 4), 0);
+    CHECK(z.my_voter == 1 && z.voters_len == 4);
+    persisted(&z, 12, E(1, 1));
+    CHECK_EQ_INT(up.commit_upto_zxid, 0);  /* 3 and 1 of 4: no majority */
+    recv0(&z, 13, 2, QUORUM_ACK, E(1, 1)); /* 2 counts no more */
+    CHECK_EQ_INT(up.commit_upto_zxid, 0);
+    recv(&z, 14, 4, QUORUM_FOLLOWERINFO, E(1, 0), learner_info(4));
+    recv(&z, 14, 4, QUORUM_ACKEPOCH, 0, i32_data(1));
+    recv0(&z, 15, 4, QUORUM_ACK, E(1, 0)); /* NEWLEADER's */
+    CHECK(sent(4, QUORUM_UPTODATE) != NULL);
+    recv0(&z, 16, 4, QUORUM_ACK, E(1, 1));
+    CHECK_EQ_INT(up.commit_upto_zxid, E(1, 1)); /* 3, 1, 4 of 4 */
+    zab_deinit(&z);
+}
+
 /* Found by czk-sim (seed 5, 5 members): a learner that connects again while
  * the leader still holds its old connection. The node closes the old one when
  * the new one introduces itself (one connection per sid); ZAB must not ask it
@@ -1950,6 +1980,7 @@ int main(int argc, char **argv)
     test_counter_exhaustion_starts_the_next_epoch_in_place_with_czk_learners();
     test_roll_over_drops_a_syncing_learner_holds_a_new_one_and_times_out();
     test_learner_takes_the_next_epoch_in_place();
+    test_voters_update_carries_acks_over();
     test_leader_drops_a_learner_whose_acks_lag();
     test_learner_reconnecting_is_not_closed();
     test_ack_from_a_previous_connection_does_not_count_after_resync();
