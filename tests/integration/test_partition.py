@@ -86,11 +86,15 @@ def _syncs(ens, sid, kind):
     return len(re.findall(r"Getting a %s from the leader" % kind, _log(ens, sid)))
 
 
-def _start(make_ensemble, kinds, extra=None, **load_kw):
+def _start(make_ensemble, kinds, extra=None, led_by_3=False, **load_kw):
     """A proxied ensemble (zoo.cfg `extra` keys) with writers on every
-    member; (ens, leader, load)."""
+    member; (ens, leader, load). led_by_3: member 3 leads (started first,
+    with 2), however slowly a JVM starts."""
     ens = make_ensemble(kinds, proxied=True, extra=extra)
-    ens.start_all()
+    if led_by_3:
+        ens.start_three_led_by_3()
+    else:
+        ens.start_all()
     leader = ens.leader_sid()
     load_kw.setdefault("writers", 3)
     # A sync reader where the leader is czk's: an Apache leader cut off
@@ -436,7 +440,7 @@ def test_follower_isolated_past_the_committed_log_gets_a_snap(make_ensemble, kin
     snapshotSizeFactor=-1 (zookeeper.snapshotSizeFactor) turns that off,
     leaving the committed log, as czk has it."""
     ens, leader, load = _start(make_ensemble, kinds, extra={"snapshotSizeFactor": "-1"},
-                               writers=4, readers=1)
+                               led_by_3=True, writers=4, readers=1)
     assert leader == 3
     follower = 1
     snaps = _syncs(ens, follower, "snapshot")
