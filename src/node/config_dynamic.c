@@ -95,6 +95,91 @@ static void dynamic_text(const struct membership *m, bool keep_version, struct b
     buf_deinit(&all);
 }
 
+/* String.hashCode of a key (UTF-8 here; Java hashes UTF-16 code units),
+ * then ConcurrentHashMap.spread. */
+static uint32_t properties_hash(const char *key)
+{
+    uint32_t h = 0;
+    const uint8_t *s = (const uint8_t *)key;
+    while (*s) {
+        uint32_t cp = *s++;
+        int more = cp >= 0xf0 ? 3 : cp >= 0xe0 ? 2 : cp >= 0xc0 ? 1 : 0;
+        if (more)
+            cp &= 0x3fu >> more;
+        for (; more > 0 && (*s & 0xc0) == 0x80; more--)
+            cp = (cp << 6) | (*s++ & 0x3fu);
+        if (cp >= 0x10000) {
+            h = 31 * h + (0xd800 + ((cp - 0x10000) >> 10));
+            h = 31 * h + (0xdc00 + ((cp - 0x10000) & 0x3ff));
+        } else {
+            h = 31 * h + cp;
+        }
+    }
+    return (h ^ (h >> 16)) & 0x7fffffffu;
+}
+
+/* The order java.util.Properties' entrySet() gives `n` distinct keys put
+ * in this order (QuorumPeerConfig.editStaticConfig writes zoo.cfg so): Java
+ * 9+ keeps them in a ConcurrentHashMap made with capacity 8 (a table of 16
+ * bins, doubled once it holds 3/4 of that), walked bin by bin; a bin's
+ * list is in put order until a resize splits it: the nodes before the
+ * bin's last run of one side are prepended to their new list, so they come
+ * out reversed, ahead of that run (ConcurrentHashMap.transfer). Keys few
+ * enough that no bin turns into a tree (8 in one bin). Fills order[n]. */
+static void properties_order(const struct config_entry *const *keys, size_t n, size_t *order)
+{
+    size_t table = 16, threshold = 12, count = 0;
+    size_t *head = mem_alloc(table * sizeof(*head));
+    size_t *next = mem_alloc((n ? n : 1) * sizeof(*next));
+    uint32_t *hash = mem_alloc((n ? n : 1) * sizeof(*hash));
+    const size_t none = SIZE_MAX;
+    for (size_t b = 0; b < table; b++)
+        head[b] = none;
+    for (size_t i = 0; i < n; i++) {
+        hash[i] = properties_hash(keys[i]->key);
+        next[i] = none;
+        size_t *at = &head[hash[i] & (table - 1)];
+        while (*at != none)
+            at = &next[*at];
+        *at = i;
+        if (++count < threshold)
+            continue;
+        size_t *grown = mem_alloc(2 * table * sizeof(*grown));
+        for (size_t b = 0; b < table; b++) {
+            size_t lo = none, hi = none, last_run = head[b];
+            size_t run_bit = last_run != none ? hash[last_run] & table : 0;
+            for (size_t p = last_run != none ? next[last_run] : none; p != none; p = next[p])
+                if ((hash[p] & table) != run_bit) {
+                    run_bit = hash[p] & table;
+                    last_run = p;
+                }
+            if (run_bit == 0)
+                lo = last_run;
+            else
+                hi = last_run;
+            for (size_t p = head[b], after; p != last_run; p = after) {
+                after = next[p];
+                size_t *to = (hash[p] & table) ? &hi : &lo;
+                next[p] = *to;
+                *to = p;
+            }
+            grown[b] = lo;
+            grown[b + table] = hi;
+        }
+        mem_free(head);
+        head = grown;
+        table *= 2;
+        threshold = table - table / 4;
+    }
+    size_t k = 0;
+    for (size_t b = 0; b < table; b++)
+        for (size_t p = head[b]; p != none; p = next[p])
+            order[k++] = p;
+    mem_free(hash);
+    mem_free(next);
+    mem_free(head);
+}
+
 int config_write_dynamic(struct node_config *cfg, const struct membership *m, int64_t my_sid,
                          char *errmsg, size_t errlen)
 {
@@ -127,15 +212,29 @@ int config_write_dynamic(struct node_config *cfg, const struct membership *m, in
         rc = config__prop_parse(&p, (const char *)old.data, old.len);
     buf_deinit(&old);
     if (rc == 0) {
+        /* the keys in first-put order, each with its last value */
         struct smap last;
         smap_init(&last);
-        for (size_t i = 0; i < p.count; i++)
-            smap_put(&last, p.entries[i].key, strlen(p.entries[i].key), &p.entries[i]);
-        struct buf out;
-        buf_init(&out);
+        const struct config_entry **keys = mem_alloc((p.count ? p.count : 1) * sizeof(*keys));
+        size_t *order = mem_alloc((p.count ? p.count : 1) * sizeof(*order));
+        size_t n_keys = 0;
         for (size_t i = 0; i < p.count; i++) {
             const struct config_entry *e = &p.entries[i];
-            if (smap_get(&last, e->key, strlen(e->key)) != e || config__is_membership_key(e->key) ||
+            const struct config_entry **seen = smap_get(&last, e->key, strlen(e->key));
+            if (seen) {
+                *seen = e;
+                continue;
+            }
+            keys[n_keys] = e;
+            smap_put(&last, e->key, strlen(e->key), &keys[n_keys]);
+            n_keys++;
+        }
+        properties_order(keys, n_keys, order);
+        struct buf out;
+        buf_init(&out);
+        for (size_t i = 0; i < n_keys; i++) {
+            const struct config_entry *e = keys[order[i]];
+            if (config__is_membership_key(e->key) ||
                 strncmp(e->key, "dynamicConfigFile", 17) == 0 ||
                 strncmp(e->key, "peerType", 8) == 0 ||
                 (erase_client && strncmp(e->key, "clientPort", 10) == 0))
@@ -143,6 +242,8 @@ int config_write_dynamic(struct node_config *cfg, const struct membership *m, in
             buf_printf(&out, "%s=%s\n", e->key, e->value);
         }
         buf_printf(&out, "dynamicConfigFile=%s\n", real);
+        mem_free(order);
+        mem_free(keys);
         smap_deinit(&last);
         rc = write_file_atomic(cfg->source, out.data, out.len, errmsg, errlen);
         buf_deinit(&out);

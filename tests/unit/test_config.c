@@ -536,8 +536,10 @@ static void test_dynamic_config_write(void)
     CHECK(strcmp(cfg.dynamic_config_file, path) == 0);
     CHECK(file_is(path, "server.1=a:1:2:participant\nserver.2=b:1:2:participant\n"
                         "server.3=c:1:2:observer"));
+    /* Apache 3.8's QuorumPeerConfig.editStaticConfig on the same file
+     * writes java.util.Properties' order (hash bins), not the file's */
     snprintf(want, sizeof(want),
-             "tickTime=500\ndataDir=/d\nclientPort=1\ninitLimit=5\nsyncLimit=2\n"
+             "dataDir=/d\ntickTime=500\nclientPort=1\ninitLimit=5\nsyncLimit=2\n"
              "reconfigEnabled=true\ndynamicConfigFile=%s\n",
              path);
     CHECK(file_is(cfg_path, want));
@@ -567,7 +569,7 @@ static void test_dynamic_config_write(void)
     CHECK_EQ_INT(config_write_dynamic(&cfg, &m, 1, err, sizeof(err)), 0);
     snprintf(path, sizeof(path), "%s.dynamic.200000000", cfg_path);
     snprintf(want, sizeof(want),
-             "tickTime=500\ndataDir=/d\ninitLimit=5\nsyncLimit=2\nreconfigEnabled=true\n"
+             "dataDir=/d\ntickTime=500\ninitLimit=5\nsyncLimit=2\nreconfigEnabled=true\n"
              "dynamicConfigFile=%s\n",
              path);
     CHECK(file_is(cfg_path, want));
@@ -583,10 +585,49 @@ static void test_dynamic_config_write(void)
     write_file(cfg_path, with_client);
     CHECK_EQ_INT(config_write_dynamic(&cfg, &m, 2, err, sizeof(err)), 0);
     snprintf(want, sizeof(want),
-             "tickTime=500\ndataDir=/d\nclientPort=1\nclientPortAddress=a\ninitLimit=5\n"
-             "syncLimit=2\nreconfigEnabled=true\ndynamicConfigFile=%s\n",
+             "dataDir=/d\ntickTime=500\nclientPort=1\ninitLimit=5\nsyncLimit=2\n"
+             "reconfigEnabled=true\nclientPortAddress=a\ndynamicConfigFile=%s\n",
              path);
     CHECK(file_is(cfg_path, want));
+    membership_deinit(&m);
+    remove(path);
+
+    /* Thirty keys (the table doubles once, bins split) and a key given
+     * twice (its first place, its last value): Apache's bytes, got from
+     * editStaticConfig on this file */
+    const char *big =
+        "tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir=/var/lib/zookeeper\n"
+        "dataLogDir=/var/log/zookeeper\nclientPort=2181\nclientPortAddress=127.0.0.1\n"
+        "maxClientCnxns=60\nminSessionTimeout=4000\nmaxSessionTimeout=40000\n"
+        "autopurge.snapRetainCount=3\nautopurge.purgeInterval=1\n4lw.commands.whitelist=*\n"
+        "admin.enableServer=false\nadmin.serverPort=8080\nreconfigEnabled=true\n"
+        "standaloneEnabled=false\nsnapCount=100000\npreAllocSize=65536\n"
+        "globalOutstandingLimit=1000\nelectionPortBindRetry=3\ncnxTimeout=5000\n"
+        "quorumListenOnAllIPs=false\nlocalSessionsEnabled=false\n"
+        "localSessionsUpgradingEnabled=false\nforceSync=yes\nskipACL=no\nsyncEnabled=true\n"
+        "metricsProvider.className=org.apache.zookeeper.metrics.impl.DefaultMetricsProvider\n"
+        "jute.maxbuffer=1048575\nserver.1=127.0.0.1:2888:3888;2181\n"
+        "server.2=127.0.0.1:2889:3889;2182\ntickTime=3000\n";
+    write_file(cfg_path, big);
+    CHECK_EQ_INT(config_parse_file_ensemble(cfg_path, &cfg, err, sizeof(err)), 0);
+    config_membership(&cfg, &m);
+    m.version = 0x200000000LL;
+    CHECK_EQ_INT(config_write_dynamic(&cfg, &m, 1, err, sizeof(err)), 0);
+    char want_big[2048];
+    snprintf(want_big, sizeof(want_big),
+             "dataDir=/var/lib/zookeeper\n4lw.commands.whitelist=*\nsyncLimit=5\n"
+             "electionPortBindRetry=3\nsyncEnabled=true\nstandaloneEnabled=false\n"
+             "admin.enableServer=false\n"
+             "metricsProvider.className=org.apache.zookeeper.metrics.impl.DefaultMetricsProvider\n"
+             "initLimit=10\nminSessionTimeout=4000\nsnapCount=100000\nadmin.serverPort=8080\n"
+             "autopurge.purgeInterval=1\nlocalSessionsUpgradingEnabled=false\n"
+             "maxSessionTimeout=40000\nglobalOutstandingLimit=1000\n"
+             "dataLogDir=/var/log/zookeeper\njute.maxbuffer=1048575\nreconfigEnabled=true\n"
+             "forceSync=yes\nskipACL=no\nautopurge.snapRetainCount=3\ncnxTimeout=5000\n"
+             "tickTime=3000\nlocalSessionsEnabled=false\nquorumListenOnAllIPs=false\n"
+             "preAllocSize=65536\nmaxClientCnxns=60\ndynamicConfigFile=%s\n",
+             path);
+    CHECK(file_is(cfg_path, want_big));
     membership_deinit(&m);
     remove(path);
     snprintf(path, sizeof(path), "%s.bak", cfg_path);
