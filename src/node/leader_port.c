@@ -614,6 +614,11 @@ static void on_revalidate(struct learner_conn *c, const struct zk_quorum_packet 
         drop(c, "REVALIDATE data that does not decode");
         return;
     }
+    if (lp->io.revalidate_relay) {
+        /* a follower's observer master: the leader answers, later */
+        lp->io.revalidate_relay(lp->io.ctx, c->sid, pk->zxid, pk->data.ptr, (size_t)pk->data.len);
+        return;
+    }
     bool valid =
         lp->io.revalidate && lp->io.revalidate(lp->io.ctx, c->sid, v.session_id, v.timeout_ms);
     if (c->closing)
@@ -1051,6 +1056,17 @@ void leader_port_persisted(struct leader_port *lp, int64_t zxid)
     leader_port__enter(lp);
     if (zxid > lp->persisted_want)
         lp->persisted_want = zxid;
+    leader_port__leave(lp);
+}
+
+void leader_port_send(struct leader_port *lp, int64_t sid, int32_t type, int64_t zxid,
+                      const uint8_t *data, size_t len)
+{
+    struct learner_conn *c = conn_of(lp, sid);
+    if (lp->over || !c)
+        return;
+    leader_port__enter(lp);
+    send_packet(lp, c, type, zxid, data ? jute_buf_of(data, len) : (struct jute_buf){NULL, -1});
     leader_port__leave(lp);
 }
 

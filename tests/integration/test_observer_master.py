@@ -1,0 +1,151 @@
+# SPDX-License-Identifier: Apache-2.0
+"""observerMasterPort: 3 voters + 2 observers whose zoo.cfg all set
+observerMasterPort=P. A follower listens on its quorum host at P (Apache's
+ObserverMaster) and the observers sync from it, not from the leader
+(Observer.findLearnerMaster tries the voters' hosts at P in turn).
+
+Every server runs on 127.0.0.1, so one follower at a time holds P: sid 2,
+started with the leader (3) before sid 1. The other follower cannot listen
+on P (a czk follower tries again every second and follows meanwhile; an
+Apache follower whose ObserverMaster cannot listen drops its leader, so no
+Apache voter here is the second follower). Killing sid 2 frees P: sid 1
+takes it and the observers move to it.
+
+Kinds: all czk; an Apache observer (4) of czk followers; a czk observer
+(4) and an Apache one (5) of an Apache follower (2) and an Apache leader,
+then of a czk follower (1). What the leader's and the follower's mntr say
+is what Apache's say (checked in the third case, where they are Apache)."""
+
+import threading
+import time
+
+import pytest
+
+import zkwire
+from conftest import HOST, free_port
+from ensemble import LOCAL_NODES, make_ensemble  # noqa: F401  (fixture)
+
+KINDS = [["czk", "czk", "czk", "czk", "czk"],
+         ["czk", "czk", "czk", "apache", "czk"],
+         ["czk", "apache", "apache", "czk", "apache"]]
+VOTERS = (1, 2, 3)
+OBSERVERS = (4, 5)
+
+
+def _mntr(ens, sid):
+    out = zkwire.four_letter(HOST, ens.members[sid].client_port, "mntr", timeout=5.0)
+    return dict(line.split("\t", 1) for line in out.splitlines() if "\t" in line)
+
+
+def _wait(what, cond, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        last = cond()
+        if last:
+            return last
+        assert time.monotonic() < deadline, "timed out waiting for %s" % what
+        time.sleep(0.2)
+
+
+def _assert_trees_equal(ens):
+    trees = ens.trees()
+    for tree in trees.values():
+        for path in LOCAL_NODES:
+            tree[path] = tree[path]["data"]
+    first = next(iter(trees.values()))
+    for sid, tree in trees.items():
+        assert tree == first, "member %d differs" % sid
+
+
+def _synced_observers(ens, sid):
+    return _mntr(ens, sid).get("zk_synced_observers")
+
+
+def _check_reads_in_order(ens, writer_sid, reader_sids, n=200):
+    """A writer sets /order to 0..n-1 on writer_sid while a reader on each
+    observer polls it: every reader sees the values never go back, and
+    after a sync, the last one."""
+    writer = ens.client(writer_sid)
+    writer.ensure_path("/order")
+    writer.set("/order", b"-1")
+    readers = {sid: ens.client(sid) for sid in reader_sids}
+    seen = {sid: [] for sid in reader_sids}
+    done = threading.Event()
+
+    def read(sid):
+        c = readers[sid]
+        while not done.is_set():
+            seen[sid].append(int(c.get("/order")[0]))
+
+    threads = [threading.Thread(target=read, args=(sid,)) for sid in reader_sids]
+    for t in threads:
+        t.start()
+    for i in range(n):
+        writer.set("/order", b"%d" % i)
+    done.set()
+    for t in threads:
+        t.join()
+    for sid, values in seen.items():
+        assert values == sorted(values), "observer %d read /order out of order" % sid
+        readers[sid].sync("/order")
+        assert readers[sid].get("/order")[0] == b"%d" % (n - 1)
+
+
+@pytest.mark.parametrize("kinds", KINDS, ids=lambda k: "-".join(k))
+def test_observers_sync_from_a_follower(make_ensemble, kinds):  # noqa: F811
+    port = free_port()
+    ens = make_ensemble(kinds, observers=OBSERVERS, extra={"observerMasterPort": str(port)})
+    modes = ens.start_three_led_by_3()
+    assert modes[3] == "leader"
+    ens.start_all(OBSERVERS)
+    modes = ens.wait_modes()
+    assert [modes[s] for s in OBSERVERS] == ["observer", "observer"]
+
+    # the observers are the follower's learners, not the leader's
+    _wait("follower 2 to serve both observers", lambda: _synced_observers(ens, 2) == "2")
+    leader = _mntr(ens, 3)
+    assert leader["zk_learners"] == "2" and leader["zk_synced_followers"] == "2"
+    assert leader["zk_synced_observers"] == "0"
+    # sid 1 could not listen on P: no observer master, no gauge
+    assert "zk_synced_observers" not in _mntr(ens, 1)
+    for sid in OBSERVERS:
+        assert int(_mntr(ens, sid)["zk_observer_master_id"]) in VOTERS
+
+    # writes through an observer (relayed by the follower), read-your-writes
+    obs = {sid: ens.client(sid) for sid in OBSERVERS}
+    obs[4].create("/om", b"v0")
+    for i in range(1, 20):
+        obs[4].set("/om", b"v%d" % i)
+    assert obs[4].get("/om")[0] == b"v19"
+    obs[5].sync("/om")  # a sync relayed by the follower
+    assert obs[5].get("/om")[0] == b"v19"
+    obs[5].create("/om/e", b"", ephemeral=True)
+    ens.client(1).set("/om", b"from-voter")
+    for sid in OBSERVERS:
+        obs[sid].sync("/om")
+        assert obs[sid].get("/om")[0] == b"from-voter"
+    _check_reads_in_order(ens, 1, OBSERVERS)
+
+    # the follower they use dies: sid 1 takes the port, the observers move
+    # to it, and their sessions go on (revalidated through sid 1)
+    ens.kill(2)
+    ens.wait_modes(sids=[1, 3, 4, 5])
+    _wait("follower 1 to serve both observers", lambda: _synced_observers(ens, 1) == "2")
+    assert _mntr(ens, 3)["zk_learners"] == "1"
+    obs[4].set("/om", b"after-kill")
+    assert obs[4].get("/om")[0] == b"after-kill"
+    obs[5].sync("/om")
+    assert obs[5].get("/om")[0] == b"after-kill"
+    assert obs[5].exists("/om/e") is not None  # the session lived on
+    _check_reads_in_order(ens, 3, OBSERVERS, n=100)
+
+    if kinds[1] == "czk":
+        # back as a follower that cannot listen on P: it follows, and the
+        # observers stay with sid 1 (an Apache follower would drop its
+        # leader on the bind error, again and again)
+        ens.restart(2)
+        modes = ens.wait_modes()
+        assert modes[2] == "follower"
+        assert "zk_synced_observers" not in _mntr(ens, 2)
+        assert _synced_observers(ens, 1) == "2"
+    _assert_trees_equal(ens)
