@@ -28,6 +28,11 @@
  * follower's observer master) is tried again after this. */
 #define OM_RETRY_MS 1000
 
+/* The relayed answers awaited, in the order forwarded: a sync's (from,
+ * master number, connection number), a revalidation's (session, the same). */
+#define OM_SYNC_ITEM         24
+#define OM_REVALIDATION_ITEM 32
+
 static int om_write_epoch(void *ctx, const char *name, int64_t epoch)
 {
     /* the epoch is our leader's, already in our files */
@@ -229,6 +234,7 @@ static void om_start(struct node *n)
         e->om_warned = true;
         return;
     }
+    e->om_gen++;
     LOG_I("Observer master: serving observers on %s:%d (epoch %" PRId64 ", zxid 0x%" PRIx64 ")",
           me->quorum.host, n->cfg.observer_master_port, epoch, (uint64_t)applied);
 }
@@ -240,10 +246,12 @@ void node__om_pump(struct node *n)
         return;
     bool due = e->state == ELECTION_FOLLOWING && e->serving && e->learner && !e->lost && !e->ending;
     if (e->om && (e->om_over || !due)) {
+        /* the answers still due from the leader keep their place in the
+         * queues (our own syncs behind them must wait for theirs); they
+         * go nowhere now (another master, another generation) */
         leader_port_free(e->om);
         e->om = NULL;
         e->om_over = false;
-        forget_relayed(e);
     }
     if (!e->om && due && node__now_ms(n) >= e->om_retry_ms)
         om_start(n);
@@ -252,6 +260,8 @@ void node__om_pump(struct node *n)
 void node__om_apply(struct node *n, int64_t zxid, const uint8_t *txn, size_t len)
 {
     struct node_ens *e = n->ens;
+    if (e->om_over)
+        return; /* restarts at the check phase, from the tree */
     if (leader_port_next_zxid(e->om) != zxid || leader_port_propose(e->om, zxid, txn, len) < 0) {
         /* not the txn its ZAB expects (a new epoch, another counter start):
          * the observers re-sync with the next check phase's master */
@@ -269,11 +279,17 @@ void node__om_sent(struct node *n, int kind, int64_t from, const uint8_t *data, 
     struct node_ens *e = n->ens;
     if (n->cfg.observer_master_port <= 0)
         return;
+    /* whose answer: (from, the observer master's number, its connection's) */
+    uint64_t gen = from >= 0 && e->om ? leader_port_learner_gen(e->om, from) : 0;
     if (kind == ENS_ITEM_REQUEST && len >= 16 && (int32_t)be32_get(data + 12) == ZK_OP_SYNC) {
         jute_write_i64(&e->om_syncs, from);
+        jute_write_i64(&e->om_syncs, e->om_gen);
+        jute_write_i64(&e->om_syncs, (int64_t)gen);
     } else if (kind == ENS_ITEM_REVALIDATE && from >= 0 && len >= 8) {
         buf_append(&e->om_revalidations, data, 8);
         jute_write_i64(&e->om_revalidations, from);
+        jute_write_i64(&e->om_revalidations, e->om_gen);
+        jute_write_i64(&e->om_revalidations, (int64_t)gen);
     }
 }
 
@@ -284,35 +300,40 @@ bool node__om_answer(struct node *n, int32_t type, int64_t zxid, const uint8_t *
         return false;
     if (type == QUORUM_SYNC) {
         /* FollowerZooKeeperServer.sync: the oldest sync forwarded */
-        if (e->om_syncs_off + 8 > e->om_syncs.len)
+        if (e->om_syncs_off + OM_SYNC_ITEM > e->om_syncs.len)
             return false;
-        int64_t from = (int64_t)be64_get(e->om_syncs.data + e->om_syncs_off);
-        e->om_syncs_off += 8;
+        const uint8_t *head = e->om_syncs.data + e->om_syncs_off;
+        int64_t from = (int64_t)be64_get(head);
+        int64_t om_gen = (int64_t)be64_get(head + 8);
+        uint64_t gen = be64_get(head + 16);
+        e->om_syncs_off += OM_SYNC_ITEM;
         if (e->om_syncs_off == e->om_syncs.len) {
             buf_clear(&e->om_syncs);
             e->om_syncs_off = 0;
         }
         if (from < 0)
             return false;
-        if (e->om)
-            leader_port_send(e->om, from, QUORUM_SYNC, 0, NULL, 0);
+        if (e->om && om_gen == e->om_gen)
+            leader_port_send(e->om, from, gen, QUORUM_SYNC, 0, NULL, 0);
         return true;
     }
     if (type == QUORUM_REVALIDATE && len >= 9 &&
-        e->om_revalidations_off + 16 <= e->om_revalidations.len) {
+        e->om_revalidations_off + OM_REVALIDATION_ITEM <= e->om_revalidations.len) {
         /* ObserverMaster.revalidateLearnerSession: ours unless it answers
          * the oldest relayed one */
         const uint8_t *head = e->om_revalidations.data + e->om_revalidations_off;
         if (be64_get(head) != be64_get(data))
             return false;
         int64_t from = (int64_t)be64_get(head + 8);
-        e->om_revalidations_off += 16;
+        int64_t om_gen = (int64_t)be64_get(head + 16);
+        uint64_t gen = be64_get(head + 24);
+        e->om_revalidations_off += OM_REVALIDATION_ITEM;
         if (e->om_revalidations_off == e->om_revalidations.len) {
             buf_clear(&e->om_revalidations);
             e->om_revalidations_off = 0;
         }
-        if (e->om)
-            leader_port_send(e->om, from, QUORUM_REVALIDATE, zxid, data, len);
+        if (e->om && om_gen == e->om_gen)
+            leader_port_send(e->om, from, gen, QUORUM_REVALIDATE, zxid, data, len);
         if (data[8] != 0)
             server_relay_touch(n->server, (int64_t)be64_get(data));
         return true;

@@ -1059,11 +1059,17 @@ void leader_port_persisted(struct leader_port *lp, int64_t zxid)
     leader_port__leave(lp);
 }
 
-void leader_port_send(struct leader_port *lp, int64_t sid, int32_t type, int64_t zxid,
+uint64_t leader_port_learner_gen(const struct leader_port *lp, int64_t sid)
+{
+    const struct learner_conn *c = conn_of(lp, sid);
+    return c ? c->gen : 0;
+}
+
+void leader_port_send(struct leader_port *lp, int64_t sid, uint64_t gen, int32_t type, int64_t zxid,
                       const uint8_t *data, size_t len)
 {
     struct learner_conn *c = conn_of(lp, sid);
-    if (lp->over || !c)
+    if (lp->over || !c || (gen != 0 && c->gen != gen))
         return;
     leader_port__enter(lp);
     send_packet(lp, c, type, zxid, data ? jute_buf_of(data, len) : (struct jute_buf){NULL, -1});

@@ -223,11 +223,15 @@ void leader_port_uncork(struct leader_port *lp);
 void leader_port_persisted(struct leader_port *lp, int64_t zxid);
 
 /* Sends one packet (data copied; NULL: null data) to learner `sid`'s
- * current connection, written at once unless corked: a follower's observer
- * master relays the leader's REVALIDATE and SYNC answers with it. No-op
- * when that learner has no connection. Not from inside an io callback. */
-void leader_port_send(struct leader_port *lp, int64_t sid, int32_t type, int64_t zxid,
+ * connection number `gen` (0: its current one), written at once unless
+ * corked: a follower's observer master relays the leader's REVALIDATE and
+ * SYNC answers with it. No-op when that learner has no such connection (a
+ * new connection does not get the answers of the old one's requests). Not
+ * from inside an io callback. */
+void leader_port_send(struct leader_port *lp, int64_t sid, uint64_t gen, int32_t type, int64_t zxid,
                       const uint8_t *data, size_t len);
+/* The number of learner `sid`'s current connection; 0: none. */
+uint64_t leader_port_learner_gen(const struct leader_port *lp, int64_t sid);
 
 /* Apache's Leader.processSync, made linearizable (issue 10): send
  * QuorumPacket(SYNC, 0, null, null) to learner `sid` once (a) every

@@ -161,7 +161,8 @@ struct node_ens {
     int64_t om_retry_ms; /* its listener failed: not again before */
     bool om_warned;      /* the failure is logged once per role */
     bool om_over;        /* it stopped by itself: freed at the check phase */
-    struct buf om_syncs; /* int64 per sync forwarded, in send order: -1 ours, else an observer */
+    int64_t om_gen;      /* observer masters started (relayed answers name theirs) */
+    struct buf om_syncs; /* per sync forwarded, in send order: -1 ours, else an observer's */
     size_t om_syncs_off;
     struct buf om_revalidations; /* (int64 session, int64 observer) relayed, in send order */
     size_t om_revalidations_off;

@@ -139,6 +139,22 @@ def test_observers_sync_from_a_follower(make_ensemble, kinds):  # noqa: F811
     assert obs[5].exists("/om/e") is not None  # the session lived on
     _check_reads_in_order(ens, 3, OBSERVERS, n=100)
 
+    # an observer further behind than the follower's committed history
+    # (500 txns) gets a SNAP of the follower's tree
+    ens.stop(5)
+    writer = ens.client(3)
+    writer.ensure_path("/bulk")
+    for op in [writer.create_async("/bulk/n%d" % i, b"x" * 100) for i in range(600)]:
+        op.get(timeout=30)
+    ens.start(5)
+    ens.wait_modes(sids=[1, 3, 4, 5])
+    late = ens.client(5)
+    late.sync("/bulk")
+    assert len(late.get_children("/bulk")) == 600
+    obs[5].set("/om", b"after-snap")  # its session reconnected to it, revalidated
+    late.sync("/om")
+    assert late.get("/om")[0] == b"after-snap"
+
     if kinds[1] == "czk":
         # back as a follower that cannot listen on P: it follows, and the
         # observers stay with sid 1 (an Apache follower would drop its
