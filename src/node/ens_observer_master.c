@@ -262,6 +262,9 @@ void node__om_apply(struct node *n, int64_t zxid, const uint8_t *txn, size_t len
     struct node_ens *e = n->ens;
     if (e->om_over)
         return; /* restarts at the check phase, from the tree */
+    /* the INFORMs of a read's commits go in one write per observer, at the
+     * check phase (node__ens_uncork); a relayed SYNC queues behind them */
+    leader_port_cork(e->om);
     if (leader_port_next_zxid(e->om) != zxid || leader_port_propose(e->om, zxid, txn, len) < 0) {
         /* not the txn its ZAB expects (a new epoch, another counter start):
          * the observers re-sync with the next check phase's master */

@@ -1071,6 +1071,8 @@ void node__ens_uncork(struct node *n)
     /* a leader port made during the turn was never corked: a no-op then */
     if (n->ens && n->ens->leader)
         leader_port_uncork(n->ens->leader);
+    if (n->ens && n->ens->om)
+        leader_port_uncork(n->ens->om);
 }
 
 void node__ens_persisted(struct node *n, int64_t zxid)

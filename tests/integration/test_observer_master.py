@@ -32,6 +32,19 @@ VOTERS = (1, 2, 3)
 OBSERVERS = (4, 5)
 
 
+def _make(make_ensemble, kinds):  # noqa: F811
+    """The ensemble, with an observerMasterPort none of its members uses
+    (free_port may hand out a port twice)."""
+    ens = make_ensemble(kinds, observers=OBSERVERS)
+    taken = {p for m in ens.members.values()
+             for p in (m.client_port, m.quorum_port, m.election_port)}
+    port = free_port()
+    while port in taken:
+        port = free_port()
+    ens.extra["observerMasterPort"] = str(port)
+    return ens
+
+
 def _mntr(ens, sid):
     out = zkwire.four_letter(HOST, ens.members[sid].client_port, "mntr", timeout=5.0)
     return dict(line.split("\t", 1) for line in out.splitlines() if "\t" in line)
@@ -93,8 +106,7 @@ def _check_reads_in_order(ens, writer_sid, reader_sids, n=200):
 
 @pytest.mark.parametrize("kinds", KINDS, ids=lambda k: "-".join(k))
 def test_observers_sync_from_a_follower(make_ensemble, kinds):  # noqa: F811
-    port = free_port()
-    ens = make_ensemble(kinds, observers=OBSERVERS, extra={"observerMasterPort": str(port)})
+    ens = _make(make_ensemble, kinds)
     modes = ens.start_three_led_by_3()
     assert modes[3] == "leader"
     ens.start_all(OBSERVERS)
@@ -164,4 +176,34 @@ def test_observers_sync_from_a_follower(make_ensemble, kinds):  # noqa: F811
         assert modes[2] == "follower"
         assert "zk_synced_observers" not in _mntr(ens, 2)
         assert _synced_observers(ens, 1) == "2"
+    _assert_trees_equal(ens)
+
+
+@pytest.mark.parametrize("kinds", KINDS, ids=lambda k: "-".join(k))
+def test_observers_follow_a_leader_change(make_ensemble, kinds):  # noqa: F811
+    """The leader dies: the voters elect again, the port moves to whichever
+    of them now follows, the observers find it, and serve writes and reads
+    again with their sessions."""
+    ens = _make(make_ensemble, kinds)
+    ens.start_three_led_by_3()
+    ens.start_all(OBSERVERS)
+    ens.wait_modes()
+    _wait("follower 2 to serve both observers", lambda: _synced_observers(ens, 2) == "2")
+    obs = {sid: ens.client(sid) for sid in OBSERVERS}
+    obs[4].create("/lc", b"before")
+    obs[5].create("/lc/e", b"", ephemeral=True)
+
+    ens.kill(3)
+    modes = ens.wait_modes(sids=[1, 2, 4, 5])
+    leader = [s for s in (1, 2) if modes[s] == "leader"][0]
+    follower = 3 - leader
+    _wait("follower %d to serve both observers" % follower,
+          lambda: _synced_observers(ens, follower) == "2")
+    m = _mntr(ens, leader)
+    assert m["zk_learners"] == "1" and m["zk_synced_observers"] == "0"
+    obs[4].set("/lc", b"after")
+    obs[5].sync("/lc")
+    assert obs[5].get("/lc")[0] == b"after"
+    assert obs[5].exists("/lc/e") is not None
+    _check_reads_in_order(ens, leader, OBSERVERS, n=100)
     _assert_trees_equal(ens)
