@@ -24,6 +24,7 @@ import pytest
 import zkwire
 from conftest import HOST, free_port
 from ensemble import LOCAL_NODES, make_ensemble  # noqa: F401  (fixture)
+from test_ensemble_4lw import APACHE_ONLY
 
 KINDS = [["czk", "czk", "czk", "czk", "czk"],
          ["czk", "czk", "czk", "apache", "czk"],
@@ -48,6 +49,14 @@ def _make(make_ensemble, kinds):  # noqa: F811
 def _mntr(ens, sid):
     out = zkwire.four_letter(HOST, ens.members[sid].client_port, "mntr", timeout=5.0)
     return dict(line.split("\t", 1) for line in out.splitlines() if "\t" in line)
+
+
+def _mntr_keys(ens, sid):
+    """mntr's keys in order, without the summaries only Apache keeps
+    (per learner handler, per namespace)."""
+    out = zkwire.four_letter(HOST, ens.members[sid].client_port, "mntr", timeout=5.0)
+    return [line.split("\t", 1)[0] for line in out.splitlines()
+            if "\t" in line and not APACHE_ONLY.match(line)]
 
 
 def _wait(what, cond, timeout=60.0):
@@ -138,11 +147,16 @@ def test_observers_sync_from_a_follower(make_ensemble, kinds):  # noqa: F811
         assert obs[sid].get("/om")[0] == b"from-voter"
     _check_reads_in_order(ens, 1, OBSERVERS)
 
+    apache_keys = _mntr_keys(ens, 2) if kinds[1] == "apache" else None
+
     # the follower they use dies: sid 1 takes the port, the observers move
     # to it, and their sessions go on (revalidated through sid 1)
     ens.kill(2)
     ens.wait_modes(sids=[1, 3, 4, 5])
     _wait("follower 1 to serve both observers", lambda: _synced_observers(ens, 1) == "2")
+    if apache_keys is not None:
+        # czk's follower prints Apache's keys, zk_synced_observers where it does
+        assert _mntr_keys(ens, 1) == apache_keys
     assert _mntr(ens, 3)["zk_learners"] == "1"
     obs[4].set("/om", b"after-kill")
     assert obs[4].get("/om")[0] == b"after-kill"
