@@ -147,6 +147,17 @@ def test_observers_sync_from_a_follower(make_ensemble, kinds):  # noqa: F811
         assert obs[sid].get("/om")[0] == b"from-voter"
     _check_reads_in_order(ens, 1, OBSERVERS)
 
+    # idle sessions of 2 s on the observers live on: their observers' PINGs
+    # reach the follower, whose PINGs report them to the leader
+    short = {sid: ens.client(sid, timeout=2.0) for sid in OBSERVERS}
+    for sid, c in short.items():
+        c.create("/om/short%d" % sid, b"", ephemeral=True)
+    time.sleep(6)
+    for sid, c in short.items():
+        assert ens.client(3).exists("/om/short%d" % sid) is not None
+        c.stop()
+        c.close()
+
     apache_keys = _mntr_keys(ens, 2) if kinds[1] == "apache" else None
 
     # the follower they use dies: sid 1 takes the port, the observers move
