@@ -146,8 +146,10 @@ static void om_start(struct node *n)
 {
     struct node_ens *e = n->ens;
     const struct member *me = membership_find(&e->members, e->sid);
-    if (!me)
+    if (!me) {
+        e->om_retry_ms = node__now_ms(n) + OM_RETRY_MS;
         return;
+    }
     int64_t applied = server_last_zxid(n->server);
     int64_t epoch = n->current_epoch;
     if (ZAB_EPOCH_OF(applied) > epoch)
@@ -207,6 +209,8 @@ static void om_start(struct node *n)
         .config_version = n->cfg.config_version,
         .max_buffer = 2 * (size_t)n->cfg.max_buffer,
         .first_counter = first_counter,
+        .designated_leader_set = true,
+        .designated_leader = e->leader_sid,
     };
     struct leader_port_io io = {
         .ctx = n,

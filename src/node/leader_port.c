@@ -324,7 +324,7 @@ static void encode_send(struct leader_port *lp, const struct zab_send *s)
         break;
     }
     case ZAB_PAYLOAD_ACTIVATE:
-        jute_write_i64(&data, s->i64);
+        jute_write_i64(&data, lp->cfg.designated_leader_set ? lp->cfg.designated_leader : s->i64);
         if (s->data.len > 0)
             buf_append(&data, s->data.ptr, (size_t)s->data.len);
         payload = jute_buf_of(data.data, data.len);

@@ -168,6 +168,11 @@ struct leader_port_config {
     size_t committed_log_max, outstanding_max;
     /* zab_config.first_counter (czk.zxidCounterStart); 0: 1 */
     int64_t first_counter;
+    /* A follower's observer master: COMMITANDACTIVATE / INFORMANDACTIVATE
+     * name this designated leader (the follower's leader, as Apache's
+     * ObserverMaster.informAndActivate passes on), not us. */
+    bool designated_leader_set;
+    int64_t designated_leader;
 };
 
 struct leader_port;

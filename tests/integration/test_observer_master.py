@@ -232,3 +232,44 @@ def test_observers_follow_a_leader_change(make_ensemble, kinds):  # noqa: F811
     assert obs[5].exists("/lc/e") is not None
     _check_reads_in_order(ens, leader, OBSERVERS, n=100)
     _assert_trees_equal(ens)
+
+
+def test_reconfig_with_observers_on_a_follower(make_ensemble):  # noqa: F811
+    """reconfigEnabled: observer 5 (czk) removed and added back by reconfig
+    while both observers (4 Apache, 5 czk) sync from follower 2; the
+    follower's INFORMANDACTIVATE carries the leader's sid as Apache's
+    ObserverMaster passes it on. Every serving member agrees on each new
+    /zookeeper/config and observer 4 serves writes throughout."""
+    from kazoo.retry import KazooRetry
+    from test_reconfig import EXTRA, _configs_agree, _line, _reconfig_retry, _super_client
+    retry = KazooRetry(max_tries=-1, deadline=60)
+    ens = _make(make_ensemble, ["czk", "czk", "czk", "apache", "czk"])
+    ens.extra.update(EXTRA)
+    ens.start_three_led_by_3()
+    ens.start_all(OBSERVERS)
+    ens.wait_modes()
+    _wait("follower 2 to serve both observers", lambda: _synced_observers(ens, 2) == "2")
+    admin = _super_client(ens, 1)
+    obs4 = ens.client(4)
+    obs4.create("/rc", b"0")
+
+    want, _ = _reconfig_retry(admin, leaving="5")
+    assert b"server.5=" not in want
+    modes = ens.wait_modes(sids=[1, 2, 3, 4])
+    assert modes[4] == "observer"
+    _configs_agree(ens, want, sids=[1, 2, 3, 4])
+    retry(obs4.set, "/rc", b"1")  # its connection may be re-made meanwhile
+    assert retry(obs4.get, "/rc")[0] == b"1"
+
+    want, _ = _reconfig_retry(admin, joining=_line(ens, 5, "observer"))
+    assert b"server.5=" in want
+    ens.wait_modes()
+    _configs_agree(ens, want)
+    follower = [s for s in (1, 2) if ens.mode(s) == "follower"]
+    _wait("a follower to serve both observers",
+          lambda: any(_synced_observers(ens, s) == "2" for s in follower))
+    obs5 = ens.client(5)
+    retry(obs5.set, "/rc", b"2")
+    retry(obs4.sync, "/rc")
+    assert retry(obs4.get, "/rc")[0] == b"2"
+    _assert_trees_equal(ens)
