@@ -65,12 +65,23 @@ static void om_snapshot(void *ctx, struct buf *out)
 
 /* ObserverMaster.submitLearnerRequest: FollowerRequestProcessor, which
  * forwards it to our leader (a sync's answer comes back: node__om_answer). */
+/* Who asked, for the answer: noted as the item is queued (queue_flush
+ * takes them in the same order, node__om_sent). */
+static void note_queued(struct node *n, int64_t sid)
+{
+    struct node_ens *e = n->ens;
+    jute_write_i64(&e->om_queued, e->om_gen);
+    jute_write_i64(&e->om_queued, (int64_t)leader_port_learner_gen(e->om, sid));
+}
+
 static int om_request(void *ctx, int64_t sid, const uint8_t *data, size_t len,
                       const struct zk_id *auth, size_t auth_len)
 {
     struct node *n = ctx;
-    if (n->ens->serving && n->ens->learner)
+    if (n->ens->serving && n->ens->learner) {
+        note_queued(n, sid);
         node__ens_queue_request(n, sid, data, len, auth, auth_len);
+    }
     return 0;
 }
 
@@ -79,8 +90,10 @@ static void om_revalidate(void *ctx, int64_t sid, int64_t zxid, const uint8_t *d
 {
     (void)zxid;
     struct node *n = ctx;
-    if (n->ens->serving && n->ens->learner && len >= 12)
+    if (n->ens->serving && n->ens->learner && len >= 12) {
+        note_queued(n, sid);
         node__ens_queue_revalidate(n, sid, data, len);
+    }
 }
 
 /* ObserverMaster.touch: reported in our next PING to the leader. */
@@ -121,6 +134,8 @@ static void om_event(void *ctx, enum leader_port_event ev, int64_t sid, const ch
 
 static void forget_relayed(struct node_ens *e)
 {
+    buf_clear(&e->om_queued);
+    e->om_queued_off = 0;
     buf_clear(&e->om_syncs);
     e->om_syncs_off = 0;
     buf_clear(&e->om_revalidations);
@@ -281,22 +296,36 @@ void node__om_apply(struct node *n, int64_t zxid, const uint8_t *txn, size_t len
     leader_port_persisted(e->om, zxid);
 }
 
-void node__om_sent(struct node *n, int kind, int64_t from, const uint8_t *data, size_t len)
+void node__om_sent(struct node *n, int kind, int64_t from, bool sent, const uint8_t *data,
+                   size_t len)
 {
     struct node_ens *e = n->ens;
     if (n->cfg.observer_master_port <= 0)
         return;
     /* whose answer: (from, the observer master's number, its connection's) */
-    uint64_t gen = from >= 0 && e->om ? leader_port_learner_gen(e->om, from) : 0;
+    int64_t om_gen = -1, gen = 0; /* -1: no master's (the answer goes nowhere) */
+    if (from >= 0 && e->om_queued_off + 16 <= e->om_queued.len) {
+        om_gen = (int64_t)be64_get(e->om_queued.data + e->om_queued_off);
+        gen = (int64_t)be64_get(e->om_queued.data + e->om_queued_off + 8);
+        e->om_queued_off += 16;
+        if (e->om_queued_off == e->om_queued.len) {
+            buf_clear(&e->om_queued);
+            e->om_queued_off = 0;
+        }
+    } else if (from >= 0) {
+        LOG_W("Observer master: a relayed packet of observer %" PRId64 " without its asker", from);
+    }
+    if (!sent)
+        return;
     if (kind == ENS_ITEM_REQUEST && len >= 16 && (int32_t)be32_get(data + 12) == ZK_OP_SYNC) {
         jute_write_i64(&e->om_syncs, from);
-        jute_write_i64(&e->om_syncs, e->om_gen);
-        jute_write_i64(&e->om_syncs, (int64_t)gen);
+        jute_write_i64(&e->om_syncs, om_gen);
+        jute_write_i64(&e->om_syncs, gen);
     } else if (kind == ENS_ITEM_REVALIDATE && from >= 0 && len >= 8) {
         buf_append(&e->om_revalidations, data, 8);
         jute_write_i64(&e->om_revalidations, from);
-        jute_write_i64(&e->om_revalidations, e->om_gen);
-        jute_write_i64(&e->om_revalidations, (int64_t)gen);
+        jute_write_i64(&e->om_revalidations, om_gen);
+        jute_write_i64(&e->om_revalidations, gen);
     }
 }
 

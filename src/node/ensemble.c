@@ -1010,13 +1010,14 @@ static void queue_flush(struct node *n)
                 auth[i].id = jute_buf_of(q + 8 + sl, il);
                 off += 8 + sl + il;
             }
-            if (e->learner &&
-                quorum_port_send(e->learner, QUORUM_REQUEST, bytes, len, auth, ids) == 0)
-                node__om_sent(n, kind, a, bytes, len);
+            bool sent = e->learner &&
+                        quorum_port_send(e->learner, QUORUM_REQUEST, bytes, len, auth, ids) == 0;
+            node__om_sent(n, kind, a, sent, bytes, len);
             mem_free(auth);
-        } else if (kind == ENS_ITEM_REVALIDATE && e->learner) {
-            if (quorum_port_send(e->learner, QUORUM_REVALIDATE, bytes, len, NULL, 0) == 0)
-                node__om_sent(n, kind, a, bytes, len);
+        } else if (kind == ENS_ITEM_REVALIDATE) {
+            bool sent = e->learner &&
+                        quorum_port_send(e->learner, QUORUM_REVALIDATE, bytes, len, NULL, 0) == 0;
+            node__om_sent(n, kind, a, sent, bytes, len);
         }
     }
     buf_clear(&e->queue);
@@ -1177,6 +1178,7 @@ void node__ens_free(struct node *n)
         return;
     buf_deinit(&e->queue);
     buf_deinit(&e->leader_config);
+    buf_deinit(&e->om_queued);
     buf_deinit(&e->om_syncs);
     buf_deinit(&e->om_revalidations);
     mem_free(e->om_masters);

@@ -162,6 +162,10 @@ struct node_ens {
     bool om_warned;      /* the failure is logged once per role */
     bool om_over;        /* it stopped by itself: freed at the check phase */
     int64_t om_gen;      /* observer masters started (relayed answers name theirs) */
+    /* per item queued for an observer, in queue order: the master's and
+     * the observer connection's numbers when it asked */
+    struct buf om_queued;
+    size_t om_queued_off;
     struct buf om_syncs; /* per sync forwarded, in send order: -1 ours, else an observer's */
     size_t om_syncs_off;
     struct buf om_revalidations; /* (int64 session, int64 observer) relayed, in send order */
@@ -417,9 +421,11 @@ void node__om_pump(struct node *n);
 void node__om_stop(struct node *n);
 /* A follower applies this committed txn next: its observers are informed. */
 void node__om_apply(struct node *n, int64_t zxid, const uint8_t *txn, size_t len);
-/* queue_flush sent this REQUEST / REVALIDATE data for `from` (-1: ours,
- * else the observer it relays) to the leader: remember whose answer comes. */
-void node__om_sent(struct node *n, int kind, int64_t from, const uint8_t *data, size_t len);
+/* queue_flush took this REQUEST / REVALIDATE item for `from` (-1: ours,
+ * else the observer it relays) from the queue and sent it to the leader
+ * (`sent`) or not: remember whose answer comes. */
+void node__om_sent(struct node *n, int kind, int64_t from, bool sent, const uint8_t *data,
+                   size_t len);
 /* The leader's SYNC / REVALIDATE answer: true when it was an observer's
  * (relayed to it), false when it is ours. */
 bool node__om_answer(struct node *n, int32_t type, int64_t zxid, const uint8_t *data, size_t len);
