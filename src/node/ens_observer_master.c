@@ -63,8 +63,6 @@ static void om_snapshot(void *ctx, struct buf *out)
     server_snapshot_write(n->server, om_sink, out);
 }
 
-/* ObserverMaster.submitLearnerRequest: FollowerRequestProcessor, which
- * forwards it to our leader (a sync's answer comes back: node__om_answer). */
 /* Who asked, for the answer: noted as the item is queued (queue_flush
  * takes them in the same order, node__om_sent). */
 static void note_queued(struct node *n, int64_t sid)
@@ -74,6 +72,8 @@ static void note_queued(struct node *n, int64_t sid)
     jute_write_i64(&e->om_queued, (int64_t)leader_port_learner_gen(e->om, sid));
 }
 
+/* ObserverMaster.submitLearnerRequest: FollowerRequestProcessor, which
+ * forwards it to our leader (a sync's answer comes back: node__om_answer). */
 static int om_request(void *ctx, int64_t sid, const uint8_t *data, size_t len,
                       const struct zk_id *auth, size_t auth_len)
 {
