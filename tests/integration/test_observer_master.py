@@ -14,7 +14,9 @@ takes it and the observers move to it.
 Kinds: all czk; an Apache observer (4) of czk followers; a czk observer
 (4) and an Apache one (5) of an Apache follower (2) and an Apache leader,
 then of a czk follower (1). What the leader's and the follower's mntr say
-is what Apache's say (checked in the third case, where they are Apache)."""
+is what Apache's say (checked in the third case, where they are Apache).
+Then: the leader dies (the port moves to whichever voter now follows), and
+an observer leaves and rejoins by reconfig."""
 
 import threading
 import time
