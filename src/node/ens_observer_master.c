@@ -155,6 +155,28 @@ void node__om_stop(struct node *n)
     forget_relayed(e);
 }
 
+void node__om_config_update(struct node *n)
+{
+    struct node_ens *e = n->ens;
+    if (!e->om)
+        return;
+    /* a reconfig the role goes on through (no election): observers it adds
+     * may connect, NEWLEADER carries the new config */
+    int64_t *observers = mem_alloc((e->members.count ? e->members.count : 1) * sizeof(int64_t));
+    size_t observers_len = 0;
+    for (size_t i = 0; i < e->members.count; i++)
+        if (e->members.members[i].role == MEMBER_OBSERVER)
+            observers[observers_len++] = e->members.members[i].sid;
+    leader_port_observers_update(e->om, observers, observers_len);
+    mem_free(observers);
+    struct buf text;
+    buf_init(&text);
+    membership_format(&e->members, &text);
+    buf_append(&text, "", 1);
+    leader_port_config_update(e->om, (const char *)text.data, e->members.version);
+    buf_deinit(&text);
+}
+
 /* ObserverMaster.start, once the follower serves (Follower.followLeader):
  * the tree as it is now is the observers' starting point. */
 static void om_start(struct node *n)

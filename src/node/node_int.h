@@ -417,6 +417,9 @@ int node__snapshot_fork(void *ctx, int sock, int *go_fd, int *done_fd, pid_t *pi
 /* Check phase: a serving follower starts its observer master (again after
  * a failed listen, every second). */
 void node__om_pump(struct node *n);
+/* The config changed (ens_reconfig.c publish): the observer master takes
+ * its observers, config text and version, its connections staying. */
+void node__om_config_update(struct node *n);
 /* The role ends: the observer master closes, the relayed answers are forgotten. */
 void node__om_stop(struct node *n);
 /* A follower applies this committed txn next: its observers are informed. */

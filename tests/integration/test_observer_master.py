@@ -275,3 +275,4 @@ def test_reconfig_with_observers_on_a_follower(make_ensemble):  # noqa: F811
     retry(obs4.sync, "/rc")
     assert retry(obs4.get, "/rc")[0] == b"2"
     _assert_trees_equal(ens)
+
