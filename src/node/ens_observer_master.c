@@ -191,11 +191,12 @@ static void om_start(struct node *n)
     int64_t epoch = n->current_epoch;
     if (ZAB_EPOCH_OF(applied) > epoch)
         epoch = ZAB_EPOCH_OF(applied);
-    /* the next txn we apply carries the next counter of our epoch (a
-     * leader's first in a new epoch: 1, or czk.zxidCounterStart; a wrong
-     * guess restarts us at that txn, node__om_apply) */
-    int64_t first_counter = ZAB_EPOCH_OF(applied) == epoch ? (int64_t)(uint32_t)applied + 1 : 1;
-    if (epoch < 1 || first_counter > 0xfffffffe) {
+    /* the next txn we apply carries the next counter of our epoch (ZAB
+     * goes on from `applied` in it), or a leader's first of a new epoch (1,
+     * or czk.zxidCounterStart, taken to be the ensemble's); a wrong guess
+     * restarts us at that txn (node__om_apply) */
+    int64_t first_counter = n->cfg.zxid_counter_start > 0 ? n->cfg.zxid_counter_start : 1;
+    if (epoch < 1 || (ZAB_EPOCH_OF(applied) == epoch && (uint32_t)applied >= 0xfffffffe)) {
         e->om_retry_ms = node__now_ms(n) + OM_RETRY_MS;
         return;
     }

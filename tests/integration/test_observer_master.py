@@ -276,3 +276,32 @@ def test_reconfig_with_observers_on_a_follower(make_ensemble):  # noqa: F811
     assert retry(obs4.get, "/rc")[0] == b"2"
     _assert_trees_equal(ens)
 
+
+def test_observers_on_a_follower_through_the_roll_over(make_ensemble):  # noqa: F811
+    """All czk, czk.zxidCounterStart near the limit: the leader starts each
+    next epoch in place, the follower with it, and the follower's observer
+    master with its observers (docs/OPERATIONS.md, "The zxid counter's
+    roll-over"): writes through both observers go through three roll-overs
+    and no observer's client is ever disconnected."""
+    from kazoo.protocol.states import KazooState
+    ens = _make(make_ensemble, ["czk"] * 5)
+    ens.extra["czk.zxidCounterStart"] = "fffffff0"
+    ens.start_three_led_by_3()
+    ens.start_all(OBSERVERS)
+    ens.wait_modes()
+    _wait("follower 2 to serve both observers", lambda: _synced_observers(ens, 2) == "2")
+    epoch = ens.zxid(3) >> 32
+    obs = {sid: ens.client(sid) for sid in OBSERVERS}
+    states = {sid: [] for sid in OBSERVERS}
+    for sid, c in obs.items():
+        c.add_listener(lambda state, sid=sid: states[sid].append(state))
+    obs[4].ensure_path("/ro")
+    for i in range(48):
+        obs[OBSERVERS[i % 2]].create("/ro/w%d" % i, b"v")
+    assert ens.zxid(3) >> 32 >= epoch + 3, hex(ens.zxid(3))
+    for sid, c in obs.items():
+        c.sync("/ro")
+        assert len(c.get_children("/ro")) == 48
+        assert states[sid] == [], (sid, states[sid])
+    assert _synced_observers(ens, 2) == "2"
+    _assert_trees_equal(ens)
