@@ -719,6 +719,13 @@ static void read_only_end(struct node *n)
 static void look(struct node *n)
 {
     struct node_ens *e = n->ens;
+    if (e->look_waiting) {
+        /* a role ended while the pause after the last one ran (a config
+         * seen meanwhile): that pause's LOOKING must not come on top of
+         * the role this one elects */
+        uv_timer_stop(&e->look_timer);
+        e->look_waiting = false;
+    }
     e->state = ELECTION_LOOKING;
     e->elections++;
     if (e->rebuild_elector) {
