@@ -411,6 +411,11 @@ static uint64_t om_next_rand(struct node_ens *e)
     return x;
 }
 
+int64_t node__om_election_delay_ms(struct node *n)
+{
+    return (int64_t)(om_next_rand(n->ens) % NODE_OBSERVER_ELECTION_DELAY_MS);
+}
+
 int64_t node__om_next_master(struct node *n)
 {
     struct node_ens *e = n->ens;

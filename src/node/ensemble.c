@@ -41,9 +41,6 @@
 /* The wait before electing again after a role ended by a full disk. */
 #define ENS_LOOK_BACKOFF_MS_MIN 1000
 #define ENS_LOOK_BACKOFF_MS_MAX 8000
-/* An observer that lost its learner master (observerMasterPort) elects
- * again after this (Apache: observer.election.DelayMs, 200 ms at most). */
-#define ENS_OBSERVER_ELECTION_DELAY_MS 200
 
 /* Items queued for a port, in order: [u8 kind][i64 a][u32 len][len bytes]
  * (+ for REQUEST: [u32 ids] then each id as [u32 len][scheme][u32 len][id]);
@@ -917,7 +914,7 @@ static void role_end(struct node *n)
     if (e->master_sid >= 0 && wait_ms == 0)
         /* Observer.waitForObserverElectionDelay: the next learner master
          * is tried after a pause, not in a tight loop of refusals */
-        wait_ms = ENS_OBSERVER_ELECTION_DELAY_MS;
+        wait_ms = node__om_election_delay_ms(n);
     e->master_sid = -1;
     quorum_port_free(e->learner);
     e->learner = NULL;

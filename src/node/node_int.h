@@ -432,6 +432,11 @@ void node__om_sent(struct node *n, int kind, int64_t from, bool sent, const uint
 /* The leader's SYNC / REVALIDATE answer: true when it was an observer's
  * (relayed to it), false when it is ours. */
 bool node__om_answer(struct node *n, int32_t type, int64_t zxid, const uint8_t *data, size_t len);
+/* An observer that lost its learner master elects again after this: a
+ * random 0-199 ms (Observer.waitForObserverElectionDelay, its default
+ * zookeeper.observer.election.DelayMs of 200). */
+#define NODE_OBSERVER_ELECTION_DELAY_MS 200
+int64_t node__om_election_delay_ms(struct node *n);
 /* An observer with observerMasterPort: the voter to sync from next (its
  * sid), round-robin over the voters shuffled; -1 when there is none. */
 int64_t node__om_next_master(struct node *n);
