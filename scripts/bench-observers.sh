@@ -18,6 +18,8 @@
 #   --no-build     use the binaries already in build-release/
 #   --only X       one kind only
 #   --observers N  observers beside the 3 voters (default 2)
+#   --observer-master  the observers sync from a follower (observerMasterPort
+#                  on every member of the observers' shape), not the leader
 #   --out DIR      keep the JSON lines and the table there
 #                  (default build-release/bench-observers)
 #   --keep         keep the members' logs and data dirs (kept anyway on failure)
@@ -37,6 +39,7 @@ build=1
 only=""
 out_dir=""
 observers=2
+observer_master=0
 keep=0
 tick_ms=2000
 cfg_extra=()
@@ -47,10 +50,11 @@ while [[ $# -gt 0 ]]; do
     --no-build) build=0 ;;
     --only) only="$2"; shift ;;
     --observers) observers="$2"; shift ;;
+    --observer-master) observer_master=1 ;;
     --out) out_dir="$2"; shift ;;
     --keep) keep=1 ;;
     --) shift; bench_args+=("$@"); break ;;
-    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) bench_args+=("$1") ;;
     esac
     shift
@@ -87,6 +91,15 @@ for k in "${kinds[@]}"; do
         key="${k}${shape}obs"
         ens_obs[$key]=$shape
         ens_ports "$key"
+        cfg_extra=()
+        if [[ $observer_master -eq 1 && $shape -gt 0 ]]; then
+            # one host: the first follower to serve holds the port
+            om_port=$(free_port)
+            while grep -qw "$om_port" <<<"${cport[*]} ${qport[*]} ${eport[*]}"; do
+                om_port=$(free_port)
+            done
+            cfg_extra=("observerMasterPort=$om_port")
+        fi
         for sid in $(ens_sids "$key"); do ens_write_member "$key" "$sid"; done
         for sid in $(ens_sids "$key"); do ens_start_member "$key" "$sid"; done
         if ! ens_wait "$key"; then
@@ -109,6 +122,14 @@ for k in "${kinds[@]}"; do
             log "the benchmark against $key FAILED"
             status=1
         fi
+        # each member's CPU over its life (user + system, ms): where the
+        # observers' fan-out went (the leader, or a follower)
+        for sid in $(ens_sids "$key"); do
+            p=${pid[$key$sid]}
+            printf 'sid %s %s cpu_ms %s\n' "$sid" "$(mode_of "${cport[$key$sid]}")" \
+                "$(awk -v hz="$(getconf CLK_TCK)" '{print int(($14 + $15) * 1000 / hz)}' \
+                    "/proc/$p/stat" 2>/dev/null)"
+        done >"$out_dir/$key.cpu.txt"
         ens_stop "$key"
     done
 done

@@ -565,7 +565,14 @@ static void four_letter_quorum_of(struct node *n, struct four_letter_quorum *q)
     }
     q->membership = &e->members;
     q->voters = e->voters_len;
-    q->leader_sid = e->leader_sid;
+    /* an observer's learner master (Observer.getLearnerMasterId) */
+    q->leader_sid = e->master_sid >= 0 ? e->master_sid : e->leader_sid;
+    if (e->om) {
+        struct leader_port_stats ls;
+        leader_port_stats(e->om, &ls);
+        q->observer_master = true;
+        q->synced_observers = (int64_t)ls.synced_observers;
+    }
     if (e->leader) {
         struct leader_port_stats ls;
         leader_port_stats(e->leader, &ls);

@@ -44,7 +44,6 @@ static const char *const config_known_keys[] = {
     "oraclePath",
     "secureClientPort",
     "secureClientPortAddress",
-    "observerMasterPort",
     "clientPortListenBacklog",
     "snapSizeLimitInKb",
     "txnLogSizeLimitInKb",
@@ -679,6 +678,14 @@ static int apply_entry(struct config_parser *p, const struct config_entry *e,
         return int_key(p, e, INT32_MIN, INT32_MAX, "a number of ticks", &out->sync_limit);
     if (strcmp(k, "quorumListenOnAllIPs") == 0)
         return bool_key(p, e, &out->quorum_listen_on_all_ips);
+    if (strcmp(k, "observerMasterPort") == 0) {
+        /* QuorumPeerConfig: Integer.parseInt; 0 or less is off */
+        int rc = int_key(p, e, INT32_MIN, 65535, "a port, 1-65535 (0 or less: off)",
+                         &out->observer_master_port);
+        if (rc == 0 && out->observer_master_port < 0)
+            out->observer_master_port = 0;
+        return rc;
+    }
     if (strcmp(k, "localSessionsEnabled") == 0)
         return bool_key(p, e, &out->local_sessions_enabled);
     if (strcmp(k, "localSessionsUpgradingEnabled") == 0)

@@ -88,6 +88,10 @@ struct node_config {
     int32_t cnx_timeout_ms;           /* cnxTimeout: election connect timeout, 5000 */
     int32_t election_port_bind_retry; /* electionPortBindRetry: 3; 0 = forever */
     bool quorum_listen_on_all_ips;    /* quorumListenOnAllIPs: false */
+    /* observerMasterPort: 0 = off. A follower serves observers on it (its
+     * quorum host); an observer syncs from a voter's host:port instead of
+     * the leader (ens_observer_master.c) */
+    int32_t observer_master_port;
     /* readonlymode.enabled: false. Cut off from its quorum, a member serves
      * read-only clients (ensemble.c, read-only mode) */
     bool read_only_enabled;

@@ -281,6 +281,7 @@ static void publish(struct node *n)
         leader_port_config_update(e->leader, (const char *)text.data, e->members.version);
         buf_deinit(&text);
     }
+    node__om_config_update(n);
 }
 
 void node__ens_take_config_version(struct node *n, int64_t version, const char *whose)

@@ -43,13 +43,8 @@
 #define ENS_LOOK_BACKOFF_MS_MAX 8000
 
 /* Items queued for a port, in order: [u8 kind][i64 a][u32 len][len bytes]
- * (+ for REQUEST: [u32 ids] then each id as [u32 len][scheme][u32 len][id]). */
-enum ens_item {
-    ENS_ITEM_PROPOSE = 1,    /* leader: a = zxid, bytes = txn */
-    ENS_ITEM_SYNC = 2,       /* leader: a = learner sid */
-    ENS_ITEM_REQUEST = 3,    /* learner: bytes = REQUEST data, then auth ids */
-    ENS_ITEM_REVALIDATE = 4, /* learner: bytes = REVALIDATE data */
-};
+ * (+ for REQUEST: [u32 ids] then each id as [u32 len][scheme][u32 len][id]);
+ * the kinds: node_int.h, ENS_ITEM_*. */
 
 const char *node__ens_mode(const struct node *n)
 {
@@ -158,10 +153,16 @@ void node__io_forward(void *ctx, const uint8_t *data, size_t len, const struct z
                       size_t auth_len)
 {
     struct node *n = ctx;
-    struct node_ens *e = n->ens;
-    if (!e)
+    if (!n->ens)
         return;
-    queue_item(e, ENS_ITEM_REQUEST, 0, data, len);
+    node__ens_queue_request(n, -1, data, len, auth, auth_len);
+}
+
+void node__ens_queue_request(struct node *n, int64_t from, const uint8_t *data, size_t len,
+                             const struct zk_id *auth, size_t auth_len)
+{
+    struct node_ens *e = n->ens;
+    queue_item(e, ENS_ITEM_REQUEST, from, data, len);
     jute_write_i32(&e->queue, (int32_t)auth_len);
     for (size_t i = 0; i < auth_len; i++) {
         /* counted bytes, a null one as empty */
@@ -185,8 +186,13 @@ void node__io_revalidate(void *ctx, int64_t session_id, int32_t timeout_ms)
     buf_init(&b);
     jute_write_i64(&b, session_id);
     jute_write_i32(&b, timeout_ms);
-    queue_item(n->ens, ENS_ITEM_REVALIDATE, 0, b.data, b.len);
+    node__ens_queue_revalidate(n, -1, b.data, b.len);
     buf_deinit(&b);
+}
+
+void node__ens_queue_revalidate(struct node *n, int64_t from, const uint8_t *data, size_t len)
+{
+    queue_item(n->ens, ENS_ITEM_REVALIDATE, from, data, len);
     node__wake(n);
 }
 
@@ -324,6 +330,8 @@ static int io_apply(void *ctx, int64_t zxid, const uint8_t *txn, size_t len)
 {
     struct node *n = ctx;
     char why[256];
+    if (n->ens->om)
+        node__om_apply(n, zxid, txn, len);
     if (server_apply_committed(n->server, txn, len, node__now_ms(n), why, sizeof(why)) < 0) {
         LOG_E("the committed txn 0x%" PRIx64 " does not apply: %s", (uint64_t)zxid, why);
         return -1;
@@ -341,12 +349,13 @@ static void io_ping_sessions(void *ctx, struct buf *out)
 static void io_learner_packet(void *ctx, int32_t type, int64_t zxid, const uint8_t *data,
                               size_t len)
 {
-    (void)zxid;
     struct node *n = ctx;
     if (!n->ens->serving)
         return;
     int64_t now = node__now_ms(n);
-    if (type == QUORUM_SYNC) {
+    if (node__om_answer(n, type, zxid, data, len)) {
+        /* an observer's, relayed to it */
+    } else if (type == QUORUM_SYNC) {
         server_sync_done(n->server, now);
     } else if (type == QUORUM_REVALIDATE) {
         if (len < 9) {
@@ -533,12 +542,28 @@ static int start_learning(struct node *n, const struct elector_decision *d)
         LOG_E("The elected leader %" PRId64 " is not in the membership", d->vote.leader);
         return -1;
     }
+    int64_t master = d->vote.leader;
+    int port = leader->quorum.port;
+    e->master_sid = -1;
+    if (d->state == ELECTION_OBSERVING && n->cfg.observer_master_port > 0) {
+        /* Observer.findLearnerMaster: the voters in turn, at their quorum
+         * host and our observerMasterPort; never the leader's quorum port */
+        master = node__om_next_master(n);
+        leader = master >= 0 ? membership_find(&e->members, master) : NULL;
+        if (!leader) {
+            LOG_E("No learner master found");
+            return -1;
+        }
+        port = n->cfg.observer_master_port;
+        e->master_sid = master;
+        LOG_I("Observing new leader sid=%" PRId64 " addr=%s:%d", master, leader->quorum.host, port);
+    }
     struct quorum_port_config qc = {
         .my_sid = e->sid,
         .role = d->state == ELECTION_OBSERVING ? ZAB_OBSERVING : ZAB_FOLLOWING,
-        .leader_sid = d->vote.leader,
+        .leader_sid = master,
         .leader_host = leader->quorum.host,
-        .leader_port = leader->quorum.port,
+        .leader_port = port,
         .voters = e->voters,
         .voters_len = e->voters_len,
         .has_quorum = ens_has_quorum,
@@ -570,7 +595,7 @@ static int start_learning(struct node *n, const struct elector_decision *d)
     char why[512];
     buf_clear(&e->leader_config);
     if (quorum_port_new(&n->loop, &qc, &io, &e->learner, why, sizeof(why)) < 0) {
-        LOG_E("Cannot follow %" PRId64 ": %s", d->vote.leader, why);
+        LOG_E("Cannot follow %" PRId64 ": %s", master, why);
         return -1;
     }
     return 0;
@@ -691,6 +716,13 @@ static void read_only_end(struct node *n)
 static void look(struct node *n)
 {
     struct node_ens *e = n->ens;
+    if (e->look_waiting) {
+        /* a role ended while the pause after the last one ran (a config
+         * seen meanwhile): that pause's LOOKING must not come on top of
+         * the role this one elects */
+        uv_timer_stop(&e->look_timer);
+        e->look_waiting = false;
+    }
     e->state = ELECTION_LOOKING;
     e->elections++;
     if (e->rebuild_elector) {
@@ -878,6 +910,12 @@ static void role_end(struct node *n)
     e->serving = false;
     e->serving_due = false;
     e->next_pending = false; /* committed later, it is activated as it is applied */
+    node__om_stop(n);
+    if (e->master_sid >= 0 && wait_ms == 0)
+        /* Observer.waitForObserverElectionDelay: the next learner master
+         * is tried after a pause, not in a tight loop of refusals */
+        wait_ms = node__om_election_delay_ms(n);
+    e->master_sid = -1;
     quorum_port_free(e->learner);
     e->learner = NULL;
     node__snap_abandon(n);
@@ -976,11 +1014,14 @@ static void queue_flush(struct node *n)
                 auth[i].id = jute_buf_of(q + 8 + sl, il);
                 off += 8 + sl + il;
             }
-            if (e->learner)
-                (void)quorum_port_send(e->learner, QUORUM_REQUEST, bytes, len, auth, ids);
+            bool sent = e->learner &&
+                        quorum_port_send(e->learner, QUORUM_REQUEST, bytes, len, auth, ids) == 0;
+            node__om_sent(n, kind, a, sent, bytes, len);
             mem_free(auth);
-        } else if (kind == ENS_ITEM_REVALIDATE && e->learner) {
-            (void)quorum_port_send(e->learner, QUORUM_REVALIDATE, bytes, len, NULL, 0);
+        } else if (kind == ENS_ITEM_REVALIDATE) {
+            bool sent = e->learner &&
+                        quorum_port_send(e->learner, QUORUM_REVALIDATE, bytes, len, NULL, 0) == 0;
+            node__om_sent(n, kind, a, sent, bytes, len);
         }
     }
     buf_clear(&e->queue);
@@ -1016,6 +1057,7 @@ bool node__ens_pump(struct node *n)
         become_serving(n);
         progressed = true;
     }
+    node__om_pump(n);
     if (e->queue.len > 0) {
         queue_flush(n);
         progressed = true;
@@ -1034,6 +1076,8 @@ void node__ens_uncork(struct node *n)
     /* a leader port made during the turn was never corked: a no-op then */
     if (n->ens && n->ens->leader)
         leader_port_uncork(n->ens->leader);
+    if (n->ens && n->ens->om)
+        leader_port_uncork(n->ens->om);
 }
 
 void node__ens_persisted(struct node *n, int64_t zxid)
@@ -1069,6 +1113,8 @@ int node__ens_start(struct node *n, char *errmsg, size_t errlen)
     n->ens = e;
     e->sid = n->my_sid;
     e->applied_commit = -1;
+    e->master_sid = -1;
+    e->om_rand = (uint64_t)e->sid * 0x9e3779b97f4a7c15ull ^ (uint64_t)uv_hrtime();
     e->last_proposal_size = -1;
     e->min_proposal_size = -1;
     e->max_proposal_size = -1;
@@ -1110,6 +1156,7 @@ void node__ens_stop(struct node *n)
     struct node_ens *e = n->ens;
     if (!e)
         return;
+    node__om_stop(n);
     quorum_port_free(e->learner);
     e->learner = NULL;
     node__snap_abandon(n);
@@ -1135,6 +1182,10 @@ void node__ens_free(struct node *n)
         return;
     buf_deinit(&e->queue);
     buf_deinit(&e->leader_config);
+    buf_deinit(&e->om_queued);
+    buf_deinit(&e->om_syncs);
+    buf_deinit(&e->om_revalidations);
+    mem_free(e->om_masters);
     membership_deinit(&e->members);
     membership_deinit(&e->next_members);
     mem_free(e->voters);

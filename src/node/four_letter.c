@@ -975,7 +975,9 @@ static void run_mntr(const struct four_letter_input *in, struct buf *out)
     server_get_stats(in->server, &st);
     unsigned role = mntr_role(in->mode);
     for (size_t i = 0; i < sizeof(mntr_singles) / sizeof(mntr_singles[0]); i++)
-        if (mntr_singles[i].roles == MNTR_ALL || (mntr_singles[i].roles & role))
+        if (mntr_singles[i].roles == MNTR_ALL || (mntr_singles[i].roles & role) ||
+            (mntr_singles[i].value == MNTR_SYNCED_OBSERVERS && role == MNTR_FOLLOWER &&
+             in->quorum && in->quorum->observer_master))
             mntr_print_single(in, &st, &mntr_singles[i], out);
     const struct four_letter_counters *c = in->counters;
     for (size_t i = 0; i < sizeof(mntr_summaries) / sizeof(mntr_summaries[0]); i++) {

@@ -99,6 +99,10 @@ struct four_letter_quorum {
     const struct membership *membership; /* conf's "membership:" (QuorumMaj.toString) */
     size_t voters;                       /* zk_quorum_size */
     int64_t leader_sid;                  /* an observer's zk_observer_master_id */
+    /* a follower running an observer master (observerMasterPort): mntr
+     * prints its zk_synced_observers (synced_observers), as Apache's
+     * non-null gauge */
+    bool observer_master;
     /* leader (mntr's gauges of LeaderZooKeeperServer) */
     int64_t learners;
     int64_t synced_followers;

@@ -324,7 +324,7 @@ static void encode_send(struct leader_port *lp, const struct zab_send *s)
         break;
     }
     case ZAB_PAYLOAD_ACTIVATE:
-        jute_write_i64(&data, s->i64);
+        jute_write_i64(&data, lp->cfg.designated_leader_set ? lp->cfg.designated_leader : s->i64);
         if (s->data.len > 0)
             buf_append(&data, s->data.ptr, (size_t)s->data.len);
         payload = jute_buf_of(data.data, data.len);
@@ -612,6 +612,11 @@ static void on_revalidate(struct learner_conn *c, const struct zk_quorum_packet 
     struct quorum_revalidate v;
     if (quorum_revalidate_decode(pk->data, &v) != 0) {
         drop(c, "REVALIDATE data that does not decode");
+        return;
+    }
+    if (lp->io.revalidate_relay) {
+        /* a follower's observer master: the leader answers, later */
+        lp->io.revalidate_relay(lp->io.ctx, c->sid, pk->zxid, pk->data.ptr, (size_t)pk->data.len);
         return;
     }
     bool valid =
@@ -1051,6 +1056,23 @@ void leader_port_persisted(struct leader_port *lp, int64_t zxid)
     leader_port__enter(lp);
     if (zxid > lp->persisted_want)
         lp->persisted_want = zxid;
+    leader_port__leave(lp);
+}
+
+uint64_t leader_port_learner_gen(const struct leader_port *lp, int64_t sid)
+{
+    const struct learner_conn *c = conn_of(lp, sid);
+    return c ? c->gen : 0;
+}
+
+void leader_port_send(struct leader_port *lp, int64_t sid, uint64_t gen, int32_t type, int64_t zxid,
+                      const uint8_t *data, size_t len)
+{
+    struct learner_conn *c = conn_of(lp, sid);
+    if (lp->over || !c || (gen != 0 && c->gen != gen))
+        return;
+    leader_port__enter(lp);
+    send_packet(lp, c, type, zxid, data ? jute_buf_of(data, len) : (struct jute_buf){NULL, -1});
     leader_port__leave(lp);
 }
 

@@ -106,6 +106,11 @@ struct leader_port_io {
      * its owner)? The port answers REVALIDATE(sessionId, valid). NULL: every
      * session is invalid. */
     bool (*revalidate)(void *ctx, int64_t sid, int64_t session_id, int32_t timeout_ms);
+    /* A follower's observer master (ObserverMaster.revalidateSession): a
+     * learner's REVALIDATE (its zxid and data, borrowed) goes to the
+     * caller, which answers later with leader_port_send. NULL: the port
+     * answers at once with io.revalidate. */
+    void (*revalidate_relay)(void *ctx, int64_t sid, int64_t zxid, const uint8_t *data, size_t len);
     /* One session a learner's PING reports as touched. NULL: ignored. */
     void (*touch)(void *ctx, int64_t sid, int64_t session_id, int32_t timeout_ms);
     /* A leader_port_sync(LEADER_PORT_SYNC_LOCAL) is answered (one call per
@@ -163,6 +168,11 @@ struct leader_port_config {
     size_t committed_log_max, outstanding_max;
     /* zab_config.first_counter (czk.zxidCounterStart); 0: 1 */
     int64_t first_counter;
+    /* A follower's observer master: COMMITANDACTIVATE / INFORMANDACTIVATE
+     * name this designated leader (the follower's leader, as Apache's
+     * ObserverMaster.informAndActivate passes on), not us. */
+    bool designated_leader_set;
+    int64_t designated_leader;
 };
 
 struct leader_port;
@@ -216,6 +226,17 @@ void leader_port_uncork(struct leader_port *lp);
  * own ack. May call io.commit, io.snapshot or io.snapshot_fork (none today)
  * and io.on_event. */
 void leader_port_persisted(struct leader_port *lp, int64_t zxid);
+
+/* Sends one packet (data copied; NULL: null data) to learner `sid`'s
+ * connection number `gen` (0: its current one), written at once unless
+ * corked: a follower's observer master relays the leader's REVALIDATE and
+ * SYNC answers with it. No-op when that learner has no such connection (a
+ * new connection does not get the answers of the old one's requests). Not
+ * from inside an io callback. */
+void leader_port_send(struct leader_port *lp, int64_t sid, uint64_t gen, int32_t type, int64_t zxid,
+                      const uint8_t *data, size_t len);
+/* The number of learner `sid`'s current connection; 0: none. */
+uint64_t leader_port_learner_gen(const struct leader_port *lp, int64_t sid);
 
 /* Apache's Leader.processSync, made linearizable (issue 10): send
  * QuorumPacket(SYNC, 0, null, null) to learner `sid` once (a) every

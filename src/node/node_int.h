@@ -154,6 +154,29 @@ struct node_ens {
     /* The tree is part of a SNAP whose stream broke: never kept (the role's
      * end reloads the data dir). */
     bool tree_partial;
+    /* observerMasterPort (ens_observer_master.c). A serving follower's
+     * observer master: a leader_port of one voter (us) whose txns are the
+     * ones we apply; observers' REQUEST / REVALIDATE relayed to our leader. */
+    struct leader_port *om;
+    int64_t om_retry_ms; /* its listener failed: not again before */
+    bool om_warned;      /* the failure is logged once per role */
+    bool om_over;        /* it stopped by itself: freed at the check phase */
+    int64_t om_gen;      /* observer masters started (relayed answers name theirs) */
+    /* per item queued for an observer, in queue order: the master's and
+     * the observer connection's numbers when it asked */
+    struct buf om_queued;
+    size_t om_queued_off;
+    struct buf om_syncs; /* per sync forwarded, in send order: -1 ours, else an observer's */
+    size_t om_syncs_off;
+    struct buf om_revalidations; /* (int64 session, int64 observer) relayed, in send order */
+    size_t om_revalidations_off;
+    /* An observer: the voters it tries, shuffled once (QuorumPeer's
+     * observerMasters), the next one, and the one it syncs from. */
+    int64_t *om_masters;
+    size_t om_masters_len, om_masters_next;
+    int64_t om_masters_version;
+    int64_t master_sid; /* -1: none (the leader's quorum port when observerMasterPort is off) */
+    uint64_t om_rand;
 };
 
 /* One server process. The loop thread's alone, except `log`, which has its
@@ -387,6 +410,48 @@ int node__snap_body(void *ctx, const uint8_t *p, size_t len);
 int node__snap_end(void *ctx, int64_t zxid);
 void node__snap_abandon(struct node *n);
 int node__snapshot_fork(void *ctx, int sock, int *go_fd, int *done_fd, pid_t *pid);
+
+/* ens_observer_master.c: observerMasterPort. A follower's observer master
+ * (Apache's ObserverMaster) and an observer's choice of the voter it syncs
+ * from (Observer.findLearnerMaster). */
+/* Check phase: a serving follower starts its observer master (again after
+ * a failed listen, every second). */
+void node__om_pump(struct node *n);
+/* The config changed (ens_reconfig.c publish): the observer master takes
+ * its observers, config text and version, its connections staying. */
+void node__om_config_update(struct node *n);
+/* The role ends: the observer master closes, the relayed answers are forgotten. */
+void node__om_stop(struct node *n);
+/* A follower applies this committed txn next: its observers are informed. */
+void node__om_apply(struct node *n, int64_t zxid, const uint8_t *txn, size_t len);
+/* queue_flush took this REQUEST / REVALIDATE item for `from` (-1: ours,
+ * else the observer it relays) from the queue and sent it to the leader
+ * (`sent`) or not: remember whose answer comes. */
+void node__om_sent(struct node *n, int kind, int64_t from, bool sent, const uint8_t *data,
+                   size_t len);
+/* The leader's SYNC / REVALIDATE answer: true when it was an observer's
+ * (relayed to it), false when it is ours. */
+bool node__om_answer(struct node *n, int32_t type, int64_t zxid, const uint8_t *data, size_t len);
+/* An observer that lost its learner master elects again after this: a
+ * random 0-199 ms (Observer.waitForObserverElectionDelay, its default
+ * zookeeper.observer.election.DelayMs of 200). */
+#define NODE_OBSERVER_ELECTION_DELAY_MS 200
+int64_t node__om_election_delay_ms(struct node *n);
+/* An observer with observerMasterPort: the voter to sync from next (its
+ * sid), round-robin over the voters shuffled; -1 when there is none. */
+int64_t node__om_next_master(struct node *n);
+/* A relay REQUEST from observer `sid` for the leader, queued in order. */
+void node__ens_queue_request(struct node *n, int64_t from, const uint8_t *data, size_t len,
+                             const struct zk_id *auth, size_t auth_len);
+void node__ens_queue_revalidate(struct node *n, int64_t from, const uint8_t *data, size_t len);
+/* ensemble.c's queue items (node__om_sent's kind) */
+enum {
+    ENS_ITEM_PROPOSE = 1, /* leader: a = zxid, bytes = txn */
+    ENS_ITEM_SYNC = 2,    /* leader: a = learner sid */
+    ENS_ITEM_REQUEST =
+        3, /* learner: a = -1 or the observer relayed, bytes = REQUEST data, then auth ids */
+    ENS_ITEM_REVALIDATE = 4, /* learner: a = -1 or the observer relayed, bytes = REVALIDATE data */
+};
 bool node__log_drained(struct node *n);
 
 /* n->log.async: the thread wrote a batch; wakes the check phase. */

@@ -30,6 +30,13 @@ void learner_note_touch(struct server *s, struct server_session *ss)
     buf_append_be64(&s->touched, (uint64_t)ss->base.id);
 }
 
+void server_relay_touch(struct server *s, int64_t session_id)
+{
+    struct server_session *ss = (struct server_session *)session_get(&s->sessions, session_id);
+    if (ss && !ss->base.closing && s->role == SERVER_LEARNER)
+        learner_note_touch(s, ss);
+}
+
 void server_take_touched(struct server *s, struct buf *out)
 {
     for (size_t at = 0; at + 8 <= s->touched.len; at += 8) {

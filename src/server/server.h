@@ -211,6 +211,10 @@ void server_sync_done(struct server *s, int64_t now_ms);
  * server's clients touched since the last call, and forget them (a PING's
  * answer to the leader). */
 void server_take_touched(struct server *s, struct buf *out);
+/* LEARNER: a session an observer of ours touched (its PING to our observer
+ * master, ObserverMaster.touch): report it in our next PING to the leader,
+ * as our own clients' touches. No-op for a session we do not know. */
+void server_relay_touch(struct server *s, int64_t session_id);
 
 /* remote_ip: the client's address as text ("127.0.0.1", "::1"), its "ip" id. */
 void server_conn_open(struct server *s, uint64_t conn_id, const char *remote_ip, int64_t now_ms);

@@ -430,6 +430,11 @@ static void try_newleader_quorum(struct zab *zab, struct zab_update *up, int64_t
     up->became_serving = true;
     up->established_epoch = zab->epoch;
     zab->next_counter = zab->first_counter;
+    /* a log already in this epoch (a follower's observer master, which
+     * serves its leader's epoch): the counter goes on from it */
+    if (ZAB_EPOCH_OF(zab->last_zxid) == zab->epoch &&
+        (int64_t)(uint32_t)zab->last_zxid >= zab->next_counter)
+        zab->next_counter = (int64_t)(uint32_t)zab->last_zxid + 1;
     zab->next_check_ms = now_ms + zab->tick_ms;
     for (size_t i = 0; i < zab->learners_len; i++) {
         struct zab_learner *l = &zab->learners[i];

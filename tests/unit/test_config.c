@@ -343,9 +343,11 @@ static void test_ensemble_keys(void)
                        "version=1f\ninitLimit=7\nsyncLimit=3\ncnxTimeout=100\n"
                        "electionPortBindRetry=0\nquorumListenOnAllIPs=TRUE\npeerType=Observer\n"
                        "readonlymode.enabled=true\nlocalSessionsEnabled=true\n"
-                       "localSessionsUpgradingEnabled=TRUE\nczk.zxidCounterStart=fffffff0\n",
+                       "localSessionsUpgradingEnabled=TRUE\nczk.zxidCounterStart=fffffff0\n"
+                       "observerMasterPort=2191\n",
                        &cfg, err, sizeof(err)),
                  0);
+    CHECK_EQ_INT(cfg.observer_master_port, 2191);
     CHECK_EQ_INT(cfg.member_count, 1);
     CHECK_EQ_INT(cfg.members[0].sid, 5);
     CHECK(strcmp(cfg.members[0].quorum.host, "0:0:0:0:0:0:0:1") == 0);
@@ -390,6 +392,14 @@ static void test_ensemble_keys(void)
                  "zoo.cfg:3: quorumListenOnAllIPs", "Choose 'true' or 'false.'");
     expect_error("dataDir=/d\nclientPort=1\nczk.zxidCounterStart=ffffffff\n", CONFIG_ERR_VALUE,
                  "zoo.cfg:3: czk.zxidCounterStart", "from 1 to fffffffe");
+    expect_error("dataDir=/d\nclientPort=1\nobserverMasterPort=70000\n", CONFIG_ERR_VALUE,
+                 "zoo.cfg:3: observerMasterPort", "1-65535");
+    expect_error("dataDir=/d\nclientPort=1\nobserverMasterPort=x\n", CONFIG_ERR_VALUE,
+                 "zoo.cfg:3: observerMasterPort", "not an integer");
+    /* QuorumPeerConfig: 0 or less is off */
+    CHECK_EQ_INT(parse("dataDir=/d\nclientPort=1\nobserverMasterPort=-5\n", &cfg, err, sizeof(err)),
+                 0);
+    CHECK_EQ_INT(cfg.observer_master_port, 0);
     expect_error("dataDir=/d\nclientPort=1\nreadonlymode.enabled=1\n", CONFIG_ERR_VALUE,
                  "zoo.cfg:3: readonlymode.enabled", "Choose 'true' or 'false.'");
     expect_error("dataDir=/d\nclientPort=1\ninitLimit=ten\n", CONFIG_ERR_VALUE,
