@@ -162,11 +162,8 @@ void node__om_config_update(struct node *n)
         return;
     /* a reconfig the role goes on through (no election): observers it adds
      * may connect, NEWLEADER carries the new config */
-    int64_t *observers = mem_alloc((e->members.count ? e->members.count : 1) * sizeof(int64_t));
-    size_t observers_len = 0;
-    for (size_t i = 0; i < e->members.count; i++)
-        if (e->members.members[i].role == MEMBER_OBSERVER)
-            observers[observers_len++] = e->members.members[i].sid;
+    size_t observers_len;
+    int64_t *observers = node__ens_observers(e, &observers_len);
     leader_port_observers_update(e->om, observers, observers_len);
     mem_free(observers);
     struct buf text;
@@ -201,24 +198,9 @@ static void om_start(struct node *n)
         return;
     }
     /* DIFF from the committed txns of the log we hold, ending at the tree */
-    struct node_history *h = n->history;
-    struct zab_txn *hist = mem_alloc((h->len ? h->len : 1) * sizeof(*hist));
-    size_t hist_len = 0;
-    for (size_t i = 0; i < h->len; i++) {
-        const struct node_history_txn *t = &h->ring[(h->head + i) % NODE_HISTORY_MAX];
-        if (t->zxid > applied)
-            break;
-        hist[hist_len].zxid = t->zxid;
-        hist[hist_len].data = jute_buf_of(t->data, t->len);
-        hist_len++;
-    }
-    if (hist_len > 0 && hist[hist_len - 1].zxid != applied)
-        hist_len = 0; /* a gap: those behind us get SNAP */
-    int64_t *observers = mem_alloc((e->members.count ? e->members.count : 1) * sizeof(int64_t));
-    size_t observers_len = 0;
-    for (size_t i = 0; i < e->members.count; i++)
-        if (e->members.members[i].role == MEMBER_OBSERVER)
-            observers[observers_len++] = e->members.members[i].sid;
+    size_t hist_len, observers_len;
+    struct zab_txn *hist = node__history_upto(n, applied, &hist_len);
+    int64_t *observers = node__ens_observers(e, &observers_len);
     struct buf text;
     buf_init(&text);
     membership_format(&e->members, &text);

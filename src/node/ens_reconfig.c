@@ -14,7 +14,6 @@
 #include "node/config.h"
 #include "node/elector.h"
 #include "node/leader_port.h"
-#include "node/node.h"
 #include "node/node_int.h"
 #include "proto/jute.h"
 #include "proto/proto.h"
@@ -405,14 +404,8 @@ static int role_resume(struct node *n, const int64_t *observers, size_t observer
         return -1;
     if (!membership_find(&e->members, e->sid))
         return 0; /* a non-voting follower: the election port it has answers for it */
-    char why[512];
-    elector_free(e->elector);
-    e->elector = NULL;
-    if (node__ens_elector_new(n, why, sizeof(why)) < 0) {
-        LOG_E("The election port cannot start on the new config: %s: stopping", why);
-        node_stop(n);
-        return 0;
-    }
+    if (node__ens_elector_rebuild(n) < 0)
+        return 0; /* the node stops */
     return elector_resume(e->elector, state, &vote) < 0 ? -1 : 0;
 }
 

@@ -601,6 +601,47 @@ static int start_learning(struct node *n, const struct elector_decision *d)
     return 0;
 }
 
+int node__ens_elector_rebuild(struct node *n)
+{
+    char why[512];
+    elector_free(n->ens->elector);
+    n->ens->elector = NULL;
+    if (node__ens_elector_new(n, why, sizeof(why)) < 0) {
+        LOG_E("The election port cannot start on the new config: %s: stopping", why);
+        node_stop(n);
+        return -1;
+    }
+    return 0;
+}
+
+int64_t *node__ens_observers(const struct node_ens *e, size_t *len)
+{
+    int64_t *observers = mem_alloc((e->members.count ? e->members.count : 1) * sizeof(int64_t));
+    *len = 0;
+    for (size_t i = 0; i < e->members.count; i++)
+        if (e->members.members[i].role == MEMBER_OBSERVER)
+            observers[(*len)++] = e->members.members[i].sid;
+    return observers;
+}
+
+struct zab_txn *node__history_upto(const struct node *n, int64_t upto, size_t *len)
+{
+    const struct node_history *h = n->history;
+    struct zab_txn *hist = mem_alloc((h->len ? h->len : 1) * sizeof(*hist));
+    *len = 0;
+    for (size_t i = 0; i < h->len; i++) {
+        const struct node_history_txn *t = &h->ring[(h->head + i) % NODE_HISTORY_MAX];
+        if (t->zxid > upto)
+            break;
+        hist[*len].zxid = t->zxid;
+        hist[*len].data = jute_buf_of(t->data, t->len);
+        (*len)++;
+    }
+    if (*len > 0 && hist[*len - 1].zxid != upto)
+        *len = 0;
+    return hist;
+}
+
 static int start_leading(struct node *n)
 {
     struct node_ens *e = n->ens;
@@ -611,24 +652,10 @@ static int start_leading(struct node *n)
     buf_init(&text);
     membership_format(&e->members, &text);
     buf_append(&text, "", 1); /* a C string */
-    int64_t *observers = mem_alloc((e->members.count ? e->members.count : 1) * sizeof(int64_t));
-    size_t observers_len = 0;
-    for (size_t i = 0; i < e->members.count; i++)
-        if (e->members.members[i].role == MEMBER_OBSERVER)
-            observers[observers_len++] = e->members.members[i].sid;
+    size_t observers_len, hist_len;
+    int64_t *observers = node__ens_observers(e, &observers_len);
     /* the history must end at the last logged txn */
-    struct node_history *h = n->history;
-    struct zab_txn *hist = mem_alloc((h->len ? h->len : 1) * sizeof(*hist));
-    size_t hist_len = 0;
-    if (h->len > 0 &&
-        h->ring[(h->head + h->len - 1) % NODE_HISTORY_MAX].zxid == n->log_appended_zxid) {
-        for (size_t i = 0; i < h->len; i++) {
-            const struct node_history_txn *t = &h->ring[(h->head + i) % NODE_HISTORY_MAX];
-            hist[hist_len].zxid = t->zxid;
-            hist[hist_len].data = jute_buf_of(t->data, t->len);
-            hist_len++;
-        }
-    }
+    struct zab_txn *hist = node__history_upto(n, n->log_appended_zxid, &hist_len);
     struct leader_port_config lc = {
         .my_sid = e->sid,
         .voters = e->voters,
@@ -731,15 +758,8 @@ static void look(struct node *n)
             LOG_W("This server (sid %" PRId64 ") is not in the ensemble's config (version %" PRIx64
                   ") any more: it stays LOOKING and serves no one until it is named again",
                   e->sid, (uint64_t)e->members.version);
-        } else {
-            char why[512];
-            elector_free(e->elector);
-            e->elector = NULL;
-            if (node__ens_elector_new(n, why, sizeof(why)) < 0) {
-                LOG_E("The election cannot start on the new config: %s: stopping", why);
-                node_stop(n);
-                return;
-            }
+        } else if (node__ens_elector_rebuild(n) < 0) {
+            return;
         }
     }
     LOG_I("LOOKING (last zxid 0x%" PRIx64 ", current epoch %" PRId64 ")",

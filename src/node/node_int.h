@@ -324,6 +324,17 @@ void node__ens_adopt_leader_config(struct node *n);
 void node__ens_notified_config(void *ctx, int64_t from_sid, const uint8_t *text, size_t len);
 /* The election port and FLE on the config in force (n->cfg). */
 int node__ens_elector_new(struct node *n, char *errmsg, size_t errlen);
+/* A new election port and FLE on the config in force, the old ones freed;
+ * when it cannot start, the node stops (logged) and -1. */
+int node__ens_elector_rebuild(struct node *n);
+/* The observers of the config in force (e->members), in its order, into
+ * *len; free with mem_free. */
+int64_t *node__ens_observers(const struct node_ens *e, size_t *len);
+/* The history's txns up to `upto`, as views into it (valid until it next
+ * changes), in zxid order, into *len: a leader port's committed log. None
+ * when they do not end at `upto` (a gap: a learner behind gets SNAP).
+ * Free with mem_free. */
+struct zab_txn *node__history_upto(const struct node *n, int64_t upto, size_t *len);
 /* The log's newest txns (an ensemble member's): one more, in zxid order
  * (a txn not above the newest is ignored); all of them gone. */
 void node__history_push(struct node *n, int64_t zxid, const uint8_t *txn, size_t len);

@@ -520,6 +520,18 @@ class Ensemble:
             c.stop()
             c.close()
 
+    def assert_trees_equal(self, sids=None):
+        """Every node equal on every member in `sids` (default: up_sids()):
+        the nodes each member makes for itself (LOCAL_NODES,
+        /zookeeper/config) by their data only."""
+        trees = self.trees(sids)
+        for tree in trees.values():
+            for path in LOCAL_NODES:
+                tree[path] = tree[path]["data"]
+        first = next(iter(trees.values()))
+        for sid, tree in trees.items():
+            assert tree == first, "member %d differs" % sid
+
     def trees(self, sids=None, root="/"):
         """{sid: tree(sid)} of `sids` (default: up_sids())."""
         self.assert_up()

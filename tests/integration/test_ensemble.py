@@ -15,7 +15,7 @@ from kazoo.exceptions import NoNodeError
 
 import zkwire
 from conftest import HOST
-from ensemble import LOCAL_NODES, make_ensemble  # noqa: F401  (fixture)
+from ensemble import make_ensemble  # noqa: F401  (fixture)
 
 DEADLINE_S = 60
 
@@ -42,17 +42,6 @@ def _children(ens, sid, path):
         c.stop()
         c.close()
 
-
-def _assert_trees_equal(ens, sids=None):
-    """Every node equal on every member (the nodes each member makes for
-    itself, /zookeeper/config: their data only)."""
-    trees = ens.trees(sids)
-    for tree in trees.values():
-        for path in LOCAL_NODES:
-            tree[path] = tree[path]["data"]
-    first = next(iter(trees.values()))
-    for sid, tree in trees.items():
-        assert tree == first, "member %d differs" % sid
 
 
 def _write(ens, sid, root, names):
@@ -88,7 +77,7 @@ def test_follower_back_by_diff_then_snap(make_ensemble, kinds):
     ens.wait_modes()
     assert len(_children(ens, 1, "/snap")) == 600
     _wait(lambda: "Learner 1 synced by SNAP" in _log(ens, 3), "a SNAP to member 1")
-    _assert_trees_equal(ens)
+    ens.assert_trees_equal()
 
 
 @pytest.mark.parametrize("kinds", [["czk", "czk", "czk"], ["czk", "apache", "czk"]],
@@ -135,11 +124,11 @@ def test_old_leader_with_unacknowledged_txns_is_truncated(make_ensemble, kinds):
     _wait(lambda: "Getting a truncate from the leader" in _log(ens, 3), "a TRUNC on member 3")
     _write(ens, 3, "/t", ["after"])
     assert _children(ens, 3, "/t") == ["acked", "after"]
-    _assert_trees_equal(ens)
+    ens.assert_trees_equal()
     ens.restart(3)  # what it logged after the TRUNC is what recovery finds
     ens.wait_modes()
     assert _children(ens, 3, "/t") == ["acked", "after"]
-    _assert_trees_equal(ens)
+    ens.assert_trees_equal()
 
 
 def _newest_log(ens, sid):
@@ -288,4 +277,4 @@ def test_survivors_of_a_killed_leader_elect_without_finalize_wait(make_ensemble,
     assert _children(ens, 1, "/early") == ["a", "b"]
     ens.start(3)
     ens.wait_modes()
-    _assert_trees_equal(ens)
+    ens.assert_trees_equal()

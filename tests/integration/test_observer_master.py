@@ -26,7 +26,7 @@ from kazoo.exceptions import NodeExistsError
 
 import zkwire
 from conftest import HOST, free_port
-from ensemble import LOCAL_NODES, make_ensemble  # noqa: F401  (fixture)
+from ensemble import make_ensemble  # noqa: F401  (fixture)
 from test_ensemble_4lw import APACHE_ONLY
 
 KINDS = [["czk", "czk", "czk", "czk", "czk"],
@@ -82,15 +82,6 @@ def _wait(what, cond, timeout=60.0):
         assert time.monotonic() < deadline, "timed out waiting for %s" % what
         time.sleep(0.2)
 
-
-def _assert_trees_equal(ens):
-    trees = ens.trees()
-    for tree in trees.values():
-        for path in LOCAL_NODES:
-            tree[path] = tree[path]["data"]
-    first = next(iter(trees.values()))
-    for sid, tree in trees.items():
-        assert tree == first, "member %d differs" % sid
 
 
 def _synced_observers(ens, sid):
@@ -215,7 +206,7 @@ def test_observers_sync_from_a_follower(make_ensemble, kinds):  # noqa: F811
         assert modes[2] == "follower"
         assert "zk_synced_observers" not in _mntr(ens, 2)
         assert _synced_observers(ens, 1) == "2"
-    _assert_trees_equal(ens)
+    ens.assert_trees_equal()
     _stop_clean(ens)
 
 
@@ -246,7 +237,7 @@ def test_observers_follow_a_leader_change(make_ensemble, kinds):  # noqa: F811
     assert obs[5].get("/lc")[0] == b"after"
     assert obs[5].exists("/lc/e") is not None
     _check_reads_in_order(ens, leader, OBSERVERS, n=100)
-    _assert_trees_equal(ens)
+    ens.assert_trees_equal()
     _stop_clean(ens)
 
 
@@ -288,7 +279,7 @@ def test_reconfig_with_observers_on_a_follower(make_ensemble):  # noqa: F811
     retry(obs5.set, "/rc", b"2")
     retry(obs4.sync, "/rc")
     assert retry(obs4.get, "/rc")[0] == b"2"
-    _assert_trees_equal(ens)
+    ens.assert_trees_equal()
     _stop_clean(ens)
 
 
@@ -303,7 +294,6 @@ def test_observers_on_a_follower_through_the_roll_over(make_ensemble, kinds):  #
     Apache observer it closes at each roll-over and opens in the next
     epoch: the observers re-sync, their clients reconnect, and every write
     goes through."""
-    from kazoo.protocol.states import KazooState  # noqa: F401
     from kazoo.retry import KazooRetry
     all_czk = "apache" not in kinds
     ens = _make(make_ensemble, kinds)
@@ -335,5 +325,5 @@ def test_observers_on_a_follower_through_the_roll_over(make_ensemble, kinds):  #
         if all_czk:
             assert states[sid] == [], (sid, states[sid])
     _wait("follower 2 to serve both observers", lambda: _synced_observers(ens, 2) == "2")
-    _assert_trees_equal(ens)
+    ens.assert_trees_equal()
     _stop_clean(ens)
