@@ -81,6 +81,12 @@ int zab_init(struct zab *zab, const struct zab_config *config)
     return 0;
 }
 
+static struct zab_entry *ring_at(const struct zab *zab, size_t i)
+{
+    ZAB_ASSERT(i < zab->ring_len);
+    return &zab->ring[(zab->ring_head + i) % zab->ring_cap];
+}
+
 /* Bits by old voter index to bits by new index (-1: dropped). */
 static uint64_t remap_bits(uint64_t bits, const int *to)
 {
@@ -90,8 +96,6 @@ static uint64_t remap_bits(uint64_t bits, const int *to)
             out |= (uint64_t)1 << to[i];
     return out;
 }
-
-static struct zab_entry *ring_at(const struct zab *zab, size_t i);
 
 int zab_voters_update(struct zab *zab, const int64_t *voters, size_t voters_len)
 {
@@ -124,12 +128,6 @@ int zab_voters_update(struct zab *zab, const int64_t *voters, size_t voters_len)
         l->voter = l->observer ? -1 : voter_index(zab, l->sid);
     }
     return 0;
-}
-
-static struct zab_entry *ring_at(const struct zab *zab, size_t i)
-{
-    ZAB_ASSERT(i < zab->ring_len);
-    return &zab->ring[(zab->ring_head + i) % zab->ring_cap];
 }
 
 static void ring_clear(struct zab *zab)
@@ -495,9 +493,8 @@ static void try_decide_epoch(struct zab *zab, struct zab_update *up, int64_t now
  * Any member whose currentEpoch names the next epoch thus holds every txn
  * of the last one, and every txn of the next one follows a quorum's. */
 
-static void roll_try_end(struct zab *zab, struct zab_update *up, int64_t now_ms)
+static void roll_try_end(struct zab *zab, struct zab_update *up)
 {
-    (void)now_ms;
     if (!zab->rolling || !(zab->roll_acks & voter_bit(zab->my_voter)) ||
         !has_quorum(zab, zab->roll_acks))
         return;
@@ -514,7 +511,7 @@ static void roll_try_end(struct zab *zab, struct zab_update *up, int64_t now_ms)
 
 /* Once its own log is durable to the roll-over's point (no proposal
  * follows it until the end), the leader takes the epoch itself. */
-static void roll_self(struct zab *zab, struct zab_update *up, int64_t now_ms)
+static void roll_self(struct zab *zab, struct zab_update *up)
 {
     if (!zab->rolling || (zab->roll_acks & voter_bit(zab->my_voter)) ||
         zab->persisted_zxid < zab->last_zxid)
@@ -522,7 +519,7 @@ static void roll_self(struct zab *zab, struct zab_update *up, int64_t now_ms)
     zab->accepted_epoch = zab->current_epoch = zab->roll_epoch;
     up->accepted_epoch = up->current_epoch = zab->roll_epoch;
     zab->roll_acks |= voter_bit(zab->my_voter);
-    roll_try_end(zab, up, now_ms);
+    roll_try_end(zab, up);
 }
 
 /* Right after the PROPOSAL of counter 0xfffffffe. Only when every learner
@@ -548,7 +545,7 @@ static void roll_start(struct zab *zab, struct zab_update *up, int64_t now_ms)
                   (struct jute_buf){NULL, -1}, QUORUM_PROTOCOL_VERSION);
         i++;
     }
-    roll_self(zab, up, now_ms);
+    roll_self(zab, up);
 }
 
 static void leader_start(struct zab *zab, const struct zab_event *ev, struct zab_update *up)
@@ -671,7 +668,7 @@ static void leader_receive(struct zab *zab, const struct zab_event *ev, struct z
             }
             if (zab->rolling && current == zab->roll_epoch && l->voter >= 0) {
                 zab->roll_acks |= voter_bit(l->voter);
-                roll_try_end(zab, up, now);
+                roll_try_end(zab, up);
             }
             return;
         }
@@ -962,7 +959,7 @@ static int leader_propose(struct zab *zab, const struct zab_event *ev, struct za
     return 0;
 }
 
-static void leader_persisted(struct zab *zab, struct zab_update *up, int64_t now_ms)
+static void leader_persisted(struct zab *zab, struct zab_update *up)
 {
     for (size_t i = zab->committed_len; i < zab->ring_len; i++) {
         struct zab_entry *e = ring_at(zab, i);
@@ -970,7 +967,7 @@ static void leader_persisted(struct zab *zab, struct zab_update *up, int64_t now
             e->acks |= voter_bit(zab->my_voter);
     }
     try_commit(zab, up);
-    roll_self(zab, up, now_ms);
+    roll_self(zab, up);
 }
 
 /* ---- the step ---- */
@@ -1078,7 +1075,7 @@ int zab_step(struct zab *zab, const struct zab_event *ev, struct zab_update *up)
         if (ev->persisted.zxid > zab->persisted_zxid && ev->persisted.zxid <= zab->last_zxid)
             zab->persisted_zxid = ev->persisted.zxid;
         if (zab->role == ZAB_LEADING)
-            leader_persisted(zab, up, ev->now_ms);
+            leader_persisted(zab, up);
         else if (zab->role != ZAB_LOOKING)
             zab__learner_acks(zab, up);
         break;
